@@ -35,6 +35,21 @@ def _unit_fraction(text: str) -> float:
     return value
 
 
+def _warn_skipped(skipped: list[dict[str, str]]) -> None:
+    for item in skipped:
+        print(f"jaynes-hw: warning: skipped {item['name']}: {item['reason']}", file=sys.stderr)
+
+
+def _add_layer_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--min-size",
+        type=_positive_int,
+        default=10_000,
+        help="smallest tensor (elements) that counts as a layer (default 10000)",
+    )
+    parser.add_argument("--layers", metavar="REGEX", help="only tensors whose name matches")
+
+
 def _add_analyze(subparsers) -> None:
     parser = subparsers.add_parser(
         "analyze",
@@ -48,13 +63,7 @@ def _add_analyze(subparsers) -> None:
         help="weight file: .npz .npy .safetensors (or its "
         "*.index.json / folder) .onnx .tflite .pt/.pth/.bin .gguf",
     )
-    parser.add_argument(
-        "--min-size",
-        type=_positive_int,
-        default=10_000,
-        help="smallest tensor (elements) that counts as a layer (default 10000)",
-    )
-    parser.add_argument("--layers", metavar="REGEX", help="only tensors whose name matches")
+    _add_layer_selection(parser)
     parser.add_argument(
         "--include-vectors",
         action="store_true",
@@ -93,10 +102,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         FitOptions(floor=args.floor),
     )
     print(format_table(analysis))
-    for skipped in analysis.skipped:
-        print(
-            f"jaynes-hw: warning: skipped {skipped['name']}: {skipped['reason']}", file=sys.stderr
-        )
+    _warn_skipped(analysis.skipped)
     if args.json:
         write_json(args.json, analysis.to_json(include_histograms=args.histograms))
     if args.csv:
@@ -104,6 +110,88 @@ def _run_analyze(args: argparse.Namespace) -> int:
     if args.plots:
         written = write_plots(args.plots, analysis)
         print(f"wrote {len(written)} plots to {args.plots}")
+    return 0
+
+
+def _scheme_list(text: str) -> list[str]:
+    from jaynes_hw.quantize import ALL_SCHEMES
+
+    schemes = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in schemes if item not in ALL_SCHEMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown scheme {unknown[0]!r}; expected some of {', '.join(ALL_SCHEMES)}"
+        )
+    return schemes
+
+
+def _add_quantize(subparsers) -> None:
+    from jaynes_hw.quantize import HARDWARE_SCHEMES
+
+    parser = subparsers.add_parser(
+        "quantize",
+        help="codes + tunable codebooks for every layer, compared with baselines",
+        description="Quantize every layer of WEIGHTS into per-connection codes (sign + "
+        "magnitude bin) and a per-layer codebook of register levels; print SQNR against the "
+        "baselines; write the codes and codebooks (the generator's input) with --out.",
+    )
+    parser.add_argument("weights", help="any weight file `jaynes-hw analyze` reads")
+    parser.add_argument("--bits", type=int, default=4, help="code bits, sign included (2..8)")
+    parser.add_argument("--scheme", choices=HARDWARE_SCHEMES, default="lognormal")
+    parser.add_argument(
+        "--compare",
+        type=_scheme_list,
+        default=None,
+        metavar="LIST",
+        help="comma-separated schemes to compare (default int,nf4,nf4-b64,"
+        "pow2,lns at 4 bits; int,pow2,lns otherwise)",
+    )
+    parser.add_argument(
+        "--pruned",
+        action="store_true",
+        help="reserve bin 0 for 'no connection' (its level held at 0)",
+    )
+    parser.add_argument(
+        "--per-channel",
+        action="store_true",
+        help="a float scale per output channel on top of the codebook",
+    )
+    _add_layer_selection(parser)
+    parser.add_argument("--out", metavar="FILE", help="write codes + codebooks (.npz)")
+    parser.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
+    parser.set_defaults(run=_run_quantize)
+
+
+def _run_quantize(args: argparse.Namespace) -> int:
+    from jaynes_hw.codebook import check_bits
+    from jaynes_hw.outputs import write_json
+    from jaynes_hw.quantize_model import default_comparison, format_table, quantize_file
+    from jaynes_hw.quantized_file import save_quantized
+
+    bits = check_bits(args.bits)
+    compare = args.compare if args.compare is not None else default_comparison(bits)
+    result = quantize_file(
+        args.weights,
+        scheme=args.scheme,
+        bits=bits,
+        compare=compare,
+        pruned=args.pruned,
+        per_channel=args.per_channel,
+        min_size=args.min_size,
+        layers=args.layers,
+    )
+    print(format_table(result))
+    _warn_skipped(result.skipped)
+    if args.out:
+        save_quantized(
+            args.out,
+            result.layers,
+            source=str(args.weights),
+            sqnr={row["name"]: row["sqnr_db"][args.scheme] for row in result.rows},
+        )
+        print(f"wrote {len(result.layers)} quantized layers to {args.out}")
+    if args.json:
+        write_json(args.json, result.to_json())
     return 0
 
 
@@ -115,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jaynes-hw {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_analyze(subparsers)
+    _add_quantize(subparsers)
     return parser
 
 

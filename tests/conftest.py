@@ -27,3 +27,11 @@ def small_model() -> dict[str, np.ndarray]:
         "fc2.weight": lognormal_weights((96, 128), -3.0, 1.0, seed=3),
         "position_ids": np.arange(64, dtype=np.int64).reshape(1, 64),
     }
+
+
+@pytest.fixture
+def model_file(tmp_path, small_model):
+    """``small_model`` saved as model.npz."""
+    path = tmp_path / "model.npz"
+    np.savez(path, **small_model)
+    return path

@@ -15,13 +15,6 @@ from tests import writers
 from tests.conftest import gaussian_weights, lognormal_weights
 
 
-@pytest.fixture
-def model_file(tmp_path, small_model):
-    path = tmp_path / "model.npz"
-    np.savez(path, **small_model)
-    return path
-
-
 def test_analyze_writes_table_json_csv_and_plots(tmp_path, model_file, capsys):
     out = tmp_path / "out"
     out.mkdir()

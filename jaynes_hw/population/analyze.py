@@ -99,6 +99,27 @@ def exclusion_reason(tensor: WeightTensor, select: SelectOptions, pattern) -> st
     return None
 
 
+def select_layers(
+    path: str | os.PathLike[str], select: SelectOptions
+) -> tuple[str, list[WeightTensor], Counter]:
+    """The file's format, its layers (not yet read), and how many tensors were left out why."""
+    try:
+        pattern = re.compile(select.layers) if select.layers else None
+    except re.error as error:
+        raise UserError(
+            f"--layers: invalid regular expression {select.layers!r}: {error}"
+        ) from None
+    format = detect_format(path)
+    candidates, excluded = [], Counter()
+    for tensor in iter_tensors(path, format):
+        reason = exclusion_reason(tensor, select, pattern)
+        if reason is None:
+            candidates.append(tensor)
+        else:
+            excluded[reason] += 1
+    return format, candidates, excluded
+
+
 def analyze_file(
     path: str | os.PathLike[str],
     select: SelectOptions = SelectOptions(),
@@ -117,22 +138,9 @@ def analyze_file(
     UserError
         Unreadable file, bad ``layers`` pattern, or no layer could be analysed.
     """
-    try:
-        pattern = re.compile(select.layers) if select.layers else None
-    except re.error as error:
-        raise UserError(
-            f"--layers: invalid regular expression {select.layers!r}: {error}"
-        ) from None
-    format = detect_format(path)
     started = time.perf_counter()
-    analysis = ModelAnalysis(source=str(path), format=format)
-    candidates = []
-    for tensor in iter_tensors(path, format):
-        reason = exclusion_reason(tensor, select, pattern)
-        if reason is None:
-            candidates.append(tensor)
-        else:
-            analysis.excluded[reason] += 1
+    format, candidates, excluded = select_layers(path, select)
+    analysis = ModelAnalysis(source=str(path), format=format, excluded=excluded)
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(candidates, desc="analyze", unit="layer", disable=not show, file=sys.stderr)
     for tensor in bar:
@@ -145,18 +153,25 @@ def analyze_file(
             analysis.skipped.append({"name": tensor.name, "reason": str(error)})
     analysis.seconds = time.perf_counter() - started
     if not analysis.layers:
-        raise UserError(_nothing_analysed_message(path, analysis, select))
+        raise UserError(nothing_done_message(path, analysis.skipped, analysis.excluded, select))
     return analysis
 
 
-def _nothing_analysed_message(path, analysis: ModelAnalysis, select: SelectOptions) -> str:
-    if analysis.skipped:
-        first = analysis.skipped[0]
+def nothing_done_message(
+    path,
+    skipped: list[dict[str, str]],
+    excluded: Counter,
+    select: SelectOptions,
+    verb: str = "analysed",
+) -> str:
+    """The one-line error for a file in which no layer could be processed."""
+    if skipped:
+        first = skipped[0]
         return (
-            f"{path}: no layer could be analysed ({len(analysis.skipped)} skipped; "
+            f"{path}: no layer could be {verb} ({len(skipped)} skipped; "
             f"{first['name']}: {first['reason']})"
         )
-    excluded = ", ".join(f"{count} {reason}" for reason, count in analysis.excluded.items())
+    excluded = ", ".join(f"{count} {reason}" for reason, count in excluded.items())
     return (
         f"{path}: no layer with at least {select.min_size} elements"
         + (f" matching {select.layers!r}" if select.layers else "")
