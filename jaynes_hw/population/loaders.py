@@ -398,7 +398,7 @@ def _iter_tflite(path: Path) -> Iterator[WeightTensor]:
                 shape,
                 type_name,
                 lambda: np.empty(0),
-                ("not a floating-point tensor" if dtype is None or not has_scale else None),
+                "not a floating-point tensor",  # or integer without scales to dequantize
             )
             continue
 
