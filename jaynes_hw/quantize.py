@@ -89,8 +89,7 @@ class Population:
     max_value: float  # exact, not a bin centre
 
     @classmethod
-    def of(cls, magnitudes: np.ndarray) -> Population:
-        histogram = MagnitudeHistogram.of(magnitudes)
+    def of(cls, histogram: MagnitudeHistogram) -> Population:
         bins = histogram.finite_bins()
         values = np.concatenate([[0.0], 0.5 * (bins.lower + bins.upper)])
         counts = np.concatenate([[histogram.zeros], bins.counts]).astype(np.float64)
@@ -327,8 +326,9 @@ def quantize_layer(
     if per_channel:
         channel_scales = _channel_scales(magnitudes, scheme)
         magnitudes = magnitudes / channel_scales[:, None]
-    population = Population.of(magnitudes)
-    mu, sigma = _fit(magnitudes)
+    histogram = MagnitudeHistogram.of(magnitudes)
+    population = Population.of(histogram)
+    mu, sigma = _fit(histogram)
     real_levels = design_levels(population, scheme, bits, mu, sigma, pruned)
     codebook = Codebook.from_real_levels(scheme, bits, format, real_levels)
     codes = assign_codes(matrix, magnitudes, codebook)
@@ -337,8 +337,8 @@ def quantize_layer(
     )
 
 
-def _fit(magnitudes: np.ndarray) -> tuple[float, float]:
-    histogram = MagnitudeHistogram.of(magnitudes)
+def _fit(histogram: MagnitudeHistogram) -> tuple[float, float]:
+    """Lognormal (mu, sigma) of ln|w| in the weights' units, from the magnitude histogram."""
     bins = histogram.finite_bins(1e-4 * histogram.max_abs)
     if bins.counts.size < 2:
         return math.log(histogram.max_abs), 1e-3
@@ -452,4 +452,4 @@ def refit(layer: QuantizedLayer, weights: np.ndarray) -> tuple[float, float]:
     magnitudes = np.abs(as_matrix(weights))
     if layer.channel_scales is not None:
         magnitudes = magnitudes / layer.channel_scales[:, None]
-    return _fit(magnitudes)
+    return _fit(MagnitudeHistogram.of(magnitudes))
