@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from jaynes_hw import __version__
 from jaynes_hw.errors import UserError
@@ -204,19 +204,32 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_analyze(subparsers)
     _add_quantize(subparsers)
+    _add_generate(subparsers)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``jaynes-hw`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+def _add_generate(subparsers) -> None:
+    from jaynes_hw import generate
+
+    parser = subparsers.add_parser(
+        "generate",
+        help="emit Verilog layer cores and their manifest (as python -m jaynes_hw.generate)",
+        description="Emit Verilog for a network of layer cores, with its manifest. With no "
+        "arguments: the built-in digits MLP, 4-bit lognormal codes, into ./rtl.",
+    )
+    generate.add_arguments(parser)
+    parser.set_defaults(run=generate.run)
+
+
+def run_reporting_errors(action: Callable[[], int], program: str = "jaynes-hw") -> int:
+    """Run ``action``; a user error, interrupt or bug becomes one line and an exit status."""
     try:
-        return args.run(args)
+        return action()
     except UserError as error:
-        print(f"jaynes-hw: error: {error}", file=sys.stderr)
+        print(f"{program}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("jaynes-hw: interrupted", file=sys.stderr)
+        print(f"{program}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
@@ -224,11 +237,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("JAYNES_HW_DEBUG"):
             raise
         print(
-            f"jaynes-hw: internal error: {type(error).__name__}: {error} "
+            f"{program}: internal error: {type(error).__name__}: {error} "
             "(set JAYNES_HW_DEBUG=1 for the traceback, and please report it)",
             file=sys.stderr,
         )
         return 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jaynes-hw`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return run_reporting_errors(lambda: args.run(args))
 
 
 if __name__ == "__main__":

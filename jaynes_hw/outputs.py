@@ -37,6 +37,10 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     temporary = Path(temporary_name)
     try:
         yield temporary
+        # mkstemp creates 0600; give the file the permissions a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, destination)
     except BaseException:
         temporary.unlink(missing_ok=True)
