@@ -205,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(subparsers)
     _add_quantize(subparsers)
     _add_generate(subparsers)
+    _add_sim(subparsers)
     return parser
 
 
@@ -219,6 +220,19 @@ def _add_generate(subparsers) -> None:
     )
     generate.add_arguments(parser)
     parser.set_defaults(run=generate.run)
+
+
+def _add_sim(subparsers) -> None:
+    from jaynes_hw.sim import command
+
+    parser = subparsers.add_parser(
+        "sim",
+        help="verify a design's Verilog with cocotb + Verilator against the reference",
+        description="Run the cocotb testbench on a design's Verilog; exit 1 on any mismatch. "
+        "With no design option: the built-in default network, generated first.",
+    )
+    command.add_arguments(parser)
+    parser.set_defaults(run=command.run)
 
 
 def run_reporting_errors(action: Callable[[], int], program: str = "jaynes-hw") -> int:

@@ -41,6 +41,8 @@ The network description (TOML)::
     shift = 7                     # output shift S, or "auto"
     out_bits = 8
     bias_bits = 24                # default: the layer's sum width with a bias, 0 without
+    scheme = "pow2"               # optional: this layer's scheme and bits (lognormal cores)
+    bits = 3
 
 ``shift = "auto"`` (the default) is the smallest S that keeps every calibration vector's
 sums (bias included, previous layers run through the reference) inside the output range, so
@@ -70,6 +72,7 @@ import numpy as np
 from jaynes_hw.codebook import signed_levels
 from jaynes_hw.errors import UserError
 from jaynes_hw.layer_config import CORE_KINDS, LayerConfig
+from jaynes_hw.memory_image import hex_text, pack_bias_rows, pack_code_rows
 from jaynes_hw.outputs import atomic_output, json_safe
 from jaynes_hw.population.loaders import iter_tensors
 from jaynes_hw.quantize import HARDWARE_SCHEMES, QuantizedLayer, quantize_layer
@@ -90,7 +93,7 @@ NETWORK_KEYS = {
     "calibration",
     "layer",
 }
-LAYER_KEYS = {"weight", "bias", "lanes", "relu", "shift", "out_bits", "bias_bits"}
+LAYER_KEYS = {"weight", "bias", "lanes", "relu", "shift", "out_bits", "bias_bits", "scheme", "bits"}
 DEFAULT_LANES = 4
 
 
@@ -105,7 +108,9 @@ class LayerRequest:
     relu: bool = False
     shift: int | None = None  # None: auto
     out_bits: int = 8
-    bias_bits: int | None = None  # None: 16 with a bias tensor, else 0
+    bias_bits: int | None = None  # None: the sum width with a bias tensor, else 0
+    scheme: str | None = None  # None: the network's
+    bits: int | None = None  # None: the network's
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,8 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
                 shift=None if shift == "auto" else shift,
                 out_bits=_typed(table, "out_bits", int, where, 8),
                 bias_bits=_typed(table, "bias_bits", int, where),
+                scheme=_typed(table, "scheme", str, where),
+                bits=_typed(table, "bits", int, where),
             )
         )
     source = _typed(document, "source", str, "the network")
@@ -301,7 +308,12 @@ def _quantized_layer(request, layer: LayerRequest, core: str, quantized, tensors
         if core == "int8":
             result = quantize_layer(layer.weight, weights, "int", 8)
         else:
-            result = quantize_layer(layer.weight, weights, request.scheme, request.bits)
+            scheme = layer.scheme or request.scheme
+            if scheme not in HARDWARE_SCHEMES:
+                raise UserError(
+                    f"unknown scheme {scheme!r}; expected one of {', '.join(HARDWARE_SCHEMES)}"
+                )
+            result = quantize_layer(layer.weight, weights, scheme, layer.bits or request.bits)
     if result.channel_scales is not None:
         raise UserError(
             f"layer {layer.weight!r} was quantized per channel: the cores have one weight "
@@ -452,11 +464,6 @@ def build_network(layers: list[BuiltLayer]):
     return Network(cores)
 
 
-def _hex_rows(rows: list[int], width: int) -> str:
-    digits = max(1, -(-width // 4))
-    return "".join(f"{row:0{digits}x}\n" for row in rows)
-
-
 def _ports(network) -> list[dict]:
     from amaranth.lib import wiring
 
@@ -481,8 +488,6 @@ def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, s
     """Every output file's text, by file name (nothing is written here)."""
     from amaranth.back import verilog
 
-    from jaynes_hw.gateware.datapath import bias_rows, code_rows
-
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise UserError(f"name {name!r} is not a Verilog identifier (letters, digits, _)")
     network = build_network(layers)
@@ -491,13 +496,13 @@ def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, s
     for index, (layer, core) in enumerate(zip(layers, network.layers, strict=True)):
         config = layer.config
         memories = {"codes": f"{name}.layer{index}.codes.hex"}
-        files[memories["codes"]] = _hex_rows(
-            code_rows(config, core.stored_words), config.lanes * config.code_bits
+        files[memories["codes"]] = hex_text(
+            pack_code_rows(config, core.stored_words), config.lanes * config.code_bits
         )
         if config.bias_bits:
             memories["bias"] = f"{name}.layer{index}.bias.hex"
-            files[memories["bias"]] = _hex_rows(
-                bias_rows(config, core.initial_bias), config.lanes * config.bias_bits
+            files[memories["bias"]] = hex_text(
+                pack_bias_rows(config, core.initial_bias), config.lanes * config.bias_bits
             )
         codebook = layer.quantized.codebook
         layer_records.append(

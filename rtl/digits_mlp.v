@@ -31,108 +31,124 @@ module digits_mlp(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, bus__r
   wire \$9 ;
   output bus__ack;
   wire bus__ack;
-  wire \bus__ack$36 ;
-  wire \bus__ack$37 ;
+  wire \bus__ack$42 ;
+  wire \bus__ack$43 ;
   input [12:0] bus__addr;
   wire [12:0] bus__addr;
-  wire [11:0] \bus__addr$27 ;
-  wire [9:0] \bus__addr$31 ;
+  wire [11:0] \bus__addr$33 ;
+  wire [9:0] \bus__addr$37 ;
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
-  wire [31:0] \bus__r_data$38 ;
-  wire [31:0] \bus__r_data$39 ;
+  wire [31:0] \bus__r_data$44 ;
+  wire [31:0] \bus__r_data$45 ;
   input bus__r_stb;
   wire bus__r_stb;
-  wire \bus__r_stb$30 ;
-  wire \bus__r_stb$34 ;
+  wire \bus__r_stb$36 ;
+  wire \bus__r_stb$40 ;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$28 ;
-  wire [31:0] \bus__w_data$32 ;
+  wire [31:0] \bus__w_data$34 ;
+  wire [31:0] \bus__w_data$38 ;
   input bus__w_stb;
   wire bus__w_stb;
-  wire \bus__w_stb$29 ;
-  wire \bus__w_stb$33 ;
+  wire \bus__w_stb$35 ;
+  wire \bus__w_stb$39 ;
   input clk;
   wire clk;
   reg hole_ack = 1'h0;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg unmapped;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
   input [7:0] x__payload;
   wire [7:0] x__payload;
   wire [7:0] \x__payload$14 ;
-  wire [7:0] \x__payload$17 ;
+  wire [7:0] \x__payload$23 ;
   output x__ready;
   wire x__ready;
   wire \x__ready$15 ;
-  wire \x__ready$20 ;
+  wire \x__ready$28 ;
   input x__valid;
   wire x__valid;
   wire \x__valid$16 ;
-  wire \x__valid$21 ;
+  wire \x__valid$25 ;
   output [7:0] y__payload;
   wire [7:0] y__payload;
   wire [7:0] \y__payload$18 ;
-  wire [7:0] \y__payload$23 ;
+  wire [7:0] \y__payload$29 ;
   input y__ready;
   wire y__ready;
-  wire \y__ready$19 ;
-  wire \y__ready$24 ;
+  wire \y__ready$21 ;
+  wire \y__ready$30 ;
   output y__valid;
   wire y__valid;
-  wire \y__valid$22 ;
-  wire \y__valid$25 ;
+  wire \y__valid$20 ;
+  wire \y__valid$31 ;
   assign \$1  = ! bus__addr[12];
   assign \$4  = ! bus__addr[12];
-  assign \bus__w_stb$29  = bus__w_stb & \$6 ;
+  assign \bus__w_stb$35  = bus__w_stb & \$6 ;
   assign \$7  = ! bus__addr[12];
-  assign \bus__r_stb$30  = bus__r_stb & \$9 ;
+  assign \bus__r_stb$36  = bus__r_stb & \$9 ;
   assign \$11  = ! bus__addr[11:10];
   assign \$12  = \$10  & \$11 ;
   assign \$14  = ! bus__addr[11:10];
   assign \$15  = \$13  & \$14 ;
-  assign \bus__w_stb$33  = bus__w_stb & \$15 ;
+  assign \bus__w_stb$39  = bus__w_stb & \$15 ;
   assign \$17  = ! bus__addr[11:10];
   assign \$18  = \$16  & \$17 ;
-  assign \bus__r_stb$34  = bus__r_stb & \$18 ;
-  assign \$19  = hole_ack | \bus__ack$36 ;
-  assign bus__ack = \$19  | \bus__ack$37 ;
-  assign bus__r_data = \$20  | \bus__r_data$39 ;
+  assign \bus__r_stb$40  = bus__r_stb & \$18 ;
+  assign \$19  = hole_ack | \bus__ack$42 ;
+  assign bus__ack = \$19  | \bus__ack$43 ;
+  assign bus__r_data = \$20  | \bus__r_data$45 ;
   assign \$21  = bus__w_stb | bus__r_stb;
   assign \$22  = \$21  & unmapped;
   assign \$23  = ~ hole_ack;
   assign \$24  = \$22  & \$23 ;
   always @(posedge clk)
     hole_ack <= \$25 ;
+  \digits_mlp.fifo0  fifo0 (
+    .clk(clk),
+    .r_data(\x__payload$23 ),
+    .r_en(r_en),
+    .r_rdy(\x__valid$25 ),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data),
+    .w_rdy(\y__ready$21 )
+  );
   \digits_mlp.layer0  layer0 (
-    .bus__ack(\bus__ack$36 ),
+    .bus__ack(\bus__ack$42 ),
     .bus__addr(bus__addr[11:0]),
-    .bus__r_data(\bus__r_data$38 ),
-    .bus__r_stb(\bus__r_stb$30 ),
+    .bus__r_data(\bus__r_data$44 ),
+    .bus__r_stb(\bus__r_stb$36 ),
     .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$29 ),
+    .bus__w_stb(\bus__w_stb$35 ),
     .clk(clk),
     .rst(rst),
     .x__payload(x__payload),
     .x__ready(x__ready),
     .x__valid(x__valid),
-    .y__payload(\x__payload$17 ),
-    .y__ready(\y__ready$19 ),
-    .y__valid(\x__valid$21 )
+    .y__payload(w_data),
+    .y__ready(\y__ready$21 ),
+    .y__valid(w_en)
   );
   \digits_mlp.layer1  layer1 (
-    .bus__ack(\bus__ack$37 ),
+    .bus__ack(\bus__ack$43 ),
     .bus__addr(bus__addr[9:0]),
-    .bus__r_data(\bus__r_data$39 ),
-    .bus__r_stb(\bus__r_stb$34 ),
+    .bus__r_data(\bus__r_data$45 ),
+    .bus__r_stb(\bus__r_stb$40 ),
     .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$33 ),
+    .bus__w_stb(\bus__w_stb$39 ),
     .clk(clk),
     .rst(rst),
-    .x__payload(\x__payload$17 ),
-    .x__ready(\y__ready$19 ),
-    .x__valid(\x__valid$21 ),
+    .x__payload(\x__payload$23 ),
+    .x__ready(r_en),
+    .x__valid(\x__valid$25 ),
     .y__payload(y__payload),
     .y__ready(y__ready),
     .y__valid(y__valid)
@@ -157,16 +173,19 @@ module digits_mlp(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, bus__r
   assign \x__payload$14  = x__payload;
   assign \x__ready$15  = x__ready;
   assign \x__valid$16  = x__valid;
-  assign \y__payload$18  = \x__payload$17 ;
-  assign \x__ready$20  = \y__ready$19 ;
-  assign \y__valid$22  = \x__valid$21 ;
-  assign \y__payload$23  = y__payload;
-  assign \y__ready$24  = y__ready;
-  assign \y__valid$25  = y__valid;
-  assign \bus__addr$27  = bus__addr[11:0];
-  assign \bus__w_data$28  = bus__w_data;
-  assign \bus__addr$31  = bus__addr[9:0];
-  assign \bus__w_data$32  = bus__w_data;
+  assign \y__payload$18  = w_data;
+  assign \y__valid$20  = w_en;
+  assign w_rdy = \y__ready$21 ;
+  assign r_data = \x__payload$23 ;
+  assign r_rdy = \x__valid$25 ;
+  assign \x__ready$28  = r_en;
+  assign \y__payload$29  = y__payload;
+  assign \y__ready$30  = y__ready;
+  assign \y__valid$31  = y__valid;
+  assign \bus__addr$33  = bus__addr[11:0];
+  assign \bus__w_data$34  = bus__w_data;
+  assign \bus__addr$37  = bus__addr[9:0];
+  assign \bus__w_data$38  = bus__w_data;
   assign \$2  = 1'h1;
   assign \$3  = \$1 ;
   assign \$5  = 1'h1;
@@ -176,12 +195,219 @@ module digits_mlp(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, bus__r
   assign \$10  = bus__addr[12];
   assign \$13  = bus__addr[12];
   assign \$16  = bus__addr[12];
-  assign \$20  = \bus__r_data$38 ;
+  assign \$20  = \bus__r_data$44 ;
+endmodule
+
+(* generator = "Amaranth" *)
+module \digits_mlp.fifo0 (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire [5:0] \$11 ;
+  wire [5:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [5:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [5:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  reg [4:0] \$30 ;
+  reg [4:0] \$31 ;
+  reg [4:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [5:0] \$5 ;
+  wire [5:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 5'h00 *)
+  wire [4:0] consume;
+  reg [4:0] inner_level = 5'h00;
+  wire inner_r_rdy;
+  wire [5:0] level;
+  (* init = 5'h00 *)
+  wire [4:0] produce;
+  output [7:0] r_data;
+  wire [7:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [5:0] r_level;
+  reg [4:0] r_port__addr = 5'h00;
+  wire [7:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [5:0] w_level;
+  reg [4:0] w_port__addr = 5'h00;
+  input [7:0] w_port__data;
+  wire [7:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [7:0] storage [30:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+    storage[6] = 8'h00;
+    storage[7] = 8'h00;
+    storage[8] = 8'h00;
+    storage[9] = 8'h00;
+    storage[10] = 8'h00;
+    storage[11] = 8'h00;
+    storage[12] = 8'h00;
+    storage[13] = 8'h00;
+    storage[14] = 8'h00;
+    storage[15] = 8'h00;
+    storage[16] = 8'h00;
+    storage[17] = 8'h00;
+    storage[18] = 8'h00;
+    storage[19] = 8'h00;
+    storage[20] = 8'h00;
+    storage[21] = 8'h00;
+    storage[22] = 8'h00;
+    storage[23] = 8'h00;
+    storage[24] = 8'h00;
+    storage[25] = 8'h00;
+    storage[26] = 8'h00;
+    storage[27] = 8'h00;
+    storage[28] = 8'h00;
+    storage[29] = 8'h00;
+    storage[30] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 5'h1f;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 5'h1e;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 6'h00 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 5'h1e;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 6'h00 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
+  always @(posedge clk)
+    w_port__addr <= \$30 ;
+  always @(posedge clk)
+    r_port__addr <= \$31 ;
+  always @(posedge clk)
+    inner_level <= \$32 ;
+  always @(posedge clk)
+    r_rdy <= \$33 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$30  = w_port__addr;
+    if (\$3 ) begin
+      \$30  = \$6 [4:0];
+    end
+    if (rst) begin
+      \$30  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [4:0];
+    end
+    if (rst) begin
+      \$31  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [4:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [4:0];
+    end
+    if (rst) begin
+      \$32  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
 module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, y__ready, bus__r_data, bus__ack, y__valid, y__payload, x__payload);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [3:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -804,7 +1030,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     .y__valid(y__valid)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     bus__r_data = 32'd0;
     if (bus__ack) begin
       casez (read_source)
@@ -818,7 +1044,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     commit = 1'h0;
     if (\$8 ) begin
       if (\$9 ) begin
@@ -827,42 +1053,42 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     code_mem__w_en = 4'h0;
     if (\$19 ) begin
       code_mem__w_en = \$20 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     code_mem__r_en = 1'h0;
     if (\$31 ) begin
       code_mem__r_en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     bias_mem__w_en = 4'h0;
     if (\$41 ) begin
       bias_mem__w_en = \$42 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     bias_mem__r_en = 1'h0;
     if (\$53 ) begin
       bias_mem__r_en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$213  = \$56 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$214  = read_source;
     if (\$61 ) begin
       \$214  = 2'h0;
@@ -878,7 +1104,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$215  = read_word;
     if (\$61 ) begin
       \$215  = 32'd0;
@@ -944,7 +1170,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$216  = shift;
     if (\$67 ) begin
       if (\$68 ) begin
@@ -956,7 +1182,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$217  = mantissas__0;
     if (\$81 ) begin
       if (\$85 ) begin
@@ -968,7 +1194,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$218  = exponents__0;
     if (\$81 ) begin
       if (\$85 ) begin
@@ -980,7 +1206,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$219  = mantissas__1;
     if (\$95 ) begin
       if (\$99 ) begin
@@ -992,7 +1218,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$220  = exponents__1;
     if (\$95 ) begin
       if (\$99 ) begin
@@ -1004,7 +1230,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$221  = mantissas__2;
     if (\$109 ) begin
       if (\$113 ) begin
@@ -1016,7 +1242,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$222  = exponents__2;
     if (\$109 ) begin
       if (\$113 ) begin
@@ -1028,7 +1254,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$223  = mantissas__3;
     if (\$123 ) begin
       if (\$127 ) begin
@@ -1040,7 +1266,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$224  = exponents__3;
     if (\$123 ) begin
       if (\$127 ) begin
@@ -1052,7 +1278,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$225  = mantissas__4;
     if (\$137 ) begin
       if (\$141 ) begin
@@ -1064,7 +1290,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$226  = exponents__4;
     if (\$137 ) begin
       if (\$141 ) begin
@@ -1076,7 +1302,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$227  = mantissas__5;
     if (\$151 ) begin
       if (\$155 ) begin
@@ -1088,7 +1314,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$228  = exponents__5;
     if (\$151 ) begin
       if (\$155 ) begin
@@ -1100,7 +1326,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$229  = mantissas__6;
     if (\$165 ) begin
       if (\$169 ) begin
@@ -1112,7 +1338,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$230  = exponents__6;
     if (\$165 ) begin
       if (\$169 ) begin
@@ -1124,7 +1350,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$231  = mantissas__7;
     if (\$179 ) begin
       if (\$183 ) begin
@@ -1136,7 +1362,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$232  = exponents__7;
     if (\$179 ) begin
       if (\$183 ) begin
@@ -1148,7 +1374,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$233  = read_lane;
     if (\$201 ) begin
       \$233  = bus__addr[1:0];
@@ -1204,7 +1430,7 @@ endmodule
 (* generator = "Amaranth" *)
 module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2
 , exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, input_write__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [13:0] \$100 ;
@@ -2531,7 +2757,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   always @(posedge clk)
     y__payload <= \$254 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
@@ -2553,7 +2779,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
@@ -2575,7 +2801,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
@@ -2597,7 +2823,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
@@ -2619,7 +2845,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
@@ -2641,7 +2867,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
@@ -2663,7 +2889,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
@@ -2685,7 +2911,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
@@ -2707,7 +2933,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
@@ -2729,7 +2955,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
@@ -2751,7 +2977,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
@@ -2773,7 +2999,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
@@ -2795,7 +3021,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
@@ -2817,7 +3043,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
@@ -2839,7 +3065,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
@@ -2861,7 +3087,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
@@ -2883,7 +3109,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$202  = row;
     if (issue) begin
       \$202  = \$44 [8:0];
@@ -2893,7 +3119,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$203  = input_index;
     if (issue) begin
       (* full_case = 32'd1 *)
@@ -2908,7 +3134,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$204  = pass_index;
     if (issue) begin
       if (\$45 ) begin
@@ -2920,7 +3146,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$205  = bank_reserved;
     if (issue) begin
       if (\$45 ) begin
@@ -2939,49 +3165,49 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$206  = input_write__data;
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$207  = \$50 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$208  = issue;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$209  = \$51 ;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$210  = \$52 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$211  = \$53 ;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$212  = active_shift;
     if (\$65 ) begin
       \$212  = shift;
@@ -2991,7 +3217,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$213  = level0_m;
     if (\$65 ) begin
       \$213  = mantissas__0;
@@ -3001,7 +3227,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$214  = level1_m;
     if (\$65 ) begin
       \$214  = mantissas__1;
@@ -3011,7 +3237,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$215  = level2_m;
     if (\$65 ) begin
       \$215  = mantissas__2;
@@ -3021,7 +3247,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$216  = level3_m;
     if (\$65 ) begin
       \$216  = mantissas__3;
@@ -3031,7 +3257,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$217  = level4_m;
     if (\$65 ) begin
       \$217  = mantissas__4;
@@ -3041,7 +3267,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$218  = level5_m;
     if (\$65 ) begin
       \$218  = mantissas__5;
@@ -3051,7 +3277,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$219  = level6_m;
     if (\$65 ) begin
       \$219  = mantissas__6;
@@ -3061,7 +3287,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$220  = level7_m;
     if (\$65 ) begin
       \$220  = mantissas__7;
@@ -3071,7 +3297,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$221  = level0_e;
     if (\$65 ) begin
       \$221  = exponents__0;
@@ -3081,7 +3307,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$222  = level1_e;
     if (\$65 ) begin
       \$222  = exponents__1;
@@ -3091,7 +3317,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$223  = level2_e;
     if (\$65 ) begin
       \$223  = exponents__2;
@@ -3101,7 +3327,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$224  = level3_e;
     if (\$65 ) begin
       \$224  = exponents__3;
@@ -3111,7 +3337,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$225  = level4_e;
     if (\$65 ) begin
       \$225  = exponents__4;
@@ -3121,7 +3347,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$226  = level5_e;
     if (\$65 ) begin
       \$226  = exponents__5;
@@ -3131,7 +3357,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$227  = level6_e;
     if (\$65 ) begin
       \$227  = exponents__6;
@@ -3141,7 +3367,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$228  = level7_e;
     if (\$65 ) begin
       \$228  = exponents__7;
@@ -3151,112 +3377,112 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$229  = \$79 ;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$230  = \$91 [20:0];
     if (rst) begin
       \$230  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$231  = \$103 [20:0];
     if (rst) begin
       \$231  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$232  = \$115 [20:0];
     if (rst) begin
       \$232  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$233  = \$127 [20:0];
     if (rst) begin
       \$233  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$234  = bias_mem__r_data[26:0];
     if (rst) begin
       \$234  = 27'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$235  = bias_mem__r_data[53:27];
     if (rst) begin
       \$235  = 27'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$236  = bias_mem__r_data[80:54];
     if (rst) begin
       \$236  = 27'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$237  = bias_mem__r_data[107:81];
     if (rst) begin
       \$237  = 27'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$238  = \$signal ;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$239  = \$signal$46 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$240  = \$signal$47 ;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$241  = final1;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$242  = \$128 ;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$243  = \$signal$95 ;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$244  = acc0;
     if (\$signal$22 ) begin
       \$244  = \$130 [27:0];
@@ -3266,7 +3492,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$245  = acc1;
     if (\$signal$22 ) begin
       \$245  = \$132 [27:0];
@@ -3276,7 +3502,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$246  = acc2;
     if (\$signal$22 ) begin
       \$246  = \$134 [27:0];
@@ -3286,7 +3512,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$247  = acc3;
     if (\$signal$22 ) begin
       \$247  = \$136 [27:0];
@@ -3296,7 +3522,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$248  = bank0;
     if (finish_valid) begin
       \$248  = acc0;
@@ -3311,7 +3537,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$249  = bank1;
     if (finish_valid) begin
       \$249  = acc1;
@@ -3326,7 +3552,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$250  = bank2;
     if (finish_valid) begin
       \$250  = acc2;
@@ -3341,7 +3567,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$251  = bank3;
     if (finish_valid) begin
       \$251  = acc3;
@@ -3351,7 +3577,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$252  = bank_left;
     if (finish_valid) begin
       \$252  = \$137 ;
@@ -3366,7 +3592,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$253  = y__valid;
     if (\$139 ) begin
       \$253  = \$140 ;
@@ -3376,7 +3602,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$254  = y__payload;
     if (\$139 ) begin
       if (\$141 ) begin
@@ -3414,8 +3640,8 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, x__valid, x__payload, bus__r_data, bus__ack, y__valid, y__payload, y__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, x__payload, bus__r_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [3:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -4038,7 +4264,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     .y__valid(y__valid)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     bus__r_data = 32'd0;
     if (bus__ack) begin
       casez (read_source)
@@ -4052,7 +4278,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     commit = 1'h0;
     if (\$8 ) begin
       if (\$9 ) begin
@@ -4061,42 +4287,42 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     code_mem__w_en = 2'h0;
     if (\$19 ) begin
       code_mem__w_en = \$20 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     code_mem__r_en = 1'h0;
     if (\$31 ) begin
       code_mem__r_en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     bias_mem__w_en = 2'h0;
     if (\$41 ) begin
       bias_mem__w_en = \$42 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     bias_mem__r_en = 1'h0;
     if (\$53 ) begin
       bias_mem__r_en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$213  = \$56 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$214  = read_source;
     if (\$61 ) begin
       \$214  = 2'h0;
@@ -4112,7 +4338,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$215  = read_word;
     if (\$61 ) begin
       \$215  = 32'd0;
@@ -4178,7 +4404,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$216  = shift;
     if (\$67 ) begin
       if (\$68 ) begin
@@ -4190,7 +4416,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$217  = mantissas__0;
     if (\$81 ) begin
       if (\$85 ) begin
@@ -4202,7 +4428,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$218  = exponents__0;
     if (\$81 ) begin
       if (\$85 ) begin
@@ -4214,7 +4440,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$219  = mantissas__1;
     if (\$95 ) begin
       if (\$99 ) begin
@@ -4226,7 +4452,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$220  = exponents__1;
     if (\$95 ) begin
       if (\$99 ) begin
@@ -4238,7 +4464,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$221  = mantissas__2;
     if (\$109 ) begin
       if (\$113 ) begin
@@ -4250,7 +4476,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$222  = exponents__2;
     if (\$109 ) begin
       if (\$113 ) begin
@@ -4262,7 +4488,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$223  = mantissas__3;
     if (\$123 ) begin
       if (\$127 ) begin
@@ -4274,7 +4500,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$224  = exponents__3;
     if (\$123 ) begin
       if (\$127 ) begin
@@ -4286,7 +4512,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$225  = mantissas__4;
     if (\$137 ) begin
       if (\$141 ) begin
@@ -4298,7 +4524,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$226  = exponents__4;
     if (\$137 ) begin
       if (\$141 ) begin
@@ -4310,7 +4536,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$227  = mantissas__5;
     if (\$151 ) begin
       if (\$155 ) begin
@@ -4322,7 +4548,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$228  = exponents__5;
     if (\$151 ) begin
       if (\$155 ) begin
@@ -4334,7 +4560,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$229  = mantissas__6;
     if (\$165 ) begin
       if (\$169 ) begin
@@ -4346,7 +4572,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$230  = exponents__6;
     if (\$165 ) begin
       if (\$169 ) begin
@@ -4358,7 +4584,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$231  = mantissas__7;
     if (\$179 ) begin
       if (\$183 ) begin
@@ -4370,7 +4596,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$232  = exponents__7;
     if (\$179 ) begin
       if (\$183 ) begin
@@ -4382,7 +4608,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$233  = read_lane;
     if (\$201 ) begin
       \$233  = bus__addr[0];
@@ -4436,9 +4662,9 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, x__valid, input_write__data, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2
-, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, y__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2
+, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, x__valid, y__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [13:0] \$100 ;
@@ -5233,7 +5459,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   always @(posedge clk)
     y__payload <= \$188 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
@@ -5255,7 +5481,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
@@ -5277,7 +5503,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
@@ -5299,7 +5525,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
@@ -5321,7 +5547,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
@@ -5343,7 +5569,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
@@ -5365,7 +5591,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
@@ -5387,7 +5613,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
@@ -5409,7 +5635,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$144  = row;
     if (issue) begin
       \$144  = \$44 [7:0];
@@ -5419,7 +5645,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$145  = input_index;
     if (issue) begin
       (* full_case = 32'd1 *)
@@ -5434,7 +5660,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$146  = pass_index;
     if (issue) begin
       if (\$45 ) begin
@@ -5446,7 +5672,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$147  = bank_reserved;
     if (issue) begin
       if (\$45 ) begin
@@ -5465,49 +5691,49 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$148  = input_write__data;
     if (rst) begin
       \$148  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$149  = \$50 ;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$150  = issue;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$151  = \$51 ;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$152  = \$52 ;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$153  = \$53 ;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$154  = active_shift;
     if (\$65 ) begin
       \$154  = shift;
@@ -5517,7 +5743,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$155  = level0_m;
     if (\$65 ) begin
       \$155  = mantissas__0;
@@ -5527,7 +5753,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$156  = level1_m;
     if (\$65 ) begin
       \$156  = mantissas__1;
@@ -5537,7 +5763,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$157  = level2_m;
     if (\$65 ) begin
       \$157  = mantissas__2;
@@ -5547,7 +5773,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$158  = level3_m;
     if (\$65 ) begin
       \$158  = mantissas__3;
@@ -5557,7 +5783,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$159  = level4_m;
     if (\$65 ) begin
       \$159  = mantissas__4;
@@ -5567,7 +5793,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$160  = level5_m;
     if (\$65 ) begin
       \$160  = mantissas__5;
@@ -5577,7 +5803,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$161  = level6_m;
     if (\$65 ) begin
       \$161  = mantissas__6;
@@ -5587,7 +5813,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$162  = level7_m;
     if (\$65 ) begin
       \$162  = mantissas__7;
@@ -5597,7 +5823,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$163  = level0_e;
     if (\$65 ) begin
       \$163  = exponents__0;
@@ -5607,7 +5833,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$164  = level1_e;
     if (\$65 ) begin
       \$164  = exponents__1;
@@ -5617,7 +5843,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$165  = level2_e;
     if (\$65 ) begin
       \$165  = exponents__2;
@@ -5627,7 +5853,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$166  = level3_e;
     if (\$65 ) begin
       \$166  = exponents__3;
@@ -5637,7 +5863,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$167  = level4_e;
     if (\$65 ) begin
       \$167  = exponents__4;
@@ -5647,7 +5873,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$168  = level5_e;
     if (\$65 ) begin
       \$168  = exponents__5;
@@ -5657,7 +5883,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$169  = level6_e;
     if (\$65 ) begin
       \$169  = exponents__6;
@@ -5667,7 +5893,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$170  = level7_e;
     if (\$65 ) begin
       \$170  = exponents__7;
@@ -5677,84 +5903,84 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$171  = \$79 ;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$172  = \$91 [20:0];
     if (rst) begin
       \$172  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$173  = \$103 [20:0];
     if (rst) begin
       \$173  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$174  = bias_mem__r_data[25:0];
     if (rst) begin
       \$174  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$175  = bias_mem__r_data[51:26];
     if (rst) begin
       \$175  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$176  = \$signal ;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$177  = \$signal$46 ;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$178  = \$signal$47 ;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$179  = final1;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$180  = \$104 ;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$181  = \$signal$91 ;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$182  = acc0;
     if (\$signal$22 ) begin
       \$182  = \$106 [26:0];
@@ -5764,7 +5990,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$183  = acc1;
     if (\$signal$22 ) begin
       \$183  = \$108 [26:0];
@@ -5774,7 +6000,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$184  = bank0;
     if (finish_valid) begin
       \$184  = acc0;
@@ -5789,7 +6015,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$185  = bank1;
     if (finish_valid) begin
       \$185  = acc1;
@@ -5799,7 +6025,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$186  = bank_left;
     if (finish_valid) begin
       \$186  = \$109 ;
@@ -5814,7 +6040,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$187  = y__valid;
     if (\$111 ) begin
       \$187  = \$112 ;
@@ -5824,7 +6050,7 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$188  = y__payload;
     if (\$111 ) begin
       if (\$113 ) begin

@@ -31,108 +31,124 @@ module digits_mlp_int8(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
   wire \$9 ;
   output bus__ack;
   wire bus__ack;
-  wire \bus__ack$36 ;
-  wire \bus__ack$37 ;
+  wire \bus__ack$42 ;
+  wire \bus__ack$43 ;
   input [12:0] bus__addr;
   wire [12:0] bus__addr;
-  wire [11:0] \bus__addr$27 ;
-  wire [9:0] \bus__addr$31 ;
+  wire [11:0] \bus__addr$33 ;
+  wire [9:0] \bus__addr$37 ;
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
-  wire [31:0] \bus__r_data$38 ;
-  wire [31:0] \bus__r_data$39 ;
+  wire [31:0] \bus__r_data$44 ;
+  wire [31:0] \bus__r_data$45 ;
   input bus__r_stb;
   wire bus__r_stb;
-  wire \bus__r_stb$30 ;
-  wire \bus__r_stb$34 ;
+  wire \bus__r_stb$36 ;
+  wire \bus__r_stb$40 ;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$28 ;
-  wire [31:0] \bus__w_data$32 ;
+  wire [31:0] \bus__w_data$34 ;
+  wire [31:0] \bus__w_data$38 ;
   input bus__w_stb;
   wire bus__w_stb;
-  wire \bus__w_stb$29 ;
-  wire \bus__w_stb$33 ;
+  wire \bus__w_stb$35 ;
+  wire \bus__w_stb$39 ;
   input clk;
   wire clk;
   reg hole_ack = 1'h0;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg unmapped;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
   input [7:0] x__payload;
   wire [7:0] x__payload;
   wire [7:0] \x__payload$14 ;
-  wire [7:0] \x__payload$17 ;
+  wire [7:0] \x__payload$23 ;
   output x__ready;
   wire x__ready;
   wire \x__ready$15 ;
-  wire \x__ready$20 ;
+  wire \x__ready$28 ;
   input x__valid;
   wire x__valid;
   wire \x__valid$16 ;
-  wire \x__valid$21 ;
+  wire \x__valid$25 ;
   output [7:0] y__payload;
   wire [7:0] y__payload;
   wire [7:0] \y__payload$18 ;
-  wire [7:0] \y__payload$23 ;
+  wire [7:0] \y__payload$29 ;
   input y__ready;
   wire y__ready;
-  wire \y__ready$19 ;
-  wire \y__ready$24 ;
+  wire \y__ready$21 ;
+  wire \y__ready$30 ;
   output y__valid;
   wire y__valid;
-  wire \y__valid$22 ;
-  wire \y__valid$25 ;
+  wire \y__valid$20 ;
+  wire \y__valid$31 ;
   assign \$1  = ! bus__addr[12];
   assign \$4  = ! bus__addr[12];
-  assign \bus__w_stb$29  = bus__w_stb & \$6 ;
+  assign \bus__w_stb$35  = bus__w_stb & \$6 ;
   assign \$7  = ! bus__addr[12];
-  assign \bus__r_stb$30  = bus__r_stb & \$9 ;
+  assign \bus__r_stb$36  = bus__r_stb & \$9 ;
   assign \$11  = ! bus__addr[11:10];
   assign \$12  = \$10  & \$11 ;
   assign \$14  = ! bus__addr[11:10];
   assign \$15  = \$13  & \$14 ;
-  assign \bus__w_stb$33  = bus__w_stb & \$15 ;
+  assign \bus__w_stb$39  = bus__w_stb & \$15 ;
   assign \$17  = ! bus__addr[11:10];
   assign \$18  = \$16  & \$17 ;
-  assign \bus__r_stb$34  = bus__r_stb & \$18 ;
-  assign \$19  = hole_ack | \bus__ack$36 ;
-  assign bus__ack = \$19  | \bus__ack$37 ;
-  assign bus__r_data = \$20  | \bus__r_data$39 ;
+  assign \bus__r_stb$40  = bus__r_stb & \$18 ;
+  assign \$19  = hole_ack | \bus__ack$42 ;
+  assign bus__ack = \$19  | \bus__ack$43 ;
+  assign bus__r_data = \$20  | \bus__r_data$45 ;
   assign \$21  = bus__w_stb | bus__r_stb;
   assign \$22  = \$21  & unmapped;
   assign \$23  = ~ hole_ack;
   assign \$24  = \$22  & \$23 ;
   always @(posedge clk)
     hole_ack <= \$25 ;
+  \digits_mlp_int8.fifo0  fifo0 (
+    .clk(clk),
+    .r_data(\x__payload$23 ),
+    .r_en(r_en),
+    .r_rdy(\x__valid$25 ),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data),
+    .w_rdy(\y__ready$21 )
+  );
   \digits_mlp_int8.layer0  layer0 (
-    .bus__ack(\bus__ack$36 ),
+    .bus__ack(\bus__ack$42 ),
     .bus__addr(bus__addr[11:0]),
-    .bus__r_data(\bus__r_data$38 ),
-    .bus__r_stb(\bus__r_stb$30 ),
+    .bus__r_data(\bus__r_data$44 ),
+    .bus__r_stb(\bus__r_stb$36 ),
     .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$29 ),
+    .bus__w_stb(\bus__w_stb$35 ),
     .clk(clk),
     .rst(rst),
     .x__payload(x__payload),
     .x__ready(x__ready),
     .x__valid(x__valid),
-    .y__payload(\x__payload$17 ),
-    .y__ready(\y__ready$19 ),
-    .y__valid(\x__valid$21 )
+    .y__payload(w_data),
+    .y__ready(\y__ready$21 ),
+    .y__valid(w_en)
   );
   \digits_mlp_int8.layer1  layer1 (
-    .bus__ack(\bus__ack$37 ),
+    .bus__ack(\bus__ack$43 ),
     .bus__addr(bus__addr[9:0]),
-    .bus__r_data(\bus__r_data$39 ),
-    .bus__r_stb(\bus__r_stb$34 ),
+    .bus__r_data(\bus__r_data$45 ),
+    .bus__r_stb(\bus__r_stb$40 ),
     .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$33 ),
+    .bus__w_stb(\bus__w_stb$39 ),
     .clk(clk),
     .rst(rst),
-    .x__payload(\x__payload$17 ),
-    .x__ready(\y__ready$19 ),
-    .x__valid(\x__valid$21 ),
+    .x__payload(\x__payload$23 ),
+    .x__ready(r_en),
+    .x__valid(\x__valid$25 ),
     .y__payload(y__payload),
     .y__ready(y__ready),
     .y__valid(y__valid)
@@ -157,16 +173,19 @@ module digits_mlp_int8(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
   assign \x__payload$14  = x__payload;
   assign \x__ready$15  = x__ready;
   assign \x__valid$16  = x__valid;
-  assign \y__payload$18  = \x__payload$17 ;
-  assign \x__ready$20  = \y__ready$19 ;
-  assign \y__valid$22  = \x__valid$21 ;
-  assign \y__payload$23  = y__payload;
-  assign \y__ready$24  = y__ready;
-  assign \y__valid$25  = y__valid;
-  assign \bus__addr$27  = bus__addr[11:0];
-  assign \bus__w_data$28  = bus__w_data;
-  assign \bus__addr$31  = bus__addr[9:0];
-  assign \bus__w_data$32  = bus__w_data;
+  assign \y__payload$18  = w_data;
+  assign \y__valid$20  = w_en;
+  assign w_rdy = \y__ready$21 ;
+  assign r_data = \x__payload$23 ;
+  assign r_rdy = \x__valid$25 ;
+  assign \x__ready$28  = r_en;
+  assign \y__payload$29  = y__payload;
+  assign \y__ready$30  = y__ready;
+  assign \y__valid$31  = y__valid;
+  assign \bus__addr$33  = bus__addr[11:0];
+  assign \bus__w_data$34  = bus__w_data;
+  assign \bus__addr$37  = bus__addr[9:0];
+  assign \bus__w_data$38  = bus__w_data;
   assign \$2  = 1'h1;
   assign \$3  = \$1 ;
   assign \$5  = 1'h1;
@@ -176,12 +195,219 @@ module digits_mlp_int8(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
   assign \$10  = bus__addr[12];
   assign \$13  = bus__addr[12];
   assign \$16  = bus__addr[12];
-  assign \$20  = \bus__r_data$38 ;
+  assign \$20  = \bus__r_data$44 ;
+endmodule
+
+(* generator = "Amaranth" *)
+module \digits_mlp_int8.fifo0 (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire [5:0] \$11 ;
+  wire [5:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [5:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [5:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  reg [4:0] \$30 ;
+  reg [4:0] \$31 ;
+  reg [4:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [5:0] \$5 ;
+  wire [5:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 5'h00 *)
+  wire [4:0] consume;
+  reg [4:0] inner_level = 5'h00;
+  wire inner_r_rdy;
+  wire [5:0] level;
+  (* init = 5'h00 *)
+  wire [4:0] produce;
+  output [7:0] r_data;
+  wire [7:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [5:0] r_level;
+  reg [4:0] r_port__addr = 5'h00;
+  wire [7:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [5:0] w_level;
+  reg [4:0] w_port__addr = 5'h00;
+  input [7:0] w_port__data;
+  wire [7:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [7:0] storage [30:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+    storage[6] = 8'h00;
+    storage[7] = 8'h00;
+    storage[8] = 8'h00;
+    storage[9] = 8'h00;
+    storage[10] = 8'h00;
+    storage[11] = 8'h00;
+    storage[12] = 8'h00;
+    storage[13] = 8'h00;
+    storage[14] = 8'h00;
+    storage[15] = 8'h00;
+    storage[16] = 8'h00;
+    storage[17] = 8'h00;
+    storage[18] = 8'h00;
+    storage[19] = 8'h00;
+    storage[20] = 8'h00;
+    storage[21] = 8'h00;
+    storage[22] = 8'h00;
+    storage[23] = 8'h00;
+    storage[24] = 8'h00;
+    storage[25] = 8'h00;
+    storage[26] = 8'h00;
+    storage[27] = 8'h00;
+    storage[28] = 8'h00;
+    storage[29] = 8'h00;
+    storage[30] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 5'h1f;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 5'h1e;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 6'h00 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 5'h1e;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 6'h00 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
+  always @(posedge clk)
+    w_port__addr <= \$30 ;
+  always @(posedge clk)
+    r_port__addr <= \$31 ;
+  always @(posedge clk)
+    inner_level <= \$32 ;
+  always @(posedge clk)
+    r_rdy <= \$33 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$30  = w_port__addr;
+    if (\$3 ) begin
+      \$30  = \$6 [4:0];
+    end
+    if (rst) begin
+      \$30  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [4:0];
+    end
+    if (rst) begin
+      \$31  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [4:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [4:0];
+    end
+    if (rst) begin
+      \$32  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
 module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, y__ready, bus__r_data, bus__ack, y__valid, y__payload, x__payload);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -476,7 +702,7 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
     .y__valid(y__valid)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     bus__r_data = 32'd0;
     if (bus__ack) begin
       casez (read_source)
@@ -490,7 +716,7 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     commit = 1'h0;
     if (\$8 ) begin
       if (\$9 ) begin
@@ -499,42 +725,42 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     code_mem__w_en = 4'h0;
     if (\$19 ) begin
       code_mem__w_en = \$20 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     code_mem__r_en = 1'h0;
     if (\$31 ) begin
       code_mem__r_en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     bias_mem__w_en = 4'h0;
     if (\$41 ) begin
       bias_mem__w_en = \$42 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     bias_mem__r_en = 1'h0;
     if (\$53 ) begin
       bias_mem__r_en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$101  = \$56 ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$102  = read_source;
     if (\$61 ) begin
       \$102  = 2'h0;
@@ -550,7 +776,7 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$103  = read_word;
     if (\$61 ) begin
       \$103  = 32'd0;
@@ -576,7 +802,7 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$104  = shift;
     if (\$67 ) begin
       if (\$68 ) begin
@@ -588,7 +814,7 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$105  = read_lane;
     if (\$89 ) begin
       \$105  = bus__addr[1:0];
@@ -619,7 +845,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, commit_pending, y__valid, y__payload, input_write__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1786,7 +2012,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   always @(posedge clk)
     y__payload <= \$198 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$162  = row;
     if (issue) begin
       \$162  = \$44 [8:0];
@@ -1796,7 +2022,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$163  = input_index;
     if (issue) begin
       (* full_case = 32'd1 *)
@@ -1811,7 +2037,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$164  = pass_index;
     if (issue) begin
       if (\$45 ) begin
@@ -1823,7 +2049,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$165  = bank_reserved;
     if (issue) begin
       if (\$45 ) begin
@@ -1842,49 +2068,49 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$166  = input_write__data;
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$167  = \$50 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$168  = issue;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$169  = \$51 ;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$170  = \$52 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$171  = \$53 ;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$172  = active_shift;
     if (\$65 ) begin
       \$172  = shift;
@@ -1894,112 +2120,112 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$173  = \$79 ;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$174  = \$81 ;
     if (rst) begin
       \$174  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$175  = \$83 ;
     if (rst) begin
       \$175  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$176  = \$85 ;
     if (rst) begin
       \$176  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$177  = \$87 ;
     if (rst) begin
       \$177  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$178  = bias_mem__r_data[21:0];
     if (rst) begin
       \$178  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$179  = bias_mem__r_data[43:22];
     if (rst) begin
       \$179  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$180  = bias_mem__r_data[65:44];
     if (rst) begin
       \$180  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$181  = bias_mem__r_data[87:66];
     if (rst) begin
       \$181  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$182  = \$signal ;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$183  = \$signal$46 ;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$184  = \$signal$47 ;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$185  = final1;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$186  = \$88 ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$187  = \$signal$63 ;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$188  = acc0;
     if (\$signal$22 ) begin
       \$188  = \$90 [22:0];
@@ -2009,7 +2235,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$189  = acc1;
     if (\$signal$22 ) begin
       \$189  = \$92 [22:0];
@@ -2019,7 +2245,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$190  = acc2;
     if (\$signal$22 ) begin
       \$190  = \$94 [22:0];
@@ -2029,7 +2255,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$191  = acc3;
     if (\$signal$22 ) begin
       \$191  = \$96 [22:0];
@@ -2039,7 +2265,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$192  = bank0;
     if (finish_valid) begin
       \$192  = acc0;
@@ -2054,7 +2280,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$193  = bank1;
     if (finish_valid) begin
       \$193  = acc1;
@@ -2069,7 +2295,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$194  = bank2;
     if (finish_valid) begin
       \$194  = acc2;
@@ -2084,7 +2310,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$195  = bank3;
     if (finish_valid) begin
       \$195  = acc3;
@@ -2094,7 +2320,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$196  = bank_left;
     if (finish_valid) begin
       \$196  = \$97 ;
@@ -2109,7 +2335,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$197  = y__valid;
     if (\$99 ) begin
       \$197  = \$100 ;
@@ -2119,7 +2345,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$198  = y__payload;
     if (\$99 ) begin
       if (\$101 ) begin
@@ -2157,8 +2383,8 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, x__valid, x__payload, bus__r_data, bus__ack, y__valid, y__payload, y__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, x__payload, bus__r_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -2453,7 +2679,7 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
     .y__valid(y__valid)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     bus__r_data = 32'd0;
     if (bus__ack) begin
       casez (read_source)
@@ -2467,7 +2693,7 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     commit = 1'h0;
     if (\$8 ) begin
       if (\$9 ) begin
@@ -2476,42 +2702,42 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     code_mem__w_en = 2'h0;
     if (\$19 ) begin
       code_mem__w_en = \$20 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     code_mem__r_en = 1'h0;
     if (\$31 ) begin
       code_mem__r_en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     bias_mem__w_en = 2'h0;
     if (\$41 ) begin
       bias_mem__w_en = \$42 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     bias_mem__r_en = 1'h0;
     if (\$53 ) begin
       bias_mem__r_en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$101  = \$56 ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$102  = read_source;
     if (\$61 ) begin
       \$102  = 2'h0;
@@ -2527,7 +2753,7 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$103  = read_word;
     if (\$61 ) begin
       \$103  = 32'd0;
@@ -2553,7 +2779,7 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$104  = shift;
     if (\$67 ) begin
       if (\$68 ) begin
@@ -2565,7 +2791,7 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$105  = read_lane;
     if (\$89 ) begin
       \$105  = bus__addr[0];
@@ -2595,8 +2821,8 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, x__valid, input_write__data, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, commit_pending, y__valid, y__payload, y__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, commit_pending, y__valid, y__payload, x__valid, y__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [4:0] \$100 ;
@@ -3263,7 +3489,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   always @(posedge clk)
     y__payload <= \$152 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$124  = row;
     if (issue) begin
       \$124  = \$44 [7:0];
@@ -3273,7 +3499,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$125  = input_index;
     if (issue) begin
       (* full_case = 32'd1 *)
@@ -3288,7 +3514,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$126  = pass_index;
     if (issue) begin
       if (\$45 ) begin
@@ -3300,7 +3526,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$127  = bank_reserved;
     if (issue) begin
       if (\$45 ) begin
@@ -3319,49 +3545,49 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$128  = input_write__data;
     if (rst) begin
       \$128  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$129  = \$50 ;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$130  = issue;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$131  = \$51 ;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$132  = \$52 ;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$133  = \$53 ;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$134  = active_shift;
     if (\$65 ) begin
       \$134  = shift;
@@ -3371,84 +3597,84 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$135  = \$79 ;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$136  = \$81 ;
     if (rst) begin
       \$136  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$137  = \$83 ;
     if (rst) begin
       \$137  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$138  = bias_mem__r_data[20:0];
     if (rst) begin
       \$138  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$139  = bias_mem__r_data[41:21];
     if (rst) begin
       \$139  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$140  = \$signal ;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$141  = \$signal$46 ;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$142  = \$signal$47 ;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$143  = final1;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$144  = \$84 ;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$145  = \$signal$59 ;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$146  = acc0;
     if (\$signal$22 ) begin
       \$146  = \$86 [21:0];
@@ -3458,7 +3684,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$147  = acc1;
     if (\$signal$22 ) begin
       \$147  = \$88 [21:0];
@@ -3468,7 +3694,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$148  = bank0;
     if (finish_valid) begin
       \$148  = acc0;
@@ -3483,7 +3709,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$149  = bank1;
     if (finish_valid) begin
       \$149  = acc1;
@@ -3493,7 +3719,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$150  = bank_left;
     if (finish_valid) begin
       \$150  = \$89 ;
@@ -3508,7 +3734,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$151  = y__valid;
     if (\$91 ) begin
       \$151  = \$92 ;
@@ -3518,7 +3744,7 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$152  = y__payload;
     if (\$91 ) begin
       if (\$93 ) begin

@@ -297,6 +297,38 @@ def test_network_matches_chained_reference():
     np.testing.assert_array_equal(got, second.expected(first.expected(x)))
 
 
+def test_network_runs_at_its_slowest_layer_rate():
+    """Back-to-back vectors: a new vector every max(passes * n_in) cycles, even though the
+    second layer replays its input for five passes."""
+    rng = np.random.default_rng(13)
+    first = LayerCase(
+        LayerConfig("int8", 16, 12, 3), rng.integers(-128, 128, (12, 16)), None, 9, None
+    )
+    second = LayerCase(
+        LayerConfig("int8", 12, 5, 1), rng.integers(-128, 128, (5, 12)), None, 9, None
+    )
+    network = Network([build(first), build(second)])
+    accepted = []
+
+    async def producer(ctx):
+        ctx.set(network.x.valid, 1)
+        cycle = 0
+        while len(accepted) < 6 * 16:
+            _, _, ready = await ctx.tick().sample(network.x.ready)
+            if ready:
+                accepted.append(cycle)
+            cycle += 1
+        ctx.set(network.x.valid, 0)
+
+    async def consumer(ctx):
+        await receive(ctx, network.y, 6 * 5)
+
+    run(network, producer, consumer)
+    periods = np.diff(np.array(accepted)[::16])
+    assert first.config.cycles_per_vector == 64 > second.config.cycles_per_vector == 60
+    assert (periods == 64).all(), periods
+
+
 def test_network_bus_reaches_each_layer():
     rng = np.random.default_rng(12)
     first, second = random_case(rng, "int8"), random_case(rng, "int8")

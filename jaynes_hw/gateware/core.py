@@ -15,8 +15,9 @@ from amaranth.lib.wiring import In, Out
 from jaynes_hw.codebook import Codebook
 from jaynes_hw.errors import UserError
 from jaynes_hw.gateware.bus import ConfigBus
-from jaynes_hw.gateware.datapath import LayerDatapath, bias_rows, code_rows
+from jaynes_hw.gateware.datapath import LayerDatapath
 from jaynes_hw.layer_config import BUS_DATA_BITS, LayerConfig
+from jaynes_hw.memory_image import pack_bias_rows, pack_code_rows
 from jaynes_hw.registers import (
     EXPONENT_FIELD,
     REG_CONTROL,
@@ -87,8 +88,8 @@ class _ConfiguredLayer(wiring.Component):
             codebook_init = []
         m.submodules.datapath = datapath = LayerDatapath(
             config,
-            code_init=code_rows(config, self.stored_words),
-            bias_init=bias_rows(config, self.initial_bias) if config.bias_bits else [],
+            code_init=pack_code_rows(config, self.stored_words),
+            bias_init=pack_bias_rows(config, self.initial_bias) if config.bias_bits else [],
             codebook_init=codebook_init,
             shift_init=self.initial_shift,
         )

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -66,28 +65,6 @@ class MemoryAccess(wiring.Signature):
         return f"MemoryAccess({self.depth}, {self.lanes}, {self.field_bits})"
 
 
-def code_rows(config: LayerConfig, words: np.ndarray) -> list[int]:
-    """Pack (n_out, n_in) unsigned code words into code-memory rows (lane l at l*code_bits)."""
-    rows = [0] * config.code_rows
-    for output in range(config.n_out):
-        pass_index, lane = divmod(output, config.lanes)
-        shift = lane * config.code_bits
-        base = pass_index * config.n_in
-        for index, word in enumerate(words[output].tolist()):
-            rows[base + index] |= word << shift
-    return rows
-
-
-def bias_rows(config: LayerConfig, bias: np.ndarray) -> list[int]:
-    """Pack n_out signed biases into bias-memory rows (two's complement lane fields)."""
-    mask = (1 << config.bias_bits) - 1
-    rows = [0] * config.passes
-    for output, value in enumerate(bias.tolist()):
-        pass_index, lane = divmod(output, config.lanes)
-        rows[pass_index] |= (value & mask) << (lane * config.bias_bits)
-    return rows
-
-
 class LayerDatapath(wiring.Component):
     """The folded layer datapath, with its tunable values as ports.
 
@@ -95,9 +72,9 @@ class LayerDatapath(wiring.Component):
     ----------
     config : LayerConfig
     code_init : list of int
-        Initial code-memory rows (``code_rows``).
+        Initial code-memory rows (``memory_image.pack_code_rows``).
     bias_init : list of int
-        Initial bias-memory rows (``bias_rows``); ignored without bias.
+        Initial bias-memory rows (``memory_image.pack_bias_rows``); ignored without bias.
     codebook_init : list of (mantissa, exponent)
         Reset value of the active codebook (``lognormal`` only).
     shift_init : int

