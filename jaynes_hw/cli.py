@@ -15,7 +15,8 @@ from jaynes_hw import __version__
 from jaynes_hw.errors import UserError
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
     try:
         value = int(text)
     except ValueError:
@@ -43,7 +44,7 @@ def _warn_skipped(skipped: list[dict[str, str]]) -> None:
 def _add_layer_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-size",
-        type=_positive_int,
+        type=positive_int,
         default=10_000,
         help="smallest tensor (elements) that counts as a layer (default 10000)",
     )

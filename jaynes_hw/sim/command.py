@@ -19,13 +19,15 @@ from jaynes_hw.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jaynes_hw.cli import positive_int
+
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--rtl", type=Path, metavar="DIR", help="a directory the generator wrote")
     source.add_argument("--config", type=Path, help="TOML network description (generate first)")
     parser.add_argument("--weights", type=Path, help="quantized file (generate first)")
     parser.add_argument("--core", choices=("lognormal", "int8"), help="core kind when generating")
     parser.add_argument("--name", help="with --rtl: the design (file stem) to simulate")
-    parser.add_argument("--vectors", type=_positive, default=8, help="vectors per scenario")
+    parser.add_argument("--vectors", type=positive_int, default=8, help="vectors per scenario")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     parser.add_argument(
@@ -36,16 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--build-dir", type=Path, default=Path("sim_build"), help="simulator builds (sim_build)"
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def manifests(args) -> list[Path]:
