@@ -197,6 +197,11 @@ def unpack_codes(codes: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
 
 def signed_levels(codes: np.ndarray, codebook: Codebook) -> np.ndarray:
     """The integer weight of every connection, s[o,i] * L[k[o,i]] (int64)."""
-    negative, bins = unpack_codes(codes, codebook.bits)
-    values = codebook.levels[bins]
+    return weights_from_levels(codes, codebook.bits, codebook.levels)
+
+
+def weights_from_levels(codes: np.ndarray, bits: int, levels: np.ndarray) -> np.ndarray:
+    """s[o,i] * levels[k[o,i]] for ``bits``-wide codes and K integer levels (int64)."""
+    negative, bins = unpack_codes(codes, bits)
+    values = np.asarray(levels, dtype=np.int64)[bins]
     return np.where(negative, -values, values)

@@ -339,10 +339,6 @@ def build_layers(
     """Quantize (or load) every layer, choose shifts, convert biases, check the chain."""
     if core not in CORE_KINDS:
         raise UserError(f"unknown core {core!r}; expected one of {', '.join(CORE_KINDS)}")
-    if core == "lognormal" and request.scheme not in HARDWARE_SCHEMES:
-        raise UserError(
-            f"unknown scheme {request.scheme!r}; expected one of {', '.join(HARDWARE_SCHEMES)}"
-        )
     if weights_file is None and request.source is None:
         raise UserError("the network names no source weights; pass --weights FILE")
     quantized, tensors = _sources(request, weights_file)
@@ -352,13 +348,14 @@ def build_layers(
     for layer in request.layers:
         q = _quantized_layer(request, layer, core, quantized, tensors)
         n_out, n_in = q.codes.shape
+        weights = signed_levels(q.codes, q.codebook)  # s * L[k], what the layer multiplies
         if built and n_in != built[-1].config.n_out:
             raise UserError(
                 f"layer {layer.weight!r} has {n_in} inputs but {built[-1].name!r} "
                 f"gives {built[-1].config.n_out} outputs"
             )
         if core == "int8":
-            stored = signed_levels(q.codes, q.codebook)
+            stored = weights
             if np.abs(stored).max(initial=0) > 127:
                 raise UserError(
                     f"layer {layer.weight!r}: the int8 core needs levels within 127; "
@@ -391,7 +388,6 @@ def build_layers(
             )
         except UserError as error:
             raise UserError(f"layer {layer.weight!r}: {error}") from None
-        weights = signed_levels(q.codes, q.codebook)
         bias = None
         if layer.bias:
             bias = _integer_bias(layer, request, tensors, q, input_scale, config)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaynes_hw.codebook import weights_from_levels
 from jaynes_hw.errors import UserError
 from jaynes_hw.layer_config import LayerConfig
 from jaynes_hw.memory_image import read_hex, unpack_bias_rows, unpack_code_rows
@@ -60,9 +61,7 @@ class LayerModel:
         """Signed integer weights s * L[k] (n_out, n_in)."""
         if self.config.kind == "int8":
             return self.stored
-        sign_bit = 1 << (self.config.code_bits - 1)
-        magnitude = self.levels[self.stored & (sign_bit - 1)]
-        return np.where(self.stored & sign_bit, -magnitude, magnitude)
+        return weights_from_levels(self.stored, self.config.code_bits, self.levels)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return reference_layer(self.config.arithmetic(self.shift), self.weights(), x, self.bias)
