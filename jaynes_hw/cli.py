@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quantize(subparsers)
     _add_generate(subparsers)
     _add_sim(subparsers)
+    _add_synth(subparsers)
+    _add_run(subparsers)
     return parser
 
 
@@ -234,6 +236,34 @@ def _add_sim(subparsers) -> None:
     )
     command.add_arguments(parser)
     parser.set_defaults(run=command.run)
+
+
+def _add_synth(subparsers) -> None:
+    from jaynes_hw import synth
+
+    parser = subparsers.add_parser(
+        "synth",
+        help="place and route for an FPGA board; area and Fmax report, bitstream",
+        description="Build a network with its UART host link for a board with the YoWASP "
+        "tools (yosys, nextpnr) and report logic cells, flip-flops, block RAMs, DSPs and Fmax. "
+        "--compare builds a lognormal and an int8 core of the same shape side by side.",
+    )
+    synth.add_arguments(parser)
+    parser.set_defaults(run=synth.run)
+
+
+def _add_run(subparsers) -> None:
+    from jaynes_hw import host
+
+    parser = subparsers.add_parser(
+        "run",
+        help="drive a board over its UART: check the design, stream vectors, compare",
+        description="Talk to a board programmed with a `jaynes-hw synth` bitstream: check "
+        "that it holds the manifest's design, stream input vectors through it and compare "
+        "every output with the bit-exact reference. Exit 1 on any difference.",
+    )
+    host.add_arguments(parser)
+    parser.set_defaults(run=host.run)
 
 
 def run_reporting_errors(action: Callable[[], int], program: str = "jaynes-hw") -> int:

@@ -179,7 +179,10 @@ class LayerConfig:
 
     # --- timing -------------------------------------------------------------------------
 
-    PIPELINE_LATENCY = 5  # cycles from a pass's last input beat issuing to its first result
+    # Pipeline: issue, decode (s1), term (s2), accumulate (s3), bank (s4), then the shared
+    # finish unit: + rounding (f1), >> S (f2), saturate into the y register.
+    PIPELINE_LATENCY = 8  # cycles from a pass's last input beat issuing to its first result
+    BANK_SLACK = 5  # cycles from a pass's last beat issuing until its sums can leave the bank
 
     @property
     def cycles_per_vector(self) -> int:
@@ -188,13 +191,13 @@ class LayerConfig:
 
     @property
     def full_rate(self) -> bool:
-        """Whether the core sustains ``lanes`` MAC/cycle: needs n_in >= lanes + 4.
+        """Whether the core sustains ``lanes`` MAC/cycle: needs n_in >= lanes + 5.
 
-        A pass's sums reach the output bank 4 cycles after its last beat and drain from there
-        one per cycle (``lanes`` cycles) while the next pass computes; the next pass may issue
-        its own last beat only once the bank is empty.
+        A pass's sums reach the output bank 5 cycles after its last beat issues and drain from
+        there one per cycle (``lanes`` cycles) while the next pass computes; the next pass may
+        issue its own last beat only once the bank is empty.
         """
-        return self.n_in >= self.lanes + self.PIPELINE_LATENCY - 1
+        return self.n_in >= self.lanes + self.BANK_SLACK
 
     def to_json(self) -> dict:
         fields = {

@@ -1433,270 +1433,215 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [13:0] \$100 ;
-  reg [2:0] \$101 ;
-  wire [20:0] \$102 ;
-  wire [21:0] \$103 ;
-  wire [7:0] \$104 ;
-  reg [5:0] \$105 ;
-  wire [13:0] \$106 ;
-  reg [2:0] \$107 ;
-  wire [20:0] \$108 ;
-  wire [21:0] \$109 ;
+  wire [28:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [28:0] \$104 ;
+  wire [28:0] \$105 ;
+  wire [28:0] \$106 ;
+  wire \$107 ;
+  wire [3:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [7:0] \$110 ;
-  reg [5:0] \$111 ;
-  wire [13:0] \$112 ;
-  reg [2:0] \$113 ;
-  wire [20:0] \$114 ;
-  wire [21:0] \$115 ;
-  wire [7:0] \$116 ;
-  reg [5:0] \$117 ;
-  wire [13:0] \$118 ;
-  reg [2:0] \$119 ;
+  reg [5:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg [8:0] \$114 ;
+  reg [2:0] \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg [7:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  wire [20:0] \$120 ;
-  wire [21:0] \$121 ;
-  wire [7:0] \$122 ;
-  reg [5:0] \$123 ;
-  wire [13:0] \$124 ;
-  reg [2:0] \$125 ;
-  wire [20:0] \$126 ;
-  wire [21:0] \$127 ;
-  wire \$128 ;
-  wire [27:0] \$129 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg [4:0] \$124 ;
+  reg [27:0] \$125 ;
+  reg [5:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [5:0] \$128 ;
+  reg [5:0] \$129 ;
   wire \$13 ;
-  wire [28:0] \$130 ;
-  wire [27:0] \$131 ;
-  wire [28:0] \$132 ;
-  wire [27:0] \$133 ;
-  wire [28:0] \$134 ;
-  wire [27:0] \$135 ;
-  wire [28:0] \$136 ;
-  wire [2:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  reg [5:0] \$130 ;
+  reg [5:0] \$131 ;
+  reg [5:0] \$132 ;
+  reg [5:0] \$133 ;
+  reg [2:0] \$134 ;
+  reg [2:0] \$135 ;
+  reg [2:0] \$136 ;
+  reg [2:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg [2:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire [4:0] \$143 ;
-  wire [31:0] \$144 ;
-  wire [31:0] \$145 ;
-  wire [33:0] \$146 ;
-  wire \$147 ;
-  wire [4:0] \$148 ;
-  wire [33:0] \$149 ;
+  reg [2:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg \$142 ;
+  reg [8:0] \$143 ;
+  reg [5:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg [8:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [2:0] \$148 ;
+  reg [8:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire [4:0] \$152 ;
-  wire [31:0] \$153 ;
-  wire [31:0] \$154 ;
-  wire [33:0] \$155 ;
-  wire \$156 ;
-  wire [4:0] \$157 ;
-  wire [33:0] \$158 ;
-  wire \$159 ;
+  reg [5:0] \$150 ;
+  reg [2:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [5:0] \$153 ;
+  reg [2:0] \$154 ;
+  reg [26:0] \$155 ;
+  reg [26:0] \$156 ;
+  reg [26:0] \$157 ;
+  reg [26:0] \$158 ;
+  reg \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire [4:0] \$161 ;
-  wire [31:0] \$162 ;
-  wire [31:0] \$163 ;
-  wire [33:0] \$164 ;
-  wire \$165 ;
-  wire [4:0] \$166 ;
-  wire [33:0] \$167 ;
-  wire [33:0] \$168 ;
-  wire [33:0] \$169 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg [20:0] \$163 ;
+  reg [26:0] \$164 ;
+  reg [20:0] \$165 ;
+  reg [26:0] \$166 ;
+  reg [20:0] \$167 ;
+  reg [26:0] \$168 ;
+  reg [20:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire [4:0] \$172 ;
-  wire [31:0] \$173 ;
-  wire [31:0] \$174 ;
-  wire [33:0] \$175 ;
-  wire \$176 ;
-  wire [4:0] \$177 ;
-  wire [33:0] \$178 ;
-  wire \$179 ;
+  reg [26:0] \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [27:0] \$177 ;
+  reg [27:0] \$178 ;
+  reg [27:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire [4:0] \$181 ;
-  wire [31:0] \$182 ;
-  wire [31:0] \$183 ;
-  wire [33:0] \$184 ;
-  wire \$185 ;
-  wire [4:0] \$186 ;
-  wire [33:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  reg [27:0] \$180 ;
+  reg [27:0] \$181 ;
+  reg [27:0] \$182 ;
+  reg [27:0] \$183 ;
+  reg [27:0] \$184 ;
+  reg [2:0] \$185 ;
+  reg \$186 ;
+  reg [28:0] \$187 ;
+  reg \$188 ;
+  reg [28:0] \$189 ;
   wire \$19 ;
-  wire [4:0] \$190 ;
-  wire [31:0] \$191 ;
-  wire [31:0] \$192 ;
-  wire [33:0] \$193 ;
-  wire \$194 ;
-  wire [4:0] \$195 ;
-  wire [33:0] \$196 ;
-  wire [33:0] \$197 ;
-  wire [33:0] \$198 ;
-  wire [33:0] \$199 ;
+  reg \$190 ;
+  reg [7:0] \$191 ;
   wire \$2 ;
   wire \$20 ;
-  wire [3:0] \$200 ;
-  wire \$201 ;
-  reg [8:0] \$202 ;
-  reg [5:0] \$203 ;
-  reg [2:0] \$204 ;
-  reg \$205 ;
-  reg [7:0] \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
   wire \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg [4:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
   wire \$22 ;
-  reg [5:0] \$220 ;
-  reg [2:0] \$221 ;
-  reg [2:0] \$222 ;
-  reg [2:0] \$223 ;
-  reg [2:0] \$224 ;
-  reg [2:0] \$225 ;
-  reg [2:0] \$226 ;
-  reg [2:0] \$227 ;
-  reg [2:0] \$228 ;
-  reg \$229 ;
   wire \$23 ;
-  reg [20:0] \$230 ;
-  reg [20:0] \$231 ;
-  reg [20:0] \$232 ;
-  reg [20:0] \$233 ;
-  reg [26:0] \$234 ;
-  reg [26:0] \$235 ;
-  reg [26:0] \$236 ;
-  reg [26:0] \$237 ;
-  reg \$238 ;
-  reg \$239 ;
   wire \$24 ;
-  reg \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg [27:0] \$244 ;
-  reg [27:0] \$245 ;
-  reg [27:0] \$246 ;
-  reg [27:0] \$247 ;
-  reg [27:0] \$248 ;
-  reg [27:0] \$249 ;
   wire \$25 ;
-  reg [27:0] \$250 ;
-  reg [27:0] \$251 ;
-  reg [2:0] \$252 ;
-  reg \$253 ;
-  reg [7:0] \$254 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
+  wire [9:0] \$30 ;
+  wire [3:0] \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
+  wire [9:0] \$33 ;
+  wire [6:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [4:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire [9:0] \$43 ;
-  wire [9:0] \$44 ;
+  wire [4:0] \$42 ;
+  wire [31:0] \$43 ;
+  wire [31:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
-  wire [3:0] \$48 ;
-  wire [6:0] \$49 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [7:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [8:0] \$53 ;
+  reg [5:0] \$54 ;
+  reg [2:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire [8:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg [5:0] \$60 ;
+  reg [2:0] \$61 ;
+  wire [7:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [8:0] \$65 ;
+  reg [5:0] \$66 ;
+  reg [2:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [8:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [7:0] \$70 ;
+  wire [8:0] \$71 ;
+  reg [5:0] \$72 ;
+  reg [2:0] \$73 ;
+  wire [14:0] \$74 ;
+  wire [21:0] \$75 ;
+  wire [14:0] \$76 ;
+  wire [21:0] \$77 ;
+  wire [14:0] \$78 ;
+  wire [21:0] \$79 ;
   wire \$8 ;
-  wire [7:0] \$80 ;
-  reg [5:0] \$81 ;
-  wire [13:0] \$82 ;
-  reg [2:0] \$83 ;
-  wire [20:0] \$84 ;
-  wire [21:0] \$85 ;
-  wire [7:0] \$86 ;
-  reg [5:0] \$87 ;
-  wire [13:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire [14:0] \$80 ;
+  wire [21:0] \$81 ;
+  wire \$82 ;
+  wire [27:0] \$83 ;
+  wire [28:0] \$84 ;
+  wire [27:0] \$85 ;
+  wire [28:0] \$86 ;
+  wire [27:0] \$87 ;
+  wire [28:0] \$88 ;
+  wire [27:0] \$89 ;
   wire \$9 ;
-  wire [20:0] \$90 ;
-  wire [21:0] \$91 ;
-  wire [7:0] \$92 ;
-  reg [5:0] \$93 ;
-  wire [13:0] \$94 ;
-  reg [2:0] \$95 ;
-  wire [20:0] \$96 ;
-  wire [21:0] \$97 ;
-  wire [7:0] \$98 ;
-  reg [5:0] \$99 ;
+  wire [28:0] \$90 ;
+  wire [2:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire [29:0] \$95 ;
+  wire [28:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [28:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$22  = 1'h0;
-  reg \$signal$46  = 1'h0;
-  reg \$signal$47  = 1'h0;
-  reg \$signal$93  = 1'h0;
-  reg \$signal$94  = 1'h0;
-  reg \$signal$95  = 1'h0;
-  reg \$signal$96  = 1'h0;
+  reg \$signal$110  = 1'h0;
+  reg \$signal$111  = 1'h0;
+  reg \$signal$112  = 1'h0;
+  reg \$signal$121  = 1'h0;
+  reg \$signal$122  = 1'h0;
+  reg \$signal$123  = 1'h0;
+  reg \$signal$124  = 1'h0;
+  reg \$signal$40  = 1'h0;
+  reg \$signal$41  = 1'h0;
+  reg \$signal$42  = 1'h0;
+  reg \$signal$43  = 1'h0;
+  reg \$signal$44  = 1'h0;
+  reg \$signal$54  = 1'h0;
+  reg \$signal$55  = 1'h0;
   reg [27:0] acc0 = 28'h0000000;
   reg [27:0] acc1 = 28'h0000000;
   reg [27:0] acc2 = 28'h0000000;
   reg [27:0] acc3 = 28'h0000000;
+  reg [27:0] active_rounding = 28'h0002000;
   reg [4:0] active_shift = 5'h0e;
   reg [27:0] bank0 = 28'h0000000;
   reg [27:0] bank1 = 28'h0000000;
@@ -1708,6 +1653,10 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   reg [26:0] bias1 = 27'h0000000;
   reg [26:0] bias2 = 27'h0000000;
   reg [26:0] bias3 = 27'h0000000;
+  reg [26:0] bias3_0 = 27'h0000000;
+  reg [26:0] bias3_1 = 27'h0000000;
+  reg [26:0] bias3_2 = 27'h0000000;
+  reg [26:0] bias3_3 = 27'h0000000;
   wire [2:0] bias_mem__addr;
   output [107:0] bias_mem__r_data;
   wire [107:0] bias_mem__r_data;
@@ -1745,6 +1694,11 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$17 ;
+  wire drained;
+  reg [2:0] exponent0 = 3'h0;
+  reg [2:0] exponent1 = 3'h0;
+  reg [2:0] exponent2 = 3'h0;
+  reg [2:0] exponent3 = 3'h0;
   input [2:0] exponents__0;
   wire [2:0] exponents__0;
   input [2:0] exponents__1;
@@ -1762,18 +1716,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   input [2:0] exponents__7;
   wire [2:0] exponents__7;
   reg final1 = 1'h0;
-  reg finish_valid = 1'h0;
+  reg final_pass = 1'h0;
+  reg first_beat = 1'h1;
+  reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [5:0] input_index = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] input_index;
   (* init = 6'h00 *)
   wire [5:0] input_read__addr;
   wire [7:0] input_read__data;
-  (* init = 6'h00 *)
-  wire [5:0] input_write__addr;
+  reg [5:0] input_write__addr = 6'h00;
   input [7:0] input_write__data;
   wire [7:0] input_write__data;
   wire input_write__en;
   wire issue;
+  reg last_beat = 1'h0;
   reg [2:0] level0_e = 3'h0;
   reg [5:0] level0_m = 6'h20;
   reg [2:0] level1_e = 3'h3;
@@ -1790,6 +1747,10 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   reg [5:0] level6_m = 6'h21;
   reg [2:0] level7_e = 3'h7;
   reg [5:0] level7_m = 6'h3f;
+  reg [5:0] mantissa0 = 6'h00;
+  reg [5:0] mantissa1 = 6'h00;
+  reg [5:0] mantissa2 = 6'h00;
+  reg [5:0] mantissa3 = 6'h00;
   input [5:0] mantissas__0;
   wire [5:0] mantissas__0;
   input [5:0] mantissas__1;
@@ -1809,11 +1770,17 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   reg [2:0] pass_index = 3'h0;
   input [26:0] \port$0$25 ;
   wire [26:0] \port$0$25 ;
+  reg [28:0] rounded_f1 = 29'h00000000;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
   input [4:0] shift;
   wire [4:0] shift;
+  reg [28:0] shifted_f2 = 29'h00000000;
+  reg [8:0] signed_x0 = 9'h000;
+  reg [8:0] signed_x1 = 9'h000;
+  reg [8:0] signed_x2 = 9'h000;
+  reg [8:0] signed_x3 = 9'h000;
   reg [20:0] term0 = 21'h000000;
   reg [20:0] term1 = 21'h000000;
   reg [20:0] term2 = 21'h000000;
@@ -2459,323 +2426,303 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   end
   always @(posedge clk) begin
     if (input_write__en)
-      inputs[input_index] <= input_write__data;
+      inputs[input_write__addr] <= input_write__data;
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
-    _2_ <= inputs[input_index];
+    _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = ! input_index;
-  assign \$2  = ! pass_index;
-  assign \$3  = \$1  & \$2 ;
-  assign \$4  = ~ \$signal ;
-  assign \$5  = ~ \$signal$22 ;
-  assign \$6  = \$4  & \$5 ;
-  assign \$7  = ~ finish_valid;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = \$3  & \$10 ;
-  assign busy = ~ \$11 ;
-  assign \$12  = code_mem__r_en | bias_mem__r_en;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = ! input_index;
-  assign \$15  = ! pass_index;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = commit_pending & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$13  & \$18 ;
-  assign \$20  = input_index == 6'h3f;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = ~ bank_reserved;
-  assign \$23  = \$21  | \$22 ;
-  assign \$24  = \$19  & \$23 ;
-  assign \$25  = ! pass_index;
-  assign x__ready = \$24  & \$25 ;
-  assign \$26  = code_mem__r_en | bias_mem__r_en;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = ! input_index;
-  assign \$29  = ! pass_index;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = commit_pending & \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$27  & \$32 ;
-  assign \$34  = input_index == 6'h3f;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = ~ bank_reserved;
-  assign \$37  = \$35  | \$36 ;
-  assign \$38  = \$33  & \$37 ;
-  assign \$39  = ! pass_index;
-  assign \$40  = \$39  ? x__valid : 1'h1;
-  assign issue = \$38  & \$40 ;
+  assign \$1  = first_beat & from_stream;
+  assign \$2  = \$1  & drained;
+  assign busy = ~ \$2 ;
+  assign \$3  = code_mem__r_en | bias_mem__r_en;
+  assign \$4  = ~ \$3 ;
+  assign \$5  = first_beat & from_stream;
+  assign \$6  = commit_pending & \$5 ;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$4  & \$7 ;
+  assign \$9  = ~ last_beat;
+  assign \$10  = ~ bank_reserved;
+  assign \$11  = \$9  | \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign x__ready = \$12  & from_stream;
+  assign \$13  = code_mem__r_en | bias_mem__r_en;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = first_beat & from_stream;
+  assign \$16  = commit_pending & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$14  & \$17 ;
+  assign \$19  = ~ last_beat;
+  assign \$20  = ~ bank_reserved;
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$18  & \$21 ;
+  assign \$23  = from_stream ? x__valid : 1'h1;
+  assign issue = \$22  & \$23 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign bias_read__addr = bias_mem__r_en ? code_write__addr[2:0] : pass_index;
-  assign \$41  = ! pass_index;
-  assign input_write__en = issue & \$41 ;
-  assign \$42  = row == 9'h1ff;
-  assign \$43  = row + 1'h1;
-  assign \$44  = \$42  ? 10'h000 : \$43 ;
-  assign \$45  = input_index == 6'h3f;
-  assign \$46  = pass_index == 3'h7;
-  assign \$47  = pass_index + 1'h1;
-  assign \$48  = \$46  ? 4'h0 : \$47 ;
-  assign \$49  = input_index + 1'h1;
-  assign \$50  = ! pass_index;
-  assign \$51  = ! input_index;
-  assign \$52  = input_index == 6'h3f;
-  assign \$53  = pass_index == 3'h7;
-  assign \$54  = ! input_index;
-  assign \$55  = ! pass_index;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = commit_pending & \$56 ;
-  assign \$58  = ~ \$signal ;
-  assign \$59  = ~ \$signal$22 ;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ finish_valid;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ bank_reserved;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$57  & \$64 ;
-  assign \$66  = ! input_index;
-  assign \$67  = ! pass_index;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = commit_pending & \$68 ;
-  assign \$70  = ~ \$signal ;
-  assign \$71  = ~ \$signal$22 ;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = ~ finish_valid;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ~ bank_reserved;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$69  & \$76 ;
-  assign \$78  = \$77  ? 1'h0 : commit_pending;
-  assign \$79  = \$78  | commit;
-  assign \$80  = from_stream1 ? x_held : input_read__data;
-  assign \$82  = $signed(\$80 ) * $signed({ 1'h0, \$81  });
-  assign \$84  = $signed(\$82 ) << \$83 ;
-  assign \$85  = - $signed(\$84 );
-  assign \$86  = from_stream1 ? x_held : input_read__data;
-  assign \$88  = $signed(\$86 ) * $signed({ 1'h0, \$87  });
-  assign \$90  = $signed(\$88 ) << \$89 ;
-  assign \$91  = code_mem__r_data[3] ? \$85  : { \$90 [20], \$90  };
-  assign \$92  = from_stream1 ? x_held : input_read__data;
-  assign \$94  = $signed(\$92 ) * $signed({ 1'h0, \$93  });
-  assign \$96  = $signed(\$94 ) << \$95 ;
-  assign \$97  = - $signed(\$96 );
-  assign \$98  = from_stream1 ? x_held : input_read__data;
-  assign \$100  = $signed(\$98 ) * $signed({ 1'h0, \$99  });
-  assign \$102  = $signed(\$100 ) << \$101 ;
-  assign \$103  = code_mem__r_data[7] ? \$97  : { \$102 [20], \$102  };
-  assign \$104  = from_stream1 ? x_held : input_read__data;
-  assign \$106  = $signed(\$104 ) * $signed({ 1'h0, \$105  });
-  assign \$108  = $signed(\$106 ) << \$107 ;
-  assign \$109  = - $signed(\$108 );
-  assign \$110  = from_stream1 ? x_held : input_read__data;
-  assign \$112  = $signed(\$110 ) * $signed({ 1'h0, \$111  });
-  assign \$114  = $signed(\$112 ) << \$113 ;
-  assign \$115  = code_mem__r_data[11] ? \$109  : { \$114 [20], \$114  };
-  assign \$116  = from_stream1 ? x_held : input_read__data;
-  assign \$118  = $signed(\$116 ) * $signed({ 1'h0, \$117  });
-  assign \$120  = $signed(\$118 ) << \$119 ;
-  assign \$121  = - $signed(\$120 );
-  assign \$122  = from_stream1 ? x_held : input_read__data;
-  assign \$124  = $signed(\$122 ) * $signed({ 1'h0, \$123  });
-  assign \$126  = $signed(\$124 ) << \$125 ;
-  assign \$127  = code_mem__r_data[15] ? \$121  : { \$126 [20], \$126  };
-  assign \$128  = \$signal$22  & \$signal$94 ;
-  assign \$129  = \$signal$93  ? { bias0[26], bias0 } : acc0;
-  assign \$130  = $signed(\$129 ) + $signed(term0);
-  assign \$131  = \$signal$93  ? { bias1[26], bias1 } : acc1;
-  assign \$132  = $signed(\$131 ) + $signed(term1);
-  assign \$133  = \$signal$93  ? { bias2[26], bias2 } : acc2;
-  assign \$134  = $signed(\$133 ) + $signed(term2);
-  assign \$135  = \$signal$93  ? { bias3[26], bias3 } : acc3;
-  assign \$136  = $signed(\$135 ) + $signed(term3);
-  assign \$138  = ~ y__valid;
-  assign \$139  = \$138  | y__ready;
-  assign \$140  = | bank_left;
-  assign \$141  = | bank_left;
-  assign \$142  = active_shift > 5'h1c;
-  assign \$143  = \$142  ? 5'h1c : active_shift;
-  assign \$144  = 1'h1 << \$143 ;
-  assign \$146  = $signed(bank0) + $signed({ 1'h0, \$145  });
-  assign \$147  = active_shift > 5'h1c;
-  assign \$148  = \$147  ? 5'h1c : active_shift;
-  assign \$149  = $signed(\$146 ) >>> \$148 ;
-  assign \$150  = $signed(\$149 ) > $signed(8'h7f);
-  assign \$151  = active_shift > 5'h1c;
-  assign \$152  = \$151  ? 5'h1c : active_shift;
-  assign \$153  = 1'h1 << \$152 ;
-  assign \$155  = $signed(bank0) + $signed({ 1'h0, \$154  });
-  assign \$156  = active_shift > 5'h1c;
-  assign \$157  = \$156  ? 5'h1c : active_shift;
-  assign \$158  = $signed(\$155 ) >>> \$157 ;
-  assign \$159  = $signed(\$158 ) < $signed(8'h80);
-  assign \$160  = active_shift > 5'h1c;
-  assign \$161  = \$160  ? 5'h1c : active_shift;
-  assign \$162  = 1'h1 << \$161 ;
-  assign \$164  = $signed(bank0) + $signed({ 1'h0, \$163  });
-  assign \$165  = active_shift > 5'h1c;
-  assign \$166  = \$165  ? 5'h1c : active_shift;
-  assign \$167  = $signed(\$164 ) >>> \$166 ;
-  assign \$168  = \$159  ? 34'h3ffffff80 : \$167 ;
-  assign \$169  = \$150  ? 34'h00000007f : \$168 ;
-  assign \$170  = $signed(\$169 ) < $signed(1'h0);
-  assign \$171  = active_shift > 5'h1c;
-  assign \$172  = \$171  ? 5'h1c : active_shift;
-  assign \$173  = 1'h1 << \$172 ;
-  assign \$175  = $signed(bank0) + $signed({ 1'h0, \$174  });
-  assign \$176  = active_shift > 5'h1c;
-  assign \$177  = \$176  ? 5'h1c : active_shift;
-  assign \$178  = $signed(\$175 ) >>> \$177 ;
-  assign \$179  = $signed(\$178 ) > $signed(8'h7f);
-  assign \$180  = active_shift > 5'h1c;
-  assign \$181  = \$180  ? 5'h1c : active_shift;
-  assign \$182  = 1'h1 << \$181 ;
-  assign \$184  = $signed(bank0) + $signed({ 1'h0, \$183  });
-  assign \$185  = active_shift > 5'h1c;
-  assign \$186  = \$185  ? 5'h1c : active_shift;
-  assign \$187  = $signed(\$184 ) >>> \$186 ;
-  assign \$188  = $signed(\$187 ) < $signed(8'h80);
-  assign \$189  = active_shift > 5'h1c;
-  assign \$190  = \$189  ? 5'h1c : active_shift;
-  assign \$191  = 1'h1 << \$190 ;
-  assign \$193  = $signed(bank0) + $signed({ 1'h0, \$192  });
-  assign \$194  = active_shift > 5'h1c;
-  assign \$195  = \$194  ? 5'h1c : active_shift;
-  assign \$196  = $signed(\$193 ) >>> \$195 ;
-  assign \$197  = \$188  ? 34'h3ffffff80 : \$196 ;
-  assign \$198  = \$179  ? 34'h00000007f : \$197 ;
-  assign \$199  = \$170  ? 34'h000000000 : \$198 ;
-  assign \$200  = bank_left - 1'h1;
-  assign \$201  = bank_left == 1'h1;
+  assign input_write__en = issue & from_stream;
+  assign \$24  = \$signal  | \$signal$40 ;
+  assign \$25  = \$24  | \$signal$41 ;
+  assign \$26  = \$25  | \$signal$42 ;
+  assign \$27  = \$26  | bank_reserved;
+  assign \$28  = \$27  | \$signal$43 ;
+  assign \$29  = \$28  | \$signal$44 ;
+  assign drained = ~ \$29 ;
+  assign \$30  = row + 1'h1;
+  assign \$31  = pass_index + 1'h1;
+  assign \$32  = pass_index == 3'h6;
+  assign \$33  = row + 1'h1;
+  assign \$34  = input_write__addr + 1'h1;
+  assign \$35  = input_write__addr == 6'h3e;
+  assign \$36  = first_beat & from_stream;
+  assign \$37  = commit_pending & \$36 ;
+  assign \$38  = \$37  & drained;
+  assign \$39  = shift > 5'h1c;
+  assign \$40  = \$39  ? 5'h1c : shift;
+  assign \$41  = shift > 5'h1c;
+  assign \$42  = \$41  ? 5'h1c : shift;
+  assign \$43  = 1'h1 << \$42 ;
+  assign \$45  = first_beat & from_stream;
+  assign \$46  = commit_pending & \$45 ;
+  assign \$47  = \$46  & drained;
+  assign \$48  = \$47  ? 1'h0 : commit_pending;
+  assign \$49  = \$48  | commit;
+  assign \$50  = from_stream1 ? x_held : input_read__data;
+  assign \$51  = - $signed(\$50 );
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = code_mem__r_data[3] ? \$51  : { \$52 [7], \$52  };
+  assign \$56  = from_stream1 ? x_held : input_read__data;
+  assign \$57  = - $signed(\$56 );
+  assign \$58  = from_stream1 ? x_held : input_read__data;
+  assign \$59  = code_mem__r_data[7] ? \$57  : { \$58 [7], \$58  };
+  assign \$62  = from_stream1 ? x_held : input_read__data;
+  assign \$63  = - $signed(\$62 );
+  assign \$64  = from_stream1 ? x_held : input_read__data;
+  assign \$65  = code_mem__r_data[11] ? \$63  : { \$64 [7], \$64  };
+  assign \$68  = from_stream1 ? x_held : input_read__data;
+  assign \$69  = - $signed(\$68 );
+  assign \$70  = from_stream1 ? x_held : input_read__data;
+  assign \$71  = code_mem__r_data[15] ? \$69  : { \$70 [7], \$70  };
+  assign \$74  = $signed(signed_x0) * $signed({ 1'h0, mantissa0 });
+  assign \$75  = $signed(\$74 ) << exponent0;
+  assign \$76  = $signed(signed_x1) * $signed({ 1'h0, mantissa1 });
+  assign \$77  = $signed(\$76 ) << exponent1;
+  assign \$78  = $signed(signed_x2) * $signed({ 1'h0, mantissa2 });
+  assign \$79  = $signed(\$78 ) << exponent2;
+  assign \$80  = $signed(signed_x3) * $signed({ 1'h0, mantissa3 });
+  assign \$81  = $signed(\$80 ) << exponent3;
+  assign \$82  = \$signal$41  & \$signal$122 ;
+  assign \$83  = \$signal$121  ? { bias3_0[26], bias3_0 } : acc0;
+  assign \$84  = $signed(\$83 ) + $signed(term0);
+  assign \$85  = \$signal$121  ? { bias3_1[26], bias3_1 } : acc1;
+  assign \$86  = $signed(\$85 ) + $signed(term1);
+  assign \$87  = \$signal$121  ? { bias3_2[26], bias3_2 } : acc2;
+  assign \$88  = $signed(\$87 ) + $signed(term2);
+  assign \$89  = \$signal$121  ? { bias3_3[26], bias3_3 } : acc3;
+  assign \$90  = $signed(\$89 ) + $signed(term3);
+  assign \$92  = ~ y__valid;
+  assign \$93  = \$92  | y__ready;
+  assign \$94  = | bank_left;
+  assign \$95  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$96  = $signed(rounded_f1) >>> active_shift;
+  assign \$97  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$98  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$99  = \$98  ? 29'h1fffff80 : shifted_f2;
+  assign \$100  = \$97  ? 29'h0000007f : \$99 ;
+  assign \$101  = $signed(\$100 ) < $signed(1'h0);
+  assign \$102  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$103  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$104  = \$103  ? 29'h1fffff80 : shifted_f2;
+  assign \$105  = \$102  ? 29'h0000007f : \$104 ;
+  assign \$106  = \$101  ? 29'h00000000 : \$105 ;
+  assign \$107  = | bank_left;
+  assign \$108  = bank_left - 1'h1;
+  assign \$109  = bank_left == 1'h1;
   always @(posedge clk)
-    row <= \$202 ;
+    input_write__addr <= \$110 ;
   always @(posedge clk)
-    input_index <= \$203 ;
+    first_beat <= \$111 ;
   always @(posedge clk)
-    pass_index <= \$204 ;
+    last_beat <= \$112 ;
   always @(posedge clk)
-    bank_reserved <= \$205 ;
+    bank_reserved <= \$113 ;
   always @(posedge clk)
-    x_held <= \$206 ;
+    row <= \$114 ;
   always @(posedge clk)
-    from_stream1 <= \$207 ;
+    pass_index <= \$115 ;
   always @(posedge clk)
-    \$signal  <= \$208 ;
+    from_stream <= \$116 ;
   always @(posedge clk)
-    \$signal$46  <= \$209 ;
+    final_pass <= \$117 ;
   always @(posedge clk)
-    \$signal$47  <= \$210 ;
+    x_held <= \$118 ;
   always @(posedge clk)
-    final1 <= \$211 ;
+    from_stream1 <= \$119 ;
   always @(posedge clk)
-    active_shift <= \$212 ;
+    \$signal  <= \$120 ;
   always @(posedge clk)
-    level0_m <= \$213 ;
+    \$signal$54  <= \$121 ;
   always @(posedge clk)
-    level1_m <= \$214 ;
+    \$signal$55  <= \$122 ;
   always @(posedge clk)
-    level2_m <= \$215 ;
+    final1 <= \$123 ;
   always @(posedge clk)
-    level3_m <= \$216 ;
+    active_shift <= \$124 ;
   always @(posedge clk)
-    level4_m <= \$217 ;
+    active_rounding <= \$125 ;
   always @(posedge clk)
-    level5_m <= \$218 ;
+    level0_m <= \$126 ;
   always @(posedge clk)
-    level6_m <= \$219 ;
+    level1_m <= \$127 ;
   always @(posedge clk)
-    level7_m <= \$220 ;
+    level2_m <= \$128 ;
   always @(posedge clk)
-    level0_e <= \$221 ;
+    level3_m <= \$129 ;
   always @(posedge clk)
-    level1_e <= \$222 ;
+    level4_m <= \$130 ;
   always @(posedge clk)
-    level2_e <= \$223 ;
+    level5_m <= \$131 ;
   always @(posedge clk)
-    level3_e <= \$224 ;
+    level6_m <= \$132 ;
   always @(posedge clk)
-    level4_e <= \$225 ;
+    level7_m <= \$133 ;
   always @(posedge clk)
-    level5_e <= \$226 ;
+    level0_e <= \$134 ;
   always @(posedge clk)
-    level6_e <= \$227 ;
+    level1_e <= \$135 ;
   always @(posedge clk)
-    level7_e <= \$228 ;
+    level2_e <= \$136 ;
   always @(posedge clk)
-    commit_pending <= \$229 ;
+    level3_e <= \$137 ;
   always @(posedge clk)
-    term0 <= \$230 ;
+    level4_e <= \$138 ;
   always @(posedge clk)
-    term1 <= \$231 ;
+    level5_e <= \$139 ;
   always @(posedge clk)
-    term2 <= \$232 ;
+    level6_e <= \$140 ;
   always @(posedge clk)
-    term3 <= \$233 ;
+    level7_e <= \$141 ;
   always @(posedge clk)
-    bias0 <= \$234 ;
+    commit_pending <= \$142 ;
   always @(posedge clk)
-    bias1 <= \$235 ;
+    signed_x0 <= \$143 ;
   always @(posedge clk)
-    bias2 <= \$236 ;
+    mantissa0 <= \$144 ;
   always @(posedge clk)
-    bias3 <= \$237 ;
+    exponent0 <= \$145 ;
   always @(posedge clk)
-    \$signal$22  <= \$238 ;
+    signed_x1 <= \$146 ;
   always @(posedge clk)
-    \$signal$93  <= \$239 ;
+    mantissa1 <= \$147 ;
   always @(posedge clk)
-    \$signal$94  <= \$240 ;
+    exponent1 <= \$148 ;
   always @(posedge clk)
-    \$signal$95  <= \$241 ;
+    signed_x2 <= \$149 ;
   always @(posedge clk)
-    finish_valid <= \$242 ;
+    mantissa2 <= \$150 ;
   always @(posedge clk)
-    \$signal$96  <= \$243 ;
+    exponent2 <= \$151 ;
   always @(posedge clk)
-    acc0 <= \$244 ;
+    signed_x3 <= \$152 ;
   always @(posedge clk)
-    acc1 <= \$245 ;
+    mantissa3 <= \$153 ;
   always @(posedge clk)
-    acc2 <= \$246 ;
+    exponent3 <= \$154 ;
   always @(posedge clk)
-    acc3 <= \$247 ;
+    bias0 <= \$155 ;
   always @(posedge clk)
-    bank0 <= \$248 ;
+    bias1 <= \$156 ;
   always @(posedge clk)
-    bank1 <= \$249 ;
+    bias2 <= \$157 ;
   always @(posedge clk)
-    bank2 <= \$250 ;
+    bias3 <= \$158 ;
   always @(posedge clk)
-    bank3 <= \$251 ;
+    \$signal$40  <= \$159 ;
   always @(posedge clk)
-    bank_left <= \$252 ;
+    \$signal$110  <= \$160 ;
   always @(posedge clk)
-    y__valid <= \$253 ;
+    \$signal$111  <= \$161 ;
   always @(posedge clk)
-    y__payload <= \$254 ;
+    \$signal$112  <= \$162 ;
+  always @(posedge clk)
+    term0 <= \$163 ;
+  always @(posedge clk)
+    bias3_0 <= \$164 ;
+  always @(posedge clk)
+    term1 <= \$165 ;
+  always @(posedge clk)
+    bias3_1 <= \$166 ;
+  always @(posedge clk)
+    term2 <= \$167 ;
+  always @(posedge clk)
+    bias3_2 <= \$168 ;
+  always @(posedge clk)
+    term3 <= \$169 ;
+  always @(posedge clk)
+    bias3_3 <= \$170 ;
+  always @(posedge clk)
+    \$signal$41  <= \$171 ;
+  always @(posedge clk)
+    \$signal$121  <= \$172 ;
+  always @(posedge clk)
+    \$signal$122  <= \$173 ;
+  always @(posedge clk)
+    \$signal$123  <= \$174 ;
+  always @(posedge clk)
+    \$signal$42  <= \$175 ;
+  always @(posedge clk)
+    \$signal$124  <= \$176 ;
+  always @(posedge clk)
+    acc0 <= \$177 ;
+  always @(posedge clk)
+    acc1 <= \$178 ;
+  always @(posedge clk)
+    acc2 <= \$179 ;
+  always @(posedge clk)
+    acc3 <= \$180 ;
+  always @(posedge clk)
+    bank0 <= \$181 ;
+  always @(posedge clk)
+    bank1 <= \$182 ;
+  always @(posedge clk)
+    bank2 <= \$183 ;
+  always @(posedge clk)
+    bank3 <= \$184 ;
+  always @(posedge clk)
+    bank_left <= \$185 ;
+  always @(posedge clk)
+    \$signal$43  <= \$186 ;
+  always @(posedge clk)
+    rounded_f1 <= \$187 ;
+  always @(posedge clk)
+    \$signal$44  <= \$188 ;
+  always @(posedge clk)
+    shifted_f2 <= \$189 ;
+  always @(posedge clk)
+    y__valid <= \$190 ;
+  always @(posedge clk)
+    y__payload <= \$191 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$81  = level0_m;
+          \$54  = level0_m;
       3'h1:
-          \$81  = level1_m;
+          \$54  = level1_m;
       3'h2:
-          \$81  = level2_m;
+          \$54  = level2_m;
       3'h3:
-          \$81  = level3_m;
+          \$54  = level3_m;
       3'h4:
-          \$81  = level4_m;
+          \$54  = level4_m;
       3'h5:
-          \$81  = level5_m;
+          \$54  = level5_m;
       3'h6:
-          \$81  = level6_m;
+          \$54  = level6_m;
       3'h7:
-          \$81  = level7_m;
+          \$54  = level7_m;
     endcase
   end
   always @* begin
@@ -2783,65 +2730,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$83  = level0_e;
+          \$55  = level0_e;
       3'h1:
-          \$83  = level1_e;
+          \$55  = level1_e;
       3'h2:
-          \$83  = level2_e;
+          \$55  = level2_e;
       3'h3:
-          \$83  = level3_e;
+          \$55  = level3_e;
       3'h4:
-          \$83  = level4_e;
+          \$55  = level4_e;
       3'h5:
-          \$83  = level5_e;
+          \$55  = level5_e;
       3'h6:
-          \$83  = level6_e;
+          \$55  = level6_e;
       3'h7:
-          \$83  = level7_e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[2:0])
-      3'h0:
-          \$87  = level0_m;
-      3'h1:
-          \$87  = level1_m;
-      3'h2:
-          \$87  = level2_m;
-      3'h3:
-          \$87  = level3_m;
-      3'h4:
-          \$87  = level4_m;
-      3'h5:
-          \$87  = level5_m;
-      3'h6:
-          \$87  = level6_m;
-      3'h7:
-          \$87  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[2:0])
-      3'h0:
-          \$89  = level0_e;
-      3'h1:
-          \$89  = level1_e;
-      3'h2:
-          \$89  = level2_e;
-      3'h3:
-          \$89  = level3_e;
-      3'h4:
-          \$89  = level4_e;
-      3'h5:
-          \$89  = level5_e;
-      3'h6:
-          \$89  = level6_e;
-      3'h7:
-          \$89  = level7_e;
+          \$55  = level7_e;
     endcase
   end
   always @* begin
@@ -2849,21 +2752,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$93  = level0_m;
+          \$60  = level0_m;
       3'h1:
-          \$93  = level1_m;
+          \$60  = level1_m;
       3'h2:
-          \$93  = level2_m;
+          \$60  = level2_m;
       3'h3:
-          \$93  = level3_m;
+          \$60  = level3_m;
       3'h4:
-          \$93  = level4_m;
+          \$60  = level4_m;
       3'h5:
-          \$93  = level5_m;
+          \$60  = level5_m;
       3'h6:
-          \$93  = level6_m;
+          \$60  = level6_m;
       3'h7:
-          \$93  = level7_m;
+          \$60  = level7_m;
     endcase
   end
   always @* begin
@@ -2871,65 +2774,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$95  = level0_e;
+          \$61  = level0_e;
       3'h1:
-          \$95  = level1_e;
+          \$61  = level1_e;
       3'h2:
-          \$95  = level2_e;
+          \$61  = level2_e;
       3'h3:
-          \$95  = level3_e;
+          \$61  = level3_e;
       3'h4:
-          \$95  = level4_e;
+          \$61  = level4_e;
       3'h5:
-          \$95  = level5_e;
+          \$61  = level5_e;
       3'h6:
-          \$95  = level6_e;
+          \$61  = level6_e;
       3'h7:
-          \$95  = level7_e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[6:4])
-      3'h0:
-          \$99  = level0_m;
-      3'h1:
-          \$99  = level1_m;
-      3'h2:
-          \$99  = level2_m;
-      3'h3:
-          \$99  = level3_m;
-      3'h4:
-          \$99  = level4_m;
-      3'h5:
-          \$99  = level5_m;
-      3'h6:
-          \$99  = level6_m;
-      3'h7:
-          \$99  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[6:4])
-      3'h0:
-          \$101  = level0_e;
-      3'h1:
-          \$101  = level1_e;
-      3'h2:
-          \$101  = level2_e;
-      3'h3:
-          \$101  = level3_e;
-      3'h4:
-          \$101  = level4_e;
-      3'h5:
-          \$101  = level5_e;
-      3'h6:
-          \$101  = level6_e;
-      3'h7:
-          \$101  = level7_e;
+          \$61  = level7_e;
     endcase
   end
   always @* begin
@@ -2937,21 +2796,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$105  = level0_m;
+          \$66  = level0_m;
       3'h1:
-          \$105  = level1_m;
+          \$66  = level1_m;
       3'h2:
-          \$105  = level2_m;
+          \$66  = level2_m;
       3'h3:
-          \$105  = level3_m;
+          \$66  = level3_m;
       3'h4:
-          \$105  = level4_m;
+          \$66  = level4_m;
       3'h5:
-          \$105  = level5_m;
+          \$66  = level5_m;
       3'h6:
-          \$105  = level6_m;
+          \$66  = level6_m;
       3'h7:
-          \$105  = level7_m;
+          \$66  = level7_m;
     endcase
   end
   always @* begin
@@ -2959,65 +2818,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$107  = level0_e;
+          \$67  = level0_e;
       3'h1:
-          \$107  = level1_e;
+          \$67  = level1_e;
       3'h2:
-          \$107  = level2_e;
+          \$67  = level2_e;
       3'h3:
-          \$107  = level3_e;
+          \$67  = level3_e;
       3'h4:
-          \$107  = level4_e;
+          \$67  = level4_e;
       3'h5:
-          \$107  = level5_e;
+          \$67  = level5_e;
       3'h6:
-          \$107  = level6_e;
+          \$67  = level6_e;
       3'h7:
-          \$107  = level7_e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[10:8])
-      3'h0:
-          \$111  = level0_m;
-      3'h1:
-          \$111  = level1_m;
-      3'h2:
-          \$111  = level2_m;
-      3'h3:
-          \$111  = level3_m;
-      3'h4:
-          \$111  = level4_m;
-      3'h5:
-          \$111  = level5_m;
-      3'h6:
-          \$111  = level6_m;
-      3'h7:
-          \$111  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[10:8])
-      3'h0:
-          \$113  = level0_e;
-      3'h1:
-          \$113  = level1_e;
-      3'h2:
-          \$113  = level2_e;
-      3'h3:
-          \$113  = level3_e;
-      3'h4:
-          \$113  = level4_e;
-      3'h5:
-          \$113  = level5_e;
-      3'h6:
-          \$113  = level6_e;
-      3'h7:
-          \$113  = level7_e;
+          \$67  = level7_e;
     endcase
   end
   always @* begin
@@ -3025,21 +2840,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$117  = level0_m;
+          \$72  = level0_m;
       3'h1:
-          \$117  = level1_m;
+          \$72  = level1_m;
       3'h2:
-          \$117  = level2_m;
+          \$72  = level2_m;
       3'h3:
-          \$117  = level3_m;
+          \$72  = level3_m;
       3'h4:
-          \$117  = level4_m;
+          \$72  = level4_m;
       3'h5:
-          \$117  = level5_m;
+          \$72  = level5_m;
       3'h6:
-          \$117  = level6_m;
+          \$72  = level6_m;
       3'h7:
-          \$117  = level7_m;
+          \$72  = level7_m;
     endcase
   end
   always @* begin
@@ -3047,570 +2862,793 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$119  = level0_e;
+          \$73  = level0_e;
       3'h1:
-          \$119  = level1_e;
+          \$73  = level1_e;
       3'h2:
-          \$119  = level2_e;
+          \$73  = level2_e;
       3'h3:
-          \$119  = level3_e;
+          \$73  = level3_e;
       3'h4:
-          \$119  = level4_e;
+          \$73  = level4_e;
       3'h5:
-          \$119  = level5_e;
+          \$73  = level5_e;
       3'h6:
-          \$119  = level6_e;
+          \$73  = level6_e;
       3'h7:
-          \$119  = level7_e;
+          \$73  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[14:12])
-      3'h0:
-          \$123  = level0_m;
-      3'h1:
-          \$123  = level1_m;
-      3'h2:
-          \$123  = level2_m;
-      3'h3:
-          \$123  = level3_m;
-      3'h4:
-          \$123  = level4_m;
-      3'h5:
-          \$123  = level5_m;
-      3'h6:
-          \$123  = level6_m;
-      3'h7:
-          \$123  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[14:12])
-      3'h0:
-          \$125  = level0_e;
-      3'h1:
-          \$125  = level1_e;
-      3'h2:
-          \$125  = level2_e;
-      3'h3:
-          \$125  = level3_e;
-      3'h4:
-          \$125  = level4_e;
-      3'h5:
-          \$125  = level5_e;
-      3'h6:
-          \$125  = level6_e;
-      3'h7:
-          \$125  = level7_e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = row;
-    if (issue) begin
-      \$202  = \$44 [8:0];
-    end
-    if (rst) begin
-      \$202  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = input_index;
+    \$110  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
-      if (\$45 ) begin
-        \$203  = 6'h00;
+      if (last_beat) begin
+        \$110  = 6'h00;
       end else begin
-        \$203  = \$49 [5:0];
+        \$110  = \$34 [5:0];
       end
     end
     if (rst) begin
-      \$203  = 6'h00;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = pass_index;
+    \$111  = first_beat;
     if (issue) begin
-      if (\$45 ) begin
-        \$204  = \$48 [2:0];
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$111  = 1'h1;
+      end else begin
+        \$111  = 1'h0;
       end
     end
     if (rst) begin
-      \$204  = 3'h0;
+      \$111  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = bank_reserved;
+    \$112  = last_beat;
     if (issue) begin
-      if (\$45 ) begin
-        \$205  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$112  = 1'h0;
+      end else begin
+        \$112  = \$35 ;
       end
     end
-    if (\$139 ) begin
-      if (\$141 ) begin
-        if (\$201 ) begin
-          \$205  = 1'h0;
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$113  = bank_reserved;
+    if (issue) begin
+      if (last_beat) begin
+        \$113  = 1'h1;
+      end
+    end
+    if (\$93 ) begin
+      if (\$107 ) begin
+        if (\$109 ) begin
+          \$113  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$205  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = input_write__data;
-    if (rst) begin
-      \$206  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = \$50 ;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = issue;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$51 ;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = \$52 ;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = \$53 ;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = active_shift;
-    if (\$65 ) begin
-      \$212  = shift;
-    end
-    if (rst) begin
-      \$212  = 5'h0e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = level0_m;
-    if (\$65 ) begin
-      \$213  = mantissas__0;
-    end
-    if (rst) begin
-      \$213  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = level1_m;
-    if (\$65 ) begin
-      \$214  = mantissas__1;
-    end
-    if (rst) begin
-      \$214  = 6'h21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = level2_m;
-    if (\$65 ) begin
-      \$215  = mantissas__2;
-    end
-    if (rst) begin
-      \$215  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = level3_m;
-    if (\$65 ) begin
-      \$216  = mantissas__3;
-    end
-    if (rst) begin
-      \$216  = 6'h30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = level4_m;
-    if (\$65 ) begin
-      \$217  = mantissas__4;
-    end
-    if (rst) begin
-      \$217  = 6'h22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = level5_m;
-    if (\$65 ) begin
-      \$218  = mantissas__5;
-    end
-    if (rst) begin
-      \$218  = 6'h2f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = level6_m;
-    if (\$65 ) begin
-      \$219  = mantissas__6;
-    end
-    if (rst) begin
-      \$219  = 6'h21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = level7_m;
-    if (\$65 ) begin
-      \$220  = mantissas__7;
-    end
-    if (rst) begin
-      \$220  = 6'h3f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = level0_e;
-    if (\$65 ) begin
-      \$221  = exponents__0;
-    end
-    if (rst) begin
-      \$221  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = level1_e;
-    if (\$65 ) begin
-      \$222  = exponents__1;
-    end
-    if (rst) begin
-      \$222  = 3'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = level2_e;
-    if (\$65 ) begin
-      \$223  = exponents__2;
-    end
-    if (rst) begin
-      \$223  = 3'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = level3_e;
-    if (\$65 ) begin
-      \$224  = exponents__3;
-    end
-    if (rst) begin
-      \$224  = 3'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = level4_e;
-    if (\$65 ) begin
-      \$225  = exponents__4;
-    end
-    if (rst) begin
-      \$225  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = level5_e;
-    if (\$65 ) begin
-      \$226  = exponents__5;
-    end
-    if (rst) begin
-      \$226  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = level6_e;
-    if (\$65 ) begin
-      \$227  = exponents__6;
-    end
-    if (rst) begin
-      \$227  = 3'h6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = level7_e;
-    if (\$65 ) begin
-      \$228  = exponents__7;
-    end
-    if (rst) begin
-      \$228  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = \$79 ;
-    if (rst) begin
-      \$229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = \$91 [20:0];
-    if (rst) begin
-      \$230  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = \$103 [20:0];
-    if (rst) begin
-      \$231  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = \$115 [20:0];
-    if (rst) begin
-      \$232  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = \$127 [20:0];
-    if (rst) begin
-      \$233  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = bias_mem__r_data[26:0];
-    if (rst) begin
-      \$234  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = bias_mem__r_data[53:27];
-    if (rst) begin
-      \$235  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = bias_mem__r_data[80:54];
-    if (rst) begin
-      \$236  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = bias_mem__r_data[107:81];
-    if (rst) begin
-      \$237  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = \$signal ;
-    if (rst) begin
-      \$238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = \$signal$46 ;
-    if (rst) begin
-      \$239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = \$signal$47 ;
-    if (rst) begin
-      \$240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = final1;
-    if (rst) begin
-      \$241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = \$128 ;
-    if (rst) begin
-      \$242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = \$signal$95 ;
-    if (rst) begin
-      \$243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = acc0;
-    if (\$signal$22 ) begin
-      \$244  = \$130 [27:0];
-    end
-    if (rst) begin
-      \$244  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = acc1;
-    if (\$signal$22 ) begin
-      \$245  = \$132 [27:0];
-    end
-    if (rst) begin
-      \$245  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = acc2;
-    if (\$signal$22 ) begin
-      \$246  = \$134 [27:0];
-    end
-    if (rst) begin
-      \$246  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = acc3;
-    if (\$signal$22 ) begin
-      \$247  = \$136 [27:0];
-    end
-    if (rst) begin
-      \$247  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = bank0;
-    if (finish_valid) begin
-      \$248  = acc0;
-    end
-    if (\$139 ) begin
-      if (\$141 ) begin
-        \$248  = bank1;
+    \$114  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$114  = 9'h000;
+        end else begin
+          \$114  = \$30 [8:0];
+        end
+      end else begin
+        \$114  = \$33 [8:0];
       end
     end
     if (rst) begin
-      \$248  = 28'h0000000;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = bank1;
-    if (finish_valid) begin
-      \$249  = acc1;
-    end
-    if (\$139 ) begin
-      if (\$141 ) begin
-        \$249  = bank2;
+    \$115  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$115  = 3'h0;
+        end else begin
+          \$115  = \$31 [2:0];
+        end
       end
     end
     if (rst) begin
-      \$249  = 28'h0000000;
+      \$115  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = bank2;
-    if (finish_valid) begin
-      \$250  = acc2;
-    end
-    if (\$139 ) begin
-      if (\$141 ) begin
-        \$250  = bank3;
+    \$116  = from_stream;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$116  = 1'h1;
+        end else begin
+          \$116  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$250  = 28'h0000000;
+      \$116  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = bank3;
-    if (finish_valid) begin
-      \$251  = acc3;
-    end
-    if (rst) begin
-      \$251  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = bank_left;
-    if (finish_valid) begin
-      \$252  = \$137 ;
-    end
-    if (\$139 ) begin
-      if (\$141 ) begin
-        \$252  = \$200 [2:0];
+    \$117  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$117  = 1'h0;
+        end else begin
+          \$117  = \$32 ;
+        end
       end
     end
     if (rst) begin
-      \$252  = 3'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = y__valid;
-    if (\$139 ) begin
-      \$253  = \$140 ;
+    \$118  = input_write__data;
+    if (rst) begin
+      \$118  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$119  = from_stream;
+    if (rst) begin
+      \$119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$120  = issue;
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$121  = first_beat;
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$122  = last_beat;
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$123  = final_pass;
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$124  = active_shift;
+    if (\$38 ) begin
+      \$124  = \$40 ;
     end
     if (rst) begin
-      \$253  = 1'h0;
+      \$124  = 5'h0e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = y__payload;
-    if (\$139 ) begin
-      if (\$141 ) begin
-        \$254  = \$199 [7:0];
+    \$125  = active_rounding;
+    if (\$38 ) begin
+      \$125  = \$44 [27:0];
+    end
+    if (rst) begin
+      \$125  = 28'h0002000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$126  = level0_m;
+    if (\$38 ) begin
+      \$126  = mantissas__0;
+    end
+    if (rst) begin
+      \$126  = 6'h20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$127  = level1_m;
+    if (\$38 ) begin
+      \$127  = mantissas__1;
+    end
+    if (rst) begin
+      \$127  = 6'h21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$128  = level2_m;
+    if (\$38 ) begin
+      \$128  = mantissas__2;
+    end
+    if (rst) begin
+      \$128  = 6'h20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$129  = level3_m;
+    if (\$38 ) begin
+      \$129  = mantissas__3;
+    end
+    if (rst) begin
+      \$129  = 6'h30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$130  = level4_m;
+    if (\$38 ) begin
+      \$130  = mantissas__4;
+    end
+    if (rst) begin
+      \$130  = 6'h22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$131  = level5_m;
+    if (\$38 ) begin
+      \$131  = mantissas__5;
+    end
+    if (rst) begin
+      \$131  = 6'h2f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$132  = level6_m;
+    if (\$38 ) begin
+      \$132  = mantissas__6;
+    end
+    if (rst) begin
+      \$132  = 6'h21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$133  = level7_m;
+    if (\$38 ) begin
+      \$133  = mantissas__7;
+    end
+    if (rst) begin
+      \$133  = 6'h3f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$134  = level0_e;
+    if (\$38 ) begin
+      \$134  = exponents__0;
+    end
+    if (rst) begin
+      \$134  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$135  = level1_e;
+    if (\$38 ) begin
+      \$135  = exponents__1;
+    end
+    if (rst) begin
+      \$135  = 3'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$136  = level2_e;
+    if (\$38 ) begin
+      \$136  = exponents__2;
+    end
+    if (rst) begin
+      \$136  = 3'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$137  = level3_e;
+    if (\$38 ) begin
+      \$137  = exponents__3;
+    end
+    if (rst) begin
+      \$137  = 3'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$138  = level4_e;
+    if (\$38 ) begin
+      \$138  = exponents__4;
+    end
+    if (rst) begin
+      \$138  = 3'h5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$139  = level5_e;
+    if (\$38 ) begin
+      \$139  = exponents__5;
+    end
+    if (rst) begin
+      \$139  = 3'h5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$140  = level6_e;
+    if (\$38 ) begin
+      \$140  = exponents__6;
+    end
+    if (rst) begin
+      \$140  = 3'h6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$141  = level7_e;
+    if (\$38 ) begin
+      \$141  = exponents__7;
+    end
+    if (rst) begin
+      \$141  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$142  = \$49 ;
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$143  = \$53 ;
+    if (rst) begin
+      \$143  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$144  = \$54 ;
+    if (rst) begin
+      \$144  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$145  = \$55 ;
+    if (rst) begin
+      \$145  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$146  = \$59 ;
+    if (rst) begin
+      \$146  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$147  = \$60 ;
+    if (rst) begin
+      \$147  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$148  = \$61 ;
+    if (rst) begin
+      \$148  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$149  = \$65 ;
+    if (rst) begin
+      \$149  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$150  = \$66 ;
+    if (rst) begin
+      \$150  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$151  = \$67 ;
+    if (rst) begin
+      \$151  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$152  = \$71 ;
+    if (rst) begin
+      \$152  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$153  = \$72 ;
+    if (rst) begin
+      \$153  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$154  = \$73 ;
+    if (rst) begin
+      \$154  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$155  = bias_mem__r_data[26:0];
+    if (rst) begin
+      \$155  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$156  = bias_mem__r_data[53:27];
+    if (rst) begin
+      \$156  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$157  = bias_mem__r_data[80:54];
+    if (rst) begin
+      \$157  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$158  = bias_mem__r_data[107:81];
+    if (rst) begin
+      \$158  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$159  = \$signal ;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$160  = \$signal$54 ;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$161  = \$signal$55 ;
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$162  = final1;
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$163  = \$75 [20:0];
+    if (rst) begin
+      \$163  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$164  = bias0;
+    if (rst) begin
+      \$164  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$165  = \$77 [20:0];
+    if (rst) begin
+      \$165  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$166  = bias1;
+    if (rst) begin
+      \$166  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$167  = \$79 [20:0];
+    if (rst) begin
+      \$167  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$168  = bias2;
+    if (rst) begin
+      \$168  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$169  = \$81 [20:0];
+    if (rst) begin
+      \$169  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$170  = bias3;
+    if (rst) begin
+      \$170  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$171  = \$signal$40 ;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$172  = \$signal$110 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$173  = \$signal$111 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$174  = \$signal$112 ;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$175  = \$82 ;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$176  = \$signal$123 ;
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$177  = acc0;
+    if (\$signal$41 ) begin
+      \$177  = \$84 [27:0];
+    end
+    if (rst) begin
+      \$177  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$178  = acc1;
+    if (\$signal$41 ) begin
+      \$178  = \$86 [27:0];
+    end
+    if (rst) begin
+      \$178  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$179  = acc2;
+    if (\$signal$41 ) begin
+      \$179  = \$88 [27:0];
+    end
+    if (rst) begin
+      \$179  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$180  = acc3;
+    if (\$signal$41 ) begin
+      \$180  = \$90 [27:0];
+    end
+    if (rst) begin
+      \$180  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$181  = bank0;
+    if (\$signal$42 ) begin
+      \$181  = acc0;
+    end
+    if (\$93 ) begin
+      if (\$107 ) begin
+        \$181  = bank1;
       end
     end
     if (rst) begin
-      \$254  = 8'h00;
+      \$181  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$182  = bank1;
+    if (\$signal$42 ) begin
+      \$182  = acc1;
+    end
+    if (\$93 ) begin
+      if (\$107 ) begin
+        \$182  = bank2;
+      end
+    end
+    if (rst) begin
+      \$182  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$183  = bank2;
+    if (\$signal$42 ) begin
+      \$183  = acc2;
+    end
+    if (\$93 ) begin
+      if (\$107 ) begin
+        \$183  = bank3;
+      end
+    end
+    if (rst) begin
+      \$183  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$184  = bank3;
+    if (\$signal$42 ) begin
+      \$184  = acc3;
+    end
+    if (rst) begin
+      \$184  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$185  = bank_left;
+    if (\$signal$42 ) begin
+      \$185  = \$91 ;
+    end
+    if (\$93 ) begin
+      if (\$107 ) begin
+        \$185  = \$108 [2:0];
+      end
+    end
+    if (rst) begin
+      \$185  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$186  = \$signal$43 ;
+    if (\$93 ) begin
+      \$186  = \$94 ;
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$187  = rounded_f1;
+    if (\$93 ) begin
+      \$187  = \$95 [28:0];
+    end
+    if (rst) begin
+      \$187  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$188  = \$signal$44 ;
+    if (\$93 ) begin
+      \$188  = \$signal$43 ;
+    end
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$189  = shifted_f2;
+    if (\$93 ) begin
+      \$189  = \$96 ;
+    end
+    if (rst) begin
+      \$189  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$190  = y__valid;
+    if (\$93 ) begin
+      \$190  = \$signal$44 ;
+    end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$191  = y__payload;
+    if (\$93 ) begin
+      \$191  = \$106 [7:0];
+    end
+    if (rst) begin
+      \$191  = 8'h00;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -3625,18 +3663,13 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   assign bias_mem__w_en = bias_write__en;
   assign bias_read__data = bias_mem__r_data;
   assign \commit_pending$17  = commit_pending;
-  assign input_write__addr = input_index;
+  assign input_index = input_write__addr;
   assign x__payload = input_write__data;
-  assign input_read__addr = input_index;
+  assign input_read__addr = input_write__addr;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign \$137  = 3'h4;
-  assign \$145  = { 1'h0, \$144 [31:1] };
-  assign \$154  = { 1'h0, \$153 [31:1] };
-  assign \$163  = { 1'h0, \$162 [31:1] };
-  assign \$174  = { 1'h0, \$173 [31:1] };
-  assign \$183  = { 1'h0, \$182 [31:1] };
-  assign \$192  = { 1'h0, \$191 [31:1] };
+  assign \$44  = { 1'h0, \$43 [31:1] };
+  assign \$91  = 3'h4;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4667,103 +4700,64 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [13:0] \$100 ;
-  reg [2:0] \$101 ;
-  wire [20:0] \$102 ;
-  wire [21:0] \$103 ;
-  wire \$104 ;
-  wire [26:0] \$105 ;
-  wire [27:0] \$106 ;
-  wire [26:0] \$107 ;
-  wire [27:0] \$108 ;
-  wire [1:0] \$109 ;
+  reg [5:0] \$100 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
+  reg [5:0] \$107 ;
+  reg [2:0] \$108 ;
+  reg [2:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [4:0] \$115 ;
-  wire [31:0] \$116 ;
-  wire [31:0] \$117 ;
-  wire [33:0] \$118 ;
-  wire \$119 ;
+  reg [2:0] \$110 ;
+  reg [2:0] \$111 ;
+  reg [2:0] \$112 ;
+  reg [2:0] \$113 ;
+  reg [2:0] \$114 ;
+  reg [2:0] \$115 ;
+  reg \$116 ;
+  reg [8:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [2:0] \$119 ;
   wire \$12 ;
-  wire [4:0] \$120 ;
-  wire [33:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [4:0] \$124 ;
-  wire [31:0] \$125 ;
-  wire [31:0] \$126 ;
-  wire [33:0] \$127 ;
-  wire \$128 ;
-  wire [4:0] \$129 ;
+  reg [8:0] \$120 ;
+  reg [5:0] \$121 ;
+  reg [2:0] \$122 ;
+  reg [25:0] \$123 ;
+  reg [25:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [20:0] \$129 ;
   wire \$13 ;
-  wire [33:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire [4:0] \$133 ;
-  wire [31:0] \$134 ;
-  wire [31:0] \$135 ;
-  wire [33:0] \$136 ;
-  wire \$137 ;
-  wire [4:0] \$138 ;
-  wire [33:0] \$139 ;
+  reg [25:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg [25:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [26:0] \$139 ;
   wire \$14 ;
-  wire [33:0] \$140 ;
-  wire [33:0] \$141 ;
-  wire [2:0] \$142 ;
-  wire \$143 ;
-  reg [7:0] \$144 ;
-  reg [4:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg \$147 ;
-  reg [7:0] \$148 ;
-  reg \$149 ;
+  reg [26:0] \$140 ;
+  reg [26:0] \$141 ;
+  reg [26:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg \$144 ;
+  reg [27:0] \$145 ;
+  reg \$146 ;
+  reg [27:0] \$147 ;
+  reg \$148 ;
+  reg [7:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [4:0] \$154 ;
-  reg [5:0] \$155 ;
-  reg [5:0] \$156 ;
-  reg [5:0] \$157 ;
-  reg [5:0] \$158 ;
-  reg [5:0] \$159 ;
   wire \$16 ;
-  reg [5:0] \$160 ;
-  reg [5:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [2:0] \$163 ;
-  reg [2:0] \$164 ;
-  reg [2:0] \$165 ;
-  reg [2:0] \$166 ;
-  reg [2:0] \$167 ;
-  reg [2:0] \$168 ;
-  reg [2:0] \$169 ;
   wire \$17 ;
-  reg [2:0] \$170 ;
-  reg \$171 ;
-  reg [20:0] \$172 ;
-  reg [20:0] \$173 ;
-  reg [25:0] \$174 ;
-  reg [25:0] \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg \$179 ;
   wire \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg [26:0] \$182 ;
-  reg [26:0] \$183 ;
-  reg [26:0] \$184 ;
-  reg [26:0] \$185 ;
-  reg [1:0] \$186 ;
-  reg \$187 ;
-  reg [7:0] \$188 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -4777,92 +4771,100 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
+  wire [8:0] \$30 ;
+  wire [3:0] \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
+  wire [8:0] \$33 ;
+  wire [5:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [4:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire [8:0] \$43 ;
-  wire [8:0] \$44 ;
+  wire [4:0] \$42 ;
+  wire [31:0] \$43 ;
+  wire [31:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
-  wire [3:0] \$48 ;
-  wire [5:0] \$49 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [7:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [8:0] \$53 ;
+  reg [5:0] \$54 ;
+  reg [2:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire [8:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
+  reg [5:0] \$60 ;
+  reg [2:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [21:0] \$63 ;
+  wire [14:0] \$64 ;
+  wire [21:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [26:0] \$67 ;
+  wire [27:0] \$68 ;
+  wire [26:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
+  wire [27:0] \$70 ;
+  wire [1:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire [28:0] \$75 ;
+  wire [27:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [27:0] \$79 ;
   wire \$8 ;
-  wire [7:0] \$80 ;
-  reg [5:0] \$81 ;
-  wire [13:0] \$82 ;
-  reg [2:0] \$83 ;
-  wire [20:0] \$84 ;
-  wire [21:0] \$85 ;
-  wire [7:0] \$86 ;
-  reg [5:0] \$87 ;
-  wire [13:0] \$88 ;
+  wire [27:0] \$80 ;
+  wire \$81 ;
+  wire [2:0] \$82 ;
+  wire \$83 ;
+  reg [4:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg [7:0] \$88 ;
   reg [2:0] \$89 ;
   wire \$9 ;
-  wire [20:0] \$90 ;
-  wire [21:0] \$91 ;
-  wire [7:0] \$92 ;
-  reg [5:0] \$93 ;
-  wire [13:0] \$94 ;
-  reg [2:0] \$95 ;
-  wire [20:0] \$96 ;
-  wire [21:0] \$97 ;
-  wire [7:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg [7:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [4:0] \$98 ;
+  reg [26:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$22  = 1'h0;
-  reg \$signal$46  = 1'h0;
-  reg \$signal$47  = 1'h0;
-  reg \$signal$89  = 1'h0;
-  reg \$signal$90  = 1'h0;
-  reg \$signal$91  = 1'h0;
-  reg \$signal$92  = 1'h0;
+  reg \$signal$102  = 1'h0;
+  reg \$signal$103  = 1'h0;
+  reg \$signal$104  = 1'h0;
+  reg \$signal$109  = 1'h0;
+  reg \$signal$110  = 1'h0;
+  reg \$signal$111  = 1'h0;
+  reg \$signal$112  = 1'h0;
+  reg \$signal$40  = 1'h0;
+  reg \$signal$41  = 1'h0;
+  reg \$signal$42  = 1'h0;
+  reg \$signal$43  = 1'h0;
+  reg \$signal$44  = 1'h0;
+  reg \$signal$54  = 1'h0;
+  reg \$signal$55  = 1'h0;
   reg [26:0] acc0 = 27'h0000000;
   reg [26:0] acc1 = 27'h0000000;
+  reg [26:0] active_rounding = 27'h0004000;
   reg [4:0] active_shift = 5'h0f;
   reg [26:0] bank0 = 27'h0000000;
   reg [26:0] bank1 = 27'h0000000;
@@ -4870,6 +4872,8 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   reg bank_reserved = 1'h0;
   reg [25:0] bias0 = 26'h0000000;
   reg [25:0] bias1 = 26'h0000000;
+  reg [25:0] bias3_0 = 26'h0000000;
+  reg [25:0] bias3_1 = 26'h0000000;
   wire [2:0] bias_mem__addr;
   output [51:0] bias_mem__r_data;
   wire [51:0] bias_mem__r_data;
@@ -4907,6 +4911,9 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$17 ;
+  wire drained;
+  reg [2:0] exponent0 = 3'h0;
+  reg [2:0] exponent1 = 3'h0;
   input [2:0] exponents__0;
   wire [2:0] exponents__0;
   input [2:0] exponents__1;
@@ -4924,18 +4931,21 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   input [2:0] exponents__7;
   wire [2:0] exponents__7;
   reg final1 = 1'h0;
-  reg finish_valid = 1'h0;
+  reg final_pass = 1'h0;
+  reg first_beat = 1'h1;
+  reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [4:0] input_index = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] input_index;
   (* init = 5'h00 *)
   wire [4:0] input_read__addr;
   wire [7:0] input_read__data;
-  (* init = 5'h00 *)
-  wire [4:0] input_write__addr;
+  reg [4:0] input_write__addr = 5'h00;
   input [7:0] input_write__data;
   wire [7:0] input_write__data;
   wire input_write__en;
   wire issue;
+  reg last_beat = 1'h0;
   reg [2:0] level0_e = 3'h2;
   reg [5:0] level0_m = 6'h33;
   reg [2:0] level1_e = 3'h4;
@@ -4952,6 +4962,8 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   reg [5:0] level6_m = 6'h2b;
   reg [2:0] level7_e = 3'h7;
   reg [5:0] level7_m = 6'h3f;
+  reg [5:0] mantissa0 = 6'h00;
+  reg [5:0] mantissa1 = 6'h00;
   input [5:0] mantissas__0;
   wire [5:0] mantissas__0;
   input [5:0] mantissas__1;
@@ -4971,11 +4983,15 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   reg [2:0] pass_index = 3'h0;
   input [25:0] \port$0$25 ;
   wire [25:0] \port$0$25 ;
+  reg [27:0] rounded_f1 = 28'h0000000;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
   input [4:0] shift;
   wire [4:0] shift;
+  reg [27:0] shifted_f2 = 28'h0000000;
+  reg [8:0] signed_x0 = 9'h000;
+  reg [8:0] signed_x1 = 9'h000;
   reg [20:0] term0 = 21'h000000;
   reg [20:0] term1 = 21'h000000;
   wire [7:0] x__payload;
@@ -5224,282 +5240,249 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   end
   always @(posedge clk) begin
     if (input_write__en)
-      inputs[input_index] <= input_write__data;
+      inputs[input_write__addr] <= input_write__data;
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
-    _2_ <= inputs[input_index];
+    _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = ! input_index;
-  assign \$2  = ! pass_index;
-  assign \$3  = \$1  & \$2 ;
-  assign \$4  = ~ \$signal ;
-  assign \$5  = ~ \$signal$22 ;
-  assign \$6  = \$4  & \$5 ;
-  assign \$7  = ~ finish_valid;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = \$3  & \$10 ;
-  assign busy = ~ \$11 ;
-  assign \$12  = code_mem__r_en | bias_mem__r_en;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = ! input_index;
-  assign \$15  = ! pass_index;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = commit_pending & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$13  & \$18 ;
-  assign \$20  = input_index == 5'h1f;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = ~ bank_reserved;
-  assign \$23  = \$21  | \$22 ;
-  assign \$24  = \$19  & \$23 ;
-  assign \$25  = ! pass_index;
-  assign x__ready = \$24  & \$25 ;
-  assign \$26  = code_mem__r_en | bias_mem__r_en;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = ! input_index;
-  assign \$29  = ! pass_index;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = commit_pending & \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$27  & \$32 ;
-  assign \$34  = input_index == 5'h1f;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = ~ bank_reserved;
-  assign \$37  = \$35  | \$36 ;
-  assign \$38  = \$33  & \$37 ;
-  assign \$39  = ! pass_index;
-  assign \$40  = \$39  ? x__valid : 1'h1;
-  assign issue = \$38  & \$40 ;
+  assign \$1  = first_beat & from_stream;
+  assign \$2  = \$1  & drained;
+  assign busy = ~ \$2 ;
+  assign \$3  = code_mem__r_en | bias_mem__r_en;
+  assign \$4  = ~ \$3 ;
+  assign \$5  = first_beat & from_stream;
+  assign \$6  = commit_pending & \$5 ;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$4  & \$7 ;
+  assign \$9  = ~ last_beat;
+  assign \$10  = ~ bank_reserved;
+  assign \$11  = \$9  | \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign x__ready = \$12  & from_stream;
+  assign \$13  = code_mem__r_en | bias_mem__r_en;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = first_beat & from_stream;
+  assign \$16  = commit_pending & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$14  & \$17 ;
+  assign \$19  = ~ last_beat;
+  assign \$20  = ~ bank_reserved;
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$18  & \$21 ;
+  assign \$23  = from_stream ? x__valid : 1'h1;
+  assign issue = \$22  & \$23 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign bias_read__addr = bias_mem__r_en ? code_write__addr[2:0] : pass_index;
-  assign \$41  = ! pass_index;
-  assign input_write__en = issue & \$41 ;
-  assign \$42  = row == 8'h9f;
-  assign \$43  = row + 1'h1;
-  assign \$44  = \$42  ? 9'h000 : \$43 ;
-  assign \$45  = input_index == 5'h1f;
-  assign \$46  = pass_index == 3'h4;
-  assign \$47  = pass_index + 1'h1;
-  assign \$48  = \$46  ? 4'h0 : \$47 ;
-  assign \$49  = input_index + 1'h1;
-  assign \$50  = ! pass_index;
-  assign \$51  = ! input_index;
-  assign \$52  = input_index == 5'h1f;
-  assign \$53  = pass_index == 3'h4;
-  assign \$54  = ! input_index;
-  assign \$55  = ! pass_index;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = commit_pending & \$56 ;
-  assign \$58  = ~ \$signal ;
-  assign \$59  = ~ \$signal$22 ;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ finish_valid;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ bank_reserved;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$57  & \$64 ;
-  assign \$66  = ! input_index;
-  assign \$67  = ! pass_index;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = commit_pending & \$68 ;
-  assign \$70  = ~ \$signal ;
-  assign \$71  = ~ \$signal$22 ;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = ~ finish_valid;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ~ bank_reserved;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$69  & \$76 ;
-  assign \$78  = \$77  ? 1'h0 : commit_pending;
-  assign \$79  = \$78  | commit;
-  assign \$80  = from_stream1 ? x_held : input_read__data;
-  assign \$82  = $signed(\$80 ) * $signed({ 1'h0, \$81  });
-  assign \$84  = $signed(\$82 ) << \$83 ;
-  assign \$85  = - $signed(\$84 );
-  assign \$86  = from_stream1 ? x_held : input_read__data;
-  assign \$88  = $signed(\$86 ) * $signed({ 1'h0, \$87  });
-  assign \$90  = $signed(\$88 ) << \$89 ;
-  assign \$91  = code_mem__r_data[3] ? \$85  : { \$90 [20], \$90  };
-  assign \$92  = from_stream1 ? x_held : input_read__data;
-  assign \$94  = $signed(\$92 ) * $signed({ 1'h0, \$93  });
-  assign \$96  = $signed(\$94 ) << \$95 ;
-  assign \$97  = - $signed(\$96 );
-  assign \$98  = from_stream1 ? x_held : input_read__data;
-  assign \$100  = $signed(\$98 ) * $signed({ 1'h0, \$99  });
-  assign \$102  = $signed(\$100 ) << \$101 ;
-  assign \$103  = code_mem__r_data[7] ? \$97  : { \$102 [20], \$102  };
-  assign \$104  = \$signal$22  & \$signal$90 ;
-  assign \$105  = \$signal$89  ? { bias0[25], bias0 } : acc0;
-  assign \$106  = $signed(\$105 ) + $signed(term0);
-  assign \$107  = \$signal$89  ? { bias1[25], bias1 } : acc1;
-  assign \$108  = $signed(\$107 ) + $signed(term1);
-  assign \$110  = ~ y__valid;
-  assign \$111  = \$110  | y__ready;
-  assign \$112  = | bank_left;
-  assign \$113  = | bank_left;
-  assign \$114  = active_shift > 5'h1b;
-  assign \$115  = \$114  ? 5'h1b : active_shift;
-  assign \$116  = 1'h1 << \$115 ;
-  assign \$118  = $signed(bank0) + $signed({ 1'h0, \$117  });
-  assign \$119  = active_shift > 5'h1b;
-  assign \$120  = \$119  ? 5'h1b : active_shift;
-  assign \$121  = $signed(\$118 ) >>> \$120 ;
-  assign \$122  = $signed(\$121 ) > $signed(8'h7f);
-  assign \$123  = active_shift > 5'h1b;
-  assign \$124  = \$123  ? 5'h1b : active_shift;
-  assign \$125  = 1'h1 << \$124 ;
-  assign \$127  = $signed(bank0) + $signed({ 1'h0, \$126  });
-  assign \$128  = active_shift > 5'h1b;
-  assign \$129  = \$128  ? 5'h1b : active_shift;
-  assign \$130  = $signed(\$127 ) >>> \$129 ;
-  assign \$131  = $signed(\$130 ) < $signed(8'h80);
-  assign \$132  = active_shift > 5'h1b;
-  assign \$133  = \$132  ? 5'h1b : active_shift;
-  assign \$134  = 1'h1 << \$133 ;
-  assign \$136  = $signed(bank0) + $signed({ 1'h0, \$135  });
-  assign \$137  = active_shift > 5'h1b;
-  assign \$138  = \$137  ? 5'h1b : active_shift;
-  assign \$139  = $signed(\$136 ) >>> \$138 ;
-  assign \$140  = \$131  ? 34'h3ffffff80 : \$139 ;
-  assign \$141  = \$122  ? 34'h00000007f : \$140 ;
-  assign \$142  = bank_left - 1'h1;
-  assign \$143  = bank_left == 1'h1;
+  assign input_write__en = issue & from_stream;
+  assign \$24  = \$signal  | \$signal$40 ;
+  assign \$25  = \$24  | \$signal$41 ;
+  assign \$26  = \$25  | \$signal$42 ;
+  assign \$27  = \$26  | bank_reserved;
+  assign \$28  = \$27  | \$signal$43 ;
+  assign \$29  = \$28  | \$signal$44 ;
+  assign drained = ~ \$29 ;
+  assign \$30  = row + 1'h1;
+  assign \$31  = pass_index + 1'h1;
+  assign \$32  = pass_index == 2'h3;
+  assign \$33  = row + 1'h1;
+  assign \$34  = input_write__addr + 1'h1;
+  assign \$35  = input_write__addr == 5'h1e;
+  assign \$36  = first_beat & from_stream;
+  assign \$37  = commit_pending & \$36 ;
+  assign \$38  = \$37  & drained;
+  assign \$39  = shift > 5'h1b;
+  assign \$40  = \$39  ? 5'h1b : shift;
+  assign \$41  = shift > 5'h1b;
+  assign \$42  = \$41  ? 5'h1b : shift;
+  assign \$43  = 1'h1 << \$42 ;
+  assign \$45  = first_beat & from_stream;
+  assign \$46  = commit_pending & \$45 ;
+  assign \$47  = \$46  & drained;
+  assign \$48  = \$47  ? 1'h0 : commit_pending;
+  assign \$49  = \$48  | commit;
+  assign \$50  = from_stream1 ? x_held : input_read__data;
+  assign \$51  = - $signed(\$50 );
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = code_mem__r_data[3] ? \$51  : { \$52 [7], \$52  };
+  assign \$56  = from_stream1 ? x_held : input_read__data;
+  assign \$57  = - $signed(\$56 );
+  assign \$58  = from_stream1 ? x_held : input_read__data;
+  assign \$59  = code_mem__r_data[7] ? \$57  : { \$58 [7], \$58  };
+  assign \$62  = $signed(signed_x0) * $signed({ 1'h0, mantissa0 });
+  assign \$63  = $signed(\$62 ) << exponent0;
+  assign \$64  = $signed(signed_x1) * $signed({ 1'h0, mantissa1 });
+  assign \$65  = $signed(\$64 ) << exponent1;
+  assign \$66  = \$signal$41  & \$signal$110 ;
+  assign \$67  = \$signal$109  ? { bias3_0[25], bias3_0 } : acc0;
+  assign \$68  = $signed(\$67 ) + $signed(term0);
+  assign \$69  = \$signal$109  ? { bias3_1[25], bias3_1 } : acc1;
+  assign \$70  = $signed(\$69 ) + $signed(term1);
+  assign \$72  = ~ y__valid;
+  assign \$73  = \$72  | y__ready;
+  assign \$74  = | bank_left;
+  assign \$75  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$76  = $signed(rounded_f1) >>> active_shift;
+  assign \$77  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$78  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$79  = \$78  ? 28'hfffff80 : shifted_f2;
+  assign \$80  = \$77  ? 28'h000007f : \$79 ;
+  assign \$81  = | bank_left;
+  assign \$82  = bank_left - 1'h1;
+  assign \$83  = bank_left == 1'h1;
   always @(posedge clk)
-    row <= \$144 ;
+    input_write__addr <= \$84 ;
   always @(posedge clk)
-    input_index <= \$145 ;
+    first_beat <= \$85 ;
   always @(posedge clk)
-    pass_index <= \$146 ;
+    last_beat <= \$86 ;
   always @(posedge clk)
-    bank_reserved <= \$147 ;
+    bank_reserved <= \$87 ;
   always @(posedge clk)
-    x_held <= \$148 ;
+    row <= \$88 ;
   always @(posedge clk)
-    from_stream1 <= \$149 ;
+    pass_index <= \$89 ;
   always @(posedge clk)
-    \$signal  <= \$150 ;
+    from_stream <= \$90 ;
   always @(posedge clk)
-    \$signal$46  <= \$151 ;
+    final_pass <= \$91 ;
   always @(posedge clk)
-    \$signal$47  <= \$152 ;
+    x_held <= \$92 ;
   always @(posedge clk)
-    final1 <= \$153 ;
+    from_stream1 <= \$93 ;
   always @(posedge clk)
-    active_shift <= \$154 ;
+    \$signal  <= \$94 ;
   always @(posedge clk)
-    level0_m <= \$155 ;
+    \$signal$54  <= \$95 ;
   always @(posedge clk)
-    level1_m <= \$156 ;
+    \$signal$55  <= \$96 ;
   always @(posedge clk)
-    level2_m <= \$157 ;
+    final1 <= \$97 ;
   always @(posedge clk)
-    level3_m <= \$158 ;
+    active_shift <= \$98 ;
   always @(posedge clk)
-    level4_m <= \$159 ;
+    active_rounding <= \$99 ;
   always @(posedge clk)
-    level5_m <= \$160 ;
+    level0_m <= \$100 ;
   always @(posedge clk)
-    level6_m <= \$161 ;
+    level1_m <= \$101 ;
   always @(posedge clk)
-    level7_m <= \$162 ;
+    level2_m <= \$102 ;
   always @(posedge clk)
-    level0_e <= \$163 ;
+    level3_m <= \$103 ;
   always @(posedge clk)
-    level1_e <= \$164 ;
+    level4_m <= \$104 ;
   always @(posedge clk)
-    level2_e <= \$165 ;
+    level5_m <= \$105 ;
   always @(posedge clk)
-    level3_e <= \$166 ;
+    level6_m <= \$106 ;
   always @(posedge clk)
-    level4_e <= \$167 ;
+    level7_m <= \$107 ;
   always @(posedge clk)
-    level5_e <= \$168 ;
+    level0_e <= \$108 ;
   always @(posedge clk)
-    level6_e <= \$169 ;
+    level1_e <= \$109 ;
   always @(posedge clk)
-    level7_e <= \$170 ;
+    level2_e <= \$110 ;
   always @(posedge clk)
-    commit_pending <= \$171 ;
+    level3_e <= \$111 ;
   always @(posedge clk)
-    term0 <= \$172 ;
+    level4_e <= \$112 ;
   always @(posedge clk)
-    term1 <= \$173 ;
+    level5_e <= \$113 ;
   always @(posedge clk)
-    bias0 <= \$174 ;
+    level6_e <= \$114 ;
   always @(posedge clk)
-    bias1 <= \$175 ;
+    level7_e <= \$115 ;
   always @(posedge clk)
-    \$signal$22  <= \$176 ;
+    commit_pending <= \$116 ;
   always @(posedge clk)
-    \$signal$89  <= \$177 ;
+    signed_x0 <= \$117 ;
   always @(posedge clk)
-    \$signal$90  <= \$178 ;
+    mantissa0 <= \$118 ;
   always @(posedge clk)
-    \$signal$91  <= \$179 ;
+    exponent0 <= \$119 ;
   always @(posedge clk)
-    finish_valid <= \$180 ;
+    signed_x1 <= \$120 ;
   always @(posedge clk)
-    \$signal$92  <= \$181 ;
+    mantissa1 <= \$121 ;
   always @(posedge clk)
-    acc0 <= \$182 ;
+    exponent1 <= \$122 ;
   always @(posedge clk)
-    acc1 <= \$183 ;
+    bias0 <= \$123 ;
   always @(posedge clk)
-    bank0 <= \$184 ;
+    bias1 <= \$124 ;
   always @(posedge clk)
-    bank1 <= \$185 ;
+    \$signal$40  <= \$125 ;
   always @(posedge clk)
-    bank_left <= \$186 ;
+    \$signal$102  <= \$126 ;
   always @(posedge clk)
-    y__valid <= \$187 ;
+    \$signal$103  <= \$127 ;
   always @(posedge clk)
-    y__payload <= \$188 ;
+    \$signal$104  <= \$128 ;
+  always @(posedge clk)
+    term0 <= \$129 ;
+  always @(posedge clk)
+    bias3_0 <= \$130 ;
+  always @(posedge clk)
+    term1 <= \$131 ;
+  always @(posedge clk)
+    bias3_1 <= \$132 ;
+  always @(posedge clk)
+    \$signal$41  <= \$133 ;
+  always @(posedge clk)
+    \$signal$109  <= \$134 ;
+  always @(posedge clk)
+    \$signal$110  <= \$135 ;
+  always @(posedge clk)
+    \$signal$111  <= \$136 ;
+  always @(posedge clk)
+    \$signal$42  <= \$137 ;
+  always @(posedge clk)
+    \$signal$112  <= \$138 ;
+  always @(posedge clk)
+    acc0 <= \$139 ;
+  always @(posedge clk)
+    acc1 <= \$140 ;
+  always @(posedge clk)
+    bank0 <= \$141 ;
+  always @(posedge clk)
+    bank1 <= \$142 ;
+  always @(posedge clk)
+    bank_left <= \$143 ;
+  always @(posedge clk)
+    \$signal$43  <= \$144 ;
+  always @(posedge clk)
+    rounded_f1 <= \$145 ;
+  always @(posedge clk)
+    \$signal$44  <= \$146 ;
+  always @(posedge clk)
+    shifted_f2 <= \$147 ;
+  always @(posedge clk)
+    y__valid <= \$148 ;
+  always @(posedge clk)
+    y__payload <= \$149 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$81  = level0_m;
+          \$54  = level0_m;
       3'h1:
-          \$81  = level1_m;
+          \$54  = level1_m;
       3'h2:
-          \$81  = level2_m;
+          \$54  = level2_m;
       3'h3:
-          \$81  = level3_m;
+          \$54  = level3_m;
       3'h4:
-          \$81  = level4_m;
+          \$54  = level4_m;
       3'h5:
-          \$81  = level5_m;
+          \$54  = level5_m;
       3'h6:
-          \$81  = level6_m;
+          \$54  = level6_m;
       3'h7:
-          \$81  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[2:0])
-      3'h0:
-          \$83  = level0_e;
-      3'h1:
-          \$83  = level1_e;
-      3'h2:
-          \$83  = level2_e;
-      3'h3:
-          \$83  = level3_e;
-      3'h4:
-          \$83  = level4_e;
-      3'h5:
-          \$83  = level5_e;
-      3'h6:
-          \$83  = level6_e;
-      3'h7:
-          \$83  = level7_e;
+          \$54  = level7_m;
     endcase
   end
   always @* begin
@@ -5507,43 +5490,21 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$87  = level0_m;
+          \$55  = level0_e;
       3'h1:
-          \$87  = level1_m;
+          \$55  = level1_e;
       3'h2:
-          \$87  = level2_m;
+          \$55  = level2_e;
       3'h3:
-          \$87  = level3_m;
+          \$55  = level3_e;
       3'h4:
-          \$87  = level4_m;
+          \$55  = level4_e;
       3'h5:
-          \$87  = level5_m;
+          \$55  = level5_e;
       3'h6:
-          \$87  = level6_m;
+          \$55  = level6_e;
       3'h7:
-          \$87  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[2:0])
-      3'h0:
-          \$89  = level0_e;
-      3'h1:
-          \$89  = level1_e;
-      3'h2:
-          \$89  = level2_e;
-      3'h3:
-          \$89  = level3_e;
-      3'h4:
-          \$89  = level4_e;
-      3'h5:
-          \$89  = level5_e;
-      3'h6:
-          \$89  = level6_e;
-      3'h7:
-          \$89  = level7_e;
+          \$55  = level7_e;
     endcase
   end
   always @* begin
@@ -5551,21 +5512,21 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$93  = level0_m;
+          \$60  = level0_m;
       3'h1:
-          \$93  = level1_m;
+          \$60  = level1_m;
       3'h2:
-          \$93  = level2_m;
+          \$60  = level2_m;
       3'h3:
-          \$93  = level3_m;
+          \$60  = level3_m;
       3'h4:
-          \$93  = level4_m;
+          \$60  = level4_m;
       3'h5:
-          \$93  = level5_m;
+          \$60  = level5_m;
       3'h6:
-          \$93  = level6_m;
+          \$60  = level6_m;
       3'h7:
-          \$93  = level7_m;
+          \$60  = level7_m;
     endcase
   end
   always @* begin
@@ -5573,492 +5534,659 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$95  = level0_e;
+          \$61  = level0_e;
       3'h1:
-          \$95  = level1_e;
+          \$61  = level1_e;
       3'h2:
-          \$95  = level2_e;
+          \$61  = level2_e;
       3'h3:
-          \$95  = level3_e;
+          \$61  = level3_e;
       3'h4:
-          \$95  = level4_e;
+          \$61  = level4_e;
       3'h5:
-          \$95  = level5_e;
+          \$61  = level5_e;
       3'h6:
-          \$95  = level6_e;
+          \$61  = level6_e;
       3'h7:
-          \$95  = level7_e;
+          \$61  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[6:4])
-      3'h0:
-          \$99  = level0_m;
-      3'h1:
-          \$99  = level1_m;
-      3'h2:
-          \$99  = level2_m;
-      3'h3:
-          \$99  = level3_m;
-      3'h4:
-          \$99  = level4_m;
-      3'h5:
-          \$99  = level5_m;
-      3'h6:
-          \$99  = level6_m;
-      3'h7:
-          \$99  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[6:4])
-      3'h0:
-          \$101  = level0_e;
-      3'h1:
-          \$101  = level1_e;
-      3'h2:
-          \$101  = level2_e;
-      3'h3:
-          \$101  = level3_e;
-      3'h4:
-          \$101  = level4_e;
-      3'h5:
-          \$101  = level5_e;
-      3'h6:
-          \$101  = level6_e;
-      3'h7:
-          \$101  = level7_e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = row;
-    if (issue) begin
-      \$144  = \$44 [7:0];
-    end
-    if (rst) begin
-      \$144  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = input_index;
+    \$84  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
-      if (\$45 ) begin
-        \$145  = 5'h00;
+      if (last_beat) begin
+        \$84  = 5'h00;
       end else begin
-        \$145  = \$49 [4:0];
+        \$84  = \$34 [4:0];
       end
     end
     if (rst) begin
-      \$145  = 5'h00;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = pass_index;
+    \$85  = first_beat;
     if (issue) begin
-      if (\$45 ) begin
-        \$146  = \$48 [2:0];
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$85  = 1'h1;
+      end else begin
+        \$85  = 1'h0;
       end
     end
     if (rst) begin
-      \$146  = 3'h0;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = bank_reserved;
+    \$86  = last_beat;
     if (issue) begin
-      if (\$45 ) begin
-        \$147  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$86  = 1'h0;
+      end else begin
+        \$86  = \$35 ;
       end
     end
-    if (\$111 ) begin
-      if (\$113 ) begin
-        if (\$143 ) begin
-          \$147  = 1'h0;
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$87  = bank_reserved;
+    if (issue) begin
+      if (last_beat) begin
+        \$87  = 1'h1;
+      end
+    end
+    if (\$73 ) begin
+      if (\$81 ) begin
+        if (\$83 ) begin
+          \$87  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = input_write__data;
-    if (rst) begin
-      \$148  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = \$50 ;
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = issue;
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = \$51 ;
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = \$52 ;
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = \$53 ;
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = active_shift;
-    if (\$65 ) begin
-      \$154  = shift;
-    end
-    if (rst) begin
-      \$154  = 5'h0f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = level0_m;
-    if (\$65 ) begin
-      \$155  = mantissas__0;
-    end
-    if (rst) begin
-      \$155  = 6'h33;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = level1_m;
-    if (\$65 ) begin
-      \$156  = mantissas__1;
-    end
-    if (rst) begin
-      \$156  = 6'h3b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = level2_m;
-    if (\$65 ) begin
-      \$157  = mantissas__2;
-    end
-    if (rst) begin
-      \$157  = 6'h3a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = level3_m;
-    if (\$65 ) begin
-      \$158  = mantissas__3;
-    end
-    if (rst) begin
-      \$158  = 6'h2b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = level4_m;
-    if (\$65 ) begin
-      \$159  = mantissas__4;
-    end
-    if (rst) begin
-      \$159  = 6'h37;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = level5_m;
-    if (\$65 ) begin
-      \$160  = mantissas__5;
-    end
-    if (rst) begin
-      \$160  = 6'h22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = level6_m;
-    if (\$65 ) begin
-      \$161  = mantissas__6;
-    end
-    if (rst) begin
-      \$161  = 6'h2b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = level7_m;
-    if (\$65 ) begin
-      \$162  = mantissas__7;
-    end
-    if (rst) begin
-      \$162  = 6'h3f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = level0_e;
-    if (\$65 ) begin
-      \$163  = exponents__0;
-    end
-    if (rst) begin
-      \$163  = 3'h2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = level1_e;
-    if (\$65 ) begin
-      \$164  = exponents__1;
-    end
-    if (rst) begin
-      \$164  = 3'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = level2_e;
-    if (\$65 ) begin
-      \$165  = exponents__2;
-    end
-    if (rst) begin
-      \$165  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = level3_e;
-    if (\$65 ) begin
-      \$166  = exponents__3;
-    end
-    if (rst) begin
-      \$166  = 3'h6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = level4_e;
-    if (\$65 ) begin
-      \$167  = exponents__4;
-    end
-    if (rst) begin
-      \$167  = 3'h6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = level5_e;
-    if (\$65 ) begin
-      \$168  = exponents__5;
-    end
-    if (rst) begin
-      \$168  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = level6_e;
-    if (\$65 ) begin
-      \$169  = exponents__6;
-    end
-    if (rst) begin
-      \$169  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = level7_e;
-    if (\$65 ) begin
-      \$170  = exponents__7;
-    end
-    if (rst) begin
-      \$170  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = \$79 ;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = \$91 [20:0];
-    if (rst) begin
-      \$172  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = \$103 [20:0];
-    if (rst) begin
-      \$173  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = bias_mem__r_data[25:0];
-    if (rst) begin
-      \$174  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = bias_mem__r_data[51:26];
-    if (rst) begin
-      \$175  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = \$signal ;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = \$signal$46 ;
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = \$signal$47 ;
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = final1;
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = \$104 ;
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = \$signal$91 ;
-    if (rst) begin
-      \$181  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = acc0;
-    if (\$signal$22 ) begin
-      \$182  = \$106 [26:0];
-    end
-    if (rst) begin
-      \$182  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = acc1;
-    if (\$signal$22 ) begin
-      \$183  = \$108 [26:0];
-    end
-    if (rst) begin
-      \$183  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = bank0;
-    if (finish_valid) begin
-      \$184  = acc0;
-    end
-    if (\$111 ) begin
-      if (\$113 ) begin
-        \$184  = bank1;
+    \$88  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$88  = 8'h00;
+        end else begin
+          \$88  = \$30 [7:0];
+        end
+      end else begin
+        \$88  = \$33 [7:0];
       end
     end
     if (rst) begin
-      \$184  = 27'h0000000;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = bank1;
-    if (finish_valid) begin
-      \$185  = acc1;
-    end
-    if (rst) begin
-      \$185  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = bank_left;
-    if (finish_valid) begin
-      \$186  = \$109 ;
-    end
-    if (\$111 ) begin
-      if (\$113 ) begin
-        \$186  = \$142 [1:0];
+    \$89  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$89  = 3'h0;
+        end else begin
+          \$89  = \$31 [2:0];
+        end
       end
     end
     if (rst) begin
-      \$186  = 2'h0;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = y__valid;
-    if (\$111 ) begin
-      \$187  = \$112 ;
-    end
-    if (rst) begin
-      \$187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$188  = y__payload;
-    if (\$111 ) begin
-      if (\$113 ) begin
-        \$188  = \$141 [7:0];
+    \$90  = from_stream;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$90  = 1'h1;
+        end else begin
+          \$90  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$188  = 8'h00;
+      \$90  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$91  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$91  = 1'h0;
+        end else begin
+          \$91  = \$32 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$92  = input_write__data;
+    if (rst) begin
+      \$92  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$93  = from_stream;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$94  = issue;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$95  = first_beat;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$96  = last_beat;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$97  = final_pass;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$98  = active_shift;
+    if (\$38 ) begin
+      \$98  = \$40 ;
+    end
+    if (rst) begin
+      \$98  = 5'h0f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$99  = active_rounding;
+    if (\$38 ) begin
+      \$99  = \$44 [26:0];
+    end
+    if (rst) begin
+      \$99  = 27'h0004000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$100  = level0_m;
+    if (\$38 ) begin
+      \$100  = mantissas__0;
+    end
+    if (rst) begin
+      \$100  = 6'h33;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$101  = level1_m;
+    if (\$38 ) begin
+      \$101  = mantissas__1;
+    end
+    if (rst) begin
+      \$101  = 6'h3b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$102  = level2_m;
+    if (\$38 ) begin
+      \$102  = mantissas__2;
+    end
+    if (rst) begin
+      \$102  = 6'h3a;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$103  = level3_m;
+    if (\$38 ) begin
+      \$103  = mantissas__3;
+    end
+    if (rst) begin
+      \$103  = 6'h2b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$104  = level4_m;
+    if (\$38 ) begin
+      \$104  = mantissas__4;
+    end
+    if (rst) begin
+      \$104  = 6'h37;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$105  = level5_m;
+    if (\$38 ) begin
+      \$105  = mantissas__5;
+    end
+    if (rst) begin
+      \$105  = 6'h22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$106  = level6_m;
+    if (\$38 ) begin
+      \$106  = mantissas__6;
+    end
+    if (rst) begin
+      \$106  = 6'h2b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$107  = level7_m;
+    if (\$38 ) begin
+      \$107  = mantissas__7;
+    end
+    if (rst) begin
+      \$107  = 6'h3f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$108  = level0_e;
+    if (\$38 ) begin
+      \$108  = exponents__0;
+    end
+    if (rst) begin
+      \$108  = 3'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$109  = level1_e;
+    if (\$38 ) begin
+      \$109  = exponents__1;
+    end
+    if (rst) begin
+      \$109  = 3'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$110  = level2_e;
+    if (\$38 ) begin
+      \$110  = exponents__2;
+    end
+    if (rst) begin
+      \$110  = 3'h5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$111  = level3_e;
+    if (\$38 ) begin
+      \$111  = exponents__3;
+    end
+    if (rst) begin
+      \$111  = 3'h6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$112  = level4_e;
+    if (\$38 ) begin
+      \$112  = exponents__4;
+    end
+    if (rst) begin
+      \$112  = 3'h6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$113  = level5_e;
+    if (\$38 ) begin
+      \$113  = exponents__5;
+    end
+    if (rst) begin
+      \$113  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$114  = level6_e;
+    if (\$38 ) begin
+      \$114  = exponents__6;
+    end
+    if (rst) begin
+      \$114  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$115  = level7_e;
+    if (\$38 ) begin
+      \$115  = exponents__7;
+    end
+    if (rst) begin
+      \$115  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$116  = \$49 ;
+    if (rst) begin
+      \$116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$117  = \$53 ;
+    if (rst) begin
+      \$117  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$118  = \$54 ;
+    if (rst) begin
+      \$118  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$119  = \$55 ;
+    if (rst) begin
+      \$119  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$120  = \$59 ;
+    if (rst) begin
+      \$120  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$121  = \$60 ;
+    if (rst) begin
+      \$121  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$122  = \$61 ;
+    if (rst) begin
+      \$122  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$123  = bias_mem__r_data[25:0];
+    if (rst) begin
+      \$123  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$124  = bias_mem__r_data[51:26];
+    if (rst) begin
+      \$124  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$125  = \$signal ;
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$126  = \$signal$54 ;
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$127  = \$signal$55 ;
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$128  = final1;
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$129  = \$63 [20:0];
+    if (rst) begin
+      \$129  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$130  = bias0;
+    if (rst) begin
+      \$130  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$131  = \$65 [20:0];
+    if (rst) begin
+      \$131  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$132  = bias1;
+    if (rst) begin
+      \$132  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$133  = \$signal$40 ;
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$134  = \$signal$102 ;
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$135  = \$signal$103 ;
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$136  = \$signal$104 ;
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$137  = \$66 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$138  = \$signal$111 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$139  = acc0;
+    if (\$signal$41 ) begin
+      \$139  = \$68 [26:0];
+    end
+    if (rst) begin
+      \$139  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$140  = acc1;
+    if (\$signal$41 ) begin
+      \$140  = \$70 [26:0];
+    end
+    if (rst) begin
+      \$140  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$141  = bank0;
+    if (\$signal$42 ) begin
+      \$141  = acc0;
+    end
+    if (\$73 ) begin
+      if (\$81 ) begin
+        \$141  = bank1;
+      end
+    end
+    if (rst) begin
+      \$141  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$142  = bank1;
+    if (\$signal$42 ) begin
+      \$142  = acc1;
+    end
+    if (rst) begin
+      \$142  = 27'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$143  = bank_left;
+    if (\$signal$42 ) begin
+      \$143  = \$71 ;
+    end
+    if (\$73 ) begin
+      if (\$81 ) begin
+        \$143  = \$82 [1:0];
+      end
+    end
+    if (rst) begin
+      \$143  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$144  = \$signal$43 ;
+    if (\$73 ) begin
+      \$144  = \$74 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$145  = rounded_f1;
+    if (\$73 ) begin
+      \$145  = \$75 [27:0];
+    end
+    if (rst) begin
+      \$145  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$146  = \$signal$44 ;
+    if (\$73 ) begin
+      \$146  = \$signal$43 ;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$147  = shifted_f2;
+    if (\$73 ) begin
+      \$147  = \$76 ;
+    end
+    if (rst) begin
+      \$147  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$148  = y__valid;
+    if (\$73 ) begin
+      \$148  = \$signal$44 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$149  = y__payload;
+    if (\$73 ) begin
+      \$149  = \$80 [7:0];
+    end
+    if (rst) begin
+      \$149  = 8'h00;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -6073,13 +6201,11 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   assign bias_mem__w_en = bias_write__en;
   assign bias_read__data = bias_mem__r_data;
   assign \commit_pending$17  = commit_pending;
-  assign input_write__addr = input_index;
+  assign input_index = input_write__addr;
   assign x__payload = input_write__data;
-  assign input_read__addr = input_index;
+  assign input_read__addr = input_write__addr;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign \$109  = 2'h2;
-  assign \$117  = { 1'h0, \$116 [31:1] };
-  assign \$126  = { 1'h0, \$125 [31:1] };
-  assign \$135  = { 1'h0, \$134 [31:1] };
+  assign \$44  = { 1'h0, \$43 [31:1] };
+  assign \$71  = 2'h2;
 endmodule

@@ -848,114 +848,63 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [4:0] \$103 ;
-  wire [31:0] \$104 ;
-  wire [31:0] \$105 ;
-  wire [33:0] \$106 ;
-  wire \$107 ;
-  wire [4:0] \$108 ;
-  wire [33:0] \$109 ;
+  reg [4:0] \$100 ;
+  reg [22:0] \$101 ;
+  reg \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [4:0] \$112 ;
-  wire [31:0] \$113 ;
-  wire [31:0] \$114 ;
-  wire [33:0] \$115 ;
-  wire \$116 ;
-  wire [4:0] \$117 ;
-  wire [33:0] \$118 ;
-  wire \$119 ;
+  reg [7:0] \$110 ;
+  reg [21:0] \$111 ;
+  reg [21:0] \$112 ;
+  reg [21:0] \$113 ;
+  reg [21:0] \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg [15:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [4:0] \$121 ;
-  wire [31:0] \$122 ;
-  wire [31:0] \$123 ;
-  wire [33:0] \$124 ;
-  wire \$125 ;
-  wire [4:0] \$126 ;
-  wire [33:0] \$127 ;
-  wire [33:0] \$128 ;
-  wire [33:0] \$129 ;
+  reg [21:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg [21:0] \$122 ;
+  reg [15:0] \$123 ;
+  reg [21:0] \$124 ;
+  reg [15:0] \$125 ;
+  reg [21:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [4:0] \$132 ;
-  wire [31:0] \$133 ;
-  wire [31:0] \$134 ;
-  wire [33:0] \$135 ;
-  wire \$136 ;
-  wire [4:0] \$137 ;
-  wire [33:0] \$138 ;
-  wire \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [22:0] \$133 ;
+  reg [22:0] \$134 ;
+  reg [22:0] \$135 ;
+  reg [22:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [22:0] \$138 ;
+  reg [22:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [4:0] \$141 ;
-  wire [31:0] \$142 ;
-  wire [31:0] \$143 ;
-  wire [33:0] \$144 ;
-  wire \$145 ;
-  wire [4:0] \$146 ;
-  wire [33:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  reg [22:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg \$142 ;
+  reg [23:0] \$143 ;
+  reg \$144 ;
+  reg [23:0] \$145 ;
+  reg \$146 ;
+  reg [7:0] \$147 ;
   wire \$15 ;
-  wire [4:0] \$150 ;
-  wire [31:0] \$151 ;
-  wire [31:0] \$152 ;
-  wire [33:0] \$153 ;
-  wire \$154 ;
-  wire [4:0] \$155 ;
-  wire [33:0] \$156 ;
-  wire [33:0] \$157 ;
-  wire [33:0] \$158 ;
-  wire [33:0] \$159 ;
   wire \$16 ;
-  wire [3:0] \$160 ;
-  wire \$161 ;
-  reg [8:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [2:0] \$164 ;
-  reg \$165 ;
-  reg [7:0] \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
   wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg [4:0] \$172 ;
-  reg \$173 ;
-  reg [15:0] \$174 ;
-  reg [15:0] \$175 ;
-  reg [15:0] \$176 ;
-  reg [15:0] \$177 ;
-  reg [21:0] \$178 ;
-  reg [21:0] \$179 ;
   wire \$18 ;
-  reg [21:0] \$180 ;
-  reg [21:0] \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [22:0] \$188 ;
-  reg [22:0] \$189 ;
   wire \$19 ;
-  reg [22:0] \$190 ;
-  reg [22:0] \$191 ;
-  reg [22:0] \$192 ;
-  reg [22:0] \$193 ;
-  reg [22:0] \$194 ;
-  reg [22:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg \$197 ;
-  reg [7:0] \$198 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -968,94 +917,102 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
+  wire [9:0] \$30 ;
+  wire [3:0] \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
+  wire [9:0] \$33 ;
+  wire [6:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [4:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire [9:0] \$43 ;
-  wire [9:0] \$44 ;
+  wire [4:0] \$42 ;
+  wire [31:0] \$43 ;
+  wire [31:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
-  wire [3:0] \$48 ;
-  wire [6:0] \$49 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [7:0] \$50 ;
+  wire [7:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [15:0] \$54 ;
+  wire [15:0] \$55 ;
+  wire [15:0] \$56 ;
+  wire [15:0] \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [22:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire [23:0] \$60 ;
+  wire [22:0] \$61 ;
+  wire [23:0] \$62 ;
+  wire [22:0] \$63 ;
+  wire [23:0] \$64 ;
+  wire [22:0] \$65 ;
+  wire [23:0] \$66 ;
+  wire [2:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
+  wire [24:0] \$71 ;
+  wire [23:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire [23:0] \$75 ;
+  wire [23:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [7:0] \$80 ;
-  wire [15:0] \$81 ;
-  wire [7:0] \$82 ;
-  wire [15:0] \$83 ;
-  wire [7:0] \$84 ;
-  wire [15:0] \$85 ;
-  wire [7:0] \$86 ;
-  wire [15:0] \$87 ;
-  wire \$88 ;
-  wire [22:0] \$89 ;
+  wire [23:0] \$80 ;
+  wire [23:0] \$81 ;
+  wire [23:0] \$82 ;
+  wire \$83 ;
+  wire [3:0] \$84 ;
+  wire \$85 ;
+  reg [5:0] \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire \$9 ;
-  wire [23:0] \$90 ;
-  wire [22:0] \$91 ;
-  wire [23:0] \$92 ;
-  wire [22:0] \$93 ;
-  wire [23:0] \$94 ;
-  wire [22:0] \$95 ;
-  wire [23:0] \$96 ;
-  wire [2:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [8:0] \$90 ;
+  reg [2:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [7:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$22  = 1'h0;
-  reg \$signal$46  = 1'h0;
-  reg \$signal$47  = 1'h0;
-  reg \$signal$61  = 1'h0;
-  reg \$signal$62  = 1'h0;
-  reg \$signal$63  = 1'h0;
-  reg \$signal$64  = 1'h0;
+  reg \$signal$40  = 1'h0;
+  reg \$signal$41  = 1'h0;
+  reg \$signal$42  = 1'h0;
+  reg \$signal$43  = 1'h0;
+  reg \$signal$44  = 1'h0;
+  reg \$signal$54  = 1'h0;
+  reg \$signal$55  = 1'h0;
+  reg \$signal$74  = 1'h0;
+  reg \$signal$75  = 1'h0;
+  reg \$signal$76  = 1'h0;
+  reg \$signal$85  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  reg \$signal$87  = 1'h0;
+  reg \$signal$88  = 1'h0;
   reg [22:0] acc0 = 23'h000000;
   reg [22:0] acc1 = 23'h000000;
   reg [22:0] acc2 = 23'h000000;
   reg [22:0] acc3 = 23'h000000;
+  reg [22:0] active_rounding = 23'h000200;
   reg [4:0] active_shift = 5'h0a;
   reg [22:0] bank0 = 23'h000000;
   reg [22:0] bank1 = 23'h000000;
@@ -1067,6 +1024,10 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   reg [21:0] bias1 = 22'h000000;
   reg [21:0] bias2 = 22'h000000;
   reg [21:0] bias3 = 22'h000000;
+  reg [21:0] bias3_0 = 22'h000000;
+  reg [21:0] bias3_1 = 22'h000000;
+  reg [21:0] bias3_2 = 22'h000000;
+  reg [21:0] bias3_3 = 22'h000000;
   wire [2:0] bias_mem__addr;
   output [87:0] bias_mem__r_data;
   wire [87:0] bias_mem__r_data;
@@ -1104,31 +1065,45 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$17 ;
+  wire drained;
   reg final1 = 1'h0;
-  reg finish_valid = 1'h0;
+  reg final_pass = 1'h0;
+  reg first_beat = 1'h1;
+  reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [5:0] input_index = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] input_index;
   (* init = 6'h00 *)
   wire [5:0] input_read__addr;
   wire [7:0] input_read__data;
-  (* init = 6'h00 *)
-  wire [5:0] input_write__addr;
+  reg [5:0] input_write__addr = 6'h00;
   input [7:0] input_write__data;
   wire [7:0] input_write__data;
   wire input_write__en;
   wire issue;
+  reg last_beat = 1'h0;
   reg [2:0] pass_index = 3'h0;
   input [21:0] \port$0$25 ;
   wire [21:0] \port$0$25 ;
+  reg [23:0] rounded_f1 = 24'h000000;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
   input [4:0] shift;
   wire [4:0] shift;
+  reg [23:0] shifted_f2 = 24'h000000;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg [15:0] term2 = 16'h0000;
   reg [15:0] term3 = 16'h0000;
+  reg [7:0] weight0 = 8'h00;
+  reg [7:0] weight1 = 8'h00;
+  reg [7:0] weight2 = 8'h00;
+  reg [7:0] weight3 = 8'h00;
+  reg [7:0] x0 = 8'h00;
+  reg [7:0] x1 = 8'h00;
+  reg [7:0] x2 = 8'h00;
+  reg [7:0] x3 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
   wire x__ready;
@@ -1770,590 +1745,809 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   end
   always @(posedge clk) begin
     if (input_write__en)
-      inputs[input_index] <= input_write__data;
+      inputs[input_write__addr] <= input_write__data;
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
-    _2_ <= inputs[input_index];
+    _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = ! input_index;
-  assign \$2  = ! pass_index;
-  assign \$3  = \$1  & \$2 ;
-  assign \$4  = ~ \$signal ;
-  assign \$5  = ~ \$signal$22 ;
-  assign \$6  = \$4  & \$5 ;
-  assign \$7  = ~ finish_valid;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = \$3  & \$10 ;
-  assign busy = ~ \$11 ;
-  assign \$12  = code_mem__r_en | bias_mem__r_en;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = ! input_index;
-  assign \$15  = ! pass_index;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = commit_pending & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$13  & \$18 ;
-  assign \$20  = input_index == 6'h3f;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = ~ bank_reserved;
-  assign \$23  = \$21  | \$22 ;
-  assign \$24  = \$19  & \$23 ;
-  assign \$25  = ! pass_index;
-  assign x__ready = \$24  & \$25 ;
-  assign \$26  = code_mem__r_en | bias_mem__r_en;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = ! input_index;
-  assign \$29  = ! pass_index;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = commit_pending & \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$27  & \$32 ;
-  assign \$34  = input_index == 6'h3f;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = ~ bank_reserved;
-  assign \$37  = \$35  | \$36 ;
-  assign \$38  = \$33  & \$37 ;
-  assign \$39  = ! pass_index;
-  assign \$40  = \$39  ? x__valid : 1'h1;
-  assign issue = \$38  & \$40 ;
+  assign \$1  = first_beat & from_stream;
+  assign \$2  = \$1  & drained;
+  assign busy = ~ \$2 ;
+  assign \$3  = code_mem__r_en | bias_mem__r_en;
+  assign \$4  = ~ \$3 ;
+  assign \$5  = first_beat & from_stream;
+  assign \$6  = commit_pending & \$5 ;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$4  & \$7 ;
+  assign \$9  = ~ last_beat;
+  assign \$10  = ~ bank_reserved;
+  assign \$11  = \$9  | \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign x__ready = \$12  & from_stream;
+  assign \$13  = code_mem__r_en | bias_mem__r_en;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = first_beat & from_stream;
+  assign \$16  = commit_pending & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$14  & \$17 ;
+  assign \$19  = ~ last_beat;
+  assign \$20  = ~ bank_reserved;
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$18  & \$21 ;
+  assign \$23  = from_stream ? x__valid : 1'h1;
+  assign issue = \$22  & \$23 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign bias_read__addr = bias_mem__r_en ? code_write__addr[2:0] : pass_index;
-  assign \$41  = ! pass_index;
-  assign input_write__en = issue & \$41 ;
-  assign \$42  = row == 9'h1ff;
-  assign \$43  = row + 1'h1;
-  assign \$44  = \$42  ? 10'h000 : \$43 ;
-  assign \$45  = input_index == 6'h3f;
-  assign \$46  = pass_index == 3'h7;
-  assign \$47  = pass_index + 1'h1;
-  assign \$48  = \$46  ? 4'h0 : \$47 ;
-  assign \$49  = input_index + 1'h1;
-  assign \$50  = ! pass_index;
-  assign \$51  = ! input_index;
-  assign \$52  = input_index == 6'h3f;
-  assign \$53  = pass_index == 3'h7;
-  assign \$54  = ! input_index;
-  assign \$55  = ! pass_index;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = commit_pending & \$56 ;
-  assign \$58  = ~ \$signal ;
-  assign \$59  = ~ \$signal$22 ;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ finish_valid;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ bank_reserved;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$57  & \$64 ;
-  assign \$66  = ! input_index;
-  assign \$67  = ! pass_index;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = commit_pending & \$68 ;
-  assign \$70  = ~ \$signal ;
-  assign \$71  = ~ \$signal$22 ;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = ~ finish_valid;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ~ bank_reserved;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$69  & \$76 ;
-  assign \$78  = \$77  ? 1'h0 : commit_pending;
-  assign \$79  = \$78  | commit;
-  assign \$80  = from_stream1 ? x_held : input_read__data;
-  assign \$81  = $signed(\$80 ) * $signed(code_mem__r_data[7:0]);
-  assign \$82  = from_stream1 ? x_held : input_read__data;
-  assign \$83  = $signed(\$82 ) * $signed(code_mem__r_data[15:8]);
-  assign \$84  = from_stream1 ? x_held : input_read__data;
-  assign \$85  = $signed(\$84 ) * $signed(code_mem__r_data[23:16]);
-  assign \$86  = from_stream1 ? x_held : input_read__data;
-  assign \$87  = $signed(\$86 ) * $signed(code_mem__r_data[31:24]);
-  assign \$88  = \$signal$22  & \$signal$62 ;
-  assign \$89  = \$signal$61  ? { bias0[21], bias0 } : acc0;
-  assign \$90  = $signed(\$89 ) + $signed(term0);
-  assign \$91  = \$signal$61  ? { bias1[21], bias1 } : acc1;
-  assign \$92  = $signed(\$91 ) + $signed(term1);
-  assign \$93  = \$signal$61  ? { bias2[21], bias2 } : acc2;
-  assign \$94  = $signed(\$93 ) + $signed(term2);
-  assign \$95  = \$signal$61  ? { bias3[21], bias3 } : acc3;
-  assign \$96  = $signed(\$95 ) + $signed(term3);
-  assign \$98  = ~ y__valid;
-  assign \$99  = \$98  | y__ready;
-  assign \$100  = | bank_left;
-  assign \$101  = | bank_left;
-  assign \$102  = active_shift > 5'h17;
-  assign \$103  = \$102  ? 5'h17 : active_shift;
-  assign \$104  = 1'h1 << \$103 ;
-  assign \$106  = $signed(bank0) + $signed({ 1'h0, \$105  });
-  assign \$107  = active_shift > 5'h17;
-  assign \$108  = \$107  ? 5'h17 : active_shift;
-  assign \$109  = $signed(\$106 ) >>> \$108 ;
-  assign \$110  = $signed(\$109 ) > $signed(8'h7f);
-  assign \$111  = active_shift > 5'h17;
-  assign \$112  = \$111  ? 5'h17 : active_shift;
-  assign \$113  = 1'h1 << \$112 ;
-  assign \$115  = $signed(bank0) + $signed({ 1'h0, \$114  });
-  assign \$116  = active_shift > 5'h17;
-  assign \$117  = \$116  ? 5'h17 : active_shift;
-  assign \$118  = $signed(\$115 ) >>> \$117 ;
-  assign \$119  = $signed(\$118 ) < $signed(8'h80);
-  assign \$120  = active_shift > 5'h17;
-  assign \$121  = \$120  ? 5'h17 : active_shift;
-  assign \$122  = 1'h1 << \$121 ;
-  assign \$124  = $signed(bank0) + $signed({ 1'h0, \$123  });
-  assign \$125  = active_shift > 5'h17;
-  assign \$126  = \$125  ? 5'h17 : active_shift;
-  assign \$127  = $signed(\$124 ) >>> \$126 ;
-  assign \$128  = \$119  ? 34'h3ffffff80 : \$127 ;
-  assign \$129  = \$110  ? 34'h00000007f : \$128 ;
-  assign \$130  = $signed(\$129 ) < $signed(1'h0);
-  assign \$131  = active_shift > 5'h17;
-  assign \$132  = \$131  ? 5'h17 : active_shift;
-  assign \$133  = 1'h1 << \$132 ;
-  assign \$135  = $signed(bank0) + $signed({ 1'h0, \$134  });
-  assign \$136  = active_shift > 5'h17;
-  assign \$137  = \$136  ? 5'h17 : active_shift;
-  assign \$138  = $signed(\$135 ) >>> \$137 ;
-  assign \$139  = $signed(\$138 ) > $signed(8'h7f);
-  assign \$140  = active_shift > 5'h17;
-  assign \$141  = \$140  ? 5'h17 : active_shift;
-  assign \$142  = 1'h1 << \$141 ;
-  assign \$144  = $signed(bank0) + $signed({ 1'h0, \$143  });
-  assign \$145  = active_shift > 5'h17;
-  assign \$146  = \$145  ? 5'h17 : active_shift;
-  assign \$147  = $signed(\$144 ) >>> \$146 ;
-  assign \$148  = $signed(\$147 ) < $signed(8'h80);
-  assign \$149  = active_shift > 5'h17;
-  assign \$150  = \$149  ? 5'h17 : active_shift;
-  assign \$151  = 1'h1 << \$150 ;
-  assign \$153  = $signed(bank0) + $signed({ 1'h0, \$152  });
-  assign \$154  = active_shift > 5'h17;
-  assign \$155  = \$154  ? 5'h17 : active_shift;
-  assign \$156  = $signed(\$153 ) >>> \$155 ;
-  assign \$157  = \$148  ? 34'h3ffffff80 : \$156 ;
-  assign \$158  = \$139  ? 34'h00000007f : \$157 ;
-  assign \$159  = \$130  ? 34'h000000000 : \$158 ;
-  assign \$160  = bank_left - 1'h1;
-  assign \$161  = bank_left == 1'h1;
+  assign input_write__en = issue & from_stream;
+  assign \$24  = \$signal  | \$signal$40 ;
+  assign \$25  = \$24  | \$signal$41 ;
+  assign \$26  = \$25  | \$signal$42 ;
+  assign \$27  = \$26  | bank_reserved;
+  assign \$28  = \$27  | \$signal$43 ;
+  assign \$29  = \$28  | \$signal$44 ;
+  assign drained = ~ \$29 ;
+  assign \$30  = row + 1'h1;
+  assign \$31  = pass_index + 1'h1;
+  assign \$32  = pass_index == 3'h6;
+  assign \$33  = row + 1'h1;
+  assign \$34  = input_write__addr + 1'h1;
+  assign \$35  = input_write__addr == 6'h3e;
+  assign \$36  = first_beat & from_stream;
+  assign \$37  = commit_pending & \$36 ;
+  assign \$38  = \$37  & drained;
+  assign \$39  = shift > 5'h17;
+  assign \$40  = \$39  ? 5'h17 : shift;
+  assign \$41  = shift > 5'h17;
+  assign \$42  = \$41  ? 5'h17 : shift;
+  assign \$43  = 1'h1 << \$42 ;
+  assign \$45  = first_beat & from_stream;
+  assign \$46  = commit_pending & \$45 ;
+  assign \$47  = \$46  & drained;
+  assign \$48  = \$47  ? 1'h0 : commit_pending;
+  assign \$49  = \$48  | commit;
+  assign \$50  = from_stream1 ? x_held : input_read__data;
+  assign \$51  = from_stream1 ? x_held : input_read__data;
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = from_stream1 ? x_held : input_read__data;
+  assign \$54  = $signed(x0) * $signed(weight0);
+  assign \$55  = $signed(x1) * $signed(weight1);
+  assign \$56  = $signed(x2) * $signed(weight2);
+  assign \$57  = $signed(x3) * $signed(weight3);
+  assign \$58  = \$signal$41  & \$signal$86 ;
+  assign \$59  = \$signal$85  ? { bias3_0[21], bias3_0 } : acc0;
+  assign \$60  = $signed(\$59 ) + $signed(term0);
+  assign \$61  = \$signal$85  ? { bias3_1[21], bias3_1 } : acc1;
+  assign \$62  = $signed(\$61 ) + $signed(term1);
+  assign \$63  = \$signal$85  ? { bias3_2[21], bias3_2 } : acc2;
+  assign \$64  = $signed(\$63 ) + $signed(term2);
+  assign \$65  = \$signal$85  ? { bias3_3[21], bias3_3 } : acc3;
+  assign \$66  = $signed(\$65 ) + $signed(term3);
+  assign \$68  = ~ y__valid;
+  assign \$69  = \$68  | y__ready;
+  assign \$70  = | bank_left;
+  assign \$71  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$72  = $signed(rounded_f1) >>> active_shift;
+  assign \$73  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$74  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$75  = \$74  ? 24'hffff80 : shifted_f2;
+  assign \$76  = \$73  ? 24'h00007f : \$75 ;
+  assign \$77  = $signed(\$76 ) < $signed(1'h0);
+  assign \$78  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$79  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$80  = \$79  ? 24'hffff80 : shifted_f2;
+  assign \$81  = \$78  ? 24'h00007f : \$80 ;
+  assign \$82  = \$77  ? 24'h000000 : \$81 ;
+  assign \$83  = | bank_left;
+  assign \$84  = bank_left - 1'h1;
+  assign \$85  = bank_left == 1'h1;
   always @(posedge clk)
-    row <= \$162 ;
+    input_write__addr <= \$86 ;
   always @(posedge clk)
-    input_index <= \$163 ;
+    first_beat <= \$87 ;
   always @(posedge clk)
-    pass_index <= \$164 ;
+    last_beat <= \$88 ;
   always @(posedge clk)
-    bank_reserved <= \$165 ;
+    bank_reserved <= \$89 ;
   always @(posedge clk)
-    x_held <= \$166 ;
+    row <= \$90 ;
   always @(posedge clk)
-    from_stream1 <= \$167 ;
+    pass_index <= \$91 ;
   always @(posedge clk)
-    \$signal  <= \$168 ;
+    from_stream <= \$92 ;
   always @(posedge clk)
-    \$signal$46  <= \$169 ;
+    final_pass <= \$93 ;
   always @(posedge clk)
-    \$signal$47  <= \$170 ;
+    x_held <= \$94 ;
   always @(posedge clk)
-    final1 <= \$171 ;
+    from_stream1 <= \$95 ;
   always @(posedge clk)
-    active_shift <= \$172 ;
+    \$signal  <= \$96 ;
   always @(posedge clk)
-    commit_pending <= \$173 ;
+    \$signal$54  <= \$97 ;
   always @(posedge clk)
-    term0 <= \$174 ;
+    \$signal$55  <= \$98 ;
   always @(posedge clk)
-    term1 <= \$175 ;
+    final1 <= \$99 ;
   always @(posedge clk)
-    term2 <= \$176 ;
+    active_shift <= \$100 ;
   always @(posedge clk)
-    term3 <= \$177 ;
+    active_rounding <= \$101 ;
   always @(posedge clk)
-    bias0 <= \$178 ;
+    commit_pending <= \$102 ;
   always @(posedge clk)
-    bias1 <= \$179 ;
+    weight0 <= \$103 ;
   always @(posedge clk)
-    bias2 <= \$180 ;
+    x0 <= \$104 ;
   always @(posedge clk)
-    bias3 <= \$181 ;
+    weight1 <= \$105 ;
   always @(posedge clk)
-    \$signal$22  <= \$182 ;
+    x1 <= \$106 ;
   always @(posedge clk)
-    \$signal$61  <= \$183 ;
+    weight2 <= \$107 ;
   always @(posedge clk)
-    \$signal$62  <= \$184 ;
+    x2 <= \$108 ;
   always @(posedge clk)
-    \$signal$63  <= \$185 ;
+    weight3 <= \$109 ;
   always @(posedge clk)
-    finish_valid <= \$186 ;
+    x3 <= \$110 ;
   always @(posedge clk)
-    \$signal$64  <= \$187 ;
+    bias0 <= \$111 ;
   always @(posedge clk)
-    acc0 <= \$188 ;
+    bias1 <= \$112 ;
   always @(posedge clk)
-    acc1 <= \$189 ;
+    bias2 <= \$113 ;
   always @(posedge clk)
-    acc2 <= \$190 ;
+    bias3 <= \$114 ;
   always @(posedge clk)
-    acc3 <= \$191 ;
+    \$signal$40  <= \$115 ;
   always @(posedge clk)
-    bank0 <= \$192 ;
+    \$signal$74  <= \$116 ;
   always @(posedge clk)
-    bank1 <= \$193 ;
+    \$signal$75  <= \$117 ;
   always @(posedge clk)
-    bank2 <= \$194 ;
+    \$signal$76  <= \$118 ;
   always @(posedge clk)
-    bank3 <= \$195 ;
+    term0 <= \$119 ;
   always @(posedge clk)
-    bank_left <= \$196 ;
+    bias3_0 <= \$120 ;
   always @(posedge clk)
-    y__valid <= \$197 ;
+    term1 <= \$121 ;
   always @(posedge clk)
-    y__payload <= \$198 ;
+    bias3_1 <= \$122 ;
+  always @(posedge clk)
+    term2 <= \$123 ;
+  always @(posedge clk)
+    bias3_2 <= \$124 ;
+  always @(posedge clk)
+    term3 <= \$125 ;
+  always @(posedge clk)
+    bias3_3 <= \$126 ;
+  always @(posedge clk)
+    \$signal$41  <= \$127 ;
+  always @(posedge clk)
+    \$signal$85  <= \$128 ;
+  always @(posedge clk)
+    \$signal$86  <= \$129 ;
+  always @(posedge clk)
+    \$signal$87  <= \$130 ;
+  always @(posedge clk)
+    \$signal$42  <= \$131 ;
+  always @(posedge clk)
+    \$signal$88  <= \$132 ;
+  always @(posedge clk)
+    acc0 <= \$133 ;
+  always @(posedge clk)
+    acc1 <= \$134 ;
+  always @(posedge clk)
+    acc2 <= \$135 ;
+  always @(posedge clk)
+    acc3 <= \$136 ;
+  always @(posedge clk)
+    bank0 <= \$137 ;
+  always @(posedge clk)
+    bank1 <= \$138 ;
+  always @(posedge clk)
+    bank2 <= \$139 ;
+  always @(posedge clk)
+    bank3 <= \$140 ;
+  always @(posedge clk)
+    bank_left <= \$141 ;
+  always @(posedge clk)
+    \$signal$43  <= \$142 ;
+  always @(posedge clk)
+    rounded_f1 <= \$143 ;
+  always @(posedge clk)
+    \$signal$44  <= \$144 ;
+  always @(posedge clk)
+    shifted_f2 <= \$145 ;
+  always @(posedge clk)
+    y__valid <= \$146 ;
+  always @(posedge clk)
+    y__payload <= \$147 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = row;
-    if (issue) begin
-      \$162  = \$44 [8:0];
-    end
-    if (rst) begin
-      \$162  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = input_index;
+    \$86  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
-      if (\$45 ) begin
-        \$163  = 6'h00;
+      if (last_beat) begin
+        \$86  = 6'h00;
       end else begin
-        \$163  = \$49 [5:0];
+        \$86  = \$34 [5:0];
       end
     end
     if (rst) begin
-      \$163  = 6'h00;
+      \$86  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = pass_index;
+    \$87  = first_beat;
     if (issue) begin
-      if (\$45 ) begin
-        \$164  = \$48 [2:0];
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$87  = 1'h1;
+      end else begin
+        \$87  = 1'h0;
       end
     end
     if (rst) begin
-      \$164  = 3'h0;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = bank_reserved;
+    \$88  = last_beat;
     if (issue) begin
-      if (\$45 ) begin
-        \$165  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$88  = 1'h0;
+      end else begin
+        \$88  = \$35 ;
       end
     end
-    if (\$99 ) begin
-      if (\$101 ) begin
-        if (\$161 ) begin
-          \$165  = 1'h0;
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$89  = bank_reserved;
+    if (issue) begin
+      if (last_beat) begin
+        \$89  = 1'h1;
+      end
+    end
+    if (\$69 ) begin
+      if (\$83 ) begin
+        if (\$85 ) begin
+          \$89  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = input_write__data;
-    if (rst) begin
-      \$166  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$50 ;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = issue;
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$51 ;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = \$52 ;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$53 ;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = active_shift;
-    if (\$65 ) begin
-      \$172  = shift;
-    end
-    if (rst) begin
-      \$172  = 5'h0a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = \$79 ;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = \$81 ;
-    if (rst) begin
-      \$174  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = \$83 ;
-    if (rst) begin
-      \$175  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = \$85 ;
-    if (rst) begin
-      \$176  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = \$87 ;
-    if (rst) begin
-      \$177  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = bias_mem__r_data[21:0];
-    if (rst) begin
-      \$178  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = bias_mem__r_data[43:22];
-    if (rst) begin
-      \$179  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = bias_mem__r_data[65:44];
-    if (rst) begin
-      \$180  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = bias_mem__r_data[87:66];
-    if (rst) begin
-      \$181  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$signal ;
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$signal$46 ;
-    if (rst) begin
-      \$183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$signal$47 ;
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = final1;
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$88 ;
-    if (rst) begin
-      \$186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$signal$63 ;
-    if (rst) begin
-      \$187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = acc0;
-    if (\$signal$22 ) begin
-      \$188  = \$90 [22:0];
-    end
-    if (rst) begin
-      \$188  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = acc1;
-    if (\$signal$22 ) begin
-      \$189  = \$92 [22:0];
-    end
-    if (rst) begin
-      \$189  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = acc2;
-    if (\$signal$22 ) begin
-      \$190  = \$94 [22:0];
-    end
-    if (rst) begin
-      \$190  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = acc3;
-    if (\$signal$22 ) begin
-      \$191  = \$96 [22:0];
-    end
-    if (rst) begin
-      \$191  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = bank0;
-    if (finish_valid) begin
-      \$192  = acc0;
-    end
-    if (\$99 ) begin
-      if (\$101 ) begin
-        \$192  = bank1;
+    \$90  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$90  = 9'h000;
+        end else begin
+          \$90  = \$30 [8:0];
+        end
+      end else begin
+        \$90  = \$33 [8:0];
       end
     end
     if (rst) begin
-      \$192  = 23'h000000;
+      \$90  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = bank1;
-    if (finish_valid) begin
-      \$193  = acc1;
-    end
-    if (\$99 ) begin
-      if (\$101 ) begin
-        \$193  = bank2;
+    \$91  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$91  = 3'h0;
+        end else begin
+          \$91  = \$31 [2:0];
+        end
       end
     end
     if (rst) begin
-      \$193  = 23'h000000;
+      \$91  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = bank2;
-    if (finish_valid) begin
-      \$194  = acc2;
-    end
-    if (\$99 ) begin
-      if (\$101 ) begin
-        \$194  = bank3;
+    \$92  = from_stream;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$92  = 1'h1;
+        end else begin
+          \$92  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$194  = 23'h000000;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = bank3;
-    if (finish_valid) begin
-      \$195  = acc3;
-    end
-    if (rst) begin
-      \$195  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = bank_left;
-    if (finish_valid) begin
-      \$196  = \$97 ;
-    end
-    if (\$99 ) begin
-      if (\$101 ) begin
-        \$196  = \$160 [2:0];
+    \$93  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$93  = 1'h0;
+        end else begin
+          \$93  = \$32 ;
+        end
       end
     end
     if (rst) begin
-      \$196  = 3'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = y__valid;
-    if (\$99 ) begin
-      \$197  = \$100 ;
+    \$94  = input_write__data;
+    if (rst) begin
+      \$94  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$95  = from_stream;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$96  = issue;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$97  = first_beat;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$98  = last_beat;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$99  = final_pass;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$100  = active_shift;
+    if (\$38 ) begin
+      \$100  = \$40 ;
     end
     if (rst) begin
-      \$197  = 1'h0;
+      \$100  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = y__payload;
-    if (\$99 ) begin
-      if (\$101 ) begin
-        \$198  = \$159 [7:0];
+    \$101  = active_rounding;
+    if (\$38 ) begin
+      \$101  = \$44 [22:0];
+    end
+    if (rst) begin
+      \$101  = 23'h000200;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$102  = \$49 ;
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$103  = code_mem__r_data[7:0];
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$104  = \$50 ;
+    if (rst) begin
+      \$104  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$105  = code_mem__r_data[15:8];
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$106  = \$51 ;
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$107  = code_mem__r_data[23:16];
+    if (rst) begin
+      \$107  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$108  = \$52 ;
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$109  = code_mem__r_data[31:24];
+    if (rst) begin
+      \$109  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$110  = \$53 ;
+    if (rst) begin
+      \$110  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$111  = bias_mem__r_data[21:0];
+    if (rst) begin
+      \$111  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$112  = bias_mem__r_data[43:22];
+    if (rst) begin
+      \$112  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$113  = bias_mem__r_data[65:44];
+    if (rst) begin
+      \$113  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$114  = bias_mem__r_data[87:66];
+    if (rst) begin
+      \$114  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$115  = \$signal ;
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$116  = \$signal$54 ;
+    if (rst) begin
+      \$116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$117  = \$signal$55 ;
+    if (rst) begin
+      \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$118  = final1;
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$119  = \$54 ;
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$120  = bias0;
+    if (rst) begin
+      \$120  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$121  = \$55 ;
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$122  = bias1;
+    if (rst) begin
+      \$122  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$123  = \$56 ;
+    if (rst) begin
+      \$123  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$124  = bias2;
+    if (rst) begin
+      \$124  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$125  = \$57 ;
+    if (rst) begin
+      \$125  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$126  = bias3;
+    if (rst) begin
+      \$126  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$127  = \$signal$40 ;
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$128  = \$signal$74 ;
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$129  = \$signal$75 ;
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$130  = \$signal$76 ;
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$131  = \$58 ;
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$132  = \$signal$87 ;
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$133  = acc0;
+    if (\$signal$41 ) begin
+      \$133  = \$60 [22:0];
+    end
+    if (rst) begin
+      \$133  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$134  = acc1;
+    if (\$signal$41 ) begin
+      \$134  = \$62 [22:0];
+    end
+    if (rst) begin
+      \$134  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$135  = acc2;
+    if (\$signal$41 ) begin
+      \$135  = \$64 [22:0];
+    end
+    if (rst) begin
+      \$135  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$136  = acc3;
+    if (\$signal$41 ) begin
+      \$136  = \$66 [22:0];
+    end
+    if (rst) begin
+      \$136  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$137  = bank0;
+    if (\$signal$42 ) begin
+      \$137  = acc0;
+    end
+    if (\$69 ) begin
+      if (\$83 ) begin
+        \$137  = bank1;
       end
     end
     if (rst) begin
-      \$198  = 8'h00;
+      \$137  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$138  = bank1;
+    if (\$signal$42 ) begin
+      \$138  = acc1;
+    end
+    if (\$69 ) begin
+      if (\$83 ) begin
+        \$138  = bank2;
+      end
+    end
+    if (rst) begin
+      \$138  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$139  = bank2;
+    if (\$signal$42 ) begin
+      \$139  = acc2;
+    end
+    if (\$69 ) begin
+      if (\$83 ) begin
+        \$139  = bank3;
+      end
+    end
+    if (rst) begin
+      \$139  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$140  = bank3;
+    if (\$signal$42 ) begin
+      \$140  = acc3;
+    end
+    if (rst) begin
+      \$140  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$141  = bank_left;
+    if (\$signal$42 ) begin
+      \$141  = \$67 ;
+    end
+    if (\$69 ) begin
+      if (\$83 ) begin
+        \$141  = \$84 [2:0];
+      end
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$142  = \$signal$43 ;
+    if (\$69 ) begin
+      \$142  = \$70 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$143  = rounded_f1;
+    if (\$69 ) begin
+      \$143  = \$71 [23:0];
+    end
+    if (rst) begin
+      \$143  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$144  = \$signal$44 ;
+    if (\$69 ) begin
+      \$144  = \$signal$43 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$145  = shifted_f2;
+    if (\$69 ) begin
+      \$145  = \$72 ;
+    end
+    if (rst) begin
+      \$145  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$146  = y__valid;
+    if (\$69 ) begin
+      \$146  = \$signal$44 ;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$147  = y__payload;
+    if (\$69 ) begin
+      \$147  = \$82 [7:0];
+    end
+    if (rst) begin
+      \$147  = 8'h00;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -2368,18 +2562,13 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   assign bias_mem__w_en = bias_write__en;
   assign bias_read__data = bias_mem__r_data;
   assign \commit_pending$17  = commit_pending;
-  assign input_write__addr = input_index;
+  assign input_index = input_write__addr;
   assign x__payload = input_write__data;
-  assign input_read__addr = input_index;
+  assign input_read__addr = input_write__addr;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign \$97  = 3'h4;
-  assign \$105  = { 1'h0, \$104 [31:1] };
-  assign \$114  = { 1'h0, \$113 [31:1] };
-  assign \$123  = { 1'h0, \$122 [31:1] };
-  assign \$134  = { 1'h0, \$133 [31:1] };
-  assign \$143  = { 1'h0, \$142 [31:1] };
-  assign \$152  = { 1'h0, \$151 [31:1] };
+  assign \$44  = { 1'h0, \$43 [31:1] };
+  assign \$67  = 3'h4;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2825,64 +3014,31 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [4:0] \$100 ;
-  wire [33:0] \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [4:0] \$104 ;
-  wire [31:0] \$105 ;
-  wire [31:0] \$106 ;
-  wire [33:0] \$107 ;
-  wire \$108 ;
-  wire [4:0] \$109 ;
+  reg [20:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [20:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [21:0] \$109 ;
   wire \$11 ;
-  wire [33:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [4:0] \$113 ;
-  wire [31:0] \$114 ;
-  wire [31:0] \$115 ;
-  wire [33:0] \$116 ;
-  wire \$117 ;
-  wire [4:0] \$118 ;
-  wire [33:0] \$119 ;
+  reg [21:0] \$110 ;
+  reg [21:0] \$111 ;
+  reg [21:0] \$112 ;
+  reg [1:0] \$113 ;
+  reg \$114 ;
+  reg [22:0] \$115 ;
+  reg \$116 ;
+  reg [22:0] \$117 ;
+  reg \$118 ;
+  reg [7:0] \$119 ;
   wire \$12 ;
-  wire [33:0] \$120 ;
-  wire [33:0] \$121 ;
-  wire [2:0] \$122 ;
-  wire \$123 ;
-  reg [7:0] \$124 ;
-  reg [4:0] \$125 ;
-  reg [2:0] \$126 ;
-  reg \$127 ;
-  reg [7:0] \$128 ;
-  reg \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg [4:0] \$134 ;
-  reg \$135 ;
-  reg [15:0] \$136 ;
-  reg [15:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
   wire \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [21:0] \$146 ;
-  reg [21:0] \$147 ;
-  reg [21:0] \$148 ;
-  reg [21:0] \$149 ;
   wire \$15 ;
-  reg [1:0] \$150 ;
-  reg \$151 ;
-  reg [7:0] \$152 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -2899,92 +3055,100 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
+  wire [8:0] \$30 ;
+  wire [3:0] \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
+  wire [8:0] \$33 ;
+  wire [5:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [4:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire [8:0] \$43 ;
-  wire [8:0] \$44 ;
+  wire [4:0] \$42 ;
+  wire [31:0] \$43 ;
+  wire [31:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
-  wire [3:0] \$48 ;
-  wire [5:0] \$49 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  wire [7:0] \$50 ;
+  wire [7:0] \$51 ;
+  wire [15:0] \$52 ;
+  wire [15:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [21:0] \$55 ;
+  wire [22:0] \$56 ;
+  wire [21:0] \$57 ;
+  wire [22:0] \$58 ;
+  wire [1:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [23:0] \$63 ;
+  wire [22:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [22:0] \$67 ;
+  wire [22:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [2:0] \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [4:0] \$72 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg [7:0] \$76 ;
+  reg [2:0] \$77 ;
+  reg \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  wire [7:0] \$80 ;
-  wire [15:0] \$81 ;
-  wire [7:0] \$82 ;
-  wire [15:0] \$83 ;
-  wire \$84 ;
-  wire [21:0] \$85 ;
-  wire [22:0] \$86 ;
-  wire [21:0] \$87 ;
-  wire [22:0] \$88 ;
-  wire [1:0] \$89 ;
+  reg [7:0] \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg [4:0] \$86 ;
+  reg [21:0] \$87 ;
+  reg \$88 ;
+  reg [7:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire [4:0] \$95 ;
-  wire [31:0] \$96 ;
-  wire [31:0] \$97 ;
-  wire [33:0] \$98 ;
-  wire \$99 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [20:0] \$93 ;
+  reg [20:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [15:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$22  = 1'h0;
-  reg \$signal$46  = 1'h0;
-  reg \$signal$47  = 1'h0;
-  reg \$signal$57  = 1'h0;
-  reg \$signal$58  = 1'h0;
-  reg \$signal$59  = 1'h0;
-  reg \$signal$60  = 1'h0;
+  reg \$signal$40  = 1'h0;
+  reg \$signal$41  = 1'h0;
+  reg \$signal$42  = 1'h0;
+  reg \$signal$43  = 1'h0;
+  reg \$signal$44  = 1'h0;
+  reg \$signal$54  = 1'h0;
+  reg \$signal$55  = 1'h0;
+  reg \$signal$68  = 1'h0;
+  reg \$signal$69  = 1'h0;
+  reg \$signal$70  = 1'h0;
+  reg \$signal$75  = 1'h0;
+  reg \$signal$76  = 1'h0;
+  reg \$signal$77  = 1'h0;
+  reg \$signal$78  = 1'h0;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
+  reg [21:0] active_rounding = 22'h000080;
   reg [4:0] active_shift = 5'h08;
   reg [21:0] bank0 = 22'h000000;
   reg [21:0] bank1 = 22'h000000;
@@ -2992,6 +3156,8 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   reg bank_reserved = 1'h0;
   reg [20:0] bias0 = 21'h000000;
   reg [20:0] bias1 = 21'h000000;
+  reg [20:0] bias3_0 = 21'h000000;
+  reg [20:0] bias3_1 = 21'h000000;
   wire [2:0] bias_mem__addr;
   output [41:0] bias_mem__r_data;
   wire [41:0] bias_mem__r_data;
@@ -3029,29 +3195,39 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$17 ;
+  wire drained;
   reg final1 = 1'h0;
-  reg finish_valid = 1'h0;
+  reg final_pass = 1'h0;
+  reg first_beat = 1'h1;
+  reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [4:0] input_index = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] input_index;
   (* init = 5'h00 *)
   wire [4:0] input_read__addr;
   wire [7:0] input_read__data;
-  (* init = 5'h00 *)
-  wire [4:0] input_write__addr;
+  reg [4:0] input_write__addr = 5'h00;
   input [7:0] input_write__data;
   wire [7:0] input_write__data;
   wire input_write__en;
   wire issue;
+  reg last_beat = 1'h0;
   reg [2:0] pass_index = 3'h0;
   input [20:0] \port$0$25 ;
   wire [20:0] \port$0$25 ;
+  reg [22:0] rounded_f1 = 23'h000000;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
   input [4:0] shift;
   wire [4:0] shift;
+  reg [22:0] shifted_f2 = 23'h000000;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
+  reg [7:0] weight0 = 8'h00;
+  reg [7:0] weight1 = 8'h00;
+  reg [7:0] x0 = 8'h00;
+  reg [7:0] x1 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
   wire x__ready;
@@ -3298,461 +3474,647 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   end
   always @(posedge clk) begin
     if (input_write__en)
-      inputs[input_index] <= input_write__data;
+      inputs[input_write__addr] <= input_write__data;
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
-    _2_ <= inputs[input_index];
+    _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = ! input_index;
-  assign \$2  = ! pass_index;
-  assign \$3  = \$1  & \$2 ;
-  assign \$4  = ~ \$signal ;
-  assign \$5  = ~ \$signal$22 ;
-  assign \$6  = \$4  & \$5 ;
-  assign \$7  = ~ finish_valid;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = \$3  & \$10 ;
-  assign busy = ~ \$11 ;
-  assign \$12  = code_mem__r_en | bias_mem__r_en;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = ! input_index;
-  assign \$15  = ! pass_index;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = commit_pending & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$13  & \$18 ;
-  assign \$20  = input_index == 5'h1f;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = ~ bank_reserved;
-  assign \$23  = \$21  | \$22 ;
-  assign \$24  = \$19  & \$23 ;
-  assign \$25  = ! pass_index;
-  assign x__ready = \$24  & \$25 ;
-  assign \$26  = code_mem__r_en | bias_mem__r_en;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = ! input_index;
-  assign \$29  = ! pass_index;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = commit_pending & \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$27  & \$32 ;
-  assign \$34  = input_index == 5'h1f;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = ~ bank_reserved;
-  assign \$37  = \$35  | \$36 ;
-  assign \$38  = \$33  & \$37 ;
-  assign \$39  = ! pass_index;
-  assign \$40  = \$39  ? x__valid : 1'h1;
-  assign issue = \$38  & \$40 ;
+  assign \$1  = first_beat & from_stream;
+  assign \$2  = \$1  & drained;
+  assign busy = ~ \$2 ;
+  assign \$3  = code_mem__r_en | bias_mem__r_en;
+  assign \$4  = ~ \$3 ;
+  assign \$5  = first_beat & from_stream;
+  assign \$6  = commit_pending & \$5 ;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$4  & \$7 ;
+  assign \$9  = ~ last_beat;
+  assign \$10  = ~ bank_reserved;
+  assign \$11  = \$9  | \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign x__ready = \$12  & from_stream;
+  assign \$13  = code_mem__r_en | bias_mem__r_en;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = first_beat & from_stream;
+  assign \$16  = commit_pending & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$14  & \$17 ;
+  assign \$19  = ~ last_beat;
+  assign \$20  = ~ bank_reserved;
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$18  & \$21 ;
+  assign \$23  = from_stream ? x__valid : 1'h1;
+  assign issue = \$22  & \$23 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign bias_read__addr = bias_mem__r_en ? code_write__addr[2:0] : pass_index;
-  assign \$41  = ! pass_index;
-  assign input_write__en = issue & \$41 ;
-  assign \$42  = row == 8'h9f;
-  assign \$43  = row + 1'h1;
-  assign \$44  = \$42  ? 9'h000 : \$43 ;
-  assign \$45  = input_index == 5'h1f;
-  assign \$46  = pass_index == 3'h4;
-  assign \$47  = pass_index + 1'h1;
-  assign \$48  = \$46  ? 4'h0 : \$47 ;
-  assign \$49  = input_index + 1'h1;
-  assign \$50  = ! pass_index;
-  assign \$51  = ! input_index;
-  assign \$52  = input_index == 5'h1f;
-  assign \$53  = pass_index == 3'h4;
-  assign \$54  = ! input_index;
-  assign \$55  = ! pass_index;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = commit_pending & \$56 ;
-  assign \$58  = ~ \$signal ;
-  assign \$59  = ~ \$signal$22 ;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ finish_valid;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ bank_reserved;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$57  & \$64 ;
-  assign \$66  = ! input_index;
-  assign \$67  = ! pass_index;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = commit_pending & \$68 ;
-  assign \$70  = ~ \$signal ;
-  assign \$71  = ~ \$signal$22 ;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = ~ finish_valid;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ~ bank_reserved;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$69  & \$76 ;
-  assign \$78  = \$77  ? 1'h0 : commit_pending;
-  assign \$79  = \$78  | commit;
-  assign \$80  = from_stream1 ? x_held : input_read__data;
-  assign \$81  = $signed(\$80 ) * $signed(code_mem__r_data[7:0]);
-  assign \$82  = from_stream1 ? x_held : input_read__data;
-  assign \$83  = $signed(\$82 ) * $signed(code_mem__r_data[15:8]);
-  assign \$84  = \$signal$22  & \$signal$58 ;
-  assign \$85  = \$signal$57  ? { bias0[20], bias0 } : acc0;
-  assign \$86  = $signed(\$85 ) + $signed(term0);
-  assign \$87  = \$signal$57  ? { bias1[20], bias1 } : acc1;
-  assign \$88  = $signed(\$87 ) + $signed(term1);
-  assign \$90  = ~ y__valid;
-  assign \$91  = \$90  | y__ready;
-  assign \$92  = | bank_left;
-  assign \$93  = | bank_left;
-  assign \$94  = active_shift > 5'h16;
-  assign \$95  = \$94  ? 5'h16 : active_shift;
-  assign \$96  = 1'h1 << \$95 ;
-  assign \$98  = $signed(bank0) + $signed({ 1'h0, \$97  });
-  assign \$99  = active_shift > 5'h16;
-  assign \$100  = \$99  ? 5'h16 : active_shift;
-  assign \$101  = $signed(\$98 ) >>> \$100 ;
-  assign \$102  = $signed(\$101 ) > $signed(8'h7f);
-  assign \$103  = active_shift > 5'h16;
-  assign \$104  = \$103  ? 5'h16 : active_shift;
-  assign \$105  = 1'h1 << \$104 ;
-  assign \$107  = $signed(bank0) + $signed({ 1'h0, \$106  });
-  assign \$108  = active_shift > 5'h16;
-  assign \$109  = \$108  ? 5'h16 : active_shift;
-  assign \$110  = $signed(\$107 ) >>> \$109 ;
-  assign \$111  = $signed(\$110 ) < $signed(8'h80);
-  assign \$112  = active_shift > 5'h16;
-  assign \$113  = \$112  ? 5'h16 : active_shift;
-  assign \$114  = 1'h1 << \$113 ;
-  assign \$116  = $signed(bank0) + $signed({ 1'h0, \$115  });
-  assign \$117  = active_shift > 5'h16;
-  assign \$118  = \$117  ? 5'h16 : active_shift;
-  assign \$119  = $signed(\$116 ) >>> \$118 ;
-  assign \$120  = \$111  ? 34'h3ffffff80 : \$119 ;
-  assign \$121  = \$102  ? 34'h00000007f : \$120 ;
-  assign \$122  = bank_left - 1'h1;
-  assign \$123  = bank_left == 1'h1;
+  assign input_write__en = issue & from_stream;
+  assign \$24  = \$signal  | \$signal$40 ;
+  assign \$25  = \$24  | \$signal$41 ;
+  assign \$26  = \$25  | \$signal$42 ;
+  assign \$27  = \$26  | bank_reserved;
+  assign \$28  = \$27  | \$signal$43 ;
+  assign \$29  = \$28  | \$signal$44 ;
+  assign drained = ~ \$29 ;
+  assign \$30  = row + 1'h1;
+  assign \$31  = pass_index + 1'h1;
+  assign \$32  = pass_index == 2'h3;
+  assign \$33  = row + 1'h1;
+  assign \$34  = input_write__addr + 1'h1;
+  assign \$35  = input_write__addr == 5'h1e;
+  assign \$36  = first_beat & from_stream;
+  assign \$37  = commit_pending & \$36 ;
+  assign \$38  = \$37  & drained;
+  assign \$39  = shift > 5'h16;
+  assign \$40  = \$39  ? 5'h16 : shift;
+  assign \$41  = shift > 5'h16;
+  assign \$42  = \$41  ? 5'h16 : shift;
+  assign \$43  = 1'h1 << \$42 ;
+  assign \$45  = first_beat & from_stream;
+  assign \$46  = commit_pending & \$45 ;
+  assign \$47  = \$46  & drained;
+  assign \$48  = \$47  ? 1'h0 : commit_pending;
+  assign \$49  = \$48  | commit;
+  assign \$50  = from_stream1 ? x_held : input_read__data;
+  assign \$51  = from_stream1 ? x_held : input_read__data;
+  assign \$52  = $signed(x0) * $signed(weight0);
+  assign \$53  = $signed(x1) * $signed(weight1);
+  assign \$54  = \$signal$41  & \$signal$76 ;
+  assign \$55  = \$signal$75  ? { bias3_0[20], bias3_0 } : acc0;
+  assign \$56  = $signed(\$55 ) + $signed(term0);
+  assign \$57  = \$signal$75  ? { bias3_1[20], bias3_1 } : acc1;
+  assign \$58  = $signed(\$57 ) + $signed(term1);
+  assign \$60  = ~ y__valid;
+  assign \$61  = \$60  | y__ready;
+  assign \$62  = | bank_left;
+  assign \$63  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$64  = $signed(rounded_f1) >>> active_shift;
+  assign \$65  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$66  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$67  = \$66  ? 23'h7fff80 : shifted_f2;
+  assign \$68  = \$65  ? 23'h00007f : \$67 ;
+  assign \$69  = | bank_left;
+  assign \$70  = bank_left - 1'h1;
+  assign \$71  = bank_left == 1'h1;
   always @(posedge clk)
-    row <= \$124 ;
+    input_write__addr <= \$72 ;
   always @(posedge clk)
-    input_index <= \$125 ;
+    first_beat <= \$73 ;
   always @(posedge clk)
-    pass_index <= \$126 ;
+    last_beat <= \$74 ;
   always @(posedge clk)
-    bank_reserved <= \$127 ;
+    bank_reserved <= \$75 ;
   always @(posedge clk)
-    x_held <= \$128 ;
+    row <= \$76 ;
   always @(posedge clk)
-    from_stream1 <= \$129 ;
+    pass_index <= \$77 ;
   always @(posedge clk)
-    \$signal  <= \$130 ;
+    from_stream <= \$78 ;
   always @(posedge clk)
-    \$signal$46  <= \$131 ;
+    final_pass <= \$79 ;
   always @(posedge clk)
-    \$signal$47  <= \$132 ;
+    x_held <= \$80 ;
   always @(posedge clk)
-    final1 <= \$133 ;
+    from_stream1 <= \$81 ;
   always @(posedge clk)
-    active_shift <= \$134 ;
+    \$signal  <= \$82 ;
   always @(posedge clk)
-    commit_pending <= \$135 ;
+    \$signal$54  <= \$83 ;
   always @(posedge clk)
-    term0 <= \$136 ;
+    \$signal$55  <= \$84 ;
   always @(posedge clk)
-    term1 <= \$137 ;
+    final1 <= \$85 ;
   always @(posedge clk)
-    bias0 <= \$138 ;
+    active_shift <= \$86 ;
   always @(posedge clk)
-    bias1 <= \$139 ;
+    active_rounding <= \$87 ;
   always @(posedge clk)
-    \$signal$22  <= \$140 ;
+    commit_pending <= \$88 ;
   always @(posedge clk)
-    \$signal$57  <= \$141 ;
+    weight0 <= \$89 ;
   always @(posedge clk)
-    \$signal$58  <= \$142 ;
+    x0 <= \$90 ;
   always @(posedge clk)
-    \$signal$59  <= \$143 ;
+    weight1 <= \$91 ;
   always @(posedge clk)
-    finish_valid <= \$144 ;
+    x1 <= \$92 ;
   always @(posedge clk)
-    \$signal$60  <= \$145 ;
+    bias0 <= \$93 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    bias1 <= \$94 ;
   always @(posedge clk)
-    acc1 <= \$147 ;
+    \$signal$40  <= \$95 ;
   always @(posedge clk)
-    bank0 <= \$148 ;
+    \$signal$68  <= \$96 ;
   always @(posedge clk)
-    bank1 <= \$149 ;
+    \$signal$69  <= \$97 ;
   always @(posedge clk)
-    bank_left <= \$150 ;
+    \$signal$70  <= \$98 ;
   always @(posedge clk)
-    y__valid <= \$151 ;
+    term0 <= \$99 ;
   always @(posedge clk)
-    y__payload <= \$152 ;
+    bias3_0 <= \$100 ;
+  always @(posedge clk)
+    term1 <= \$101 ;
+  always @(posedge clk)
+    bias3_1 <= \$102 ;
+  always @(posedge clk)
+    \$signal$41  <= \$103 ;
+  always @(posedge clk)
+    \$signal$75  <= \$104 ;
+  always @(posedge clk)
+    \$signal$76  <= \$105 ;
+  always @(posedge clk)
+    \$signal$77  <= \$106 ;
+  always @(posedge clk)
+    \$signal$42  <= \$107 ;
+  always @(posedge clk)
+    \$signal$78  <= \$108 ;
+  always @(posedge clk)
+    acc0 <= \$109 ;
+  always @(posedge clk)
+    acc1 <= \$110 ;
+  always @(posedge clk)
+    bank0 <= \$111 ;
+  always @(posedge clk)
+    bank1 <= \$112 ;
+  always @(posedge clk)
+    bank_left <= \$113 ;
+  always @(posedge clk)
+    \$signal$43  <= \$114 ;
+  always @(posedge clk)
+    rounded_f1 <= \$115 ;
+  always @(posedge clk)
+    \$signal$44  <= \$116 ;
+  always @(posedge clk)
+    shifted_f2 <= \$117 ;
+  always @(posedge clk)
+    y__valid <= \$118 ;
+  always @(posedge clk)
+    y__payload <= \$119 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = row;
-    if (issue) begin
-      \$124  = \$44 [7:0];
-    end
-    if (rst) begin
-      \$124  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = input_index;
+    \$72  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
-      if (\$45 ) begin
-        \$125  = 5'h00;
+      if (last_beat) begin
+        \$72  = 5'h00;
       end else begin
-        \$125  = \$49 [4:0];
+        \$72  = \$34 [4:0];
       end
     end
     if (rst) begin
-      \$125  = 5'h00;
+      \$72  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = pass_index;
+    \$73  = first_beat;
     if (issue) begin
-      if (\$45 ) begin
-        \$126  = \$48 [2:0];
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$73  = 1'h1;
+      end else begin
+        \$73  = 1'h0;
       end
     end
     if (rst) begin
-      \$126  = 3'h0;
+      \$73  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = bank_reserved;
+    \$74  = last_beat;
     if (issue) begin
-      if (\$45 ) begin
-        \$127  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$74  = 1'h0;
+      end else begin
+        \$74  = \$35 ;
       end
     end
-    if (\$91 ) begin
-      if (\$93 ) begin
-        if (\$123 ) begin
-          \$127  = 1'h0;
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$75  = bank_reserved;
+    if (issue) begin
+      if (last_beat) begin
+        \$75  = 1'h1;
+      end
+    end
+    if (\$61 ) begin
+      if (\$69 ) begin
+        if (\$71 ) begin
+          \$75  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$127  = 1'h0;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = input_write__data;
-    if (rst) begin
-      \$128  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = \$50 ;
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = issue;
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = \$51 ;
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$52 ;
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = \$53 ;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = active_shift;
-    if (\$65 ) begin
-      \$134  = shift;
-    end
-    if (rst) begin
-      \$134  = 5'h08;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = \$79 ;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = \$81 ;
-    if (rst) begin
-      \$136  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = \$83 ;
-    if (rst) begin
-      \$137  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = bias_mem__r_data[20:0];
-    if (rst) begin
-      \$138  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = bias_mem__r_data[41:21];
-    if (rst) begin
-      \$139  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = \$signal ;
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = \$signal$46 ;
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = \$signal$47 ;
-    if (rst) begin
-      \$142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = final1;
-    if (rst) begin
-      \$143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = \$84 ;
-    if (rst) begin
-      \$144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = \$signal$59 ;
-    if (rst) begin
-      \$145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = acc0;
-    if (\$signal$22 ) begin
-      \$146  = \$86 [21:0];
-    end
-    if (rst) begin
-      \$146  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = acc1;
-    if (\$signal$22 ) begin
-      \$147  = \$88 [21:0];
-    end
-    if (rst) begin
-      \$147  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = bank0;
-    if (finish_valid) begin
-      \$148  = acc0;
-    end
-    if (\$91 ) begin
-      if (\$93 ) begin
-        \$148  = bank1;
+    \$76  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$76  = 8'h00;
+        end else begin
+          \$76  = \$30 [7:0];
+        end
+      end else begin
+        \$76  = \$33 [7:0];
       end
     end
     if (rst) begin
-      \$148  = 22'h000000;
+      \$76  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = bank1;
-    if (finish_valid) begin
-      \$149  = acc1;
-    end
-    if (rst) begin
-      \$149  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = bank_left;
-    if (finish_valid) begin
-      \$150  = \$89 ;
-    end
-    if (\$91 ) begin
-      if (\$93 ) begin
-        \$150  = \$122 [1:0];
+    \$77  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$77  = 3'h0;
+        end else begin
+          \$77  = \$31 [2:0];
+        end
       end
     end
     if (rst) begin
-      \$150  = 2'h0;
+      \$77  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = y__valid;
-    if (\$91 ) begin
-      \$151  = \$92 ;
-    end
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = y__payload;
-    if (\$91 ) begin
-      if (\$93 ) begin
-        \$152  = \$121 [7:0];
+    \$78  = from_stream;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$78  = 1'h1;
+        end else begin
+          \$78  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$152  = 8'h00;
+      \$78  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$79  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$79  = 1'h0;
+        end else begin
+          \$79  = \$32 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$79  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$80  = input_write__data;
+    if (rst) begin
+      \$80  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$81  = from_stream;
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$82  = issue;
+    if (rst) begin
+      \$82  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$83  = first_beat;
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$84  = last_beat;
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$85  = final_pass;
+    if (rst) begin
+      \$85  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$86  = active_shift;
+    if (\$38 ) begin
+      \$86  = \$40 ;
+    end
+    if (rst) begin
+      \$86  = 5'h08;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$87  = active_rounding;
+    if (\$38 ) begin
+      \$87  = \$44 [21:0];
+    end
+    if (rst) begin
+      \$87  = 22'h000080;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$88  = \$49 ;
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$89  = code_mem__r_data[7:0];
+    if (rst) begin
+      \$89  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$90  = \$50 ;
+    if (rst) begin
+      \$90  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$91  = code_mem__r_data[15:8];
+    if (rst) begin
+      \$91  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$92  = \$51 ;
+    if (rst) begin
+      \$92  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$93  = bias_mem__r_data[20:0];
+    if (rst) begin
+      \$93  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$94  = bias_mem__r_data[41:21];
+    if (rst) begin
+      \$94  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$95  = \$signal ;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$96  = \$signal$54 ;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$97  = \$signal$55 ;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$98  = final1;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$99  = \$52 ;
+    if (rst) begin
+      \$99  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$100  = bias0;
+    if (rst) begin
+      \$100  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$101  = \$53 ;
+    if (rst) begin
+      \$101  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$102  = bias1;
+    if (rst) begin
+      \$102  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$103  = \$signal$40 ;
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$104  = \$signal$68 ;
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$105  = \$signal$69 ;
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$106  = \$signal$70 ;
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$107  = \$54 ;
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$108  = \$signal$77 ;
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$109  = acc0;
+    if (\$signal$41 ) begin
+      \$109  = \$56 [21:0];
+    end
+    if (rst) begin
+      \$109  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$110  = acc1;
+    if (\$signal$41 ) begin
+      \$110  = \$58 [21:0];
+    end
+    if (rst) begin
+      \$110  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$111  = bank0;
+    if (\$signal$42 ) begin
+      \$111  = acc0;
+    end
+    if (\$61 ) begin
+      if (\$69 ) begin
+        \$111  = bank1;
+      end
+    end
+    if (rst) begin
+      \$111  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$112  = bank1;
+    if (\$signal$42 ) begin
+      \$112  = acc1;
+    end
+    if (rst) begin
+      \$112  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$113  = bank_left;
+    if (\$signal$42 ) begin
+      \$113  = \$59 ;
+    end
+    if (\$61 ) begin
+      if (\$69 ) begin
+        \$113  = \$70 [1:0];
+      end
+    end
+    if (rst) begin
+      \$113  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$114  = \$signal$43 ;
+    if (\$61 ) begin
+      \$114  = \$62 ;
+    end
+    if (rst) begin
+      \$114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$115  = rounded_f1;
+    if (\$61 ) begin
+      \$115  = \$63 [22:0];
+    end
+    if (rst) begin
+      \$115  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$116  = \$signal$44 ;
+    if (\$61 ) begin
+      \$116  = \$signal$43 ;
+    end
+    if (rst) begin
+      \$116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$117  = shifted_f2;
+    if (\$61 ) begin
+      \$117  = \$64 ;
+    end
+    if (rst) begin
+      \$117  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$118  = y__valid;
+    if (\$61 ) begin
+      \$118  = \$signal$44 ;
+    end
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$119  = y__payload;
+    if (\$61 ) begin
+      \$119  = \$68 [7:0];
+    end
+    if (rst) begin
+      \$119  = 8'h00;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -3767,13 +4129,11 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   assign bias_mem__w_en = bias_write__en;
   assign bias_read__data = bias_mem__r_data;
   assign \commit_pending$17  = commit_pending;
-  assign input_write__addr = input_index;
+  assign input_index = input_write__addr;
   assign x__payload = input_write__data;
-  assign input_read__addr = input_index;
+  assign input_read__addr = input_write__addr;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign \$89  = 2'h2;
-  assign \$97  = { 1'h0, \$96 [31:1] };
-  assign \$106  = { 1'h0, \$105 [31:1] };
-  assign \$115  = { 1'h0, \$114 [31:1] };
+  assign \$44  = { 1'h0, \$43 [31:1] };
+  assign \$59  = 2'h2;
 endmodule

@@ -19,7 +19,7 @@ def _check(results):
     figures = next(r for r in results if r.scenario == "full_rate").figures
     if figures["full_rate"]:
         assert figures["ratio"] == 1.0, figures
-    else:  # a layer with n_in < lanes + 4 may add cycles; never fewer than the theory's
+    else:  # a layer with n_in < lanes + 5 may add cycles; never fewer than the theory's
         assert figures["ratio"] >= 1.0, figures
     return results
 

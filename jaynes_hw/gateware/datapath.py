@@ -13,11 +13,14 @@ replay. One beat = one input index of one pass = ``lanes`` multiply-accumulates.
 Pipeline (one beat per cycle, no stall once issued)::
 
     issue   counters (pass, i); read code row, bias row, input buffer; accept x
-    s1      decode each lane's code through the active codebook; term = s * L * x
-    s2      acc[lane] = (first beat ? bias : acc) + term
-    s3      last beat: copy the lanes' sums into the output bank
-    out     one bank entry a cycle -> rshift_round, saturate, ReLU -> y register
+    s1      decode each lane's code through the active codebook (sign, mantissa, exponent)
+    s2      term = s * (m << e) * x  (int8: w * x)
+    s3      acc[lane] = (first beat ? bias : acc) + term
+    s4      last beat: copy the lanes' sums into the output bank
+    finish  one bank entry a cycle: f1 + 2^(S-1), f2 >> S, then saturate, ReLU -> y register
 
+Every stage holds at most one adder, multiplier or shifter, so the clock is set by the
+widest of them (the LUT multiplier where there is one).
 A pass may issue its last beat only when the bank is free, so a beat never waits inside
 the pipeline and back-pressure on ``y`` simply stops the issue stage.
 """
@@ -101,9 +104,9 @@ class LayerDatapath(wiring.Component):
     code_mem, bias_mem : In(MemoryAccess)
         Configuration access to the code memory and (with bias) the bias memory.
 
-    Latency and throughput: a pass's first result is on ``y`` ``PIPELINE_LATENCY`` = 5
+    Latency and throughput: a pass's first result is on ``y`` ``PIPELINE_LATENCY`` = 8
     cycles after its last input beat issues. With ``y`` always ready and ``x`` never empty,
-    the core issues one beat (``lanes`` MAC) every cycle when ``n_in >= lanes + 4``
+    the core issues one beat (``lanes`` MAC) every cycle when ``n_in >= lanes + 5``
     (``config.full_rate``); a vector takes ``passes * n_in`` cycles.
     """
 
@@ -170,18 +173,22 @@ class LayerDatapath(wiring.Component):
             bus_reads = bus_reads | self.bias_mem.r_en
 
         # --- issue stage ------------------------------------------------------------------
+        # The counters' comparisons are kept in registers beside them (updated with them), so
+        # the issue decision is a few gates on flip-flops.
         pass_index = Signal(range(passes))
         input_index = Signal(range(n_in))
         row = Signal(range(config.code_rows))
-        first_beat = input_index == 0
-        last_beat = input_index == n_in - 1
-        from_stream = pass_index == 0
+        first_beat = Signal(init=1)  # input_index == 0
+        last_beat = Signal(init=n_in == 1)  # input_index == n_in - 1
+        from_stream = Signal(init=1)  # pass_index == 0: the first pass reads x
+        final_pass = Signal(init=passes == 1)  # pass_index == passes - 1
         vector_start = first_beat & from_stream
 
-        valid1, valid2, finish_valid = Signal(), Signal(), Signal()
+        valid1, finish_valid, valid_f1, valid_f2 = Signal(), Signal(), Signal(), Signal()
         bank_reserved = Signal()  # from a pass's last beat issuing until its bank is drained
         commit_pending = Signal()
-        drained = ~valid1 & ~valid2 & ~finish_valid & ~bank_reserved
+        # nothing in flight from issue to the last finish stage (``busy`` is its complement)
+        drained = Signal()
         m.d.comb += [
             self.commit_pending.eq(commit_pending),
             self.busy.eq(~(vector_start & drained)),
@@ -197,15 +204,34 @@ class LayerDatapath(wiring.Component):
             issue.eq(can_issue & Mux(from_stream, self.x.valid, 1)),
         ]
         with m.If(issue):
-            m.d.sync += row.eq(Mux(row == config.code_rows - 1, 0, row + 1))
             with m.If(last_beat):
                 m.d.sync += [
                     input_index.eq(0),
-                    pass_index.eq(Mux(pass_index == passes - 1, 0, pass_index + 1)),
+                    first_beat.eq(1),
+                    last_beat.eq(n_in == 1),
                     bank_reserved.eq(1),
                 ]
+                with m.If(final_pass):
+                    m.d.sync += [
+                        row.eq(0),
+                        pass_index.eq(0),
+                        from_stream.eq(1),
+                        final_pass.eq(passes == 1),
+                    ]
+                with m.Else():
+                    m.d.sync += [
+                        row.eq(row + 1),
+                        pass_index.eq(pass_index + 1),
+                        from_stream.eq(0),
+                        final_pass.eq(pass_index == passes - 2),
+                    ]
             with m.Else():
-                m.d.sync += input_index.eq(input_index + 1)
+                m.d.sync += [
+                    row.eq(row + 1),
+                    input_index.eq(input_index + 1),
+                    first_beat.eq(0),
+                    last_beat.eq(input_index == n_in - 2),
+                ]
         m.d.comb += [
             code_read.addr.eq(Mux(self.code_mem.r_en, self.code_mem.addr, row)),
         ]
@@ -232,22 +258,24 @@ class LayerDatapath(wiring.Component):
         else:
             x1 = x_held
 
-        # --- s1: code -> signed term ------------------------------------------------------
+        # --- s1: decode each lane's code through the active codebook ------------------------
         first1, last1, final1 = Signal(), Signal(), Signal()
         m.d.sync += [
             valid1.eq(issue),
             first1.eq(first_beat),
             last1.eq(last_beat),
-            final1.eq(pass_index == passes - 1),
+            final1.eq(final_pass),
         ]
         apply_commit = commit_pending & vector_start & drained
-        active_mantissas, active_exponents, active_shift = self._active_registers(m, apply_commit)
+        active_mantissas, active_exponents, active_shift, active_rounding = self._active_registers(
+            m, apply_commit
+        )
         m.d.sync += commit_pending.eq(Mux(apply_commit, 0, commit_pending) | self.commit)
 
-        terms2 = [Signal(signed(config.product_bits), name=f"term{lane}") for lane in range(lanes)]
-        for lane, term in enumerate(terms2):
+        decoded2 = []
+        for lane in range(lanes):
             code = code_read.data.word_select(lane, config.code_bits)
-            m.d.sync += term.eq(self._term(x1, code, active_mantissas, active_exponents))
+            decoded2.append(self._decode(m, x1, code, active_mantissas, active_exponents, lane))
 
         bias2 = [
             Signal(signed(max(config.bias_bits, 1)), name=f"bias{lane}") for lane in range(lanes)
@@ -256,52 +284,85 @@ class LayerDatapath(wiring.Component):
             for lane, bias in enumerate(bias2):
                 m.d.sync += bias.eq(bias_read.data.word_select(lane, config.bias_bits).as_signed())
 
-        # --- s2: accumulate -----------------------------------------------------------------
-        first2, last2, final2, final3 = Signal(), Signal(), Signal(), Signal()
+        # --- s2: signed term s * L * x ---------------------------------------------------------
+        valid2, first2, last2, final2 = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [
             valid2.eq(valid1),
             first2.eq(first1),
             last2.eq(last1),
             final2.eq(final1),
-            finish_valid.eq(valid2 & last2),
+        ]
+        terms3 = [Signal(signed(config.product_bits), name=f"term{lane}") for lane in range(lanes)]
+        bias3 = [
+            Signal(signed(max(config.bias_bits, 1)), name=f"bias3_{lane}") for lane in range(lanes)
+        ]
+        for term, decoded, bias, bias_next in zip(terms3, decoded2, bias2, bias3, strict=True):
+            m.d.sync += [term.eq(self._term(decoded)), bias_next.eq(bias)]
+
+        # --- s3: accumulate -----------------------------------------------------------------
+        valid3, first3, last3, final3, final4 = Signal(), Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [
+            valid3.eq(valid2),
+            first3.eq(first2),
+            last3.eq(last2),
             final3.eq(final2),
+            finish_valid.eq(valid3 & last3),
+            final4.eq(final3),
         ]
         accumulators = [
             Signal(signed(config.accumulator_bits), name=f"acc{lane}") for lane in range(lanes)
         ]
-        with m.If(valid2):
-            for acc, term, bias in zip(accumulators, terms2, bias2, strict=True):
+        m.d.comb += drained.eq(
+            ~(valid1 | valid2 | valid3 | finish_valid | bank_reserved | valid_f1 | valid_f2)
+        )
+        with m.If(valid3):
+            for acc, term, bias in zip(accumulators, terms3, bias3, strict=True):
                 start = bias if config.bias_bits else Const(0, signed(1))
-                m.d.sync += acc.eq(Mux(first2, start, acc) + term)
+                m.d.sync += acc.eq(Mux(first3, start, acc) + term)
 
-        # --- s3: bank, then one shared finish unit into the y register ---------------------
+        # --- s4: bank, then one shared finish pipeline into the y register -----------------
+        # f1: + rounding constant; f2: arithmetic shift right; y: saturate and ReLU. The
+        # pipeline moves only when the y register is free, so back-pressure stops it whole.
         bank = [
             Signal(signed(config.accumulator_bits), name=f"bank{lane}") for lane in range(lanes)
         ]
         bank_left = Signal(range(lanes + 1))
+        rounded_f1 = Signal(signed(config.accumulator_bits + 1))
+        shifted_f2 = Signal(signed(config.accumulator_bits + 1))
         y_valid = Signal()
         y_data = Signal(signed(config.out_bits))
         m.d.comb += [self.y.valid.eq(y_valid), self.y.payload.eq(y_data)]
         y_free = ~y_valid | self.y.ready
         with m.If(finish_valid):
             m.d.sync += [entry.eq(acc) for entry, acc in zip(bank, accumulators, strict=True)]
-            m.d.sync += bank_left.eq(Mux(final3, config.last_pass_lanes, lanes))
+            m.d.sync += bank_left.eq(Mux(final4, config.last_pass_lanes, lanes))
         with m.If(y_free):
-            m.d.sync += y_valid.eq(bank_left != 0)
+            m.d.sync += [
+                valid_f1.eq(bank_left != 0),
+                rounded_f1.eq(bank[0] + active_rounding),
+                valid_f2.eq(valid_f1),
+                shifted_f2.eq(rounded_f1 >> active_shift),
+                y_valid.eq(valid_f2),
+                y_data.eq(self._saturate(shifted_f2)),
+            ]
             with m.If(bank_left != 0):
-                m.d.sync += [
-                    y_data.eq(self._finish(bank[0], active_shift)),
-                    bank_left.eq(bank_left - 1),
-                ]
+                m.d.sync += bank_left.eq(bank_left - 1)
                 m.d.sync += [entry.eq(after) for entry, after in itertools.pairwise(bank)]
                 with m.If(bank_left == 1):
                     m.d.sync += bank_reserved.eq(0)
         return m
 
     def _active_registers(self, m: Module, apply_commit):
-        """The codebook and shift the datapath uses, loaded from the staged ports on commit."""
+        """The codebook, shift and rounding constant the datapath uses, loaded on commit.
+
+        The shift is stored clamped to ``max_shift`` (beyond it every result is the same),
+        and with it the rounding constant 2^(S-1) (0 for S = 0), so the finish pipeline has
+        no decoder in its path.
+        """
         config = self.config
-        active_shift = Signal(config.shift_bits, init=self._shift_init)
+        shift_init = min(self._shift_init, config.max_shift)
+        active_shift = Signal(config.shift_bits, init=shift_init)
+        active_rounding = Signal(config.accumulator_bits, init=(1 << shift_init) >> 1)
         mantissas, exponents = [], []
         if config.kind == "lognormal":
             for k, (mantissa, exponent) in enumerate(self._codebook_init):
@@ -311,38 +372,62 @@ class LayerDatapath(wiring.Component):
                         Signal(config.exponent_bits, init=exponent, name=f"level{k}_e")
                     )
         with m.If(apply_commit):
-            m.d.sync += active_shift.eq(self.shift)
+            clamped = Mux(self.shift > config.max_shift, config.max_shift, self.shift)
+            m.d.sync += [
+                active_shift.eq(clamped),
+                active_rounding.eq((Const(1, 1) << clamped) >> 1),
+            ]
             for k, active in enumerate(mantissas):
                 m.d.sync += active.eq(self.mantissas[k])
             for k, active in enumerate(exponents):
                 m.d.sync += active.eq(self.exponents[k])
-        return mantissas, exponents, active_shift
+        return mantissas, exponents, active_shift, active_rounding
 
-    def _term(self, x, code, mantissas, exponents):
-        """s * L * x for one lane, as a signed ``product_bits`` value."""
+    def _decode(self, m: Module, x, code, mantissas, exponents, lane: int) -> dict:
+        """Register what a lane's code means for the next stage: the activation and the int8
+        weight, or the activation already signed by the code and its level's mantissa and
+        exponent (so the term stage holds only the multiply and the shift)."""
         config = self.config
         if config.kind == "int8":
-            return x * code.as_signed()
-        sign = code[config.code_bits - 1]
+            weight = Signal(signed(8), name=f"weight{lane}")
+            x_lane = Signal(signed(config.act_bits), name=f"x{lane}")
+            m.d.sync += [weight.eq(code.as_signed()), x_lane.eq(x)]
+            return {"x": x_lane, "weight": weight}
         level_bin = code[: config.code_bits - 1]
-        mantissa = Array(mantissas)[level_bin]
-        if config.mantissa_bits == 1:
-            magnitude = Mux(mantissa, x, 0)  # powers of two: no multiplier, only the shift
-        else:
-            magnitude = x * mantissa
+        signed_x = Signal(signed(config.act_bits + 1), name=f"signed_x{lane}")  # -(-2^(A-1)) fits
+        mantissa = Signal(config.mantissa_bits, name=f"mantissa{lane}")
+        m.d.sync += [
+            signed_x.eq(Mux(code[config.code_bits - 1], -x, x)),
+            mantissa.eq(Array(mantissas)[level_bin]),
+        ]
+        decoded = {"x": signed_x, "mantissa": mantissa}
         if config.exponent_bits:
-            magnitude = magnitude << Array(exponents)[level_bin]
-        return Mux(sign, -magnitude, magnitude)
+            exponent = Signal(config.exponent_bits, name=f"exponent{lane}")
+            m.d.sync += exponent.eq(Array(exponents)[level_bin])
+            decoded["exponent"] = exponent
+        return decoded
 
-    def _finish(self, acc, shift):
-        """act(sat(rshift_round(acc, S))), S clamped to max_shift (same result beyond)."""
+    def _term(self, decoded: dict):
+        """s * L * x for one lane, from its decoded code, as a signed ``product_bits`` value."""
         config = self.config
-        effective = Mux(shift > config.max_shift, config.max_shift, shift)
-        rounding = (Const(1, 1) << effective) >> 1  # 2^(S-1), or 0 for S = 0
-        rounded = (acc + rounding) >> effective  # signed: arithmetic shift
+        x = decoded["x"]
+        if config.kind == "int8":
+            return x * decoded["weight"]
+        mantissa = decoded["mantissa"]
+        if config.mantissa_bits == 1:
+            term = Mux(mantissa, x, 0)  # powers of two: no multiplier, only the shift
+        else:
+            term = x * mantissa
+        if config.exponent_bits:
+            term = term << decoded["exponent"]
+        return term
+
+    def _saturate(self, value):
+        """act(sat(value)): clamp to the signed ``out_bits`` range, then ReLU if configured."""
+        config = self.config
         high = (1 << (config.out_bits - 1)) - 1
         low = -(1 << (config.out_bits - 1))
-        saturated = Mux(rounded > high, high, Mux(rounded < low, low, rounded))
+        saturated = Mux(value > high, high, Mux(value < low, low, value))
         if config.relu:
             return Mux(saturated < 0, 0, saturated)
         return saturated
