@@ -138,6 +138,7 @@ def demo(args) -> dict:
         mlp_logits,
         train_mlp,
     )
+    from jaynes_hw.outputs import atomic_output
     from jaynes_hw.sim.model import NetworkModel
     from jaynes_hw.sim.runner import Phase, playback, simulator_available
     from jaynes_hw.tune import accuracy, fit_codebooks
@@ -157,14 +158,19 @@ def demo(args) -> dict:
         board_named(BOARD).platform()
     split = load_digits_split()  # needs scikit-learn: before any output
     out = args.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: not a directory")
     out.mkdir(parents=True, exist_ok=True)
 
     progress.step("training the 64-32-10 MLP on the training split")
     params = train_mlp(split.x_train, split.y_train)
     float_accuracy = accuracy(mlp_logits(params, split.x_test), split.y_test)
     weights_file, calibration_file = out / "digits_mlp.npz", out / "digits_calibration.npy"
-    np.savez(weights_file, **params)
-    np.save(calibration_file, integer_inputs(split.x_train[:CALIBRATION_IMAGES]).astype(np.int8))
+    calibration = integer_inputs(split.x_train[:CALIBRATION_IMAGES]).astype(np.int8)
+    with atomic_output(weights_file) as temporary, open(temporary, "wb") as stream:
+        np.savez(stream, **params)
+    with atomic_output(calibration_file) as temporary, open(temporary, "wb") as stream:
+        np.save(stream, calibration)
     train_inputs, test_inputs = integer_inputs(split.x_train), integer_inputs(split.x_test)
 
     progress.step(f"quantizing ({CODE_BITS}-bit lognormal) and generating the network")
@@ -214,7 +220,8 @@ def demo(args) -> dict:
     fmax_mhz, fmax_source = _fmax(args, layers, progress)
     seconds = time.monotonic() - started
     return {
-        "dataset": "scikit-learn digits (8x8), 1347 train / 450 test",
+        "dataset": f"scikit-learn digits (8x8), {len(split.x_train)} train / "
+        f"{len(test_inputs)} test",
         "samples": len(test_inputs),
         "hardware_matches_reference": all(matches),
         "accuracy": {

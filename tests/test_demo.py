@@ -114,7 +114,33 @@ def test_demo_without_scikit_learn_names_the_extra(tmp_path, capsys, monkeypatch
     assert len(err.splitlines()) == 1 and "pip install 'jaynes-hw[demo]'" in err
 
 
+def test_demo_refuses_a_file_as_its_work_directory(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file")
+    assert main(["demo", "--fmax-mhz", "30", "--out", str(tmp_path / "taken")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("not a directory") and len(err.splitlines()) == 1
+
+
 def test_demo_refuses_a_bad_fmax_before_any_work(tmp_path, capsys):
     assert main(["demo", "--fmax-mhz", "-3", "--out", str(tmp_path / "work")]) == 1
     assert "--fmax-mhz must be positive" in capsys.readouterr().err
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.fpga
+def test_demo_with_the_icebreaker_build(tmp_path):
+    """Without --fmax-mhz the demo places and routes the network; its Fmax is the committed
+    baseline's for the default network (same tolerance as tests/test_synth.py)."""
+    from jaynes_hw.synth_baselines import TOLERANCES
+    from tests.test_synth import BASELINES
+
+    report = tmp_path / "demo.json"
+    assert main(["demo", "--out", str(tmp_path / "work"), "--json", str(report)]) == 0
+    result = json.loads(report.read_text())
+    board = result["icebreaker"]
+    assert board["fmax_source"] == "synthesized"
+    baseline = BASELINES["builds"]["digits_icebreaker"]["fmax_mhz"]
+    assert board["fmax_mhz"] == pytest.approx(baseline, rel=TOLERANCES["fmax_mhz"])
+    assert result["inferences_per_second_icebreaker"] == pytest.approx(
+        board["fmax_mhz"] * 1e6 / 512
+    )
