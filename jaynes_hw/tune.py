@@ -35,12 +35,18 @@ class TuneResult:
 
 @dataclass(frozen=True)
 class _Tunable:
-    """One lognormal layer's frozen connections: sign and bin of every code."""
+    """One lognormal layer's frozen connections: sign and bin of every code, and where its
+    K levels sit in the optimiser's parameter vector."""
 
-    index: int
+    index: int  # the layer's place in the network
     signs: np.ndarray  # (n_out, n_in) of +-1.0
     bins: np.ndarray  # (n_out, n_in) int64
+    offset: int
     size: int  # K
+
+    @property
+    def span(self) -> slice:
+        return slice(self.offset, self.offset + self.size)
 
 
 def cross_entropy(outputs: np.ndarray, labels: np.ndarray, logit_scale: float) -> float:
@@ -56,31 +62,30 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _tunables(model: NetworkModel) -> list[_Tunable]:
-    tunables = []
+    tunables, offset = [], 0
     for index, layer in enumerate(model.layers):
         if layer.config.kind != "lognormal":
             continue
         negative, bins = unpack_codes(layer.stored, layer.config.code_bits)
         signs = np.where(negative, -1.0, 1.0)
-        tunables.append(_Tunable(index, signs, bins, layer.config.codebook_size))
+        tunables.append(_Tunable(index, signs, bins, offset, layer.config.codebook_size))
+        offset += layer.config.codebook_size
     return tunables
 
 
-def _layer_weights(layer: LayerModel, tunable: _Tunable | None, levels: np.ndarray | None):
+def _layer_weights(layer: LayerModel, tunable: _Tunable | None, theta: np.ndarray):
     if tunable is None:
         return layer.weights().astype(np.float64)
-    return tunable.signs * levels[tunable.bins]
+    return tunable.signs * theta[tunable.span][tunable.bins]
 
 
 def _loss_and_gradient(theta, model, tunables, inputs, onehot, logit_scale):
     """Cross-entropy of the smooth stand-in and its gradient with respect to the levels."""
     by_index = {tunable.index: tunable for tunable in tunables}
-    offsets = np.cumsum([0] + [tunable.size for tunable in tunables])
-    levels = {t.index: theta[offsets[n] : offsets[n + 1]] for n, t in enumerate(tunables)}
     activations, weights, masks = [inputs], [], []
     for index, layer in enumerate(model.layers):
         config = layer.config
-        w = _layer_weights(layer, by_index.get(index), levels.get(index))
+        w = _layer_weights(layer, by_index.get(index), theta)
         bias = 0.0 if layer.bias is None else layer.bias
         scaled = (activations[-1] @ w.T + bias) * 2.0**-layer.shift
         low, high = -(1 << (config.out_bits - 1)), (1 << (config.out_bits - 1)) - 1
@@ -100,8 +105,7 @@ def _loss_and_gradient(theta, model, tunables, inputs, onehot, logit_scale):
         tunable = by_index.get(index)
         if tunable is not None:
             d_weights = d_sum.T @ activations[index]
-            position = tunables.index(tunable)
-            gradient[offsets[position] : offsets[position + 1]] = np.bincount(
+            gradient[tunable.span] = np.bincount(
                 tunable.bins.reshape(-1),
                 weights=(tunable.signs * d_weights).reshape(-1),
                 minlength=tunable.size,
@@ -166,13 +170,11 @@ def fit_codebooks(
     )
     solution.x = solution.x * units
     tuned = model.copy()
-    offset = 0
     for tunable in tunables:
         layer = tuned.layers[tunable.index]
         fmt = LevelFormat(layer.config.mantissa_bits, layer.config.exponent_bits)
-        values = solution.x[offset : offset + tunable.size]
+        values = solution.x[tunable.span]
         layer.mantissas, layer.exponents = fmt.encode(np.clip(values, 0, fmt.max_level))
-        offset += tunable.size
     return TuneResult(
         tuned,
         cross_entropy(model.forward(inputs), labels, logit_scale),
