@@ -13,7 +13,7 @@ from jaynes_hw.demo import codebook_writes, erased
 from jaynes_hw.errors import UserError
 from jaynes_hw.registers import REG_CONTROL
 from jaynes_hw.sim.model import NetworkModel
-from jaynes_hw.sim.runner import Phase, playback
+from jaynes_hw.sim.runner import Phase, playback, simulator_available
 from tests.test_generate import RTL
 
 pytest.importorskip("sklearn", reason="the demo's dataset ships with scikit-learn (.[demo])")
@@ -144,3 +144,17 @@ def test_demo_with_the_icebreaker_build(tmp_path):
     assert result["inferences_per_second_icebreaker"] == pytest.approx(
         board["fmax_mhz"] * 1e6 / 512
     )
+
+
+@pytest.mark.skipif(
+    not simulator_available("icarus"),
+    reason="Icarus Verilog is not installed (apt-get install iverilog); Verilator covers it",
+)
+def test_playback_on_icarus(tmp_path):
+    model = NetworkModel.from_manifest(RTL / "digits_mlp.json")
+    x = model.random_inputs(np.random.default_rng(6), 2)
+    flat = erased(model)
+    phases = [Phase([], x), Phase(codebook_writes(flat), x)]
+    results = playback(RTL / "digits_mlp.json", phases, simulator="icarus", build_root=tmp_path)
+    for result, expected in zip(results, (model, flat), strict=True):
+        np.testing.assert_array_equal(result.outputs, expected.forward(x))
