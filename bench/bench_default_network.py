@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from types import SimpleNamespace
 
 from jaynes_hw import generate
 from jaynes_hw.demo import reference_accuracy
@@ -23,8 +22,7 @@ from jaynes_hw.population.loaders import iter_tensors
 
 def main() -> None:
     split = load_digits_split()
-    options = SimpleNamespace(config=None, weights=None, core=None, scheme=None, name=None)
-    request, _, _, _ = generate.request_for(options)
+    request = generate.default_request()
     params = {tensor.name: tensor.load() for tensor in iter_tensors(request.source)}
     accuracy = float((mlp_logits(params, split.x_test).argmax(1) == split.y_test).mean())
     print(json.dumps({"model": "float", "accuracy": round(accuracy, 4)}))

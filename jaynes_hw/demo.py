@@ -30,7 +30,6 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -72,12 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _mean_level_codebook(layer) -> tuple[np.ndarray, np.ndarray]:
     """Every level of ``layer`` at its mean level over the connections (register form)."""
-    from jaynes_hw.codebook import LevelFormat, unpack_codes
+    from jaynes_hw.codebook import unpack_codes
 
     _, bins = unpack_codes(layer.stored, layer.config.code_bits)
     mean = float(np.mean(layer.levels[bins]))
-    fmt = LevelFormat(layer.config.mantissa_bits, layer.config.exponent_bits)
-    return fmt.encode(np.full(layer.config.codebook_size, mean))
+    return layer.config.level_format.encode(np.full(layer.config.codebook_size, mean))
 
 
 def erased(model):
@@ -174,10 +172,8 @@ def demo(args) -> dict:
     train_inputs, test_inputs = integer_inputs(split.x_train), integer_inputs(split.x_test)
 
     progress.step(f"quantizing ({CODE_BITS}-bit lognormal) and generating the network")
-    default = SimpleNamespace(config=None, weights=None, core=None, scheme=None, name=None)
-    request, _, name, _ = generate.request_for(default)
     request = replace(
-        request,
+        generate.default_request(),
         source=weights_file,
         calibration=calibration_file,
         scheme="lognormal",
@@ -185,7 +181,8 @@ def demo(args) -> dict:
     )
     layers = generate.build_layers(request, "lognormal")
     provenance = {"demo": "jaynes-hw demo: trained on the digits training split"}
-    written = generate.write_files(out / "rtl", generate.render(name, layers, provenance))
+    rendered = generate.render(request.name, layers, provenance)
+    written = generate.write_files(out / "rtl", rendered)
     manifest = next(path for path in written if path.suffix == ".json")
     int8_accuracy = reference_accuracy(request, "int8", test_inputs, split.y_test)
     int4_request = replace(request, scheme="int")

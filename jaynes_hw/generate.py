@@ -583,6 +583,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="top module and file stem")
 
 
+def default_request() -> NetworkRequest:
+    """The built-in default network (``jaynes_hw/data/default_network.toml``)."""
+    resource = resources.files("jaynes_hw") / "data" / DEFAULT_CONFIG
+    with resources.as_file(resource) as path:
+        return parse_config(Path(path))
+
+
 def request_for(args) -> tuple[NetworkRequest, str, str, dict]:
     """The network request, core kind, output name and provenance the arguments ask for."""
     if args.config is not None:
@@ -599,9 +606,7 @@ def request_for(args) -> tuple[NetworkRequest, str, str, dict]:
         )
         provenance = {"weights": args.weights.name, "quantized_from": meta.get("source")}
     else:
-        resource = resources.files("jaynes_hw") / "data" / DEFAULT_CONFIG
-        with resources.as_file(resource) as path:
-            request = parse_config(Path(path))
+        request = default_request()
         provenance = {"config": f"jaynes_hw/data/{DEFAULT_CONFIG} (built-in default)"}
     if args.weights is not None:
         provenance["weights"] = args.weights.name

@@ -200,18 +200,11 @@ class LayerDriver:
 
     def codebook_writes(self, codebook: Codebook) -> list[Write]:
         """Stage a codebook: K level writes (then ``commit_writes``)."""
-        config = self.config
-        if config.kind != "lognormal":
-            raise UserError("an int8 core has no codebook")
-        if codebook.size != config.codebook_size:
-            raise UserError(
-                f"the codebook has {codebook.size} levels, the core {config.codebook_size}"
-            )
-        if (codebook.format.mantissa_bits, codebook.format.exponent_bits) != (
+        config, fmt = self.config, codebook.format
+        if config.kind == "lognormal" and (fmt.mantissa_bits, fmt.exponent_bits) != (
             config.mantissa_bits,
             config.exponent_bits,
         ):
-            fmt = codebook.format
             raise UserError(
                 f"codebook format m{fmt.mantissa_bits}e{fmt.exponent_bits} does not match the "
                 f"core's m{config.mantissa_bits}e{config.exponent_bits}"
@@ -226,7 +219,10 @@ class LayerDriver:
         if config.kind != "lognormal":
             raise UserError("an int8 core has no codebook")
         if mantissas.shape != (config.codebook_size,) or exponents.shape != mantissas.shape:
-            raise UserError(f"the core takes {config.codebook_size} mantissas and exponents")
+            raise UserError(
+                f"the core's codebook has {config.codebook_size} levels: it takes "
+                f"{config.codebook_size} mantissas and exponents, not {mantissas.size}"
+            )
         fmt = config.level_format
         if mantissas.min() < 0 or mantissas.max() > fmt.max_mantissa:
             raise UserError(f"mantissas must be in 0..{fmt.max_mantissa}")

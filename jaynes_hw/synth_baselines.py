@@ -13,7 +13,6 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 
 @dataclass(frozen=True)
@@ -33,9 +32,8 @@ class Build:
         from jaynes_hw.synth import compare_layers
 
         if self.network == "default":
-            options = SimpleNamespace(config=None, weights=None, core=None, scheme=None, name=None)
-            request, core, _, _ = generate.request_for(options)
-            return generate.build_layers(request, core)
+            request = generate.default_request()
+            return generate.build_layers(request, request.core)
         core, shape, lanes, scheme = self.network
         return compare_layers(shape, lanes, 4, scheme)[core]
 

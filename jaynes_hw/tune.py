@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from jaynes_hw.codebook import LevelFormat, unpack_codes
+from jaynes_hw.codebook import unpack_codes
 from jaynes_hw.errors import UserError
 from jaynes_hw.sim.model import LayerModel, NetworkModel
 
@@ -172,7 +172,7 @@ def fit_codebooks(
     tuned = model.copy()
     for tunable in tunables:
         layer = tuned.layers[tunable.index]
-        fmt = LevelFormat(layer.config.mantissa_bits, layer.config.exponent_bits)
+        fmt = layer.config.level_format
         values = solution.x[tunable.span]
         layer.mantissas, layer.exponents = fmt.encode(np.clip(values, 0, fmt.max_level))
     return TuneResult(

@@ -118,3 +118,20 @@ def test_bad_input_is_refused(change, message):
     x, labels, model = change(_inputs(rng, 20), rng.integers(0, 4, 20), _network(rng))
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         fit_codebooks(model, x, labels, 0.05)
+
+
+@pytest.mark.parametrize(
+    "kind, mantissas, exponents, message",
+    [
+        ("int8", [1] * 8, [0] * 8, "an int8 core has no codebook"),
+        ("lognormal", [1] * 7, [0] * 7, "has 8 levels: it takes 8 mantissas and exponents, not 7"),
+        ("lognormal", [64] + [1] * 7, [0] * 8, r"mantissas must be in 0\.\.63"),
+        ("lognormal", [1] * 8, [8] + [0] * 7, r"exponents must be in 0\.\.7"),
+    ],
+)
+def test_level_writes_refuse_what_the_registers_cannot_hold(kind, mantissas, exponents, message):
+    from jaynes_hw.registers import LayerDriver, RegisterMap
+
+    driver = LayerDriver(RegisterMap.of(LayerConfig(kind, 8, 4)))
+    with pytest.raises(UserError, match=message):
+        driver.level_writes(mantissas, exponents)
