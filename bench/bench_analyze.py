@@ -24,7 +24,7 @@ import numpy as np
 
 CHILD = r"""
 import json, sys, time
-from jaynes_hw.population.analyze import analyze_file
+from jaynes_hw.analyze.file_analysis import analyze_file
 
 def status(field):  # kB, from /proc/self/status
     for line in open("/proc/self/status"):

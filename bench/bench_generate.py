@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.quantize import quantize_layer
-from jaynes_hw.quantized_file import save_quantized
+from jaynes_hw.quantize.archive import save_quantized
 
 RUNS = 5
 

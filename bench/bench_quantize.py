@@ -23,9 +23,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from jaynes_hw.codebook import signed_levels
+from jaynes_hw.contract.codebook import signed_levels
+from jaynes_hw.contract.reference import LayerArithmetic, reference_layer
 from jaynes_hw.quantize import quantize_layer, reconstruction, sqnr_db
-from jaynes_hw.reference import LayerArithmetic, reference_layer
 
 SCHEMES = ("lognormal", "nf4", "nf4-b64", "int", "pow2", "lns")
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jaynes_hw import generate
+from jaynes_hw.generate import generate, plan_generation
 from jaynes_hw.quantize import quantize_layer
-from jaynes_hw.quantized_file import save_quantized
+from jaynes_hw.quantize.archive import save_quantized
 from jaynes_hw.sim.runner import simulate
 
 
@@ -35,11 +35,8 @@ def main() -> None:
         root = Path(directory)
         save_quantized(root / "layer.q.npz", [quantize_layer("fc", weights, "lognormal", 4)])
         (root / "layer.toml").write_text('name = "layer64"\n[[layer]]\nweight = "fc"\nlanes = 4\n')
-        options = argparse.Namespace(
-            config=root / "layer.toml", weights=root / "layer.q.npz", core=None, scheme=None,
-            name=None, out=root / "rtl",
-        )  # fmt: skip
-        manifest = next(p for p in generate.generate(options) if p.suffix == ".json")
+        plan = plan_generation(root / "layer.toml", root / "layer.q.npz")
+        manifest = next(p for p in generate(plan, root / "rtl") if p.suffix == ".json")
         rows = []
         for run in range(args.runs):
             (result,) = simulate(

@@ -1,8 +1,8 @@
 """jaynes-hw: design lognormally connected neural-network accelerators.
 
-The pipeline: ``population`` (load weights, fit their lognormal microstructure),
-``quantize`` (codes + tunable codebooks), ``reference`` (the bit-exact integer model),
-``gateware`` (Amaranth cores), ``generate`` (Verilog into rtl/), ``synth`` (FPGA flows).
+The pipeline, one package per stage, each importing only from those before it:
+``support`` -> ``contract`` -> ``weights`` -> ``analyze`` -> ``quantize`` -> ``gateware`` ->
+``generate`` -> ``sim`` | ``boards`` -> ``synth`` -> ``demo``; ``cli`` is the command table.
 """
 
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
 """Train the default network shipped in jaynes_hw/data/: a 64-32-10 MLP on scikit-learn's
-8x8 digits (``jaynes_hw.digits``; the images ship with scikit-learn, nothing is downloaded).
+8x8 digits (``jaynes_hw.demo.digits``; the images ship with scikit-learn, nothing is downloaded).
 
 Run once by a maintainer; the result is committed (it is small). Needs scikit-learn
 (`pip install 'jaynes-hw[demo]'`):
@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from jaynes_hw.digits import (
+from jaynes_hw.demo.digits import (
     CALIBRATION_IMAGES,
     integer_inputs,
     load_digits_split,

@@ -1,21 +1,11 @@
-"""Shared fixtures: synthetic weight populations with known parameters."""
+"""Shared fixtures: a small weight file with layers of known populations."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-
-def lognormal_weights(shape, mu: float, sigma: float, seed: int = 0) -> np.ndarray:
-    """sign x LN(mu, sigma) weights, float32: ln|w| ~ N(mu, sigma)."""
-    rng = np.random.default_rng(seed)
-    magnitudes = np.exp(rng.normal(mu, sigma, size=shape))
-    return (magnitudes * rng.choice([-1.0, 1.0], size=shape)).astype(np.float32)
-
-
-def gaussian_weights(shape, std: float = 0.02, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal(shape) * std).astype(np.float32)
+from tests.helpers.populations import gaussian_weights, lognormal_weights
 
 
 @pytest.fixture

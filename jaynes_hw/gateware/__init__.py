@@ -1,13 +1,21 @@
-"""Amaranth gateware: the only package that imports amaranth.
+"""Gateware: the Amaranth components, the only package that builds hardware.
 
 - ``bus.ConfigBus``: the configuration port's signature;
-- ``datapath.LayerDatapath``: the folded multiply-accumulate pipeline;
-- ``core.LayerCore`` / ``core.Int8LayerCore``: datapath + register file;
-- ``network.Network``: layers chained stream to stream.
+- ``datapath.LayerDatapath``: the folded multiply-accumulate pipeline, tunables as ports;
+- ``core.LayerCore`` / ``core.Int8LayerCore``: datapath + register file
+  (``core.ConfiguredLayer`` is their common base);
+- ``network.Network``: layers chained stream to stream behind one bus;
+- ``uart``: 8N1 ``UARTReceiver`` / ``UARTTransmitter``;
+- ``host_link.HostLink``: the board side of the host protocol.
+
+Amaranth is imported here, in ``jaynes_hw.boards`` (board tops and their simulation) and in
+``jaynes_hw.generate.emit`` (Verilog export), nowhere else; ``tests/test_layering.py``
+checks it.
 """
 
 from jaynes_hw.gateware.bus import ConfigBus
-from jaynes_hw.gateware.core import Int8LayerCore, LayerCore
+from jaynes_hw.gateware.core import ConfiguredLayer, Int8LayerCore, LayerCore
+from jaynes_hw.gateware.host_link import HostLink
 from jaynes_hw.gateware.network import Network
 
-__all__ = ["ConfigBus", "Int8LayerCore", "LayerCore", "Network"]
+__all__ = ["ConfigBus", "ConfiguredLayer", "HostLink", "Int8LayerCore", "LayerCore", "Network"]

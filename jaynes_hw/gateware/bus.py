@@ -22,7 +22,7 @@ from __future__ import annotations
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from jaynes_hw.layer_config import BUS_DATA_BITS
+from jaynes_hw.contract.layer_config import BUS_DATA_BITS
 
 
 class ConfigBus(wiring.Signature):

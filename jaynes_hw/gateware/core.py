@@ -2,7 +2,7 @@
 
 ``LayerCore`` (lognormal codes + codebook registers) and ``Int8LayerCore`` (the conventional
 int8 baseline) are the same ``LayerDatapath`` behind the register file that
-``jaynes_hw.registers.RegisterMap`` describes.
+``jaynes_hw.contract.registers.RegisterMap`` describes.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from jaynes_hw.codebook import Codebook
-from jaynes_hw.errors import UserError
-from jaynes_hw.gateware.bus import ConfigBus
-from jaynes_hw.gateware.datapath import LayerDatapath
-from jaynes_hw.layer_config import BUS_DATA_BITS, LayerConfig
-from jaynes_hw.memory_image import pack_bias_rows, pack_code_rows
-from jaynes_hw.registers import (
+from jaynes_hw.contract.codebook import Codebook
+from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig
+from jaynes_hw.contract.memory_image import pack_bias_rows, pack_code_rows
+from jaynes_hw.contract.registers import (
     EXPONENT_FIELD,
     REG_CONTROL,
     REG_SHIFT,
@@ -27,9 +24,12 @@ from jaynes_hw.registers import (
     LayerDriver,
     RegisterMap,
 )
+from jaynes_hw.gateware.bus import ConfigBus
+from jaynes_hw.gateware.datapath import LayerDatapath
+from jaynes_hw.support.errors import UserError
 
 
-class _ConfiguredLayer(wiring.Component):
+class ConfiguredLayer(wiring.Component):
     """A ``LayerDatapath`` with its register file on a ``ConfigBus``.
 
     Attributes
@@ -192,7 +192,7 @@ class _ConfiguredLayer(wiring.Component):
         return m
 
 
-class LayerCore(_ConfiguredLayer):
+class LayerCore(ConfiguredLayer):
     """A lognormally connected layer: stored codes, tunable codebook registers.
 
     Parameters
@@ -213,7 +213,7 @@ class LayerCore(_ConfiguredLayer):
     x : In(stream.Signature(signed(act_bits)))
     y : Out(stream.Signature(signed(out_bits)))
     bus : In(ConfigBus)
-        The configuration port (``jaynes_hw.registers``).
+        The configuration port (``jaynes_hw.contract.registers``).
 
     Latency: a pass's first result 5 cycles after its last input beat. Throughput: ``lanes``
     MAC per cycle while ``x`` never stalls and ``n_in >= lanes + 4``; one vector every
@@ -234,7 +234,7 @@ class LayerCore(_ConfiguredLayer):
         super().__init__(config, codes, codebook, shift, bias)
 
 
-class Int8LayerCore(_ConfiguredLayer):
+class Int8LayerCore(ConfiguredLayer):
     """The conventional baseline: int8 weights times activations, same streams and port.
 
     The same contract with a fixed uniform codebook: every connection stores its weight as

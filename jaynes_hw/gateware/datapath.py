@@ -1,6 +1,6 @@
 """The folded matrix-vector datapath of a layer core.
 
-``LayerDatapath`` computes the reference contract (``jaynes_hw.reference``) on a stream of
+``LayerDatapath`` computes the reference contract (``jaynes_hw.contract.reference``) on a stream of
 input vectors; its tunable values (staged codebook and shift, a commit strobe, the code and
 bias memories' access ports) are plain ports. ``jaynes_hw.gateware.core`` puts the register
 file in front of it.
@@ -34,7 +34,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from jaynes_hw.layer_config import LayerConfig
+from jaynes_hw.contract.layer_config import LayerConfig
 
 
 class MemoryAccess(wiring.Signature):

@@ -1,5 +1,5 @@
-"""The board side of the host link (protocol: ``jaynes_hw.host``): UART bytes in and out,
-the network's streams and configuration bus on the other side."""
+"""The board side of the host link: UART bytes in and out, the network's streams and
+configuration bus on the other side (protocol: ``jaynes_hw.contract.host_protocol``)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from jaynes_hw.contract.host_protocol import RX_FIFO_BYTES, HostCommand, value_bytes
 from jaynes_hw.gateware.bus import ConfigBus
 from jaynes_hw.gateware.uart import UARTReceiver, UARTTransmitter
-from jaynes_hw.host import (
-    CMD_READ,
-    CMD_STREAM,
-    CMD_SYNC,
-    CMD_WRITE,
-    RX_FIFO_BYTES,
-    value_bytes,
-)
 
 
 class HostLink(wiring.Component):
@@ -138,16 +131,16 @@ class HostLink(wiring.Component):
                 m.d.comb += take.eq(byte_valid)
                 with m.If(byte_valid):
                     with m.Switch(byte):
-                        with m.Case(CMD_WRITE):
+                        with m.Case(HostCommand.WRITE):
                             m.d.sync += field_left.eq(4)
                             m.next = "write-address"
-                        with m.Case(CMD_READ):
+                        with m.Case(HostCommand.READ):
                             m.d.sync += field_left.eq(4)
                             m.next = "read-address"
-                        with m.Case(CMD_STREAM):
+                        with m.Case(HostCommand.STREAM):
                             m.d.sync += field_left.eq(2)
                             m.next = "stream-count"
-                        with m.Case(CMD_SYNC):
+                        with m.Case(HostCommand.SYNC):
                             m.next = "sync"
                         # anything else is skipped
 
@@ -170,7 +163,7 @@ class HostLink(wiring.Component):
                     m.next = "write-reply"
             with m.State("write-reply"):
                 with m.If(~reply_pending):
-                    reply(CMD_WRITE, 1)
+                    reply(HostCommand.WRITE, 1)
                     m.next = "command"
 
             with m.State("read-address"):
@@ -186,7 +179,7 @@ class HostLink(wiring.Component):
 
             with m.State("sync"):
                 with m.If(~reply_pending):
-                    reply(CMD_SYNC, 1)
+                    reply(HostCommand.SYNC, 1)
                     m.next = "command"
 
             with m.State("stream-count"):

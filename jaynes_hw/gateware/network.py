@@ -9,9 +9,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from jaynes_hw.errors import UserError
 from jaynes_hw.gateware.bus import ConfigBus
-from jaynes_hw.gateware.core import _ConfiguredLayer
+from jaynes_hw.gateware.core import ConfiguredLayer
+from jaynes_hw.support.errors import UserError
 
 
 class Network(wiring.Component):
@@ -38,7 +38,7 @@ class Network(wiring.Component):
     every layer is at full rate and ``y`` is always ready.
     """
 
-    def __init__(self, layers: list[_ConfiguredLayer]):
+    def __init__(self, layers: list[ConfiguredLayer]):
         if not layers:
             raise UserError("a network needs at least one layer")
         for before, after in itertools.pairwise(layers):

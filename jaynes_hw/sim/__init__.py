@@ -1,1 +1,37 @@
-"""Verilog verification: cocotb testbench, its numpy model, and the runner."""
+"""Stage 4, sim: the emitted Verilog judged by the reference under cocotb (Verilator or
+Icarus).
+
+- ``driver.StreamDriver``, ``monitor.StreamMonitor``, ``port.ConfigPortMaster``,
+  ``scoreboard.check_outputs``: the testbench's pieces; ``bench.Bench`` puts them together
+  with the clock, reset and the ``Design`` the outputs are judged by;
+- ``scenarios``: the cocotb tests (``runner.SCENARIOS`` names them); ``playback``: one long
+  session of register writes and vectors;
+- ``runner``: build with Verilator/Icarus and run the scenarios (``simulate``) or a playback
+  (``playback``);
+- ``command``: ``jaynes-hw sim``.
+
+Importing this package does not import cocotb; ``bench``, ``scenarios`` and ``playback`` do
+(they run inside the simulator).
+"""
+
+from jaynes_hw.sim.runner import (
+    SCENARIOS,
+    SIMULATORS,
+    Phase,
+    PhaseResult,
+    ScenarioResult,
+    playback,
+    simulate,
+    simulator_available,
+)
+
+__all__ = [
+    "SCENARIOS",
+    "SIMULATORS",
+    "Phase",
+    "PhaseResult",
+    "ScenarioResult",
+    "playback",
+    "simulate",
+    "simulator_available",
+]

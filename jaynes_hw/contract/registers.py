@@ -1,0 +1,288 @@
+"""The configuration port's register map, and the driver that speaks it.
+
+Pure Python: the gateware builds its address decoder from a ``RegisterMap``, the generator
+writes it as JSON beside the Verilog, and the testbenches and the board host drive a core
+through ``LayerDriver`` without knowing any address.
+
+The bus (``jaynes_hw.gateware.bus``) carries 32-bit words at word addresses. One layer's
+address space, each region aligned to its power-of-two size:
+
+======== ========================= ===== ============================================
+region   word                      R/W   meaning
+======== ========================= ===== ============================================
+regs     0  ID                     R     0x4A59_0000 | version << 8 | kind (1 lognormal,
+                                         2 int8)
+regs     1  SHAPE                  R     n_in | n_out << 16
+regs     2  GEOMETRY               R     lanes | code_bits << 8 | act_bits << 16 |
+                                         out_bits << 24
+regs     3  FORMAT                 R     mantissa_bits | exponent_bits << 8 |
+                                         bias_bits << 16 | relu << 24
+regs     4  CONTROL / STATUS       W     bit 0: commit the staged codebook and shift
+                                   R     bit 0: commit pending, bit 1: busy
+regs     5  SHIFT                  RW    staged output shift S (0..max_shift)
+codebook k  LEVEL[k]               RW    staged: mantissa | exponent << 16
+bias     row * lanes_p2 + lane     RW    bias of output row * lanes + lane (sign-extended)
+codes    row * lanes_p2 + lane     RW    code of output pass * lanes + lane, input i,
+                                         row = pass * n_in + i
+======== ========================= ===== ============================================
+
+``lanes_p2`` is ``lanes`` rounded up to a power of two. The codebook and the shift are
+*staged*: writes land in shadow registers and reading returns them; writing 1 to CONTROL
+bit 0 asks the core to copy them to the datapath at the next vector boundary, so no output
+ever mixes old and new strengths; STATUS bit 0 stays 1 until that happens. Bias and code
+writes reach the memories at once: write them while STATUS.busy is 0 (between vectors).
+Every access is acknowledged one cycle after it is accepted; unmapped addresses read 0 and
+ignore writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from jaynes_hw.contract.codebook import Codebook
+from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig
+from jaynes_hw.support.errors import UserError
+
+REGISTER_MAP_VERSION = 1
+ID_MAGIC = 0x4A59_0000
+KIND_CODES = {"lognormal": 1, "int8": 2}
+
+REG_ID, REG_SHAPE, REG_GEOMETRY, REG_FORMAT, REG_CONTROL, REG_SHIFT = range(6)
+REGISTER_WORDS = 8
+CONTROL_COMMIT = 1 << 0
+STATUS_COMMIT_PENDING = 1 << 0
+STATUS_BUSY = 1 << 1
+EXPONENT_FIELD = 16  # codebook word: mantissa in the low bits, exponent from bit 16
+
+
+def _ceil_pow2(value: int) -> int:
+    return 1 << max(value - 1, 0).bit_length()
+
+
+@dataclass(frozen=True)
+class Region:
+    """A power-of-two aligned range of word addresses."""
+
+    name: str
+    base: int
+    size: int  # words, a power of two
+
+    def contains(self, address: int) -> bool:
+        return self.base <= address < self.base + self.size
+
+
+@dataclass(frozen=True)
+class RegisterMap:
+    """Addresses of one layer core's configuration port (see the module docstring)."""
+
+    config: LayerConfig
+    regions: tuple[Region, ...]
+
+    @classmethod
+    def of(cls, config: LayerConfig) -> RegisterMap:
+        lanes_p2 = _ceil_pow2(config.lanes)
+        wanted = [("regs", REGISTER_WORDS)]
+        if config.codebook_size:
+            wanted.append(("codebook", config.codebook_size))
+        if config.bias_bits:
+            wanted.append(("bias", config.passes * lanes_p2))
+        wanted.append(("codes", config.code_rows * lanes_p2))
+        regions, base = [], 0
+        # ascending sizes keep every region aligned to its own size with little padding
+        for name, words in sorted(wanted, key=lambda item: (item[0] != "regs", item[1])):
+            size = _ceil_pow2(words)
+            base = -(-base // size) * size
+            regions.append(Region(name, base, size))
+            base += size
+        return cls(config, tuple(regions))
+
+    @property
+    def lanes_p2(self) -> int:
+        return _ceil_pow2(self.config.lanes)
+
+    @property
+    def address_bits(self) -> int:
+        """Word-address width of the port."""
+        end = max(region.base + region.size for region in self.regions)
+        return max(end - 1, 1).bit_length()
+
+    def region(self, name: str) -> Region:
+        for region in self.regions:
+            if region.name == name:
+                return region
+        raise KeyError(f"this core has no {name} region")
+
+    # --- addresses ------------------------------------------------------------------------
+
+    def level_address(self, k: int) -> int:
+        return self.region("codebook").base + k
+
+    def bias_address(self, output: int) -> int:
+        row, lane = divmod(output, self.config.lanes)
+        return self.region("bias").base + row * self.lanes_p2 + lane
+
+    def code_address(self, output: int, index: int) -> int:
+        row, lane = self.config.code_row(output, index)
+        return self.region("codes").base + row * self.lanes_p2 + lane
+
+    # --- constant registers ---------------------------------------------------------------
+
+    def constant_registers(self) -> dict[int, int]:
+        """Read-only identification words, by address."""
+        config = self.config
+        return {
+            REG_ID: ID_MAGIC | REGISTER_MAP_VERSION << 8 | KIND_CODES[config.kind],
+            REG_SHAPE: config.n_in | config.n_out << 16,
+            REG_GEOMETRY: config.lanes
+            | config.code_bits << 8
+            | config.act_bits << 16
+            | config.out_bits << 24,
+            REG_FORMAT: (config.mantissa_bits if config.kind == "lognormal" else 0)
+            | (config.exponent_bits if config.kind == "lognormal" else 0) << 8
+            | config.bias_bits << 16
+            | int(config.relu) << 24,
+        }
+
+    def to_json(self) -> dict:
+        registers = {
+            "ID": REG_ID,
+            "SHAPE": REG_SHAPE,
+            "GEOMETRY": REG_GEOMETRY,
+            "FORMAT": REG_FORMAT,
+            "CONTROL": REG_CONTROL,
+            "SHIFT": REG_SHIFT,
+        }
+        return {
+            "version": REGISTER_MAP_VERSION,
+            "word_bits": BUS_DATA_BITS,
+            "address_bits": self.address_bits,
+            "lanes_p2": self.lanes_p2,
+            "registers": registers,
+            "constants": {str(k): v for k, v in self.constant_registers().items()},
+            "control": {"commit": CONTROL_COMMIT},
+            "status": {"commit_pending": STATUS_COMMIT_PENDING, "busy": STATUS_BUSY},
+            "codebook_word": {"mantissa_lsb": 0, "exponent_lsb": EXPONENT_FIELD},
+            "regions": {r.name: {"base": r.base, "size": r.size} for r in self.regions},
+            "layer": self.config.to_json(),
+        }
+
+
+Write = tuple[int, int]  # (word address, 32-bit data)
+
+
+def _word(value: int) -> int:
+    return int(value) & 0xFFFF_FFFF
+
+
+class LayerDriver:
+    """Register writes and reads for one layer core, independent of the transport.
+
+    Methods return lists of ``(address, data)`` writes; a transport plays them on a bus
+    (``await bus.write(a, d)`` in a testbench, a UART frame on a board). ``base`` offsets
+    every address (a layer's place in a ``Network``).
+    """
+
+    def __init__(self, register_map: RegisterMap, base: int = 0):
+        self.map = register_map
+        self.config = register_map.config
+        self.base = base
+
+    def _at(self, address: int) -> int:
+        return self.base + address
+
+    def shift_writes(self, shift: int) -> list[Write]:
+        if not 0 <= shift <= self.config.max_shift:
+            raise UserError(f"shift must be 0..{self.config.max_shift}, not {shift}")
+        return [(self._at(REG_SHIFT), shift)]
+
+    def codebook_writes(self, codebook: Codebook) -> list[Write]:
+        """Stage a codebook: K level writes (then ``commit_writes``)."""
+        config, fmt = self.config, codebook.format
+        if config.kind == "lognormal" and (fmt.mantissa_bits, fmt.exponent_bits) != (
+            config.mantissa_bits,
+            config.exponent_bits,
+        ):
+            raise UserError(
+                f"codebook format m{fmt.mantissa_bits}e{fmt.exponent_bits} does not match the "
+                f"core's m{config.mantissa_bits}e{config.exponent_bits}"
+            )
+        return self.level_writes(codebook.mantissas, codebook.exponents)
+
+    def level_writes(self, mantissas: Iterable[int], exponents: Iterable[int]) -> list[Write]:
+        """Stage K levels L[k] = mantissas[k] << exponents[k] (then ``commit_writes``)."""
+        mantissas = np.asarray(list(mantissas), dtype=np.int64)
+        exponents = np.asarray(list(exponents), dtype=np.int64)
+        config = self.config
+        if config.kind != "lognormal":
+            raise UserError("an int8 core has no codebook")
+        if mantissas.shape != (config.codebook_size,) or exponents.shape != mantissas.shape:
+            raise UserError(
+                f"the core's codebook has {config.codebook_size} levels: it takes "
+                f"{config.codebook_size} mantissas and exponents, not {mantissas.size}"
+            )
+        fmt = config.level_format
+        if mantissas.min() < 0 or mantissas.max() > fmt.max_mantissa:
+            raise UserError(f"mantissas must be in 0..{fmt.max_mantissa}")
+        if exponents.min() < 0 or exponents.max() > fmt.max_exponent:
+            raise UserError(f"exponents must be in 0..{fmt.max_exponent}")
+        return [
+            (self._at(self.map.level_address(k)), int(m) | int(e) << EXPONENT_FIELD)
+            for k, (m, e) in enumerate(zip(mantissas, exponents, strict=True))
+        ]
+
+    def commit_writes(self) -> list[Write]:
+        return [(self._at(REG_CONTROL), CONTROL_COMMIT)]
+
+    def bias_writes(self, bias: Iterable[int]) -> list[Write]:
+        bias = np.asarray(list(bias), dtype=np.int64)
+        bits = self.config.bias_bits
+        if not bits:
+            raise UserError("this core has no bias")
+        if bias.shape != (self.config.n_out,):
+            raise UserError(f"bias must have {self.config.n_out} values, not {bias.shape}")
+        if np.any(bias < -(1 << (bits - 1))) or np.any(bias >= 1 << (bits - 1)):
+            raise UserError(f"biases must be {bits}-bit signed integers")
+        return [(self._at(self.map.bias_address(o)), _word(b)) for o, b in enumerate(bias)]
+
+    def code_writes(self, stored: np.ndarray) -> list[Write]:
+        """Write every connection: ``stored`` is (n_out, n_in) codes (lognormal) or int8
+        weights (int8)."""
+        stored = self.stored_words(stored)
+        return [
+            (self._at(self.map.code_address(o, i)), int(stored[o, i]))
+            for o in range(self.config.n_out)
+            for i in range(self.config.n_in)
+        ]
+
+    def stored_words(self, stored: np.ndarray) -> np.ndarray:
+        """Check (n_out, n_in) codes or int8 weights and return them as unsigned words."""
+        config = self.config
+        stored = np.asarray(stored)
+        if stored.shape != (config.n_out, config.n_in):
+            raise UserError(
+                f"the layer needs ({config.n_out}, {config.n_in}) codes, not {stored.shape}"
+            )
+        stored = stored.astype(np.int64)
+        if config.kind == "int8":
+            if np.any(stored < -128) or np.any(stored > 127):
+                raise UserError("int8 weights must lie in [-128, 127]")
+            return stored & 0xFF
+        if np.any(stored < 0) or np.any(stored >= 1 << config.code_bits):
+            raise UserError(f"codes do not fit the core's {config.code_bits} bits")
+        return stored
+
+    @staticmethod
+    def decode_signed(word: int) -> int:
+        """A bias read back (sign-extended to 32 bits) as a Python int."""
+        word &= 0xFFFF_FFFF
+        return word - (1 << 32) if word >> 31 else word
+
+    @staticmethod
+    def decode_status(word: int) -> dict[str, bool]:
+        return {
+            "commit_pending": bool(word & STATUS_COMMIT_PENDING),
+            "busy": bool(word & STATUS_BUSY),
+        }

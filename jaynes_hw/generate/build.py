@@ -1,0 +1,248 @@
+"""Integer layers from a network description: quantize (or load) each layer, choose its
+output shift, convert its bias, and check that the layers chain.
+
+``shift = "auto"`` is the smallest S that keeps every calibration vector's sums (bias
+included, earlier layers run through the reference) inside the output range. Without
+calibration data it is the data-free S = round(log2(median_o ||w_o||_2) + act_bits -
+out_bits), which maps inputs whose RMS is a quarter of the input range onto outputs whose
+RMS is a quarter of the output range. Either is only the shift register's reset value.
+
+A real bias b becomes round(b / (weight_scale * input LSB)); layer k+1's input LSB is layer
+k's output LSB, weight_scale * input LSB * 2^S.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from jaynes_hw.contract.codebook import signed_levels
+from jaynes_hw.contract.layer_config import LayerConfig, check_core
+from jaynes_hw.contract.reference import reference_layer
+from jaynes_hw.generate.config import GenerationPlan, LayerRequest, NetworkRequest
+from jaynes_hw.quantize.archive import load_quantized
+from jaynes_hw.quantize.layer import QuantizedLayer, quantize_layer
+from jaynes_hw.quantize.schemes import check_scheme
+from jaynes_hw.support.errors import UserError
+from jaynes_hw.weights import iter_tensors
+
+
+@dataclass
+class BuiltLayer:
+    """One layer, ready for the gateware: config, stored words, registers, bookkeeping."""
+
+    name: str
+    config: LayerConfig
+    stored: np.ndarray  # codes, or int8 weights
+    quantized: QuantizedLayer
+    shift: int
+    bias: np.ndarray | None
+    input_scale: float | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def weight_scale(self) -> float:
+        return self.quantized.codebook.weight_scale
+
+    @property
+    def output_scale(self) -> float | None:
+        if self.input_scale is None:
+            return None
+        return self.weight_scale * self.input_scale * 2.0**self.shift
+
+
+def auto_shift(weights: np.ndarray, act_bits: int, out_bits: int, max_shift: int) -> int:
+    """The data-free reset value of the output shift (see the module docstring)."""
+    norms = np.sqrt((weights.astype(np.float64) ** 2).sum(axis=1))
+    typical = float(np.median(norms))
+    if typical <= 0:
+        return 0
+    return int(np.clip(round(math.log2(typical) + act_bits - out_bits), 0, max_shift))
+
+
+def calibrated_shift(
+    config: LayerConfig, weights: np.ndarray, bias: np.ndarray | None, inputs: np.ndarray
+) -> int:
+    """Smallest S with every calibration sum inside the output range after the shift."""
+    sums = inputs.astype(np.int64) @ weights.T.astype(np.int64)
+    if bias is not None:
+        sums = sums + bias
+    largest = int(np.abs(sums).max(initial=0))
+    top = (1 << (config.out_bits - 1)) - 1
+    shift = 0
+    while shift < config.max_shift and (largest + (1 << shift >> 1)) >> shift > top:
+        shift += 1
+    return shift
+
+
+def _calibration_inputs(request: NetworkRequest) -> np.ndarray | None:
+    if request.calibration is None:
+        return None
+    try:
+        inputs = np.load(request.calibration, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{request.calibration}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{request.calibration}: not a .npy array ({error})") from None
+    n_in, half = None, 1 << (request.act_bits - 1)
+    if inputs.ndim == 2:
+        n_in = inputs.shape[1]
+    if n_in is None or inputs.dtype.kind not in "iu" or not len(inputs):
+        raise UserError(f"{request.calibration}: needs a 2-D integer array (samples, n_in)")
+    if inputs.min() < -half or inputs.max() >= half:
+        raise UserError(f"{request.calibration}: inputs must be {request.act_bits}-bit signed")
+    return inputs.astype(np.int64)
+
+
+def _sources(request: NetworkRequest, weights_file: Path | None):
+    """Float tensors by name (lazily) and quantized layers by name."""
+    quantized: dict[str, QuantizedLayer] = {}
+    tensors = {}
+    if weights_file is not None:
+        _, layers = load_quantized(weights_file)
+        quantized = {layer.name: layer for layer in layers}
+    if request.source is not None:
+        tensors = {tensor.name: tensor for tensor in iter_tensors(request.source)}
+    return quantized, tensors
+
+
+def _quantized_layer(request, layer: LayerRequest, core: str, quantized, tensors):
+    if quantized:
+        if layer.weight not in quantized:
+            raise UserError(
+                f"layer {layer.weight!r} is not in the quantized file "
+                f"(it has: {', '.join(quantized)})"
+            )
+        result = quantized[layer.weight]
+    else:
+        weights = _float_tensor(tensors, layer.weight, request.source)
+        if core == "int8":
+            result = quantize_layer(layer.weight, weights, "int", 8)
+        else:
+            scheme = check_scheme(layer.scheme or request.scheme)
+            result = quantize_layer(layer.weight, weights, scheme, layer.bits or request.bits)
+    if result.channel_scales is not None:
+        raise UserError(
+            f"layer {layer.weight!r} was quantized per channel: the cores have one weight "
+            "scale per layer; quantize without --per-channel"
+        )
+    if len(result.shape) != 2:
+        raise UserError(f"layer {layer.weight!r} has shape {result.shape}; the cores are dense 2-D")
+    return result
+
+
+def _float_tensor(tensors, name: str, source) -> np.ndarray:
+    if name not in tensors:
+        raise UserError(f"{source}: no tensor named {name!r}")
+    tensor = tensors[name]
+    if tensor.skip_reason:
+        raise UserError(f"{source}: tensor {name!r} cannot be used ({tensor.skip_reason})")
+    return np.asarray(tensor.load(), dtype=np.float64)
+
+
+def build_layers(
+    request: NetworkRequest, core: str, weights_file: Path | None = None
+) -> list[BuiltLayer]:
+    """Quantize (or load) every layer, choose shifts, convert biases, check the chain."""
+    check_core(core)
+    if weights_file is None and request.source is None:
+        raise UserError("the network names no source weights; pass --weights FILE")
+    quantized, tensors = _sources(request, weights_file)
+    calibration = _calibration_inputs(request)
+    built: list[BuiltLayer] = []
+    act_bits, input_scale = request.act_bits, request.input_scale
+    for layer in request.layers:
+        q = _quantized_layer(request, layer, core, quantized, tensors)
+        n_out, n_in = q.codes.shape
+        weights = signed_levels(q.codes, q.codebook)  # s * L[k], what the layer multiplies
+        if built and n_in != built[-1].config.n_out:
+            raise UserError(
+                f"layer {layer.weight!r} has {n_in} inputs but {built[-1].name!r} "
+                f"gives {built[-1].config.n_out} outputs"
+            )
+        if core == "int8":
+            stored = weights
+            if np.abs(stored).max(initial=0) > 127:
+                raise UserError(
+                    f"layer {layer.weight!r}: the int8 core needs levels within 127; "
+                    "quantize with --scheme int --bits 8"
+                )
+            fmt_fields = {}
+        else:
+            stored = q.codes
+            fmt = q.codebook.format
+            fmt_fields = {
+                "code_bits": q.codebook.bits,
+                "mantissa_bits": fmt.mantissa_bits,
+                "exponent_bits": fmt.exponent_bits,
+            }
+        bias_bits = layer.bias_bits
+        if bias_bits is None:
+            # as wide as the sums themselves: any bias that can matter fits, retunes included
+            bias_bits = _sum_bits(core, n_in, act_bits, fmt_fields) if layer.bias else 0
+        try:
+            config = LayerConfig(
+                core,
+                n_in,
+                n_out,
+                lanes=min(layer.lanes, n_out),
+                act_bits=act_bits,
+                out_bits=layer.out_bits,
+                bias_bits=bias_bits,
+                relu=layer.relu,
+                **fmt_fields,
+            )
+        except UserError as error:
+            raise UserError(f"layer {layer.weight!r}: {error}") from None
+        bias = None
+        if layer.bias:
+            bias = _integer_bias(layer, request, tensors, q, input_scale, config)
+        shift = layer.shift
+        if shift is None and calibration is not None:
+            shift = calibrated_shift(config, weights, bias, calibration)
+        elif shift is None:
+            shift = auto_shift(weights, config.act_bits, config.out_bits, config.max_shift)
+        elif not 0 <= shift <= config.max_shift:
+            raise UserError(
+                f"layer {layer.weight!r}: shift must be 0..{config.max_shift}, not {shift}"
+            )
+        if calibration is not None:
+            calibration = reference_layer(config.arithmetic(shift), weights, calibration, bias)
+        item = BuiltLayer(layer.weight, config, stored, q, shift, bias, input_scale)
+        if layer.lanes > n_out:
+            item.notes.append(f"lanes reduced from {layer.lanes} to n_out = {n_out}")
+        built.append(item)
+        act_bits, input_scale = config.out_bits, item.output_scale
+    return built
+
+
+def _sum_bits(core: str, n_in: int, act_bits: int, fmt_fields: dict) -> int:
+    """Accumulator width of the layer without bias: the default bias width."""
+    bare = LayerConfig(core, n_in, 1, act_bits=act_bits, **fmt_fields)
+    return min(bare.accumulator_bits, 32)
+
+
+def _integer_bias(layer, request, tensors, q, input_scale, config) -> np.ndarray:
+    if request.source is None:
+        raise UserError(f"layer {layer.weight!r} names a bias but the network has no source file")
+    if input_scale is None:
+        raise UserError(f"layer {layer.weight!r} has a bias: the network needs input_scale")
+    real = _float_tensor(tensors, layer.bias, request.source).reshape(-1)
+    if real.shape != (config.n_out,):
+        raise UserError(f"bias {layer.bias!r} has {real.size} values, expected {config.n_out}")
+    integer = np.rint(real / (q.codebook.weight_scale * input_scale)).astype(np.int64)
+    limit = 1 << (config.bias_bits - 1)
+    if np.any(integer < -limit) or np.any(integer >= limit):
+        needed = int(np.abs(integer).max()).bit_length() + 1
+        raise UserError(
+            f"bias {layer.bias!r} needs {needed} bits; raise bias_bits (now {config.bias_bits})"
+        )
+    return integer
+
+
+def build_plan(plan: GenerationPlan) -> list[BuiltLayer]:
+    """``build_layers`` for a ``GenerationPlan``."""
+    return build_layers(plan.request, plan.core, plan.weights_file)

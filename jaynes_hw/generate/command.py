@@ -1,0 +1,61 @@
+"""``python -m jaynes_hw.generate`` (also ``jaynes-hw generate``): a network of layer cores
+as Verilog, with its manifest and memory images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from jaynes_hw.contract.layer_config import CORE_KINDS
+from jaynes_hw.quantize.schemes import HARDWARE_SCHEMES
+from jaynes_hw.support.errors import run_reporting_errors
+
+DESCRIPTION = (
+    "Emit Verilog for a network of layer cores, with its manifest. With no arguments: the "
+    "built-in digits MLP, 4-bit lognormal codes, into ./rtl."
+)
+DEFAULT_OUT = "rtl"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML network description")
+    parser.add_argument("--weights", type=Path, help="quantized file from `jaynes-hw quantize`")
+    parser.add_argument("--core", choices=CORE_KINDS, help="core kind (default: the config's)")
+    parser.add_argument(
+        "--scheme",
+        choices=HARDWARE_SCHEMES,
+        help="codebook scheme of lognormal cores quantized here (default: the config's)",
+    )
+    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="output directory")
+    parser.add_argument("--name", help="top module and file stem")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate and say what was written."""
+    from jaynes_hw.contract.manifest import Manifest
+    from jaynes_hw.generate import generate, plan_generation
+
+    plan = plan_generation(args.config, args.weights, args.core, args.scheme, args.name)
+    written = generate(plan, args.out)
+    manifest = Manifest.read(next(path for path in written if path.suffix == ".json"))
+    configs = [layer.config for layer in manifest.layers]
+    shapes = " -> ".join([str(configs[0].n_in)] + [str(config.n_out) for config in configs])
+    print(
+        f"generated {manifest.top}: {len(configs)} {configs[0].kind} layers ({shapes}), "
+        f"one vector every {manifest.vector_period_cycles} cycles"
+    )
+    for path in written:
+        print(f"  wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jaynes_hw.generate", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_reporting_errors(lambda: run(args), program="python -m jaynes_hw.generate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The network description a user writes (TOML), and what a generator run is asked for.
+
+The TOML (every key is documented in the README, "The network description")::
+
+    name = "digits_mlp"           # top module and file stem
+    source = "digits_mlp.npz"     # float weights (any format `analyze` reads), relative to
+                                  # this file
+    core = "lognormal"            # lognormal | int8
+    scheme = "lognormal"          # lognormal | pow2 | lns | int  (lognormal cores)
+    bits = 4                      # code bits (lognormal cores; int8 cores use int, 8)
+    act_bits = 8                  # input width of the first layer
+    input_scale = 0.0078740157    # real value of one input LSB (converts real biases)
+    calibration = "inputs.npy"    # optional integer inputs that choose the "auto" shifts
+
+    [[layer]]                     # weight, and optionally: bias, lanes, relu, shift
+    weight = "fc1.weight"         # ("auto" or an integer), out_bits, bias_bits, scheme, bits
+
+``parse_config`` checks every key and type and names the file in its errors;
+``plan_generation`` turns the command line's choices (config, quantized file, core, scheme,
+name) into a ``GenerationPlan``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+from jaynes_hw.quantize.archive import load_quantized
+from jaynes_hw.support.errors import UserError
+
+DEFAULT_CONFIG = "default_network.toml"
+NETWORK_KEYS = {
+    "name",
+    "source",
+    "core",
+    "scheme",
+    "bits",
+    "act_bits",
+    "input_scale",
+    "calibration",
+    "layer",
+}
+LAYER_KEYS = {"weight", "bias", "lanes", "relu", "shift", "out_bits", "bias_bits", "scheme", "bits"}
+DEFAULT_LANES = 4
+
+
+@dataclass(frozen=True)
+class LayerRequest:
+    weight: str
+    bias: str | None = None
+    lanes: int = DEFAULT_LANES
+    relu: bool = False
+    shift: int | None = None  # None: auto
+    out_bits: int = 8
+    bias_bits: int | None = None  # None: the sum width with a bias tensor, else 0
+    scheme: str | None = None  # None: the network's
+    bits: int | None = None  # None: the network's
+
+
+@dataclass(frozen=True)
+class NetworkRequest:
+    name: str
+    layers: tuple[LayerRequest, ...]
+    source: Path | None = None
+    core: str = "lognormal"
+    scheme: str = "lognormal"
+    bits: int = 4
+    act_bits: int = 8
+    input_scale: float | None = None
+    calibration: Path | None = None
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise UserError(
+            f"unknown key {unknown[0]!r} in {where} (expected: {', '.join(sorted(allowed))})"
+        )
+
+
+def _typed(table: dict, key: str, kind: type, where: str, default=None):
+    """``table[key]`` (or ``default``) checked to be a ``kind`` (a bool is not an int)."""
+    value = table.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = {int: "an integer", bool: "true or false", str: "a string"}
+        raise UserError(f"{key} in {where} must be {names[kind]}, not {value!r}")
+    return value
+
+
+def parse_config(path: Path) -> NetworkRequest:
+    """Read and check a TOML network description; raises ``UserError`` with the file name."""
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot read ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{path}: not valid TOML ({error})") from None
+    try:
+        return _network_request(document, path)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+
+
+def _network_request(document: dict, path: Path) -> NetworkRequest:
+    _check_keys(document, NETWORK_KEYS, "the network")
+    tables = document.get("layer")
+    if not isinstance(tables, list) or not tables:
+        raise UserError("needs at least one [[layer]] table")
+    layers = []
+    for index, table in enumerate(tables):
+        where = f"[[layer]] {index + 1}"
+        if not isinstance(table, dict):
+            raise UserError(f"{where} must be a table")
+        _check_keys(table, LAYER_KEYS, where)
+        weight = _typed(table, "weight", str, where)
+        if weight is None:
+            raise UserError(f"{where} needs a weight name")
+        shift = table.get("shift", "auto")
+        if shift != "auto" and (isinstance(shift, bool) or not isinstance(shift, int)):
+            raise UserError(f'shift in {where} must be an integer or "auto", not {shift!r}')
+        layers.append(
+            LayerRequest(
+                weight=weight,
+                bias=_typed(table, "bias", str, where),
+                lanes=_typed(table, "lanes", int, where, DEFAULT_LANES),
+                relu=_typed(table, "relu", bool, where, False),
+                shift=None if shift == "auto" else shift,
+                out_bits=_typed(table, "out_bits", int, where, 8),
+                bias_bits=_typed(table, "bias_bits", int, where),
+                scheme=_typed(table, "scheme", str, where),
+                bits=_typed(table, "bits", int, where),
+            )
+        )
+    source = _typed(document, "source", str, "the network")
+    calibration = _typed(document, "calibration", str, "the network")
+    input_scale = document.get("input_scale")
+    if input_scale is not None and (
+        isinstance(input_scale, bool)
+        or not isinstance(input_scale, int | float)
+        or not input_scale > 0
+    ):
+        raise UserError(f"input_scale must be a positive number, not {input_scale!r}")
+    return NetworkRequest(
+        name=_typed(document, "name", str, "the network", path.stem),
+        layers=tuple(layers),
+        source=(path.parent / source) if source else None,
+        core=_typed(document, "core", str, "the network", "lognormal"),
+        scheme=_typed(document, "scheme", str, "the network", "lognormal"),
+        bits=_typed(document, "bits", int, "the network", 4),
+        act_bits=_typed(document, "act_bits", int, "the network", 8),
+        input_scale=None if input_scale is None else float(input_scale),
+        calibration=(path.parent / calibration) if calibration else None,
+    )
+
+
+def default_request() -> NetworkRequest:
+    """The built-in default network (``jaynes_hw/data/default_network.toml``)."""
+    resource = resources.files("jaynes_hw") / "data" / DEFAULT_CONFIG
+    with resources.as_file(resource) as path:
+        return parse_config(Path(path))
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """What a generator run builds: the network, its core kind, its name and provenance.
+
+    ``weights_file`` is a quantized file whose codes and codebooks are used as they are
+    (None: quantize the network's float ``source`` here).
+    """
+
+    request: NetworkRequest
+    core: str
+    name: str
+    provenance: dict
+    weights_file: Path | None = None
+
+
+def plan_generation(
+    config: Path | None = None,
+    weights: Path | None = None,
+    core: str | None = None,
+    scheme: str | None = None,
+    name: str | None = None,
+) -> GenerationPlan:
+    """The plan for a TOML ``config`` and/or a quantized ``weights`` file (neither: the
+    built-in default), with ``core`` / ``scheme`` overriding the config's and ``name`` the
+    top module's (default: the config's name, plus ``_int8`` or ``_<scheme>`` when those
+    differ from the config's)."""
+    if config is not None:
+        request = parse_config(config)
+        provenance = {"config": config.name}
+    elif weights is not None:
+        meta, layers = load_quantized(weights)
+        request = NetworkRequest(
+            name=re.sub(r"\W", "_", weights.name.split(".")[0]) or "network",
+            layers=tuple(
+                LayerRequest(layer.name, relu=index < len(layers) - 1)
+                for index, layer in enumerate(layers)
+            ),
+        )
+        provenance = {"weights": weights.name, "quantized_from": meta.get("source")}
+    else:
+        request = default_request()
+        provenance = {"config": f"jaynes_hw/data/{DEFAULT_CONFIG} (built-in default)"}
+    if weights is not None:
+        provenance["weights"] = weights.name
+    core = core or request.core
+    default_name = request.name if core == request.core else f"{request.name}_{core}"
+    if scheme is not None and scheme != request.scheme:
+        if weights is not None or core != "lognormal":
+            raise UserError("--scheme applies to lognormal cores quantized from float weights")
+        request = replace(request, scheme=scheme)
+        default_name = f"{default_name}_{scheme}"
+    return GenerationPlan(request, core, name or default_name, provenance, weights)

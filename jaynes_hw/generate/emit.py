@@ -1,0 +1,104 @@
+"""Emission: the Amaranth network of built layers, its Verilog, memory images and manifest.
+
+The only step of the generator that imports Amaranth. ``render`` returns every output
+file's text by name and writes nothing; the caller writes them atomically.
+"""
+
+from __future__ import annotations
+
+import re
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from jaynes_hw.contract.manifest import LayerEntry, Manifest
+from jaynes_hw.contract.memory_image import hex_text, pack_bias_rows, pack_code_rows
+from jaynes_hw.gateware import Int8LayerCore, LayerCore, Network
+from jaynes_hw.generate.build import BuiltLayer
+from jaynes_hw.support.errors import UserError
+
+
+def build_network(layers: list[BuiltLayer]) -> Network:
+    """The Amaranth ``Network`` of built layers, each core at its reset values."""
+    cores = []
+    for layer in layers:
+        if layer.config.kind == "int8":
+            cores.append(
+                Int8LayerCore(layer.config, layer.stored, shift=layer.shift, bias=layer.bias)
+            )
+        else:
+            cores.append(
+                LayerCore(
+                    layer.config,
+                    layer.stored,
+                    layer.quantized.codebook,
+                    shift=layer.shift,
+                    bias=layer.bias,
+                )
+            )
+    return Network(cores)
+
+
+def network_ports(network: Network) -> list[dict]:
+    """Every port of the network's top module, as the manifest lists them."""
+    ports = [
+        {"name": "clk", "direction": "input", "width": 1},
+        {"name": "rst", "direction": "input", "width": 1},
+    ]
+    for path, member, value in network.signature.flatten(network):
+        shape = value.shape()
+        ports.append(
+            {
+                "name": "__".join(str(part) for part in path),
+                "direction": "input" if member.flow == wiring.In else "output",
+                "width": shape.width,
+                "signed": shape.signed,
+            }
+        )
+    return ports
+
+
+def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, str]:
+    """Every output file's text, by file name: ``NAME.v``, ``NAME.json`` (the manifest) and
+    the memory images ``NAME.layerK.codes.hex`` / ``.bias.hex``. Nothing is written here."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise UserError(f"name {name!r} is not a Verilog identifier (letters, digits, _)")
+    network = build_network(layers)
+    files = {f"{name}.v": verilog.convert(network, name=name, emit_src=False)}
+    entries = []
+    for index, (layer, core) in enumerate(zip(layers, network.layers, strict=True)):
+        config = layer.config
+        memories = {"codes": f"{name}.layer{index}.codes.hex"}
+        files[memories["codes"]] = hex_text(
+            pack_code_rows(config, core.stored_words), config.lanes * config.code_bits
+        )
+        if config.bias_bits:
+            memories["bias"] = f"{name}.layer{index}.bias.hex"
+            files[memories["bias"]] = hex_text(
+                pack_bias_rows(config, core.initial_bias), config.lanes * config.bias_bits
+            )
+        entries.append(
+            LayerEntry(
+                name=layer.name,
+                base_address=network.layer_bases[index],
+                config=config,
+                shift=layer.shift,
+                codebook=layer.quantized.codebook if config.kind == "lognormal" else None,
+                weight_scale=layer.weight_scale,
+                input_scale=layer.input_scale,
+                output_scale=layer.output_scale,
+                bias=None if layer.bias is None else layer.bias.tolist(),
+                memories=memories,
+                notes=layer.notes,
+            )
+        )
+    manifest = Manifest(
+        top=name,
+        ports=network_ports(network),
+        bus_address_bits=network.bus.addr.shape().width,
+        layer_address_bits=network.layer_address_bits,
+        layers=tuple(entries),
+        source=provenance,
+    )
+    files[f"{name}.json"] = manifest.to_text()
+    return files

@@ -1,0 +1,57 @@
+"""The configuration-port master: plays ``LayerDriver`` writes and reads on the design's bus."""
+
+from __future__ import annotations
+
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from jaynes_hw.contract.design import DesignLayer
+from jaynes_hw.contract.layer_config import BUS_DATA_BITS
+from jaynes_hw.contract.registers import REG_CONTROL, LayerDriver
+
+WORD_MASK = (1 << BUS_DATA_BITS) - 1
+
+
+class ConfigPortMaster:
+    """Word reads and writes on ``bus__*``: a strobe held until ``ack`` (two cycles each)."""
+
+    def __init__(self, dut):
+        self.dut = dut
+
+    def idle(self) -> None:
+        self.dut.bus__w_stb.value = 0
+        self.dut.bus__r_stb.value = 0
+
+    async def _access(self, address: int, data: int | None) -> int:
+        dut = self.dut
+        dut.bus__addr.value = address
+        if data is None:
+            dut.bus__r_stb.value = 1
+        else:
+            dut.bus__w_data.value = data & WORD_MASK
+            dut.bus__w_stb.value = 1
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            if dut.bus__ack.value == 1:
+                word = int(dut.bus__r_data.value)
+                break
+        await RisingEdge(dut.clk)
+        self.idle()
+        return word
+
+    async def write(self, address: int, data: int) -> None:
+        await self._access(address, data)
+
+    async def read(self, address: int) -> int:
+        return await self._access(address, None)
+
+    async def play(self, writes) -> None:
+        """Perform ``(address, data)`` writes in order (a ``LayerDriver`` list)."""
+        for address, data in writes:
+            await self.write(address, data)
+
+    async def wait_commit(self, layer: DesignLayer) -> None:
+        """Poll the layer's STATUS until its staged codebook and shift are applied."""
+        address = layer.base_address + REG_CONTROL
+        while LayerDriver.decode_status(await self.read(address))["commit_pending"]:
+            pass

@@ -1,0 +1,202 @@
+"""The cocotb scenarios that judge a generated design's Verilog against the reference.
+
+Each ``@cocotb.test`` is one scenario and starts from a reset (``Bench.start``); a scenario
+that rewrites the code memories (``extremes``) writes them back before it ends, so the
+scenarios also pass one after the other in one simulator (``make -C sim``). The runner
+(``jaynes_hw.sim.runner``, whose ``SCENARIOS`` names them) runs each in a fresh simulator.
+
+=================== =======================================================================
+scenario            checks
+=================== =======================================================================
+registers           ID/shape/format words, codebook and code reads equal the manifest
+random_stream       random vectors under idle cycles and back-pressure
+full_rate           back-to-back vectors: measured cycles per vector equal the theory's
+retune_mid_stream   a codebook and shift rewritten while vectors stream: every vector wholly
+                    old or wholly new, in that order, both sides seen
+extremes            largest weights and levels, inputs at both ends, own shifts and shift 0
+reset_mid_vector    reset with half a vector inside, then exact results and nothing left over
+=================== =======================================================================
+"""
+
+from __future__ import annotations
+
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import RisingEdge
+
+from jaynes_hw.contract.design import DesignLayer
+from jaynes_hw.sim.bench import Bench
+from jaynes_hw.sim.scoreboard import check_outputs
+
+
+@cocotb.test()
+async def registers(dut):
+    """The register map the manifest documents is the one in the Verilog."""
+    bench = Bench(dut)
+    await bench.start()
+    for layer in bench.design.layers:
+        register_map = layer.driver.map
+        for offset, value in register_map.constant_registers().items():
+            word = await bench.port.read(layer.base_address + offset)
+            assert word == value, f"layer at {layer.base_address}: word {offset} = {word:#x}"
+        if layer.config.kind == "lognormal":
+            for k in range(layer.config.codebook_size):
+                word = await bench.port.read(layer.base_address + register_map.level_address(k))
+                assert word == (layer.mantissas[k] | layer.exponents[k] << 16)
+        for _ in range(8):
+            o = int(bench.rng.integers(layer.config.n_out))
+            i = int(bench.rng.integers(layer.config.n_in))
+            word = await bench.port.read(layer.base_address + register_map.code_address(o, i))
+            assert word == int(layer.stored[o, i]) & ((1 << layer.config.code_bits) - 1)
+    bench.report(scenario="registers", layers=len(bench.design.layers))
+
+
+@cocotb.test()
+async def random_stream(dut):
+    """Random vectors with random idle cycles on x and back-pressure on y."""
+    bench = Bench(dut)
+    await bench.start()
+    x = bench.design.random_inputs(bench.rng, bench.vectors)
+    got = await bench.stream(x, idle=0.3, backpressure=0.3)
+    check_outputs("random_stream", got, bench.design.forward(x))
+    bench.report(scenario="random_stream", vectors=len(x))
+
+
+@cocotb.test()
+async def full_rate(dut):
+    """Back-to-back vectors with y always ready: cycles per vector must be the theory's."""
+    bench = Bench(dut)
+    await bench.start()
+    design = bench.design
+    x = design.random_inputs(bench.rng, max(bench.vectors, 3))
+    accepted = []
+    start, wall = bench.cycle, time.perf_counter()
+    got = await bench.stream(x, accepted=accepted)
+    total, wall = bench.cycle - start, time.perf_counter() - wall
+    check_outputs("full_rate", got, design.forward(x))
+    periods = np.diff(np.array(accepted)[:: design.n_in])
+    measured = float(np.median(periods))
+    theory = design.vector_period
+    bench.report(
+        scenario="full_rate",
+        vectors=len(x),
+        cycles_per_vector=measured,
+        theoretical_cycles_per_vector=theory,
+        ratio=measured / theory,
+        full_rate=design.full_rate,
+        total_cycles=total,
+        wall_seconds=wall,
+    )
+    if design.full_rate:
+        assert (periods == theory).all(), f"periods {periods.tolist()}, theory {theory}"
+
+
+def _retuned(layer: DesignLayer):
+    """Writes of a different codebook (levels in reverse bin order) and shift for ``layer``,
+    with the new mantissas, exponents (None for int8) and shift."""
+    driver = layer.driver
+    new_shift = max(layer.shift - 1, 0) if layer.shift else 1
+    writes = driver.shift_writes(new_shift)
+    if layer.config.kind == "lognormal":
+        mantissas, exponents = layer.mantissas[::-1].copy(), layer.exponents[::-1].copy()
+        writes = writes + driver.level_writes(mantissas, exponents)
+    else:
+        mantissas = exponents = None
+    return writes, mantissas, exponents, new_shift
+
+
+@cocotb.test()
+async def retune_mid_stream(dut):
+    """Re-tune one layer while vectors stream: every vector is wholly old or wholly new, in
+    that order, and both sides of the switch are seen."""
+    bench = Bench(dut)
+    await bench.start()
+    design = bench.design
+    index = int(bench.rng.integers(len(design.layers)))
+    layer = design.layers[index]
+    writes, mantissas, exponents, new_shift = _retuned(layer)
+    after = design.copy()
+    after.layers[index].shift = new_shift
+    if mantissas is not None:
+        after.layers[index].mantissas, after.layers[index].exponents = mantissas, exponents
+    x = design.random_inputs(bench.rng, max(bench.vectors, 6))
+    old, new = design.forward(x), after.forward(x)
+
+    async def host():
+        await bench.clocks(design.vector_period * 2 + int(bench.rng.integers(design.vector_period)))
+        await bench.port.play(writes + layer.driver.commit_writes())
+        await bench.port.wait_commit(layer)
+
+    retune = cocotb.start_soon(host())
+    got = await bench.stream(x, idle=0.1, backpressure=0.1)
+    await retune
+    is_old = (got == old).all(axis=1)
+    is_new = (got == new).all(axis=1)
+    assert (is_old | is_new).all(), "a vector mixed old and new strengths"
+    distinct = ~(old == new).all(axis=1)
+    labels = is_new[distinct]
+    assert labels.size >= 2, "the retune must change some outputs"
+    switch = int(np.argmax(labels)) if labels.any() else labels.size
+    assert not labels[:switch].any() and labels[switch:].all(), "the switch went back"
+    assert 0 < switch < labels.size, "both sides of the switch must be seen"
+    bench.report(scenario="retune_mid_stream", layer=index, vectors=len(x), switch_at=switch)
+
+
+@cocotb.test()
+async def extremes(dut):
+    """Every connection at the largest negative weight, every level at the register maximum,
+    inputs at the minimum and maximum: saturation and the widest sums, at shift 0 and at
+    each layer's own shift. The original codes are written back at the end."""
+    bench = Bench(dut)
+    await bench.start()
+    original = bench.design
+    design = original.copy()
+    for layer in design.layers:
+        config, driver = layer.config, layer.driver
+        if config.kind == "int8":
+            layer.stored = np.full((config.n_out, config.n_in), -128)
+        else:
+            top_code = (1 << config.code_bits) - 1  # sign 1, largest bin
+            layer.stored = np.full((config.n_out, config.n_in), top_code)
+            fmt = config.level_format
+            layer.mantissas = np.full(config.codebook_size, fmt.max_mantissa)
+            layer.exponents = np.full(config.codebook_size, fmt.max_exponent)
+            await bench.port.play(driver.level_writes(layer.mantissas, layer.exponents))
+        await bench.port.play(driver.code_writes(layer.stored))
+        await bench.port.play(driver.commit_writes())
+        await bench.port.wait_commit(layer)
+    low, high = -(1 << (design.act_bits - 1)), (1 << (design.act_bits - 1)) - 1
+    x = np.array([[low] * design.n_in, [high] * design.n_in, [low, high] * (design.n_in // 2)
+                  + [low] * (design.n_in % 2)])  # fmt: skip
+    got = await bench.stream(x)
+    check_outputs("extremes (own shifts)", got, design.forward(x))
+    for layer in design.layers:
+        layer.shift = 0
+        await bench.port.play(layer.driver.shift_writes(0) + layer.driver.commit_writes())
+        await bench.port.wait_commit(layer)
+    got = await bench.stream(x)
+    check_outputs("extremes (shift 0)", got, design.forward(x))
+    for layer in original.layers:  # memories keep their contents through a reset
+        await bench.port.play(layer.driver.code_writes(layer.stored))
+    bench.report(scenario="extremes", vectors=2 * len(x))
+
+
+@cocotb.test()
+async def reset_mid_vector(dut):
+    """Reset with half a vector inside: afterwards the network computes fresh vectors exactly,
+    with nothing left over from the interrupted one."""
+    bench = Bench(dut)
+    await bench.start()
+    design = bench.design
+    x = design.random_inputs(bench.rng, max(bench.vectors, 2))
+    half = x[0, : max(design.n_in // 2, 1)]
+    await bench.driver.send(half, idle=0.2)
+    for _ in range(int(bench.rng.integers(1, 20))):
+        await RisingEdge(dut.clk)
+    await bench.reset()
+    got = await bench.stream(x, idle=0.2, backpressure=0.2)
+    check_outputs("reset_mid_vector", got, design.forward(x))
+    await bench.monitor.assert_silent(design.vector_period)  # nothing more may come out
+    bench.report(scenario="reset_mid_vector", vectors=len(x))

@@ -1,0 +1,130 @@
+"""The board top in simulation: UART, host protocol, and the same client `jaynes-hw run` uses,
+through a UART model, against the numpy reference."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from jaynes_hw.boards.client import HostClient, LinkError, check_identity
+from jaynes_hw.boards.simulated_uart import SimulatedSerial
+from jaynes_hw.boards.top import BoardTop, uart_divisor
+from jaynes_hw.contract.codebook import Codebook
+from jaynes_hw.contract.host_protocol import HostCommand
+from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.contract.registers import REG_CONTROL, REG_ID, LayerDriver, RegisterMap
+from jaynes_hw.gateware.network import Network
+from jaynes_hw.support.errors import UserError
+from tests.helpers.layer_cases import LayerCase, build_core, random_case
+
+CYCLES_PER_BIT = 8
+
+
+def board_for(cases: list[LayerCase]):
+    """A simulated board top holding ``cases`` as a network, and a client talking to it."""
+    network = Network([build_core(case) for case in cases])
+    top = BoardTop(network, clock_hz=CYCLES_PER_BIT * 115_200, baud=115_200)
+    port = SimulatedSerial(top)
+    first, last = cases[0].config, cases[-1].config
+    client = HostClient(
+        port, n_in=first.n_in, n_out=last.n_out, act_bits=first.act_bits, out_bits=last.out_bits
+    )
+    return client, port
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_host_protocol_streams_and_reads_like_the_reference(seed):
+    rng = np.random.default_rng(seed)
+    case = random_case(rng)
+    client, _ = board_for([case])
+    client.sync()
+    assert client.read(REG_ID) == RegisterMap.of(case.config).constant_registers()[REG_ID]
+    x = case.random_inputs(rng, 6)
+    np.testing.assert_array_equal(client.infer(x), case.expected(x))
+
+
+def test_wide_values_travel_as_two_bytes():
+    rng = np.random.default_rng(7)
+    config = LayerConfig("int8", 5, 3, lanes=2, act_bits=12, out_bits=12)
+    case = LayerCase(config, rng.integers(-128, 128, size=(3, 5)), None, 6, None)
+    client, _ = board_for([case])
+    x = case.random_inputs(rng, 4)
+    x[0, 0], x[1, 0] = -2048, 2047  # extremes of 12-bit inputs
+    np.testing.assert_array_equal(client.infer(x), case.expected(x))
+
+
+def test_retune_through_the_host_link_changes_outputs_as_the_reference_says():
+    rng = np.random.default_rng(11)
+    case = random_case(rng, "lognormal")
+    client, _ = board_for([case])
+    x = case.random_inputs(rng, 3)
+    np.testing.assert_array_equal(client.infer(x), case.expected(x))
+    fmt = case.codebook.format
+    mantissas = rng.integers(0, 1 << fmt.mantissa_bits, size=case.codebook.size)
+    exponents = rng.integers(0, 1 << fmt.exponent_bits, size=case.codebook.size)
+    book = case.codebook
+    retuned = Codebook(book.scheme, book.bits, fmt, mantissas, exponents, book.weight_scale)
+    driver = LayerDriver(RegisterMap.of(case.config))
+    writes = driver.codebook_writes(retuned) + driver.commit_writes()
+    assert client.play(writes) == len(writes)
+    client.wait_idle(REG_CONTROL)
+    np.testing.assert_array_equal(client.infer(x), case.expected(x, codebook=retuned))
+
+
+def test_batches_larger_than_the_receive_fifo_and_a_two_layer_network():
+    rng = np.random.default_rng(3)
+    first = random_case(rng, "int8")
+    while True:  # a second layer that fits after the first
+        second = random_case(rng, "lognormal")
+        if second.config.n_in == first.config.n_out and second.config.act_bits == (
+            first.config.out_bits
+        ):
+            break
+    client, _ = board_for([first, second])
+    count = 512 // first.config.n_in + 3  # more than one batch
+    x = first.random_inputs(rng, count)
+    expected = second.expected(first.expected(x))
+    np.testing.assert_array_equal(client.infer(x), expected)
+
+
+def test_unknown_command_bytes_are_skipped():
+    rng = np.random.default_rng(5)
+    case = random_case(rng)
+    client, port = board_for([case])
+    port.write(bytes([0x00, 0xFF, 0x41]))
+    client.sync()
+    port.write(bytes([HostCommand.SYNC, HostCommand.SYNC]))
+    assert port.read(2) == bytes([HostCommand.SYNC, HostCommand.SYNC])
+
+
+def test_a_board_with_another_design_is_refused():
+    rng = np.random.default_rng(9)
+    case = random_case(rng, "int8")
+    client, _ = board_for([case])
+    other = random_case(np.random.default_rng(10), "lognormal")
+    design = argparse.Namespace(layers=[argparse.Namespace(config=other.config, base_address=0)])
+    with pytest.raises(LinkError, match="different design"):
+        check_identity(client, design)
+
+
+def test_silence_is_a_clear_error():
+    class Silent:
+        def write(self, data):
+            return len(data)
+
+        def read(self, count):
+            return b""
+
+    client = HostClient(Silent(), n_in=2, n_out=2, act_bits=8, out_bits=8)
+    with pytest.raises(LinkError, match="no answer from the board"):
+        client.sync()
+
+
+def test_baud_rate_the_clock_cannot_make_is_refused():
+    assert uart_divisor(12e6, 115_200) == 104  # iCEBreaker: 0.2% fast
+    with pytest.raises(UserError, match="too fast"):
+        uart_divisor(12e6, 4_000_000)
+    with pytest.raises(UserError, match="within 2%"):
+        uart_divisor(12e6, 1_600_000)

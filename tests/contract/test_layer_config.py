@@ -1,0 +1,73 @@
+"""``LayerConfig``: validation, derived widths, and its JSON round trip."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from jaynes_hw.contract.layer_config import CORE_KINDS, PARAMETERS, LayerConfig
+from jaynes_hw.contract.reference import accumulator_width
+from jaynes_hw.support.errors import UserError
+
+CONFIGS = [
+    LayerConfig("lognormal", 64, 32, lanes=4, bias_bits=27, relu=True),
+    LayerConfig("lognormal", 5, 7, lanes=3, code_bits=3, mantissa_bits=1, exponent_bits=2),
+    LayerConfig("int8", 12, 10, lanes=10, act_bits=6, out_bits=12),
+]
+
+
+def test_parameters_are_the_dataclass_fields():
+    assert set(PARAMETERS) == {field.name for field in fields(LayerConfig)}
+    assert CORE_KINDS == ("lognormal", "int8")
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_json_round_trip(config):
+    document = config.to_json()
+    assert LayerConfig.from_json(document) == config
+    assert document["passes"] == -(-config.n_out // config.lanes)
+    assert ("mantissa_bits" in document) == (config.kind == "lognormal")
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_widths_follow_the_bounds(config):
+    assert config.accumulator_bits == accumulator_width(
+        config.n_in, config.act_bits, config.max_level, config.bias_bits
+    )
+    worst_term = config.max_level << (config.act_bits - 1)
+    assert -worst_term >= -(1 << (config.product_bits - 1))
+    assert config.code_rows == config.passes * config.n_in
+    assert config.cycles_per_vector == config.passes * config.n_in
+    last_output = config.n_out - 1
+    row, lane = config.code_row(last_output, config.n_in - 1)
+    assert row == config.code_rows - 1 and lane == last_output % config.lanes
+    assert config.last_pass_lanes == config.n_out - (config.passes - 1) * config.lanes
+
+
+def test_int8_cores_have_no_codebook():
+    config = LayerConfig("int8", 4, 4)
+    assert config.code_bits == 8 and config.codebook_size == 0 and config.max_level == 128
+    with pytest.raises(TypeError, match="no codebook"):
+        _ = config.level_format
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (("conv", 4, 4), "unknown core 'conv'"),
+        (("lognormal", 0, 4), "n_in must be an integer from 1"),
+        (("lognormal", 4, 4, 5), r"lanes \(5\) cannot exceed n_out \(4\)"),
+        (("lognormal", 4, 4, 1, 1), "act_bits must be an integer from 2 to 16"),
+        (("int8", 4, 4, 1, 8, 8, 4), "stores 8-bit weights"),
+        (("lognormal", 4, 4, 1, 8, 8, 9), "bits must be an integer from 2 to 8"),
+    ],
+)
+def test_bad_parameters_are_refused(arguments, message):
+    with pytest.raises(UserError, match=message):
+        LayerConfig(*arguments)
+
+
+def test_from_json_needs_the_shape():
+    with pytest.raises(KeyError):
+        LayerConfig.from_json({"kind": "lognormal", "n_in": 3})

@@ -1,0 +1,71 @@
+"""The TOML network description and the run's plan: every bad key or value is one line and
+exit 1 with nothing written; names follow the core and the scheme."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jaynes_hw.generate import plan_generation
+from jaynes_hw.generate.command import main
+from tests.helpers.paths import DATA
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "network.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD_LAYERS = '[[layer]]\nweight = "fc1.weight"\nlanes = 4\n'
+
+
+SOURCE = f'source = "{(DATA / "digits_mlp.npz").as_posix()}"\n'
+
+
+@pytest.mark.parametrize(
+    "config_text, extra, message",
+    [
+        ("name = [", [], "not valid TOML"),
+        (SOURCE + GOOD_LAYERS + "colour = 3\n", [], "unknown key 'colour'"),
+        (SOURCE, [], "at least one"),
+        (SOURCE + GOOD_LAYERS.replace("4", "0"), [], "lanes must be an integer from 1"),
+        (SOURCE + GOOD_LAYERS.replace("4", '"4"'), [], "lanes in [[layer]] 1 must be an integer"),
+        (SOURCE + GOOD_LAYERS + "shift = 99\n", [], "shift must be 0.."),
+        (SOURCE + GOOD_LAYERS.replace("fc1", "fc9"), [], "no tensor named 'fc9.weight'"),
+        (SOURCE + GOOD_LAYERS + '[[layer]]\nweight = "fc1.weight"\n', [], "has 64 inputs"),
+        (SOURCE + GOOD_LAYERS + 'bias = "fc1.bias"\n', [], "needs input_scale"),
+        (SOURCE + "input_scale = 1e-9\n" + GOOD_LAYERS + 'bias = "fc1.bias"\nbias_bits = 4\n',
+         [], "raise bias_bits"),
+        (SOURCE + 'scheme = "nf4"\n' + GOOD_LAYERS, [], "unknown scheme"),
+        (SOURCE + GOOD_LAYERS + "out_bits = 1\n", [], "out_bits must be an integer from 2"),
+        (SOURCE + GOOD_LAYERS, ["--name", "2bad"], "not a Verilog identifier"),
+        (GOOD_LAYERS, [], "no source weights"),
+    ],
+)  # fmt: skip
+def test_bad_configuration_exits_1_with_one_line_and_no_files(
+    tmp_path, capsys, config_text, extra, message
+):
+    config = _write(tmp_path, config_text)
+    out = tmp_path / "out"
+    status = main(["--config", str(config), "--out", str(out), *extra])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_plan_names_follow_core_and_scheme():
+    assert plan_generation().name == "digits_mlp"
+    assert plan_generation(core="int8").name == "digits_mlp_int8"
+    assert plan_generation(scheme="pow2").name == "digits_mlp_pow2"
+    assert plan_generation(name="mine").name == "mine"
+
+
+def test_scheme_is_refused_where_nothing_is_quantized():
+    from jaynes_hw.support.errors import UserError
+
+    with pytest.raises(UserError, match="--scheme applies to lognormal cores"):
+        plan_generation(core="int8", scheme="pow2")

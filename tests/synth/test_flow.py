@@ -1,0 +1,94 @@
+"""FPGA builds with the YoWASP tools, compared with committed baselines.
+
+The small iCE40 build runs everywhere (about a minute, most of it YoWASP compiling itself
+the first time); the full-size comparisons run with ``pytest -m fpga``. Baselines:
+``tests/data/synth_baselines.json``, rewritten by ``python -m tests.helpers.synth_baselines``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jaynes_hw.boards import board_named
+from jaynes_hw.cli import main
+from jaynes_hw.synth import failure_reason
+from tests.helpers.paths import BASELINES as BASELINES_FILE
+from tests.helpers.synth_baselines import BUILDS, build, differences
+
+BASELINES = json.loads(BASELINES_FILE.read_text())
+UP5K_BITSTREAM_BYTES = 104_090  # every iCE40 UP5K bitstream has this size
+
+
+def _check_against_baseline(name: str, tmp_path: Path) -> dict:
+    figures = build(name, tmp_path)
+    baseline = BASELINES["builds"][name]
+    problems = differences(figures, baseline)
+    assert not problems, (
+        f"{name} moved from its baseline (tools now {figures['tools']}, baseline "
+        f"{BASELINES['tools']}): {problems}"
+    )
+    return figures
+
+
+def test_small_icebreaker_build_matches_its_baseline(tmp_path):
+    figures = _check_against_baseline("smoke_icebreaker", tmp_path)
+    assert Path(figures["bitstream"]).stat().st_size == UP5K_BITSTREAM_BYTES
+    assert 0 < figures["lcs"] <= 5280 and figures["dsps"] == 0
+
+
+@pytest.mark.fpga
+@pytest.mark.parametrize("name", [name for name in BUILDS if name != "smoke_icebreaker"])
+def test_full_size_build_matches_its_baseline(name, tmp_path):
+    _check_against_baseline(name, tmp_path)
+
+
+@pytest.mark.fpga
+def test_compare_command_writes_both_cores_and_ratios(tmp_path, capsys):
+    report = tmp_path / "compare.json"
+    args = ["synth", "--board", "icebreaker", "--compare", "--shape", "16x8", "--lanes", "2"]
+    assert main([*args, "--out", str(tmp_path / "build"), "--json", str(report)]) == 0
+    document = json.loads(report.read_text())
+    assert set(document) == {"lognormal", "int8", "link_only", "ratio"}
+    for core in ("lognormal", "int8"):
+        assert document[core]["n_in"] == 16 and document[core]["lanes"] == 2
+    ratio = document["ratio"]
+    assert ratio["lcs"] == round(document["lognormal"]["lcs"] / document["int8"]["lcs"], 3)
+    assert "ratio" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--compare", "--shape", "64"], "--shape must look like 64x32"),
+        (["--compare", "--core", "int8"], "no --weights or --core"),
+        (["--config", "missing.toml"], "missing.toml"),
+    ],
+)
+def test_synth_bad_input_is_one_line(arguments, message, tmp_path, capsys):
+    status = main(["synth", "--board", "icebreaker", "--out", str(tmp_path), *arguments])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_board_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synth", "--board", "arty"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'arty'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "cells, message",
+    [
+        ({"SB_MAC16": 9, "SB_LUT4": 3000}, "needs 9 DSP blocks, the icebreaker has 8"),
+        ({"SB_MAC16": 8, "SB_LUT4": 6000}, "place and route for icebreaker failed"),
+    ],
+)
+def test_a_failed_build_says_why(cells, message, tmp_path):
+    stat = {"design": {"num_cells_by_type": cells}}
+    (tmp_path / "stat.json").write_text(json.dumps(stat))
+    assert message in failure_reason(board_named("icebreaker"), tmp_path)
