@@ -412,27 +412,27 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
+  wire [32:0] \$102 ;
+  wire [32:0] \$103 ;
   wire \$104 ;
-  wire [33:0] \$105 ;
-  wire [33:0] \$106 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire [32:0] \$110 ;
+  wire [32:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire [33:0] \$119 ;
+  wire [32:0] \$118 ;
+  wire [32:0] \$119 ;
   wire \$12 ;
-  wire [33:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -446,120 +446,44 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [33:0] \$133 ;
-  wire [33:0] \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire [33:0] \$147 ;
-  wire [33:0] \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [11:0] \$136 ;
+  reg [31:0] \$137 ;
+  reg \$138 ;
+  reg [1:0] \$139 ;
+  wire [6:0] \$14 ;
+  reg [31:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [5:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [5:0] \$144 ;
+  reg [1:0] \$145 ;
+  reg [5:0] \$146 ;
+  reg [1:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [1:0] \$149 ;
+  wire [6:0] \$15 ;
+  reg [5:0] \$150 ;
+  reg [1:0] \$151 ;
+  reg [5:0] \$152 ;
+  reg [1:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [1:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [1:0] \$157 ;
+  reg [1:0] \$158 ;
+  wire [4:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire [33:0] \$161 ;
-  wire [33:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [33:0] \$175 ;
-  wire [33:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [33:0] \$189 ;
   wire \$19 ;
-  wire [33:0] \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
-  wire [26:0] \$2 ;
-  wire [3:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire \$2 ;
+  wire \$20 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  reg \$213 ;
-  reg [1:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg [4:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [2:0] \$218 ;
-  reg [5:0] \$219 ;
   wire \$22 ;
-  reg [2:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [2:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [2:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [2:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [2:0] \$228 ;
-  reg [5:0] \$229 ;
   wire \$23 ;
-  reg [2:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [2:0] \$232 ;
-  reg [1:0] \$233 ;
-  wire [4:0] \$234 ;
-  wire [6:0] \$237 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
@@ -580,7 +504,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [3:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -593,8 +517,8 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
+  wire [1:0] \$54 ;
+  wire [1:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -602,8 +526,8 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [32:0] \$62 ;
+  wire [32:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -611,16 +535,16 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
+  wire [32:0] \$70 ;
+  wire [32:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [1:0] \$77 ;
-  wire [1:0] \$78 ;
-  wire \$79 ;
+  wire \$77 ;
+  wire [32:0] \$78 ;
+  wire [32:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -628,28 +552,30 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
+  wire [32:0] \$86 ;
+  wire [32:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [33:0] \$91 ;
-  wire [33:0] \$92 ;
+  wire \$91 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
+  wire [32:0] \$94 ;
+  wire [32:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  reg \$signal  = 1'h0;
+  reg \$signal$24  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [2:0] bias_mem__addr;
-  wire [107:0] bias_mem__r_data;
-  reg bias_mem__r_en;
-  wire [107:0] bias_mem__w_data;
-  reg [3:0] bias_mem__w_en;
+  wire [4:0] bias_mem__addr;
+  wire [22:0] bias_mem__r_data;
+  wire bias_mem__r_en;
+  wire [22:0] bias_mem__w_data;
+  wire bias_mem__w_en;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [11:0] bus__addr;
@@ -667,21 +593,21 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire clk;
   wire [8:0] code_mem__addr;
   wire [15:0] code_mem__r_data;
-  reg code_mem__r_en;
+  wire code_mem__r_en;
   wire [15:0] code_mem__w_data;
-  reg [3:0] code_mem__w_en;
-  reg commit;
+  wire [3:0] code_mem__w_en;
+  wire commit;
   wire commit_pending;
-  reg [2:0] exponents__0 = 3'h0;
-  reg [2:0] exponents__1 = 3'h3;
-  reg [2:0] exponents__2 = 3'h4;
-  reg [2:0] exponents__3 = 3'h4;
-  reg [2:0] exponents__4 = 3'h5;
-  reg [2:0] exponents__5 = 3'h5;
-  reg [2:0] exponents__6 = 3'h6;
-  reg [2:0] exponents__7 = 3'h7;
-  reg [5:0] mantissas__0 = 6'h20;
-  reg [5:0] mantissas__1 = 6'h21;
+  reg [1:0] exponents__0 = 2'h0;
+  reg [1:0] exponents__1 = 2'h0;
+  reg [1:0] exponents__2 = 2'h0;
+  reg [1:0] exponents__3 = 2'h0;
+  reg [1:0] exponents__4 = 2'h1;
+  reg [1:0] exponents__5 = 2'h1;
+  reg [1:0] exponents__6 = 2'h2;
+  reg [1:0] exponents__7 = 2'h3;
+  reg [5:0] mantissas__0 = 6'h02;
+  reg [5:0] mantissas__1 = 6'h11;
   reg [5:0] mantissas__2 = 6'h20;
   reg [5:0] mantissas__3 = 6'h30;
   reg [5:0] mantissas__4 = 6'h22;
@@ -691,42 +617,44 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   reg [1:0] read_lane = 2'h0;
   reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [11:0] request_addr = 12'h000;
+  reg [31:0] request_data = 32'd0;
   input rst;
   wire rst;
-  reg [4:0] shift = 5'h0e;
-  (* init = 3'h0 *)
-  wire [2:0] staged0_e;
-  (* init = 6'h20 *)
+  reg [4:0] shift = 5'h0a;
+  (* init = 2'h0 *)
+  wire [1:0] staged0_e;
+  (* init = 6'h02 *)
   wire [5:0] staged0_m;
-  (* init = 3'h3 *)
-  wire [2:0] staged1_e;
-  (* init = 6'h21 *)
+  (* init = 2'h0 *)
+  wire [1:0] staged1_e;
+  (* init = 6'h11 *)
   wire [5:0] staged1_m;
-  (* init = 3'h4 *)
-  wire [2:0] staged2_e;
+  (* init = 2'h0 *)
+  wire [1:0] staged2_e;
   (* init = 6'h20 *)
   wire [5:0] staged2_m;
-  (* init = 3'h4 *)
-  wire [2:0] staged3_e;
+  (* init = 2'h0 *)
+  wire [1:0] staged3_e;
   (* init = 6'h30 *)
   wire [5:0] staged3_m;
-  (* init = 3'h5 *)
-  wire [2:0] staged4_e;
+  (* init = 2'h1 *)
+  wire [1:0] staged4_e;
   (* init = 6'h22 *)
   wire [5:0] staged4_m;
-  (* init = 3'h5 *)
-  wire [2:0] staged5_e;
+  (* init = 2'h1 *)
+  wire [1:0] staged5_e;
   (* init = 6'h2f *)
   wire [5:0] staged5_m;
-  (* init = 3'h6 *)
-  wire [2:0] staged6_e;
+  (* init = 2'h2 *)
+  wire [1:0] staged6_e;
   (* init = 6'h21 *)
   wire [5:0] staged6_m;
-  (* init = 3'h7 *)
-  wire [2:0] staged7_e;
+  (* init = 2'h3 *)
+  wire [1:0] staged7_e;
   (* init = 6'h3f *)
   wire [5:0] staged7_m;
-  (* init = 5'h0e *)
+  (* init = 5'h0a *)
   wire [4:0] staged_shift;
   input [7:0] x__payload;
   wire [7:0] x__payload;
@@ -746,261 +674,193 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$234  = read_lane * 3'h4;
-  assign \$1  = code_mem__r_data >> \$234 ;
-  assign \$237  = read_lane * 5'h1b;
-  assign \$2  = bias_mem__r_data >> \$237 ;
-  assign \$3  = bus__w_stb | bus__r_stb;
-  assign \$4  = ~ bus__ack;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = \$5  & bus__w_stb;
-  assign \$7  = ! bus__addr[11:3];
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = bus__addr[2:0] == 3'h4;
-  assign \$10  = bus__w_stb | bus__r_stb;
-  assign \$11  = ~ bus__ack;
+  assign \$159  = read_lane * 3'h4;
+  assign \$1  = code_mem__r_data >> \$159 ;
+  assign \$2  = \$signal  & \$signal$24 ;
+  assign \$3  = ! request_addr[11:3];
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = request_addr[2:0] == 3'h4;
+  assign \$6  = \$4  & \$5 ;
+  assign commit = \$6  & request_data[0];
+  assign \$7  = \$signal  & \$signal$24 ;
+  assign \$9  = request_addr[1:0] < 3'h4;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = request_addr[10:2] < 10'h200;
   assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$12  & bus__w_stb;
-  assign \$15  = bus__addr[1:0] < 3'h4;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = bus__addr[10:2] < 10'h200;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = \$13  & \$18 ;
-  assign \$20  = 1'h1 << bus__addr[1:0];
-  assign \$21  = bus__w_stb | bus__r_stb;
-  assign \$22  = ~ bus__ack;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = ~ bus__w_stb;
-  assign \$25  = \$23  & \$24 ;
-  assign \$27  = bus__addr[1:0] < 3'h4;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = bus__addr[10:2] < 10'h200;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = \$25  & \$30 ;
+  assign \$13  = \$7  & \$12 ;
+  assign \$14  = 1'h1 << request_addr[1:0];
+  assign \$15  = \$13  ? \$14  : 7'h00;
+  assign \$16  = ~ \$signal$24 ;
+  assign \$17  = \$signal  & \$16 ;
+  assign \$19  = request_addr[1:0] < 3'h4;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = request_addr[10:2] < 10'h200;
+  assign \$22  = \$20  & \$21 ;
+  assign code_mem__r_en = \$17  & \$22 ;
+  assign \$23  = \$signal  & \$signal$24 ;
+  assign \$24  = request_addr[11:5] == 1'h1;
+  assign \$25  = request_addr[4:0] < 6'h20;
+  assign \$26  = \$24  & \$25 ;
+  assign bias_mem__w_en = \$23  & \$26 ;
+  assign \$27  = ~ \$signal$24 ;
+  assign \$28  = \$signal  & \$27 ;
+  assign \$29  = request_addr[11:5] == 1'h1;
+  assign \$30  = request_addr[4:0] < 6'h20;
+  assign \$31  = \$29  & \$30 ;
+  assign bias_mem__r_en = \$28  & \$31 ;
   assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ bus__ack;
+  assign \$33  = ~ \$signal ;
   assign \$34  = \$32  & \$33 ;
-  assign \$35  = \$34  & bus__w_stb;
-  assign \$36  = bus__addr[11:5] == 1'h1;
-  assign \$37  = bus__addr[1:0] < 3'h4;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = bus__addr[4:2] < 4'h8;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = \$35  & \$40 ;
-  assign \$42  = 1'h1 << bus__addr[1:0];
-  assign \$43  = bus__w_stb | bus__r_stb;
-  assign \$44  = ~ bus__ack;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = ~ bus__w_stb;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = bus__addr[11:5] == 1'h1;
-  assign \$49  = bus__addr[1:0] < 3'h4;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = bus__addr[4:2] < 4'h8;
+  assign \$35  = ~ bus__ack;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = bus__w_stb | bus__r_stb;
+  assign \$38  = ~ \$signal ;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = ~ bus__ack;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = ~ \$signal$24 ;
+  assign \$43  = \$signal  & \$42 ;
+  assign \$44  = \$signal  & \$signal$24 ;
+  assign \$45  = ! request_addr[11:3];
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = request_addr[2:0] == 3'h5;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ~ \$signal$24 ;
+  assign \$50  = \$signal  & \$49 ;
+  assign \$51  = ! request_addr[11:3];
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$47  & \$52 ;
-  assign \$54  = bus__w_stb | bus__r_stb;
-  assign \$55  = ~ bus__ack;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = bus__w_stb | bus__r_stb;
-  assign \$58  = ~ bus__ack;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = ~ bus__w_stb;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = bus__w_stb | bus__r_stb;
-  assign \$63  = ~ bus__ack;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$64  & bus__w_stb;
-  assign \$66  = ! bus__addr[11:3];
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = bus__addr[2:0] == 3'h5;
-  assign \$69  = bus__w_stb | bus__r_stb;
-  assign \$70  = ~ bus__ack;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = ~ bus__w_stb;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = ! bus__addr[11:3];
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = commit_pending ? 1'h1 : 1'h0;
-  assign \$77  = busy ? 2'h2 : 2'h0;
-  assign \$78  = { 1'h0, \$76  } | \$77 ;
-  assign \$79  = bus__addr[11:3] == 1'h1;
-  assign \$80  = ! bus__addr[2:0];
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = bus__w_stb | bus__r_stb;
-  assign \$83  = ~ bus__ack;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = \$84  & bus__w_stb;
-  assign \$86  = bus__w_stb | bus__r_stb;
-  assign \$87  = ~ bus__ack;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = ~ bus__w_stb;
+  assign \$53  = commit_pending ? 1'h1 : 1'h0;
+  assign \$54  = busy ? 2'h2 : 2'h0;
+  assign \$55  = { 1'h0, \$53  } | \$54 ;
+  assign \$56  = request_addr[11:3] == 1'h1;
+  assign \$57  = ! request_addr[2:0];
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$signal  & \$signal$24 ;
+  assign \$60  = ~ \$signal$24 ;
+  assign \$61  = \$signal  & \$60 ;
+  assign \$63  = { 27'h0000000, mantissas__0 } | \$62 ;
+  assign \$64  = request_addr[11:3] == 1'h1;
+  assign \$65  = request_addr[2:0] == 1'h1;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$signal  & \$signal$24 ;
+  assign \$68  = ~ \$signal$24 ;
+  assign \$69  = \$signal  & \$68 ;
+  assign \$71  = { 27'h0000000, mantissas__1 } | \$70 ;
+  assign \$72  = request_addr[11:3] == 1'h1;
+  assign \$73  = request_addr[2:0] == 2'h2;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$signal  & \$signal$24 ;
+  assign \$76  = ~ \$signal$24 ;
+  assign \$77  = \$signal  & \$76 ;
+  assign \$79  = { 27'h0000000, mantissas__2 } | \$78 ;
+  assign \$80  = request_addr[11:3] == 1'h1;
+  assign \$81  = request_addr[2:0] == 2'h3;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = \$signal  & \$signal$24 ;
+  assign \$84  = ~ \$signal$24 ;
+  assign \$85  = \$signal  & \$84 ;
+  assign \$87  = { 27'h0000000, mantissas__3 } | \$86 ;
+  assign \$88  = request_addr[11:3] == 1'h1;
+  assign \$89  = request_addr[2:0] == 3'h4;
   assign \$90  = \$88  & \$89 ;
-  assign \$92  = { 28'h0000000, mantissas__0 } | \$91 ;
-  assign \$93  = bus__addr[11:3] == 1'h1;
-  assign \$94  = bus__addr[2:0] == 1'h1;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = bus__w_stb | bus__r_stb;
-  assign \$97  = ~ bus__ack;
+  assign \$91  = \$signal  & \$signal$24 ;
+  assign \$92  = ~ \$signal$24 ;
+  assign \$93  = \$signal  & \$92 ;
+  assign \$95  = { 27'h0000000, mantissas__4 } | \$94 ;
+  assign \$96  = request_addr[11:3] == 1'h1;
+  assign \$97  = request_addr[2:0] == 3'h5;
   assign \$98  = \$96  & \$97 ;
-  assign \$99  = \$98  & bus__w_stb;
-  assign \$100  = bus__w_stb | bus__r_stb;
-  assign \$101  = ~ bus__ack;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = ~ bus__w_stb;
-  assign \$104  = \$102  & \$103 ;
-  assign \$106  = { 28'h0000000, mantissas__1 } | \$105 ;
-  assign \$107  = bus__addr[11:3] == 1'h1;
-  assign \$108  = bus__addr[2:0] == 2'h2;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = bus__w_stb | bus__r_stb;
-  assign \$111  = ~ bus__ack;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = \$112  & bus__w_stb;
-  assign \$114  = bus__w_stb | bus__r_stb;
-  assign \$115  = ~ bus__ack;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = ~ bus__w_stb;
-  assign \$118  = \$116  & \$117 ;
-  assign \$120  = { 28'h0000000, mantissas__2 } | \$119 ;
-  assign \$121  = bus__addr[11:3] == 1'h1;
-  assign \$122  = bus__addr[2:0] == 2'h3;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = bus__w_stb | bus__r_stb;
-  assign \$125  = ~ bus__ack;
+  assign \$99  = \$signal  & \$signal$24 ;
+  assign \$100  = ~ \$signal$24 ;
+  assign \$101  = \$signal  & \$100 ;
+  assign \$103  = { 27'h0000000, mantissas__5 } | \$102 ;
+  assign \$104  = request_addr[11:3] == 1'h1;
+  assign \$105  = request_addr[2:0] == 3'h6;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = \$signal  & \$signal$24 ;
+  assign \$108  = ~ \$signal$24 ;
+  assign \$109  = \$signal  & \$108 ;
+  assign \$111  = { 27'h0000000, mantissas__6 } | \$110 ;
+  assign \$112  = request_addr[11:3] == 1'h1;
+  assign \$113  = request_addr[2:0] == 3'h7;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = \$signal  & \$signal$24 ;
+  assign \$116  = ~ \$signal$24 ;
+  assign \$117  = \$signal  & \$116 ;
+  assign \$119  = { 27'h0000000, mantissas__7 } | \$118 ;
+  assign \$120  = ~ \$signal$24 ;
+  assign \$121  = \$signal  & \$120 ;
+  assign \$123  = request_addr[1:0] < 3'h4;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = request_addr[10:2] < 10'h200;
   assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$126  & bus__w_stb;
-  assign \$128  = bus__w_stb | bus__r_stb;
-  assign \$129  = ~ bus__ack;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = ~ bus__w_stb;
+  assign \$127  = \$121  & \$126 ;
+  assign \$128  = ~ \$signal$24 ;
+  assign \$129  = \$signal  & \$128 ;
+  assign \$130  = request_addr[11:5] == 1'h1;
+  assign \$131  = request_addr[4:0] < 6'h20;
   assign \$132  = \$130  & \$131 ;
-  assign \$134  = { 28'h0000000, mantissas__3 } | \$133 ;
-  assign \$135  = bus__addr[11:3] == 1'h1;
-  assign \$136  = bus__addr[2:0] == 3'h4;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = bus__w_stb | bus__r_stb;
-  assign \$139  = ~ bus__ack;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = \$140  & bus__w_stb;
-  assign \$142  = bus__w_stb | bus__r_stb;
-  assign \$143  = ~ bus__ack;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = ~ bus__w_stb;
-  assign \$146  = \$144  & \$145 ;
-  assign \$148  = { 28'h0000000, mantissas__4 } | \$147 ;
-  assign \$149  = bus__addr[11:3] == 1'h1;
-  assign \$150  = bus__addr[2:0] == 3'h5;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = bus__w_stb | bus__r_stb;
-  assign \$153  = ~ bus__ack;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = \$154  & bus__w_stb;
-  assign \$156  = bus__w_stb | bus__r_stb;
-  assign \$157  = ~ bus__ack;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = ~ bus__w_stb;
-  assign \$160  = \$158  & \$159 ;
-  assign \$162  = { 28'h0000000, mantissas__5 } | \$161 ;
-  assign \$163  = bus__addr[11:3] == 1'h1;
-  assign \$164  = bus__addr[2:0] == 3'h6;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = bus__w_stb | bus__r_stb;
-  assign \$167  = ~ bus__ack;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = \$168  & bus__w_stb;
-  assign \$170  = bus__w_stb | bus__r_stb;
-  assign \$171  = ~ bus__ack;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = ~ bus__w_stb;
-  assign \$174  = \$172  & \$173 ;
-  assign \$176  = { 28'h0000000, mantissas__6 } | \$175 ;
-  assign \$177  = bus__addr[11:3] == 1'h1;
-  assign \$178  = bus__addr[2:0] == 3'h7;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = bus__w_stb | bus__r_stb;
-  assign \$181  = ~ bus__ack;
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = \$182  & bus__w_stb;
-  assign \$184  = bus__w_stb | bus__r_stb;
-  assign \$185  = ~ bus__ack;
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = ~ bus__w_stb;
-  assign \$188  = \$186  & \$187 ;
-  assign \$190  = { 28'h0000000, mantissas__7 } | \$189 ;
-  assign \$191  = bus__w_stb | bus__r_stb;
-  assign \$192  = ~ bus__ack;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = ~ bus__w_stb;
-  assign \$195  = \$193  & \$194 ;
-  assign \$197  = bus__addr[1:0] < 3'h4;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = bus__addr[10:2] < 10'h200;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$195  & \$200 ;
-  assign \$202  = bus__w_stb | bus__r_stb;
-  assign \$203  = ~ bus__ack;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ bus__w_stb;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = bus__addr[11:5] == 1'h1;
-  assign \$208  = bus__addr[1:0] < 3'h4;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = bus__addr[4:2] < 4'h8;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = \$206  & \$211 ;
+  assign \$133  = \$129  & \$132 ;
   always @(posedge clk)
-    bus__ack <= \$213 ;
+    \$signal  <= \$134 ;
   always @(posedge clk)
-    read_source <= \$214 ;
+    bus__ack <= \$135 ;
   always @(posedge clk)
-    read_word <= \$215 ;
+    request_addr <= \$136 ;
   always @(posedge clk)
-    shift <= \$216 ;
+    request_data <= \$137 ;
   always @(posedge clk)
-    mantissas__0 <= \$217 ;
+    \$signal$24  <= \$138 ;
   always @(posedge clk)
-    exponents__0 <= \$218 ;
+    read_source <= \$139 ;
   always @(posedge clk)
-    mantissas__1 <= \$219 ;
+    read_word <= \$140 ;
   always @(posedge clk)
-    exponents__1 <= \$220 ;
+    shift <= \$141 ;
   always @(posedge clk)
-    mantissas__2 <= \$221 ;
+    mantissas__0 <= \$142 ;
   always @(posedge clk)
-    exponents__2 <= \$222 ;
+    exponents__0 <= \$143 ;
   always @(posedge clk)
-    mantissas__3 <= \$223 ;
+    mantissas__1 <= \$144 ;
   always @(posedge clk)
-    exponents__3 <= \$224 ;
+    exponents__1 <= \$145 ;
   always @(posedge clk)
-    mantissas__4 <= \$225 ;
+    mantissas__2 <= \$146 ;
   always @(posedge clk)
-    exponents__4 <= \$226 ;
+    exponents__2 <= \$147 ;
   always @(posedge clk)
-    mantissas__5 <= \$227 ;
+    mantissas__3 <= \$148 ;
   always @(posedge clk)
-    exponents__5 <= \$228 ;
+    exponents__3 <= \$149 ;
   always @(posedge clk)
-    mantissas__6 <= \$229 ;
+    mantissas__4 <= \$150 ;
   always @(posedge clk)
-    exponents__6 <= \$230 ;
+    exponents__4 <= \$151 ;
   always @(posedge clk)
-    mantissas__7 <= \$231 ;
+    mantissas__5 <= \$152 ;
   always @(posedge clk)
-    exponents__7 <= \$232 ;
+    exponents__5 <= \$153 ;
   always @(posedge clk)
-    read_lane <= \$233 ;
+    mantissas__6 <= \$154 ;
+  always @(posedge clk)
+    exponents__6 <= \$155 ;
+  always @(posedge clk)
+    mantissas__7 <= \$156 ;
+  always @(posedge clk)
+    exponents__7 <= \$157 ;
+  always @(posedge clk)
+    read_lane <= \$158 ;
   \digits_mlp.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__data(request_data[22:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__addr(bus__addr[10:2]),
-    .code_write__en(code_mem__w_en),
+    .code_write__en(\$15 [3:0]),
     .commit(commit),
     .commit_pending(commit_pending),
     .exponents__0(exponents__0),
@@ -1020,7 +880,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
-    .\port$0$25 (bus__w_data[26:0]),
+    .\port$944$0 (request_addr[10:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -1039,351 +899,346 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
         2'h1:
             bus__r_data = { 28'h0000000, \$1  };
         2'h2:
-            bus__r_data = { \$2 [26], \$2 [26], \$2 [26], \$2 [26], \$2 [26], \$2  };
+            bus__r_data = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    commit = 1'h0;
-    if (\$8 ) begin
-      if (\$9 ) begin
-        commit = bus__w_data[0];
-      end
+    \$134  = \$36 ;
+    if (rst) begin
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    code_mem__w_en = 4'h0;
-    if (\$19 ) begin
-      code_mem__w_en = \$20 ;
+    \$135  = \$signal ;
+    if (rst) begin
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    code_mem__r_en = 1'h0;
-    if (\$31 ) begin
-      code_mem__r_en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    bias_mem__w_en = 4'h0;
+    \$136  = request_addr;
     if (\$41 ) begin
-      bias_mem__w_en = \$42 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    bias_mem__r_en = 1'h0;
-    if (\$53 ) begin
-      bias_mem__r_en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = \$56 ;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = read_source;
-    if (\$61 ) begin
-      \$214  = 2'h0;
-    end
-    if (\$201 ) begin
-      \$214  = 2'h1;
-    end
-    if (\$212 ) begin
-      \$214  = 2'h2;
+      \$136  = bus__addr;
     end
     if (rst) begin
-      \$214  = 2'h0;
+      \$136  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = read_word;
-    if (\$61 ) begin
-      \$215  = 32'd0;
+    \$137  = request_data;
+    if (\$41 ) begin
+      \$137  = bus__w_data;
     end
-    if (\$75 ) begin
-      casez (bus__addr[2:0])
+    if (rst) begin
+      \$137  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$138  = \$signal$24 ;
+    if (\$41 ) begin
+      \$138  = bus__w_stb;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$139  = read_source;
+    if (\$43 ) begin
+      \$139  = 2'h0;
+    end
+    if (\$127 ) begin
+      \$139  = 2'h1;
+    end
+    if (\$133 ) begin
+      \$139  = 2'h2;
+    end
+    if (rst) begin
+      \$139  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$140  = read_word;
+    if (\$43 ) begin
+      \$140  = 32'd0;
+    end
+    if (\$52 ) begin
+      casez (request_addr[2:0])
         3'h0:
-            \$215  = 32'd1247346945;
+            \$140  = 32'd1247347201;
         3'h1:
-            \$215  = 32'd2097216;
+            \$140  = 32'd2097216;
         3'h2:
-            \$215  = 32'd134743044;
+            \$140  = 32'd134743044;
         3'h3:
-            \$215  = 32'd18547462;
+            \$140  = 32'd18285062;
         3'h4:
-            \$215  = { 30'h00000000, \$78  };
+            \$140  = { 30'h00000000, \$55  };
         3'h5:
-            \$215  = { 27'h0000000, shift };
+            \$140  = { 27'h0000000, shift };
       endcase
     end
-    if (\$81 ) begin
-      if (\$90 ) begin
-        \$215  = \$92 [31:0];
+    if (\$58 ) begin
+      if (\$61 ) begin
+        \$140  = \$63 [31:0];
       end
     end
-    if (\$95 ) begin
-      if (\$104 ) begin
-        \$215  = \$106 [31:0];
+    if (\$66 ) begin
+      if (\$69 ) begin
+        \$140  = \$71 [31:0];
       end
     end
-    if (\$109 ) begin
-      if (\$118 ) begin
-        \$215  = \$120 [31:0];
+    if (\$74 ) begin
+      if (\$77 ) begin
+        \$140  = \$79 [31:0];
       end
     end
-    if (\$123 ) begin
-      if (\$132 ) begin
-        \$215  = \$134 [31:0];
-      end
-    end
-    if (\$137 ) begin
-      if (\$146 ) begin
-        \$215  = \$148 [31:0];
-      end
-    end
-    if (\$151 ) begin
-      if (\$160 ) begin
-        \$215  = \$162 [31:0];
-      end
-    end
-    if (\$165 ) begin
-      if (\$174 ) begin
-        \$215  = \$176 [31:0];
-      end
-    end
-    if (\$179 ) begin
-      if (\$188 ) begin
-        \$215  = \$190 [31:0];
-      end
-    end
-    if (rst) begin
-      \$215  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = shift;
-    if (\$67 ) begin
-      if (\$68 ) begin
-        \$216  = bus__w_data[4:0];
-      end
-    end
-    if (rst) begin
-      \$216  = 5'h0e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = mantissas__0;
-    if (\$81 ) begin
+    if (\$82 ) begin
       if (\$85 ) begin
-        \$217  = bus__w_data[5:0];
+        \$140  = \$87 [31:0];
+      end
+    end
+    if (\$90 ) begin
+      if (\$93 ) begin
+        \$140  = \$95 [31:0];
+      end
+    end
+    if (\$98 ) begin
+      if (\$101 ) begin
+        \$140  = \$103 [31:0];
+      end
+    end
+    if (\$106 ) begin
+      if (\$109 ) begin
+        \$140  = \$111 [31:0];
+      end
+    end
+    if (\$114 ) begin
+      if (\$117 ) begin
+        \$140  = \$119 [31:0];
       end
     end
     if (rst) begin
-      \$217  = 6'h20;
+      \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = exponents__0;
-    if (\$81 ) begin
-      if (\$85 ) begin
-        \$218  = bus__w_data[18:16];
-      end
+    \$141  = shift;
+    if (\$48 ) begin
+      \$141  = request_data[4:0];
     end
     if (rst) begin
-      \$218  = 3'h0;
+      \$141  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = mantissas__1;
-    if (\$95 ) begin
+    \$142  = mantissas__0;
+    if (\$58 ) begin
+      if (\$59 ) begin
+        \$142  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$142  = 6'h02;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$143  = exponents__0;
+    if (\$58 ) begin
+      if (\$59 ) begin
+        \$143  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$143  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$144  = mantissas__1;
+    if (\$66 ) begin
+      if (\$67 ) begin
+        \$144  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$144  = 6'h11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$145  = exponents__1;
+    if (\$66 ) begin
+      if (\$67 ) begin
+        \$145  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$145  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$146  = mantissas__2;
+    if (\$74 ) begin
+      if (\$75 ) begin
+        \$146  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$146  = 6'h20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$147  = exponents__2;
+    if (\$74 ) begin
+      if (\$75 ) begin
+        \$147  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$147  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$148  = mantissas__3;
+    if (\$82 ) begin
+      if (\$83 ) begin
+        \$148  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$148  = 6'h30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$149  = exponents__3;
+    if (\$82 ) begin
+      if (\$83 ) begin
+        \$149  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$149  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$150  = mantissas__4;
+    if (\$90 ) begin
+      if (\$91 ) begin
+        \$150  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$150  = 6'h22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$151  = exponents__4;
+    if (\$90 ) begin
+      if (\$91 ) begin
+        \$151  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$151  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$152  = mantissas__5;
+    if (\$98 ) begin
       if (\$99 ) begin
-        \$219  = bus__w_data[5:0];
+        \$152  = request_data[5:0];
       end
     end
     if (rst) begin
-      \$219  = 6'h21;
+      \$152  = 6'h2f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = exponents__1;
-    if (\$95 ) begin
+    \$153  = exponents__5;
+    if (\$98 ) begin
       if (\$99 ) begin
-        \$220  = bus__w_data[18:16];
+        \$153  = request_data[17:16];
       end
     end
     if (rst) begin
-      \$220  = 3'h3;
+      \$153  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = mantissas__2;
-    if (\$109 ) begin
-      if (\$113 ) begin
-        \$221  = bus__w_data[5:0];
+    \$154  = mantissas__6;
+    if (\$106 ) begin
+      if (\$107 ) begin
+        \$154  = request_data[5:0];
       end
     end
     if (rst) begin
-      \$221  = 6'h20;
+      \$154  = 6'h21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = exponents__2;
-    if (\$109 ) begin
-      if (\$113 ) begin
-        \$222  = bus__w_data[18:16];
+    \$155  = exponents__6;
+    if (\$106 ) begin
+      if (\$107 ) begin
+        \$155  = request_data[17:16];
       end
     end
     if (rst) begin
-      \$222  = 3'h4;
+      \$155  = 2'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = mantissas__3;
-    if (\$123 ) begin
-      if (\$127 ) begin
-        \$223  = bus__w_data[5:0];
+    \$156  = mantissas__7;
+    if (\$114 ) begin
+      if (\$115 ) begin
+        \$156  = request_data[5:0];
       end
     end
     if (rst) begin
-      \$223  = 6'h30;
+      \$156  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = exponents__3;
-    if (\$123 ) begin
-      if (\$127 ) begin
-        \$224  = bus__w_data[18:16];
+    \$157  = exponents__7;
+    if (\$114 ) begin
+      if (\$115 ) begin
+        \$157  = request_data[17:16];
       end
     end
     if (rst) begin
-      \$224  = 3'h4;
+      \$157  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = mantissas__4;
-    if (\$137 ) begin
-      if (\$141 ) begin
-        \$225  = bus__w_data[5:0];
-      end
+    \$158  = read_lane;
+    if (\$127 ) begin
+      \$158  = request_addr[1:0];
     end
     if (rst) begin
-      \$225  = 6'h22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = exponents__4;
-    if (\$137 ) begin
-      if (\$141 ) begin
-        \$226  = bus__w_data[18:16];
-      end
-    end
-    if (rst) begin
-      \$226  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = mantissas__5;
-    if (\$151 ) begin
-      if (\$155 ) begin
-        \$227  = bus__w_data[5:0];
-      end
-    end
-    if (rst) begin
-      \$227  = 6'h2f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = exponents__5;
-    if (\$151 ) begin
-      if (\$155 ) begin
-        \$228  = bus__w_data[18:16];
-      end
-    end
-    if (rst) begin
-      \$228  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = mantissas__6;
-    if (\$165 ) begin
-      if (\$169 ) begin
-        \$229  = bus__w_data[5:0];
-      end
-    end
-    if (rst) begin
-      \$229  = 6'h21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = exponents__6;
-    if (\$165 ) begin
-      if (\$169 ) begin
-        \$230  = bus__w_data[18:16];
-      end
-    end
-    if (rst) begin
-      \$230  = 3'h6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = mantissas__7;
-    if (\$179 ) begin
-      if (\$183 ) begin
-        \$231  = bus__w_data[5:0];
-      end
-    end
-    if (rst) begin
-      \$231  = 6'h3f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = exponents__7;
-    if (\$179 ) begin
-      if (\$183 ) begin
-        \$232  = bus__w_data[18:16];
-      end
-    end
-    if (rst) begin
-      \$232  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = read_lane;
-    if (\$201 ) begin
-      \$233  = bus__addr[1:0];
-    end
-    if (\$212 ) begin
-      \$233  = bus__addr[1:0];
-    end
-    if (rst) begin
-      \$233  = 2'h0;
+      \$158  = 2'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1410,133 +1265,158 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   assign staged6_e = exponents__6;
   assign staged7_m = mantissas__7;
   assign staged7_e = exponents__7;
-  assign code_mem__addr = bus__addr[10:2];
-  assign code_mem__w_data = { bus__w_data[3:0], bus__w_data[3:0], bus__w_data[3:0], bus__w_data[3:0] };
-  assign bias_mem__addr = bus__addr[4:2];
-  assign bias_mem__w_data = { bus__w_data[26:0], bus__w_data[26:0], bus__w_data[26:0], bus__w_data[26:0] };
-  assign \$14  = bus__addr[11];
-  assign \$26  = bus__addr[11];
-  assign \$91  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$105  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$119  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$133  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$147  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$161  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$175  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$189  = { 15'h0000, exponents__7, 16'h0000 };
-  assign \$196  = bus__addr[11];
+  assign code_mem__addr = request_addr[10:2];
+  assign code_mem__w_data = { request_data[3:0], request_data[3:0], request_data[3:0], request_data[3:0] };
+  assign code_mem__w_en = \$15 [3:0];
+  assign bias_mem__addr = request_addr[4:0];
+  assign bias_mem__w_data = request_data[22:0];
+  assign \$8  = request_addr[11];
+  assign \$18  = request_addr[11];
+  assign \$62  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$70  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$78  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$86  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$94  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$102  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$110  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$118  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$122  = request_addr[11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2
+module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, \port$944$0 , bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2
 , exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [28:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [28:0] \$104 ;
-  wire [28:0] \$105 ;
-  wire [28:0] \$106 ;
-  wire \$107 ;
-  wire [3:0] \$108 ;
-  wire \$109 ;
+  wire [16:0] \$100 ;
+  wire [17:0] \$101 ;
+  reg [8:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [17:0] \$104 ;
+  wire \$105 ;
+  wire [23:0] \$106 ;
+  wire [24:0] \$107 ;
+  wire [25:0] \$108 ;
+  wire [23:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg [8:0] \$114 ;
-  reg [2:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg [7:0] \$118 ;
-  reg \$119 ;
+  wire [24:0] \$110 ;
+  wire [25:0] \$111 ;
+  wire [23:0] \$112 ;
+  wire [24:0] \$113 ;
+  wire [25:0] \$114 ;
+  wire [23:0] \$115 ;
+  wire [24:0] \$116 ;
+  wire [25:0] \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg [4:0] \$124 ;
-  reg [27:0] \$125 ;
-  reg [5:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [5:0] \$128 ;
-  reg [5:0] \$129 ;
+  wire \$120 ;
+  wire [5:0] \$121 ;
+  wire [5:0] \$122 ;
+  wire [5:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [2:0] \$126 ;
+  wire \$127 ;
+  wire [25:0] \$128 ;
+  wire [25:0] \$129 ;
   wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [5:0] \$132 ;
-  reg [5:0] \$133 ;
-  reg [2:0] \$134 ;
-  reg [2:0] \$135 ;
-  reg [2:0] \$136 ;
-  reg [2:0] \$137 ;
-  reg [2:0] \$138 ;
-  reg [2:0] \$139 ;
+  wire [25:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [25:0] \$133 ;
+  wire [25:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [25:0] \$138 ;
+  wire [25:0] \$139 ;
   wire \$14 ;
-  reg [2:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg \$142 ;
-  reg [8:0] \$143 ;
+  wire [25:0] \$140 ;
+  wire \$141 ;
+  wire [3:0] \$142 ;
+  wire \$143 ;
   reg [5:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [8:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [2:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [8:0] \$148 ;
+  reg [2:0] \$149 ;
   wire \$15 ;
-  reg [5:0] \$150 ;
-  reg [2:0] \$151 ;
-  reg [8:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [2:0] \$154 ;
-  reg [26:0] \$155 ;
-  reg [26:0] \$156 ;
-  reg [26:0] \$157 ;
-  reg [26:0] \$158 ;
-  reg \$159 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [7:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg [4:0] \$158 ;
+  reg [23:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg [20:0] \$163 ;
-  reg [26:0] \$164 ;
-  reg [20:0] \$165 ;
-  reg [26:0] \$166 ;
-  reg [20:0] \$167 ;
-  reg [26:0] \$168 ;
-  reg [20:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [8:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [8:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [8:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [8:0] \$167 ;
+  reg \$168 ;
+  reg [7:0] \$169 ;
   wire \$17 ;
-  reg [26:0] \$170 ;
-  reg \$171 ;
-  reg \$172 ;
+  reg \$170 ;
+  reg [8:0] \$171 ;
+  reg [16:0] \$172 ;
   reg \$173 ;
   reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg [27:0] \$177 ;
-  reg [27:0] \$178 ;
-  reg [27:0] \$179 ;
+  reg [8:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg [8:0] \$179 ;
   wire \$18 ;
-  reg [27:0] \$180 ;
-  reg [27:0] \$181 ;
-  reg [27:0] \$182 ;
-  reg [27:0] \$183 ;
-  reg [27:0] \$184 ;
-  reg [2:0] \$185 ;
+  reg [16:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg [8:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg \$185 ;
   reg \$186 ;
-  reg [28:0] \$187 ;
+  reg \$187 ;
   reg \$188 ;
-  reg [28:0] \$189 ;
+  reg \$189 ;
   wire \$19 ;
   reg \$190 ;
-  reg [7:0] \$191 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [23:0] \$196 ;
+  reg [23:0] \$197 ;
+  reg [23:0] \$198 ;
+  reg [23:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
+  reg [4:0] \$200 ;
+  reg \$201 ;
+  reg [22:0] \$202 ;
+  reg [23:0] \$203 ;
+  reg [23:0] \$204 ;
+  reg [23:0] \$205 ;
+  reg [23:0] \$206 ;
+  reg [2:0] \$207 ;
+  reg \$208 ;
+  reg [24:0] \$209 ;
   wire \$21 ;
+  reg \$210 ;
+  reg [25:0] \$211 ;
+  reg \$212 ;
+  reg [25:0] \$213 ;
+  reg \$214 ;
+  reg [7:0] \$215 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -1546,130 +1426,125 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [9:0] \$30 ;
-  wire [3:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
-  wire [9:0] \$33 ;
-  wire [6:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [5:0] \$33 ;
+  wire [5:0] \$34 ;
+  wire [5:0] \$35 ;
+  wire [5:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [4:0] \$40 ;
-  wire \$41 ;
-  wire [4:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [31:0] \$44 ;
+  wire [9:0] \$40 ;
+  wire [3:0] \$41 ;
+  wire \$42 ;
+  wire [9:0] \$43 ;
+  wire [6:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [7:0] \$52 ;
-  wire [8:0] \$53 ;
-  reg [5:0] \$54 ;
-  reg [2:0] \$55 ;
-  wire [7:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [7:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [4:0] \$50 ;
+  wire \$51 ;
+  wire [4:0] \$52 ;
+  wire [31:0] \$53 ;
+  wire [31:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [8:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [5:0] \$60 ;
-  reg [2:0] \$61 ;
-  wire [7:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [7:0] \$64 ;
-  wire [8:0] \$65 ;
-  reg [5:0] \$66 ;
-  reg [2:0] \$67 ;
-  wire [7:0] \$68 ;
-  wire [8:0] \$69 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [8:0] \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [8:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [7:0] \$70 ;
-  wire [8:0] \$71 ;
-  reg [5:0] \$72 ;
-  reg [2:0] \$73 ;
-  wire [14:0] \$74 ;
-  wire [21:0] \$75 ;
-  wire [14:0] \$76 ;
-  wire [21:0] \$77 ;
-  wire [14:0] \$78 ;
-  wire [21:0] \$79 ;
+  wire [8:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [8:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [8:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [14:0] \$80 ;
-  wire [21:0] \$81 ;
-  wire \$82 ;
-  wire [27:0] \$83 ;
-  wire [28:0] \$84 ;
-  wire [27:0] \$85 ;
-  wire [28:0] \$86 ;
-  wire [27:0] \$87 ;
-  wire [28:0] \$88 ;
-  wire [27:0] \$89 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [8:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire [8:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [28:0] \$90 ;
-  wire [2:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire [29:0] \$95 ;
-  wire [28:0] \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [28:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [7:0] \$92 ;
+  reg [8:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [17:0] \$95 ;
+  reg [8:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [17:0] \$98 ;
+  reg [8:0] \$99 ;
   reg \$signal  = 1'h0;
+  reg \$signal$109  = 1'h0;
   reg \$signal$110  = 1'h0;
   reg \$signal$111  = 1'h0;
   reg \$signal$112  = 1'h0;
-  reg \$signal$121  = 1'h0;
-  reg \$signal$122  = 1'h0;
-  reg \$signal$123  = 1'h0;
-  reg \$signal$124  = 1'h0;
-  reg \$signal$40  = 1'h0;
-  reg \$signal$41  = 1'h0;
-  reg \$signal$42  = 1'h0;
-  reg \$signal$43  = 1'h0;
-  reg \$signal$44  = 1'h0;
-  reg \$signal$54  = 1'h0;
-  reg \$signal$55  = 1'h0;
-  reg [27:0] acc0 = 28'h0000000;
-  reg [27:0] acc1 = 28'h0000000;
-  reg [27:0] acc2 = 28'h0000000;
-  reg [27:0] acc3 = 28'h0000000;
-  reg [27:0] active_rounding = 28'h0002000;
-  reg [4:0] active_shift = 5'h0e;
-  reg [27:0] bank0 = 28'h0000000;
-  reg [27:0] bank1 = 28'h0000000;
-  reg [27:0] bank2 = 28'h0000000;
-  reg [27:0] bank3 = 28'h0000000;
+  reg \$signal$113  = 1'h0;
+  reg \$signal$114  = 1'h0;
+  reg \$signal$115  = 1'h0;
+  reg \$signal$29  = 1'h0;
+  reg \$signal$30  = 1'h0;
+  reg \$signal$32  = 1'h0;
+  reg \$signal$33  = 1'h0;
+  wire \$signal$49 ;
+  reg \$signal$60  = 1'h0;
+  reg \$signal$61  = 1'h0;
+  reg [23:0] acc0 = 24'h000000;
+  reg [23:0] acc1 = 24'h000000;
+  reg [23:0] acc2 = 24'h000000;
+  reg [23:0] acc3 = 24'h000000;
+  reg [23:0] active_rounding = 24'h000200;
+  reg [4:0] active_shift = 5'h0a;
+  reg [23:0] bank0 = 24'h000000;
+  reg [23:0] bank1 = 24'h000000;
+  reg [23:0] bank2 = 24'h000000;
+  reg [23:0] bank3 = 24'h000000;
   reg [2:0] bank_left = 3'h0;
   reg bank_reserved = 1'h0;
-  reg [26:0] bias0 = 27'h0000000;
-  reg [26:0] bias1 = 27'h0000000;
-  reg [26:0] bias2 = 27'h0000000;
-  reg [26:0] bias3 = 27'h0000000;
-  reg [26:0] bias3_0 = 27'h0000000;
-  reg [26:0] bias3_1 = 27'h0000000;
-  reg [26:0] bias3_2 = 27'h0000000;
-  reg [26:0] bias3_3 = 27'h0000000;
-  wire [2:0] bias_mem__addr;
-  output [107:0] bias_mem__r_data;
-  wire [107:0] bias_mem__r_data;
+  reg [22:0] bias_f0 = 23'h000000;
+  wire [4:0] bias_mem__addr;
+  output [22:0] bias_mem__r_data;
+  wire [22:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
-  wire [107:0] bias_mem__w_data;
-  wire [3:0] bias_mem__w_en;
-  wire [2:0] bias_read__addr;
-  wire [107:0] bias_read__data;
-  wire [2:0] bias_write__addr;
-  wire [107:0] bias_write__data;
-  input [3:0] bias_write__en;
-  wire [3:0] bias_write__en;
+  wire [22:0] bias_mem__w_data;
+  wire bias_mem__w_en;
+  wire [4:0] bias_read__addr;
+  wire [22:0] bias_read__data;
+  wire [4:0] bias_write__addr;
+  input [22:0] bias_write__data;
+  wire [22:0] bias_write__data;
+  input bias_write__en;
+  wire bias_write__en;
+  reg borrowed = 1'h0;
   output busy;
   wire busy;
   input clk;
@@ -1683,7 +1558,6 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   wire [3:0] code_mem__w_en;
   wire [8:0] code_read__addr;
   wire [15:0] code_read__data;
-  input [8:0] code_write__addr;
   wire [8:0] code_write__addr;
   wire [15:0] code_write__data;
   input [3:0] code_write__en;
@@ -1693,33 +1567,31 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$17 ;
+  wire \commit_pending$9 ;
   wire drained;
-  reg [2:0] exponent0 = 3'h0;
-  reg [2:0] exponent1 = 3'h0;
-  reg [2:0] exponent2 = 3'h0;
-  reg [2:0] exponent3 = 3'h0;
-  input [2:0] exponents__0;
-  wire [2:0] exponents__0;
-  input [2:0] exponents__1;
-  wire [2:0] exponents__1;
-  input [2:0] exponents__2;
-  wire [2:0] exponents__2;
-  input [2:0] exponents__3;
-  wire [2:0] exponents__3;
-  input [2:0] exponents__4;
-  wire [2:0] exponents__4;
-  input [2:0] exponents__5;
-  wire [2:0] exponents__5;
-  input [2:0] exponents__6;
-  wire [2:0] exponents__6;
-  input [2:0] exponents__7;
-  wire [2:0] exponents__7;
+  input [1:0] exponents__0;
+  wire [1:0] exponents__0;
+  input [1:0] exponents__1;
+  wire [1:0] exponents__1;
+  input [1:0] exponents__2;
+  wire [1:0] exponents__2;
+  input [1:0] exponents__3;
+  wire [1:0] exponents__3;
+  input [1:0] exponents__4;
+  wire [1:0] exponents__4;
+  input [1:0] exponents__5;
+  wire [1:0] exponents__5;
+  input [1:0] exponents__6;
+  wire [1:0] exponents__6;
+  input [1:0] exponents__7;
+  wire [1:0] exponents__7;
   reg final1 = 1'h0;
   reg final_pass = 1'h0;
+  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
+  reg [4:0] head = 5'h00;
   (* init = 6'h00 *)
   wire [5:0] input_index;
   (* init = 6'h00 *)
@@ -1731,26 +1603,18 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   wire input_write__en;
   wire issue;
   reg last_beat = 1'h0;
-  reg [2:0] level0_e = 3'h0;
-  reg [5:0] level0_m = 6'h20;
-  reg [2:0] level1_e = 3'h3;
-  reg [5:0] level1_m = 6'h21;
-  reg [2:0] level2_e = 3'h4;
-  reg [5:0] level2_m = 6'h20;
-  reg [2:0] level3_e = 3'h4;
-  reg [5:0] level3_m = 6'h30;
-  reg [2:0] level4_e = 3'h5;
-  reg [5:0] level4_m = 6'h22;
-  reg [2:0] level5_e = 3'h5;
-  reg [5:0] level5_m = 6'h2f;
-  reg [2:0] level6_e = 3'h6;
-  reg [5:0] level6_m = 6'h21;
-  reg [2:0] level7_e = 3'h7;
-  reg [5:0] level7_m = 6'h3f;
-  reg [5:0] mantissa0 = 6'h00;
-  reg [5:0] mantissa1 = 6'h00;
-  reg [5:0] mantissa2 = 6'h00;
-  reg [5:0] mantissa3 = 6'h00;
+  reg [8:0] level0 = 9'h002;
+  reg [8:0] level1 = 9'h011;
+  reg [8:0] level2 = 9'h020;
+  reg [8:0] level3 = 9'h030;
+  reg [8:0] level4 = 9'h044;
+  reg [8:0] level5 = 9'h05e;
+  reg [8:0] level6 = 9'h084;
+  reg [8:0] level7 = 9'h1f8;
+  reg [8:0] level_lane0 = 9'h000;
+  reg [8:0] level_lane1 = 9'h000;
+  reg [8:0] level_lane2 = 9'h000;
+  reg [8:0] level_lane3 = 9'h000;
   input [5:0] mantissas__0;
   wire [5:0] mantissas__0;
   input [5:0] mantissas__1;
@@ -1768,23 +1632,30 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   input [5:0] mantissas__7;
   wire [5:0] mantissas__7;
   reg [2:0] pass_index = 3'h0;
-  input [26:0] \port$0$25 ;
-  wire [26:0] \port$0$25 ;
-  reg [28:0] rounded_f1 = 29'h00000000;
+  input [10:0] \port$944$0 ;
+  wire [10:0] \port$944$0 ;
+  reg [25:0] rounded_f1 = 26'h0000000;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
   input [4:0] shift;
   wire [4:0] shift;
-  reg [28:0] shifted_f2 = 29'h00000000;
-  reg [8:0] signed_x0 = 9'h000;
-  reg [8:0] signed_x1 = 9'h000;
-  reg [8:0] signed_x2 = 9'h000;
-  reg [8:0] signed_x3 = 9'h000;
-  reg [20:0] term0 = 21'h000000;
-  reg [20:0] term1 = 21'h000000;
-  reg [20:0] term2 = 21'h000000;
-  reg [20:0] term3 = 21'h000000;
+  reg [25:0] shifted_f2 = 26'h0000000;
+  reg sign0 = 1'h0;
+  reg sign1 = 1'h0;
+  reg sign2 = 1'h0;
+  reg sign2_0 = 1'h0;
+  reg sign2_1 = 1'h0;
+  reg sign2_2 = 1'h0;
+  reg sign2_3 = 1'h0;
+  reg sign3 = 1'h0;
+  reg [16:0] term0 = 17'h00000;
+  reg [16:0] term1 = 17'h00000;
+  reg [16:0] term2 = 17'h00000;
+  reg [16:0] term3 = 17'h00000;
+  reg valid_f2 = 1'h0;
+  reg [24:0] value_f0 = 25'h0000000;
+  reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
   wire x__ready;
@@ -1801,30 +1672,48 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   wire [7:0] y_data;
   (* init = 1'h0 *)
   wire y_valid;
-  reg [107:0] biases [7:0];
+  reg [22:0] biases [31:0];
   initial begin
-    biases[0] = 108'hffd6a5800918cc00ab5280579c9;
-    biases[1] = 108'hffd786e00046bc00674cfffc964;
-    biases[2] = 108'h002df0000954b7fef150800f06c;
-    biases[3] = 108'h000c440007dccfff6c64002a641;
-    biases[4] = 108'h00503f200e69cc012fd30001ed0;
-    biases[5] = 108'h001fc140054f5fffeead80143a3;
-    biases[6] = 108'h003a0f3fffa0e800b124000c5d3;
-    biases[7] = 108'h00962bc010c3c40181e40015282;
+    biases[0] = 23'h00579d;
+    biases[1] = 23'h00156a;
+    biases[2] = 23'h002463;
+    biases[3] = 23'h7feb53;
+    biases[4] = 23'h7ffc96;
+    biases[5] = 23'h000cea;
+    biases[6] = 23'h00011b;
+    biases[7] = 23'h7febc3;
+    biases[8] = 23'h000f07;
+    biases[9] = 23'h7fde2a;
+    biases[10] = 23'h002553;
+    biases[11] = 23'h0016f8;
+    biases[12] = 23'h002a64;
+    biases[13] = 23'h7fed8d;
+    biases[14] = 23'h001f73;
+    biases[15] = 23'h000622;
+    biases[16] = 23'h0001ed;
+    biases[17] = 23'h0025fa;
+    biases[18] = 23'h0039a7;
+    biases[19] = 23'h002820;
+    biases[20] = 23'h00143a;
+    biases[21] = 23'h7ffdd6;
+    biases[22] = 23'h00153d;
+    biases[23] = 23'h000fe1;
+    biases[24] = 23'h000c5d;
+    biases[25] = 23'h001625;
+    biases[26] = 23'h7ffe84;
+    biases[27] = 23'h001d08;
+    biases[28] = 23'h001528;
+    biases[29] = 23'h00303d;
+    biases[30] = 23'h00430f;
+    biases[31] = 23'h004b16;
   end
   always @(posedge clk) begin
-    if (bias_write__en[0])
-      biases[code_write__addr[2:0]][26:0] <= \port$0$25 ;
-    if (bias_write__en[1])
-      biases[code_write__addr[2:0]][53:27] <= \port$0$25 ;
-    if (bias_write__en[2])
-      biases[code_write__addr[2:0]][80:54] <= \port$0$25 ;
-    if (bias_write__en[3])
-      biases[code_write__addr[2:0]][107:81] <= \port$0$25 ;
+    if (bias_write__en)
+      biases[\port$944$0 [4:0]] <= bias_write__data;
   end
-  reg [107:0] _0_;
+  reg [22:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$36 [4:0]];
   end
   assign bias_mem__r_data = _0_;
   reg [15:0] codes [511:0];
@@ -1895,7 +1784,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     codes[63] = 16'h198a;
     codes[64] = 16'h0000;
     codes[65] = 16'h0081;
-    codes[66] = 16'h2215;
+    codes[66] = 16'h2115;
     codes[67] = 16'h2c31;
     codes[68] = 16'hcd23;
     codes[69] = 16'h9446;
@@ -1906,7 +1795,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     codes[74] = 16'haa34;
     codes[75] = 16'h1035;
     codes[76] = 16'hc125;
-    codes[77] = 16'hd910;
+    codes[77] = 16'hd810;
     codes[78] = 16'hac24;
     codes[79] = 16'h0080;
     codes[80] = 16'h8008;
@@ -2081,9 +1970,9 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     codes[249] = 16'h0899;
     codes[250] = 16'h39cc;
     codes[251] = 16'hbd80;
-    codes[252] = 16'ha022;
+    codes[252] = 16'ha012;
     codes[253] = 16'ha312;
-    codes[254] = 16'h2813;
+    codes[254] = 16'h2803;
     codes[255] = 16'h3a12;
     codes[256] = 16'h0000;
     codes[257] = 16'h8990;
@@ -2097,7 +1986,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     codes[265] = 16'hb388;
     codes[266] = 16'h8428;
     codes[267] = 16'h8189;
-    codes[268] = 16'hc0c1;
+    codes[268] = 16'hc0c0;
     codes[269] = 16'h4311;
     codes[270] = 16'h3923;
     codes[271] = 16'h8808;
@@ -2140,14 +2029,14 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     codes[308] = 16'h83ca;
     codes[309] = 16'h30d0;
     codes[310] = 16'h48d2;
-    codes[311] = 16'ha181;
+    codes[311] = 16'ha081;
     codes[312] = 16'h8088;
     codes[313] = 16'h8880;
     codes[314] = 16'hb9c1;
     codes[315] = 16'h13b1;
     codes[316] = 16'h32a0;
     codes[317] = 16'h11c1;
-    codes[318] = 16'h91c9;
+    codes[318] = 16'h91c8;
     codes[319] = 16'h9198;
     codes[320] = 16'h0000;
     codes[321] = 16'h8109;
@@ -2220,7 +2109,7 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     codes[388] = 16'h203a;
     codes[389] = 16'h1031;
     codes[390] = 16'h3028;
-    codes[391] = 16'h0001;
+    codes[391] = 16'h0000;
     codes[392] = 16'h8088;
     codes[393] = 16'h3020;
     codes[394] = 16'h205b;
@@ -2344,13 +2233,13 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= \port$0$25 [3:0];
+      codes[\port$944$0 [10:2]][3:0] <= bias_write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= \port$0$25 [3:0];
+      codes[\port$944$0 [10:2]][7:4] <= bias_write__data[3:0];
     if (code_write__en[2])
-      codes[code_write__addr][11:8] <= \port$0$25 [3:0];
+      codes[\port$944$0 [10:2]][11:8] <= bias_write__data[3:0];
     if (code_write__en[3])
-      codes[code_write__addr][15:12] <= \port$0$25 [3:0];
+      codes[\port$944$0 [10:2]][15:12] <= bias_write__data[3:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
@@ -2436,315 +2325,311 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
   assign \$1  = first_beat & from_stream;
   assign \$2  = \$1  & drained;
   assign busy = ~ \$2 ;
-  assign \$3  = code_mem__r_en | bias_mem__r_en;
-  assign \$4  = ~ \$3 ;
-  assign \$5  = first_beat & from_stream;
-  assign \$6  = commit_pending & \$5 ;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$4  & \$7 ;
-  assign \$9  = ~ last_beat;
-  assign \$10  = ~ bank_reserved;
-  assign \$11  = \$9  | \$10 ;
-  assign \$12  = \$8  & \$11 ;
-  assign x__ready = \$12  & from_stream;
-  assign \$13  = code_mem__r_en | bias_mem__r_en;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = first_beat & from_stream;
-  assign \$16  = commit_pending & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$14  & \$17 ;
-  assign \$19  = ~ last_beat;
-  assign \$20  = ~ bank_reserved;
-  assign \$21  = \$19  | \$20 ;
-  assign \$22  = \$18  & \$21 ;
-  assign \$23  = from_stream ? x__valid : 1'h1;
-  assign issue = \$22  & \$23 ;
-  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
-  assign bias_read__addr = bias_mem__r_en ? code_write__addr[2:0] : pass_index;
+  assign \$3  = ~ code_mem__r_en;
+  assign \$4  = first_beat & from_stream;
+  assign \$5  = commit_pending & \$4 ;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = ~ last_beat;
+  assign \$9  = ~ bank_reserved;
+  assign \$10  = \$8  | \$9 ;
+  assign \$11  = \$7  & \$10 ;
+  assign x__ready = \$11  & from_stream;
+  assign \$12  = ~ code_mem__r_en;
+  assign \$13  = first_beat & from_stream;
+  assign \$14  = commit_pending & \$13 ;
+  assign \$15  = ~ \$14 ;
+  assign \$16  = \$12  & \$15 ;
+  assign \$17  = ~ last_beat;
+  assign \$18  = ~ bank_reserved;
+  assign \$19  = \$17  | \$18 ;
+  assign \$20  = \$16  & \$19 ;
+  assign \$21  = from_stream ? x__valid : 1'h1;
+  assign issue = \$20  & \$21 ;
+  assign code_read__addr = code_mem__r_en ? \port$944$0 [10:2] : row;
   assign input_write__en = issue & from_stream;
-  assign \$24  = \$signal  | \$signal$40 ;
-  assign \$25  = \$24  | \$signal$41 ;
-  assign \$26  = \$25  | \$signal$42 ;
-  assign \$27  = \$26  | bank_reserved;
-  assign \$28  = \$27  | \$signal$43 ;
-  assign \$29  = \$28  | \$signal$44 ;
-  assign drained = ~ \$29 ;
-  assign \$30  = row + 1'h1;
-  assign \$31  = pass_index + 1'h1;
-  assign \$32  = pass_index == 3'h6;
-  assign \$33  = row + 1'h1;
-  assign \$34  = input_write__addr + 1'h1;
-  assign \$35  = input_write__addr == 6'h3e;
-  assign \$36  = first_beat & from_stream;
-  assign \$37  = commit_pending & \$36 ;
-  assign \$38  = \$37  & drained;
-  assign \$39  = shift > 5'h1c;
-  assign \$40  = \$39  ? 5'h1c : shift;
-  assign \$41  = shift > 5'h1c;
-  assign \$42  = \$41  ? 5'h1c : shift;
-  assign \$43  = 1'h1 << \$42 ;
-  assign \$45  = first_beat & from_stream;
-  assign \$46  = commit_pending & \$45 ;
-  assign \$47  = \$46  & drained;
-  assign \$48  = \$47  ? 1'h0 : commit_pending;
-  assign \$49  = \$48  | commit;
-  assign \$50  = from_stream1 ? x_held : input_read__data;
-  assign \$51  = - $signed(\$50 );
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = code_mem__r_data[3] ? \$51  : { \$52 [7], \$52  };
-  assign \$56  = from_stream1 ? x_held : input_read__data;
-  assign \$57  = - $signed(\$56 );
-  assign \$58  = from_stream1 ? x_held : input_read__data;
-  assign \$59  = code_mem__r_data[7] ? \$57  : { \$58 [7], \$58  };
-  assign \$62  = from_stream1 ? x_held : input_read__data;
-  assign \$63  = - $signed(\$62 );
-  assign \$64  = from_stream1 ? x_held : input_read__data;
-  assign \$65  = code_mem__r_data[11] ? \$63  : { \$64 [7], \$64  };
-  assign \$68  = from_stream1 ? x_held : input_read__data;
-  assign \$69  = - $signed(\$68 );
-  assign \$70  = from_stream1 ? x_held : input_read__data;
-  assign \$71  = code_mem__r_data[15] ? \$69  : { \$70 [7], \$70  };
-  assign \$74  = $signed(signed_x0) * $signed({ 1'h0, mantissa0 });
-  assign \$75  = $signed(\$74 ) << exponent0;
-  assign \$76  = $signed(signed_x1) * $signed({ 1'h0, mantissa1 });
-  assign \$77  = $signed(\$76 ) << exponent1;
-  assign \$78  = $signed(signed_x2) * $signed({ 1'h0, mantissa2 });
-  assign \$79  = $signed(\$78 ) << exponent2;
-  assign \$80  = $signed(signed_x3) * $signed({ 1'h0, mantissa3 });
-  assign \$81  = $signed(\$80 ) << exponent3;
-  assign \$82  = \$signal$41  & \$signal$122 ;
-  assign \$83  = \$signal$121  ? { bias3_0[26], bias3_0 } : acc0;
-  assign \$84  = $signed(\$83 ) + $signed(term0);
-  assign \$85  = \$signal$121  ? { bias3_1[26], bias3_1 } : acc1;
-  assign \$86  = $signed(\$85 ) + $signed(term1);
-  assign \$87  = \$signal$121  ? { bias3_2[26], bias3_2 } : acc2;
-  assign \$88  = $signed(\$87 ) + $signed(term2);
-  assign \$89  = \$signal$121  ? { bias3_3[26], bias3_3 } : acc3;
-  assign \$90  = $signed(\$89 ) + $signed(term3);
-  assign \$92  = ~ y__valid;
-  assign \$93  = \$92  | y__ready;
-  assign \$94  = | bank_left;
-  assign \$95  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$96  = $signed(rounded_f1) >>> active_shift;
-  assign \$97  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$98  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$99  = \$98  ? 29'h1fffff80 : shifted_f2;
-  assign \$100  = \$97  ? 29'h0000007f : \$99 ;
-  assign \$101  = $signed(\$100 ) < $signed(1'h0);
-  assign \$102  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$103  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$104  = \$103  ? 29'h1fffff80 : shifted_f2;
-  assign \$105  = \$102  ? 29'h0000007f : \$104 ;
-  assign \$106  = \$101  ? 29'h00000000 : \$105 ;
-  assign \$107  = | bank_left;
-  assign \$108  = bank_left - 1'h1;
-  assign \$109  = bank_left == 1'h1;
+  assign \$22  = \$signal  | \$signal$29 ;
+  assign \$23  = \$22  | \$signal$30 ;
+  assign \$24  = \$23  | finish_valid;
+  assign \$25  = \$24  | bank_reserved;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$signal$32  | \$signal$33 ;
+  assign \$28  = \$27  | valid_f2;
+  assign \$29  = ~ \$28 ;
+  assign drained = \$26  & \$29 ;
+  assign \$30  = | bank_left;
+  assign \$31  = \$signal$49  & \$30 ;
+  assign \$32  = head == 5'h1f;
+  assign \$33  = head + 1'h1;
+  assign \$34  = \$32  ? 6'h00 : \$33 ;
+  assign \$35  = \$31  ? \$34  : { 1'h0, head };
+  assign \$36  = bias_mem__r_en ? { 1'h0, \port$944$0 [4:0] } : \$35 ;
+  assign \$37  = ~ y__valid;
+  assign \$38  = \$37  | y__ready;
+  assign \$39  = ~ borrowed;
+  assign \$signal$49  = \$38  & \$39 ;
+  assign \$40  = row + 1'h1;
+  assign \$41  = pass_index + 1'h1;
+  assign \$42  = pass_index == 3'h6;
+  assign \$43  = row + 1'h1;
+  assign \$44  = input_write__addr + 1'h1;
+  assign \$45  = input_write__addr == 6'h3e;
+  assign \$46  = first_beat & from_stream;
+  assign \$47  = commit_pending & \$46 ;
+  assign \$48  = \$47  & drained;
+  assign \$49  = shift > 5'h18;
+  assign \$50  = \$49  ? 5'h18 : shift;
+  assign \$51  = shift > 5'h18;
+  assign \$52  = \$51  ? 5'h18 : shift;
+  assign \$53  = 1'h1 << \$52 ;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = mantissas__0 << exponents__0;
+  assign \$59  = first_beat & from_stream;
+  assign \$60  = commit_pending & \$59 ;
+  assign \$61  = \$60  & drained;
+  assign \$62  = mantissas__1 << exponents__1;
+  assign \$63  = first_beat & from_stream;
+  assign \$64  = commit_pending & \$63 ;
+  assign \$65  = \$64  & drained;
+  assign \$66  = mantissas__2 << exponents__2;
+  assign \$67  = first_beat & from_stream;
+  assign \$68  = commit_pending & \$67 ;
+  assign \$69  = \$68  & drained;
+  assign \$70  = mantissas__3 << exponents__3;
+  assign \$71  = first_beat & from_stream;
+  assign \$72  = commit_pending & \$71 ;
+  assign \$73  = \$72  & drained;
+  assign \$74  = mantissas__4 << exponents__4;
+  assign \$75  = first_beat & from_stream;
+  assign \$76  = commit_pending & \$75 ;
+  assign \$77  = \$76  & drained;
+  assign \$78  = mantissas__5 << exponents__5;
+  assign \$79  = first_beat & from_stream;
+  assign \$80  = commit_pending & \$79 ;
+  assign \$81  = \$80  & drained;
+  assign \$82  = mantissas__6 << exponents__6;
+  assign \$83  = first_beat & from_stream;
+  assign \$84  = commit_pending & \$83 ;
+  assign \$85  = \$84  & drained;
+  assign \$86  = mantissas__7 << exponents__7;
+  assign \$87  = first_beat & from_stream;
+  assign \$88  = commit_pending & \$87 ;
+  assign \$89  = \$88  & drained;
+  assign \$90  = \$89  ? 1'h0 : commit_pending;
+  assign \$91  = \$90  | commit;
+  assign \$92  = from_stream1 ? x_held : input_read__data;
+  assign \$94  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$95  = { \$94 [16], \$94  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$97  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$98  = { \$97 [16], \$97  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$100  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$101  = { \$100 [16], \$100  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$103  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$104  = { \$103 [16], \$103  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$105  = \$signal$30  & \$signal$113 ;
+  assign \$106  = \$signal$112  ? 24'h000000 : acc0;
+  assign \$107  = $signed(\$106 ) + $signed(term0);
+  assign \$108  = $signed(\$107 ) + $signed({ 1'h0, sign0 });
+  assign \$109  = \$signal$112  ? 24'h000000 : acc1;
+  assign \$110  = $signed(\$109 ) + $signed(term1);
+  assign \$111  = $signed(\$110 ) + $signed({ 1'h0, sign1 });
+  assign \$112  = \$signal$112  ? 24'h000000 : acc2;
+  assign \$113  = $signed(\$112 ) + $signed(term2);
+  assign \$114  = $signed(\$113 ) + $signed({ 1'h0, sign2 });
+  assign \$115  = \$signal$112  ? 24'h000000 : acc3;
+  assign \$116  = $signed(\$115 ) + $signed(term3);
+  assign \$117  = $signed(\$116 ) + $signed({ 1'h0, sign3 });
+  assign \$118  = | bank_left;
+  assign \$119  = \$signal$49  & \$118 ;
+  assign \$120  = head == 5'h1f;
+  assign \$121  = head + 1'h1;
+  assign \$122  = \$120  ? 6'h00 : \$121 ;
+  assign \$123  = \$119  ? \$122  : { 1'h0, head };
+  assign \$124  = | bank_left;
+  assign \$125  = \$signal$49  & \$124 ;
+  assign \$127  = | bank_left;
+  assign \$128  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$129  = $signed(value_f0) + $signed(bias_f0);
+  assign \$130  = $signed(rounded_f1) >>> active_shift;
+  assign \$131  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$132  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$133  = \$132  ? 26'h3ffff80 : shifted_f2;
+  assign \$134  = \$131  ? 26'h000007f : \$133 ;
+  assign \$135  = $signed(\$134 ) < $signed(1'h0);
+  assign \$136  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$137  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$138  = \$137  ? 26'h3ffff80 : shifted_f2;
+  assign \$139  = \$136  ? 26'h000007f : \$138 ;
+  assign \$140  = \$135  ? 26'h0000000 : \$139 ;
+  assign \$141  = | bank_left;
+  assign \$142  = bank_left - 1'h1;
+  assign \$143  = bank_left == 1'h1;
   always @(posedge clk)
-    input_write__addr <= \$110 ;
+    input_write__addr <= \$144 ;
   always @(posedge clk)
-    first_beat <= \$111 ;
+    first_beat <= \$145 ;
   always @(posedge clk)
-    last_beat <= \$112 ;
+    last_beat <= \$146 ;
   always @(posedge clk)
-    bank_reserved <= \$113 ;
+    bank_reserved <= \$147 ;
   always @(posedge clk)
-    row <= \$114 ;
+    row <= \$148 ;
   always @(posedge clk)
-    pass_index <= \$115 ;
+    pass_index <= \$149 ;
   always @(posedge clk)
-    from_stream <= \$116 ;
+    from_stream <= \$150 ;
   always @(posedge clk)
-    final_pass <= \$117 ;
+    final_pass <= \$151 ;
   always @(posedge clk)
-    x_held <= \$118 ;
+    x_held <= \$152 ;
   always @(posedge clk)
-    from_stream1 <= \$119 ;
+    from_stream1 <= \$153 ;
   always @(posedge clk)
-    \$signal  <= \$120 ;
+    \$signal  <= \$154 ;
   always @(posedge clk)
-    \$signal$54  <= \$121 ;
+    \$signal$60  <= \$155 ;
   always @(posedge clk)
-    \$signal$55  <= \$122 ;
+    \$signal$61  <= \$156 ;
   always @(posedge clk)
-    final1 <= \$123 ;
+    final1 <= \$157 ;
   always @(posedge clk)
-    active_shift <= \$124 ;
+    active_shift <= \$158 ;
   always @(posedge clk)
-    active_rounding <= \$125 ;
+    active_rounding <= \$159 ;
   always @(posedge clk)
-    level0_m <= \$126 ;
+    level0 <= \$160 ;
   always @(posedge clk)
-    level1_m <= \$127 ;
+    level1 <= \$161 ;
   always @(posedge clk)
-    level2_m <= \$128 ;
+    level2 <= \$162 ;
   always @(posedge clk)
-    level3_m <= \$129 ;
+    level3 <= \$163 ;
   always @(posedge clk)
-    level4_m <= \$130 ;
+    level4 <= \$164 ;
   always @(posedge clk)
-    level5_m <= \$131 ;
+    level5 <= \$165 ;
   always @(posedge clk)
-    level6_m <= \$132 ;
+    level6 <= \$166 ;
   always @(posedge clk)
-    level7_m <= \$133 ;
+    level7 <= \$167 ;
   always @(posedge clk)
-    level0_e <= \$134 ;
+    commit_pending <= \$168 ;
   always @(posedge clk)
-    level1_e <= \$135 ;
+    x2 <= \$169 ;
   always @(posedge clk)
-    level2_e <= \$136 ;
+    sign2_0 <= \$170 ;
   always @(posedge clk)
-    level3_e <= \$137 ;
+    level_lane0 <= \$171 ;
   always @(posedge clk)
-    level4_e <= \$138 ;
+    term0 <= \$172 ;
   always @(posedge clk)
-    level5_e <= \$139 ;
+    sign0 <= \$173 ;
   always @(posedge clk)
-    level6_e <= \$140 ;
+    sign2_1 <= \$174 ;
   always @(posedge clk)
-    level7_e <= \$141 ;
+    level_lane1 <= \$175 ;
   always @(posedge clk)
-    commit_pending <= \$142 ;
+    term1 <= \$176 ;
   always @(posedge clk)
-    signed_x0 <= \$143 ;
+    sign1 <= \$177 ;
   always @(posedge clk)
-    mantissa0 <= \$144 ;
+    sign2_2 <= \$178 ;
   always @(posedge clk)
-    exponent0 <= \$145 ;
+    level_lane2 <= \$179 ;
   always @(posedge clk)
-    signed_x1 <= \$146 ;
+    term2 <= \$180 ;
   always @(posedge clk)
-    mantissa1 <= \$147 ;
+    sign2 <= \$181 ;
   always @(posedge clk)
-    exponent1 <= \$148 ;
+    sign2_3 <= \$182 ;
   always @(posedge clk)
-    signed_x2 <= \$149 ;
+    level_lane3 <= \$183 ;
   always @(posedge clk)
-    mantissa2 <= \$150 ;
+    term3 <= \$184 ;
   always @(posedge clk)
-    exponent2 <= \$151 ;
+    sign3 <= \$185 ;
   always @(posedge clk)
-    signed_x3 <= \$152 ;
+    \$signal$29  <= \$186 ;
   always @(posedge clk)
-    mantissa3 <= \$153 ;
+    \$signal$109  <= \$187 ;
   always @(posedge clk)
-    exponent3 <= \$154 ;
+    \$signal$110  <= \$188 ;
   always @(posedge clk)
-    bias0 <= \$155 ;
+    \$signal$111  <= \$189 ;
   always @(posedge clk)
-    bias1 <= \$156 ;
+    \$signal$30  <= \$190 ;
   always @(posedge clk)
-    bias2 <= \$157 ;
+    \$signal$112  <= \$191 ;
   always @(posedge clk)
-    bias3 <= \$158 ;
+    \$signal$113  <= \$192 ;
   always @(posedge clk)
-    \$signal$40  <= \$159 ;
+    \$signal$114  <= \$193 ;
   always @(posedge clk)
-    \$signal$110  <= \$160 ;
+    finish_valid <= \$194 ;
   always @(posedge clk)
-    \$signal$111  <= \$161 ;
+    \$signal$115  <= \$195 ;
   always @(posedge clk)
-    \$signal$112  <= \$162 ;
+    acc0 <= \$196 ;
   always @(posedge clk)
-    term0 <= \$163 ;
+    acc1 <= \$197 ;
   always @(posedge clk)
-    bias3_0 <= \$164 ;
+    acc2 <= \$198 ;
   always @(posedge clk)
-    term1 <= \$165 ;
+    acc3 <= \$199 ;
   always @(posedge clk)
-    bias3_1 <= \$166 ;
+    head <= \$200 ;
   always @(posedge clk)
-    term2 <= \$167 ;
+    borrowed <= \$201 ;
   always @(posedge clk)
-    bias3_2 <= \$168 ;
+    bias_f0 <= \$202 ;
   always @(posedge clk)
-    term3 <= \$169 ;
+    bank0 <= \$203 ;
   always @(posedge clk)
-    bias3_3 <= \$170 ;
+    bank1 <= \$204 ;
   always @(posedge clk)
-    \$signal$41  <= \$171 ;
+    bank2 <= \$205 ;
   always @(posedge clk)
-    \$signal$121  <= \$172 ;
+    bank3 <= \$206 ;
   always @(posedge clk)
-    \$signal$122  <= \$173 ;
+    bank_left <= \$207 ;
   always @(posedge clk)
-    \$signal$123  <= \$174 ;
+    \$signal$32  <= \$208 ;
   always @(posedge clk)
-    \$signal$42  <= \$175 ;
+    value_f0 <= \$209 ;
   always @(posedge clk)
-    \$signal$124  <= \$176 ;
+    \$signal$33  <= \$210 ;
   always @(posedge clk)
-    acc0 <= \$177 ;
+    rounded_f1 <= \$211 ;
   always @(posedge clk)
-    acc1 <= \$178 ;
+    valid_f2 <= \$212 ;
   always @(posedge clk)
-    acc2 <= \$179 ;
+    shifted_f2 <= \$213 ;
   always @(posedge clk)
-    acc3 <= \$180 ;
+    y__valid <= \$214 ;
   always @(posedge clk)
-    bank0 <= \$181 ;
-  always @(posedge clk)
-    bank1 <= \$182 ;
-  always @(posedge clk)
-    bank2 <= \$183 ;
-  always @(posedge clk)
-    bank3 <= \$184 ;
-  always @(posedge clk)
-    bank_left <= \$185 ;
-  always @(posedge clk)
-    \$signal$43  <= \$186 ;
-  always @(posedge clk)
-    rounded_f1 <= \$187 ;
-  always @(posedge clk)
-    \$signal$44  <= \$188 ;
-  always @(posedge clk)
-    shifted_f2 <= \$189 ;
-  always @(posedge clk)
-    y__valid <= \$190 ;
-  always @(posedge clk)
-    y__payload <= \$191 ;
+    y__payload <= \$215 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$54  = level0_m;
+          \$93  = level0;
       3'h1:
-          \$54  = level1_m;
+          \$93  = level1;
       3'h2:
-          \$54  = level2_m;
+          \$93  = level2;
       3'h3:
-          \$54  = level3_m;
+          \$93  = level3;
       3'h4:
-          \$54  = level4_m;
+          \$93  = level4;
       3'h5:
-          \$54  = level5_m;
+          \$93  = level5;
       3'h6:
-          \$54  = level6_m;
+          \$93  = level6;
       3'h7:
-          \$54  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[2:0])
-      3'h0:
-          \$55  = level0_e;
-      3'h1:
-          \$55  = level1_e;
-      3'h2:
-          \$55  = level2_e;
-      3'h3:
-          \$55  = level3_e;
-      3'h4:
-          \$55  = level4_e;
-      3'h5:
-          \$55  = level5_e;
-      3'h6:
-          \$55  = level6_e;
-      3'h7:
-          \$55  = level7_e;
+          \$93  = level7;
     endcase
   end
   always @* begin
@@ -2752,43 +2637,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$60  = level0_m;
+          \$96  = level0;
       3'h1:
-          \$60  = level1_m;
+          \$96  = level1;
       3'h2:
-          \$60  = level2_m;
+          \$96  = level2;
       3'h3:
-          \$60  = level3_m;
+          \$96  = level3;
       3'h4:
-          \$60  = level4_m;
+          \$96  = level4;
       3'h5:
-          \$60  = level5_m;
+          \$96  = level5;
       3'h6:
-          \$60  = level6_m;
+          \$96  = level6;
       3'h7:
-          \$60  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[6:4])
-      3'h0:
-          \$61  = level0_e;
-      3'h1:
-          \$61  = level1_e;
-      3'h2:
-          \$61  = level2_e;
-      3'h3:
-          \$61  = level3_e;
-      3'h4:
-          \$61  = level4_e;
-      3'h5:
-          \$61  = level5_e;
-      3'h6:
-          \$61  = level6_e;
-      3'h7:
-          \$61  = level7_e;
+          \$96  = level7;
     endcase
   end
   always @* begin
@@ -2796,43 +2659,21 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$66  = level0_m;
+          \$99  = level0;
       3'h1:
-          \$66  = level1_m;
+          \$99  = level1;
       3'h2:
-          \$66  = level2_m;
+          \$99  = level2;
       3'h3:
-          \$66  = level3_m;
+          \$99  = level3;
       3'h4:
-          \$66  = level4_m;
+          \$99  = level4;
       3'h5:
-          \$66  = level5_m;
+          \$99  = level5;
       3'h6:
-          \$66  = level6_m;
+          \$99  = level6;
       3'h7:
-          \$66  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[10:8])
-      3'h0:
-          \$67  = level0_e;
-      3'h1:
-          \$67  = level1_e;
-      3'h2:
-          \$67  = level2_e;
-      3'h3:
-          \$67  = level3_e;
-      3'h4:
-          \$67  = level4_e;
-      3'h5:
-          \$67  = level5_e;
-      3'h6:
-          \$67  = level6_e;
-      3'h7:
-          \$67  = level7_e;
+          \$99  = level7;
     endcase
   end
   always @* begin
@@ -2840,836 +2681,732 @@ module \digits_mlp.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$72  = level0_m;
+          \$102  = level0;
       3'h1:
-          \$72  = level1_m;
+          \$102  = level1;
       3'h2:
-          \$72  = level2_m;
+          \$102  = level2;
       3'h3:
-          \$72  = level3_m;
+          \$102  = level3;
       3'h4:
-          \$72  = level4_m;
+          \$102  = level4;
       3'h5:
-          \$72  = level5_m;
+          \$102  = level5;
       3'h6:
-          \$72  = level6_m;
+          \$102  = level6;
       3'h7:
-          \$72  = level7_m;
+          \$102  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[14:12])
-      3'h0:
-          \$73  = level0_e;
-      3'h1:
-          \$73  = level1_e;
-      3'h2:
-          \$73  = level2_e;
-      3'h3:
-          \$73  = level3_e;
-      3'h4:
-          \$73  = level4_e;
-      3'h5:
-          \$73  = level5_e;
-      3'h6:
-          \$73  = level6_e;
-      3'h7:
-          \$73  = level7_e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = input_write__addr;
+    \$144  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$110  = 6'h00;
+        \$144  = 6'h00;
       end else begin
-        \$110  = \$34 [5:0];
+        \$144  = \$44 [5:0];
       end
     end
-    if (rst) begin
-      \$110  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = first_beat;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$111  = 1'h1;
-      end else begin
-        \$111  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$111  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = last_beat;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$112  = 1'h0;
-      end else begin
-        \$112  = \$35 ;
-      end
-    end
-    if (rst) begin
-      \$112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = bank_reserved;
-    if (issue) begin
-      if (last_beat) begin
-        \$113  = 1'h1;
-      end
-    end
-    if (\$93 ) begin
-      if (\$107 ) begin
-        if (\$109 ) begin
-          \$113  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$114  = 9'h000;
-        end else begin
-          \$114  = \$30 [8:0];
-        end
-      end else begin
-        \$114  = \$33 [8:0];
-      end
-    end
-    if (rst) begin
-      \$114  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$115  = 3'h0;
-        end else begin
-          \$115  = \$31 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$115  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = from_stream;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$116  = 1'h1;
-        end else begin
-          \$116  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$116  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$117  = 1'h0;
-        end else begin
-          \$117  = \$32 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$117  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = input_write__data;
-    if (rst) begin
-      \$118  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = from_stream;
-    if (rst) begin
-      \$119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = issue;
-    if (rst) begin
-      \$120  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = first_beat;
-    if (rst) begin
-      \$121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = last_beat;
-    if (rst) begin
-      \$122  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = final_pass;
-    if (rst) begin
-      \$123  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = active_shift;
-    if (\$38 ) begin
-      \$124  = \$40 ;
-    end
-    if (rst) begin
-      \$124  = 5'h0e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = active_rounding;
-    if (\$38 ) begin
-      \$125  = \$44 [27:0];
-    end
-    if (rst) begin
-      \$125  = 28'h0002000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = level0_m;
-    if (\$38 ) begin
-      \$126  = mantissas__0;
-    end
-    if (rst) begin
-      \$126  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = level1_m;
-    if (\$38 ) begin
-      \$127  = mantissas__1;
-    end
-    if (rst) begin
-      \$127  = 6'h21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = level2_m;
-    if (\$38 ) begin
-      \$128  = mantissas__2;
-    end
-    if (rst) begin
-      \$128  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = level3_m;
-    if (\$38 ) begin
-      \$129  = mantissas__3;
-    end
-    if (rst) begin
-      \$129  = 6'h30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = level4_m;
-    if (\$38 ) begin
-      \$130  = mantissas__4;
-    end
-    if (rst) begin
-      \$130  = 6'h22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = level5_m;
-    if (\$38 ) begin
-      \$131  = mantissas__5;
-    end
-    if (rst) begin
-      \$131  = 6'h2f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = level6_m;
-    if (\$38 ) begin
-      \$132  = mantissas__6;
-    end
-    if (rst) begin
-      \$132  = 6'h21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = level7_m;
-    if (\$38 ) begin
-      \$133  = mantissas__7;
-    end
-    if (rst) begin
-      \$133  = 6'h3f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = level0_e;
-    if (\$38 ) begin
-      \$134  = exponents__0;
-    end
-    if (rst) begin
-      \$134  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = level1_e;
-    if (\$38 ) begin
-      \$135  = exponents__1;
-    end
-    if (rst) begin
-      \$135  = 3'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = level2_e;
-    if (\$38 ) begin
-      \$136  = exponents__2;
-    end
-    if (rst) begin
-      \$136  = 3'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = level3_e;
-    if (\$38 ) begin
-      \$137  = exponents__3;
-    end
-    if (rst) begin
-      \$137  = 3'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = level4_e;
-    if (\$38 ) begin
-      \$138  = exponents__4;
-    end
-    if (rst) begin
-      \$138  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = level5_e;
-    if (\$38 ) begin
-      \$139  = exponents__5;
-    end
-    if (rst) begin
-      \$139  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = level6_e;
-    if (\$38 ) begin
-      \$140  = exponents__6;
-    end
-    if (rst) begin
-      \$140  = 3'h6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = level7_e;
-    if (\$38 ) begin
-      \$141  = exponents__7;
-    end
-    if (rst) begin
-      \$141  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$49 ;
-    if (rst) begin
-      \$142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = \$53 ;
-    if (rst) begin
-      \$143  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \$54 ;
     if (rst) begin
       \$144  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \$55 ;
+    \$145  = first_beat;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$145  = 1'h1;
+      end else begin
+        \$145  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$145  = 3'h0;
+      \$145  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = \$59 ;
+    \$146  = last_beat;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$146  = 1'h0;
+      end else begin
+        \$146  = \$45 ;
+      end
+    end
     if (rst) begin
-      \$146  = 9'h000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$60 ;
+    \$147  = bank_reserved;
+    if (issue) begin
+      if (last_beat) begin
+        \$147  = 1'h1;
+      end
+    end
+    if (\$signal$49 ) begin
+      if (\$141 ) begin
+        if (\$143 ) begin
+          \$147  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$147  = 6'h00;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$61 ;
+    \$148  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$148  = 9'h000;
+        end else begin
+          \$148  = \$40 [8:0];
+        end
+      end else begin
+        \$148  = \$43 [8:0];
+      end
+    end
     if (rst) begin
-      \$148  = 3'h0;
+      \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$65 ;
+    \$149  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$149  = 3'h0;
+        end else begin
+          \$149  = \$41 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$149  = 9'h000;
+      \$149  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$66 ;
+    \$150  = from_stream;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$150  = 1'h1;
+        end else begin
+          \$150  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$150  = 6'h00;
+      \$150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$67 ;
+    \$151  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$151  = 1'h0;
+        end else begin
+          \$151  = \$42 ;
+        end
+      end
+    end
     if (rst) begin
-      \$151  = 3'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$71 ;
+    \$152  = input_write__data;
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$72 ;
+    \$153  = from_stream;
     if (rst) begin
-      \$153  = 6'h00;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$73 ;
+    \$154  = issue;
     if (rst) begin
-      \$154  = 3'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = bias_mem__r_data[26:0];
+    \$155  = first_beat;
     if (rst) begin
-      \$155  = 27'h0000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = bias_mem__r_data[53:27];
+    \$156  = last_beat;
     if (rst) begin
-      \$156  = 27'h0000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = bias_mem__r_data[80:54];
+    \$157  = final_pass;
     if (rst) begin
-      \$157  = 27'h0000000;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = bias_mem__r_data[107:81];
+    \$158  = active_shift;
+    if (\$48 ) begin
+      \$158  = \$50 ;
+    end
     if (rst) begin
-      \$158  = 27'h0000000;
+      \$158  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$signal ;
+    \$159  = active_rounding;
+    if (\$48 ) begin
+      \$159  = \$54 [23:0];
+    end
     if (rst) begin
-      \$159  = 1'h0;
+      \$159  = 24'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$signal$54 ;
+    \$160  = level0;
+    if (\$57 ) begin
+      \$160  = \$58 ;
+    end
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$signal$55 ;
+    \$161  = level1;
+    if (\$61 ) begin
+      \$161  = \$62 ;
+    end
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 9'h011;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = final1;
+    \$162  = level2;
+    if (\$65 ) begin
+      \$162  = \$66 ;
+    end
     if (rst) begin
-      \$162  = 1'h0;
+      \$162  = 9'h020;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = \$75 [20:0];
+    \$163  = level3;
+    if (\$69 ) begin
+      \$163  = \$70 ;
+    end
     if (rst) begin
-      \$163  = 21'h000000;
+      \$163  = 9'h030;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = bias0;
+    \$164  = level4;
+    if (\$73 ) begin
+      \$164  = \$74 ;
+    end
     if (rst) begin
-      \$164  = 27'h0000000;
+      \$164  = 9'h044;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = \$77 [20:0];
+    \$165  = level5;
+    if (\$77 ) begin
+      \$165  = \$78 ;
+    end
     if (rst) begin
-      \$165  = 21'h000000;
+      \$165  = 9'h05e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = bias1;
+    \$166  = level6;
+    if (\$81 ) begin
+      \$166  = \$82 ;
+    end
     if (rst) begin
-      \$166  = 27'h0000000;
+      \$166  = 9'h084;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$79 [20:0];
+    \$167  = level7;
+    if (\$85 ) begin
+      \$167  = \$86 ;
+    end
     if (rst) begin
-      \$167  = 21'h000000;
+      \$167  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = bias2;
+    \$168  = \$91 ;
     if (rst) begin
-      \$168  = 27'h0000000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$81 [20:0];
+    \$169  = \$92 ;
     if (rst) begin
-      \$169  = 21'h000000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = bias3;
+    \$170  = code_mem__r_data[3];
     if (rst) begin
-      \$170  = 27'h0000000;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$signal$40 ;
+    \$171  = \$93 ;
     if (rst) begin
-      \$171  = 1'h0;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = \$signal$110 ;
+    \$172  = \$95 [16:0];
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = \$signal$111 ;
+    \$173  = sign2_0;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = \$signal$112 ;
+    \$174  = code_mem__r_data[7];
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = \$82 ;
+    \$175  = \$96 ;
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = \$signal$123 ;
+    \$176  = \$98 [16:0];
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = acc0;
-    if (\$signal$41 ) begin
-      \$177  = \$84 [27:0];
-    end
+    \$177  = sign2_1;
     if (rst) begin
-      \$177  = 28'h0000000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = acc1;
-    if (\$signal$41 ) begin
-      \$178  = \$86 [27:0];
-    end
+    \$178  = code_mem__r_data[11];
     if (rst) begin
-      \$178  = 28'h0000000;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = acc2;
-    if (\$signal$41 ) begin
-      \$179  = \$88 [27:0];
-    end
+    \$179  = \$99 ;
     if (rst) begin
-      \$179  = 28'h0000000;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = acc3;
-    if (\$signal$41 ) begin
-      \$180  = \$90 [27:0];
-    end
+    \$180  = \$101 [16:0];
     if (rst) begin
-      \$180  = 28'h0000000;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = bank0;
-    if (\$signal$42 ) begin
-      \$181  = acc0;
-    end
-    if (\$93 ) begin
-      if (\$107 ) begin
-        \$181  = bank1;
-      end
-    end
+    \$181  = sign2_2;
     if (rst) begin
-      \$181  = 28'h0000000;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = bank1;
-    if (\$signal$42 ) begin
-      \$182  = acc1;
-    end
-    if (\$93 ) begin
-      if (\$107 ) begin
-        \$182  = bank2;
-      end
-    end
+    \$182  = code_mem__r_data[15];
     if (rst) begin
-      \$182  = 28'h0000000;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = bank2;
-    if (\$signal$42 ) begin
-      \$183  = acc2;
-    end
-    if (\$93 ) begin
-      if (\$107 ) begin
-        \$183  = bank3;
-      end
-    end
+    \$183  = \$102 ;
     if (rst) begin
-      \$183  = 28'h0000000;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = bank3;
-    if (\$signal$42 ) begin
-      \$184  = acc3;
-    end
+    \$184  = \$104 [16:0];
     if (rst) begin
-      \$184  = 28'h0000000;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = bank_left;
-    if (\$signal$42 ) begin
-      \$185  = \$91 ;
-    end
-    if (\$93 ) begin
-      if (\$107 ) begin
-        \$185  = \$108 [2:0];
-      end
-    end
+    \$185  = sign2_3;
     if (rst) begin
-      \$185  = 3'h0;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$signal$43 ;
-    if (\$93 ) begin
-      \$186  = \$94 ;
-    end
+    \$186  = \$signal ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = rounded_f1;
-    if (\$93 ) begin
-      \$187  = \$95 [28:0];
-    end
+    \$187  = \$signal$60 ;
     if (rst) begin
-      \$187  = 29'h00000000;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$signal$44 ;
-    if (\$93 ) begin
-      \$188  = \$signal$43 ;
-    end
+    \$188  = \$signal$61 ;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = shifted_f2;
-    if (\$93 ) begin
-      \$189  = \$96 ;
-    end
+    \$189  = final1;
     if (rst) begin
-      \$189  = 29'h00000000;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = y__valid;
-    if (\$93 ) begin
-      \$190  = \$signal$44 ;
-    end
+    \$190  = \$signal$29 ;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = y__payload;
-    if (\$93 ) begin
-      \$191  = \$106 [7:0];
-    end
+    \$191  = \$signal$109 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 1'h0;
     end
   end
-  assign code_mem__addr = code_write__addr;
-  assign code_write__data = { \port$0$25 [3:0], \port$0$25 [3:0], \port$0$25 [3:0], \port$0$25 [3:0] };
-  assign code_mem__w_data = { \port$0$25 [3:0], \port$0$25 [3:0], \port$0$25 [3:0], \port$0$25 [3:0] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$192  = \$signal$110 ;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$193  = \$signal$111 ;
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$194  = \$105 ;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$195  = \$signal$114 ;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$196  = acc0;
+    if (\$signal$30 ) begin
+      \$196  = \$108 [23:0];
+    end
+    if (rst) begin
+      \$196  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$197  = acc1;
+    if (\$signal$30 ) begin
+      \$197  = \$111 [23:0];
+    end
+    if (rst) begin
+      \$197  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$198  = acc2;
+    if (\$signal$30 ) begin
+      \$198  = \$114 [23:0];
+    end
+    if (rst) begin
+      \$198  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$199  = acc3;
+    if (\$signal$30 ) begin
+      \$199  = \$117 [23:0];
+    end
+    if (rst) begin
+      \$199  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$200  = \$123 [4:0];
+    if (rst) begin
+      \$200  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$201  = bias_mem__r_en;
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$202  = bias_f0;
+    if (\$125 ) begin
+      \$202  = bias_mem__r_data;
+    end
+    if (rst) begin
+      \$202  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$203  = bank0;
+    if (finish_valid) begin
+      \$203  = acc0;
+    end
+    if (\$signal$49 ) begin
+      if (\$141 ) begin
+        \$203  = bank1;
+      end
+    end
+    if (rst) begin
+      \$203  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$204  = bank1;
+    if (finish_valid) begin
+      \$204  = acc1;
+    end
+    if (\$signal$49 ) begin
+      if (\$141 ) begin
+        \$204  = bank2;
+      end
+    end
+    if (rst) begin
+      \$204  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$205  = bank2;
+    if (finish_valid) begin
+      \$205  = acc2;
+    end
+    if (\$signal$49 ) begin
+      if (\$141 ) begin
+        \$205  = bank3;
+      end
+    end
+    if (rst) begin
+      \$205  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$206  = bank3;
+    if (finish_valid) begin
+      \$206  = acc3;
+    end
+    if (rst) begin
+      \$206  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$207  = bank_left;
+    if (finish_valid) begin
+      \$207  = \$126 ;
+    end
+    if (\$signal$49 ) begin
+      if (\$141 ) begin
+        \$207  = \$142 [2:0];
+      end
+    end
+    if (rst) begin
+      \$207  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$208  = \$signal$32 ;
+    if (\$signal$49 ) begin
+      \$208  = \$127 ;
+    end
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$209  = value_f0;
+    if (\$signal$49 ) begin
+      \$209  = \$128 [24:0];
+    end
+    if (rst) begin
+      \$209  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$210  = \$signal$33 ;
+    if (\$signal$49 ) begin
+      \$210  = \$signal$32 ;
+    end
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$211  = rounded_f1;
+    if (\$signal$49 ) begin
+      \$211  = \$129 ;
+    end
+    if (rst) begin
+      \$211  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$212  = valid_f2;
+    if (\$signal$49 ) begin
+      \$212  = \$signal$33 ;
+    end
+    if (rst) begin
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$213  = shifted_f2;
+    if (\$signal$49 ) begin
+      \$213  = \$130 ;
+    end
+    if (rst) begin
+      \$213  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$214  = y__valid;
+    if (\$signal$49 ) begin
+      \$214  = valid_f2;
+    end else if (y__ready) begin
+      \$214  = 1'h0;
+    end
+    if (rst) begin
+      \$214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$215  = y__payload;
+    if (\$signal$49 ) begin
+      \$215  = \$140 [7:0];
+    end
+    if (rst) begin
+      \$215  = 8'h00;
+    end
+  end
+  assign code_write__addr = \port$944$0 [10:2];
+  assign code_mem__addr = \port$944$0 [10:2];
+  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_read__data = code_mem__r_data;
-  assign bias_write__addr = code_write__addr[2:0];
-  assign bias_mem__addr = code_write__addr[2:0];
-  assign bias_write__data = { \port$0$25 , \port$0$25 , \port$0$25 , \port$0$25  };
-  assign bias_mem__w_data = { \port$0$25 , \port$0$25 , \port$0$25 , \port$0$25  };
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign \commit_pending$17  = commit_pending;
+  assign \commit_pending$9  = commit_pending;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign \$44  = { 1'h0, \$43 [31:1] };
-  assign \$91  = 3'h4;
+  assign bias_write__addr = \port$944$0 [4:0];
+  assign bias_mem__addr = \port$944$0 [4:0];
+  assign bias_mem__w_data = bias_write__data;
+  assign bias_mem__w_en = bias_write__en;
+  assign bias_read__data = bias_mem__r_data;
+  assign bias_read__addr = \$36 [4:0];
+  assign \$54  = { 1'h0, \$53 [31:1] };
+  assign \$126  = 3'h4;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3679,27 +3416,27 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
+  wire [32:0] \$102 ;
+  wire [32:0] \$103 ;
   wire \$104 ;
-  wire [33:0] \$105 ;
-  wire [33:0] \$106 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire [32:0] \$110 ;
+  wire [32:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire [33:0] \$119 ;
+  wire [32:0] \$118 ;
+  wire [32:0] \$119 ;
   wire \$12 ;
-  wire [33:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -3713,120 +3450,44 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [33:0] \$133 ;
-  wire [33:0] \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire [33:0] \$147 ;
-  wire [33:0] \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [9:0] \$136 ;
+  reg [31:0] \$137 ;
+  reg \$138 ;
+  reg [1:0] \$139 ;
+  wire [2:0] \$14 ;
+  reg [31:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [5:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [5:0] \$144 ;
+  reg [1:0] \$145 ;
+  reg [5:0] \$146 ;
+  reg [1:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [1:0] \$149 ;
+  wire [2:0] \$15 ;
+  reg [5:0] \$150 ;
+  reg [1:0] \$151 ;
+  reg [5:0] \$152 ;
+  reg [1:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [1:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [1:0] \$157 ;
+  reg \$158 ;
+  wire [3:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire [33:0] \$161 ;
-  wire [33:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [33:0] \$175 ;
-  wire [33:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [33:0] \$189 ;
   wire \$19 ;
-  wire [33:0] \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
-  wire [25:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire \$2 ;
+  wire \$20 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  reg \$213 ;
-  reg [1:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg [4:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [2:0] \$218 ;
-  reg [5:0] \$219 ;
   wire \$22 ;
-  reg [2:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [2:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [2:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [2:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [2:0] \$228 ;
-  reg [5:0] \$229 ;
   wire \$23 ;
-  reg [2:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [2:0] \$232 ;
-  reg \$233 ;
-  wire [3:0] \$234 ;
-  wire [5:0] \$237 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
@@ -3847,7 +3508,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [1:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -3860,8 +3521,8 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
+  wire [1:0] \$54 ;
+  wire [1:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -3869,8 +3530,8 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [32:0] \$62 ;
+  wire [32:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -3878,16 +3539,16 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
+  wire [32:0] \$70 ;
+  wire [32:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [1:0] \$77 ;
-  wire [1:0] \$78 ;
-  wire \$79 ;
+  wire \$77 ;
+  wire [32:0] \$78 ;
+  wire [32:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -3895,28 +3556,30 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
+  wire [32:0] \$86 ;
+  wire [32:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [33:0] \$91 ;
-  wire [33:0] \$92 ;
+  wire \$91 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
+  wire [32:0] \$94 ;
+  wire [32:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  reg \$signal  = 1'h0;
+  reg \$signal$24  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [2:0] bias_mem__addr;
-  wire [51:0] bias_mem__r_data;
-  reg bias_mem__r_en;
-  wire [51:0] bias_mem__w_data;
-  reg [1:0] bias_mem__w_en;
+  wire [3:0] bias_mem__addr;
+  wire [21:0] bias_mem__r_data;
+  wire bias_mem__r_en;
+  wire [21:0] bias_mem__w_data;
+  wire bias_mem__w_en;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [9:0] bus__addr;
@@ -3934,20 +3597,20 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire clk;
   wire [7:0] code_mem__addr;
   wire [7:0] code_mem__r_data;
-  reg code_mem__r_en;
+  wire code_mem__r_en;
   wire [7:0] code_mem__w_data;
-  reg [1:0] code_mem__w_en;
-  reg commit;
+  wire [1:0] code_mem__w_en;
+  wire commit;
   wire commit_pending;
-  reg [2:0] exponents__0 = 3'h2;
-  reg [2:0] exponents__1 = 3'h4;
-  reg [2:0] exponents__2 = 3'h5;
-  reg [2:0] exponents__3 = 3'h6;
-  reg [2:0] exponents__4 = 3'h6;
-  reg [2:0] exponents__5 = 3'h7;
-  reg [2:0] exponents__6 = 3'h7;
-  reg [2:0] exponents__7 = 3'h7;
-  reg [5:0] mantissas__0 = 6'h33;
+  reg [1:0] exponents__0 = 2'h0;
+  reg [1:0] exponents__1 = 2'h0;
+  reg [1:0] exponents__2 = 2'h1;
+  reg [1:0] exponents__3 = 2'h2;
+  reg [1:0] exponents__4 = 2'h2;
+  reg [1:0] exponents__5 = 2'h3;
+  reg [1:0] exponents__6 = 2'h3;
+  reg [1:0] exponents__7 = 2'h3;
+  reg [5:0] mantissas__0 = 6'h0d;
   reg [5:0] mantissas__1 = 6'h3b;
   reg [5:0] mantissas__2 = 6'h3a;
   reg [5:0] mantissas__3 = 6'h2b;
@@ -3958,42 +3621,44 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   reg read_lane = 1'h0;
   reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [9:0] request_addr = 10'h000;
+  reg [31:0] request_data = 32'd0;
   input rst;
   wire rst;
-  reg [4:0] shift = 5'h0f;
-  (* init = 3'h2 *)
-  wire [2:0] staged0_e;
-  (* init = 6'h33 *)
+  reg [4:0] shift = 5'h0b;
+  (* init = 2'h0 *)
+  wire [1:0] staged0_e;
+  (* init = 6'h0d *)
   wire [5:0] staged0_m;
-  (* init = 3'h4 *)
-  wire [2:0] staged1_e;
+  (* init = 2'h0 *)
+  wire [1:0] staged1_e;
   (* init = 6'h3b *)
   wire [5:0] staged1_m;
-  (* init = 3'h5 *)
-  wire [2:0] staged2_e;
+  (* init = 2'h1 *)
+  wire [1:0] staged2_e;
   (* init = 6'h3a *)
   wire [5:0] staged2_m;
-  (* init = 3'h6 *)
-  wire [2:0] staged3_e;
+  (* init = 2'h2 *)
+  wire [1:0] staged3_e;
   (* init = 6'h2b *)
   wire [5:0] staged3_m;
-  (* init = 3'h6 *)
-  wire [2:0] staged4_e;
+  (* init = 2'h2 *)
+  wire [1:0] staged4_e;
   (* init = 6'h37 *)
   wire [5:0] staged4_m;
-  (* init = 3'h7 *)
-  wire [2:0] staged5_e;
+  (* init = 2'h3 *)
+  wire [1:0] staged5_e;
   (* init = 6'h22 *)
   wire [5:0] staged5_m;
-  (* init = 3'h7 *)
-  wire [2:0] staged6_e;
+  (* init = 2'h3 *)
+  wire [1:0] staged6_e;
   (* init = 6'h2b *)
   wire [5:0] staged6_m;
-  (* init = 3'h7 *)
-  wire [2:0] staged7_e;
+  (* init = 2'h3 *)
+  wire [1:0] staged7_e;
   (* init = 6'h3f *)
   wire [5:0] staged7_m;
-  (* init = 5'h0f *)
+  (* init = 5'h0b *)
   wire [4:0] staged_shift;
   input [7:0] x__payload;
   wire [7:0] x__payload;
@@ -4013,261 +3678,193 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$234  = read_lane * 3'h4;
-  assign \$1  = code_mem__r_data >> \$234 ;
-  assign \$237  = read_lane * 5'h1a;
-  assign \$2  = bias_mem__r_data >> \$237 ;
-  assign \$3  = bus__w_stb | bus__r_stb;
-  assign \$4  = ~ bus__ack;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = \$5  & bus__w_stb;
-  assign \$7  = ! bus__addr[9:3];
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = bus__addr[2:0] == 3'h4;
-  assign \$10  = bus__w_stb | bus__r_stb;
-  assign \$11  = ~ bus__ack;
+  assign \$159  = read_lane * 3'h4;
+  assign \$1  = code_mem__r_data >> \$159 ;
+  assign \$2  = \$signal  & \$signal$24 ;
+  assign \$3  = ! request_addr[9:3];
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = request_addr[2:0] == 3'h4;
+  assign \$6  = \$4  & \$5 ;
+  assign commit = \$6  & request_data[0];
+  assign \$7  = \$signal  & \$signal$24 ;
+  assign \$9  = request_addr[0] < 2'h2;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = request_addr[8:1] < 8'ha0;
   assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$12  & bus__w_stb;
-  assign \$15  = bus__addr[0] < 2'h2;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = bus__addr[8:1] < 8'ha0;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = \$13  & \$18 ;
-  assign \$20  = 1'h1 << bus__addr[0];
-  assign \$21  = bus__w_stb | bus__r_stb;
-  assign \$22  = ~ bus__ack;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = ~ bus__w_stb;
-  assign \$25  = \$23  & \$24 ;
-  assign \$27  = bus__addr[0] < 2'h2;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = bus__addr[8:1] < 8'ha0;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = \$25  & \$30 ;
+  assign \$13  = \$7  & \$12 ;
+  assign \$14  = 1'h1 << request_addr[0];
+  assign \$15  = \$13  ? \$14  : 3'h0;
+  assign \$16  = ~ \$signal$24 ;
+  assign \$17  = \$signal  & \$16 ;
+  assign \$19  = request_addr[0] < 2'h2;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = request_addr[8:1] < 8'ha0;
+  assign \$22  = \$20  & \$21 ;
+  assign code_mem__r_en = \$17  & \$22 ;
+  assign \$23  = \$signal  & \$signal$24 ;
+  assign \$24  = request_addr[9:4] == 1'h1;
+  assign \$25  = request_addr[3:0] < 4'ha;
+  assign \$26  = \$24  & \$25 ;
+  assign bias_mem__w_en = \$23  & \$26 ;
+  assign \$27  = ~ \$signal$24 ;
+  assign \$28  = \$signal  & \$27 ;
+  assign \$29  = request_addr[9:4] == 1'h1;
+  assign \$30  = request_addr[3:0] < 4'ha;
+  assign \$31  = \$29  & \$30 ;
+  assign bias_mem__r_en = \$28  & \$31 ;
   assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ bus__ack;
+  assign \$33  = ~ \$signal ;
   assign \$34  = \$32  & \$33 ;
-  assign \$35  = \$34  & bus__w_stb;
-  assign \$36  = bus__addr[9:4] == 1'h1;
-  assign \$37  = bus__addr[0] < 2'h2;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = bus__addr[3:1] < 3'h5;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = \$35  & \$40 ;
-  assign \$42  = 1'h1 << bus__addr[0];
-  assign \$43  = bus__w_stb | bus__r_stb;
-  assign \$44  = ~ bus__ack;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = ~ bus__w_stb;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = bus__addr[9:4] == 1'h1;
-  assign \$49  = bus__addr[0] < 2'h2;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = bus__addr[3:1] < 3'h5;
+  assign \$35  = ~ bus__ack;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = bus__w_stb | bus__r_stb;
+  assign \$38  = ~ \$signal ;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = ~ bus__ack;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = ~ \$signal$24 ;
+  assign \$43  = \$signal  & \$42 ;
+  assign \$44  = \$signal  & \$signal$24 ;
+  assign \$45  = ! request_addr[9:3];
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = request_addr[2:0] == 3'h5;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ~ \$signal$24 ;
+  assign \$50  = \$signal  & \$49 ;
+  assign \$51  = ! request_addr[9:3];
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$47  & \$52 ;
-  assign \$54  = bus__w_stb | bus__r_stb;
-  assign \$55  = ~ bus__ack;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = bus__w_stb | bus__r_stb;
-  assign \$58  = ~ bus__ack;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = ~ bus__w_stb;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = bus__w_stb | bus__r_stb;
-  assign \$63  = ~ bus__ack;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$64  & bus__w_stb;
-  assign \$66  = ! bus__addr[9:3];
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = bus__addr[2:0] == 3'h5;
-  assign \$69  = bus__w_stb | bus__r_stb;
-  assign \$70  = ~ bus__ack;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = ~ bus__w_stb;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = ! bus__addr[9:3];
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = commit_pending ? 1'h1 : 1'h0;
-  assign \$77  = busy ? 2'h2 : 2'h0;
-  assign \$78  = { 1'h0, \$76  } | \$77 ;
-  assign \$79  = bus__addr[9:3] == 1'h1;
-  assign \$80  = ! bus__addr[2:0];
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = bus__w_stb | bus__r_stb;
-  assign \$83  = ~ bus__ack;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = \$84  & bus__w_stb;
-  assign \$86  = bus__w_stb | bus__r_stb;
-  assign \$87  = ~ bus__ack;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = ~ bus__w_stb;
+  assign \$53  = commit_pending ? 1'h1 : 1'h0;
+  assign \$54  = busy ? 2'h2 : 2'h0;
+  assign \$55  = { 1'h0, \$53  } | \$54 ;
+  assign \$56  = request_addr[9:3] == 1'h1;
+  assign \$57  = ! request_addr[2:0];
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$signal  & \$signal$24 ;
+  assign \$60  = ~ \$signal$24 ;
+  assign \$61  = \$signal  & \$60 ;
+  assign \$63  = { 27'h0000000, mantissas__0 } | \$62 ;
+  assign \$64  = request_addr[9:3] == 1'h1;
+  assign \$65  = request_addr[2:0] == 1'h1;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$signal  & \$signal$24 ;
+  assign \$68  = ~ \$signal$24 ;
+  assign \$69  = \$signal  & \$68 ;
+  assign \$71  = { 27'h0000000, mantissas__1 } | \$70 ;
+  assign \$72  = request_addr[9:3] == 1'h1;
+  assign \$73  = request_addr[2:0] == 2'h2;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$signal  & \$signal$24 ;
+  assign \$76  = ~ \$signal$24 ;
+  assign \$77  = \$signal  & \$76 ;
+  assign \$79  = { 27'h0000000, mantissas__2 } | \$78 ;
+  assign \$80  = request_addr[9:3] == 1'h1;
+  assign \$81  = request_addr[2:0] == 2'h3;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = \$signal  & \$signal$24 ;
+  assign \$84  = ~ \$signal$24 ;
+  assign \$85  = \$signal  & \$84 ;
+  assign \$87  = { 27'h0000000, mantissas__3 } | \$86 ;
+  assign \$88  = request_addr[9:3] == 1'h1;
+  assign \$89  = request_addr[2:0] == 3'h4;
   assign \$90  = \$88  & \$89 ;
-  assign \$92  = { 28'h0000000, mantissas__0 } | \$91 ;
-  assign \$93  = bus__addr[9:3] == 1'h1;
-  assign \$94  = bus__addr[2:0] == 1'h1;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = bus__w_stb | bus__r_stb;
-  assign \$97  = ~ bus__ack;
+  assign \$91  = \$signal  & \$signal$24 ;
+  assign \$92  = ~ \$signal$24 ;
+  assign \$93  = \$signal  & \$92 ;
+  assign \$95  = { 27'h0000000, mantissas__4 } | \$94 ;
+  assign \$96  = request_addr[9:3] == 1'h1;
+  assign \$97  = request_addr[2:0] == 3'h5;
   assign \$98  = \$96  & \$97 ;
-  assign \$99  = \$98  & bus__w_stb;
-  assign \$100  = bus__w_stb | bus__r_stb;
-  assign \$101  = ~ bus__ack;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = ~ bus__w_stb;
-  assign \$104  = \$102  & \$103 ;
-  assign \$106  = { 28'h0000000, mantissas__1 } | \$105 ;
-  assign \$107  = bus__addr[9:3] == 1'h1;
-  assign \$108  = bus__addr[2:0] == 2'h2;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = bus__w_stb | bus__r_stb;
-  assign \$111  = ~ bus__ack;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = \$112  & bus__w_stb;
-  assign \$114  = bus__w_stb | bus__r_stb;
-  assign \$115  = ~ bus__ack;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = ~ bus__w_stb;
-  assign \$118  = \$116  & \$117 ;
-  assign \$120  = { 28'h0000000, mantissas__2 } | \$119 ;
-  assign \$121  = bus__addr[9:3] == 1'h1;
-  assign \$122  = bus__addr[2:0] == 2'h3;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = bus__w_stb | bus__r_stb;
-  assign \$125  = ~ bus__ack;
+  assign \$99  = \$signal  & \$signal$24 ;
+  assign \$100  = ~ \$signal$24 ;
+  assign \$101  = \$signal  & \$100 ;
+  assign \$103  = { 27'h0000000, mantissas__5 } | \$102 ;
+  assign \$104  = request_addr[9:3] == 1'h1;
+  assign \$105  = request_addr[2:0] == 3'h6;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = \$signal  & \$signal$24 ;
+  assign \$108  = ~ \$signal$24 ;
+  assign \$109  = \$signal  & \$108 ;
+  assign \$111  = { 27'h0000000, mantissas__6 } | \$110 ;
+  assign \$112  = request_addr[9:3] == 1'h1;
+  assign \$113  = request_addr[2:0] == 3'h7;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = \$signal  & \$signal$24 ;
+  assign \$116  = ~ \$signal$24 ;
+  assign \$117  = \$signal  & \$116 ;
+  assign \$119  = { 27'h0000000, mantissas__7 } | \$118 ;
+  assign \$120  = ~ \$signal$24 ;
+  assign \$121  = \$signal  & \$120 ;
+  assign \$123  = request_addr[0] < 2'h2;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = request_addr[8:1] < 8'ha0;
   assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$126  & bus__w_stb;
-  assign \$128  = bus__w_stb | bus__r_stb;
-  assign \$129  = ~ bus__ack;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = ~ bus__w_stb;
+  assign \$127  = \$121  & \$126 ;
+  assign \$128  = ~ \$signal$24 ;
+  assign \$129  = \$signal  & \$128 ;
+  assign \$130  = request_addr[9:4] == 1'h1;
+  assign \$131  = request_addr[3:0] < 4'ha;
   assign \$132  = \$130  & \$131 ;
-  assign \$134  = { 28'h0000000, mantissas__3 } | \$133 ;
-  assign \$135  = bus__addr[9:3] == 1'h1;
-  assign \$136  = bus__addr[2:0] == 3'h4;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = bus__w_stb | bus__r_stb;
-  assign \$139  = ~ bus__ack;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = \$140  & bus__w_stb;
-  assign \$142  = bus__w_stb | bus__r_stb;
-  assign \$143  = ~ bus__ack;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = ~ bus__w_stb;
-  assign \$146  = \$144  & \$145 ;
-  assign \$148  = { 28'h0000000, mantissas__4 } | \$147 ;
-  assign \$149  = bus__addr[9:3] == 1'h1;
-  assign \$150  = bus__addr[2:0] == 3'h5;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = bus__w_stb | bus__r_stb;
-  assign \$153  = ~ bus__ack;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = \$154  & bus__w_stb;
-  assign \$156  = bus__w_stb | bus__r_stb;
-  assign \$157  = ~ bus__ack;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = ~ bus__w_stb;
-  assign \$160  = \$158  & \$159 ;
-  assign \$162  = { 28'h0000000, mantissas__5 } | \$161 ;
-  assign \$163  = bus__addr[9:3] == 1'h1;
-  assign \$164  = bus__addr[2:0] == 3'h6;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = bus__w_stb | bus__r_stb;
-  assign \$167  = ~ bus__ack;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = \$168  & bus__w_stb;
-  assign \$170  = bus__w_stb | bus__r_stb;
-  assign \$171  = ~ bus__ack;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = ~ bus__w_stb;
-  assign \$174  = \$172  & \$173 ;
-  assign \$176  = { 28'h0000000, mantissas__6 } | \$175 ;
-  assign \$177  = bus__addr[9:3] == 1'h1;
-  assign \$178  = bus__addr[2:0] == 3'h7;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = bus__w_stb | bus__r_stb;
-  assign \$181  = ~ bus__ack;
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = \$182  & bus__w_stb;
-  assign \$184  = bus__w_stb | bus__r_stb;
-  assign \$185  = ~ bus__ack;
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = ~ bus__w_stb;
-  assign \$188  = \$186  & \$187 ;
-  assign \$190  = { 28'h0000000, mantissas__7 } | \$189 ;
-  assign \$191  = bus__w_stb | bus__r_stb;
-  assign \$192  = ~ bus__ack;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = ~ bus__w_stb;
-  assign \$195  = \$193  & \$194 ;
-  assign \$197  = bus__addr[0] < 2'h2;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = bus__addr[8:1] < 8'ha0;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$195  & \$200 ;
-  assign \$202  = bus__w_stb | bus__r_stb;
-  assign \$203  = ~ bus__ack;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ bus__w_stb;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = bus__addr[9:4] == 1'h1;
-  assign \$208  = bus__addr[0] < 2'h2;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = bus__addr[3:1] < 3'h5;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = \$206  & \$211 ;
+  assign \$133  = \$129  & \$132 ;
   always @(posedge clk)
-    bus__ack <= \$213 ;
+    \$signal  <= \$134 ;
   always @(posedge clk)
-    read_source <= \$214 ;
+    bus__ack <= \$135 ;
   always @(posedge clk)
-    read_word <= \$215 ;
+    request_addr <= \$136 ;
   always @(posedge clk)
-    shift <= \$216 ;
+    request_data <= \$137 ;
   always @(posedge clk)
-    mantissas__0 <= \$217 ;
+    \$signal$24  <= \$138 ;
   always @(posedge clk)
-    exponents__0 <= \$218 ;
+    read_source <= \$139 ;
   always @(posedge clk)
-    mantissas__1 <= \$219 ;
+    read_word <= \$140 ;
   always @(posedge clk)
-    exponents__1 <= \$220 ;
+    shift <= \$141 ;
   always @(posedge clk)
-    mantissas__2 <= \$221 ;
+    mantissas__0 <= \$142 ;
   always @(posedge clk)
-    exponents__2 <= \$222 ;
+    exponents__0 <= \$143 ;
   always @(posedge clk)
-    mantissas__3 <= \$223 ;
+    mantissas__1 <= \$144 ;
   always @(posedge clk)
-    exponents__3 <= \$224 ;
+    exponents__1 <= \$145 ;
   always @(posedge clk)
-    mantissas__4 <= \$225 ;
+    mantissas__2 <= \$146 ;
   always @(posedge clk)
-    exponents__4 <= \$226 ;
+    exponents__2 <= \$147 ;
   always @(posedge clk)
-    mantissas__5 <= \$227 ;
+    mantissas__3 <= \$148 ;
   always @(posedge clk)
-    exponents__5 <= \$228 ;
+    exponents__3 <= \$149 ;
   always @(posedge clk)
-    mantissas__6 <= \$229 ;
+    mantissas__4 <= \$150 ;
   always @(posedge clk)
-    exponents__6 <= \$230 ;
+    exponents__4 <= \$151 ;
   always @(posedge clk)
-    mantissas__7 <= \$231 ;
+    mantissas__5 <= \$152 ;
   always @(posedge clk)
-    exponents__7 <= \$232 ;
+    exponents__5 <= \$153 ;
   always @(posedge clk)
-    read_lane <= \$233 ;
+    mantissas__6 <= \$154 ;
+  always @(posedge clk)
+    exponents__6 <= \$155 ;
+  always @(posedge clk)
+    mantissas__7 <= \$156 ;
+  always @(posedge clk)
+    exponents__7 <= \$157 ;
+  always @(posedge clk)
+    read_lane <= \$158 ;
   \digits_mlp.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__data(request_data[21:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__addr(bus__addr[8:1]),
-    .code_write__en(code_mem__w_en),
+    .code_write__en(\$15 [1:0]),
     .commit(commit),
     .commit_pending(commit_pending),
     .exponents__0(exponents__0),
@@ -4287,7 +3884,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
-    .\port$0$25 (bus__w_data[25:0]),
+    .\port$1143$0 (request_addr[8:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -4306,351 +3903,346 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
         2'h1:
             bus__r_data = { 28'h0000000, \$1  };
         2'h2:
-            bus__r_data = { \$2 [25], \$2 [25], \$2 [25], \$2 [25], \$2 [25], \$2 [25], \$2  };
+            bus__r_data = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    commit = 1'h0;
-    if (\$8 ) begin
-      if (\$9 ) begin
-        commit = bus__w_data[0];
-      end
+    \$134  = \$36 ;
+    if (rst) begin
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    code_mem__w_en = 2'h0;
-    if (\$19 ) begin
-      code_mem__w_en = \$20 ;
+    \$135  = \$signal ;
+    if (rst) begin
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    code_mem__r_en = 1'h0;
-    if (\$31 ) begin
-      code_mem__r_en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    bias_mem__w_en = 2'h0;
+    \$136  = request_addr;
     if (\$41 ) begin
-      bias_mem__w_en = \$42 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    bias_mem__r_en = 1'h0;
-    if (\$53 ) begin
-      bias_mem__r_en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$56 ;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = read_source;
-    if (\$61 ) begin
-      \$214  = 2'h0;
-    end
-    if (\$201 ) begin
-      \$214  = 2'h1;
-    end
-    if (\$212 ) begin
-      \$214  = 2'h2;
+      \$136  = bus__addr;
     end
     if (rst) begin
-      \$214  = 2'h0;
+      \$136  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = read_word;
-    if (\$61 ) begin
-      \$215  = 32'd0;
+    \$137  = request_data;
+    if (\$41 ) begin
+      \$137  = bus__w_data;
     end
-    if (\$75 ) begin
-      casez (bus__addr[2:0])
+    if (rst) begin
+      \$137  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$138  = \$signal$24 ;
+    if (\$41 ) begin
+      \$138  = bus__w_stb;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$139  = read_source;
+    if (\$43 ) begin
+      \$139  = 2'h0;
+    end
+    if (\$127 ) begin
+      \$139  = 2'h1;
+    end
+    if (\$133 ) begin
+      \$139  = 2'h2;
+    end
+    if (rst) begin
+      \$139  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$140  = read_word;
+    if (\$43 ) begin
+      \$140  = 32'd0;
+    end
+    if (\$52 ) begin
+      casez (request_addr[2:0])
         3'h0:
-            \$215  = 32'd1247346945;
+            \$140  = 32'd1247347201;
         3'h1:
-            \$215  = 32'd655392;
+            \$140  = 32'd655392;
         3'h2:
-            \$215  = 32'd134743042;
+            \$140  = 32'd134743042;
         3'h3:
-            \$215  = 32'd1704710;
+            \$140  = 32'd1442310;
         3'h4:
-            \$215  = { 30'h00000000, \$78  };
+            \$140  = { 30'h00000000, \$55  };
         3'h5:
-            \$215  = { 27'h0000000, shift };
+            \$140  = { 27'h0000000, shift };
       endcase
     end
-    if (\$81 ) begin
-      if (\$90 ) begin
-        \$215  = \$92 [31:0];
+    if (\$58 ) begin
+      if (\$61 ) begin
+        \$140  = \$63 [31:0];
       end
     end
-    if (\$95 ) begin
-      if (\$104 ) begin
-        \$215  = \$106 [31:0];
+    if (\$66 ) begin
+      if (\$69 ) begin
+        \$140  = \$71 [31:0];
       end
     end
-    if (\$109 ) begin
-      if (\$118 ) begin
-        \$215  = \$120 [31:0];
+    if (\$74 ) begin
+      if (\$77 ) begin
+        \$140  = \$79 [31:0];
       end
     end
-    if (\$123 ) begin
-      if (\$132 ) begin
-        \$215  = \$134 [31:0];
-      end
-    end
-    if (\$137 ) begin
-      if (\$146 ) begin
-        \$215  = \$148 [31:0];
-      end
-    end
-    if (\$151 ) begin
-      if (\$160 ) begin
-        \$215  = \$162 [31:0];
-      end
-    end
-    if (\$165 ) begin
-      if (\$174 ) begin
-        \$215  = \$176 [31:0];
-      end
-    end
-    if (\$179 ) begin
-      if (\$188 ) begin
-        \$215  = \$190 [31:0];
-      end
-    end
-    if (rst) begin
-      \$215  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = shift;
-    if (\$67 ) begin
-      if (\$68 ) begin
-        \$216  = bus__w_data[4:0];
-      end
-    end
-    if (rst) begin
-      \$216  = 5'h0f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = mantissas__0;
-    if (\$81 ) begin
+    if (\$82 ) begin
       if (\$85 ) begin
-        \$217  = bus__w_data[5:0];
+        \$140  = \$87 [31:0];
+      end
+    end
+    if (\$90 ) begin
+      if (\$93 ) begin
+        \$140  = \$95 [31:0];
+      end
+    end
+    if (\$98 ) begin
+      if (\$101 ) begin
+        \$140  = \$103 [31:0];
+      end
+    end
+    if (\$106 ) begin
+      if (\$109 ) begin
+        \$140  = \$111 [31:0];
+      end
+    end
+    if (\$114 ) begin
+      if (\$117 ) begin
+        \$140  = \$119 [31:0];
       end
     end
     if (rst) begin
-      \$217  = 6'h33;
+      \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = exponents__0;
-    if (\$81 ) begin
-      if (\$85 ) begin
-        \$218  = bus__w_data[18:16];
-      end
+    \$141  = shift;
+    if (\$48 ) begin
+      \$141  = request_data[4:0];
     end
     if (rst) begin
-      \$218  = 3'h2;
+      \$141  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = mantissas__1;
-    if (\$95 ) begin
+    \$142  = mantissas__0;
+    if (\$58 ) begin
+      if (\$59 ) begin
+        \$142  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$142  = 6'h0d;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$143  = exponents__0;
+    if (\$58 ) begin
+      if (\$59 ) begin
+        \$143  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$143  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$144  = mantissas__1;
+    if (\$66 ) begin
+      if (\$67 ) begin
+        \$144  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$144  = 6'h3b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$145  = exponents__1;
+    if (\$66 ) begin
+      if (\$67 ) begin
+        \$145  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$145  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$146  = mantissas__2;
+    if (\$74 ) begin
+      if (\$75 ) begin
+        \$146  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$146  = 6'h3a;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$147  = exponents__2;
+    if (\$74 ) begin
+      if (\$75 ) begin
+        \$147  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$147  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$148  = mantissas__3;
+    if (\$82 ) begin
+      if (\$83 ) begin
+        \$148  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$148  = 6'h2b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$149  = exponents__3;
+    if (\$82 ) begin
+      if (\$83 ) begin
+        \$149  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$149  = 2'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$150  = mantissas__4;
+    if (\$90 ) begin
+      if (\$91 ) begin
+        \$150  = request_data[5:0];
+      end
+    end
+    if (rst) begin
+      \$150  = 6'h37;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$151  = exponents__4;
+    if (\$90 ) begin
+      if (\$91 ) begin
+        \$151  = request_data[17:16];
+      end
+    end
+    if (rst) begin
+      \$151  = 2'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$152  = mantissas__5;
+    if (\$98 ) begin
       if (\$99 ) begin
-        \$219  = bus__w_data[5:0];
+        \$152  = request_data[5:0];
       end
     end
     if (rst) begin
-      \$219  = 6'h3b;
+      \$152  = 6'h22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = exponents__1;
-    if (\$95 ) begin
+    \$153  = exponents__5;
+    if (\$98 ) begin
       if (\$99 ) begin
-        \$220  = bus__w_data[18:16];
+        \$153  = request_data[17:16];
       end
     end
     if (rst) begin
-      \$220  = 3'h4;
+      \$153  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = mantissas__2;
-    if (\$109 ) begin
-      if (\$113 ) begin
-        \$221  = bus__w_data[5:0];
+    \$154  = mantissas__6;
+    if (\$106 ) begin
+      if (\$107 ) begin
+        \$154  = request_data[5:0];
       end
     end
     if (rst) begin
-      \$221  = 6'h3a;
+      \$154  = 6'h2b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = exponents__2;
-    if (\$109 ) begin
-      if (\$113 ) begin
-        \$222  = bus__w_data[18:16];
+    \$155  = exponents__6;
+    if (\$106 ) begin
+      if (\$107 ) begin
+        \$155  = request_data[17:16];
       end
     end
     if (rst) begin
-      \$222  = 3'h5;
+      \$155  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = mantissas__3;
-    if (\$123 ) begin
-      if (\$127 ) begin
-        \$223  = bus__w_data[5:0];
+    \$156  = mantissas__7;
+    if (\$114 ) begin
+      if (\$115 ) begin
+        \$156  = request_data[5:0];
       end
     end
     if (rst) begin
-      \$223  = 6'h2b;
+      \$156  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = exponents__3;
-    if (\$123 ) begin
-      if (\$127 ) begin
-        \$224  = bus__w_data[18:16];
+    \$157  = exponents__7;
+    if (\$114 ) begin
+      if (\$115 ) begin
+        \$157  = request_data[17:16];
       end
     end
     if (rst) begin
-      \$224  = 3'h6;
+      \$157  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = mantissas__4;
-    if (\$137 ) begin
-      if (\$141 ) begin
-        \$225  = bus__w_data[5:0];
-      end
+    \$158  = read_lane;
+    if (\$127 ) begin
+      \$158  = request_addr[0];
     end
     if (rst) begin
-      \$225  = 6'h37;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = exponents__4;
-    if (\$137 ) begin
-      if (\$141 ) begin
-        \$226  = bus__w_data[18:16];
-      end
-    end
-    if (rst) begin
-      \$226  = 3'h6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = mantissas__5;
-    if (\$151 ) begin
-      if (\$155 ) begin
-        \$227  = bus__w_data[5:0];
-      end
-    end
-    if (rst) begin
-      \$227  = 6'h22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = exponents__5;
-    if (\$151 ) begin
-      if (\$155 ) begin
-        \$228  = bus__w_data[18:16];
-      end
-    end
-    if (rst) begin
-      \$228  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = mantissas__6;
-    if (\$165 ) begin
-      if (\$169 ) begin
-        \$229  = bus__w_data[5:0];
-      end
-    end
-    if (rst) begin
-      \$229  = 6'h2b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = exponents__6;
-    if (\$165 ) begin
-      if (\$169 ) begin
-        \$230  = bus__w_data[18:16];
-      end
-    end
-    if (rst) begin
-      \$230  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = mantissas__7;
-    if (\$179 ) begin
-      if (\$183 ) begin
-        \$231  = bus__w_data[5:0];
-      end
-    end
-    if (rst) begin
-      \$231  = 6'h3f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = exponents__7;
-    if (\$179 ) begin
-      if (\$183 ) begin
-        \$232  = bus__w_data[18:16];
-      end
-    end
-    if (rst) begin
-      \$232  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = read_lane;
-    if (\$201 ) begin
-      \$233  = bus__addr[0];
-    end
-    if (\$212 ) begin
-      \$233  = bus__addr[0];
-    end
-    if (rst) begin
-      \$233  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -4677,87 +4269,124 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   assign staged6_e = exponents__6;
   assign staged7_m = mantissas__7;
   assign staged7_e = exponents__7;
-  assign code_mem__addr = bus__addr[8:1];
-  assign code_mem__w_data = { bus__w_data[3:0], bus__w_data[3:0] };
-  assign bias_mem__addr = bus__addr[3:1];
-  assign bias_mem__w_data = { bus__w_data[25:0], bus__w_data[25:0] };
-  assign \$14  = bus__addr[9];
-  assign \$26  = bus__addr[9];
-  assign \$91  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$105  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$119  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$133  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$147  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$161  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$175  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$189  = { 15'h0000, exponents__7, 16'h0000 };
-  assign \$196  = bus__addr[9];
+  assign code_mem__addr = request_addr[8:1];
+  assign code_mem__w_data = { request_data[3:0], request_data[3:0] };
+  assign code_mem__w_en = \$15 [1:0];
+  assign bias_mem__addr = request_addr[3:0];
+  assign bias_mem__w_data = request_data[21:0];
+  assign \$8  = request_addr[9];
+  assign \$18  = request_addr[9];
+  assign \$62  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$70  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$78  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$86  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$94  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$102  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$110  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$118  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$122  = request_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2
+module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, \port$1143$0 , bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2
 , mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, x__valid, y__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [2:0] \$108 ;
-  reg [2:0] \$109 ;
+  wire [22:0] \$100 ;
+  wire [23:0] \$101 ;
+  wire [24:0] \$102 ;
+  wire [22:0] \$103 ;
+  wire [23:0] \$104 ;
+  wire [24:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [4:0] \$109 ;
   wire \$11 ;
-  reg [2:0] \$110 ;
-  reg [2:0] \$111 ;
-  reg [2:0] \$112 ;
-  reg [2:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg [2:0] \$115 ;
-  reg \$116 ;
-  reg [8:0] \$117 ;
-  reg [5:0] \$118 ;
-  reg [2:0] \$119 ;
+  wire [4:0] \$110 ;
+  wire [4:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [1:0] \$114 ;
+  wire \$115 ;
+  wire [24:0] \$116 ;
+  wire [24:0] \$117 ;
+  wire [24:0] \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  reg [8:0] \$120 ;
-  reg [5:0] \$121 ;
-  reg [2:0] \$122 ;
-  reg [25:0] \$123 ;
-  reg [25:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
+  wire \$120 ;
+  wire [24:0] \$121 ;
+  wire [24:0] \$122 ;
+  wire \$123 ;
+  wire [2:0] \$124 ;
+  wire \$125 ;
+  reg [4:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [20:0] \$129 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [25:0] \$130 ;
-  reg [20:0] \$131 ;
-  reg [25:0] \$132 ;
+  reg [7:0] \$130 ;
+  reg [2:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
-  reg \$134 ;
+  reg [7:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [26:0] \$139 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [26:0] \$140 ;
-  reg [26:0] \$141 ;
-  reg [26:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg \$144 ;
-  reg [27:0] \$145 ;
-  reg \$146 ;
-  reg [27:0] \$147 ;
-  reg \$148 ;
-  reg [7:0] \$149 ;
+  reg [4:0] \$140 ;
+  reg [22:0] \$141 ;
+  reg [8:0] \$142 ;
+  reg [8:0] \$143 ;
+  reg [8:0] \$144 ;
+  reg [8:0] \$145 ;
+  reg [8:0] \$146 ;
+  reg [8:0] \$147 ;
+  reg [8:0] \$148 ;
+  reg [8:0] \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg [7:0] \$151 ;
+  reg \$152 ;
+  reg [8:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [8:0] \$157 ;
+  reg [16:0] \$158 ;
+  reg \$159 ;
   wire \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire \$17 ;
+  reg [22:0] \$170 ;
+  reg [22:0] \$171 ;
+  reg [3:0] \$172 ;
+  reg \$173 ;
+  reg [21:0] \$174 ;
+  reg [22:0] \$175 ;
+  reg [22:0] \$176 ;
+  reg [1:0] \$177 ;
+  reg \$178 ;
+  reg [23:0] \$179 ;
   wire \$18 ;
+  reg \$180 ;
+  reg [24:0] \$181 ;
+  reg \$182 ;
+  reg [24:0] \$183 ;
+  reg \$184 ;
+  reg [7:0] \$185 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -4771,122 +4400,121 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [8:0] \$30 ;
-  wire [3:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
-  wire [8:0] \$33 ;
-  wire [5:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [4:0] \$33 ;
+  wire [4:0] \$34 ;
+  wire [4:0] \$35 ;
+  wire [4:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [4:0] \$40 ;
-  wire \$41 ;
-  wire [4:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [31:0] \$44 ;
+  wire [8:0] \$40 ;
+  wire [3:0] \$41 ;
+  wire \$42 ;
+  wire [8:0] \$43 ;
+  wire [5:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [7:0] \$52 ;
-  wire [8:0] \$53 ;
-  reg [5:0] \$54 ;
-  reg [2:0] \$55 ;
-  wire [7:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [7:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [4:0] \$50 ;
+  wire \$51 ;
+  wire [4:0] \$52 ;
+  wire [31:0] \$53 ;
+  wire [31:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [8:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [5:0] \$60 ;
-  reg [2:0] \$61 ;
-  wire [14:0] \$62 ;
-  wire [21:0] \$63 ;
-  wire [14:0] \$64 ;
-  wire [21:0] \$65 ;
-  wire \$66 ;
-  wire [26:0] \$67 ;
-  wire [27:0] \$68 ;
-  wire [26:0] \$69 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [8:0] \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [8:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [27:0] \$70 ;
-  wire [1:0] \$71 ;
+  wire [8:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire [28:0] \$75 ;
-  wire [27:0] \$76 ;
+  wire [8:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire [27:0] \$79 ;
+  wire [8:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [27:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
-  wire [2:0] \$82 ;
+  wire [8:0] \$82 ;
   wire \$83 ;
-  reg [4:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg [7:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire [8:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg [7:0] \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [4:0] \$98 ;
-  reg [26:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [7:0] \$92 ;
+  reg [8:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [17:0] \$95 ;
+  reg [8:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [17:0] \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
+  reg \$signal$101  = 1'h0;
   reg \$signal$102  = 1'h0;
   reg \$signal$103  = 1'h0;
   reg \$signal$104  = 1'h0;
-  reg \$signal$109  = 1'h0;
-  reg \$signal$110  = 1'h0;
-  reg \$signal$111  = 1'h0;
-  reg \$signal$112  = 1'h0;
-  reg \$signal$40  = 1'h0;
-  reg \$signal$41  = 1'h0;
-  reg \$signal$42  = 1'h0;
-  reg \$signal$43  = 1'h0;
-  reg \$signal$44  = 1'h0;
-  reg \$signal$54  = 1'h0;
-  reg \$signal$55  = 1'h0;
-  reg [26:0] acc0 = 27'h0000000;
-  reg [26:0] acc1 = 27'h0000000;
-  reg [26:0] active_rounding = 27'h0004000;
-  reg [4:0] active_shift = 5'h0f;
-  reg [26:0] bank0 = 27'h0000000;
-  reg [26:0] bank1 = 27'h0000000;
+  reg \$signal$105  = 1'h0;
+  reg \$signal$106  = 1'h0;
+  reg \$signal$107  = 1'h0;
+  reg \$signal$29  = 1'h0;
+  reg \$signal$30  = 1'h0;
+  reg \$signal$32  = 1'h0;
+  reg \$signal$33  = 1'h0;
+  wire \$signal$49 ;
+  reg \$signal$60  = 1'h0;
+  reg \$signal$61  = 1'h0;
+  reg [22:0] acc0 = 23'h000000;
+  reg [22:0] acc1 = 23'h000000;
+  reg [22:0] active_rounding = 23'h000400;
+  reg [4:0] active_shift = 5'h0b;
+  reg [22:0] bank0 = 23'h000000;
+  reg [22:0] bank1 = 23'h000000;
   reg [1:0] bank_left = 2'h0;
   reg bank_reserved = 1'h0;
-  reg [25:0] bias0 = 26'h0000000;
-  reg [25:0] bias1 = 26'h0000000;
-  reg [25:0] bias3_0 = 26'h0000000;
-  reg [25:0] bias3_1 = 26'h0000000;
-  wire [2:0] bias_mem__addr;
-  output [51:0] bias_mem__r_data;
-  wire [51:0] bias_mem__r_data;
+  reg [21:0] bias_f0 = 22'h000000;
+  wire [3:0] bias_mem__addr;
+  output [21:0] bias_mem__r_data;
+  wire [21:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
-  wire [51:0] bias_mem__w_data;
-  wire [1:0] bias_mem__w_en;
-  wire [2:0] bias_read__addr;
-  wire [51:0] bias_read__data;
-  wire [2:0] bias_write__addr;
-  wire [51:0] bias_write__data;
-  input [1:0] bias_write__en;
-  wire [1:0] bias_write__en;
+  wire [21:0] bias_mem__w_data;
+  wire bias_mem__w_en;
+  wire [3:0] bias_read__addr;
+  wire [21:0] bias_read__data;
+  wire [3:0] bias_write__addr;
+  input [21:0] bias_write__data;
+  wire [21:0] bias_write__data;
+  input bias_write__en;
+  wire bias_write__en;
+  reg borrowed = 1'h0;
   output busy;
   wire busy;
   input clk;
@@ -4900,7 +4528,6 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   wire [1:0] code_mem__w_en;
   wire [7:0] code_read__addr;
   wire [7:0] code_read__data;
-  input [7:0] code_write__addr;
   wire [7:0] code_write__addr;
   wire [7:0] code_write__data;
   input [1:0] code_write__en;
@@ -4910,31 +4537,31 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$17 ;
+  wire \commit_pending$9 ;
   wire drained;
-  reg [2:0] exponent0 = 3'h0;
-  reg [2:0] exponent1 = 3'h0;
-  input [2:0] exponents__0;
-  wire [2:0] exponents__0;
-  input [2:0] exponents__1;
-  wire [2:0] exponents__1;
-  input [2:0] exponents__2;
-  wire [2:0] exponents__2;
-  input [2:0] exponents__3;
-  wire [2:0] exponents__3;
-  input [2:0] exponents__4;
-  wire [2:0] exponents__4;
-  input [2:0] exponents__5;
-  wire [2:0] exponents__5;
-  input [2:0] exponents__6;
-  wire [2:0] exponents__6;
-  input [2:0] exponents__7;
-  wire [2:0] exponents__7;
+  input [1:0] exponents__0;
+  wire [1:0] exponents__0;
+  input [1:0] exponents__1;
+  wire [1:0] exponents__1;
+  input [1:0] exponents__2;
+  wire [1:0] exponents__2;
+  input [1:0] exponents__3;
+  wire [1:0] exponents__3;
+  input [1:0] exponents__4;
+  wire [1:0] exponents__4;
+  input [1:0] exponents__5;
+  wire [1:0] exponents__5;
+  input [1:0] exponents__6;
+  wire [1:0] exponents__6;
+  input [1:0] exponents__7;
+  wire [1:0] exponents__7;
   reg final1 = 1'h0;
   reg final_pass = 1'h0;
+  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
+  reg [3:0] head = 4'h0;
   (* init = 5'h00 *)
   wire [4:0] input_index;
   (* init = 5'h00 *)
@@ -4946,24 +4573,16 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   wire input_write__en;
   wire issue;
   reg last_beat = 1'h0;
-  reg [2:0] level0_e = 3'h2;
-  reg [5:0] level0_m = 6'h33;
-  reg [2:0] level1_e = 3'h4;
-  reg [5:0] level1_m = 6'h3b;
-  reg [2:0] level2_e = 3'h5;
-  reg [5:0] level2_m = 6'h3a;
-  reg [2:0] level3_e = 3'h6;
-  reg [5:0] level3_m = 6'h2b;
-  reg [2:0] level4_e = 3'h6;
-  reg [5:0] level4_m = 6'h37;
-  reg [2:0] level5_e = 3'h7;
-  reg [5:0] level5_m = 6'h22;
-  reg [2:0] level6_e = 3'h7;
-  reg [5:0] level6_m = 6'h2b;
-  reg [2:0] level7_e = 3'h7;
-  reg [5:0] level7_m = 6'h3f;
-  reg [5:0] mantissa0 = 6'h00;
-  reg [5:0] mantissa1 = 6'h00;
+  reg [8:0] level0 = 9'h00d;
+  reg [8:0] level1 = 9'h03b;
+  reg [8:0] level2 = 9'h074;
+  reg [8:0] level3 = 9'h0ac;
+  reg [8:0] level4 = 9'h0dc;
+  reg [8:0] level5 = 9'h110;
+  reg [8:0] level6 = 9'h158;
+  reg [8:0] level7 = 9'h1f8;
+  reg [8:0] level_lane0 = 9'h000;
+  reg [8:0] level_lane1 = 9'h000;
   input [5:0] mantissas__0;
   wire [5:0] mantissas__0;
   input [5:0] mantissas__1;
@@ -4981,19 +4600,24 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   input [5:0] mantissas__7;
   wire [5:0] mantissas__7;
   reg [2:0] pass_index = 3'h0;
-  input [25:0] \port$0$25 ;
-  wire [25:0] \port$0$25 ;
-  reg [27:0] rounded_f1 = 28'h0000000;
+  input [8:0] \port$1143$0 ;
+  wire [8:0] \port$1143$0 ;
+  reg [24:0] rounded_f1 = 25'h0000000;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
   input [4:0] shift;
   wire [4:0] shift;
-  reg [27:0] shifted_f2 = 28'h0000000;
-  reg [8:0] signed_x0 = 9'h000;
-  reg [8:0] signed_x1 = 9'h000;
-  reg [20:0] term0 = 21'h000000;
-  reg [20:0] term1 = 21'h000000;
+  reg [24:0] shifted_f2 = 25'h0000000;
+  reg sign0 = 1'h0;
+  reg sign1 = 1'h0;
+  reg sign2_0 = 1'h0;
+  reg sign2_1 = 1'h0;
+  reg [16:0] term0 = 17'h00000;
+  reg [16:0] term1 = 17'h00000;
+  reg valid_f2 = 1'h0;
+  reg [23:0] value_f0 = 24'h000000;
+  reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
   wire x__ready;
@@ -5010,23 +4634,26 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   wire [7:0] y_data;
   (* init = 1'h0 *)
   wire y_valid;
-  reg [51:0] biases [4:0];
+  reg [21:0] biases [9:0];
   initial begin
-    biases[0] = 52'hffd9d0c003a95;
-    biases[1] = 52'hfff3410004e21;
-    biases[2] = 52'hfffd2900071fb;
-    biases[3] = 52'hfffc8afffa036;
-    biases[4] = 52'hfff077c01011d;
+    biases[0] = 22'h0003a9;
+    biases[1] = 22'h3ff674;
+    biases[2] = 22'h0004e2;
+    biases[3] = 22'h3ffcd0;
+    biases[4] = 22'h000720;
+    biases[5] = 22'h3fff4a;
+    biases[6] = 22'h3ffa03;
+    biases[7] = 22'h3fff23;
+    biases[8] = 22'h001012;
+    biases[9] = 22'h3ffc1e;
   end
   always @(posedge clk) begin
-    if (bias_write__en[0])
-      biases[code_write__addr[2:0]][25:0] <= \port$0$25 ;
-    if (bias_write__en[1])
-      biases[code_write__addr[2:0]][51:26] <= \port$0$25 ;
+    if (bias_write__en)
+      biases[\port$1143$0 [3:0]] <= bias_write__data;
   end
-  reg [51:0] _0_;
+  reg [21:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$36 [3:0]];
   end
   assign bias_mem__r_data = _0_;
   reg [7:0] codes [159:0];
@@ -5194,9 +4821,9 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= \port$0$25 [3:0];
+      codes[\port$1143$0 [8:1]][3:0] <= bias_write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= \port$0$25 [3:0];
+      codes[\port$1143$0 [8:1]][7:4] <= bias_write__data[3:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
@@ -5250,261 +4877,271 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
   assign \$1  = first_beat & from_stream;
   assign \$2  = \$1  & drained;
   assign busy = ~ \$2 ;
-  assign \$3  = code_mem__r_en | bias_mem__r_en;
-  assign \$4  = ~ \$3 ;
-  assign \$5  = first_beat & from_stream;
-  assign \$6  = commit_pending & \$5 ;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$4  & \$7 ;
-  assign \$9  = ~ last_beat;
-  assign \$10  = ~ bank_reserved;
-  assign \$11  = \$9  | \$10 ;
-  assign \$12  = \$8  & \$11 ;
-  assign x__ready = \$12  & from_stream;
-  assign \$13  = code_mem__r_en | bias_mem__r_en;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = first_beat & from_stream;
-  assign \$16  = commit_pending & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$14  & \$17 ;
-  assign \$19  = ~ last_beat;
-  assign \$20  = ~ bank_reserved;
-  assign \$21  = \$19  | \$20 ;
-  assign \$22  = \$18  & \$21 ;
-  assign \$23  = from_stream ? x__valid : 1'h1;
-  assign issue = \$22  & \$23 ;
-  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
-  assign bias_read__addr = bias_mem__r_en ? code_write__addr[2:0] : pass_index;
+  assign \$3  = ~ code_mem__r_en;
+  assign \$4  = first_beat & from_stream;
+  assign \$5  = commit_pending & \$4 ;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = ~ last_beat;
+  assign \$9  = ~ bank_reserved;
+  assign \$10  = \$8  | \$9 ;
+  assign \$11  = \$7  & \$10 ;
+  assign x__ready = \$11  & from_stream;
+  assign \$12  = ~ code_mem__r_en;
+  assign \$13  = first_beat & from_stream;
+  assign \$14  = commit_pending & \$13 ;
+  assign \$15  = ~ \$14 ;
+  assign \$16  = \$12  & \$15 ;
+  assign \$17  = ~ last_beat;
+  assign \$18  = ~ bank_reserved;
+  assign \$19  = \$17  | \$18 ;
+  assign \$20  = \$16  & \$19 ;
+  assign \$21  = from_stream ? x__valid : 1'h1;
+  assign issue = \$20  & \$21 ;
+  assign code_read__addr = code_mem__r_en ? \port$1143$0 [8:1] : row;
   assign input_write__en = issue & from_stream;
-  assign \$24  = \$signal  | \$signal$40 ;
-  assign \$25  = \$24  | \$signal$41 ;
-  assign \$26  = \$25  | \$signal$42 ;
-  assign \$27  = \$26  | bank_reserved;
-  assign \$28  = \$27  | \$signal$43 ;
-  assign \$29  = \$28  | \$signal$44 ;
-  assign drained = ~ \$29 ;
-  assign \$30  = row + 1'h1;
-  assign \$31  = pass_index + 1'h1;
-  assign \$32  = pass_index == 2'h3;
-  assign \$33  = row + 1'h1;
-  assign \$34  = input_write__addr + 1'h1;
-  assign \$35  = input_write__addr == 5'h1e;
-  assign \$36  = first_beat & from_stream;
-  assign \$37  = commit_pending & \$36 ;
-  assign \$38  = \$37  & drained;
-  assign \$39  = shift > 5'h1b;
-  assign \$40  = \$39  ? 5'h1b : shift;
-  assign \$41  = shift > 5'h1b;
-  assign \$42  = \$41  ? 5'h1b : shift;
-  assign \$43  = 1'h1 << \$42 ;
-  assign \$45  = first_beat & from_stream;
-  assign \$46  = commit_pending & \$45 ;
-  assign \$47  = \$46  & drained;
-  assign \$48  = \$47  ? 1'h0 : commit_pending;
-  assign \$49  = \$48  | commit;
-  assign \$50  = from_stream1 ? x_held : input_read__data;
-  assign \$51  = - $signed(\$50 );
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = code_mem__r_data[3] ? \$51  : { \$52 [7], \$52  };
-  assign \$56  = from_stream1 ? x_held : input_read__data;
-  assign \$57  = - $signed(\$56 );
-  assign \$58  = from_stream1 ? x_held : input_read__data;
-  assign \$59  = code_mem__r_data[7] ? \$57  : { \$58 [7], \$58  };
-  assign \$62  = $signed(signed_x0) * $signed({ 1'h0, mantissa0 });
-  assign \$63  = $signed(\$62 ) << exponent0;
-  assign \$64  = $signed(signed_x1) * $signed({ 1'h0, mantissa1 });
-  assign \$65  = $signed(\$64 ) << exponent1;
-  assign \$66  = \$signal$41  & \$signal$110 ;
-  assign \$67  = \$signal$109  ? { bias3_0[25], bias3_0 } : acc0;
-  assign \$68  = $signed(\$67 ) + $signed(term0);
-  assign \$69  = \$signal$109  ? { bias3_1[25], bias3_1 } : acc1;
-  assign \$70  = $signed(\$69 ) + $signed(term1);
-  assign \$72  = ~ y__valid;
-  assign \$73  = \$72  | y__ready;
-  assign \$74  = | bank_left;
-  assign \$75  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$76  = $signed(rounded_f1) >>> active_shift;
-  assign \$77  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$78  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$79  = \$78  ? 28'hfffff80 : shifted_f2;
-  assign \$80  = \$77  ? 28'h000007f : \$79 ;
-  assign \$81  = | bank_left;
-  assign \$82  = bank_left - 1'h1;
-  assign \$83  = bank_left == 1'h1;
+  assign \$22  = \$signal  | \$signal$29 ;
+  assign \$23  = \$22  | \$signal$30 ;
+  assign \$24  = \$23  | finish_valid;
+  assign \$25  = \$24  | bank_reserved;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$signal$32  | \$signal$33 ;
+  assign \$28  = \$27  | valid_f2;
+  assign \$29  = ~ \$28 ;
+  assign drained = \$26  & \$29 ;
+  assign \$30  = | bank_left;
+  assign \$31  = \$signal$49  & \$30 ;
+  assign \$32  = head == 4'h9;
+  assign \$33  = head + 1'h1;
+  assign \$34  = \$32  ? 5'h00 : \$33 ;
+  assign \$35  = \$31  ? \$34  : { 1'h0, head };
+  assign \$36  = bias_mem__r_en ? { 1'h0, \port$1143$0 [3:0] } : \$35 ;
+  assign \$37  = ~ y__valid;
+  assign \$38  = \$37  | y__ready;
+  assign \$39  = ~ borrowed;
+  assign \$signal$49  = \$38  & \$39 ;
+  assign \$40  = row + 1'h1;
+  assign \$41  = pass_index + 1'h1;
+  assign \$42  = pass_index == 2'h3;
+  assign \$43  = row + 1'h1;
+  assign \$44  = input_write__addr + 1'h1;
+  assign \$45  = input_write__addr == 5'h1e;
+  assign \$46  = first_beat & from_stream;
+  assign \$47  = commit_pending & \$46 ;
+  assign \$48  = \$47  & drained;
+  assign \$49  = shift > 5'h17;
+  assign \$50  = \$49  ? 5'h17 : shift;
+  assign \$51  = shift > 5'h17;
+  assign \$52  = \$51  ? 5'h17 : shift;
+  assign \$53  = 1'h1 << \$52 ;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = mantissas__0 << exponents__0;
+  assign \$59  = first_beat & from_stream;
+  assign \$60  = commit_pending & \$59 ;
+  assign \$61  = \$60  & drained;
+  assign \$62  = mantissas__1 << exponents__1;
+  assign \$63  = first_beat & from_stream;
+  assign \$64  = commit_pending & \$63 ;
+  assign \$65  = \$64  & drained;
+  assign \$66  = mantissas__2 << exponents__2;
+  assign \$67  = first_beat & from_stream;
+  assign \$68  = commit_pending & \$67 ;
+  assign \$69  = \$68  & drained;
+  assign \$70  = mantissas__3 << exponents__3;
+  assign \$71  = first_beat & from_stream;
+  assign \$72  = commit_pending & \$71 ;
+  assign \$73  = \$72  & drained;
+  assign \$74  = mantissas__4 << exponents__4;
+  assign \$75  = first_beat & from_stream;
+  assign \$76  = commit_pending & \$75 ;
+  assign \$77  = \$76  & drained;
+  assign \$78  = mantissas__5 << exponents__5;
+  assign \$79  = first_beat & from_stream;
+  assign \$80  = commit_pending & \$79 ;
+  assign \$81  = \$80  & drained;
+  assign \$82  = mantissas__6 << exponents__6;
+  assign \$83  = first_beat & from_stream;
+  assign \$84  = commit_pending & \$83 ;
+  assign \$85  = \$84  & drained;
+  assign \$86  = mantissas__7 << exponents__7;
+  assign \$87  = first_beat & from_stream;
+  assign \$88  = commit_pending & \$87 ;
+  assign \$89  = \$88  & drained;
+  assign \$90  = \$89  ? 1'h0 : commit_pending;
+  assign \$91  = \$90  | commit;
+  assign \$92  = from_stream1 ? x_held : input_read__data;
+  assign \$94  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$95  = { \$94 [16], \$94  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$97  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$98  = { \$97 [16], \$97  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$99  = \$signal$30  & \$signal$105 ;
+  assign \$100  = \$signal$104  ? 23'h000000 : acc0;
+  assign \$101  = $signed(\$100 ) + $signed(term0);
+  assign \$102  = $signed(\$101 ) + $signed({ 1'h0, sign0 });
+  assign \$103  = \$signal$104  ? 23'h000000 : acc1;
+  assign \$104  = $signed(\$103 ) + $signed(term1);
+  assign \$105  = $signed(\$104 ) + $signed({ 1'h0, sign1 });
+  assign \$106  = | bank_left;
+  assign \$107  = \$signal$49  & \$106 ;
+  assign \$108  = head == 4'h9;
+  assign \$109  = head + 1'h1;
+  assign \$110  = \$108  ? 5'h00 : \$109 ;
+  assign \$111  = \$107  ? \$110  : { 1'h0, head };
+  assign \$112  = | bank_left;
+  assign \$113  = \$signal$49  & \$112 ;
+  assign \$115  = | bank_left;
+  assign \$116  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$117  = $signed(value_f0) + $signed(bias_f0);
+  assign \$118  = $signed(rounded_f1) >>> active_shift;
+  assign \$119  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$120  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$121  = \$120  ? 25'h1ffff80 : shifted_f2;
+  assign \$122  = \$119  ? 25'h000007f : \$121 ;
+  assign \$123  = | bank_left;
+  assign \$124  = bank_left - 1'h1;
+  assign \$125  = bank_left == 1'h1;
   always @(posedge clk)
-    input_write__addr <= \$84 ;
+    input_write__addr <= \$126 ;
   always @(posedge clk)
-    first_beat <= \$85 ;
+    first_beat <= \$127 ;
   always @(posedge clk)
-    last_beat <= \$86 ;
+    last_beat <= \$128 ;
   always @(posedge clk)
-    bank_reserved <= \$87 ;
+    bank_reserved <= \$129 ;
   always @(posedge clk)
-    row <= \$88 ;
+    row <= \$130 ;
   always @(posedge clk)
-    pass_index <= \$89 ;
+    pass_index <= \$131 ;
   always @(posedge clk)
-    from_stream <= \$90 ;
+    from_stream <= \$132 ;
   always @(posedge clk)
-    final_pass <= \$91 ;
+    final_pass <= \$133 ;
   always @(posedge clk)
-    x_held <= \$92 ;
+    x_held <= \$134 ;
   always @(posedge clk)
-    from_stream1 <= \$93 ;
+    from_stream1 <= \$135 ;
   always @(posedge clk)
-    \$signal  <= \$94 ;
+    \$signal  <= \$136 ;
   always @(posedge clk)
-    \$signal$54  <= \$95 ;
+    \$signal$60  <= \$137 ;
   always @(posedge clk)
-    \$signal$55  <= \$96 ;
+    \$signal$61  <= \$138 ;
   always @(posedge clk)
-    final1 <= \$97 ;
+    final1 <= \$139 ;
   always @(posedge clk)
-    active_shift <= \$98 ;
+    active_shift <= \$140 ;
   always @(posedge clk)
-    active_rounding <= \$99 ;
+    active_rounding <= \$141 ;
   always @(posedge clk)
-    level0_m <= \$100 ;
+    level0 <= \$142 ;
   always @(posedge clk)
-    level1_m <= \$101 ;
+    level1 <= \$143 ;
   always @(posedge clk)
-    level2_m <= \$102 ;
+    level2 <= \$144 ;
   always @(posedge clk)
-    level3_m <= \$103 ;
+    level3 <= \$145 ;
   always @(posedge clk)
-    level4_m <= \$104 ;
+    level4 <= \$146 ;
   always @(posedge clk)
-    level5_m <= \$105 ;
+    level5 <= \$147 ;
   always @(posedge clk)
-    level6_m <= \$106 ;
+    level6 <= \$148 ;
   always @(posedge clk)
-    level7_m <= \$107 ;
+    level7 <= \$149 ;
   always @(posedge clk)
-    level0_e <= \$108 ;
+    commit_pending <= \$150 ;
   always @(posedge clk)
-    level1_e <= \$109 ;
+    x2 <= \$151 ;
   always @(posedge clk)
-    level2_e <= \$110 ;
+    sign2_0 <= \$152 ;
   always @(posedge clk)
-    level3_e <= \$111 ;
+    level_lane0 <= \$153 ;
   always @(posedge clk)
-    level4_e <= \$112 ;
+    term0 <= \$154 ;
   always @(posedge clk)
-    level5_e <= \$113 ;
+    sign0 <= \$155 ;
   always @(posedge clk)
-    level6_e <= \$114 ;
+    sign2_1 <= \$156 ;
   always @(posedge clk)
-    level7_e <= \$115 ;
+    level_lane1 <= \$157 ;
   always @(posedge clk)
-    commit_pending <= \$116 ;
+    term1 <= \$158 ;
   always @(posedge clk)
-    signed_x0 <= \$117 ;
+    sign1 <= \$159 ;
   always @(posedge clk)
-    mantissa0 <= \$118 ;
+    \$signal$29  <= \$160 ;
   always @(posedge clk)
-    exponent0 <= \$119 ;
+    \$signal$101  <= \$161 ;
   always @(posedge clk)
-    signed_x1 <= \$120 ;
+    \$signal$102  <= \$162 ;
   always @(posedge clk)
-    mantissa1 <= \$121 ;
+    \$signal$103  <= \$163 ;
   always @(posedge clk)
-    exponent1 <= \$122 ;
+    \$signal$30  <= \$164 ;
   always @(posedge clk)
-    bias0 <= \$123 ;
+    \$signal$104  <= \$165 ;
   always @(posedge clk)
-    bias1 <= \$124 ;
+    \$signal$105  <= \$166 ;
   always @(posedge clk)
-    \$signal$40  <= \$125 ;
+    \$signal$106  <= \$167 ;
   always @(posedge clk)
-    \$signal$102  <= \$126 ;
+    finish_valid <= \$168 ;
   always @(posedge clk)
-    \$signal$103  <= \$127 ;
+    \$signal$107  <= \$169 ;
   always @(posedge clk)
-    \$signal$104  <= \$128 ;
+    acc0 <= \$170 ;
   always @(posedge clk)
-    term0 <= \$129 ;
+    acc1 <= \$171 ;
   always @(posedge clk)
-    bias3_0 <= \$130 ;
+    head <= \$172 ;
   always @(posedge clk)
-    term1 <= \$131 ;
+    borrowed <= \$173 ;
   always @(posedge clk)
-    bias3_1 <= \$132 ;
+    bias_f0 <= \$174 ;
   always @(posedge clk)
-    \$signal$41  <= \$133 ;
+    bank0 <= \$175 ;
   always @(posedge clk)
-    \$signal$109  <= \$134 ;
+    bank1 <= \$176 ;
   always @(posedge clk)
-    \$signal$110  <= \$135 ;
+    bank_left <= \$177 ;
   always @(posedge clk)
-    \$signal$111  <= \$136 ;
+    \$signal$32  <= \$178 ;
   always @(posedge clk)
-    \$signal$42  <= \$137 ;
+    value_f0 <= \$179 ;
   always @(posedge clk)
-    \$signal$112  <= \$138 ;
+    \$signal$33  <= \$180 ;
   always @(posedge clk)
-    acc0 <= \$139 ;
+    rounded_f1 <= \$181 ;
   always @(posedge clk)
-    acc1 <= \$140 ;
+    valid_f2 <= \$182 ;
   always @(posedge clk)
-    bank0 <= \$141 ;
+    shifted_f2 <= \$183 ;
   always @(posedge clk)
-    bank1 <= \$142 ;
+    y__valid <= \$184 ;
   always @(posedge clk)
-    bank_left <= \$143 ;
-  always @(posedge clk)
-    \$signal$43  <= \$144 ;
-  always @(posedge clk)
-    rounded_f1 <= \$145 ;
-  always @(posedge clk)
-    \$signal$44  <= \$146 ;
-  always @(posedge clk)
-    shifted_f2 <= \$147 ;
-  always @(posedge clk)
-    y__valid <= \$148 ;
-  always @(posedge clk)
-    y__payload <= \$149 ;
+    y__payload <= \$185 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$54  = level0_m;
+          \$93  = level0;
       3'h1:
-          \$54  = level1_m;
+          \$93  = level1;
       3'h2:
-          \$54  = level2_m;
+          \$93  = level2;
       3'h3:
-          \$54  = level3_m;
+          \$93  = level3;
       3'h4:
-          \$54  = level4_m;
+          \$93  = level4;
       3'h5:
-          \$54  = level5_m;
+          \$93  = level5;
       3'h6:
-          \$54  = level6_m;
+          \$93  = level6;
       3'h7:
-          \$54  = level7_m;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[2:0])
-      3'h0:
-          \$55  = level0_e;
-      3'h1:
-          \$55  = level1_e;
-      3'h2:
-          \$55  = level2_e;
-      3'h3:
-          \$55  = level3_e;
-      3'h4:
-          \$55  = level4_e;
-      3'h5:
-          \$55  = level5_e;
-      3'h6:
-          \$55  = level6_e;
-      3'h7:
-          \$55  = level7_e;
+          \$93  = level7;
     endcase
   end
   always @* begin
@@ -5512,700 +5149,624 @@ module \digits_mlp.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, bus
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$60  = level0_m;
+          \$96  = level0;
       3'h1:
-          \$60  = level1_m;
+          \$96  = level1;
       3'h2:
-          \$60  = level2_m;
+          \$96  = level2;
       3'h3:
-          \$60  = level3_m;
+          \$96  = level3;
       3'h4:
-          \$60  = level4_m;
+          \$96  = level4;
       3'h5:
-          \$60  = level5_m;
+          \$96  = level5;
       3'h6:
-          \$60  = level6_m;
+          \$96  = level6;
       3'h7:
-          \$60  = level7_m;
+          \$96  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (code_mem__r_data[6:4])
-      3'h0:
-          \$61  = level0_e;
-      3'h1:
-          \$61  = level1_e;
-      3'h2:
-          \$61  = level2_e;
-      3'h3:
-          \$61  = level3_e;
-      3'h4:
-          \$61  = level4_e;
-      3'h5:
-          \$61  = level5_e;
-      3'h6:
-          \$61  = level6_e;
-      3'h7:
-          \$61  = level7_e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = input_write__addr;
+    \$126  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$84  = 5'h00;
+        \$126  = 5'h00;
       end else begin
-        \$84  = \$34 [4:0];
+        \$126  = \$44 [4:0];
       end
     end
     if (rst) begin
-      \$84  = 5'h00;
+      \$126  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = first_beat;
+    \$127  = first_beat;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$85  = 1'h1;
+        \$127  = 1'h1;
       end else begin
-        \$85  = 1'h0;
+        \$127  = 1'h0;
       end
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$127  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = last_beat;
+    \$128  = last_beat;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$86  = 1'h0;
+        \$128  = 1'h0;
       end else begin
-        \$86  = \$35 ;
+        \$128  = \$45 ;
       end
     end
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = bank_reserved;
-    if (issue) begin
-      if (last_beat) begin
-        \$87  = 1'h1;
-      end
-    end
-    if (\$73 ) begin
-      if (\$81 ) begin
-        if (\$83 ) begin
-          \$87  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$88  = 8'h00;
-        end else begin
-          \$88  = \$30 [7:0];
-        end
-      end else begin
-        \$88  = \$33 [7:0];
-      end
-    end
-    if (rst) begin
-      \$88  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$89  = 3'h0;
-        end else begin
-          \$89  = \$31 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$89  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = from_stream;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$90  = 1'h1;
-        end else begin
-          \$90  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$90  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$91  = 1'h0;
-        end else begin
-          \$91  = \$32 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = input_write__data;
-    if (rst) begin
-      \$92  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = from_stream;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = issue;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = first_beat;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = last_beat;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = final_pass;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = active_shift;
-    if (\$38 ) begin
-      \$98  = \$40 ;
-    end
-    if (rst) begin
-      \$98  = 5'h0f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = active_rounding;
-    if (\$38 ) begin
-      \$99  = \$44 [26:0];
-    end
-    if (rst) begin
-      \$99  = 27'h0004000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = level0_m;
-    if (\$38 ) begin
-      \$100  = mantissas__0;
-    end
-    if (rst) begin
-      \$100  = 6'h33;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = level1_m;
-    if (\$38 ) begin
-      \$101  = mantissas__1;
-    end
-    if (rst) begin
-      \$101  = 6'h3b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = level2_m;
-    if (\$38 ) begin
-      \$102  = mantissas__2;
-    end
-    if (rst) begin
-      \$102  = 6'h3a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = level3_m;
-    if (\$38 ) begin
-      \$103  = mantissas__3;
-    end
-    if (rst) begin
-      \$103  = 6'h2b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = level4_m;
-    if (\$38 ) begin
-      \$104  = mantissas__4;
-    end
-    if (rst) begin
-      \$104  = 6'h37;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = level5_m;
-    if (\$38 ) begin
-      \$105  = mantissas__5;
-    end
-    if (rst) begin
-      \$105  = 6'h22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = level6_m;
-    if (\$38 ) begin
-      \$106  = mantissas__6;
-    end
-    if (rst) begin
-      \$106  = 6'h2b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = level7_m;
-    if (\$38 ) begin
-      \$107  = mantissas__7;
-    end
-    if (rst) begin
-      \$107  = 6'h3f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = level0_e;
-    if (\$38 ) begin
-      \$108  = exponents__0;
-    end
-    if (rst) begin
-      \$108  = 3'h2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = level1_e;
-    if (\$38 ) begin
-      \$109  = exponents__1;
-    end
-    if (rst) begin
-      \$109  = 3'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = level2_e;
-    if (\$38 ) begin
-      \$110  = exponents__2;
-    end
-    if (rst) begin
-      \$110  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = level3_e;
-    if (\$38 ) begin
-      \$111  = exponents__3;
-    end
-    if (rst) begin
-      \$111  = 3'h6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = level4_e;
-    if (\$38 ) begin
-      \$112  = exponents__4;
-    end
-    if (rst) begin
-      \$112  = 3'h6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = level5_e;
-    if (\$38 ) begin
-      \$113  = exponents__5;
-    end
-    if (rst) begin
-      \$113  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = level6_e;
-    if (\$38 ) begin
-      \$114  = exponents__6;
-    end
-    if (rst) begin
-      \$114  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = level7_e;
-    if (\$38 ) begin
-      \$115  = exponents__7;
-    end
-    if (rst) begin
-      \$115  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = \$49 ;
-    if (rst) begin
-      \$116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = \$53 ;
-    if (rst) begin
-      \$117  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = \$54 ;
-    if (rst) begin
-      \$118  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = \$55 ;
-    if (rst) begin
-      \$119  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = \$59 ;
-    if (rst) begin
-      \$120  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = \$60 ;
-    if (rst) begin
-      \$121  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = \$61 ;
-    if (rst) begin
-      \$122  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = bias_mem__r_data[25:0];
-    if (rst) begin
-      \$123  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = bias_mem__r_data[51:26];
-    if (rst) begin
-      \$124  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = \$signal ;
-    if (rst) begin
-      \$125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = \$signal$54 ;
-    if (rst) begin
-      \$126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = \$signal$55 ;
-    if (rst) begin
-      \$127  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = final1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = \$63 [20:0];
+    \$129  = bank_reserved;
+    if (issue) begin
+      if (last_beat) begin
+        \$129  = 1'h1;
+      end
+    end
+    if (\$signal$49 ) begin
+      if (\$123 ) begin
+        if (\$125 ) begin
+          \$129  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$129  = 21'h000000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = bias0;
+    \$130  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$130  = 8'h00;
+        end else begin
+          \$130  = \$40 [7:0];
+        end
+      end else begin
+        \$130  = \$43 [7:0];
+      end
+    end
     if (rst) begin
-      \$130  = 26'h0000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = \$65 [20:0];
+    \$131  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$131  = 3'h0;
+        end else begin
+          \$131  = \$41 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$131  = 21'h000000;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = bias1;
+    \$132  = from_stream;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$132  = 1'h1;
+        end else begin
+          \$132  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$132  = 26'h0000000;
+      \$132  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = \$signal$40 ;
+    \$133  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$133  = 1'h0;
+        end else begin
+          \$133  = \$42 ;
+        end
+      end
+    end
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = \$signal$102 ;
+    \$134  = input_write__data;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = \$signal$103 ;
+    \$135  = from_stream;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = \$signal$104 ;
+    \$136  = issue;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = \$66 ;
+    \$137  = first_beat;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = \$signal$111 ;
+    \$138  = last_beat;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = acc0;
-    if (\$signal$41 ) begin
-      \$139  = \$68 [26:0];
-    end
+    \$139  = final_pass;
     if (rst) begin
-      \$139  = 27'h0000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = acc1;
-    if (\$signal$41 ) begin
-      \$140  = \$70 [26:0];
+    \$140  = active_shift;
+    if (\$48 ) begin
+      \$140  = \$50 ;
     end
     if (rst) begin
-      \$140  = 27'h0000000;
+      \$140  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = bank0;
-    if (\$signal$42 ) begin
-      \$141  = acc0;
+    \$141  = active_rounding;
+    if (\$48 ) begin
+      \$141  = \$54 [22:0];
     end
+    if (rst) begin
+      \$141  = 23'h000400;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$142  = level0;
+    if (\$57 ) begin
+      \$142  = \$58 ;
+    end
+    if (rst) begin
+      \$142  = 9'h00d;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$143  = level1;
+    if (\$61 ) begin
+      \$143  = \$62 ;
+    end
+    if (rst) begin
+      \$143  = 9'h03b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$144  = level2;
+    if (\$65 ) begin
+      \$144  = \$66 ;
+    end
+    if (rst) begin
+      \$144  = 9'h074;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$145  = level3;
+    if (\$69 ) begin
+      \$145  = \$70 ;
+    end
+    if (rst) begin
+      \$145  = 9'h0ac;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$146  = level4;
     if (\$73 ) begin
-      if (\$81 ) begin
-        \$141  = bank1;
+      \$146  = \$74 ;
+    end
+    if (rst) begin
+      \$146  = 9'h0dc;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$147  = level5;
+    if (\$77 ) begin
+      \$147  = \$78 ;
+    end
+    if (rst) begin
+      \$147  = 9'h110;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$148  = level6;
+    if (\$81 ) begin
+      \$148  = \$82 ;
+    end
+    if (rst) begin
+      \$148  = 9'h158;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$149  = level7;
+    if (\$85 ) begin
+      \$149  = \$86 ;
+    end
+    if (rst) begin
+      \$149  = 9'h1f8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$150  = \$91 ;
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$151  = \$92 ;
+    if (rst) begin
+      \$151  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$152  = code_mem__r_data[3];
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$153  = \$93 ;
+    if (rst) begin
+      \$153  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$154  = \$95 [16:0];
+    if (rst) begin
+      \$154  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$155  = sign2_0;
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$156  = code_mem__r_data[7];
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$157  = \$96 ;
+    if (rst) begin
+      \$157  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$158  = \$98 [16:0];
+    if (rst) begin
+      \$158  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$159  = sign2_1;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$160  = \$signal ;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$161  = \$signal$60 ;
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$162  = \$signal$61 ;
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$163  = final1;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$164  = \$signal$29 ;
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$165  = \$signal$101 ;
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$166  = \$signal$102 ;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$167  = \$signal$103 ;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$168  = \$99 ;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$169  = \$signal$106 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$170  = acc0;
+    if (\$signal$30 ) begin
+      \$170  = \$102 [22:0];
+    end
+    if (rst) begin
+      \$170  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$171  = acc1;
+    if (\$signal$30 ) begin
+      \$171  = \$105 [22:0];
+    end
+    if (rst) begin
+      \$171  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$172  = \$111 [3:0];
+    if (rst) begin
+      \$172  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$173  = bias_mem__r_en;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$174  = bias_f0;
+    if (\$113 ) begin
+      \$174  = bias_mem__r_data;
+    end
+    if (rst) begin
+      \$174  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$175  = bank0;
+    if (finish_valid) begin
+      \$175  = acc0;
+    end
+    if (\$signal$49 ) begin
+      if (\$123 ) begin
+        \$175  = bank1;
       end
     end
     if (rst) begin
-      \$141  = 27'h0000000;
+      \$175  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = bank1;
-    if (\$signal$42 ) begin
-      \$142  = acc1;
+    \$176  = bank1;
+    if (finish_valid) begin
+      \$176  = acc1;
     end
     if (rst) begin
-      \$142  = 27'h0000000;
+      \$176  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = bank_left;
-    if (\$signal$42 ) begin
-      \$143  = \$71 ;
+    \$177  = bank_left;
+    if (finish_valid) begin
+      \$177  = \$114 ;
     end
-    if (\$73 ) begin
-      if (\$81 ) begin
-        \$143  = \$82 [1:0];
+    if (\$signal$49 ) begin
+      if (\$123 ) begin
+        \$177  = \$124 [1:0];
       end
     end
     if (rst) begin
-      \$143  = 2'h0;
+      \$177  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = \$signal$43 ;
-    if (\$73 ) begin
-      \$144  = \$74 ;
+    \$178  = \$signal$32 ;
+    if (\$signal$49 ) begin
+      \$178  = \$115 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = rounded_f1;
-    if (\$73 ) begin
-      \$145  = \$75 [27:0];
+    \$179  = value_f0;
+    if (\$signal$49 ) begin
+      \$179  = \$116 [23:0];
     end
     if (rst) begin
-      \$145  = 28'h0000000;
+      \$179  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = \$signal$44 ;
-    if (\$73 ) begin
-      \$146  = \$signal$43 ;
+    \$180  = \$signal$33 ;
+    if (\$signal$49 ) begin
+      \$180  = \$signal$32 ;
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = shifted_f2;
-    if (\$73 ) begin
-      \$147  = \$76 ;
+    \$181  = rounded_f1;
+    if (\$signal$49 ) begin
+      \$181  = \$117 ;
     end
     if (rst) begin
-      \$147  = 28'h0000000;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = y__valid;
-    if (\$73 ) begin
-      \$148  = \$signal$44 ;
+    \$182  = valid_f2;
+    if (\$signal$49 ) begin
+      \$182  = \$signal$33 ;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = y__payload;
-    if (\$73 ) begin
-      \$149  = \$80 [7:0];
+    \$183  = shifted_f2;
+    if (\$signal$49 ) begin
+      \$183  = \$118 ;
     end
     if (rst) begin
-      \$149  = 8'h00;
+      \$183  = 25'h0000000;
     end
   end
-  assign code_mem__addr = code_write__addr;
-  assign code_write__data = { \port$0$25 [3:0], \port$0$25 [3:0] };
-  assign code_mem__w_data = { \port$0$25 [3:0], \port$0$25 [3:0] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$184  = y__valid;
+    if (\$signal$49 ) begin
+      \$184  = valid_f2;
+    end else if (y__ready) begin
+      \$184  = 1'h0;
+    end
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$185  = y__payload;
+    if (\$signal$49 ) begin
+      \$185  = \$122 [7:0];
+    end
+    if (rst) begin
+      \$185  = 8'h00;
+    end
+  end
+  assign code_write__addr = \port$1143$0 [8:1];
+  assign code_mem__addr = \port$1143$0 [8:1];
+  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_read__data = code_mem__r_data;
-  assign bias_write__addr = code_write__addr[2:0];
-  assign bias_mem__addr = code_write__addr[2:0];
-  assign bias_write__data = { \port$0$25 , \port$0$25  };
-  assign bias_mem__w_data = { \port$0$25 , \port$0$25  };
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign \commit_pending$17  = commit_pending;
+  assign \commit_pending$9  = commit_pending;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign \$44  = { 1'h0, \$43 [31:1] };
-  assign \$71  = 2'h2;
+  assign bias_write__addr = \port$1143$0 [3:0];
+  assign bias_mem__addr = \port$1143$0 [3:0];
+  assign bias_mem__w_data = bias_write__data;
+  assign bias_mem__w_en = bias_write__en;
+  assign bias_read__data = bias_mem__r_data;
+  assign bias_read__addr = \$36 [3:0];
+  assign \$54  = { 1'h0, \$53 [31:1] };
+  assign \$114  = 2'h2;
 endmodule

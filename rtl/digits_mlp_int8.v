@@ -410,25 +410,17 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  reg \$101 ;
-  reg [1:0] \$102 ;
-  reg [31:0] \$103 ;
-  reg [4:0] \$104 ;
-  reg [1:0] \$105 ;
-  wire [5:0] \$106 ;
-  wire [6:0] \$109 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
+  wire [6:0] \$14 ;
+  wire [6:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [21:0] \$2 ;
-  wire [3:0] \$20 ;
+  wire \$2 ;
+  wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -452,7 +444,7 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [3:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -465,8 +457,8 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
+  wire [1:0] \$54 ;
+  wire [1:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -483,45 +475,27 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [1:0] \$77 ;
-  wire [1:0] \$78 ;
-  wire \$79 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg [11:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg \$74 ;
+  reg [1:0] \$75 ;
+  reg [31:0] \$76 ;
+  reg [4:0] \$77 ;
+  reg [1:0] \$78 ;
+  wire [5:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg \$signal  = 1'h0;
+  reg \$signal$24  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [2:0] bias_mem__addr;
-  wire [87:0] bias_mem__r_data;
-  reg bias_mem__r_en;
-  wire [87:0] bias_mem__w_data;
-  reg [3:0] bias_mem__w_en;
+  wire [4:0] bias_mem__addr;
+  wire [21:0] bias_mem__r_data;
+  wire bias_mem__r_en;
+  wire [21:0] bias_mem__w_data;
+  wire bias_mem__w_en;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [11:0] bus__addr;
@@ -539,14 +513,16 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire clk;
   wire [8:0] code_mem__addr;
   wire [31:0] code_mem__r_data;
-  reg code_mem__r_en;
+  wire code_mem__r_en;
   wire [31:0] code_mem__w_data;
-  reg [3:0] code_mem__w_en;
-  reg commit;
+  wire [3:0] code_mem__w_en;
+  wire commit;
   wire commit_pending;
   reg [1:0] read_lane = 2'h0;
   reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [11:0] request_addr = 12'h000;
+  reg [31:0] request_data = 32'd0;
   input rst;
   wire rst;
   reg [4:0] shift = 5'h0a;
@@ -570,129 +546,109 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$106  = read_lane * 4'h8;
-  assign \$1  = code_mem__r_data >> \$106 ;
-  assign \$109  = read_lane * 5'h16;
-  assign \$2  = bias_mem__r_data >> \$109 ;
-  assign \$3  = bus__w_stb | bus__r_stb;
-  assign \$4  = ~ bus__ack;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = \$5  & bus__w_stb;
-  assign \$7  = ! bus__addr[11:3];
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = bus__addr[2:0] == 3'h4;
-  assign \$10  = bus__w_stb | bus__r_stb;
-  assign \$11  = ~ bus__ack;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$12  & bus__w_stb;
-  assign \$15  = bus__addr[1:0] < 3'h4;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = bus__addr[10:2] < 10'h200;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = \$13  & \$18 ;
-  assign \$20  = 1'h1 << bus__addr[1:0];
-  assign \$21  = bus__w_stb | bus__r_stb;
-  assign \$22  = ~ bus__ack;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = ~ bus__w_stb;
-  assign \$25  = \$23  & \$24 ;
-  assign \$27  = bus__addr[1:0] < 3'h4;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = bus__addr[10:2] < 10'h200;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = \$25  & \$30 ;
+  assign \$19  = request_addr[1:0] < 3'h4;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = request_addr[10:2] < 10'h200;
+  assign \$22  = \$20  & \$21 ;
+  assign code_mem__r_en = \$17  & \$22 ;
+  assign \$23  = \$signal  & \$signal$24 ;
+  assign \$24  = request_addr[11:5] == 1'h1;
+  assign \$25  = request_addr[4:0] < 6'h20;
+  assign \$26  = \$24  & \$25 ;
+  assign bias_mem__w_en = \$23  & \$26 ;
+  assign \$27  = ~ \$signal$24 ;
+  assign \$28  = \$signal  & \$27 ;
+  assign \$29  = request_addr[11:5] == 1'h1;
+  assign \$30  = request_addr[4:0] < 6'h20;
+  assign \$31  = \$29  & \$30 ;
+  assign bias_mem__r_en = \$28  & \$31 ;
   assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ bus__ack;
+  assign \$33  = ~ \$signal ;
   assign \$34  = \$32  & \$33 ;
-  assign \$35  = \$34  & bus__w_stb;
-  assign \$36  = bus__addr[11:5] == 1'h1;
-  assign \$37  = bus__addr[1:0] < 3'h4;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = bus__addr[4:2] < 4'h8;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = \$35  & \$40 ;
-  assign \$42  = 1'h1 << bus__addr[1:0];
-  assign \$43  = bus__w_stb | bus__r_stb;
-  assign \$44  = ~ bus__ack;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = ~ bus__w_stb;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = bus__addr[11:5] == 1'h1;
-  assign \$49  = bus__addr[1:0] < 3'h4;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = bus__addr[4:2] < 4'h8;
+  assign \$35  = ~ bus__ack;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = bus__w_stb | bus__r_stb;
+  assign \$38  = ~ \$signal ;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = ~ bus__ack;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = ~ \$signal$24 ;
+  assign \$43  = \$signal  & \$42 ;
+  assign \$44  = \$signal  & \$signal$24 ;
+  assign \$45  = ! request_addr[11:3];
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = request_addr[2:0] == 3'h5;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ~ \$signal$24 ;
+  assign \$50  = \$signal  & \$49 ;
+  assign \$51  = ! request_addr[11:3];
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$47  & \$52 ;
-  assign \$54  = bus__w_stb | bus__r_stb;
-  assign \$55  = ~ bus__ack;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = bus__w_stb | bus__r_stb;
-  assign \$58  = ~ bus__ack;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = ~ bus__w_stb;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = bus__w_stb | bus__r_stb;
-  assign \$63  = ~ bus__ack;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$64  & bus__w_stb;
-  assign \$66  = ! bus__addr[11:3];
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = bus__addr[2:0] == 3'h5;
-  assign \$69  = bus__w_stb | bus__r_stb;
-  assign \$70  = ~ bus__ack;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = ~ bus__w_stb;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = ! bus__addr[11:3];
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = commit_pending ? 1'h1 : 1'h0;
-  assign \$77  = busy ? 2'h2 : 2'h0;
-  assign \$78  = { 1'h0, \$76  } | \$77 ;
-  assign \$79  = bus__w_stb | bus__r_stb;
-  assign \$80  = ~ bus__ack;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ~ bus__w_stb;
-  assign \$83  = \$81  & \$82 ;
-  assign \$85  = bus__addr[1:0] < 3'h4;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = bus__addr[10:2] < 10'h200;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = \$83  & \$88 ;
-  assign \$90  = bus__w_stb | bus__r_stb;
-  assign \$91  = ~ bus__ack;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = ~ bus__w_stb;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = bus__addr[11:5] == 1'h1;
-  assign \$96  = bus__addr[1:0] < 3'h4;
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = bus__addr[4:2] < 4'h8;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = \$94  & \$99 ;
+  assign \$53  = commit_pending ? 1'h1 : 1'h0;
+  assign \$54  = busy ? 2'h2 : 2'h0;
+  assign \$55  = { 1'h0, \$53  } | \$54 ;
+  assign \$56  = ~ \$signal$24 ;
+  assign \$57  = \$signal  & \$56 ;
+  assign \$59  = request_addr[1:0] < 3'h4;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = request_addr[10:2] < 10'h200;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = \$57  & \$62 ;
+  assign \$64  = ~ \$signal$24 ;
+  assign \$65  = \$signal  & \$64 ;
+  assign \$66  = request_addr[11:5] == 1'h1;
+  assign \$67  = request_addr[4:0] < 6'h20;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = \$65  & \$68 ;
   always @(posedge clk)
-    bus__ack <= \$101 ;
+    \$signal  <= \$70 ;
   always @(posedge clk)
-    read_source <= \$102 ;
+    bus__ack <= \$71 ;
   always @(posedge clk)
-    read_word <= \$103 ;
+    request_addr <= \$72 ;
   always @(posedge clk)
-    shift <= \$104 ;
+    request_data <= \$73 ;
   always @(posedge clk)
-    read_lane <= \$105 ;
+    \$signal$24  <= \$74 ;
+  always @(posedge clk)
+    read_source <= \$75 ;
+  always @(posedge clk)
+    read_word <= \$76 ;
+  always @(posedge clk)
+    shift <= \$77 ;
+  always @(posedge clk)
+    read_lane <= \$78 ;
+  assign \$79  = read_lane * 4'h8;
+  assign \$1  = code_mem__r_data >> \$79 ;
+  assign \$2  = \$signal  & \$signal$24 ;
+  assign \$3  = ! request_addr[11:3];
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = request_addr[2:0] == 3'h4;
+  assign \$6  = \$4  & \$5 ;
+  assign commit = \$6  & request_data[0];
+  assign \$7  = \$signal  & \$signal$24 ;
+  assign \$9  = request_addr[1:0] < 3'h4;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = request_addr[10:2] < 10'h200;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = \$7  & \$12 ;
+  assign \$14  = 1'h1 << request_addr[1:0];
+  assign \$15  = \$13  ? \$14  : 7'h00;
+  assign \$16  = ~ \$signal$24 ;
+  assign \$17  = \$signal  & \$16 ;
   \digits_mlp_int8.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__data(request_data[21:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__addr(bus__addr[10:2]),
-    .code_write__en(code_mem__w_en),
+    .code_write__en(\$15 [3:0]),
     .commit(commit),
     .commit_pending(commit_pending),
     .input_write__data(x__payload),
-    .\port$0$25 (bus__w_data[21:0]),
+    .\port$558$0 (request_addr[10:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -711,119 +667,114 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
         2'h1:
             bus__r_data = { 24'h000000, \$1  };
         2'h2:
-            bus__r_data = { \$2 [21], \$2 [21], \$2 [21], \$2 [21], \$2 [21], \$2 [21], \$2 [21], \$2 [21], \$2 [21], \$2 [21], \$2  };
+            bus__r_data = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    commit = 1'h0;
-    if (\$8 ) begin
-      if (\$9 ) begin
-        commit = bus__w_data[0];
-      end
+    \$70  = \$36 ;
+    if (rst) begin
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    code_mem__w_en = 4'h0;
-    if (\$19 ) begin
-      code_mem__w_en = \$20 ;
+    \$71  = \$signal ;
+    if (rst) begin
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    code_mem__r_en = 1'h0;
-    if (\$31 ) begin
-      code_mem__r_en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    bias_mem__w_en = 4'h0;
+    \$72  = request_addr;
     if (\$41 ) begin
-      bias_mem__w_en = \$42 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    bias_mem__r_en = 1'h0;
-    if (\$53 ) begin
-      bias_mem__r_en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$101  = \$56 ;
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$102  = read_source;
-    if (\$61 ) begin
-      \$102  = 2'h0;
-    end
-    if (\$89 ) begin
-      \$102  = 2'h1;
-    end
-    if (\$100 ) begin
-      \$102  = 2'h2;
+      \$72  = bus__addr;
     end
     if (rst) begin
-      \$102  = 2'h0;
+      \$72  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$103  = read_word;
-    if (\$61 ) begin
-      \$103  = 32'd0;
+    \$73  = request_data;
+    if (\$41 ) begin
+      \$73  = bus__w_data;
     end
-    if (\$75 ) begin
-      casez (bus__addr[2:0])
+    if (rst) begin
+      \$73  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$74  = \$signal$24 ;
+    if (\$41 ) begin
+      \$74  = bus__w_stb;
+    end
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$75  = read_source;
+    if (\$43 ) begin
+      \$75  = 2'h0;
+    end
+    if (\$63 ) begin
+      \$75  = 2'h1;
+    end
+    if (\$69 ) begin
+      \$75  = 2'h2;
+    end
+    if (rst) begin
+      \$75  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$76  = read_word;
+    if (\$43 ) begin
+      \$76  = 32'd0;
+    end
+    if (\$52 ) begin
+      casez (request_addr[2:0])
         3'h0:
-            \$103  = 32'd1247346946;
+            \$76  = 32'd1247347202;
         3'h1:
-            \$103  = 32'd2097216;
+            \$76  = 32'd2097216;
         3'h2:
-            \$103  = 32'd134744068;
+            \$76  = 32'd134744068;
         3'h3:
-            \$103  = 32'd18219008;
+            \$76  = 32'd18219008;
         3'h4:
-            \$103  = { 30'h00000000, \$78  };
+            \$76  = { 30'h00000000, \$55  };
         3'h5:
-            \$103  = { 27'h0000000, shift };
+            \$76  = { 27'h0000000, shift };
       endcase
     end
     if (rst) begin
-      \$103  = 32'd0;
+      \$76  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$104  = shift;
-    if (\$67 ) begin
-      if (\$68 ) begin
-        \$104  = bus__w_data[4:0];
-      end
+    \$77  = shift;
+    if (\$48 ) begin
+      \$77  = request_data[4:0];
     end
     if (rst) begin
-      \$104  = 5'h0a;
+      \$77  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$105  = read_lane;
-    if (\$89 ) begin
-      \$105  = bus__addr[1:0];
-    end
-    if (\$100 ) begin
-      \$105  = bus__addr[1:0];
+    \$78  = read_lane;
+    if (\$63 ) begin
+      \$78  = request_addr[1:0];
     end
     if (rst) begin
-      \$105  = 2'h0;
+      \$78  = 2'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -834,73 +785,86 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   assign \y__valid$11  = y__valid;
   assign ack = bus__ack;
   assign staged_shift = shift;
-  assign code_mem__addr = bus__addr[10:2];
-  assign code_mem__w_data = { bus__w_data[7:0], bus__w_data[7:0], bus__w_data[7:0], bus__w_data[7:0] };
-  assign bias_mem__addr = bus__addr[4:2];
-  assign bias_mem__w_data = { bus__w_data[21:0], bus__w_data[21:0], bus__w_data[21:0], bus__w_data[21:0] };
-  assign \$14  = bus__addr[11];
-  assign \$26  = bus__addr[11];
-  assign \$84  = bus__addr[11];
+  assign code_mem__addr = request_addr[10:2];
+  assign code_mem__w_data = { request_data[7:0], request_data[7:0], request_data[7:0], request_data[7:0] };
+  assign code_mem__w_en = \$15 [3:0];
+  assign bias_mem__addr = request_addr[4:0];
+  assign bias_mem__w_data = request_data[21:0];
+  assign \$8  = request_addr[11];
+  assign \$18  = request_addr[11];
+  assign \$58  = request_addr[11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, commit_pending, y__valid, y__payload, input_write__data);
+module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, \port$558$0 , bias_write__data, shift, commit_pending, y__valid, y__payload, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [4:0] \$100 ;
-  reg [22:0] \$101 ;
-  reg \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
+  wire [24:0] \$100 ;
+  wire \$101 ;
+  wire [3:0] \$102 ;
+  wire \$103 ;
+  reg [5:0] \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg [8:0] \$108 ;
+  reg [2:0] \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [21:0] \$111 ;
-  reg [21:0] \$112 ;
-  reg [21:0] \$113 ;
-  reg [21:0] \$114 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg [7:0] \$112 ;
+  reg \$113 ;
+  reg \$114 ;
   reg \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg \$118 ;
-  reg [15:0] \$119 ;
+  reg [4:0] \$118 ;
+  reg [22:0] \$119 ;
   wire \$12 ;
-  reg [21:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg [21:0] \$122 ;
+  reg \$120 ;
+  reg [7:0] \$121 ;
+  reg [7:0] \$122 ;
   reg [15:0] \$123 ;
-  reg [21:0] \$124 ;
+  reg [7:0] \$124 ;
   reg [15:0] \$125 ;
-  reg [21:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [7:0] \$126 ;
+  reg [15:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [15:0] \$129 ;
   wire \$13 ;
   reg \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg [22:0] \$133 ;
-  reg [22:0] \$134 ;
-  reg [22:0] \$135 ;
-  reg [22:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [22:0] \$138 ;
-  reg [22:0] \$139 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
   reg [22:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg \$142 ;
-  reg [23:0] \$143 ;
-  reg \$144 ;
-  reg [23:0] \$145 ;
-  reg \$146 ;
-  reg [7:0] \$147 ;
+  reg [22:0] \$141 ;
+  reg [22:0] \$142 ;
+  reg [22:0] \$143 ;
+  reg [4:0] \$144 ;
+  reg \$145 ;
+  reg [21:0] \$146 ;
+  reg [22:0] \$147 ;
+  reg [22:0] \$148 ;
+  reg [22:0] \$149 ;
   wire \$15 ;
+  reg [22:0] \$150 ;
+  reg [2:0] \$151 ;
+  reg \$152 ;
+  reg [23:0] \$153 ;
+  reg \$154 ;
+  reg [24:0] \$155 ;
+  reg \$156 ;
+  reg [24:0] \$157 ;
+  reg \$158 ;
+  reg [7:0] \$159 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -917,97 +881,97 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [9:0] \$30 ;
-  wire [3:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
-  wire [9:0] \$33 ;
-  wire [6:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [5:0] \$33 ;
+  wire [5:0] \$34 ;
+  wire [5:0] \$35 ;
+  wire [5:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [4:0] \$40 ;
-  wire \$41 ;
-  wire [4:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [31:0] \$44 ;
+  wire [9:0] \$40 ;
+  wire [3:0] \$41 ;
+  wire \$42 ;
+  wire [9:0] \$43 ;
+  wire [6:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [7:0] \$51 ;
-  wire [7:0] \$52 ;
-  wire [7:0] \$53 ;
-  wire [15:0] \$54 ;
-  wire [15:0] \$55 ;
-  wire [15:0] \$56 ;
-  wire [15:0] \$57 ;
+  wire [4:0] \$50 ;
+  wire \$51 ;
+  wire [4:0] \$52 ;
+  wire [31:0] \$53 ;
+  wire [31:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
   wire \$58 ;
-  wire [22:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [23:0] \$60 ;
-  wire [22:0] \$61 ;
-  wire [23:0] \$62 ;
-  wire [22:0] \$63 ;
-  wire [23:0] \$64 ;
-  wire [22:0] \$65 ;
-  wire [23:0] \$66 ;
-  wire [2:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [7:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [15:0] \$62 ;
+  wire [15:0] \$63 ;
+  wire [15:0] \$64 ;
+  wire \$65 ;
+  wire [22:0] \$66 ;
+  wire [23:0] \$67 ;
+  wire [24:0] \$68 ;
+  wire [22:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [23:0] \$70 ;
   wire [24:0] \$71 ;
-  wire [23:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire [23:0] \$75 ;
+  wire [22:0] \$72 ;
+  wire [23:0] \$73 ;
+  wire [24:0] \$74 ;
+  wire [22:0] \$75 ;
   wire [23:0] \$76 ;
-  wire \$77 ;
+  wire [24:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [23:0] \$80 ;
-  wire [23:0] \$81 ;
-  wire [23:0] \$82 ;
-  wire \$83 ;
-  wire [3:0] \$84 ;
+  wire \$80 ;
+  wire [5:0] \$81 ;
+  wire [5:0] \$82 ;
+  wire [5:0] \$83 ;
+  wire \$84 ;
   wire \$85 ;
-  reg [5:0] \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire [2:0] \$86 ;
+  wire \$87 ;
+  wire [24:0] \$88 ;
+  wire [24:0] \$89 ;
   wire \$9 ;
-  reg [8:0] \$90 ;
-  reg [2:0] \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [7:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  wire [24:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [24:0] \$93 ;
+  wire [24:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [24:0] \$98 ;
+  wire [24:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$40  = 1'h0;
-  reg \$signal$41  = 1'h0;
-  reg \$signal$42  = 1'h0;
-  reg \$signal$43  = 1'h0;
-  reg \$signal$44  = 1'h0;
-  reg \$signal$54  = 1'h0;
-  reg \$signal$55  = 1'h0;
-  reg \$signal$74  = 1'h0;
-  reg \$signal$75  = 1'h0;
-  reg \$signal$76  = 1'h0;
-  reg \$signal$85  = 1'h0;
-  reg \$signal$86  = 1'h0;
-  reg \$signal$87  = 1'h0;
-  reg \$signal$88  = 1'h0;
+  reg \$signal$29  = 1'h0;
+  reg \$signal$30  = 1'h0;
+  reg \$signal$32  = 1'h0;
+  reg \$signal$33  = 1'h0;
+  wire \$signal$49 ;
+  reg \$signal$60  = 1'h0;
+  reg \$signal$61  = 1'h0;
+  reg \$signal$77  = 1'h0;
+  reg \$signal$78  = 1'h0;
+  reg \$signal$79  = 1'h0;
+  reg \$signal$80  = 1'h0;
+  reg \$signal$81  = 1'h0;
+  reg \$signal$82  = 1'h0;
+  reg \$signal$83  = 1'h0;
   reg [22:0] acc0 = 23'h000000;
   reg [22:0] acc1 = 23'h000000;
   reg [22:0] acc2 = 23'h000000;
@@ -1020,27 +984,22 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   reg [22:0] bank3 = 23'h000000;
   reg [2:0] bank_left = 3'h0;
   reg bank_reserved = 1'h0;
-  reg [21:0] bias0 = 22'h000000;
-  reg [21:0] bias1 = 22'h000000;
-  reg [21:0] bias2 = 22'h000000;
-  reg [21:0] bias3 = 22'h000000;
-  reg [21:0] bias3_0 = 22'h000000;
-  reg [21:0] bias3_1 = 22'h000000;
-  reg [21:0] bias3_2 = 22'h000000;
-  reg [21:0] bias3_3 = 22'h000000;
-  wire [2:0] bias_mem__addr;
-  output [87:0] bias_mem__r_data;
-  wire [87:0] bias_mem__r_data;
+  reg [21:0] bias_f0 = 22'h000000;
+  wire [4:0] bias_mem__addr;
+  output [21:0] bias_mem__r_data;
+  wire [21:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
-  wire [87:0] bias_mem__w_data;
-  wire [3:0] bias_mem__w_en;
-  wire [2:0] bias_read__addr;
-  wire [87:0] bias_read__data;
-  wire [2:0] bias_write__addr;
-  wire [87:0] bias_write__data;
-  input [3:0] bias_write__en;
-  wire [3:0] bias_write__en;
+  wire [21:0] bias_mem__w_data;
+  wire bias_mem__w_en;
+  wire [4:0] bias_read__addr;
+  wire [21:0] bias_read__data;
+  wire [4:0] bias_write__addr;
+  input [21:0] bias_write__data;
+  wire [21:0] bias_write__data;
+  input bias_write__en;
+  wire bias_write__en;
+  reg borrowed = 1'h0;
   output busy;
   wire busy;
   input clk;
@@ -1054,7 +1013,6 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   wire [3:0] code_mem__w_en;
   wire [8:0] code_read__addr;
   wire [31:0] code_read__data;
-  input [8:0] code_write__addr;
   wire [8:0] code_write__addr;
   wire [31:0] code_write__data;
   input [3:0] code_write__en;
@@ -1064,13 +1022,15 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$17 ;
+  wire \commit_pending$9 ;
   wire drained;
   reg final1 = 1'h0;
   reg final_pass = 1'h0;
+  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
+  reg [4:0] head = 5'h00;
   (* init = 6'h00 *)
   wire [5:0] input_index;
   (* init = 6'h00 *)
@@ -1083,27 +1043,30 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   wire issue;
   reg last_beat = 1'h0;
   reg [2:0] pass_index = 3'h0;
-  input [21:0] \port$0$25 ;
-  wire [21:0] \port$0$25 ;
-  reg [23:0] rounded_f1 = 24'h000000;
+  input [10:0] \port$558$0 ;
+  wire [10:0] \port$558$0 ;
+  reg [24:0] rounded_f1 = 25'h0000000;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
   input [4:0] shift;
   wire [4:0] shift;
-  reg [23:0] shifted_f2 = 24'h000000;
+  reg [24:0] shifted_f2 = 25'h0000000;
+  wire sign0;
+  wire sign1;
+  wire sign2;
+  wire sign3;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg [15:0] term2 = 16'h0000;
   reg [15:0] term3 = 16'h0000;
+  reg valid_f2 = 1'h0;
+  reg [23:0] value_f0 = 24'h000000;
   reg [7:0] weight0 = 8'h00;
   reg [7:0] weight1 = 8'h00;
   reg [7:0] weight2 = 8'h00;
   reg [7:0] weight3 = 8'h00;
-  reg [7:0] x0 = 8'h00;
-  reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
-  reg [7:0] x3 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
   wire x__ready;
@@ -1120,30 +1083,48 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   wire [7:0] y_data;
   (* init = 1'h0 *)
   wire y_valid;
-  reg [87:0] biases [7:0];
+  reg [21:0] biases [31:0];
   initial begin
-    biases[0] = 88'hffc4e001a03003d3c03ea1;
-    biases[1] = 88'hffc624000ca0024efffd8f;
-    biases[2] = 88'h0041ac01aaeff9f4000abe;
-    biases[3] = 88'h0011880167bffcb3c01e4e;
-    biases[4] = 88'h0072bc02937006c9800160;
-    biases[5] = 88'h002d6800f2ffff9d000e76;
-    biases[6] = 88'h005303ffef0003f50008d7;
-    biases[7] = 88'h00d6b402ff00089ec00f20;
+    biases[0] = 22'h003ea1;
+    biases[1] = 22'h000f4f;
+    biases[2] = 22'h001a03;
+    biases[3] = 22'h3ff138;
+    biases[4] = 22'h3ffd8f;
+    biases[5] = 22'h00093b;
+    biases[6] = 22'h0000ca;
+    biases[7] = 22'h3ff189;
+    biases[8] = 22'h000abe;
+    biases[9] = 22'h3fe7d0;
+    biases[10] = 22'h001aae;
+    biases[11] = 22'h00106b;
+    biases[12] = 22'h001e4e;
+    biases[13] = 22'h3ff2cf;
+    biases[14] = 22'h00167b;
+    biases[15] = 22'h000462;
+    biases[16] = 22'h000160;
+    biases[17] = 22'h001b26;
+    biases[18] = 22'h002937;
+    biases[19] = 22'h001caf;
+    biases[20] = 22'h000e76;
+    biases[21] = 22'h3ffe74;
+    biases[22] = 22'h000f2f;
+    biases[23] = 22'h000b5a;
+    biases[24] = 22'h0008d7;
+    biases[25] = 22'h000fd4;
+    biases[26] = 22'h3ffef0;
+    biases[27] = 22'h0014c0;
+    biases[28] = 22'h000f20;
+    biases[29] = 22'h00227b;
+    biases[30] = 22'h002ff0;
+    biases[31] = 22'h0035ad;
   end
   always @(posedge clk) begin
-    if (bias_write__en[0])
-      biases[code_write__addr[2:0]][21:0] <= \port$0$25 ;
-    if (bias_write__en[1])
-      biases[code_write__addr[2:0]][43:22] <= \port$0$25 ;
-    if (bias_write__en[2])
-      biases[code_write__addr[2:0]][65:44] <= \port$0$25 ;
-    if (bias_write__en[3])
-      biases[code_write__addr[2:0]][87:66] <= \port$0$25 ;
+    if (bias_write__en)
+      biases[\port$558$0 [4:0]] <= bias_write__data;
   end
-  reg [87:0] _0_;
+  reg [21:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$36 [4:0]];
   end
   assign bias_mem__r_data = _0_;
   reg [31:0] codes [511:0];
@@ -1663,13 +1644,13 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][7:0] <= \port$0$25 [7:0];
+      codes[\port$558$0 [10:2]][7:0] <= bias_write__data[7:0];
     if (code_write__en[1])
-      codes[code_write__addr][15:8] <= \port$0$25 [7:0];
+      codes[\port$558$0 [10:2]][15:8] <= bias_write__data[7:0];
     if (code_write__en[2])
-      codes[code_write__addr][23:16] <= \port$0$25 [7:0];
+      codes[\port$558$0 [10:2]][23:16] <= bias_write__data[7:0];
     if (code_write__en[3])
-      codes[code_write__addr][31:24] <= \port$0$25 [7:0];
+      codes[\port$558$0 [10:2]][31:24] <= bias_write__data[7:0];
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1755,721 +1736,565 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   assign \$1  = first_beat & from_stream;
   assign \$2  = \$1  & drained;
   assign busy = ~ \$2 ;
-  assign \$3  = code_mem__r_en | bias_mem__r_en;
-  assign \$4  = ~ \$3 ;
-  assign \$5  = first_beat & from_stream;
-  assign \$6  = commit_pending & \$5 ;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$4  & \$7 ;
-  assign \$9  = ~ last_beat;
-  assign \$10  = ~ bank_reserved;
-  assign \$11  = \$9  | \$10 ;
-  assign \$12  = \$8  & \$11 ;
-  assign x__ready = \$12  & from_stream;
-  assign \$13  = code_mem__r_en | bias_mem__r_en;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = first_beat & from_stream;
-  assign \$16  = commit_pending & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$14  & \$17 ;
-  assign \$19  = ~ last_beat;
-  assign \$20  = ~ bank_reserved;
-  assign \$21  = \$19  | \$20 ;
-  assign \$22  = \$18  & \$21 ;
-  assign \$23  = from_stream ? x__valid : 1'h1;
-  assign issue = \$22  & \$23 ;
-  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
-  assign bias_read__addr = bias_mem__r_en ? code_write__addr[2:0] : pass_index;
+  assign \$3  = ~ code_mem__r_en;
+  assign \$4  = first_beat & from_stream;
+  assign \$5  = commit_pending & \$4 ;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = ~ last_beat;
+  assign \$9  = ~ bank_reserved;
+  assign \$10  = \$8  | \$9 ;
+  assign \$11  = \$7  & \$10 ;
+  assign x__ready = \$11  & from_stream;
+  assign \$12  = ~ code_mem__r_en;
+  assign \$13  = first_beat & from_stream;
+  assign \$14  = commit_pending & \$13 ;
+  assign \$15  = ~ \$14 ;
+  assign \$16  = \$12  & \$15 ;
+  assign \$17  = ~ last_beat;
+  assign \$18  = ~ bank_reserved;
+  assign \$19  = \$17  | \$18 ;
+  assign \$20  = \$16  & \$19 ;
+  assign \$21  = from_stream ? x__valid : 1'h1;
+  assign issue = \$20  & \$21 ;
+  assign code_read__addr = code_mem__r_en ? \port$558$0 [10:2] : row;
   assign input_write__en = issue & from_stream;
-  assign \$24  = \$signal  | \$signal$40 ;
-  assign \$25  = \$24  | \$signal$41 ;
-  assign \$26  = \$25  | \$signal$42 ;
-  assign \$27  = \$26  | bank_reserved;
-  assign \$28  = \$27  | \$signal$43 ;
-  assign \$29  = \$28  | \$signal$44 ;
-  assign drained = ~ \$29 ;
-  assign \$30  = row + 1'h1;
-  assign \$31  = pass_index + 1'h1;
-  assign \$32  = pass_index == 3'h6;
-  assign \$33  = row + 1'h1;
-  assign \$34  = input_write__addr + 1'h1;
-  assign \$35  = input_write__addr == 6'h3e;
-  assign \$36  = first_beat & from_stream;
-  assign \$37  = commit_pending & \$36 ;
-  assign \$38  = \$37  & drained;
-  assign \$39  = shift > 5'h17;
-  assign \$40  = \$39  ? 5'h17 : shift;
-  assign \$41  = shift > 5'h17;
-  assign \$42  = \$41  ? 5'h17 : shift;
-  assign \$43  = 1'h1 << \$42 ;
-  assign \$45  = first_beat & from_stream;
-  assign \$46  = commit_pending & \$45 ;
-  assign \$47  = \$46  & drained;
-  assign \$48  = \$47  ? 1'h0 : commit_pending;
-  assign \$49  = \$48  | commit;
-  assign \$50  = from_stream1 ? x_held : input_read__data;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = from_stream1 ? x_held : input_read__data;
-  assign \$54  = $signed(x0) * $signed(weight0);
-  assign \$55  = $signed(x1) * $signed(weight1);
-  assign \$56  = $signed(x2) * $signed(weight2);
-  assign \$57  = $signed(x3) * $signed(weight3);
-  assign \$58  = \$signal$41  & \$signal$86 ;
-  assign \$59  = \$signal$85  ? { bias3_0[21], bias3_0 } : acc0;
-  assign \$60  = $signed(\$59 ) + $signed(term0);
-  assign \$61  = \$signal$85  ? { bias3_1[21], bias3_1 } : acc1;
-  assign \$62  = $signed(\$61 ) + $signed(term1);
-  assign \$63  = \$signal$85  ? { bias3_2[21], bias3_2 } : acc2;
-  assign \$64  = $signed(\$63 ) + $signed(term2);
-  assign \$65  = \$signal$85  ? { bias3_3[21], bias3_3 } : acc3;
-  assign \$66  = $signed(\$65 ) + $signed(term3);
-  assign \$68  = ~ y__valid;
-  assign \$69  = \$68  | y__ready;
-  assign \$70  = | bank_left;
-  assign \$71  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$72  = $signed(rounded_f1) >>> active_shift;
-  assign \$73  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$74  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$75  = \$74  ? 24'hffff80 : shifted_f2;
-  assign \$76  = \$73  ? 24'h00007f : \$75 ;
-  assign \$77  = $signed(\$76 ) < $signed(1'h0);
-  assign \$78  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$79  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$80  = \$79  ? 24'hffff80 : shifted_f2;
-  assign \$81  = \$78  ? 24'h00007f : \$80 ;
-  assign \$82  = \$77  ? 24'h000000 : \$81 ;
-  assign \$83  = | bank_left;
-  assign \$84  = bank_left - 1'h1;
-  assign \$85  = bank_left == 1'h1;
+  assign \$22  = \$signal  | \$signal$29 ;
+  assign \$23  = \$22  | \$signal$30 ;
+  assign \$24  = \$23  | finish_valid;
+  assign \$25  = \$24  | bank_reserved;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$signal$32  | \$signal$33 ;
+  assign \$28  = \$27  | valid_f2;
+  assign \$29  = ~ \$28 ;
+  assign drained = \$26  & \$29 ;
+  assign \$30  = | bank_left;
+  assign \$31  = \$signal$49  & \$30 ;
+  assign \$32  = head == 5'h1f;
+  assign \$33  = head + 1'h1;
+  assign \$34  = \$32  ? 6'h00 : \$33 ;
+  assign \$35  = \$31  ? \$34  : { 1'h0, head };
+  assign \$36  = bias_mem__r_en ? { 1'h0, \port$558$0 [4:0] } : \$35 ;
+  assign \$37  = ~ y__valid;
+  assign \$38  = \$37  | y__ready;
+  assign \$39  = ~ borrowed;
+  assign \$signal$49  = \$38  & \$39 ;
+  assign \$40  = row + 1'h1;
+  assign \$41  = pass_index + 1'h1;
+  assign \$42  = pass_index == 3'h6;
+  assign \$43  = row + 1'h1;
+  assign \$44  = input_write__addr + 1'h1;
+  assign \$45  = input_write__addr == 6'h3e;
+  assign \$46  = first_beat & from_stream;
+  assign \$47  = commit_pending & \$46 ;
+  assign \$48  = \$47  & drained;
+  assign \$49  = shift > 5'h17;
+  assign \$50  = \$49  ? 5'h17 : shift;
+  assign \$51  = shift > 5'h17;
+  assign \$52  = \$51  ? 5'h17 : shift;
+  assign \$53  = 1'h1 << \$52 ;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = \$57  ? 1'h0 : commit_pending;
+  assign \$59  = \$58  | commit;
+  assign \$60  = from_stream1 ? x_held : input_read__data;
+  assign \$61  = $signed(x2) * $signed(weight0);
+  assign \$62  = $signed(x2) * $signed(weight1);
+  assign \$63  = $signed(x2) * $signed(weight2);
+  assign \$64  = $signed(x2) * $signed(weight3);
+  assign \$65  = \$signal$30  & \$signal$81 ;
+  assign \$66  = \$signal$80  ? 23'h000000 : acc0;
+  assign \$67  = $signed(\$66 ) + $signed(term0);
+  assign \$68  = $signed(\$67 ) + $signed(1'h0);
+  assign \$69  = \$signal$80  ? 23'h000000 : acc1;
+  assign \$70  = $signed(\$69 ) + $signed(term1);
+  assign \$71  = $signed(\$70 ) + $signed(1'h0);
+  assign \$72  = \$signal$80  ? 23'h000000 : acc2;
+  assign \$73  = $signed(\$72 ) + $signed(term2);
+  assign \$74  = $signed(\$73 ) + $signed(1'h0);
+  assign \$75  = \$signal$80  ? 23'h000000 : acc3;
+  assign \$76  = $signed(\$75 ) + $signed(term3);
+  assign \$77  = $signed(\$76 ) + $signed(1'h0);
+  assign \$78  = | bank_left;
+  assign \$79  = \$signal$49  & \$78 ;
+  assign \$80  = head == 5'h1f;
+  assign \$81  = head + 1'h1;
+  assign \$82  = \$80  ? 6'h00 : \$81 ;
+  assign \$83  = \$79  ? \$82  : { 1'h0, head };
+  assign \$84  = | bank_left;
+  assign \$85  = \$signal$49  & \$84 ;
+  assign \$87  = | bank_left;
+  assign \$88  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$89  = $signed(value_f0) + $signed(bias_f0);
+  assign \$90  = $signed(rounded_f1) >>> active_shift;
+  assign \$91  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$92  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$93  = \$92  ? 25'h1ffff80 : shifted_f2;
+  assign \$94  = \$91  ? 25'h000007f : \$93 ;
+  assign \$95  = $signed(\$94 ) < $signed(1'h0);
+  assign \$96  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$97  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$98  = \$97  ? 25'h1ffff80 : shifted_f2;
+  assign \$99  = \$96  ? 25'h000007f : \$98 ;
+  assign \$100  = \$95  ? 25'h0000000 : \$99 ;
+  assign \$101  = | bank_left;
+  assign \$102  = bank_left - 1'h1;
+  assign \$103  = bank_left == 1'h1;
   always @(posedge clk)
-    input_write__addr <= \$86 ;
+    input_write__addr <= \$104 ;
   always @(posedge clk)
-    first_beat <= \$87 ;
+    first_beat <= \$105 ;
   always @(posedge clk)
-    last_beat <= \$88 ;
+    last_beat <= \$106 ;
   always @(posedge clk)
-    bank_reserved <= \$89 ;
+    bank_reserved <= \$107 ;
   always @(posedge clk)
-    row <= \$90 ;
+    row <= \$108 ;
   always @(posedge clk)
-    pass_index <= \$91 ;
+    pass_index <= \$109 ;
   always @(posedge clk)
-    from_stream <= \$92 ;
+    from_stream <= \$110 ;
   always @(posedge clk)
-    final_pass <= \$93 ;
+    final_pass <= \$111 ;
   always @(posedge clk)
-    x_held <= \$94 ;
+    x_held <= \$112 ;
   always @(posedge clk)
-    from_stream1 <= \$95 ;
+    from_stream1 <= \$113 ;
   always @(posedge clk)
-    \$signal  <= \$96 ;
+    \$signal  <= \$114 ;
   always @(posedge clk)
-    \$signal$54  <= \$97 ;
+    \$signal$60  <= \$115 ;
   always @(posedge clk)
-    \$signal$55  <= \$98 ;
+    \$signal$61  <= \$116 ;
   always @(posedge clk)
-    final1 <= \$99 ;
+    final1 <= \$117 ;
   always @(posedge clk)
-    active_shift <= \$100 ;
+    active_shift <= \$118 ;
   always @(posedge clk)
-    active_rounding <= \$101 ;
+    active_rounding <= \$119 ;
   always @(posedge clk)
-    commit_pending <= \$102 ;
+    commit_pending <= \$120 ;
   always @(posedge clk)
-    weight0 <= \$103 ;
+    x2 <= \$121 ;
   always @(posedge clk)
-    x0 <= \$104 ;
+    weight0 <= \$122 ;
   always @(posedge clk)
-    weight1 <= \$105 ;
+    term0 <= \$123 ;
   always @(posedge clk)
-    x1 <= \$106 ;
+    weight1 <= \$124 ;
   always @(posedge clk)
-    weight2 <= \$107 ;
+    term1 <= \$125 ;
   always @(posedge clk)
-    x2 <= \$108 ;
+    weight2 <= \$126 ;
   always @(posedge clk)
-    weight3 <= \$109 ;
+    term2 <= \$127 ;
   always @(posedge clk)
-    x3 <= \$110 ;
+    weight3 <= \$128 ;
   always @(posedge clk)
-    bias0 <= \$111 ;
+    term3 <= \$129 ;
   always @(posedge clk)
-    bias1 <= \$112 ;
+    \$signal$29  <= \$130 ;
   always @(posedge clk)
-    bias2 <= \$113 ;
+    \$signal$77  <= \$131 ;
   always @(posedge clk)
-    bias3 <= \$114 ;
+    \$signal$78  <= \$132 ;
   always @(posedge clk)
-    \$signal$40  <= \$115 ;
+    \$signal$79  <= \$133 ;
   always @(posedge clk)
-    \$signal$74  <= \$116 ;
+    \$signal$30  <= \$134 ;
   always @(posedge clk)
-    \$signal$75  <= \$117 ;
+    \$signal$80  <= \$135 ;
   always @(posedge clk)
-    \$signal$76  <= \$118 ;
+    \$signal$81  <= \$136 ;
   always @(posedge clk)
-    term0 <= \$119 ;
+    \$signal$82  <= \$137 ;
   always @(posedge clk)
-    bias3_0 <= \$120 ;
+    finish_valid <= \$138 ;
   always @(posedge clk)
-    term1 <= \$121 ;
+    \$signal$83  <= \$139 ;
   always @(posedge clk)
-    bias3_1 <= \$122 ;
+    acc0 <= \$140 ;
   always @(posedge clk)
-    term2 <= \$123 ;
+    acc1 <= \$141 ;
   always @(posedge clk)
-    bias3_2 <= \$124 ;
+    acc2 <= \$142 ;
   always @(posedge clk)
-    term3 <= \$125 ;
+    acc3 <= \$143 ;
   always @(posedge clk)
-    bias3_3 <= \$126 ;
+    head <= \$144 ;
   always @(posedge clk)
-    \$signal$41  <= \$127 ;
+    borrowed <= \$145 ;
   always @(posedge clk)
-    \$signal$85  <= \$128 ;
+    bias_f0 <= \$146 ;
   always @(posedge clk)
-    \$signal$86  <= \$129 ;
+    bank0 <= \$147 ;
   always @(posedge clk)
-    \$signal$87  <= \$130 ;
+    bank1 <= \$148 ;
   always @(posedge clk)
-    \$signal$42  <= \$131 ;
+    bank2 <= \$149 ;
   always @(posedge clk)
-    \$signal$88  <= \$132 ;
+    bank3 <= \$150 ;
   always @(posedge clk)
-    acc0 <= \$133 ;
+    bank_left <= \$151 ;
   always @(posedge clk)
-    acc1 <= \$134 ;
+    \$signal$32  <= \$152 ;
   always @(posedge clk)
-    acc2 <= \$135 ;
+    value_f0 <= \$153 ;
   always @(posedge clk)
-    acc3 <= \$136 ;
+    \$signal$33  <= \$154 ;
   always @(posedge clk)
-    bank0 <= \$137 ;
+    rounded_f1 <= \$155 ;
   always @(posedge clk)
-    bank1 <= \$138 ;
+    valid_f2 <= \$156 ;
   always @(posedge clk)
-    bank2 <= \$139 ;
+    shifted_f2 <= \$157 ;
   always @(posedge clk)
-    bank3 <= \$140 ;
+    y__valid <= \$158 ;
   always @(posedge clk)
-    bank_left <= \$141 ;
-  always @(posedge clk)
-    \$signal$43  <= \$142 ;
-  always @(posedge clk)
-    rounded_f1 <= \$143 ;
-  always @(posedge clk)
-    \$signal$44  <= \$144 ;
-  always @(posedge clk)
-    shifted_f2 <= \$145 ;
-  always @(posedge clk)
-    y__valid <= \$146 ;
-  always @(posedge clk)
-    y__payload <= \$147 ;
+    y__payload <= \$159 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$86  = input_write__addr;
+    \$104  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$86  = 6'h00;
+        \$104  = 6'h00;
       end else begin
-        \$86  = \$34 [5:0];
+        \$104  = \$44 [5:0];
       end
     end
     if (rst) begin
-      \$86  = 6'h00;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$87  = first_beat;
+    \$105  = first_beat;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$87  = 1'h1;
+        \$105  = 1'h1;
       end else begin
-        \$87  = 1'h0;
+        \$105  = 1'h0;
       end
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$105  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$88  = last_beat;
+    \$106  = last_beat;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$88  = 1'h0;
+        \$106  = 1'h0;
       end else begin
-        \$88  = \$35 ;
+        \$106  = \$45 ;
       end
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$89  = bank_reserved;
+    \$107  = bank_reserved;
     if (issue) begin
       if (last_beat) begin
-        \$89  = 1'h1;
+        \$107  = 1'h1;
       end
     end
-    if (\$69 ) begin
-      if (\$83 ) begin
-        if (\$85 ) begin
-          \$89  = 1'h0;
+    if (\$signal$49 ) begin
+      if (\$101 ) begin
+        if (\$103 ) begin
+          \$107  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$90  = row;
+    \$108  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$90  = 9'h000;
+          \$108  = 9'h000;
         end else begin
-          \$90  = \$30 [8:0];
+          \$108  = \$40 [8:0];
         end
       end else begin
-        \$90  = \$33 [8:0];
+        \$108  = \$43 [8:0];
       end
     end
     if (rst) begin
-      \$90  = 9'h000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$91  = pass_index;
+    \$109  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$91  = 3'h0;
+          \$109  = 3'h0;
         end else begin
-          \$91  = \$31 [2:0];
+          \$109  = \$41 [2:0];
         end
       end
     end
     if (rst) begin
-      \$91  = 3'h0;
+      \$109  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$92  = from_stream;
+    \$110  = from_stream;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$92  = 1'h1;
+          \$110  = 1'h1;
         end else begin
-          \$92  = 1'h0;
+          \$110  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$110  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$93  = final_pass;
+    \$111  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$93  = 1'h0;
+          \$111  = 1'h0;
         end else begin
-          \$93  = \$32 ;
+          \$111  = \$42 ;
         end
       end
     end
     if (rst) begin
-      \$93  = 1'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$94  = input_write__data;
+    \$112  = input_write__data;
     if (rst) begin
-      \$94  = 8'h00;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$95  = from_stream;
+    \$113  = from_stream;
     if (rst) begin
-      \$95  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$96  = issue;
+    \$114  = issue;
     if (rst) begin
-      \$96  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$97  = first_beat;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$98  = last_beat;
-    if (rst) begin
-      \$98  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$99  = final_pass;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$100  = active_shift;
-    if (\$38 ) begin
-      \$100  = \$40 ;
-    end
-    if (rst) begin
-      \$100  = 5'h0a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$101  = active_rounding;
-    if (\$38 ) begin
-      \$101  = \$44 [22:0];
-    end
-    if (rst) begin
-      \$101  = 23'h000200;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$102  = \$49 ;
-    if (rst) begin
-      \$102  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$103  = code_mem__r_data[7:0];
-    if (rst) begin
-      \$103  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$104  = \$50 ;
-    if (rst) begin
-      \$104  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$105  = code_mem__r_data[15:8];
-    if (rst) begin
-      \$105  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$106  = \$51 ;
-    if (rst) begin
-      \$106  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = code_mem__r_data[23:16];
-    if (rst) begin
-      \$107  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$108  = \$52 ;
-    if (rst) begin
-      \$108  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = code_mem__r_data[31:24];
-    if (rst) begin
-      \$109  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = \$53 ;
-    if (rst) begin
-      \$110  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = bias_mem__r_data[21:0];
-    if (rst) begin
-      \$111  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = bias_mem__r_data[43:22];
-    if (rst) begin
-      \$112  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = bias_mem__r_data[65:44];
-    if (rst) begin
-      \$113  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = bias_mem__r_data[87:66];
-    if (rst) begin
-      \$114  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = \$signal ;
+    \$115  = first_beat;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = \$signal$54 ;
+    \$116  = last_beat;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = \$signal$55 ;
+    \$117  = final_pass;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = final1;
+    \$118  = active_shift;
+    if (\$48 ) begin
+      \$118  = \$50 ;
+    end
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = \$54 ;
+    \$119  = active_rounding;
+    if (\$48 ) begin
+      \$119  = \$54 [22:0];
+    end
     if (rst) begin
-      \$119  = 16'h0000;
+      \$119  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = bias0;
+    \$120  = \$59 ;
     if (rst) begin
-      \$120  = 22'h000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = \$55 ;
+    \$121  = \$60 ;
     if (rst) begin
-      \$121  = 16'h0000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = bias1;
+    \$122  = code_mem__r_data[7:0];
     if (rst) begin
-      \$122  = 22'h000000;
+      \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = \$56 ;
+    \$123  = \$61 ;
     if (rst) begin
       \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = bias2;
+    \$124  = code_mem__r_data[15:8];
     if (rst) begin
-      \$124  = 22'h000000;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = \$57 ;
+    \$125  = \$62 ;
     if (rst) begin
       \$125  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = bias3;
+    \$126  = code_mem__r_data[23:16];
     if (rst) begin
-      \$126  = 22'h000000;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \$signal$40 ;
+    \$127  = \$63 ;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = \$signal$74 ;
+    \$128  = code_mem__r_data[31:24];
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = \$signal$75 ;
+    \$129  = \$64 ;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \$signal$76 ;
+    \$130  = \$signal ;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = \$58 ;
+    \$131  = \$signal$60 ;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = \$signal$87 ;
+    \$132  = \$signal$61 ;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = acc0;
-    if (\$signal$41 ) begin
-      \$133  = \$60 [22:0];
-    end
+    \$133  = final1;
     if (rst) begin
-      \$133  = 23'h000000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = acc1;
-    if (\$signal$41 ) begin
-      \$134  = \$62 [22:0];
-    end
+    \$134  = \$signal$29 ;
     if (rst) begin
-      \$134  = 23'h000000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = acc2;
-    if (\$signal$41 ) begin
-      \$135  = \$64 [22:0];
-    end
+    \$135  = \$signal$77 ;
     if (rst) begin
-      \$135  = 23'h000000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = acc3;
-    if (\$signal$41 ) begin
-      \$136  = \$66 [22:0];
-    end
+    \$136  = \$signal$78 ;
     if (rst) begin
-      \$136  = 23'h000000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = bank0;
-    if (\$signal$42 ) begin
-      \$137  = acc0;
-    end
-    if (\$69 ) begin
-      if (\$83 ) begin
-        \$137  = bank1;
-      end
-    end
+    \$137  = \$signal$79 ;
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = bank1;
-    if (\$signal$42 ) begin
-      \$138  = acc1;
-    end
-    if (\$69 ) begin
-      if (\$83 ) begin
-        \$138  = bank2;
-      end
-    end
+    \$138  = \$65 ;
     if (rst) begin
-      \$138  = 23'h000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = bank2;
-    if (\$signal$42 ) begin
-      \$139  = acc2;
-    end
-    if (\$69 ) begin
-      if (\$83 ) begin
-        \$139  = bank3;
-      end
-    end
+    \$139  = \$signal$82 ;
     if (rst) begin
-      \$139  = 23'h000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = bank3;
-    if (\$signal$42 ) begin
-      \$140  = acc3;
+    \$140  = acc0;
+    if (\$signal$30 ) begin
+      \$140  = \$68 [22:0];
     end
     if (rst) begin
       \$140  = 23'h000000;
@@ -2477,98 +2302,234 @@ module \digits_mlp_int8.layer0.datapath (x__valid, code_write__addr, \port$0$25 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = bank_left;
-    if (\$signal$42 ) begin
-      \$141  = \$67 ;
+    \$141  = acc1;
+    if (\$signal$30 ) begin
+      \$141  = \$71 [22:0];
     end
-    if (\$69 ) begin
-      if (\$83 ) begin
-        \$141  = \$84 [2:0];
+    if (rst) begin
+      \$141  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$142  = acc2;
+    if (\$signal$30 ) begin
+      \$142  = \$74 [22:0];
+    end
+    if (rst) begin
+      \$142  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$143  = acc3;
+    if (\$signal$30 ) begin
+      \$143  = \$77 [22:0];
+    end
+    if (rst) begin
+      \$143  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$144  = \$83 [4:0];
+    if (rst) begin
+      \$144  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$145  = bias_mem__r_en;
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$146  = bias_f0;
+    if (\$85 ) begin
+      \$146  = bias_mem__r_data;
+    end
+    if (rst) begin
+      \$146  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$147  = bank0;
+    if (finish_valid) begin
+      \$147  = acc0;
+    end
+    if (\$signal$49 ) begin
+      if (\$101 ) begin
+        \$147  = bank1;
       end
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$147  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$signal$43 ;
-    if (\$69 ) begin
-      \$142  = \$70 ;
+    \$148  = bank1;
+    if (finish_valid) begin
+      \$148  = acc1;
+    end
+    if (\$signal$49 ) begin
+      if (\$101 ) begin
+        \$148  = bank2;
+      end
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$148  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = rounded_f1;
-    if (\$69 ) begin
-      \$143  = \$71 [23:0];
+    \$149  = bank2;
+    if (finish_valid) begin
+      \$149  = acc2;
+    end
+    if (\$signal$49 ) begin
+      if (\$101 ) begin
+        \$149  = bank3;
+      end
     end
     if (rst) begin
-      \$143  = 24'h000000;
+      \$149  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \$signal$44 ;
-    if (\$69 ) begin
-      \$144  = \$signal$43 ;
+    \$150  = bank3;
+    if (finish_valid) begin
+      \$150  = acc3;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$150  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = shifted_f2;
-    if (\$69 ) begin
-      \$145  = \$72 ;
+    \$151  = bank_left;
+    if (finish_valid) begin
+      \$151  = \$86 ;
+    end
+    if (\$signal$49 ) begin
+      if (\$101 ) begin
+        \$151  = \$102 [2:0];
+      end
     end
     if (rst) begin
-      \$145  = 24'h000000;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = y__valid;
-    if (\$69 ) begin
-      \$146  = \$signal$44 ;
+    \$152  = \$signal$32 ;
+    if (\$signal$49 ) begin
+      \$152  = \$87 ;
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = y__payload;
-    if (\$69 ) begin
-      \$147  = \$82 [7:0];
+    \$153  = value_f0;
+    if (\$signal$49 ) begin
+      \$153  = \$88 [23:0];
     end
     if (rst) begin
-      \$147  = 8'h00;
+      \$153  = 24'h000000;
     end
   end
-  assign code_mem__addr = code_write__addr;
-  assign code_write__data = { \port$0$25 [7:0], \port$0$25 [7:0], \port$0$25 [7:0], \port$0$25 [7:0] };
-  assign code_mem__w_data = { \port$0$25 [7:0], \port$0$25 [7:0], \port$0$25 [7:0], \port$0$25 [7:0] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$154  = \$signal$33 ;
+    if (\$signal$49 ) begin
+      \$154  = \$signal$32 ;
+    end
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$155  = rounded_f1;
+    if (\$signal$49 ) begin
+      \$155  = \$89 ;
+    end
+    if (rst) begin
+      \$155  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$156  = valid_f2;
+    if (\$signal$49 ) begin
+      \$156  = \$signal$33 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$157  = shifted_f2;
+    if (\$signal$49 ) begin
+      \$157  = \$90 ;
+    end
+    if (rst) begin
+      \$157  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$158  = y__valid;
+    if (\$signal$49 ) begin
+      \$158  = valid_f2;
+    end else if (y__ready) begin
+      \$158  = 1'h0;
+    end
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$159  = y__payload;
+    if (\$signal$49 ) begin
+      \$159  = \$100 [7:0];
+    end
+    if (rst) begin
+      \$159  = 8'h00;
+    end
+  end
+  assign code_write__addr = \port$558$0 [10:2];
+  assign code_mem__addr = \port$558$0 [10:2];
+  assign code_write__data = { bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0] };
+  assign code_mem__w_data = { bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_en = code_write__en;
   assign code_read__data = code_mem__r_data;
-  assign bias_write__addr = code_write__addr[2:0];
-  assign bias_mem__addr = code_write__addr[2:0];
-  assign bias_write__data = { \port$0$25 , \port$0$25 , \port$0$25 , \port$0$25  };
-  assign bias_mem__w_data = { \port$0$25 , \port$0$25 , \port$0$25 , \port$0$25  };
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign \commit_pending$17  = commit_pending;
+  assign \commit_pending$9  = commit_pending;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign \$44  = { 1'h0, \$43 [31:1] };
-  assign \$67  = 3'h4;
+  assign bias_write__addr = \port$558$0 [4:0];
+  assign bias_mem__addr = \port$558$0 [4:0];
+  assign bias_mem__w_data = bias_write__data;
+  assign bias_mem__w_en = bias_write__en;
+  assign bias_read__data = bias_mem__r_data;
+  assign bias_read__addr = \$36 [4:0];
+  assign sign0 = 1'h0;
+  assign sign1 = 1'h0;
+  assign sign2 = 1'h0;
+  assign sign3 = 1'h0;
+  assign \$54  = { 1'h0, \$53 [31:1] };
+  assign \$86  = 3'h4;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2576,25 +2537,17 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  reg \$101 ;
-  reg [1:0] \$102 ;
-  reg [31:0] \$103 ;
-  reg [4:0] \$104 ;
-  reg \$105 ;
-  wire [4:0] \$106 ;
-  wire [5:0] \$109 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
+  wire [2:0] \$14 ;
+  wire [2:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [20:0] \$2 ;
-  wire [1:0] \$20 ;
+  wire \$2 ;
+  wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -2618,7 +2571,7 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [1:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -2631,8 +2584,8 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
+  wire [1:0] \$54 ;
+  wire [1:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -2649,45 +2602,27 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [1:0] \$77 ;
-  wire [1:0] \$78 ;
-  wire \$79 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg [9:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg \$74 ;
+  reg [1:0] \$75 ;
+  reg [31:0] \$76 ;
+  reg [4:0] \$77 ;
+  reg \$78 ;
+  wire [4:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg \$signal  = 1'h0;
+  reg \$signal$24  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [2:0] bias_mem__addr;
-  wire [41:0] bias_mem__r_data;
-  reg bias_mem__r_en;
-  wire [41:0] bias_mem__w_data;
-  reg [1:0] bias_mem__w_en;
+  wire [3:0] bias_mem__addr;
+  wire [20:0] bias_mem__r_data;
+  wire bias_mem__r_en;
+  wire [20:0] bias_mem__w_data;
+  wire bias_mem__w_en;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [9:0] bus__addr;
@@ -2705,14 +2640,16 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire clk;
   wire [7:0] code_mem__addr;
   wire [15:0] code_mem__r_data;
-  reg code_mem__r_en;
+  wire code_mem__r_en;
   wire [15:0] code_mem__w_data;
-  reg [1:0] code_mem__w_en;
-  reg commit;
+  wire [1:0] code_mem__w_en;
+  wire commit;
   wire commit_pending;
   reg read_lane = 1'h0;
   reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [9:0] request_addr = 10'h000;
+  reg [31:0] request_data = 32'd0;
   input rst;
   wire rst;
   reg [4:0] shift = 5'h08;
@@ -2736,129 +2673,109 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$106  = read_lane * 4'h8;
-  assign \$1  = code_mem__r_data >> \$106 ;
-  assign \$109  = read_lane * 5'h15;
-  assign \$2  = bias_mem__r_data >> \$109 ;
-  assign \$3  = bus__w_stb | bus__r_stb;
-  assign \$4  = ~ bus__ack;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = \$5  & bus__w_stb;
-  assign \$7  = ! bus__addr[9:3];
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = bus__addr[2:0] == 3'h4;
-  assign \$10  = bus__w_stb | bus__r_stb;
-  assign \$11  = ~ bus__ack;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$12  & bus__w_stb;
-  assign \$15  = bus__addr[0] < 2'h2;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = bus__addr[8:1] < 8'ha0;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = \$13  & \$18 ;
-  assign \$20  = 1'h1 << bus__addr[0];
-  assign \$21  = bus__w_stb | bus__r_stb;
-  assign \$22  = ~ bus__ack;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = ~ bus__w_stb;
-  assign \$25  = \$23  & \$24 ;
-  assign \$27  = bus__addr[0] < 2'h2;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = bus__addr[8:1] < 8'ha0;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = \$25  & \$30 ;
+  assign \$19  = request_addr[0] < 2'h2;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = request_addr[8:1] < 8'ha0;
+  assign \$22  = \$20  & \$21 ;
+  assign code_mem__r_en = \$17  & \$22 ;
+  assign \$23  = \$signal  & \$signal$24 ;
+  assign \$24  = request_addr[9:4] == 1'h1;
+  assign \$25  = request_addr[3:0] < 4'ha;
+  assign \$26  = \$24  & \$25 ;
+  assign bias_mem__w_en = \$23  & \$26 ;
+  assign \$27  = ~ \$signal$24 ;
+  assign \$28  = \$signal  & \$27 ;
+  assign \$29  = request_addr[9:4] == 1'h1;
+  assign \$30  = request_addr[3:0] < 4'ha;
+  assign \$31  = \$29  & \$30 ;
+  assign bias_mem__r_en = \$28  & \$31 ;
   assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ bus__ack;
+  assign \$33  = ~ \$signal ;
   assign \$34  = \$32  & \$33 ;
-  assign \$35  = \$34  & bus__w_stb;
-  assign \$36  = bus__addr[9:4] == 1'h1;
-  assign \$37  = bus__addr[0] < 2'h2;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = bus__addr[3:1] < 3'h5;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = \$35  & \$40 ;
-  assign \$42  = 1'h1 << bus__addr[0];
-  assign \$43  = bus__w_stb | bus__r_stb;
-  assign \$44  = ~ bus__ack;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = ~ bus__w_stb;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = bus__addr[9:4] == 1'h1;
-  assign \$49  = bus__addr[0] < 2'h2;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = bus__addr[3:1] < 3'h5;
+  assign \$35  = ~ bus__ack;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = bus__w_stb | bus__r_stb;
+  assign \$38  = ~ \$signal ;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = ~ bus__ack;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = ~ \$signal$24 ;
+  assign \$43  = \$signal  & \$42 ;
+  assign \$44  = \$signal  & \$signal$24 ;
+  assign \$45  = ! request_addr[9:3];
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = request_addr[2:0] == 3'h5;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ~ \$signal$24 ;
+  assign \$50  = \$signal  & \$49 ;
+  assign \$51  = ! request_addr[9:3];
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$47  & \$52 ;
-  assign \$54  = bus__w_stb | bus__r_stb;
-  assign \$55  = ~ bus__ack;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = bus__w_stb | bus__r_stb;
-  assign \$58  = ~ bus__ack;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = ~ bus__w_stb;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = bus__w_stb | bus__r_stb;
-  assign \$63  = ~ bus__ack;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$64  & bus__w_stb;
-  assign \$66  = ! bus__addr[9:3];
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = bus__addr[2:0] == 3'h5;
-  assign \$69  = bus__w_stb | bus__r_stb;
-  assign \$70  = ~ bus__ack;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = ~ bus__w_stb;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = ! bus__addr[9:3];
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = commit_pending ? 1'h1 : 1'h0;
-  assign \$77  = busy ? 2'h2 : 2'h0;
-  assign \$78  = { 1'h0, \$76  } | \$77 ;
-  assign \$79  = bus__w_stb | bus__r_stb;
-  assign \$80  = ~ bus__ack;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ~ bus__w_stb;
-  assign \$83  = \$81  & \$82 ;
-  assign \$85  = bus__addr[0] < 2'h2;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = bus__addr[8:1] < 8'ha0;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = \$83  & \$88 ;
-  assign \$90  = bus__w_stb | bus__r_stb;
-  assign \$91  = ~ bus__ack;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = ~ bus__w_stb;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = bus__addr[9:4] == 1'h1;
-  assign \$96  = bus__addr[0] < 2'h2;
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = bus__addr[3:1] < 3'h5;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = \$94  & \$99 ;
+  assign \$53  = commit_pending ? 1'h1 : 1'h0;
+  assign \$54  = busy ? 2'h2 : 2'h0;
+  assign \$55  = { 1'h0, \$53  } | \$54 ;
+  assign \$56  = ~ \$signal$24 ;
+  assign \$57  = \$signal  & \$56 ;
+  assign \$59  = request_addr[0] < 2'h2;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = request_addr[8:1] < 8'ha0;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = \$57  & \$62 ;
+  assign \$64  = ~ \$signal$24 ;
+  assign \$65  = \$signal  & \$64 ;
+  assign \$66  = request_addr[9:4] == 1'h1;
+  assign \$67  = request_addr[3:0] < 4'ha;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = \$65  & \$68 ;
   always @(posedge clk)
-    bus__ack <= \$101 ;
+    \$signal  <= \$70 ;
   always @(posedge clk)
-    read_source <= \$102 ;
+    bus__ack <= \$71 ;
   always @(posedge clk)
-    read_word <= \$103 ;
+    request_addr <= \$72 ;
   always @(posedge clk)
-    shift <= \$104 ;
+    request_data <= \$73 ;
   always @(posedge clk)
-    read_lane <= \$105 ;
+    \$signal$24  <= \$74 ;
+  always @(posedge clk)
+    read_source <= \$75 ;
+  always @(posedge clk)
+    read_word <= \$76 ;
+  always @(posedge clk)
+    shift <= \$77 ;
+  always @(posedge clk)
+    read_lane <= \$78 ;
+  assign \$79  = read_lane * 4'h8;
+  assign \$1  = code_mem__r_data >> \$79 ;
+  assign \$2  = \$signal  & \$signal$24 ;
+  assign \$3  = ! request_addr[9:3];
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = request_addr[2:0] == 3'h4;
+  assign \$6  = \$4  & \$5 ;
+  assign commit = \$6  & request_data[0];
+  assign \$7  = \$signal  & \$signal$24 ;
+  assign \$9  = request_addr[0] < 2'h2;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = request_addr[8:1] < 8'ha0;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = \$7  & \$12 ;
+  assign \$14  = 1'h1 << request_addr[0];
+  assign \$15  = \$13  ? \$14  : 3'h0;
+  assign \$16  = ~ \$signal$24 ;
+  assign \$17  = \$signal  & \$16 ;
   \digits_mlp_int8.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__data(request_data[20:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__addr(bus__addr[8:1]),
-    .code_write__en(code_mem__w_en),
+    .code_write__en(\$15 [1:0]),
     .commit(commit),
     .commit_pending(commit_pending),
     .input_write__data(x__payload),
-    .\port$0$25 (bus__w_data[20:0]),
+    .\port$693$0 (request_addr[8:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -2877,119 +2794,114 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
         2'h1:
             bus__r_data = { 24'h000000, \$1  };
         2'h2:
-            bus__r_data = { \$2 [20], \$2 [20], \$2 [20], \$2 [20], \$2 [20], \$2 [20], \$2 [20], \$2 [20], \$2 [20], \$2 [20], \$2 [20], \$2  };
+            bus__r_data = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    commit = 1'h0;
-    if (\$8 ) begin
-      if (\$9 ) begin
-        commit = bus__w_data[0];
-      end
+    \$70  = \$36 ;
+    if (rst) begin
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    code_mem__w_en = 2'h0;
-    if (\$19 ) begin
-      code_mem__w_en = \$20 ;
+    \$71  = \$signal ;
+    if (rst) begin
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    code_mem__r_en = 1'h0;
-    if (\$31 ) begin
-      code_mem__r_en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    bias_mem__w_en = 2'h0;
+    \$72  = request_addr;
     if (\$41 ) begin
-      bias_mem__w_en = \$42 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    bias_mem__r_en = 1'h0;
-    if (\$53 ) begin
-      bias_mem__r_en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$101  = \$56 ;
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$102  = read_source;
-    if (\$61 ) begin
-      \$102  = 2'h0;
-    end
-    if (\$89 ) begin
-      \$102  = 2'h1;
-    end
-    if (\$100 ) begin
-      \$102  = 2'h2;
+      \$72  = bus__addr;
     end
     if (rst) begin
-      \$102  = 2'h0;
+      \$72  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$103  = read_word;
-    if (\$61 ) begin
-      \$103  = 32'd0;
+    \$73  = request_data;
+    if (\$41 ) begin
+      \$73  = bus__w_data;
     end
-    if (\$75 ) begin
-      casez (bus__addr[2:0])
+    if (rst) begin
+      \$73  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$74  = \$signal$24 ;
+    if (\$41 ) begin
+      \$74  = bus__w_stb;
+    end
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$75  = read_source;
+    if (\$43 ) begin
+      \$75  = 2'h0;
+    end
+    if (\$63 ) begin
+      \$75  = 2'h1;
+    end
+    if (\$69 ) begin
+      \$75  = 2'h2;
+    end
+    if (rst) begin
+      \$75  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$76  = read_word;
+    if (\$43 ) begin
+      \$76  = 32'd0;
+    end
+    if (\$52 ) begin
+      casez (request_addr[2:0])
         3'h0:
-            \$103  = 32'd1247346946;
+            \$76  = 32'd1247347202;
         3'h1:
-            \$103  = 32'd655392;
+            \$76  = 32'd655392;
         3'h2:
-            \$103  = 32'd134744066;
+            \$76  = 32'd134744066;
         3'h3:
-            \$103  = 32'd1376256;
+            \$76  = 32'd1376256;
         3'h4:
-            \$103  = { 30'h00000000, \$78  };
+            \$76  = { 30'h00000000, \$55  };
         3'h5:
-            \$103  = { 27'h0000000, shift };
+            \$76  = { 27'h0000000, shift };
       endcase
     end
     if (rst) begin
-      \$103  = 32'd0;
+      \$76  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$104  = shift;
-    if (\$67 ) begin
-      if (\$68 ) begin
-        \$104  = bus__w_data[4:0];
-      end
+    \$77  = shift;
+    if (\$48 ) begin
+      \$77  = request_data[4:0];
     end
     if (rst) begin
-      \$104  = 5'h08;
+      \$77  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$105  = read_lane;
-    if (\$89 ) begin
-      \$105  = bus__addr[0];
-    end
-    if (\$100 ) begin
-      \$105  = bus__addr[0];
+    \$78  = read_lane;
+    if (\$63 ) begin
+      \$78  = request_addr[0];
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -3000,43 +2912,62 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   assign \y__valid$11  = y__valid;
   assign ack = bus__ack;
   assign staged_shift = shift;
-  assign code_mem__addr = bus__addr[8:1];
-  assign code_mem__w_data = { bus__w_data[7:0], bus__w_data[7:0] };
-  assign bias_mem__addr = bus__addr[3:1];
-  assign bias_mem__w_data = { bus__w_data[20:0], bus__w_data[20:0] };
-  assign \$14  = bus__addr[9];
-  assign \$26  = bus__addr[9];
-  assign \$84  = bus__addr[9];
+  assign code_mem__addr = request_addr[8:1];
+  assign code_mem__w_data = { request_data[7:0], request_data[7:0] };
+  assign code_mem__w_en = \$15 [1:0];
+  assign bias_mem__addr = request_addr[3:0];
+  assign bias_mem__w_data = request_data[20:0];
+  assign \$8  = request_addr[9];
+  assign \$18  = request_addr[9];
+  assign \$58  = request_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, shift, commit_pending, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, \port$693$0 , bias_write__data, shift, commit_pending, y__valid, y__payload, x__valid, y__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [20:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [20:0] \$102 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
   reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
+  reg [4:0] \$104 ;
+  reg [21:0] \$105 ;
   reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg [21:0] \$109 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [15:0] \$109 ;
   wire \$11 ;
-  reg [21:0] \$110 ;
-  reg [21:0] \$111 ;
-  reg [21:0] \$112 ;
-  reg [1:0] \$113 ;
+  reg [7:0] \$110 ;
+  reg [15:0] \$111 ;
+  reg \$112 ;
+  reg \$113 ;
   reg \$114 ;
-  reg [22:0] \$115 ;
+  reg \$115 ;
   reg \$116 ;
-  reg [22:0] \$117 ;
+  reg \$117 ;
   reg \$118 ;
-  reg [7:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg [21:0] \$122 ;
+  reg [21:0] \$123 ;
+  reg [3:0] \$124 ;
+  reg \$125 ;
+  reg [20:0] \$126 ;
+  reg [21:0] \$127 ;
+  reg [21:0] \$128 ;
+  reg [1:0] \$129 ;
   wire \$13 ;
+  reg \$130 ;
+  reg [22:0] \$131 ;
+  reg \$132 ;
+  reg [23:0] \$133 ;
+  reg \$134 ;
+  reg [23:0] \$135 ;
+  reg \$136 ;
+  reg [7:0] \$137 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -3055,97 +2986,97 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [8:0] \$30 ;
-  wire [3:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
-  wire [8:0] \$33 ;
-  wire [5:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [4:0] \$33 ;
+  wire [4:0] \$34 ;
+  wire [4:0] \$35 ;
+  wire [4:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [4:0] \$40 ;
-  wire \$41 ;
-  wire [4:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [31:0] \$44 ;
+  wire [8:0] \$40 ;
+  wire [3:0] \$41 ;
+  wire \$42 ;
+  wire [8:0] \$43 ;
+  wire [5:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [7:0] \$51 ;
-  wire [15:0] \$52 ;
-  wire [15:0] \$53 ;
-  wire \$54 ;
-  wire [21:0] \$55 ;
-  wire [22:0] \$56 ;
-  wire [21:0] \$57 ;
-  wire [22:0] \$58 ;
-  wire [1:0] \$59 ;
+  wire [4:0] \$50 ;
+  wire \$51 ;
+  wire [4:0] \$52 ;
+  wire [31:0] \$53 ;
+  wire [31:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire [23:0] \$63 ;
-  wire [22:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire [22:0] \$67 ;
+  wire [7:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [15:0] \$62 ;
+  wire \$63 ;
+  wire [21:0] \$64 ;
+  wire [22:0] \$65 ;
+  wire [23:0] \$66 ;
+  wire [21:0] \$67 ;
   wire [22:0] \$68 ;
-  wire \$69 ;
+  wire [23:0] \$69 ;
   wire \$7 ;
-  wire [2:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  reg [4:0] \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg [7:0] \$76 ;
-  reg [2:0] \$77 ;
-  reg \$78 ;
-  reg \$79 ;
+  wire \$72 ;
+  wire [4:0] \$73 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [1:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [7:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg [4:0] \$86 ;
-  reg [21:0] \$87 ;
-  reg \$88 ;
-  reg [7:0] \$89 ;
+  wire [23:0] \$80 ;
+  wire [23:0] \$81 ;
+  wire [23:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [23:0] \$85 ;
+  wire [23:0] \$86 ;
+  wire \$87 ;
+  wire [2:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg [7:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [20:0] \$93 ;
-  reg [20:0] \$94 ;
-  reg \$95 ;
+  reg [4:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [7:0] \$94 ;
+  reg [2:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
-  reg \$98 ;
-  reg [15:0] \$99 ;
+  reg [7:0] \$98 ;
+  reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$40  = 1'h0;
-  reg \$signal$41  = 1'h0;
-  reg \$signal$42  = 1'h0;
-  reg \$signal$43  = 1'h0;
-  reg \$signal$44  = 1'h0;
-  reg \$signal$54  = 1'h0;
-  reg \$signal$55  = 1'h0;
-  reg \$signal$68  = 1'h0;
-  reg \$signal$69  = 1'h0;
-  reg \$signal$70  = 1'h0;
+  reg \$signal$29  = 1'h0;
+  reg \$signal$30  = 1'h0;
+  reg \$signal$32  = 1'h0;
+  reg \$signal$33  = 1'h0;
+  wire \$signal$49 ;
+  reg \$signal$60  = 1'h0;
+  reg \$signal$61  = 1'h0;
+  reg \$signal$73  = 1'h0;
+  reg \$signal$74  = 1'h0;
   reg \$signal$75  = 1'h0;
   reg \$signal$76  = 1'h0;
   reg \$signal$77  = 1'h0;
   reg \$signal$78  = 1'h0;
+  reg \$signal$79  = 1'h0;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [21:0] active_rounding = 22'h000080;
@@ -3154,23 +3085,22 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   reg [21:0] bank1 = 22'h000000;
   reg [1:0] bank_left = 2'h0;
   reg bank_reserved = 1'h0;
-  reg [20:0] bias0 = 21'h000000;
-  reg [20:0] bias1 = 21'h000000;
-  reg [20:0] bias3_0 = 21'h000000;
-  reg [20:0] bias3_1 = 21'h000000;
-  wire [2:0] bias_mem__addr;
-  output [41:0] bias_mem__r_data;
-  wire [41:0] bias_mem__r_data;
+  reg [20:0] bias_f0 = 21'h000000;
+  wire [3:0] bias_mem__addr;
+  output [20:0] bias_mem__r_data;
+  wire [20:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
-  wire [41:0] bias_mem__w_data;
-  wire [1:0] bias_mem__w_en;
-  wire [2:0] bias_read__addr;
-  wire [41:0] bias_read__data;
-  wire [2:0] bias_write__addr;
-  wire [41:0] bias_write__data;
-  input [1:0] bias_write__en;
-  wire [1:0] bias_write__en;
+  wire [20:0] bias_mem__w_data;
+  wire bias_mem__w_en;
+  wire [3:0] bias_read__addr;
+  wire [20:0] bias_read__data;
+  wire [3:0] bias_write__addr;
+  input [20:0] bias_write__data;
+  wire [20:0] bias_write__data;
+  input bias_write__en;
+  wire bias_write__en;
+  reg borrowed = 1'h0;
   output busy;
   wire busy;
   input clk;
@@ -3184,7 +3114,6 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   wire [1:0] code_mem__w_en;
   wire [7:0] code_read__addr;
   wire [15:0] code_read__data;
-  input [7:0] code_write__addr;
   wire [7:0] code_write__addr;
   wire [15:0] code_write__data;
   input [1:0] code_write__en;
@@ -3194,13 +3123,15 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$17 ;
+  wire \commit_pending$9 ;
   wire drained;
   reg final1 = 1'h0;
   reg final_pass = 1'h0;
+  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
+  reg [3:0] head = 4'h0;
   (* init = 5'h00 *)
   wire [4:0] input_index;
   (* init = 5'h00 *)
@@ -3213,21 +3144,24 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   wire issue;
   reg last_beat = 1'h0;
   reg [2:0] pass_index = 3'h0;
-  input [20:0] \port$0$25 ;
-  wire [20:0] \port$0$25 ;
-  reg [22:0] rounded_f1 = 23'h000000;
+  input [8:0] \port$693$0 ;
+  wire [8:0] \port$693$0 ;
+  reg [23:0] rounded_f1 = 24'h000000;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
   input [4:0] shift;
   wire [4:0] shift;
-  reg [22:0] shifted_f2 = 23'h000000;
+  reg [23:0] shifted_f2 = 24'h000000;
+  wire sign0;
+  wire sign1;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
+  reg valid_f2 = 1'h0;
+  reg [22:0] value_f0 = 23'h000000;
   reg [7:0] weight0 = 8'h00;
   reg [7:0] weight1 = 8'h00;
-  reg [7:0] x0 = 8'h00;
-  reg [7:0] x1 = 8'h00;
+  reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
   wire x__ready;
@@ -3244,23 +3178,26 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   wire [7:0] y_data;
   (* init = 1'h0 *)
   wire y_valid;
-  reg [41:0] biases [4:0];
+  reg [20:0] biases [9:0];
   initial begin
-    biases[0] = 42'h3ffd5a00082;
-    biases[1] = 42'h3fff1e000ae;
-    biases[2] = 42'h3fffce000fd;
-    biases[3] = 42'h3fffc3fff2b;
-    biases[4] = 42'h3ffeec0023b;
+    biases[0] = 21'h000082;
+    biases[1] = 21'h1ffead;
+    biases[2] = 21'h0000ae;
+    biases[3] = 21'h1fff8f;
+    biases[4] = 21'h0000fd;
+    biases[5] = 21'h1fffe7;
+    biases[6] = 21'h1fff2b;
+    biases[7] = 21'h1fffe1;
+    biases[8] = 21'h00023b;
+    biases[9] = 21'h1fff76;
   end
   always @(posedge clk) begin
-    if (bias_write__en[0])
-      biases[code_write__addr[2:0]][20:0] <= \port$0$25 ;
-    if (bias_write__en[1])
-      biases[code_write__addr[2:0]][41:21] <= \port$0$25 ;
+    if (bias_write__en)
+      biases[\port$693$0 [3:0]] <= bias_write__data;
   end
-  reg [41:0] _0_;
+  reg [20:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$36 [3:0]];
   end
   assign bias_mem__r_data = _0_;
   reg [15:0] codes [159:0];
@@ -3428,9 +3365,9 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][7:0] <= \port$0$25 [7:0];
+      codes[\port$693$0 [8:1]][7:0] <= bias_write__data[7:0];
     if (code_write__en[1])
-      codes[code_write__addr][15:8] <= \port$0$25 [7:0];
+      codes[\port$693$0 [8:1]][15:8] <= bias_write__data[7:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
@@ -3484,656 +3421,688 @@ module \digits_mlp_int8.layer1.datapath (code_write__addr, \port$0$25 , clk, rst
   assign \$1  = first_beat & from_stream;
   assign \$2  = \$1  & drained;
   assign busy = ~ \$2 ;
-  assign \$3  = code_mem__r_en | bias_mem__r_en;
-  assign \$4  = ~ \$3 ;
-  assign \$5  = first_beat & from_stream;
-  assign \$6  = commit_pending & \$5 ;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$4  & \$7 ;
-  assign \$9  = ~ last_beat;
-  assign \$10  = ~ bank_reserved;
-  assign \$11  = \$9  | \$10 ;
-  assign \$12  = \$8  & \$11 ;
-  assign x__ready = \$12  & from_stream;
-  assign \$13  = code_mem__r_en | bias_mem__r_en;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = first_beat & from_stream;
-  assign \$16  = commit_pending & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$14  & \$17 ;
-  assign \$19  = ~ last_beat;
-  assign \$20  = ~ bank_reserved;
-  assign \$21  = \$19  | \$20 ;
-  assign \$22  = \$18  & \$21 ;
-  assign \$23  = from_stream ? x__valid : 1'h1;
-  assign issue = \$22  & \$23 ;
-  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
-  assign bias_read__addr = bias_mem__r_en ? code_write__addr[2:0] : pass_index;
+  assign \$3  = ~ code_mem__r_en;
+  assign \$4  = first_beat & from_stream;
+  assign \$5  = commit_pending & \$4 ;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = ~ last_beat;
+  assign \$9  = ~ bank_reserved;
+  assign \$10  = \$8  | \$9 ;
+  assign \$11  = \$7  & \$10 ;
+  assign x__ready = \$11  & from_stream;
+  assign \$12  = ~ code_mem__r_en;
+  assign \$13  = first_beat & from_stream;
+  assign \$14  = commit_pending & \$13 ;
+  assign \$15  = ~ \$14 ;
+  assign \$16  = \$12  & \$15 ;
+  assign \$17  = ~ last_beat;
+  assign \$18  = ~ bank_reserved;
+  assign \$19  = \$17  | \$18 ;
+  assign \$20  = \$16  & \$19 ;
+  assign \$21  = from_stream ? x__valid : 1'h1;
+  assign issue = \$20  & \$21 ;
+  assign code_read__addr = code_mem__r_en ? \port$693$0 [8:1] : row;
   assign input_write__en = issue & from_stream;
-  assign \$24  = \$signal  | \$signal$40 ;
-  assign \$25  = \$24  | \$signal$41 ;
-  assign \$26  = \$25  | \$signal$42 ;
-  assign \$27  = \$26  | bank_reserved;
-  assign \$28  = \$27  | \$signal$43 ;
-  assign \$29  = \$28  | \$signal$44 ;
-  assign drained = ~ \$29 ;
-  assign \$30  = row + 1'h1;
-  assign \$31  = pass_index + 1'h1;
-  assign \$32  = pass_index == 2'h3;
-  assign \$33  = row + 1'h1;
-  assign \$34  = input_write__addr + 1'h1;
-  assign \$35  = input_write__addr == 5'h1e;
-  assign \$36  = first_beat & from_stream;
-  assign \$37  = commit_pending & \$36 ;
-  assign \$38  = \$37  & drained;
-  assign \$39  = shift > 5'h16;
-  assign \$40  = \$39  ? 5'h16 : shift;
-  assign \$41  = shift > 5'h16;
-  assign \$42  = \$41  ? 5'h16 : shift;
-  assign \$43  = 1'h1 << \$42 ;
-  assign \$45  = first_beat & from_stream;
-  assign \$46  = commit_pending & \$45 ;
-  assign \$47  = \$46  & drained;
-  assign \$48  = \$47  ? 1'h0 : commit_pending;
-  assign \$49  = \$48  | commit;
-  assign \$50  = from_stream1 ? x_held : input_read__data;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = $signed(x0) * $signed(weight0);
-  assign \$53  = $signed(x1) * $signed(weight1);
-  assign \$54  = \$signal$41  & \$signal$76 ;
-  assign \$55  = \$signal$75  ? { bias3_0[20], bias3_0 } : acc0;
-  assign \$56  = $signed(\$55 ) + $signed(term0);
-  assign \$57  = \$signal$75  ? { bias3_1[20], bias3_1 } : acc1;
-  assign \$58  = $signed(\$57 ) + $signed(term1);
-  assign \$60  = ~ y__valid;
-  assign \$61  = \$60  | y__ready;
-  assign \$62  = | bank_left;
-  assign \$63  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$64  = $signed(rounded_f1) >>> active_shift;
-  assign \$65  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$66  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$67  = \$66  ? 23'h7fff80 : shifted_f2;
-  assign \$68  = \$65  ? 23'h00007f : \$67 ;
-  assign \$69  = | bank_left;
-  assign \$70  = bank_left - 1'h1;
-  assign \$71  = bank_left == 1'h1;
+  assign \$22  = \$signal  | \$signal$29 ;
+  assign \$23  = \$22  | \$signal$30 ;
+  assign \$24  = \$23  | finish_valid;
+  assign \$25  = \$24  | bank_reserved;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$signal$32  | \$signal$33 ;
+  assign \$28  = \$27  | valid_f2;
+  assign \$29  = ~ \$28 ;
+  assign drained = \$26  & \$29 ;
+  assign \$30  = | bank_left;
+  assign \$31  = \$signal$49  & \$30 ;
+  assign \$32  = head == 4'h9;
+  assign \$33  = head + 1'h1;
+  assign \$34  = \$32  ? 5'h00 : \$33 ;
+  assign \$35  = \$31  ? \$34  : { 1'h0, head };
+  assign \$36  = bias_mem__r_en ? { 1'h0, \port$693$0 [3:0] } : \$35 ;
+  assign \$37  = ~ y__valid;
+  assign \$38  = \$37  | y__ready;
+  assign \$39  = ~ borrowed;
+  assign \$signal$49  = \$38  & \$39 ;
+  assign \$40  = row + 1'h1;
+  assign \$41  = pass_index + 1'h1;
+  assign \$42  = pass_index == 2'h3;
+  assign \$43  = row + 1'h1;
+  assign \$44  = input_write__addr + 1'h1;
+  assign \$45  = input_write__addr == 5'h1e;
+  assign \$46  = first_beat & from_stream;
+  assign \$47  = commit_pending & \$46 ;
+  assign \$48  = \$47  & drained;
+  assign \$49  = shift > 5'h16;
+  assign \$50  = \$49  ? 5'h16 : shift;
+  assign \$51  = shift > 5'h16;
+  assign \$52  = \$51  ? 5'h16 : shift;
+  assign \$53  = 1'h1 << \$52 ;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = \$57  ? 1'h0 : commit_pending;
+  assign \$59  = \$58  | commit;
+  assign \$60  = from_stream1 ? x_held : input_read__data;
+  assign \$61  = $signed(x2) * $signed(weight0);
+  assign \$62  = $signed(x2) * $signed(weight1);
+  assign \$63  = \$signal$30  & \$signal$77 ;
+  assign \$64  = \$signal$76  ? 22'h000000 : acc0;
+  assign \$65  = $signed(\$64 ) + $signed(term0);
+  assign \$66  = $signed(\$65 ) + $signed(1'h0);
+  assign \$67  = \$signal$76  ? 22'h000000 : acc1;
+  assign \$68  = $signed(\$67 ) + $signed(term1);
+  assign \$69  = $signed(\$68 ) + $signed(1'h0);
+  assign \$70  = | bank_left;
+  assign \$71  = \$signal$49  & \$70 ;
+  assign \$72  = head == 4'h9;
+  assign \$73  = head + 1'h1;
+  assign \$74  = \$72  ? 5'h00 : \$73 ;
+  assign \$75  = \$71  ? \$74  : { 1'h0, head };
+  assign \$76  = | bank_left;
+  assign \$77  = \$signal$49  & \$76 ;
+  assign \$79  = | bank_left;
+  assign \$80  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$81  = $signed(value_f0) + $signed(bias_f0);
+  assign \$82  = $signed(rounded_f1) >>> active_shift;
+  assign \$83  = $signed(shifted_f2) > $signed(8'h7f);
+  assign \$84  = $signed(shifted_f2) < $signed(8'h80);
+  assign \$85  = \$84  ? 24'hffff80 : shifted_f2;
+  assign \$86  = \$83  ? 24'h00007f : \$85 ;
+  assign \$87  = | bank_left;
+  assign \$88  = bank_left - 1'h1;
+  assign \$89  = bank_left == 1'h1;
   always @(posedge clk)
-    input_write__addr <= \$72 ;
+    input_write__addr <= \$90 ;
   always @(posedge clk)
-    first_beat <= \$73 ;
+    first_beat <= \$91 ;
   always @(posedge clk)
-    last_beat <= \$74 ;
+    last_beat <= \$92 ;
   always @(posedge clk)
-    bank_reserved <= \$75 ;
+    bank_reserved <= \$93 ;
   always @(posedge clk)
-    row <= \$76 ;
+    row <= \$94 ;
   always @(posedge clk)
-    pass_index <= \$77 ;
+    pass_index <= \$95 ;
   always @(posedge clk)
-    from_stream <= \$78 ;
+    from_stream <= \$96 ;
   always @(posedge clk)
-    final_pass <= \$79 ;
+    final_pass <= \$97 ;
   always @(posedge clk)
-    x_held <= \$80 ;
+    x_held <= \$98 ;
   always @(posedge clk)
-    from_stream1 <= \$81 ;
+    from_stream1 <= \$99 ;
   always @(posedge clk)
-    \$signal  <= \$82 ;
+    \$signal  <= \$100 ;
   always @(posedge clk)
-    \$signal$54  <= \$83 ;
+    \$signal$60  <= \$101 ;
   always @(posedge clk)
-    \$signal$55  <= \$84 ;
+    \$signal$61  <= \$102 ;
   always @(posedge clk)
-    final1 <= \$85 ;
+    final1 <= \$103 ;
   always @(posedge clk)
-    active_shift <= \$86 ;
+    active_shift <= \$104 ;
   always @(posedge clk)
-    active_rounding <= \$87 ;
+    active_rounding <= \$105 ;
   always @(posedge clk)
-    commit_pending <= \$88 ;
+    commit_pending <= \$106 ;
   always @(posedge clk)
-    weight0 <= \$89 ;
+    x2 <= \$107 ;
   always @(posedge clk)
-    x0 <= \$90 ;
+    weight0 <= \$108 ;
   always @(posedge clk)
-    weight1 <= \$91 ;
+    term0 <= \$109 ;
   always @(posedge clk)
-    x1 <= \$92 ;
+    weight1 <= \$110 ;
   always @(posedge clk)
-    bias0 <= \$93 ;
+    term1 <= \$111 ;
   always @(posedge clk)
-    bias1 <= \$94 ;
+    \$signal$29  <= \$112 ;
   always @(posedge clk)
-    \$signal$40  <= \$95 ;
+    \$signal$73  <= \$113 ;
   always @(posedge clk)
-    \$signal$68  <= \$96 ;
+    \$signal$74  <= \$114 ;
   always @(posedge clk)
-    \$signal$69  <= \$97 ;
+    \$signal$75  <= \$115 ;
   always @(posedge clk)
-    \$signal$70  <= \$98 ;
+    \$signal$30  <= \$116 ;
   always @(posedge clk)
-    term0 <= \$99 ;
+    \$signal$76  <= \$117 ;
   always @(posedge clk)
-    bias3_0 <= \$100 ;
+    \$signal$77  <= \$118 ;
   always @(posedge clk)
-    term1 <= \$101 ;
+    \$signal$78  <= \$119 ;
   always @(posedge clk)
-    bias3_1 <= \$102 ;
+    finish_valid <= \$120 ;
   always @(posedge clk)
-    \$signal$41  <= \$103 ;
+    \$signal$79  <= \$121 ;
   always @(posedge clk)
-    \$signal$75  <= \$104 ;
+    acc0 <= \$122 ;
   always @(posedge clk)
-    \$signal$76  <= \$105 ;
+    acc1 <= \$123 ;
   always @(posedge clk)
-    \$signal$77  <= \$106 ;
+    head <= \$124 ;
   always @(posedge clk)
-    \$signal$42  <= \$107 ;
+    borrowed <= \$125 ;
   always @(posedge clk)
-    \$signal$78  <= \$108 ;
+    bias_f0 <= \$126 ;
   always @(posedge clk)
-    acc0 <= \$109 ;
+    bank0 <= \$127 ;
   always @(posedge clk)
-    acc1 <= \$110 ;
+    bank1 <= \$128 ;
   always @(posedge clk)
-    bank0 <= \$111 ;
+    bank_left <= \$129 ;
   always @(posedge clk)
-    bank1 <= \$112 ;
+    \$signal$32  <= \$130 ;
   always @(posedge clk)
-    bank_left <= \$113 ;
+    value_f0 <= \$131 ;
   always @(posedge clk)
-    \$signal$43  <= \$114 ;
+    \$signal$33  <= \$132 ;
   always @(posedge clk)
-    rounded_f1 <= \$115 ;
+    rounded_f1 <= \$133 ;
   always @(posedge clk)
-    \$signal$44  <= \$116 ;
+    valid_f2 <= \$134 ;
   always @(posedge clk)
-    shifted_f2 <= \$117 ;
+    shifted_f2 <= \$135 ;
   always @(posedge clk)
-    y__valid <= \$118 ;
+    y__valid <= \$136 ;
   always @(posedge clk)
-    y__payload <= \$119 ;
+    y__payload <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$72  = input_write__addr;
+    \$90  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$72  = 5'h00;
+        \$90  = 5'h00;
       end else begin
-        \$72  = \$34 [4:0];
+        \$90  = \$44 [4:0];
       end
     end
     if (rst) begin
-      \$72  = 5'h00;
+      \$90  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$73  = first_beat;
+    \$91  = first_beat;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$73  = 1'h1;
+        \$91  = 1'h1;
       end else begin
-        \$73  = 1'h0;
+        \$91  = 1'h0;
       end
     end
     if (rst) begin
-      \$73  = 1'h1;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$74  = last_beat;
+    \$92  = last_beat;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$74  = 1'h0;
+        \$92  = 1'h0;
       end else begin
-        \$74  = \$35 ;
+        \$92  = \$45 ;
       end
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$75  = bank_reserved;
+    \$93  = bank_reserved;
     if (issue) begin
       if (last_beat) begin
-        \$75  = 1'h1;
+        \$93  = 1'h1;
       end
     end
-    if (\$61 ) begin
-      if (\$69 ) begin
-        if (\$71 ) begin
-          \$75  = 1'h0;
+    if (\$signal$49 ) begin
+      if (\$87 ) begin
+        if (\$89 ) begin
+          \$93  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$76  = row;
+    \$94  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$76  = 8'h00;
+          \$94  = 8'h00;
         end else begin
-          \$76  = \$30 [7:0];
+          \$94  = \$40 [7:0];
         end
       end else begin
-        \$76  = \$33 [7:0];
+        \$94  = \$43 [7:0];
       end
     end
     if (rst) begin
-      \$76  = 8'h00;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = pass_index;
+    \$95  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$77  = 3'h0;
+          \$95  = 3'h0;
         end else begin
-          \$77  = \$31 [2:0];
+          \$95  = \$41 [2:0];
         end
       end
     end
     if (rst) begin
-      \$77  = 3'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = from_stream;
+    \$96  = from_stream;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$78  = 1'h1;
+          \$96  = 1'h1;
         end else begin
-          \$78  = 1'h0;
+          \$96  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$78  = 1'h1;
+      \$96  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = final_pass;
+    \$97  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$79  = 1'h0;
+          \$97  = 1'h0;
         end else begin
-          \$79  = \$32 ;
+          \$97  = \$42 ;
         end
       end
     end
-    if (rst) begin
-      \$79  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = input_write__data;
-    if (rst) begin
-      \$80  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = from_stream;
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = issue;
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = first_beat;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = last_beat;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = final_pass;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = active_shift;
-    if (\$38 ) begin
-      \$86  = \$40 ;
-    end
-    if (rst) begin
-      \$86  = 5'h08;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = active_rounding;
-    if (\$38 ) begin
-      \$87  = \$44 [21:0];
-    end
-    if (rst) begin
-      \$87  = 22'h000080;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = \$49 ;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = code_mem__r_data[7:0];
-    if (rst) begin
-      \$89  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = \$50 ;
-    if (rst) begin
-      \$90  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = code_mem__r_data[15:8];
-    if (rst) begin
-      \$91  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = \$51 ;
-    if (rst) begin
-      \$92  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = bias_mem__r_data[20:0];
-    if (rst) begin
-      \$93  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = bias_mem__r_data[41:21];
-    if (rst) begin
-      \$94  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = \$signal ;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = \$signal$54 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = \$signal$55 ;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = final1;
+    \$98  = input_write__data;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = \$52 ;
+    \$99  = from_stream;
     if (rst) begin
-      \$99  = 16'h0000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = bias0;
+    \$100  = issue;
     if (rst) begin
-      \$100  = 21'h000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = \$53 ;
+    \$101  = first_beat;
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = bias1;
+    \$102  = last_beat;
     if (rst) begin
-      \$102  = 21'h000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = \$signal$40 ;
+    \$103  = final_pass;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = \$signal$68 ;
+    \$104  = active_shift;
+    if (\$48 ) begin
+      \$104  = \$50 ;
+    end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = \$signal$69 ;
+    \$105  = active_rounding;
+    if (\$48 ) begin
+      \$105  = \$54 [21:0];
+    end
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 22'h000080;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = \$signal$70 ;
+    \$106  = \$59 ;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = \$54 ;
+    \$107  = \$60 ;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = \$signal$77 ;
+    \$108  = code_mem__r_data[7:0];
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = acc0;
-    if (\$signal$41 ) begin
-      \$109  = \$56 [21:0];
-    end
+    \$109  = \$61 ;
     if (rst) begin
-      \$109  = 22'h000000;
+      \$109  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = acc1;
-    if (\$signal$41 ) begin
-      \$110  = \$58 [21:0];
-    end
+    \$110  = code_mem__r_data[15:8];
     if (rst) begin
-      \$110  = 22'h000000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = bank0;
-    if (\$signal$42 ) begin
-      \$111  = acc0;
-    end
-    if (\$61 ) begin
-      if (\$69 ) begin
-        \$111  = bank1;
-      end
-    end
+    \$111  = \$62 ;
     if (rst) begin
-      \$111  = 22'h000000;
+      \$111  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = bank1;
-    if (\$signal$42 ) begin
-      \$112  = acc1;
-    end
+    \$112  = \$signal ;
     if (rst) begin
-      \$112  = 22'h000000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = bank_left;
-    if (\$signal$42 ) begin
-      \$113  = \$59 ;
-    end
-    if (\$61 ) begin
-      if (\$69 ) begin
-        \$113  = \$70 [1:0];
-      end
-    end
+    \$113  = \$signal$60 ;
     if (rst) begin
-      \$113  = 2'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = \$signal$43 ;
-    if (\$61 ) begin
-      \$114  = \$62 ;
-    end
+    \$114  = \$signal$61 ;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = rounded_f1;
-    if (\$61 ) begin
-      \$115  = \$63 [22:0];
-    end
+    \$115  = final1;
     if (rst) begin
-      \$115  = 23'h000000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = \$signal$44 ;
-    if (\$61 ) begin
-      \$116  = \$signal$43 ;
-    end
+    \$116  = \$signal$29 ;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = shifted_f2;
-    if (\$61 ) begin
-      \$117  = \$64 ;
-    end
+    \$117  = \$signal$73 ;
     if (rst) begin
-      \$117  = 23'h000000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = y__valid;
-    if (\$61 ) begin
-      \$118  = \$signal$44 ;
-    end
+    \$118  = \$signal$74 ;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = y__payload;
-    if (\$61 ) begin
-      \$119  = \$68 [7:0];
-    end
+    \$119  = \$signal$75 ;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 1'h0;
     end
   end
-  assign code_mem__addr = code_write__addr;
-  assign code_write__data = { \port$0$25 [7:0], \port$0$25 [7:0] };
-  assign code_mem__w_data = { \port$0$25 [7:0], \port$0$25 [7:0] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$120  = \$63 ;
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$121  = \$signal$78 ;
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$122  = acc0;
+    if (\$signal$30 ) begin
+      \$122  = \$66 [21:0];
+    end
+    if (rst) begin
+      \$122  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$123  = acc1;
+    if (\$signal$30 ) begin
+      \$123  = \$69 [21:0];
+    end
+    if (rst) begin
+      \$123  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$124  = \$75 [3:0];
+    if (rst) begin
+      \$124  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$125  = bias_mem__r_en;
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$126  = bias_f0;
+    if (\$77 ) begin
+      \$126  = bias_mem__r_data;
+    end
+    if (rst) begin
+      \$126  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$127  = bank0;
+    if (finish_valid) begin
+      \$127  = acc0;
+    end
+    if (\$signal$49 ) begin
+      if (\$87 ) begin
+        \$127  = bank1;
+      end
+    end
+    if (rst) begin
+      \$127  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$128  = bank1;
+    if (finish_valid) begin
+      \$128  = acc1;
+    end
+    if (rst) begin
+      \$128  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$129  = bank_left;
+    if (finish_valid) begin
+      \$129  = \$78 ;
+    end
+    if (\$signal$49 ) begin
+      if (\$87 ) begin
+        \$129  = \$88 [1:0];
+      end
+    end
+    if (rst) begin
+      \$129  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$130  = \$signal$32 ;
+    if (\$signal$49 ) begin
+      \$130  = \$79 ;
+    end
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$131  = value_f0;
+    if (\$signal$49 ) begin
+      \$131  = \$80 [22:0];
+    end
+    if (rst) begin
+      \$131  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$132  = \$signal$33 ;
+    if (\$signal$49 ) begin
+      \$132  = \$signal$32 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$133  = rounded_f1;
+    if (\$signal$49 ) begin
+      \$133  = \$81 ;
+    end
+    if (rst) begin
+      \$133  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$134  = valid_f2;
+    if (\$signal$49 ) begin
+      \$134  = \$signal$33 ;
+    end
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$135  = shifted_f2;
+    if (\$signal$49 ) begin
+      \$135  = \$82 ;
+    end
+    if (rst) begin
+      \$135  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$136  = y__valid;
+    if (\$signal$49 ) begin
+      \$136  = valid_f2;
+    end else if (y__ready) begin
+      \$136  = 1'h0;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$137  = y__payload;
+    if (\$signal$49 ) begin
+      \$137  = \$86 [7:0];
+    end
+    if (rst) begin
+      \$137  = 8'h00;
+    end
+  end
+  assign code_write__addr = \port$693$0 [8:1];
+  assign code_mem__addr = \port$693$0 [8:1];
+  assign code_write__data = { bias_write__data[7:0], bias_write__data[7:0] };
+  assign code_mem__w_data = { bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_en = code_write__en;
   assign code_read__data = code_mem__r_data;
-  assign bias_write__addr = code_write__addr[2:0];
-  assign bias_mem__addr = code_write__addr[2:0];
-  assign bias_write__data = { \port$0$25 , \port$0$25  };
-  assign bias_mem__w_data = { \port$0$25 , \port$0$25  };
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign \commit_pending$17  = commit_pending;
+  assign \commit_pending$9  = commit_pending;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign \$44  = { 1'h0, \$43 [31:1] };
-  assign \$59  = 2'h2;
+  assign bias_write__addr = \port$693$0 [3:0];
+  assign bias_mem__addr = \port$693$0 [3:0];
+  assign bias_mem__w_data = bias_write__data;
+  assign bias_mem__w_en = bias_write__en;
+  assign bias_read__data = bias_mem__r_data;
+  assign bias_read__addr = \$36 [3:0];
+  assign sign0 = 1'h0;
+  assign sign1 = 1'h0;
+  assign \$54  = { 1'h0, \$53 [31:1] };
+  assign \$78  = 2'h2;
 endmodule

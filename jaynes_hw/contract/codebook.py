@@ -18,6 +18,7 @@ hardware, and a retune may revive it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,21 @@ class LevelFormat:
             raise UserError(f"mantissa_bits must be 1..16, not {self.mantissa_bits}")
         if not 0 <= self.exponent_bits <= 5:
             raise UserError(f"exponent_bits must be 0..5, not {self.exponent_bits}")
+
+    @property
+    def name(self) -> str:
+        """``m<mantissa_bits>e<exponent_bits>``, as configs and reports write it."""
+        return f"m{self.mantissa_bits}e{self.exponent_bits}"
+
+    @classmethod
+    def parse(cls, text: str) -> LevelFormat:
+        """The format ``name`` describes (``"m6e2"``); ``UserError`` for anything else."""
+        match = re.fullmatch(r"m(\d+)e(\d+)", str(text))
+        if match is None:
+            raise UserError(
+                f"a level format looks like m6e2 (mantissa, exponent bits), not {text!r}"
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
 
     @property
     def max_mantissa(self) -> int:

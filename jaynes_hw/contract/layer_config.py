@@ -23,6 +23,8 @@ from jaynes_hw.contract.reference import LayerArithmetic, accumulator_width
 from jaynes_hw.support.errors import UserError
 
 CORE_KINDS = ("lognormal", "int8")
+DATAPATHS = ("per_lane", "shared")  # how a lognormal core makes its terms
+DATAPATH_CHOICES = ("auto", *DATAPATHS)
 MAX_PORT_DIMENSION = 65535  # n_in and n_out are read back in 16-bit register fields
 BUS_DATA_BITS = 32
 
@@ -32,6 +34,28 @@ def check_core(kind: str) -> str:
     if kind not in CORE_KINDS:
         raise UserError(f"unknown core {kind!r}; expected one of {', '.join(CORE_KINDS)}")
     return kind
+
+
+def choose_datapath(
+    requested: str, kind: str, lanes: int, mantissa_bits: int, codebook_size: int
+) -> str:
+    """The datapath a core gets: ``requested`` unless it is ``auto``.
+
+    ``auto`` rule: ``shared`` when the levels need a multiplier (``mantissa_bits > 1``) and
+    the core has more lanes than levels (``lanes > K``), since then K shared multipliers and a
+    K:1 select per lane cost less than a multiplier per lane; otherwise ``per_lane``. int8
+    cores and powers of two (a lane's shifter is smaller than a K:1 select of products) are
+    always ``per_lane``.
+    """
+    if requested not in DATAPATH_CHOICES:
+        raise UserError(
+            f"unknown datapath {requested!r}; expected one of {', '.join(DATAPATH_CHOICES)}"
+        )
+    if requested != "auto":
+        return requested
+    if kind == "lognormal" and mantissa_bits > 1 and lanes > codebook_size:
+        return "shared"
+    return "per_lane"
 
 
 def _positive(name: str, value: object, limit: int) -> int:
@@ -63,6 +87,10 @@ class LayerConfig:
         Signed per-output bias width, 0 for no bias.
     relu : bool
         Apply max(0, .) after saturation.
+    datapath : str
+        ``per_lane`` (a multiplier or shifter per lane) or ``shared`` (the K products made
+        once per beat, a K:1 select per lane); ``auto`` is resolved at construction by
+        ``choose_datapath``. int8 cores are ``per_lane``.
     """
 
     kind: str
@@ -73,9 +101,10 @@ class LayerConfig:
     out_bits: int = 8
     code_bits: int | None = None  # default: 4 (lognormal), 8 (int8)
     mantissa_bits: int = 6
-    exponent_bits: int = 3
+    exponent_bits: int = 2
     bias_bits: int = 0
     relu: bool = False
+    datapath: str = "auto"
 
     def __post_init__(self) -> None:
         check_core(self.kind)
@@ -100,8 +129,14 @@ class LayerConfig:
         else:
             check_bits(self.code_bits)
             LevelFormat(self.mantissa_bits, self.exponent_bits)  # validates both
-        if self.lanes * max(self.code_bits, self.bias_bits) > 4096:
+        if self.lanes * self.code_bits > 4096:
             raise UserError(f"lanes ({self.lanes}) too many: a memory row would be over 4096 bits")
+        datapath = choose_datapath(
+            self.datapath, self.kind, self.lanes, self.mantissa_bits, self.codebook_size
+        )
+        if self.kind == "int8" and datapath == "shared":
+            raise UserError("an int8 core has no codebook to share products of: per_lane only")
+        object.__setattr__(self, "datapath", datapath)
         # LayerArithmetic checks the accumulator bound (at most 63 bits).
         self.arithmetic()
 
@@ -185,9 +220,9 @@ class LayerConfig:
 
     # --- timing -------------------------------------------------------------------------
 
-    # Pipeline: issue, decode (s1), term (s2), accumulate (s3), bank (s4), then the shared
-    # finish unit: + rounding (f1), >> S (f2), saturate into the y register.
-    PIPELINE_LATENCY = 8  # cycles from a pass's last input beat issuing to its first result
+    # Pipeline: issue, decode or products (s1), term (s2), accumulate (s3), bank (s4), then
+    # the shared finish unit: + rounding (f0), + bias (f1), >> S (f2), saturate into y.
+    PIPELINE_LATENCY = 9  # cycles from a pass's last input beat issuing to its first result
     BANK_SLACK = 5  # cycles from a pass's last beat issuing until its sums can leave the bank
 
     @property
@@ -245,4 +280,5 @@ PARAMETERS = (
     "relu",
     "mantissa_bits",
     "exponent_bits",
+    "datapath",
 )

@@ -1,10 +1,11 @@
 """The layer cores' memory images: packing codes and biases into memory rows, and back.
 
 A code memory row holds the ``lanes`` codes of one (pass, input) pair: lane l (output
-pass * lanes + l) in bits [l * code_bits, (l + 1) * code_bits). A bias row holds the lanes'
-biases of one pass, two's complement, ``bias_bits`` each. The ``.hex`` files the generator
-writes are these rows, one per line, for ``$readmemh``. Pure Python: the generator packs,
-the Verilog testbench unpacks to rebuild its model from what the generator wrote.
+pass * lanes + l) in bits [l * code_bits, (l + 1) * code_bits). A bias row holds one
+output's bias, two's complement, ``bias_bits`` wide (the finish stage reads them in
+order). The ``.hex`` files the generator writes are these rows, one per line, for
+``$readmemh``. Pure Python: the generator packs, the Verilog testbench unpacks to rebuild
+its model from what the generator wrote.
 """
 
 from __future__ import annotations
@@ -45,26 +46,18 @@ def unpack_code_rows(config: LayerConfig, rows: list[int]) -> np.ndarray:
 
 
 def pack_bias_rows(config: LayerConfig, bias: np.ndarray) -> list[int]:
-    """n_out signed biases -> bias memory rows."""
+    """n_out signed biases -> bias memory rows (one output a row, two's complement)."""
     mask = (1 << config.bias_bits) - 1
-    rows = [0] * config.passes
-    for output, value in enumerate(np.asarray(bias).tolist()):
-        pass_index, lane = divmod(output, config.lanes)
-        rows[pass_index] |= (value & mask) << (lane * config.bias_bits)
-    return rows
+    return [value & mask for value in np.asarray(bias).tolist()]
 
 
 def unpack_bias_rows(config: LayerConfig, rows: list[int]) -> np.ndarray:
     """Bias memory rows -> n_out signed biases (int64)."""
-    if len(rows) != config.passes:
-        raise UserError(f"a bias memory has {config.passes} rows, not {len(rows)}")
+    if len(rows) != config.n_out:
+        raise UserError(f"a bias memory has {config.n_out} rows, not {len(rows)}")
     bits = config.bias_bits
-    bias = []
-    for output in range(config.n_out):
-        pass_index, lane = divmod(output, config.lanes)
-        field = (rows[pass_index] >> (lane * bits)) & ((1 << bits) - 1)
-        bias.append(field - (1 << bits) if field >> (bits - 1) else field)
-    return np.array(bias, dtype=np.int64)
+    fields = [row & ((1 << bits) - 1) for row in rows]
+    return np.array([f - (1 << bits) if f >> (bits - 1) else f for f in fields], dtype=np.int64)
 
 
 def hex_text(rows: list[int], width: int) -> str:

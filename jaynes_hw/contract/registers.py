@@ -16,12 +16,12 @@ regs     1  SHAPE                  R     n_in | n_out << 16
 regs     2  GEOMETRY               R     lanes | code_bits << 8 | act_bits << 16 |
                                          out_bits << 24
 regs     3  FORMAT                 R     mantissa_bits | exponent_bits << 8 |
-                                         bias_bits << 16 | relu << 24
+                                         bias_bits << 16 | relu << 24 | shared << 25
 regs     4  CONTROL / STATUS       W     bit 0: commit the staged codebook and shift
                                    R     bit 0: commit pending, bit 1: busy
 regs     5  SHIFT                  RW    staged output shift S (0..max_shift)
 codebook k  LEVEL[k]               RW    staged: mantissa | exponent << 16
-bias     row * lanes_p2 + lane     RW    bias of output row * lanes + lane (sign-extended)
+bias     o                         RW    bias of output o (sign-extended)
 codes    row * lanes_p2 + lane     RW    code of output pass * lanes + lane, input i,
                                          row = pass * n_in + i
 ======== ========================= ===== ============================================
@@ -31,8 +31,8 @@ codes    row * lanes_p2 + lane     RW    code of output pass * lanes + lane, inp
 bit 0 asks the core to copy them to the datapath at the next vector boundary, so no output
 ever mixes old and new strengths; STATUS bit 0 stays 1 until that happens. Bias and code
 writes reach the memories at once: write them while STATUS.busy is 0 (between vectors).
-Every access is acknowledged one cycle after it is accepted; unmapped addresses read 0 and
-ignore writes.
+Every access is acknowledged two cycles after its strobe is taken (the request is registered
+before it is decoded); unmapped addresses read 0 and ignore writes.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from jaynes_hw.contract.codebook import Codebook
 from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig
 from jaynes_hw.support.errors import UserError
 
-REGISTER_MAP_VERSION = 1
+REGISTER_MAP_VERSION = 2  # 2: one bias word per output
 ID_MAGIC = 0x4A59_0000
 KIND_CODES = {"lognormal": 1, "int8": 2}
 
@@ -88,7 +88,7 @@ class RegisterMap:
         if config.codebook_size:
             wanted.append(("codebook", config.codebook_size))
         if config.bias_bits:
-            wanted.append(("bias", config.passes * lanes_p2))
+            wanted.append(("bias", config.n_out))
         wanted.append(("codes", config.code_rows * lanes_p2))
         regions, base = [], 0
         # ascending sizes keep every region aligned to its own size with little padding
@@ -121,8 +121,7 @@ class RegisterMap:
         return self.region("codebook").base + k
 
     def bias_address(self, output: int) -> int:
-        row, lane = divmod(output, self.config.lanes)
-        return self.region("bias").base + row * self.lanes_p2 + lane
+        return self.region("bias").base + output
 
     def code_address(self, output: int, index: int) -> int:
         row, lane = self.config.code_row(output, index)
@@ -143,7 +142,8 @@ class RegisterMap:
             REG_FORMAT: (config.mantissa_bits if config.kind == "lognormal" else 0)
             | (config.exponent_bits if config.kind == "lognormal" else 0) << 8
             | config.bias_bits << 16
-            | int(config.relu) << 24,
+            | int(config.relu) << 24
+            | int(config.datapath == "shared") << 25,
         }
 
     def to_json(self) -> dict:

@@ -8,7 +8,7 @@ int8 baseline) are the same ``LayerDatapath`` behind the register file that
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,8 +41,9 @@ class ConfiguredLayer(wiring.Component):
     initial_shift : int
     initial_bias : ndarray of int64 (n_out,)
 
-    Latency and throughput are the datapath's (``LayerDatapath``). A bus access takes two
-    cycles; a read of the code or bias memory stalls the datapath for one.
+    Latency and throughput are the datapath's (``LayerDatapath``). A bus access is
+    acknowledged two cycles after its strobe is taken; a read of the code memory stalls the
+    issue stage for a cycle, one of the bias memory the finish stage.
     """
 
     def __init__(
@@ -96,19 +97,31 @@ class ConfiguredLayer(wiring.Component):
         wiring.connect(m, wiring.flipped(self.x), datapath.x)
         wiring.connect(m, datapath.y, wiring.flipped(self.y))
 
-        # One access at a time: accepted while our ack is low, acknowledged the next cycle.
-        ack = Signal()
-        accept = (bus.w_stb | bus.r_stb) & ~ack
-        write = accept & bus.w_stb
-        read = accept & ~bus.w_stb
-        m.d.sync += ack.eq(accept)
+        # The request is registered before anything decodes it, so the address decoders and
+        # the register and memory writes start from flip-flops. One access at a time: a
+        # strobe is taken while no request is held and no ack is out; the ack comes the
+        # cycle after the request register (two cycles after the strobe was taken), and the
+        # strobe still high in the ack cycle is not taken again.
+        request_addr = Signal(len(bus.addr))
+        request_data = Signal(BUS_DATA_BITS)
+        request_write, request_valid, ack = Signal(), Signal(), Signal()
+        take = (bus.w_stb | bus.r_stb) & ~request_valid & ~ack
+        m.d.sync += [request_valid.eq(take), ack.eq(request_valid)]
+        with m.If(take):
+            m.d.sync += [
+                request_addr.eq(bus.addr),
+                request_data.eq(bus.w_data),
+                request_write.eq(bus.w_stb),
+            ]
+        write = request_valid & request_write
+        read = request_valid & ~request_write
         m.d.comb += bus.ack.eq(ack)
 
         def region(name):
-            """(hit, offset) of the bus address in a region of the map."""
+            """(hit, offset) of the request's address in a region of the map."""
             area = register_map.region(name)
             bits = area.size.bit_length() - 1
-            return bus.addr[bits:] == area.base >> bits, bus.addr[:bits]
+            return request_addr[bits:] == area.base >> bits, request_addr[:bits]
 
         # Registered read data, or a lane of a memory row read this cycle.
         read_word = Signal(BUS_DATA_BITS)
@@ -124,7 +137,7 @@ class ConfiguredLayer(wiring.Component):
                     m.d.comb += bus.r_data.eq(code)
                 if config.bias_bits:
                     with m.Case(2):
-                        value = datapath.bias_mem.r_data.word_select(read_lane, config.bias_bits)
+                        value = datapath.bias_mem.r_data
                         m.d.comb += bus.r_data.eq(value.as_signed())  # sign-extended
         with m.If(read):  # unmapped addresses read 0
             m.d.sync += [read_source.eq(0), read_word.eq(0)]
@@ -133,11 +146,14 @@ class ConfiguredLayer(wiring.Component):
         hit, offset = region("regs")
         staged_shift = Signal(config.shift_bits, init=self.initial_shift)
         m.d.comb += datapath.shift.eq(staged_shift)
-        with m.If(write & hit):
-            with m.If(offset == REG_CONTROL):
-                m.d.comb += datapath.commit.eq(bus.w_data[0])
-            with m.If(offset == REG_SHIFT):
-                m.d.sync += staged_shift.eq(bus.w_data)
+        # Strobes and enables are plain expressions, not comb assignments under m.If: Icarus
+        # never evaluates a comb process whose inputs do not change after time 0 (the Verilog
+        # backend's dummy trigger is a declaration initializer, which raises no event), and
+        # such an enable then stays X, latches X into the datapath's state and the
+        # simulation hangs.
+        m.d.comb += datapath.commit.eq(write & hit & (offset == REG_CONTROL) & request_data[0])
+        with m.If(write & hit & (offset == REG_SHIFT)):
+            m.d.sync += staged_shift.eq(request_data)
         status = Mux(datapath.commit_pending, STATUS_COMMIT_PENDING, 0) | Mux(
             datapath.busy, STATUS_BUSY, 0
         )
@@ -164,31 +180,37 @@ class ConfiguredLayer(wiring.Component):
                     word = staged_m | staged_e << EXPONENT_FIELD
                 with m.If(hit & (offset == k)):
                     with m.If(write):
-                        m.d.sync += staged_m.eq(bus.w_data)
+                        m.d.sync += staged_m.eq(request_data)
                         if config.exponent_bits:
-                            m.d.sync += staged_e.eq(bus.w_data[EXPONENT_FIELD:])
+                            m.d.sync += staged_e.eq(request_data[EXPONENT_FIELD:])
                     with m.If(read):
                         m.d.sync += read_word.eq(word)
 
         # --- memories ---------------------------------------------------------------------------
-        memories = [("codes", datapath.code_mem, 1, config.code_bits)]
-        if config.bias_bits:
-            memories.append(("bias", datapath.bias_mem, 2, config.bias_bits))
+        # code word row * lanes_p2 + lane is one lane field of a code memory row
         lane_bits = register_map.lanes_p2.bit_length() - 1
-        for name, access, source, field_bits in memories:
-            # word row * lanes_p2 + lane is one lane field of a memory row
-            hit, offset = region(name)
-            row, lane = offset[lane_bits:], offset[:lane_bits]
-            in_range = hit & (lane < config.lanes) & (row < access.signature.depth)
-            m.d.comb += [
-                access.addr.eq(row),
-                access.w_data.eq(bus.w_data[:field_bits].replicate(config.lanes)),
-            ]
-            with m.If(write & in_range):
-                m.d.comb += access.w_en.eq(1 << lane)
-            with m.If(read & in_range):
-                m.d.comb += access.r_en.eq(1)
-                m.d.sync += [read_source.eq(source), read_lane.eq(lane)]
+        hit, offset = region("codes")
+        row, lane = offset[lane_bits:], offset[:lane_bits]
+        codes_hit = hit & (lane < config.lanes) & (row < config.code_rows)
+        access = datapath.code_mem
+        m.d.comb += [
+            access.addr.eq(row),
+            access.w_data.eq(request_data[: config.code_bits].replicate(config.lanes)),
+        ]
+        m.d.comb += [
+            access.w_en.eq(Mux(write & codes_hit, Const(1, config.lanes) << lane, 0)),
+            access.r_en.eq(read & codes_hit),
+        ]
+        with m.If(read & codes_hit):
+            m.d.sync += [read_source.eq(1), read_lane.eq(lane)]
+        if config.bias_bits:  # bias word o is the bias of output o
+            hit, offset = region("bias")
+            bias_hit = hit & (offset < config.n_out)
+            access = datapath.bias_mem
+            m.d.comb += [access.addr.eq(offset), access.w_data.eq(request_data)]
+            m.d.comb += [access.w_en.eq(write & bias_hit), access.r_en.eq(read & bias_hit)]
+            with m.If(read & bias_hit):
+                m.d.sync += read_source.eq(2)
         return m
 
 
@@ -215,8 +237,8 @@ class LayerCore(ConfiguredLayer):
     bus : In(ConfigBus)
         The configuration port (``jaynes_hw.contract.registers``).
 
-    Latency: a pass's first result 5 cycles after its last input beat. Throughput: ``lanes``
-    MAC per cycle while ``x`` never stalls and ``n_in >= lanes + 4``; one vector every
+    Latency: a pass's first result 9 cycles after its last input beat. Throughput: ``lanes``
+    MAC per cycle while ``x`` never stalls and ``n_in >= lanes + 5``; one vector every
     ``passes * n_in`` cycles.
     """
 

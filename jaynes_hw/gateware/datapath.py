@@ -1,9 +1,9 @@
 """The folded matrix-vector datapath of a layer core.
 
-``LayerDatapath`` computes the reference contract (``jaynes_hw.contract.reference``) on a stream of
-input vectors; its tunable values (staged codebook and shift, a commit strobe, the code and
-bias memories' access ports) are plain ports. ``jaynes_hw.gateware.core`` puts the register
-file in front of it.
+``LayerDatapath`` computes the reference contract (``jaynes_hw.contract.reference``) on a
+stream of input vectors; its tunable values (staged codebook and shift, a commit strobe, the
+code and bias memories' access ports) are plain ports. ``jaynes_hw.gateware.core`` puts the
+register file in front of it.
 
 Folding (FINN style): ``lanes`` output neurons are computed in parallel; the input vector
 is broadcast one activation per cycle, ``passes = ceil(n_out / lanes)`` times. The first
@@ -12,17 +12,23 @@ replay. One beat = one input index of one pass = ``lanes`` multiply-accumulates.
 
 Pipeline (one beat per cycle, no stall once issued)::
 
-    issue   counters (pass, i); read code row, bias row, input buffer; accept x
-    s1      decode each lane's code through the active codebook (sign, mantissa, exponent)
-    s2      term = s * (m << e) * x  (int8: w * x)
-    s3      acc[lane] = (first beat ? bias : acc) + term
-    s4      last beat: copy the lanes' sums into the output bank
-    finish  one bank entry a cycle: f1 + 2^(S-1), f2 >> S, then saturate, ReLU -> y register
+    issue   counters (pass, i); read the code row and the input buffer; accept x
+    s1      the beat's activation x into one register shared by every lane, and
+              per_lane: each lane's code decoded (sign; level, or pow2 shift; int8 weight)
+              shared:   the K products L[k] * x, once for all lanes; the codes delayed
+    s2      each lane's term t = L[bin] * x (per_lane: multiply or shift; shared: a K:1
+            select of the products), stored as t XOR sign
+    s3      acc[lane] = (first beat ? 0 : acc) + (t XOR sign) + sign   (= +-t, one adder)
+    s4      last beat: the lanes' sums into the output bank
+    finish  one bank entry a cycle: f0 + 2^(S-1) (and the output's bias read), f1 + bias,
+            f2 >> S, then saturate and ReLU into the y register
 
-Every stage holds at most one adder, multiplier or shifter, so the clock is set by the
-widest of them (the LUT multiplier where there is one).
-A pass may issue its last beat only when the bank is free, so a beat never waits inside
-the pipeline and back-pressure on ``y`` simply stops the issue stage.
+The two datapaths compute the same contract bit for bit (``LayerConfig.datapath``):
+``per_lane`` gives every lane its own multiplier (or, for powers of two, a shifter);
+``shared`` makes the K products once per beat, so a lane is a K:1 select and an adder.
+Every stage holds at most one adder, multiplier, shifter or select. A pass may issue its
+last beat only when the bank is free, so a beat never waits inside the pipeline and
+back-pressure on ``y`` simply stops the issue stage.
 """
 
 from __future__ import annotations
@@ -40,32 +46,32 @@ from jaynes_hw.contract.layer_config import LayerConfig
 class MemoryAccess(wiring.Signature):
     """Configuration access to one of the datapath's memories, from the initiator's side.
 
-    ``addr`` selects a row; ``w_en`` (one bit per lane) writes ``w_data``'s matching lane
-    fields at the clock edge; ``r_en`` reads the row into ``r_data`` one cycle later. A read
-    takes the memory's read port from the datapath for that cycle (the datapath stalls).
+    ``addr`` selects a row; ``w_en`` (one bit per field) writes ``w_data``'s matching fields
+    at the clock edge; ``r_en`` reads the row into ``r_data`` one cycle later. A read takes
+    the memory's read port from the datapath for that cycle (the datapath stalls).
     """
 
-    def __init__(self, depth: int, lanes: int, field_bits: int):
-        self.depth, self.lanes, self.field_bits = depth, lanes, field_bits
+    def __init__(self, depth: int, fields: int, field_bits: int):
+        self.depth, self.fields, self.field_bits = depth, fields, field_bits
         super().__init__(
             {
                 "addr": Out(range(depth) if depth > 1 else 1),
                 "r_en": Out(1),
-                "r_data": In(lanes * field_bits),
-                "w_en": Out(lanes),
-                "w_data": Out(lanes * field_bits),
+                "r_data": In(fields * field_bits),
+                "w_en": Out(fields),
+                "w_data": Out(fields * field_bits),
             }
         )
 
     def __eq__(self, other):
         return isinstance(other, MemoryAccess) and (
             other.depth,
-            other.lanes,
+            other.fields,
             other.field_bits,
-        ) == (self.depth, self.lanes, self.field_bits)
+        ) == (self.depth, self.fields, self.field_bits)
 
     def __repr__(self):
-        return f"MemoryAccess({self.depth}, {self.lanes}, {self.field_bits})"
+        return f"MemoryAccess({self.depth}, {self.fields}, {self.field_bits})"
 
 
 class LayerDatapath(wiring.Component):
@@ -77,7 +83,8 @@ class LayerDatapath(wiring.Component):
     code_init : list of int
         Initial code-memory rows (``memory_image.pack_code_rows``).
     bias_init : list of int
-        Initial bias-memory rows (``memory_image.pack_bias_rows``); ignored without bias.
+        Initial bias memory, one output a row (``memory_image.pack_bias_rows``); ignored
+        without bias.
     codebook_init : list of (mantissa, exponent)
         Reset value of the active codebook (``lognormal`` only).
     shift_init : int
@@ -89,8 +96,8 @@ class LayerDatapath(wiring.Component):
         Input activations, one per beat, vector after vector.
     y : Out(stream.Signature(signed(out_bits)))
         Results, output 0 .. n_out-1 of each vector in order.
-    codebook : In(ArrayLayout(StructLayout({"mantissa", "exponent"}), K))
-        Staged codebook (``lognormal`` only).
+    mantissas, exponents : In(...).array(K)
+        Staged codebook (``lognormal`` only; ``exponents`` only with ``exponent_bits``).
     shift : In(shift_bits)
         Staged output shift; values above ``max_shift`` act as ``max_shift``.
     commit : In(1)
@@ -102,11 +109,12 @@ class LayerDatapath(wiring.Component):
     busy : Out(1)
         A vector is in flight (between its first beat and its last result leaving the bank).
     code_mem, bias_mem : In(MemoryAccess)
-        Configuration access to the code memory and (with bias) the bias memory.
+        Configuration access to the code memory (a row of ``lanes`` codes per beat) and,
+        with bias, the bias memory (one output a row).
 
-    Latency and throughput: a pass's first result is on ``y`` ``PIPELINE_LATENCY`` = 8
-    cycles after its last input beat issues. With ``y`` always ready and ``x`` never empty,
-    the core issues one beat (``lanes`` MAC) every cycle when ``n_in >= lanes + 5``
+    Latency and throughput: a pass's first result is on ``y`` ``config.pipeline_latency``
+    = 9 cycles after its last input beat issues. With ``y`` always ready and ``x`` never
+    empty, the core issues one beat (``lanes`` MAC) every cycle when ``n_in >= lanes + 5``
     (``config.full_rate``); a vector takes ``passes * n_in`` cycles.
     """
 
@@ -137,7 +145,7 @@ class LayerDatapath(wiring.Component):
             if config.exponent_bits:
                 members["exponents"] = In(config.exponent_bits).array(config.codebook_size)
         if config.bias_bits:
-            members["bias_mem"] = In(MemoryAccess(config.passes, config.lanes, config.bias_bits))
+            members["bias_mem"] = In(MemoryAccess(config.n_out, 1, config.bias_bits))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -157,20 +165,6 @@ class LayerDatapath(wiring.Component):
             code_write.en.eq(self.code_mem.w_en),
             self.code_mem.r_data.eq(code_read.data),
         ]
-        bus_reads = self.code_mem.r_en
-        if config.bias_bits:
-            m.submodules.biases = biases = Memory(
-                shape=unsigned(lanes * config.bias_bits), depth=passes, init=self._bias_init
-            )
-            bias_read = biases.read_port()
-            bias_write = biases.write_port(granularity=config.bias_bits)
-            m.d.comb += [
-                bias_write.addr.eq(self.bias_mem.addr),
-                bias_write.data.eq(self.bias_mem.w_data),
-                bias_write.en.eq(self.bias_mem.w_en),
-                self.bias_mem.r_data.eq(bias_read.data),
-            ]
-            bus_reads = bus_reads | self.bias_mem.r_en
 
         # --- issue stage ------------------------------------------------------------------
         # The counters' comparisons are kept in registers beside them (updated with them), so
@@ -184,7 +178,8 @@ class LayerDatapath(wiring.Component):
         final_pass = Signal(init=passes == 1)  # pass_index == passes - 1
         vector_start = first_beat & from_stream
 
-        valid1, finish_valid, valid_f1, valid_f2 = Signal(), Signal(), Signal(), Signal()
+        valid1, finish_valid = Signal(), Signal()
+        valid_f0, valid_f1, valid_f2 = Signal(), Signal(), Signal()
         bank_reserved = Signal()  # from a pass's last beat issuing until its bank is drained
         commit_pending = Signal()
         # nothing in flight from issue to the last finish stage (``busy`` is its complement)
@@ -195,9 +190,11 @@ class LayerDatapath(wiring.Component):
         ]
 
         # A pending commit holds the next vector back until the previous one is out, so the
-        # swap never lands between two beats of one vector. A configuration read borrows the
-        # memories' read ports for a cycle.
-        can_issue = ~bus_reads & ~(commit_pending & vector_start) & (~last_beat | ~bank_reserved)
+        # swap never lands between two beats of one vector. A configuration read of the code
+        # memory borrows its read port for a cycle.
+        can_issue = (
+            ~self.code_mem.r_en & ~(commit_pending & vector_start) & (~last_beat | ~bank_reserved)
+        )
         issue = Signal()
         m.d.comb += [
             self.x.ready.eq(can_issue & from_stream),
@@ -232,11 +229,7 @@ class LayerDatapath(wiring.Component):
                     first_beat.eq(0),
                     last_beat.eq(input_index == n_in - 2),
                 ]
-        m.d.comb += [
-            code_read.addr.eq(Mux(self.code_mem.r_en, self.code_mem.addr, row)),
-        ]
-        if config.bias_bits:
-            m.d.comb += bias_read.addr.eq(Mux(self.bias_mem.r_en, self.bias_mem.addr, pass_index))
+        m.d.comb += code_read.addr.eq(Mux(self.code_mem.r_en, self.code_mem.addr, row))
 
         # The first pass keeps the activations for the passes that replay them.
         x_held = Signal(signed(config.act_bits))
@@ -258,7 +251,7 @@ class LayerDatapath(wiring.Component):
         else:
             x1 = x_held
 
-        # --- s1: decode each lane's code through the active codebook ------------------------
+        # --- s1: the shared activation register; codes decoded or products made ---------------
         first1, last1, final1 = Signal(), Signal(), Signal()
         m.d.sync += [
             valid1.eq(issue),
@@ -267,41 +260,25 @@ class LayerDatapath(wiring.Component):
             final1.eq(final_pass),
         ]
         apply_commit = commit_pending & vector_start & drained
-        active_mantissas, active_exponents, active_shift, active_rounding = self._active_registers(
-            m, apply_commit
-        )
+        active, active_shift, active_rounding = self._active_registers(m, apply_commit)
         m.d.sync += commit_pending.eq(Mux(apply_commit, 0, commit_pending) | self.commit)
 
-        decoded2 = []
-        for lane in range(lanes):
-            code = code_read.data.word_select(lane, config.code_bits)
-            decoded2.append(self._decode(m, x1, code, active_mantissas, active_exponents, lane))
+        x2 = Signal(signed(config.act_bits))  # one register for every lane
+        m.d.sync += x2.eq(x1)
+        codes1 = [code_read.data.word_select(lane, config.code_bits) for lane in range(lanes)]
+        if config.datapath == "shared":
+            terms3, signs3 = self._shared_terms(m, x1, codes1, active)
+        else:
+            terms3, signs3 = self._per_lane_terms(m, x2, codes1, active)
 
-        bias2 = [
-            Signal(signed(max(config.bias_bits, 1)), name=f"bias{lane}") for lane in range(lanes)
-        ]
-        if config.bias_bits:
-            for lane, bias in enumerate(bias2):
-                m.d.sync += bias.eq(bias_read.data.word_select(lane, config.bias_bits).as_signed())
-
-        # --- s2: signed term s * L * x ---------------------------------------------------------
+        # --- s2 -> s3: control follows the data ---------------------------------------------
         valid2, first2, last2, final2 = Signal(), Signal(), Signal(), Signal()
+        valid3, first3, last3, final3, final4 = Signal(), Signal(), Signal(), Signal(), Signal()
         m.d.sync += [
             valid2.eq(valid1),
             first2.eq(first1),
             last2.eq(last1),
             final2.eq(final1),
-        ]
-        terms3 = [Signal(signed(config.product_bits), name=f"term{lane}") for lane in range(lanes)]
-        bias3 = [
-            Signal(signed(max(config.bias_bits, 1)), name=f"bias3_{lane}") for lane in range(lanes)
-        ]
-        for term, decoded, bias, bias_next in zip(terms3, decoded2, bias2, bias3, strict=True):
-            m.d.sync += [term.eq(self._term(decoded)), bias_next.eq(bias)]
-
-        # --- s3: accumulate -----------------------------------------------------------------
-        valid3, first3, last3, final3, final4 = Signal(), Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [
             valid3.eq(valid2),
             first3.eq(first2),
             last3.eq(last2),
@@ -309,37 +286,44 @@ class LayerDatapath(wiring.Component):
             finish_valid.eq(valid3 & last3),
             final4.eq(final3),
         ]
+
+        # --- s3: accumulate +-t as (t XOR sign) + sign, one adder with a carry-in ------------
         accumulators = [
             Signal(signed(config.accumulator_bits), name=f"acc{lane}") for lane in range(lanes)
         ]
         m.d.comb += drained.eq(
-            ~(valid1 | valid2 | valid3 | finish_valid | bank_reserved | valid_f1 | valid_f2)
+            ~(valid1 | valid2 | valid3 | finish_valid | bank_reserved)
+            & ~(valid_f0 | valid_f1 | valid_f2)
         )
         with m.If(valid3):
-            for acc, term, bias in zip(accumulators, terms3, bias3, strict=True):
-                start = bias if config.bias_bits else Const(0, signed(1))
-                m.d.sync += acc.eq(Mux(first3, start, acc) + term)
+            for acc, term, sign in zip(accumulators, terms3, signs3, strict=True):
+                m.d.sync += acc.eq(Mux(first3, 0, acc) + term + sign)
 
         # --- s4: bank, then one shared finish pipeline into the y register -----------------
-        # f1: + rounding constant; f2: arithmetic shift right; y: saturate and ReLU. The
-        # pipeline moves only when the y register is free, so back-pressure stops it whole.
+        # The pipeline moves only when the y register is free (and no configuration read
+        # holds the bias memory), so back-pressure stops it whole.
         bank = [
             Signal(signed(config.accumulator_bits), name=f"bank{lane}") for lane in range(lanes)
         ]
         bank_left = Signal(range(lanes + 1))
-        rounded_f1 = Signal(signed(config.accumulator_bits + 1))
-        shifted_f2 = Signal(signed(config.accumulator_bits + 1))
+        value_f0 = Signal(signed(config.accumulator_bits + 1))
+        rounded_f1 = Signal(signed(config.accumulator_bits + 2))
+        shifted_f2 = Signal(signed(config.accumulator_bits + 2))
         y_valid = Signal()
         y_data = Signal(signed(config.out_bits))
         m.d.comb += [self.y.valid.eq(y_valid), self.y.payload.eq(y_data)]
-        y_free = ~y_valid | self.y.ready
+        advance, bias_f0 = Signal(), self._bias_register(m)
+        bias_fresh = self._bias_reader(m, advance & (bank_left != 0), bias_f0)
+        m.d.comb += advance.eq((~y_valid | self.y.ready) & bias_fresh)
         with m.If(finish_valid):
             m.d.sync += [entry.eq(acc) for entry, acc in zip(bank, accumulators, strict=True)]
             m.d.sync += bank_left.eq(Mux(final4, config.last_pass_lanes, lanes))
-        with m.If(y_free):
+        with m.If(advance):
             m.d.sync += [
-                valid_f1.eq(bank_left != 0),
-                rounded_f1.eq(bank[0] + active_rounding),
+                valid_f0.eq(bank_left != 0),
+                value_f0.eq(bank[0] + active_rounding),
+                valid_f1.eq(valid_f0),
+                rounded_f1.eq(value_f0 + bias_f0),
                 valid_f2.eq(valid_f1),
                 shifted_f2.eq(rounded_f1 >> active_shift),
                 y_valid.eq(valid_f2),
@@ -350,77 +334,163 @@ class LayerDatapath(wiring.Component):
                 m.d.sync += [entry.eq(after) for entry, after in itertools.pairwise(bank)]
                 with m.If(bank_left == 1):
                     m.d.sync += bank_reserved.eq(0)
+        with m.Elif(self.y.ready):
+            m.d.sync += y_valid.eq(0)  # taken while the pipeline is held
         return m
+
+    def _bias_register(self, m: Module):
+        """The bias of the output in f0 (a zero constant without bias)."""
+        if not self.config.bias_bits:
+            return Const(0, signed(1))
+        return Signal(signed(self.config.bias_bits), name="bias_f0")
+
+    def _bias_reader(self, m: Module, take, bias_f0):
+        """Load ``bias_f0`` with the bias of each output as it enters f0; return whether the
+        read port holds the bank head's bias this cycle (1 without bias).
+
+        Outputs leave the bank in order 0 .. n_out-1, so a counter addresses their biases.
+        The read port always reads the head that will be there next cycle; a configuration
+        read borrows it for a cycle, and the finish pipeline then waits one cycle.
+        """
+        config = self.config
+        if not config.bias_bits:
+            return Const(1)
+        m.submodules.biases = biases = Memory(
+            shape=unsigned(config.bias_bits), depth=config.n_out, init=self._bias_init
+        )
+        bias_read = biases.read_port()
+        bias_write = biases.write_port()
+        head = Signal(range(config.n_out))  # the output at the bank's head
+        following = Mux(head == config.n_out - 1, 0, head + 1)
+        next_head = Mux(take, following, head)
+        borrowed = Signal()  # the read port served the configuration port last cycle
+        access = self.bias_mem
+        m.d.sync += [head.eq(next_head), borrowed.eq(access.r_en)]
+        with m.If(take):
+            m.d.sync += bias_f0.eq(bias_read.data.as_signed())
+        m.d.comb += [
+            bias_write.addr.eq(access.addr),
+            bias_write.data.eq(access.w_data),
+            bias_write.en.eq(access.w_en),
+            access.r_data.eq(bias_read.data),
+            bias_read.addr.eq(Mux(access.r_en, access.addr, next_head)),
+        ]
+        return ~borrowed
 
     def _active_registers(self, m: Module, apply_commit):
         """The codebook, shift and rounding constant the datapath uses, loaded on commit.
 
-        The shift is stored clamped to ``max_shift`` (beyond it every result is the same),
-        and with it the rounding constant 2^(S-1) (0 for S = 0), so the finish pipeline has
-        no decoder in its path.
+        Returns ``({"mantissas", "exponents", "levels"}, shift, rounding)``. The levels
+        L[k] = m[k] << e[k] are kept ready in registers (the shift happens at the commit, not
+        in every beat); powers of two keep m and e, which their shifters use. The shift is
+        stored clamped to ``max_shift`` (beyond it every result is the same), and with it
+        the rounding constant 2^(S-1) (0 for S = 0), so the finish pipeline has no decoder in
+        its path.
         """
         config = self.config
         shift_init = min(self._shift_init, config.max_shift)
         active_shift = Signal(config.shift_bits, init=shift_init)
         active_rounding = Signal(config.accumulator_bits, init=(1 << shift_init) >> 1)
-        mantissas, exponents = [], []
-        if config.kind == "lognormal":
-            for k, (mantissa, exponent) in enumerate(self._codebook_init):
-                mantissas.append(Signal(config.mantissa_bits, init=mantissa, name=f"level{k}_m"))
-                if config.exponent_bits:
-                    exponents.append(
-                        Signal(config.exponent_bits, init=exponent, name=f"level{k}_e")
-                    )
+        active = {"mantissas": [], "exponents": [], "levels": []}
         with m.If(apply_commit):
             clamped = Mux(self.shift > config.max_shift, config.max_shift, self.shift)
             m.d.sync += [
                 active_shift.eq(clamped),
                 active_rounding.eq((Const(1, 1) << clamped) >> 1),
             ]
-            for k, active in enumerate(mantissas):
-                m.d.sync += active.eq(self.mantissas[k])
-            for k, active in enumerate(exponents):
-                m.d.sync += active.eq(self.exponents[k])
-        return mantissas, exponents, active_shift, active_rounding
+        if config.kind != "lognormal":
+            return active, active_shift, active_rounding
+        for k, (mantissa, exponent) in enumerate(self._codebook_init):
+            if config.mantissa_bits == 1:  # powers of two: m is 0 or 1, e drives a shifter
+                bit = Signal(1, init=mantissa, name=f"level{k}_m")
+                active["mantissas"].append(bit)
+                with m.If(apply_commit):
+                    m.d.sync += bit.eq(self.mantissas[k])
+                if config.exponent_bits:
+                    e = Signal(config.exponent_bits, init=exponent, name=f"level{k}_e")
+                    active["exponents"].append(e)
+                    with m.If(apply_commit):
+                        m.d.sync += e.eq(self.exponents[k])
+                continue
+            level = Signal(config.level_bits, init=mantissa << exponent, name=f"level{k}")
+            active["levels"].append(level)
+            staged = self.mantissas[k]
+            if config.exponent_bits:
+                staged = staged << self.exponents[k]
+            with m.If(apply_commit):
+                m.d.sync += level.eq(staged)
+        return active, active_shift, active_rounding
 
-    def _decode(self, m: Module, x, code, mantissas, exponents, lane: int) -> dict:
-        """Register what a lane's code means for the next stage: the activation and the int8
-        weight, or the activation already signed by the code and its level's mantissa and
-        exponent (so the term stage holds only the multiply and the shift)."""
-        config = self.config
-        if config.kind == "int8":
-            weight = Signal(signed(8), name=f"weight{lane}")
-            x_lane = Signal(signed(config.act_bits), name=f"x{lane}")
-            m.d.sync += [weight.eq(code.as_signed()), x_lane.eq(x)]
-            return {"x": x_lane, "weight": weight}
-        level_bin = code[: config.code_bits - 1]
-        signed_x = Signal(signed(config.act_bits + 1), name=f"signed_x{lane}")  # -(-2^(A-1)) fits
-        mantissa = Signal(config.mantissa_bits, name=f"mantissa{lane}")
-        m.d.sync += [
-            signed_x.eq(Mux(code[config.code_bits - 1], -x, x)),
-            mantissa.eq(Array(mantissas)[level_bin]),
-        ]
-        decoded = {"x": signed_x, "mantissa": mantissa}
-        if config.exponent_bits:
-            exponent = Signal(config.exponent_bits, name=f"exponent{lane}")
-            m.d.sync += exponent.eq(Array(exponents)[level_bin])
-            decoded["exponent"] = exponent
-        return decoded
+    def _pow2_term(self, x, mantissa, exponent):
+        """m * 2^e * x for a 1-bit mantissa: a shift, or 0."""
+        shifted = x if exponent is None else x << exponent
+        return Mux(mantissa, shifted, 0)
 
-    def _term(self, decoded: dict):
-        """s * L * x for one lane, from its decoded code, as a signed ``product_bits`` value."""
+    def _per_lane_terms(self, m: Module, x2, codes1, active):
+        """Each lane decodes its code in s1 and makes its own term in s2.
+
+        Returns the registered terms (t XOR sign) and signs of s3, one per lane."""
         config = self.config
-        x = decoded["x"]
-        if config.kind == "int8":
-            return x * decoded["weight"]
-        mantissa = decoded["mantissa"]
-        if config.mantissa_bits == 1:
-            term = Mux(mantissa, x, 0)  # powers of two: no multiplier, only the shift
-        else:
-            term = x * mantissa
-        if config.exponent_bits:
-            term = term << decoded["exponent"]
-        return term
+        terms3, signs3 = [], []
+        for lane, code in enumerate(codes1):
+            term3 = Signal(signed(config.product_bits), name=f"term{lane}")
+            sign3 = Signal(name=f"sign{lane}")
+            terms3.append(term3)
+            signs3.append(sign3)
+            if config.kind == "int8":
+                weight = Signal(signed(8), name=f"weight{lane}")
+                m.d.sync += [weight.eq(code.as_signed()), term3.eq(x2 * weight)]
+                continue  # a signed product: no sign to apply (sign3 stays 0)
+            level_bin = code[: config.code_bits - 1]
+            sign2 = Signal(name=f"sign2_{lane}")
+            m.d.sync += sign2.eq(code[config.code_bits - 1])
+            if config.mantissa_bits == 1:
+                mantissa = Signal(name=f"mantissa{lane}")
+                m.d.sync += mantissa.eq(Array(active["mantissas"])[level_bin])
+                exponent = None
+                if config.exponent_bits:
+                    exponent = Signal(config.exponent_bits, name=f"exponent{lane}")
+                    m.d.sync += exponent.eq(Array(active["exponents"])[level_bin])
+                term = self._pow2_term(x2, mantissa, exponent)
+            else:
+                level = Signal(config.level_bits, name=f"level_lane{lane}")
+                m.d.sync += level.eq(Array(active["levels"])[level_bin])
+                term = x2 * level
+            m.d.sync += [term3.eq(term ^ sign2.replicate(config.product_bits)), sign3.eq(sign2)]
+        return terms3, signs3
+
+    def _shared_terms(self, m: Module, x1, codes1, active):
+        """The K products are made once in s1; each lane selects its own in s2.
+
+        Returns the registered terms (t XOR sign) and signs of s3, one per lane."""
+        config = self.config
+        products = []
+        for k in range(config.codebook_size):
+            product = Signal(signed(config.product_bits), name=f"product{k}")
+            if config.mantissa_bits == 1:
+                exponents = active["exponents"]
+                term = self._pow2_term(
+                    x1, active["mantissas"][k], exponents[k] if exponents else None
+                )
+            else:
+                term = x1 * active["levels"][k]
+            m.d.sync += product.eq(term)
+            products.append(product)
+        terms3, signs3 = [], []
+        for lane, code in enumerate(codes1):
+            code2 = Signal(config.code_bits, name=f"code2_{lane}")
+            term3 = Signal(signed(config.product_bits), name=f"term{lane}")
+            sign3 = Signal(name=f"sign{lane}")
+            sign2 = code2[config.code_bits - 1]
+            chosen = Array(products)[code2[: config.code_bits - 1]]
+            m.d.sync += [
+                code2.eq(code),
+                term3.eq(chosen ^ sign2.replicate(config.product_bits)),
+                sign3.eq(sign2),
+            ]
+            terms3.append(term3)
+            signs3.append(sign3)
+        return terms3, signs3
 
     def _saturate(self, value):
         """act(sat(value)): clamp to the signed ``out_bits`` range, then ReLU if configured."""

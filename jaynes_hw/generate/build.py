@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaynes_hw.contract.codebook import signed_levels
+from jaynes_hw.contract.codebook import LevelFormat, signed_levels
 from jaynes_hw.contract.layer_config import LayerConfig, check_core
 from jaynes_hw.contract.reference import reference_layer
 from jaynes_hw.generate.config import GenerationPlan, LayerRequest, NetworkRequest
@@ -123,7 +123,15 @@ def _quantized_layer(request, layer: LayerRequest, core: str, quantized, tensors
             result = quantize_layer(layer.weight, weights, "int", 8)
         else:
             scheme = check_scheme(layer.scheme or request.scheme)
-            result = quantize_layer(layer.weight, weights, scheme, layer.bits or request.bits)
+            levels = layer.levels or request.levels
+            fmt = None
+            if levels is not None:
+                try:
+                    fmt = LevelFormat.parse(levels)
+                except UserError as error:
+                    raise UserError(f"layer {layer.weight!r}: {error}") from None
+            bits = layer.bits or request.bits
+            result = quantize_layer(layer.weight, weights, scheme, bits, format=fmt)
     if result.channel_scales is not None:
         raise UserError(
             f"layer {layer.weight!r} was quantized per channel: the cores have one weight "
@@ -193,6 +201,7 @@ def build_layers(
                 out_bits=layer.out_bits,
                 bias_bits=bias_bits,
                 relu=layer.relu,
+                datapath="per_lane" if core == "int8" else layer.datapath or request.datapath,
                 **fmt_fields,
             )
         except UserError as error:

@@ -12,8 +12,12 @@ The TOML (every key is documented in the README, "The network description")::
     input_scale = 0.0078740157    # real value of one input LSB (converts real biases)
     calibration = "inputs.npy"    # optional integer inputs that choose the "auto" shifts
 
+    levels = "m6e2"               # level register format (default: the scheme's)
+    datapath = "auto"             # auto | per_lane | shared
+
     [[layer]]                     # weight, and optionally: bias, lanes, relu, shift
-    weight = "fc1.weight"         # ("auto" or an integer), out_bits, bias_bits, scheme, bits
+    weight = "fc1.weight"         # ("auto" or an integer), out_bits, bias_bits, scheme,
+                                  # bits, levels, datapath
 
 ``parse_config`` checks every key and type and names the file in its errors;
 ``plan_generation`` turns the command line's choices (config, quantized file, core, scheme,
@@ -41,9 +45,23 @@ NETWORK_KEYS = {
     "act_bits",
     "input_scale",
     "calibration",
+    "levels",
+    "datapath",
     "layer",
 }
-LAYER_KEYS = {"weight", "bias", "lanes", "relu", "shift", "out_bits", "bias_bits", "scheme", "bits"}
+LAYER_KEYS = {
+    "weight",
+    "bias",
+    "lanes",
+    "relu",
+    "shift",
+    "out_bits",
+    "bias_bits",
+    "scheme",
+    "bits",
+    "levels",
+    "datapath",
+}
 DEFAULT_LANES = 4
 
 
@@ -58,6 +76,8 @@ class LayerRequest:
     bias_bits: int | None = None  # None: the sum width with a bias tensor, else 0
     scheme: str | None = None  # None: the network's
     bits: int | None = None  # None: the network's
+    levels: str | None = None  # level format "m6e2"; None: the network's
+    datapath: str | None = None  # auto | per_lane | shared; None: the network's
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,8 @@ class NetworkRequest:
     act_bits: int = 8
     input_scale: float | None = None
     calibration: Path | None = None
+    levels: str | None = None  # None: the scheme's default format
+    datapath: str = "auto"
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:
@@ -136,6 +158,8 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
                 bias_bits=_typed(table, "bias_bits", int, where),
                 scheme=_typed(table, "scheme", str, where),
                 bits=_typed(table, "bits", int, where),
+                levels=_typed(table, "levels", str, where),
+                datapath=_typed(table, "datapath", str, where),
             )
         )
     source = _typed(document, "source", str, "the network")
@@ -157,6 +181,8 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
         act_bits=_typed(document, "act_bits", int, "the network", 8),
         input_scale=None if input_scale is None else float(input_scale),
         calibration=(path.parent / calibration) if calibration else None,
+        levels=_typed(document, "levels", str, "the network"),
+        datapath=_typed(document, "datapath", str, "the network", "auto"),
     )
 
 

@@ -15,9 +15,11 @@ from jaynes_hw.contract.registers import (
     EXPONENT_FIELD,
     ID_MAGIC,
     REG_CONTROL,
+    REG_FORMAT,
     REG_ID,
     REG_SHAPE,
     REG_SHIFT,
+    REGISTER_MAP_VERSION,
     REGISTER_WORDS,
     LayerDriver,
     RegisterMap,
@@ -61,13 +63,16 @@ def test_regions_are_aligned_disjoint_and_hold_every_word(config):
 def test_constant_registers_encode_the_config():
     config = LayerConfig("lognormal", 300, 20, lanes=5, out_bits=12, bias_bits=16, relu=True)
     words = RegisterMap.of(config).constant_registers()
-    assert words[REG_ID] == ID_MAGIC | 1 << 8 | 1
+    assert words[REG_ID] == ID_MAGIC | REGISTER_MAP_VERSION << 8 | 1
     assert words[REG_SHAPE] == 300 | 20 << 16
+    assert words[REG_FORMAT] == 6 | 2 << 8 | 16 << 16 | 1 << 24  # m6e2, per_lane
+    shared = LayerConfig("lognormal", 300, 20, lanes=10, datapath="shared")
+    assert RegisterMap.of(shared).constant_registers()[REG_FORMAT] >> 25 & 1
     assert RegisterMap.of(LayerConfig("int8", 3, 2)).constant_registers()[REG_ID] & 0xFF == 2
 
 
 def test_driver_writes_are_offset_by_the_base_and_encode_levels():
-    config = LayerConfig("lognormal", 4, 2, lanes=2, code_bits=3)
+    config = LayerConfig("lognormal", 4, 2, lanes=2, code_bits=3, exponent_bits=3)
     driver = LayerDriver(RegisterMap.of(config), base=0x100)
     codebook = Codebook("lognormal", 3, LevelFormat(6, 3), np.array([0, 5, 9, 63]),
                         np.array([0, 1, 7, 2]), 1.0)  # fmt: skip
@@ -103,7 +108,7 @@ def test_int8_weights_travel_as_unsigned_bytes_and_biases_sign_extend():
             lambda d: d.codebook_writes(
                 Codebook("pow2", 4, LevelFormat(1, 3), np.ones(8, int), np.zeros(8, int), 1.0)
             ),
-            "format m1e3 does not match the core's m6e3",
+            "format m1e3 does not match the core's m6e2",
         ),
     ],
 )
@@ -119,7 +124,7 @@ def test_driver_refuses_what_the_core_cannot_take(call, message):
         ("int8", [1] * 8, [0] * 8, "an int8 core has no codebook"),
         ("lognormal", [1] * 7, [0] * 7, "has 8 levels: it takes 8 mantissas and exponents, not 7"),
         ("lognormal", [64] + [1] * 7, [0] * 8, r"mantissas must be in 0\.\.63"),
-        ("lognormal", [1] * 8, [8] + [0] * 7, r"exponents must be in 0\.\.7"),
+        ("lognormal", [1] * 8, [4] + [0] * 7, r"exponents must be in 0\.\.3"),
     ],
 )
 def test_level_writes_refuse_what_the_registers_cannot_hold(kind, mantissas, exponents, message):

@@ -52,19 +52,23 @@ def test_random_layer_matches_reference_under_stalls(seed):
     np.testing.assert_array_equal(got, case.expected(x))
 
 
+@pytest.mark.parametrize("datapath", ["per_lane", "shared"])
 @pytest.mark.parametrize("scheme", ["lognormal", "pow2", "lns", "int", "int8"])
-def test_every_scheme_matches_reference(scheme):
+def test_every_scheme_and_datapath_matches_reference(scheme, datapath):
     rng = np.random.default_rng(100)
     if scheme == "int8":
         case = random_case(rng, "int8")
     else:
-        while (case := random_case(rng, "lognormal")).codebook.scheme != scheme:
+        while (case := random_case(rng, "lognormal", datapath)).codebook.scheme != scheme:
             pass
+        assert case.config.datapath == datapath
     x = case.random_inputs(rng, 6)
     np.testing.assert_array_equal(stream_through(build_core(case), x, rng, 0.25), case.expected(x))
 
 
-def extreme_case(kind: str, relu: bool, shift: int, bias_sign: int) -> LayerCase:
+def extreme_case(
+    kind: str, relu: bool, shift: int, bias_sign: int, fmt=None, datapath="per_lane"
+) -> LayerCase:
     """Every connection at the largest magnitude (all negative), 8-bit activations."""
     n_in, n_out = 9, 4
     if kind == "int8":
@@ -72,8 +76,11 @@ def extreme_case(kind: str, relu: bool, shift: int, bias_sign: int) -> LayerCase
         stored = np.full((n_out, n_in), -128)
         codebook = None
     else:
-        fmt = LevelFormat(6, 3)
-        config = LayerConfig("lognormal", n_in, n_out, 2, 8, 8, 4, 6, 3, 8, relu)
+        fmt = fmt or LevelFormat(6, 3)
+        config = LayerConfig(
+            "lognormal", n_in, n_out, 2, 8, 8, 4, fmt.mantissa_bits, fmt.exponent_bits, 8,
+            relu, datapath,
+        )  # fmt: skip
         levels = np.full(8, fmt.max_mantissa)
         codebook = Codebook("lognormal", 4, fmt, levels, np.full(8, fmt.max_exponent), 1.0)
         stored = np.full((n_out, n_in), 0b1111)  # sign 1, bin 7: -max_level
@@ -81,14 +88,24 @@ def extreme_case(kind: str, relu: bool, shift: int, bias_sign: int) -> LayerCase
     return LayerCase(config, stored, codebook, shift, bias)
 
 
-@pytest.mark.parametrize("kind", ["lognormal", "int8"])
+@pytest.mark.parametrize(
+    "kind, fmt, datapath",
+    [
+        ("lognormal", LevelFormat(6, 3), "per_lane"),
+        ("lognormal", LevelFormat(6, 3), "shared"),
+        ("lognormal", LevelFormat(6, 2), "shared"),
+        ("lognormal", LevelFormat(1, 3), "per_lane"),
+        ("lognormal", LevelFormat(1, 3), "shared"),
+        ("int8", None, "per_lane"),
+    ],
+)
 @pytest.mark.parametrize("relu", [False, True])
-def test_extremes_saturate_exactly(kind, relu):
+def test_extremes_saturate_exactly(kind, fmt, datapath, relu):
     """All-maximum codes and inputs at every shift from 0 to max_shift: the accumulator must
     hold the worst case and saturation/rounding must match the reference."""
     for shift in (0, 1, 7, 13, 20, None):
         for bias_sign in (1, -1):
-            case = extreme_case(kind, relu, 0, bias_sign)
+            case = extreme_case(kind, relu, 0, bias_sign, fmt, datapath)
             case.shift = (
                 case.config.max_shift if shift is None else min(shift, case.config.max_shift)
             )
@@ -117,15 +134,17 @@ def test_codebook_commits_land_on_vector_boundaries(seed):
     """The host swaps between two codebooks (and shifts) six times while vectors stream with
     random stalls: every vector must come out wholly under one of them, in commit order."""
     rng = np.random.default_rng(seed)
-    while (case := random_case(rng, "lognormal")).config.n_in < 4:
-        pass
-    other = random_codebook(rng, case.codebook.scheme, case.codebook.bits)
-    books = [
-        (case.codebook, case.shift),
-        (replace(other, format=case.codebook.format), max(case.shift - 1, 0)),
-    ]
-    x = case.random_inputs(rng, 60)
-    outcomes = [case.expected(x, codebook=book, shift=shift) for book, shift in books]
+    while True:  # a layer on which the two codebooks disagree for most vectors
+        case = random_case(rng, "lognormal")
+        other = random_codebook(rng, case.codebook.scheme, case.codebook.bits)
+        books = [
+            (case.codebook, case.shift),
+            (replace(other, format=case.codebook.format), max(case.shift - 1, 0)),
+        ]
+        x = case.random_inputs(rng, 60)
+        outcomes = [case.expected(x, codebook=book, shift=shift) for book, shift in books]
+        if case.config.n_in >= 4 and (outcomes[0] != outcomes[1]).any(axis=1).sum() > 40:
+            break
     core = build_core(case)
     driver = LayerDriver(core.register_map)
     received = []

@@ -59,8 +59,11 @@ def random_codebook(rng, scheme: str, bits: int) -> Codebook:
     return quantize_layer("random", weights, scheme, bits).codebook
 
 
-def random_case(rng: np.random.Generator, kind: str | None = None) -> LayerCase:
-    """A random layer: shape, lanes, widths, bias, ReLU, scheme, codes and a useful shift."""
+def random_case(
+    rng: np.random.Generator, kind: str | None = None, datapath: str | None = None
+) -> LayerCase:
+    """A random layer: shape, lanes, widths, bias, ReLU, scheme, datapath (lognormal: either,
+    unless ``datapath`` is given), codes and a useful shift."""
     kind = kind or str(rng.choice(["lognormal", "int8"], p=[0.75, 0.25]))
     n_in = int(rng.integers(1, 13))
     n_out = int(rng.integers(1, 10))
@@ -87,6 +90,7 @@ def random_case(rng: np.random.Generator, kind: str | None = None) -> LayerCase:
             fmt.exponent_bits,
             bias_bits,
             relu,
+            datapath or str(rng.choice(["per_lane", "shared"])),
         )
         stored = rng.integers(0, 1 << bits, size=(n_out, n_in))
     else:

@@ -11,6 +11,7 @@ import sysconfig
 import pytest
 
 from jaynes_hw.sim.runner import SCENARIOS
+from tests.helpers.mutations import break_one_sign_flip
 from tests.helpers.paths import REPOSITORY, RTL
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
@@ -40,15 +41,14 @@ def test_make_sim_runs_every_scenario_on_the_committed_design(tmp_path):
 
 
 def test_make_sim_fails_on_an_edited_design(tmp_path):
-    """One negation removed from a copy of digits_mlp.v (module renamed): make exits non-zero."""
+    """One lane's sign flip broken in a copy of digits_mlp.v (module renamed): make exits
+    non-zero."""
     for source in RTL.glob("digits_mlp.*"):
         if source.name.startswith("digits_mlp.") and source.suffix in (".v", ".json", ".hex"):
             text = source.read_text().replace("digits_mlp", "edited")
             (tmp_path / source.name.replace("digits_mlp", "edited")).write_text(text)
     verilog = tmp_path / "edited.v"
-    text = verilog.read_text()
-    assert " = - " in text
-    verilog.write_text(text.replace(" = - ", " = ", 1))
+    verilog.write_text(break_one_sign_flip(verilog.read_text()))
     result = _make(f"RTL={verilog}", f"SIM_BUILD={tmp_path / 'build'}", "VECTORS=4")
     assert result.returncode != 0
     assert "mismatches" in result.stdout and "FAIL=0" not in result.stdout

@@ -9,6 +9,7 @@ import pytest
 
 from jaynes_hw.cli import main
 from jaynes_hw.sim.runner import SCENARIOS, simulate, simulator_available
+from tests.helpers.mutations import break_one_sign_flip
 from tests.helpers.paths import RTL
 
 
@@ -101,13 +102,11 @@ def test_fresh_network_with_every_scheme_and_lane_count(tmp_path):
 
 
 def test_an_edited_verilog_file_is_caught(tmp_path, capsys):
-    """--rtl simulates the Verilog as it is: drop one negation and the scoreboard fails."""
+    """--rtl simulates the Verilog as it is: break one sign flip and the scoreboard fails."""
     for path in RTL.glob("digits_mlp.*"):
         shutil.copy(path, tmp_path / path.name)
     verilog = tmp_path / "digits_mlp.v"
-    text = verilog.read_text()
-    assert "= - $signed(" in text
-    verilog.write_text(text.replace("= - $signed(", "= $signed(", 1))
+    verilog.write_text(break_one_sign_flip(verilog.read_text()))
     status = main(["sim", "--rtl", str(tmp_path), "--scenarios", "random_stream",
                    "--build-dir", str(tmp_path / "build"), "--vectors", "3"])  # fmt: skip
     out = capsys.readouterr().out

@@ -1,0 +1,13 @@
+"""Deliberate faults in generated Verilog, for the tests that show a checker catches them."""
+
+from __future__ import annotations
+
+# lane 0's term XOR sign (a negative weight's one's complement) in the emitted Verilog
+SIGN_FLIP = " ^ { 1'h0, sign2_0"
+
+
+def break_one_sign_flip(verilog: str) -> str:
+    """``verilog`` with lane 0's sign flip of its first layer turned into an AND: every term
+    of a positive weight becomes 0 and of a negative one keeps its magnitude."""
+    assert SIGN_FLIP in verilog, "the generated Verilog no longer has the lane-0 sign flip"
+    return verilog.replace(SIGN_FLIP, " & { 1'h0, sign2_0", 1)
