@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaynes_hw.contract.codebook import LevelFormat, signed_levels
+from jaynes_hw.contract.codebook import signed_levels
 from jaynes_hw.contract.layer_config import LayerConfig, check_core
 from jaynes_hw.contract.reference import reference_layer
 from jaynes_hw.generate.config import GenerationPlan, LayerRequest, NetworkRequest
@@ -123,13 +123,7 @@ def _quantized_layer(request, layer: LayerRequest, core: str, quantized, tensors
             result = quantize_layer(layer.weight, weights, "int", 8)
         else:
             scheme = check_scheme(layer.scheme or request.scheme)
-            levels = layer.levels or request.levels
-            fmt = None
-            if levels is not None:
-                try:
-                    fmt = LevelFormat.parse(levels)
-                except UserError as error:
-                    raise UserError(f"layer {layer.weight!r}: {error}") from None
+            fmt = layer.levels or request.levels  # None: the scheme's default format
             bits = layer.bits or request.bits
             result = quantize_layer(layer.weight, weights, scheme, bits, format=fmt)
     if result.channel_scales is not None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
+from jaynes_hw.contract.codebook import LevelFormat
 from jaynes_hw.quantize.archive import load_quantized
 from jaynes_hw.support.errors import UserError
 
@@ -76,7 +77,7 @@ class LayerRequest:
     bias_bits: int | None = None  # None: the sum width with a bias tensor, else 0
     scheme: str | None = None  # None: the network's
     bits: int | None = None  # None: the network's
-    levels: str | None = None  # level format "m6e2"; None: the network's
+    levels: LevelFormat | None = None  # None: the network's
     datapath: str | None = None  # auto | per_lane | shared; None: the network's
 
 
@@ -91,7 +92,7 @@ class NetworkRequest:
     act_bits: int = 8
     input_scale: float | None = None
     calibration: Path | None = None
-    levels: str | None = None  # None: the scheme's default format
+    levels: LevelFormat | None = None  # None: the scheme's default format
     datapath: str = "auto"
 
 
@@ -112,6 +113,17 @@ def _typed(table: dict, key: str, kind: type, where: str, default=None):
         names = {int: "an integer", bool: "true or false", str: "a string"}
         raise UserError(f"{key} in {where} must be {names[kind]}, not {value!r}")
     return value
+
+
+def _level_format(table: dict, where: str) -> LevelFormat | None:
+    """The ``levels`` key ("m6e2") as a ``LevelFormat``, or None when absent."""
+    text = _typed(table, "levels", str, where)
+    if text is None:
+        return None
+    try:
+        return LevelFormat.parse(text)
+    except UserError as error:
+        raise UserError(f"levels in {where}: {error}") from None
 
 
 def parse_config(path: Path) -> NetworkRequest:
@@ -158,7 +170,7 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
                 bias_bits=_typed(table, "bias_bits", int, where),
                 scheme=_typed(table, "scheme", str, where),
                 bits=_typed(table, "bits", int, where),
-                levels=_typed(table, "levels", str, where),
+                levels=_level_format(table, where),
                 datapath=_typed(table, "datapath", str, where),
             )
         )
@@ -181,7 +193,7 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
         act_bits=_typed(document, "act_bits", int, "the network", 8),
         input_scale=None if input_scale is None else float(input_scale),
         calibration=(path.parent / calibration) if calibration else None,
-        levels=_typed(document, "levels", str, "the network"),
+        levels=_level_format(document, "the network"),
         datapath=_typed(document, "datapath", str, "the network", "auto"),
     )
 

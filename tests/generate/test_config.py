@@ -42,6 +42,9 @@ SOURCE = f'source = "{(DATA / "digits_mlp.npz").as_posix()}"\n'
         (SOURCE + GOOD_LAYERS + "out_bits = 1\n", [], "out_bits must be an integer from 2"),
         (SOURCE + GOOD_LAYERS, ["--name", "2bad"], "not a Verilog identifier"),
         (GOOD_LAYERS, [], "no source weights"),
+        (SOURCE + 'levels = "6e2"\n' + GOOD_LAYERS, [], "levels in the network: a level format"),
+        (SOURCE + GOOD_LAYERS + 'levels = "m9e9"\n', [], "levels in [[layer]] 1: exponent_bits"),
+        (SOURCE + 'datapath = "wide"\n' + GOOD_LAYERS, [], "unknown datapath 'wide'"),
     ],
 )  # fmt: skip
 def test_bad_configuration_exits_1_with_one_line_and_no_files(
@@ -69,3 +72,17 @@ def test_scheme_is_refused_where_nothing_is_quantized():
 
     with pytest.raises(UserError, match="--scheme applies to lognormal cores"):
         plan_generation(core="int8", scheme="pow2")
+
+
+def test_levels_and_datapath_reach_the_manifest(tmp_path):
+    """levels and datapath from the TOML: the network's, and a layer's own overriding it."""
+    import json
+
+    text = SOURCE + 'levels = "m8e0"\ndatapath = "shared"\n' + GOOD_LAYERS
+    text += '[[layer]]\nweight = "fc2.weight"\nlanes = 2\nlevels = "m5e2"\ndatapath = "per_lane"\n'
+    out = tmp_path / "out"
+    assert main(["--config", str(_write(tmp_path, text)), "--out", str(out)]) == 0
+    (manifest,) = out.glob("*.json")
+    configs = [layer["config"] for layer in json.loads(manifest.read_text())["layers"]]
+    formats = [(c["mantissa_bits"], c["exponent_bits"], c["datapath"]) for c in configs]
+    assert formats == [(8, 0, "shared"), (5, 2, "per_lane")]
