@@ -58,7 +58,7 @@ def digits_accuracy(levels: str) -> float | None:
         split = load_digits_split()
     except UserError:
         return None
-    request = replace(default_request(), levels=levels)
+    request = replace(default_request(), levels=LevelFormat.parse(levels))
     return reference_accuracy(request, "lognormal", integer_inputs(split.x_test), split.y_test)
 
 
@@ -76,7 +76,7 @@ def core_lcs(levels: str, datapath: str) -> int:
             "levels",
             (LayerRequest("weight", lanes=16, datapath=datapath),),
             source=root / "layer.npz",
-            levels=levels,
+            levels=LevelFormat.parse(levels),
         )
         files = render("levels", build_layers(request, "lognormal"), {"bench": "levels"})
         write_text_files(root / "rtl", files)

@@ -1,5 +1,5 @@
 # The open FPGA flow of `jaynes-hw synth`, for make: included by each board's Makefile, which
-# sets BOARD, FAMILY, NEXTPNR_DEVICE, CONSTRAINTS and PROGRAMMER. The commands are the ones
+# sets BOARD, FAMILY, NEXTPNR_DEVICE, SYNTH_DEVICE, CONSTRAINTS and PROGRAMMER. The commands are the ones
 # jaynes_hw.synth.flow.flow_commands gives (tests/synth/test_board_makefiles.py compares them).
 #
 # Variables:
@@ -34,7 +34,7 @@ else
   BITSTREAM := top.bit
   BUILD_CONSTRAINTS := top.lpf
 endif
-SYNTH := synth_$(FAMILY)$(if $(SYNTH_DSP), $(SYNTH_DSP),) -top top
+SYNTH := synth_$(FAMILY)$(if $(SYNTH_DSP), $(SYNTH_DSP),)$(if $(SYNTH_DEVICE), $(SYNTH_DEVICE),) -top top
 PLACE := --quiet --report report.json --seed $(SEED) --timing-allow-fail --log top.tim \
 	$(NEXTPNR_DEVICE) --json top.json
 

@@ -15,56 +15,93 @@ module digits_mlp(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, bus__r
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire \$2 ;
-  wire [31:0] \$20 ;
+  wire [31:0] \$2 ;
+  wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [11:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  reg \$48 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  reg active = 1'h0;
   output bus__ack;
   wire bus__ack;
-  wire \bus__ack$42 ;
-  wire \bus__ack$43 ;
+  wire \bus__ack$47 ;
+  wire \bus__ack$48 ;
   input [12:0] bus__addr;
   wire [12:0] bus__addr;
-  wire [11:0] \bus__addr$33 ;
-  wire [9:0] \bus__addr$37 ;
+  reg [11:0] \bus__addr$32  = 12'h000;
+  wire [9:0] \bus__addr$40 ;
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
-  wire [31:0] \bus__r_data$44 ;
-  wire [31:0] \bus__r_data$45 ;
+  wire [31:0] \bus__r_data$49 ;
+  wire [31:0] \bus__r_data$50 ;
   input bus__r_stb;
   wire bus__r_stb;
-  wire \bus__r_stb$36 ;
-  wire \bus__r_stb$40 ;
+  reg \bus__r_stb$38  = 1'h0;
+  reg \bus__r_stb$44  = 1'h0;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$34 ;
-  wire [31:0] \bus__w_data$38 ;
+  reg [31:0] \bus__w_data$34  = 32'd0;
+  (* init = 32'd0 *)
+  wire [31:0] \bus__w_data$41 ;
   input bus__w_stb;
   wire bus__w_stb;
-  wire \bus__w_stb$35 ;
-  wire \bus__w_stb$39 ;
+  reg \bus__w_stb$36  = 1'h0;
+  reg \bus__w_stb$42  = 1'h0;
   input clk;
   wire clk;
+  reg hole = 1'h0;
   reg hole_ack = 1'h0;
-  wire [7:0] r_data;
-  wire r_en;
-  wire r_rdy;
+  (* init = 1'h0 *)
+  wire layer0_r_stb;
+  (* init = 1'h0 *)
+  wire layer0_w_stb;
+  (* init = 1'h0 *)
+  wire layer1_r_stb;
+  (* init = 1'h0 *)
+  wire layer1_w_stb;
+  wire [7:0] r__payload;
+  wire r__ready;
+  wire r__valid;
+  (* init = 12'h000 *)
+  wire [11:0] request_addr;
+  (* init = 32'd0 *)
+  wire [31:0] request_data;
   input rst;
   wire rst;
-  reg unmapped;
-  wire [7:0] w_data;
-  wire w_en;
-  wire w_rdy;
+  wire [7:0] w__payload;
+  wire w__ready;
+  wire w__valid;
   input [7:0] x__payload;
   wire [7:0] x__payload;
   wire [7:0] \x__payload$14 ;
@@ -72,199 +109,305 @@ module digits_mlp(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, bus__r
   output x__ready;
   wire x__ready;
   wire \x__ready$15 ;
-  wire \x__ready$28 ;
+  wire \x__ready$26 ;
   input x__valid;
   wire x__valid;
   wire \x__valid$16 ;
-  wire \x__valid$25 ;
+  wire \x__valid$27 ;
   output [7:0] y__payload;
   wire [7:0] y__payload;
   wire [7:0] \y__payload$18 ;
   wire [7:0] \y__payload$29 ;
   input y__ready;
   wire y__ready;
-  wire \y__ready$21 ;
+  wire \y__ready$19 ;
   wire \y__ready$30 ;
   output y__valid;
   wire y__valid;
-  wire \y__valid$20 ;
+  wire \y__valid$22 ;
   wire \y__valid$31 ;
-  assign \$1  = ! bus__addr[12];
-  assign \$4  = ! bus__addr[12];
-  assign \bus__w_stb$35  = bus__w_stb & \$6 ;
-  assign \$7  = ! bus__addr[12];
-  assign \bus__r_stb$36  = bus__r_stb & \$9 ;
-  assign \$11  = ! bus__addr[11:10];
-  assign \$12  = \$10  & \$11 ;
-  assign \$14  = ! bus__addr[11:10];
-  assign \$15  = \$13  & \$14 ;
-  assign \bus__w_stb$39  = bus__w_stb & \$15 ;
-  assign \$17  = ! bus__addr[11:10];
-  assign \$18  = \$16  & \$17 ;
-  assign \bus__r_stb$40  = bus__r_stb & \$18 ;
-  assign \$19  = hole_ack | \bus__ack$42 ;
-  assign bus__ack = \$19  | \bus__ack$43 ;
-  assign bus__r_data = \$20  | \bus__r_data$45 ;
-  assign \$21  = bus__w_stb | bus__r_stb;
-  assign \$22  = \$21  & unmapped;
-  assign \$23  = ~ hole_ack;
-  assign \$24  = \$22  & \$23 ;
   always @(posedge clk)
-    hole_ack <= \$25 ;
+    \bus__addr$32  <= \$45 ;
+  always @(posedge clk)
+    \bus__w_data$34  <= \$46 ;
+  always @(posedge clk)
+    hole <= \$47 ;
+  always @(posedge clk)
+    hole_ack <= \$48 ;
+  assign \$1  = hole_ack | \bus__ack$47 ;
+  assign bus__ack = \$1  | \bus__ack$48 ;
+  assign bus__r_data = \$2  | \bus__r_data$50 ;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = ~ active;
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = ! bus__addr[12];
+  assign \$9  = bus__w_stb & \$8 ;
+  assign \$10  = ! bus__addr[12];
+  assign \$13  = bus__r_stb & \$12 ;
+  assign \$14  = bus__w_stb | bus__r_stb;
+  assign \$15  = ~ active;
+  assign \$16  = \$14  & \$15 ;
+  assign \$18  = ! bus__addr[11:10];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = bus__w_stb & \$19 ;
+  assign \$22  = ! bus__addr[11:10];
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = bus__r_stb & \$23 ;
+  assign \$25  = bus__w_stb | bus__r_stb;
+  assign \$26  = ~ active;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = hole_ack | \bus__ack$47 ;
+  assign \$29  = \$28  | \bus__ack$48 ;
+  assign \$30  = ! bus__addr[12];
+  assign \$34  = ! bus__addr[11:10];
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = | { \$35 , \$32  };
+  assign \$37  = ~ \$36 ;
+  assign \$38  = ~ hole_ack;
+  assign \$39  = hole & \$38 ;
+  always @(posedge clk)
+    \bus__w_stb$36  <= \$40 ;
+  always @(posedge clk)
+    \bus__r_stb$38  <= \$41 ;
+  always @(posedge clk)
+    \bus__w_stb$42  <= \$42 ;
+  always @(posedge clk)
+    \bus__r_stb$44  <= \$43 ;
+  always @(posedge clk)
+    active <= \$44 ;
   \digits_mlp.fifo0  fifo0 (
     .clk(clk),
-    .r_data(\x__payload$23 ),
-    .r_en(r_en),
-    .r_rdy(\x__valid$25 ),
+    .out_valid(\x__valid$27 ),
+    .r__payload(\x__payload$23 ),
+    .r__ready(r__ready),
     .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(\y__ready$21 )
+    .w__ready(\y__ready$19 ),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
   );
   \digits_mlp.layer0  layer0 (
-    .bus__ack(\bus__ack$42 ),
-    .bus__addr(bus__addr[11:0]),
-    .bus__r_data(\bus__r_data$44 ),
-    .bus__r_stb(\bus__r_stb$36 ),
-    .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$35 ),
+    .bus__ack(\bus__ack$47 ),
+    .bus__addr(\bus__addr$32 ),
+    .bus__r_data(\bus__r_data$49 ),
+    .bus__r_stb(\bus__r_stb$38 ),
+    .bus__w_data(\bus__w_data$34 ),
+    .bus__w_stb(\bus__w_stb$36 ),
     .clk(clk),
     .rst(rst),
     .x__payload(x__payload),
     .x__ready(x__ready),
     .x__valid(x__valid),
-    .y__payload(w_data),
-    .y__ready(\y__ready$21 ),
-    .y__valid(w_en)
+    .y__payload(w__payload),
+    .y__ready(\y__ready$19 ),
+    .y__valid(w__valid)
   );
   \digits_mlp.layer1  layer1 (
-    .bus__ack(\bus__ack$43 ),
-    .bus__addr(bus__addr[9:0]),
-    .bus__r_data(\bus__r_data$45 ),
-    .bus__r_stb(\bus__r_stb$40 ),
-    .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$39 ),
+    .bus__ack(\bus__ack$48 ),
+    .bus__addr(\bus__addr$32 [9:0]),
+    .bus__r_data(\bus__r_data$50 ),
+    .bus__r_stb(\bus__r_stb$44 ),
+    .bus__w_data(\bus__w_data$34 ),
+    .bus__w_stb(\bus__w_stb$42 ),
     .clk(clk),
     .rst(rst),
     .x__payload(\x__payload$23 ),
-    .x__ready(r_en),
-    .x__valid(\x__valid$25 ),
+    .x__ready(r__ready),
+    .x__valid(\x__valid$27 ),
     .y__payload(y__payload),
     .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    unmapped = 1'h1;
-    if (\$3 ) begin
-      unmapped = 1'h0;
+    \$45  = \bus__addr$32 ;
+    if (\$27 ) begin
+      \$45  = bus__addr[11:0];
     end
-    if (\$12 ) begin
-      unmapped = 1'h0;
+    if (rst) begin
+      \$45  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \$24 ;
+    \$46  = \bus__w_data$34 ;
+    if (\$27 ) begin
+      \$46  = bus__w_data;
+    end
     if (rst) begin
-      \$25  = 1'h0;
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = hole;
+    if (\$27 ) begin
+      \$47  = \$37 ;
+    end else if (\$29 ) begin
+      \$47  = 1'h0;
+    end
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = \$39 ;
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = \bus__w_stb$36 ;
+    if (\$5 ) begin
+      \$40  = \$9 ;
+    end else if (\bus__ack$47 ) begin
+      \$40  = 1'h0;
+    end
+    if (rst) begin
+      \$40  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = \bus__r_stb$38 ;
+    if (\$5 ) begin
+      \$41  = \$13 ;
+    end else if (\bus__ack$47 ) begin
+      \$41  = 1'h0;
+    end
+    if (rst) begin
+      \$41  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$42  = \bus__w_stb$42 ;
+    if (\$16 ) begin
+      \$42  = \$20 ;
+    end else if (\bus__ack$48 ) begin
+      \$42  = 1'h0;
+    end
+    if (rst) begin
+      \$42  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$43  = \bus__r_stb$44 ;
+    if (\$16 ) begin
+      \$43  = \$24 ;
+    end else if (\bus__ack$48 ) begin
+      \$43  = 1'h0;
+    end
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = active;
+    if (\$27 ) begin
+      \$44  = 1'h1;
+    end else if (\$29 ) begin
+      \$44  = 1'h0;
+    end
+    if (rst) begin
+      \$44  = 1'h0;
     end
   end
   assign \x__payload$14  = x__payload;
   assign \x__ready$15  = x__ready;
   assign \x__valid$16  = x__valid;
-  assign \y__payload$18  = w_data;
-  assign \y__valid$20  = w_en;
-  assign w_rdy = \y__ready$21 ;
-  assign r_data = \x__payload$23 ;
-  assign r_rdy = \x__valid$25 ;
-  assign \x__ready$28  = r_en;
+  assign \y__payload$18  = w__payload;
+  assign w__ready = \y__ready$19 ;
+  assign \y__valid$22  = w__valid;
+  assign r__payload = \x__payload$23 ;
+  assign \x__ready$26  = r__ready;
+  assign r__valid = \x__valid$27 ;
   assign \y__payload$29  = y__payload;
   assign \y__ready$30  = y__ready;
   assign \y__valid$31  = y__valid;
-  assign \bus__addr$33  = bus__addr[11:0];
-  assign \bus__w_data$34  = bus__w_data;
-  assign \bus__addr$37  = bus__addr[9:0];
-  assign \bus__w_data$38  = bus__w_data;
-  assign \$2  = 1'h1;
-  assign \$3  = \$1 ;
-  assign \$5  = 1'h1;
-  assign \$6  = \$4 ;
-  assign \$8  = 1'h1;
-  assign \$9  = \$7 ;
-  assign \$10  = bus__addr[12];
-  assign \$13  = bus__addr[12];
-  assign \$16  = bus__addr[12];
-  assign \$20  = \bus__r_data$44 ;
+  assign request_addr = \bus__addr$32 ;
+  assign request_data = \bus__w_data$34 ;
+  assign layer0_w_stb = \bus__w_stb$36 ;
+  assign layer0_r_stb = \bus__r_stb$38 ;
+  assign \bus__addr$40  = \bus__addr$32 [9:0];
+  assign \bus__w_data$41  = \bus__w_data$34 ;
+  assign layer1_w_stb = \bus__w_stb$42 ;
+  assign layer1_r_stb = \bus__r_stb$44 ;
+  assign \$2  = \bus__r_data$49 ;
+  assign \$7  = 1'h1;
+  assign \$8  = \$6 ;
+  assign \$11  = 1'h1;
+  assign \$12  = \$10 ;
+  assign \$17  = bus__addr[12];
+  assign \$21  = bus__addr[12];
+  assign \$31  = 1'h1;
+  assign \$32  = \$30 ;
+  assign \$33  = bus__addr[12];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.fifo0 (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
+module \digits_mlp.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, write_port__data, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire [5:0] \$11 ;
-  wire [5:0] \$12 ;
+  wire [5:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
+  wire [5:0] \$15 ;
   wire \$16 ;
-  wire \$17 ;
+  wire [5:0] \$17 ;
   wire \$18 ;
-  wire [5:0] \$19 ;
+  reg [4:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire [5:0] \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  reg [4:0] \$20 ;
+  reg \$21 ;
+  reg [4:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
   wire \$3 ;
-  reg [4:0] \$30 ;
-  reg [4:0] \$31 ;
-  reg [4:0] \$32 ;
-  reg \$33 ;
   wire \$4 ;
-  wire [5:0] \$5 ;
+  wire \$5 ;
   wire [5:0] \$6 ;
-  wire \$7 ;
+  wire [5:0] \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [5:0] \$9 ;
   input clk;
   wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [4:0] fill = 5'h00;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
   (* init = 5'h00 *)
-  wire [4:0] consume;
-  reg [4:0] inner_level = 5'h00;
-  wire inner_r_rdy;
-  wire [5:0] level;
-  (* init = 5'h00 *)
-  wire [4:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [5:0] r_level;
-  reg [4:0] r_port__addr = 5'h00;
-  wire [7:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
+  wire [4:0] read_at;
+  reg [4:0] read_port__addr = 5'h00;
+  wire [7:0] read_port__data;
+  wire read_port__en;
   input rst;
   wire rst;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [5:0] w_level;
-  reg [4:0] w_port__addr = 5'h00;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
+  wire [7:0] w__payload;
+  output w__ready;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 5'h00 *)
+  wire [4:0] write_at;
+  reg [4:0] write_port__addr = 5'h00;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
   reg [7:0] storage [30:0];
   initial begin
     storage[0] = 8'h00;
@@ -300,120 +443,135 @@ module \digits_mlp.fifo0 (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, c
     storage[30] = 8'h00;
   end
   always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+    if (push)
+      storage[write_port__addr] <= write_port__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
     end
   end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 5'h1f;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 5'h1e;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 6'h00 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 5'h1e;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 6'h00 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 5'h1e;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = read_port__addr == 5'h1e;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 6'h00 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 5'h1e;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    write_port__addr <= \$19 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
+    read_port__addr <= \$20 ;
   always @(posedge clk)
-    inner_level <= \$32 ;
+    out_valid <= \$21 ;
   always @(posedge clk)
-    r_rdy <= \$33 ;
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = w_port__addr;
-    if (\$3 ) begin
-      \$30  = \$6 [4:0];
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [4:0];
     end
     if (rst) begin
-      \$30  = 5'h00;
+      \$19  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [4:0];
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [4:0];
     end
     if (rst) begin
-      \$31  = 5'h00;
+      \$20  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [4:0];
-    end
-    if (\$25 ) begin
-      \$32  = \$26 [4:0];
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
     end
     if (rst) begin
-      \$32  = 5'h00;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
-    end else if (r_en) begin
-      \$33  = 1'h0;
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [4:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [4:0];
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$22  = 5'h00;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, y__ready, bus__r_data, bus__ack, y__valid, y__payload, x__payload);
+module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire [3:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [32:0] \$102 ;
-  wire [32:0] \$103 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -421,16 +579,16 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [32:0] \$110 ;
-  wire [32:0] \$111 ;
+  wire \$110 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [32:0] \$118 ;
-  wire [32:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
@@ -445,48 +603,150 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [6:0] \$132 ;
   wire \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg [11:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg \$138 ;
-  reg [1:0] \$139 ;
-  wire [6:0] \$14 ;
-  reg [31:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [5:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [5:0] \$144 ;
-  reg [1:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [1:0] \$149 ;
-  wire [6:0] \$15 ;
-  reg [5:0] \$150 ;
-  reg [1:0] \$151 ;
-  reg [5:0] \$152 ;
-  reg [1:0] \$153 ;
-  reg [5:0] \$154 ;
-  reg [1:0] \$155 ;
-  reg [5:0] \$156 ;
-  reg [1:0] \$157 ;
-  reg [1:0] \$158 ;
-  wire [4:0] \$159 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
+  wire [31:0] \$160 ;
+  wire \$161 ;
+  wire [1:0] \$162 ;
+  wire [1:0] \$163 ;
+  wire [1:0] \$164 ;
+  wire [31:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire [32:0] \$167 ;
+  wire [32:0] \$168 ;
+  wire [32:0] \$169 ;
   wire \$17 ;
+  wire [32:0] \$170 ;
+  wire [32:0] \$171 ;
+  wire [32:0] \$172 ;
+  wire [32:0] \$173 ;
+  wire [32:0] \$174 ;
+  wire [32:0] \$175 ;
+  wire [32:0] \$176 ;
+  wire [32:0] \$177 ;
+  wire [32:0] \$178 ;
+  wire [32:0] \$179 ;
   wire \$18 ;
+  wire [32:0] \$180 ;
+  wire [32:0] \$181 ;
+  wire [32:0] \$182 ;
+  wire [32:0] \$183 ;
+  wire [32:0] \$184 ;
+  wire [32:0] \$185 ;
+  wire [32:0] \$186 ;
+  wire [32:0] \$187 ;
+  wire [32:0] \$188 ;
+  wire [32:0] \$189 ;
   wire \$19 ;
+  wire [32:0] \$190 ;
+  wire [32:0] \$191 ;
+  wire [32:0] \$192 ;
+  wire [32:0] \$193 ;
+  wire [32:0] \$194 ;
+  wire [32:0] \$195 ;
+  wire [32:0] \$196 ;
+  wire [32:0] \$197 ;
+  wire [32:0] \$198 ;
+  wire [32:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
+  wire [3:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg [11:0] \$206 ;
+  reg [31:0] \$207 ;
+  reg \$208 ;
+  reg [2:0] \$209 ;
   wire \$21 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg [4:0] \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg [5:0] \$219 ;
   wire \$22 ;
+  reg [1:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [5:0] \$223 ;
+  reg [1:0] \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg [5:0] \$227 ;
+  reg [1:0] \$228 ;
+  reg \$229 ;
   wire \$23 ;
+  reg \$230 ;
+  reg [5:0] \$231 ;
+  reg [1:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [5:0] \$235 ;
+  reg [1:0] \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg [5:0] \$239 ;
   wire \$24 ;
+  reg [1:0] \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg [5:0] \$243 ;
+  reg [1:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg [5:0] \$247 ;
+  reg [1:0] \$248 ;
+  reg [8:0] \$249 ;
   wire \$25 ;
+  reg [3:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [1:0] \$253 ;
+  reg [4:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [31:0] \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
+  reg \$260 ;
+  reg \$261 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -509,6 +769,7 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
+  wire [4:0] \$464 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -517,8 +778,8 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [1:0] \$54 ;
-  wire [1:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -526,8 +787,8 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [32:0] \$62 ;
-  wire [32:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -535,16 +796,16 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [32:0] \$70 ;
-  wire [32:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [32:0] \$78 ;
-  wire [32:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -552,8 +813,8 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [32:0] \$86 ;
-  wire [32:0] \$87 ;
+  wire \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
@@ -561,27 +822,35 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [32:0] \$94 ;
-  wire [32:0] \$95 ;
+  wire \$94 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [4:0] bias_mem__addr;
+  reg bias_collect = 1'h0;
+  reg bias_fetched = 1'h0;
+  reg [4:0] bias_mem__addr = 5'h00;
   wire [22:0] bias_mem__r_data;
-  wire bias_mem__r_en;
+  reg bias_mem__r_en = 1'h0;
   wire [22:0] bias_mem__w_data;
-  wire bias_mem__w_en;
+  reg bias_mem__w_en = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] bias_output;
+  (* init = 1'h0 *)
+  wire bias_read;
+  (* init = 1'h0 *)
+  wire bias_write;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [11:0] bus__addr;
   wire [11:0] bus__addr;
   output [31:0] bus__r_data;
-  reg [31:0] bus__r_data;
+  wire [31:0] bus__r_data;
   input bus__r_stb;
   wire bus__r_stb;
   input [31:0] bus__w_data;
@@ -591,13 +860,23 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   wire busy;
   input clk;
   wire clk;
-  wire [8:0] code_mem__addr;
+  reg [3:0] code_lanes = 4'h0;
+  reg [8:0] code_mem__addr = 9'h000;
   wire [15:0] code_mem__r_data;
-  wire code_mem__r_en;
+  reg code_mem__r_en = 1'h0;
   wire [15:0] code_mem__w_data;
   wire [3:0] code_mem__w_en;
+  (* init = 1'h0 *)
+  wire code_read;
+  (* init = 9'h000 *)
+  wire [8:0] code_row;
+  reg code_write = 1'h0;
+  reg collected = 1'h0;
   wire commit;
   wire commit_pending;
+  reg control_read = 1'h0;
+  reg control_write = 1'h0;
+  reg decoded = 1'h0;
   reg [1:0] exponents__0 = 2'h0;
   reg [1:0] exponents__1 = 2'h0;
   reg [1:0] exponents__2 = 2'h0;
@@ -606,6 +885,23 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   reg [1:0] exponents__5 = 2'h1;
   reg [1:0] exponents__6 = 2'h2;
   reg [1:0] exponents__7 = 2'h3;
+  reg fetched = 1'h0;
+  reg level0_read = 1'h0;
+  reg level0_write = 1'h0;
+  reg level1_read = 1'h0;
+  reg level1_write = 1'h0;
+  reg level2_read = 1'h0;
+  reg level2_write = 1'h0;
+  reg level3_read = 1'h0;
+  reg level3_write = 1'h0;
+  reg level4_read = 1'h0;
+  reg level4_write = 1'h0;
+  reg level5_read = 1'h0;
+  reg level5_write = 1'h0;
+  reg level6_read = 1'h0;
+  reg level6_write = 1'h0;
+  reg level7_read = 1'h0;
+  reg level7_write = 1'h0;
   reg [5:0] mantissas__0 = 6'h02;
   reg [5:0] mantissas__1 = 6'h11;
   reg [5:0] mantissas__2 = 6'h20;
@@ -615,13 +911,19 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   reg [5:0] mantissas__6 = 6'h21;
   reg [5:0] mantissas__7 = 6'h3f;
   reg [1:0] read_lane = 2'h0;
-  reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [2:0] register = 3'h0;
+  reg register_read = 1'h0;
+  reg register_write = 1'h0;
   reg [11:0] request_addr = 12'h000;
   reg [31:0] request_data = 32'd0;
+  reg request_valid = 1'h0;
+  reg request_write = 1'h0;
   input rst;
   wire rst;
   reg [4:0] shift = 5'h0a;
+  reg shift_read = 1'h0;
+  reg shift_write = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] staged0_e;
   (* init = 6'h02 *)
@@ -674,193 +976,333 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$159  = read_lane * 3'h4;
-  assign \$1  = code_mem__r_data >> \$159 ;
-  assign \$2  = \$signal  & \$signal$24 ;
-  assign \$3  = ! request_addr[11:3];
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = request_addr[2:0] == 3'h4;
-  assign \$6  = \$4  & \$5 ;
-  assign commit = \$6  & request_data[0];
-  assign \$7  = \$signal  & \$signal$24 ;
-  assign \$9  = request_addr[1:0] < 3'h4;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = request_addr[10:2] < 10'h200;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$7  & \$12 ;
-  assign \$14  = 1'h1 << request_addr[1:0];
-  assign \$15  = \$13  ? \$14  : 7'h00;
-  assign \$16  = ~ \$signal$24 ;
-  assign \$17  = \$signal  & \$16 ;
-  assign \$19  = request_addr[1:0] < 3'h4;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = request_addr[10:2] < 10'h200;
-  assign \$22  = \$20  & \$21 ;
-  assign code_mem__r_en = \$17  & \$22 ;
-  assign \$23  = \$signal  & \$signal$24 ;
-  assign \$24  = request_addr[11:5] == 1'h1;
-  assign \$25  = request_addr[4:0] < 6'h20;
-  assign \$26  = \$24  & \$25 ;
-  assign bias_mem__w_en = \$23  & \$26 ;
-  assign \$27  = ~ \$signal$24 ;
-  assign \$28  = \$signal  & \$27 ;
-  assign \$29  = request_addr[11:5] == 1'h1;
-  assign \$30  = request_addr[4:0] < 6'h20;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
+  assign commit = \$2  & request_data[0];
+  assign code_mem__w_en = code_write ? code_lanes : 4'h0;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = | { collected, fetched, decoded, request_valid };
+  assign \$5  = \$4  | bus__ack;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = bus__w_stb | bus__r_stb;
+  assign \$9  = | { collected, fetched, decoded, request_valid };
+  assign \$10  = \$9  | bus__ack;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = request_valid & request_write;
+  assign \$14  = ! request_addr[11:3];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ~ request_write;
+  assign \$17  = request_valid & \$16 ;
+  assign \$18  = ! request_addr[11:3];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = register == 3'h5;
+  assign \$21  = register_write & \$20 ;
+  assign \$22  = request_valid & request_write;
+  assign \$23  = ! request_addr[11:3];
+  assign \$24  = request_addr[2:0] == 3'h4;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \$22  & \$25 ;
+  assign \$27  = ~ request_write;
+  assign \$28  = request_valid & \$27 ;
+  assign \$29  = ! request_addr[11:3];
+  assign \$30  = request_addr[2:0] == 3'h4;
   assign \$31  = \$29  & \$30 ;
-  assign bias_mem__r_en = \$28  & \$31 ;
-  assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ \$signal ;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = ~ bus__ack;
+  assign \$32  = \$28  & \$31 ;
+  assign \$33  = request_valid & request_write;
+  assign \$34  = ! request_addr[11:3];
+  assign \$35  = request_addr[2:0] == 3'h5;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = bus__w_stb | bus__r_stb;
-  assign \$38  = ~ \$signal ;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = ~ bus__ack;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = ~ \$signal$24 ;
-  assign \$43  = \$signal  & \$42 ;
-  assign \$44  = \$signal  & \$signal$24 ;
-  assign \$45  = ! request_addr[11:3];
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = request_addr[2:0] == 3'h5;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = ~ \$signal$24 ;
-  assign \$50  = \$signal  & \$49 ;
-  assign \$51  = ! request_addr[11:3];
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = commit_pending ? 1'h1 : 1'h0;
-  assign \$54  = busy ? 2'h2 : 2'h0;
-  assign \$55  = { 1'h0, \$53  } | \$54 ;
+  assign \$37  = \$33  & \$36 ;
+  assign \$38  = ~ request_write;
+  assign \$39  = request_valid & \$38 ;
+  assign \$40  = ! request_addr[11:3];
+  assign \$41  = request_addr[2:0] == 3'h5;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = \$39  & \$42 ;
+  assign \$44  = request_valid & request_write;
+  assign \$45  = request_addr[11:3] == 1'h1;
+  assign \$46  = ! request_addr[2:0];
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = \$44  & \$47 ;
+  assign \$49  = ~ request_write;
+  assign \$50  = request_valid & \$49 ;
+  assign \$51  = request_addr[11:3] == 1'h1;
+  assign \$52  = ! request_addr[2:0];
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$50  & \$53 ;
+  assign \$55  = request_valid & request_write;
   assign \$56  = request_addr[11:3] == 1'h1;
-  assign \$57  = ! request_addr[2:0];
+  assign \$57  = request_addr[2:0] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$signal  & \$signal$24 ;
-  assign \$60  = ~ \$signal$24 ;
-  assign \$61  = \$signal  & \$60 ;
-  assign \$63  = { 27'h0000000, mantissas__0 } | \$62 ;
-  assign \$64  = request_addr[11:3] == 1'h1;
-  assign \$65  = request_addr[2:0] == 1'h1;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = \$signal  & \$signal$24 ;
-  assign \$68  = ~ \$signal$24 ;
-  assign \$69  = \$signal  & \$68 ;
-  assign \$71  = { 27'h0000000, mantissas__1 } | \$70 ;
-  assign \$72  = request_addr[11:3] == 1'h1;
-  assign \$73  = request_addr[2:0] == 2'h2;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$signal  & \$signal$24 ;
-  assign \$76  = ~ \$signal$24 ;
-  assign \$77  = \$signal  & \$76 ;
-  assign \$79  = { 27'h0000000, mantissas__2 } | \$78 ;
-  assign \$80  = request_addr[11:3] == 1'h1;
-  assign \$81  = request_addr[2:0] == 2'h3;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = \$signal  & \$signal$24 ;
-  assign \$84  = ~ \$signal$24 ;
-  assign \$85  = \$signal  & \$84 ;
-  assign \$87  = { 27'h0000000, mantissas__3 } | \$86 ;
-  assign \$88  = request_addr[11:3] == 1'h1;
-  assign \$89  = request_addr[2:0] == 3'h4;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$signal  & \$signal$24 ;
-  assign \$92  = ~ \$signal$24 ;
-  assign \$93  = \$signal  & \$92 ;
-  assign \$95  = { 27'h0000000, mantissas__4 } | \$94 ;
-  assign \$96  = request_addr[11:3] == 1'h1;
-  assign \$97  = request_addr[2:0] == 3'h5;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = \$signal  & \$signal$24 ;
-  assign \$100  = ~ \$signal$24 ;
-  assign \$101  = \$signal  & \$100 ;
-  assign \$103  = { 27'h0000000, mantissas__5 } | \$102 ;
-  assign \$104  = request_addr[11:3] == 1'h1;
-  assign \$105  = request_addr[2:0] == 3'h6;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = \$signal  & \$signal$24 ;
-  assign \$108  = ~ \$signal$24 ;
-  assign \$109  = \$signal  & \$108 ;
-  assign \$111  = { 27'h0000000, mantissas__6 } | \$110 ;
-  assign \$112  = request_addr[11:3] == 1'h1;
-  assign \$113  = request_addr[2:0] == 3'h7;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = \$signal  & \$signal$24 ;
-  assign \$116  = ~ \$signal$24 ;
-  assign \$117  = \$signal  & \$116 ;
-  assign \$119  = { 27'h0000000, mantissas__7 } | \$118 ;
-  assign \$120  = ~ \$signal$24 ;
-  assign \$121  = \$signal  & \$120 ;
-  assign \$123  = request_addr[1:0] < 3'h4;
+  assign \$59  = \$55  & \$58 ;
+  assign \$60  = ~ request_write;
+  assign \$61  = request_valid & \$60 ;
+  assign \$62  = request_addr[11:3] == 1'h1;
+  assign \$63  = request_addr[2:0] == 1'h1;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \$61  & \$64 ;
+  assign \$66  = request_valid & request_write;
+  assign \$67  = request_addr[11:3] == 1'h1;
+  assign \$68  = request_addr[2:0] == 2'h2;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$66  & \$69 ;
+  assign \$71  = ~ request_write;
+  assign \$72  = request_valid & \$71 ;
+  assign \$73  = request_addr[11:3] == 1'h1;
+  assign \$74  = request_addr[2:0] == 2'h2;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = \$72  & \$75 ;
+  assign \$77  = request_valid & request_write;
+  assign \$78  = request_addr[11:3] == 1'h1;
+  assign \$79  = request_addr[2:0] == 2'h3;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$77  & \$80 ;
+  assign \$82  = ~ request_write;
+  assign \$83  = request_valid & \$82 ;
+  assign \$84  = request_addr[11:3] == 1'h1;
+  assign \$85  = request_addr[2:0] == 2'h3;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = \$83  & \$86 ;
+  assign \$88  = request_valid & request_write;
+  assign \$89  = request_addr[11:3] == 1'h1;
+  assign \$90  = request_addr[2:0] == 3'h4;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = \$88  & \$91 ;
+  assign \$93  = ~ request_write;
+  assign \$94  = request_valid & \$93 ;
+  assign \$95  = request_addr[11:3] == 1'h1;
+  assign \$96  = request_addr[2:0] == 3'h4;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = \$94  & \$97 ;
+  assign \$99  = request_valid & request_write;
+  assign \$100  = request_addr[11:3] == 1'h1;
+  assign \$101  = request_addr[2:0] == 3'h5;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = \$99  & \$102 ;
+  assign \$104  = ~ request_write;
+  assign \$105  = request_valid & \$104 ;
+  assign \$106  = request_addr[11:3] == 1'h1;
+  assign \$107  = request_addr[2:0] == 3'h5;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = \$105  & \$108 ;
+  assign \$110  = request_valid & request_write;
+  assign \$111  = request_addr[11:3] == 1'h1;
+  assign \$112  = request_addr[2:0] == 3'h6;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = \$110  & \$113 ;
+  assign \$115  = ~ request_write;
+  assign \$116  = request_valid & \$115 ;
+  assign \$117  = request_addr[11:3] == 1'h1;
+  assign \$118  = request_addr[2:0] == 3'h6;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$116  & \$119 ;
+  assign \$121  = request_valid & request_write;
+  assign \$122  = request_addr[11:3] == 1'h1;
+  assign \$123  = request_addr[2:0] == 3'h7;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = request_addr[10:2] < 10'h200;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$121  & \$126 ;
-  assign \$128  = ~ \$signal$24 ;
-  assign \$129  = \$signal  & \$128 ;
-  assign \$130  = request_addr[11:5] == 1'h1;
-  assign \$131  = request_addr[4:0] < 6'h20;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = \$129  & \$132 ;
+  assign \$125  = \$121  & \$124 ;
+  assign \$126  = ~ request_write;
+  assign \$127  = request_valid & \$126 ;
+  assign \$128  = request_addr[11:3] == 1'h1;
+  assign \$129  = request_addr[2:0] == 3'h7;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = \$127  & \$130 ;
+  assign \$132  = 1'h1 << request_addr[1:0];
+  assign \$133  = request_valid & request_write;
+  assign \$135  = request_addr[1:0] < 3'h4;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = request_addr[10:2] < 10'h200;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \$133  & \$138 ;
+  assign \$140  = ~ request_write;
+  assign \$141  = request_valid & \$140 ;
+  assign \$143  = request_addr[1:0] < 3'h4;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = request_addr[10:2] < 10'h200;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = \$141  & \$146 ;
+  assign \$148  = request_valid & request_write;
+  assign \$149  = request_addr[11:5] == 1'h1;
+  assign \$150  = request_addr[4:0] < 6'h20;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$148  & \$151 ;
+  assign \$153  = ~ request_write;
+  assign \$154  = request_valid & \$153 ;
+  assign \$155  = request_addr[11:5] == 1'h1;
+  assign \$156  = request_addr[4:0] < 6'h20;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$154  & \$157 ;
+  assign \$160  = register_read ? \$159  : 32'd0;
+  assign \$161  = commit_pending ? 1'h1 : 1'h0;
+  assign \$162  = busy ? 2'h2 : 2'h0;
+  assign \$163  = { 1'h0, \$161  } | \$162 ;
+  assign \$164  = control_read ? \$163  : 2'h0;
+  assign \$165  = \$160  | { 30'h00000000, \$164  };
+  assign \$166  = shift_read ? shift : 5'h00;
+  assign \$168  = { 27'h0000000, mantissas__0 } | \$167 ;
+  assign \$169  = level0_read ? \$168  : 33'h000000000;
+  assign \$170  = { 28'h0000000, \$166  } | \$169 ;
+  assign \$171  = { 1'h0, \$165  } | \$170 ;
+  assign \$173  = { 27'h0000000, mantissas__1 } | \$172 ;
+  assign \$174  = level1_read ? \$173  : 33'h000000000;
+  assign \$176  = { 27'h0000000, mantissas__2 } | \$175 ;
+  assign \$177  = level2_read ? \$176  : 33'h000000000;
+  assign \$178  = \$174  | \$177 ;
+  assign \$180  = { 27'h0000000, mantissas__3 } | \$179 ;
+  assign \$181  = level3_read ? \$180  : 33'h000000000;
+  assign \$183  = { 27'h0000000, mantissas__4 } | \$182 ;
+  assign \$184  = level4_read ? \$183  : 33'h000000000;
+  assign \$185  = \$181  | \$184 ;
+  assign \$186  = \$178  | \$185 ;
+  assign \$187  = \$171  | \$186 ;
+  assign \$189  = { 27'h0000000, mantissas__5 } | \$188 ;
+  assign \$190  = level5_read ? \$189  : 33'h000000000;
+  assign \$192  = { 27'h0000000, mantissas__6 } | \$191 ;
+  assign \$193  = level6_read ? \$192  : 33'h000000000;
+  assign \$194  = \$190  | \$193 ;
+  assign \$196  = { 27'h0000000, mantissas__7 } | \$195 ;
+  assign \$197  = level7_read ? \$196  : 33'h000000000;
+  assign \$198  = \$194  | \$197 ;
+  assign \$199  = \$187  | \$198 ;
+  assign \$464  = read_lane * 3'h4;
+  assign \$200  = code_mem__r_data >> \$464 ;
   always @(posedge clk)
-    \$signal  <= \$134 ;
+    request_valid <= \$201 ;
   always @(posedge clk)
-    bus__ack <= \$135 ;
+    bus__ack <= \$202 ;
   always @(posedge clk)
-    request_addr <= \$136 ;
+    decoded <= \$203 ;
   always @(posedge clk)
-    request_data <= \$137 ;
+    fetched <= \$204 ;
   always @(posedge clk)
-    \$signal$24  <= \$138 ;
+    collected <= \$205 ;
   always @(posedge clk)
-    read_source <= \$139 ;
+    request_addr <= \$206 ;
   always @(posedge clk)
-    read_word <= \$140 ;
+    request_data <= \$207 ;
   always @(posedge clk)
-    shift <= \$141 ;
+    request_write <= \$208 ;
   always @(posedge clk)
-    mantissas__0 <= \$142 ;
+    register <= \$209 ;
   always @(posedge clk)
-    exponents__0 <= \$143 ;
+    register_write <= \$210 ;
   always @(posedge clk)
-    mantissas__1 <= \$144 ;
+    register_read <= \$211 ;
   always @(posedge clk)
-    exponents__1 <= \$145 ;
+    shift <= \$212 ;
   always @(posedge clk)
-    mantissas__2 <= \$146 ;
+    control_write <= \$213 ;
   always @(posedge clk)
-    exponents__2 <= \$147 ;
+    control_read <= \$214 ;
   always @(posedge clk)
-    mantissas__3 <= \$148 ;
+    shift_write <= \$215 ;
   always @(posedge clk)
-    exponents__3 <= \$149 ;
+    shift_read <= \$216 ;
   always @(posedge clk)
-    mantissas__4 <= \$150 ;
+    level0_write <= \$217 ;
   always @(posedge clk)
-    exponents__4 <= \$151 ;
+    level0_read <= \$218 ;
   always @(posedge clk)
-    mantissas__5 <= \$152 ;
+    mantissas__0 <= \$219 ;
   always @(posedge clk)
-    exponents__5 <= \$153 ;
+    exponents__0 <= \$220 ;
   always @(posedge clk)
-    mantissas__6 <= \$154 ;
+    level1_write <= \$221 ;
   always @(posedge clk)
-    exponents__6 <= \$155 ;
+    level1_read <= \$222 ;
   always @(posedge clk)
-    mantissas__7 <= \$156 ;
+    mantissas__1 <= \$223 ;
   always @(posedge clk)
-    exponents__7 <= \$157 ;
+    exponents__1 <= \$224 ;
   always @(posedge clk)
-    read_lane <= \$158 ;
+    level2_write <= \$225 ;
+  always @(posedge clk)
+    level2_read <= \$226 ;
+  always @(posedge clk)
+    mantissas__2 <= \$227 ;
+  always @(posedge clk)
+    exponents__2 <= \$228 ;
+  always @(posedge clk)
+    level3_write <= \$229 ;
+  always @(posedge clk)
+    level3_read <= \$230 ;
+  always @(posedge clk)
+    mantissas__3 <= \$231 ;
+  always @(posedge clk)
+    exponents__3 <= \$232 ;
+  always @(posedge clk)
+    level4_write <= \$233 ;
+  always @(posedge clk)
+    level4_read <= \$234 ;
+  always @(posedge clk)
+    mantissas__4 <= \$235 ;
+  always @(posedge clk)
+    exponents__4 <= \$236 ;
+  always @(posedge clk)
+    level5_write <= \$237 ;
+  always @(posedge clk)
+    level5_read <= \$238 ;
+  always @(posedge clk)
+    mantissas__5 <= \$239 ;
+  always @(posedge clk)
+    exponents__5 <= \$240 ;
+  always @(posedge clk)
+    level6_write <= \$241 ;
+  always @(posedge clk)
+    level6_read <= \$242 ;
+  always @(posedge clk)
+    mantissas__6 <= \$243 ;
+  always @(posedge clk)
+    exponents__6 <= \$244 ;
+  always @(posedge clk)
+    level7_write <= \$245 ;
+  always @(posedge clk)
+    level7_read <= \$246 ;
+  always @(posedge clk)
+    mantissas__7 <= \$247 ;
+  always @(posedge clk)
+    exponents__7 <= \$248 ;
+  always @(posedge clk)
+    code_mem__addr <= \$249 ;
+  always @(posedge clk)
+    code_lanes <= \$250 ;
+  always @(posedge clk)
+    code_write <= \$251 ;
+  always @(posedge clk)
+    code_mem__r_en <= \$252 ;
+  always @(posedge clk)
+    read_lane <= \$253 ;
+  always @(posedge clk)
+    bias_mem__addr <= \$254 ;
+  always @(posedge clk)
+    bias_mem__w_en <= \$255 ;
+  always @(posedge clk)
+    bias_mem__r_en <= \$256 ;
+  always @(posedge clk)
+    read_word <= \$257 ;
+  always @(posedge clk)
+    \$signal  <= \$258 ;
+  always @(posedge clk)
+    bias_fetched <= \$259 ;
+  always @(posedge clk)
+    \$signal$107  <= \$260 ;
+  always @(posedge clk)
+    bias_collect <= \$261 ;
   \digits_mlp.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__addr(bias_mem__addr),
     .bias_write__data(request_data[22:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__en(\$15 [3:0]),
+    .code_write__addr(code_mem__addr),
+    .code_write__en(code_mem__w_en),
     .commit(commit),
     .commit_pending(commit_pending),
     .exponents__0(exponents__0),
@@ -880,7 +1322,6 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
-    .\port$944$0 (request_addr[10:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -891,354 +1332,535 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    bus__r_data = 32'd0;
-    if (bus__ack) begin
-      casez (read_source)
-        2'h0:
-            bus__r_data = read_word;
-        2'h1:
-            bus__r_data = { 28'h0000000, \$1  };
-        2'h2:
-            bus__r_data = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
-      endcase
+    (* full_case = 32'd1 *)
+    casez (register)
+      3'h0:
+          \$159  = 32'd1247347201;
+      3'h1:
+          \$159  = 32'd2097216;
+      3'h2:
+          \$159  = 32'd134743044;
+      3'h3:
+          \$159  = 32'd18285062;
+      3'h4:
+          \$159  = 32'd0;
+      3'h5:
+          \$159  = 32'd0;
+      3'h6:
+          \$159  = 32'd0;
+      3'h7:
+          \$159  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$201  = \$7 ;
+    if (rst) begin
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = \$36 ;
+    \$202  = collected;
     if (rst) begin
-      \$134  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = \$signal ;
+    \$203  = request_valid;
     if (rst) begin
-      \$135  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = request_addr;
-    if (\$41 ) begin
-      \$136  = bus__addr;
-    end
+    \$204  = decoded;
     if (rst) begin
-      \$136  = 12'h000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = request_data;
-    if (\$41 ) begin
-      \$137  = bus__w_data;
-    end
+    \$205  = fetched;
     if (rst) begin
-      \$137  = 32'd0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = \$signal$24 ;
-    if (\$41 ) begin
-      \$138  = bus__w_stb;
+    \$206  = request_addr;
+    if (\$12 ) begin
+      \$206  = bus__addr;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$206  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = read_source;
-    if (\$43 ) begin
-      \$139  = 2'h0;
-    end
-    if (\$127 ) begin
-      \$139  = 2'h1;
-    end
-    if (\$133 ) begin
-      \$139  = 2'h2;
+    \$207  = request_data;
+    if (\$12 ) begin
+      \$207  = bus__w_data;
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = read_word;
-    if (\$43 ) begin
-      \$140  = 32'd0;
-    end
-    if (\$52 ) begin
-      casez (request_addr[2:0])
-        3'h0:
-            \$140  = 32'd1247347201;
-        3'h1:
-            \$140  = 32'd2097216;
-        3'h2:
-            \$140  = 32'd134743044;
-        3'h3:
-            \$140  = 32'd18285062;
-        3'h4:
-            \$140  = { 30'h00000000, \$55  };
-        3'h5:
-            \$140  = { 27'h0000000, shift };
-      endcase
-    end
-    if (\$58 ) begin
-      if (\$61 ) begin
-        \$140  = \$63 [31:0];
-      end
-    end
-    if (\$66 ) begin
-      if (\$69 ) begin
-        \$140  = \$71 [31:0];
-      end
-    end
-    if (\$74 ) begin
-      if (\$77 ) begin
-        \$140  = \$79 [31:0];
-      end
-    end
-    if (\$82 ) begin
-      if (\$85 ) begin
-        \$140  = \$87 [31:0];
-      end
-    end
-    if (\$90 ) begin
-      if (\$93 ) begin
-        \$140  = \$95 [31:0];
-      end
-    end
-    if (\$98 ) begin
-      if (\$101 ) begin
-        \$140  = \$103 [31:0];
-      end
-    end
-    if (\$106 ) begin
-      if (\$109 ) begin
-        \$140  = \$111 [31:0];
-      end
-    end
-    if (\$114 ) begin
-      if (\$117 ) begin
-        \$140  = \$119 [31:0];
-      end
+    \$208  = request_write;
+    if (\$12 ) begin
+      \$208  = bus__w_stb;
     end
     if (rst) begin
-      \$140  = 32'd0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = shift;
-    if (\$48 ) begin
-      \$141  = request_data[4:0];
+    \$209  = register;
+    if (request_valid) begin
+      \$209  = request_addr[2:0];
     end
     if (rst) begin
-      \$141  = 5'h0a;
+      \$209  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = mantissas__0;
-    if (\$58 ) begin
-      if (\$59 ) begin
-        \$142  = request_data[5:0];
-      end
-    end
+    \$210  = \$15 ;
     if (rst) begin
-      \$142  = 6'h02;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = exponents__0;
-    if (\$58 ) begin
-      if (\$59 ) begin
-        \$143  = request_data[17:16];
-      end
-    end
+    \$211  = \$19 ;
     if (rst) begin
-      \$143  = 2'h0;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = mantissas__1;
-    if (\$66 ) begin
-      if (\$67 ) begin
-        \$144  = request_data[5:0];
-      end
+    \$212  = shift;
+    if (\$21 ) begin
+      \$212  = request_data[4:0];
     end
     if (rst) begin
-      \$144  = 6'h11;
+      \$212  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = exponents__1;
-    if (\$66 ) begin
-      if (\$67 ) begin
-        \$145  = request_data[17:16];
-      end
-    end
+    \$213  = \$26 ;
     if (rst) begin
-      \$145  = 2'h0;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = mantissas__2;
-    if (\$74 ) begin
-      if (\$75 ) begin
-        \$146  = request_data[5:0];
-      end
-    end
+    \$214  = \$32 ;
     if (rst) begin
-      \$146  = 6'h20;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = exponents__2;
-    if (\$74 ) begin
-      if (\$75 ) begin
-        \$147  = request_data[17:16];
-      end
-    end
+    \$215  = \$37 ;
     if (rst) begin
-      \$147  = 2'h0;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = mantissas__3;
-    if (\$82 ) begin
-      if (\$83 ) begin
-        \$148  = request_data[5:0];
-      end
-    end
+    \$216  = \$43 ;
     if (rst) begin
-      \$148  = 6'h30;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = exponents__3;
-    if (\$82 ) begin
-      if (\$83 ) begin
-        \$149  = request_data[17:16];
-      end
-    end
+    \$217  = \$48 ;
     if (rst) begin
-      \$149  = 2'h0;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = mantissas__4;
-    if (\$90 ) begin
-      if (\$91 ) begin
-        \$150  = request_data[5:0];
-      end
-    end
+    \$218  = \$54 ;
     if (rst) begin
-      \$150  = 6'h22;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = exponents__4;
-    if (\$90 ) begin
-      if (\$91 ) begin
-        \$151  = request_data[17:16];
-      end
+    \$219  = mantissas__0;
+    if (level0_write) begin
+      \$219  = request_data[5:0];
     end
     if (rst) begin
-      \$151  = 2'h1;
+      \$219  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = mantissas__5;
-    if (\$98 ) begin
-      if (\$99 ) begin
-        \$152  = request_data[5:0];
-      end
+    \$220  = exponents__0;
+    if (level0_write) begin
+      \$220  = request_data[17:16];
     end
     if (rst) begin
-      \$152  = 6'h2f;
+      \$220  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = exponents__5;
-    if (\$98 ) begin
-      if (\$99 ) begin
-        \$153  = request_data[17:16];
-      end
-    end
+    \$221  = \$59 ;
     if (rst) begin
-      \$153  = 2'h1;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = mantissas__6;
-    if (\$106 ) begin
-      if (\$107 ) begin
-        \$154  = request_data[5:0];
-      end
-    end
+    \$222  = \$65 ;
     if (rst) begin
-      \$154  = 6'h21;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = exponents__6;
-    if (\$106 ) begin
-      if (\$107 ) begin
-        \$155  = request_data[17:16];
-      end
+    \$223  = mantissas__1;
+    if (level1_write) begin
+      \$223  = request_data[5:0];
     end
     if (rst) begin
-      \$155  = 2'h2;
+      \$223  = 6'h11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = mantissas__7;
-    if (\$114 ) begin
-      if (\$115 ) begin
-        \$156  = request_data[5:0];
-      end
+    \$224  = exponents__1;
+    if (level1_write) begin
+      \$224  = request_data[17:16];
     end
     if (rst) begin
-      \$156  = 6'h3f;
+      \$224  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = exponents__7;
-    if (\$114 ) begin
-      if (\$115 ) begin
-        \$157  = request_data[17:16];
-      end
-    end
+    \$225  = \$70 ;
     if (rst) begin
-      \$157  = 2'h3;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = read_lane;
-    if (\$127 ) begin
-      \$158  = request_addr[1:0];
+    \$226  = \$76 ;
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$227  = mantissas__2;
+    if (level2_write) begin
+      \$227  = request_data[5:0];
     end
     if (rst) begin
-      \$158  = 2'h0;
+      \$227  = 6'h20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$228  = exponents__2;
+    if (level2_write) begin
+      \$228  = request_data[17:16];
+    end
+    if (rst) begin
+      \$228  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$229  = \$81 ;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$230  = \$87 ;
+    if (rst) begin
+      \$230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$231  = mantissas__3;
+    if (level3_write) begin
+      \$231  = request_data[5:0];
+    end
+    if (rst) begin
+      \$231  = 6'h30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$232  = exponents__3;
+    if (level3_write) begin
+      \$232  = request_data[17:16];
+    end
+    if (rst) begin
+      \$232  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$233  = \$92 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$234  = \$98 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$235  = mantissas__4;
+    if (level4_write) begin
+      \$235  = request_data[5:0];
+    end
+    if (rst) begin
+      \$235  = 6'h22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$236  = exponents__4;
+    if (level4_write) begin
+      \$236  = request_data[17:16];
+    end
+    if (rst) begin
+      \$236  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$237  = \$103 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$238  = \$109 ;
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$239  = mantissas__5;
+    if (level5_write) begin
+      \$239  = request_data[5:0];
+    end
+    if (rst) begin
+      \$239  = 6'h2f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$240  = exponents__5;
+    if (level5_write) begin
+      \$240  = request_data[17:16];
+    end
+    if (rst) begin
+      \$240  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$241  = \$114 ;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$242  = \$120 ;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$243  = mantissas__6;
+    if (level6_write) begin
+      \$243  = request_data[5:0];
+    end
+    if (rst) begin
+      \$243  = 6'h21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$244  = exponents__6;
+    if (level6_write) begin
+      \$244  = request_data[17:16];
+    end
+    if (rst) begin
+      \$244  = 2'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$245  = \$125 ;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$246  = \$131 ;
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$247  = mantissas__7;
+    if (level7_write) begin
+      \$247  = request_data[5:0];
+    end
+    if (rst) begin
+      \$247  = 6'h3f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$248  = exponents__7;
+    if (level7_write) begin
+      \$248  = request_data[17:16];
+    end
+    if (rst) begin
+      \$248  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = code_mem__addr;
+    if (request_valid) begin
+      \$249  = request_addr[10:2];
+    end
+    if (rst) begin
+      \$249  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$250  = code_lanes;
+    if (request_valid) begin
+      \$250  = \$132 [3:0];
+    end
+    if (rst) begin
+      \$250  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$251  = \$139 ;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$252  = \$147 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = read_lane;
+    if (request_valid) begin
+      \$253  = request_addr[1:0];
+    end
+    if (rst) begin
+      \$253  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$254  = bias_mem__addr;
+    if (request_valid) begin
+      \$254  = request_addr[4:0];
+    end
+    if (rst) begin
+      \$254  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$255  = \$152 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$256  = \$158 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$257  = read_word;
+    if (decoded) begin
+      \$257  = \$199 [31:0];
+    end
+    if (\$signal$107 ) begin
+      \$257  = { 28'h0000000, \$200  };
+    end
+    if (bias_collect) begin
+      \$257  = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
+    end
+    if (rst) begin
+      \$257  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$258  = code_mem__r_en;
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$259  = bias_mem__r_en;
+    if (rst) begin
+      \$259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$260  = \$signal ;
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$261  = bias_fetched;
+    if (rst) begin
+      \$261  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1265,97 +1887,98 @@ module \digits_mlp.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_st
   assign staged6_e = exponents__6;
   assign staged7_m = mantissas__7;
   assign staged7_e = exponents__7;
-  assign code_mem__addr = request_addr[10:2];
+  assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0], request_data[3:0], request_data[3:0] };
-  assign code_mem__w_en = \$15 [3:0];
-  assign bias_mem__addr = request_addr[4:0];
+  assign code_read = code_mem__r_en;
+  assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[22:0];
-  assign \$8  = request_addr[11];
-  assign \$18  = request_addr[11];
-  assign \$62  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$70  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$78  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$86  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$94  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$102  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$110  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$118  = { 15'h0000, exponents__7, 16'h0000 };
-  assign \$122  = request_addr[11];
+  assign bias_write = bias_mem__w_en;
+  assign bias_read = bias_mem__r_en;
+  assign \$134  = request_addr[11];
+  assign \$142  = request_addr[11];
+  assign \$167  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$172  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$175  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$179  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$182  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$188  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$191  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$195  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, \port$944$0 , bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2
-, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, input_write__data);
+module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, y__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5
+, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [16:0] \$100 ;
-  wire [17:0] \$101 ;
-  reg [8:0] \$102 ;
-  wire [16:0] \$103 ;
-  wire [17:0] \$104 ;
+  wire [8:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [8:0] \$104 ;
   wire \$105 ;
-  wire [23:0] \$106 ;
-  wire [24:0] \$107 ;
-  wire [25:0] \$108 ;
-  wire [23:0] \$109 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [8:0] \$108 ;
+  reg [8:0] \$109 ;
   wire \$11 ;
-  wire [24:0] \$110 ;
-  wire [25:0] \$111 ;
-  wire [23:0] \$112 ;
-  wire [24:0] \$113 ;
-  wire [25:0] \$114 ;
-  wire [23:0] \$115 ;
-  wire [24:0] \$116 ;
-  wire [25:0] \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [16:0] \$110 ;
+  wire [17:0] \$111 ;
+  reg [8:0] \$112 ;
+  wire [16:0] \$113 ;
+  wire [17:0] \$114 ;
+  reg [8:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [17:0] \$117 ;
+  reg [8:0] \$118 ;
+  wire [16:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [5:0] \$121 ;
+  wire [17:0] \$120 ;
+  wire \$121 ;
   wire [5:0] \$122 ;
   wire [5:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire [2:0] \$126 ;
   wire \$127 ;
-  wire [25:0] \$128 ;
-  wire [25:0] \$129 ;
+  wire [3:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [25:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
+  wire \$130 ;
+  wire [25:0] \$131 ;
+  wire [25:0] \$132 ;
   wire [25:0] \$133 ;
-  wire [25:0] \$134 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire [25:0] \$138 ;
-  wire [25:0] \$139 ;
+  wire [7:0] \$137 ;
+  wire [7:0] \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  wire [25:0] \$140 ;
-  wire \$141 ;
-  wire [3:0] \$142 ;
-  wire \$143 ;
-  reg [5:0] \$144 ;
+  reg [5:0] \$140 ;
+  reg [8:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg \$143 ;
+  reg \$144 ;
   reg \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg [8:0] \$148 ;
-  reg [2:0] \$149 ;
+  reg \$148 ;
+  reg \$149 ;
   wire \$15 ;
   reg \$150 ;
   reg \$151 ;
-  reg [7:0] \$152 ;
+  reg \$152 ;
   reg \$153 ;
   reg \$154 ;
   reg \$155 ;
   reg \$156 ;
-  reg \$157 ;
-  reg [4:0] \$158 ;
-  reg [23:0] \$159 ;
+  reg [4:0] \$157 ;
+  reg [23:0] \$158 ;
+  reg [4:0] \$159 ;
   wire \$16 ;
-  reg [8:0] \$160 ;
+  reg [23:0] \$160 ;
   reg [8:0] \$161 ;
   reg [8:0] \$162 ;
   reg [8:0] \$163 ;
@@ -1363,64 +1986,47 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg [8:0] \$165 ;
   reg [8:0] \$166 ;
   reg [8:0] \$167 ;
-  reg \$168 ;
-  reg [7:0] \$169 ;
-  wire \$17 ;
+  reg [8:0] \$168 ;
+  reg \$169 ;
+  wire [23:0] \$17 ;
   reg \$170 ;
-  reg [8:0] \$171 ;
-  reg [16:0] \$172 ;
+  reg \$171 ;
+  reg \$172 ;
   reg \$173 ;
   reg \$174 ;
-  reg [8:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg [8:0] \$179 ;
-  wire \$18 ;
-  reg [16:0] \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg [8:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
+  reg [22:0] \$175 ;
+  reg [22:0] \$176 ;
+  reg [22:0] \$177 ;
+  reg [22:0] \$178 ;
+  reg \$179 ;
+  wire [24:0] \$18 ;
+  reg [22:0] \$180 ;
+  reg [4:0] \$181 ;
+  reg [4:0] \$182 ;
+  reg [22:0] \$183 ;
+  reg [22:0] \$184 ;
+  reg [22:0] \$185 ;
+  reg [22:0] \$186 ;
+  reg [22:0] \$187 ;
+  reg [2:0] \$188 ;
   reg \$189 ;
-  wire \$19 ;
+  wire [23:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
-  reg \$192 ;
+  reg [24:0] \$192 ;
   reg \$193 ;
-  reg \$194 ;
+  reg [25:0] \$194 ;
   reg \$195 ;
-  reg [23:0] \$196 ;
-  reg [23:0] \$197 ;
-  reg [23:0] \$198 ;
-  reg [23:0] \$199 ;
+  reg [25:0] \$196 ;
+  reg \$197 ;
+  reg [7:0] \$198 ;
   wire \$2 ;
-  wire \$20 ;
-  reg [4:0] \$200 ;
-  reg \$201 ;
-  reg [22:0] \$202 ;
-  reg [23:0] \$203 ;
-  reg [23:0] \$204 ;
-  reg [23:0] \$205 ;
-  reg [23:0] \$206 ;
-  reg [2:0] \$207 ;
-  reg \$208 ;
-  reg [24:0] \$209 ;
-  wire \$21 ;
-  reg \$210 ;
-  reg [25:0] \$211 ;
-  reg \$212 ;
-  reg [25:0] \$213 ;
-  reg \$214 ;
-  reg [7:0] \$215 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
+  wire [24:0] \$20 ;
+  wire [23:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [23:0] \$23 ;
+  wire [24:0] \$24 ;
+  wire [4:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -1428,136 +2034,144 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
-  wire [5:0] \$33 ;
-  wire [5:0] \$34 ;
-  wire [5:0] \$35 ;
-  wire [5:0] \$36 ;
+  wire [9:0] \$32 ;
+  wire [3:0] \$33 ;
+  wire \$34 ;
+  wire [9:0] \$35 ;
+  wire [6:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [9:0] \$40 ;
-  wire [3:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [9:0] \$43 ;
-  wire [6:0] \$44 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [8:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [8:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [8:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [7:0] \$69 ;
   wire \$7 ;
-  wire [8:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire [8:0] \$74 ;
+  wire \$70 ;
+  wire [4:0] \$71 ;
+  wire [31:0] \$72 ;
+  wire [31:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [8:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [8:0] \$80 ;
   wire \$81 ;
-  wire [8:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [8:0] \$84 ;
   wire \$85 ;
-  wire [8:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [8:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [7:0] \$92 ;
-  reg [8:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [17:0] \$95 ;
-  reg [8:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [17:0] \$98 ;
-  reg [8:0] \$99 ;
+  wire [8:0] \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [8:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$109  = 1'h0;
-  reg \$signal$110  = 1'h0;
-  reg \$signal$111  = 1'h0;
-  reg \$signal$112  = 1'h0;
-  reg \$signal$113  = 1'h0;
-  reg \$signal$114  = 1'h0;
-  reg \$signal$115  = 1'h0;
+  reg \$signal$128  = 1'h0;
   reg \$signal$29  = 1'h0;
-  reg \$signal$30  = 1'h0;
-  reg \$signal$32  = 1'h0;
+  reg \$signal$31  = 1'h0;
   reg \$signal$33  = 1'h0;
-  wire \$signal$49 ;
-  reg \$signal$60  = 1'h0;
-  reg \$signal$61  = 1'h0;
-  reg [23:0] acc0 = 24'h000000;
-  reg [23:0] acc1 = 24'h000000;
-  reg [23:0] acc2 = 24'h000000;
-  reg [23:0] acc3 = 24'h000000;
+  reg \$signal$35  = 1'h0;
+  reg \$signal$36  = 1'h0;
+  wire \$signal$66 ;
+  wire \$signal$69 ;
+  reg \$signal$83  = 1'h0;
+  reg \$signal$88  = 1'h0;
+  reg [22:0] acc0 = 23'h000000;
+  reg [22:0] acc1 = 23'h000000;
+  reg [22:0] acc2 = 23'h000000;
+  reg [22:0] acc3 = 23'h000000;
   reg [23:0] active_rounding = 24'h000200;
   reg [4:0] active_shift = 5'h0a;
-  reg [23:0] bank0 = 24'h000000;
-  reg [23:0] bank1 = 24'h000000;
-  reg [23:0] bank2 = 24'h000000;
-  reg [23:0] bank3 = 24'h000000;
+  reg [22:0] bank0 = 23'h000000;
+  reg [22:0] bank1 = 23'h000000;
+  reg [22:0] bank2 = 23'h000000;
+  reg [22:0] bank3 = 23'h000000;
+  wire bank_drained;
   reg [2:0] bank_left = 3'h0;
+  reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
+  reg bank_single = 1'h0;
   reg [22:0] bias_f0 = 23'h000000;
   wire [4:0] bias_mem__addr;
   output [22:0] bias_mem__r_data;
-  wire [22:0] bias_mem__r_data;
+  reg [22:0] bias_mem__r_data = 23'h000000;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [22:0] bias_mem__w_data;
   wire bias_mem__w_en;
   wire [4:0] bias_read__addr;
   wire [22:0] bias_read__data;
+  input [4:0] bias_write__addr;
   wire [4:0] bias_write__addr;
   input [22:0] bias_write__data;
   wire [22:0] bias_write__data;
   input bias_write__en;
   wire bias_write__en;
+  reg blocked = 1'h0;
   reg borrowed = 1'h0;
   output busy;
-  wire busy;
+  reg busy = 1'h0;
+  (* init = 1'h0 *)
+  wire \busy$9 ;
+  reg [4:0] clamped = 5'h0a;
+  wire clear;
   input clk;
   wire clk;
   wire [8:0] code_mem__addr;
   output [15:0] code_mem__r_data;
-  wire [15:0] code_mem__r_data;
+  reg [15:0] code_mem__r_data = 16'h0000;
   input code_mem__r_en;
   wire code_mem__r_en;
   wire [15:0] code_mem__w_data;
   wire [3:0] code_mem__w_en;
   wire [8:0] code_read__addr;
   wire [15:0] code_read__data;
+  (* init = 16'h0000 *)
+  wire [15:0] code_row1;
+  input [8:0] code_write__addr;
   wire [8:0] code_write__addr;
   wire [15:0] code_write__data;
   input [3:0] code_write__en;
@@ -1567,7 +2181,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$9 ;
+  wire \commit_pending$7 ;
   wire drained;
   input [1:0] exponents__0;
   wire [1:0] exponents__0;
@@ -1585,10 +2199,13 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire [1:0] exponents__6;
   input [1:0] exponents__7;
   wire [1:0] exponents__7;
+  reg final0 = 1'h0;
   reg final1 = 1'h0;
+  reg final2 = 1'h0;
+  reg final3 = 1'h0;
   reg final_pass = 1'h0;
-  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
+  reg [4:0] following = 5'h01;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [4:0] head = 5'h00;
@@ -1632,9 +2249,8 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   input [5:0] mantissas__7;
   wire [5:0] mantissas__7;
   reg [2:0] pass_index = 3'h0;
-  input [10:0] \port$944$0 ;
-  wire [10:0] \port$944$0 ;
   reg [25:0] rounded_f1 = 26'h0000000;
+  reg [23:0] rounding = 24'h000200;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
@@ -1649,12 +2265,18 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg sign2_2 = 1'h0;
   reg sign2_3 = 1'h0;
   reg sign3 = 1'h0;
+  wire [22:0] sum0;
+  wire [22:0] sum1;
+  wire [22:0] sum2;
+  wire [22:0] sum3;
   reg [16:0] term0 = 17'h00000;
   reg [16:0] term1 = 17'h00000;
   reg [16:0] term2 = 17'h00000;
   reg [16:0] term3 = 17'h00000;
+  reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
   reg [24:0] value_f0 = 25'h0000000;
+  reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
@@ -1709,13 +2331,13 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   end
   always @(posedge clk) begin
     if (bias_write__en)
-      biases[\port$944$0 [4:0]] <= bias_write__data;
+      biases[bias_write__addr] <= bias_write__data;
   end
   reg [22:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[\$36 [4:0]];
+    _0_ <= biases[bias_read__addr];
   end
-  assign bias_mem__r_data = _0_;
+  assign bias_read__data = _0_;
   reg [15:0] codes [511:0];
   initial begin
     codes[0] = 16'h0000;
@@ -2233,19 +2855,19 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[\port$944$0 [10:2]][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= bias_write__data[3:0];
     if (code_write__en[1])
-      codes[\port$944$0 [10:2]][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= bias_write__data[3:0];
     if (code_write__en[2])
-      codes[\port$944$0 [10:2]][11:8] <= bias_write__data[3:0];
+      codes[code_write__addr][11:8] <= bias_write__data[3:0];
     if (code_write__en[3])
-      codes[\port$944$0 [10:2]][15:12] <= bias_write__data[3:0];
+      codes[code_write__addr][15:12] <= bias_write__data[3:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
     _1_ <= codes[code_read__addr];
   end
-  assign code_mem__r_data = _1_;
+  assign code_read__data = _1_;
   reg [7:0] inputs [63:0];
   initial begin
     inputs[0] = 8'h00;
@@ -2322,314 +2944,327 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = first_beat & from_stream;
-  assign \$2  = \$1  & drained;
-  assign busy = ~ \$2 ;
-  assign \$3  = ~ code_mem__r_en;
-  assign \$4  = first_beat & from_stream;
-  assign \$5  = commit_pending & \$4 ;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = \$3  & \$6 ;
-  assign \$8  = ~ last_beat;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  | \$9 ;
-  assign \$11  = \$7  & \$10 ;
-  assign x__ready = \$11  & from_stream;
-  assign \$12  = ~ code_mem__r_en;
-  assign \$13  = first_beat & from_stream;
-  assign \$14  = commit_pending & \$13 ;
-  assign \$15  = ~ \$14 ;
-  assign \$16  = \$12  & \$15 ;
-  assign \$17  = ~ last_beat;
-  assign \$18  = ~ bank_reserved;
-  assign \$19  = \$17  | \$18 ;
-  assign \$20  = \$16  & \$19 ;
-  assign \$21  = from_stream ? x__valid : 1'h1;
-  assign issue = \$20  & \$21 ;
-  assign code_read__addr = code_mem__r_en ? \port$944$0 [10:2] : row;
+  assign \$1  = ~ code_mem__r_en;
+  assign \$2  = ~ blocked;
+  assign \$3  = \$1  & \$2 ;
+  assign x__ready = \$3  & from_stream;
+  assign \$4  = ~ code_mem__r_en;
+  assign \$5  = ~ blocked;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = from_stream ? x__valid : 1'h1;
+  assign issue = \$6  & \$7 ;
+  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$22  = \$signal  | \$signal$29 ;
-  assign \$23  = \$22  | \$signal$30 ;
-  assign \$24  = \$23  | finish_valid;
-  assign \$25  = \$24  | bank_reserved;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$signal$32  | \$signal$33 ;
-  assign \$28  = \$27  | valid_f2;
-  assign \$29  = ~ \$28 ;
-  assign drained = \$26  & \$29 ;
-  assign \$30  = | bank_left;
-  assign \$31  = \$signal$49  & \$30 ;
-  assign \$32  = head == 5'h1f;
-  assign \$33  = head + 1'h1;
-  assign \$34  = \$32  ? 6'h00 : \$33 ;
-  assign \$35  = \$31  ? \$34  : { 1'h0, head };
-  assign \$36  = bias_mem__r_en ? { 1'h0, \port$944$0 [4:0] } : \$35 ;
-  assign \$37  = ~ y__valid;
-  assign \$38  = \$37  | y__ready;
-  assign \$39  = ~ borrowed;
-  assign \$signal$49  = \$38  & \$39 ;
-  assign \$40  = row + 1'h1;
-  assign \$41  = pass_index + 1'h1;
-  assign \$42  = pass_index == 3'h6;
-  assign \$43  = row + 1'h1;
-  assign \$44  = input_write__addr + 1'h1;
-  assign \$45  = input_write__addr == 6'h3e;
+  assign \$8  = \$signal  & \$signal$29 ;
+  assign clear = rst | \$8 ;
+  assign \$9  = \$signal$31  | valid1;
+  assign \$10  = \$9  | \$signal$33 ;
+  assign \$11  = \$10  | \$signal ;
+  assign \$12  = \$11  | bank_reserved;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$signal$35  | \$signal$36 ;
+  assign \$15  = \$14  | valid_f2;
+  assign \$16  = ~ \$15 ;
+  assign drained = \$13  & \$16 ;
+  assign \$17  = $signed(acc0) + $signed(term0);
+  assign \$18  = $signed(\$17 ) + $signed({ 1'h0, sign0 });
+  assign \$19  = $signed(acc1) + $signed(term1);
+  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, sign1 });
+  assign \$21  = $signed(acc2) + $signed(term2);
+  assign \$22  = $signed(\$21 ) + $signed({ 1'h0, sign2 });
+  assign \$23  = $signed(acc3) + $signed(term3);
+  assign \$24  = $signed(\$23 ) + $signed({ 1'h0, sign3 });
+  assign \$25  = \$signal$66  ? following : head;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$25 ;
+  assign \$26  = ~ y__valid;
+  assign \$27  = \$26  | y__ready;
+  assign \$28  = ~ borrowed;
+  assign \$signal$69  = \$27  & \$28 ;
+  assign \$signal$66  = \$signal$69  & bank_nonempty;
+  assign bank_drained = \$signal$69  & bank_single;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = \$29  & drained;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = row + 1'h1;
+  assign \$33  = pass_index + 1'h1;
+  assign \$34  = pass_index == 3'h6;
+  assign \$35  = row + 1'h1;
+  assign \$36  = input_write__addr + 1'h1;
+  assign \$37  = issue ? last_beat : first_beat;
+  assign \$38  = input_write__addr == 6'h3e;
+  assign \$39  = last_beat ? 1'h0 : \$38 ;
+  assign \$40  = issue ? \$39  : last_beat;
+  assign \$41  = issue & last_beat;
+  assign \$42  = \$41  ? final_pass : from_stream;
+  assign \$43  = issue & last_beat;
+  assign \$44  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$45  = \$43  ? 1'h1 : \$44 ;
   assign \$46  = first_beat & from_stream;
   assign \$47  = commit_pending & \$46 ;
   assign \$48  = \$47  & drained;
-  assign \$49  = shift > 5'h18;
-  assign \$50  = \$49  ? 5'h18 : shift;
-  assign \$51  = shift > 5'h18;
-  assign \$52  = \$51  ? 5'h18 : shift;
-  assign \$53  = 1'h1 << \$52 ;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = mantissas__0 << exponents__0;
-  assign \$59  = first_beat & from_stream;
-  assign \$60  = commit_pending & \$59 ;
-  assign \$61  = \$60  & drained;
-  assign \$62  = mantissas__1 << exponents__1;
-  assign \$63  = first_beat & from_stream;
-  assign \$64  = commit_pending & \$63 ;
-  assign \$65  = \$64  & drained;
-  assign \$66  = mantissas__2 << exponents__2;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
-  assign \$70  = mantissas__3 << exponents__3;
-  assign \$71  = first_beat & from_stream;
-  assign \$72  = commit_pending & \$71 ;
-  assign \$73  = \$72  & drained;
-  assign \$74  = mantissas__4 << exponents__4;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = mantissas__5 << exponents__5;
-  assign \$79  = first_beat & from_stream;
-  assign \$80  = commit_pending & \$79 ;
-  assign \$81  = \$80  & drained;
-  assign \$82  = mantissas__6 << exponents__6;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = mantissas__7 << exponents__7;
-  assign \$87  = first_beat & from_stream;
-  assign \$88  = commit_pending & \$87 ;
-  assign \$89  = \$88  & drained;
-  assign \$90  = \$89  ? 1'h0 : commit_pending;
-  assign \$91  = \$90  | commit;
-  assign \$92  = from_stream1 ? x_held : input_read__data;
-  assign \$94  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$95  = { \$94 [16], \$94  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$97  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$98  = { \$97 [16], \$97  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$100  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$101  = { \$100 [16], \$100  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$103  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$104  = { \$103 [16], \$103  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$105  = \$signal$30  & \$signal$113 ;
-  assign \$106  = \$signal$112  ? 24'h000000 : acc0;
-  assign \$107  = $signed(\$106 ) + $signed(term0);
-  assign \$108  = $signed(\$107 ) + $signed({ 1'h0, sign0 });
-  assign \$109  = \$signal$112  ? 24'h000000 : acc1;
-  assign \$110  = $signed(\$109 ) + $signed(term1);
-  assign \$111  = $signed(\$110 ) + $signed({ 1'h0, sign1 });
-  assign \$112  = \$signal$112  ? 24'h000000 : acc2;
-  assign \$113  = $signed(\$112 ) + $signed(term2);
-  assign \$114  = $signed(\$113 ) + $signed({ 1'h0, sign2 });
-  assign \$115  = \$signal$112  ? 24'h000000 : acc3;
-  assign \$116  = $signed(\$115 ) + $signed(term3);
-  assign \$117  = $signed(\$116 ) + $signed({ 1'h0, sign3 });
-  assign \$118  = | bank_left;
-  assign \$119  = \$signal$49  & \$118 ;
-  assign \$120  = head == 5'h1f;
-  assign \$121  = head + 1'h1;
-  assign \$122  = \$120  ? 6'h00 : \$121 ;
-  assign \$123  = \$119  ? \$122  : { 1'h0, head };
-  assign \$124  = | bank_left;
-  assign \$125  = \$signal$49  & \$124 ;
-  assign \$127  = | bank_left;
-  assign \$128  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$129  = $signed(value_f0) + $signed(bias_f0);
-  assign \$130  = $signed(rounded_f1) >>> active_shift;
-  assign \$131  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$132  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$133  = \$132  ? 26'h3ffff80 : shifted_f2;
-  assign \$134  = \$131  ? 26'h000007f : \$133 ;
-  assign \$135  = $signed(\$134 ) < $signed(1'h0);
-  assign \$136  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$137  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$138  = \$137  ? 26'h3ffff80 : shifted_f2;
-  assign \$139  = \$136  ? 26'h000007f : \$138 ;
-  assign \$140  = \$135  ? 26'h0000000 : \$139 ;
-  assign \$141  = | bank_left;
-  assign \$142  = bank_left - 1'h1;
-  assign \$143  = bank_left == 1'h1;
+  assign \$49  = \$48  ? 1'h0 : commit_pending;
+  assign \$50  = \$49  | commit;
+  assign \$51  = first_beat & from_stream;
+  assign \$52  = commit_pending & \$51 ;
+  assign \$53  = \$52  & drained;
+  assign \$54  = \$53  ? 1'h0 : commit_pending;
+  assign \$55  = \$54  | commit;
+  assign \$56  = issue ? last_beat : first_beat;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = issue & last_beat;
+  assign \$59  = \$58  ? final_pass : from_stream;
+  assign \$60  = \$57  & \$59 ;
+  assign \$61  = input_write__addr == 6'h3e;
+  assign \$62  = last_beat ? 1'h0 : \$61 ;
+  assign \$63  = issue ? \$62  : last_beat;
+  assign \$64  = issue & last_beat;
+  assign \$65  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$66  = \$64  ? 1'h1 : \$65 ;
+  assign \$67  = \$63  & \$66 ;
+  assign \$68  = \$60  | \$67 ;
+  assign \$69  = from_stream1 ? x_held : input_read__data;
+  assign \$70  = shift > 5'h18;
+  assign \$71  = \$70  ? 5'h18 : shift;
+  assign \$72  = 1'h1 << clamped;
+  assign \$74  = first_beat & from_stream;
+  assign \$75  = commit_pending & \$74 ;
+  assign \$76  = \$75  & drained;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = mantissas__0 << exponents__0;
+  assign \$81  = first_beat & from_stream;
+  assign \$82  = commit_pending & \$81 ;
+  assign \$83  = \$82  & drained;
+  assign \$84  = mantissas__1 << exponents__1;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = mantissas__2 << exponents__2;
+  assign \$89  = first_beat & from_stream;
+  assign \$90  = commit_pending & \$89 ;
+  assign \$91  = \$90  & drained;
+  assign \$92  = mantissas__3 << exponents__3;
+  assign \$93  = first_beat & from_stream;
+  assign \$94  = commit_pending & \$93 ;
+  assign \$95  = \$94  & drained;
+  assign \$96  = mantissas__4 << exponents__4;
+  assign \$97  = first_beat & from_stream;
+  assign \$98  = commit_pending & \$97 ;
+  assign \$99  = \$98  & drained;
+  assign \$100  = mantissas__5 << exponents__5;
+  assign \$101  = first_beat & from_stream;
+  assign \$102  = commit_pending & \$101 ;
+  assign \$103  = \$102  & drained;
+  assign \$104  = mantissas__6 << exponents__6;
+  assign \$105  = first_beat & from_stream;
+  assign \$106  = commit_pending & \$105 ;
+  assign \$107  = \$106  & drained;
+  assign \$108  = mantissas__7 << exponents__7;
+  assign \$110  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$111  = { \$110 [16], \$110  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$113  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$114  = { \$113 [16], \$113  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$116  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$117  = { \$116 [16], \$116  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$119  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$120  = { \$119 [16], \$119  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$121  = following == 5'h1f;
+  assign \$122  = following + 1'h1;
+  assign \$123  = \$121  ? 6'h00 : \$122 ;
+  assign \$124  = \$signal  & \$signal$29 ;
+  assign \$125  = \$signal  & \$signal$29 ;
+  assign \$128  = bank_left - 1'h1;
+  assign \$129  = ~ bank_single;
+  assign \$130  = bank_left == 2'h2;
+  assign \$131  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$132  = $signed(value_f0) + $signed(bias_f0);
+  assign \$133  = $signed(rounded_f1) >>> active_shift;
+  assign \$134  = ~ shifted_f2[25];
+  assign \$135  = | shifted_f2[25:7];
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = \$136  ? 8'h7f : shifted_f2[7:0];
+  assign \$138  = shifted_f2[25] ? 8'h00 : \$137 ;
   always @(posedge clk)
-    input_write__addr <= \$144 ;
+    busy <= \$139 ;
   always @(posedge clk)
-    first_beat <= \$145 ;
+    input_write__addr <= \$140 ;
   always @(posedge clk)
-    last_beat <= \$146 ;
+    row <= \$141 ;
+  always @(posedge clk)
+    pass_index <= \$142 ;
+  always @(posedge clk)
+    final_pass <= \$143 ;
+  always @(posedge clk)
+    first_beat <= \$144 ;
+  always @(posedge clk)
+    last_beat <= \$145 ;
+  always @(posedge clk)
+    from_stream <= \$146 ;
   always @(posedge clk)
     bank_reserved <= \$147 ;
   always @(posedge clk)
-    row <= \$148 ;
+    commit_pending <= \$148 ;
   always @(posedge clk)
-    pass_index <= \$149 ;
+    blocked <= \$149 ;
   always @(posedge clk)
-    from_stream <= \$150 ;
+    x_held <= input_write__data;
   always @(posedge clk)
-    final_pass <= \$151 ;
+    from_stream1 <= \$150 ;
   always @(posedge clk)
-    x_held <= \$152 ;
+    \$signal$31  <= \$151 ;
   always @(posedge clk)
-    from_stream1 <= \$153 ;
+    \$signal$83  <= \$152 ;
   always @(posedge clk)
-    \$signal  <= \$154 ;
+    final0 <= \$153 ;
   always @(posedge clk)
-    \$signal$60  <= \$155 ;
+    x1 <= \$69 ;
   always @(posedge clk)
-    \$signal$61  <= \$156 ;
+    code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    final1 <= \$157 ;
+    valid1 <= \$154 ;
   always @(posedge clk)
-    active_shift <= \$158 ;
+    \$signal$88  <= \$155 ;
   always @(posedge clk)
-    active_rounding <= \$159 ;
+    final1 <= \$156 ;
   always @(posedge clk)
-    level0 <= \$160 ;
+    clamped <= \$157 ;
   always @(posedge clk)
-    level1 <= \$161 ;
+    rounding <= \$158 ;
   always @(posedge clk)
-    level2 <= \$162 ;
+    active_shift <= \$159 ;
   always @(posedge clk)
-    level3 <= \$163 ;
+    active_rounding <= \$160 ;
   always @(posedge clk)
-    level4 <= \$164 ;
+    level0 <= \$161 ;
   always @(posedge clk)
-    level5 <= \$165 ;
+    level1 <= \$162 ;
   always @(posedge clk)
-    level6 <= \$166 ;
+    level2 <= \$163 ;
   always @(posedge clk)
-    level7 <= \$167 ;
+    level3 <= \$164 ;
   always @(posedge clk)
-    commit_pending <= \$168 ;
+    level4 <= \$165 ;
   always @(posedge clk)
-    x2 <= \$169 ;
+    level5 <= \$166 ;
   always @(posedge clk)
-    sign2_0 <= \$170 ;
+    level6 <= \$167 ;
   always @(posedge clk)
-    level_lane0 <= \$171 ;
+    level7 <= \$168 ;
   always @(posedge clk)
-    term0 <= \$172 ;
+    x2 <= x1;
   always @(posedge clk)
-    sign0 <= \$173 ;
+    sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    sign2_1 <= \$174 ;
+    level_lane0 <= \$109 ;
   always @(posedge clk)
-    level_lane1 <= \$175 ;
+    term0 <= \$111 [16:0];
   always @(posedge clk)
-    term1 <= \$176 ;
+    sign0 <= sign2_0;
   always @(posedge clk)
-    sign1 <= \$177 ;
+    sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    sign2_2 <= \$178 ;
+    level_lane1 <= \$112 ;
   always @(posedge clk)
-    level_lane2 <= \$179 ;
+    term1 <= \$114 [16:0];
   always @(posedge clk)
-    term2 <= \$180 ;
+    sign1 <= sign2_1;
   always @(posedge clk)
-    sign2 <= \$181 ;
+    sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    sign2_3 <= \$182 ;
+    level_lane2 <= \$115 ;
   always @(posedge clk)
-    level_lane3 <= \$183 ;
+    term2 <= \$117 [16:0];
   always @(posedge clk)
-    term3 <= \$184 ;
+    sign2 <= sign2_2;
   always @(posedge clk)
-    sign3 <= \$185 ;
+    sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    \$signal$29  <= \$186 ;
+    level_lane3 <= \$118 ;
   always @(posedge clk)
-    \$signal$109  <= \$187 ;
+    term3 <= \$120 [16:0];
   always @(posedge clk)
-    \$signal$110  <= \$188 ;
+    sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$111  <= \$189 ;
+    \$signal$33  <= \$169 ;
   always @(posedge clk)
-    \$signal$30  <= \$190 ;
+    \$signal$128  <= \$170 ;
   always @(posedge clk)
-    \$signal$112  <= \$191 ;
+    final2 <= \$171 ;
   always @(posedge clk)
-    \$signal$113  <= \$192 ;
+    \$signal  <= \$172 ;
   always @(posedge clk)
-    \$signal$114  <= \$193 ;
+    \$signal$29  <= \$173 ;
   always @(posedge clk)
-    finish_valid <= \$194 ;
+    final3 <= \$174 ;
   always @(posedge clk)
-    \$signal$115  <= \$195 ;
+    acc0 <= \$175 ;
   always @(posedge clk)
-    acc0 <= \$196 ;
+    acc1 <= \$176 ;
   always @(posedge clk)
-    acc1 <= \$197 ;
+    acc2 <= \$177 ;
   always @(posedge clk)
-    acc2 <= \$198 ;
+    acc3 <= \$178 ;
   always @(posedge clk)
-    acc3 <= \$199 ;
+    borrowed <= \$179 ;
   always @(posedge clk)
-    head <= \$200 ;
+    bias_mem__r_data <= \$180 ;
   always @(posedge clk)
-    borrowed <= \$201 ;
+    head <= \$181 ;
   always @(posedge clk)
-    bias_f0 <= \$202 ;
+    following <= \$182 ;
   always @(posedge clk)
-    bank0 <= \$203 ;
+    bias_f0 <= \$183 ;
   always @(posedge clk)
-    bank1 <= \$204 ;
+    bank0 <= \$184 ;
   always @(posedge clk)
-    bank2 <= \$205 ;
+    bank1 <= \$185 ;
   always @(posedge clk)
-    bank3 <= \$206 ;
+    bank2 <= \$186 ;
   always @(posedge clk)
-    bank_left <= \$207 ;
+    bank3 <= \$187 ;
   always @(posedge clk)
-    \$signal$32  <= \$208 ;
+    bank_left <= \$188 ;
   always @(posedge clk)
-    value_f0 <= \$209 ;
+    bank_nonempty <= \$189 ;
   always @(posedge clk)
-    \$signal$33  <= \$210 ;
+    bank_single <= \$190 ;
   always @(posedge clk)
-    rounded_f1 <= \$211 ;
+    \$signal$35  <= \$191 ;
   always @(posedge clk)
-    valid_f2 <= \$212 ;
+    value_f0 <= \$192 ;
   always @(posedge clk)
-    shifted_f2 <= \$213 ;
+    \$signal$36  <= \$193 ;
   always @(posedge clk)
-    y__valid <= \$214 ;
+    rounded_f1 <= \$194 ;
   always @(posedge clk)
-    y__payload <= \$215 ;
+    valid_f2 <= \$195 ;
+  always @(posedge clk)
+    shifted_f2 <= \$196 ;
+  always @(posedge clk)
+    y__valid <= \$197 ;
+  always @(posedge clk)
+    y__payload <= \$198 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$93  = level0;
+          \$109  = level0;
       3'h1:
-          \$93  = level1;
+          \$109  = level1;
       3'h2:
-          \$93  = level2;
+          \$109  = level2;
       3'h3:
-          \$93  = level3;
+          \$109  = level3;
       3'h4:
-          \$93  = level4;
+          \$109  = level4;
       3'h5:
-          \$93  = level5;
+          \$109  = level5;
       3'h6:
-          \$93  = level6;
+          \$109  = level6;
       3'h7:
-          \$93  = level7;
+          \$109  = level7;
     endcase
   end
   always @* begin
@@ -2637,21 +3272,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$96  = level0;
+          \$112  = level0;
       3'h1:
-          \$96  = level1;
+          \$112  = level1;
       3'h2:
-          \$96  = level2;
+          \$112  = level2;
       3'h3:
-          \$96  = level3;
+          \$112  = level3;
       3'h4:
-          \$96  = level4;
+          \$112  = level4;
       3'h5:
-          \$96  = level5;
+          \$112  = level5;
       3'h6:
-          \$96  = level6;
+          \$112  = level6;
       3'h7:
-          \$96  = level7;
+          \$112  = level7;
     endcase
   end
   always @* begin
@@ -2659,21 +3294,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$99  = level0;
+          \$115  = level0;
       3'h1:
-          \$99  = level1;
+          \$115  = level1;
       3'h2:
-          \$99  = level2;
+          \$115  = level2;
       3'h3:
-          \$99  = level3;
+          \$115  = level3;
       3'h4:
-          \$99  = level4;
+          \$115  = level4;
       3'h5:
-          \$99  = level5;
+          \$115  = level5;
       3'h6:
-          \$99  = level6;
+          \$115  = level6;
       3'h7:
-          \$99  = level7;
+          \$115  = level7;
     endcase
   end
   always @* begin
@@ -2681,743 +3316,597 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$102  = level0;
+          \$118  = level0;
       3'h1:
-          \$102  = level1;
+          \$118  = level1;
       3'h2:
-          \$102  = level2;
+          \$118  = level2;
       3'h3:
-          \$102  = level3;
+          \$118  = level3;
       3'h4:
-          \$102  = level4;
+          \$118  = level4;
       3'h5:
-          \$102  = level5;
+          \$118  = level5;
       3'h6:
-          \$102  = level6;
+          \$118  = level6;
       3'h7:
-          \$102  = level7;
+          \$118  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$144  = 6'h00;
-      end else begin
-        \$144  = \$44 [5:0];
-      end
-    end
+    \$139  = \$31 ;
     if (rst) begin
-      \$144  = 6'h00;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = first_beat;
+    \$140  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$145  = 1'h1;
+        \$140  = 6'h00;
       end else begin
-        \$145  = 1'h0;
+        \$140  = \$36 [5:0];
       end
     end
     if (rst) begin
-      \$145  = 1'h1;
+      \$140  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = last_beat;
+    \$141  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$146  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$141  = 9'h000;
+        end else begin
+          \$141  = \$32 [8:0];
+        end
       end else begin
-        \$146  = \$45 ;
+        \$141  = \$35 [8:0];
       end
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$141  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = bank_reserved;
+    \$142  = pass_index;
     if (issue) begin
       if (last_beat) begin
-        \$147  = 1'h1;
-      end
-    end
-    if (\$signal$49 ) begin
-      if (\$141 ) begin
-        if (\$143 ) begin
-          \$147  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$142  = 3'h0;
+        end else begin
+          \$142  = \$33 [2:0];
         end
       end
     end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$143  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$143  = 1'h0;
+        end else begin
+          \$143  = \$34 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$144  = \$37 ;
+    if (rst) begin
+      \$144  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$145  = \$40 ;
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$146  = \$42 ;
+    if (rst) begin
+      \$146  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$147  = \$45 ;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$148  = 9'h000;
-        end else begin
-          \$148  = \$40 [8:0];
-        end
-      end else begin
-        \$148  = \$43 [8:0];
-      end
-    end
+    \$148  = \$50 ;
     if (rst) begin
-      \$148  = 9'h000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$149  = 3'h0;
-        end else begin
-          \$149  = \$41 [2:0];
-        end
-      end
-    end
+    \$149  = \$68 ;
     if (rst) begin
-      \$149  = 3'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$150  = from_stream;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$150  = 1'h1;
-        end else begin
-          \$150  = 1'h0;
-        end
-      end
-    end
     if (rst) begin
-      \$150  = 1'h1;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$151  = 1'h0;
-        end else begin
-          \$151  = \$42 ;
-        end
-      end
-    end
+    \$151  = issue;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = input_write__data;
+    \$152  = last_beat;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = from_stream;
+    \$153  = final_pass;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = issue;
+    \$154  = \$signal$31 ;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = first_beat;
+    \$155  = \$signal$83 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = last_beat;
+    \$156  = final0;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = final_pass;
+    \$157  = \$71 ;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = active_shift;
-    if (\$48 ) begin
-      \$158  = \$50 ;
-    end
+    \$158  = \$73 [23:0];
     if (rst) begin
-      \$158  = 5'h0a;
+      \$158  = 24'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = active_rounding;
-    if (\$48 ) begin
-      \$159  = \$54 [23:0];
+    \$159  = active_shift;
+    if (\$76 ) begin
+      \$159  = clamped;
     end
     if (rst) begin
-      \$159  = 24'h000200;
+      \$159  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = level0;
-    if (\$57 ) begin
-      \$160  = \$58 ;
+    \$160  = active_rounding;
+    if (\$76 ) begin
+      \$160  = rounding;
     end
     if (rst) begin
-      \$160  = 9'h002;
+      \$160  = 24'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = level1;
-    if (\$61 ) begin
-      \$161  = \$62 ;
+    \$161  = level0;
+    if (\$79 ) begin
+      \$161  = \$80 ;
     end
     if (rst) begin
-      \$161  = 9'h011;
+      \$161  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = level2;
-    if (\$65 ) begin
-      \$162  = \$66 ;
+    \$162  = level1;
+    if (\$83 ) begin
+      \$162  = \$84 ;
     end
     if (rst) begin
-      \$162  = 9'h020;
+      \$162  = 9'h011;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = level3;
-    if (\$69 ) begin
-      \$163  = \$70 ;
+    \$163  = level2;
+    if (\$87 ) begin
+      \$163  = \$88 ;
     end
     if (rst) begin
-      \$163  = 9'h030;
+      \$163  = 9'h020;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = level4;
-    if (\$73 ) begin
-      \$164  = \$74 ;
+    \$164  = level3;
+    if (\$91 ) begin
+      \$164  = \$92 ;
     end
     if (rst) begin
-      \$164  = 9'h044;
+      \$164  = 9'h030;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = level5;
-    if (\$77 ) begin
-      \$165  = \$78 ;
+    \$165  = level4;
+    if (\$95 ) begin
+      \$165  = \$96 ;
     end
     if (rst) begin
-      \$165  = 9'h05e;
+      \$165  = 9'h044;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = level6;
-    if (\$81 ) begin
-      \$166  = \$82 ;
+    \$166  = level5;
+    if (\$99 ) begin
+      \$166  = \$100 ;
     end
     if (rst) begin
-      \$166  = 9'h084;
+      \$166  = 9'h05e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = level7;
-    if (\$85 ) begin
-      \$167  = \$86 ;
+    \$167  = level6;
+    if (\$103 ) begin
+      \$167  = \$104 ;
     end
     if (rst) begin
-      \$167  = 9'h1f8;
+      \$167  = 9'h084;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = \$91 ;
+    \$168  = level7;
+    if (\$107 ) begin
+      \$168  = \$108 ;
+    end
     if (rst) begin
-      \$168  = 1'h0;
+      \$168  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$92 ;
+    \$169  = valid1;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = code_mem__r_data[3];
+    \$170  = \$signal$88 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$93 ;
+    \$171  = final1;
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = \$95 [16:0];
+    \$172  = \$signal$33 ;
     if (rst) begin
-      \$172  = 17'h00000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = sign2_0;
+    \$173  = \$signal$128 ;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = code_mem__r_data[7];
+    \$174  = final2;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = \$96 ;
-    if (rst) begin
-      \$175  = 9'h000;
+    \$175  = acc0;
+    if (clear) begin
+      \$175  = 23'h000000;
+    end else if (\$signal ) begin
+      \$175  = \$18 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = \$98 [16:0];
-    if (rst) begin
-      \$176  = 17'h00000;
+    \$176  = acc1;
+    if (clear) begin
+      \$176  = 23'h000000;
+    end else if (\$signal ) begin
+      \$176  = \$20 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = sign2_1;
-    if (rst) begin
-      \$177  = 1'h0;
+    \$177  = acc2;
+    if (clear) begin
+      \$177  = 23'h000000;
+    end else if (\$signal ) begin
+      \$177  = \$22 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = code_mem__r_data[11];
-    if (rst) begin
-      \$178  = 1'h0;
+    \$178  = acc3;
+    if (clear) begin
+      \$178  = 23'h000000;
+    end else if (\$signal ) begin
+      \$178  = \$24 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = \$99 ;
+    \$179  = bias_mem__r_en;
     if (rst) begin
-      \$179  = 9'h000;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = \$101 [16:0];
+    \$180  = bias_read__data;
     if (rst) begin
-      \$180  = 17'h00000;
+      \$180  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = sign2_2;
+    \$181  = head;
+    if (\$signal$66 ) begin
+      \$181  = following;
+    end
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = code_mem__r_data[15];
+    \$182  = following;
+    if (\$signal$66 ) begin
+      \$182  = \$123 [4:0];
+    end
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$102 ;
-    if (rst) begin
-      \$183  = 9'h000;
+    \$183  = bias_f0;
+    if (\$signal$66 ) begin
+      \$183  = bias_read__data;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$104 [16:0];
-    if (rst) begin
-      \$184  = 17'h00000;
+    \$184  = bank0;
+    if (\$signal$66 ) begin
+      \$184  = bank1;
+    end else if (\$124 ) begin
+      \$184  = \$18 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = sign2_3;
-    if (rst) begin
-      \$185  = 1'h0;
+    \$185  = bank1;
+    if (\$signal$66 ) begin
+      \$185  = bank2;
+    end else if (\$124 ) begin
+      \$185  = \$20 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$signal ;
-    if (rst) begin
-      \$186  = 1'h0;
+    \$186  = bank2;
+    if (\$signal$66 ) begin
+      \$186  = bank3;
+    end else if (\$124 ) begin
+      \$186  = \$22 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$signal$60 ;
-    if (rst) begin
-      \$187  = 1'h0;
+    \$187  = bank3;
+    if (\$signal$66 ) begin
+    end else if (\$124 ) begin
+      \$187  = \$24 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$signal$61 ;
+    \$188  = bank_left;
+    if (\$125 ) begin
+      \$188  = \$126 ;
+    end else if (\$signal$66 ) begin
+      \$188  = \$128 [2:0];
+    end
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = final1;
+    \$189  = bank_nonempty;
+    if (\$125 ) begin
+      \$189  = 1'h1;
+    end else if (\$signal$66 ) begin
+      \$189  = \$129 ;
+    end
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$signal$29 ;
+    \$190  = bank_single;
+    if (\$125 ) begin
+      \$190  = \$127 ;
+    end else if (\$signal$66 ) begin
+      \$190  = \$130 ;
+    end
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$signal$109 ;
+    \$191  = \$signal$35 ;
+    if (\$signal$69 ) begin
+      \$191  = bank_nonempty;
+    end
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$signal$110 ;
-    if (rst) begin
-      \$192  = 1'h0;
+    \$192  = value_f0;
+    if (\$signal$69 ) begin
+      \$192  = \$131 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$signal$111 ;
+    \$193  = \$signal$36 ;
+    if (\$signal$69 ) begin
+      \$193  = \$signal$35 ;
+    end
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \$105 ;
-    if (rst) begin
-      \$194  = 1'h0;
+    \$194  = rounded_f1;
+    if (\$signal$69 ) begin
+      \$194  = \$132 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$signal$114 ;
+    \$195  = valid_f2;
+    if (\$signal$69 ) begin
+      \$195  = \$signal$36 ;
+    end
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = acc0;
-    if (\$signal$30 ) begin
-      \$196  = \$108 [23:0];
-    end
-    if (rst) begin
-      \$196  = 24'h000000;
+    \$196  = shifted_f2;
+    if (\$signal$69 ) begin
+      \$196  = \$133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = acc1;
-    if (\$signal$30 ) begin
-      \$197  = \$111 [23:0];
-    end
-    if (rst) begin
-      \$197  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = acc2;
-    if (\$signal$30 ) begin
-      \$198  = \$114 [23:0];
-    end
-    if (rst) begin
-      \$198  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = acc3;
-    if (\$signal$30 ) begin
-      \$199  = \$117 [23:0];
-    end
-    if (rst) begin
-      \$199  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$123 [4:0];
-    if (rst) begin
-      \$200  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = bias_mem__r_en;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = bias_f0;
-    if (\$125 ) begin
-      \$202  = bias_mem__r_data;
-    end
-    if (rst) begin
-      \$202  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = bank0;
-    if (finish_valid) begin
-      \$203  = acc0;
-    end
-    if (\$signal$49 ) begin
-      if (\$141 ) begin
-        \$203  = bank1;
-      end
-    end
-    if (rst) begin
-      \$203  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = bank1;
-    if (finish_valid) begin
-      \$204  = acc1;
-    end
-    if (\$signal$49 ) begin
-      if (\$141 ) begin
-        \$204  = bank2;
-      end
-    end
-    if (rst) begin
-      \$204  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = bank2;
-    if (finish_valid) begin
-      \$205  = acc2;
-    end
-    if (\$signal$49 ) begin
-      if (\$141 ) begin
-        \$205  = bank3;
-      end
-    end
-    if (rst) begin
-      \$205  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = bank3;
-    if (finish_valid) begin
-      \$206  = acc3;
-    end
-    if (rst) begin
-      \$206  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = bank_left;
-    if (finish_valid) begin
-      \$207  = \$126 ;
-    end
-    if (\$signal$49 ) begin
-      if (\$141 ) begin
-        \$207  = \$142 [2:0];
-      end
-    end
-    if (rst) begin
-      \$207  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$signal$32 ;
-    if (\$signal$49 ) begin
-      \$208  = \$127 ;
-    end
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = value_f0;
-    if (\$signal$49 ) begin
-      \$209  = \$128 [24:0];
-    end
-    if (rst) begin
-      \$209  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = \$signal$33 ;
-    if (\$signal$49 ) begin
-      \$210  = \$signal$32 ;
-    end
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = rounded_f1;
-    if (\$signal$49 ) begin
-      \$211  = \$129 ;
-    end
-    if (rst) begin
-      \$211  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = valid_f2;
-    if (\$signal$49 ) begin
-      \$212  = \$signal$33 ;
-    end
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = shifted_f2;
-    if (\$signal$49 ) begin
-      \$213  = \$130 ;
-    end
-    if (rst) begin
-      \$213  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = y__valid;
-    if (\$signal$49 ) begin
-      \$214  = valid_f2;
+    \$197  = y__valid;
+    if (\$signal$69 ) begin
+      \$197  = valid_f2;
     end else if (y__ready) begin
-      \$214  = 1'h0;
+      \$197  = 1'h0;
     end
     if (rst) begin
-      \$214  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = y__payload;
-    if (\$signal$49 ) begin
-      \$215  = \$140 [7:0];
-    end
-    if (rst) begin
-      \$215  = 8'h00;
+    \$198  = y__payload;
+    if (\$signal$69 ) begin
+      \$198  = \$138 ;
     end
   end
-  assign code_write__addr = \port$944$0 [10:2];
-  assign code_mem__addr = \port$944$0 [10:2];
+  assign code_mem__addr = code_write__addr;
   assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
-  assign code_read__data = code_mem__r_data;
-  assign \commit_pending$9  = commit_pending;
+  assign \commit_pending$7  = commit_pending;
+  assign \busy$9  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
+  assign code_row1 = code_mem__r_data;
+  assign sum0 = \$18 [22:0];
+  assign sum1 = \$20 [22:0];
+  assign sum2 = \$22 [22:0];
+  assign sum3 = \$24 [22:0];
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign bias_write__addr = \port$944$0 [4:0];
-  assign bias_mem__addr = \port$944$0 [4:0];
+  assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign bias_read__addr = \$36 [4:0];
-  assign \$54  = { 1'h0, \$53 [31:1] };
+  assign \$73  = { 1'h0, \$72 [31:1] };
   assign \$126  = 3'h4;
+  assign \$127  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, x__payload, bus__r_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire [3:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [32:0] \$102 ;
-  wire [32:0] \$103 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -3425,16 +3914,16 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [32:0] \$110 ;
-  wire [32:0] \$111 ;
+  wire \$110 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [32:0] \$118 ;
-  wire [32:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
@@ -3449,48 +3938,150 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [2:0] \$132 ;
   wire \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg [9:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg \$138 ;
-  reg [1:0] \$139 ;
-  wire [2:0] \$14 ;
-  reg [31:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [5:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [5:0] \$144 ;
-  reg [1:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [1:0] \$149 ;
-  wire [2:0] \$15 ;
-  reg [5:0] \$150 ;
-  reg [1:0] \$151 ;
-  reg [5:0] \$152 ;
-  reg [1:0] \$153 ;
-  reg [5:0] \$154 ;
-  reg [1:0] \$155 ;
-  reg [5:0] \$156 ;
-  reg [1:0] \$157 ;
-  reg \$158 ;
-  wire [3:0] \$159 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
+  wire [31:0] \$160 ;
+  wire \$161 ;
+  wire [1:0] \$162 ;
+  wire [1:0] \$163 ;
+  wire [1:0] \$164 ;
+  wire [31:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire [32:0] \$167 ;
+  wire [32:0] \$168 ;
+  wire [32:0] \$169 ;
   wire \$17 ;
+  wire [32:0] \$170 ;
+  wire [32:0] \$171 ;
+  wire [32:0] \$172 ;
+  wire [32:0] \$173 ;
+  wire [32:0] \$174 ;
+  wire [32:0] \$175 ;
+  wire [32:0] \$176 ;
+  wire [32:0] \$177 ;
+  wire [32:0] \$178 ;
+  wire [32:0] \$179 ;
   wire \$18 ;
+  wire [32:0] \$180 ;
+  wire [32:0] \$181 ;
+  wire [32:0] \$182 ;
+  wire [32:0] \$183 ;
+  wire [32:0] \$184 ;
+  wire [32:0] \$185 ;
+  wire [32:0] \$186 ;
+  wire [32:0] \$187 ;
+  wire [32:0] \$188 ;
+  wire [32:0] \$189 ;
   wire \$19 ;
+  wire [32:0] \$190 ;
+  wire [32:0] \$191 ;
+  wire [32:0] \$192 ;
+  wire [32:0] \$193 ;
+  wire [32:0] \$194 ;
+  wire [32:0] \$195 ;
+  wire [32:0] \$196 ;
+  wire [32:0] \$197 ;
+  wire [32:0] \$198 ;
+  wire [32:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
+  wire [3:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg [9:0] \$206 ;
+  reg [31:0] \$207 ;
+  reg \$208 ;
+  reg [2:0] \$209 ;
   wire \$21 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg [4:0] \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg [5:0] \$219 ;
   wire \$22 ;
+  reg [1:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [5:0] \$223 ;
+  reg [1:0] \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg [5:0] \$227 ;
+  reg [1:0] \$228 ;
+  reg \$229 ;
   wire \$23 ;
+  reg \$230 ;
+  reg [5:0] \$231 ;
+  reg [1:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [5:0] \$235 ;
+  reg [1:0] \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg [5:0] \$239 ;
   wire \$24 ;
+  reg [1:0] \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg [5:0] \$243 ;
+  reg [1:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg [5:0] \$247 ;
+  reg [1:0] \$248 ;
+  reg [7:0] \$249 ;
   wire \$25 ;
+  reg [1:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [3:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [31:0] \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
+  reg \$260 ;
+  reg \$261 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -3513,6 +4104,7 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
+  wire [3:0] \$464 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -3521,8 +4113,8 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [1:0] \$54 ;
-  wire [1:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -3530,8 +4122,8 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [32:0] \$62 ;
-  wire [32:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -3539,16 +4131,16 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [32:0] \$70 ;
-  wire [32:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [32:0] \$78 ;
-  wire [32:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -3556,8 +4148,8 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [32:0] \$86 ;
-  wire [32:0] \$87 ;
+  wire \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
@@ -3565,27 +4157,35 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [32:0] \$94 ;
-  wire [32:0] \$95 ;
+  wire \$94 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [3:0] bias_mem__addr;
+  reg bias_collect = 1'h0;
+  reg bias_fetched = 1'h0;
+  reg [3:0] bias_mem__addr = 4'h0;
   wire [21:0] bias_mem__r_data;
-  wire bias_mem__r_en;
+  reg bias_mem__r_en = 1'h0;
   wire [21:0] bias_mem__w_data;
-  wire bias_mem__w_en;
+  reg bias_mem__w_en = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] bias_output;
+  (* init = 1'h0 *)
+  wire bias_read;
+  (* init = 1'h0 *)
+  wire bias_write;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [9:0] bus__addr;
   wire [9:0] bus__addr;
   output [31:0] bus__r_data;
-  reg [31:0] bus__r_data;
+  wire [31:0] bus__r_data;
   input bus__r_stb;
   wire bus__r_stb;
   input [31:0] bus__w_data;
@@ -3595,13 +4195,23 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   wire busy;
   input clk;
   wire clk;
-  wire [7:0] code_mem__addr;
+  reg [1:0] code_lanes = 2'h0;
+  reg [7:0] code_mem__addr = 8'h00;
   wire [7:0] code_mem__r_data;
-  wire code_mem__r_en;
+  reg code_mem__r_en = 1'h0;
   wire [7:0] code_mem__w_data;
   wire [1:0] code_mem__w_en;
+  (* init = 1'h0 *)
+  wire code_read;
+  (* init = 8'h00 *)
+  wire [7:0] code_row;
+  reg code_write = 1'h0;
+  reg collected = 1'h0;
   wire commit;
   wire commit_pending;
+  reg control_read = 1'h0;
+  reg control_write = 1'h0;
+  reg decoded = 1'h0;
   reg [1:0] exponents__0 = 2'h0;
   reg [1:0] exponents__1 = 2'h0;
   reg [1:0] exponents__2 = 2'h1;
@@ -3610,6 +4220,23 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   reg [1:0] exponents__5 = 2'h3;
   reg [1:0] exponents__6 = 2'h3;
   reg [1:0] exponents__7 = 2'h3;
+  reg fetched = 1'h0;
+  reg level0_read = 1'h0;
+  reg level0_write = 1'h0;
+  reg level1_read = 1'h0;
+  reg level1_write = 1'h0;
+  reg level2_read = 1'h0;
+  reg level2_write = 1'h0;
+  reg level3_read = 1'h0;
+  reg level3_write = 1'h0;
+  reg level4_read = 1'h0;
+  reg level4_write = 1'h0;
+  reg level5_read = 1'h0;
+  reg level5_write = 1'h0;
+  reg level6_read = 1'h0;
+  reg level6_write = 1'h0;
+  reg level7_read = 1'h0;
+  reg level7_write = 1'h0;
   reg [5:0] mantissas__0 = 6'h0d;
   reg [5:0] mantissas__1 = 6'h3b;
   reg [5:0] mantissas__2 = 6'h3a;
@@ -3619,13 +4246,19 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   reg [5:0] mantissas__6 = 6'h2b;
   reg [5:0] mantissas__7 = 6'h3f;
   reg read_lane = 1'h0;
-  reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [2:0] register = 3'h0;
+  reg register_read = 1'h0;
+  reg register_write = 1'h0;
   reg [9:0] request_addr = 10'h000;
   reg [31:0] request_data = 32'd0;
+  reg request_valid = 1'h0;
+  reg request_write = 1'h0;
   input rst;
   wire rst;
   reg [4:0] shift = 5'h0b;
+  reg shift_read = 1'h0;
+  reg shift_write = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] staged0_e;
   (* init = 6'h0d *)
@@ -3678,193 +4311,333 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$159  = read_lane * 3'h4;
-  assign \$1  = code_mem__r_data >> \$159 ;
-  assign \$2  = \$signal  & \$signal$24 ;
-  assign \$3  = ! request_addr[9:3];
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = request_addr[2:0] == 3'h4;
-  assign \$6  = \$4  & \$5 ;
-  assign commit = \$6  & request_data[0];
-  assign \$7  = \$signal  & \$signal$24 ;
-  assign \$9  = request_addr[0] < 2'h2;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = request_addr[8:1] < 8'ha0;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$7  & \$12 ;
-  assign \$14  = 1'h1 << request_addr[0];
-  assign \$15  = \$13  ? \$14  : 3'h0;
-  assign \$16  = ~ \$signal$24 ;
-  assign \$17  = \$signal  & \$16 ;
-  assign \$19  = request_addr[0] < 2'h2;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = request_addr[8:1] < 8'ha0;
-  assign \$22  = \$20  & \$21 ;
-  assign code_mem__r_en = \$17  & \$22 ;
-  assign \$23  = \$signal  & \$signal$24 ;
-  assign \$24  = request_addr[9:4] == 1'h1;
-  assign \$25  = request_addr[3:0] < 4'ha;
-  assign \$26  = \$24  & \$25 ;
-  assign bias_mem__w_en = \$23  & \$26 ;
-  assign \$27  = ~ \$signal$24 ;
-  assign \$28  = \$signal  & \$27 ;
-  assign \$29  = request_addr[9:4] == 1'h1;
-  assign \$30  = request_addr[3:0] < 4'ha;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
+  assign commit = \$2  & request_data[0];
+  assign code_mem__w_en = code_write ? code_lanes : 2'h0;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = | { collected, fetched, decoded, request_valid };
+  assign \$5  = \$4  | bus__ack;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = bus__w_stb | bus__r_stb;
+  assign \$9  = | { collected, fetched, decoded, request_valid };
+  assign \$10  = \$9  | bus__ack;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = request_valid & request_write;
+  assign \$14  = ! request_addr[9:3];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ~ request_write;
+  assign \$17  = request_valid & \$16 ;
+  assign \$18  = ! request_addr[9:3];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = register == 3'h5;
+  assign \$21  = register_write & \$20 ;
+  assign \$22  = request_valid & request_write;
+  assign \$23  = ! request_addr[9:3];
+  assign \$24  = request_addr[2:0] == 3'h4;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \$22  & \$25 ;
+  assign \$27  = ~ request_write;
+  assign \$28  = request_valid & \$27 ;
+  assign \$29  = ! request_addr[9:3];
+  assign \$30  = request_addr[2:0] == 3'h4;
   assign \$31  = \$29  & \$30 ;
-  assign bias_mem__r_en = \$28  & \$31 ;
-  assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ \$signal ;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = ~ bus__ack;
+  assign \$32  = \$28  & \$31 ;
+  assign \$33  = request_valid & request_write;
+  assign \$34  = ! request_addr[9:3];
+  assign \$35  = request_addr[2:0] == 3'h5;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = bus__w_stb | bus__r_stb;
-  assign \$38  = ~ \$signal ;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = ~ bus__ack;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = ~ \$signal$24 ;
-  assign \$43  = \$signal  & \$42 ;
-  assign \$44  = \$signal  & \$signal$24 ;
-  assign \$45  = ! request_addr[9:3];
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = request_addr[2:0] == 3'h5;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = ~ \$signal$24 ;
-  assign \$50  = \$signal  & \$49 ;
-  assign \$51  = ! request_addr[9:3];
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = commit_pending ? 1'h1 : 1'h0;
-  assign \$54  = busy ? 2'h2 : 2'h0;
-  assign \$55  = { 1'h0, \$53  } | \$54 ;
+  assign \$37  = \$33  & \$36 ;
+  assign \$38  = ~ request_write;
+  assign \$39  = request_valid & \$38 ;
+  assign \$40  = ! request_addr[9:3];
+  assign \$41  = request_addr[2:0] == 3'h5;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = \$39  & \$42 ;
+  assign \$44  = request_valid & request_write;
+  assign \$45  = request_addr[9:3] == 1'h1;
+  assign \$46  = ! request_addr[2:0];
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = \$44  & \$47 ;
+  assign \$49  = ~ request_write;
+  assign \$50  = request_valid & \$49 ;
+  assign \$51  = request_addr[9:3] == 1'h1;
+  assign \$52  = ! request_addr[2:0];
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$50  & \$53 ;
+  assign \$55  = request_valid & request_write;
   assign \$56  = request_addr[9:3] == 1'h1;
-  assign \$57  = ! request_addr[2:0];
+  assign \$57  = request_addr[2:0] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$signal  & \$signal$24 ;
-  assign \$60  = ~ \$signal$24 ;
-  assign \$61  = \$signal  & \$60 ;
-  assign \$63  = { 27'h0000000, mantissas__0 } | \$62 ;
-  assign \$64  = request_addr[9:3] == 1'h1;
-  assign \$65  = request_addr[2:0] == 1'h1;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = \$signal  & \$signal$24 ;
-  assign \$68  = ~ \$signal$24 ;
-  assign \$69  = \$signal  & \$68 ;
-  assign \$71  = { 27'h0000000, mantissas__1 } | \$70 ;
-  assign \$72  = request_addr[9:3] == 1'h1;
-  assign \$73  = request_addr[2:0] == 2'h2;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$signal  & \$signal$24 ;
-  assign \$76  = ~ \$signal$24 ;
-  assign \$77  = \$signal  & \$76 ;
-  assign \$79  = { 27'h0000000, mantissas__2 } | \$78 ;
-  assign \$80  = request_addr[9:3] == 1'h1;
-  assign \$81  = request_addr[2:0] == 2'h3;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = \$signal  & \$signal$24 ;
-  assign \$84  = ~ \$signal$24 ;
-  assign \$85  = \$signal  & \$84 ;
-  assign \$87  = { 27'h0000000, mantissas__3 } | \$86 ;
-  assign \$88  = request_addr[9:3] == 1'h1;
-  assign \$89  = request_addr[2:0] == 3'h4;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$signal  & \$signal$24 ;
-  assign \$92  = ~ \$signal$24 ;
-  assign \$93  = \$signal  & \$92 ;
-  assign \$95  = { 27'h0000000, mantissas__4 } | \$94 ;
-  assign \$96  = request_addr[9:3] == 1'h1;
-  assign \$97  = request_addr[2:0] == 3'h5;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = \$signal  & \$signal$24 ;
-  assign \$100  = ~ \$signal$24 ;
-  assign \$101  = \$signal  & \$100 ;
-  assign \$103  = { 27'h0000000, mantissas__5 } | \$102 ;
-  assign \$104  = request_addr[9:3] == 1'h1;
-  assign \$105  = request_addr[2:0] == 3'h6;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = \$signal  & \$signal$24 ;
-  assign \$108  = ~ \$signal$24 ;
-  assign \$109  = \$signal  & \$108 ;
-  assign \$111  = { 27'h0000000, mantissas__6 } | \$110 ;
-  assign \$112  = request_addr[9:3] == 1'h1;
-  assign \$113  = request_addr[2:0] == 3'h7;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = \$signal  & \$signal$24 ;
-  assign \$116  = ~ \$signal$24 ;
-  assign \$117  = \$signal  & \$116 ;
-  assign \$119  = { 27'h0000000, mantissas__7 } | \$118 ;
-  assign \$120  = ~ \$signal$24 ;
-  assign \$121  = \$signal  & \$120 ;
-  assign \$123  = request_addr[0] < 2'h2;
+  assign \$59  = \$55  & \$58 ;
+  assign \$60  = ~ request_write;
+  assign \$61  = request_valid & \$60 ;
+  assign \$62  = request_addr[9:3] == 1'h1;
+  assign \$63  = request_addr[2:0] == 1'h1;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \$61  & \$64 ;
+  assign \$66  = request_valid & request_write;
+  assign \$67  = request_addr[9:3] == 1'h1;
+  assign \$68  = request_addr[2:0] == 2'h2;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$66  & \$69 ;
+  assign \$71  = ~ request_write;
+  assign \$72  = request_valid & \$71 ;
+  assign \$73  = request_addr[9:3] == 1'h1;
+  assign \$74  = request_addr[2:0] == 2'h2;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = \$72  & \$75 ;
+  assign \$77  = request_valid & request_write;
+  assign \$78  = request_addr[9:3] == 1'h1;
+  assign \$79  = request_addr[2:0] == 2'h3;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$77  & \$80 ;
+  assign \$82  = ~ request_write;
+  assign \$83  = request_valid & \$82 ;
+  assign \$84  = request_addr[9:3] == 1'h1;
+  assign \$85  = request_addr[2:0] == 2'h3;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = \$83  & \$86 ;
+  assign \$88  = request_valid & request_write;
+  assign \$89  = request_addr[9:3] == 1'h1;
+  assign \$90  = request_addr[2:0] == 3'h4;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = \$88  & \$91 ;
+  assign \$93  = ~ request_write;
+  assign \$94  = request_valid & \$93 ;
+  assign \$95  = request_addr[9:3] == 1'h1;
+  assign \$96  = request_addr[2:0] == 3'h4;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = \$94  & \$97 ;
+  assign \$99  = request_valid & request_write;
+  assign \$100  = request_addr[9:3] == 1'h1;
+  assign \$101  = request_addr[2:0] == 3'h5;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = \$99  & \$102 ;
+  assign \$104  = ~ request_write;
+  assign \$105  = request_valid & \$104 ;
+  assign \$106  = request_addr[9:3] == 1'h1;
+  assign \$107  = request_addr[2:0] == 3'h5;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = \$105  & \$108 ;
+  assign \$110  = request_valid & request_write;
+  assign \$111  = request_addr[9:3] == 1'h1;
+  assign \$112  = request_addr[2:0] == 3'h6;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = \$110  & \$113 ;
+  assign \$115  = ~ request_write;
+  assign \$116  = request_valid & \$115 ;
+  assign \$117  = request_addr[9:3] == 1'h1;
+  assign \$118  = request_addr[2:0] == 3'h6;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$116  & \$119 ;
+  assign \$121  = request_valid & request_write;
+  assign \$122  = request_addr[9:3] == 1'h1;
+  assign \$123  = request_addr[2:0] == 3'h7;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = request_addr[8:1] < 8'ha0;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$121  & \$126 ;
-  assign \$128  = ~ \$signal$24 ;
-  assign \$129  = \$signal  & \$128 ;
-  assign \$130  = request_addr[9:4] == 1'h1;
-  assign \$131  = request_addr[3:0] < 4'ha;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = \$129  & \$132 ;
+  assign \$125  = \$121  & \$124 ;
+  assign \$126  = ~ request_write;
+  assign \$127  = request_valid & \$126 ;
+  assign \$128  = request_addr[9:3] == 1'h1;
+  assign \$129  = request_addr[2:0] == 3'h7;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = \$127  & \$130 ;
+  assign \$132  = 1'h1 << request_addr[0];
+  assign \$133  = request_valid & request_write;
+  assign \$135  = request_addr[0] < 2'h2;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = request_addr[8:1] < 8'ha0;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \$133  & \$138 ;
+  assign \$140  = ~ request_write;
+  assign \$141  = request_valid & \$140 ;
+  assign \$143  = request_addr[0] < 2'h2;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = request_addr[8:1] < 8'ha0;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = \$141  & \$146 ;
+  assign \$148  = request_valid & request_write;
+  assign \$149  = request_addr[9:4] == 1'h1;
+  assign \$150  = request_addr[3:0] < 4'ha;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$148  & \$151 ;
+  assign \$153  = ~ request_write;
+  assign \$154  = request_valid & \$153 ;
+  assign \$155  = request_addr[9:4] == 1'h1;
+  assign \$156  = request_addr[3:0] < 4'ha;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$154  & \$157 ;
+  assign \$160  = register_read ? \$159  : 32'd0;
+  assign \$161  = commit_pending ? 1'h1 : 1'h0;
+  assign \$162  = busy ? 2'h2 : 2'h0;
+  assign \$163  = { 1'h0, \$161  } | \$162 ;
+  assign \$164  = control_read ? \$163  : 2'h0;
+  assign \$165  = \$160  | { 30'h00000000, \$164  };
+  assign \$166  = shift_read ? shift : 5'h00;
+  assign \$168  = { 27'h0000000, mantissas__0 } | \$167 ;
+  assign \$169  = level0_read ? \$168  : 33'h000000000;
+  assign \$170  = { 28'h0000000, \$166  } | \$169 ;
+  assign \$171  = { 1'h0, \$165  } | \$170 ;
+  assign \$173  = { 27'h0000000, mantissas__1 } | \$172 ;
+  assign \$174  = level1_read ? \$173  : 33'h000000000;
+  assign \$176  = { 27'h0000000, mantissas__2 } | \$175 ;
+  assign \$177  = level2_read ? \$176  : 33'h000000000;
+  assign \$178  = \$174  | \$177 ;
+  assign \$180  = { 27'h0000000, mantissas__3 } | \$179 ;
+  assign \$181  = level3_read ? \$180  : 33'h000000000;
+  assign \$183  = { 27'h0000000, mantissas__4 } | \$182 ;
+  assign \$184  = level4_read ? \$183  : 33'h000000000;
+  assign \$185  = \$181  | \$184 ;
+  assign \$186  = \$178  | \$185 ;
+  assign \$187  = \$171  | \$186 ;
+  assign \$189  = { 27'h0000000, mantissas__5 } | \$188 ;
+  assign \$190  = level5_read ? \$189  : 33'h000000000;
+  assign \$192  = { 27'h0000000, mantissas__6 } | \$191 ;
+  assign \$193  = level6_read ? \$192  : 33'h000000000;
+  assign \$194  = \$190  | \$193 ;
+  assign \$196  = { 27'h0000000, mantissas__7 } | \$195 ;
+  assign \$197  = level7_read ? \$196  : 33'h000000000;
+  assign \$198  = \$194  | \$197 ;
+  assign \$199  = \$187  | \$198 ;
+  assign \$464  = read_lane * 3'h4;
+  assign \$200  = code_mem__r_data >> \$464 ;
   always @(posedge clk)
-    \$signal  <= \$134 ;
+    request_valid <= \$201 ;
   always @(posedge clk)
-    bus__ack <= \$135 ;
+    bus__ack <= \$202 ;
   always @(posedge clk)
-    request_addr <= \$136 ;
+    decoded <= \$203 ;
   always @(posedge clk)
-    request_data <= \$137 ;
+    fetched <= \$204 ;
   always @(posedge clk)
-    \$signal$24  <= \$138 ;
+    collected <= \$205 ;
   always @(posedge clk)
-    read_source <= \$139 ;
+    request_addr <= \$206 ;
   always @(posedge clk)
-    read_word <= \$140 ;
+    request_data <= \$207 ;
   always @(posedge clk)
-    shift <= \$141 ;
+    request_write <= \$208 ;
   always @(posedge clk)
-    mantissas__0 <= \$142 ;
+    register <= \$209 ;
   always @(posedge clk)
-    exponents__0 <= \$143 ;
+    register_write <= \$210 ;
   always @(posedge clk)
-    mantissas__1 <= \$144 ;
+    register_read <= \$211 ;
   always @(posedge clk)
-    exponents__1 <= \$145 ;
+    shift <= \$212 ;
   always @(posedge clk)
-    mantissas__2 <= \$146 ;
+    control_write <= \$213 ;
   always @(posedge clk)
-    exponents__2 <= \$147 ;
+    control_read <= \$214 ;
   always @(posedge clk)
-    mantissas__3 <= \$148 ;
+    shift_write <= \$215 ;
   always @(posedge clk)
-    exponents__3 <= \$149 ;
+    shift_read <= \$216 ;
   always @(posedge clk)
-    mantissas__4 <= \$150 ;
+    level0_write <= \$217 ;
   always @(posedge clk)
-    exponents__4 <= \$151 ;
+    level0_read <= \$218 ;
   always @(posedge clk)
-    mantissas__5 <= \$152 ;
+    mantissas__0 <= \$219 ;
   always @(posedge clk)
-    exponents__5 <= \$153 ;
+    exponents__0 <= \$220 ;
   always @(posedge clk)
-    mantissas__6 <= \$154 ;
+    level1_write <= \$221 ;
   always @(posedge clk)
-    exponents__6 <= \$155 ;
+    level1_read <= \$222 ;
   always @(posedge clk)
-    mantissas__7 <= \$156 ;
+    mantissas__1 <= \$223 ;
   always @(posedge clk)
-    exponents__7 <= \$157 ;
+    exponents__1 <= \$224 ;
   always @(posedge clk)
-    read_lane <= \$158 ;
+    level2_write <= \$225 ;
+  always @(posedge clk)
+    level2_read <= \$226 ;
+  always @(posedge clk)
+    mantissas__2 <= \$227 ;
+  always @(posedge clk)
+    exponents__2 <= \$228 ;
+  always @(posedge clk)
+    level3_write <= \$229 ;
+  always @(posedge clk)
+    level3_read <= \$230 ;
+  always @(posedge clk)
+    mantissas__3 <= \$231 ;
+  always @(posedge clk)
+    exponents__3 <= \$232 ;
+  always @(posedge clk)
+    level4_write <= \$233 ;
+  always @(posedge clk)
+    level4_read <= \$234 ;
+  always @(posedge clk)
+    mantissas__4 <= \$235 ;
+  always @(posedge clk)
+    exponents__4 <= \$236 ;
+  always @(posedge clk)
+    level5_write <= \$237 ;
+  always @(posedge clk)
+    level5_read <= \$238 ;
+  always @(posedge clk)
+    mantissas__5 <= \$239 ;
+  always @(posedge clk)
+    exponents__5 <= \$240 ;
+  always @(posedge clk)
+    level6_write <= \$241 ;
+  always @(posedge clk)
+    level6_read <= \$242 ;
+  always @(posedge clk)
+    mantissas__6 <= \$243 ;
+  always @(posedge clk)
+    exponents__6 <= \$244 ;
+  always @(posedge clk)
+    level7_write <= \$245 ;
+  always @(posedge clk)
+    level7_read <= \$246 ;
+  always @(posedge clk)
+    mantissas__7 <= \$247 ;
+  always @(posedge clk)
+    exponents__7 <= \$248 ;
+  always @(posedge clk)
+    code_mem__addr <= \$249 ;
+  always @(posedge clk)
+    code_lanes <= \$250 ;
+  always @(posedge clk)
+    code_write <= \$251 ;
+  always @(posedge clk)
+    code_mem__r_en <= \$252 ;
+  always @(posedge clk)
+    read_lane <= \$253 ;
+  always @(posedge clk)
+    bias_mem__addr <= \$254 ;
+  always @(posedge clk)
+    bias_mem__w_en <= \$255 ;
+  always @(posedge clk)
+    bias_mem__r_en <= \$256 ;
+  always @(posedge clk)
+    read_word <= \$257 ;
+  always @(posedge clk)
+    \$signal  <= \$258 ;
+  always @(posedge clk)
+    bias_fetched <= \$259 ;
+  always @(posedge clk)
+    \$signal$107  <= \$260 ;
+  always @(posedge clk)
+    bias_collect <= \$261 ;
   \digits_mlp.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__addr(bias_mem__addr),
     .bias_write__data(request_data[21:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__en(\$15 [1:0]),
+    .code_write__addr(code_mem__addr),
+    .code_write__en(code_mem__w_en),
     .commit(commit),
     .commit_pending(commit_pending),
     .exponents__0(exponents__0),
@@ -3884,7 +4657,6 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
-    .\port$1143$0 (request_addr[8:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -3895,354 +4667,535 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    bus__r_data = 32'd0;
-    if (bus__ack) begin
-      casez (read_source)
-        2'h0:
-            bus__r_data = read_word;
-        2'h1:
-            bus__r_data = { 28'h0000000, \$1  };
-        2'h2:
-            bus__r_data = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
-      endcase
+    (* full_case = 32'd1 *)
+    casez (register)
+      3'h0:
+          \$159  = 32'd1247347201;
+      3'h1:
+          \$159  = 32'd655392;
+      3'h2:
+          \$159  = 32'd134743042;
+      3'h3:
+          \$159  = 32'd1442310;
+      3'h4:
+          \$159  = 32'd0;
+      3'h5:
+          \$159  = 32'd0;
+      3'h6:
+          \$159  = 32'd0;
+      3'h7:
+          \$159  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$201  = \$7 ;
+    if (rst) begin
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$134  = \$36 ;
+    \$202  = collected;
     if (rst) begin
-      \$134  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$135  = \$signal ;
+    \$203  = request_valid;
     if (rst) begin
-      \$135  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$136  = request_addr;
-    if (\$41 ) begin
-      \$136  = bus__addr;
-    end
+    \$204  = decoded;
     if (rst) begin
-      \$136  = 10'h000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = request_data;
-    if (\$41 ) begin
-      \$137  = bus__w_data;
-    end
+    \$205  = fetched;
     if (rst) begin
-      \$137  = 32'd0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = \$signal$24 ;
-    if (\$41 ) begin
-      \$138  = bus__w_stb;
+    \$206  = request_addr;
+    if (\$12 ) begin
+      \$206  = bus__addr;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$206  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = read_source;
-    if (\$43 ) begin
-      \$139  = 2'h0;
-    end
-    if (\$127 ) begin
-      \$139  = 2'h1;
-    end
-    if (\$133 ) begin
-      \$139  = 2'h2;
+    \$207  = request_data;
+    if (\$12 ) begin
+      \$207  = bus__w_data;
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = read_word;
-    if (\$43 ) begin
-      \$140  = 32'd0;
-    end
-    if (\$52 ) begin
-      casez (request_addr[2:0])
-        3'h0:
-            \$140  = 32'd1247347201;
-        3'h1:
-            \$140  = 32'd655392;
-        3'h2:
-            \$140  = 32'd134743042;
-        3'h3:
-            \$140  = 32'd1442310;
-        3'h4:
-            \$140  = { 30'h00000000, \$55  };
-        3'h5:
-            \$140  = { 27'h0000000, shift };
-      endcase
-    end
-    if (\$58 ) begin
-      if (\$61 ) begin
-        \$140  = \$63 [31:0];
-      end
-    end
-    if (\$66 ) begin
-      if (\$69 ) begin
-        \$140  = \$71 [31:0];
-      end
-    end
-    if (\$74 ) begin
-      if (\$77 ) begin
-        \$140  = \$79 [31:0];
-      end
-    end
-    if (\$82 ) begin
-      if (\$85 ) begin
-        \$140  = \$87 [31:0];
-      end
-    end
-    if (\$90 ) begin
-      if (\$93 ) begin
-        \$140  = \$95 [31:0];
-      end
-    end
-    if (\$98 ) begin
-      if (\$101 ) begin
-        \$140  = \$103 [31:0];
-      end
-    end
-    if (\$106 ) begin
-      if (\$109 ) begin
-        \$140  = \$111 [31:0];
-      end
-    end
-    if (\$114 ) begin
-      if (\$117 ) begin
-        \$140  = \$119 [31:0];
-      end
+    \$208  = request_write;
+    if (\$12 ) begin
+      \$208  = bus__w_stb;
     end
     if (rst) begin
-      \$140  = 32'd0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = shift;
-    if (\$48 ) begin
-      \$141  = request_data[4:0];
+    \$209  = register;
+    if (request_valid) begin
+      \$209  = request_addr[2:0];
     end
     if (rst) begin
-      \$141  = 5'h0b;
+      \$209  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = mantissas__0;
-    if (\$58 ) begin
-      if (\$59 ) begin
-        \$142  = request_data[5:0];
-      end
-    end
+    \$210  = \$15 ;
     if (rst) begin
-      \$142  = 6'h0d;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = exponents__0;
-    if (\$58 ) begin
-      if (\$59 ) begin
-        \$143  = request_data[17:16];
-      end
-    end
+    \$211  = \$19 ;
     if (rst) begin
-      \$143  = 2'h0;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = mantissas__1;
-    if (\$66 ) begin
-      if (\$67 ) begin
-        \$144  = request_data[5:0];
-      end
+    \$212  = shift;
+    if (\$21 ) begin
+      \$212  = request_data[4:0];
     end
     if (rst) begin
-      \$144  = 6'h3b;
+      \$212  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = exponents__1;
-    if (\$66 ) begin
-      if (\$67 ) begin
-        \$145  = request_data[17:16];
-      end
-    end
+    \$213  = \$26 ;
     if (rst) begin
-      \$145  = 2'h0;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = mantissas__2;
-    if (\$74 ) begin
-      if (\$75 ) begin
-        \$146  = request_data[5:0];
-      end
-    end
+    \$214  = \$32 ;
     if (rst) begin
-      \$146  = 6'h3a;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = exponents__2;
-    if (\$74 ) begin
-      if (\$75 ) begin
-        \$147  = request_data[17:16];
-      end
-    end
+    \$215  = \$37 ;
     if (rst) begin
-      \$147  = 2'h1;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = mantissas__3;
-    if (\$82 ) begin
-      if (\$83 ) begin
-        \$148  = request_data[5:0];
-      end
-    end
+    \$216  = \$43 ;
     if (rst) begin
-      \$148  = 6'h2b;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = exponents__3;
-    if (\$82 ) begin
-      if (\$83 ) begin
-        \$149  = request_data[17:16];
-      end
-    end
+    \$217  = \$48 ;
     if (rst) begin
-      \$149  = 2'h2;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = mantissas__4;
-    if (\$90 ) begin
-      if (\$91 ) begin
-        \$150  = request_data[5:0];
-      end
-    end
+    \$218  = \$54 ;
     if (rst) begin
-      \$150  = 6'h37;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = exponents__4;
-    if (\$90 ) begin
-      if (\$91 ) begin
-        \$151  = request_data[17:16];
-      end
+    \$219  = mantissas__0;
+    if (level0_write) begin
+      \$219  = request_data[5:0];
     end
     if (rst) begin
-      \$151  = 2'h2;
+      \$219  = 6'h0d;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = mantissas__5;
-    if (\$98 ) begin
-      if (\$99 ) begin
-        \$152  = request_data[5:0];
-      end
+    \$220  = exponents__0;
+    if (level0_write) begin
+      \$220  = request_data[17:16];
     end
     if (rst) begin
-      \$152  = 6'h22;
+      \$220  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = exponents__5;
-    if (\$98 ) begin
-      if (\$99 ) begin
-        \$153  = request_data[17:16];
-      end
-    end
+    \$221  = \$59 ;
     if (rst) begin
-      \$153  = 2'h3;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = mantissas__6;
-    if (\$106 ) begin
-      if (\$107 ) begin
-        \$154  = request_data[5:0];
-      end
-    end
+    \$222  = \$65 ;
     if (rst) begin
-      \$154  = 6'h2b;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = exponents__6;
-    if (\$106 ) begin
-      if (\$107 ) begin
-        \$155  = request_data[17:16];
-      end
+    \$223  = mantissas__1;
+    if (level1_write) begin
+      \$223  = request_data[5:0];
     end
     if (rst) begin
-      \$155  = 2'h3;
+      \$223  = 6'h3b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = mantissas__7;
-    if (\$114 ) begin
-      if (\$115 ) begin
-        \$156  = request_data[5:0];
-      end
+    \$224  = exponents__1;
+    if (level1_write) begin
+      \$224  = request_data[17:16];
     end
     if (rst) begin
-      \$156  = 6'h3f;
+      \$224  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = exponents__7;
-    if (\$114 ) begin
-      if (\$115 ) begin
-        \$157  = request_data[17:16];
-      end
-    end
+    \$225  = \$70 ;
     if (rst) begin
-      \$157  = 2'h3;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = read_lane;
-    if (\$127 ) begin
-      \$158  = request_addr[0];
+    \$226  = \$76 ;
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$227  = mantissas__2;
+    if (level2_write) begin
+      \$227  = request_data[5:0];
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$227  = 6'h3a;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$228  = exponents__2;
+    if (level2_write) begin
+      \$228  = request_data[17:16];
+    end
+    if (rst) begin
+      \$228  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$229  = \$81 ;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$230  = \$87 ;
+    if (rst) begin
+      \$230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$231  = mantissas__3;
+    if (level3_write) begin
+      \$231  = request_data[5:0];
+    end
+    if (rst) begin
+      \$231  = 6'h2b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$232  = exponents__3;
+    if (level3_write) begin
+      \$232  = request_data[17:16];
+    end
+    if (rst) begin
+      \$232  = 2'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$233  = \$92 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$234  = \$98 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$235  = mantissas__4;
+    if (level4_write) begin
+      \$235  = request_data[5:0];
+    end
+    if (rst) begin
+      \$235  = 6'h37;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = exponents__4;
+    if (level4_write) begin
+      \$236  = request_data[17:16];
+    end
+    if (rst) begin
+      \$236  = 2'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$237  = \$103 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$238  = \$109 ;
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$239  = mantissas__5;
+    if (level5_write) begin
+      \$239  = request_data[5:0];
+    end
+    if (rst) begin
+      \$239  = 6'h22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$240  = exponents__5;
+    if (level5_write) begin
+      \$240  = request_data[17:16];
+    end
+    if (rst) begin
+      \$240  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$241  = \$114 ;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = \$120 ;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$243  = mantissas__6;
+    if (level6_write) begin
+      \$243  = request_data[5:0];
+    end
+    if (rst) begin
+      \$243  = 6'h2b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$244  = exponents__6;
+    if (level6_write) begin
+      \$244  = request_data[17:16];
+    end
+    if (rst) begin
+      \$244  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$245  = \$125 ;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$246  = \$131 ;
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$247  = mantissas__7;
+    if (level7_write) begin
+      \$247  = request_data[5:0];
+    end
+    if (rst) begin
+      \$247  = 6'h3f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$248  = exponents__7;
+    if (level7_write) begin
+      \$248  = request_data[17:16];
+    end
+    if (rst) begin
+      \$248  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$249  = code_mem__addr;
+    if (request_valid) begin
+      \$249  = request_addr[8:1];
+    end
+    if (rst) begin
+      \$249  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$250  = code_lanes;
+    if (request_valid) begin
+      \$250  = \$132 [1:0];
+    end
+    if (rst) begin
+      \$250  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$251  = \$139 ;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$252  = \$147 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$253  = read_lane;
+    if (request_valid) begin
+      \$253  = request_addr[0];
+    end
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$254  = bias_mem__addr;
+    if (request_valid) begin
+      \$254  = request_addr[3:0];
+    end
+    if (rst) begin
+      \$254  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$255  = \$152 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$256  = \$158 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$257  = read_word;
+    if (decoded) begin
+      \$257  = \$199 [31:0];
+    end
+    if (\$signal$107 ) begin
+      \$257  = { 28'h0000000, \$200  };
+    end
+    if (bias_collect) begin
+      \$257  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+    end
+    if (rst) begin
+      \$257  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$258  = code_mem__r_en;
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$259  = bias_mem__r_en;
+    if (rst) begin
+      \$259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$260  = \$signal ;
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$261  = bias_fetched;
+    if (rst) begin
+      \$261  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -4269,265 +5222,276 @@ module \digits_mlp.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_
   assign staged6_e = exponents__6;
   assign staged7_m = mantissas__7;
   assign staged7_e = exponents__7;
-  assign code_mem__addr = request_addr[8:1];
+  assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0] };
-  assign code_mem__w_en = \$15 [1:0];
-  assign bias_mem__addr = request_addr[3:0];
+  assign code_read = code_mem__r_en;
+  assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
-  assign \$8  = request_addr[9];
-  assign \$18  = request_addr[9];
-  assign \$62  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$70  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$78  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$86  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$94  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$102  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$110  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$118  = { 15'h0000, exponents__7, 16'h0000 };
-  assign \$122  = request_addr[9];
+  assign bias_write = bias_mem__w_en;
+  assign bias_read = bias_mem__r_en;
+  assign \$134  = request_addr[9];
+  assign \$142  = request_addr[9];
+  assign \$167  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$172  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$175  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$179  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$182  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$188  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$191  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$195  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, \port$1143$0 , bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2
-, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6
+, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, x__valid, y__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [22:0] \$100 ;
-  wire [23:0] \$101 ;
-  wire [24:0] \$102 ;
-  wire [22:0] \$103 ;
-  wire [23:0] \$104 ;
-  wire [24:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [4:0] \$109 ;
+  wire [8:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [8:0] \$104 ;
+  reg [8:0] \$105 ;
+  wire [16:0] \$106 ;
+  wire [17:0] \$107 ;
+  reg [8:0] \$108 ;
+  wire [16:0] \$109 ;
   wire \$11 ;
-  wire [4:0] \$110 ;
-  wire [4:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [1:0] \$114 ;
+  wire [17:0] \$110 ;
+  wire \$111 ;
+  wire [4:0] \$112 ;
+  wire [4:0] \$113 ;
+  wire \$114 ;
   wire \$115 ;
-  wire [24:0] \$116 ;
-  wire [24:0] \$117 ;
-  wire [24:0] \$118 ;
+  wire [1:0] \$116 ;
+  wire \$117 ;
+  wire [2:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire [24:0] \$121 ;
   wire [24:0] \$122 ;
-  wire \$123 ;
-  wire [2:0] \$124 ;
+  wire [24:0] \$123 ;
+  wire \$124 ;
   wire \$125 ;
-  reg [4:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg [7:0] \$130 ;
-  reg [2:0] \$131 ;
+  wire [7:0] \$130 ;
+  wire [7:0] \$131 ;
   reg \$132 ;
-  reg \$133 ;
+  reg [4:0] \$133 ;
   reg [7:0] \$134 ;
-  reg \$135 ;
+  reg [2:0] \$135 ;
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
-  reg [4:0] \$140 ;
-  reg [22:0] \$141 ;
-  reg [8:0] \$142 ;
-  reg [8:0] \$143 ;
-  reg [8:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [8:0] \$146 ;
-  reg [8:0] \$147 ;
-  reg [8:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg [7:0] \$151 ;
-  reg \$152 ;
-  reg [8:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg \$155 ;
-  reg \$156 ;
+  reg [4:0] \$150 ;
+  reg [22:0] \$151 ;
+  reg [4:0] \$152 ;
+  reg [22:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [8:0] \$155 ;
+  reg [8:0] \$156 ;
   reg [8:0] \$157 ;
-  reg [16:0] \$158 ;
-  reg \$159 ;
+  reg [8:0] \$158 ;
+  reg [8:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
+  reg [8:0] \$160 ;
+  reg [8:0] \$161 ;
   reg \$162 ;
   reg \$163 ;
   reg \$164 ;
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
-  wire \$17 ;
-  reg [22:0] \$170 ;
-  reg [22:0] \$171 ;
+  reg [21:0] \$168 ;
+  reg [21:0] \$169 ;
+  wire [22:0] \$17 ;
+  reg \$170 ;
+  reg [21:0] \$171 ;
   reg [3:0] \$172 ;
-  reg \$173 ;
+  reg [3:0] \$173 ;
   reg [21:0] \$174 ;
-  reg [22:0] \$175 ;
-  reg [22:0] \$176 ;
+  reg [21:0] \$175 ;
+  reg [21:0] \$176 ;
   reg [1:0] \$177 ;
   reg \$178 ;
-  reg [23:0] \$179 ;
-  wire \$18 ;
+  reg \$179 ;
+  wire [23:0] \$18 ;
   reg \$180 ;
-  reg [24:0] \$181 ;
+  reg [23:0] \$181 ;
   reg \$182 ;
   reg [24:0] \$183 ;
   reg \$184 ;
-  reg [7:0] \$185 ;
-  wire \$19 ;
+  reg [24:0] \$185 ;
+  reg \$186 ;
+  reg [7:0] \$187 ;
+  wire [22:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  wire [23:0] \$20 ;
+  wire [3:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [8:0] \$28 ;
+  wire [3:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [4:0] \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  wire [4:0] \$36 ;
+  wire [8:0] \$31 ;
+  wire [5:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [3:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [8:0] \$43 ;
-  wire [5:0] \$44 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [8:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [8:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire [8:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [7:0] \$65 ;
+  wire \$66 ;
+  wire [4:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire [31:0] \$69 ;
   wire \$7 ;
-  wire [8:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [8:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [8:0] \$76 ;
   wire \$77 ;
-  wire [8:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [8:0] \$80 ;
   wire \$81 ;
-  wire [8:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [8:0] \$84 ;
   wire \$85 ;
-  wire [8:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [8:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [7:0] \$92 ;
-  reg [8:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [17:0] \$95 ;
-  reg [8:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [17:0] \$98 ;
+  wire [8:0] \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [8:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$101  = 1'h0;
-  reg \$signal$102  = 1'h0;
-  reg \$signal$103  = 1'h0;
-  reg \$signal$104  = 1'h0;
-  reg \$signal$105  = 1'h0;
-  reg \$signal$106  = 1'h0;
-  reg \$signal$107  = 1'h0;
+  reg \$signal$116  = 1'h0;
   reg \$signal$29  = 1'h0;
-  reg \$signal$30  = 1'h0;
-  reg \$signal$32  = 1'h0;
+  reg \$signal$31  = 1'h0;
   reg \$signal$33  = 1'h0;
-  wire \$signal$49 ;
-  reg \$signal$60  = 1'h0;
-  reg \$signal$61  = 1'h0;
-  reg [22:0] acc0 = 23'h000000;
-  reg [22:0] acc1 = 23'h000000;
+  reg \$signal$35  = 1'h0;
+  reg \$signal$36  = 1'h0;
+  wire \$signal$58 ;
+  wire \$signal$61 ;
+  reg \$signal$75  = 1'h0;
+  reg \$signal$80  = 1'h0;
+  reg [21:0] acc0 = 22'h000000;
+  reg [21:0] acc1 = 22'h000000;
   reg [22:0] active_rounding = 23'h000400;
   reg [4:0] active_shift = 5'h0b;
-  reg [22:0] bank0 = 23'h000000;
-  reg [22:0] bank1 = 23'h000000;
+  reg [21:0] bank0 = 22'h000000;
+  reg [21:0] bank1 = 22'h000000;
+  wire bank_drained;
   reg [1:0] bank_left = 2'h0;
+  reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
+  reg bank_single = 1'h0;
   reg [21:0] bias_f0 = 22'h000000;
   wire [3:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
-  wire [21:0] bias_mem__r_data;
+  reg [21:0] bias_mem__r_data = 22'h000000;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
   wire bias_mem__w_en;
   wire [3:0] bias_read__addr;
   wire [21:0] bias_read__data;
+  input [3:0] bias_write__addr;
   wire [3:0] bias_write__addr;
   input [21:0] bias_write__data;
   wire [21:0] bias_write__data;
   input bias_write__en;
   wire bias_write__en;
+  reg blocked = 1'h0;
   reg borrowed = 1'h0;
   output busy;
-  wire busy;
+  reg busy = 1'h0;
+  (* init = 1'h0 *)
+  wire \busy$9 ;
+  reg [4:0] clamped = 5'h0b;
+  wire clear;
   input clk;
   wire clk;
   wire [7:0] code_mem__addr;
   output [7:0] code_mem__r_data;
-  wire [7:0] code_mem__r_data;
+  reg [7:0] code_mem__r_data = 8'h00;
   input code_mem__r_en;
   wire code_mem__r_en;
   wire [7:0] code_mem__w_data;
   wire [1:0] code_mem__w_en;
   wire [7:0] code_read__addr;
   wire [7:0] code_read__data;
+  (* init = 8'h00 *)
+  wire [7:0] code_row1;
+  input [7:0] code_write__addr;
   wire [7:0] code_write__addr;
   wire [7:0] code_write__data;
   input [1:0] code_write__en;
@@ -4537,7 +5501,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$9 ;
+  wire \commit_pending$7 ;
   wire drained;
   input [1:0] exponents__0;
   wire [1:0] exponents__0;
@@ -4555,10 +5519,13 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   wire [1:0] exponents__6;
   input [1:0] exponents__7;
   wire [1:0] exponents__7;
+  reg final0 = 1'h0;
   reg final1 = 1'h0;
+  reg final2 = 1'h0;
+  reg final3 = 1'h0;
   reg final_pass = 1'h0;
-  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
+  reg [3:0] following = 4'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [3:0] head = 4'h0;
@@ -4600,9 +5567,8 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   input [5:0] mantissas__7;
   wire [5:0] mantissas__7;
   reg [2:0] pass_index = 3'h0;
-  input [8:0] \port$1143$0 ;
-  wire [8:0] \port$1143$0 ;
   reg [24:0] rounded_f1 = 25'h0000000;
+  reg [22:0] rounding = 23'h000400;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
@@ -4613,10 +5579,14 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   reg sign1 = 1'h0;
   reg sign2_0 = 1'h0;
   reg sign2_1 = 1'h0;
+  wire [21:0] sum0;
+  wire [21:0] sum1;
   reg [16:0] term0 = 17'h00000;
   reg [16:0] term1 = 17'h00000;
+  reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
   reg [23:0] value_f0 = 24'h000000;
+  reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
@@ -4649,13 +5619,13 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   end
   always @(posedge clk) begin
     if (bias_write__en)
-      biases[\port$1143$0 [3:0]] <= bias_write__data;
+      biases[bias_write__addr] <= bias_write__data;
   end
   reg [21:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[\$36 [3:0]];
+    _0_ <= biases[bias_read__addr];
   end
-  assign bias_mem__r_data = _0_;
+  assign bias_read__data = _0_;
   reg [7:0] codes [159:0];
   initial begin
     codes[0] = 8'he3;
@@ -4821,15 +5791,15 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[\port$1143$0 [8:1]][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= bias_write__data[3:0];
     if (code_write__en[1])
-      codes[\port$1143$0 [8:1]][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= bias_write__data[3:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
     _1_ <= codes[code_read__addr];
   end
-  assign code_mem__r_data = _1_;
+  assign code_read__data = _1_;
   reg [7:0] inputs [31:0];
   initial begin
     inputs[0] = 8'h00;
@@ -4874,230 +5844,250 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = first_beat & from_stream;
-  assign \$2  = \$1  & drained;
-  assign busy = ~ \$2 ;
-  assign \$3  = ~ code_mem__r_en;
-  assign \$4  = first_beat & from_stream;
-  assign \$5  = commit_pending & \$4 ;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = \$3  & \$6 ;
-  assign \$8  = ~ last_beat;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  | \$9 ;
-  assign \$11  = \$7  & \$10 ;
-  assign x__ready = \$11  & from_stream;
-  assign \$12  = ~ code_mem__r_en;
-  assign \$13  = first_beat & from_stream;
-  assign \$14  = commit_pending & \$13 ;
-  assign \$15  = ~ \$14 ;
-  assign \$16  = \$12  & \$15 ;
-  assign \$17  = ~ last_beat;
-  assign \$18  = ~ bank_reserved;
-  assign \$19  = \$17  | \$18 ;
-  assign \$20  = \$16  & \$19 ;
-  assign \$21  = from_stream ? x__valid : 1'h1;
-  assign issue = \$20  & \$21 ;
-  assign code_read__addr = code_mem__r_en ? \port$1143$0 [8:1] : row;
+  assign \$1  = ~ code_mem__r_en;
+  assign \$2  = ~ blocked;
+  assign \$3  = \$1  & \$2 ;
+  assign x__ready = \$3  & from_stream;
+  assign \$4  = ~ code_mem__r_en;
+  assign \$5  = ~ blocked;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = from_stream ? x__valid : 1'h1;
+  assign issue = \$6  & \$7 ;
+  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$22  = \$signal  | \$signal$29 ;
-  assign \$23  = \$22  | \$signal$30 ;
-  assign \$24  = \$23  | finish_valid;
-  assign \$25  = \$24  | bank_reserved;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$signal$32  | \$signal$33 ;
-  assign \$28  = \$27  | valid_f2;
-  assign \$29  = ~ \$28 ;
-  assign drained = \$26  & \$29 ;
-  assign \$30  = | bank_left;
-  assign \$31  = \$signal$49  & \$30 ;
-  assign \$32  = head == 4'h9;
-  assign \$33  = head + 1'h1;
-  assign \$34  = \$32  ? 5'h00 : \$33 ;
-  assign \$35  = \$31  ? \$34  : { 1'h0, head };
-  assign \$36  = bias_mem__r_en ? { 1'h0, \port$1143$0 [3:0] } : \$35 ;
-  assign \$37  = ~ y__valid;
-  assign \$38  = \$37  | y__ready;
-  assign \$39  = ~ borrowed;
-  assign \$signal$49  = \$38  & \$39 ;
-  assign \$40  = row + 1'h1;
-  assign \$41  = pass_index + 1'h1;
-  assign \$42  = pass_index == 2'h3;
-  assign \$43  = row + 1'h1;
-  assign \$44  = input_write__addr + 1'h1;
-  assign \$45  = input_write__addr == 5'h1e;
-  assign \$46  = first_beat & from_stream;
-  assign \$47  = commit_pending & \$46 ;
-  assign \$48  = \$47  & drained;
-  assign \$49  = shift > 5'h17;
-  assign \$50  = \$49  ? 5'h17 : shift;
-  assign \$51  = shift > 5'h17;
-  assign \$52  = \$51  ? 5'h17 : shift;
-  assign \$53  = 1'h1 << \$52 ;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = mantissas__0 << exponents__0;
-  assign \$59  = first_beat & from_stream;
-  assign \$60  = commit_pending & \$59 ;
-  assign \$61  = \$60  & drained;
-  assign \$62  = mantissas__1 << exponents__1;
-  assign \$63  = first_beat & from_stream;
-  assign \$64  = commit_pending & \$63 ;
-  assign \$65  = \$64  & drained;
-  assign \$66  = mantissas__2 << exponents__2;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
-  assign \$70  = mantissas__3 << exponents__3;
-  assign \$71  = first_beat & from_stream;
-  assign \$72  = commit_pending & \$71 ;
-  assign \$73  = \$72  & drained;
-  assign \$74  = mantissas__4 << exponents__4;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = mantissas__5 << exponents__5;
-  assign \$79  = first_beat & from_stream;
-  assign \$80  = commit_pending & \$79 ;
-  assign \$81  = \$80  & drained;
-  assign \$82  = mantissas__6 << exponents__6;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = mantissas__7 << exponents__7;
-  assign \$87  = first_beat & from_stream;
-  assign \$88  = commit_pending & \$87 ;
-  assign \$89  = \$88  & drained;
-  assign \$90  = \$89  ? 1'h0 : commit_pending;
-  assign \$91  = \$90  | commit;
-  assign \$92  = from_stream1 ? x_held : input_read__data;
-  assign \$94  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$95  = { \$94 [16], \$94  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$97  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$98  = { \$97 [16], \$97  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$99  = \$signal$30  & \$signal$105 ;
-  assign \$100  = \$signal$104  ? 23'h000000 : acc0;
-  assign \$101  = $signed(\$100 ) + $signed(term0);
-  assign \$102  = $signed(\$101 ) + $signed({ 1'h0, sign0 });
-  assign \$103  = \$signal$104  ? 23'h000000 : acc1;
-  assign \$104  = $signed(\$103 ) + $signed(term1);
-  assign \$105  = $signed(\$104 ) + $signed({ 1'h0, sign1 });
-  assign \$106  = | bank_left;
-  assign \$107  = \$signal$49  & \$106 ;
-  assign \$108  = head == 4'h9;
-  assign \$109  = head + 1'h1;
-  assign \$110  = \$108  ? 5'h00 : \$109 ;
-  assign \$111  = \$107  ? \$110  : { 1'h0, head };
-  assign \$112  = | bank_left;
-  assign \$113  = \$signal$49  & \$112 ;
-  assign \$115  = | bank_left;
-  assign \$116  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$117  = $signed(value_f0) + $signed(bias_f0);
-  assign \$118  = $signed(rounded_f1) >>> active_shift;
-  assign \$119  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$120  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$121  = \$120  ? 25'h1ffff80 : shifted_f2;
-  assign \$122  = \$119  ? 25'h000007f : \$121 ;
-  assign \$123  = | bank_left;
-  assign \$124  = bank_left - 1'h1;
-  assign \$125  = bank_left == 1'h1;
+  assign \$8  = \$signal  & \$signal$29 ;
+  assign clear = rst | \$8 ;
+  assign \$9  = \$signal$31  | valid1;
+  assign \$10  = \$9  | \$signal$33 ;
+  assign \$11  = \$10  | \$signal ;
+  assign \$12  = \$11  | bank_reserved;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$signal$35  | \$signal$36 ;
+  assign \$15  = \$14  | valid_f2;
+  assign \$16  = ~ \$15 ;
+  assign drained = \$13  & \$16 ;
+  assign \$17  = $signed(acc0) + $signed(term0);
+  assign \$18  = $signed(\$17 ) + $signed({ 1'h0, sign0 });
+  assign \$19  = $signed(acc1) + $signed(term1);
+  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, sign1 });
+  assign \$21  = \$signal$58  ? following : head;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$21 ;
+  assign \$22  = ~ y__valid;
+  assign \$23  = \$22  | y__ready;
+  assign \$24  = ~ borrowed;
+  assign \$signal$61  = \$23  & \$24 ;
+  assign \$signal$58  = \$signal$61  & bank_nonempty;
+  assign bank_drained = \$signal$61  & bank_single;
+  assign \$25  = first_beat & from_stream;
+  assign \$26  = \$25  & drained;
+  assign \$27  = ~ \$26 ;
+  assign \$28  = row + 1'h1;
+  assign \$29  = pass_index + 1'h1;
+  assign \$30  = pass_index == 2'h3;
+  assign \$31  = row + 1'h1;
+  assign \$32  = input_write__addr + 1'h1;
+  assign \$33  = issue ? last_beat : first_beat;
+  assign \$34  = input_write__addr == 5'h1e;
+  assign \$35  = last_beat ? 1'h0 : \$34 ;
+  assign \$36  = issue ? \$35  : last_beat;
+  assign \$37  = issue & last_beat;
+  assign \$38  = \$37  ? final_pass : from_stream;
+  assign \$39  = issue & last_beat;
+  assign \$40  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$41  = \$39  ? 1'h1 : \$40 ;
+  assign \$42  = first_beat & from_stream;
+  assign \$43  = commit_pending & \$42 ;
+  assign \$44  = \$43  & drained;
+  assign \$45  = \$44  ? 1'h0 : commit_pending;
+  assign \$46  = \$45  | commit;
+  assign \$47  = first_beat & from_stream;
+  assign \$48  = commit_pending & \$47 ;
+  assign \$49  = \$48  & drained;
+  assign \$50  = \$49  ? 1'h0 : commit_pending;
+  assign \$51  = \$50  | commit;
+  assign \$52  = issue ? last_beat : first_beat;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = issue & last_beat;
+  assign \$55  = \$54  ? final_pass : from_stream;
+  assign \$56  = \$53  & \$55 ;
+  assign \$57  = input_write__addr == 5'h1e;
+  assign \$58  = last_beat ? 1'h0 : \$57 ;
+  assign \$59  = issue ? \$58  : last_beat;
+  assign \$60  = issue & last_beat;
+  assign \$61  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$62  = \$60  ? 1'h1 : \$61 ;
+  assign \$63  = \$59  & \$62 ;
+  assign \$64  = \$56  | \$63 ;
+  assign \$65  = from_stream1 ? x_held : input_read__data;
+  assign \$66  = shift > 5'h17;
+  assign \$67  = \$66  ? 5'h17 : shift;
+  assign \$68  = 1'h1 << clamped;
+  assign \$70  = first_beat & from_stream;
+  assign \$71  = commit_pending & \$70 ;
+  assign \$72  = \$71  & drained;
+  assign \$73  = first_beat & from_stream;
+  assign \$74  = commit_pending & \$73 ;
+  assign \$75  = \$74  & drained;
+  assign \$76  = mantissas__0 << exponents__0;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = mantissas__1 << exponents__1;
+  assign \$81  = first_beat & from_stream;
+  assign \$82  = commit_pending & \$81 ;
+  assign \$83  = \$82  & drained;
+  assign \$84  = mantissas__2 << exponents__2;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = mantissas__3 << exponents__3;
+  assign \$89  = first_beat & from_stream;
+  assign \$90  = commit_pending & \$89 ;
+  assign \$91  = \$90  & drained;
+  assign \$92  = mantissas__4 << exponents__4;
+  assign \$93  = first_beat & from_stream;
+  assign \$94  = commit_pending & \$93 ;
+  assign \$95  = \$94  & drained;
+  assign \$96  = mantissas__5 << exponents__5;
+  assign \$97  = first_beat & from_stream;
+  assign \$98  = commit_pending & \$97 ;
+  assign \$99  = \$98  & drained;
+  assign \$100  = mantissas__6 << exponents__6;
+  assign \$101  = first_beat & from_stream;
+  assign \$102  = commit_pending & \$101 ;
+  assign \$103  = \$102  & drained;
+  assign \$104  = mantissas__7 << exponents__7;
+  assign \$106  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$107  = { \$106 [16], \$106  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$109  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$110  = { \$109 [16], \$109  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$111  = following == 4'h9;
+  assign \$112  = following + 1'h1;
+  assign \$113  = \$111  ? 5'h00 : \$112 ;
+  assign \$114  = \$signal  & \$signal$29 ;
+  assign \$115  = \$signal  & \$signal$29 ;
+  assign \$118  = bank_left - 1'h1;
+  assign \$119  = ~ bank_single;
+  assign \$120  = bank_left == 2'h2;
+  assign \$121  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$122  = $signed(value_f0) + $signed(bias_f0);
+  assign \$123  = $signed(rounded_f1) >>> active_shift;
+  assign \$124  = ~ shifted_f2[24];
+  assign \$125  = | shifted_f2[24:7];
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = & shifted_f2[24:7];
+  assign \$128  = ~ \$127 ;
+  assign \$129  = shifted_f2[24] & \$128 ;
+  assign \$130  = \$129  ? 8'h80 : shifted_f2[7:0];
+  assign \$131  = \$126  ? 8'h7f : \$130 ;
   always @(posedge clk)
-    input_write__addr <= \$126 ;
+    busy <= \$132 ;
   always @(posedge clk)
-    first_beat <= \$127 ;
+    input_write__addr <= \$133 ;
   always @(posedge clk)
-    last_beat <= \$128 ;
+    row <= \$134 ;
   always @(posedge clk)
-    bank_reserved <= \$129 ;
+    pass_index <= \$135 ;
   always @(posedge clk)
-    row <= \$130 ;
+    final_pass <= \$136 ;
   always @(posedge clk)
-    pass_index <= \$131 ;
+    first_beat <= \$137 ;
   always @(posedge clk)
-    from_stream <= \$132 ;
+    last_beat <= \$138 ;
   always @(posedge clk)
-    final_pass <= \$133 ;
+    from_stream <= \$139 ;
   always @(posedge clk)
-    x_held <= \$134 ;
+    bank_reserved <= \$140 ;
   always @(posedge clk)
-    from_stream1 <= \$135 ;
+    commit_pending <= \$141 ;
   always @(posedge clk)
-    \$signal  <= \$136 ;
+    blocked <= \$142 ;
   always @(posedge clk)
-    \$signal$60  <= \$137 ;
+    x_held <= input_write__data;
   always @(posedge clk)
-    \$signal$61  <= \$138 ;
+    from_stream1 <= \$143 ;
   always @(posedge clk)
-    final1 <= \$139 ;
+    \$signal$31  <= \$144 ;
   always @(posedge clk)
-    active_shift <= \$140 ;
+    \$signal$75  <= \$145 ;
   always @(posedge clk)
-    active_rounding <= \$141 ;
+    final0 <= \$146 ;
   always @(posedge clk)
-    level0 <= \$142 ;
+    x1 <= \$65 ;
   always @(posedge clk)
-    level1 <= \$143 ;
+    code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    level2 <= \$144 ;
+    valid1 <= \$147 ;
   always @(posedge clk)
-    level3 <= \$145 ;
+    \$signal$80  <= \$148 ;
   always @(posedge clk)
-    level4 <= \$146 ;
+    final1 <= \$149 ;
   always @(posedge clk)
-    level5 <= \$147 ;
+    clamped <= \$150 ;
   always @(posedge clk)
-    level6 <= \$148 ;
+    rounding <= \$151 ;
   always @(posedge clk)
-    level7 <= \$149 ;
+    active_shift <= \$152 ;
   always @(posedge clk)
-    commit_pending <= \$150 ;
+    active_rounding <= \$153 ;
   always @(posedge clk)
-    x2 <= \$151 ;
+    level0 <= \$154 ;
   always @(posedge clk)
-    sign2_0 <= \$152 ;
+    level1 <= \$155 ;
   always @(posedge clk)
-    level_lane0 <= \$153 ;
+    level2 <= \$156 ;
   always @(posedge clk)
-    term0 <= \$154 ;
+    level3 <= \$157 ;
   always @(posedge clk)
-    sign0 <= \$155 ;
+    level4 <= \$158 ;
   always @(posedge clk)
-    sign2_1 <= \$156 ;
+    level5 <= \$159 ;
   always @(posedge clk)
-    level_lane1 <= \$157 ;
+    level6 <= \$160 ;
   always @(posedge clk)
-    term1 <= \$158 ;
+    level7 <= \$161 ;
   always @(posedge clk)
-    sign1 <= \$159 ;
+    x2 <= x1;
   always @(posedge clk)
-    \$signal$29  <= \$160 ;
+    sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    \$signal$101  <= \$161 ;
+    level_lane0 <= \$105 ;
   always @(posedge clk)
-    \$signal$102  <= \$162 ;
+    term0 <= \$107 [16:0];
   always @(posedge clk)
-    \$signal$103  <= \$163 ;
+    sign0 <= sign2_0;
   always @(posedge clk)
-    \$signal$30  <= \$164 ;
+    sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    \$signal$104  <= \$165 ;
+    level_lane1 <= \$108 ;
   always @(posedge clk)
-    \$signal$105  <= \$166 ;
+    term1 <= \$110 [16:0];
   always @(posedge clk)
-    \$signal$106  <= \$167 ;
+    sign1 <= sign2_1;
   always @(posedge clk)
-    finish_valid <= \$168 ;
+    \$signal$33  <= \$162 ;
   always @(posedge clk)
-    \$signal$107  <= \$169 ;
+    \$signal$116  <= \$163 ;
   always @(posedge clk)
-    acc0 <= \$170 ;
+    final2 <= \$164 ;
   always @(posedge clk)
-    acc1 <= \$171 ;
+    \$signal  <= \$165 ;
+  always @(posedge clk)
+    \$signal$29  <= \$166 ;
+  always @(posedge clk)
+    final3 <= \$167 ;
+  always @(posedge clk)
+    acc0 <= \$168 ;
+  always @(posedge clk)
+    acc1 <= \$169 ;
+  always @(posedge clk)
+    borrowed <= \$170 ;
+  always @(posedge clk)
+    bias_mem__r_data <= \$171 ;
   always @(posedge clk)
     head <= \$172 ;
   always @(posedge clk)
-    borrowed <= \$173 ;
+    following <= \$173 ;
   always @(posedge clk)
     bias_f0 <= \$174 ;
   always @(posedge clk)
@@ -5107,41 +6097,45 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   always @(posedge clk)
     bank_left <= \$177 ;
   always @(posedge clk)
-    \$signal$32  <= \$178 ;
+    bank_nonempty <= \$178 ;
   always @(posedge clk)
-    value_f0 <= \$179 ;
+    bank_single <= \$179 ;
   always @(posedge clk)
-    \$signal$33  <= \$180 ;
+    \$signal$35  <= \$180 ;
   always @(posedge clk)
-    rounded_f1 <= \$181 ;
+    value_f0 <= \$181 ;
   always @(posedge clk)
-    valid_f2 <= \$182 ;
+    \$signal$36  <= \$182 ;
   always @(posedge clk)
-    shifted_f2 <= \$183 ;
+    rounded_f1 <= \$183 ;
   always @(posedge clk)
-    y__valid <= \$184 ;
+    valid_f2 <= \$184 ;
   always @(posedge clk)
-    y__payload <= \$185 ;
+    shifted_f2 <= \$185 ;
+  always @(posedge clk)
+    y__valid <= \$186 ;
+  always @(posedge clk)
+    y__payload <= \$187 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$93  = level0;
+          \$105  = level0;
       3'h1:
-          \$93  = level1;
+          \$105  = level1;
       3'h2:
-          \$93  = level2;
+          \$105  = level2;
       3'h3:
-          \$93  = level3;
+          \$105  = level3;
       3'h4:
-          \$93  = level4;
+          \$105  = level4;
       3'h5:
-          \$93  = level5;
+          \$105  = level5;
       3'h6:
-          \$93  = level6;
+          \$105  = level6;
       3'h7:
-          \$93  = level7;
+          \$105  = level7;
     endcase
   end
   always @* begin
@@ -5149,519 +6143,429 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$96  = level0;
+          \$108  = level0;
       3'h1:
-          \$96  = level1;
+          \$108  = level1;
       3'h2:
-          \$96  = level2;
+          \$108  = level2;
       3'h3:
-          \$96  = level3;
+          \$108  = level3;
       3'h4:
-          \$96  = level4;
+          \$108  = level4;
       3'h5:
-          \$96  = level5;
+          \$108  = level5;
       3'h6:
-          \$96  = level6;
+          \$108  = level6;
       3'h7:
-          \$96  = level7;
+          \$108  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = input_write__addr;
+    \$132  = \$27 ;
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$133  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$126  = 5'h00;
+        \$133  = 5'h00;
       end else begin
-        \$126  = \$44 [4:0];
+        \$133  = \$32 [4:0];
       end
     end
     if (rst) begin
-      \$126  = 5'h00;
+      \$133  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = first_beat;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$127  = 1'h1;
-      end else begin
-        \$127  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$127  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = last_beat;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$128  = 1'h0;
-      end else begin
-        \$128  = \$45 ;
-      end
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = bank_reserved;
-    if (issue) begin
-      if (last_beat) begin
-        \$129  = 1'h1;
-      end
-    end
-    if (\$signal$49 ) begin
-      if (\$123 ) begin
-        if (\$125 ) begin
-          \$129  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = row;
+    \$134  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$130  = 8'h00;
+          \$134  = 8'h00;
         end else begin
-          \$130  = \$40 [7:0];
+          \$134  = \$28 [7:0];
         end
       end else begin
-        \$130  = \$43 [7:0];
+        \$134  = \$31 [7:0];
       end
     end
-    if (rst) begin
-      \$130  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$131  = 3'h0;
-        end else begin
-          \$131  = \$41 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$131  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = from_stream;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$132  = 1'h1;
-        end else begin
-          \$132  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$132  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$133  = 1'h0;
-        end else begin
-          \$133  = \$42 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = input_write__data;
     if (rst) begin
       \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = from_stream;
+    \$135  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$135  = 3'h0;
+        end else begin
+          \$135  = \$29 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = issue;
+    \$136  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$136  = 1'h0;
+        end else begin
+          \$136  = \$30 ;
+        end
+      end
+    end
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = first_beat;
+    \$137  = \$33 ;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = last_beat;
+    \$138  = \$36 ;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = final_pass;
+    \$139  = \$38 ;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = active_shift;
-    if (\$48 ) begin
-      \$140  = \$50 ;
-    end
+    \$140  = \$41 ;
     if (rst) begin
-      \$140  = 5'h0b;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = active_rounding;
-    if (\$48 ) begin
-      \$141  = \$54 [22:0];
-    end
+    \$141  = \$46 ;
     if (rst) begin
-      \$141  = 23'h000400;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = level0;
-    if (\$57 ) begin
-      \$142  = \$58 ;
-    end
+    \$142  = \$64 ;
     if (rst) begin
-      \$142  = 9'h00d;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = level1;
-    if (\$61 ) begin
-      \$143  = \$62 ;
-    end
+    \$143  = from_stream;
     if (rst) begin
-      \$143  = 9'h03b;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = level2;
-    if (\$65 ) begin
-      \$144  = \$66 ;
-    end
+    \$144  = issue;
     if (rst) begin
-      \$144  = 9'h074;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = level3;
-    if (\$69 ) begin
-      \$145  = \$70 ;
-    end
+    \$145  = last_beat;
     if (rst) begin
-      \$145  = 9'h0ac;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = level4;
-    if (\$73 ) begin
-      \$146  = \$74 ;
-    end
+    \$146  = final_pass;
     if (rst) begin
-      \$146  = 9'h0dc;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = level5;
-    if (\$77 ) begin
-      \$147  = \$78 ;
-    end
+    \$147  = \$signal$31 ;
     if (rst) begin
-      \$147  = 9'h110;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = level6;
-    if (\$81 ) begin
-      \$148  = \$82 ;
-    end
+    \$148  = \$signal$75 ;
     if (rst) begin
-      \$148  = 9'h158;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = level7;
-    if (\$85 ) begin
-      \$149  = \$86 ;
-    end
+    \$149  = final0;
     if (rst) begin
-      \$149  = 9'h1f8;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = \$91 ;
+    \$150  = \$67 ;
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = \$92 ;
+    \$151  = \$69 [22:0];
     if (rst) begin
-      \$151  = 8'h00;
+      \$151  = 23'h000400;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = code_mem__r_data[3];
+    \$152  = active_shift;
+    if (\$72 ) begin
+      \$152  = clamped;
+    end
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = \$93 ;
+    \$153  = active_rounding;
+    if (\$72 ) begin
+      \$153  = rounding;
+    end
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 23'h000400;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = \$95 [16:0];
+    \$154  = level0;
+    if (\$75 ) begin
+      \$154  = \$76 ;
+    end
     if (rst) begin
-      \$154  = 17'h00000;
+      \$154  = 9'h00d;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = sign2_0;
+    \$155  = level1;
+    if (\$79 ) begin
+      \$155  = \$80 ;
+    end
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 9'h03b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = code_mem__r_data[7];
+    \$156  = level2;
+    if (\$83 ) begin
+      \$156  = \$84 ;
+    end
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 9'h074;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = \$96 ;
+    \$157  = level3;
+    if (\$87 ) begin
+      \$157  = \$88 ;
+    end
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 9'h0ac;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = \$98 [16:0];
+    \$158  = level4;
+    if (\$91 ) begin
+      \$158  = \$92 ;
+    end
     if (rst) begin
-      \$158  = 17'h00000;
+      \$158  = 9'h0dc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = sign2_1;
+    \$159  = level5;
+    if (\$95 ) begin
+      \$159  = \$96 ;
+    end
     if (rst) begin
-      \$159  = 1'h0;
+      \$159  = 9'h110;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = \$signal ;
+    \$160  = level6;
+    if (\$99 ) begin
+      \$160  = \$100 ;
+    end
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 9'h158;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = \$signal$60 ;
+    \$161  = level7;
+    if (\$103 ) begin
+      \$161  = \$104 ;
+    end
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = \$signal$61 ;
+    \$162  = valid1;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = final1;
+    \$163  = \$signal$80 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = \$signal$29 ;
+    \$164  = final1;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = \$signal$101 ;
+    \$165  = \$signal$33 ;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = \$signal$102 ;
+    \$166  = \$signal$116 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = \$signal$103 ;
+    \$167  = final2;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = \$99 ;
-    if (rst) begin
-      \$168  = 1'h0;
+    \$168  = acc0;
+    if (clear) begin
+      \$168  = 22'h000000;
+    end else if (\$signal ) begin
+      \$168  = \$18 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = \$signal$106 ;
-    if (rst) begin
-      \$169  = 1'h0;
+    \$169  = acc1;
+    if (clear) begin
+      \$169  = 22'h000000;
+    end else if (\$signal ) begin
+      \$169  = \$20 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = acc0;
-    if (\$signal$30 ) begin
-      \$170  = \$102 [22:0];
-    end
+    \$170  = bias_mem__r_en;
     if (rst) begin
-      \$170  = 23'h000000;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = acc1;
-    if (\$signal$30 ) begin
-      \$171  = \$105 [22:0];
-    end
+    \$171  = bias_read__data;
     if (rst) begin
-      \$171  = 23'h000000;
+      \$171  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = \$111 [3:0];
+    \$172  = head;
+    if (\$signal$58 ) begin
+      \$172  = following;
+    end
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = bias_mem__r_en;
+    \$173  = following;
+    if (\$signal$58 ) begin
+      \$173  = \$113 [3:0];
+    end
     if (rst) begin
-      \$173  = 1'h0;
+      \$173  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$174  = bias_f0;
-    if (\$113 ) begin
-      \$174  = bias_mem__r_data;
-    end
-    if (rst) begin
-      \$174  = 22'h000000;
+    if (\$signal$58 ) begin
+      \$174  = bias_read__data;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$175  = bank0;
-    if (finish_valid) begin
-      \$175  = acc0;
-    end
-    if (\$signal$49 ) begin
-      if (\$123 ) begin
-        \$175  = bank1;
-      end
-    end
-    if (rst) begin
-      \$175  = 23'h000000;
+    if (\$signal$58 ) begin
+      \$175  = bank1;
+    end else if (\$114 ) begin
+      \$175  = \$18 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$176  = bank1;
-    if (finish_valid) begin
-      \$176  = acc1;
-    end
-    if (rst) begin
-      \$176  = 23'h000000;
+    if (\$signal$58 ) begin
+    end else if (\$114 ) begin
+      \$176  = \$20 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$177  = bank_left;
-    if (finish_valid) begin
-      \$177  = \$114 ;
-    end
-    if (\$signal$49 ) begin
-      if (\$123 ) begin
-        \$177  = \$124 [1:0];
-      end
+    if (\$115 ) begin
+      \$177  = \$116 ;
+    end else if (\$signal$58 ) begin
+      \$177  = \$118 [1:0];
     end
     if (rst) begin
       \$177  = 2'h0;
@@ -5669,9 +6573,11 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = \$signal$32 ;
-    if (\$signal$49 ) begin
-      \$178  = \$115 ;
+    \$178  = bank_nonempty;
+    if (\$115 ) begin
+      \$178  = 1'h1;
+    end else if (\$signal$58 ) begin
+      \$178  = \$119 ;
     end
     if (rst) begin
       \$178  = 1'h0;
@@ -5679,19 +6585,21 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = value_f0;
-    if (\$signal$49 ) begin
-      \$179  = \$116 [23:0];
+    \$179  = bank_single;
+    if (\$115 ) begin
+      \$179  = \$117 ;
+    end else if (\$signal$58 ) begin
+      \$179  = \$120 ;
     end
     if (rst) begin
-      \$179  = 24'h000000;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = \$signal$33 ;
-    if (\$signal$49 ) begin
-      \$180  = \$signal$32 ;
+    \$180  = \$signal$35 ;
+    if (\$signal$61 ) begin
+      \$180  = bank_nonempty;
     end
     if (rst) begin
       \$180  = 1'h0;
@@ -5699,19 +6607,16 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = rounded_f1;
-    if (\$signal$49 ) begin
-      \$181  = \$117 ;
-    end
-    if (rst) begin
-      \$181  = 25'h0000000;
+    \$181  = value_f0;
+    if (\$signal$61 ) begin
+      \$181  = \$121 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = valid_f2;
-    if (\$signal$49 ) begin
-      \$182  = \$signal$33 ;
+    \$182  = \$signal$36 ;
+    if (\$signal$61 ) begin
+      \$182  = \$signal$35 ;
     end
     if (rst) begin
       \$182  = 1'h0;
@@ -5719,54 +6624,65 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, code_mem__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = shifted_f2;
-    if (\$signal$49 ) begin
-      \$183  = \$118 ;
-    end
-    if (rst) begin
-      \$183  = 25'h0000000;
+    \$183  = rounded_f1;
+    if (\$signal$61 ) begin
+      \$183  = \$122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = y__valid;
-    if (\$signal$49 ) begin
-      \$184  = valid_f2;
+    \$184  = valid_f2;
+    if (\$signal$61 ) begin
+      \$184  = \$signal$36 ;
+    end
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$185  = shifted_f2;
+    if (\$signal$61 ) begin
+      \$185  = \$123 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$186  = y__valid;
+    if (\$signal$61 ) begin
+      \$186  = valid_f2;
     end else if (y__ready) begin
-      \$184  = 1'h0;
+      \$186  = 1'h0;
     end
     if (rst) begin
-      \$184  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = y__payload;
-    if (\$signal$49 ) begin
-      \$185  = \$122 [7:0];
-    end
-    if (rst) begin
-      \$185  = 8'h00;
+    \$187  = y__payload;
+    if (\$signal$61 ) begin
+      \$187  = \$131 ;
     end
   end
-  assign code_write__addr = \port$1143$0 [8:1];
-  assign code_mem__addr = \port$1143$0 [8:1];
+  assign code_mem__addr = code_write__addr;
   assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
-  assign code_read__data = code_mem__r_data;
-  assign \commit_pending$9  = commit_pending;
+  assign \commit_pending$7  = commit_pending;
+  assign \busy$9  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
+  assign code_row1 = code_mem__r_data;
+  assign sum0 = \$18 [21:0];
+  assign sum1 = \$20 [21:0];
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign bias_write__addr = \port$1143$0 [3:0];
-  assign bias_mem__addr = \port$1143$0 [3:0];
+  assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign bias_read__addr = \$36 [3:0];
-  assign \$54  = { 1'h0, \$53 [31:1] };
-  assign \$114  = 2'h2;
+  assign \$69  = { 1'h0, \$68 [31:1] };
+  assign \$116  = 2'h2;
+  assign \$117  = 1'h0;
 endmodule

@@ -15,56 +15,93 @@ module digits_mlp_int8(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire \$2 ;
-  wire [31:0] \$20 ;
+  wire [31:0] \$2 ;
+  wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [11:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  reg \$48 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  reg active = 1'h0;
   output bus__ack;
   wire bus__ack;
-  wire \bus__ack$42 ;
-  wire \bus__ack$43 ;
+  wire \bus__ack$47 ;
+  wire \bus__ack$48 ;
   input [12:0] bus__addr;
   wire [12:0] bus__addr;
-  wire [11:0] \bus__addr$33 ;
-  wire [9:0] \bus__addr$37 ;
+  reg [11:0] \bus__addr$32  = 12'h000;
+  wire [9:0] \bus__addr$40 ;
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
-  wire [31:0] \bus__r_data$44 ;
-  wire [31:0] \bus__r_data$45 ;
+  wire [31:0] \bus__r_data$49 ;
+  wire [31:0] \bus__r_data$50 ;
   input bus__r_stb;
   wire bus__r_stb;
-  wire \bus__r_stb$36 ;
-  wire \bus__r_stb$40 ;
+  reg \bus__r_stb$38  = 1'h0;
+  reg \bus__r_stb$44  = 1'h0;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$34 ;
-  wire [31:0] \bus__w_data$38 ;
+  reg [31:0] \bus__w_data$34  = 32'd0;
+  (* init = 32'd0 *)
+  wire [31:0] \bus__w_data$41 ;
   input bus__w_stb;
   wire bus__w_stb;
-  wire \bus__w_stb$35 ;
-  wire \bus__w_stb$39 ;
+  reg \bus__w_stb$36  = 1'h0;
+  reg \bus__w_stb$42  = 1'h0;
   input clk;
   wire clk;
+  reg hole = 1'h0;
   reg hole_ack = 1'h0;
-  wire [7:0] r_data;
-  wire r_en;
-  wire r_rdy;
+  (* init = 1'h0 *)
+  wire layer0_r_stb;
+  (* init = 1'h0 *)
+  wire layer0_w_stb;
+  (* init = 1'h0 *)
+  wire layer1_r_stb;
+  (* init = 1'h0 *)
+  wire layer1_w_stb;
+  wire [7:0] r__payload;
+  wire r__ready;
+  wire r__valid;
+  (* init = 12'h000 *)
+  wire [11:0] request_addr;
+  (* init = 32'd0 *)
+  wire [31:0] request_data;
   input rst;
   wire rst;
-  reg unmapped;
-  wire [7:0] w_data;
-  wire w_en;
-  wire w_rdy;
+  wire [7:0] w__payload;
+  wire w__ready;
+  wire w__valid;
   input [7:0] x__payload;
   wire [7:0] x__payload;
   wire [7:0] \x__payload$14 ;
@@ -72,199 +109,305 @@ module digits_mlp_int8(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
   output x__ready;
   wire x__ready;
   wire \x__ready$15 ;
-  wire \x__ready$28 ;
+  wire \x__ready$26 ;
   input x__valid;
   wire x__valid;
   wire \x__valid$16 ;
-  wire \x__valid$25 ;
+  wire \x__valid$27 ;
   output [7:0] y__payload;
   wire [7:0] y__payload;
   wire [7:0] \y__payload$18 ;
   wire [7:0] \y__payload$29 ;
   input y__ready;
   wire y__ready;
-  wire \y__ready$21 ;
+  wire \y__ready$19 ;
   wire \y__ready$30 ;
   output y__valid;
   wire y__valid;
-  wire \y__valid$20 ;
+  wire \y__valid$22 ;
   wire \y__valid$31 ;
-  assign \$1  = ! bus__addr[12];
-  assign \$4  = ! bus__addr[12];
-  assign \bus__w_stb$35  = bus__w_stb & \$6 ;
-  assign \$7  = ! bus__addr[12];
-  assign \bus__r_stb$36  = bus__r_stb & \$9 ;
-  assign \$11  = ! bus__addr[11:10];
-  assign \$12  = \$10  & \$11 ;
-  assign \$14  = ! bus__addr[11:10];
-  assign \$15  = \$13  & \$14 ;
-  assign \bus__w_stb$39  = bus__w_stb & \$15 ;
-  assign \$17  = ! bus__addr[11:10];
-  assign \$18  = \$16  & \$17 ;
-  assign \bus__r_stb$40  = bus__r_stb & \$18 ;
-  assign \$19  = hole_ack | \bus__ack$42 ;
-  assign bus__ack = \$19  | \bus__ack$43 ;
-  assign bus__r_data = \$20  | \bus__r_data$45 ;
-  assign \$21  = bus__w_stb | bus__r_stb;
-  assign \$22  = \$21  & unmapped;
-  assign \$23  = ~ hole_ack;
-  assign \$24  = \$22  & \$23 ;
   always @(posedge clk)
-    hole_ack <= \$25 ;
+    \bus__addr$32  <= \$45 ;
+  always @(posedge clk)
+    \bus__w_data$34  <= \$46 ;
+  always @(posedge clk)
+    hole <= \$47 ;
+  always @(posedge clk)
+    hole_ack <= \$48 ;
+  assign \$1  = hole_ack | \bus__ack$47 ;
+  assign bus__ack = \$1  | \bus__ack$48 ;
+  assign bus__r_data = \$2  | \bus__r_data$50 ;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = ~ active;
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = ! bus__addr[12];
+  assign \$9  = bus__w_stb & \$8 ;
+  assign \$10  = ! bus__addr[12];
+  assign \$13  = bus__r_stb & \$12 ;
+  assign \$14  = bus__w_stb | bus__r_stb;
+  assign \$15  = ~ active;
+  assign \$16  = \$14  & \$15 ;
+  assign \$18  = ! bus__addr[11:10];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = bus__w_stb & \$19 ;
+  assign \$22  = ! bus__addr[11:10];
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = bus__r_stb & \$23 ;
+  assign \$25  = bus__w_stb | bus__r_stb;
+  assign \$26  = ~ active;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = hole_ack | \bus__ack$47 ;
+  assign \$29  = \$28  | \bus__ack$48 ;
+  assign \$30  = ! bus__addr[12];
+  assign \$34  = ! bus__addr[11:10];
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = | { \$35 , \$32  };
+  assign \$37  = ~ \$36 ;
+  assign \$38  = ~ hole_ack;
+  assign \$39  = hole & \$38 ;
+  always @(posedge clk)
+    \bus__w_stb$36  <= \$40 ;
+  always @(posedge clk)
+    \bus__r_stb$38  <= \$41 ;
+  always @(posedge clk)
+    \bus__w_stb$42  <= \$42 ;
+  always @(posedge clk)
+    \bus__r_stb$44  <= \$43 ;
+  always @(posedge clk)
+    active <= \$44 ;
   \digits_mlp_int8.fifo0  fifo0 (
     .clk(clk),
-    .r_data(\x__payload$23 ),
-    .r_en(r_en),
-    .r_rdy(\x__valid$25 ),
+    .out_valid(\x__valid$27 ),
+    .r__payload(\x__payload$23 ),
+    .r__ready(r__ready),
     .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(\y__ready$21 )
+    .w__ready(\y__ready$19 ),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
   );
   \digits_mlp_int8.layer0  layer0 (
-    .bus__ack(\bus__ack$42 ),
-    .bus__addr(bus__addr[11:0]),
-    .bus__r_data(\bus__r_data$44 ),
-    .bus__r_stb(\bus__r_stb$36 ),
-    .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$35 ),
+    .bus__ack(\bus__ack$47 ),
+    .bus__addr(\bus__addr$32 ),
+    .bus__r_data(\bus__r_data$49 ),
+    .bus__r_stb(\bus__r_stb$38 ),
+    .bus__w_data(\bus__w_data$34 ),
+    .bus__w_stb(\bus__w_stb$36 ),
     .clk(clk),
     .rst(rst),
     .x__payload(x__payload),
     .x__ready(x__ready),
     .x__valid(x__valid),
-    .y__payload(w_data),
-    .y__ready(\y__ready$21 ),
-    .y__valid(w_en)
+    .y__payload(w__payload),
+    .y__ready(\y__ready$19 ),
+    .y__valid(w__valid)
   );
   \digits_mlp_int8.layer1  layer1 (
-    .bus__ack(\bus__ack$43 ),
-    .bus__addr(bus__addr[9:0]),
-    .bus__r_data(\bus__r_data$45 ),
-    .bus__r_stb(\bus__r_stb$40 ),
-    .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$39 ),
+    .bus__ack(\bus__ack$48 ),
+    .bus__addr(\bus__addr$32 [9:0]),
+    .bus__r_data(\bus__r_data$50 ),
+    .bus__r_stb(\bus__r_stb$44 ),
+    .bus__w_data(\bus__w_data$34 ),
+    .bus__w_stb(\bus__w_stb$42 ),
     .clk(clk),
     .rst(rst),
     .x__payload(\x__payload$23 ),
-    .x__ready(r_en),
-    .x__valid(\x__valid$25 ),
+    .x__ready(r__ready),
+    .x__valid(\x__valid$27 ),
     .y__payload(y__payload),
     .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    unmapped = 1'h1;
-    if (\$3 ) begin
-      unmapped = 1'h0;
+    \$45  = \bus__addr$32 ;
+    if (\$27 ) begin
+      \$45  = bus__addr[11:0];
     end
-    if (\$12 ) begin
-      unmapped = 1'h0;
+    if (rst) begin
+      \$45  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \$24 ;
+    \$46  = \bus__w_data$34 ;
+    if (\$27 ) begin
+      \$46  = bus__w_data;
+    end
     if (rst) begin
-      \$25  = 1'h0;
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = hole;
+    if (\$27 ) begin
+      \$47  = \$37 ;
+    end else if (\$29 ) begin
+      \$47  = 1'h0;
+    end
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = \$39 ;
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = \bus__w_stb$36 ;
+    if (\$5 ) begin
+      \$40  = \$9 ;
+    end else if (\bus__ack$47 ) begin
+      \$40  = 1'h0;
+    end
+    if (rst) begin
+      \$40  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = \bus__r_stb$38 ;
+    if (\$5 ) begin
+      \$41  = \$13 ;
+    end else if (\bus__ack$47 ) begin
+      \$41  = 1'h0;
+    end
+    if (rst) begin
+      \$41  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$42  = \bus__w_stb$42 ;
+    if (\$16 ) begin
+      \$42  = \$20 ;
+    end else if (\bus__ack$48 ) begin
+      \$42  = 1'h0;
+    end
+    if (rst) begin
+      \$42  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$43  = \bus__r_stb$44 ;
+    if (\$16 ) begin
+      \$43  = \$24 ;
+    end else if (\bus__ack$48 ) begin
+      \$43  = 1'h0;
+    end
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = active;
+    if (\$27 ) begin
+      \$44  = 1'h1;
+    end else if (\$29 ) begin
+      \$44  = 1'h0;
+    end
+    if (rst) begin
+      \$44  = 1'h0;
     end
   end
   assign \x__payload$14  = x__payload;
   assign \x__ready$15  = x__ready;
   assign \x__valid$16  = x__valid;
-  assign \y__payload$18  = w_data;
-  assign \y__valid$20  = w_en;
-  assign w_rdy = \y__ready$21 ;
-  assign r_data = \x__payload$23 ;
-  assign r_rdy = \x__valid$25 ;
-  assign \x__ready$28  = r_en;
+  assign \y__payload$18  = w__payload;
+  assign w__ready = \y__ready$19 ;
+  assign \y__valid$22  = w__valid;
+  assign r__payload = \x__payload$23 ;
+  assign \x__ready$26  = r__ready;
+  assign r__valid = \x__valid$27 ;
   assign \y__payload$29  = y__payload;
   assign \y__ready$30  = y__ready;
   assign \y__valid$31  = y__valid;
-  assign \bus__addr$33  = bus__addr[11:0];
-  assign \bus__w_data$34  = bus__w_data;
-  assign \bus__addr$37  = bus__addr[9:0];
-  assign \bus__w_data$38  = bus__w_data;
-  assign \$2  = 1'h1;
-  assign \$3  = \$1 ;
-  assign \$5  = 1'h1;
-  assign \$6  = \$4 ;
-  assign \$8  = 1'h1;
-  assign \$9  = \$7 ;
-  assign \$10  = bus__addr[12];
-  assign \$13  = bus__addr[12];
-  assign \$16  = bus__addr[12];
-  assign \$20  = \bus__r_data$44 ;
+  assign request_addr = \bus__addr$32 ;
+  assign request_data = \bus__w_data$34 ;
+  assign layer0_w_stb = \bus__w_stb$36 ;
+  assign layer0_r_stb = \bus__r_stb$38 ;
+  assign \bus__addr$40  = \bus__addr$32 [9:0];
+  assign \bus__w_data$41  = \bus__w_data$34 ;
+  assign layer1_w_stb = \bus__w_stb$42 ;
+  assign layer1_r_stb = \bus__r_stb$44 ;
+  assign \$2  = \bus__r_data$49 ;
+  assign \$7  = 1'h1;
+  assign \$8  = \$6 ;
+  assign \$11  = 1'h1;
+  assign \$12  = \$10 ;
+  assign \$17  = bus__addr[12];
+  assign \$21  = bus__addr[12];
+  assign \$31  = 1'h1;
+  assign \$32  = \$30 ;
+  assign \$33  = bus__addr[12];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.fifo0 (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
+module \digits_mlp_int8.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, write_port__data, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire [5:0] \$11 ;
-  wire [5:0] \$12 ;
+  wire [5:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
+  wire [5:0] \$15 ;
   wire \$16 ;
-  wire \$17 ;
+  wire [5:0] \$17 ;
   wire \$18 ;
-  wire [5:0] \$19 ;
+  reg [4:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire [5:0] \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  reg [4:0] \$20 ;
+  reg \$21 ;
+  reg [4:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
   wire \$3 ;
-  reg [4:0] \$30 ;
-  reg [4:0] \$31 ;
-  reg [4:0] \$32 ;
-  reg \$33 ;
   wire \$4 ;
-  wire [5:0] \$5 ;
+  wire \$5 ;
   wire [5:0] \$6 ;
-  wire \$7 ;
+  wire [5:0] \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [5:0] \$9 ;
   input clk;
   wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [4:0] fill = 5'h00;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
   (* init = 5'h00 *)
-  wire [4:0] consume;
-  reg [4:0] inner_level = 5'h00;
-  wire inner_r_rdy;
-  wire [5:0] level;
-  (* init = 5'h00 *)
-  wire [4:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [5:0] r_level;
-  reg [4:0] r_port__addr = 5'h00;
-  wire [7:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
+  wire [4:0] read_at;
+  reg [4:0] read_port__addr = 5'h00;
+  wire [7:0] read_port__data;
+  wire read_port__en;
   input rst;
   wire rst;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [5:0] w_level;
-  reg [4:0] w_port__addr = 5'h00;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
+  wire [7:0] w__payload;
+  output w__ready;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 5'h00 *)
+  wire [4:0] write_at;
+  reg [4:0] write_port__addr = 5'h00;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
   reg [7:0] storage [30:0];
   initial begin
     storage[0] = 8'h00;
@@ -300,125 +443,151 @@ module \digits_mlp_int8.fifo0 (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_r
     storage[30] = 8'h00;
   end
   always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+    if (push)
+      storage[write_port__addr] <= write_port__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
     end
   end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 5'h1f;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 5'h1e;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 6'h00 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 5'h1e;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 6'h00 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 5'h1e;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = read_port__addr == 5'h1e;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 6'h00 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 5'h1e;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    write_port__addr <= \$19 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
+    read_port__addr <= \$20 ;
   always @(posedge clk)
-    inner_level <= \$32 ;
+    out_valid <= \$21 ;
   always @(posedge clk)
-    r_rdy <= \$33 ;
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = w_port__addr;
-    if (\$3 ) begin
-      \$30  = \$6 [4:0];
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [4:0];
     end
     if (rst) begin
-      \$30  = 5'h00;
+      \$19  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [4:0];
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [4:0];
     end
     if (rst) begin
-      \$31  = 5'h00;
+      \$20  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [4:0];
-    end
-    if (\$25 ) begin
-      \$32  = \$26 [4:0];
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
     end
     if (rst) begin
-      \$32  = 5'h00;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
-    end else if (r_en) begin
-      \$33  = 1'h0;
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [4:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [4:0];
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$22  = 5'h00;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, y__ready, bus__r_data, bus__ack, y__valid, y__payload, x__payload);
+module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire [7:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
+  reg \$100 ;
+  reg [1:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [31:0] \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire [6:0] \$14 ;
-  wire [6:0] \$15 ;
+  wire \$14 ;
+  wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
+  wire [5:0] \$192 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -446,7 +615,7 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [6:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -457,8 +626,8 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [1:0] \$54 ;
-  wire [1:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -475,33 +644,61 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg [11:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg \$74 ;
-  reg [1:0] \$75 ;
-  reg [31:0] \$76 ;
-  reg [4:0] \$77 ;
-  reg [1:0] \$78 ;
-  wire [5:0] \$79 ;
+  wire \$70 ;
+  reg [31:0] \$71 ;
+  wire [31:0] \$72 ;
+  wire \$73 ;
+  wire [1:0] \$74 ;
+  wire [1:0] \$75 ;
+  wire [1:0] \$76 ;
+  wire [31:0] \$77 ;
+  wire [4:0] \$78 ;
+  wire [31:0] \$79 ;
   wire \$8 ;
+  wire [7:0] \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg [11:0] \$86 ;
+  reg [31:0] \$87 ;
+  reg \$88 ;
+  reg [2:0] \$89 ;
   wire \$9 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg [4:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg [8:0] \$97 ;
+  reg [3:0] \$98 ;
+  reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  reg \$signal$59  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [4:0] bias_mem__addr;
+  reg bias_collect = 1'h0;
+  reg bias_fetched = 1'h0;
+  reg [4:0] bias_mem__addr = 5'h00;
   wire [21:0] bias_mem__r_data;
-  wire bias_mem__r_en;
+  reg bias_mem__r_en = 1'h0;
   wire [21:0] bias_mem__w_data;
-  wire bias_mem__w_en;
+  reg bias_mem__w_en = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] bias_output;
+  (* init = 1'h0 *)
+  wire bias_read;
+  (* init = 1'h0 *)
+  wire bias_write;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [11:0] bus__addr;
   wire [11:0] bus__addr;
   output [31:0] bus__r_data;
-  reg [31:0] bus__r_data;
+  wire [31:0] bus__r_data;
   input bus__r_stb;
   wire bus__r_stb;
   input [31:0] bus__w_data;
@@ -511,21 +708,38 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire busy;
   input clk;
   wire clk;
-  wire [8:0] code_mem__addr;
+  reg [3:0] code_lanes = 4'h0;
+  reg [8:0] code_mem__addr = 9'h000;
   wire [31:0] code_mem__r_data;
-  wire code_mem__r_en;
+  reg code_mem__r_en = 1'h0;
   wire [31:0] code_mem__w_data;
   wire [3:0] code_mem__w_en;
+  (* init = 1'h0 *)
+  wire code_read;
+  (* init = 9'h000 *)
+  wire [8:0] code_row;
+  reg code_write = 1'h0;
+  reg collected = 1'h0;
   wire commit;
   wire commit_pending;
+  reg control_read = 1'h0;
+  reg control_write = 1'h0;
+  reg decoded = 1'h0;
+  reg fetched = 1'h0;
   reg [1:0] read_lane = 2'h0;
-  reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [2:0] register = 3'h0;
+  reg register_read = 1'h0;
+  reg register_write = 1'h0;
   reg [11:0] request_addr = 12'h000;
   reg [31:0] request_data = 32'd0;
+  reg request_valid = 1'h0;
+  reg request_write = 1'h0;
   input rst;
   wire rst;
   reg [4:0] shift = 5'h0a;
+  reg shift_read = 1'h0;
+  reg shift_write = 1'h0;
   (* init = 5'h0a *)
   wire [4:0] staged_shift;
   input [7:0] x__payload;
@@ -546,109 +760,160 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$19  = request_addr[1:0] < 3'h4;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = request_addr[10:2] < 10'h200;
-  assign \$22  = \$20  & \$21 ;
-  assign code_mem__r_en = \$17  & \$22 ;
-  assign \$23  = \$signal  & \$signal$24 ;
-  assign \$24  = request_addr[11:5] == 1'h1;
-  assign \$25  = request_addr[4:0] < 6'h20;
-  assign \$26  = \$24  & \$25 ;
-  assign bias_mem__w_en = \$23  & \$26 ;
-  assign \$27  = ~ \$signal$24 ;
-  assign \$28  = \$signal  & \$27 ;
-  assign \$29  = request_addr[11:5] == 1'h1;
-  assign \$30  = request_addr[4:0] < 6'h20;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
+  assign commit = \$2  & request_data[0];
+  assign code_mem__w_en = code_write ? code_lanes : 4'h0;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = | { collected, fetched, decoded, request_valid };
+  assign \$5  = \$4  | bus__ack;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = bus__w_stb | bus__r_stb;
+  assign \$9  = | { collected, fetched, decoded, request_valid };
+  assign \$10  = \$9  | bus__ack;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = request_valid & request_write;
+  assign \$14  = ! request_addr[11:3];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ~ request_write;
+  assign \$17  = request_valid & \$16 ;
+  assign \$18  = ! request_addr[11:3];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = register == 3'h5;
+  assign \$21  = register_write & \$20 ;
+  assign \$22  = request_valid & request_write;
+  assign \$23  = ! request_addr[11:3];
+  assign \$24  = request_addr[2:0] == 3'h4;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \$22  & \$25 ;
+  assign \$27  = ~ request_write;
+  assign \$28  = request_valid & \$27 ;
+  assign \$29  = ! request_addr[11:3];
+  assign \$30  = request_addr[2:0] == 3'h4;
   assign \$31  = \$29  & \$30 ;
-  assign bias_mem__r_en = \$28  & \$31 ;
-  assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ \$signal ;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = ~ bus__ack;
+  assign \$32  = \$28  & \$31 ;
+  assign \$33  = request_valid & request_write;
+  assign \$34  = ! request_addr[11:3];
+  assign \$35  = request_addr[2:0] == 3'h5;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = bus__w_stb | bus__r_stb;
-  assign \$38  = ~ \$signal ;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = ~ bus__ack;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = ~ \$signal$24 ;
-  assign \$43  = \$signal  & \$42 ;
-  assign \$44  = \$signal  & \$signal$24 ;
-  assign \$45  = ! request_addr[11:3];
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = request_addr[2:0] == 3'h5;
+  assign \$37  = \$33  & \$36 ;
+  assign \$38  = ~ request_write;
+  assign \$39  = request_valid & \$38 ;
+  assign \$40  = ! request_addr[11:3];
+  assign \$41  = request_addr[2:0] == 3'h5;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = \$39  & \$42 ;
+  assign \$44  = 1'h1 << request_addr[1:0];
+  assign \$45  = request_valid & request_write;
+  assign \$47  = request_addr[1:0] < 3'h4;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = ~ \$signal$24 ;
-  assign \$50  = \$signal  & \$49 ;
-  assign \$51  = ! request_addr[11:3];
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = commit_pending ? 1'h1 : 1'h0;
-  assign \$54  = busy ? 2'h2 : 2'h0;
-  assign \$55  = { 1'h0, \$53  } | \$54 ;
-  assign \$56  = ~ \$signal$24 ;
-  assign \$57  = \$signal  & \$56 ;
-  assign \$59  = request_addr[1:0] < 3'h4;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = request_addr[10:2] < 10'h200;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = \$57  & \$62 ;
-  assign \$64  = ~ \$signal$24 ;
-  assign \$65  = \$signal  & \$64 ;
-  assign \$66  = request_addr[11:5] == 1'h1;
-  assign \$67  = request_addr[4:0] < 6'h20;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = \$65  & \$68 ;
+  assign \$49  = request_addr[10:2] < 10'h200;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = \$45  & \$50 ;
+  assign \$52  = ~ request_write;
+  assign \$53  = request_valid & \$52 ;
+  assign \$55  = request_addr[1:0] < 3'h4;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = request_addr[10:2] < 10'h200;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$53  & \$58 ;
+  assign \$60  = request_valid & request_write;
+  assign \$61  = request_addr[11:5] == 1'h1;
+  assign \$62  = request_addr[4:0] < 6'h20;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$60  & \$63 ;
+  assign \$65  = ~ request_write;
+  assign \$66  = request_valid & \$65 ;
+  assign \$67  = request_addr[11:5] == 1'h1;
+  assign \$68  = request_addr[4:0] < 6'h20;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$66  & \$69 ;
+  assign \$72  = register_read ? \$71  : 32'd0;
+  assign \$73  = commit_pending ? 1'h1 : 1'h0;
+  assign \$74  = busy ? 2'h2 : 2'h0;
+  assign \$75  = { 1'h0, \$73  } | \$74 ;
+  assign \$76  = control_read ? \$75  : 2'h0;
+  assign \$77  = \$72  | { 30'h00000000, \$76  };
+  assign \$78  = shift_read ? shift : 5'h00;
+  assign \$79  = \$77  | { 27'h0000000, \$78  };
+  assign \$192  = read_lane * 4'h8;
+  assign \$80  = code_mem__r_data >> \$192 ;
   always @(posedge clk)
-    \$signal  <= \$70 ;
+    request_valid <= \$81 ;
   always @(posedge clk)
-    bus__ack <= \$71 ;
+    bus__ack <= \$82 ;
   always @(posedge clk)
-    request_addr <= \$72 ;
+    decoded <= \$83 ;
   always @(posedge clk)
-    request_data <= \$73 ;
+    fetched <= \$84 ;
   always @(posedge clk)
-    \$signal$24  <= \$74 ;
+    collected <= \$85 ;
   always @(posedge clk)
-    read_source <= \$75 ;
+    request_addr <= \$86 ;
   always @(posedge clk)
-    read_word <= \$76 ;
+    request_data <= \$87 ;
   always @(posedge clk)
-    shift <= \$77 ;
+    request_write <= \$88 ;
   always @(posedge clk)
-    read_lane <= \$78 ;
-  assign \$79  = read_lane * 4'h8;
-  assign \$1  = code_mem__r_data >> \$79 ;
-  assign \$2  = \$signal  & \$signal$24 ;
-  assign \$3  = ! request_addr[11:3];
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = request_addr[2:0] == 3'h4;
-  assign \$6  = \$4  & \$5 ;
-  assign commit = \$6  & request_data[0];
-  assign \$7  = \$signal  & \$signal$24 ;
-  assign \$9  = request_addr[1:0] < 3'h4;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = request_addr[10:2] < 10'h200;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$7  & \$12 ;
-  assign \$14  = 1'h1 << request_addr[1:0];
-  assign \$15  = \$13  ? \$14  : 7'h00;
-  assign \$16  = ~ \$signal$24 ;
-  assign \$17  = \$signal  & \$16 ;
+    register <= \$89 ;
+  always @(posedge clk)
+    register_write <= \$90 ;
+  always @(posedge clk)
+    register_read <= \$91 ;
+  always @(posedge clk)
+    shift <= \$92 ;
+  always @(posedge clk)
+    control_write <= \$93 ;
+  always @(posedge clk)
+    control_read <= \$94 ;
+  always @(posedge clk)
+    shift_write <= \$95 ;
+  always @(posedge clk)
+    shift_read <= \$96 ;
+  always @(posedge clk)
+    code_mem__addr <= \$97 ;
+  always @(posedge clk)
+    code_lanes <= \$98 ;
+  always @(posedge clk)
+    code_write <= \$99 ;
+  always @(posedge clk)
+    code_mem__r_en <= \$100 ;
+  always @(posedge clk)
+    read_lane <= \$101 ;
+  always @(posedge clk)
+    bias_mem__addr <= \$102 ;
+  always @(posedge clk)
+    bias_mem__w_en <= \$103 ;
+  always @(posedge clk)
+    bias_mem__r_en <= \$104 ;
+  always @(posedge clk)
+    read_word <= \$105 ;
+  always @(posedge clk)
+    \$signal  <= \$106 ;
+  always @(posedge clk)
+    bias_fetched <= \$107 ;
+  always @(posedge clk)
+    \$signal$59  <= \$108 ;
+  always @(posedge clk)
+    bias_collect <= \$109 ;
   \digits_mlp_int8.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__addr(bias_mem__addr),
     .bias_write__data(request_data[21:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__en(\$15 [3:0]),
+    .code_write__addr(code_mem__addr),
+    .code_write__en(code_mem__w_en),
     .commit(commit),
     .commit_pending(commit_pending),
     .input_write__data(x__payload),
-    .\port$558$0 (request_addr[10:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -659,122 +924,263 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    bus__r_data = 32'd0;
-    if (bus__ack) begin
-      casez (read_source)
-        2'h0:
-            bus__r_data = read_word;
-        2'h1:
-            bus__r_data = { 24'h000000, \$1  };
-        2'h2:
-            bus__r_data = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
-      endcase
+    (* full_case = 32'd1 *)
+    casez (register)
+      3'h0:
+          \$71  = 32'd1247347202;
+      3'h1:
+          \$71  = 32'd2097216;
+      3'h2:
+          \$71  = 32'd134744068;
+      3'h3:
+          \$71  = 32'd18219008;
+      3'h4:
+          \$71  = 32'd0;
+      3'h5:
+          \$71  = 32'd0;
+      3'h6:
+          \$71  = 32'd0;
+      3'h7:
+          \$71  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$81  = \$7 ;
+    if (rst) begin
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = \$36 ;
+    \$82  = collected;
     if (rst) begin
-      \$70  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = \$signal ;
+    \$83  = request_valid;
     if (rst) begin
-      \$71  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = request_addr;
-    if (\$41 ) begin
-      \$72  = bus__addr;
-    end
+    \$84  = decoded;
     if (rst) begin
-      \$72  = 12'h000;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = request_data;
-    if (\$41 ) begin
-      \$73  = bus__w_data;
-    end
+    \$85  = fetched;
     if (rst) begin
-      \$73  = 32'd0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = \$signal$24 ;
-    if (\$41 ) begin
-      \$74  = bus__w_stb;
+    \$86  = request_addr;
+    if (\$12 ) begin
+      \$86  = bus__addr;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$86  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = read_source;
-    if (\$43 ) begin
-      \$75  = 2'h0;
-    end
-    if (\$63 ) begin
-      \$75  = 2'h1;
-    end
-    if (\$69 ) begin
-      \$75  = 2'h2;
+    \$87  = request_data;
+    if (\$12 ) begin
+      \$87  = bus__w_data;
     end
     if (rst) begin
-      \$75  = 2'h0;
+      \$87  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = read_word;
-    if (\$43 ) begin
-      \$76  = 32'd0;
-    end
-    if (\$52 ) begin
-      casez (request_addr[2:0])
-        3'h0:
-            \$76  = 32'd1247347202;
-        3'h1:
-            \$76  = 32'd2097216;
-        3'h2:
-            \$76  = 32'd134744068;
-        3'h3:
-            \$76  = 32'd18219008;
-        3'h4:
-            \$76  = { 30'h00000000, \$55  };
-        3'h5:
-            \$76  = { 27'h0000000, shift };
-      endcase
+    \$88  = request_write;
+    if (\$12 ) begin
+      \$88  = bus__w_stb;
     end
     if (rst) begin
-      \$76  = 32'd0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = shift;
-    if (\$48 ) begin
-      \$77  = request_data[4:0];
+    \$89  = register;
+    if (request_valid) begin
+      \$89  = request_addr[2:0];
     end
     if (rst) begin
-      \$77  = 5'h0a;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = read_lane;
-    if (\$63 ) begin
-      \$78  = request_addr[1:0];
+    \$90  = \$15 ;
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$91  = \$19 ;
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$92  = shift;
+    if (\$21 ) begin
+      \$92  = request_data[4:0];
     end
     if (rst) begin
-      \$78  = 2'h0;
+      \$92  = 5'h0a;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$93  = \$26 ;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$94  = \$32 ;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$95  = \$37 ;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$96  = \$43 ;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$97  = code_mem__addr;
+    if (request_valid) begin
+      \$97  = request_addr[10:2];
+    end
+    if (rst) begin
+      \$97  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$98  = code_lanes;
+    if (request_valid) begin
+      \$98  = \$44 [3:0];
+    end
+    if (rst) begin
+      \$98  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$99  = \$51 ;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$100  = \$59 ;
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$101  = read_lane;
+    if (request_valid) begin
+      \$101  = request_addr[1:0];
+    end
+    if (rst) begin
+      \$101  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$102  = bias_mem__addr;
+    if (request_valid) begin
+      \$102  = request_addr[4:0];
+    end
+    if (rst) begin
+      \$102  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$103  = \$64 ;
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$104  = \$70 ;
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$105  = read_word;
+    if (decoded) begin
+      \$105  = \$79 ;
+    end
+    if (\$signal$59 ) begin
+      \$105  = { 24'h000000, \$80  };
+    end
+    if (bias_collect) begin
+      \$105  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+    end
+    if (rst) begin
+      \$105  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$106  = code_mem__r_en;
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$107  = bias_mem__r_en;
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$108  = \$signal ;
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$109  = bias_fetched;
+    if (rst) begin
+      \$109  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -785,97 +1191,90 @@ module \digits_mlp_int8.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   assign \y__valid$11  = y__valid;
   assign ack = bus__ack;
   assign staged_shift = shift;
-  assign code_mem__addr = request_addr[10:2];
+  assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[7:0], request_data[7:0], request_data[7:0], request_data[7:0] };
-  assign code_mem__w_en = \$15 [3:0];
-  assign bias_mem__addr = request_addr[4:0];
+  assign code_read = code_mem__r_en;
+  assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
-  assign \$8  = request_addr[11];
-  assign \$18  = request_addr[11];
-  assign \$58  = request_addr[11];
+  assign bias_write = bias_mem__w_en;
+  assign bias_read = bias_mem__r_en;
+  assign \$46  = request_addr[11];
+  assign \$54  = request_addr[11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, \port$558$0 , bias_write__data, shift, commit_pending, y__valid, y__payload, input_write__data);
+module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, y__ready, bias_write__data, shift, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, input_write__data
+);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [24:0] \$100 ;
-  wire \$101 ;
-  wire [3:0] \$102 ;
-  wire \$103 ;
-  reg [5:0] \$104 ;
+  reg [5:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [2:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
-  reg [8:0] \$108 ;
-  reg [2:0] \$109 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
   reg \$110 ;
   reg \$111 ;
-  reg [7:0] \$112 ;
+  reg \$112 ;
   reg \$113 ;
   reg \$114 ;
   reg \$115 ;
   reg \$116 ;
-  reg \$117 ;
-  reg [4:0] \$118 ;
-  reg [22:0] \$119 ;
+  reg [4:0] \$117 ;
+  reg [22:0] \$118 ;
+  reg [4:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
-  reg [7:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [15:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [15:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [15:0] \$129 ;
+  reg [22:0] \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [21:0] \$127 ;
+  reg [21:0] \$128 ;
+  reg [21:0] \$129 ;
   wire \$13 ;
-  reg \$130 ;
+  reg [21:0] \$130 ;
   reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
+  reg [21:0] \$132 ;
+  reg [4:0] \$133 ;
+  reg [4:0] \$134 ;
+  reg [21:0] \$135 ;
+  reg [21:0] \$136 ;
+  reg [21:0] \$137 ;
+  reg [21:0] \$138 ;
+  reg [21:0] \$139 ;
   wire \$14 ;
-  reg [22:0] \$140 ;
-  reg [22:0] \$141 ;
-  reg [22:0] \$142 ;
-  reg [22:0] \$143 ;
-  reg [4:0] \$144 ;
+  reg [2:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg [23:0] \$144 ;
   reg \$145 ;
-  reg [21:0] \$146 ;
-  reg [22:0] \$147 ;
-  reg [22:0] \$148 ;
-  reg [22:0] \$149 ;
+  reg [24:0] \$146 ;
+  reg \$147 ;
+  reg [24:0] \$148 ;
+  reg \$149 ;
   wire \$15 ;
-  reg [22:0] \$150 ;
-  reg [2:0] \$151 ;
-  reg \$152 ;
-  reg [23:0] \$153 ;
-  reg \$154 ;
-  reg [24:0] \$155 ;
-  reg \$156 ;
-  reg [24:0] \$157 ;
-  reg \$158 ;
-  reg [7:0] \$159 ;
+  reg [7:0] \$150 ;
   wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [22:0] \$17 ;
+  wire [23:0] \$18 ;
+  wire [22:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
+  wire [23:0] \$20 ;
+  wire [22:0] \$21 ;
+  wire [23:0] \$22 ;
+  wire [22:0] \$23 ;
+  wire [23:0] \$24 ;
+  wire [4:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -883,136 +1282,144 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
-  wire [5:0] \$33 ;
-  wire [5:0] \$34 ;
-  wire [5:0] \$35 ;
-  wire [5:0] \$36 ;
+  wire [9:0] \$32 ;
+  wire [3:0] \$33 ;
+  wire \$34 ;
+  wire [9:0] \$35 ;
+  wire [6:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [9:0] \$40 ;
-  wire [3:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [9:0] \$43 ;
-  wire [6:0] \$44 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [7:0] \$60 ;
-  wire [15:0] \$61 ;
-  wire [15:0] \$62 ;
-  wire [15:0] \$63 ;
-  wire [15:0] \$64 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
   wire \$65 ;
-  wire [22:0] \$66 ;
-  wire [23:0] \$67 ;
-  wire [24:0] \$68 ;
-  wire [22:0] \$69 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [7:0] \$69 ;
   wire \$7 ;
-  wire [23:0] \$70 ;
-  wire [24:0] \$71 ;
-  wire [22:0] \$72 ;
-  wire [23:0] \$73 ;
-  wire [24:0] \$74 ;
-  wire [22:0] \$75 ;
-  wire [23:0] \$76 ;
-  wire [24:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire \$70 ;
+  wire [4:0] \$71 ;
+  wire [31:0] \$72 ;
+  wire [31:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [15:0] \$77 ;
+  wire [15:0] \$78 ;
+  wire [15:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire [5:0] \$81 ;
+  wire [15:0] \$80 ;
+  wire \$81 ;
   wire [5:0] \$82 ;
   wire [5:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire [2:0] \$86 ;
   wire \$87 ;
-  wire [24:0] \$88 ;
-  wire [24:0] \$89 ;
+  wire [3:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [24:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
+  wire \$90 ;
+  wire [24:0] \$91 ;
+  wire [24:0] \$92 ;
   wire [24:0] \$93 ;
-  wire [24:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
-  wire [24:0] \$98 ;
-  wire [24:0] \$99 ;
+  wire [7:0] \$97 ;
+  wire [7:0] \$98 ;
+  reg \$99 ;
   reg \$signal  = 1'h0;
+  reg \$signal$100  = 1'h0;
   reg \$signal$29  = 1'h0;
-  reg \$signal$30  = 1'h0;
-  reg \$signal$32  = 1'h0;
+  reg \$signal$31  = 1'h0;
   reg \$signal$33  = 1'h0;
-  wire \$signal$49 ;
-  reg \$signal$60  = 1'h0;
-  reg \$signal$61  = 1'h0;
-  reg \$signal$77  = 1'h0;
-  reg \$signal$78  = 1'h0;
-  reg \$signal$79  = 1'h0;
-  reg \$signal$80  = 1'h0;
-  reg \$signal$81  = 1'h0;
-  reg \$signal$82  = 1'h0;
+  reg \$signal$35  = 1'h0;
+  reg \$signal$36  = 1'h0;
+  wire \$signal$66 ;
+  wire \$signal$69 ;
   reg \$signal$83  = 1'h0;
-  reg [22:0] acc0 = 23'h000000;
-  reg [22:0] acc1 = 23'h000000;
-  reg [22:0] acc2 = 23'h000000;
-  reg [22:0] acc3 = 23'h000000;
+  reg \$signal$88  = 1'h0;
+  reg [21:0] acc0 = 22'h000000;
+  reg [21:0] acc1 = 22'h000000;
+  reg [21:0] acc2 = 22'h000000;
+  reg [21:0] acc3 = 22'h000000;
   reg [22:0] active_rounding = 23'h000200;
   reg [4:0] active_shift = 5'h0a;
-  reg [22:0] bank0 = 23'h000000;
-  reg [22:0] bank1 = 23'h000000;
-  reg [22:0] bank2 = 23'h000000;
-  reg [22:0] bank3 = 23'h000000;
+  reg [21:0] bank0 = 22'h000000;
+  reg [21:0] bank1 = 22'h000000;
+  reg [21:0] bank2 = 22'h000000;
+  reg [21:0] bank3 = 22'h000000;
+  wire bank_drained;
   reg [2:0] bank_left = 3'h0;
+  reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
+  reg bank_single = 1'h0;
   reg [21:0] bias_f0 = 22'h000000;
   wire [4:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
-  wire [21:0] bias_mem__r_data;
+  reg [21:0] bias_mem__r_data = 22'h000000;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
   wire bias_mem__w_en;
   wire [4:0] bias_read__addr;
   wire [21:0] bias_read__data;
+  input [4:0] bias_write__addr;
   wire [4:0] bias_write__addr;
   input [21:0] bias_write__data;
   wire [21:0] bias_write__data;
   input bias_write__en;
   wire bias_write__en;
+  reg blocked = 1'h0;
   reg borrowed = 1'h0;
   output busy;
-  wire busy;
+  reg busy = 1'h0;
+  (* init = 1'h0 *)
+  wire \busy$9 ;
+  reg [4:0] clamped = 5'h0a;
+  wire clear;
   input clk;
   wire clk;
   wire [8:0] code_mem__addr;
   output [31:0] code_mem__r_data;
-  wire [31:0] code_mem__r_data;
+  reg [31:0] code_mem__r_data = 32'd0;
   input code_mem__r_en;
   wire code_mem__r_en;
   wire [31:0] code_mem__w_data;
   wire [3:0] code_mem__w_en;
   wire [8:0] code_read__addr;
   wire [31:0] code_read__data;
+  (* init = 32'd0 *)
+  wire [31:0] code_row1;
+  input [8:0] code_write__addr;
   wire [8:0] code_write__addr;
   wire [31:0] code_write__data;
   input [3:0] code_write__en;
@@ -1022,12 +1429,15 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$9 ;
+  wire \commit_pending$7 ;
   wire drained;
+  reg final0 = 1'h0;
   reg final1 = 1'h0;
+  reg final2 = 1'h0;
+  reg final3 = 1'h0;
   reg final_pass = 1'h0;
-  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
+  reg [4:0] following = 5'h01;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [4:0] head = 5'h00;
@@ -1043,9 +1453,8 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire issue;
   reg last_beat = 1'h0;
   reg [2:0] pass_index = 3'h0;
-  input [10:0] \port$558$0 ;
-  wire [10:0] \port$558$0 ;
   reg [24:0] rounded_f1 = 25'h0000000;
+  reg [22:0] rounding = 23'h000200;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
@@ -1056,16 +1465,22 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire sign1;
   wire sign2;
   wire sign3;
+  wire [21:0] sum0;
+  wire [21:0] sum1;
+  wire [21:0] sum2;
+  wire [21:0] sum3;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg [15:0] term2 = 16'h0000;
   reg [15:0] term3 = 16'h0000;
+  reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
   reg [23:0] value_f0 = 24'h000000;
   reg [7:0] weight0 = 8'h00;
   reg [7:0] weight1 = 8'h00;
   reg [7:0] weight2 = 8'h00;
   reg [7:0] weight3 = 8'h00;
+  reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
@@ -1120,13 +1535,13 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @(posedge clk) begin
     if (bias_write__en)
-      biases[\port$558$0 [4:0]] <= bias_write__data;
+      biases[bias_write__addr] <= bias_write__data;
   end
   reg [21:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[\$36 [4:0]];
+    _0_ <= biases[bias_read__addr];
   end
-  assign bias_mem__r_data = _0_;
+  assign bias_read__data = _0_;
   reg [31:0] codes [511:0];
   initial begin
     codes[0] = 32'd0;
@@ -1644,19 +2059,19 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[\port$558$0 [10:2]][7:0] <= bias_write__data[7:0];
+      codes[code_write__addr][7:0] <= bias_write__data[7:0];
     if (code_write__en[1])
-      codes[\port$558$0 [10:2]][15:8] <= bias_write__data[7:0];
+      codes[code_write__addr][15:8] <= bias_write__data[7:0];
     if (code_write__en[2])
-      codes[\port$558$0 [10:2]][23:16] <= bias_write__data[7:0];
+      codes[code_write__addr][23:16] <= bias_write__data[7:0];
     if (code_write__en[3])
-      codes[\port$558$0 [10:2]][31:24] <= bias_write__data[7:0];
+      codes[code_write__addr][31:24] <= bias_write__data[7:0];
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
     _1_ <= codes[code_read__addr];
   end
-  assign code_mem__r_data = _1_;
+  assign code_read__data = _1_;
   reg [7:0] inputs [63:0];
   initial begin
     inputs[0] = 8'h00;
@@ -1733,819 +2148,753 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = first_beat & from_stream;
-  assign \$2  = \$1  & drained;
-  assign busy = ~ \$2 ;
-  assign \$3  = ~ code_mem__r_en;
-  assign \$4  = first_beat & from_stream;
-  assign \$5  = commit_pending & \$4 ;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = \$3  & \$6 ;
-  assign \$8  = ~ last_beat;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  | \$9 ;
-  assign \$11  = \$7  & \$10 ;
-  assign x__ready = \$11  & from_stream;
-  assign \$12  = ~ code_mem__r_en;
-  assign \$13  = first_beat & from_stream;
-  assign \$14  = commit_pending & \$13 ;
-  assign \$15  = ~ \$14 ;
-  assign \$16  = \$12  & \$15 ;
-  assign \$17  = ~ last_beat;
-  assign \$18  = ~ bank_reserved;
-  assign \$19  = \$17  | \$18 ;
-  assign \$20  = \$16  & \$19 ;
-  assign \$21  = from_stream ? x__valid : 1'h1;
-  assign issue = \$20  & \$21 ;
-  assign code_read__addr = code_mem__r_en ? \port$558$0 [10:2] : row;
+  assign \$1  = ~ code_mem__r_en;
+  assign \$2  = ~ blocked;
+  assign \$3  = \$1  & \$2 ;
+  assign x__ready = \$3  & from_stream;
+  assign \$4  = ~ code_mem__r_en;
+  assign \$5  = ~ blocked;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = from_stream ? x__valid : 1'h1;
+  assign issue = \$6  & \$7 ;
+  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$22  = \$signal  | \$signal$29 ;
-  assign \$23  = \$22  | \$signal$30 ;
-  assign \$24  = \$23  | finish_valid;
-  assign \$25  = \$24  | bank_reserved;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$signal$32  | \$signal$33 ;
-  assign \$28  = \$27  | valid_f2;
-  assign \$29  = ~ \$28 ;
-  assign drained = \$26  & \$29 ;
-  assign \$30  = | bank_left;
-  assign \$31  = \$signal$49  & \$30 ;
-  assign \$32  = head == 5'h1f;
-  assign \$33  = head + 1'h1;
-  assign \$34  = \$32  ? 6'h00 : \$33 ;
-  assign \$35  = \$31  ? \$34  : { 1'h0, head };
-  assign \$36  = bias_mem__r_en ? { 1'h0, \port$558$0 [4:0] } : \$35 ;
-  assign \$37  = ~ y__valid;
-  assign \$38  = \$37  | y__ready;
-  assign \$39  = ~ borrowed;
-  assign \$signal$49  = \$38  & \$39 ;
-  assign \$40  = row + 1'h1;
-  assign \$41  = pass_index + 1'h1;
-  assign \$42  = pass_index == 3'h6;
-  assign \$43  = row + 1'h1;
-  assign \$44  = input_write__addr + 1'h1;
-  assign \$45  = input_write__addr == 6'h3e;
+  assign \$8  = \$signal  & \$signal$29 ;
+  assign clear = rst | \$8 ;
+  assign \$9  = \$signal$31  | valid1;
+  assign \$10  = \$9  | \$signal$33 ;
+  assign \$11  = \$10  | \$signal ;
+  assign \$12  = \$11  | bank_reserved;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$signal$35  | \$signal$36 ;
+  assign \$15  = \$14  | valid_f2;
+  assign \$16  = ~ \$15 ;
+  assign drained = \$13  & \$16 ;
+  assign \$17  = $signed(acc0) + $signed(term0);
+  assign \$18  = $signed(\$17 ) + $signed(1'h0);
+  assign \$19  = $signed(acc1) + $signed(term1);
+  assign \$20  = $signed(\$19 ) + $signed(1'h0);
+  assign \$21  = $signed(acc2) + $signed(term2);
+  assign \$22  = $signed(\$21 ) + $signed(1'h0);
+  assign \$23  = $signed(acc3) + $signed(term3);
+  assign \$24  = $signed(\$23 ) + $signed(1'h0);
+  assign \$25  = \$signal$66  ? following : head;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$25 ;
+  assign \$26  = ~ y__valid;
+  assign \$27  = \$26  | y__ready;
+  assign \$28  = ~ borrowed;
+  assign \$signal$69  = \$27  & \$28 ;
+  assign \$signal$66  = \$signal$69  & bank_nonempty;
+  assign bank_drained = \$signal$69  & bank_single;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = \$29  & drained;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = row + 1'h1;
+  assign \$33  = pass_index + 1'h1;
+  assign \$34  = pass_index == 3'h6;
+  assign \$35  = row + 1'h1;
+  assign \$36  = input_write__addr + 1'h1;
+  assign \$37  = issue ? last_beat : first_beat;
+  assign \$38  = input_write__addr == 6'h3e;
+  assign \$39  = last_beat ? 1'h0 : \$38 ;
+  assign \$40  = issue ? \$39  : last_beat;
+  assign \$41  = issue & last_beat;
+  assign \$42  = \$41  ? final_pass : from_stream;
+  assign \$43  = issue & last_beat;
+  assign \$44  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$45  = \$43  ? 1'h1 : \$44 ;
   assign \$46  = first_beat & from_stream;
   assign \$47  = commit_pending & \$46 ;
   assign \$48  = \$47  & drained;
-  assign \$49  = shift > 5'h17;
-  assign \$50  = \$49  ? 5'h17 : shift;
-  assign \$51  = shift > 5'h17;
-  assign \$52  = \$51  ? 5'h17 : shift;
-  assign \$53  = 1'h1 << \$52 ;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = \$57  ? 1'h0 : commit_pending;
-  assign \$59  = \$58  | commit;
-  assign \$60  = from_stream1 ? x_held : input_read__data;
-  assign \$61  = $signed(x2) * $signed(weight0);
-  assign \$62  = $signed(x2) * $signed(weight1);
-  assign \$63  = $signed(x2) * $signed(weight2);
-  assign \$64  = $signed(x2) * $signed(weight3);
-  assign \$65  = \$signal$30  & \$signal$81 ;
-  assign \$66  = \$signal$80  ? 23'h000000 : acc0;
-  assign \$67  = $signed(\$66 ) + $signed(term0);
-  assign \$68  = $signed(\$67 ) + $signed(1'h0);
-  assign \$69  = \$signal$80  ? 23'h000000 : acc1;
-  assign \$70  = $signed(\$69 ) + $signed(term1);
-  assign \$71  = $signed(\$70 ) + $signed(1'h0);
-  assign \$72  = \$signal$80  ? 23'h000000 : acc2;
-  assign \$73  = $signed(\$72 ) + $signed(term2);
-  assign \$74  = $signed(\$73 ) + $signed(1'h0);
-  assign \$75  = \$signal$80  ? 23'h000000 : acc3;
-  assign \$76  = $signed(\$75 ) + $signed(term3);
-  assign \$77  = $signed(\$76 ) + $signed(1'h0);
-  assign \$78  = | bank_left;
-  assign \$79  = \$signal$49  & \$78 ;
-  assign \$80  = head == 5'h1f;
-  assign \$81  = head + 1'h1;
-  assign \$82  = \$80  ? 6'h00 : \$81 ;
-  assign \$83  = \$79  ? \$82  : { 1'h0, head };
-  assign \$84  = | bank_left;
-  assign \$85  = \$signal$49  & \$84 ;
-  assign \$87  = | bank_left;
-  assign \$88  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$89  = $signed(value_f0) + $signed(bias_f0);
-  assign \$90  = $signed(rounded_f1) >>> active_shift;
-  assign \$91  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$92  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$93  = \$92  ? 25'h1ffff80 : shifted_f2;
-  assign \$94  = \$91  ? 25'h000007f : \$93 ;
-  assign \$95  = $signed(\$94 ) < $signed(1'h0);
-  assign \$96  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$97  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$98  = \$97  ? 25'h1ffff80 : shifted_f2;
-  assign \$99  = \$96  ? 25'h000007f : \$98 ;
-  assign \$100  = \$95  ? 25'h0000000 : \$99 ;
-  assign \$101  = | bank_left;
-  assign \$102  = bank_left - 1'h1;
-  assign \$103  = bank_left == 1'h1;
+  assign \$49  = \$48  ? 1'h0 : commit_pending;
+  assign \$50  = \$49  | commit;
+  assign \$51  = first_beat & from_stream;
+  assign \$52  = commit_pending & \$51 ;
+  assign \$53  = \$52  & drained;
+  assign \$54  = \$53  ? 1'h0 : commit_pending;
+  assign \$55  = \$54  | commit;
+  assign \$56  = issue ? last_beat : first_beat;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = issue & last_beat;
+  assign \$59  = \$58  ? final_pass : from_stream;
+  assign \$60  = \$57  & \$59 ;
+  assign \$61  = input_write__addr == 6'h3e;
+  assign \$62  = last_beat ? 1'h0 : \$61 ;
+  assign \$63  = issue ? \$62  : last_beat;
+  assign \$64  = issue & last_beat;
+  assign \$65  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$66  = \$64  ? 1'h1 : \$65 ;
+  assign \$67  = \$63  & \$66 ;
+  assign \$68  = \$60  | \$67 ;
+  assign \$69  = from_stream1 ? x_held : input_read__data;
+  assign \$70  = shift > 5'h17;
+  assign \$71  = \$70  ? 5'h17 : shift;
+  assign \$72  = 1'h1 << clamped;
+  assign \$74  = first_beat & from_stream;
+  assign \$75  = commit_pending & \$74 ;
+  assign \$76  = \$75  & drained;
+  assign \$77  = $signed(x2) * $signed(weight0);
+  assign \$78  = $signed(x2) * $signed(weight1);
+  assign \$79  = $signed(x2) * $signed(weight2);
+  assign \$80  = $signed(x2) * $signed(weight3);
+  assign \$81  = following == 5'h1f;
+  assign \$82  = following + 1'h1;
+  assign \$83  = \$81  ? 6'h00 : \$82 ;
+  assign \$84  = \$signal  & \$signal$29 ;
+  assign \$85  = \$signal  & \$signal$29 ;
+  assign \$88  = bank_left - 1'h1;
+  assign \$89  = ~ bank_single;
+  assign \$90  = bank_left == 2'h2;
+  assign \$91  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$92  = $signed(value_f0) + $signed(bias_f0);
+  assign \$93  = $signed(rounded_f1) >>> active_shift;
+  assign \$94  = ~ shifted_f2[24];
+  assign \$95  = | shifted_f2[24:7];
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = \$96  ? 8'h7f : shifted_f2[7:0];
+  assign \$98  = shifted_f2[24] ? 8'h00 : \$97 ;
   always @(posedge clk)
-    input_write__addr <= \$104 ;
+    busy <= \$99 ;
   always @(posedge clk)
-    first_beat <= \$105 ;
+    input_write__addr <= \$100 ;
   always @(posedge clk)
-    last_beat <= \$106 ;
+    row <= \$101 ;
+  always @(posedge clk)
+    pass_index <= \$102 ;
+  always @(posedge clk)
+    final_pass <= \$103 ;
+  always @(posedge clk)
+    first_beat <= \$104 ;
+  always @(posedge clk)
+    last_beat <= \$105 ;
+  always @(posedge clk)
+    from_stream <= \$106 ;
   always @(posedge clk)
     bank_reserved <= \$107 ;
   always @(posedge clk)
-    row <= \$108 ;
+    commit_pending <= \$108 ;
   always @(posedge clk)
-    pass_index <= \$109 ;
+    blocked <= \$109 ;
   always @(posedge clk)
-    from_stream <= \$110 ;
+    x_held <= input_write__data;
   always @(posedge clk)
-    final_pass <= \$111 ;
+    from_stream1 <= \$110 ;
   always @(posedge clk)
-    x_held <= \$112 ;
+    \$signal$31  <= \$111 ;
   always @(posedge clk)
-    from_stream1 <= \$113 ;
+    \$signal$83  <= \$112 ;
   always @(posedge clk)
-    \$signal  <= \$114 ;
+    final0 <= \$113 ;
   always @(posedge clk)
-    \$signal$60  <= \$115 ;
+    x1 <= \$69 ;
   always @(posedge clk)
-    \$signal$61  <= \$116 ;
+    code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    final1 <= \$117 ;
+    valid1 <= \$114 ;
   always @(posedge clk)
-    active_shift <= \$118 ;
+    \$signal$88  <= \$115 ;
   always @(posedge clk)
-    active_rounding <= \$119 ;
+    final1 <= \$116 ;
   always @(posedge clk)
-    commit_pending <= \$120 ;
+    clamped <= \$117 ;
   always @(posedge clk)
-    x2 <= \$121 ;
+    rounding <= \$118 ;
   always @(posedge clk)
-    weight0 <= \$122 ;
+    active_shift <= \$119 ;
   always @(posedge clk)
-    term0 <= \$123 ;
+    active_rounding <= \$120 ;
   always @(posedge clk)
-    weight1 <= \$124 ;
+    x2 <= x1;
   always @(posedge clk)
-    term1 <= \$125 ;
+    weight0 <= code_mem__r_data[7:0];
   always @(posedge clk)
-    weight2 <= \$126 ;
+    term0 <= \$77 ;
   always @(posedge clk)
-    term2 <= \$127 ;
+    weight1 <= code_mem__r_data[15:8];
   always @(posedge clk)
-    weight3 <= \$128 ;
+    term1 <= \$78 ;
   always @(posedge clk)
-    term3 <= \$129 ;
+    weight2 <= code_mem__r_data[23:16];
   always @(posedge clk)
-    \$signal$29  <= \$130 ;
+    term2 <= \$79 ;
   always @(posedge clk)
-    \$signal$77  <= \$131 ;
+    weight3 <= code_mem__r_data[31:24];
   always @(posedge clk)
-    \$signal$78  <= \$132 ;
+    term3 <= \$80 ;
   always @(posedge clk)
-    \$signal$79  <= \$133 ;
+    \$signal$33  <= \$121 ;
   always @(posedge clk)
-    \$signal$30  <= \$134 ;
+    \$signal$100  <= \$122 ;
   always @(posedge clk)
-    \$signal$80  <= \$135 ;
+    final2 <= \$123 ;
   always @(posedge clk)
-    \$signal$81  <= \$136 ;
+    \$signal  <= \$124 ;
   always @(posedge clk)
-    \$signal$82  <= \$137 ;
+    \$signal$29  <= \$125 ;
   always @(posedge clk)
-    finish_valid <= \$138 ;
+    final3 <= \$126 ;
   always @(posedge clk)
-    \$signal$83  <= \$139 ;
+    acc0 <= \$127 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    acc1 <= \$128 ;
   always @(posedge clk)
-    acc1 <= \$141 ;
+    acc2 <= \$129 ;
   always @(posedge clk)
-    acc2 <= \$142 ;
+    acc3 <= \$130 ;
   always @(posedge clk)
-    acc3 <= \$143 ;
+    borrowed <= \$131 ;
   always @(posedge clk)
-    head <= \$144 ;
+    bias_mem__r_data <= \$132 ;
   always @(posedge clk)
-    borrowed <= \$145 ;
+    head <= \$133 ;
   always @(posedge clk)
-    bias_f0 <= \$146 ;
+    following <= \$134 ;
   always @(posedge clk)
-    bank0 <= \$147 ;
+    bias_f0 <= \$135 ;
   always @(posedge clk)
-    bank1 <= \$148 ;
+    bank0 <= \$136 ;
   always @(posedge clk)
-    bank2 <= \$149 ;
+    bank1 <= \$137 ;
   always @(posedge clk)
-    bank3 <= \$150 ;
+    bank2 <= \$138 ;
   always @(posedge clk)
-    bank_left <= \$151 ;
+    bank3 <= \$139 ;
   always @(posedge clk)
-    \$signal$32  <= \$152 ;
+    bank_left <= \$140 ;
   always @(posedge clk)
-    value_f0 <= \$153 ;
+    bank_nonempty <= \$141 ;
   always @(posedge clk)
-    \$signal$33  <= \$154 ;
+    bank_single <= \$142 ;
   always @(posedge clk)
-    rounded_f1 <= \$155 ;
+    \$signal$35  <= \$143 ;
   always @(posedge clk)
-    valid_f2 <= \$156 ;
+    value_f0 <= \$144 ;
   always @(posedge clk)
-    shifted_f2 <= \$157 ;
+    \$signal$36  <= \$145 ;
   always @(posedge clk)
-    y__valid <= \$158 ;
+    rounded_f1 <= \$146 ;
   always @(posedge clk)
-    y__payload <= \$159 ;
+    valid_f2 <= \$147 ;
+  always @(posedge clk)
+    shifted_f2 <= \$148 ;
+  always @(posedge clk)
+    y__valid <= \$149 ;
+  always @(posedge clk)
+    y__payload <= \$150 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$104  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$104  = 6'h00;
-      end else begin
-        \$104  = \$44 [5:0];
-      end
-    end
+    \$99  = \$31 ;
     if (rst) begin
-      \$104  = 6'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$105  = first_beat;
+    \$100  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$105  = 1'h1;
+        \$100  = 6'h00;
       end else begin
-        \$105  = 1'h0;
+        \$100  = \$36 [5:0];
       end
     end
     if (rst) begin
-      \$105  = 1'h1;
+      \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$106  = last_beat;
+    \$101  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$106  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$101  = 9'h000;
+        end else begin
+          \$101  = \$32 [8:0];
+        end
       end else begin
-        \$106  = \$45 ;
+        \$101  = \$35 [8:0];
       end
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = bank_reserved;
+    \$102  = pass_index;
     if (issue) begin
       if (last_beat) begin
-        \$107  = 1'h1;
-      end
-    end
-    if (\$signal$49 ) begin
-      if (\$101 ) begin
-        if (\$103 ) begin
-          \$107  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$102  = 3'h0;
+        end else begin
+          \$102  = \$33 [2:0];
         end
       end
     end
+    if (rst) begin
+      \$102  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$103  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$103  = 1'h0;
+        end else begin
+          \$103  = \$34 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$104  = \$37 ;
+    if (rst) begin
+      \$104  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$105  = \$40 ;
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$106  = \$42 ;
+    if (rst) begin
+      \$106  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$107  = \$45 ;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$108  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$108  = 9'h000;
-        end else begin
-          \$108  = \$40 [8:0];
-        end
-      end else begin
-        \$108  = \$43 [8:0];
-      end
-    end
+    \$108  = \$50 ;
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$109  = 3'h0;
-        end else begin
-          \$109  = \$41 [2:0];
-        end
-      end
-    end
+    \$109  = \$68 ;
     if (rst) begin
-      \$109  = 3'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$110  = from_stream;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$110  = 1'h1;
-        end else begin
-          \$110  = 1'h0;
-        end
-      end
-    end
     if (rst) begin
-      \$110  = 1'h1;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$111  = 1'h0;
-        end else begin
-          \$111  = \$42 ;
-        end
-      end
-    end
+    \$111  = issue;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = input_write__data;
+    \$112  = last_beat;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = from_stream;
+    \$113  = final_pass;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = issue;
+    \$114  = \$signal$31 ;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = first_beat;
+    \$115  = \$signal$83 ;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = last_beat;
+    \$116  = final0;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = final_pass;
+    \$117  = \$71 ;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = active_shift;
-    if (\$48 ) begin
-      \$118  = \$50 ;
-    end
+    \$118  = \$73 [22:0];
     if (rst) begin
-      \$118  = 5'h0a;
+      \$118  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = active_rounding;
-    if (\$48 ) begin
-      \$119  = \$54 [22:0];
+    \$119  = active_shift;
+    if (\$76 ) begin
+      \$119  = clamped;
     end
     if (rst) begin
-      \$119  = 23'h000200;
+      \$119  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = \$59 ;
+    \$120  = active_rounding;
+    if (\$76 ) begin
+      \$120  = rounding;
+    end
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = \$60 ;
+    \$121  = valid1;
     if (rst) begin
-      \$121  = 8'h00;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = code_mem__r_data[7:0];
+    \$122  = \$signal$88 ;
     if (rst) begin
-      \$122  = 8'h00;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = \$61 ;
+    \$123  = final1;
     if (rst) begin
-      \$123  = 16'h0000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = code_mem__r_data[15:8];
+    \$124  = \$signal$33 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = \$62 ;
+    \$125  = \$signal$100 ;
     if (rst) begin
-      \$125  = 16'h0000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = code_mem__r_data[23:16];
+    \$126  = final2;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \$63 ;
-    if (rst) begin
-      \$127  = 16'h0000;
+    \$127  = acc0;
+    if (clear) begin
+      \$127  = 22'h000000;
+    end else if (\$signal ) begin
+      \$127  = \$18 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = code_mem__r_data[31:24];
-    if (rst) begin
-      \$128  = 8'h00;
+    \$128  = acc1;
+    if (clear) begin
+      \$128  = 22'h000000;
+    end else if (\$signal ) begin
+      \$128  = \$20 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = \$64 ;
-    if (rst) begin
-      \$129  = 16'h0000;
+    \$129  = acc2;
+    if (clear) begin
+      \$129  = 22'h000000;
+    end else if (\$signal ) begin
+      \$129  = \$22 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \$signal ;
-    if (rst) begin
-      \$130  = 1'h0;
+    \$130  = acc3;
+    if (clear) begin
+      \$130  = 22'h000000;
+    end else if (\$signal ) begin
+      \$130  = \$24 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = \$signal$60 ;
+    \$131  = bias_mem__r_en;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = \$signal$61 ;
+    \$132  = bias_read__data;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = final1;
+    \$133  = head;
+    if (\$signal$66 ) begin
+      \$133  = following;
+    end
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$signal$29 ;
+    \$134  = following;
+    if (\$signal$66 ) begin
+      \$134  = \$83 [4:0];
+    end
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = \$signal$77 ;
-    if (rst) begin
-      \$135  = 1'h0;
+    \$135  = bias_f0;
+    if (\$signal$66 ) begin
+      \$135  = bias_read__data;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$signal$78 ;
-    if (rst) begin
-      \$136  = 1'h0;
+    \$136  = bank0;
+    if (\$signal$66 ) begin
+      \$136  = bank1;
+    end else if (\$84 ) begin
+      \$136  = \$18 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = \$signal$79 ;
-    if (rst) begin
-      \$137  = 1'h0;
+    \$137  = bank1;
+    if (\$signal$66 ) begin
+      \$137  = bank2;
+    end else if (\$84 ) begin
+      \$137  = \$20 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = \$65 ;
-    if (rst) begin
-      \$138  = 1'h0;
+    \$138  = bank2;
+    if (\$signal$66 ) begin
+      \$138  = bank3;
+    end else if (\$84 ) begin
+      \$138  = \$22 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = \$signal$82 ;
-    if (rst) begin
-      \$139  = 1'h0;
+    \$139  = bank3;
+    if (\$signal$66 ) begin
+    end else if (\$84 ) begin
+      \$139  = \$24 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = acc0;
-    if (\$signal$30 ) begin
-      \$140  = \$68 [22:0];
+    \$140  = bank_left;
+    if (\$85 ) begin
+      \$140  = \$86 ;
+    end else if (\$signal$66 ) begin
+      \$140  = \$88 [2:0];
     end
     if (rst) begin
-      \$140  = 23'h000000;
+      \$140  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = acc1;
-    if (\$signal$30 ) begin
-      \$141  = \$71 [22:0];
+    \$141  = bank_nonempty;
+    if (\$85 ) begin
+      \$141  = 1'h1;
+    end else if (\$signal$66 ) begin
+      \$141  = \$89 ;
     end
     if (rst) begin
-      \$141  = 23'h000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = acc2;
-    if (\$signal$30 ) begin
-      \$142  = \$74 [22:0];
+    \$142  = bank_single;
+    if (\$85 ) begin
+      \$142  = \$87 ;
+    end else if (\$signal$66 ) begin
+      \$142  = \$90 ;
     end
     if (rst) begin
-      \$142  = 23'h000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = acc3;
-    if (\$signal$30 ) begin
-      \$143  = \$77 [22:0];
+    \$143  = \$signal$35 ;
+    if (\$signal$69 ) begin
+      \$143  = bank_nonempty;
     end
     if (rst) begin
-      \$143  = 23'h000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \$83 [4:0];
-    if (rst) begin
-      \$144  = 5'h00;
+    \$144  = value_f0;
+    if (\$signal$69 ) begin
+      \$144  = \$91 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = bias_mem__r_en;
+    \$145  = \$signal$36 ;
+    if (\$signal$69 ) begin
+      \$145  = \$signal$35 ;
+    end
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = bias_f0;
-    if (\$85 ) begin
-      \$146  = bias_mem__r_data;
-    end
-    if (rst) begin
-      \$146  = 22'h000000;
+    \$146  = rounded_f1;
+    if (\$signal$69 ) begin
+      \$146  = \$92 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = bank0;
-    if (finish_valid) begin
-      \$147  = acc0;
-    end
-    if (\$signal$49 ) begin
-      if (\$101 ) begin
-        \$147  = bank1;
-      end
+    \$147  = valid_f2;
+    if (\$signal$69 ) begin
+      \$147  = \$signal$36 ;
     end
     if (rst) begin
-      \$147  = 23'h000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = bank1;
-    if (finish_valid) begin
-      \$148  = acc1;
-    end
-    if (\$signal$49 ) begin
-      if (\$101 ) begin
-        \$148  = bank2;
-      end
-    end
-    if (rst) begin
-      \$148  = 23'h000000;
+    \$148  = shifted_f2;
+    if (\$signal$69 ) begin
+      \$148  = \$93 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = bank2;
-    if (finish_valid) begin
-      \$149  = acc2;
-    end
-    if (\$signal$49 ) begin
-      if (\$101 ) begin
-        \$149  = bank3;
-      end
-    end
-    if (rst) begin
-      \$149  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = bank3;
-    if (finish_valid) begin
-      \$150  = acc3;
-    end
-    if (rst) begin
-      \$150  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = bank_left;
-    if (finish_valid) begin
-      \$151  = \$86 ;
-    end
-    if (\$signal$49 ) begin
-      if (\$101 ) begin
-        \$151  = \$102 [2:0];
-      end
-    end
-    if (rst) begin
-      \$151  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$signal$32 ;
-    if (\$signal$49 ) begin
-      \$152  = \$87 ;
-    end
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = value_f0;
-    if (\$signal$49 ) begin
-      \$153  = \$88 [23:0];
-    end
-    if (rst) begin
-      \$153  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$signal$33 ;
-    if (\$signal$49 ) begin
-      \$154  = \$signal$32 ;
-    end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = rounded_f1;
-    if (\$signal$49 ) begin
-      \$155  = \$89 ;
-    end
-    if (rst) begin
-      \$155  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = valid_f2;
-    if (\$signal$49 ) begin
-      \$156  = \$signal$33 ;
-    end
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = shifted_f2;
-    if (\$signal$49 ) begin
-      \$157  = \$90 ;
-    end
-    if (rst) begin
-      \$157  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = y__valid;
-    if (\$signal$49 ) begin
-      \$158  = valid_f2;
+    \$149  = y__valid;
+    if (\$signal$69 ) begin
+      \$149  = valid_f2;
     end else if (y__ready) begin
-      \$158  = 1'h0;
+      \$149  = 1'h0;
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = y__payload;
-    if (\$signal$49 ) begin
-      \$159  = \$100 [7:0];
-    end
-    if (rst) begin
-      \$159  = 8'h00;
+    \$150  = y__payload;
+    if (\$signal$69 ) begin
+      \$150  = \$98 ;
     end
   end
-  assign code_write__addr = \port$558$0 [10:2];
-  assign code_mem__addr = \port$558$0 [10:2];
+  assign code_mem__addr = code_write__addr;
   assign code_write__data = { bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_data = { bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_en = code_write__en;
-  assign code_read__data = code_mem__r_data;
-  assign \commit_pending$9  = commit_pending;
+  assign \commit_pending$7  = commit_pending;
+  assign \busy$9  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
+  assign code_row1 = code_mem__r_data;
+  assign sum0 = \$18 [21:0];
+  assign sign0 = 1'h0;
+  assign sum1 = \$20 [21:0];
+  assign sign1 = 1'h0;
+  assign sum2 = \$22 [21:0];
+  assign sign2 = 1'h0;
+  assign sum3 = \$24 [21:0];
+  assign sign3 = 1'h0;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign bias_write__addr = \port$558$0 [4:0];
-  assign bias_mem__addr = \port$558$0 [4:0];
+  assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign bias_read__addr = \$36 [4:0];
-  assign sign0 = 1'h0;
-  assign sign1 = 1'h0;
-  assign sign2 = 1'h0;
-  assign sign3 = 1'h0;
-  assign \$54  = { 1'h0, \$53 [31:1] };
+  assign \$73  = { 1'h0, \$72 [31:1] };
   assign \$86  = 3'h4;
+  assign \$87  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, x__payload, bus__r_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire [7:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [3:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [31:0] \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire [2:0] \$14 ;
-  wire [2:0] \$15 ;
+  wire \$14 ;
+  wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
+  wire [4:0] \$192 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -2573,7 +2922,7 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [2:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -2584,8 +2933,8 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [1:0] \$54 ;
-  wire [1:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -2602,33 +2951,61 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg [9:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg \$74 ;
-  reg [1:0] \$75 ;
-  reg [31:0] \$76 ;
-  reg [4:0] \$77 ;
-  reg \$78 ;
-  wire [4:0] \$79 ;
+  wire \$70 ;
+  reg [31:0] \$71 ;
+  wire [31:0] \$72 ;
+  wire \$73 ;
+  wire [1:0] \$74 ;
+  wire [1:0] \$75 ;
+  wire [1:0] \$76 ;
+  wire [31:0] \$77 ;
+  wire [4:0] \$78 ;
+  wire [31:0] \$79 ;
   wire \$8 ;
+  wire [7:0] \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg [9:0] \$86 ;
+  reg [31:0] \$87 ;
+  reg \$88 ;
+  reg [2:0] \$89 ;
   wire \$9 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg [4:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg [7:0] \$97 ;
+  reg [1:0] \$98 ;
+  reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  reg \$signal$59  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [3:0] bias_mem__addr;
+  reg bias_collect = 1'h0;
+  reg bias_fetched = 1'h0;
+  reg [3:0] bias_mem__addr = 4'h0;
   wire [20:0] bias_mem__r_data;
-  wire bias_mem__r_en;
+  reg bias_mem__r_en = 1'h0;
   wire [20:0] bias_mem__w_data;
-  wire bias_mem__w_en;
+  reg bias_mem__w_en = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] bias_output;
+  (* init = 1'h0 *)
+  wire bias_read;
+  (* init = 1'h0 *)
+  wire bias_write;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [9:0] bus__addr;
   wire [9:0] bus__addr;
   output [31:0] bus__r_data;
-  reg [31:0] bus__r_data;
+  wire [31:0] bus__r_data;
   input bus__r_stb;
   wire bus__r_stb;
   input [31:0] bus__w_data;
@@ -2638,21 +3015,38 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire busy;
   input clk;
   wire clk;
-  wire [7:0] code_mem__addr;
+  reg [1:0] code_lanes = 2'h0;
+  reg [7:0] code_mem__addr = 8'h00;
   wire [15:0] code_mem__r_data;
-  wire code_mem__r_en;
+  reg code_mem__r_en = 1'h0;
   wire [15:0] code_mem__w_data;
   wire [1:0] code_mem__w_en;
+  (* init = 1'h0 *)
+  wire code_read;
+  (* init = 8'h00 *)
+  wire [7:0] code_row;
+  reg code_write = 1'h0;
+  reg collected = 1'h0;
   wire commit;
   wire commit_pending;
+  reg control_read = 1'h0;
+  reg control_write = 1'h0;
+  reg decoded = 1'h0;
+  reg fetched = 1'h0;
   reg read_lane = 1'h0;
-  reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [2:0] register = 3'h0;
+  reg register_read = 1'h0;
+  reg register_write = 1'h0;
   reg [9:0] request_addr = 10'h000;
   reg [31:0] request_data = 32'd0;
+  reg request_valid = 1'h0;
+  reg request_write = 1'h0;
   input rst;
   wire rst;
   reg [4:0] shift = 5'h08;
+  reg shift_read = 1'h0;
+  reg shift_write = 1'h0;
   (* init = 5'h08 *)
   wire [4:0] staged_shift;
   input [7:0] x__payload;
@@ -2673,109 +3067,160 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$19  = request_addr[0] < 2'h2;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = request_addr[8:1] < 8'ha0;
-  assign \$22  = \$20  & \$21 ;
-  assign code_mem__r_en = \$17  & \$22 ;
-  assign \$23  = \$signal  & \$signal$24 ;
-  assign \$24  = request_addr[9:4] == 1'h1;
-  assign \$25  = request_addr[3:0] < 4'ha;
-  assign \$26  = \$24  & \$25 ;
-  assign bias_mem__w_en = \$23  & \$26 ;
-  assign \$27  = ~ \$signal$24 ;
-  assign \$28  = \$signal  & \$27 ;
-  assign \$29  = request_addr[9:4] == 1'h1;
-  assign \$30  = request_addr[3:0] < 4'ha;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
+  assign commit = \$2  & request_data[0];
+  assign code_mem__w_en = code_write ? code_lanes : 2'h0;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = | { collected, fetched, decoded, request_valid };
+  assign \$5  = \$4  | bus__ack;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = bus__w_stb | bus__r_stb;
+  assign \$9  = | { collected, fetched, decoded, request_valid };
+  assign \$10  = \$9  | bus__ack;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = request_valid & request_write;
+  assign \$14  = ! request_addr[9:3];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ~ request_write;
+  assign \$17  = request_valid & \$16 ;
+  assign \$18  = ! request_addr[9:3];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = register == 3'h5;
+  assign \$21  = register_write & \$20 ;
+  assign \$22  = request_valid & request_write;
+  assign \$23  = ! request_addr[9:3];
+  assign \$24  = request_addr[2:0] == 3'h4;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \$22  & \$25 ;
+  assign \$27  = ~ request_write;
+  assign \$28  = request_valid & \$27 ;
+  assign \$29  = ! request_addr[9:3];
+  assign \$30  = request_addr[2:0] == 3'h4;
   assign \$31  = \$29  & \$30 ;
-  assign bias_mem__r_en = \$28  & \$31 ;
-  assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ \$signal ;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = ~ bus__ack;
+  assign \$32  = \$28  & \$31 ;
+  assign \$33  = request_valid & request_write;
+  assign \$34  = ! request_addr[9:3];
+  assign \$35  = request_addr[2:0] == 3'h5;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = bus__w_stb | bus__r_stb;
-  assign \$38  = ~ \$signal ;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = ~ bus__ack;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = ~ \$signal$24 ;
-  assign \$43  = \$signal  & \$42 ;
-  assign \$44  = \$signal  & \$signal$24 ;
-  assign \$45  = ! request_addr[9:3];
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = request_addr[2:0] == 3'h5;
+  assign \$37  = \$33  & \$36 ;
+  assign \$38  = ~ request_write;
+  assign \$39  = request_valid & \$38 ;
+  assign \$40  = ! request_addr[9:3];
+  assign \$41  = request_addr[2:0] == 3'h5;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = \$39  & \$42 ;
+  assign \$44  = 1'h1 << request_addr[0];
+  assign \$45  = request_valid & request_write;
+  assign \$47  = request_addr[0] < 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = ~ \$signal$24 ;
-  assign \$50  = \$signal  & \$49 ;
-  assign \$51  = ! request_addr[9:3];
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = commit_pending ? 1'h1 : 1'h0;
-  assign \$54  = busy ? 2'h2 : 2'h0;
-  assign \$55  = { 1'h0, \$53  } | \$54 ;
-  assign \$56  = ~ \$signal$24 ;
-  assign \$57  = \$signal  & \$56 ;
-  assign \$59  = request_addr[0] < 2'h2;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = request_addr[8:1] < 8'ha0;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = \$57  & \$62 ;
-  assign \$64  = ~ \$signal$24 ;
-  assign \$65  = \$signal  & \$64 ;
-  assign \$66  = request_addr[9:4] == 1'h1;
-  assign \$67  = request_addr[3:0] < 4'ha;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = \$65  & \$68 ;
+  assign \$49  = request_addr[8:1] < 8'ha0;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = \$45  & \$50 ;
+  assign \$52  = ~ request_write;
+  assign \$53  = request_valid & \$52 ;
+  assign \$55  = request_addr[0] < 2'h2;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = request_addr[8:1] < 8'ha0;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$53  & \$58 ;
+  assign \$60  = request_valid & request_write;
+  assign \$61  = request_addr[9:4] == 1'h1;
+  assign \$62  = request_addr[3:0] < 4'ha;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$60  & \$63 ;
+  assign \$65  = ~ request_write;
+  assign \$66  = request_valid & \$65 ;
+  assign \$67  = request_addr[9:4] == 1'h1;
+  assign \$68  = request_addr[3:0] < 4'ha;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$66  & \$69 ;
+  assign \$72  = register_read ? \$71  : 32'd0;
+  assign \$73  = commit_pending ? 1'h1 : 1'h0;
+  assign \$74  = busy ? 2'h2 : 2'h0;
+  assign \$75  = { 1'h0, \$73  } | \$74 ;
+  assign \$76  = control_read ? \$75  : 2'h0;
+  assign \$77  = \$72  | { 30'h00000000, \$76  };
+  assign \$78  = shift_read ? shift : 5'h00;
+  assign \$79  = \$77  | { 27'h0000000, \$78  };
+  assign \$192  = read_lane * 4'h8;
+  assign \$80  = code_mem__r_data >> \$192 ;
   always @(posedge clk)
-    \$signal  <= \$70 ;
+    request_valid <= \$81 ;
   always @(posedge clk)
-    bus__ack <= \$71 ;
+    bus__ack <= \$82 ;
   always @(posedge clk)
-    request_addr <= \$72 ;
+    decoded <= \$83 ;
   always @(posedge clk)
-    request_data <= \$73 ;
+    fetched <= \$84 ;
   always @(posedge clk)
-    \$signal$24  <= \$74 ;
+    collected <= \$85 ;
   always @(posedge clk)
-    read_source <= \$75 ;
+    request_addr <= \$86 ;
   always @(posedge clk)
-    read_word <= \$76 ;
+    request_data <= \$87 ;
   always @(posedge clk)
-    shift <= \$77 ;
+    request_write <= \$88 ;
   always @(posedge clk)
-    read_lane <= \$78 ;
-  assign \$79  = read_lane * 4'h8;
-  assign \$1  = code_mem__r_data >> \$79 ;
-  assign \$2  = \$signal  & \$signal$24 ;
-  assign \$3  = ! request_addr[9:3];
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = request_addr[2:0] == 3'h4;
-  assign \$6  = \$4  & \$5 ;
-  assign commit = \$6  & request_data[0];
-  assign \$7  = \$signal  & \$signal$24 ;
-  assign \$9  = request_addr[0] < 2'h2;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = request_addr[8:1] < 8'ha0;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$7  & \$12 ;
-  assign \$14  = 1'h1 << request_addr[0];
-  assign \$15  = \$13  ? \$14  : 3'h0;
-  assign \$16  = ~ \$signal$24 ;
-  assign \$17  = \$signal  & \$16 ;
+    register <= \$89 ;
+  always @(posedge clk)
+    register_write <= \$90 ;
+  always @(posedge clk)
+    register_read <= \$91 ;
+  always @(posedge clk)
+    shift <= \$92 ;
+  always @(posedge clk)
+    control_write <= \$93 ;
+  always @(posedge clk)
+    control_read <= \$94 ;
+  always @(posedge clk)
+    shift_write <= \$95 ;
+  always @(posedge clk)
+    shift_read <= \$96 ;
+  always @(posedge clk)
+    code_mem__addr <= \$97 ;
+  always @(posedge clk)
+    code_lanes <= \$98 ;
+  always @(posedge clk)
+    code_write <= \$99 ;
+  always @(posedge clk)
+    code_mem__r_en <= \$100 ;
+  always @(posedge clk)
+    read_lane <= \$101 ;
+  always @(posedge clk)
+    bias_mem__addr <= \$102 ;
+  always @(posedge clk)
+    bias_mem__w_en <= \$103 ;
+  always @(posedge clk)
+    bias_mem__r_en <= \$104 ;
+  always @(posedge clk)
+    read_word <= \$105 ;
+  always @(posedge clk)
+    \$signal  <= \$106 ;
+  always @(posedge clk)
+    bias_fetched <= \$107 ;
+  always @(posedge clk)
+    \$signal$59  <= \$108 ;
+  always @(posedge clk)
+    bias_collect <= \$109 ;
   \digits_mlp_int8.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__addr(bias_mem__addr),
     .bias_write__data(request_data[20:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__en(\$15 [1:0]),
+    .code_write__addr(code_mem__addr),
+    .code_write__en(code_mem__w_en),
     .commit(commit),
     .commit_pending(commit_pending),
     .input_write__data(x__payload),
-    .\port$693$0 (request_addr[8:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -2786,122 +3231,263 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    bus__r_data = 32'd0;
-    if (bus__ack) begin
-      casez (read_source)
-        2'h0:
-            bus__r_data = read_word;
-        2'h1:
-            bus__r_data = { 24'h000000, \$1  };
-        2'h2:
-            bus__r_data = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
-      endcase
+    (* full_case = 32'd1 *)
+    casez (register)
+      3'h0:
+          \$71  = 32'd1247347202;
+      3'h1:
+          \$71  = 32'd655392;
+      3'h2:
+          \$71  = 32'd134744066;
+      3'h3:
+          \$71  = 32'd1376256;
+      3'h4:
+          \$71  = 32'd0;
+      3'h5:
+          \$71  = 32'd0;
+      3'h6:
+          \$71  = 32'd0;
+      3'h7:
+          \$71  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$81  = \$7 ;
+    if (rst) begin
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$70  = \$36 ;
+    \$82  = collected;
     if (rst) begin
-      \$70  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$71  = \$signal ;
+    \$83  = request_valid;
     if (rst) begin
-      \$71  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$72  = request_addr;
-    if (\$41 ) begin
-      \$72  = bus__addr;
-    end
+    \$84  = decoded;
     if (rst) begin
-      \$72  = 10'h000;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$73  = request_data;
-    if (\$41 ) begin
-      \$73  = bus__w_data;
-    end
+    \$85  = fetched;
     if (rst) begin
-      \$73  = 32'd0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$74  = \$signal$24 ;
-    if (\$41 ) begin
-      \$74  = bus__w_stb;
+    \$86  = request_addr;
+    if (\$12 ) begin
+      \$86  = bus__addr;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$86  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$75  = read_source;
-    if (\$43 ) begin
-      \$75  = 2'h0;
-    end
-    if (\$63 ) begin
-      \$75  = 2'h1;
-    end
-    if (\$69 ) begin
-      \$75  = 2'h2;
+    \$87  = request_data;
+    if (\$12 ) begin
+      \$87  = bus__w_data;
     end
     if (rst) begin
-      \$75  = 2'h0;
+      \$87  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$76  = read_word;
-    if (\$43 ) begin
-      \$76  = 32'd0;
-    end
-    if (\$52 ) begin
-      casez (request_addr[2:0])
-        3'h0:
-            \$76  = 32'd1247347202;
-        3'h1:
-            \$76  = 32'd655392;
-        3'h2:
-            \$76  = 32'd134744066;
-        3'h3:
-            \$76  = 32'd1376256;
-        3'h4:
-            \$76  = { 30'h00000000, \$55  };
-        3'h5:
-            \$76  = { 27'h0000000, shift };
-      endcase
+    \$88  = request_write;
+    if (\$12 ) begin
+      \$88  = bus__w_stb;
     end
     if (rst) begin
-      \$76  = 32'd0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$77  = shift;
-    if (\$48 ) begin
-      \$77  = request_data[4:0];
+    \$89  = register;
+    if (request_valid) begin
+      \$89  = request_addr[2:0];
     end
     if (rst) begin
-      \$77  = 5'h08;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$78  = read_lane;
-    if (\$63 ) begin
-      \$78  = request_addr[0];
+    \$90  = \$15 ;
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$91  = \$19 ;
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$92  = shift;
+    if (\$21 ) begin
+      \$92  = request_data[4:0];
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$92  = 5'h08;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$93  = \$26 ;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$94  = \$32 ;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$95  = \$37 ;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$96  = \$43 ;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$97  = code_mem__addr;
+    if (request_valid) begin
+      \$97  = request_addr[8:1];
+    end
+    if (rst) begin
+      \$97  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$98  = code_lanes;
+    if (request_valid) begin
+      \$98  = \$44 [1:0];
+    end
+    if (rst) begin
+      \$98  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$99  = \$51 ;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$100  = \$59 ;
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$101  = read_lane;
+    if (request_valid) begin
+      \$101  = request_addr[0];
+    end
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$102  = bias_mem__addr;
+    if (request_valid) begin
+      \$102  = request_addr[3:0];
+    end
+    if (rst) begin
+      \$102  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$103  = \$64 ;
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$104  = \$70 ;
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$105  = read_word;
+    if (decoded) begin
+      \$105  = \$79 ;
+    end
+    if (\$signal$59 ) begin
+      \$105  = { 24'h000000, \$80  };
+    end
+    if (bias_collect) begin
+      \$105  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+    end
+    if (rst) begin
+      \$105  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$106  = code_mem__r_en;
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$107  = bias_mem__r_en;
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$108  = \$signal ;
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$109  = bias_fetched;
+    if (rst) begin
+      \$109  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -2912,18 +3498,20 @@ module \digits_mlp_int8.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   assign \y__valid$11  = y__valid;
   assign ack = bus__ack;
   assign staged_shift = shift;
-  assign code_mem__addr = request_addr[8:1];
+  assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[7:0], request_data[7:0] };
-  assign code_mem__w_en = \$15 [1:0];
-  assign bias_mem__addr = request_addr[3:0];
+  assign code_read = code_mem__r_en;
+  assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[20:0];
-  assign \$8  = request_addr[9];
-  assign \$18  = request_addr[9];
-  assign \$58  = request_addr[9];
+  assign bias_write = bias_mem__w_en;
+  assign bias_read = bias_mem__r_en;
+  assign \$46  = request_addr[9];
+  assign \$54  = request_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, \port$693$0 , bias_write__data, shift, commit_pending, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__ready, input_write__data, bias_write__data, shift, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, x__valid, y__ready
+);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2931,189 +3519,203 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_
   reg \$101 ;
   reg \$102 ;
   reg \$103 ;
-  reg [4:0] \$104 ;
-  reg [21:0] \$105 ;
+  reg \$104 ;
+  reg \$105 ;
   reg \$106 ;
-  reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [15:0] \$109 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [15:0] \$111 ;
+  reg \$110 ;
+  reg \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
+  reg [4:0] \$114 ;
+  reg [21:0] \$115 ;
+  reg [4:0] \$116 ;
+  reg [21:0] \$117 ;
   reg \$118 ;
   reg \$119 ;
   wire \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [21:0] \$122 ;
-  reg [21:0] \$123 ;
-  reg [3:0] \$124 ;
-  reg \$125 ;
-  reg [20:0] \$126 ;
-  reg [21:0] \$127 ;
-  reg [21:0] \$128 ;
-  reg [1:0] \$129 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg [20:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg \$126 ;
+  reg [20:0] \$127 ;
+  reg [3:0] \$128 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg [22:0] \$131 ;
-  reg \$132 ;
-  reg [23:0] \$133 ;
+  reg [20:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg [20:0] \$132 ;
+  reg [1:0] \$133 ;
   reg \$134 ;
-  reg [23:0] \$135 ;
+  reg \$135 ;
   reg \$136 ;
-  reg [7:0] \$137 ;
+  reg [22:0] \$137 ;
+  reg \$138 ;
+  reg [23:0] \$139 ;
   wire \$14 ;
+  reg \$140 ;
+  reg [23:0] \$141 ;
+  reg \$142 ;
+  reg [7:0] \$143 ;
   wire \$15 ;
   wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [21:0] \$17 ;
+  wire [22:0] \$18 ;
+  wire [21:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  wire [22:0] \$20 ;
+  wire [3:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [8:0] \$28 ;
+  wire [3:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [4:0] \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  wire [4:0] \$36 ;
+  wire [8:0] \$31 ;
+  wire [5:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [3:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [8:0] \$43 ;
-  wire [5:0] \$44 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [7:0] \$60 ;
-  wire [15:0] \$61 ;
-  wire [15:0] \$62 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
-  wire [21:0] \$64 ;
-  wire [22:0] \$65 ;
-  wire [23:0] \$66 ;
-  wire [21:0] \$67 ;
-  wire [22:0] \$68 ;
-  wire [23:0] \$69 ;
+  wire \$64 ;
+  wire [7:0] \$65 ;
+  wire \$66 ;
+  wire [4:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire [31:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [4:0] \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [1:0] \$78 ;
+  wire [15:0] \$73 ;
+  wire [15:0] \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [23:0] \$80 ;
-  wire [23:0] \$81 ;
-  wire [23:0] \$82 ;
+  wire [1:0] \$80 ;
+  wire \$81 ;
+  wire [2:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire [23:0] \$85 ;
   wire [23:0] \$86 ;
-  wire \$87 ;
-  wire [2:0] \$88 ;
+  wire [23:0] \$87 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  reg [4:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [7:0] \$94 ;
-  reg [2:0] \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  wire [7:0] \$95 ;
   reg \$96 ;
-  reg \$97 ;
+  reg [4:0] \$97 ;
   reg [7:0] \$98 ;
-  reg \$99 ;
+  reg [2:0] \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$29  = 1'h0;
-  reg \$signal$30  = 1'h0;
-  reg \$signal$32  = 1'h0;
+  reg \$signal$31  = 1'h0;
   reg \$signal$33  = 1'h0;
-  wire \$signal$49 ;
-  reg \$signal$60  = 1'h0;
-  reg \$signal$61  = 1'h0;
-  reg \$signal$73  = 1'h0;
-  reg \$signal$74  = 1'h0;
+  reg \$signal$35  = 1'h0;
+  reg \$signal$36  = 1'h0;
+  wire \$signal$58 ;
+  wire \$signal$61 ;
   reg \$signal$75  = 1'h0;
-  reg \$signal$76  = 1'h0;
-  reg \$signal$77  = 1'h0;
-  reg \$signal$78  = 1'h0;
-  reg \$signal$79  = 1'h0;
-  reg [21:0] acc0 = 22'h000000;
-  reg [21:0] acc1 = 22'h000000;
+  reg \$signal$80  = 1'h0;
+  reg \$signal$90  = 1'h0;
+  reg [20:0] acc0 = 21'h000000;
+  reg [20:0] acc1 = 21'h000000;
   reg [21:0] active_rounding = 22'h000080;
   reg [4:0] active_shift = 5'h08;
-  reg [21:0] bank0 = 22'h000000;
-  reg [21:0] bank1 = 22'h000000;
+  reg [20:0] bank0 = 21'h000000;
+  reg [20:0] bank1 = 21'h000000;
+  wire bank_drained;
   reg [1:0] bank_left = 2'h0;
+  reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
+  reg bank_single = 1'h0;
   reg [20:0] bias_f0 = 21'h000000;
   wire [3:0] bias_mem__addr;
   output [20:0] bias_mem__r_data;
-  wire [20:0] bias_mem__r_data;
+  reg [20:0] bias_mem__r_data = 21'h000000;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [20:0] bias_mem__w_data;
   wire bias_mem__w_en;
   wire [3:0] bias_read__addr;
   wire [20:0] bias_read__data;
+  input [3:0] bias_write__addr;
   wire [3:0] bias_write__addr;
   input [20:0] bias_write__data;
   wire [20:0] bias_write__data;
   input bias_write__en;
   wire bias_write__en;
+  reg blocked = 1'h0;
   reg borrowed = 1'h0;
   output busy;
-  wire busy;
+  reg busy = 1'h0;
+  (* init = 1'h0 *)
+  wire \busy$9 ;
+  reg [4:0] clamped = 5'h08;
+  wire clear;
   input clk;
   wire clk;
   wire [7:0] code_mem__addr;
   output [15:0] code_mem__r_data;
-  wire [15:0] code_mem__r_data;
+  reg [15:0] code_mem__r_data = 16'h0000;
   input code_mem__r_en;
   wire code_mem__r_en;
   wire [15:0] code_mem__w_data;
   wire [1:0] code_mem__w_en;
   wire [7:0] code_read__addr;
   wire [15:0] code_read__data;
+  (* init = 16'h0000 *)
+  wire [15:0] code_row1;
+  input [7:0] code_write__addr;
   wire [7:0] code_write__addr;
   wire [15:0] code_write__data;
   input [1:0] code_write__en;
@@ -3123,12 +3725,15 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$9 ;
+  wire \commit_pending$7 ;
   wire drained;
+  reg final0 = 1'h0;
   reg final1 = 1'h0;
+  reg final2 = 1'h0;
+  reg final3 = 1'h0;
   reg final_pass = 1'h0;
-  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
+  reg [3:0] following = 4'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [3:0] head = 4'h0;
@@ -3144,9 +3749,8 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_
   wire issue;
   reg last_beat = 1'h0;
   reg [2:0] pass_index = 3'h0;
-  input [8:0] \port$693$0 ;
-  wire [8:0] \port$693$0 ;
   reg [23:0] rounded_f1 = 24'h000000;
+  reg [21:0] rounding = 22'h000080;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
@@ -3155,12 +3759,16 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_
   reg [23:0] shifted_f2 = 24'h000000;
   wire sign0;
   wire sign1;
+  wire [20:0] sum0;
+  wire [20:0] sum1;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
+  reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
   reg [22:0] value_f0 = 23'h000000;
   reg [7:0] weight0 = 8'h00;
   reg [7:0] weight1 = 8'h00;
+  reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
@@ -3193,13 +3801,13 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_
   end
   always @(posedge clk) begin
     if (bias_write__en)
-      biases[\port$693$0 [3:0]] <= bias_write__data;
+      biases[bias_write__addr] <= bias_write__data;
   end
   reg [20:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[\$36 [3:0]];
+    _0_ <= biases[bias_read__addr];
   end
-  assign bias_mem__r_data = _0_;
+  assign bias_read__data = _0_;
   reg [15:0] codes [159:0];
   initial begin
     codes[0] = 16'hc21f;
@@ -3365,15 +3973,15 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[\port$693$0 [8:1]][7:0] <= bias_write__data[7:0];
+      codes[code_write__addr][7:0] <= bias_write__data[7:0];
     if (code_write__en[1])
-      codes[\port$693$0 [8:1]][15:8] <= bias_write__data[7:0];
+      codes[code_write__addr][15:8] <= bias_write__data[7:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
     _1_ <= codes[code_read__addr];
   end
-  assign code_mem__r_data = _1_;
+  assign code_read__data = _1_;
   reg [7:0] inputs [31:0];
   initial begin
     inputs[0] = 8'h00;
@@ -3418,634 +4026,558 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = first_beat & from_stream;
-  assign \$2  = \$1  & drained;
-  assign busy = ~ \$2 ;
-  assign \$3  = ~ code_mem__r_en;
-  assign \$4  = first_beat & from_stream;
-  assign \$5  = commit_pending & \$4 ;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = \$3  & \$6 ;
-  assign \$8  = ~ last_beat;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  | \$9 ;
-  assign \$11  = \$7  & \$10 ;
-  assign x__ready = \$11  & from_stream;
-  assign \$12  = ~ code_mem__r_en;
-  assign \$13  = first_beat & from_stream;
-  assign \$14  = commit_pending & \$13 ;
-  assign \$15  = ~ \$14 ;
-  assign \$16  = \$12  & \$15 ;
-  assign \$17  = ~ last_beat;
-  assign \$18  = ~ bank_reserved;
-  assign \$19  = \$17  | \$18 ;
-  assign \$20  = \$16  & \$19 ;
-  assign \$21  = from_stream ? x__valid : 1'h1;
-  assign issue = \$20  & \$21 ;
-  assign code_read__addr = code_mem__r_en ? \port$693$0 [8:1] : row;
+  assign \$1  = ~ code_mem__r_en;
+  assign \$2  = ~ blocked;
+  assign \$3  = \$1  & \$2 ;
+  assign x__ready = \$3  & from_stream;
+  assign \$4  = ~ code_mem__r_en;
+  assign \$5  = ~ blocked;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = from_stream ? x__valid : 1'h1;
+  assign issue = \$6  & \$7 ;
+  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$22  = \$signal  | \$signal$29 ;
-  assign \$23  = \$22  | \$signal$30 ;
-  assign \$24  = \$23  | finish_valid;
-  assign \$25  = \$24  | bank_reserved;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$signal$32  | \$signal$33 ;
-  assign \$28  = \$27  | valid_f2;
-  assign \$29  = ~ \$28 ;
-  assign drained = \$26  & \$29 ;
-  assign \$30  = | bank_left;
-  assign \$31  = \$signal$49  & \$30 ;
-  assign \$32  = head == 4'h9;
-  assign \$33  = head + 1'h1;
-  assign \$34  = \$32  ? 5'h00 : \$33 ;
-  assign \$35  = \$31  ? \$34  : { 1'h0, head };
-  assign \$36  = bias_mem__r_en ? { 1'h0, \port$693$0 [3:0] } : \$35 ;
-  assign \$37  = ~ y__valid;
-  assign \$38  = \$37  | y__ready;
-  assign \$39  = ~ borrowed;
-  assign \$signal$49  = \$38  & \$39 ;
-  assign \$40  = row + 1'h1;
-  assign \$41  = pass_index + 1'h1;
-  assign \$42  = pass_index == 2'h3;
-  assign \$43  = row + 1'h1;
-  assign \$44  = input_write__addr + 1'h1;
-  assign \$45  = input_write__addr == 5'h1e;
-  assign \$46  = first_beat & from_stream;
-  assign \$47  = commit_pending & \$46 ;
-  assign \$48  = \$47  & drained;
-  assign \$49  = shift > 5'h16;
-  assign \$50  = \$49  ? 5'h16 : shift;
-  assign \$51  = shift > 5'h16;
-  assign \$52  = \$51  ? 5'h16 : shift;
-  assign \$53  = 1'h1 << \$52 ;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = \$57  ? 1'h0 : commit_pending;
-  assign \$59  = \$58  | commit;
-  assign \$60  = from_stream1 ? x_held : input_read__data;
-  assign \$61  = $signed(x2) * $signed(weight0);
-  assign \$62  = $signed(x2) * $signed(weight1);
-  assign \$63  = \$signal$30  & \$signal$77 ;
-  assign \$64  = \$signal$76  ? 22'h000000 : acc0;
-  assign \$65  = $signed(\$64 ) + $signed(term0);
-  assign \$66  = $signed(\$65 ) + $signed(1'h0);
-  assign \$67  = \$signal$76  ? 22'h000000 : acc1;
-  assign \$68  = $signed(\$67 ) + $signed(term1);
-  assign \$69  = $signed(\$68 ) + $signed(1'h0);
-  assign \$70  = | bank_left;
-  assign \$71  = \$signal$49  & \$70 ;
-  assign \$72  = head == 4'h9;
-  assign \$73  = head + 1'h1;
-  assign \$74  = \$72  ? 5'h00 : \$73 ;
-  assign \$75  = \$71  ? \$74  : { 1'h0, head };
-  assign \$76  = | bank_left;
-  assign \$77  = \$signal$49  & \$76 ;
-  assign \$79  = | bank_left;
-  assign \$80  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$81  = $signed(value_f0) + $signed(bias_f0);
-  assign \$82  = $signed(rounded_f1) >>> active_shift;
-  assign \$83  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$84  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$85  = \$84  ? 24'hffff80 : shifted_f2;
-  assign \$86  = \$83  ? 24'h00007f : \$85 ;
-  assign \$87  = | bank_left;
-  assign \$88  = bank_left - 1'h1;
-  assign \$89  = bank_left == 1'h1;
+  assign \$8  = \$signal  & \$signal$29 ;
+  assign clear = rst | \$8 ;
+  assign \$9  = \$signal$31  | valid1;
+  assign \$10  = \$9  | \$signal$33 ;
+  assign \$11  = \$10  | \$signal ;
+  assign \$12  = \$11  | bank_reserved;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$signal$35  | \$signal$36 ;
+  assign \$15  = \$14  | valid_f2;
+  assign \$16  = ~ \$15 ;
+  assign drained = \$13  & \$16 ;
+  assign \$17  = $signed(acc0) + $signed(term0);
+  assign \$18  = $signed(\$17 ) + $signed(1'h0);
+  assign \$19  = $signed(acc1) + $signed(term1);
+  assign \$20  = $signed(\$19 ) + $signed(1'h0);
+  assign \$21  = \$signal$58  ? following : head;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$21 ;
+  assign \$22  = ~ y__valid;
+  assign \$23  = \$22  | y__ready;
+  assign \$24  = ~ borrowed;
+  assign \$signal$61  = \$23  & \$24 ;
+  assign \$signal$58  = \$signal$61  & bank_nonempty;
+  assign bank_drained = \$signal$61  & bank_single;
+  assign \$25  = first_beat & from_stream;
+  assign \$26  = \$25  & drained;
+  assign \$27  = ~ \$26 ;
+  assign \$28  = row + 1'h1;
+  assign \$29  = pass_index + 1'h1;
+  assign \$30  = pass_index == 2'h3;
+  assign \$31  = row + 1'h1;
+  assign \$32  = input_write__addr + 1'h1;
+  assign \$33  = issue ? last_beat : first_beat;
+  assign \$34  = input_write__addr == 5'h1e;
+  assign \$35  = last_beat ? 1'h0 : \$34 ;
+  assign \$36  = issue ? \$35  : last_beat;
+  assign \$37  = issue & last_beat;
+  assign \$38  = \$37  ? final_pass : from_stream;
+  assign \$39  = issue & last_beat;
+  assign \$40  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$41  = \$39  ? 1'h1 : \$40 ;
+  assign \$42  = first_beat & from_stream;
+  assign \$43  = commit_pending & \$42 ;
+  assign \$44  = \$43  & drained;
+  assign \$45  = \$44  ? 1'h0 : commit_pending;
+  assign \$46  = \$45  | commit;
+  assign \$47  = first_beat & from_stream;
+  assign \$48  = commit_pending & \$47 ;
+  assign \$49  = \$48  & drained;
+  assign \$50  = \$49  ? 1'h0 : commit_pending;
+  assign \$51  = \$50  | commit;
+  assign \$52  = issue ? last_beat : first_beat;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = issue & last_beat;
+  assign \$55  = \$54  ? final_pass : from_stream;
+  assign \$56  = \$53  & \$55 ;
+  assign \$57  = input_write__addr == 5'h1e;
+  assign \$58  = last_beat ? 1'h0 : \$57 ;
+  assign \$59  = issue ? \$58  : last_beat;
+  assign \$60  = issue & last_beat;
+  assign \$61  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$62  = \$60  ? 1'h1 : \$61 ;
+  assign \$63  = \$59  & \$62 ;
+  assign \$64  = \$56  | \$63 ;
+  assign \$65  = from_stream1 ? x_held : input_read__data;
+  assign \$66  = shift > 5'h16;
+  assign \$67  = \$66  ? 5'h16 : shift;
+  assign \$68  = 1'h1 << clamped;
+  assign \$70  = first_beat & from_stream;
+  assign \$71  = commit_pending & \$70 ;
+  assign \$72  = \$71  & drained;
+  assign \$73  = $signed(x2) * $signed(weight0);
+  assign \$74  = $signed(x2) * $signed(weight1);
+  assign \$75  = following == 4'h9;
+  assign \$76  = following + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = \$signal  & \$signal$29 ;
+  assign \$79  = \$signal  & \$signal$29 ;
+  assign \$82  = bank_left - 1'h1;
+  assign \$83  = ~ bank_single;
+  assign \$84  = bank_left == 2'h2;
+  assign \$85  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$86  = $signed(value_f0) + $signed(bias_f0);
+  assign \$87  = $signed(rounded_f1) >>> active_shift;
+  assign \$88  = ~ shifted_f2[23];
+  assign \$89  = | shifted_f2[23:7];
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = & shifted_f2[23:7];
+  assign \$92  = ~ \$91 ;
+  assign \$93  = shifted_f2[23] & \$92 ;
+  assign \$94  = \$93  ? 8'h80 : shifted_f2[7:0];
+  assign \$95  = \$90  ? 8'h7f : \$94 ;
   always @(posedge clk)
-    input_write__addr <= \$90 ;
+    busy <= \$96 ;
   always @(posedge clk)
-    first_beat <= \$91 ;
+    input_write__addr <= \$97 ;
   always @(posedge clk)
-    last_beat <= \$92 ;
+    row <= \$98 ;
   always @(posedge clk)
-    bank_reserved <= \$93 ;
+    pass_index <= \$99 ;
   always @(posedge clk)
-    row <= \$94 ;
+    final_pass <= \$100 ;
   always @(posedge clk)
-    pass_index <= \$95 ;
+    first_beat <= \$101 ;
   always @(posedge clk)
-    from_stream <= \$96 ;
+    last_beat <= \$102 ;
   always @(posedge clk)
-    final_pass <= \$97 ;
+    from_stream <= \$103 ;
   always @(posedge clk)
-    x_held <= \$98 ;
+    bank_reserved <= \$104 ;
   always @(posedge clk)
-    from_stream1 <= \$99 ;
+    commit_pending <= \$105 ;
   always @(posedge clk)
-    \$signal  <= \$100 ;
+    blocked <= \$106 ;
   always @(posedge clk)
-    \$signal$60  <= \$101 ;
+    x_held <= input_write__data;
   always @(posedge clk)
-    \$signal$61  <= \$102 ;
+    from_stream1 <= \$107 ;
   always @(posedge clk)
-    final1 <= \$103 ;
+    \$signal$31  <= \$108 ;
   always @(posedge clk)
-    active_shift <= \$104 ;
+    \$signal$75  <= \$109 ;
   always @(posedge clk)
-    active_rounding <= \$105 ;
+    final0 <= \$110 ;
   always @(posedge clk)
-    commit_pending <= \$106 ;
+    x1 <= \$65 ;
   always @(posedge clk)
-    x2 <= \$107 ;
+    code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    weight0 <= \$108 ;
+    valid1 <= \$111 ;
   always @(posedge clk)
-    term0 <= \$109 ;
+    \$signal$80  <= \$112 ;
   always @(posedge clk)
-    weight1 <= \$110 ;
+    final1 <= \$113 ;
   always @(posedge clk)
-    term1 <= \$111 ;
+    clamped <= \$114 ;
   always @(posedge clk)
-    \$signal$29  <= \$112 ;
+    rounding <= \$115 ;
   always @(posedge clk)
-    \$signal$73  <= \$113 ;
+    active_shift <= \$116 ;
   always @(posedge clk)
-    \$signal$74  <= \$114 ;
+    active_rounding <= \$117 ;
   always @(posedge clk)
-    \$signal$75  <= \$115 ;
+    x2 <= x1;
   always @(posedge clk)
-    \$signal$30  <= \$116 ;
+    weight0 <= code_mem__r_data[7:0];
   always @(posedge clk)
-    \$signal$76  <= \$117 ;
+    term0 <= \$73 ;
   always @(posedge clk)
-    \$signal$77  <= \$118 ;
+    weight1 <= code_mem__r_data[15:8];
   always @(posedge clk)
-    \$signal$78  <= \$119 ;
+    term1 <= \$74 ;
   always @(posedge clk)
-    finish_valid <= \$120 ;
+    \$signal$33  <= \$118 ;
   always @(posedge clk)
-    \$signal$79  <= \$121 ;
+    \$signal$90  <= \$119 ;
   always @(posedge clk)
-    acc0 <= \$122 ;
+    final2 <= \$120 ;
   always @(posedge clk)
-    acc1 <= \$123 ;
+    \$signal  <= \$121 ;
   always @(posedge clk)
-    head <= \$124 ;
+    \$signal$29  <= \$122 ;
   always @(posedge clk)
-    borrowed <= \$125 ;
+    final3 <= \$123 ;
   always @(posedge clk)
-    bias_f0 <= \$126 ;
+    acc0 <= \$124 ;
   always @(posedge clk)
-    bank0 <= \$127 ;
+    acc1 <= \$125 ;
   always @(posedge clk)
-    bank1 <= \$128 ;
+    borrowed <= \$126 ;
   always @(posedge clk)
-    bank_left <= \$129 ;
+    bias_mem__r_data <= \$127 ;
   always @(posedge clk)
-    \$signal$32  <= \$130 ;
+    head <= \$128 ;
   always @(posedge clk)
-    value_f0 <= \$131 ;
+    following <= \$129 ;
   always @(posedge clk)
-    \$signal$33  <= \$132 ;
+    bias_f0 <= \$130 ;
   always @(posedge clk)
-    rounded_f1 <= \$133 ;
+    bank0 <= \$131 ;
   always @(posedge clk)
-    valid_f2 <= \$134 ;
+    bank1 <= \$132 ;
   always @(posedge clk)
-    shifted_f2 <= \$135 ;
+    bank_left <= \$133 ;
   always @(posedge clk)
-    y__valid <= \$136 ;
+    bank_nonempty <= \$134 ;
   always @(posedge clk)
-    y__payload <= \$137 ;
+    bank_single <= \$135 ;
+  always @(posedge clk)
+    \$signal$35  <= \$136 ;
+  always @(posedge clk)
+    value_f0 <= \$137 ;
+  always @(posedge clk)
+    \$signal$36  <= \$138 ;
+  always @(posedge clk)
+    rounded_f1 <= \$139 ;
+  always @(posedge clk)
+    valid_f2 <= \$140 ;
+  always @(posedge clk)
+    shifted_f2 <= \$141 ;
+  always @(posedge clk)
+    y__valid <= \$142 ;
+  always @(posedge clk)
+    y__payload <= \$143 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = input_write__addr;
+    \$96  = \$27 ;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$97  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$90  = 5'h00;
+        \$97  = 5'h00;
       end else begin
-        \$90  = \$44 [4:0];
+        \$97  = \$32 [4:0];
       end
     end
     if (rst) begin
-      \$90  = 5'h00;
+      \$97  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = first_beat;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$91  = 1'h1;
-      end else begin
-        \$91  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$91  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = last_beat;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$92  = 1'h0;
-      end else begin
-        \$92  = \$45 ;
-      end
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = bank_reserved;
-    if (issue) begin
-      if (last_beat) begin
-        \$93  = 1'h1;
-      end
-    end
-    if (\$signal$49 ) begin
-      if (\$87 ) begin
-        if (\$89 ) begin
-          \$93  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = row;
+    \$98  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$94  = 8'h00;
+          \$98  = 8'h00;
         end else begin
-          \$94  = \$40 [7:0];
+          \$98  = \$28 [7:0];
         end
       end else begin
-        \$94  = \$43 [7:0];
+        \$98  = \$31 [7:0];
       end
     end
-    if (rst) begin
-      \$94  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$95  = 3'h0;
-        end else begin
-          \$95  = \$41 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$95  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = from_stream;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$96  = 1'h1;
-        end else begin
-          \$96  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$96  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$97  = 1'h0;
-        end else begin
-          \$97  = \$42 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = input_write__data;
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = from_stream;
+    \$99  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$99  = 3'h0;
+        end else begin
+          \$99  = \$29 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = issue;
+    \$100  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$100  = 1'h0;
+        end else begin
+          \$100  = \$30 ;
+        end
+      end
+    end
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = first_beat;
+    \$101  = \$33 ;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = last_beat;
+    \$102  = \$36 ;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = final_pass;
+    \$103  = \$38 ;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = active_shift;
-    if (\$48 ) begin
-      \$104  = \$50 ;
-    end
+    \$104  = \$41 ;
     if (rst) begin
-      \$104  = 5'h08;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = active_rounding;
-    if (\$48 ) begin
-      \$105  = \$54 [21:0];
-    end
+    \$105  = \$46 ;
     if (rst) begin
-      \$105  = 22'h000080;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = \$59 ;
+    \$106  = \$64 ;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = \$60 ;
+    \$107  = from_stream;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = code_mem__r_data[7:0];
+    \$108  = issue;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = \$61 ;
+    \$109  = last_beat;
     if (rst) begin
-      \$109  = 16'h0000;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = code_mem__r_data[15:8];
+    \$110  = final_pass;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = \$62 ;
+    \$111  = \$signal$31 ;
     if (rst) begin
-      \$111  = 16'h0000;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = \$signal ;
+    \$112  = \$signal$75 ;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = \$signal$60 ;
+    \$113  = final0;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = \$signal$61 ;
+    \$114  = \$67 ;
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = final1;
+    \$115  = \$69 [21:0];
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 22'h000080;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = \$signal$29 ;
+    \$116  = active_shift;
+    if (\$72 ) begin
+      \$116  = clamped;
+    end
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = \$signal$73 ;
+    \$117  = active_rounding;
+    if (\$72 ) begin
+      \$117  = rounding;
+    end
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 22'h000080;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = \$signal$74 ;
+    \$118  = valid1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = \$signal$75 ;
+    \$119  = \$signal$80 ;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = \$63 ;
+    \$120  = final1;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = \$signal$78 ;
+    \$121  = \$signal$33 ;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = acc0;
-    if (\$signal$30 ) begin
-      \$122  = \$66 [21:0];
-    end
+    \$122  = \$signal$90 ;
     if (rst) begin
-      \$122  = 22'h000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = acc1;
-    if (\$signal$30 ) begin
-      \$123  = \$69 [21:0];
-    end
+    \$123  = final2;
     if (rst) begin
-      \$123  = 22'h000000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = \$75 [3:0];
-    if (rst) begin
-      \$124  = 4'h0;
+    \$124  = acc0;
+    if (clear) begin
+      \$124  = 21'h000000;
+    end else if (\$signal ) begin
+      \$124  = \$18 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = bias_mem__r_en;
-    if (rst) begin
-      \$125  = 1'h0;
+    \$125  = acc1;
+    if (clear) begin
+      \$125  = 21'h000000;
+    end else if (\$signal ) begin
+      \$125  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = bias_f0;
-    if (\$77 ) begin
-      \$126  = bias_mem__r_data;
-    end
+    \$126  = bias_mem__r_en;
     if (rst) begin
-      \$126  = 21'h000000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = bank0;
-    if (finish_valid) begin
-      \$127  = acc0;
-    end
-    if (\$signal$49 ) begin
-      if (\$87 ) begin
-        \$127  = bank1;
-      end
-    end
+    \$127  = bias_read__data;
     if (rst) begin
-      \$127  = 22'h000000;
+      \$127  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = bank1;
-    if (finish_valid) begin
-      \$128  = acc1;
+    \$128  = head;
+    if (\$signal$58 ) begin
+      \$128  = following;
     end
     if (rst) begin
-      \$128  = 22'h000000;
+      \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = bank_left;
-    if (finish_valid) begin
-      \$129  = \$78 ;
-    end
-    if (\$signal$49 ) begin
-      if (\$87 ) begin
-        \$129  = \$88 [1:0];
-      end
+    \$129  = following;
+    if (\$signal$58 ) begin
+      \$129  = \$77 [3:0];
     end
     if (rst) begin
-      \$129  = 2'h0;
+      \$129  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = \$signal$32 ;
-    if (\$signal$49 ) begin
-      \$130  = \$79 ;
-    end
-    if (rst) begin
-      \$130  = 1'h0;
+    \$130  = bias_f0;
+    if (\$signal$58 ) begin
+      \$130  = bias_read__data;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = value_f0;
-    if (\$signal$49 ) begin
-      \$131  = \$80 [22:0];
-    end
-    if (rst) begin
-      \$131  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$signal$33 ;
-    if (\$signal$49 ) begin
-      \$132  = \$signal$32 ;
-    end
-    if (rst) begin
-      \$132  = 1'h0;
+    \$131  = bank0;
+    if (\$signal$58 ) begin
+      \$131  = bank1;
+    end else if (\$78 ) begin
+      \$131  = \$18 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = rounded_f1;
-    if (\$signal$49 ) begin
-      \$133  = \$81 ;
-    end
-    if (rst) begin
-      \$133  = 24'h000000;
+    \$132  = bank1;
+    if (\$signal$58 ) begin
+    end else if (\$78 ) begin
+      \$132  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = valid_f2;
-    if (\$signal$49 ) begin
-      \$134  = \$signal$33 ;
+    \$133  = bank_left;
+    if (\$79 ) begin
+      \$133  = \$80 ;
+    end else if (\$signal$58 ) begin
+      \$133  = \$82 [1:0];
+    end
+    if (rst) begin
+      \$133  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$134  = bank_nonempty;
+    if (\$79 ) begin
+      \$134  = 1'h1;
+    end else if (\$signal$58 ) begin
+      \$134  = \$83 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -4053,56 +4585,106 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, code_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = shifted_f2;
-    if (\$signal$49 ) begin
-      \$135  = \$82 ;
+    \$135  = bank_single;
+    if (\$79 ) begin
+      \$135  = \$81 ;
+    end else if (\$signal$58 ) begin
+      \$135  = \$84 ;
     end
     if (rst) begin
-      \$135  = 24'h000000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = y__valid;
-    if (\$signal$49 ) begin
-      \$136  = valid_f2;
+    \$136  = \$signal$35 ;
+    if (\$signal$61 ) begin
+      \$136  = bank_nonempty;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$137  = value_f0;
+    if (\$signal$61 ) begin
+      \$137  = \$85 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$138  = \$signal$36 ;
+    if (\$signal$61 ) begin
+      \$138  = \$signal$35 ;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$139  = rounded_f1;
+    if (\$signal$61 ) begin
+      \$139  = \$86 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$140  = valid_f2;
+    if (\$signal$61 ) begin
+      \$140  = \$signal$36 ;
+    end
+    if (rst) begin
+      \$140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$141  = shifted_f2;
+    if (\$signal$61 ) begin
+      \$141  = \$87 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$142  = y__valid;
+    if (\$signal$61 ) begin
+      \$142  = valid_f2;
     end else if (y__ready) begin
-      \$136  = 1'h0;
+      \$142  = 1'h0;
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = y__payload;
-    if (\$signal$49 ) begin
-      \$137  = \$86 [7:0];
-    end
-    if (rst) begin
-      \$137  = 8'h00;
+    \$143  = y__payload;
+    if (\$signal$61 ) begin
+      \$143  = \$95 ;
     end
   end
-  assign code_write__addr = \port$693$0 [8:1];
-  assign code_mem__addr = \port$693$0 [8:1];
+  assign code_mem__addr = code_write__addr;
   assign code_write__data = { bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_data = { bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_en = code_write__en;
-  assign code_read__data = code_mem__r_data;
-  assign \commit_pending$9  = commit_pending;
+  assign \commit_pending$7  = commit_pending;
+  assign \busy$9  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
+  assign code_row1 = code_mem__r_data;
+  assign sum0 = \$18 [20:0];
+  assign sign0 = 1'h0;
+  assign sum1 = \$20 [20:0];
+  assign sign1 = 1'h0;
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign bias_write__addr = \port$693$0 [3:0];
-  assign bias_mem__addr = \port$693$0 [3:0];
+  assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign bias_read__addr = \$36 [3:0];
-  assign sign0 = 1'h0;
-  assign sign1 = 1'h0;
-  assign \$54  = { 1'h0, \$53 [31:1] };
-  assign \$78  = 2'h2;
+  assign \$69  = { 1'h0, \$68 [31:1] };
+  assign \$80  = 2'h2;
+  assign \$81  = 1'h0;
 endmodule

@@ -15,56 +15,93 @@ module digits_mlp_pow2(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire \$2 ;
-  wire [31:0] \$20 ;
+  wire [31:0] \$2 ;
+  wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [11:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  reg \$48 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  reg active = 1'h0;
   output bus__ack;
   wire bus__ack;
-  wire \bus__ack$42 ;
-  wire \bus__ack$43 ;
+  wire \bus__ack$47 ;
+  wire \bus__ack$48 ;
   input [12:0] bus__addr;
   wire [12:0] bus__addr;
-  wire [11:0] \bus__addr$33 ;
-  wire [9:0] \bus__addr$37 ;
+  reg [11:0] \bus__addr$32  = 12'h000;
+  wire [9:0] \bus__addr$40 ;
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
-  wire [31:0] \bus__r_data$44 ;
-  wire [31:0] \bus__r_data$45 ;
+  wire [31:0] \bus__r_data$49 ;
+  wire [31:0] \bus__r_data$50 ;
   input bus__r_stb;
   wire bus__r_stb;
-  wire \bus__r_stb$36 ;
-  wire \bus__r_stb$40 ;
+  reg \bus__r_stb$38  = 1'h0;
+  reg \bus__r_stb$44  = 1'h0;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$34 ;
-  wire [31:0] \bus__w_data$38 ;
+  reg [31:0] \bus__w_data$34  = 32'd0;
+  (* init = 32'd0 *)
+  wire [31:0] \bus__w_data$41 ;
   input bus__w_stb;
   wire bus__w_stb;
-  wire \bus__w_stb$35 ;
-  wire \bus__w_stb$39 ;
+  reg \bus__w_stb$36  = 1'h0;
+  reg \bus__w_stb$42  = 1'h0;
   input clk;
   wire clk;
+  reg hole = 1'h0;
   reg hole_ack = 1'h0;
-  wire [7:0] r_data;
-  wire r_en;
-  wire r_rdy;
+  (* init = 1'h0 *)
+  wire layer0_r_stb;
+  (* init = 1'h0 *)
+  wire layer0_w_stb;
+  (* init = 1'h0 *)
+  wire layer1_r_stb;
+  (* init = 1'h0 *)
+  wire layer1_w_stb;
+  wire [7:0] r__payload;
+  wire r__ready;
+  wire r__valid;
+  (* init = 12'h000 *)
+  wire [11:0] request_addr;
+  (* init = 32'd0 *)
+  wire [31:0] request_data;
   input rst;
   wire rst;
-  reg unmapped;
-  wire [7:0] w_data;
-  wire w_en;
-  wire w_rdy;
+  wire [7:0] w__payload;
+  wire w__ready;
+  wire w__valid;
   input [7:0] x__payload;
   wire [7:0] x__payload;
   wire [7:0] \x__payload$14 ;
@@ -72,199 +109,305 @@ module digits_mlp_pow2(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
   output x__ready;
   wire x__ready;
   wire \x__ready$15 ;
-  wire \x__ready$28 ;
+  wire \x__ready$26 ;
   input x__valid;
   wire x__valid;
   wire \x__valid$16 ;
-  wire \x__valid$25 ;
+  wire \x__valid$27 ;
   output [7:0] y__payload;
   wire [7:0] y__payload;
   wire [7:0] \y__payload$18 ;
   wire [7:0] \y__payload$29 ;
   input y__ready;
   wire y__ready;
-  wire \y__ready$21 ;
+  wire \y__ready$19 ;
   wire \y__ready$30 ;
   output y__valid;
   wire y__valid;
-  wire \y__valid$20 ;
+  wire \y__valid$22 ;
   wire \y__valid$31 ;
-  assign \$1  = ! bus__addr[12];
-  assign \$4  = ! bus__addr[12];
-  assign \bus__w_stb$35  = bus__w_stb & \$6 ;
-  assign \$7  = ! bus__addr[12];
-  assign \bus__r_stb$36  = bus__r_stb & \$9 ;
-  assign \$11  = ! bus__addr[11:10];
-  assign \$12  = \$10  & \$11 ;
-  assign \$14  = ! bus__addr[11:10];
-  assign \$15  = \$13  & \$14 ;
-  assign \bus__w_stb$39  = bus__w_stb & \$15 ;
-  assign \$17  = ! bus__addr[11:10];
-  assign \$18  = \$16  & \$17 ;
-  assign \bus__r_stb$40  = bus__r_stb & \$18 ;
-  assign \$19  = hole_ack | \bus__ack$42 ;
-  assign bus__ack = \$19  | \bus__ack$43 ;
-  assign bus__r_data = \$20  | \bus__r_data$45 ;
-  assign \$21  = bus__w_stb | bus__r_stb;
-  assign \$22  = \$21  & unmapped;
-  assign \$23  = ~ hole_ack;
-  assign \$24  = \$22  & \$23 ;
   always @(posedge clk)
-    hole_ack <= \$25 ;
+    \bus__addr$32  <= \$45 ;
+  always @(posedge clk)
+    \bus__w_data$34  <= \$46 ;
+  always @(posedge clk)
+    hole <= \$47 ;
+  always @(posedge clk)
+    hole_ack <= \$48 ;
+  assign \$1  = hole_ack | \bus__ack$47 ;
+  assign bus__ack = \$1  | \bus__ack$48 ;
+  assign bus__r_data = \$2  | \bus__r_data$50 ;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = ~ active;
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = ! bus__addr[12];
+  assign \$9  = bus__w_stb & \$8 ;
+  assign \$10  = ! bus__addr[12];
+  assign \$13  = bus__r_stb & \$12 ;
+  assign \$14  = bus__w_stb | bus__r_stb;
+  assign \$15  = ~ active;
+  assign \$16  = \$14  & \$15 ;
+  assign \$18  = ! bus__addr[11:10];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = bus__w_stb & \$19 ;
+  assign \$22  = ! bus__addr[11:10];
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = bus__r_stb & \$23 ;
+  assign \$25  = bus__w_stb | bus__r_stb;
+  assign \$26  = ~ active;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = hole_ack | \bus__ack$47 ;
+  assign \$29  = \$28  | \bus__ack$48 ;
+  assign \$30  = ! bus__addr[12];
+  assign \$34  = ! bus__addr[11:10];
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = | { \$35 , \$32  };
+  assign \$37  = ~ \$36 ;
+  assign \$38  = ~ hole_ack;
+  assign \$39  = hole & \$38 ;
+  always @(posedge clk)
+    \bus__w_stb$36  <= \$40 ;
+  always @(posedge clk)
+    \bus__r_stb$38  <= \$41 ;
+  always @(posedge clk)
+    \bus__w_stb$42  <= \$42 ;
+  always @(posedge clk)
+    \bus__r_stb$44  <= \$43 ;
+  always @(posedge clk)
+    active <= \$44 ;
   \digits_mlp_pow2.fifo0  fifo0 (
     .clk(clk),
-    .r_data(\x__payload$23 ),
-    .r_en(r_en),
-    .r_rdy(\x__valid$25 ),
+    .out_valid(\x__valid$27 ),
+    .r__payload(\x__payload$23 ),
+    .r__ready(r__ready),
     .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(\y__ready$21 )
+    .w__ready(\y__ready$19 ),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
   );
   \digits_mlp_pow2.layer0  layer0 (
-    .bus__ack(\bus__ack$42 ),
-    .bus__addr(bus__addr[11:0]),
-    .bus__r_data(\bus__r_data$44 ),
-    .bus__r_stb(\bus__r_stb$36 ),
-    .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$35 ),
+    .bus__ack(\bus__ack$47 ),
+    .bus__addr(\bus__addr$32 ),
+    .bus__r_data(\bus__r_data$49 ),
+    .bus__r_stb(\bus__r_stb$38 ),
+    .bus__w_data(\bus__w_data$34 ),
+    .bus__w_stb(\bus__w_stb$36 ),
     .clk(clk),
     .rst(rst),
     .x__payload(x__payload),
     .x__ready(x__ready),
     .x__valid(x__valid),
-    .y__payload(w_data),
-    .y__ready(\y__ready$21 ),
-    .y__valid(w_en)
+    .y__payload(w__payload),
+    .y__ready(\y__ready$19 ),
+    .y__valid(w__valid)
   );
   \digits_mlp_pow2.layer1  layer1 (
-    .bus__ack(\bus__ack$43 ),
-    .bus__addr(bus__addr[9:0]),
-    .bus__r_data(\bus__r_data$45 ),
-    .bus__r_stb(\bus__r_stb$40 ),
-    .bus__w_data(bus__w_data),
-    .bus__w_stb(\bus__w_stb$39 ),
+    .bus__ack(\bus__ack$48 ),
+    .bus__addr(\bus__addr$32 [9:0]),
+    .bus__r_data(\bus__r_data$50 ),
+    .bus__r_stb(\bus__r_stb$44 ),
+    .bus__w_data(\bus__w_data$34 ),
+    .bus__w_stb(\bus__w_stb$42 ),
     .clk(clk),
     .rst(rst),
     .x__payload(\x__payload$23 ),
-    .x__ready(r_en),
-    .x__valid(\x__valid$25 ),
+    .x__ready(r__ready),
+    .x__valid(\x__valid$27 ),
     .y__payload(y__payload),
     .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    unmapped = 1'h1;
-    if (\$3 ) begin
-      unmapped = 1'h0;
+    \$45  = \bus__addr$32 ;
+    if (\$27 ) begin
+      \$45  = bus__addr[11:0];
     end
-    if (\$12 ) begin
-      unmapped = 1'h0;
+    if (rst) begin
+      \$45  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \$24 ;
+    \$46  = \bus__w_data$34 ;
+    if (\$27 ) begin
+      \$46  = bus__w_data;
+    end
     if (rst) begin
-      \$25  = 1'h0;
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = hole;
+    if (\$27 ) begin
+      \$47  = \$37 ;
+    end else if (\$29 ) begin
+      \$47  = 1'h0;
+    end
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = \$39 ;
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = \bus__w_stb$36 ;
+    if (\$5 ) begin
+      \$40  = \$9 ;
+    end else if (\bus__ack$47 ) begin
+      \$40  = 1'h0;
+    end
+    if (rst) begin
+      \$40  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = \bus__r_stb$38 ;
+    if (\$5 ) begin
+      \$41  = \$13 ;
+    end else if (\bus__ack$47 ) begin
+      \$41  = 1'h0;
+    end
+    if (rst) begin
+      \$41  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$42  = \bus__w_stb$42 ;
+    if (\$16 ) begin
+      \$42  = \$20 ;
+    end else if (\bus__ack$48 ) begin
+      \$42  = 1'h0;
+    end
+    if (rst) begin
+      \$42  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$43  = \bus__r_stb$44 ;
+    if (\$16 ) begin
+      \$43  = \$24 ;
+    end else if (\bus__ack$48 ) begin
+      \$43  = 1'h0;
+    end
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = active;
+    if (\$27 ) begin
+      \$44  = 1'h1;
+    end else if (\$29 ) begin
+      \$44  = 1'h0;
+    end
+    if (rst) begin
+      \$44  = 1'h0;
     end
   end
   assign \x__payload$14  = x__payload;
   assign \x__ready$15  = x__ready;
   assign \x__valid$16  = x__valid;
-  assign \y__payload$18  = w_data;
-  assign \y__valid$20  = w_en;
-  assign w_rdy = \y__ready$21 ;
-  assign r_data = \x__payload$23 ;
-  assign r_rdy = \x__valid$25 ;
-  assign \x__ready$28  = r_en;
+  assign \y__payload$18  = w__payload;
+  assign w__ready = \y__ready$19 ;
+  assign \y__valid$22  = w__valid;
+  assign r__payload = \x__payload$23 ;
+  assign \x__ready$26  = r__ready;
+  assign r__valid = \x__valid$27 ;
   assign \y__payload$29  = y__payload;
   assign \y__ready$30  = y__ready;
   assign \y__valid$31  = y__valid;
-  assign \bus__addr$33  = bus__addr[11:0];
-  assign \bus__w_data$34  = bus__w_data;
-  assign \bus__addr$37  = bus__addr[9:0];
-  assign \bus__w_data$38  = bus__w_data;
-  assign \$2  = 1'h1;
-  assign \$3  = \$1 ;
-  assign \$5  = 1'h1;
-  assign \$6  = \$4 ;
-  assign \$8  = 1'h1;
-  assign \$9  = \$7 ;
-  assign \$10  = bus__addr[12];
-  assign \$13  = bus__addr[12];
-  assign \$16  = bus__addr[12];
-  assign \$20  = \bus__r_data$44 ;
+  assign request_addr = \bus__addr$32 ;
+  assign request_data = \bus__w_data$34 ;
+  assign layer0_w_stb = \bus__w_stb$36 ;
+  assign layer0_r_stb = \bus__r_stb$38 ;
+  assign \bus__addr$40  = \bus__addr$32 [9:0];
+  assign \bus__w_data$41  = \bus__w_data$34 ;
+  assign layer1_w_stb = \bus__w_stb$42 ;
+  assign layer1_r_stb = \bus__r_stb$44 ;
+  assign \$2  = \bus__r_data$49 ;
+  assign \$7  = 1'h1;
+  assign \$8  = \$6 ;
+  assign \$11  = 1'h1;
+  assign \$12  = \$10 ;
+  assign \$17  = bus__addr[12];
+  assign \$21  = bus__addr[12];
+  assign \$31  = 1'h1;
+  assign \$32  = \$30 ;
+  assign \$33  = bus__addr[12];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.fifo0 (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
+module \digits_mlp_pow2.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, write_port__data, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire [5:0] \$11 ;
-  wire [5:0] \$12 ;
+  wire [5:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
+  wire [5:0] \$15 ;
   wire \$16 ;
-  wire \$17 ;
+  wire [5:0] \$17 ;
   wire \$18 ;
-  wire [5:0] \$19 ;
+  reg [4:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire [5:0] \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  reg [4:0] \$20 ;
+  reg \$21 ;
+  reg [4:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
   wire \$3 ;
-  reg [4:0] \$30 ;
-  reg [4:0] \$31 ;
-  reg [4:0] \$32 ;
-  reg \$33 ;
   wire \$4 ;
-  wire [5:0] \$5 ;
+  wire \$5 ;
   wire [5:0] \$6 ;
-  wire \$7 ;
+  wire [5:0] \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [5:0] \$9 ;
   input clk;
   wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [4:0] fill = 5'h00;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
   (* init = 5'h00 *)
-  wire [4:0] consume;
-  reg [4:0] inner_level = 5'h00;
-  wire inner_r_rdy;
-  wire [5:0] level;
-  (* init = 5'h00 *)
-  wire [4:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [5:0] r_level;
-  reg [4:0] r_port__addr = 5'h00;
-  wire [7:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
+  wire [4:0] read_at;
+  reg [4:0] read_port__addr = 5'h00;
+  wire [7:0] read_port__data;
+  wire read_port__en;
   input rst;
   wire rst;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [5:0] w_level;
-  reg [4:0] w_port__addr = 5'h00;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
+  wire [7:0] w__payload;
+  output w__ready;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 5'h00 *)
+  wire [4:0] write_at;
+  reg [4:0] write_port__addr = 5'h00;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
   reg [7:0] storage [30:0];
   initial begin
     storage[0] = 8'h00;
@@ -300,120 +443,135 @@ module \digits_mlp_pow2.fifo0 (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_r
     storage[30] = 8'h00;
   end
   always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+    if (push)
+      storage[write_port__addr] <= write_port__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
     end
   end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 5'h1f;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 5'h1e;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 6'h00 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 5'h1e;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 6'h00 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 5'h1e;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = read_port__addr == 5'h1e;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 6'h00 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 5'h1e;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    write_port__addr <= \$19 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
+    read_port__addr <= \$20 ;
   always @(posedge clk)
-    inner_level <= \$32 ;
+    out_valid <= \$21 ;
   always @(posedge clk)
-    r_rdy <= \$33 ;
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = w_port__addr;
-    if (\$3 ) begin
-      \$30  = \$6 [4:0];
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [4:0];
     end
     if (rst) begin
-      \$30  = 5'h00;
+      \$19  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [4:0];
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [4:0];
     end
     if (rst) begin
-      \$31  = 5'h00;
+      \$20  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [4:0];
-    end
-    if (\$25 ) begin
-      \$32  = \$26 [4:0];
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
     end
     if (rst) begin
-      \$32  = 5'h00;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
-    end else if (r_en) begin
-      \$33  = 1'h0;
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [4:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [4:0];
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$22  = 5'h00;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, y__ready, bus__r_data, bus__ack, y__valid, y__payload, x__payload);
+module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire [3:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [33:0] \$102 ;
-  wire [33:0] \$103 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -421,16 +579,16 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [33:0] \$110 ;
-  wire [33:0] \$111 ;
+  wire \$110 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [33:0] \$118 ;
-  wire [33:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
@@ -445,48 +603,150 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [6:0] \$132 ;
   wire \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg [11:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg \$138 ;
-  reg [1:0] \$139 ;
-  wire [6:0] \$14 ;
-  reg [31:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg \$142 ;
-  reg [2:0] \$143 ;
-  reg \$144 ;
-  reg [2:0] \$145 ;
-  reg \$146 ;
-  reg [2:0] \$147 ;
-  reg \$148 ;
-  reg [2:0] \$149 ;
-  wire [6:0] \$15 ;
-  reg \$150 ;
-  reg [2:0] \$151 ;
-  reg \$152 ;
-  reg [2:0] \$153 ;
-  reg \$154 ;
-  reg [2:0] \$155 ;
-  reg \$156 ;
-  reg [2:0] \$157 ;
-  reg [1:0] \$158 ;
-  wire [4:0] \$159 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
+  wire [31:0] \$160 ;
+  wire \$161 ;
+  wire [1:0] \$162 ;
+  wire [1:0] \$163 ;
+  wire [1:0] \$164 ;
+  wire [31:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire [33:0] \$167 ;
+  wire [33:0] \$168 ;
+  wire [33:0] \$169 ;
   wire \$17 ;
+  wire [33:0] \$170 ;
+  wire [33:0] \$171 ;
+  wire [33:0] \$172 ;
+  wire [33:0] \$173 ;
+  wire [33:0] \$174 ;
+  wire [33:0] \$175 ;
+  wire [33:0] \$176 ;
+  wire [33:0] \$177 ;
+  wire [33:0] \$178 ;
+  wire [33:0] \$179 ;
   wire \$18 ;
+  wire [33:0] \$180 ;
+  wire [33:0] \$181 ;
+  wire [33:0] \$182 ;
+  wire [33:0] \$183 ;
+  wire [33:0] \$184 ;
+  wire [33:0] \$185 ;
+  wire [33:0] \$186 ;
+  wire [33:0] \$187 ;
+  wire [33:0] \$188 ;
+  wire [33:0] \$189 ;
   wire \$19 ;
+  wire [33:0] \$190 ;
+  wire [33:0] \$191 ;
+  wire [33:0] \$192 ;
+  wire [33:0] \$193 ;
+  wire [33:0] \$194 ;
+  wire [33:0] \$195 ;
+  wire [33:0] \$196 ;
+  wire [33:0] \$197 ;
+  wire [33:0] \$198 ;
+  wire [33:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
+  wire [3:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg [11:0] \$206 ;
+  reg [31:0] \$207 ;
+  reg \$208 ;
+  reg [2:0] \$209 ;
   wire \$21 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg [4:0] \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire \$22 ;
+  reg [2:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg [2:0] \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [2:0] \$228 ;
+  reg \$229 ;
   wire \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg [2:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [2:0] \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire \$24 ;
+  reg [2:0] \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [2:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [2:0] \$248 ;
+  reg [8:0] \$249 ;
   wire \$25 ;
+  reg [3:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [1:0] \$253 ;
+  reg [4:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [31:0] \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
+  reg \$260 ;
+  reg \$261 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -509,6 +769,7 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
+  wire [4:0] \$464 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -517,8 +778,8 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [1:0] \$54 ;
-  wire [1:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -526,8 +787,8 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [33:0] \$62 ;
-  wire [33:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -535,16 +796,16 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [33:0] \$70 ;
-  wire [33:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [33:0] \$78 ;
-  wire [33:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -552,8 +813,8 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [33:0] \$86 ;
-  wire [33:0] \$87 ;
+  wire \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
@@ -561,27 +822,35 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [33:0] \$94 ;
-  wire [33:0] \$95 ;
+  wire \$94 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [4:0] bias_mem__addr;
+  reg bias_collect = 1'h0;
+  reg bias_fetched = 1'h0;
+  reg [4:0] bias_mem__addr = 5'h00;
   wire [21:0] bias_mem__r_data;
-  wire bias_mem__r_en;
+  reg bias_mem__r_en = 1'h0;
   wire [21:0] bias_mem__w_data;
-  wire bias_mem__w_en;
+  reg bias_mem__w_en = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] bias_output;
+  (* init = 1'h0 *)
+  wire bias_read;
+  (* init = 1'h0 *)
+  wire bias_write;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [11:0] bus__addr;
   wire [11:0] bus__addr;
   output [31:0] bus__r_data;
-  reg [31:0] bus__r_data;
+  wire [31:0] bus__r_data;
   input bus__r_stb;
   wire bus__r_stb;
   input [31:0] bus__w_data;
@@ -591,13 +860,23 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   wire busy;
   input clk;
   wire clk;
-  wire [8:0] code_mem__addr;
+  reg [3:0] code_lanes = 4'h0;
+  reg [8:0] code_mem__addr = 9'h000;
   wire [15:0] code_mem__r_data;
-  wire code_mem__r_en;
+  reg code_mem__r_en = 1'h0;
   wire [15:0] code_mem__w_data;
   wire [3:0] code_mem__w_en;
+  (* init = 1'h0 *)
+  wire code_read;
+  (* init = 9'h000 *)
+  wire [8:0] code_row;
+  reg code_write = 1'h0;
+  reg collected = 1'h0;
   wire commit;
   wire commit_pending;
+  reg control_read = 1'h0;
+  reg control_write = 1'h0;
+  reg decoded = 1'h0;
   reg [2:0] exponents__0 = 3'h0;
   reg [2:0] exponents__1 = 3'h1;
   reg [2:0] exponents__2 = 3'h2;
@@ -606,6 +885,23 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   reg [2:0] exponents__5 = 3'h5;
   reg [2:0] exponents__6 = 3'h6;
   reg [2:0] exponents__7 = 3'h7;
+  reg fetched = 1'h0;
+  reg level0_read = 1'h0;
+  reg level0_write = 1'h0;
+  reg level1_read = 1'h0;
+  reg level1_write = 1'h0;
+  reg level2_read = 1'h0;
+  reg level2_write = 1'h0;
+  reg level3_read = 1'h0;
+  reg level3_write = 1'h0;
+  reg level4_read = 1'h0;
+  reg level4_write = 1'h0;
+  reg level5_read = 1'h0;
+  reg level5_write = 1'h0;
+  reg level6_read = 1'h0;
+  reg level6_write = 1'h0;
+  reg level7_read = 1'h0;
+  reg level7_write = 1'h0;
   reg mantissas__0 = 1'h1;
   reg mantissas__1 = 1'h1;
   reg mantissas__2 = 1'h1;
@@ -615,13 +911,19 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   reg mantissas__6 = 1'h1;
   reg mantissas__7 = 1'h1;
   reg [1:0] read_lane = 2'h0;
-  reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [2:0] register = 3'h0;
+  reg register_read = 1'h0;
+  reg register_write = 1'h0;
   reg [11:0] request_addr = 12'h000;
   reg [31:0] request_data = 32'd0;
+  reg request_valid = 1'h0;
+  reg request_write = 1'h0;
   input rst;
   wire rst;
   reg [4:0] shift = 5'h0a;
+  reg shift_read = 1'h0;
+  reg shift_write = 1'h0;
   (* init = 3'h0 *)
   wire [2:0] staged0_e;
   (* init = 1'h1 *)
@@ -674,193 +976,333 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$159  = read_lane * 3'h4;
-  assign \$1  = code_mem__r_data >> \$159 ;
-  assign \$2  = \$signal  & \$signal$24 ;
-  assign \$3  = ! request_addr[11:3];
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = request_addr[2:0] == 3'h4;
-  assign \$6  = \$4  & \$5 ;
-  assign commit = \$6  & request_data[0];
-  assign \$7  = \$signal  & \$signal$24 ;
-  assign \$9  = request_addr[1:0] < 3'h4;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = request_addr[10:2] < 10'h200;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$7  & \$12 ;
-  assign \$14  = 1'h1 << request_addr[1:0];
-  assign \$15  = \$13  ? \$14  : 7'h00;
-  assign \$16  = ~ \$signal$24 ;
-  assign \$17  = \$signal  & \$16 ;
-  assign \$19  = request_addr[1:0] < 3'h4;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = request_addr[10:2] < 10'h200;
-  assign \$22  = \$20  & \$21 ;
-  assign code_mem__r_en = \$17  & \$22 ;
-  assign \$23  = \$signal  & \$signal$24 ;
-  assign \$24  = request_addr[11:5] == 1'h1;
-  assign \$25  = request_addr[4:0] < 6'h20;
-  assign \$26  = \$24  & \$25 ;
-  assign bias_mem__w_en = \$23  & \$26 ;
-  assign \$27  = ~ \$signal$24 ;
-  assign \$28  = \$signal  & \$27 ;
-  assign \$29  = request_addr[11:5] == 1'h1;
-  assign \$30  = request_addr[4:0] < 6'h20;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
+  assign commit = \$2  & request_data[0];
+  assign code_mem__w_en = code_write ? code_lanes : 4'h0;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = | { collected, fetched, decoded, request_valid };
+  assign \$5  = \$4  | bus__ack;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = bus__w_stb | bus__r_stb;
+  assign \$9  = | { collected, fetched, decoded, request_valid };
+  assign \$10  = \$9  | bus__ack;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = request_valid & request_write;
+  assign \$14  = ! request_addr[11:3];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ~ request_write;
+  assign \$17  = request_valid & \$16 ;
+  assign \$18  = ! request_addr[11:3];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = register == 3'h5;
+  assign \$21  = register_write & \$20 ;
+  assign \$22  = request_valid & request_write;
+  assign \$23  = ! request_addr[11:3];
+  assign \$24  = request_addr[2:0] == 3'h4;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \$22  & \$25 ;
+  assign \$27  = ~ request_write;
+  assign \$28  = request_valid & \$27 ;
+  assign \$29  = ! request_addr[11:3];
+  assign \$30  = request_addr[2:0] == 3'h4;
   assign \$31  = \$29  & \$30 ;
-  assign bias_mem__r_en = \$28  & \$31 ;
-  assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ \$signal ;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = ~ bus__ack;
+  assign \$32  = \$28  & \$31 ;
+  assign \$33  = request_valid & request_write;
+  assign \$34  = ! request_addr[11:3];
+  assign \$35  = request_addr[2:0] == 3'h5;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = bus__w_stb | bus__r_stb;
-  assign \$38  = ~ \$signal ;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = ~ bus__ack;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = ~ \$signal$24 ;
-  assign \$43  = \$signal  & \$42 ;
-  assign \$44  = \$signal  & \$signal$24 ;
-  assign \$45  = ! request_addr[11:3];
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = request_addr[2:0] == 3'h5;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = ~ \$signal$24 ;
-  assign \$50  = \$signal  & \$49 ;
-  assign \$51  = ! request_addr[11:3];
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = commit_pending ? 1'h1 : 1'h0;
-  assign \$54  = busy ? 2'h2 : 2'h0;
-  assign \$55  = { 1'h0, \$53  } | \$54 ;
+  assign \$37  = \$33  & \$36 ;
+  assign \$38  = ~ request_write;
+  assign \$39  = request_valid & \$38 ;
+  assign \$40  = ! request_addr[11:3];
+  assign \$41  = request_addr[2:0] == 3'h5;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = \$39  & \$42 ;
+  assign \$44  = request_valid & request_write;
+  assign \$45  = request_addr[11:3] == 1'h1;
+  assign \$46  = ! request_addr[2:0];
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = \$44  & \$47 ;
+  assign \$49  = ~ request_write;
+  assign \$50  = request_valid & \$49 ;
+  assign \$51  = request_addr[11:3] == 1'h1;
+  assign \$52  = ! request_addr[2:0];
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$50  & \$53 ;
+  assign \$55  = request_valid & request_write;
   assign \$56  = request_addr[11:3] == 1'h1;
-  assign \$57  = ! request_addr[2:0];
+  assign \$57  = request_addr[2:0] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$signal  & \$signal$24 ;
-  assign \$60  = ~ \$signal$24 ;
-  assign \$61  = \$signal  & \$60 ;
-  assign \$63  = { 33'h000000000, mantissas__0 } | \$62 ;
-  assign \$64  = request_addr[11:3] == 1'h1;
-  assign \$65  = request_addr[2:0] == 1'h1;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = \$signal  & \$signal$24 ;
-  assign \$68  = ~ \$signal$24 ;
-  assign \$69  = \$signal  & \$68 ;
-  assign \$71  = { 33'h000000000, mantissas__1 } | \$70 ;
-  assign \$72  = request_addr[11:3] == 1'h1;
-  assign \$73  = request_addr[2:0] == 2'h2;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$signal  & \$signal$24 ;
-  assign \$76  = ~ \$signal$24 ;
-  assign \$77  = \$signal  & \$76 ;
-  assign \$79  = { 33'h000000000, mantissas__2 } | \$78 ;
-  assign \$80  = request_addr[11:3] == 1'h1;
-  assign \$81  = request_addr[2:0] == 2'h3;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = \$signal  & \$signal$24 ;
-  assign \$84  = ~ \$signal$24 ;
-  assign \$85  = \$signal  & \$84 ;
-  assign \$87  = { 33'h000000000, mantissas__3 } | \$86 ;
-  assign \$88  = request_addr[11:3] == 1'h1;
-  assign \$89  = request_addr[2:0] == 3'h4;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$signal  & \$signal$24 ;
-  assign \$92  = ~ \$signal$24 ;
-  assign \$93  = \$signal  & \$92 ;
-  assign \$95  = { 33'h000000000, mantissas__4 } | \$94 ;
-  assign \$96  = request_addr[11:3] == 1'h1;
-  assign \$97  = request_addr[2:0] == 3'h5;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = \$signal  & \$signal$24 ;
-  assign \$100  = ~ \$signal$24 ;
-  assign \$101  = \$signal  & \$100 ;
-  assign \$103  = { 33'h000000000, mantissas__5 } | \$102 ;
-  assign \$104  = request_addr[11:3] == 1'h1;
-  assign \$105  = request_addr[2:0] == 3'h6;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = \$signal  & \$signal$24 ;
-  assign \$108  = ~ \$signal$24 ;
-  assign \$109  = \$signal  & \$108 ;
-  assign \$111  = { 33'h000000000, mantissas__6 } | \$110 ;
-  assign \$112  = request_addr[11:3] == 1'h1;
-  assign \$113  = request_addr[2:0] == 3'h7;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = \$signal  & \$signal$24 ;
-  assign \$116  = ~ \$signal$24 ;
-  assign \$117  = \$signal  & \$116 ;
-  assign \$119  = { 33'h000000000, mantissas__7 } | \$118 ;
-  assign \$120  = ~ \$signal$24 ;
-  assign \$121  = \$signal  & \$120 ;
-  assign \$123  = request_addr[1:0] < 3'h4;
+  assign \$59  = \$55  & \$58 ;
+  assign \$60  = ~ request_write;
+  assign \$61  = request_valid & \$60 ;
+  assign \$62  = request_addr[11:3] == 1'h1;
+  assign \$63  = request_addr[2:0] == 1'h1;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \$61  & \$64 ;
+  assign \$66  = request_valid & request_write;
+  assign \$67  = request_addr[11:3] == 1'h1;
+  assign \$68  = request_addr[2:0] == 2'h2;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$66  & \$69 ;
+  assign \$71  = ~ request_write;
+  assign \$72  = request_valid & \$71 ;
+  assign \$73  = request_addr[11:3] == 1'h1;
+  assign \$74  = request_addr[2:0] == 2'h2;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = \$72  & \$75 ;
+  assign \$77  = request_valid & request_write;
+  assign \$78  = request_addr[11:3] == 1'h1;
+  assign \$79  = request_addr[2:0] == 2'h3;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$77  & \$80 ;
+  assign \$82  = ~ request_write;
+  assign \$83  = request_valid & \$82 ;
+  assign \$84  = request_addr[11:3] == 1'h1;
+  assign \$85  = request_addr[2:0] == 2'h3;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = \$83  & \$86 ;
+  assign \$88  = request_valid & request_write;
+  assign \$89  = request_addr[11:3] == 1'h1;
+  assign \$90  = request_addr[2:0] == 3'h4;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = \$88  & \$91 ;
+  assign \$93  = ~ request_write;
+  assign \$94  = request_valid & \$93 ;
+  assign \$95  = request_addr[11:3] == 1'h1;
+  assign \$96  = request_addr[2:0] == 3'h4;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = \$94  & \$97 ;
+  assign \$99  = request_valid & request_write;
+  assign \$100  = request_addr[11:3] == 1'h1;
+  assign \$101  = request_addr[2:0] == 3'h5;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = \$99  & \$102 ;
+  assign \$104  = ~ request_write;
+  assign \$105  = request_valid & \$104 ;
+  assign \$106  = request_addr[11:3] == 1'h1;
+  assign \$107  = request_addr[2:0] == 3'h5;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = \$105  & \$108 ;
+  assign \$110  = request_valid & request_write;
+  assign \$111  = request_addr[11:3] == 1'h1;
+  assign \$112  = request_addr[2:0] == 3'h6;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = \$110  & \$113 ;
+  assign \$115  = ~ request_write;
+  assign \$116  = request_valid & \$115 ;
+  assign \$117  = request_addr[11:3] == 1'h1;
+  assign \$118  = request_addr[2:0] == 3'h6;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$116  & \$119 ;
+  assign \$121  = request_valid & request_write;
+  assign \$122  = request_addr[11:3] == 1'h1;
+  assign \$123  = request_addr[2:0] == 3'h7;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = request_addr[10:2] < 10'h200;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$121  & \$126 ;
-  assign \$128  = ~ \$signal$24 ;
-  assign \$129  = \$signal  & \$128 ;
-  assign \$130  = request_addr[11:5] == 1'h1;
-  assign \$131  = request_addr[4:0] < 6'h20;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = \$129  & \$132 ;
+  assign \$125  = \$121  & \$124 ;
+  assign \$126  = ~ request_write;
+  assign \$127  = request_valid & \$126 ;
+  assign \$128  = request_addr[11:3] == 1'h1;
+  assign \$129  = request_addr[2:0] == 3'h7;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = \$127  & \$130 ;
+  assign \$132  = 1'h1 << request_addr[1:0];
+  assign \$133  = request_valid & request_write;
+  assign \$135  = request_addr[1:0] < 3'h4;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = request_addr[10:2] < 10'h200;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \$133  & \$138 ;
+  assign \$140  = ~ request_write;
+  assign \$141  = request_valid & \$140 ;
+  assign \$143  = request_addr[1:0] < 3'h4;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = request_addr[10:2] < 10'h200;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = \$141  & \$146 ;
+  assign \$148  = request_valid & request_write;
+  assign \$149  = request_addr[11:5] == 1'h1;
+  assign \$150  = request_addr[4:0] < 6'h20;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$148  & \$151 ;
+  assign \$153  = ~ request_write;
+  assign \$154  = request_valid & \$153 ;
+  assign \$155  = request_addr[11:5] == 1'h1;
+  assign \$156  = request_addr[4:0] < 6'h20;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$154  & \$157 ;
+  assign \$160  = register_read ? \$159  : 32'd0;
+  assign \$161  = commit_pending ? 1'h1 : 1'h0;
+  assign \$162  = busy ? 2'h2 : 2'h0;
+  assign \$163  = { 1'h0, \$161  } | \$162 ;
+  assign \$164  = control_read ? \$163  : 2'h0;
+  assign \$165  = \$160  | { 30'h00000000, \$164  };
+  assign \$166  = shift_read ? shift : 5'h00;
+  assign \$168  = { 33'h000000000, mantissas__0 } | \$167 ;
+  assign \$169  = level0_read ? \$168  : 34'h000000000;
+  assign \$170  = { 29'h00000000, \$166  } | \$169 ;
+  assign \$171  = { 2'h0, \$165  } | \$170 ;
+  assign \$173  = { 33'h000000000, mantissas__1 } | \$172 ;
+  assign \$174  = level1_read ? \$173  : 34'h000000000;
+  assign \$176  = { 33'h000000000, mantissas__2 } | \$175 ;
+  assign \$177  = level2_read ? \$176  : 34'h000000000;
+  assign \$178  = \$174  | \$177 ;
+  assign \$180  = { 33'h000000000, mantissas__3 } | \$179 ;
+  assign \$181  = level3_read ? \$180  : 34'h000000000;
+  assign \$183  = { 33'h000000000, mantissas__4 } | \$182 ;
+  assign \$184  = level4_read ? \$183  : 34'h000000000;
+  assign \$185  = \$181  | \$184 ;
+  assign \$186  = \$178  | \$185 ;
+  assign \$187  = \$171  | \$186 ;
+  assign \$189  = { 33'h000000000, mantissas__5 } | \$188 ;
+  assign \$190  = level5_read ? \$189  : 34'h000000000;
+  assign \$192  = { 33'h000000000, mantissas__6 } | \$191 ;
+  assign \$193  = level6_read ? \$192  : 34'h000000000;
+  assign \$194  = \$190  | \$193 ;
+  assign \$196  = { 33'h000000000, mantissas__7 } | \$195 ;
+  assign \$197  = level7_read ? \$196  : 34'h000000000;
+  assign \$198  = \$194  | \$197 ;
+  assign \$199  = \$187  | \$198 ;
+  assign \$464  = read_lane * 3'h4;
+  assign \$200  = code_mem__r_data >> \$464 ;
   always @(posedge clk)
-    \$signal  <= \$134 ;
+    request_valid <= \$201 ;
   always @(posedge clk)
-    bus__ack <= \$135 ;
+    bus__ack <= \$202 ;
   always @(posedge clk)
-    request_addr <= \$136 ;
+    decoded <= \$203 ;
   always @(posedge clk)
-    request_data <= \$137 ;
+    fetched <= \$204 ;
   always @(posedge clk)
-    \$signal$24  <= \$138 ;
+    collected <= \$205 ;
   always @(posedge clk)
-    read_source <= \$139 ;
+    request_addr <= \$206 ;
   always @(posedge clk)
-    read_word <= \$140 ;
+    request_data <= \$207 ;
   always @(posedge clk)
-    shift <= \$141 ;
+    request_write <= \$208 ;
   always @(posedge clk)
-    mantissas__0 <= \$142 ;
+    register <= \$209 ;
   always @(posedge clk)
-    exponents__0 <= \$143 ;
+    register_write <= \$210 ;
   always @(posedge clk)
-    mantissas__1 <= \$144 ;
+    register_read <= \$211 ;
   always @(posedge clk)
-    exponents__1 <= \$145 ;
+    shift <= \$212 ;
   always @(posedge clk)
-    mantissas__2 <= \$146 ;
+    control_write <= \$213 ;
   always @(posedge clk)
-    exponents__2 <= \$147 ;
+    control_read <= \$214 ;
   always @(posedge clk)
-    mantissas__3 <= \$148 ;
+    shift_write <= \$215 ;
   always @(posedge clk)
-    exponents__3 <= \$149 ;
+    shift_read <= \$216 ;
   always @(posedge clk)
-    mantissas__4 <= \$150 ;
+    level0_write <= \$217 ;
   always @(posedge clk)
-    exponents__4 <= \$151 ;
+    level0_read <= \$218 ;
   always @(posedge clk)
-    mantissas__5 <= \$152 ;
+    mantissas__0 <= \$219 ;
   always @(posedge clk)
-    exponents__5 <= \$153 ;
+    exponents__0 <= \$220 ;
   always @(posedge clk)
-    mantissas__6 <= \$154 ;
+    level1_write <= \$221 ;
   always @(posedge clk)
-    exponents__6 <= \$155 ;
+    level1_read <= \$222 ;
   always @(posedge clk)
-    mantissas__7 <= \$156 ;
+    mantissas__1 <= \$223 ;
   always @(posedge clk)
-    exponents__7 <= \$157 ;
+    exponents__1 <= \$224 ;
   always @(posedge clk)
-    read_lane <= \$158 ;
+    level2_write <= \$225 ;
+  always @(posedge clk)
+    level2_read <= \$226 ;
+  always @(posedge clk)
+    mantissas__2 <= \$227 ;
+  always @(posedge clk)
+    exponents__2 <= \$228 ;
+  always @(posedge clk)
+    level3_write <= \$229 ;
+  always @(posedge clk)
+    level3_read <= \$230 ;
+  always @(posedge clk)
+    mantissas__3 <= \$231 ;
+  always @(posedge clk)
+    exponents__3 <= \$232 ;
+  always @(posedge clk)
+    level4_write <= \$233 ;
+  always @(posedge clk)
+    level4_read <= \$234 ;
+  always @(posedge clk)
+    mantissas__4 <= \$235 ;
+  always @(posedge clk)
+    exponents__4 <= \$236 ;
+  always @(posedge clk)
+    level5_write <= \$237 ;
+  always @(posedge clk)
+    level5_read <= \$238 ;
+  always @(posedge clk)
+    mantissas__5 <= \$239 ;
+  always @(posedge clk)
+    exponents__5 <= \$240 ;
+  always @(posedge clk)
+    level6_write <= \$241 ;
+  always @(posedge clk)
+    level6_read <= \$242 ;
+  always @(posedge clk)
+    mantissas__6 <= \$243 ;
+  always @(posedge clk)
+    exponents__6 <= \$244 ;
+  always @(posedge clk)
+    level7_write <= \$245 ;
+  always @(posedge clk)
+    level7_read <= \$246 ;
+  always @(posedge clk)
+    mantissas__7 <= \$247 ;
+  always @(posedge clk)
+    exponents__7 <= \$248 ;
+  always @(posedge clk)
+    code_mem__addr <= \$249 ;
+  always @(posedge clk)
+    code_lanes <= \$250 ;
+  always @(posedge clk)
+    code_write <= \$251 ;
+  always @(posedge clk)
+    code_mem__r_en <= \$252 ;
+  always @(posedge clk)
+    read_lane <= \$253 ;
+  always @(posedge clk)
+    bias_mem__addr <= \$254 ;
+  always @(posedge clk)
+    bias_mem__w_en <= \$255 ;
+  always @(posedge clk)
+    bias_mem__r_en <= \$256 ;
+  always @(posedge clk)
+    read_word <= \$257 ;
+  always @(posedge clk)
+    \$signal  <= \$258 ;
+  always @(posedge clk)
+    bias_fetched <= \$259 ;
+  always @(posedge clk)
+    \$signal$107  <= \$260 ;
+  always @(posedge clk)
+    bias_collect <= \$261 ;
   \digits_mlp_pow2.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__addr(bias_mem__addr),
     .bias_write__data(request_data[21:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__en(\$15 [3:0]),
+    .code_write__addr(code_mem__addr),
+    .code_write__en(code_mem__w_en),
     .commit(commit),
     .commit_pending(commit_pending),
     .exponents__0(exponents__0),
@@ -880,7 +1322,6 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
-    .\port$1074$0 (request_addr[10:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -891,354 +1332,535 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    bus__r_data = 32'd0;
-    if (bus__ack) begin
-      casez (read_source)
-        2'h0:
-            bus__r_data = read_word;
-        2'h1:
-            bus__r_data = { 28'h0000000, \$1  };
-        2'h2:
-            bus__r_data = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
-      endcase
+    (* full_case = 32'd1 *)
+    casez (register)
+      3'h0:
+          \$159  = 32'd1247347201;
+      3'h1:
+          \$159  = 32'd2097216;
+      3'h2:
+          \$159  = 32'd134743044;
+      3'h3:
+          \$159  = 32'd18219777;
+      3'h4:
+          \$159  = 32'd0;
+      3'h5:
+          \$159  = 32'd0;
+      3'h6:
+          \$159  = 32'd0;
+      3'h7:
+          \$159  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$201  = \$7 ;
+    if (rst) begin
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = \$36 ;
+    \$202  = collected;
     if (rst) begin
-      \$134  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = \$signal ;
+    \$203  = request_valid;
     if (rst) begin
-      \$135  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = request_addr;
-    if (\$41 ) begin
-      \$136  = bus__addr;
-    end
+    \$204  = decoded;
     if (rst) begin
-      \$136  = 12'h000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = request_data;
-    if (\$41 ) begin
-      \$137  = bus__w_data;
-    end
+    \$205  = fetched;
     if (rst) begin
-      \$137  = 32'd0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = \$signal$24 ;
-    if (\$41 ) begin
-      \$138  = bus__w_stb;
+    \$206  = request_addr;
+    if (\$12 ) begin
+      \$206  = bus__addr;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$206  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = read_source;
-    if (\$43 ) begin
-      \$139  = 2'h0;
-    end
-    if (\$127 ) begin
-      \$139  = 2'h1;
-    end
-    if (\$133 ) begin
-      \$139  = 2'h2;
+    \$207  = request_data;
+    if (\$12 ) begin
+      \$207  = bus__w_data;
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = read_word;
-    if (\$43 ) begin
-      \$140  = 32'd0;
-    end
-    if (\$52 ) begin
-      casez (request_addr[2:0])
-        3'h0:
-            \$140  = 32'd1247347201;
-        3'h1:
-            \$140  = 32'd2097216;
-        3'h2:
-            \$140  = 32'd134743044;
-        3'h3:
-            \$140  = 32'd18219777;
-        3'h4:
-            \$140  = { 30'h00000000, \$55  };
-        3'h5:
-            \$140  = { 27'h0000000, shift };
-      endcase
-    end
-    if (\$58 ) begin
-      if (\$61 ) begin
-        \$140  = \$63 [31:0];
-      end
-    end
-    if (\$66 ) begin
-      if (\$69 ) begin
-        \$140  = \$71 [31:0];
-      end
-    end
-    if (\$74 ) begin
-      if (\$77 ) begin
-        \$140  = \$79 [31:0];
-      end
-    end
-    if (\$82 ) begin
-      if (\$85 ) begin
-        \$140  = \$87 [31:0];
-      end
-    end
-    if (\$90 ) begin
-      if (\$93 ) begin
-        \$140  = \$95 [31:0];
-      end
-    end
-    if (\$98 ) begin
-      if (\$101 ) begin
-        \$140  = \$103 [31:0];
-      end
-    end
-    if (\$106 ) begin
-      if (\$109 ) begin
-        \$140  = \$111 [31:0];
-      end
-    end
-    if (\$114 ) begin
-      if (\$117 ) begin
-        \$140  = \$119 [31:0];
-      end
+    \$208  = request_write;
+    if (\$12 ) begin
+      \$208  = bus__w_stb;
     end
     if (rst) begin
-      \$140  = 32'd0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = shift;
-    if (\$48 ) begin
-      \$141  = request_data[4:0];
+    \$209  = register;
+    if (request_valid) begin
+      \$209  = request_addr[2:0];
     end
     if (rst) begin
-      \$141  = 5'h0a;
+      \$209  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = mantissas__0;
-    if (\$58 ) begin
-      if (\$59 ) begin
-        \$142  = request_data[0];
-      end
-    end
+    \$210  = \$15 ;
     if (rst) begin
-      \$142  = 1'h1;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = exponents__0;
-    if (\$58 ) begin
-      if (\$59 ) begin
-        \$143  = request_data[18:16];
-      end
-    end
+    \$211  = \$19 ;
     if (rst) begin
-      \$143  = 3'h0;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = mantissas__1;
-    if (\$66 ) begin
-      if (\$67 ) begin
-        \$144  = request_data[0];
-      end
+    \$212  = shift;
+    if (\$21 ) begin
+      \$212  = request_data[4:0];
     end
     if (rst) begin
-      \$144  = 1'h1;
+      \$212  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = exponents__1;
-    if (\$66 ) begin
-      if (\$67 ) begin
-        \$145  = request_data[18:16];
-      end
-    end
+    \$213  = \$26 ;
     if (rst) begin
-      \$145  = 3'h1;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = mantissas__2;
-    if (\$74 ) begin
-      if (\$75 ) begin
-        \$146  = request_data[0];
-      end
-    end
+    \$214  = \$32 ;
     if (rst) begin
-      \$146  = 1'h1;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = exponents__2;
-    if (\$74 ) begin
-      if (\$75 ) begin
-        \$147  = request_data[18:16];
-      end
-    end
+    \$215  = \$37 ;
     if (rst) begin
-      \$147  = 3'h2;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = mantissas__3;
-    if (\$82 ) begin
-      if (\$83 ) begin
-        \$148  = request_data[0];
-      end
-    end
+    \$216  = \$43 ;
     if (rst) begin
-      \$148  = 1'h1;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = exponents__3;
-    if (\$82 ) begin
-      if (\$83 ) begin
-        \$149  = request_data[18:16];
-      end
-    end
+    \$217  = \$48 ;
     if (rst) begin
-      \$149  = 3'h3;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = mantissas__4;
-    if (\$90 ) begin
-      if (\$91 ) begin
-        \$150  = request_data[0];
-      end
-    end
+    \$218  = \$54 ;
     if (rst) begin
-      \$150  = 1'h1;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = exponents__4;
-    if (\$90 ) begin
-      if (\$91 ) begin
-        \$151  = request_data[18:16];
-      end
+    \$219  = mantissas__0;
+    if (level0_write) begin
+      \$219  = request_data[0];
     end
     if (rst) begin
-      \$151  = 3'h4;
+      \$219  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = mantissas__5;
-    if (\$98 ) begin
-      if (\$99 ) begin
-        \$152  = request_data[0];
-      end
+    \$220  = exponents__0;
+    if (level0_write) begin
+      \$220  = request_data[18:16];
     end
     if (rst) begin
-      \$152  = 1'h1;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = exponents__5;
-    if (\$98 ) begin
-      if (\$99 ) begin
-        \$153  = request_data[18:16];
-      end
-    end
+    \$221  = \$59 ;
     if (rst) begin
-      \$153  = 3'h5;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = mantissas__6;
-    if (\$106 ) begin
-      if (\$107 ) begin
-        \$154  = request_data[0];
-      end
-    end
+    \$222  = \$65 ;
     if (rst) begin
-      \$154  = 1'h1;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = exponents__6;
-    if (\$106 ) begin
-      if (\$107 ) begin
-        \$155  = request_data[18:16];
-      end
+    \$223  = mantissas__1;
+    if (level1_write) begin
+      \$223  = request_data[0];
     end
     if (rst) begin
-      \$155  = 3'h6;
+      \$223  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = mantissas__7;
-    if (\$114 ) begin
-      if (\$115 ) begin
-        \$156  = request_data[0];
-      end
+    \$224  = exponents__1;
+    if (level1_write) begin
+      \$224  = request_data[18:16];
     end
     if (rst) begin
-      \$156  = 1'h1;
+      \$224  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = exponents__7;
-    if (\$114 ) begin
-      if (\$115 ) begin
-        \$157  = request_data[18:16];
-      end
-    end
+    \$225  = \$70 ;
     if (rst) begin
-      \$157  = 3'h7;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = read_lane;
-    if (\$127 ) begin
-      \$158  = request_addr[1:0];
+    \$226  = \$76 ;
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$227  = mantissas__2;
+    if (level2_write) begin
+      \$227  = request_data[0];
     end
     if (rst) begin
-      \$158  = 2'h0;
+      \$227  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$228  = exponents__2;
+    if (level2_write) begin
+      \$228  = request_data[18:16];
+    end
+    if (rst) begin
+      \$228  = 3'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$229  = \$81 ;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$230  = \$87 ;
+    if (rst) begin
+      \$230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$231  = mantissas__3;
+    if (level3_write) begin
+      \$231  = request_data[0];
+    end
+    if (rst) begin
+      \$231  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$232  = exponents__3;
+    if (level3_write) begin
+      \$232  = request_data[18:16];
+    end
+    if (rst) begin
+      \$232  = 3'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$233  = \$92 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$234  = \$98 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$235  = mantissas__4;
+    if (level4_write) begin
+      \$235  = request_data[0];
+    end
+    if (rst) begin
+      \$235  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$236  = exponents__4;
+    if (level4_write) begin
+      \$236  = request_data[18:16];
+    end
+    if (rst) begin
+      \$236  = 3'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$237  = \$103 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$238  = \$109 ;
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$239  = mantissas__5;
+    if (level5_write) begin
+      \$239  = request_data[0];
+    end
+    if (rst) begin
+      \$239  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$240  = exponents__5;
+    if (level5_write) begin
+      \$240  = request_data[18:16];
+    end
+    if (rst) begin
+      \$240  = 3'h5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$241  = \$114 ;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$242  = \$120 ;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$243  = mantissas__6;
+    if (level6_write) begin
+      \$243  = request_data[0];
+    end
+    if (rst) begin
+      \$243  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$244  = exponents__6;
+    if (level6_write) begin
+      \$244  = request_data[18:16];
+    end
+    if (rst) begin
+      \$244  = 3'h6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$245  = \$125 ;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$246  = \$131 ;
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$247  = mantissas__7;
+    if (level7_write) begin
+      \$247  = request_data[0];
+    end
+    if (rst) begin
+      \$247  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$248  = exponents__7;
+    if (level7_write) begin
+      \$248  = request_data[18:16];
+    end
+    if (rst) begin
+      \$248  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = code_mem__addr;
+    if (request_valid) begin
+      \$249  = request_addr[10:2];
+    end
+    if (rst) begin
+      \$249  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$250  = code_lanes;
+    if (request_valid) begin
+      \$250  = \$132 [3:0];
+    end
+    if (rst) begin
+      \$250  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$251  = \$139 ;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$252  = \$147 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = read_lane;
+    if (request_valid) begin
+      \$253  = request_addr[1:0];
+    end
+    if (rst) begin
+      \$253  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$254  = bias_mem__addr;
+    if (request_valid) begin
+      \$254  = request_addr[4:0];
+    end
+    if (rst) begin
+      \$254  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$255  = \$152 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$256  = \$158 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$257  = read_word;
+    if (decoded) begin
+      \$257  = \$199 [31:0];
+    end
+    if (\$signal$107 ) begin
+      \$257  = { 28'h0000000, \$200  };
+    end
+    if (bias_collect) begin
+      \$257  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+    end
+    if (rst) begin
+      \$257  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$258  = code_mem__r_en;
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$259  = bias_mem__r_en;
+    if (rst) begin
+      \$259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$260  = \$signal ;
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$261  = bias_fetched;
+    if (rst) begin
+      \$261  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1265,27 +1887,28 @@ module \digits_mlp_pow2.layer0 (x__valid, bus__addr, bus__w_data, clk, rst, bus_
   assign staged6_e = exponents__6;
   assign staged7_m = mantissas__7;
   assign staged7_e = exponents__7;
-  assign code_mem__addr = request_addr[10:2];
+  assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0], request_data[3:0], request_data[3:0] };
-  assign code_mem__w_en = \$15 [3:0];
-  assign bias_mem__addr = request_addr[4:0];
+  assign code_read = code_mem__r_en;
+  assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
-  assign \$8  = request_addr[11];
-  assign \$18  = request_addr[11];
-  assign \$62  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$70  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$78  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$86  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$94  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$102  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$110  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$118  = { 15'h0000, exponents__7, 16'h0000 };
-  assign \$122  = request_addr[11];
+  assign bias_write = bias_mem__w_en;
+  assign bias_read = bias_mem__r_en;
+  assign \$134  = request_addr[11];
+  assign \$142  = request_addr[11];
+  assign \$167  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$172  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$175  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$179  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$182  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$188  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$191  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$195  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, y__ready, \port$1074$0 , bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2
-, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, input_write__data);
+module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, y__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5
+, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1297,48 +1920,48 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [7:0] \$108 ;
-  reg \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  reg [2:0] \$110 ;
-  wire [14:0] \$111 ;
-  wire [14:0] \$112 ;
-  wire [16:0] \$113 ;
-  reg \$114 ;
-  reg [2:0] \$115 ;
-  wire [14:0] \$116 ;
-  wire [14:0] \$117 ;
-  wire [16:0] \$118 ;
-  reg \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  reg [2:0] \$120 ;
-  wire [14:0] \$121 ;
-  wire [14:0] \$122 ;
-  wire [16:0] \$123 ;
-  reg \$124 ;
-  reg [2:0] \$125 ;
-  wire [14:0] \$126 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  reg \$125 ;
+  reg [2:0] \$126 ;
   wire [14:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire \$129 ;
+  wire [14:0] \$128 ;
+  wire [16:0] \$129 ;
   wire \$13 ;
-  wire [22:0] \$130 ;
-  wire [23:0] \$131 ;
-  wire [24:0] \$132 ;
-  wire [22:0] \$133 ;
-  wire [23:0] \$134 ;
-  wire [24:0] \$135 ;
-  wire [22:0] \$136 ;
-  wire [23:0] \$137 ;
-  wire [24:0] \$138 ;
-  wire [22:0] \$139 ;
+  reg \$130 ;
+  reg [2:0] \$131 ;
+  wire [14:0] \$132 ;
+  wire [14:0] \$133 ;
+  wire [16:0] \$134 ;
+  reg \$135 ;
+  reg [2:0] \$136 ;
+  wire [14:0] \$137 ;
+  wire [14:0] \$138 ;
+  wire [16:0] \$139 ;
   wire \$14 ;
-  wire [23:0] \$140 ;
-  wire [24:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [5:0] \$145 ;
+  reg \$140 ;
+  reg [2:0] \$141 ;
+  wire [14:0] \$142 ;
+  wire [14:0] \$143 ;
+  wire [16:0] \$144 ;
+  wire \$145 ;
   wire [5:0] \$146 ;
   wire [5:0] \$147 ;
   wire \$148 ;
@@ -1346,117 +1969,96 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$15 ;
   wire [2:0] \$150 ;
   wire \$151 ;
-  wire [24:0] \$152 ;
-  wire [24:0] \$153 ;
-  wire [24:0] \$154 ;
-  wire \$155 ;
-  wire \$156 ;
+  wire [3:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire [24:0] \$155 ;
+  wire [24:0] \$156 ;
   wire [24:0] \$157 ;
-  wire [24:0] \$158 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire [24:0] \$162 ;
-  wire [24:0] \$163 ;
-  wire [24:0] \$164 ;
-  wire \$165 ;
-  wire [3:0] \$166 ;
-  wire \$167 ;
-  reg [5:0] \$168 ;
+  wire [7:0] \$161 ;
+  wire [7:0] \$162 ;
+  reg \$163 ;
+  reg [5:0] \$164 ;
+  reg [8:0] \$165 ;
+  reg [2:0] \$166 ;
+  reg \$167 ;
+  reg \$168 ;
   reg \$169 ;
-  wire \$17 ;
+  wire [22:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
-  reg [8:0] \$172 ;
-  reg [2:0] \$173 ;
+  reg \$172 ;
+  reg \$173 ;
   reg \$174 ;
   reg \$175 ;
-  reg [7:0] \$176 ;
+  reg \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
-  wire \$18 ;
+  wire [23:0] \$18 ;
   reg \$180 ;
-  reg \$181 ;
-  reg [4:0] \$182 ;
-  reg [22:0] \$183 ;
-  reg \$184 ;
-  reg [2:0] \$185 ;
-  reg \$186 ;
-  reg [2:0] \$187 ;
-  reg \$188 ;
-  reg [2:0] \$189 ;
-  wire \$19 ;
-  reg \$190 ;
-  reg [2:0] \$191 ;
-  reg \$192 ;
-  reg [2:0] \$193 ;
-  reg \$194 ;
-  reg [2:0] \$195 ;
-  reg \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
-  reg [2:0] \$199 ;
+  reg [4:0] \$181 ;
+  reg [22:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [22:0] \$184 ;
+  reg \$185 ;
+  reg [2:0] \$186 ;
+  reg \$187 ;
+  reg [2:0] \$188 ;
+  reg \$189 ;
+  wire [22:0] \$19 ;
+  reg [2:0] \$190 ;
+  reg \$191 ;
+  reg [2:0] \$192 ;
+  reg \$193 ;
+  reg [2:0] \$194 ;
+  reg \$195 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
+  reg [2:0] \$198 ;
+  reg \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  reg \$200 ;
-  reg [7:0] \$201 ;
+  wire [23:0] \$20 ;
+  reg [2:0] \$200 ;
+  reg \$201 ;
   reg \$202 ;
   reg \$203 ;
-  reg [2:0] \$204 ;
-  reg [15:0] \$205 ;
+  reg \$204 ;
+  reg \$205 ;
   reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg [2:0] \$209 ;
-  wire \$21 ;
-  reg [15:0] \$210 ;
+  reg [21:0] \$207 ;
+  reg [21:0] \$208 ;
+  reg [21:0] \$209 ;
+  wire [22:0] \$21 ;
+  reg [21:0] \$210 ;
   reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg [2:0] \$214 ;
-  reg [15:0] \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg [2:0] \$219 ;
-  wire \$22 ;
-  reg [15:0] \$220 ;
+  reg [21:0] \$212 ;
+  reg [4:0] \$213 ;
+  reg [4:0] \$214 ;
+  reg [21:0] \$215 ;
+  reg [21:0] \$216 ;
+  reg [21:0] \$217 ;
+  reg [21:0] \$218 ;
+  reg [21:0] \$219 ;
+  wire [23:0] \$22 ;
+  reg [2:0] \$220 ;
   reg \$221 ;
   reg \$222 ;
   reg \$223 ;
-  reg \$224 ;
+  reg [23:0] \$224 ;
   reg \$225 ;
-  reg \$226 ;
+  reg [24:0] \$226 ;
   reg \$227 ;
-  reg \$228 ;
+  reg [24:0] \$228 ;
   reg \$229 ;
-  wire \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg [22:0] \$232 ;
-  reg [22:0] \$233 ;
-  reg [22:0] \$234 ;
-  reg [22:0] \$235 ;
-  reg [4:0] \$236 ;
-  reg \$237 ;
-  reg [21:0] \$238 ;
-  reg [22:0] \$239 ;
-  wire \$24 ;
-  reg [22:0] \$240 ;
-  reg [22:0] \$241 ;
-  reg [22:0] \$242 ;
-  reg [2:0] \$243 ;
-  reg \$244 ;
-  reg [23:0] \$245 ;
-  reg \$246 ;
-  reg [24:0] \$247 ;
-  reg \$248 ;
-  reg [24:0] \$249 ;
-  wire \$25 ;
-  reg \$250 ;
-  reg [7:0] \$251 ;
+  wire [22:0] \$23 ;
+  reg [7:0] \$230 ;
+  wire [23:0] \$24 ;
+  wire [4:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -1464,31 +2066,31 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
-  wire [5:0] \$33 ;
-  wire [5:0] \$34 ;
-  wire [5:0] \$35 ;
-  wire [5:0] \$36 ;
+  wire [9:0] \$32 ;
+  wire [3:0] \$33 ;
+  wire \$34 ;
+  wire [9:0] \$35 ;
+  wire [6:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [9:0] \$40 ;
-  wire [3:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [9:0] \$43 ;
-  wire [6:0] \$44 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
@@ -1504,12 +2106,12 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [7:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
+  wire [4:0] \$71 ;
+  wire [31:0] \$72 ;
+  wire [31:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -1539,61 +2141,69 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$121  = 1'h0;
-  reg \$signal$122  = 1'h0;
-  reg \$signal$123  = 1'h0;
-  reg \$signal$124  = 1'h0;
-  reg \$signal$125  = 1'h0;
-  reg \$signal$126  = 1'h0;
-  reg \$signal$127  = 1'h0;
+  reg \$signal$140  = 1'h0;
   reg \$signal$29  = 1'h0;
-  reg \$signal$30  = 1'h0;
-  reg \$signal$32  = 1'h0;
+  reg \$signal$31  = 1'h0;
   reg \$signal$33  = 1'h0;
-  wire \$signal$49 ;
-  reg \$signal$60  = 1'h0;
-  reg \$signal$61  = 1'h0;
-  reg [22:0] acc0 = 23'h000000;
-  reg [22:0] acc1 = 23'h000000;
-  reg [22:0] acc2 = 23'h000000;
-  reg [22:0] acc3 = 23'h000000;
+  reg \$signal$35  = 1'h0;
+  reg \$signal$36  = 1'h0;
+  wire \$signal$66 ;
+  wire \$signal$69 ;
+  reg \$signal$83  = 1'h0;
+  reg \$signal$88  = 1'h0;
+  reg [21:0] acc0 = 22'h000000;
+  reg [21:0] acc1 = 22'h000000;
+  reg [21:0] acc2 = 22'h000000;
+  reg [21:0] acc3 = 22'h000000;
   reg [22:0] active_rounding = 23'h000200;
   reg [4:0] active_shift = 5'h0a;
-  reg [22:0] bank0 = 23'h000000;
-  reg [22:0] bank1 = 23'h000000;
-  reg [22:0] bank2 = 23'h000000;
-  reg [22:0] bank3 = 23'h000000;
+  reg [21:0] bank0 = 22'h000000;
+  reg [21:0] bank1 = 22'h000000;
+  reg [21:0] bank2 = 22'h000000;
+  reg [21:0] bank3 = 22'h000000;
+  wire bank_drained;
   reg [2:0] bank_left = 3'h0;
+  reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
+  reg bank_single = 1'h0;
   reg [21:0] bias_f0 = 22'h000000;
   wire [4:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
-  wire [21:0] bias_mem__r_data;
+  reg [21:0] bias_mem__r_data = 22'h000000;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
   wire bias_mem__w_en;
   wire [4:0] bias_read__addr;
   wire [21:0] bias_read__data;
+  input [4:0] bias_write__addr;
   wire [4:0] bias_write__addr;
   input [21:0] bias_write__data;
   wire [21:0] bias_write__data;
   input bias_write__en;
   wire bias_write__en;
+  reg blocked = 1'h0;
   reg borrowed = 1'h0;
   output busy;
-  wire busy;
+  reg busy = 1'h0;
+  (* init = 1'h0 *)
+  wire \busy$9 ;
+  reg [4:0] clamped = 5'h0a;
+  wire clear;
   input clk;
   wire clk;
   wire [8:0] code_mem__addr;
   output [15:0] code_mem__r_data;
-  wire [15:0] code_mem__r_data;
+  reg [15:0] code_mem__r_data = 16'h0000;
   input code_mem__r_en;
   wire code_mem__r_en;
   wire [15:0] code_mem__w_data;
   wire [3:0] code_mem__w_en;
   wire [8:0] code_read__addr;
   wire [15:0] code_read__data;
+  (* init = 16'h0000 *)
+  wire [15:0] code_row1;
+  input [8:0] code_write__addr;
   wire [8:0] code_write__addr;
   wire [15:0] code_write__data;
   input [3:0] code_write__en;
@@ -1603,7 +2213,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$9 ;
+  wire \commit_pending$7 ;
   wire drained;
   reg [2:0] exponent0 = 3'h0;
   reg [2:0] exponent1 = 3'h0;
@@ -1625,10 +2235,13 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire [2:0] exponents__6;
   input [2:0] exponents__7;
   wire [2:0] exponents__7;
+  reg final0 = 1'h0;
   reg final1 = 1'h0;
+  reg final2 = 1'h0;
+  reg final3 = 1'h0;
   reg final_pass = 1'h0;
-  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
+  reg [4:0] following = 5'h01;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [4:0] head = 5'h00;
@@ -1680,9 +2293,8 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   input mantissas__7;
   wire mantissas__7;
   reg [2:0] pass_index = 3'h0;
-  input [10:0] \port$1074$0 ;
-  wire [10:0] \port$1074$0 ;
   reg [24:0] rounded_f1 = 25'h0000000;
+  reg [22:0] rounding = 23'h000200;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
@@ -1697,12 +2309,18 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg sign2_2 = 1'h0;
   reg sign2_3 = 1'h0;
   reg sign3 = 1'h0;
+  wire [21:0] sum0;
+  wire [21:0] sum1;
+  wire [21:0] sum2;
+  wire [21:0] sum3;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg [15:0] term2 = 16'h0000;
   reg [15:0] term3 = 16'h0000;
+  reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
   reg [23:0] value_f0 = 24'h000000;
+  reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
@@ -1757,13 +2375,13 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @(posedge clk) begin
     if (bias_write__en)
-      biases[\port$1074$0 [4:0]] <= bias_write__data;
+      biases[bias_write__addr] <= bias_write__data;
   end
   reg [21:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[\$36 [4:0]];
+    _0_ <= biases[bias_read__addr];
   end
-  assign bias_mem__r_data = _0_;
+  assign bias_read__data = _0_;
   reg [15:0] codes [511:0];
   initial begin
     codes[0] = 16'h0000;
@@ -2281,19 +2899,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[\port$1074$0 [10:2]][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= bias_write__data[3:0];
     if (code_write__en[1])
-      codes[\port$1074$0 [10:2]][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= bias_write__data[3:0];
     if (code_write__en[2])
-      codes[\port$1074$0 [10:2]][11:8] <= bias_write__data[3:0];
+      codes[code_write__addr][11:8] <= bias_write__data[3:0];
     if (code_write__en[3])
-      codes[\port$1074$0 [10:2]][15:12] <= bias_write__data[3:0];
+      codes[code_write__addr][15:12] <= bias_write__data[3:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
     _1_ <= codes[code_read__addr];
   end
-  assign code_mem__r_data = _1_;
+  assign code_read__data = _1_;
   reg [7:0] inputs [63:0];
   initial begin
     inputs[0] = 8'h00;
@@ -2370,358 +2988,371 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = first_beat & from_stream;
-  assign \$2  = \$1  & drained;
-  assign busy = ~ \$2 ;
-  assign \$3  = ~ code_mem__r_en;
-  assign \$4  = first_beat & from_stream;
-  assign \$5  = commit_pending & \$4 ;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = \$3  & \$6 ;
-  assign \$8  = ~ last_beat;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  | \$9 ;
-  assign \$11  = \$7  & \$10 ;
-  assign x__ready = \$11  & from_stream;
-  assign \$12  = ~ code_mem__r_en;
-  assign \$13  = first_beat & from_stream;
-  assign \$14  = commit_pending & \$13 ;
-  assign \$15  = ~ \$14 ;
-  assign \$16  = \$12  & \$15 ;
-  assign \$17  = ~ last_beat;
-  assign \$18  = ~ bank_reserved;
-  assign \$19  = \$17  | \$18 ;
-  assign \$20  = \$16  & \$19 ;
-  assign \$21  = from_stream ? x__valid : 1'h1;
-  assign issue = \$20  & \$21 ;
-  assign code_read__addr = code_mem__r_en ? \port$1074$0 [10:2] : row;
+  assign \$1  = ~ code_mem__r_en;
+  assign \$2  = ~ blocked;
+  assign \$3  = \$1  & \$2 ;
+  assign x__ready = \$3  & from_stream;
+  assign \$4  = ~ code_mem__r_en;
+  assign \$5  = ~ blocked;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = from_stream ? x__valid : 1'h1;
+  assign issue = \$6  & \$7 ;
+  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$22  = \$signal  | \$signal$29 ;
-  assign \$23  = \$22  | \$signal$30 ;
-  assign \$24  = \$23  | finish_valid;
-  assign \$25  = \$24  | bank_reserved;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$signal$32  | \$signal$33 ;
-  assign \$28  = \$27  | valid_f2;
-  assign \$29  = ~ \$28 ;
-  assign drained = \$26  & \$29 ;
-  assign \$30  = | bank_left;
-  assign \$31  = \$signal$49  & \$30 ;
-  assign \$32  = head == 5'h1f;
-  assign \$33  = head + 1'h1;
-  assign \$34  = \$32  ? 6'h00 : \$33 ;
-  assign \$35  = \$31  ? \$34  : { 1'h0, head };
-  assign \$36  = bias_mem__r_en ? { 1'h0, \port$1074$0 [4:0] } : \$35 ;
-  assign \$37  = ~ y__valid;
-  assign \$38  = \$37  | y__ready;
-  assign \$39  = ~ borrowed;
-  assign \$signal$49  = \$38  & \$39 ;
-  assign \$40  = row + 1'h1;
-  assign \$41  = pass_index + 1'h1;
-  assign \$42  = pass_index == 3'h6;
-  assign \$43  = row + 1'h1;
-  assign \$44  = input_write__addr + 1'h1;
-  assign \$45  = input_write__addr == 6'h3e;
+  assign \$8  = \$signal  & \$signal$29 ;
+  assign clear = rst | \$8 ;
+  assign \$9  = \$signal$31  | valid1;
+  assign \$10  = \$9  | \$signal$33 ;
+  assign \$11  = \$10  | \$signal ;
+  assign \$12  = \$11  | bank_reserved;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$signal$35  | \$signal$36 ;
+  assign \$15  = \$14  | valid_f2;
+  assign \$16  = ~ \$15 ;
+  assign drained = \$13  & \$16 ;
+  assign \$17  = $signed(acc0) + $signed(term0);
+  assign \$18  = $signed(\$17 ) + $signed({ 1'h0, sign0 });
+  assign \$19  = $signed(acc1) + $signed(term1);
+  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, sign1 });
+  assign \$21  = $signed(acc2) + $signed(term2);
+  assign \$22  = $signed(\$21 ) + $signed({ 1'h0, sign2 });
+  assign \$23  = $signed(acc3) + $signed(term3);
+  assign \$24  = $signed(\$23 ) + $signed({ 1'h0, sign3 });
+  assign \$25  = \$signal$66  ? following : head;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$25 ;
+  assign \$26  = ~ y__valid;
+  assign \$27  = \$26  | y__ready;
+  assign \$28  = ~ borrowed;
+  assign \$signal$69  = \$27  & \$28 ;
+  assign \$signal$66  = \$signal$69  & bank_nonempty;
+  assign bank_drained = \$signal$69  & bank_single;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = \$29  & drained;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = row + 1'h1;
+  assign \$33  = pass_index + 1'h1;
+  assign \$34  = pass_index == 3'h6;
+  assign \$35  = row + 1'h1;
+  assign \$36  = input_write__addr + 1'h1;
+  assign \$37  = issue ? last_beat : first_beat;
+  assign \$38  = input_write__addr == 6'h3e;
+  assign \$39  = last_beat ? 1'h0 : \$38 ;
+  assign \$40  = issue ? \$39  : last_beat;
+  assign \$41  = issue & last_beat;
+  assign \$42  = \$41  ? final_pass : from_stream;
+  assign \$43  = issue & last_beat;
+  assign \$44  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$45  = \$43  ? 1'h1 : \$44 ;
   assign \$46  = first_beat & from_stream;
   assign \$47  = commit_pending & \$46 ;
   assign \$48  = \$47  & drained;
-  assign \$49  = shift > 5'h17;
-  assign \$50  = \$49  ? 5'h17 : shift;
-  assign \$51  = shift > 5'h17;
-  assign \$52  = \$51  ? 5'h17 : shift;
-  assign \$53  = 1'h1 << \$52 ;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = first_beat & from_stream;
-  assign \$59  = commit_pending & \$58 ;
-  assign \$60  = \$59  & drained;
-  assign \$61  = first_beat & from_stream;
-  assign \$62  = commit_pending & \$61 ;
-  assign \$63  = \$62  & drained;
-  assign \$64  = first_beat & from_stream;
-  assign \$65  = commit_pending & \$64 ;
-  assign \$66  = \$65  & drained;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
-  assign \$70  = first_beat & from_stream;
-  assign \$71  = commit_pending & \$70 ;
-  assign \$72  = \$71  & drained;
-  assign \$73  = first_beat & from_stream;
-  assign \$74  = commit_pending & \$73 ;
-  assign \$75  = \$74  & drained;
-  assign \$76  = first_beat & from_stream;
-  assign \$77  = commit_pending & \$76 ;
-  assign \$78  = \$77  & drained;
-  assign \$79  = first_beat & from_stream;
-  assign \$80  = commit_pending & \$79 ;
-  assign \$81  = \$80  & drained;
-  assign \$82  = first_beat & from_stream;
-  assign \$83  = commit_pending & \$82 ;
-  assign \$84  = \$83  & drained;
-  assign \$85  = first_beat & from_stream;
-  assign \$86  = commit_pending & \$85 ;
-  assign \$87  = \$86  & drained;
-  assign \$88  = first_beat & from_stream;
-  assign \$89  = commit_pending & \$88 ;
-  assign \$90  = \$89  & drained;
-  assign \$91  = first_beat & from_stream;
-  assign \$92  = commit_pending & \$91 ;
-  assign \$93  = \$92  & drained;
-  assign \$94  = first_beat & from_stream;
-  assign \$95  = commit_pending & \$94 ;
-  assign \$96  = \$95  & drained;
-  assign \$97  = first_beat & from_stream;
-  assign \$98  = commit_pending & \$97 ;
-  assign \$99  = \$98  & drained;
-  assign \$100  = first_beat & from_stream;
-  assign \$101  = commit_pending & \$100 ;
-  assign \$102  = \$101  & drained;
-  assign \$103  = first_beat & from_stream;
-  assign \$104  = commit_pending & \$103 ;
-  assign \$105  = \$104  & drained;
-  assign \$106  = \$105  ? 1'h0 : commit_pending;
-  assign \$107  = \$106  | commit;
-  assign \$108  = from_stream1 ? x_held : input_read__data;
-  assign \$111  = $signed(x2) << exponent0;
-  assign \$112  = mantissa0 ? \$111  : 15'h0000;
-  assign \$113  = { \$112 [14], \$112 [14], \$112  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$116  = $signed(x2) << exponent1;
-  assign \$117  = mantissa1 ? \$116  : 15'h0000;
-  assign \$118  = { \$117 [14], \$117 [14], \$117  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$121  = $signed(x2) << exponent2;
-  assign \$122  = mantissa2 ? \$121  : 15'h0000;
-  assign \$123  = { \$122 [14], \$122 [14], \$122  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$126  = $signed(x2) << exponent3;
-  assign \$127  = mantissa3 ? \$126  : 15'h0000;
-  assign \$128  = { \$127 [14], \$127 [14], \$127  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$129  = \$signal$30  & \$signal$125 ;
-  assign \$130  = \$signal$124  ? 23'h000000 : acc0;
-  assign \$131  = $signed(\$130 ) + $signed(term0);
-  assign \$132  = $signed(\$131 ) + $signed({ 1'h0, sign0 });
-  assign \$133  = \$signal$124  ? 23'h000000 : acc1;
-  assign \$134  = $signed(\$133 ) + $signed(term1);
-  assign \$135  = $signed(\$134 ) + $signed({ 1'h0, sign1 });
-  assign \$136  = \$signal$124  ? 23'h000000 : acc2;
-  assign \$137  = $signed(\$136 ) + $signed(term2);
-  assign \$138  = $signed(\$137 ) + $signed({ 1'h0, sign2 });
-  assign \$139  = \$signal$124  ? 23'h000000 : acc3;
-  assign \$140  = $signed(\$139 ) + $signed(term3);
-  assign \$141  = $signed(\$140 ) + $signed({ 1'h0, sign3 });
-  assign \$142  = | bank_left;
-  assign \$143  = \$signal$49  & \$142 ;
-  assign \$144  = head == 5'h1f;
-  assign \$145  = head + 1'h1;
-  assign \$146  = \$144  ? 6'h00 : \$145 ;
-  assign \$147  = \$143  ? \$146  : { 1'h0, head };
-  assign \$148  = | bank_left;
-  assign \$149  = \$signal$49  & \$148 ;
-  assign \$151  = | bank_left;
-  assign \$152  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$153  = $signed(value_f0) + $signed(bias_f0);
-  assign \$154  = $signed(rounded_f1) >>> active_shift;
-  assign \$155  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$156  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$157  = \$156  ? 25'h1ffff80 : shifted_f2;
-  assign \$158  = \$155  ? 25'h000007f : \$157 ;
-  assign \$159  = $signed(\$158 ) < $signed(1'h0);
-  assign \$160  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$161  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$162  = \$161  ? 25'h1ffff80 : shifted_f2;
-  assign \$163  = \$160  ? 25'h000007f : \$162 ;
-  assign \$164  = \$159  ? 25'h0000000 : \$163 ;
-  assign \$165  = | bank_left;
-  assign \$166  = bank_left - 1'h1;
-  assign \$167  = bank_left == 1'h1;
+  assign \$49  = \$48  ? 1'h0 : commit_pending;
+  assign \$50  = \$49  | commit;
+  assign \$51  = first_beat & from_stream;
+  assign \$52  = commit_pending & \$51 ;
+  assign \$53  = \$52  & drained;
+  assign \$54  = \$53  ? 1'h0 : commit_pending;
+  assign \$55  = \$54  | commit;
+  assign \$56  = issue ? last_beat : first_beat;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = issue & last_beat;
+  assign \$59  = \$58  ? final_pass : from_stream;
+  assign \$60  = \$57  & \$59 ;
+  assign \$61  = input_write__addr == 6'h3e;
+  assign \$62  = last_beat ? 1'h0 : \$61 ;
+  assign \$63  = issue ? \$62  : last_beat;
+  assign \$64  = issue & last_beat;
+  assign \$65  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$66  = \$64  ? 1'h1 : \$65 ;
+  assign \$67  = \$63  & \$66 ;
+  assign \$68  = \$60  | \$67 ;
+  assign \$69  = from_stream1 ? x_held : input_read__data;
+  assign \$70  = shift > 5'h17;
+  assign \$71  = \$70  ? 5'h17 : shift;
+  assign \$72  = 1'h1 << clamped;
+  assign \$74  = first_beat & from_stream;
+  assign \$75  = commit_pending & \$74 ;
+  assign \$76  = \$75  & drained;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = first_beat & from_stream;
+  assign \$81  = commit_pending & \$80 ;
+  assign \$82  = \$81  & drained;
+  assign \$83  = first_beat & from_stream;
+  assign \$84  = commit_pending & \$83 ;
+  assign \$85  = \$84  & drained;
+  assign \$86  = first_beat & from_stream;
+  assign \$87  = commit_pending & \$86 ;
+  assign \$88  = \$87  & drained;
+  assign \$89  = first_beat & from_stream;
+  assign \$90  = commit_pending & \$89 ;
+  assign \$91  = \$90  & drained;
+  assign \$92  = first_beat & from_stream;
+  assign \$93  = commit_pending & \$92 ;
+  assign \$94  = \$93  & drained;
+  assign \$95  = first_beat & from_stream;
+  assign \$96  = commit_pending & \$95 ;
+  assign \$97  = \$96  & drained;
+  assign \$98  = first_beat & from_stream;
+  assign \$99  = commit_pending & \$98 ;
+  assign \$100  = \$99  & drained;
+  assign \$101  = first_beat & from_stream;
+  assign \$102  = commit_pending & \$101 ;
+  assign \$103  = \$102  & drained;
+  assign \$104  = first_beat & from_stream;
+  assign \$105  = commit_pending & \$104 ;
+  assign \$106  = \$105  & drained;
+  assign \$107  = first_beat & from_stream;
+  assign \$108  = commit_pending & \$107 ;
+  assign \$109  = \$108  & drained;
+  assign \$110  = first_beat & from_stream;
+  assign \$111  = commit_pending & \$110 ;
+  assign \$112  = \$111  & drained;
+  assign \$113  = first_beat & from_stream;
+  assign \$114  = commit_pending & \$113 ;
+  assign \$115  = \$114  & drained;
+  assign \$116  = first_beat & from_stream;
+  assign \$117  = commit_pending & \$116 ;
+  assign \$118  = \$117  & drained;
+  assign \$119  = first_beat & from_stream;
+  assign \$120  = commit_pending & \$119 ;
+  assign \$121  = \$120  & drained;
+  assign \$122  = first_beat & from_stream;
+  assign \$123  = commit_pending & \$122 ;
+  assign \$124  = \$123  & drained;
+  assign \$127  = $signed(x2) << exponent0;
+  assign \$128  = mantissa0 ? \$127  : 15'h0000;
+  assign \$129  = { \$128 [14], \$128 [14], \$128  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$132  = $signed(x2) << exponent1;
+  assign \$133  = mantissa1 ? \$132  : 15'h0000;
+  assign \$134  = { \$133 [14], \$133 [14], \$133  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$137  = $signed(x2) << exponent2;
+  assign \$138  = mantissa2 ? \$137  : 15'h0000;
+  assign \$139  = { \$138 [14], \$138 [14], \$138  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$142  = $signed(x2) << exponent3;
+  assign \$143  = mantissa3 ? \$142  : 15'h0000;
+  assign \$144  = { \$143 [14], \$143 [14], \$143  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$145  = following == 5'h1f;
+  assign \$146  = following + 1'h1;
+  assign \$147  = \$145  ? 6'h00 : \$146 ;
+  assign \$148  = \$signal  & \$signal$29 ;
+  assign \$149  = \$signal  & \$signal$29 ;
+  assign \$152  = bank_left - 1'h1;
+  assign \$153  = ~ bank_single;
+  assign \$154  = bank_left == 2'h2;
+  assign \$155  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$156  = $signed(value_f0) + $signed(bias_f0);
+  assign \$157  = $signed(rounded_f1) >>> active_shift;
+  assign \$158  = ~ shifted_f2[24];
+  assign \$159  = | shifted_f2[24:7];
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = \$160  ? 8'h7f : shifted_f2[7:0];
+  assign \$162  = shifted_f2[24] ? 8'h00 : \$161 ;
   always @(posedge clk)
-    input_write__addr <= \$168 ;
+    busy <= \$163 ;
   always @(posedge clk)
-    first_beat <= \$169 ;
+    input_write__addr <= \$164 ;
   always @(posedge clk)
-    last_beat <= \$170 ;
+    row <= \$165 ;
+  always @(posedge clk)
+    pass_index <= \$166 ;
+  always @(posedge clk)
+    final_pass <= \$167 ;
+  always @(posedge clk)
+    first_beat <= \$168 ;
+  always @(posedge clk)
+    last_beat <= \$169 ;
+  always @(posedge clk)
+    from_stream <= \$170 ;
   always @(posedge clk)
     bank_reserved <= \$171 ;
   always @(posedge clk)
-    row <= \$172 ;
+    commit_pending <= \$172 ;
   always @(posedge clk)
-    pass_index <= \$173 ;
+    blocked <= \$173 ;
   always @(posedge clk)
-    from_stream <= \$174 ;
+    x_held <= input_write__data;
   always @(posedge clk)
-    final_pass <= \$175 ;
+    from_stream1 <= \$174 ;
   always @(posedge clk)
-    x_held <= \$176 ;
+    \$signal$31  <= \$175 ;
   always @(posedge clk)
-    from_stream1 <= \$177 ;
+    \$signal$83  <= \$176 ;
   always @(posedge clk)
-    \$signal  <= \$178 ;
+    final0 <= \$177 ;
   always @(posedge clk)
-    \$signal$60  <= \$179 ;
+    x1 <= \$69 ;
   always @(posedge clk)
-    \$signal$61  <= \$180 ;
+    code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    final1 <= \$181 ;
+    valid1 <= \$178 ;
   always @(posedge clk)
-    active_shift <= \$182 ;
+    \$signal$88  <= \$179 ;
   always @(posedge clk)
-    active_rounding <= \$183 ;
+    final1 <= \$180 ;
   always @(posedge clk)
-    level0_m <= \$184 ;
+    clamped <= \$181 ;
   always @(posedge clk)
-    level0_e <= \$185 ;
+    rounding <= \$182 ;
   always @(posedge clk)
-    level1_m <= \$186 ;
+    active_shift <= \$183 ;
   always @(posedge clk)
-    level1_e <= \$187 ;
+    active_rounding <= \$184 ;
   always @(posedge clk)
-    level2_m <= \$188 ;
+    level0_m <= \$185 ;
   always @(posedge clk)
-    level2_e <= \$189 ;
+    level0_e <= \$186 ;
   always @(posedge clk)
-    level3_m <= \$190 ;
+    level1_m <= \$187 ;
   always @(posedge clk)
-    level3_e <= \$191 ;
+    level1_e <= \$188 ;
   always @(posedge clk)
-    level4_m <= \$192 ;
+    level2_m <= \$189 ;
   always @(posedge clk)
-    level4_e <= \$193 ;
+    level2_e <= \$190 ;
   always @(posedge clk)
-    level5_m <= \$194 ;
+    level3_m <= \$191 ;
   always @(posedge clk)
-    level5_e <= \$195 ;
+    level3_e <= \$192 ;
   always @(posedge clk)
-    level6_m <= \$196 ;
+    level4_m <= \$193 ;
   always @(posedge clk)
-    level6_e <= \$197 ;
+    level4_e <= \$194 ;
   always @(posedge clk)
-    level7_m <= \$198 ;
+    level5_m <= \$195 ;
   always @(posedge clk)
-    level7_e <= \$199 ;
+    level5_e <= \$196 ;
   always @(posedge clk)
-    commit_pending <= \$200 ;
+    level6_m <= \$197 ;
   always @(posedge clk)
-    x2 <= \$201 ;
+    level6_e <= \$198 ;
   always @(posedge clk)
-    sign2_0 <= \$202 ;
+    level7_m <= \$199 ;
   always @(posedge clk)
-    mantissa0 <= \$203 ;
+    level7_e <= \$200 ;
   always @(posedge clk)
-    exponent0 <= \$204 ;
+    x2 <= x1;
   always @(posedge clk)
-    term0 <= \$205 ;
+    sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    sign0 <= \$206 ;
+    mantissa0 <= \$125 ;
   always @(posedge clk)
-    sign2_1 <= \$207 ;
+    exponent0 <= \$126 ;
   always @(posedge clk)
-    mantissa1 <= \$208 ;
+    term0 <= \$129 [15:0];
   always @(posedge clk)
-    exponent1 <= \$209 ;
+    sign0 <= sign2_0;
   always @(posedge clk)
-    term1 <= \$210 ;
+    sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    sign1 <= \$211 ;
+    mantissa1 <= \$130 ;
   always @(posedge clk)
-    sign2_2 <= \$212 ;
+    exponent1 <= \$131 ;
   always @(posedge clk)
-    mantissa2 <= \$213 ;
+    term1 <= \$134 [15:0];
   always @(posedge clk)
-    exponent2 <= \$214 ;
+    sign1 <= sign2_1;
   always @(posedge clk)
-    term2 <= \$215 ;
+    sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    sign2 <= \$216 ;
+    mantissa2 <= \$135 ;
   always @(posedge clk)
-    sign2_3 <= \$217 ;
+    exponent2 <= \$136 ;
   always @(posedge clk)
-    mantissa3 <= \$218 ;
+    term2 <= \$139 [15:0];
   always @(posedge clk)
-    exponent3 <= \$219 ;
+    sign2 <= sign2_2;
   always @(posedge clk)
-    term3 <= \$220 ;
+    sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    sign3 <= \$221 ;
+    mantissa3 <= \$140 ;
   always @(posedge clk)
-    \$signal$29  <= \$222 ;
+    exponent3 <= \$141 ;
   always @(posedge clk)
-    \$signal$121  <= \$223 ;
+    term3 <= \$144 [15:0];
   always @(posedge clk)
-    \$signal$122  <= \$224 ;
+    sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$123  <= \$225 ;
+    \$signal$33  <= \$201 ;
   always @(posedge clk)
-    \$signal$30  <= \$226 ;
+    \$signal$140  <= \$202 ;
   always @(posedge clk)
-    \$signal$124  <= \$227 ;
+    final2 <= \$203 ;
   always @(posedge clk)
-    \$signal$125  <= \$228 ;
+    \$signal  <= \$204 ;
   always @(posedge clk)
-    \$signal$126  <= \$229 ;
+    \$signal$29  <= \$205 ;
   always @(posedge clk)
-    finish_valid <= \$230 ;
+    final3 <= \$206 ;
   always @(posedge clk)
-    \$signal$127  <= \$231 ;
+    acc0 <= \$207 ;
   always @(posedge clk)
-    acc0 <= \$232 ;
+    acc1 <= \$208 ;
   always @(posedge clk)
-    acc1 <= \$233 ;
+    acc2 <= \$209 ;
   always @(posedge clk)
-    acc2 <= \$234 ;
+    acc3 <= \$210 ;
   always @(posedge clk)
-    acc3 <= \$235 ;
+    borrowed <= \$211 ;
   always @(posedge clk)
-    head <= \$236 ;
+    bias_mem__r_data <= \$212 ;
   always @(posedge clk)
-    borrowed <= \$237 ;
+    head <= \$213 ;
   always @(posedge clk)
-    bias_f0 <= \$238 ;
+    following <= \$214 ;
   always @(posedge clk)
-    bank0 <= \$239 ;
+    bias_f0 <= \$215 ;
   always @(posedge clk)
-    bank1 <= \$240 ;
+    bank0 <= \$216 ;
   always @(posedge clk)
-    bank2 <= \$241 ;
+    bank1 <= \$217 ;
   always @(posedge clk)
-    bank3 <= \$242 ;
+    bank2 <= \$218 ;
   always @(posedge clk)
-    bank_left <= \$243 ;
+    bank3 <= \$219 ;
   always @(posedge clk)
-    \$signal$32  <= \$244 ;
+    bank_left <= \$220 ;
   always @(posedge clk)
-    value_f0 <= \$245 ;
+    bank_nonempty <= \$221 ;
   always @(posedge clk)
-    \$signal$33  <= \$246 ;
+    bank_single <= \$222 ;
   always @(posedge clk)
-    rounded_f1 <= \$247 ;
+    \$signal$35  <= \$223 ;
   always @(posedge clk)
-    valid_f2 <= \$248 ;
+    value_f0 <= \$224 ;
   always @(posedge clk)
-    shifted_f2 <= \$249 ;
+    \$signal$36  <= \$225 ;
   always @(posedge clk)
-    y__valid <= \$250 ;
+    rounded_f1 <= \$226 ;
   always @(posedge clk)
-    y__payload <= \$251 ;
+    valid_f2 <= \$227 ;
+  always @(posedge clk)
+    shifted_f2 <= \$228 ;
+  always @(posedge clk)
+    y__valid <= \$229 ;
+  always @(posedge clk)
+    y__payload <= \$230 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$109  = level0_m;
+          \$125  = level0_m;
       3'h1:
-          \$109  = level1_m;
+          \$125  = level1_m;
       3'h2:
-          \$109  = level2_m;
+          \$125  = level2_m;
       3'h3:
-          \$109  = level3_m;
+          \$125  = level3_m;
       3'h4:
-          \$109  = level4_m;
+          \$125  = level4_m;
       3'h5:
-          \$109  = level5_m;
+          \$125  = level5_m;
       3'h6:
-          \$109  = level6_m;
+          \$125  = level6_m;
       3'h7:
-          \$109  = level7_m;
+          \$125  = level7_m;
     endcase
   end
   always @* begin
@@ -2729,21 +3360,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$110  = level0_e;
+          \$126  = level0_e;
       3'h1:
-          \$110  = level1_e;
+          \$126  = level1_e;
       3'h2:
-          \$110  = level2_e;
+          \$126  = level2_e;
       3'h3:
-          \$110  = level3_e;
+          \$126  = level3_e;
       3'h4:
-          \$110  = level4_e;
+          \$126  = level4_e;
       3'h5:
-          \$110  = level5_e;
+          \$126  = level5_e;
       3'h6:
-          \$110  = level6_e;
+          \$126  = level6_e;
       3'h7:
-          \$110  = level7_e;
+          \$126  = level7_e;
     endcase
   end
   always @* begin
@@ -2751,21 +3382,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$114  = level0_m;
+          \$130  = level0_m;
       3'h1:
-          \$114  = level1_m;
+          \$130  = level1_m;
       3'h2:
-          \$114  = level2_m;
+          \$130  = level2_m;
       3'h3:
-          \$114  = level3_m;
+          \$130  = level3_m;
       3'h4:
-          \$114  = level4_m;
+          \$130  = level4_m;
       3'h5:
-          \$114  = level5_m;
+          \$130  = level5_m;
       3'h6:
-          \$114  = level6_m;
+          \$130  = level6_m;
       3'h7:
-          \$114  = level7_m;
+          \$130  = level7_m;
     endcase
   end
   always @* begin
@@ -2773,21 +3404,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$115  = level0_e;
+          \$131  = level0_e;
       3'h1:
-          \$115  = level1_e;
+          \$131  = level1_e;
       3'h2:
-          \$115  = level2_e;
+          \$131  = level2_e;
       3'h3:
-          \$115  = level3_e;
+          \$131  = level3_e;
       3'h4:
-          \$115  = level4_e;
+          \$131  = level4_e;
       3'h5:
-          \$115  = level5_e;
+          \$131  = level5_e;
       3'h6:
-          \$115  = level6_e;
+          \$131  = level6_e;
       3'h7:
-          \$115  = level7_e;
+          \$131  = level7_e;
     endcase
   end
   always @* begin
@@ -2795,21 +3426,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$119  = level0_m;
+          \$135  = level0_m;
       3'h1:
-          \$119  = level1_m;
+          \$135  = level1_m;
       3'h2:
-          \$119  = level2_m;
+          \$135  = level2_m;
       3'h3:
-          \$119  = level3_m;
+          \$135  = level3_m;
       3'h4:
-          \$119  = level4_m;
+          \$135  = level4_m;
       3'h5:
-          \$119  = level5_m;
+          \$135  = level5_m;
       3'h6:
-          \$119  = level6_m;
+          \$135  = level6_m;
       3'h7:
-          \$119  = level7_m;
+          \$135  = level7_m;
     endcase
   end
   always @* begin
@@ -2817,21 +3448,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$120  = level0_e;
+          \$136  = level0_e;
       3'h1:
-          \$120  = level1_e;
+          \$136  = level1_e;
       3'h2:
-          \$120  = level2_e;
+          \$136  = level2_e;
       3'h3:
-          \$120  = level3_e;
+          \$136  = level3_e;
       3'h4:
-          \$120  = level4_e;
+          \$136  = level4_e;
       3'h5:
-          \$120  = level5_e;
+          \$136  = level5_e;
       3'h6:
-          \$120  = level6_e;
+          \$136  = level6_e;
       3'h7:
-          \$120  = level7_e;
+          \$136  = level7_e;
     endcase
   end
   always @* begin
@@ -2839,21 +3470,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$124  = level0_m;
+          \$140  = level0_m;
       3'h1:
-          \$124  = level1_m;
+          \$140  = level1_m;
       3'h2:
-          \$124  = level2_m;
+          \$140  = level2_m;
       3'h3:
-          \$124  = level3_m;
+          \$140  = level3_m;
       3'h4:
-          \$124  = level4_m;
+          \$140  = level4_m;
       3'h5:
-          \$124  = level5_m;
+          \$140  = level5_m;
       3'h6:
-          \$124  = level6_m;
+          \$140  = level6_m;
       3'h7:
-          \$124  = level7_m;
+          \$140  = level7_m;
     endcase
   end
   always @* begin
@@ -2861,851 +3492,677 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$125  = level0_e;
+          \$141  = level0_e;
       3'h1:
-          \$125  = level1_e;
+          \$141  = level1_e;
       3'h2:
-          \$125  = level2_e;
+          \$141  = level2_e;
       3'h3:
-          \$125  = level3_e;
+          \$141  = level3_e;
       3'h4:
-          \$125  = level4_e;
+          \$141  = level4_e;
       3'h5:
-          \$125  = level5_e;
+          \$141  = level5_e;
       3'h6:
-          \$125  = level6_e;
+          \$141  = level6_e;
       3'h7:
-          \$125  = level7_e;
+          \$141  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$168  = 6'h00;
-      end else begin
-        \$168  = \$44 [5:0];
-      end
-    end
+    \$163  = \$31 ;
     if (rst) begin
-      \$168  = 6'h00;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = first_beat;
+    \$164  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$169  = 1'h1;
+        \$164  = 6'h00;
       end else begin
-        \$169  = 1'h0;
+        \$164  = \$36 [5:0];
       end
     end
     if (rst) begin
-      \$169  = 1'h1;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = last_beat;
+    \$165  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$170  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$165  = 9'h000;
+        end else begin
+          \$165  = \$32 [8:0];
+        end
       end else begin
-        \$170  = \$45 ;
+        \$165  = \$35 [8:0];
       end
     end
     if (rst) begin
-      \$170  = 1'h0;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = bank_reserved;
+    \$166  = pass_index;
     if (issue) begin
       if (last_beat) begin
-        \$171  = 1'h1;
-      end
-    end
-    if (\$signal$49 ) begin
-      if (\$165 ) begin
-        if (\$167 ) begin
-          \$171  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$166  = 3'h0;
+        end else begin
+          \$166  = \$33 [2:0];
         end
       end
     end
+    if (rst) begin
+      \$166  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$167  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$167  = 1'h0;
+        end else begin
+          \$167  = \$34 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$168  = \$37 ;
+    if (rst) begin
+      \$168  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$169  = \$40 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$170  = \$42 ;
+    if (rst) begin
+      \$170  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$171  = \$45 ;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$172  = 9'h000;
-        end else begin
-          \$172  = \$40 [8:0];
-        end
-      end else begin
-        \$172  = \$43 [8:0];
-      end
-    end
+    \$172  = \$50 ;
     if (rst) begin
-      \$172  = 9'h000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$173  = 3'h0;
-        end else begin
-          \$173  = \$41 [2:0];
-        end
-      end
-    end
+    \$173  = \$68 ;
     if (rst) begin
-      \$173  = 3'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$174  = from_stream;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$174  = 1'h1;
-        end else begin
-          \$174  = 1'h0;
-        end
-      end
-    end
     if (rst) begin
-      \$174  = 1'h1;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$175  = 1'h0;
-        end else begin
-          \$175  = \$42 ;
-        end
-      end
-    end
+    \$175  = issue;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = input_write__data;
+    \$176  = last_beat;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = from_stream;
+    \$177  = final_pass;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = issue;
+    \$178  = \$signal$31 ;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = first_beat;
+    \$179  = \$signal$83 ;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = last_beat;
+    \$180  = final0;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = final_pass;
+    \$181  = \$71 ;
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = active_shift;
-    if (\$48 ) begin
-      \$182  = \$50 ;
-    end
+    \$182  = \$73 [22:0];
     if (rst) begin
-      \$182  = 5'h0a;
+      \$182  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = active_rounding;
-    if (\$48 ) begin
-      \$183  = \$54 [22:0];
+    \$183  = active_shift;
+    if (\$76 ) begin
+      \$183  = clamped;
     end
     if (rst) begin
-      \$183  = 23'h000200;
+      \$183  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = level0_m;
-    if (\$57 ) begin
-      \$184  = mantissas__0;
+    \$184  = active_rounding;
+    if (\$76 ) begin
+      \$184  = rounding;
     end
     if (rst) begin
-      \$184  = 1'h1;
+      \$184  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = level0_e;
-    if (\$60 ) begin
-      \$185  = exponents__0;
+    \$185  = level0_m;
+    if (\$79 ) begin
+      \$185  = mantissas__0;
     end
     if (rst) begin
-      \$185  = 3'h0;
+      \$185  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = level1_m;
-    if (\$63 ) begin
-      \$186  = mantissas__1;
+    \$186  = level0_e;
+    if (\$82 ) begin
+      \$186  = exponents__0;
     end
     if (rst) begin
-      \$186  = 1'h1;
+      \$186  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = level1_e;
-    if (\$66 ) begin
-      \$187  = exponents__1;
+    \$187  = level1_m;
+    if (\$85 ) begin
+      \$187  = mantissas__1;
     end
     if (rst) begin
-      \$187  = 3'h1;
+      \$187  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = level2_m;
-    if (\$69 ) begin
-      \$188  = mantissas__2;
+    \$188  = level1_e;
+    if (\$88 ) begin
+      \$188  = exponents__1;
     end
     if (rst) begin
-      \$188  = 1'h1;
+      \$188  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = level2_e;
-    if (\$72 ) begin
-      \$189  = exponents__2;
+    \$189  = level2_m;
+    if (\$91 ) begin
+      \$189  = mantissas__2;
     end
     if (rst) begin
-      \$189  = 3'h2;
+      \$189  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = level3_m;
-    if (\$75 ) begin
-      \$190  = mantissas__3;
+    \$190  = level2_e;
+    if (\$94 ) begin
+      \$190  = exponents__2;
     end
     if (rst) begin
-      \$190  = 1'h1;
+      \$190  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = level3_e;
-    if (\$78 ) begin
-      \$191  = exponents__3;
+    \$191  = level3_m;
+    if (\$97 ) begin
+      \$191  = mantissas__3;
     end
     if (rst) begin
-      \$191  = 3'h3;
+      \$191  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = level4_m;
-    if (\$81 ) begin
-      \$192  = mantissas__4;
+    \$192  = level3_e;
+    if (\$100 ) begin
+      \$192  = exponents__3;
     end
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = level4_e;
-    if (\$84 ) begin
-      \$193  = exponents__4;
+    \$193  = level4_m;
+    if (\$103 ) begin
+      \$193  = mantissas__4;
     end
     if (rst) begin
-      \$193  = 3'h4;
+      \$193  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = level5_m;
-    if (\$87 ) begin
-      \$194  = mantissas__5;
+    \$194  = level4_e;
+    if (\$106 ) begin
+      \$194  = exponents__4;
     end
     if (rst) begin
-      \$194  = 1'h1;
+      \$194  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = level5_e;
-    if (\$90 ) begin
-      \$195  = exponents__5;
+    \$195  = level5_m;
+    if (\$109 ) begin
+      \$195  = mantissas__5;
     end
     if (rst) begin
-      \$195  = 3'h5;
+      \$195  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = level6_m;
-    if (\$93 ) begin
-      \$196  = mantissas__6;
+    \$196  = level5_e;
+    if (\$112 ) begin
+      \$196  = exponents__5;
     end
     if (rst) begin
-      \$196  = 1'h1;
+      \$196  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = level6_e;
-    if (\$96 ) begin
-      \$197  = exponents__6;
+    \$197  = level6_m;
+    if (\$115 ) begin
+      \$197  = mantissas__6;
     end
     if (rst) begin
-      \$197  = 3'h6;
+      \$197  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = level7_m;
-    if (\$99 ) begin
-      \$198  = mantissas__7;
+    \$198  = level6_e;
+    if (\$118 ) begin
+      \$198  = exponents__6;
     end
     if (rst) begin
-      \$198  = 1'h1;
+      \$198  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = level7_e;
-    if (\$102 ) begin
-      \$199  = exponents__7;
+    \$199  = level7_m;
+    if (\$121 ) begin
+      \$199  = mantissas__7;
     end
     if (rst) begin
-      \$199  = 3'h7;
+      \$199  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$107 ;
+    \$200  = level7_e;
+    if (\$124 ) begin
+      \$200  = exponents__7;
+    end
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = \$108 ;
+    \$201  = valid1;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = code_mem__r_data[3];
+    \$202  = \$signal$88 ;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = \$109 ;
+    \$203  = final1;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = \$110 ;
+    \$204  = \$signal$33 ;
     if (rst) begin
-      \$204  = 3'h0;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = \$113 [15:0];
+    \$205  = \$signal$140 ;
     if (rst) begin
-      \$205  = 16'h0000;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = sign2_0;
+    \$206  = final2;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = code_mem__r_data[7];
-    if (rst) begin
-      \$207  = 1'h0;
+    \$207  = acc0;
+    if (clear) begin
+      \$207  = 22'h000000;
+    end else if (\$signal ) begin
+      \$207  = \$18 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$114 ;
-    if (rst) begin
-      \$208  = 1'h0;
+    \$208  = acc1;
+    if (clear) begin
+      \$208  = 22'h000000;
+    end else if (\$signal ) begin
+      \$208  = \$20 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$115 ;
-    if (rst) begin
-      \$209  = 3'h0;
+    \$209  = acc2;
+    if (clear) begin
+      \$209  = 22'h000000;
+    end else if (\$signal ) begin
+      \$209  = \$22 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = \$118 [15:0];
-    if (rst) begin
-      \$210  = 16'h0000;
+    \$210  = acc3;
+    if (clear) begin
+      \$210  = 22'h000000;
+    end else if (\$signal ) begin
+      \$210  = \$24 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = sign2_1;
+    \$211  = bias_mem__r_en;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = code_mem__r_data[11];
+    \$212  = bias_read__data;
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = \$119 ;
+    \$213  = head;
+    if (\$signal$66 ) begin
+      \$213  = following;
+    end
     if (rst) begin
-      \$213  = 1'h0;
+      \$213  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = \$120 ;
+    \$214  = following;
+    if (\$signal$66 ) begin
+      \$214  = \$147 [4:0];
+    end
     if (rst) begin
-      \$214  = 3'h0;
+      \$214  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = \$123 [15:0];
-    if (rst) begin
-      \$215  = 16'h0000;
+    \$215  = bias_f0;
+    if (\$signal$66 ) begin
+      \$215  = bias_read__data;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = sign2_2;
-    if (rst) begin
-      \$216  = 1'h0;
+    \$216  = bank0;
+    if (\$signal$66 ) begin
+      \$216  = bank1;
+    end else if (\$148 ) begin
+      \$216  = \$18 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = code_mem__r_data[15];
-    if (rst) begin
-      \$217  = 1'h0;
+    \$217  = bank1;
+    if (\$signal$66 ) begin
+      \$217  = bank2;
+    end else if (\$148 ) begin
+      \$217  = \$20 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = \$124 ;
-    if (rst) begin
-      \$218  = 1'h0;
+    \$218  = bank2;
+    if (\$signal$66 ) begin
+      \$218  = bank3;
+    end else if (\$148 ) begin
+      \$218  = \$22 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = \$125 ;
-    if (rst) begin
-      \$219  = 3'h0;
+    \$219  = bank3;
+    if (\$signal$66 ) begin
+    end else if (\$148 ) begin
+      \$219  = \$24 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = \$128 [15:0];
+    \$220  = bank_left;
+    if (\$149 ) begin
+      \$220  = \$150 ;
+    end else if (\$signal$66 ) begin
+      \$220  = \$152 [2:0];
+    end
     if (rst) begin
-      \$220  = 16'h0000;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = sign2_3;
+    \$221  = bank_nonempty;
+    if (\$149 ) begin
+      \$221  = 1'h1;
+    end else if (\$signal$66 ) begin
+      \$221  = \$153 ;
+    end
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = \$signal ;
+    \$222  = bank_single;
+    if (\$149 ) begin
+      \$222  = \$151 ;
+    end else if (\$signal$66 ) begin
+      \$222  = \$154 ;
+    end
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = \$signal$60 ;
+    \$223  = \$signal$35 ;
+    if (\$signal$69 ) begin
+      \$223  = bank_nonempty;
+    end
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = \$signal$61 ;
-    if (rst) begin
-      \$224  = 1'h0;
+    \$224  = value_f0;
+    if (\$signal$69 ) begin
+      \$224  = \$155 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = final1;
+    \$225  = \$signal$36 ;
+    if (\$signal$69 ) begin
+      \$225  = \$signal$35 ;
+    end
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = \$signal$29 ;
-    if (rst) begin
-      \$226  = 1'h0;
+    \$226  = rounded_f1;
+    if (\$signal$69 ) begin
+      \$226  = \$156 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = \$signal$121 ;
+    \$227  = valid_f2;
+    if (\$signal$69 ) begin
+      \$227  = \$signal$36 ;
+    end
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = \$signal$122 ;
-    if (rst) begin
-      \$228  = 1'h0;
+    \$228  = shifted_f2;
+    if (\$signal$69 ) begin
+      \$228  = \$157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = \$signal$123 ;
+    \$229  = y__valid;
+    if (\$signal$69 ) begin
+      \$229  = valid_f2;
+    end else if (y__ready) begin
+      \$229  = 1'h0;
+    end
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = \$129 ;
-    if (rst) begin
-      \$230  = 1'h0;
+    \$230  = y__payload;
+    if (\$signal$69 ) begin
+      \$230  = \$162 ;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = \$signal$126 ;
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = acc0;
-    if (\$signal$30 ) begin
-      \$232  = \$132 [22:0];
-    end
-    if (rst) begin
-      \$232  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = acc1;
-    if (\$signal$30 ) begin
-      \$233  = \$135 [22:0];
-    end
-    if (rst) begin
-      \$233  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = acc2;
-    if (\$signal$30 ) begin
-      \$234  = \$138 [22:0];
-    end
-    if (rst) begin
-      \$234  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = acc3;
-    if (\$signal$30 ) begin
-      \$235  = \$141 [22:0];
-    end
-    if (rst) begin
-      \$235  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = \$147 [4:0];
-    if (rst) begin
-      \$236  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = bias_mem__r_en;
-    if (rst) begin
-      \$237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = bias_f0;
-    if (\$149 ) begin
-      \$238  = bias_mem__r_data;
-    end
-    if (rst) begin
-      \$238  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = bank0;
-    if (finish_valid) begin
-      \$239  = acc0;
-    end
-    if (\$signal$49 ) begin
-      if (\$165 ) begin
-        \$239  = bank1;
-      end
-    end
-    if (rst) begin
-      \$239  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = bank1;
-    if (finish_valid) begin
-      \$240  = acc1;
-    end
-    if (\$signal$49 ) begin
-      if (\$165 ) begin
-        \$240  = bank2;
-      end
-    end
-    if (rst) begin
-      \$240  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = bank2;
-    if (finish_valid) begin
-      \$241  = acc2;
-    end
-    if (\$signal$49 ) begin
-      if (\$165 ) begin
-        \$241  = bank3;
-      end
-    end
-    if (rst) begin
-      \$241  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = bank3;
-    if (finish_valid) begin
-      \$242  = acc3;
-    end
-    if (rst) begin
-      \$242  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = bank_left;
-    if (finish_valid) begin
-      \$243  = \$150 ;
-    end
-    if (\$signal$49 ) begin
-      if (\$165 ) begin
-        \$243  = \$166 [2:0];
-      end
-    end
-    if (rst) begin
-      \$243  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = \$signal$32 ;
-    if (\$signal$49 ) begin
-      \$244  = \$151 ;
-    end
-    if (rst) begin
-      \$244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = value_f0;
-    if (\$signal$49 ) begin
-      \$245  = \$152 [23:0];
-    end
-    if (rst) begin
-      \$245  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = \$signal$33 ;
-    if (\$signal$49 ) begin
-      \$246  = \$signal$32 ;
-    end
-    if (rst) begin
-      \$246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = rounded_f1;
-    if (\$signal$49 ) begin
-      \$247  = \$153 ;
-    end
-    if (rst) begin
-      \$247  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = valid_f2;
-    if (\$signal$49 ) begin
-      \$248  = \$signal$33 ;
-    end
-    if (rst) begin
-      \$248  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = shifted_f2;
-    if (\$signal$49 ) begin
-      \$249  = \$154 ;
-    end
-    if (rst) begin
-      \$249  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = y__valid;
-    if (\$signal$49 ) begin
-      \$250  = valid_f2;
-    end else if (y__ready) begin
-      \$250  = 1'h0;
-    end
-    if (rst) begin
-      \$250  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = y__payload;
-    if (\$signal$49 ) begin
-      \$251  = \$164 [7:0];
-    end
-    if (rst) begin
-      \$251  = 8'h00;
-    end
-  end
-  assign code_write__addr = \port$1074$0 [10:2];
-  assign code_mem__addr = \port$1074$0 [10:2];
+  assign code_mem__addr = code_write__addr;
   assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
-  assign code_read__data = code_mem__r_data;
-  assign \commit_pending$9  = commit_pending;
+  assign \commit_pending$7  = commit_pending;
+  assign \busy$9  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
+  assign code_row1 = code_mem__r_data;
+  assign sum0 = \$18 [21:0];
+  assign sum1 = \$20 [21:0];
+  assign sum2 = \$22 [21:0];
+  assign sum3 = \$24 [21:0];
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign bias_write__addr = \port$1074$0 [4:0];
-  assign bias_mem__addr = \port$1074$0 [4:0];
+  assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign bias_read__addr = \$36 [4:0];
-  assign \$54  = { 1'h0, \$53 [31:1] };
+  assign \$73  = { 1'h0, \$72 [31:1] };
   assign \$150  = 3'h4;
+  assign \$151  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bus__r_stb, x__ready, x__payload, bus__r_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire [3:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [33:0] \$102 ;
-  wire [33:0] \$103 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -3713,16 +4170,16 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [33:0] \$110 ;
-  wire [33:0] \$111 ;
+  wire \$110 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [33:0] \$118 ;
-  wire [33:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
@@ -3737,48 +4194,150 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [2:0] \$132 ;
   wire \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg [9:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg \$138 ;
-  reg [1:0] \$139 ;
-  wire [2:0] \$14 ;
-  reg [31:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg \$142 ;
-  reg [2:0] \$143 ;
-  reg \$144 ;
-  reg [2:0] \$145 ;
-  reg \$146 ;
-  reg [2:0] \$147 ;
-  reg \$148 ;
-  reg [2:0] \$149 ;
-  wire [2:0] \$15 ;
-  reg \$150 ;
-  reg [2:0] \$151 ;
-  reg \$152 ;
-  reg [2:0] \$153 ;
-  reg \$154 ;
-  reg [2:0] \$155 ;
-  reg \$156 ;
-  reg [2:0] \$157 ;
-  reg \$158 ;
-  wire [3:0] \$159 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
+  wire [31:0] \$160 ;
+  wire \$161 ;
+  wire [1:0] \$162 ;
+  wire [1:0] \$163 ;
+  wire [1:0] \$164 ;
+  wire [31:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire [33:0] \$167 ;
+  wire [33:0] \$168 ;
+  wire [33:0] \$169 ;
   wire \$17 ;
+  wire [33:0] \$170 ;
+  wire [33:0] \$171 ;
+  wire [33:0] \$172 ;
+  wire [33:0] \$173 ;
+  wire [33:0] \$174 ;
+  wire [33:0] \$175 ;
+  wire [33:0] \$176 ;
+  wire [33:0] \$177 ;
+  wire [33:0] \$178 ;
+  wire [33:0] \$179 ;
   wire \$18 ;
+  wire [33:0] \$180 ;
+  wire [33:0] \$181 ;
+  wire [33:0] \$182 ;
+  wire [33:0] \$183 ;
+  wire [33:0] \$184 ;
+  wire [33:0] \$185 ;
+  wire [33:0] \$186 ;
+  wire [33:0] \$187 ;
+  wire [33:0] \$188 ;
+  wire [33:0] \$189 ;
   wire \$19 ;
+  wire [33:0] \$190 ;
+  wire [33:0] \$191 ;
+  wire [33:0] \$192 ;
+  wire [33:0] \$193 ;
+  wire [33:0] \$194 ;
+  wire [33:0] \$195 ;
+  wire [33:0] \$196 ;
+  wire [33:0] \$197 ;
+  wire [33:0] \$198 ;
+  wire [33:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
+  wire [3:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg [9:0] \$206 ;
+  reg [31:0] \$207 ;
+  reg \$208 ;
+  reg [2:0] \$209 ;
   wire \$21 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg [4:0] \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire \$22 ;
+  reg [2:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg [2:0] \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [2:0] \$228 ;
+  reg \$229 ;
   wire \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg [2:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [2:0] \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire \$24 ;
+  reg [2:0] \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [2:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [2:0] \$248 ;
+  reg [7:0] \$249 ;
   wire \$25 ;
+  reg [1:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [3:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [31:0] \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
+  reg \$260 ;
+  reg \$261 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -3801,6 +4360,7 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
+  wire [3:0] \$464 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -3809,8 +4369,8 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [1:0] \$54 ;
-  wire [1:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -3818,8 +4378,8 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [33:0] \$62 ;
-  wire [33:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -3827,16 +4387,16 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [33:0] \$70 ;
-  wire [33:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [33:0] \$78 ;
-  wire [33:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -3844,8 +4404,8 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [33:0] \$86 ;
-  wire [33:0] \$87 ;
+  wire \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
@@ -3853,27 +4413,35 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [33:0] \$94 ;
-  wire [33:0] \$95 ;
+  wire \$94 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  wire [3:0] bias_mem__addr;
+  reg bias_collect = 1'h0;
+  reg bias_fetched = 1'h0;
+  reg [3:0] bias_mem__addr = 4'h0;
   wire [20:0] bias_mem__r_data;
-  wire bias_mem__r_en;
+  reg bias_mem__r_en = 1'h0;
   wire [20:0] bias_mem__w_data;
-  wire bias_mem__w_en;
+  reg bias_mem__w_en = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] bias_output;
+  (* init = 1'h0 *)
+  wire bias_read;
+  (* init = 1'h0 *)
+  wire bias_write;
   output bus__ack;
   reg bus__ack = 1'h0;
   input [9:0] bus__addr;
   wire [9:0] bus__addr;
   output [31:0] bus__r_data;
-  reg [31:0] bus__r_data;
+  wire [31:0] bus__r_data;
   input bus__r_stb;
   wire bus__r_stb;
   input [31:0] bus__w_data;
@@ -3883,13 +4451,23 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   wire busy;
   input clk;
   wire clk;
-  wire [7:0] code_mem__addr;
+  reg [1:0] code_lanes = 2'h0;
+  reg [7:0] code_mem__addr = 8'h00;
   wire [7:0] code_mem__r_data;
-  wire code_mem__r_en;
+  reg code_mem__r_en = 1'h0;
   wire [7:0] code_mem__w_data;
   wire [1:0] code_mem__w_en;
+  (* init = 1'h0 *)
+  wire code_read;
+  (* init = 8'h00 *)
+  wire [7:0] code_row;
+  reg code_write = 1'h0;
+  reg collected = 1'h0;
   wire commit;
   wire commit_pending;
+  reg control_read = 1'h0;
+  reg control_write = 1'h0;
+  reg decoded = 1'h0;
   reg [2:0] exponents__0 = 3'h0;
   reg [2:0] exponents__1 = 3'h1;
   reg [2:0] exponents__2 = 3'h2;
@@ -3898,6 +4476,23 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   reg [2:0] exponents__5 = 3'h5;
   reg [2:0] exponents__6 = 3'h6;
   reg [2:0] exponents__7 = 3'h7;
+  reg fetched = 1'h0;
+  reg level0_read = 1'h0;
+  reg level0_write = 1'h0;
+  reg level1_read = 1'h0;
+  reg level1_write = 1'h0;
+  reg level2_read = 1'h0;
+  reg level2_write = 1'h0;
+  reg level3_read = 1'h0;
+  reg level3_write = 1'h0;
+  reg level4_read = 1'h0;
+  reg level4_write = 1'h0;
+  reg level5_read = 1'h0;
+  reg level5_write = 1'h0;
+  reg level6_read = 1'h0;
+  reg level6_write = 1'h0;
+  reg level7_read = 1'h0;
+  reg level7_write = 1'h0;
   reg mantissas__0 = 1'h1;
   reg mantissas__1 = 1'h1;
   reg mantissas__2 = 1'h1;
@@ -3907,13 +4502,19 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   reg mantissas__6 = 1'h1;
   reg mantissas__7 = 1'h1;
   reg read_lane = 1'h0;
-  reg [1:0] read_source = 2'h0;
   reg [31:0] read_word = 32'd0;
+  reg [2:0] register = 3'h0;
+  reg register_read = 1'h0;
+  reg register_write = 1'h0;
   reg [9:0] request_addr = 10'h000;
   reg [31:0] request_data = 32'd0;
+  reg request_valid = 1'h0;
+  reg request_write = 1'h0;
   input rst;
   wire rst;
   reg [4:0] shift = 5'h08;
+  reg shift_read = 1'h0;
+  reg shift_write = 1'h0;
   (* init = 3'h0 *)
   wire [2:0] staged0_e;
   (* init = 1'h1 *)
@@ -3966,193 +4567,333 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign \$159  = read_lane * 3'h4;
-  assign \$1  = code_mem__r_data >> \$159 ;
-  assign \$2  = \$signal  & \$signal$24 ;
-  assign \$3  = ! request_addr[9:3];
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = request_addr[2:0] == 3'h4;
-  assign \$6  = \$4  & \$5 ;
-  assign commit = \$6  & request_data[0];
-  assign \$7  = \$signal  & \$signal$24 ;
-  assign \$9  = request_addr[0] < 2'h2;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = request_addr[8:1] < 8'ha0;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = \$7  & \$12 ;
-  assign \$14  = 1'h1 << request_addr[0];
-  assign \$15  = \$13  ? \$14  : 3'h0;
-  assign \$16  = ~ \$signal$24 ;
-  assign \$17  = \$signal  & \$16 ;
-  assign \$19  = request_addr[0] < 2'h2;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = request_addr[8:1] < 8'ha0;
-  assign \$22  = \$20  & \$21 ;
-  assign code_mem__r_en = \$17  & \$22 ;
-  assign \$23  = \$signal  & \$signal$24 ;
-  assign \$24  = request_addr[9:4] == 1'h1;
-  assign \$25  = request_addr[3:0] < 4'ha;
-  assign \$26  = \$24  & \$25 ;
-  assign bias_mem__w_en = \$23  & \$26 ;
-  assign \$27  = ~ \$signal$24 ;
-  assign \$28  = \$signal  & \$27 ;
-  assign \$29  = request_addr[9:4] == 1'h1;
-  assign \$30  = request_addr[3:0] < 4'ha;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
+  assign commit = \$2  & request_data[0];
+  assign code_mem__w_en = code_write ? code_lanes : 2'h0;
+  assign \$3  = bus__w_stb | bus__r_stb;
+  assign \$4  = | { collected, fetched, decoded, request_valid };
+  assign \$5  = \$4  | bus__ack;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$3  & \$6 ;
+  assign \$8  = bus__w_stb | bus__r_stb;
+  assign \$9  = | { collected, fetched, decoded, request_valid };
+  assign \$10  = \$9  | bus__ack;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = request_valid & request_write;
+  assign \$14  = ! request_addr[9:3];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ~ request_write;
+  assign \$17  = request_valid & \$16 ;
+  assign \$18  = ! request_addr[9:3];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = register == 3'h5;
+  assign \$21  = register_write & \$20 ;
+  assign \$22  = request_valid & request_write;
+  assign \$23  = ! request_addr[9:3];
+  assign \$24  = request_addr[2:0] == 3'h4;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \$22  & \$25 ;
+  assign \$27  = ~ request_write;
+  assign \$28  = request_valid & \$27 ;
+  assign \$29  = ! request_addr[9:3];
+  assign \$30  = request_addr[2:0] == 3'h4;
   assign \$31  = \$29  & \$30 ;
-  assign bias_mem__r_en = \$28  & \$31 ;
-  assign \$32  = bus__w_stb | bus__r_stb;
-  assign \$33  = ~ \$signal ;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = ~ bus__ack;
+  assign \$32  = \$28  & \$31 ;
+  assign \$33  = request_valid & request_write;
+  assign \$34  = ! request_addr[9:3];
+  assign \$35  = request_addr[2:0] == 3'h5;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = bus__w_stb | bus__r_stb;
-  assign \$38  = ~ \$signal ;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = ~ bus__ack;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = ~ \$signal$24 ;
-  assign \$43  = \$signal  & \$42 ;
-  assign \$44  = \$signal  & \$signal$24 ;
-  assign \$45  = ! request_addr[9:3];
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = request_addr[2:0] == 3'h5;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = ~ \$signal$24 ;
-  assign \$50  = \$signal  & \$49 ;
-  assign \$51  = ! request_addr[9:3];
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = commit_pending ? 1'h1 : 1'h0;
-  assign \$54  = busy ? 2'h2 : 2'h0;
-  assign \$55  = { 1'h0, \$53  } | \$54 ;
+  assign \$37  = \$33  & \$36 ;
+  assign \$38  = ~ request_write;
+  assign \$39  = request_valid & \$38 ;
+  assign \$40  = ! request_addr[9:3];
+  assign \$41  = request_addr[2:0] == 3'h5;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = \$39  & \$42 ;
+  assign \$44  = request_valid & request_write;
+  assign \$45  = request_addr[9:3] == 1'h1;
+  assign \$46  = ! request_addr[2:0];
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = \$44  & \$47 ;
+  assign \$49  = ~ request_write;
+  assign \$50  = request_valid & \$49 ;
+  assign \$51  = request_addr[9:3] == 1'h1;
+  assign \$52  = ! request_addr[2:0];
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$50  & \$53 ;
+  assign \$55  = request_valid & request_write;
   assign \$56  = request_addr[9:3] == 1'h1;
-  assign \$57  = ! request_addr[2:0];
+  assign \$57  = request_addr[2:0] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$signal  & \$signal$24 ;
-  assign \$60  = ~ \$signal$24 ;
-  assign \$61  = \$signal  & \$60 ;
-  assign \$63  = { 33'h000000000, mantissas__0 } | \$62 ;
-  assign \$64  = request_addr[9:3] == 1'h1;
-  assign \$65  = request_addr[2:0] == 1'h1;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = \$signal  & \$signal$24 ;
-  assign \$68  = ~ \$signal$24 ;
-  assign \$69  = \$signal  & \$68 ;
-  assign \$71  = { 33'h000000000, mantissas__1 } | \$70 ;
-  assign \$72  = request_addr[9:3] == 1'h1;
-  assign \$73  = request_addr[2:0] == 2'h2;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$signal  & \$signal$24 ;
-  assign \$76  = ~ \$signal$24 ;
-  assign \$77  = \$signal  & \$76 ;
-  assign \$79  = { 33'h000000000, mantissas__2 } | \$78 ;
-  assign \$80  = request_addr[9:3] == 1'h1;
-  assign \$81  = request_addr[2:0] == 2'h3;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = \$signal  & \$signal$24 ;
-  assign \$84  = ~ \$signal$24 ;
-  assign \$85  = \$signal  & \$84 ;
-  assign \$87  = { 33'h000000000, mantissas__3 } | \$86 ;
-  assign \$88  = request_addr[9:3] == 1'h1;
-  assign \$89  = request_addr[2:0] == 3'h4;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$signal  & \$signal$24 ;
-  assign \$92  = ~ \$signal$24 ;
-  assign \$93  = \$signal  & \$92 ;
-  assign \$95  = { 33'h000000000, mantissas__4 } | \$94 ;
-  assign \$96  = request_addr[9:3] == 1'h1;
-  assign \$97  = request_addr[2:0] == 3'h5;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = \$signal  & \$signal$24 ;
-  assign \$100  = ~ \$signal$24 ;
-  assign \$101  = \$signal  & \$100 ;
-  assign \$103  = { 33'h000000000, mantissas__5 } | \$102 ;
-  assign \$104  = request_addr[9:3] == 1'h1;
-  assign \$105  = request_addr[2:0] == 3'h6;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = \$signal  & \$signal$24 ;
-  assign \$108  = ~ \$signal$24 ;
-  assign \$109  = \$signal  & \$108 ;
-  assign \$111  = { 33'h000000000, mantissas__6 } | \$110 ;
-  assign \$112  = request_addr[9:3] == 1'h1;
-  assign \$113  = request_addr[2:0] == 3'h7;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = \$signal  & \$signal$24 ;
-  assign \$116  = ~ \$signal$24 ;
-  assign \$117  = \$signal  & \$116 ;
-  assign \$119  = { 33'h000000000, mantissas__7 } | \$118 ;
-  assign \$120  = ~ \$signal$24 ;
-  assign \$121  = \$signal  & \$120 ;
-  assign \$123  = request_addr[0] < 2'h2;
+  assign \$59  = \$55  & \$58 ;
+  assign \$60  = ~ request_write;
+  assign \$61  = request_valid & \$60 ;
+  assign \$62  = request_addr[9:3] == 1'h1;
+  assign \$63  = request_addr[2:0] == 1'h1;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \$61  & \$64 ;
+  assign \$66  = request_valid & request_write;
+  assign \$67  = request_addr[9:3] == 1'h1;
+  assign \$68  = request_addr[2:0] == 2'h2;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$66  & \$69 ;
+  assign \$71  = ~ request_write;
+  assign \$72  = request_valid & \$71 ;
+  assign \$73  = request_addr[9:3] == 1'h1;
+  assign \$74  = request_addr[2:0] == 2'h2;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = \$72  & \$75 ;
+  assign \$77  = request_valid & request_write;
+  assign \$78  = request_addr[9:3] == 1'h1;
+  assign \$79  = request_addr[2:0] == 2'h3;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$77  & \$80 ;
+  assign \$82  = ~ request_write;
+  assign \$83  = request_valid & \$82 ;
+  assign \$84  = request_addr[9:3] == 1'h1;
+  assign \$85  = request_addr[2:0] == 2'h3;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = \$83  & \$86 ;
+  assign \$88  = request_valid & request_write;
+  assign \$89  = request_addr[9:3] == 1'h1;
+  assign \$90  = request_addr[2:0] == 3'h4;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = \$88  & \$91 ;
+  assign \$93  = ~ request_write;
+  assign \$94  = request_valid & \$93 ;
+  assign \$95  = request_addr[9:3] == 1'h1;
+  assign \$96  = request_addr[2:0] == 3'h4;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = \$94  & \$97 ;
+  assign \$99  = request_valid & request_write;
+  assign \$100  = request_addr[9:3] == 1'h1;
+  assign \$101  = request_addr[2:0] == 3'h5;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = \$99  & \$102 ;
+  assign \$104  = ~ request_write;
+  assign \$105  = request_valid & \$104 ;
+  assign \$106  = request_addr[9:3] == 1'h1;
+  assign \$107  = request_addr[2:0] == 3'h5;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = \$105  & \$108 ;
+  assign \$110  = request_valid & request_write;
+  assign \$111  = request_addr[9:3] == 1'h1;
+  assign \$112  = request_addr[2:0] == 3'h6;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = \$110  & \$113 ;
+  assign \$115  = ~ request_write;
+  assign \$116  = request_valid & \$115 ;
+  assign \$117  = request_addr[9:3] == 1'h1;
+  assign \$118  = request_addr[2:0] == 3'h6;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$116  & \$119 ;
+  assign \$121  = request_valid & request_write;
+  assign \$122  = request_addr[9:3] == 1'h1;
+  assign \$123  = request_addr[2:0] == 3'h7;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = request_addr[8:1] < 8'ha0;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$121  & \$126 ;
-  assign \$128  = ~ \$signal$24 ;
-  assign \$129  = \$signal  & \$128 ;
-  assign \$130  = request_addr[9:4] == 1'h1;
-  assign \$131  = request_addr[3:0] < 4'ha;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = \$129  & \$132 ;
+  assign \$125  = \$121  & \$124 ;
+  assign \$126  = ~ request_write;
+  assign \$127  = request_valid & \$126 ;
+  assign \$128  = request_addr[9:3] == 1'h1;
+  assign \$129  = request_addr[2:0] == 3'h7;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = \$127  & \$130 ;
+  assign \$132  = 1'h1 << request_addr[0];
+  assign \$133  = request_valid & request_write;
+  assign \$135  = request_addr[0] < 2'h2;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = request_addr[8:1] < 8'ha0;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \$133  & \$138 ;
+  assign \$140  = ~ request_write;
+  assign \$141  = request_valid & \$140 ;
+  assign \$143  = request_addr[0] < 2'h2;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = request_addr[8:1] < 8'ha0;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = \$141  & \$146 ;
+  assign \$148  = request_valid & request_write;
+  assign \$149  = request_addr[9:4] == 1'h1;
+  assign \$150  = request_addr[3:0] < 4'ha;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$148  & \$151 ;
+  assign \$153  = ~ request_write;
+  assign \$154  = request_valid & \$153 ;
+  assign \$155  = request_addr[9:4] == 1'h1;
+  assign \$156  = request_addr[3:0] < 4'ha;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$154  & \$157 ;
+  assign \$160  = register_read ? \$159  : 32'd0;
+  assign \$161  = commit_pending ? 1'h1 : 1'h0;
+  assign \$162  = busy ? 2'h2 : 2'h0;
+  assign \$163  = { 1'h0, \$161  } | \$162 ;
+  assign \$164  = control_read ? \$163  : 2'h0;
+  assign \$165  = \$160  | { 30'h00000000, \$164  };
+  assign \$166  = shift_read ? shift : 5'h00;
+  assign \$168  = { 33'h000000000, mantissas__0 } | \$167 ;
+  assign \$169  = level0_read ? \$168  : 34'h000000000;
+  assign \$170  = { 29'h00000000, \$166  } | \$169 ;
+  assign \$171  = { 2'h0, \$165  } | \$170 ;
+  assign \$173  = { 33'h000000000, mantissas__1 } | \$172 ;
+  assign \$174  = level1_read ? \$173  : 34'h000000000;
+  assign \$176  = { 33'h000000000, mantissas__2 } | \$175 ;
+  assign \$177  = level2_read ? \$176  : 34'h000000000;
+  assign \$178  = \$174  | \$177 ;
+  assign \$180  = { 33'h000000000, mantissas__3 } | \$179 ;
+  assign \$181  = level3_read ? \$180  : 34'h000000000;
+  assign \$183  = { 33'h000000000, mantissas__4 } | \$182 ;
+  assign \$184  = level4_read ? \$183  : 34'h000000000;
+  assign \$185  = \$181  | \$184 ;
+  assign \$186  = \$178  | \$185 ;
+  assign \$187  = \$171  | \$186 ;
+  assign \$189  = { 33'h000000000, mantissas__5 } | \$188 ;
+  assign \$190  = level5_read ? \$189  : 34'h000000000;
+  assign \$192  = { 33'h000000000, mantissas__6 } | \$191 ;
+  assign \$193  = level6_read ? \$192  : 34'h000000000;
+  assign \$194  = \$190  | \$193 ;
+  assign \$196  = { 33'h000000000, mantissas__7 } | \$195 ;
+  assign \$197  = level7_read ? \$196  : 34'h000000000;
+  assign \$198  = \$194  | \$197 ;
+  assign \$199  = \$187  | \$198 ;
+  assign \$464  = read_lane * 3'h4;
+  assign \$200  = code_mem__r_data >> \$464 ;
   always @(posedge clk)
-    \$signal  <= \$134 ;
+    request_valid <= \$201 ;
   always @(posedge clk)
-    bus__ack <= \$135 ;
+    bus__ack <= \$202 ;
   always @(posedge clk)
-    request_addr <= \$136 ;
+    decoded <= \$203 ;
   always @(posedge clk)
-    request_data <= \$137 ;
+    fetched <= \$204 ;
   always @(posedge clk)
-    \$signal$24  <= \$138 ;
+    collected <= \$205 ;
   always @(posedge clk)
-    read_source <= \$139 ;
+    request_addr <= \$206 ;
   always @(posedge clk)
-    read_word <= \$140 ;
+    request_data <= \$207 ;
   always @(posedge clk)
-    shift <= \$141 ;
+    request_write <= \$208 ;
   always @(posedge clk)
-    mantissas__0 <= \$142 ;
+    register <= \$209 ;
   always @(posedge clk)
-    exponents__0 <= \$143 ;
+    register_write <= \$210 ;
   always @(posedge clk)
-    mantissas__1 <= \$144 ;
+    register_read <= \$211 ;
   always @(posedge clk)
-    exponents__1 <= \$145 ;
+    shift <= \$212 ;
   always @(posedge clk)
-    mantissas__2 <= \$146 ;
+    control_write <= \$213 ;
   always @(posedge clk)
-    exponents__2 <= \$147 ;
+    control_read <= \$214 ;
   always @(posedge clk)
-    mantissas__3 <= \$148 ;
+    shift_write <= \$215 ;
   always @(posedge clk)
-    exponents__3 <= \$149 ;
+    shift_read <= \$216 ;
   always @(posedge clk)
-    mantissas__4 <= \$150 ;
+    level0_write <= \$217 ;
   always @(posedge clk)
-    exponents__4 <= \$151 ;
+    level0_read <= \$218 ;
   always @(posedge clk)
-    mantissas__5 <= \$152 ;
+    mantissas__0 <= \$219 ;
   always @(posedge clk)
-    exponents__5 <= \$153 ;
+    exponents__0 <= \$220 ;
   always @(posedge clk)
-    mantissas__6 <= \$154 ;
+    level1_write <= \$221 ;
   always @(posedge clk)
-    exponents__6 <= \$155 ;
+    level1_read <= \$222 ;
   always @(posedge clk)
-    mantissas__7 <= \$156 ;
+    mantissas__1 <= \$223 ;
   always @(posedge clk)
-    exponents__7 <= \$157 ;
+    exponents__1 <= \$224 ;
   always @(posedge clk)
-    read_lane <= \$158 ;
+    level2_write <= \$225 ;
+  always @(posedge clk)
+    level2_read <= \$226 ;
+  always @(posedge clk)
+    mantissas__2 <= \$227 ;
+  always @(posedge clk)
+    exponents__2 <= \$228 ;
+  always @(posedge clk)
+    level3_write <= \$229 ;
+  always @(posedge clk)
+    level3_read <= \$230 ;
+  always @(posedge clk)
+    mantissas__3 <= \$231 ;
+  always @(posedge clk)
+    exponents__3 <= \$232 ;
+  always @(posedge clk)
+    level4_write <= \$233 ;
+  always @(posedge clk)
+    level4_read <= \$234 ;
+  always @(posedge clk)
+    mantissas__4 <= \$235 ;
+  always @(posedge clk)
+    exponents__4 <= \$236 ;
+  always @(posedge clk)
+    level5_write <= \$237 ;
+  always @(posedge clk)
+    level5_read <= \$238 ;
+  always @(posedge clk)
+    mantissas__5 <= \$239 ;
+  always @(posedge clk)
+    exponents__5 <= \$240 ;
+  always @(posedge clk)
+    level6_write <= \$241 ;
+  always @(posedge clk)
+    level6_read <= \$242 ;
+  always @(posedge clk)
+    mantissas__6 <= \$243 ;
+  always @(posedge clk)
+    exponents__6 <= \$244 ;
+  always @(posedge clk)
+    level7_write <= \$245 ;
+  always @(posedge clk)
+    level7_read <= \$246 ;
+  always @(posedge clk)
+    mantissas__7 <= \$247 ;
+  always @(posedge clk)
+    exponents__7 <= \$248 ;
+  always @(posedge clk)
+    code_mem__addr <= \$249 ;
+  always @(posedge clk)
+    code_lanes <= \$250 ;
+  always @(posedge clk)
+    code_write <= \$251 ;
+  always @(posedge clk)
+    code_mem__r_en <= \$252 ;
+  always @(posedge clk)
+    read_lane <= \$253 ;
+  always @(posedge clk)
+    bias_mem__addr <= \$254 ;
+  always @(posedge clk)
+    bias_mem__w_en <= \$255 ;
+  always @(posedge clk)
+    bias_mem__r_en <= \$256 ;
+  always @(posedge clk)
+    read_word <= \$257 ;
+  always @(posedge clk)
+    \$signal  <= \$258 ;
+  always @(posedge clk)
+    bias_fetched <= \$259 ;
+  always @(posedge clk)
+    \$signal$107  <= \$260 ;
+  always @(posedge clk)
+    bias_collect <= \$261 ;
   \digits_mlp_pow2.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
+    .bias_write__addr(bias_mem__addr),
     .bias_write__data(request_data[20:0]),
     .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
     .code_mem__r_en(code_mem__r_en),
-    .code_write__en(\$15 [1:0]),
+    .code_write__addr(code_mem__addr),
+    .code_write__en(code_mem__w_en),
     .commit(commit),
     .commit_pending(commit_pending),
     .exponents__0(exponents__0),
@@ -4172,7 +4913,6 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
-    .\port$1297$0 (request_addr[8:0]),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
@@ -4183,354 +4923,535 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    bus__r_data = 32'd0;
-    if (bus__ack) begin
-      casez (read_source)
-        2'h0:
-            bus__r_data = read_word;
-        2'h1:
-            bus__r_data = { 28'h0000000, \$1  };
-        2'h2:
-            bus__r_data = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
-      endcase
+    (* full_case = 32'd1 *)
+    casez (register)
+      3'h0:
+          \$159  = 32'd1247347201;
+      3'h1:
+          \$159  = 32'd655392;
+      3'h2:
+          \$159  = 32'd134743042;
+      3'h3:
+          \$159  = 32'd1377025;
+      3'h4:
+          \$159  = 32'd0;
+      3'h5:
+          \$159  = 32'd0;
+      3'h6:
+          \$159  = 32'd0;
+      3'h7:
+          \$159  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$201  = \$7 ;
+    if (rst) begin
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$134  = \$36 ;
+    \$202  = collected;
     if (rst) begin
-      \$134  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$135  = \$signal ;
+    \$203  = request_valid;
     if (rst) begin
-      \$135  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$136  = request_addr;
-    if (\$41 ) begin
-      \$136  = bus__addr;
-    end
+    \$204  = decoded;
     if (rst) begin
-      \$136  = 10'h000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = request_data;
-    if (\$41 ) begin
-      \$137  = bus__w_data;
-    end
+    \$205  = fetched;
     if (rst) begin
-      \$137  = 32'd0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = \$signal$24 ;
-    if (\$41 ) begin
-      \$138  = bus__w_stb;
+    \$206  = request_addr;
+    if (\$12 ) begin
+      \$206  = bus__addr;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$206  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = read_source;
-    if (\$43 ) begin
-      \$139  = 2'h0;
-    end
-    if (\$127 ) begin
-      \$139  = 2'h1;
-    end
-    if (\$133 ) begin
-      \$139  = 2'h2;
+    \$207  = request_data;
+    if (\$12 ) begin
+      \$207  = bus__w_data;
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = read_word;
-    if (\$43 ) begin
-      \$140  = 32'd0;
-    end
-    if (\$52 ) begin
-      casez (request_addr[2:0])
-        3'h0:
-            \$140  = 32'd1247347201;
-        3'h1:
-            \$140  = 32'd655392;
-        3'h2:
-            \$140  = 32'd134743042;
-        3'h3:
-            \$140  = 32'd1377025;
-        3'h4:
-            \$140  = { 30'h00000000, \$55  };
-        3'h5:
-            \$140  = { 27'h0000000, shift };
-      endcase
-    end
-    if (\$58 ) begin
-      if (\$61 ) begin
-        \$140  = \$63 [31:0];
-      end
-    end
-    if (\$66 ) begin
-      if (\$69 ) begin
-        \$140  = \$71 [31:0];
-      end
-    end
-    if (\$74 ) begin
-      if (\$77 ) begin
-        \$140  = \$79 [31:0];
-      end
-    end
-    if (\$82 ) begin
-      if (\$85 ) begin
-        \$140  = \$87 [31:0];
-      end
-    end
-    if (\$90 ) begin
-      if (\$93 ) begin
-        \$140  = \$95 [31:0];
-      end
-    end
-    if (\$98 ) begin
-      if (\$101 ) begin
-        \$140  = \$103 [31:0];
-      end
-    end
-    if (\$106 ) begin
-      if (\$109 ) begin
-        \$140  = \$111 [31:0];
-      end
-    end
-    if (\$114 ) begin
-      if (\$117 ) begin
-        \$140  = \$119 [31:0];
-      end
+    \$208  = request_write;
+    if (\$12 ) begin
+      \$208  = bus__w_stb;
     end
     if (rst) begin
-      \$140  = 32'd0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = shift;
-    if (\$48 ) begin
-      \$141  = request_data[4:0];
+    \$209  = register;
+    if (request_valid) begin
+      \$209  = request_addr[2:0];
     end
     if (rst) begin
-      \$141  = 5'h08;
+      \$209  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = mantissas__0;
-    if (\$58 ) begin
-      if (\$59 ) begin
-        \$142  = request_data[0];
-      end
-    end
+    \$210  = \$15 ;
     if (rst) begin
-      \$142  = 1'h1;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = exponents__0;
-    if (\$58 ) begin
-      if (\$59 ) begin
-        \$143  = request_data[18:16];
-      end
-    end
+    \$211  = \$19 ;
     if (rst) begin
-      \$143  = 3'h0;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = mantissas__1;
-    if (\$66 ) begin
-      if (\$67 ) begin
-        \$144  = request_data[0];
-      end
+    \$212  = shift;
+    if (\$21 ) begin
+      \$212  = request_data[4:0];
     end
     if (rst) begin
-      \$144  = 1'h1;
+      \$212  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = exponents__1;
-    if (\$66 ) begin
-      if (\$67 ) begin
-        \$145  = request_data[18:16];
-      end
-    end
+    \$213  = \$26 ;
     if (rst) begin
-      \$145  = 3'h1;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = mantissas__2;
-    if (\$74 ) begin
-      if (\$75 ) begin
-        \$146  = request_data[0];
-      end
-    end
+    \$214  = \$32 ;
     if (rst) begin
-      \$146  = 1'h1;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = exponents__2;
-    if (\$74 ) begin
-      if (\$75 ) begin
-        \$147  = request_data[18:16];
-      end
-    end
+    \$215  = \$37 ;
     if (rst) begin
-      \$147  = 3'h2;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = mantissas__3;
-    if (\$82 ) begin
-      if (\$83 ) begin
-        \$148  = request_data[0];
-      end
-    end
+    \$216  = \$43 ;
     if (rst) begin
-      \$148  = 1'h1;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = exponents__3;
-    if (\$82 ) begin
-      if (\$83 ) begin
-        \$149  = request_data[18:16];
-      end
-    end
+    \$217  = \$48 ;
     if (rst) begin
-      \$149  = 3'h3;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = mantissas__4;
-    if (\$90 ) begin
-      if (\$91 ) begin
-        \$150  = request_data[0];
-      end
-    end
+    \$218  = \$54 ;
     if (rst) begin
-      \$150  = 1'h1;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = exponents__4;
-    if (\$90 ) begin
-      if (\$91 ) begin
-        \$151  = request_data[18:16];
-      end
+    \$219  = mantissas__0;
+    if (level0_write) begin
+      \$219  = request_data[0];
     end
     if (rst) begin
-      \$151  = 3'h4;
+      \$219  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = mantissas__5;
-    if (\$98 ) begin
-      if (\$99 ) begin
-        \$152  = request_data[0];
-      end
+    \$220  = exponents__0;
+    if (level0_write) begin
+      \$220  = request_data[18:16];
     end
     if (rst) begin
-      \$152  = 1'h1;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = exponents__5;
-    if (\$98 ) begin
-      if (\$99 ) begin
-        \$153  = request_data[18:16];
-      end
-    end
+    \$221  = \$59 ;
     if (rst) begin
-      \$153  = 3'h5;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = mantissas__6;
-    if (\$106 ) begin
-      if (\$107 ) begin
-        \$154  = request_data[0];
-      end
-    end
+    \$222  = \$65 ;
     if (rst) begin
-      \$154  = 1'h1;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = exponents__6;
-    if (\$106 ) begin
-      if (\$107 ) begin
-        \$155  = request_data[18:16];
-      end
+    \$223  = mantissas__1;
+    if (level1_write) begin
+      \$223  = request_data[0];
     end
     if (rst) begin
-      \$155  = 3'h6;
+      \$223  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = mantissas__7;
-    if (\$114 ) begin
-      if (\$115 ) begin
-        \$156  = request_data[0];
-      end
+    \$224  = exponents__1;
+    if (level1_write) begin
+      \$224  = request_data[18:16];
     end
     if (rst) begin
-      \$156  = 1'h1;
+      \$224  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = exponents__7;
-    if (\$114 ) begin
-      if (\$115 ) begin
-        \$157  = request_data[18:16];
-      end
-    end
+    \$225  = \$70 ;
     if (rst) begin
-      \$157  = 3'h7;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = read_lane;
-    if (\$127 ) begin
-      \$158  = request_addr[0];
+    \$226  = \$76 ;
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$227  = mantissas__2;
+    if (level2_write) begin
+      \$227  = request_data[0];
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$227  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$228  = exponents__2;
+    if (level2_write) begin
+      \$228  = request_data[18:16];
+    end
+    if (rst) begin
+      \$228  = 3'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$229  = \$81 ;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$230  = \$87 ;
+    if (rst) begin
+      \$230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$231  = mantissas__3;
+    if (level3_write) begin
+      \$231  = request_data[0];
+    end
+    if (rst) begin
+      \$231  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$232  = exponents__3;
+    if (level3_write) begin
+      \$232  = request_data[18:16];
+    end
+    if (rst) begin
+      \$232  = 3'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$233  = \$92 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$234  = \$98 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$235  = mantissas__4;
+    if (level4_write) begin
+      \$235  = request_data[0];
+    end
+    if (rst) begin
+      \$235  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = exponents__4;
+    if (level4_write) begin
+      \$236  = request_data[18:16];
+    end
+    if (rst) begin
+      \$236  = 3'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$237  = \$103 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$238  = \$109 ;
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$239  = mantissas__5;
+    if (level5_write) begin
+      \$239  = request_data[0];
+    end
+    if (rst) begin
+      \$239  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$240  = exponents__5;
+    if (level5_write) begin
+      \$240  = request_data[18:16];
+    end
+    if (rst) begin
+      \$240  = 3'h5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$241  = \$114 ;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = \$120 ;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$243  = mantissas__6;
+    if (level6_write) begin
+      \$243  = request_data[0];
+    end
+    if (rst) begin
+      \$243  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$244  = exponents__6;
+    if (level6_write) begin
+      \$244  = request_data[18:16];
+    end
+    if (rst) begin
+      \$244  = 3'h6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$245  = \$125 ;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$246  = \$131 ;
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$247  = mantissas__7;
+    if (level7_write) begin
+      \$247  = request_data[0];
+    end
+    if (rst) begin
+      \$247  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$248  = exponents__7;
+    if (level7_write) begin
+      \$248  = request_data[18:16];
+    end
+    if (rst) begin
+      \$248  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$249  = code_mem__addr;
+    if (request_valid) begin
+      \$249  = request_addr[8:1];
+    end
+    if (rst) begin
+      \$249  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$250  = code_lanes;
+    if (request_valid) begin
+      \$250  = \$132 [1:0];
+    end
+    if (rst) begin
+      \$250  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$251  = \$139 ;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$252  = \$147 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$253  = read_lane;
+    if (request_valid) begin
+      \$253  = request_addr[0];
+    end
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$254  = bias_mem__addr;
+    if (request_valid) begin
+      \$254  = request_addr[3:0];
+    end
+    if (rst) begin
+      \$254  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$255  = \$152 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$256  = \$158 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$257  = read_word;
+    if (decoded) begin
+      \$257  = \$199 [31:0];
+    end
+    if (\$signal$107 ) begin
+      \$257  = { 28'h0000000, \$200  };
+    end
+    if (bias_collect) begin
+      \$257  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+    end
+    if (rst) begin
+      \$257  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$258  = code_mem__r_en;
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$259  = bias_mem__r_en;
+    if (rst) begin
+      \$259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$260  = \$signal ;
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$261  = bias_fetched;
+    if (rst) begin
+      \$261  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -4557,27 +5478,28 @@ module \digits_mlp_pow2.layer1 (bus__addr, bus__w_data, clk, rst, bus__w_stb, bu
   assign staged6_e = exponents__6;
   assign staged7_m = mantissas__7;
   assign staged7_e = exponents__7;
-  assign code_mem__addr = request_addr[8:1];
+  assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0] };
-  assign code_mem__w_en = \$15 [1:0];
-  assign bias_mem__addr = request_addr[3:0];
+  assign code_read = code_mem__r_en;
+  assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[20:0];
-  assign \$8  = request_addr[9];
-  assign \$18  = request_addr[9];
-  assign \$62  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$70  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$78  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$86  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$94  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$102  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$110  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$118  = { 15'h0000, exponents__7, 16'h0000 };
-  assign \$122  = request_addr[9];
+  assign bias_write = bias_mem__w_en;
+  assign bias_read = bias_mem__r_en;
+  assign \$134  = request_addr[9];
+  assign \$142  = request_addr[9];
+  assign \$167  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$172  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$175  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$179  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$182  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$188  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$191  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$195  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_mem__r_en, bias_write__en, bias_mem__r_en, busy, x__ready, code_mem__r_data, bias_mem__r_data, input_write__data, \port$1297$0 , bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2
-, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, commit_pending, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__ready, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6
+, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, x__valid, y__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4589,120 +5511,120 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [7:0] \$108 ;
-  reg \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  reg [2:0] \$110 ;
-  wire [14:0] \$111 ;
-  wire [14:0] \$112 ;
-  wire [16:0] \$113 ;
-  reg \$114 ;
-  reg [2:0] \$115 ;
-  wire [14:0] \$116 ;
-  wire [14:0] \$117 ;
-  wire [16:0] \$118 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [21:0] \$120 ;
-  wire [22:0] \$121 ;
-  wire [23:0] \$122 ;
-  wire [21:0] \$123 ;
-  wire [22:0] \$124 ;
-  wire [23:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire [4:0] \$129 ;
+  wire \$120 ;
+  reg \$121 ;
+  reg [2:0] \$122 ;
+  wire [14:0] \$123 ;
+  wire [14:0] \$124 ;
+  wire [16:0] \$125 ;
+  reg \$126 ;
+  reg [2:0] \$127 ;
+  wire [14:0] \$128 ;
+  wire [14:0] \$129 ;
   wire \$13 ;
-  wire [4:0] \$130 ;
-  wire [4:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [1:0] \$134 ;
+  wire [16:0] \$130 ;
+  wire \$131 ;
+  wire [4:0] \$132 ;
+  wire [4:0] \$133 ;
+  wire \$134 ;
   wire \$135 ;
-  wire [23:0] \$136 ;
-  wire [23:0] \$137 ;
-  wire [23:0] \$138 ;
+  wire [1:0] \$136 ;
+  wire \$137 ;
+  wire [2:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire [23:0] \$141 ;
   wire [23:0] \$142 ;
-  wire \$143 ;
-  wire [2:0] \$144 ;
+  wire [23:0] \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  reg [4:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg [7:0] \$150 ;
-  reg [2:0] \$151 ;
+  wire [7:0] \$150 ;
+  wire [7:0] \$151 ;
   reg \$152 ;
-  reg \$153 ;
+  reg [4:0] \$153 ;
   reg [7:0] \$154 ;
-  reg \$155 ;
+  reg [2:0] \$155 ;
   reg \$156 ;
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire \$16 ;
-  reg [4:0] \$160 ;
-  reg [21:0] \$161 ;
+  reg \$160 ;
+  reg \$161 ;
   reg \$162 ;
-  reg [2:0] \$163 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [2:0] \$165 ;
+  reg \$165 ;
   reg \$166 ;
-  reg [2:0] \$167 ;
+  reg \$167 ;
   reg \$168 ;
-  reg [2:0] \$169 ;
-  wire \$17 ;
-  reg \$170 ;
-  reg [2:0] \$171 ;
-  reg \$172 ;
-  reg [2:0] \$173 ;
+  reg \$169 ;
+  wire [21:0] \$17 ;
+  reg [4:0] \$170 ;
+  reg [21:0] \$171 ;
+  reg [4:0] \$172 ;
+  reg [21:0] \$173 ;
   reg \$174 ;
   reg [2:0] \$175 ;
   reg \$176 ;
   reg [2:0] \$177 ;
   reg \$178 ;
-  reg [7:0] \$179 ;
-  wire \$18 ;
+  reg [2:0] \$179 ;
+  wire [22:0] \$18 ;
   reg \$180 ;
-  reg \$181 ;
-  reg [2:0] \$182 ;
-  reg [15:0] \$183 ;
+  reg [2:0] \$181 ;
+  reg \$182 ;
+  reg [2:0] \$183 ;
   reg \$184 ;
-  reg \$185 ;
+  reg [2:0] \$185 ;
   reg \$186 ;
   reg [2:0] \$187 ;
-  reg [15:0] \$188 ;
-  reg \$189 ;
-  wire \$19 ;
+  reg \$188 ;
+  reg [2:0] \$189 ;
+  wire [21:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
   reg \$192 ;
   reg \$193 ;
   reg \$194 ;
   reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
+  reg [20:0] \$196 ;
+  reg [20:0] \$197 ;
   reg \$198 ;
-  reg \$199 ;
+  reg [20:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  reg [21:0] \$200 ;
-  reg [21:0] \$201 ;
-  reg [3:0] \$202 ;
-  reg \$203 ;
+  wire [22:0] \$20 ;
+  reg [3:0] \$200 ;
+  reg [3:0] \$201 ;
+  reg [20:0] \$202 ;
+  reg [20:0] \$203 ;
   reg [20:0] \$204 ;
-  reg [21:0] \$205 ;
-  reg [21:0] \$206 ;
-  reg [1:0] \$207 ;
+  reg [1:0] \$205 ;
+  reg \$206 ;
+  reg \$207 ;
   reg \$208 ;
   reg [22:0] \$209 ;
-  wire \$21 ;
+  wire [3:0] \$21 ;
   reg \$210 ;
   reg [23:0] \$211 ;
   reg \$212 ;
@@ -4715,36 +5637,36 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [8:0] \$28 ;
+  wire [3:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [4:0] \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  wire [4:0] \$36 ;
+  wire [8:0] \$31 ;
+  wire [5:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [3:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [8:0] \$43 ;
-  wire [5:0] \$44 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
@@ -4756,11 +5678,11 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [7:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire [31:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -4795,57 +5717,65 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$111  = 1'h0;
-  reg \$signal$112  = 1'h0;
-  reg \$signal$113  = 1'h0;
-  reg \$signal$114  = 1'h0;
-  reg \$signal$115  = 1'h0;
-  reg \$signal$116  = 1'h0;
-  reg \$signal$117  = 1'h0;
+  reg \$signal$126  = 1'h0;
   reg \$signal$29  = 1'h0;
-  reg \$signal$30  = 1'h0;
-  reg \$signal$32  = 1'h0;
+  reg \$signal$31  = 1'h0;
   reg \$signal$33  = 1'h0;
-  wire \$signal$49 ;
-  reg \$signal$60  = 1'h0;
-  reg \$signal$61  = 1'h0;
-  reg [21:0] acc0 = 22'h000000;
-  reg [21:0] acc1 = 22'h000000;
+  reg \$signal$35  = 1'h0;
+  reg \$signal$36  = 1'h0;
+  wire \$signal$58 ;
+  wire \$signal$61 ;
+  reg \$signal$75  = 1'h0;
+  reg \$signal$80  = 1'h0;
+  reg [20:0] acc0 = 21'h000000;
+  reg [20:0] acc1 = 21'h000000;
   reg [21:0] active_rounding = 22'h000080;
   reg [4:0] active_shift = 5'h08;
-  reg [21:0] bank0 = 22'h000000;
-  reg [21:0] bank1 = 22'h000000;
+  reg [20:0] bank0 = 21'h000000;
+  reg [20:0] bank1 = 21'h000000;
+  wire bank_drained;
   reg [1:0] bank_left = 2'h0;
+  reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
+  reg bank_single = 1'h0;
   reg [20:0] bias_f0 = 21'h000000;
   wire [3:0] bias_mem__addr;
   output [20:0] bias_mem__r_data;
-  wire [20:0] bias_mem__r_data;
+  reg [20:0] bias_mem__r_data = 21'h000000;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [20:0] bias_mem__w_data;
   wire bias_mem__w_en;
   wire [3:0] bias_read__addr;
   wire [20:0] bias_read__data;
+  input [3:0] bias_write__addr;
   wire [3:0] bias_write__addr;
   input [20:0] bias_write__data;
   wire [20:0] bias_write__data;
   input bias_write__en;
   wire bias_write__en;
+  reg blocked = 1'h0;
   reg borrowed = 1'h0;
   output busy;
-  wire busy;
+  reg busy = 1'h0;
+  (* init = 1'h0 *)
+  wire \busy$9 ;
+  reg [4:0] clamped = 5'h08;
+  wire clear;
   input clk;
   wire clk;
   wire [7:0] code_mem__addr;
   output [7:0] code_mem__r_data;
-  wire [7:0] code_mem__r_data;
+  reg [7:0] code_mem__r_data = 8'h00;
   input code_mem__r_en;
   wire code_mem__r_en;
   wire [7:0] code_mem__w_data;
   wire [1:0] code_mem__w_en;
   wire [7:0] code_read__addr;
   wire [7:0] code_read__data;
+  (* init = 8'h00 *)
+  wire [7:0] code_row1;
+  input [7:0] code_write__addr;
   wire [7:0] code_write__addr;
   wire [7:0] code_write__data;
   input [1:0] code_write__en;
@@ -4855,7 +5785,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$9 ;
+  wire \commit_pending$7 ;
   wire drained;
   reg [2:0] exponent0 = 3'h0;
   reg [2:0] exponent1 = 3'h0;
@@ -4875,10 +5805,13 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   wire [2:0] exponents__6;
   input [2:0] exponents__7;
   wire [2:0] exponents__7;
+  reg final0 = 1'h0;
   reg final1 = 1'h0;
+  reg final2 = 1'h0;
+  reg final3 = 1'h0;
   reg final_pass = 1'h0;
-  reg finish_valid = 1'h0;
   reg first_beat = 1'h1;
+  reg [3:0] following = 4'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [3:0] head = 4'h0;
@@ -4928,9 +5861,8 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   input mantissas__7;
   wire mantissas__7;
   reg [2:0] pass_index = 3'h0;
-  input [8:0] \port$1297$0 ;
-  wire [8:0] \port$1297$0 ;
   reg [23:0] rounded_f1 = 24'h000000;
+  reg [21:0] rounding = 22'h000080;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
@@ -4941,10 +5873,14 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   reg sign1 = 1'h0;
   reg sign2_0 = 1'h0;
   reg sign2_1 = 1'h0;
+  wire [20:0] sum0;
+  wire [20:0] sum1;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
+  reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
   reg [22:0] value_f0 = 23'h000000;
+  reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
   output x__ready;
@@ -4977,13 +5913,13 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   end
   always @(posedge clk) begin
     if (bias_write__en)
-      biases[\port$1297$0 [3:0]] <= bias_write__data;
+      biases[bias_write__addr] <= bias_write__data;
   end
   reg [20:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[\$36 [3:0]];
+    _0_ <= biases[bias_read__addr];
   end
-  assign bias_mem__r_data = _0_;
+  assign bias_read__data = _0_;
   reg [7:0] codes [159:0];
   initial begin
     codes[0] = 8'hd4;
@@ -5149,15 +6085,15 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[\port$1297$0 [8:1]][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= bias_write__data[3:0];
     if (code_write__en[1])
-      codes[\port$1297$0 [8:1]][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= bias_write__data[3:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
     _1_ <= codes[code_read__addr];
   end
-  assign code_mem__r_data = _1_;
+  assign code_read__data = _1_;
   reg [7:0] inputs [31:0];
   initial begin
     inputs[0] = 8'h00;
@@ -5202,81 +6138,84 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  assign \$1  = first_beat & from_stream;
-  assign \$2  = \$1  & drained;
-  assign busy = ~ \$2 ;
-  assign \$3  = ~ code_mem__r_en;
-  assign \$4  = first_beat & from_stream;
-  assign \$5  = commit_pending & \$4 ;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = \$3  & \$6 ;
-  assign \$8  = ~ last_beat;
-  assign \$9  = ~ bank_reserved;
-  assign \$10  = \$8  | \$9 ;
-  assign \$11  = \$7  & \$10 ;
-  assign x__ready = \$11  & from_stream;
-  assign \$12  = ~ code_mem__r_en;
-  assign \$13  = first_beat & from_stream;
-  assign \$14  = commit_pending & \$13 ;
-  assign \$15  = ~ \$14 ;
-  assign \$16  = \$12  & \$15 ;
-  assign \$17  = ~ last_beat;
-  assign \$18  = ~ bank_reserved;
-  assign \$19  = \$17  | \$18 ;
-  assign \$20  = \$16  & \$19 ;
-  assign \$21  = from_stream ? x__valid : 1'h1;
-  assign issue = \$20  & \$21 ;
-  assign code_read__addr = code_mem__r_en ? \port$1297$0 [8:1] : row;
+  assign \$1  = ~ code_mem__r_en;
+  assign \$2  = ~ blocked;
+  assign \$3  = \$1  & \$2 ;
+  assign x__ready = \$3  & from_stream;
+  assign \$4  = ~ code_mem__r_en;
+  assign \$5  = ~ blocked;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = from_stream ? x__valid : 1'h1;
+  assign issue = \$6  & \$7 ;
+  assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$22  = \$signal  | \$signal$29 ;
-  assign \$23  = \$22  | \$signal$30 ;
-  assign \$24  = \$23  | finish_valid;
-  assign \$25  = \$24  | bank_reserved;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$signal$32  | \$signal$33 ;
-  assign \$28  = \$27  | valid_f2;
-  assign \$29  = ~ \$28 ;
-  assign drained = \$26  & \$29 ;
-  assign \$30  = | bank_left;
-  assign \$31  = \$signal$49  & \$30 ;
-  assign \$32  = head == 4'h9;
-  assign \$33  = head + 1'h1;
-  assign \$34  = \$32  ? 5'h00 : \$33 ;
-  assign \$35  = \$31  ? \$34  : { 1'h0, head };
-  assign \$36  = bias_mem__r_en ? { 1'h0, \port$1297$0 [3:0] } : \$35 ;
-  assign \$37  = ~ y__valid;
-  assign \$38  = \$37  | y__ready;
-  assign \$39  = ~ borrowed;
-  assign \$signal$49  = \$38  & \$39 ;
-  assign \$40  = row + 1'h1;
-  assign \$41  = pass_index + 1'h1;
-  assign \$42  = pass_index == 2'h3;
-  assign \$43  = row + 1'h1;
-  assign \$44  = input_write__addr + 1'h1;
-  assign \$45  = input_write__addr == 5'h1e;
-  assign \$46  = first_beat & from_stream;
-  assign \$47  = commit_pending & \$46 ;
-  assign \$48  = \$47  & drained;
-  assign \$49  = shift > 5'h16;
-  assign \$50  = \$49  ? 5'h16 : shift;
-  assign \$51  = shift > 5'h16;
-  assign \$52  = \$51  ? 5'h16 : shift;
-  assign \$53  = 1'h1 << \$52 ;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = first_beat & from_stream;
-  assign \$59  = commit_pending & \$58 ;
-  assign \$60  = \$59  & drained;
-  assign \$61  = first_beat & from_stream;
-  assign \$62  = commit_pending & \$61 ;
-  assign \$63  = \$62  & drained;
-  assign \$64  = first_beat & from_stream;
-  assign \$65  = commit_pending & \$64 ;
-  assign \$66  = \$65  & drained;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
+  assign \$8  = \$signal  & \$signal$29 ;
+  assign clear = rst | \$8 ;
+  assign \$9  = \$signal$31  | valid1;
+  assign \$10  = \$9  | \$signal$33 ;
+  assign \$11  = \$10  | \$signal ;
+  assign \$12  = \$11  | bank_reserved;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$signal$35  | \$signal$36 ;
+  assign \$15  = \$14  | valid_f2;
+  assign \$16  = ~ \$15 ;
+  assign drained = \$13  & \$16 ;
+  assign \$17  = $signed(acc0) + $signed(term0);
+  assign \$18  = $signed(\$17 ) + $signed({ 1'h0, sign0 });
+  assign \$19  = $signed(acc1) + $signed(term1);
+  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, sign1 });
+  assign \$21  = \$signal$58  ? following : head;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$21 ;
+  assign \$22  = ~ y__valid;
+  assign \$23  = \$22  | y__ready;
+  assign \$24  = ~ borrowed;
+  assign \$signal$61  = \$23  & \$24 ;
+  assign \$signal$58  = \$signal$61  & bank_nonempty;
+  assign bank_drained = \$signal$61  & bank_single;
+  assign \$25  = first_beat & from_stream;
+  assign \$26  = \$25  & drained;
+  assign \$27  = ~ \$26 ;
+  assign \$28  = row + 1'h1;
+  assign \$29  = pass_index + 1'h1;
+  assign \$30  = pass_index == 2'h3;
+  assign \$31  = row + 1'h1;
+  assign \$32  = input_write__addr + 1'h1;
+  assign \$33  = issue ? last_beat : first_beat;
+  assign \$34  = input_write__addr == 5'h1e;
+  assign \$35  = last_beat ? 1'h0 : \$34 ;
+  assign \$36  = issue ? \$35  : last_beat;
+  assign \$37  = issue & last_beat;
+  assign \$38  = \$37  ? final_pass : from_stream;
+  assign \$39  = issue & last_beat;
+  assign \$40  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$41  = \$39  ? 1'h1 : \$40 ;
+  assign \$42  = first_beat & from_stream;
+  assign \$43  = commit_pending & \$42 ;
+  assign \$44  = \$43  & drained;
+  assign \$45  = \$44  ? 1'h0 : commit_pending;
+  assign \$46  = \$45  | commit;
+  assign \$47  = first_beat & from_stream;
+  assign \$48  = commit_pending & \$47 ;
+  assign \$49  = \$48  & drained;
+  assign \$50  = \$49  ? 1'h0 : commit_pending;
+  assign \$51  = \$50  | commit;
+  assign \$52  = issue ? last_beat : first_beat;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = issue & last_beat;
+  assign \$55  = \$54  ? final_pass : from_stream;
+  assign \$56  = \$53  & \$55 ;
+  assign \$57  = input_write__addr == 5'h1e;
+  assign \$58  = last_beat ? 1'h0 : \$57 ;
+  assign \$59  = issue ? \$58  : last_beat;
+  assign \$60  = issue & last_beat;
+  assign \$61  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$62  = \$60  ? 1'h1 : \$61 ;
+  assign \$63  = \$59  & \$62 ;
+  assign \$64  = \$56  | \$63 ;
+  assign \$65  = from_stream1 ? x_held : input_read__data;
+  assign \$66  = shift > 5'h16;
+  assign \$67  = \$66  ? 5'h16 : shift;
+  assign \$68  = 1'h1 << clamped;
   assign \$70  = first_beat & from_stream;
   assign \$71  = commit_pending & \$70 ;
   assign \$72  = \$71  & drained;
@@ -5313,171 +6252,192 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   assign \$103  = first_beat & from_stream;
   assign \$104  = commit_pending & \$103 ;
   assign \$105  = \$104  & drained;
-  assign \$106  = \$105  ? 1'h0 : commit_pending;
-  assign \$107  = \$106  | commit;
-  assign \$108  = from_stream1 ? x_held : input_read__data;
-  assign \$111  = $signed(x2) << exponent0;
-  assign \$112  = mantissa0 ? \$111  : 15'h0000;
-  assign \$113  = { \$112 [14], \$112 [14], \$112  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$116  = $signed(x2) << exponent1;
-  assign \$117  = mantissa1 ? \$116  : 15'h0000;
-  assign \$118  = { \$117 [14], \$117 [14], \$117  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$119  = \$signal$30  & \$signal$115 ;
-  assign \$120  = \$signal$114  ? 22'h000000 : acc0;
-  assign \$121  = $signed(\$120 ) + $signed(term0);
-  assign \$122  = $signed(\$121 ) + $signed({ 1'h0, sign0 });
-  assign \$123  = \$signal$114  ? 22'h000000 : acc1;
-  assign \$124  = $signed(\$123 ) + $signed(term1);
-  assign \$125  = $signed(\$124 ) + $signed({ 1'h0, sign1 });
-  assign \$126  = | bank_left;
-  assign \$127  = \$signal$49  & \$126 ;
-  assign \$128  = head == 4'h9;
-  assign \$129  = head + 1'h1;
-  assign \$130  = \$128  ? 5'h00 : \$129 ;
-  assign \$131  = \$127  ? \$130  : { 1'h0, head };
-  assign \$132  = | bank_left;
-  assign \$133  = \$signal$49  & \$132 ;
-  assign \$135  = | bank_left;
-  assign \$136  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$137  = $signed(value_f0) + $signed(bias_f0);
-  assign \$138  = $signed(rounded_f1) >>> active_shift;
-  assign \$139  = $signed(shifted_f2) > $signed(8'h7f);
-  assign \$140  = $signed(shifted_f2) < $signed(8'h80);
-  assign \$141  = \$140  ? 24'hffff80 : shifted_f2;
-  assign \$142  = \$139  ? 24'h00007f : \$141 ;
-  assign \$143  = | bank_left;
-  assign \$144  = bank_left - 1'h1;
-  assign \$145  = bank_left == 1'h1;
+  assign \$106  = first_beat & from_stream;
+  assign \$107  = commit_pending & \$106 ;
+  assign \$108  = \$107  & drained;
+  assign \$109  = first_beat & from_stream;
+  assign \$110  = commit_pending & \$109 ;
+  assign \$111  = \$110  & drained;
+  assign \$112  = first_beat & from_stream;
+  assign \$113  = commit_pending & \$112 ;
+  assign \$114  = \$113  & drained;
+  assign \$115  = first_beat & from_stream;
+  assign \$116  = commit_pending & \$115 ;
+  assign \$117  = \$116  & drained;
+  assign \$118  = first_beat & from_stream;
+  assign \$119  = commit_pending & \$118 ;
+  assign \$120  = \$119  & drained;
+  assign \$123  = $signed(x2) << exponent0;
+  assign \$124  = mantissa0 ? \$123  : 15'h0000;
+  assign \$125  = { \$124 [14], \$124 [14], \$124  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$128  = $signed(x2) << exponent1;
+  assign \$129  = mantissa1 ? \$128  : 15'h0000;
+  assign \$130  = { \$129 [14], \$129 [14], \$129  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$131  = following == 4'h9;
+  assign \$132  = following + 1'h1;
+  assign \$133  = \$131  ? 5'h00 : \$132 ;
+  assign \$134  = \$signal  & \$signal$29 ;
+  assign \$135  = \$signal  & \$signal$29 ;
+  assign \$138  = bank_left - 1'h1;
+  assign \$139  = ~ bank_single;
+  assign \$140  = bank_left == 2'h2;
+  assign \$141  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$142  = $signed(value_f0) + $signed(bias_f0);
+  assign \$143  = $signed(rounded_f1) >>> active_shift;
+  assign \$144  = ~ shifted_f2[23];
+  assign \$145  = | shifted_f2[23:7];
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = & shifted_f2[23:7];
+  assign \$148  = ~ \$147 ;
+  assign \$149  = shifted_f2[23] & \$148 ;
+  assign \$150  = \$149  ? 8'h80 : shifted_f2[7:0];
+  assign \$151  = \$146  ? 8'h7f : \$150 ;
   always @(posedge clk)
-    input_write__addr <= \$146 ;
+    busy <= \$152 ;
   always @(posedge clk)
-    first_beat <= \$147 ;
+    input_write__addr <= \$153 ;
   always @(posedge clk)
-    last_beat <= \$148 ;
+    row <= \$154 ;
   always @(posedge clk)
-    bank_reserved <= \$149 ;
+    pass_index <= \$155 ;
   always @(posedge clk)
-    row <= \$150 ;
+    final_pass <= \$156 ;
   always @(posedge clk)
-    pass_index <= \$151 ;
+    first_beat <= \$157 ;
   always @(posedge clk)
-    from_stream <= \$152 ;
+    last_beat <= \$158 ;
   always @(posedge clk)
-    final_pass <= \$153 ;
+    from_stream <= \$159 ;
   always @(posedge clk)
-    x_held <= \$154 ;
+    bank_reserved <= \$160 ;
   always @(posedge clk)
-    from_stream1 <= \$155 ;
+    commit_pending <= \$161 ;
   always @(posedge clk)
-    \$signal  <= \$156 ;
+    blocked <= \$162 ;
   always @(posedge clk)
-    \$signal$60  <= \$157 ;
+    x_held <= input_write__data;
   always @(posedge clk)
-    \$signal$61  <= \$158 ;
+    from_stream1 <= \$163 ;
   always @(posedge clk)
-    final1 <= \$159 ;
+    \$signal$31  <= \$164 ;
   always @(posedge clk)
-    active_shift <= \$160 ;
+    \$signal$75  <= \$165 ;
   always @(posedge clk)
-    active_rounding <= \$161 ;
+    final0 <= \$166 ;
   always @(posedge clk)
-    level0_m <= \$162 ;
+    x1 <= \$65 ;
   always @(posedge clk)
-    level0_e <= \$163 ;
+    code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    level1_m <= \$164 ;
+    valid1 <= \$167 ;
   always @(posedge clk)
-    level1_e <= \$165 ;
+    \$signal$80  <= \$168 ;
   always @(posedge clk)
-    level2_m <= \$166 ;
+    final1 <= \$169 ;
   always @(posedge clk)
-    level2_e <= \$167 ;
+    clamped <= \$170 ;
   always @(posedge clk)
-    level3_m <= \$168 ;
+    rounding <= \$171 ;
   always @(posedge clk)
-    level3_e <= \$169 ;
+    active_shift <= \$172 ;
   always @(posedge clk)
-    level4_m <= \$170 ;
+    active_rounding <= \$173 ;
   always @(posedge clk)
-    level4_e <= \$171 ;
+    level0_m <= \$174 ;
   always @(posedge clk)
-    level5_m <= \$172 ;
+    level0_e <= \$175 ;
   always @(posedge clk)
-    level5_e <= \$173 ;
+    level1_m <= \$176 ;
   always @(posedge clk)
-    level6_m <= \$174 ;
+    level1_e <= \$177 ;
   always @(posedge clk)
-    level6_e <= \$175 ;
+    level2_m <= \$178 ;
   always @(posedge clk)
-    level7_m <= \$176 ;
+    level2_e <= \$179 ;
   always @(posedge clk)
-    level7_e <= \$177 ;
+    level3_m <= \$180 ;
   always @(posedge clk)
-    commit_pending <= \$178 ;
+    level3_e <= \$181 ;
   always @(posedge clk)
-    x2 <= \$179 ;
+    level4_m <= \$182 ;
   always @(posedge clk)
-    sign2_0 <= \$180 ;
+    level4_e <= \$183 ;
   always @(posedge clk)
-    mantissa0 <= \$181 ;
+    level5_m <= \$184 ;
   always @(posedge clk)
-    exponent0 <= \$182 ;
+    level5_e <= \$185 ;
   always @(posedge clk)
-    term0 <= \$183 ;
+    level6_m <= \$186 ;
   always @(posedge clk)
-    sign0 <= \$184 ;
+    level6_e <= \$187 ;
   always @(posedge clk)
-    sign2_1 <= \$185 ;
+    level7_m <= \$188 ;
   always @(posedge clk)
-    mantissa1 <= \$186 ;
+    level7_e <= \$189 ;
   always @(posedge clk)
-    exponent1 <= \$187 ;
+    x2 <= x1;
   always @(posedge clk)
-    term1 <= \$188 ;
+    sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    sign1 <= \$189 ;
+    mantissa0 <= \$121 ;
   always @(posedge clk)
-    \$signal$29  <= \$190 ;
+    exponent0 <= \$122 ;
   always @(posedge clk)
-    \$signal$111  <= \$191 ;
+    term0 <= \$125 [15:0];
   always @(posedge clk)
-    \$signal$112  <= \$192 ;
+    sign0 <= sign2_0;
   always @(posedge clk)
-    \$signal$113  <= \$193 ;
+    sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    \$signal$30  <= \$194 ;
+    mantissa1 <= \$126 ;
   always @(posedge clk)
-    \$signal$114  <= \$195 ;
+    exponent1 <= \$127 ;
   always @(posedge clk)
-    \$signal$115  <= \$196 ;
+    term1 <= \$130 [15:0];
   always @(posedge clk)
-    \$signal$116  <= \$197 ;
+    sign1 <= sign2_1;
   always @(posedge clk)
-    finish_valid <= \$198 ;
+    \$signal$33  <= \$190 ;
   always @(posedge clk)
-    \$signal$117  <= \$199 ;
+    \$signal$126  <= \$191 ;
   always @(posedge clk)
-    acc0 <= \$200 ;
+    final2 <= \$192 ;
   always @(posedge clk)
-    acc1 <= \$201 ;
+    \$signal  <= \$193 ;
   always @(posedge clk)
-    head <= \$202 ;
+    \$signal$29  <= \$194 ;
   always @(posedge clk)
-    borrowed <= \$203 ;
+    final3 <= \$195 ;
   always @(posedge clk)
-    bias_f0 <= \$204 ;
+    acc0 <= \$196 ;
   always @(posedge clk)
-    bank0 <= \$205 ;
+    acc1 <= \$197 ;
   always @(posedge clk)
-    bank1 <= \$206 ;
+    borrowed <= \$198 ;
   always @(posedge clk)
-    bank_left <= \$207 ;
+    bias_mem__r_data <= \$199 ;
   always @(posedge clk)
-    \$signal$32  <= \$208 ;
+    head <= \$200 ;
+  always @(posedge clk)
+    following <= \$201 ;
+  always @(posedge clk)
+    bias_f0 <= \$202 ;
+  always @(posedge clk)
+    bank0 <= \$203 ;
+  always @(posedge clk)
+    bank1 <= \$204 ;
+  always @(posedge clk)
+    bank_left <= \$205 ;
+  always @(posedge clk)
+    bank_nonempty <= \$206 ;
+  always @(posedge clk)
+    bank_single <= \$207 ;
+  always @(posedge clk)
+    \$signal$35  <= \$208 ;
   always @(posedge clk)
     value_f0 <= \$209 ;
   always @(posedge clk)
-    \$signal$33  <= \$210 ;
+    \$signal$36  <= \$210 ;
   always @(posedge clk)
     rounded_f1 <= \$211 ;
   always @(posedge clk)
@@ -5493,21 +6453,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$109  = level0_m;
+          \$121  = level0_m;
       3'h1:
-          \$109  = level1_m;
+          \$121  = level1_m;
       3'h2:
-          \$109  = level2_m;
+          \$121  = level2_m;
       3'h3:
-          \$109  = level3_m;
+          \$121  = level3_m;
       3'h4:
-          \$109  = level4_m;
+          \$121  = level4_m;
       3'h5:
-          \$109  = level5_m;
+          \$121  = level5_m;
       3'h6:
-          \$109  = level6_m;
+          \$121  = level6_m;
       3'h7:
-          \$109  = level7_m;
+          \$121  = level7_m;
     endcase
   end
   always @* begin
@@ -5515,21 +6475,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$110  = level0_e;
+          \$122  = level0_e;
       3'h1:
-          \$110  = level1_e;
+          \$122  = level1_e;
       3'h2:
-          \$110  = level2_e;
+          \$122  = level2_e;
       3'h3:
-          \$110  = level3_e;
+          \$122  = level3_e;
       3'h4:
-          \$110  = level4_e;
+          \$122  = level4_e;
       3'h5:
-          \$110  = level5_e;
+          \$122  = level5_e;
       3'h6:
-          \$110  = level6_e;
+          \$122  = level6_e;
       3'h7:
-          \$110  = level7_e;
+          \$122  = level7_e;
     endcase
   end
   always @* begin
@@ -5537,21 +6497,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$114  = level0_m;
+          \$126  = level0_m;
       3'h1:
-          \$114  = level1_m;
+          \$126  = level1_m;
       3'h2:
-          \$114  = level2_m;
+          \$126  = level2_m;
       3'h3:
-          \$114  = level3_m;
+          \$126  = level3_m;
       3'h4:
-          \$114  = level4_m;
+          \$126  = level4_m;
       3'h5:
-          \$114  = level5_m;
+          \$126  = level5_m;
       3'h6:
-          \$114  = level6_m;
+          \$126  = level6_m;
       3'h7:
-          \$114  = level7_m;
+          \$126  = level7_m;
     endcase
   end
   always @* begin
@@ -5559,345 +6519,229 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$115  = level0_e;
+          \$127  = level0_e;
       3'h1:
-          \$115  = level1_e;
+          \$127  = level1_e;
       3'h2:
-          \$115  = level2_e;
+          \$127  = level2_e;
       3'h3:
-          \$115  = level3_e;
+          \$127  = level3_e;
       3'h4:
-          \$115  = level4_e;
+          \$127  = level4_e;
       3'h5:
-          \$115  = level5_e;
+          \$127  = level5_e;
       3'h6:
-          \$115  = level6_e;
+          \$127  = level6_e;
       3'h7:
-          \$115  = level7_e;
+          \$127  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = input_write__addr;
+    \$152  = \$27 ;
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$153  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$146  = 5'h00;
+        \$153  = 5'h00;
       end else begin
-        \$146  = \$44 [4:0];
+        \$153  = \$32 [4:0];
       end
     end
     if (rst) begin
-      \$146  = 5'h00;
+      \$153  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = first_beat;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$147  = 1'h1;
-      end else begin
-        \$147  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$147  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = last_beat;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$148  = 1'h0;
-      end else begin
-        \$148  = \$45 ;
-      end
-    end
-    if (rst) begin
-      \$148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = bank_reserved;
-    if (issue) begin
-      if (last_beat) begin
-        \$149  = 1'h1;
-      end
-    end
-    if (\$signal$49 ) begin
-      if (\$143 ) begin
-        if (\$145 ) begin
-          \$149  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = row;
+    \$154  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$150  = 8'h00;
+          \$154  = 8'h00;
         end else begin
-          \$150  = \$40 [7:0];
+          \$154  = \$28 [7:0];
         end
       end else begin
-        \$150  = \$43 [7:0];
+        \$154  = \$31 [7:0];
       end
     end
-    if (rst) begin
-      \$150  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$151  = 3'h0;
-        end else begin
-          \$151  = \$41 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$151  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = from_stream;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$152  = 1'h1;
-        end else begin
-          \$152  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$152  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$153  = 1'h0;
-        end else begin
-          \$153  = \$42 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = input_write__data;
     if (rst) begin
       \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = from_stream;
+    \$155  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$155  = 3'h0;
+        end else begin
+          \$155  = \$29 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = issue;
+    \$156  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$156  = 1'h0;
+        end else begin
+          \$156  = \$30 ;
+        end
+      end
+    end
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = first_beat;
+    \$157  = \$33 ;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = last_beat;
+    \$158  = \$36 ;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = final_pass;
+    \$159  = \$38 ;
     if (rst) begin
-      \$159  = 1'h0;
+      \$159  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = active_shift;
-    if (\$48 ) begin
-      \$160  = \$50 ;
-    end
+    \$160  = \$41 ;
     if (rst) begin
-      \$160  = 5'h08;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = active_rounding;
-    if (\$48 ) begin
-      \$161  = \$54 [21:0];
-    end
+    \$161  = \$46 ;
     if (rst) begin
-      \$161  = 22'h000080;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = level0_m;
-    if (\$57 ) begin
-      \$162  = mantissas__0;
-    end
+    \$162  = \$64 ;
     if (rst) begin
-      \$162  = 1'h1;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = level0_e;
-    if (\$60 ) begin
-      \$163  = exponents__0;
-    end
+    \$163  = from_stream;
     if (rst) begin
-      \$163  = 3'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = level1_m;
-    if (\$63 ) begin
-      \$164  = mantissas__1;
-    end
+    \$164  = issue;
     if (rst) begin
-      \$164  = 1'h1;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = level1_e;
-    if (\$66 ) begin
-      \$165  = exponents__1;
-    end
+    \$165  = last_beat;
     if (rst) begin
-      \$165  = 3'h1;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = level2_m;
-    if (\$69 ) begin
-      \$166  = mantissas__2;
-    end
+    \$166  = final_pass;
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = level2_e;
+    \$167  = \$signal$31 ;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$168  = \$signal$75 ;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$169  = final0;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$170  = \$67 ;
+    if (rst) begin
+      \$170  = 5'h08;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$171  = \$69 [21:0];
+    if (rst) begin
+      \$171  = 22'h000080;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$172  = active_shift;
     if (\$72 ) begin
-      \$167  = exponents__2;
+      \$172  = clamped;
     end
     if (rst) begin
-      \$167  = 3'h2;
+      \$172  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = level3_m;
+    \$173  = active_rounding;
+    if (\$72 ) begin
+      \$173  = rounding;
+    end
+    if (rst) begin
+      \$173  = 22'h000080;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$174  = level0_m;
     if (\$75 ) begin
-      \$168  = mantissas__3;
-    end
-    if (rst) begin
-      \$168  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = level3_e;
-    if (\$78 ) begin
-      \$169  = exponents__3;
-    end
-    if (rst) begin
-      \$169  = 3'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = level4_m;
-    if (\$81 ) begin
-      \$170  = mantissas__4;
-    end
-    if (rst) begin
-      \$170  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = level4_e;
-    if (\$84 ) begin
-      \$171  = exponents__4;
-    end
-    if (rst) begin
-      \$171  = 3'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = level5_m;
-    if (\$87 ) begin
-      \$172  = mantissas__5;
-    end
-    if (rst) begin
-      \$172  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = level5_e;
-    if (\$90 ) begin
-      \$173  = exponents__5;
-    end
-    if (rst) begin
-      \$173  = 3'h5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = level6_m;
-    if (\$93 ) begin
-      \$174  = mantissas__6;
+      \$174  = mantissas__0;
     end
     if (rst) begin
       \$174  = 1'h1;
@@ -5905,19 +6749,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = level6_e;
-    if (\$96 ) begin
-      \$175  = exponents__6;
+    \$175  = level0_e;
+    if (\$78 ) begin
+      \$175  = exponents__0;
     end
     if (rst) begin
-      \$175  = 3'h6;
+      \$175  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = level7_m;
-    if (\$99 ) begin
-      \$176  = mantissas__7;
+    \$176  = level1_m;
+    if (\$81 ) begin
+      \$176  = mantissas__1;
     end
     if (rst) begin
       \$176  = 1'h1;
@@ -5925,257 +6769,293 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = level7_e;
+    \$177  = level1_e;
+    if (\$84 ) begin
+      \$177  = exponents__1;
+    end
+    if (rst) begin
+      \$177  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$178  = level2_m;
+    if (\$87 ) begin
+      \$178  = mantissas__2;
+    end
+    if (rst) begin
+      \$178  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$179  = level2_e;
+    if (\$90 ) begin
+      \$179  = exponents__2;
+    end
+    if (rst) begin
+      \$179  = 3'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$180  = level3_m;
+    if (\$93 ) begin
+      \$180  = mantissas__3;
+    end
+    if (rst) begin
+      \$180  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$181  = level3_e;
+    if (\$96 ) begin
+      \$181  = exponents__3;
+    end
+    if (rst) begin
+      \$181  = 3'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$182  = level4_m;
+    if (\$99 ) begin
+      \$182  = mantissas__4;
+    end
+    if (rst) begin
+      \$182  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$183  = level4_e;
     if (\$102 ) begin
-      \$177  = exponents__7;
+      \$183  = exponents__4;
     end
     if (rst) begin
-      \$177  = 3'h7;
+      \$183  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = \$107 ;
+    \$184  = level5_m;
+    if (\$105 ) begin
+      \$184  = mantissas__5;
+    end
     if (rst) begin
-      \$178  = 1'h0;
+      \$184  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = \$108 ;
+    \$185  = level5_e;
+    if (\$108 ) begin
+      \$185  = exponents__5;
+    end
     if (rst) begin
-      \$179  = 8'h00;
+      \$185  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = code_mem__r_data[3];
+    \$186  = level6_m;
+    if (\$111 ) begin
+      \$186  = mantissas__6;
+    end
     if (rst) begin
-      \$180  = 1'h0;
+      \$186  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = \$109 ;
+    \$187  = level6_e;
+    if (\$114 ) begin
+      \$187  = exponents__6;
+    end
     if (rst) begin
-      \$181  = 1'h0;
+      \$187  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = \$110 ;
+    \$188  = level7_m;
+    if (\$117 ) begin
+      \$188  = mantissas__7;
+    end
     if (rst) begin
-      \$182  = 3'h0;
+      \$188  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = \$113 [15:0];
+    \$189  = level7_e;
+    if (\$120 ) begin
+      \$189  = exponents__7;
+    end
     if (rst) begin
-      \$183  = 16'h0000;
+      \$189  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = sign2_0;
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = code_mem__r_data[7];
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = \$114 ;
-    if (rst) begin
-      \$186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = \$115 ;
-    if (rst) begin
-      \$187  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$188  = \$118 [15:0];
-    if (rst) begin
-      \$188  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$189  = sign2_1;
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$190  = \$signal ;
+    \$190  = valid1;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$191  = \$signal$60 ;
+    \$191  = \$signal$80 ;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = \$signal$61 ;
+    \$192  = final1;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = final1;
+    \$193  = \$signal$33 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$194  = \$signal$29 ;
+    \$194  = \$signal$126 ;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$195  = \$signal$111 ;
+    \$195  = final2;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = \$signal$112 ;
-    if (rst) begin
-      \$196  = 1'h0;
+    \$196  = acc0;
+    if (clear) begin
+      \$196  = 21'h000000;
+    end else if (\$signal ) begin
+      \$196  = \$18 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = \$signal$113 ;
-    if (rst) begin
-      \$197  = 1'h0;
+    \$197  = acc1;
+    if (clear) begin
+      \$197  = 21'h000000;
+    end else if (\$signal ) begin
+      \$197  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = \$119 ;
+    \$198  = bias_mem__r_en;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = \$signal$116 ;
+    \$199  = bias_read__data;
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = acc0;
-    if (\$signal$30 ) begin
-      \$200  = \$122 [21:0];
+    \$200  = head;
+    if (\$signal$58 ) begin
+      \$200  = following;
     end
     if (rst) begin
-      \$200  = 22'h000000;
+      \$200  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = acc1;
-    if (\$signal$30 ) begin
-      \$201  = \$125 [21:0];
+    \$201  = following;
+    if (\$signal$58 ) begin
+      \$201  = \$133 [3:0];
     end
     if (rst) begin
-      \$201  = 22'h000000;
+      \$201  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = \$131 [3:0];
-    if (rst) begin
-      \$202  = 4'h0;
+    \$202  = bias_f0;
+    if (\$signal$58 ) begin
+      \$202  = bias_read__data;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = bias_mem__r_en;
-    if (rst) begin
-      \$203  = 1'h0;
+    \$203  = bank0;
+    if (\$signal$58 ) begin
+      \$203  = bank1;
+    end else if (\$134 ) begin
+      \$203  = \$18 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = bias_f0;
-    if (\$133 ) begin
-      \$204  = bias_mem__r_data;
-    end
-    if (rst) begin
-      \$204  = 21'h000000;
+    \$204  = bank1;
+    if (\$signal$58 ) begin
+    end else if (\$134 ) begin
+      \$204  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = bank0;
-    if (finish_valid) begin
-      \$205  = acc0;
-    end
-    if (\$signal$49 ) begin
-      if (\$143 ) begin
-        \$205  = bank1;
-      end
+    \$205  = bank_left;
+    if (\$135 ) begin
+      \$205  = \$136 ;
+    end else if (\$signal$58 ) begin
+      \$205  = \$138 [1:0];
     end
     if (rst) begin
-      \$205  = 22'h000000;
+      \$205  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = bank1;
-    if (finish_valid) begin
-      \$206  = acc1;
+    \$206  = bank_nonempty;
+    if (\$135 ) begin
+      \$206  = 1'h1;
+    end else if (\$signal$58 ) begin
+      \$206  = \$139 ;
     end
     if (rst) begin
-      \$206  = 22'h000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = bank_left;
-    if (finish_valid) begin
-      \$207  = \$134 ;
-    end
-    if (\$signal$49 ) begin
-      if (\$143 ) begin
-        \$207  = \$144 [1:0];
-      end
+    \$207  = bank_single;
+    if (\$135 ) begin
+      \$207  = \$137 ;
+    end else if (\$signal$58 ) begin
+      \$207  = \$140 ;
     end
     if (rst) begin
-      \$207  = 2'h0;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = \$signal$32 ;
-    if (\$signal$49 ) begin
-      \$208  = \$135 ;
+    \$208  = \$signal$35 ;
+    if (\$signal$61 ) begin
+      \$208  = bank_nonempty;
     end
     if (rst) begin
       \$208  = 1'h0;
@@ -6184,18 +7064,15 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$209  = value_f0;
-    if (\$signal$49 ) begin
-      \$209  = \$136 [22:0];
-    end
-    if (rst) begin
-      \$209  = 23'h000000;
+    if (\$signal$61 ) begin
+      \$209  = \$141 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = \$signal$33 ;
-    if (\$signal$49 ) begin
-      \$210  = \$signal$32 ;
+    \$210  = \$signal$36 ;
+    if (\$signal$61 ) begin
+      \$210  = \$signal$35 ;
     end
     if (rst) begin
       \$210  = 1'h0;
@@ -6204,18 +7081,15 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$211  = rounded_f1;
-    if (\$signal$49 ) begin
-      \$211  = \$137 ;
-    end
-    if (rst) begin
-      \$211  = 24'h000000;
+    if (\$signal$61 ) begin
+      \$211  = \$142 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$212  = valid_f2;
-    if (\$signal$49 ) begin
-      \$212  = \$signal$33 ;
+    if (\$signal$61 ) begin
+      \$212  = \$signal$36 ;
     end
     if (rst) begin
       \$212  = 1'h0;
@@ -6224,17 +7098,14 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$213  = shifted_f2;
-    if (\$signal$49 ) begin
-      \$213  = \$138 ;
-    end
-    if (rst) begin
-      \$213  = 24'h000000;
+    if (\$signal$61 ) begin
+      \$213  = \$143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$214  = y__valid;
-    if (\$signal$49 ) begin
+    if (\$signal$61 ) begin
       \$214  = valid_f2;
     end else if (y__ready) begin
       \$214  = 1'h0;
@@ -6246,31 +7117,28 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, code_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$215  = y__payload;
-    if (\$signal$49 ) begin
-      \$215  = \$142 [7:0];
-    end
-    if (rst) begin
-      \$215  = 8'h00;
+    if (\$signal$61 ) begin
+      \$215  = \$151 ;
     end
   end
-  assign code_write__addr = \port$1297$0 [8:1];
-  assign code_mem__addr = \port$1297$0 [8:1];
+  assign code_mem__addr = code_write__addr;
   assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
-  assign code_read__data = code_mem__r_data;
-  assign \commit_pending$9  = commit_pending;
+  assign \commit_pending$7  = commit_pending;
+  assign \busy$9  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
+  assign code_row1 = code_mem__r_data;
+  assign sum0 = \$18 [20:0];
+  assign sum1 = \$20 [20:0];
   assign y_valid = y__valid;
   assign y_data = y__payload;
-  assign bias_write__addr = \port$1297$0 [3:0];
-  assign bias_mem__addr = \port$1297$0 [3:0];
+  assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign bias_read__addr = \$36 [3:0];
-  assign \$54  = { 1'h0, \$53 [31:1] };
-  assign \$134  = 2'h2;
+  assign \$69  = { 1'h0, \$68 [31:1] };
+  assign \$136  = 2'h2;
+  assign \$137  = 1'h0;
 endmodule

@@ -26,6 +26,7 @@ class Board:
     fmax_target_mhz: float
     dsps: int  # multiplier blocks on the device (SB_MAC16 / MULT18X18D)
     nextpnr_device: tuple[str, ...]  # nextpnr's device and package options
+    synth_options: tuple[str, ...] = ()  # Yosys synth_<family> options for the device
 
     @property
     def constraints_file(self) -> str:
@@ -47,6 +48,9 @@ BOARDS = {
         fmax_target_mhz=48.0,
         dsps=8,
         nextpnr_device=("--up5k", "--package", "sg48"),
+        # ABC9 maps logic for the UP5K's own delays (the default is the faster HX's): the
+        # default network gains ~7 MHz
+        synth_options=("-device", "u"),
     ),
     "ulx3s": Board(
         "ulx3s",

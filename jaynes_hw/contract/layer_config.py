@@ -175,6 +175,12 @@ class LayerConfig:
         return accumulator_width(self.n_in, self.act_bits, self.max_level, self.bias_bits)
 
     @property
+    def sum_bits(self) -> int:
+        """Signed width of a lane's accumulator and bank entry: the terms without the bias,
+        which joins in the shared finish stage (``accumulator_bits`` wide)."""
+        return accumulator_width(self.n_in, self.act_bits, self.max_level)
+
+    @property
     def max_shift(self) -> int:
         """Largest useful output shift: beyond the accumulator width every result is 0."""
         return self.accumulator_bits
@@ -220,8 +226,9 @@ class LayerConfig:
 
     # --- timing -------------------------------------------------------------------------
 
-    # Pipeline: issue, decode or products (s1), term (s2), accumulate (s3), bank (s4), then
-    # the shared finish unit: + rounding (f0), + bias (f1), >> S (f2), saturate into y.
+    # Pipeline: issue, memory outputs registered (read), decode or products (s1), term (s2),
+    # accumulate into the bank (s3), then the shared finish unit: + rounding (f0), + bias
+    # (f1), >> S (f2), saturate into y.
     PIPELINE_LATENCY = 9  # cycles from a pass's last input beat issuing to its first result
     BANK_SLACK = 5  # cycles from a pass's last beat issuing until its sums can leave the bank
 

@@ -31,8 +31,9 @@ codes    row * lanes_p2 + lane     RW    code of output pass * lanes + lane, inp
 bit 0 asks the core to copy them to the datapath at the next vector boundary, so no output
 ever mixes old and new strengths; STATUS bit 0 stays 1 until that happens. Bias and code
 writes reach the memories at once: write them while STATUS.busy is 0 (between vectors).
-Every access is acknowledged two cycles after its strobe is taken (the request is registered
-before it is decoded); unmapped addresses read 0 and ignore writes.
+Every access is acknowledged five cycles after its strobe is taken (the request is
+registered, decoded into registered flags, performed, and a memory's read data registered
+twice); unmapped addresses read 0 and ignore writes.
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ Signals, named from the initiator (the host side drives the ``Out`` members)::
 
 Protocol: the initiator raises exactly one of ``w_stb``/``r_stb`` with ``addr`` (and
 ``w_data``) and holds them until it samples ``ack`` = 1; it may start the next request in
-the very next cycle. A target accepts a request in a cycle where a strobe is high and its
-own ``ack`` is low, and acknowledges exactly one cycle later (so a transaction takes two
-cycles, back-to-back transactions one every two cycles). This is the subset of Wishbone
-classic a register file needs, without byte selects; amaranth-soc is not on PyPI.
+the very next cycle. A target accepts a request in a cycle where a strobe is high and it
+holds no other request, and acknowledges it a fixed number of cycles later (a layer core:
+five, so its decoders and read data start from flip-flops; an unmapped address: one).
+This is the subset of Wishbone classic a register file needs, without byte selects;
+amaranth-soc is not on PyPI.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ int8 baseline) are the same ``LayerDatapath`` behind the register file that
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,8 +44,8 @@ class ConfiguredLayer(wiring.Component):
     initial_bias : ndarray of int64 (n_out,)
 
     Latency and throughput are the datapath's (``LayerDatapath``). A bus access is
-    acknowledged two cycles after its strobe is taken; a read of the code memory stalls the
-    issue stage for a cycle, one of the bias memory the finish stage.
+    acknowledged five cycles after its strobe is taken; a read of the code memory stalls
+    the issue stage for a cycle, one of the bias memory the finish stage.
     """
 
     def __init__(
@@ -97,24 +99,31 @@ class ConfiguredLayer(wiring.Component):
         wiring.connect(m, wiring.flipped(self.x), datapath.x)
         wiring.connect(m, datapath.y, wiring.flipped(self.y))
 
-        # The request is registered before anything decodes it, so the address decoders and
-        # the register and memory writes start from flip-flops. One access at a time: a
-        # strobe is taken while no request is held and no ack is out; the ack comes the
-        # cycle after the request register (two cycles after the strobe was taken), and the
-        # strobe still high in the ack cycle is not taken again.
+        # Registered steps, so no address decoder, comparison or read select sits in front of
+        # a write enable, a memory port, the datapath's issue logic or the read data:
+        #   take      the strobe is taken (no request in progress): address and data into
+        #             the request registers;
+        #   decode    the request's region, offset and range checks into flags;
+        #   access    registers and memories written, a memory read issued, a register read;
+        #   fetched   a memory read's row arrives (registered in the datapath);
+        #   collect   that row's field (its lane, sign-extended) into the read register;
+        #   ack       the cycle after (five cycles after the strobe was taken), with the read
+        #             register on r_data; the strobe still high then is not taken again.
         request_addr = Signal(len(bus.addr))
         request_data = Signal(BUS_DATA_BITS)
-        request_write, request_valid, ack = Signal(), Signal(), Signal()
-        take = (bus.w_stb | bus.r_stb) & ~request_valid & ~ack
-        m.d.sync += [request_valid.eq(take), ack.eq(request_valid)]
+        request_write = Signal()
+        steps = [Signal(name=name) for name in ("request_valid", "decoded", "fetched", "collected")]
+        request_valid, decoded = steps[:2]
+        ack = Signal()
+        take = (bus.w_stb | bus.r_stb) & ~(Cat(*steps).any() | ack)
+        m.d.sync += [request_valid.eq(take), ack.eq(steps[-1])]
+        m.d.sync += [after.eq(before) for before, after in itertools.pairwise(steps)]
         with m.If(take):
             m.d.sync += [
                 request_addr.eq(bus.addr),
                 request_data.eq(bus.w_data),
                 request_write.eq(bus.w_stb),
             ]
-        write = request_valid & request_write
-        read = request_valid & ~request_write
         m.d.comb += bus.ack.eq(ack)
 
         def region(name):
@@ -123,27 +132,32 @@ class ConfiguredLayer(wiring.Component):
             bits = area.size.bit_length() - 1
             return request_addr[bits:] == area.base >> bits, request_addr[:bits]
 
-        # Registered read data, or a lane of a memory row read this cycle.
+        def access(name, condition):
+            """(write, read): ``condition`` on a write / a read request, registered in the
+            decode step, so each is one flip-flop in the access step."""
+            write, read = Signal(name=f"{name}_write"), Signal(name=f"{name}_read")
+            m.d.sync += [
+                write.eq(request_valid & request_write & condition),
+                read.eq(request_valid & ~request_write & condition),
+            ]
+            return write, read
+
+        # The read register: a register's word (access step) or a memory row's field (collect
+        # step); r_data shows it in the ack cycle only (the network ORs its layers' r_data).
         read_word = Signal(BUS_DATA_BITS)
-        read_source = Signal(range(3))  # 0 register, 1 code memory, 2 bias memory
         read_lane = Signal(range(register_map.lanes_p2))
-        m.d.comb += bus.r_data.eq(0)
-        with m.If(ack):
-            with m.Switch(read_source):
-                with m.Case(0):
-                    m.d.comb += bus.r_data.eq(read_word)
-                with m.Case(1):
-                    code = datapath.code_mem.r_data.word_select(read_lane, config.code_bits)
-                    m.d.comb += bus.r_data.eq(code)
-                if config.bias_bits:
-                    with m.Case(2):
-                        value = datapath.bias_mem.r_data
-                        m.d.comb += bus.r_data.eq(value.as_signed())  # sign-extended
-        with m.If(read):  # unmapped addresses read 0
-            m.d.sync += [read_source.eq(0), read_word.eq(0)]
+        m.d.comb += bus.r_data.eq(Mux(ack, read_word, 0))
+        # Every readable word with the registered flag that selects it: read_word is their OR
+        # (at most one flag is set, none for an unmapped address, which reads 0), a shallow
+        # tree rather than a chain of priority selects.
+        read_sources = []
 
         # --- registers ----------------------------------------------------------------------
         hit, offset = region("regs")
+        register = Signal(range(8))  # the register's offset, kept for the access step
+        with m.If(request_valid):
+            m.d.sync += register.eq(offset)
+        register_write, register_read = access("register", hit)
         staged_shift = Signal(config.shift_bits, init=self.initial_shift)
         m.d.comb += datapath.shift.eq(staged_shift)
         # Strobes and enables are plain expressions, not comb assignments under m.If: Icarus
@@ -151,21 +165,21 @@ class ConfiguredLayer(wiring.Component):
         # backend's dummy trigger is a declaration initializer, which raises no event), and
         # such an enable then stays X, latches X into the datapath's state and the
         # simulation hangs.
-        m.d.comb += datapath.commit.eq(write & hit & (offset == REG_CONTROL) & request_data[0])
-        with m.If(write & hit & (offset == REG_SHIFT)):
+        m.d.comb += datapath.commit.eq(register_write & (register == REG_CONTROL) & request_data[0])
+        with m.If(register_write & (register == REG_SHIFT)):
             m.d.sync += staged_shift.eq(request_data)
         status = Mux(datapath.commit_pending, STATUS_COMMIT_PENDING, 0) | Mux(
             datapath.busy, STATUS_BUSY, 0
         )
-        with m.If(read & hit):
-            with m.Switch(offset):
-                for address, value in register_map.constant_registers().items():
-                    with m.Case(address):
-                        m.d.sync += read_word.eq(value)
-                with m.Case(REG_CONTROL):
-                    m.d.sync += read_word.eq(status)
-                with m.Case(REG_SHIFT):
-                    m.d.sync += read_word.eq(staged_shift)
+        constants = register_map.constant_registers()
+        table = Array(Const(constants.get(address, 0), BUS_DATA_BITS) for address in range(8))
+        _, control_read = access("control", hit & (offset == REG_CONTROL))
+        _, shift_read = access("shift", hit & (offset == REG_SHIFT))
+        read_sources += [
+            (register_read, table[register]),
+            (control_read, status),
+            (shift_read, staged_shift),
+        ]
 
         # --- staged codebook ------------------------------------------------------------------
         if config.kind == "lognormal":
@@ -178,40 +192,72 @@ class ConfiguredLayer(wiring.Component):
                     staged_e = Signal(config.exponent_bits, init=exponent, name=f"staged{k}_e")
                     m.d.comb += datapath.exponents[k].eq(staged_e)
                     word = staged_m | staged_e << EXPONENT_FIELD
-                with m.If(hit & (offset == k)):
-                    with m.If(write):
-                        m.d.sync += staged_m.eq(request_data)
-                        if config.exponent_bits:
-                            m.d.sync += staged_e.eq(request_data[EXPONENT_FIELD:])
-                    with m.If(read):
-                        m.d.sync += read_word.eq(word)
+                level_write, level_read = access(f"level{k}", hit & (offset == k))
+                with m.If(level_write):
+                    m.d.sync += staged_m.eq(request_data)
+                    if config.exponent_bits:
+                        m.d.sync += staged_e.eq(request_data[EXPONENT_FIELD:])
+                read_sources.append((level_read, word))
 
         # --- memories ---------------------------------------------------------------------------
         # code word row * lanes_p2 + lane is one lane field of a code memory row
         lane_bits = register_map.lanes_p2.bit_length() - 1
         hit, offset = region("codes")
         row, lane = offset[lane_bits:], offset[:lane_bits]
-        codes_hit = hit & (lane < config.lanes) & (row < config.code_rows)
-        access = datapath.code_mem
+        code_row = Signal(len(row) or 1)
+        code_lanes = Signal(config.lanes)  # one-hot: the lane field the request addresses
+        with m.If(request_valid):
+            m.d.sync += [code_row.eq(row), code_lanes.eq(Const(1, config.lanes) << lane)]
+        code_write, code_read = access(
+            "code", hit & (lane < config.lanes) & (row < config.code_rows)
+        )
+        memory = datapath.code_mem
         m.d.comb += [
-            access.addr.eq(row),
-            access.w_data.eq(request_data[: config.code_bits].replicate(config.lanes)),
+            memory.addr.eq(code_row),
+            memory.w_data.eq(request_data[: config.code_bits].replicate(config.lanes)),
+            memory.w_en.eq(Mux(code_write, code_lanes, 0)),
+            memory.r_en.eq(code_read),
         ]
-        m.d.comb += [
-            access.w_en.eq(Mux(write & codes_hit, Const(1, config.lanes) << lane, 0)),
-            access.r_en.eq(read & codes_hit),
-        ]
-        with m.If(read & codes_hit):
-            m.d.sync += [read_source.eq(1), read_lane.eq(lane)]
+        with m.If(request_valid):
+            m.d.sync += read_lane.eq(lane)
         if config.bias_bits:  # bias word o is the bias of output o
             hit, offset = region("bias")
-            bias_hit = hit & (offset < config.n_out)
-            access = datapath.bias_mem
-            m.d.comb += [access.addr.eq(offset), access.w_data.eq(request_data)]
-            m.d.comb += [access.w_en.eq(write & bias_hit), access.r_en.eq(read & bias_hit)]
-            with m.If(read & bias_hit):
-                m.d.sync += read_source.eq(2)
+            bias_output = Signal(range(config.n_out))
+            with m.If(request_valid):
+                m.d.sync += bias_output.eq(offset)
+            bias_write, bias_read = access("bias", hit & (offset < config.n_out))
+            memory = datapath.bias_mem
+            m.d.comb += [memory.addr.eq(bias_output), memory.w_data.eq(request_data)]
+            m.d.comb += [memory.w_en.eq(bias_write), memory.r_en.eq(bias_read)]
+        else:
+            bias_read = Const(0)
+        with m.If(decoded):
+            m.d.sync += read_word.eq(_balanced_or([Mux(f, v, 0) for f, v in read_sources]))
+        # a memory row read in the access step is on the datapath's r_data two cycles later
+        code_fetched, bias_fetched = Signal(), Signal()
+        code_collect, bias_collect = Signal(), Signal()
+        m.d.sync += [
+            code_fetched.eq(code_read),
+            bias_fetched.eq(bias_read),
+            code_collect.eq(code_fetched),
+            bias_collect.eq(bias_fetched),
+        ]
+        with m.If(code_collect):
+            code = datapath.code_mem.r_data.word_select(read_lane, config.code_bits)
+            m.d.sync += read_word.eq(code)
+        if config.bias_bits:
+            with m.If(bias_collect):
+                m.d.sync += read_word.eq(datapath.bias_mem.r_data.as_signed())  # sign-extended
         return m
+
+
+def _balanced_or(values: list):
+    """The OR of ``values`` as a balanced tree (a long chain would be as deep as it is long,
+    in the netlist and in the simulator's expression evaluator)."""
+    while len(values) > 1:
+        pairs = [values[i] | values[i + 1] for i in range(0, len(values) - 1, 2)]
+        values = pairs + values[len(pairs) * 2 :]
+    return values[0]
 
 
 class LayerCore(ConfiguredLayer):

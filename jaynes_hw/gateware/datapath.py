@@ -13,13 +13,16 @@ replay. One beat = one input index of one pass = ``lanes`` multiply-accumulates.
 Pipeline (one beat per cycle, no stall once issued)::
 
     issue   counters (pass, i); read the code row and the input buffer; accept x
+    read    the memories' outputs and x into registers (a block RAM's output is slow: on
+            the ECP5 its clock-to-output alone is 5.8 ns)
     s1      the beat's activation x into one register shared by every lane, and
               per_lane: each lane's code decoded (sign; level, or pow2 shift; int8 weight)
               shared:   the K products L[k] * x, once for all lanes; the codes delayed
     s2      each lane's term t = L[bin] * x (per_lane: multiply or shift; shared: a K:1
             select of the products), stored as t XOR sign
-    s3      acc[lane] = (first beat ? 0 : acc) + (t XOR sign) + sign   (= +-t, one adder)
-    s4      last beat: the lanes' sums into the output bank
+    s3      sum[lane] = acc + (t XOR sign) + sign   (= acc +- t, one adder with a carry-in);
+            acc <= sum, or 0 on a pass's last beat (the flip-flops' synchronous reset), when
+            the last beat's sums go straight into the output bank
     finish  one bank entry a cycle: f0 + 2^(S-1) (and the output's bias read), f1 + bias,
             f2 >> S, then saturate and ReLU into the y register
 
@@ -28,14 +31,16 @@ The two datapaths compute the same contract bit for bit (``LayerConfig.datapath`
 ``shared`` makes the K products once per beat, so a lane is a K:1 select and an adder.
 Every stage holds at most one adder, multiplier, shifter or select. A pass may issue its
 last beat only when the bank is free, so a beat never waits inside the pipeline and
-back-pressure on ``y`` simply stops the issue stage.
+back-pressure on ``y`` simply stops the issue stage. A lane's accumulator and bank entry
+are ``sum_bits`` wide (the terms only); the bias joins in the finish stage, which is
+``accumulator_bits`` wide.
 """
 
 from __future__ import annotations
 
 import itertools
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -47,7 +52,7 @@ class MemoryAccess(wiring.Signature):
     """Configuration access to one of the datapath's memories, from the initiator's side.
 
     ``addr`` selects a row; ``w_en`` (one bit per field) writes ``w_data``'s matching fields
-    at the clock edge; ``r_en`` reads the row into ``r_data`` one cycle later. A read takes
+    at the clock edge; ``r_en`` reads the row into ``r_data`` two cycles later. A read takes
     the memory's read port from the datapath for that cycle (the datapath stalls).
     """
 
@@ -99,7 +104,9 @@ class LayerDatapath(wiring.Component):
     mantissas, exponents : In(...).array(K)
         Staged codebook (``lognormal`` only; ``exponents`` only with ``exponent_bits``).
     shift : In(shift_bits)
-        Staged output shift; values above ``max_shift`` act as ``max_shift``.
+        Staged output shift; values above ``max_shift`` act as ``max_shift``. It must be
+        stable for two cycles before a commit is applied (the register file's bus accesses
+        take five).
     commit : In(1)
         Strobe: copy the staged codebook and shift into the datapath at the next vector
         boundary (before the next vector's first beat, once every result of the previous
@@ -107,14 +114,15 @@ class LayerDatapath(wiring.Component):
     commit_pending : Out(1)
         A commit has been requested and not yet applied.
     busy : Out(1)
-        A vector is in flight (between its first beat and its last result leaving the bank).
+        A vector is in flight (between its first beat and its last result leaving the bank),
+        as it was the cycle before.
     code_mem, bias_mem : In(MemoryAccess)
         Configuration access to the code memory (a row of ``lanes`` codes per beat) and,
         with bias, the bias memory (one output a row).
 
-    Latency and throughput: a pass's first result is on ``y`` ``config.pipeline_latency``
-    = 9 cycles after its last input beat issues. With ``y`` always ready and ``x`` never
-    empty, the core issues one beat (``lanes`` MAC) every cycle when ``n_in >= lanes + 5``
+    Latency and throughput: a pass's first result is on ``y`` ``PIPELINE_LATENCY`` = 9
+    cycles after its last input beat issues. With ``y`` always ready and ``x`` never empty,
+    the core issues one beat (``lanes`` MAC) every cycle when ``n_in >= lanes + 5``
     (``config.full_rate``); a vector takes ``passes * n_in`` cycles.
     """
 
@@ -163,12 +171,13 @@ class LayerDatapath(wiring.Component):
             code_write.addr.eq(self.code_mem.addr),
             code_write.data.eq(self.code_mem.w_data),
             code_write.en.eq(self.code_mem.w_en),
-            self.code_mem.r_data.eq(code_read.data),
         ]
 
         # --- issue stage ------------------------------------------------------------------
-        # The counters' comparisons are kept in registers beside them (updated with them), so
-        # the issue decision is a few gates on flip-flops.
+        # The counters' comparisons are kept in registers beside them (updated with them), and
+        # so is the one condition that holds the issue back (``blocked``, computed from the
+        # flags' next values), so ``x.ready`` and the issue decision are one gate on
+        # flip-flops: the stream's source sees a short path.
         pass_index = Signal(range(passes))
         input_index = Signal(range(n_in))
         row = Signal(range(config.code_rows))
@@ -178,23 +187,21 @@ class LayerDatapath(wiring.Component):
         final_pass = Signal(init=passes == 1)  # pass_index == passes - 1
         vector_start = first_beat & from_stream
 
-        valid1, finish_valid = Signal(), Signal()
+        valid1 = Signal()
         valid_f0, valid_f1, valid_f2 = Signal(), Signal(), Signal()
         bank_reserved = Signal()  # from a pass's last beat issuing until its bank is drained
         commit_pending = Signal()
         # nothing in flight from issue to the last finish stage (``busy`` is its complement)
         drained = Signal()
-        m.d.comb += [
-            self.commit_pending.eq(commit_pending),
-            self.busy.eq(~(vector_start & drained)),
-        ]
+        busy = Signal()  # registered: a status bit, read a cycle late
+        m.d.sync += busy.eq(~(vector_start & drained))
+        m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(busy)]
 
         # A pending commit holds the next vector back until the previous one is out, so the
-        # swap never lands between two beats of one vector. A configuration read of the code
-        # memory borrows its read port for a cycle.
-        can_issue = (
-            ~self.code_mem.r_en & ~(commit_pending & vector_start) & (~last_beat | ~bank_reserved)
-        )
+        # swap never lands between two beats of one vector; a pass's last beat waits for the
+        # bank. A configuration read of the code memory borrows its read port for a cycle.
+        blocked = Signal()  # (commit_pending & vector_start) | (last_beat & bank_reserved)
+        can_issue = ~self.code_mem.r_en & ~blocked
         issue = Signal()
         m.d.comb += [
             self.x.ready.eq(can_issue & from_stream),
@@ -202,37 +209,41 @@ class LayerDatapath(wiring.Component):
         ]
         with m.If(issue):
             with m.If(last_beat):
-                m.d.sync += [
-                    input_index.eq(0),
-                    first_beat.eq(1),
-                    last_beat.eq(n_in == 1),
-                    bank_reserved.eq(1),
-                ]
+                m.d.sync += input_index.eq(0)
                 with m.If(final_pass):
-                    m.d.sync += [
-                        row.eq(0),
-                        pass_index.eq(0),
-                        from_stream.eq(1),
-                        final_pass.eq(passes == 1),
-                    ]
+                    m.d.sync += [row.eq(0), pass_index.eq(0), final_pass.eq(passes == 1)]
                 with m.Else():
                     m.d.sync += [
                         row.eq(row + 1),
                         pass_index.eq(pass_index + 1),
-                        from_stream.eq(0),
                         final_pass.eq(pass_index == passes - 2),
                     ]
             with m.Else():
-                m.d.sync += [
-                    row.eq(row + 1),
-                    input_index.eq(input_index + 1),
-                    first_beat.eq(0),
-                    last_beat.eq(input_index == n_in - 2),
-                ]
+                m.d.sync += [row.eq(row + 1), input_index.eq(input_index + 1)]
+        # the flags that ``blocked`` reads, as next values
+        pass_ends = issue & last_beat
+        first_beat_next = Mux(issue, last_beat, first_beat)
+        last_beat_next = Mux(issue, Mux(last_beat, n_in == 1, input_index == n_in - 2), last_beat)
+        from_stream_next = Mux(pass_ends, final_pass, from_stream)
+        bank_drained = Signal()  # the bank's last entry leaves this cycle
+        bank_reserved_next = Mux(pass_ends, 1, Mux(bank_drained, 0, bank_reserved))
+        apply_commit = commit_pending & vector_start & drained
+        commit_pending_next = Mux(apply_commit, 0, commit_pending) | self.commit
+        m.d.sync += [
+            first_beat.eq(first_beat_next),
+            last_beat.eq(last_beat_next),
+            from_stream.eq(from_stream_next),
+            bank_reserved.eq(bank_reserved_next),
+            commit_pending.eq(commit_pending_next),
+            blocked.eq(
+                (commit_pending_next & first_beat_next & from_stream_next)
+                | (last_beat_next & bank_reserved_next)
+            ),
+        ]
         m.d.comb += code_read.addr.eq(Mux(self.code_mem.r_en, self.code_mem.addr, row))
 
         # The first pass keeps the activations for the passes that replay them.
-        x_held = Signal(signed(config.act_bits))
+        x_held = Signal(signed(config.act_bits), reset_less=True)
         from_stream1 = Signal()
         m.d.sync += [x_held.eq(self.x.payload), from_stream1.eq(from_stream)]
         if passes > 1:
@@ -247,80 +258,119 @@ class LayerDatapath(wiring.Component):
                 input_write.en.eq(issue & from_stream),
                 input_read.addr.eq(input_index),
             ]
-            x1 = Mux(from_stream1, x_held, input_read.data)
+            x0 = Mux(from_stream1, x_held, input_read.data)
         else:
-            x1 = x_held
+            x0 = x_held
+
+        # --- read: the memories' outputs into registers (a block RAM's output is slow) ------
+        valid0, last0, final0 = Signal(), Signal(), Signal()
+        m.d.sync += [valid0.eq(issue), last0.eq(last_beat), final0.eq(final_pass)]
+        x1 = Signal(signed(config.act_bits), reset_less=True)
+        code_row1 = Signal(lanes * config.code_bits, reset_less=True)
+        m.d.sync += [x1.eq(x0), code_row1.eq(code_read.data)]
+        m.d.comb += self.code_mem.r_data.eq(code_row1)  # a configuration read's row, too
 
         # --- s1: the shared activation register; codes decoded or products made ---------------
-        first1, last1, final1 = Signal(), Signal(), Signal()
+        last1, final1 = Signal(), Signal()
         m.d.sync += [
-            valid1.eq(issue),
-            first1.eq(first_beat),
-            last1.eq(last_beat),
-            final1.eq(final_pass),
+            valid1.eq(valid0),
+            last1.eq(last0),
+            final1.eq(final0),
         ]
-        apply_commit = commit_pending & vector_start & drained
         active, active_shift, active_rounding = self._active_registers(m, apply_commit)
-        m.d.sync += commit_pending.eq(Mux(apply_commit, 0, commit_pending) | self.commit)
 
-        x2 = Signal(signed(config.act_bits))  # one register for every lane
+        x2 = Signal(signed(config.act_bits), reset_less=True)  # one register for every lane
         m.d.sync += x2.eq(x1)
-        codes1 = [code_read.data.word_select(lane, config.code_bits) for lane in range(lanes)]
+        codes1 = [code_row1.word_select(lane, config.code_bits) for lane in range(lanes)]
         if config.datapath == "shared":
             terms3, signs3 = self._shared_terms(m, x1, codes1, active)
         else:
             terms3, signs3 = self._per_lane_terms(m, x2, codes1, active)
 
         # --- s2 -> s3: control follows the data ---------------------------------------------
-        valid2, first2, last2, final2 = Signal(), Signal(), Signal(), Signal()
-        valid3, first3, last3, final3, final4 = Signal(), Signal(), Signal(), Signal(), Signal()
+        valid2, last2, final2 = Signal(), Signal(), Signal()
+        valid3, last3, final3 = Signal(), Signal(), Signal()
         m.d.sync += [
             valid2.eq(valid1),
-            first2.eq(first1),
             last2.eq(last1),
             final2.eq(final1),
             valid3.eq(valid2),
-            first3.eq(first2),
             last3.eq(last2),
             final3.eq(final2),
-            finish_valid.eq(valid3 & last3),
-            final4.eq(final3),
         ]
 
         # --- s3: accumulate +-t as (t XOR sign) + sign, one adder with a carry-in ------------
-        accumulators = [
-            Signal(signed(config.accumulator_bits), name=f"acc{lane}") for lane in range(lanes)
+        # A pass's last beat sends its sums to the bank and clears the accumulators (a
+        # synchronous reset of their flip-flops), so no lane needs a "first beat" select.
+        # The data registers of the lanes are reset-less: the one clear condition (the domain's
+        # reset or a last beat) is then the flip-flops' own synchronous reset, and every
+        # other lane register is a plain (enabled) flip-flop, with no select in front of it.
+        load_bank = valid3 & last3
+        clear = Signal()
+        m.d.comb += [
+            clear.eq(ResetSignal() | load_bank),
+            drained.eq(
+                ~(valid0 | valid1 | valid2 | valid3 | bank_reserved)
+                & ~(valid_f0 | valid_f1 | valid_f2)
+            ),
         ]
-        m.d.comb += drained.eq(
-            ~(valid1 | valid2 | valid3 | finish_valid | bank_reserved)
-            & ~(valid_f0 | valid_f1 | valid_f2)
-        )
-        with m.If(valid3):
-            for acc, term, sign in zip(accumulators, terms3, signs3, strict=True):
-                m.d.sync += acc.eq(Mux(first3, 0, acc) + term + sign)
+        sums = []
+        for lane, (term, sign) in enumerate(zip(terms3, signs3, strict=True)):
+            acc = Signal(signed(config.sum_bits), name=f"acc{lane}", reset_less=True)
+            total = Signal(signed(config.sum_bits), name=f"sum{lane}")
+            m.d.comb += total.eq(acc + term + sign)
+            with m.If(clear):
+                m.d.sync += acc.eq(0)
+            with m.Elif(valid3):
+                m.d.sync += acc.eq(total)
+            sums.append(total)
 
-        # --- s4: bank, then one shared finish pipeline into the y register -----------------
+        # --- finish: one shared pipeline from the bank's head into the y register ------------
         # The pipeline moves only when the y register is free (and no configuration read
         # holds the bias memory), so back-pressure stops it whole.
-        bank = [
-            Signal(signed(config.accumulator_bits), name=f"bank{lane}") for lane in range(lanes)
-        ]
         bank_left = Signal(range(lanes + 1))
-        value_f0 = Signal(signed(config.accumulator_bits + 1))
-        rounded_f1 = Signal(signed(config.accumulator_bits + 2))
-        shifted_f2 = Signal(signed(config.accumulator_bits + 2))
+        value_f0 = Signal(signed(config.accumulator_bits + 1), reset_less=True)
+        rounded_f1 = Signal(signed(config.accumulator_bits + 2), reset_less=True)
+        shifted_f2 = Signal(signed(config.accumulator_bits + 2), reset_less=True)
         y_valid = Signal()
-        y_data = Signal(signed(config.out_bits))
+        y_data = Signal(signed(config.out_bits), reset_less=True)
         m.d.comb += [self.y.valid.eq(y_valid), self.y.payload.eq(y_data)]
-        advance, bias_f0 = Signal(), self._bias_register(m)
-        bias_fresh = self._bias_reader(m, advance & (bank_left != 0), bias_f0)
-        m.d.comb += advance.eq((~y_valid | self.y.ready) & bias_fresh)
-        with m.If(finish_valid):
-            m.d.sync += [entry.eq(acc) for entry, acc in zip(bank, accumulators, strict=True)]
-            m.d.sync += bank_left.eq(Mux(final4, config.last_pass_lanes, lanes))
+        # ``bank_left``'s comparisons kept as flags beside it: the drain is one gate on
+        # flip-flops and the y stream's ``ready``.
+        bank_nonempty = Signal()  # bank_left != 0
+        bank_single = Signal()  # bank_left == 1
+        advance, drain, bias_f0 = Signal(), Signal(), self._bias_register(m)
+        bias_fresh = self._bias_reader(m, drain, bias_f0)
+        m.d.comb += [
+            advance.eq((~y_valid | self.y.ready) & bias_fresh),
+            drain.eq(advance & bank_nonempty),  # the bank's head enters f0
+            bank_drained.eq(advance & bank_single),
+        ]
+        # The bank: loaded with the lanes' sums on a pass's last beat, then shifted towards
+        # its head one entry per drain (the two never coincide: the bank is reserved).
+        bank = [
+            Signal(signed(config.sum_bits), name=f"bank{lane}", reset_less=True)
+            for lane in range(lanes)
+        ]
+        with m.If(drain):
+            m.d.sync += [entry.eq(after) for entry, after in itertools.pairwise(bank)]
+        with m.Elif(load_bank):
+            m.d.sync += [entry.eq(total) for entry, total in zip(bank, sums, strict=True)]
+        with m.If(load_bank):
+            m.d.sync += [
+                bank_left.eq(Mux(final3, config.last_pass_lanes, lanes)),
+                bank_nonempty.eq(1),
+                bank_single.eq(Mux(final3, config.last_pass_lanes == 1, lanes == 1)),
+            ]
+        with m.Elif(drain):
+            m.d.sync += [
+                bank_left.eq(bank_left - 1),
+                bank_nonempty.eq(~bank_single),
+                bank_single.eq(bank_left == 2),
+            ]
         with m.If(advance):
             m.d.sync += [
-                valid_f0.eq(bank_left != 0),
+                valid_f0.eq(bank_nonempty),
                 value_f0.eq(bank[0] + active_rounding),
                 valid_f1.eq(valid_f0),
                 rounded_f1.eq(value_f0 + bias_f0),
@@ -329,11 +379,6 @@ class LayerDatapath(wiring.Component):
                 y_valid.eq(valid_f2),
                 y_data.eq(self._saturate(shifted_f2)),
             ]
-            with m.If(bank_left != 0):
-                m.d.sync += bank_left.eq(bank_left - 1)
-                m.d.sync += [entry.eq(after) for entry, after in itertools.pairwise(bank)]
-                with m.If(bank_left == 1):
-                    m.d.sync += bank_reserved.eq(0)
         with m.Elif(self.y.ready):
             m.d.sync += y_valid.eq(0)  # taken while the pipeline is held
         return m
@@ -342,7 +387,7 @@ class LayerDatapath(wiring.Component):
         """The bias of the output in f0 (a zero constant without bias)."""
         if not self.config.bias_bits:
             return Const(0, signed(1))
-        return Signal(signed(self.config.bias_bits), name="bias_f0")
+        return Signal(signed(self.config.bias_bits), name="bias_f0", reset_less=True)
 
     def _bias_reader(self, m: Module, take, bias_f0):
         """Load ``bias_f0`` with the bias of each output as it enters f0; return whether the
@@ -361,18 +406,22 @@ class LayerDatapath(wiring.Component):
         bias_read = biases.read_port()
         bias_write = biases.write_port()
         head = Signal(range(config.n_out))  # the output at the bank's head
-        following = Mux(head == config.n_out - 1, 0, head + 1)
+        following = Signal(range(config.n_out), init=1 % config.n_out)  # the one after it
         next_head = Mux(take, following, head)
         borrowed = Signal()  # the read port served the configuration port last cycle
         access = self.bias_mem
-        m.d.sync += [head.eq(next_head), borrowed.eq(access.r_en)]
+        m.d.sync += [borrowed.eq(access.r_en), access.r_data.eq(bias_read.data)]
+        with m.If(take):
+            m.d.sync += [
+                head.eq(following),
+                following.eq(Mux(following == config.n_out - 1, 0, following + 1)),
+            ]
         with m.If(take):
             m.d.sync += bias_f0.eq(bias_read.data.as_signed())
         m.d.comb += [
             bias_write.addr.eq(access.addr),
             bias_write.data.eq(access.w_data),
             bias_write.en.eq(access.w_en),
-            access.r_data.eq(bias_read.data),
             bias_read.addr.eq(Mux(access.r_en, access.addr, next_head)),
         ]
         return ~borrowed
@@ -392,12 +441,17 @@ class LayerDatapath(wiring.Component):
         active_shift = Signal(config.shift_bits, init=shift_init)
         active_rounding = Signal(config.accumulator_bits, init=(1 << shift_init) >> 1)
         active = {"mantissas": [], "exponents": [], "levels": []}
+        # The staged shift's clamp and rounding constant are worked out ahead, in registers
+        # of their own, two cycles behind ``shift`` (a commit always comes later than that:
+        # it is a bus access of its own after the shift's), so the commit only copies.
+        clamped = Signal(config.shift_bits, init=shift_init)
+        rounding = Signal(config.accumulator_bits, init=(1 << shift_init) >> 1)
+        m.d.sync += [
+            clamped.eq(Mux(self.shift > config.max_shift, config.max_shift, self.shift)),
+            rounding.eq((Const(1, 1) << clamped) >> 1),
+        ]
         with m.If(apply_commit):
-            clamped = Mux(self.shift > config.max_shift, config.max_shift, self.shift)
-            m.d.sync += [
-                active_shift.eq(clamped),
-                active_rounding.eq((Const(1, 1) << clamped) >> 1),
-            ]
+            m.d.sync += [active_shift.eq(clamped), active_rounding.eq(rounding)]
         if config.kind != "lognormal":
             return active, active_shift, active_rounding
         for k, (mantissa, exponent) in enumerate(self._codebook_init):
@@ -433,27 +487,27 @@ class LayerDatapath(wiring.Component):
         config = self.config
         terms3, signs3 = [], []
         for lane, code in enumerate(codes1):
-            term3 = Signal(signed(config.product_bits), name=f"term{lane}")
-            sign3 = Signal(name=f"sign{lane}")
+            term3 = Signal(signed(config.product_bits), name=f"term{lane}", reset_less=True)
+            sign3 = Signal(name=f"sign{lane}", reset_less=True)
             terms3.append(term3)
             signs3.append(sign3)
             if config.kind == "int8":
-                weight = Signal(signed(8), name=f"weight{lane}")
+                weight = Signal(signed(8), name=f"weight{lane}", reset_less=True)
                 m.d.sync += [weight.eq(code.as_signed()), term3.eq(x2 * weight)]
                 continue  # a signed product: no sign to apply (sign3 stays 0)
             level_bin = code[: config.code_bits - 1]
-            sign2 = Signal(name=f"sign2_{lane}")
+            sign2 = Signal(name=f"sign2_{lane}", reset_less=True)
             m.d.sync += sign2.eq(code[config.code_bits - 1])
             if config.mantissa_bits == 1:
-                mantissa = Signal(name=f"mantissa{lane}")
+                mantissa = Signal(name=f"mantissa{lane}", reset_less=True)
                 m.d.sync += mantissa.eq(Array(active["mantissas"])[level_bin])
                 exponent = None
                 if config.exponent_bits:
-                    exponent = Signal(config.exponent_bits, name=f"exponent{lane}")
+                    exponent = Signal(config.exponent_bits, name=f"exponent{lane}", reset_less=True)
                     m.d.sync += exponent.eq(Array(active["exponents"])[level_bin])
                 term = self._pow2_term(x2, mantissa, exponent)
             else:
-                level = Signal(config.level_bits, name=f"level_lane{lane}")
+                level = Signal(config.level_bits, name=f"level_lane{lane}", reset_less=True)
                 m.d.sync += level.eq(Array(active["levels"])[level_bin])
                 term = x2 * level
             m.d.sync += [term3.eq(term ^ sign2.replicate(config.product_bits)), sign3.eq(sign2)]
@@ -466,7 +520,7 @@ class LayerDatapath(wiring.Component):
         config = self.config
         products = []
         for k in range(config.codebook_size):
-            product = Signal(signed(config.product_bits), name=f"product{k}")
+            product = Signal(signed(config.product_bits), name=f"product{k}", reset_less=True)
             if config.mantissa_bits == 1:
                 exponents = active["exponents"]
                 term = self._pow2_term(
@@ -478,13 +532,16 @@ class LayerDatapath(wiring.Component):
             products.append(product)
         terms3, signs3 = [], []
         for lane, code in enumerate(codes1):
-            code2 = Signal(config.code_bits, name=f"code2_{lane}")
-            term3 = Signal(signed(config.product_bits), name=f"term{lane}")
-            sign3 = Signal(name=f"sign{lane}")
-            sign2 = code2[config.code_bits - 1]
-            chosen = Array(products)[code2[: config.code_bits - 1]]
+            hot2 = Signal(config.codebook_size, name=f"hot2_{lane}", reset_less=True)
+            sign2 = Signal(name=f"sign2_{lane}", reset_less=True)
+            term3 = Signal(signed(config.product_bits), name=f"term{lane}", reset_less=True)
+            sign3 = Signal(name=f"sign{lane}", reset_less=True)
+            chosen = 0
+            for k, product in enumerate(products):
+                chosen = chosen | Mux(hot2[k], product, 0)
             m.d.sync += [
-                code2.eq(code),
+                hot2.eq(Const(1, config.codebook_size) << code[: config.code_bits - 1]),
+                sign2.eq(code[config.code_bits - 1]),
                 term3.eq(chosen ^ sign2.replicate(config.product_bits)),
                 sign3.eq(sign2),
             ]
@@ -493,11 +550,20 @@ class LayerDatapath(wiring.Component):
         return terms3, signs3
 
     def _saturate(self, value):
-        """act(sat(value)): clamp to the signed ``out_bits`` range, then ReLU if configured."""
+        """act(sat(value)): clamp to the signed ``out_bits`` range, then ReLU if configured.
+
+        ``value`` is in range when its bits from ``out_bits - 1`` up all equal its sign: an
+        AND and an OR over those bits, a shallow tree, where two comparisons against the
+        bounds would be two carry chains the width of ``value``.
+        """
         config = self.config
         high = (1 << (config.out_bits - 1)) - 1
         low = -(1 << (config.out_bits - 1))
-        saturated = Mux(value > high, high, Mux(value < low, low, value))
+        top = value[config.out_bits - 1 :]
+        negative = value[-1]
+        above = ~negative & top.any()
+        below = negative & ~top.all()
+        kept = value[: config.out_bits].as_signed()
         if config.relu:
-            return Mux(saturated < 0, 0, saturated)
-        return saturated
+            return Mux(negative, 0, Mux(above, high, kept))
+        return Mux(above, high, Mux(below, low, kept))

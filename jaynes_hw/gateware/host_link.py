@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.host_protocol import RX_FIFO_BYTES, HostCommand, value_bytes
 from jaynes_hw.gateware.bus import ConfigBus
+from jaynes_hw.gateware.stream_fifo import StreamFIFO
 from jaynes_hw.gateware.uart import UARTReceiver, UARTTransmitter
 
 
@@ -59,50 +59,63 @@ class HostLink(wiring.Component):
         m = Module()
         m.submodules.receiver = receiver = UARTReceiver(self.divisor)
         m.submodules.transmitter = transmitter = UARTTransmitter(self.divisor)
-        m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO_BYTES)
+        m.submodules.rx_fifo = rx_fifo = StreamFIFO(8, RX_FIFO_BYTES)
         m.d.comb += [
             receiver.rx.eq(self.rx),
             self.tx.eq(transmitter.tx),
-            rx_fifo.w_data.eq(receiver.data),
-            rx_fifo.w_en.eq(receiver.strobe),
+            rx_fifo.w.payload.eq(receiver.data),
+            rx_fifo.w.valid.eq(receiver.strobe),
         ]
-        # One register after the FIFO: the parser decodes a flip-flop, not block RAM output.
+        # One register after the FIFO: the parser decodes a flip-flop beside it, not block
+        # RAM output from across the chip.
         byte = Signal(8)
         byte_valid = Signal()
         take = Signal()  # the parser consumes ``byte`` this cycle
         refill = ~byte_valid | take
-        m.d.comb += rx_fifo.r_en.eq(refill)
+        m.d.comb += rx_fifo.r.ready.eq(refill)
         with m.If(refill):
-            m.d.sync += [byte.eq(rx_fifo.r_data), byte_valid.eq(rx_fifo.r_rdy)]
+            m.d.sync += [byte.eq(rx_fifo.r.payload), byte_valid.eq(rx_fifo.r.valid)]
 
         # Values for ``x`` leave through a two-entry FIFO: the network's ``ready`` ends there
         # instead of running on into the parser's state machine.
-        m.submodules.x_fifo = x_fifo = SyncFIFO(width=self.act_bits, depth=2)
-        m.d.comb += [
-            self.x.valid.eq(x_fifo.r_rdy),
-            self.x.payload.eq(x_fifo.r_data),
-            x_fifo.r_en.eq(self.x.ready),
-        ]
+        m.submodules.x_fifo = x_fifo = StreamFIFO(self.act_bits, 2)
+        wiring.connect(m, x_fifo.r, wiring.flipped(self.x))
 
         # --- transmit side: whole results first, then a command's reply ----------------------
         out_bytes = value_bytes(self.out_bits)
+        # ``tx_idle`` (tx_left == 0) is a flip-flop of its own: it is the network's y.ready,
+        # which fans out into the last layer's finish pipeline.
         tx_word = Signal(32)
         tx_left = Signal(range(5))
+        tx_idle = Signal(init=1)
         reply_pending = Signal()
         reply_word = Signal(32)
         reply_length = Signal(range(5))
         m.d.comb += [
-            transmitter.bytes.valid.eq(tx_left != 0),
+            transmitter.bytes.valid.eq(~tx_idle),
             transmitter.bytes.payload.eq(tx_word[:8]),
+            self.y.ready.eq(tx_idle),
         ]
-        with m.If(tx_left != 0):
+        with m.If(~tx_idle):
             with m.If(transmitter.bytes.ready):
-                m.d.sync += [tx_word.eq(tx_word >> 8), tx_left.eq(tx_left - 1)]
+                m.d.sync += [
+                    tx_word.eq(tx_word >> 8),
+                    tx_left.eq(tx_left - 1),
+                    tx_idle.eq(tx_left == 1),
+                ]
         with m.Elif(self.y.valid):
-            m.d.comb += self.y.ready.eq(1)
-            m.d.sync += [tx_word.eq(self.y.payload.as_signed()), tx_left.eq(out_bytes)]
+            m.d.sync += [
+                tx_word.eq(self.y.payload.as_signed()),
+                tx_left.eq(out_bytes),
+                tx_idle.eq(0),
+            ]
         with m.Elif(reply_pending):
-            m.d.sync += [tx_word.eq(reply_word), tx_left.eq(reply_length), reply_pending.eq(0)]
+            m.d.sync += [
+                tx_word.eq(reply_word),
+                tx_left.eq(reply_length),
+                tx_idle.eq(reply_length == 0),
+                reply_pending.eq(0),
+            ]
 
         # --- command parser -----------------------------------------------------------------
         in_bytes = value_bytes(self.act_bits)
@@ -200,8 +213,8 @@ class HostLink(wiring.Component):
                         m.next = "stream-send"
             with m.State("stream-send"):
                 value = field[32 - 8 * in_bytes :]
-                m.d.comb += [x_fifo.w_en.eq(1), x_fifo.w_data.eq(value[: self.act_bits])]
-                with m.If(x_fifo.w_rdy):
+                m.d.comb += [x_fifo.w.valid.eq(1), x_fifo.w.payload.eq(value[: self.act_bits])]
+                with m.If(x_fifo.w.ready):
                     m.d.sync += [values_left.eq(values_left - 1), value_bytes_left.eq(in_bytes)]
                     m.next = "stream-value"
                     with m.If(values_left == 1):

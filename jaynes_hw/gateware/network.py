@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.gateware.bus import ConfigBus
 from jaynes_hw.gateware.core import ConfiguredLayer
+from jaynes_hw.gateware.stream_fifo import StreamFIFO
 from jaynes_hw.support.errors import UserError
 
 
@@ -71,46 +71,60 @@ class Network(wiring.Component):
         wiring.connect(m, wiring.flipped(self.x), self.layers[0].x)
         for index, (before, after) in enumerate(itertools.pairwise(self.layers)):
             # one vector of slack between layers (see the class docstring)
-            fifo = SyncFIFOBuffered(width=before.config.out_bits, depth=before.config.n_out)
+            fifo = StreamFIFO(before.config.out_bits, max(before.config.n_out, 2))
             m.submodules[f"fifo{index}"] = fifo
-            m.d.comb += [
-                fifo.w_data.eq(before.y.payload),
-                fifo.w_en.eq(before.y.valid),
-                before.y.ready.eq(fifo.w_rdy),
-                after.x.payload.eq(fifo.r_data),
-                after.x.valid.eq(fifo.r_rdy),
-                fifo.r_en.eq(after.x.ready),
-            ]
+            wiring.connect(m, before.y, fifo.w)
+            wiring.connect(m, fifo.r, after.x)
         wiring.connect(m, self.layers[-1].y, wiring.flipped(self.y))
 
-        # Address decoding: the high bits pick a layer, the layer decodes the rest. An address
-        # beyond a layer's own space (or beyond the last layer) is acknowledged here with 0.
+        # Address decoding, registered: a request is taken into registers here, with the
+        # strobe of the one layer it addresses decided at that edge, so every layer sees its
+        # strobes, address and data from flip-flops. The request is held until that layer's
+        # ack, which goes straight back (one cycle more than the layer's own latency); an
+        # address beyond a layer's own space, or beyond the last layer, is acknowledged here
+        # with 0 the cycle after it is taken. ``active`` stays set through the ack cycle, so
+        # the initiator's strobe, still high then, is not taken twice.
         bus = self.bus
         select = bus.addr[self.layer_address_bits :]
         local = bus.addr[: self.layer_address_bits]
-        unmapped = Signal()
-        m.d.comb += unmapped.eq(1)
-        acks, read_data = [], []
+        active = Signal()
+        take = (bus.w_stb | bus.r_stb) & ~active
+        request_addr = Signal(self.layer_address_bits)
+        request_data = Signal.like(bus.w_data)
+        hole = Signal()  # an unmapped request, acknowledged by ``hole_ack``
+        hole_ack = Signal()
+        acks, read_data, strobes = [], [], []
         for index, layer in enumerate(self.layers):
             own_bits = layer.register_map.address_bits
             chosen = (select == index) & (local[own_bits:] == 0)
-            with m.If(chosen):
-                m.d.comb += unmapped.eq(0)
+            write, read = Signal(name=f"layer{index}_w_stb"), Signal(name=f"layer{index}_r_stb")
+            with m.If(take):
+                m.d.sync += [write.eq(bus.w_stb & chosen), read.eq(bus.r_stb & chosen)]
+            with m.Elif(layer.bus.ack):
+                m.d.sync += [write.eq(0), read.eq(0)]
             m.d.comb += [
-                layer.bus.addr.eq(local[:own_bits]),
-                layer.bus.w_data.eq(bus.w_data),
-                layer.bus.w_stb.eq(bus.w_stb & chosen),
-                layer.bus.r_stb.eq(bus.r_stb & chosen),
+                layer.bus.addr.eq(request_addr[:own_bits]),
+                layer.bus.w_data.eq(request_data),
+                layer.bus.w_stb.eq(write),
+                layer.bus.r_stb.eq(read),
             ]
             acks.append(layer.bus.ack)
             read_data.append(layer.bus.r_data)  # zero unless that layer acknowledges
-
-        hole_ack = Signal()
-        m.d.sync += hole_ack.eq((bus.w_stb | bus.r_stb) & unmapped & ~hole_ack)
+            strobes.append(chosen)
         ack = hole_ack
         data = 0
         for layer_ack, layer_data in zip(acks, read_data, strict=True):
             ack = ack | layer_ack
             data = data | layer_data
+        with m.If(take):
+            m.d.sync += [
+                active.eq(1),
+                request_addr.eq(local),
+                request_data.eq(bus.w_data),
+                hole.eq(~Cat(*strobes).any()),
+            ]
+        with m.Elif(ack):
+            m.d.sync += [active.eq(0), hole.eq(0)]
+        m.d.sync += hole_ack.eq(hole & ~hole_ack)
         m.d.comb += [bus.ack.eq(ack), bus.r_data.eq(data)]
         return m

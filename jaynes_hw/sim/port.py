@@ -12,7 +12,7 @@ WORD_MASK = (1 << BUS_DATA_BITS) - 1
 
 
 class ConfigPortMaster:
-    """Word reads and writes on ``bus__*``: a strobe held until ``ack`` (two cycles each)."""
+    """Word reads and writes on ``bus__*``: a strobe held until ``ack``."""
 
     def __init__(self, dut):
         self.dut = dut

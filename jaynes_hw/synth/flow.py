@@ -49,7 +49,9 @@ def flow_commands(board: Board, *, network: bool = True, seed: int = 1, dsp: boo
     family = board.family
     sources = ([NETWORK_VERILOG] if network else []) + [TOP_VERILOG]
     synth = " ".join(
-        part for part in (f"synth_{family}", DSP_OPTIONS[family][dsp], "-top top") if part
+        part
+        for part in (f"synth_{family}", DSP_OPTIONS[family][dsp], *board.synth_options, "-top top")
+        if part
     )
     script = (
         f"read_verilog {' '.join(sources)}; {synth}; tee -q -o stat.json stat -json; "

@@ -39,7 +39,7 @@ async def receive(ctx, port, count, rng: np.random.Generator | None = None, stal
 
 
 class BusMaster:
-    """Word reads and writes on a ``ConfigBus`` (two cycles each)."""
+    """Word reads and writes on a ``ConfigBus``: a strobe held until ``ack``."""
 
     def __init__(self, bus):
         self.bus = bus

@@ -1,0 +1,98 @@
+"""A first-in first-out queue between two streams, built for the clock: every flag is a
+flip-flop, and the consumer's ``ready`` reaches no more than two levels of logic."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["StreamFIFO"]
+
+
+class StreamFIFO(wiring.Component):
+    """A stream queue of ``depth`` entries: ``depth - 1`` in a memory (block RAM on an
+    FPGA) and one in the output register.
+
+    Amaranth's ``SyncFIFOBuffered`` decides a read through its level counter's comparisons,
+    several logic levels behind its ``r_en``; here the memory's fill state is kept as
+    registered flags (empty, full) updated from comparisons of the *registered* fill count,
+    so ``w.ready`` and ``r.valid`` are flip-flops and ``r.ready`` only enables registers.
+
+    Parameters
+    ----------
+    width : int
+        Payload bits.
+    depth : int
+        Entries held, at least 2.
+
+    Attributes
+    ----------
+    w : In(stream.Signature(width))
+        Entries in; ``w.ready`` is low while the memory is full.
+    r : Out(stream.Signature(width))
+        Entries out, in order.
+
+    Raises
+    ------
+    TypeError
+        If ``width`` or ``depth`` is not an integer in range.
+
+    Latency: an entry written into an empty queue is on ``r`` two cycles later.
+    Throughput: one entry per cycle in and out.
+    """
+
+    def __init__(self, width: int, depth: int):
+        if not isinstance(width, int) or width < 1:
+            raise TypeError(f"width must be a positive integer, not {width!r}")
+        if not isinstance(depth, int) or depth < 2:
+            raise TypeError(f"depth must be an integer of at least 2, not {depth!r}")
+        self.width, self.depth = width, depth
+        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        slots = self.depth - 1  # memory entries; the output register holds one more
+        m.submodules.storage = storage = Memory(shape=self.width, depth=slots, init=[])
+        write_port = storage.write_port()
+        read_port = storage.read_port(transparent_for=())
+
+        write_at = Signal(range(slots))
+        read_at = Signal(range(slots))
+        fill = Signal(range(slots + 1))  # entries in the memory
+        empty = Signal(init=1)  # fill == 0
+        full = Signal(init=0)  # fill == slots
+        out_valid = Signal()
+
+        push = Signal()
+        fetch = Signal()  # the memory's oldest entry moves into the output register
+        m.d.comb += [
+            self.w.ready.eq(~full),
+            push.eq(self.w.valid & ~full),
+            fetch.eq(~empty & (~out_valid | self.r.ready)),
+            self.r.valid.eq(out_valid),
+            self.r.payload.eq(read_port.data),
+            write_port.addr.eq(write_at),
+            write_port.data.eq(self.w.payload),
+            write_port.en.eq(push),
+            read_port.addr.eq(read_at),
+            read_port.en.eq(fetch),
+        ]
+
+        def following(pointer):
+            return Mux(pointer == slots - 1, 0, pointer + 1)
+
+        with m.If(push):
+            m.d.sync += write_at.eq(following(write_at))
+        with m.If(fetch):
+            m.d.sync += [read_at.eq(following(read_at)), out_valid.eq(1)]
+        with m.Elif(self.r.ready):
+            m.d.sync += out_valid.eq(0)
+
+        # The flags follow the count; their comparisons look only at the registered count.
+        with m.If(push & ~fetch):
+            m.d.sync += [fill.eq(fill + 1), empty.eq(0), full.eq(fill == slots - 1)]
+        with m.Elif(fetch & ~push):
+            m.d.sync += [fill.eq(fill - 1), empty.eq(fill == 1), full.eq(0)]
+        return m
