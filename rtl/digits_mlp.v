@@ -349,7 +349,7 @@ module digits_mlp(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, bus__r
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, write_port__data, out_valid, clk);
+module \digits_mlp.fifo0 (rst, write_port__data, r__ready, w__ready, r__payload, w__valid, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire [5:0] \$10 ;
@@ -564,7 +564,7 @@ module \digits_mlp.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, write_p
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__payload);
+module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, x__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -746,7 +746,6 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
   reg \$259 ;
   wire \$26 ;
   reg \$260 ;
-  reg \$261 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -769,7 +768,7 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$464 ;
+  wire [4:0] \$463 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -829,10 +828,9 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
+  reg \$signal$106  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  reg bias_collect = 1'h0;
   reg bias_fetched = 1'h0;
   reg [4:0] bias_mem__addr = 5'h00;
   wire [22:0] bias_mem__r_data;
@@ -1167,8 +1165,8 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
   assign \$197  = level7_read ? \$196  : 33'h000000000;
   assign \$198  = \$194  | \$197 ;
   assign \$199  = \$187  | \$198 ;
-  assign \$464  = read_lane * 3'h4;
-  assign \$200  = code_mem__r_data >> \$464 ;
+  assign \$463  = read_lane * 3'h4;
+  assign \$200  = code_mem__r_data >> \$463 ;
   always @(posedge clk)
     request_valid <= \$201 ;
   always @(posedge clk)
@@ -1286,11 +1284,9 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
   always @(posedge clk)
     \$signal  <= \$258 ;
   always @(posedge clk)
-    bias_fetched <= \$259 ;
+    \$signal$106  <= \$259 ;
   always @(posedge clk)
-    \$signal$107  <= \$260 ;
-  always @(posedge clk)
-    bias_collect <= \$261 ;
+    bias_fetched <= \$260 ;
   \digits_mlp.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -1322,12 +1318,12 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
+    .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
-    .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
@@ -1825,11 +1821,11 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
     if (decoded) begin
       \$257  = \$199 [31:0];
     end
-    if (\$signal$107 ) begin
-      \$257  = { 28'h0000000, \$200  };
-    end
-    if (bias_collect) begin
+    if (bias_fetched) begin
       \$257  = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
+    end
+    if (\$signal$106 ) begin
+      \$257  = { 28'h0000000, \$200  };
     end
     if (rst) begin
       \$257  = 32'd0;
@@ -1844,23 +1840,16 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = bias_mem__r_en;
+    \$259  = \$signal ;
     if (rst) begin
       \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = \$signal ;
+    \$260  = bias_mem__r_en;
     if (rst) begin
       \$260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = bias_fetched;
-    if (rst) begin
-      \$261  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1907,126 +1896,137 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, y__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5
-, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, input_write__data);
+module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
+, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [8:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [8:0] \$104 ;
+  wire [17:0] \$100 ;
+  reg [8:0] \$101 ;
+  wire [16:0] \$102 ;
+  wire [17:0] \$103 ;
+  wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [8:0] \$108 ;
-  reg [8:0] \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [16:0] \$110 ;
-  wire [17:0] \$111 ;
-  reg [8:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [17:0] \$114 ;
-  reg [8:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [17:0] \$117 ;
-  reg [8:0] \$118 ;
-  wire [16:0] \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [23:0] \$118 ;
+  wire [24:0] \$119 ;
   wire \$12 ;
-  wire [17:0] \$120 ;
-  wire \$121 ;
-  wire [5:0] \$122 ;
-  wire [5:0] \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire [2:0] \$126 ;
-  wire \$127 ;
-  wire [3:0] \$128 ;
+  wire [23:0] \$120 ;
+  wire [24:0] \$121 ;
+  wire [23:0] \$122 ;
+  wire [24:0] \$123 ;
+  wire [23:0] \$124 ;
+  wire [24:0] \$125 ;
+  wire \$126 ;
+  wire [5:0] \$127 ;
+  wire [5:0] \$128 ;
   wire \$129 ;
-  wire \$13 ;
+  wire [9:0] \$13 ;
   wire \$130 ;
-  wire [25:0] \$131 ;
-  wire [25:0] \$132 ;
-  wire [25:0] \$133 ;
+  wire \$131 ;
+  wire [7:0] \$132 ;
+  wire [7:0] \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [7:0] \$137 ;
-  wire [7:0] \$138 ;
-  reg \$139 ;
-  wire \$14 ;
-  reg [5:0] \$140 ;
-  reg [8:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [3:0] \$14 ;
+  wire [3:0] \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [3:0] \$143 ;
+  wire \$144 ;
+  wire [2:0] \$145 ;
+  wire \$146 ;
+  wire [3:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
+  wire [25:0] \$150 ;
+  wire [25:0] \$151 ;
+  wire [25:0] \$152 ;
   reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg [4:0] \$157 ;
-  reg [23:0] \$158 ;
-  reg [4:0] \$159 ;
-  wire \$16 ;
-  reg [23:0] \$160 ;
-  reg [8:0] \$161 ;
-  reg [8:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [8:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [8:0] \$168 ;
+  reg [5:0] \$154 ;
+  reg [8:0] \$155 ;
+  reg [2:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
+  wire [9:0] \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
   reg \$169 ;
-  wire [23:0] \$17 ;
+  wire [6:0] \$17 ;
   reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg [22:0] \$175 ;
-  reg [22:0] \$176 ;
-  reg [22:0] \$177 ;
-  reg [22:0] \$178 ;
-  reg \$179 ;
-  wire [24:0] \$18 ;
-  reg [22:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [22:0] \$183 ;
-  reg [22:0] \$184 ;
-  reg [22:0] \$185 ;
-  reg [22:0] \$186 ;
-  reg [22:0] \$187 ;
-  reg [2:0] \$188 ;
+  reg [4:0] \$171 ;
+  reg [4:0] \$172 ;
+  reg [23:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [8:0] \$179 ;
+  wire \$18 ;
+  reg [8:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg \$188 ;
   reg \$189 ;
-  wire [23:0] \$19 ;
+  wire \$19 ;
   reg \$190 ;
-  reg \$191 ;
-  reg [24:0] \$192 ;
-  reg \$193 ;
-  reg [25:0] \$194 ;
-  reg \$195 ;
-  reg [25:0] \$196 ;
-  reg \$197 ;
-  reg [7:0] \$198 ;
+  reg [22:0] \$191 ;
+  reg [22:0] \$192 ;
+  reg [22:0] \$193 ;
+  reg [22:0] \$194 ;
+  reg [4:0] \$195 ;
+  reg \$196 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
-  wire [24:0] \$20 ;
-  wire [23:0] \$21 ;
-  wire [24:0] \$22 ;
-  wire [23:0] \$23 ;
-  wire [24:0] \$24 ;
-  wire [4:0] \$25 ;
+  wire \$20 ;
+  reg [22:0] \$200 ;
+  reg [22:0] \$201 ;
+  reg [22:0] \$202 ;
+  reg [22:0] \$203 ;
+  reg [2:0] \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -2034,11 +2034,11 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire [9:0] \$32 ;
-  wire [3:0] \$33 ;
+  wire \$32 ;
+  wire \$33 ;
   wire \$34 ;
-  wire [9:0] \$35 ;
-  wire [6:0] \$36 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -2056,69 +2056,68 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [31:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [8:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [8:0] \$67 ;
   wire \$68 ;
-  wire [7:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire [31:0] \$73 ;
+  wire [8:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  wire [8:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [8:0] \$79 ;
   wire \$8 ;
-  wire [8:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire [8:0] \$84 ;
+  wire [8:0] \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire [8:0] \$88 ;
+  wire [8:0] \$87 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire [8:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [8:0] \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [8:0] \$91 ;
+  reg [8:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [17:0] \$94 ;
+  reg [8:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [17:0] \$97 ;
+  reg [8:0] \$98 ;
+  wire [16:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$128  = 1'h0;
-  reg \$signal$29  = 1'h0;
-  reg \$signal$31  = 1'h0;
-  reg \$signal$33  = 1'h0;
-  reg \$signal$35  = 1'h0;
-  reg \$signal$36  = 1'h0;
-  wire \$signal$66 ;
-  wire \$signal$69 ;
-  reg \$signal$83  = 1'h0;
-  reg \$signal$88  = 1'h0;
+  reg \$signal$119  = 1'h0;
+  reg \$signal$120  = 1'h0;
+  reg \$signal$122  = 1'h0;
+  reg \$signal$123  = 1'h0;
+  reg \$signal$126  = 1'h0;
+  reg \$signal$127  = 1'h0;
+  reg \$signal$65  = 1'h0;
+  reg \$signal$66  = 1'h0;
+  reg \$signal$72  = 1'h0;
   reg [22:0] acc0 = 23'h000000;
   reg [22:0] acc1 = 23'h000000;
   reg [22:0] acc2 = 23'h000000;
@@ -2134,10 +2133,9 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
-  reg [22:0] bias_f0 = 23'h000000;
   wire [4:0] bias_mem__addr;
   output [22:0] bias_mem__r_data;
-  reg [22:0] bias_mem__r_data = 23'h000000;
+  wire [22:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [22:0] bias_mem__w_data;
@@ -2151,7 +2149,6 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   input bias_write__en;
   wire bias_write__en;
   reg blocked = 1'h0;
-  reg borrowed = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -2182,7 +2179,9 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$7 ;
-  wire drained;
+  reg credit = 1'h1;
+  wire drain;
+  reg drained = 1'h1;
   input [1:0] exponents__0;
   wire [1:0] exponents__0;
   input [1:0] exponents__1;
@@ -2203,9 +2202,9 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg final1 = 1'h0;
   reg final2 = 1'h0;
   reg final3 = 1'h0;
+  reg final4 = 1'h0;
   reg final_pass = 1'h0;
   reg first_beat = 1'h1;
-  reg [4:0] following = 5'h01;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [4:0] head = 5'h00;
@@ -2249,8 +2248,13 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   input [5:0] mantissas__7;
   wire [5:0] mantissas__7;
   reg [2:0] pass_index = 3'h0;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  wire r__valid;
+  (* init = 8'h00 *)
+  wire [7:0] result_f3;
   reg [25:0] rounded_f1 = 26'h0000000;
-  reg [23:0] rounding = 24'h000200;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
@@ -2265,17 +2269,19 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg sign2_2 = 1'h0;
   reg sign2_3 = 1'h0;
   reg sign3 = 1'h0;
-  wire [22:0] sum0;
-  wire [22:0] sum1;
-  wire [22:0] sum2;
-  wire [22:0] sum3;
+  reg [2:0] space = 3'h7;
+  reg space_one = 1'h0;
   reg [16:0] term0 = 17'h00000;
   reg [16:0] term1 = 17'h00000;
   reg [16:0] term2 = 17'h00000;
   reg [16:0] term3 = 17'h00000;
   reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid_f3;
   reg [24:0] value_f0 = 25'h0000000;
+  reg [7:0] w__payload = 8'h00;
+  reg w__valid = 1'h0;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -2285,15 +2291,10 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire x__valid;
   reg [7:0] x_held = 8'h00;
   output [7:0] y__payload;
-  reg [7:0] y__payload = 8'h00;
-  input y__ready;
+  wire [7:0] y__payload;
   wire y__ready;
   output y__valid;
-  reg y__valid = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] y_data;
-  (* init = 1'h0 *)
-  wire y_valid;
+  wire y__valid;
   reg [22:0] biases [31:0];
   initial begin
     biases[0] = 23'h00579d;
@@ -2337,7 +2338,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   always @(posedge clk) begin
     _0_ <= biases[bias_read__addr];
   end
-  assign bias_read__data = _0_;
+  assign bias_mem__r_data = _0_;
   reg [15:0] codes [511:0];
   initial begin
     codes[0] = 16'h0000;
@@ -2955,316 +2956,339 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   assign issue = \$6  & \$7 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$8  = \$signal  & \$signal$29 ;
-  assign clear = rst | \$8 ;
-  assign \$9  = \$signal$31  | valid1;
-  assign \$10  = \$9  | \$signal$33 ;
-  assign \$11  = \$10  | \$signal ;
-  assign \$12  = \$11  | bank_reserved;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$signal$35  | \$signal$36 ;
-  assign \$15  = \$14  | valid_f2;
-  assign \$16  = ~ \$15 ;
-  assign drained = \$13  & \$16 ;
-  assign \$17  = $signed(acc0) + $signed(term0);
-  assign \$18  = $signed(\$17 ) + $signed({ 1'h0, sign0 });
-  assign \$19  = $signed(acc1) + $signed(term1);
-  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, sign1 });
-  assign \$21  = $signed(acc2) + $signed(term2);
-  assign \$22  = $signed(\$21 ) + $signed({ 1'h0, sign2 });
-  assign \$23  = $signed(acc3) + $signed(term3);
-  assign \$24  = $signed(\$23 ) + $signed({ 1'h0, sign3 });
-  assign \$25  = \$signal$66  ? following : head;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$25 ;
-  assign \$26  = ~ y__valid;
-  assign \$27  = \$26  | y__ready;
-  assign \$28  = ~ borrowed;
-  assign \$signal$69  = \$27  & \$28 ;
-  assign \$signal$66  = \$signal$69  & bank_nonempty;
-  assign bank_drained = \$signal$69  & bank_single;
-  assign \$29  = first_beat & from_stream;
-  assign \$30  = \$29  & drained;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = row + 1'h1;
-  assign \$33  = pass_index + 1'h1;
-  assign \$34  = pass_index == 3'h6;
-  assign \$35  = row + 1'h1;
-  assign \$36  = input_write__addr + 1'h1;
-  assign \$37  = issue ? last_beat : first_beat;
-  assign \$38  = input_write__addr == 6'h3e;
-  assign \$39  = last_beat ? 1'h0 : \$38 ;
-  assign \$40  = issue ? \$39  : last_beat;
-  assign \$41  = issue & last_beat;
-  assign \$42  = \$41  ? final_pass : from_stream;
-  assign \$43  = issue & last_beat;
-  assign \$44  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$45  = \$43  ? 1'h1 : \$44 ;
-  assign \$46  = first_beat & from_stream;
-  assign \$47  = commit_pending & \$46 ;
-  assign \$48  = \$47  & drained;
-  assign \$49  = \$48  ? 1'h0 : commit_pending;
-  assign \$50  = \$49  | commit;
-  assign \$51  = first_beat & from_stream;
-  assign \$52  = commit_pending & \$51 ;
-  assign \$53  = \$52  & drained;
-  assign \$54  = \$53  ? 1'h0 : commit_pending;
-  assign \$55  = \$54  | commit;
-  assign \$56  = issue ? last_beat : first_beat;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = issue & last_beat;
-  assign \$59  = \$58  ? final_pass : from_stream;
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = input_write__addr == 6'h3e;
-  assign \$62  = last_beat ? 1'h0 : \$61 ;
-  assign \$63  = issue ? \$62  : last_beat;
-  assign \$64  = issue & last_beat;
-  assign \$65  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$66  = \$64  ? 1'h1 : \$65 ;
-  assign \$67  = \$63  & \$66 ;
-  assign \$68  = \$60  | \$67 ;
-  assign \$69  = from_stream1 ? x_held : input_read__data;
-  assign \$70  = shift > 5'h18;
-  assign \$71  = \$70  ? 5'h18 : shift;
-  assign \$72  = 1'h1 << clamped;
-  assign \$74  = first_beat & from_stream;
-  assign \$75  = commit_pending & \$74 ;
-  assign \$76  = \$75  & drained;
-  assign \$77  = first_beat & from_stream;
-  assign \$78  = commit_pending & \$77 ;
-  assign \$79  = \$78  & drained;
-  assign \$80  = mantissas__0 << exponents__0;
-  assign \$81  = first_beat & from_stream;
-  assign \$82  = commit_pending & \$81 ;
-  assign \$83  = \$82  & drained;
-  assign \$84  = mantissas__1 << exponents__1;
-  assign \$85  = first_beat & from_stream;
-  assign \$86  = commit_pending & \$85 ;
-  assign \$87  = \$86  & drained;
-  assign \$88  = mantissas__2 << exponents__2;
-  assign \$89  = first_beat & from_stream;
-  assign \$90  = commit_pending & \$89 ;
-  assign \$91  = \$90  & drained;
-  assign \$92  = mantissas__3 << exponents__3;
-  assign \$93  = first_beat & from_stream;
-  assign \$94  = commit_pending & \$93 ;
-  assign \$95  = \$94  & drained;
-  assign \$96  = mantissas__4 << exponents__4;
-  assign \$97  = first_beat & from_stream;
-  assign \$98  = commit_pending & \$97 ;
-  assign \$99  = \$98  & drained;
-  assign \$100  = mantissas__5 << exponents__5;
-  assign \$101  = first_beat & from_stream;
-  assign \$102  = commit_pending & \$101 ;
-  assign \$103  = \$102  & drained;
-  assign \$104  = mantissas__6 << exponents__6;
-  assign \$105  = first_beat & from_stream;
-  assign \$106  = commit_pending & \$105 ;
-  assign \$107  = \$106  & drained;
-  assign \$108  = mantissas__7 << exponents__7;
-  assign \$110  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$111  = { \$110 [16], \$110  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$113  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$114  = { \$113 [16], \$113  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$116  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$117  = { \$116 [16], \$116  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$119  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$120  = { \$119 [16], \$119  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$121  = following == 5'h1f;
-  assign \$122  = following + 1'h1;
-  assign \$123  = \$121  ? 6'h00 : \$122 ;
-  assign \$124  = \$signal  & \$signal$29 ;
-  assign \$125  = \$signal  & \$signal$29 ;
-  assign \$128  = bank_left - 1'h1;
-  assign \$129  = ~ bank_single;
-  assign \$130  = bank_left == 2'h2;
-  assign \$131  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$132  = $signed(value_f0) + $signed(bias_f0);
-  assign \$133  = $signed(rounded_f1) >>> active_shift;
-  assign \$134  = ~ shifted_f2[25];
-  assign \$135  = | shifted_f2[25:7];
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = \$136  ? 8'h7f : shifted_f2[7:0];
-  assign \$138  = shifted_f2[25] ? 8'h00 : \$137 ;
+  assign clear = rst | \$signal ;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$8  = bank_nonempty & credit;
+  assign \$9  = ~ bias_mem__r_en;
+  assign drain = \$8  & \$9 ;
+  assign bank_drained = drain & bank_single;
+  assign \$10  = first_beat & from_stream;
+  assign \$11  = \$10  & drained;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = row + 1'h1;
+  assign \$14  = pass_index + 1'h1;
+  assign \$15  = pass_index == 3'h6;
+  assign \$16  = row + 1'h1;
+  assign \$17  = input_write__addr + 1'h1;
+  assign \$18  = issue ? last_beat : first_beat;
+  assign \$19  = input_write__addr == 6'h3e;
+  assign \$20  = last_beat ? 1'h0 : \$19 ;
+  assign \$21  = issue ? \$20  : last_beat;
+  assign \$22  = issue & last_beat;
+  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$24  = issue & last_beat;
+  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$26  = \$24  ? 1'h1 : \$25 ;
+  assign \$27  = first_beat & from_stream;
+  assign \$28  = commit_pending & \$27 ;
+  assign \$29  = \$28  & drained;
+  assign \$30  = \$29  ? 1'h0 : commit_pending;
+  assign \$31  = \$30  | commit;
+  assign \$32  = issue & last_beat;
+  assign \$33  = first_beat & from_stream;
+  assign \$34  = commit_pending & \$33 ;
+  assign \$35  = \$34  & drained;
+  assign \$36  = \$35  ? 1'h0 : commit_pending;
+  assign \$37  = \$36  | commit;
+  assign \$38  = issue ? last_beat : first_beat;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = issue & last_beat;
+  assign \$41  = \$40  ? final_pass : from_stream;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$32  | \$42 ;
+  assign \$44  = input_write__addr == 6'h3e;
+  assign \$45  = last_beat ? 1'h0 : \$44 ;
+  assign \$46  = issue ? \$45  : last_beat;
+  assign \$47  = issue & last_beat;
+  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$49  = \$47  ? 1'h1 : \$48 ;
+  assign \$50  = \$46  & \$49 ;
+  assign \$51  = \$43  | \$50 ;
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = shift > 5'h18;
+  assign \$54  = \$53  ? 5'h18 : shift;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = 1'h1 << clamped;
+  assign \$60  = first_beat & from_stream;
+  assign \$61  = commit_pending & \$60 ;
+  assign \$62  = \$61  & drained;
+  assign \$63  = mantissas__0 << exponents__0;
+  assign \$64  = first_beat & from_stream;
+  assign \$65  = commit_pending & \$64 ;
+  assign \$66  = \$65  & drained;
+  assign \$67  = mantissas__1 << exponents__1;
+  assign \$68  = first_beat & from_stream;
+  assign \$69  = commit_pending & \$68 ;
+  assign \$70  = \$69  & drained;
+  assign \$71  = mantissas__2 << exponents__2;
+  assign \$72  = first_beat & from_stream;
+  assign \$73  = commit_pending & \$72 ;
+  assign \$74  = \$73  & drained;
+  assign \$75  = mantissas__3 << exponents__3;
+  assign \$76  = first_beat & from_stream;
+  assign \$77  = commit_pending & \$76 ;
+  assign \$78  = \$77  & drained;
+  assign \$79  = mantissas__4 << exponents__4;
+  assign \$80  = first_beat & from_stream;
+  assign \$81  = commit_pending & \$80 ;
+  assign \$82  = \$81  & drained;
+  assign \$83  = mantissas__5 << exponents__5;
+  assign \$84  = first_beat & from_stream;
+  assign \$85  = commit_pending & \$84 ;
+  assign \$86  = \$85  & drained;
+  assign \$87  = mantissas__6 << exponents__6;
+  assign \$88  = first_beat & from_stream;
+  assign \$89  = commit_pending & \$88 ;
+  assign \$90  = \$89  & drained;
+  assign \$91  = mantissas__7 << exponents__7;
+  assign \$93  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$94  = { \$93 [16], \$93  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$96  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$97  = { \$96 [16], \$96  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$99  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$100  = { \$99 [16], \$99  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$102  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$103  = { \$102 [16], \$102  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$104  = \$signal$122  & \$signal$123 ;
+  assign \$105  = issue | \$signal$65 ;
+  assign \$106  = valid1 | \$signal$119 ;
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = \$signal$122  & \$signal$123 ;
+  assign \$109  = issue & last_beat;
+  assign \$110  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$111  = \$109  ? 1'h1 : \$110 ;
+  assign \$112  = \$108  | \$111 ;
+  assign \$113  = drain | \$signal$126 ;
+  assign \$114  = \$112  | \$113 ;
+  assign \$115  = \$107  | \$114 ;
+  assign \$116  = \$115  | \$signal$127 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = $signed(acc0) + $signed(term0);
+  assign \$119  = $signed(\$118 ) + $signed({ 1'h0, sign0 });
+  assign \$120  = $signed(acc1) + $signed(term1);
+  assign \$121  = $signed(\$120 ) + $signed({ 1'h0, sign1 });
+  assign \$122  = $signed(acc2) + $signed(term2);
+  assign \$123  = $signed(\$122 ) + $signed({ 1'h0, sign2 });
+  assign \$124  = $signed(acc3) + $signed(term3);
+  assign \$125  = $signed(\$124 ) + $signed({ 1'h0, sign3 });
+  assign \$126  = head == 5'h1f;
+  assign \$127  = head + 1'h1;
+  assign \$128  = \$126  ? 6'h00 : \$127 ;
+  assign \$129  = ~ shifted_f2[25];
+  assign \$130  = | shifted_f2[25:7];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = \$131  ? 8'h7f : shifted_f2[7:0];
+  assign \$133  = shifted_f2[25] ? 8'h00 : \$132 ;
+  assign \$134  = y__valid & r__ready;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = drain & \$135 ;
+  assign \$137  = y__valid & r__ready;
+  assign \$138  = ~ drain;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = space - 1'h1;
+  assign \$141  = ~ space_one;
+  assign \$142  = space == 2'h2;
+  assign \$143  = space + 1'h1;
+  assign \$144  = ~ credit;
+  assign \$147  = bank_left - 1'h1;
+  assign \$148  = ~ bank_single;
+  assign \$149  = bank_left == 2'h2;
+  assign \$150  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$151  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$152  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$139 ;
+    busy <= \$153 ;
   always @(posedge clk)
-    input_write__addr <= \$140 ;
+    input_write__addr <= \$154 ;
   always @(posedge clk)
-    row <= \$141 ;
+    row <= \$155 ;
   always @(posedge clk)
-    pass_index <= \$142 ;
+    pass_index <= \$156 ;
   always @(posedge clk)
-    final_pass <= \$143 ;
+    final_pass <= \$157 ;
   always @(posedge clk)
-    first_beat <= \$144 ;
+    first_beat <= \$158 ;
   always @(posedge clk)
-    last_beat <= \$145 ;
+    last_beat <= \$159 ;
   always @(posedge clk)
-    from_stream <= \$146 ;
+    from_stream <= \$160 ;
   always @(posedge clk)
-    bank_reserved <= \$147 ;
+    bank_reserved <= \$161 ;
   always @(posedge clk)
-    commit_pending <= \$148 ;
+    commit_pending <= \$162 ;
   always @(posedge clk)
-    blocked <= \$149 ;
+    blocked <= \$163 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$150 ;
+    from_stream1 <= \$164 ;
   always @(posedge clk)
-    \$signal$31  <= \$151 ;
+    \$signal$65  <= \$165 ;
   always @(posedge clk)
-    \$signal$83  <= \$152 ;
+    \$signal$66  <= \$166 ;
   always @(posedge clk)
-    final0 <= \$153 ;
+    final0 <= \$167 ;
   always @(posedge clk)
-    x1 <= \$69 ;
+    x1 <= \$52 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$154 ;
+    valid1 <= \$168 ;
   always @(posedge clk)
-    \$signal$88  <= \$155 ;
+    \$signal$72  <= \$169 ;
   always @(posedge clk)
-    final1 <= \$156 ;
+    final1 <= \$170 ;
   always @(posedge clk)
-    clamped <= \$157 ;
+    clamped <= \$171 ;
   always @(posedge clk)
-    rounding <= \$158 ;
+    active_shift <= \$172 ;
   always @(posedge clk)
-    active_shift <= \$159 ;
+    active_rounding <= \$173 ;
   always @(posedge clk)
-    active_rounding <= \$160 ;
+    level0 <= \$174 ;
   always @(posedge clk)
-    level0 <= \$161 ;
+    level1 <= \$175 ;
   always @(posedge clk)
-    level1 <= \$162 ;
+    level2 <= \$176 ;
   always @(posedge clk)
-    level2 <= \$163 ;
+    level3 <= \$177 ;
   always @(posedge clk)
-    level3 <= \$164 ;
+    level4 <= \$178 ;
   always @(posedge clk)
-    level4 <= \$165 ;
+    level5 <= \$179 ;
   always @(posedge clk)
-    level5 <= \$166 ;
+    level6 <= \$180 ;
   always @(posedge clk)
-    level6 <= \$167 ;
-  always @(posedge clk)
-    level7 <= \$168 ;
+    level7 <= \$181 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$109 ;
+    level_lane0 <= \$92 ;
   always @(posedge clk)
-    term0 <= \$111 [16:0];
+    term0 <= \$94 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$112 ;
+    level_lane1 <= \$95 ;
   always @(posedge clk)
-    term1 <= \$114 [16:0];
+    term1 <= \$97 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    level_lane2 <= \$115 ;
+    level_lane2 <= \$98 ;
   always @(posedge clk)
-    term2 <= \$117 [16:0];
+    term2 <= \$100 [16:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    level_lane3 <= \$118 ;
+    level_lane3 <= \$101 ;
   always @(posedge clk)
-    term3 <= \$120 [16:0];
+    term3 <= \$103 [16:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$33  <= \$169 ;
+    \$signal$119  <= \$182 ;
   always @(posedge clk)
-    \$signal$128  <= \$170 ;
+    \$signal$120  <= \$183 ;
   always @(posedge clk)
-    final2 <= \$171 ;
+    final2 <= \$184 ;
   always @(posedge clk)
-    \$signal  <= \$172 ;
+    \$signal$122  <= \$185 ;
   always @(posedge clk)
-    \$signal$29  <= \$173 ;
+    \$signal$123  <= \$186 ;
   always @(posedge clk)
-    final3 <= \$174 ;
+    final3 <= \$187 ;
   always @(posedge clk)
-    acc0 <= \$175 ;
+    \$signal  <= \$188 ;
   always @(posedge clk)
-    acc1 <= \$176 ;
+    final4 <= \$189 ;
   always @(posedge clk)
-    acc2 <= \$177 ;
+    drained <= \$190 ;
   always @(posedge clk)
-    acc3 <= \$178 ;
+    acc0 <= \$191 ;
   always @(posedge clk)
-    borrowed <= \$179 ;
+    acc1 <= \$192 ;
   always @(posedge clk)
-    bias_mem__r_data <= \$180 ;
+    acc2 <= \$193 ;
   always @(posedge clk)
-    head <= \$181 ;
+    acc3 <= \$194 ;
   always @(posedge clk)
-    following <= \$182 ;
+    head <= \$195 ;
   always @(posedge clk)
-    bias_f0 <= \$183 ;
+    w__valid <= \$196 ;
   always @(posedge clk)
-    bank0 <= \$184 ;
+    w__payload <= \$133 ;
   always @(posedge clk)
-    bank1 <= \$185 ;
+    space <= \$197 ;
   always @(posedge clk)
-    bank2 <= \$186 ;
+    credit <= \$198 ;
   always @(posedge clk)
-    bank3 <= \$187 ;
+    space_one <= \$199 ;
   always @(posedge clk)
-    bank_left <= \$188 ;
+    bank0 <= \$200 ;
   always @(posedge clk)
-    bank_nonempty <= \$189 ;
+    bank1 <= \$201 ;
   always @(posedge clk)
-    bank_single <= \$190 ;
+    bank2 <= \$202 ;
   always @(posedge clk)
-    \$signal$35  <= \$191 ;
+    bank3 <= \$203 ;
   always @(posedge clk)
-    value_f0 <= \$192 ;
+    bank_left <= \$204 ;
   always @(posedge clk)
-    \$signal$36  <= \$193 ;
+    bank_nonempty <= \$205 ;
   always @(posedge clk)
-    rounded_f1 <= \$194 ;
+    bank_single <= \$206 ;
   always @(posedge clk)
-    valid_f2 <= \$195 ;
+    \$signal$126  <= \$207 ;
   always @(posedge clk)
-    shifted_f2 <= \$196 ;
+    value_f0 <= \$150 [24:0];
   always @(posedge clk)
-    y__valid <= \$197 ;
+    \$signal$127  <= \$208 ;
   always @(posedge clk)
-    y__payload <= \$198 ;
+    rounded_f1 <= \$151 ;
+  always @(posedge clk)
+    valid_f2 <= \$209 ;
+  always @(posedge clk)
+    shifted_f2 <= \$152 ;
+  \digits_mlp.layer0.datapath.output_queue  output_queue (
+    .clk(clk),
+    .out_valid(y__valid),
+    .r__payload(y__payload),
+    .r__ready(r__ready),
+    .rst(rst),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$109  = level0;
+          \$92  = level0;
       3'h1:
-          \$109  = level1;
+          \$92  = level1;
       3'h2:
-          \$109  = level2;
+          \$92  = level2;
       3'h3:
-          \$109  = level3;
+          \$92  = level3;
       3'h4:
-          \$109  = level4;
+          \$92  = level4;
       3'h5:
-          \$109  = level5;
+          \$92  = level5;
       3'h6:
-          \$109  = level6;
+          \$92  = level6;
       3'h7:
-          \$109  = level7;
+          \$92  = level7;
     endcase
   end
   always @* begin
@@ -3272,21 +3296,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$112  = level0;
+          \$95  = level0;
       3'h1:
-          \$112  = level1;
+          \$95  = level1;
       3'h2:
-          \$112  = level2;
+          \$95  = level2;
       3'h3:
-          \$112  = level3;
+          \$95  = level3;
       3'h4:
-          \$112  = level4;
+          \$95  = level4;
       3'h5:
-          \$112  = level5;
+          \$95  = level5;
       3'h6:
-          \$112  = level6;
+          \$95  = level6;
       3'h7:
-          \$112  = level7;
+          \$95  = level7;
     endcase
   end
   always @* begin
@@ -3294,21 +3318,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$115  = level0;
+          \$98  = level0;
       3'h1:
-          \$115  = level1;
+          \$98  = level1;
       3'h2:
-          \$115  = level2;
+          \$98  = level2;
       3'h3:
-          \$115  = level3;
+          \$98  = level3;
       3'h4:
-          \$115  = level4;
+          \$98  = level4;
       3'h5:
-          \$115  = level5;
+          \$98  = level5;
       3'h6:
-          \$115  = level6;
+          \$98  = level6;
       3'h7:
-          \$115  = level7;
+          \$98  = level7;
     endcase
   end
   always @* begin
@@ -3316,562 +3340,539 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$118  = level0;
+          \$101  = level0;
       3'h1:
-          \$118  = level1;
+          \$101  = level1;
       3'h2:
-          \$118  = level2;
+          \$101  = level2;
       3'h3:
-          \$118  = level3;
+          \$101  = level3;
       3'h4:
-          \$118  = level4;
+          \$101  = level4;
       3'h5:
-          \$118  = level5;
+          \$101  = level5;
       3'h6:
-          \$118  = level6;
+          \$101  = level6;
       3'h7:
-          \$118  = level7;
+          \$101  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = \$31 ;
-    if (rst) begin
-      \$139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$140  = 6'h00;
-      end else begin
-        \$140  = \$36 [5:0];
-      end
-    end
-    if (rst) begin
-      \$140  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$141  = 9'h000;
-        end else begin
-          \$141  = \$32 [8:0];
-        end
-      end else begin
-        \$141  = \$35 [8:0];
-      end
-    end
-    if (rst) begin
-      \$141  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$142  = 3'h0;
-        end else begin
-          \$142  = \$33 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$142  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$143  = 1'h0;
-        end else begin
-          \$143  = \$34 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \$37 ;
-    if (rst) begin
-      \$144  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \$40 ;
-    if (rst) begin
-      \$145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = \$42 ;
-    if (rst) begin
-      \$146  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$45 ;
-    if (rst) begin
-      \$147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$50 ;
-    if (rst) begin
-      \$148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$68 ;
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = from_stream;
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = issue;
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = last_beat;
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = final_pass;
+    \$153  = \$12 ;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$signal$31 ;
+    \$154  = input_write__addr;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$154  = 6'h00;
+      end else begin
+        \$154  = \$17 [5:0];
+      end
+    end
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$signal$83 ;
+    \$155  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$155  = 9'h000;
+        end else begin
+          \$155  = \$13 [8:0];
+        end
+      end else begin
+        \$155  = \$16 [8:0];
+      end
+    end
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = final0;
+    \$156  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$156  = 3'h0;
+        end else begin
+          \$156  = \$14 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$71 ;
+    \$157  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$157  = 1'h0;
+        end else begin
+          \$157  = \$15 ;
+        end
+      end
+    end
     if (rst) begin
-      \$157  = 5'h0a;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$73 [23:0];
+    \$158  = \$18 ;
     if (rst) begin
-      \$158  = 24'h000200;
+      \$158  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = active_shift;
-    if (\$76 ) begin
-      \$159  = clamped;
-    end
+    \$159  = \$21 ;
     if (rst) begin
-      \$159  = 5'h0a;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = active_rounding;
-    if (\$76 ) begin
-      \$160  = rounding;
-    end
+    \$160  = \$23 ;
     if (rst) begin
-      \$160  = 24'h000200;
+      \$160  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = level0;
-    if (\$79 ) begin
-      \$161  = \$80 ;
-    end
+    \$161  = \$26 ;
     if (rst) begin
-      \$161  = 9'h002;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = level1;
-    if (\$83 ) begin
-      \$162  = \$84 ;
-    end
+    \$162  = \$31 ;
     if (rst) begin
-      \$162  = 9'h011;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = level2;
-    if (\$87 ) begin
-      \$163  = \$88 ;
-    end
+    \$163  = \$51 ;
     if (rst) begin
-      \$163  = 9'h020;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = level3;
-    if (\$91 ) begin
-      \$164  = \$92 ;
-    end
+    \$164  = from_stream;
     if (rst) begin
-      \$164  = 9'h030;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = level4;
-    if (\$95 ) begin
-      \$165  = \$96 ;
-    end
+    \$165  = issue;
     if (rst) begin
-      \$165  = 9'h044;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = level5;
-    if (\$99 ) begin
-      \$166  = \$100 ;
-    end
+    \$166  = last_beat;
     if (rst) begin
-      \$166  = 9'h05e;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = level6;
-    if (\$103 ) begin
-      \$167  = \$104 ;
-    end
+    \$167  = final_pass;
     if (rst) begin
-      \$167  = 9'h084;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = level7;
-    if (\$107 ) begin
-      \$168  = \$108 ;
-    end
+    \$168  = \$signal$65 ;
     if (rst) begin
-      \$168  = 9'h1f8;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = valid1;
+    \$169  = \$signal$66 ;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = \$signal$88 ;
+    \$170  = final0;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = final1;
+    \$171  = \$54 ;
     if (rst) begin
-      \$171  = 1'h0;
+      \$171  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = \$signal$33 ;
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = \$signal$128 ;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = final2;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = acc0;
-    if (clear) begin
-      \$175  = 23'h000000;
-    end else if (\$signal ) begin
-      \$175  = \$18 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = acc1;
-    if (clear) begin
-      \$176  = 23'h000000;
-    end else if (\$signal ) begin
-      \$176  = \$20 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = acc2;
-    if (clear) begin
-      \$177  = 23'h000000;
-    end else if (\$signal ) begin
-      \$177  = \$22 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = acc3;
-    if (clear) begin
-      \$178  = 23'h000000;
-    end else if (\$signal ) begin
-      \$178  = \$24 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = bias_mem__r_en;
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = bias_read__data;
-    if (rst) begin
-      \$180  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = head;
-    if (\$signal$66 ) begin
-      \$181  = following;
+    \$172  = active_shift;
+    if (\$57 ) begin
+      \$172  = clamped;
     end
     if (rst) begin
-      \$181  = 5'h00;
+      \$172  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = following;
-    if (\$signal$66 ) begin
-      \$182  = \$123 [4:0];
+    \$173  = active_rounding;
+    if (\$57 ) begin
+      \$173  = \$59 [23:0];
     end
     if (rst) begin
-      \$182  = 5'h01;
+      \$173  = 24'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = bias_f0;
-    if (\$signal$66 ) begin
-      \$183  = bias_read__data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = bank0;
-    if (\$signal$66 ) begin
-      \$184  = bank1;
-    end else if (\$124 ) begin
-      \$184  = \$18 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = bank1;
-    if (\$signal$66 ) begin
-      \$185  = bank2;
-    end else if (\$124 ) begin
-      \$185  = \$20 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = bank2;
-    if (\$signal$66 ) begin
-      \$186  = bank3;
-    end else if (\$124 ) begin
-      \$186  = \$22 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = bank3;
-    if (\$signal$66 ) begin
-    end else if (\$124 ) begin
-      \$187  = \$24 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = bank_left;
-    if (\$125 ) begin
-      \$188  = \$126 ;
-    end else if (\$signal$66 ) begin
-      \$188  = \$128 [2:0];
+    \$174  = level0;
+    if (\$62 ) begin
+      \$174  = \$63 ;
     end
     if (rst) begin
-      \$188  = 3'h0;
+      \$174  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = bank_nonempty;
-    if (\$125 ) begin
-      \$189  = 1'h1;
-    end else if (\$signal$66 ) begin
-      \$189  = \$129 ;
+    \$175  = level1;
+    if (\$66 ) begin
+      \$175  = \$67 ;
     end
+    if (rst) begin
+      \$175  = 9'h011;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$176  = level2;
+    if (\$70 ) begin
+      \$176  = \$71 ;
+    end
+    if (rst) begin
+      \$176  = 9'h020;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$177  = level3;
+    if (\$74 ) begin
+      \$177  = \$75 ;
+    end
+    if (rst) begin
+      \$177  = 9'h030;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$178  = level4;
+    if (\$78 ) begin
+      \$178  = \$79 ;
+    end
+    if (rst) begin
+      \$178  = 9'h044;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$179  = level5;
+    if (\$82 ) begin
+      \$179  = \$83 ;
+    end
+    if (rst) begin
+      \$179  = 9'h05e;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$180  = level6;
+    if (\$86 ) begin
+      \$180  = \$87 ;
+    end
+    if (rst) begin
+      \$180  = 9'h084;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$181  = level7;
+    if (\$90 ) begin
+      \$181  = \$91 ;
+    end
+    if (rst) begin
+      \$181  = 9'h1f8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$182  = valid1;
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$183  = \$signal$72 ;
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$184  = final1;
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$185  = \$signal$119 ;
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$186  = \$signal$120 ;
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$187  = final2;
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$188  = \$104 ;
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$189  = final3;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = bank_single;
-    if (\$125 ) begin
-      \$190  = \$127 ;
-    end else if (\$signal$66 ) begin
-      \$190  = \$130 ;
+    \$190  = \$117 ;
+    if (rst) begin
+      \$190  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$191  = acc0;
+    if (clear) begin
+      \$191  = 23'h000000;
+    end else if (\$signal$122 ) begin
+      \$191  = \$119 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$192  = acc1;
+    if (clear) begin
+      \$192  = 23'h000000;
+    end else if (\$signal$122 ) begin
+      \$192  = \$121 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$193  = acc2;
+    if (clear) begin
+      \$193  = 23'h000000;
+    end else if (\$signal$122 ) begin
+      \$193  = \$123 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$194  = acc3;
+    if (clear) begin
+      \$194  = 23'h000000;
+    end else if (\$signal$122 ) begin
+      \$194  = \$125 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$195  = head;
+    if (drain) begin
+      \$195  = \$128 [4:0];
     end
     if (rst) begin
-      \$190  = 1'h0;
+      \$195  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$signal$35 ;
-    if (\$signal$69 ) begin
-      \$191  = bank_nonempty;
+    \$196  = valid_f2;
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$197  = space;
+    if (\$136 ) begin
+      \$197  = \$140 [2:0];
+    end else if (\$139 ) begin
+      \$197  = \$143 [2:0];
     end
     if (rst) begin
-      \$191  = 1'h0;
+      \$197  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = value_f0;
-    if (\$signal$69 ) begin
-      \$192  = \$131 [24:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$signal$36 ;
-    if (\$signal$69 ) begin
-      \$193  = \$signal$35 ;
+    \$198  = credit;
+    if (\$136 ) begin
+      \$198  = \$141 ;
+    end else if (\$139 ) begin
+      \$198  = 1'h1;
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$198  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = rounded_f1;
-    if (\$signal$69 ) begin
-      \$194  = \$132 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = valid_f2;
-    if (\$signal$69 ) begin
-      \$195  = \$signal$36 ;
+    \$199  = space_one;
+    if (\$136 ) begin
+      \$199  = \$142 ;
+    end else if (\$139 ) begin
+      \$199  = \$144 ;
     end
     if (rst) begin
-      \$195  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = shifted_f2;
-    if (\$signal$69 ) begin
-      \$196  = \$133 ;
+    \$200  = bank0;
+    if (drain) begin
+      \$200  = bank1;
+    end else if (\$signal ) begin
+      \$200  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = y__valid;
-    if (\$signal$69 ) begin
-      \$197  = valid_f2;
-    end else if (y__ready) begin
-      \$197  = 1'h0;
+    \$201  = bank1;
+    if (drain) begin
+      \$201  = bank2;
+    end else if (\$signal ) begin
+      \$201  = acc1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$202  = bank2;
+    if (drain) begin
+      \$202  = bank3;
+    end else if (\$signal ) begin
+      \$202  = acc2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$203  = bank3;
+    if (drain) begin
+    end else if (\$signal ) begin
+      \$203  = acc3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$204  = bank_left;
+    if (\$signal ) begin
+      \$204  = \$145 ;
+    end else if (drain) begin
+      \$204  = \$147 [2:0];
     end
     if (rst) begin
-      \$197  = 1'h0;
+      \$204  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = y__payload;
-    if (\$signal$69 ) begin
-      \$198  = \$138 ;
+    \$205  = bank_nonempty;
+    if (\$signal ) begin
+      \$205  = 1'h1;
+    end else if (drain) begin
+      \$205  = \$148 ;
+    end
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$206  = bank_single;
+    if (\$signal ) begin
+      \$206  = \$146 ;
+    end else if (drain) begin
+      \$206  = \$149 ;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$207  = drain;
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$208  = \$signal$126 ;
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$209  = \$signal$127 ;
+    if (rst) begin
+      \$209  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -3884,23 +3885,212 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign sum0 = \$18 [22:0];
-  assign sum1 = \$20 [22:0];
-  assign sum2 = \$22 [22:0];
-  assign sum3 = \$24 [22:0];
-  assign y_valid = y__valid;
-  assign y_data = y__payload;
   assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign \$73  = { 1'h0, \$72 [31:1] };
-  assign \$126  = 3'h4;
-  assign \$127  = 1'h0;
+  assign bias_read__data = bias_mem__r_data;
+  assign valid_f3 = w__valid;
+  assign result_f3 = w__payload;
+  assign r__payload = y__payload;
+  assign y__ready = r__ready;
+  assign r__valid = y__valid;
+  assign \$59  = { 1'h0, \$58 [31:1] };
+  assign \$145  = 3'h4;
+  assign \$146  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp.layer0.datapath.output_queue (rst, r__payload, r__ready, w__valid, write_port__data, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [3:0] \$15 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  reg [2:0] \$19 ;
+  wire \$2 ;
+  reg [2:0] \$20 ;
+  reg \$21 ;
+  reg [2:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
+  input clk;
+  wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [2:0] fill = 3'h0;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
+  (* init = 3'h0 *)
+  wire [2:0] read_at;
+  reg [2:0] read_port__addr = 3'h0;
+  wire [7:0] read_port__data;
+  wire read_port__en;
+  input rst;
+  wire rst;
+  wire [7:0] w__payload;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 3'h0 *)
+  wire [2:0] write_at;
+  reg [2:0] write_port__addr = 3'h0;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
+  reg [7:0] storage [5:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (push)
+      storage[write_port__addr] <= write_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
+    end
+  end
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 3'h5;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = read_port__addr == 3'h5;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 4'h0 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 3'h5;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
+  always @(posedge clk)
+    write_port__addr <= \$19 ;
+  always @(posedge clk)
+    read_port__addr <= \$20 ;
+  always @(posedge clk)
+    out_valid <= \$21 ;
+  always @(posedge clk)
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$19  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [2:0];
+    end
+    if (rst) begin
+      \$20  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
+    end
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [2:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [2:0];
+    end
+    if (rst) begin
+      \$22  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
+endmodule
+
+(* generator = "Amaranth" *)
+module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, x__valid, y__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -4081,7 +4271,6 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
   reg \$259 ;
   wire \$26 ;
   reg \$260 ;
-  reg \$261 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -4104,7 +4293,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$464 ;
+  wire [3:0] \$463 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -4164,10 +4353,9 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
+  reg \$signal$106  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  reg bias_collect = 1'h0;
   reg bias_fetched = 1'h0;
   reg [3:0] bias_mem__addr = 4'h0;
   wire [21:0] bias_mem__r_data;
@@ -4502,8 +4690,8 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
   assign \$197  = level7_read ? \$196  : 33'h000000000;
   assign \$198  = \$194  | \$197 ;
   assign \$199  = \$187  | \$198 ;
-  assign \$464  = read_lane * 3'h4;
-  assign \$200  = code_mem__r_data >> \$464 ;
+  assign \$463  = read_lane * 3'h4;
+  assign \$200  = code_mem__r_data >> \$463 ;
   always @(posedge clk)
     request_valid <= \$201 ;
   always @(posedge clk)
@@ -4621,11 +4809,9 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
   always @(posedge clk)
     \$signal  <= \$258 ;
   always @(posedge clk)
-    bias_fetched <= \$259 ;
+    \$signal$106  <= \$259 ;
   always @(posedge clk)
-    \$signal$107  <= \$260 ;
-  always @(posedge clk)
-    bias_collect <= \$261 ;
+    bias_fetched <= \$260 ;
   \digits_mlp.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -4657,16 +4843,16 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
+    .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
-    .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
@@ -4688,42 +4874,42 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$201  = \$7 ;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$202  = collected;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$203  = request_valid;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$204  = decoded;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$205  = fetched;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$206  = request_addr;
     if (\$12 ) begin
       \$206  = bus__addr;
@@ -4733,7 +4919,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$207  = request_data;
     if (\$12 ) begin
       \$207  = bus__w_data;
@@ -4743,7 +4929,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$208  = request_write;
     if (\$12 ) begin
       \$208  = bus__w_stb;
@@ -4753,7 +4939,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$209  = register;
     if (request_valid) begin
       \$209  = request_addr[2:0];
@@ -4763,21 +4949,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$210  = \$15 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$211  = \$19 ;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$212  = shift;
     if (\$21 ) begin
       \$212  = request_data[4:0];
@@ -4787,49 +4973,49 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$213  = \$26 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$214  = \$32 ;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$215  = \$37 ;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$216  = \$43 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$217  = \$48 ;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$218  = \$54 ;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$219  = mantissas__0;
     if (level0_write) begin
       \$219  = request_data[5:0];
@@ -4839,7 +5025,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$220  = exponents__0;
     if (level0_write) begin
       \$220  = request_data[17:16];
@@ -4849,21 +5035,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$221  = \$59 ;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$222  = \$65 ;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$223  = mantissas__1;
     if (level1_write) begin
       \$223  = request_data[5:0];
@@ -4873,7 +5059,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$224  = exponents__1;
     if (level1_write) begin
       \$224  = request_data[17:16];
@@ -4883,21 +5069,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$225  = \$70 ;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$226  = \$76 ;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$227  = mantissas__2;
     if (level2_write) begin
       \$227  = request_data[5:0];
@@ -4907,7 +5093,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$228  = exponents__2;
     if (level2_write) begin
       \$228  = request_data[17:16];
@@ -4917,21 +5103,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$229  = \$81 ;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$230  = \$87 ;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$231  = mantissas__3;
     if (level3_write) begin
       \$231  = request_data[5:0];
@@ -4941,7 +5127,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$232  = exponents__3;
     if (level3_write) begin
       \$232  = request_data[17:16];
@@ -4951,21 +5137,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$233  = \$92 ;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$234  = \$98 ;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$235  = mantissas__4;
     if (level4_write) begin
       \$235  = request_data[5:0];
@@ -4975,7 +5161,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$236  = exponents__4;
     if (level4_write) begin
       \$236  = request_data[17:16];
@@ -4985,21 +5171,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$237  = \$103 ;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$238  = \$109 ;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$239  = mantissas__5;
     if (level5_write) begin
       \$239  = request_data[5:0];
@@ -5009,7 +5195,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$240  = exponents__5;
     if (level5_write) begin
       \$240  = request_data[17:16];
@@ -5019,21 +5205,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$241  = \$114 ;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$242  = \$120 ;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$243  = mantissas__6;
     if (level6_write) begin
       \$243  = request_data[5:0];
@@ -5043,7 +5229,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$244  = exponents__6;
     if (level6_write) begin
       \$244  = request_data[17:16];
@@ -5053,21 +5239,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$245  = \$125 ;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$246  = \$131 ;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$247  = mantissas__7;
     if (level7_write) begin
       \$247  = request_data[5:0];
@@ -5077,7 +5263,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$248  = exponents__7;
     if (level7_write) begin
       \$248  = request_data[17:16];
@@ -5087,7 +5273,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$249  = code_mem__addr;
     if (request_valid) begin
       \$249  = request_addr[8:1];
@@ -5097,7 +5283,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$250  = code_lanes;
     if (request_valid) begin
       \$250  = \$132 [1:0];
@@ -5107,21 +5293,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$251  = \$139 ;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$252  = \$147 ;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$253  = read_lane;
     if (request_valid) begin
       \$253  = request_addr[0];
@@ -5131,7 +5317,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$254  = bias_mem__addr;
     if (request_valid) begin
       \$254  = request_addr[3:0];
@@ -5141,61 +5327,54 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$255  = \$152 ;
     if (rst) begin
       \$255  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$256  = \$158 ;
     if (rst) begin
       \$256  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$257  = read_word;
     if (decoded) begin
       \$257  = \$199 [31:0];
     end
-    if (\$signal$107 ) begin
-      \$257  = { 28'h0000000, \$200  };
-    end
-    if (bias_collect) begin
+    if (bias_fetched) begin
       \$257  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+    end
+    if (\$signal$106 ) begin
+      \$257  = { 28'h0000000, \$200  };
     end
     if (rst) begin
       \$257  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$258  = code_mem__r_en;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = bias_mem__r_en;
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$259  = \$signal ;
     if (rst) begin
       \$259  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = \$signal ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$260  = bias_mem__r_en;
     if (rst) begin
       \$260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = bias_fetched;
-    if (rst) begin
-      \$261  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -5242,123 +5421,134 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6
-, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, x__valid, y__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
+, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [8:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [8:0] \$104 ;
-  reg [8:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [17:0] \$107 ;
-  reg [8:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [17:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
-  wire [4:0] \$112 ;
-  wire [4:0] \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire [1:0] \$116 ;
-  wire \$117 ;
-  wire [2:0] \$118 ;
+  wire [22:0] \$112 ;
+  wire [23:0] \$113 ;
+  wire [22:0] \$114 ;
+  wire [23:0] \$115 ;
+  wire \$116 ;
+  wire [4:0] \$117 ;
+  wire [4:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [24:0] \$121 ;
-  wire [24:0] \$122 ;
-  wire [24:0] \$123 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [7:0] \$125 ;
+  wire [7:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire \$13 ;
-  wire [7:0] \$130 ;
-  wire [7:0] \$131 ;
-  reg \$132 ;
-  reg [4:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [2:0] \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
-  wire \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
+  wire [8:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [3:0] \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [3:0] \$136 ;
+  wire \$137 ;
+  wire [1:0] \$138 ;
+  wire \$139 ;
+  wire [3:0] \$14 ;
+  wire [2:0] \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [24:0] \$143 ;
+  wire [24:0] \$144 ;
+  wire [24:0] \$145 ;
   reg \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [4:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [2:0] \$149 ;
   wire \$15 ;
-  reg [4:0] \$150 ;
-  reg [22:0] \$151 ;
-  reg [4:0] \$152 ;
-  reg [22:0] \$153 ;
-  reg [8:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [8:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [8:0] \$158 ;
-  reg [8:0] \$159 ;
-  wire \$16 ;
-  reg [8:0] \$160 ;
-  reg [8:0] \$161 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
+  wire [8:0] \$16 ;
+  reg \$160 ;
+  reg \$161 ;
   reg \$162 ;
   reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [21:0] \$168 ;
-  reg [21:0] \$169 ;
-  wire [22:0] \$17 ;
-  reg \$170 ;
-  reg [21:0] \$171 ;
-  reg [3:0] \$172 ;
-  reg [3:0] \$173 ;
-  reg [21:0] \$174 ;
-  reg [21:0] \$175 ;
-  reg [21:0] \$176 ;
-  reg [1:0] \$177 ;
+  reg [4:0] \$164 ;
+  reg [4:0] \$165 ;
+  reg [22:0] \$166 ;
+  reg [8:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [8:0] \$169 ;
+  wire [5:0] \$17 ;
+  reg [8:0] \$170 ;
+  reg [8:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [8:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
   reg \$178 ;
   reg \$179 ;
-  wire [23:0] \$18 ;
+  wire \$18 ;
   reg \$180 ;
-  reg [23:0] \$181 ;
+  reg \$181 ;
   reg \$182 ;
-  reg [24:0] \$183 ;
-  reg \$184 ;
-  reg [24:0] \$185 ;
-  reg \$186 ;
-  reg [7:0] \$187 ;
-  wire [22:0] \$19 ;
+  reg \$183 ;
+  reg [21:0] \$184 ;
+  reg [21:0] \$185 ;
+  reg [3:0] \$186 ;
+  reg \$187 ;
+  reg [2:0] \$188 ;
+  reg \$189 ;
+  wire \$19 ;
+  reg \$190 ;
+  reg [21:0] \$191 ;
+  reg [21:0] \$192 ;
+  reg [1:0] \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
   wire \$2 ;
-  wire [23:0] \$20 ;
-  wire [3:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [8:0] \$28 ;
-  wire [3:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [8:0] \$31 ;
-  wire [5:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -5380,69 +5570,68 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [31:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [8:0] \$63 ;
   wire \$64 ;
-  wire [7:0] \$65 ;
+  wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [31:0] \$68 ;
-  wire [31:0] \$69 ;
+  wire [8:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [8:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire [8:0] \$76 ;
+  wire [8:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [8:0] \$79 ;
   wire \$8 ;
-  wire [8:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire [8:0] \$84 ;
+  wire [8:0] \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire [8:0] \$88 ;
+  wire [8:0] \$87 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire [8:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [8:0] \$96 ;
-  wire \$97 ;
+  wire [8:0] \$91 ;
+  reg [8:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [17:0] \$94 ;
+  reg [8:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [17:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$116  = 1'h0;
-  reg \$signal$29  = 1'h0;
-  reg \$signal$31  = 1'h0;
-  reg \$signal$33  = 1'h0;
-  reg \$signal$35  = 1'h0;
-  reg \$signal$36  = 1'h0;
-  wire \$signal$58 ;
-  wire \$signal$61 ;
-  reg \$signal$75  = 1'h0;
-  reg \$signal$80  = 1'h0;
+  reg \$signal$111  = 1'h0;
+  reg \$signal$112  = 1'h0;
+  reg \$signal$114  = 1'h0;
+  reg \$signal$115  = 1'h0;
+  reg \$signal$118  = 1'h0;
+  reg \$signal$119  = 1'h0;
+  reg \$signal$65  = 1'h0;
+  reg \$signal$66  = 1'h0;
+  reg \$signal$72  = 1'h0;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [22:0] active_rounding = 23'h000400;
@@ -5454,10 +5643,9 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
-  reg [21:0] bias_f0 = 22'h000000;
   wire [3:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
-  reg [21:0] bias_mem__r_data = 22'h000000;
+  wire [21:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
@@ -5471,7 +5659,6 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   input bias_write__en;
   wire bias_write__en;
   reg blocked = 1'h0;
-  reg borrowed = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -5502,7 +5689,9 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$7 ;
-  wire drained;
+  reg credit = 1'h1;
+  wire drain;
+  reg drained = 1'h1;
   input [1:0] exponents__0;
   wire [1:0] exponents__0;
   input [1:0] exponents__1;
@@ -5523,9 +5712,9 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg final1 = 1'h0;
   reg final2 = 1'h0;
   reg final3 = 1'h0;
+  reg final4 = 1'h0;
   reg final_pass = 1'h0;
   reg first_beat = 1'h1;
-  reg [3:0] following = 4'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [3:0] head = 4'h0;
@@ -5567,8 +5756,13 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   input [5:0] mantissas__7;
   wire [5:0] mantissas__7;
   reg [2:0] pass_index = 3'h0;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  wire r__valid;
+  (* init = 8'h00 *)
+  wire [7:0] result_f3;
   reg [24:0] rounded_f1 = 25'h0000000;
-  reg [22:0] rounding = 23'h000400;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
@@ -5579,13 +5773,17 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg sign1 = 1'h0;
   reg sign2_0 = 1'h0;
   reg sign2_1 = 1'h0;
-  wire [21:0] sum0;
-  wire [21:0] sum1;
+  reg [2:0] space = 3'h7;
+  reg space_one = 1'h0;
   reg [16:0] term0 = 17'h00000;
   reg [16:0] term1 = 17'h00000;
   reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid_f3;
   reg [23:0] value_f0 = 24'h000000;
+  reg [7:0] w__payload = 8'h00;
+  reg w__valid = 1'h0;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -5595,15 +5793,10 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire x__valid;
   reg [7:0] x_held = 8'h00;
   output [7:0] y__payload;
-  reg [7:0] y__payload = 8'h00;
-  input y__ready;
+  wire [7:0] y__payload;
   wire y__ready;
   output y__valid;
-  reg y__valid = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] y_data;
-  (* init = 1'h0 *)
-  wire y_valid;
+  wire y__valid;
   reg [21:0] biases [9:0];
   initial begin
     biases[0] = 22'h0003a9;
@@ -5625,7 +5818,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   always @(posedge clk) begin
     _0_ <= biases[bias_read__addr];
   end
-  assign bias_read__data = _0_;
+  assign bias_mem__r_data = _0_;
   reg [7:0] codes [159:0];
   initial begin
     codes[0] = 8'he3;
@@ -5855,814 +6048,814 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign issue = \$6  & \$7 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$8  = \$signal  & \$signal$29 ;
-  assign clear = rst | \$8 ;
-  assign \$9  = \$signal$31  | valid1;
-  assign \$10  = \$9  | \$signal$33 ;
-  assign \$11  = \$10  | \$signal ;
-  assign \$12  = \$11  | bank_reserved;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$signal$35  | \$signal$36 ;
-  assign \$15  = \$14  | valid_f2;
-  assign \$16  = ~ \$15 ;
-  assign drained = \$13  & \$16 ;
-  assign \$17  = $signed(acc0) + $signed(term0);
-  assign \$18  = $signed(\$17 ) + $signed({ 1'h0, sign0 });
-  assign \$19  = $signed(acc1) + $signed(term1);
-  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, sign1 });
-  assign \$21  = \$signal$58  ? following : head;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$21 ;
-  assign \$22  = ~ y__valid;
-  assign \$23  = \$22  | y__ready;
-  assign \$24  = ~ borrowed;
-  assign \$signal$61  = \$23  & \$24 ;
-  assign \$signal$58  = \$signal$61  & bank_nonempty;
-  assign bank_drained = \$signal$61  & bank_single;
-  assign \$25  = first_beat & from_stream;
-  assign \$26  = \$25  & drained;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = row + 1'h1;
-  assign \$29  = pass_index + 1'h1;
-  assign \$30  = pass_index == 2'h3;
-  assign \$31  = row + 1'h1;
-  assign \$32  = input_write__addr + 1'h1;
-  assign \$33  = issue ? last_beat : first_beat;
-  assign \$34  = input_write__addr == 5'h1e;
-  assign \$35  = last_beat ? 1'h0 : \$34 ;
-  assign \$36  = issue ? \$35  : last_beat;
-  assign \$37  = issue & last_beat;
-  assign \$38  = \$37  ? final_pass : from_stream;
-  assign \$39  = issue & last_beat;
-  assign \$40  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$41  = \$39  ? 1'h1 : \$40 ;
-  assign \$42  = first_beat & from_stream;
-  assign \$43  = commit_pending & \$42 ;
-  assign \$44  = \$43  & drained;
-  assign \$45  = \$44  ? 1'h0 : commit_pending;
-  assign \$46  = \$45  | commit;
-  assign \$47  = first_beat & from_stream;
-  assign \$48  = commit_pending & \$47 ;
-  assign \$49  = \$48  & drained;
-  assign \$50  = \$49  ? 1'h0 : commit_pending;
-  assign \$51  = \$50  | commit;
-  assign \$52  = issue ? last_beat : first_beat;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = issue & last_beat;
-  assign \$55  = \$54  ? final_pass : from_stream;
-  assign \$56  = \$53  & \$55 ;
-  assign \$57  = input_write__addr == 5'h1e;
-  assign \$58  = last_beat ? 1'h0 : \$57 ;
-  assign \$59  = issue ? \$58  : last_beat;
-  assign \$60  = issue & last_beat;
-  assign \$61  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$62  = \$60  ? 1'h1 : \$61 ;
-  assign \$63  = \$59  & \$62 ;
-  assign \$64  = \$56  | \$63 ;
-  assign \$65  = from_stream1 ? x_held : input_read__data;
-  assign \$66  = shift > 5'h17;
-  assign \$67  = \$66  ? 5'h17 : shift;
-  assign \$68  = 1'h1 << clamped;
-  assign \$70  = first_beat & from_stream;
-  assign \$71  = commit_pending & \$70 ;
-  assign \$72  = \$71  & drained;
-  assign \$73  = first_beat & from_stream;
-  assign \$74  = commit_pending & \$73 ;
-  assign \$75  = \$74  & drained;
-  assign \$76  = mantissas__0 << exponents__0;
-  assign \$77  = first_beat & from_stream;
-  assign \$78  = commit_pending & \$77 ;
-  assign \$79  = \$78  & drained;
-  assign \$80  = mantissas__1 << exponents__1;
-  assign \$81  = first_beat & from_stream;
-  assign \$82  = commit_pending & \$81 ;
-  assign \$83  = \$82  & drained;
-  assign \$84  = mantissas__2 << exponents__2;
-  assign \$85  = first_beat & from_stream;
-  assign \$86  = commit_pending & \$85 ;
-  assign \$87  = \$86  & drained;
-  assign \$88  = mantissas__3 << exponents__3;
-  assign \$89  = first_beat & from_stream;
-  assign \$90  = commit_pending & \$89 ;
-  assign \$91  = \$90  & drained;
-  assign \$92  = mantissas__4 << exponents__4;
-  assign \$93  = first_beat & from_stream;
-  assign \$94  = commit_pending & \$93 ;
-  assign \$95  = \$94  & drained;
-  assign \$96  = mantissas__5 << exponents__5;
-  assign \$97  = first_beat & from_stream;
-  assign \$98  = commit_pending & \$97 ;
-  assign \$99  = \$98  & drained;
-  assign \$100  = mantissas__6 << exponents__6;
-  assign \$101  = first_beat & from_stream;
-  assign \$102  = commit_pending & \$101 ;
-  assign \$103  = \$102  & drained;
-  assign \$104  = mantissas__7 << exponents__7;
-  assign \$106  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$107  = { \$106 [16], \$106  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$109  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$110  = { \$109 [16], \$109  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$111  = following == 4'h9;
-  assign \$112  = following + 1'h1;
-  assign \$113  = \$111  ? 5'h00 : \$112 ;
-  assign \$114  = \$signal  & \$signal$29 ;
-  assign \$115  = \$signal  & \$signal$29 ;
-  assign \$118  = bank_left - 1'h1;
-  assign \$119  = ~ bank_single;
-  assign \$120  = bank_left == 2'h2;
-  assign \$121  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$122  = $signed(value_f0) + $signed(bias_f0);
-  assign \$123  = $signed(rounded_f1) >>> active_shift;
-  assign \$124  = ~ shifted_f2[24];
-  assign \$125  = | shifted_f2[24:7];
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = & shifted_f2[24:7];
+  assign clear = rst | \$signal ;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$8  = bank_nonempty & credit;
+  assign \$9  = ~ bias_mem__r_en;
+  assign drain = \$8  & \$9 ;
+  assign bank_drained = drain & bank_single;
+  assign \$10  = first_beat & from_stream;
+  assign \$11  = \$10  & drained;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = row + 1'h1;
+  assign \$14  = pass_index + 1'h1;
+  assign \$15  = pass_index == 2'h3;
+  assign \$16  = row + 1'h1;
+  assign \$17  = input_write__addr + 1'h1;
+  assign \$18  = issue ? last_beat : first_beat;
+  assign \$19  = input_write__addr == 5'h1e;
+  assign \$20  = last_beat ? 1'h0 : \$19 ;
+  assign \$21  = issue ? \$20  : last_beat;
+  assign \$22  = issue & last_beat;
+  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$24  = issue & last_beat;
+  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$26  = \$24  ? 1'h1 : \$25 ;
+  assign \$27  = first_beat & from_stream;
+  assign \$28  = commit_pending & \$27 ;
+  assign \$29  = \$28  & drained;
+  assign \$30  = \$29  ? 1'h0 : commit_pending;
+  assign \$31  = \$30  | commit;
+  assign \$32  = issue & last_beat;
+  assign \$33  = first_beat & from_stream;
+  assign \$34  = commit_pending & \$33 ;
+  assign \$35  = \$34  & drained;
+  assign \$36  = \$35  ? 1'h0 : commit_pending;
+  assign \$37  = \$36  | commit;
+  assign \$38  = issue ? last_beat : first_beat;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = issue & last_beat;
+  assign \$41  = \$40  ? final_pass : from_stream;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$32  | \$42 ;
+  assign \$44  = input_write__addr == 5'h1e;
+  assign \$45  = last_beat ? 1'h0 : \$44 ;
+  assign \$46  = issue ? \$45  : last_beat;
+  assign \$47  = issue & last_beat;
+  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$49  = \$47  ? 1'h1 : \$48 ;
+  assign \$50  = \$46  & \$49 ;
+  assign \$51  = \$43  | \$50 ;
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = shift > 5'h17;
+  assign \$54  = \$53  ? 5'h17 : shift;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = 1'h1 << clamped;
+  assign \$60  = first_beat & from_stream;
+  assign \$61  = commit_pending & \$60 ;
+  assign \$62  = \$61  & drained;
+  assign \$63  = mantissas__0 << exponents__0;
+  assign \$64  = first_beat & from_stream;
+  assign \$65  = commit_pending & \$64 ;
+  assign \$66  = \$65  & drained;
+  assign \$67  = mantissas__1 << exponents__1;
+  assign \$68  = first_beat & from_stream;
+  assign \$69  = commit_pending & \$68 ;
+  assign \$70  = \$69  & drained;
+  assign \$71  = mantissas__2 << exponents__2;
+  assign \$72  = first_beat & from_stream;
+  assign \$73  = commit_pending & \$72 ;
+  assign \$74  = \$73  & drained;
+  assign \$75  = mantissas__3 << exponents__3;
+  assign \$76  = first_beat & from_stream;
+  assign \$77  = commit_pending & \$76 ;
+  assign \$78  = \$77  & drained;
+  assign \$79  = mantissas__4 << exponents__4;
+  assign \$80  = first_beat & from_stream;
+  assign \$81  = commit_pending & \$80 ;
+  assign \$82  = \$81  & drained;
+  assign \$83  = mantissas__5 << exponents__5;
+  assign \$84  = first_beat & from_stream;
+  assign \$85  = commit_pending & \$84 ;
+  assign \$86  = \$85  & drained;
+  assign \$87  = mantissas__6 << exponents__6;
+  assign \$88  = first_beat & from_stream;
+  assign \$89  = commit_pending & \$88 ;
+  assign \$90  = \$89  & drained;
+  assign \$91  = mantissas__7 << exponents__7;
+  assign \$93  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$94  = { \$93 [16], \$93  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$96  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$97  = { \$96 [16], \$96  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$98  = \$signal$114  & \$signal$115 ;
+  assign \$99  = issue | \$signal$65 ;
+  assign \$100  = valid1 | \$signal$111 ;
+  assign \$101  = \$99  | \$100 ;
+  assign \$102  = \$signal$114  & \$signal$115 ;
+  assign \$103  = issue & last_beat;
+  assign \$104  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$105  = \$103  ? 1'h1 : \$104 ;
+  assign \$106  = \$102  | \$105 ;
+  assign \$107  = drain | \$signal$118 ;
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = \$101  | \$108 ;
+  assign \$110  = \$109  | \$signal$119 ;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = $signed(acc0) + $signed(term0);
+  assign \$113  = $signed(\$112 ) + $signed({ 1'h0, sign0 });
+  assign \$114  = $signed(acc1) + $signed(term1);
+  assign \$115  = $signed(\$114 ) + $signed({ 1'h0, sign1 });
+  assign \$116  = head == 4'h9;
+  assign \$117  = head + 1'h1;
+  assign \$118  = \$116  ? 5'h00 : \$117 ;
+  assign \$119  = ~ shifted_f2[24];
+  assign \$120  = | shifted_f2[24:7];
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = & shifted_f2[24:7];
+  assign \$123  = ~ \$122 ;
+  assign \$124  = shifted_f2[24] & \$123 ;
+  assign \$125  = \$124  ? 8'h80 : shifted_f2[7:0];
+  assign \$126  = \$121  ? 8'h7f : \$125 ;
+  assign \$127  = y__valid & r__ready;
   assign \$128  = ~ \$127 ;
-  assign \$129  = shifted_f2[24] & \$128 ;
-  assign \$130  = \$129  ? 8'h80 : shifted_f2[7:0];
-  assign \$131  = \$126  ? 8'h7f : \$130 ;
+  assign \$129  = drain & \$128 ;
+  assign \$130  = y__valid & r__ready;
+  assign \$131  = ~ drain;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = space - 1'h1;
+  assign \$134  = ~ space_one;
+  assign \$135  = space == 2'h2;
+  assign \$136  = space + 1'h1;
+  assign \$137  = ~ credit;
+  assign \$140  = bank_left - 1'h1;
+  assign \$141  = ~ bank_single;
+  assign \$142  = bank_left == 2'h2;
+  assign \$143  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$144  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$145  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$132 ;
+    busy <= \$146 ;
   always @(posedge clk)
-    input_write__addr <= \$133 ;
+    input_write__addr <= \$147 ;
   always @(posedge clk)
-    row <= \$134 ;
+    row <= \$148 ;
   always @(posedge clk)
-    pass_index <= \$135 ;
+    pass_index <= \$149 ;
   always @(posedge clk)
-    final_pass <= \$136 ;
+    final_pass <= \$150 ;
   always @(posedge clk)
-    first_beat <= \$137 ;
+    first_beat <= \$151 ;
   always @(posedge clk)
-    last_beat <= \$138 ;
+    last_beat <= \$152 ;
   always @(posedge clk)
-    from_stream <= \$139 ;
+    from_stream <= \$153 ;
   always @(posedge clk)
-    bank_reserved <= \$140 ;
+    bank_reserved <= \$154 ;
   always @(posedge clk)
-    commit_pending <= \$141 ;
+    commit_pending <= \$155 ;
   always @(posedge clk)
-    blocked <= \$142 ;
+    blocked <= \$156 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$143 ;
+    from_stream1 <= \$157 ;
   always @(posedge clk)
-    \$signal$31  <= \$144 ;
+    \$signal$65  <= \$158 ;
   always @(posedge clk)
-    \$signal$75  <= \$145 ;
+    \$signal$66  <= \$159 ;
   always @(posedge clk)
-    final0 <= \$146 ;
+    final0 <= \$160 ;
   always @(posedge clk)
-    x1 <= \$65 ;
+    x1 <= \$52 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$147 ;
+    valid1 <= \$161 ;
   always @(posedge clk)
-    \$signal$80  <= \$148 ;
+    \$signal$72  <= \$162 ;
   always @(posedge clk)
-    final1 <= \$149 ;
+    final1 <= \$163 ;
   always @(posedge clk)
-    clamped <= \$150 ;
+    clamped <= \$164 ;
   always @(posedge clk)
-    rounding <= \$151 ;
+    active_shift <= \$165 ;
   always @(posedge clk)
-    active_shift <= \$152 ;
+    active_rounding <= \$166 ;
   always @(posedge clk)
-    active_rounding <= \$153 ;
+    level0 <= \$167 ;
   always @(posedge clk)
-    level0 <= \$154 ;
+    level1 <= \$168 ;
   always @(posedge clk)
-    level1 <= \$155 ;
+    level2 <= \$169 ;
   always @(posedge clk)
-    level2 <= \$156 ;
+    level3 <= \$170 ;
   always @(posedge clk)
-    level3 <= \$157 ;
+    level4 <= \$171 ;
   always @(posedge clk)
-    level4 <= \$158 ;
+    level5 <= \$172 ;
   always @(posedge clk)
-    level5 <= \$159 ;
+    level6 <= \$173 ;
   always @(posedge clk)
-    level6 <= \$160 ;
-  always @(posedge clk)
-    level7 <= \$161 ;
+    level7 <= \$174 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$105 ;
+    level_lane0 <= \$92 ;
   always @(posedge clk)
-    term0 <= \$107 [16:0];
+    term0 <= \$94 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$108 ;
+    level_lane1 <= \$95 ;
   always @(posedge clk)
-    term1 <= \$110 [16:0];
+    term1 <= \$97 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
-    \$signal$33  <= \$162 ;
+    \$signal$111  <= \$175 ;
   always @(posedge clk)
-    \$signal$116  <= \$163 ;
+    \$signal$112  <= \$176 ;
   always @(posedge clk)
-    final2 <= \$164 ;
+    final2 <= \$177 ;
   always @(posedge clk)
-    \$signal  <= \$165 ;
+    \$signal$114  <= \$178 ;
   always @(posedge clk)
-    \$signal$29  <= \$166 ;
+    \$signal$115  <= \$179 ;
   always @(posedge clk)
-    final3 <= \$167 ;
+    final3 <= \$180 ;
   always @(posedge clk)
-    acc0 <= \$168 ;
+    \$signal  <= \$181 ;
   always @(posedge clk)
-    acc1 <= \$169 ;
+    final4 <= \$182 ;
   always @(posedge clk)
-    borrowed <= \$170 ;
+    drained <= \$183 ;
   always @(posedge clk)
-    bias_mem__r_data <= \$171 ;
+    acc0 <= \$184 ;
   always @(posedge clk)
-    head <= \$172 ;
+    acc1 <= \$185 ;
   always @(posedge clk)
-    following <= \$173 ;
+    head <= \$186 ;
   always @(posedge clk)
-    bias_f0 <= \$174 ;
+    w__valid <= \$187 ;
   always @(posedge clk)
-    bank0 <= \$175 ;
+    w__payload <= \$126 ;
   always @(posedge clk)
-    bank1 <= \$176 ;
+    space <= \$188 ;
   always @(posedge clk)
-    bank_left <= \$177 ;
+    credit <= \$189 ;
   always @(posedge clk)
-    bank_nonempty <= \$178 ;
+    space_one <= \$190 ;
   always @(posedge clk)
-    bank_single <= \$179 ;
+    bank0 <= \$191 ;
   always @(posedge clk)
-    \$signal$35  <= \$180 ;
+    bank1 <= \$192 ;
   always @(posedge clk)
-    value_f0 <= \$181 ;
+    bank_left <= \$193 ;
   always @(posedge clk)
-    \$signal$36  <= \$182 ;
+    bank_nonempty <= \$194 ;
   always @(posedge clk)
-    rounded_f1 <= \$183 ;
+    bank_single <= \$195 ;
   always @(posedge clk)
-    valid_f2 <= \$184 ;
+    \$signal$118  <= \$196 ;
   always @(posedge clk)
-    shifted_f2 <= \$185 ;
+    value_f0 <= \$143 [23:0];
   always @(posedge clk)
-    y__valid <= \$186 ;
+    \$signal$119  <= \$197 ;
   always @(posedge clk)
-    y__payload <= \$187 ;
+    rounded_f1 <= \$144 ;
+  always @(posedge clk)
+    valid_f2 <= \$198 ;
+  always @(posedge clk)
+    shifted_f2 <= \$145 ;
+  \digits_mlp.layer1.datapath.output_queue  output_queue (
+    .clk(clk),
+    .out_valid(y__valid),
+    .r__payload(y__payload),
+    .r__ready(r__ready),
+    .rst(rst),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
+  );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$105  = level0;
+          \$92  = level0;
       3'h1:
-          \$105  = level1;
+          \$92  = level1;
       3'h2:
-          \$105  = level2;
+          \$92  = level2;
       3'h3:
-          \$105  = level3;
+          \$92  = level3;
       3'h4:
-          \$105  = level4;
+          \$92  = level4;
       3'h5:
-          \$105  = level5;
+          \$92  = level5;
       3'h6:
-          \$105  = level6;
+          \$92  = level6;
       3'h7:
-          \$105  = level7;
+          \$92  = level7;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$108  = level0;
+          \$95  = level0;
       3'h1:
-          \$108  = level1;
+          \$95  = level1;
       3'h2:
-          \$108  = level2;
+          \$95  = level2;
       3'h3:
-          \$108  = level3;
+          \$95  = level3;
       3'h4:
-          \$108  = level4;
+          \$95  = level4;
       3'h5:
-          \$108  = level5;
+          \$95  = level5;
       3'h6:
-          \$108  = level6;
+          \$95  = level6;
       3'h7:
-          \$108  = level7;
+          \$95  = level7;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$27 ;
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$133  = 5'h00;
-      end else begin
-        \$133  = \$32 [4:0];
-      end
-    end
-    if (rst) begin
-      \$133  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$134  = 8'h00;
-        end else begin
-          \$134  = \$28 [7:0];
-        end
-      end else begin
-        \$134  = \$31 [7:0];
-      end
-    end
-    if (rst) begin
-      \$134  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$135  = 3'h0;
-        end else begin
-          \$135  = \$29 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$135  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$136  = 1'h0;
-        end else begin
-          \$136  = \$30 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = \$33 ;
-    if (rst) begin
-      \$137  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = \$36 ;
-    if (rst) begin
-      \$138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = \$38 ;
-    if (rst) begin
-      \$139  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = \$41 ;
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = \$46 ;
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = \$64 ;
-    if (rst) begin
-      \$142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = from_stream;
-    if (rst) begin
-      \$143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = issue;
-    if (rst) begin
-      \$144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = last_beat;
-    if (rst) begin
-      \$145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = final_pass;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$146  = \$12 ;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = \$signal$31 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$147  = input_write__addr;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$147  = 5'h00;
+      end else begin
+        \$147  = \$17 [4:0];
+      end
+    end
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = \$signal$75 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$148  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$148  = 8'h00;
+        end else begin
+          \$148  = \$13 [7:0];
+        end
+      end else begin
+        \$148  = \$16 [7:0];
+      end
+    end
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = final0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$149  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$149  = 3'h0;
+        end else begin
+          \$149  = \$14 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = \$67 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$150  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$150  = 1'h0;
+        end else begin
+          \$150  = \$15 ;
+        end
+      end
+    end
     if (rst) begin
-      \$150  = 5'h0b;
+      \$150  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = \$69 [22:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$151  = \$18 ;
     if (rst) begin
-      \$151  = 23'h000400;
+      \$151  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = active_shift;
-    if (\$72 ) begin
-      \$152  = clamped;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$152  = \$21 ;
     if (rst) begin
-      \$152  = 5'h0b;
+      \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = active_rounding;
-    if (\$72 ) begin
-      \$153  = rounding;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$153  = \$23 ;
     if (rst) begin
-      \$153  = 23'h000400;
+      \$153  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = level0;
-    if (\$75 ) begin
-      \$154  = \$76 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$154  = \$26 ;
     if (rst) begin
-      \$154  = 9'h00d;
+      \$154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = level1;
-    if (\$79 ) begin
-      \$155  = \$80 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$155  = \$31 ;
     if (rst) begin
-      \$155  = 9'h03b;
+      \$155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = level2;
-    if (\$83 ) begin
-      \$156  = \$84 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$156  = \$51 ;
     if (rst) begin
-      \$156  = 9'h074;
+      \$156  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = level3;
-    if (\$87 ) begin
-      \$157  = \$88 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$157  = from_stream;
     if (rst) begin
-      \$157  = 9'h0ac;
+      \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = level4;
-    if (\$91 ) begin
-      \$158  = \$92 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$158  = issue;
     if (rst) begin
-      \$158  = 9'h0dc;
+      \$158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = level5;
-    if (\$95 ) begin
-      \$159  = \$96 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$159  = last_beat;
     if (rst) begin
-      \$159  = 9'h110;
+      \$159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = level6;
-    if (\$99 ) begin
-      \$160  = \$100 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$160  = final_pass;
     if (rst) begin
-      \$160  = 9'h158;
+      \$160  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = level7;
-    if (\$103 ) begin
-      \$161  = \$104 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$161  = \$signal$65 ;
     if (rst) begin
-      \$161  = 9'h1f8;
+      \$161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = valid1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$162  = \$signal$66 ;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = \$signal$80 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$163  = final0;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = final1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$164  = \$54 ;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 5'h0b;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = \$signal$33 ;
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = \$signal$116 ;
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = final2;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = acc0;
-    if (clear) begin
-      \$168  = 22'h000000;
-    end else if (\$signal ) begin
-      \$168  = \$18 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = acc1;
-    if (clear) begin
-      \$169  = 22'h000000;
-    end else if (\$signal ) begin
-      \$169  = \$20 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = bias_mem__r_en;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = bias_read__data;
-    if (rst) begin
-      \$171  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = head;
-    if (\$signal$58 ) begin
-      \$172  = following;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$165  = active_shift;
+    if (\$57 ) begin
+      \$165  = clamped;
     end
     if (rst) begin
-      \$172  = 4'h0;
+      \$165  = 5'h0b;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = following;
-    if (\$signal$58 ) begin
-      \$173  = \$113 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$166  = active_rounding;
+    if (\$57 ) begin
+      \$166  = \$59 [22:0];
     end
     if (rst) begin
-      \$173  = 4'h1;
+      \$166  = 23'h000400;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = bias_f0;
-    if (\$signal$58 ) begin
-      \$174  = bias_read__data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = bank0;
-    if (\$signal$58 ) begin
-      \$175  = bank1;
-    end else if (\$114 ) begin
-      \$175  = \$18 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = bank1;
-    if (\$signal$58 ) begin
-    end else if (\$114 ) begin
-      \$176  = \$20 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = bank_left;
-    if (\$115 ) begin
-      \$177  = \$116 ;
-    end else if (\$signal$58 ) begin
-      \$177  = \$118 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$167  = level0;
+    if (\$62 ) begin
+      \$167  = \$63 ;
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$167  = 9'h00d;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = bank_nonempty;
-    if (\$115 ) begin
-      \$178  = 1'h1;
-    end else if (\$signal$58 ) begin
-      \$178  = \$119 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$168  = level1;
+    if (\$66 ) begin
+      \$168  = \$67 ;
     end
+    if (rst) begin
+      \$168  = 9'h03b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$169  = level2;
+    if (\$70 ) begin
+      \$169  = \$71 ;
+    end
+    if (rst) begin
+      \$169  = 9'h074;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$170  = level3;
+    if (\$74 ) begin
+      \$170  = \$75 ;
+    end
+    if (rst) begin
+      \$170  = 9'h0ac;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$171  = level4;
+    if (\$78 ) begin
+      \$171  = \$79 ;
+    end
+    if (rst) begin
+      \$171  = 9'h0dc;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$172  = level5;
+    if (\$82 ) begin
+      \$172  = \$83 ;
+    end
+    if (rst) begin
+      \$172  = 9'h110;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$173  = level6;
+    if (\$86 ) begin
+      \$173  = \$87 ;
+    end
+    if (rst) begin
+      \$173  = 9'h158;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$174  = level7;
+    if (\$90 ) begin
+      \$174  = \$91 ;
+    end
+    if (rst) begin
+      \$174  = 9'h1f8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$175  = valid1;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$176  = \$signal$72 ;
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$177  = final1;
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$178  = \$signal$111 ;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = bank_single;
-    if (\$115 ) begin
-      \$179  = \$117 ;
-    end else if (\$signal$58 ) begin
-      \$179  = \$120 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$179  = \$signal$112 ;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = \$signal$35 ;
-    if (\$signal$61 ) begin
-      \$180  = bank_nonempty;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$180  = final2;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = value_f0;
-    if (\$signal$61 ) begin
-      \$181  = \$121 [23:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$181  = \$98 ;
+    if (rst) begin
+      \$181  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = \$signal$36 ;
-    if (\$signal$61 ) begin
-      \$182  = \$signal$35 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$182  = final3;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = rounded_f1;
-    if (\$signal$61 ) begin
-      \$183  = \$122 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$183  = \$111 ;
+    if (rst) begin
+      \$183  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = valid_f2;
-    if (\$signal$61 ) begin
-      \$184  = \$signal$36 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$184  = acc0;
+    if (clear) begin
+      \$184  = 22'h000000;
+    end else if (\$signal$114 ) begin
+      \$184  = \$113 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$185  = acc1;
+    if (clear) begin
+      \$185  = 22'h000000;
+    end else if (\$signal$114 ) begin
+      \$185  = \$115 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$186  = head;
+    if (drain) begin
+      \$186  = \$118 [3:0];
     end
     if (rst) begin
-      \$184  = 1'h0;
+      \$186  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = shifted_f2;
-    if (\$signal$61 ) begin
-      \$185  = \$123 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$187  = valid_f2;
+    if (rst) begin
+      \$187  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = y__valid;
-    if (\$signal$61 ) begin
-      \$186  = valid_f2;
-    end else if (y__ready) begin
-      \$186  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$188  = space;
+    if (\$129 ) begin
+      \$188  = \$133 [2:0];
+    end else if (\$132 ) begin
+      \$188  = \$136 [2:0];
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$188  = 3'h7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = y__payload;
-    if (\$signal$61 ) begin
-      \$187  = \$131 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$189  = credit;
+    if (\$129 ) begin
+      \$189  = \$134 ;
+    end else if (\$132 ) begin
+      \$189  = 1'h1;
+    end
+    if (rst) begin
+      \$189  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$190  = space_one;
+    if (\$129 ) begin
+      \$190  = \$135 ;
+    end else if (\$132 ) begin
+      \$190  = \$137 ;
+    end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$191  = bank0;
+    if (drain) begin
+      \$191  = bank1;
+    end else if (\$signal ) begin
+      \$191  = acc0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$192  = bank1;
+    if (drain) begin
+    end else if (\$signal ) begin
+      \$192  = acc1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$193  = bank_left;
+    if (\$signal ) begin
+      \$193  = \$138 ;
+    end else if (drain) begin
+      \$193  = \$140 [1:0];
+    end
+    if (rst) begin
+      \$193  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$194  = bank_nonempty;
+    if (\$signal ) begin
+      \$194  = 1'h1;
+    end else if (drain) begin
+      \$194  = \$141 ;
+    end
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$195  = bank_single;
+    if (\$signal ) begin
+      \$195  = \$139 ;
+    end else if (drain) begin
+      \$195  = \$142 ;
+    end
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$196  = drain;
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$197  = \$signal$118 ;
+    if (rst) begin
+      \$197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$198  = \$signal$119 ;
+    if (rst) begin
+      \$198  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -6675,14 +6868,205 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign sum0 = \$18 [21:0];
-  assign sum1 = \$20 [21:0];
-  assign y_valid = y__valid;
-  assign y_data = y__payload;
   assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign \$69  = { 1'h0, \$68 [31:1] };
-  assign \$116  = 2'h2;
-  assign \$117  = 1'h0;
+  assign bias_read__data = bias_mem__r_data;
+  assign valid_f3 = w__valid;
+  assign result_f3 = w__payload;
+  assign r__payload = y__payload;
+  assign y__ready = r__ready;
+  assign r__valid = y__valid;
+  assign \$59  = { 1'h0, \$58 [31:1] };
+  assign \$138  = 2'h2;
+  assign \$139  = 1'h0;
+endmodule
+
+(* generator = "Amaranth" *)
+module \digits_mlp.layer1.datapath.output_queue (clk, rst, r__payload, w__valid, write_port__data, out_valid, r__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [3:0] \$15 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  reg [2:0] \$19 ;
+  wire \$2 ;
+  reg [2:0] \$20 ;
+  reg \$21 ;
+  reg [2:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
+  input clk;
+  wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [2:0] fill = 3'h0;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
+  (* init = 3'h0 *)
+  wire [2:0] read_at;
+  reg [2:0] read_port__addr = 3'h0;
+  wire [7:0] read_port__data;
+  wire read_port__en;
+  input rst;
+  wire rst;
+  wire [7:0] w__payload;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 3'h0 *)
+  wire [2:0] write_at;
+  reg [2:0] write_port__addr = 3'h0;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
+  reg [7:0] storage [5:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (push)
+      storage[write_port__addr] <= write_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
+    end
+  end
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 3'h5;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = read_port__addr == 3'h5;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 4'h0 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 3'h5;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
+  always @(posedge clk)
+    write_port__addr <= \$19 ;
+  always @(posedge clk)
+    read_port__addr <= \$20 ;
+  always @(posedge clk)
+    out_valid <= \$21 ;
+  always @(posedge clk)
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$19  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [2:0];
+    end
+    if (rst) begin
+      \$20  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
+    end
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [2:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [2:0];
+    end
+    if (rst) begin
+      \$22  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
 endmodule

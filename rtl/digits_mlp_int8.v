@@ -349,7 +349,7 @@ module digits_mlp_int8(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, write_port__data, out_valid, clk);
+module \digits_mlp_int8.fifo0 (rst, write_port__data, r__ready, w__ready, r__payload, w__valid, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire [5:0] \$10 ;
@@ -564,7 +564,7 @@ module \digits_mlp_int8.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, wr
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__payload);
+module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, x__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -577,7 +577,6 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   reg \$106 ;
   reg \$107 ;
   reg \$108 ;
-  reg \$109 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -587,7 +586,7 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [5:0] \$192 ;
+  wire [5:0] \$191 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -677,10 +676,9 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   reg [3:0] \$98 ;
   reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$59  = 1'h0;
+  reg \$signal$58  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  reg bias_collect = 1'h0;
   reg bias_fetched = 1'h0;
   reg [4:0] bias_mem__addr = 5'h00;
   wire [21:0] bias_mem__r_data;
@@ -839,8 +837,8 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   assign \$77  = \$72  | { 30'h00000000, \$76  };
   assign \$78  = shift_read ? shift : 5'h00;
   assign \$79  = \$77  | { 27'h0000000, \$78  };
-  assign \$192  = read_lane * 4'h8;
-  assign \$80  = code_mem__r_data >> \$192 ;
+  assign \$191  = read_lane * 4'h8;
+  assign \$80  = code_mem__r_data >> \$191 ;
   always @(posedge clk)
     request_valid <= \$81 ;
   always @(posedge clk)
@@ -894,11 +892,9 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   always @(posedge clk)
     \$signal  <= \$106 ;
   always @(posedge clk)
-    bias_fetched <= \$107 ;
+    \$signal$58  <= \$107 ;
   always @(posedge clk)
-    \$signal$59  <= \$108 ;
-  always @(posedge clk)
-    bias_collect <= \$109 ;
+    bias_fetched <= \$108 ;
   \digits_mlp_int8.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -914,12 +910,12 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
     .commit(commit),
     .commit_pending(commit_pending),
     .input_write__data(x__payload),
+    .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
-    .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
@@ -1145,11 +1141,11 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
     if (decoded) begin
       \$105  = \$79 ;
     end
-    if (\$signal$59 ) begin
-      \$105  = { 24'h000000, \$80  };
-    end
-    if (bias_collect) begin
+    if (bias_fetched) begin
       \$105  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+    end
+    if (\$signal$58 ) begin
+      \$105  = { 24'h000000, \$80  };
     end
     if (rst) begin
       \$105  = 32'd0;
@@ -1164,23 +1160,16 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$107  = bias_mem__r_en;
+    \$107  = \$signal ;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$108  = \$signal ;
+    \$108  = bias_mem__r_en;
     if (rst) begin
       \$108  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$109  = bias_fetched;
-    if (rst) begin
-      \$109  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1203,78 +1192,89 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, y__ready, bias_write__data, shift, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, input_write__data
+module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [8:0] \$101 ;
-  reg [2:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  wire [3:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire [3:0] \$103 ;
+  wire \$104 ;
+  wire [2:0] \$105 ;
+  wire \$106 ;
+  wire [3:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
+  wire [24:0] \$110 ;
+  wire [24:0] \$111 ;
+  wire [24:0] \$112 ;
   reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg [4:0] \$117 ;
-  reg [22:0] \$118 ;
-  reg [4:0] \$119 ;
+  reg [5:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [2:0] \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  reg [22:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
   reg \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [21:0] \$127 ;
-  reg [21:0] \$128 ;
-  reg [21:0] \$129 ;
-  wire \$13 ;
-  reg [21:0] \$130 ;
-  reg \$131 ;
-  reg [21:0] \$132 ;
-  reg [4:0] \$133 ;
-  reg [4:0] \$134 ;
-  reg [21:0] \$135 ;
-  reg [21:0] \$136 ;
-  reg [21:0] \$137 ;
-  reg [21:0] \$138 ;
-  reg [21:0] \$139 ;
-  wire \$14 ;
-  reg [2:0] \$140 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
+  wire [9:0] \$13 ;
+  reg \$130 ;
+  reg [4:0] \$131 ;
+  reg [4:0] \$132 ;
+  reg [22:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
+  wire [3:0] \$14 ;
+  reg \$140 ;
   reg \$141 ;
   reg \$142 ;
-  reg \$143 ;
-  reg [23:0] \$144 ;
-  reg \$145 ;
-  reg [24:0] \$146 ;
-  reg \$147 ;
-  reg [24:0] \$148 ;
-  reg \$149 ;
+  reg [21:0] \$143 ;
+  reg [21:0] \$144 ;
+  reg [21:0] \$145 ;
+  reg [21:0] \$146 ;
+  reg [4:0] \$147 ;
+  reg \$148 ;
+  reg [2:0] \$149 ;
   wire \$15 ;
-  reg [7:0] \$150 ;
-  wire \$16 ;
-  wire [22:0] \$17 ;
-  wire [23:0] \$18 ;
-  wire [22:0] \$19 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [21:0] \$152 ;
+  reg [21:0] \$153 ;
+  reg [21:0] \$154 ;
+  reg [21:0] \$155 ;
+  reg [2:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
+  wire [9:0] \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  wire [6:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [23:0] \$20 ;
-  wire [22:0] \$21 ;
-  wire [23:0] \$22 ;
-  wire [22:0] \$23 ;
-  wire [23:0] \$24 ;
-  wire [4:0] \$25 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -1282,11 +1282,11 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire [9:0] \$32 ;
-  wire [3:0] \$33 ;
+  wire \$32 ;
+  wire \$33 ;
   wire \$34 ;
-  wire [9:0] \$35 ;
-  wire [6:0] \$36 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -1304,69 +1304,68 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [31:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [15:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [15:0] \$62 ;
+  wire [15:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [7:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire [31:0] \$73 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [15:0] \$77 ;
-  wire [15:0] \$78 ;
-  wire [15:0] \$79 ;
+  wire \$77 ;
+  wire [22:0] \$78 ;
+  wire [23:0] \$79 ;
   wire \$8 ;
-  wire [15:0] \$80 ;
-  wire \$81 ;
-  wire [5:0] \$82 ;
-  wire [5:0] \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire [2:0] \$86 ;
-  wire \$87 ;
-  wire [3:0] \$88 ;
+  wire [22:0] \$80 ;
+  wire [23:0] \$81 ;
+  wire [22:0] \$82 ;
+  wire [23:0] \$83 ;
+  wire [22:0] \$84 ;
+  wire [23:0] \$85 ;
+  wire \$86 ;
+  wire [5:0] \$87 ;
+  wire [5:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [24:0] \$91 ;
-  wire [24:0] \$92 ;
-  wire [24:0] \$93 ;
+  wire \$91 ;
+  wire [7:0] \$92 ;
+  wire [7:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [7:0] \$97 ;
-  wire [7:0] \$98 ;
-  reg \$99 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$100  = 1'h0;
-  reg \$signal$29  = 1'h0;
-  reg \$signal$31  = 1'h0;
-  reg \$signal$33  = 1'h0;
-  reg \$signal$35  = 1'h0;
-  reg \$signal$36  = 1'h0;
-  wire \$signal$66 ;
-  wire \$signal$69 ;
-  reg \$signal$83  = 1'h0;
+  reg \$signal$65  = 1'h0;
+  reg \$signal$66  = 1'h0;
+  reg \$signal$72  = 1'h0;
+  reg \$signal$87  = 1'h0;
   reg \$signal$88  = 1'h0;
+  reg \$signal$90  = 1'h0;
+  reg \$signal$91  = 1'h0;
+  reg \$signal$94  = 1'h0;
+  reg \$signal$95  = 1'h0;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [21:0] acc2 = 22'h000000;
@@ -1382,10 +1381,9 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
-  reg [21:0] bias_f0 = 22'h000000;
   wire [4:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
-  reg [21:0] bias_mem__r_data = 22'h000000;
+  wire [21:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
@@ -1399,7 +1397,6 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   input bias_write__en;
   wire bias_write__en;
   reg blocked = 1'h0;
-  reg borrowed = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1430,14 +1427,16 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$7 ;
-  wire drained;
+  reg credit = 1'h1;
+  wire drain;
+  reg drained = 1'h1;
   reg final0 = 1'h0;
   reg final1 = 1'h0;
   reg final2 = 1'h0;
   reg final3 = 1'h0;
+  reg final4 = 1'h0;
   reg final_pass = 1'h0;
   reg first_beat = 1'h1;
-  reg [4:0] following = 5'h01;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [4:0] head = 5'h00;
@@ -1453,8 +1452,13 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire issue;
   reg last_beat = 1'h0;
   reg [2:0] pass_index = 3'h0;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  wire r__valid;
+  (* init = 8'h00 *)
+  wire [7:0] result_f3;
   reg [24:0] rounded_f1 = 25'h0000000;
-  reg [22:0] rounding = 23'h000200;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
@@ -1465,17 +1469,19 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire sign1;
   wire sign2;
   wire sign3;
-  wire [21:0] sum0;
-  wire [21:0] sum1;
-  wire [21:0] sum2;
-  wire [21:0] sum3;
+  reg [2:0] space = 3'h7;
+  reg space_one = 1'h0;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg [15:0] term2 = 16'h0000;
   reg [15:0] term3 = 16'h0000;
   reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid_f3;
   reg [23:0] value_f0 = 24'h000000;
+  reg [7:0] w__payload = 8'h00;
+  reg w__valid = 1'h0;
   reg [7:0] weight0 = 8'h00;
   reg [7:0] weight1 = 8'h00;
   reg [7:0] weight2 = 8'h00;
@@ -1489,15 +1495,10 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire x__valid;
   reg [7:0] x_held = 8'h00;
   output [7:0] y__payload;
-  reg [7:0] y__payload = 8'h00;
-  input y__ready;
+  wire [7:0] y__payload;
   wire y__ready;
   output y__valid;
-  reg y__valid = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] y_data;
-  (* init = 1'h0 *)
-  wire y_valid;
+  wire y__valid;
   reg [21:0] biases [31:0];
   initial begin
     biases[0] = 22'h003ea1;
@@ -1541,7 +1542,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk) begin
     _0_ <= biases[bias_read__addr];
   end
-  assign bias_read__data = _0_;
+  assign bias_mem__r_data = _0_;
   reg [31:0] codes [511:0];
   initial begin
     codes[0] = 32'd0;
@@ -2159,687 +2160,687 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign issue = \$6  & \$7 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$8  = \$signal  & \$signal$29 ;
-  assign clear = rst | \$8 ;
-  assign \$9  = \$signal$31  | valid1;
-  assign \$10  = \$9  | \$signal$33 ;
-  assign \$11  = \$10  | \$signal ;
-  assign \$12  = \$11  | bank_reserved;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$signal$35  | \$signal$36 ;
-  assign \$15  = \$14  | valid_f2;
-  assign \$16  = ~ \$15 ;
-  assign drained = \$13  & \$16 ;
-  assign \$17  = $signed(acc0) + $signed(term0);
-  assign \$18  = $signed(\$17 ) + $signed(1'h0);
-  assign \$19  = $signed(acc1) + $signed(term1);
-  assign \$20  = $signed(\$19 ) + $signed(1'h0);
-  assign \$21  = $signed(acc2) + $signed(term2);
-  assign \$22  = $signed(\$21 ) + $signed(1'h0);
-  assign \$23  = $signed(acc3) + $signed(term3);
-  assign \$24  = $signed(\$23 ) + $signed(1'h0);
-  assign \$25  = \$signal$66  ? following : head;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$25 ;
-  assign \$26  = ~ y__valid;
-  assign \$27  = \$26  | y__ready;
-  assign \$28  = ~ borrowed;
-  assign \$signal$69  = \$27  & \$28 ;
-  assign \$signal$66  = \$signal$69  & bank_nonempty;
-  assign bank_drained = \$signal$69  & bank_single;
-  assign \$29  = first_beat & from_stream;
-  assign \$30  = \$29  & drained;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = row + 1'h1;
-  assign \$33  = pass_index + 1'h1;
-  assign \$34  = pass_index == 3'h6;
-  assign \$35  = row + 1'h1;
-  assign \$36  = input_write__addr + 1'h1;
-  assign \$37  = issue ? last_beat : first_beat;
-  assign \$38  = input_write__addr == 6'h3e;
-  assign \$39  = last_beat ? 1'h0 : \$38 ;
-  assign \$40  = issue ? \$39  : last_beat;
-  assign \$41  = issue & last_beat;
-  assign \$42  = \$41  ? final_pass : from_stream;
-  assign \$43  = issue & last_beat;
-  assign \$44  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$45  = \$43  ? 1'h1 : \$44 ;
-  assign \$46  = first_beat & from_stream;
-  assign \$47  = commit_pending & \$46 ;
-  assign \$48  = \$47  & drained;
-  assign \$49  = \$48  ? 1'h0 : commit_pending;
-  assign \$50  = \$49  | commit;
-  assign \$51  = first_beat & from_stream;
-  assign \$52  = commit_pending & \$51 ;
-  assign \$53  = \$52  & drained;
-  assign \$54  = \$53  ? 1'h0 : commit_pending;
-  assign \$55  = \$54  | commit;
-  assign \$56  = issue ? last_beat : first_beat;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = issue & last_beat;
-  assign \$59  = \$58  ? final_pass : from_stream;
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = input_write__addr == 6'h3e;
-  assign \$62  = last_beat ? 1'h0 : \$61 ;
-  assign \$63  = issue ? \$62  : last_beat;
-  assign \$64  = issue & last_beat;
-  assign \$65  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$66  = \$64  ? 1'h1 : \$65 ;
-  assign \$67  = \$63  & \$66 ;
-  assign \$68  = \$60  | \$67 ;
-  assign \$69  = from_stream1 ? x_held : input_read__data;
-  assign \$70  = shift > 5'h17;
-  assign \$71  = \$70  ? 5'h17 : shift;
-  assign \$72  = 1'h1 << clamped;
-  assign \$74  = first_beat & from_stream;
-  assign \$75  = commit_pending & \$74 ;
-  assign \$76  = \$75  & drained;
-  assign \$77  = $signed(x2) * $signed(weight0);
-  assign \$78  = $signed(x2) * $signed(weight1);
-  assign \$79  = $signed(x2) * $signed(weight2);
-  assign \$80  = $signed(x2) * $signed(weight3);
-  assign \$81  = following == 5'h1f;
-  assign \$82  = following + 1'h1;
-  assign \$83  = \$81  ? 6'h00 : \$82 ;
-  assign \$84  = \$signal  & \$signal$29 ;
-  assign \$85  = \$signal  & \$signal$29 ;
-  assign \$88  = bank_left - 1'h1;
-  assign \$89  = ~ bank_single;
-  assign \$90  = bank_left == 2'h2;
-  assign \$91  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$92  = $signed(value_f0) + $signed(bias_f0);
-  assign \$93  = $signed(rounded_f1) >>> active_shift;
-  assign \$94  = ~ shifted_f2[24];
-  assign \$95  = | shifted_f2[24:7];
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$96  ? 8'h7f : shifted_f2[7:0];
-  assign \$98  = shifted_f2[24] ? 8'h00 : \$97 ;
+  assign clear = rst | \$signal ;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$8  = bank_nonempty & credit;
+  assign \$9  = ~ bias_mem__r_en;
+  assign drain = \$8  & \$9 ;
+  assign bank_drained = drain & bank_single;
+  assign \$10  = first_beat & from_stream;
+  assign \$11  = \$10  & drained;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = row + 1'h1;
+  assign \$14  = pass_index + 1'h1;
+  assign \$15  = pass_index == 3'h6;
+  assign \$16  = row + 1'h1;
+  assign \$17  = input_write__addr + 1'h1;
+  assign \$18  = issue ? last_beat : first_beat;
+  assign \$19  = input_write__addr == 6'h3e;
+  assign \$20  = last_beat ? 1'h0 : \$19 ;
+  assign \$21  = issue ? \$20  : last_beat;
+  assign \$22  = issue & last_beat;
+  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$24  = issue & last_beat;
+  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$26  = \$24  ? 1'h1 : \$25 ;
+  assign \$27  = first_beat & from_stream;
+  assign \$28  = commit_pending & \$27 ;
+  assign \$29  = \$28  & drained;
+  assign \$30  = \$29  ? 1'h0 : commit_pending;
+  assign \$31  = \$30  | commit;
+  assign \$32  = issue & last_beat;
+  assign \$33  = first_beat & from_stream;
+  assign \$34  = commit_pending & \$33 ;
+  assign \$35  = \$34  & drained;
+  assign \$36  = \$35  ? 1'h0 : commit_pending;
+  assign \$37  = \$36  | commit;
+  assign \$38  = issue ? last_beat : first_beat;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = issue & last_beat;
+  assign \$41  = \$40  ? final_pass : from_stream;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$32  | \$42 ;
+  assign \$44  = input_write__addr == 6'h3e;
+  assign \$45  = last_beat ? 1'h0 : \$44 ;
+  assign \$46  = issue ? \$45  : last_beat;
+  assign \$47  = issue & last_beat;
+  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$49  = \$47  ? 1'h1 : \$48 ;
+  assign \$50  = \$46  & \$49 ;
+  assign \$51  = \$43  | \$50 ;
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = shift > 5'h17;
+  assign \$54  = \$53  ? 5'h17 : shift;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = 1'h1 << clamped;
+  assign \$60  = $signed(x2) * $signed(weight0);
+  assign \$61  = $signed(x2) * $signed(weight1);
+  assign \$62  = $signed(x2) * $signed(weight2);
+  assign \$63  = $signed(x2) * $signed(weight3);
+  assign \$64  = \$signal$90  & \$signal$91 ;
+  assign \$65  = issue | \$signal$65 ;
+  assign \$66  = valid1 | \$signal$87 ;
+  assign \$67  = \$65  | \$66 ;
+  assign \$68  = \$signal$90  & \$signal$91 ;
+  assign \$69  = issue & last_beat;
+  assign \$70  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$71  = \$69  ? 1'h1 : \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = drain | \$signal$94 ;
+  assign \$74  = \$72  | \$73 ;
+  assign \$75  = \$67  | \$74 ;
+  assign \$76  = \$75  | \$signal$95 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = $signed(acc0) + $signed(term0);
+  assign \$79  = $signed(\$78 ) + $signed(1'h0);
+  assign \$80  = $signed(acc1) + $signed(term1);
+  assign \$81  = $signed(\$80 ) + $signed(1'h0);
+  assign \$82  = $signed(acc2) + $signed(term2);
+  assign \$83  = $signed(\$82 ) + $signed(1'h0);
+  assign \$84  = $signed(acc3) + $signed(term3);
+  assign \$85  = $signed(\$84 ) + $signed(1'h0);
+  assign \$86  = head == 5'h1f;
+  assign \$87  = head + 1'h1;
+  assign \$88  = \$86  ? 6'h00 : \$87 ;
+  assign \$89  = ~ shifted_f2[24];
+  assign \$90  = | shifted_f2[24:7];
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = \$91  ? 8'h7f : shifted_f2[7:0];
+  assign \$93  = shifted_f2[24] ? 8'h00 : \$92 ;
+  assign \$94  = y__valid & r__ready;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = drain & \$95 ;
+  assign \$97  = y__valid & r__ready;
+  assign \$98  = ~ drain;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = space - 1'h1;
+  assign \$101  = ~ space_one;
+  assign \$102  = space == 2'h2;
+  assign \$103  = space + 1'h1;
+  assign \$104  = ~ credit;
+  assign \$107  = bank_left - 1'h1;
+  assign \$108  = ~ bank_single;
+  assign \$109  = bank_left == 2'h2;
+  assign \$110  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$111  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$112  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$99 ;
+    busy <= \$113 ;
   always @(posedge clk)
-    input_write__addr <= \$100 ;
+    input_write__addr <= \$114 ;
   always @(posedge clk)
-    row <= \$101 ;
+    row <= \$115 ;
   always @(posedge clk)
-    pass_index <= \$102 ;
+    pass_index <= \$116 ;
   always @(posedge clk)
-    final_pass <= \$103 ;
+    final_pass <= \$117 ;
   always @(posedge clk)
-    first_beat <= \$104 ;
+    first_beat <= \$118 ;
   always @(posedge clk)
-    last_beat <= \$105 ;
+    last_beat <= \$119 ;
   always @(posedge clk)
-    from_stream <= \$106 ;
+    from_stream <= \$120 ;
   always @(posedge clk)
-    bank_reserved <= \$107 ;
+    bank_reserved <= \$121 ;
   always @(posedge clk)
-    commit_pending <= \$108 ;
+    commit_pending <= \$122 ;
   always @(posedge clk)
-    blocked <= \$109 ;
+    blocked <= \$123 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$110 ;
+    from_stream1 <= \$124 ;
   always @(posedge clk)
-    \$signal$31  <= \$111 ;
+    \$signal$65  <= \$125 ;
   always @(posedge clk)
-    \$signal$83  <= \$112 ;
+    \$signal$66  <= \$126 ;
   always @(posedge clk)
-    final0 <= \$113 ;
+    final0 <= \$127 ;
   always @(posedge clk)
-    x1 <= \$69 ;
+    x1 <= \$52 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$114 ;
+    valid1 <= \$128 ;
   always @(posedge clk)
-    \$signal$88  <= \$115 ;
+    \$signal$72  <= \$129 ;
   always @(posedge clk)
-    final1 <= \$116 ;
+    final1 <= \$130 ;
   always @(posedge clk)
-    clamped <= \$117 ;
+    clamped <= \$131 ;
   always @(posedge clk)
-    rounding <= \$118 ;
+    active_shift <= \$132 ;
   always @(posedge clk)
-    active_shift <= \$119 ;
-  always @(posedge clk)
-    active_rounding <= \$120 ;
+    active_rounding <= \$133 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     weight0 <= code_mem__r_data[7:0];
   always @(posedge clk)
-    term0 <= \$77 ;
+    term0 <= \$60 ;
   always @(posedge clk)
     weight1 <= code_mem__r_data[15:8];
   always @(posedge clk)
-    term1 <= \$78 ;
+    term1 <= \$61 ;
   always @(posedge clk)
     weight2 <= code_mem__r_data[23:16];
   always @(posedge clk)
-    term2 <= \$79 ;
+    term2 <= \$62 ;
   always @(posedge clk)
     weight3 <= code_mem__r_data[31:24];
   always @(posedge clk)
-    term3 <= \$80 ;
+    term3 <= \$63 ;
   always @(posedge clk)
-    \$signal$33  <= \$121 ;
+    \$signal$87  <= \$134 ;
   always @(posedge clk)
-    \$signal$100  <= \$122 ;
+    \$signal$88  <= \$135 ;
   always @(posedge clk)
-    final2 <= \$123 ;
+    final2 <= \$136 ;
   always @(posedge clk)
-    \$signal  <= \$124 ;
+    \$signal$90  <= \$137 ;
   always @(posedge clk)
-    \$signal$29  <= \$125 ;
+    \$signal$91  <= \$138 ;
   always @(posedge clk)
-    final3 <= \$126 ;
+    final3 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$127 ;
+    \$signal  <= \$140 ;
   always @(posedge clk)
-    acc1 <= \$128 ;
+    final4 <= \$141 ;
   always @(posedge clk)
-    acc2 <= \$129 ;
+    drained <= \$142 ;
   always @(posedge clk)
-    acc3 <= \$130 ;
+    acc0 <= \$143 ;
   always @(posedge clk)
-    borrowed <= \$131 ;
+    acc1 <= \$144 ;
   always @(posedge clk)
-    bias_mem__r_data <= \$132 ;
+    acc2 <= \$145 ;
   always @(posedge clk)
-    head <= \$133 ;
+    acc3 <= \$146 ;
   always @(posedge clk)
-    following <= \$134 ;
+    head <= \$147 ;
   always @(posedge clk)
-    bias_f0 <= \$135 ;
+    w__valid <= \$148 ;
   always @(posedge clk)
-    bank0 <= \$136 ;
+    w__payload <= \$93 ;
   always @(posedge clk)
-    bank1 <= \$137 ;
+    space <= \$149 ;
   always @(posedge clk)
-    bank2 <= \$138 ;
+    credit <= \$150 ;
   always @(posedge clk)
-    bank3 <= \$139 ;
+    space_one <= \$151 ;
   always @(posedge clk)
-    bank_left <= \$140 ;
+    bank0 <= \$152 ;
   always @(posedge clk)
-    bank_nonempty <= \$141 ;
+    bank1 <= \$153 ;
   always @(posedge clk)
-    bank_single <= \$142 ;
+    bank2 <= \$154 ;
   always @(posedge clk)
-    \$signal$35  <= \$143 ;
+    bank3 <= \$155 ;
   always @(posedge clk)
-    value_f0 <= \$144 ;
+    bank_left <= \$156 ;
   always @(posedge clk)
-    \$signal$36  <= \$145 ;
+    bank_nonempty <= \$157 ;
   always @(posedge clk)
-    rounded_f1 <= \$146 ;
+    bank_single <= \$158 ;
   always @(posedge clk)
-    valid_f2 <= \$147 ;
+    \$signal$94  <= \$159 ;
   always @(posedge clk)
-    shifted_f2 <= \$148 ;
+    value_f0 <= \$110 [23:0];
   always @(posedge clk)
-    y__valid <= \$149 ;
+    \$signal$95  <= \$160 ;
   always @(posedge clk)
-    y__payload <= \$150 ;
+    rounded_f1 <= \$111 ;
+  always @(posedge clk)
+    valid_f2 <= \$161 ;
+  always @(posedge clk)
+    shifted_f2 <= \$112 ;
+  \digits_mlp_int8.layer0.datapath.output_queue  output_queue (
+    .clk(clk),
+    .out_valid(y__valid),
+    .r__payload(y__payload),
+    .r__ready(r__ready),
+    .rst(rst),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$99  = \$31 ;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$100  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$100  = 6'h00;
-      end else begin
-        \$100  = \$36 [5:0];
-      end
-    end
-    if (rst) begin
-      \$100  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$101  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$101  = 9'h000;
-        end else begin
-          \$101  = \$32 [8:0];
-        end
-      end else begin
-        \$101  = \$35 [8:0];
-      end
-    end
-    if (rst) begin
-      \$101  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$102  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$102  = 3'h0;
-        end else begin
-          \$102  = \$33 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$102  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$103  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$103  = 1'h0;
-        end else begin
-          \$103  = \$34 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$104  = \$37 ;
-    if (rst) begin
-      \$104  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$105  = \$40 ;
-    if (rst) begin
-      \$105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$106  = \$42 ;
-    if (rst) begin
-      \$106  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = \$45 ;
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$108  = \$50 ;
-    if (rst) begin
-      \$108  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = \$68 ;
-    if (rst) begin
-      \$109  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = from_stream;
-    if (rst) begin
-      \$110  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = issue;
-    if (rst) begin
-      \$111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = last_beat;
-    if (rst) begin
-      \$112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = final_pass;
+    \$113  = \$12 ;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = \$signal$31 ;
+    \$114  = input_write__addr;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$114  = 6'h00;
+      end else begin
+        \$114  = \$17 [5:0];
+      end
+    end
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = \$signal$83 ;
+    \$115  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$115  = 9'h000;
+        end else begin
+          \$115  = \$13 [8:0];
+        end
+      end else begin
+        \$115  = \$16 [8:0];
+      end
+    end
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = final0;
+    \$116  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$116  = 3'h0;
+        end else begin
+          \$116  = \$14 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = \$71 ;
+    \$117  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$117  = 1'h0;
+        end else begin
+          \$117  = \$15 ;
+        end
+      end
+    end
     if (rst) begin
-      \$117  = 5'h0a;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = \$73 [22:0];
+    \$118  = \$18 ;
     if (rst) begin
-      \$118  = 23'h000200;
+      \$118  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = active_shift;
-    if (\$76 ) begin
-      \$119  = clamped;
-    end
+    \$119  = \$21 ;
     if (rst) begin
-      \$119  = 5'h0a;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = active_rounding;
-    if (\$76 ) begin
-      \$120  = rounding;
-    end
+    \$120  = \$23 ;
     if (rst) begin
-      \$120  = 23'h000200;
+      \$120  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = valid1;
+    \$121  = \$26 ;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = \$signal$88 ;
+    \$122  = \$31 ;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = final1;
+    \$123  = \$51 ;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = \$signal$33 ;
+    \$124  = from_stream;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = \$signal$100 ;
+    \$125  = issue;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = final2;
+    \$126  = last_beat;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = acc0;
-    if (clear) begin
-      \$127  = 22'h000000;
-    end else if (\$signal ) begin
-      \$127  = \$18 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = acc1;
-    if (clear) begin
-      \$128  = 22'h000000;
-    end else if (\$signal ) begin
-      \$128  = \$20 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = acc2;
-    if (clear) begin
-      \$129  = 22'h000000;
-    end else if (\$signal ) begin
-      \$129  = \$22 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = acc3;
-    if (clear) begin
-      \$130  = 22'h000000;
-    end else if (\$signal ) begin
-      \$130  = \$24 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = bias_mem__r_en;
+    \$127  = final_pass;
     if (rst) begin
-      \$131  = 1'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = bias_read__data;
+    \$128  = \$signal$65 ;
     if (rst) begin
-      \$132  = 22'h000000;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = head;
-    if (\$signal$66 ) begin
-      \$133  = following;
+    \$129  = \$signal$66 ;
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$130  = final0;
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$131  = \$54 ;
+    if (rst) begin
+      \$131  = 5'h0a;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$132  = active_shift;
+    if (\$57 ) begin
+      \$132  = clamped;
     end
     if (rst) begin
-      \$133  = 5'h00;
+      \$132  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = following;
-    if (\$signal$66 ) begin
-      \$134  = \$83 [4:0];
+    \$133  = active_rounding;
+    if (\$57 ) begin
+      \$133  = \$59 [22:0];
     end
     if (rst) begin
-      \$134  = 5'h01;
+      \$133  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = bias_f0;
-    if (\$signal$66 ) begin
-      \$135  = bias_read__data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = bank0;
-    if (\$signal$66 ) begin
-      \$136  = bank1;
-    end else if (\$84 ) begin
-      \$136  = \$18 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = bank1;
-    if (\$signal$66 ) begin
-      \$137  = bank2;
-    end else if (\$84 ) begin
-      \$137  = \$20 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = bank2;
-    if (\$signal$66 ) begin
-      \$138  = bank3;
-    end else if (\$84 ) begin
-      \$138  = \$22 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = bank3;
-    if (\$signal$66 ) begin
-    end else if (\$84 ) begin
-      \$139  = \$24 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = bank_left;
-    if (\$85 ) begin
-      \$140  = \$86 ;
-    end else if (\$signal$66 ) begin
-      \$140  = \$88 [2:0];
-    end
+    \$134  = valid1;
     if (rst) begin
-      \$140  = 3'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = bank_nonempty;
-    if (\$85 ) begin
-      \$141  = 1'h1;
-    end else if (\$signal$66 ) begin
-      \$141  = \$89 ;
+    \$135  = \$signal$72 ;
+    if (rst) begin
+      \$135  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$136  = final1;
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$137  = \$signal$87 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$138  = \$signal$88 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$139  = final2;
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$140  = \$64 ;
+    if (rst) begin
+      \$140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$141  = final3;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = bank_single;
-    if (\$85 ) begin
-      \$142  = \$87 ;
-    end else if (\$signal$66 ) begin
-      \$142  = \$90 ;
+    \$142  = \$77 ;
+    if (rst) begin
+      \$142  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$143  = acc0;
+    if (clear) begin
+      \$143  = 22'h000000;
+    end else if (\$signal$90 ) begin
+      \$143  = \$79 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$144  = acc1;
+    if (clear) begin
+      \$144  = 22'h000000;
+    end else if (\$signal$90 ) begin
+      \$144  = \$81 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$145  = acc2;
+    if (clear) begin
+      \$145  = 22'h000000;
+    end else if (\$signal$90 ) begin
+      \$145  = \$83 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$146  = acc3;
+    if (clear) begin
+      \$146  = 22'h000000;
+    end else if (\$signal$90 ) begin
+      \$146  = \$85 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$147  = head;
+    if (drain) begin
+      \$147  = \$88 [4:0];
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$147  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = \$signal$35 ;
-    if (\$signal$69 ) begin
-      \$143  = bank_nonempty;
+    \$148  = valid_f2;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$149  = space;
+    if (\$96 ) begin
+      \$149  = \$100 [2:0];
+    end else if (\$99 ) begin
+      \$149  = \$103 [2:0];
     end
     if (rst) begin
-      \$143  = 1'h0;
+      \$149  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = value_f0;
-    if (\$signal$69 ) begin
-      \$144  = \$91 [23:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \$signal$36 ;
-    if (\$signal$69 ) begin
-      \$145  = \$signal$35 ;
+    \$150  = credit;
+    if (\$96 ) begin
+      \$150  = \$101 ;
+    end else if (\$99 ) begin
+      \$150  = 1'h1;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = rounded_f1;
-    if (\$signal$69 ) begin
-      \$146  = \$92 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = valid_f2;
-    if (\$signal$69 ) begin
-      \$147  = \$signal$36 ;
+    \$151  = space_one;
+    if (\$96 ) begin
+      \$151  = \$102 ;
+    end else if (\$99 ) begin
+      \$151  = \$104 ;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = shifted_f2;
-    if (\$signal$69 ) begin
-      \$148  = \$93 ;
+    \$152  = bank0;
+    if (drain) begin
+      \$152  = bank1;
+    end else if (\$signal ) begin
+      \$152  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = y__valid;
-    if (\$signal$69 ) begin
-      \$149  = valid_f2;
-    end else if (y__ready) begin
-      \$149  = 1'h0;
+    \$153  = bank1;
+    if (drain) begin
+      \$153  = bank2;
+    end else if (\$signal ) begin
+      \$153  = acc1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$154  = bank2;
+    if (drain) begin
+      \$154  = bank3;
+    end else if (\$signal ) begin
+      \$154  = acc2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$155  = bank3;
+    if (drain) begin
+    end else if (\$signal ) begin
+      \$155  = acc3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$156  = bank_left;
+    if (\$signal ) begin
+      \$156  = \$105 ;
+    end else if (drain) begin
+      \$156  = \$107 [2:0];
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$156  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = y__payload;
-    if (\$signal$69 ) begin
-      \$150  = \$98 ;
+    \$157  = bank_nonempty;
+    if (\$signal ) begin
+      \$157  = 1'h1;
+    end else if (drain) begin
+      \$157  = \$108 ;
+    end
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$158  = bank_single;
+    if (\$signal ) begin
+      \$158  = \$106 ;
+    end else if (drain) begin
+      \$158  = \$109 ;
+    end
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$159  = drain;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$160  = \$signal$94 ;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$161  = \$signal$95 ;
+    if (rst) begin
+      \$161  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -2852,27 +2853,216 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign sum0 = \$18 [21:0];
-  assign sign0 = 1'h0;
-  assign sum1 = \$20 [21:0];
-  assign sign1 = 1'h0;
-  assign sum2 = \$22 [21:0];
-  assign sign2 = 1'h0;
-  assign sum3 = \$24 [21:0];
-  assign sign3 = 1'h0;
-  assign y_valid = y__valid;
-  assign y_data = y__payload;
   assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign \$73  = { 1'h0, \$72 [31:1] };
-  assign \$86  = 3'h4;
-  assign \$87  = 1'h0;
+  assign bias_read__data = bias_mem__r_data;
+  assign valid_f3 = w__valid;
+  assign result_f3 = w__payload;
+  assign r__payload = y__payload;
+  assign y__ready = r__ready;
+  assign r__valid = y__valid;
+  assign sign0 = 1'h0;
+  assign sign1 = 1'h0;
+  assign sign2 = 1'h0;
+  assign sign3 = 1'h0;
+  assign \$59  = { 1'h0, \$58 [31:1] };
+  assign \$105  = 3'h4;
+  assign \$106  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp_int8.layer0.datapath.output_queue (rst, r__payload, r__ready, w__valid, write_port__data, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [3:0] \$15 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  reg [2:0] \$19 ;
+  wire \$2 ;
+  reg [2:0] \$20 ;
+  reg \$21 ;
+  reg [2:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
+  input clk;
+  wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [2:0] fill = 3'h0;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
+  (* init = 3'h0 *)
+  wire [2:0] read_at;
+  reg [2:0] read_port__addr = 3'h0;
+  wire [7:0] read_port__data;
+  wire read_port__en;
+  input rst;
+  wire rst;
+  wire [7:0] w__payload;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 3'h0 *)
+  wire [2:0] write_at;
+  reg [2:0] write_port__addr = 3'h0;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
+  reg [7:0] storage [5:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (push)
+      storage[write_port__addr] <= write_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
+    end
+  end
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 3'h5;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = read_port__addr == 3'h5;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 4'h0 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 3'h5;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
+  always @(posedge clk)
+    write_port__addr <= \$19 ;
+  always @(posedge clk)
+    read_port__addr <= \$20 ;
+  always @(posedge clk)
+    out_valid <= \$21 ;
+  always @(posedge clk)
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$19  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [2:0];
+    end
+    if (rst) begin
+      \$20  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
+    end
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [2:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [2:0];
+    end
+    if (rst) begin
+      \$22  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
+endmodule
+
+(* generator = "Amaranth" *)
+module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, x__valid, y__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -2884,7 +3074,6 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   reg \$106 ;
   reg \$107 ;
   reg \$108 ;
-  reg \$109 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -2894,7 +3083,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [4:0] \$192 ;
+  wire [4:0] \$191 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -2984,10 +3173,9 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   reg [1:0] \$98 ;
   reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$59  = 1'h0;
+  reg \$signal$58  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  reg bias_collect = 1'h0;
   reg bias_fetched = 1'h0;
   reg [3:0] bias_mem__addr = 4'h0;
   wire [20:0] bias_mem__r_data;
@@ -3146,8 +3334,8 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   assign \$77  = \$72  | { 30'h00000000, \$76  };
   assign \$78  = shift_read ? shift : 5'h00;
   assign \$79  = \$77  | { 27'h0000000, \$78  };
-  assign \$192  = read_lane * 4'h8;
-  assign \$80  = code_mem__r_data >> \$192 ;
+  assign \$191  = read_lane * 4'h8;
+  assign \$80  = code_mem__r_data >> \$191 ;
   always @(posedge clk)
     request_valid <= \$81 ;
   always @(posedge clk)
@@ -3201,11 +3389,9 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   always @(posedge clk)
     \$signal  <= \$106 ;
   always @(posedge clk)
-    bias_fetched <= \$107 ;
+    \$signal$58  <= \$107 ;
   always @(posedge clk)
-    \$signal$59  <= \$108 ;
-  always @(posedge clk)
-    bias_collect <= \$109 ;
+    bias_fetched <= \$108 ;
   \digits_mlp_int8.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -3221,16 +3407,16 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     .commit(commit),
     .commit_pending(commit_pending),
     .input_write__data(x__payload),
+    .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
-    .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
@@ -3252,42 +3438,42 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$81  = \$7 ;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$82  = collected;
     if (rst) begin
       \$82  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$83  = request_valid;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$84  = decoded;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$85  = fetched;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$86  = request_addr;
     if (\$12 ) begin
       \$86  = bus__addr;
@@ -3297,7 +3483,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$87  = request_data;
     if (\$12 ) begin
       \$87  = bus__w_data;
@@ -3307,7 +3493,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$88  = request_write;
     if (\$12 ) begin
       \$88  = bus__w_stb;
@@ -3317,7 +3503,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$89  = register;
     if (request_valid) begin
       \$89  = request_addr[2:0];
@@ -3327,21 +3513,21 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$90  = \$15 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$91  = \$19 ;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$92  = shift;
     if (\$21 ) begin
       \$92  = request_data[4:0];
@@ -3351,35 +3537,35 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$93  = \$26 ;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$94  = \$32 ;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$95  = \$37 ;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$96  = \$43 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$97  = code_mem__addr;
     if (request_valid) begin
       \$97  = request_addr[8:1];
@@ -3389,7 +3575,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$98  = code_lanes;
     if (request_valid) begin
       \$98  = \$44 [1:0];
@@ -3399,21 +3585,21 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$99  = \$51 ;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$100  = \$59 ;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$101  = read_lane;
     if (request_valid) begin
       \$101  = request_addr[0];
@@ -3423,7 +3609,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$102  = bias_mem__addr;
     if (request_valid) begin
       \$102  = request_addr[3:0];
@@ -3433,61 +3619,54 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$103  = \$64 ;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$104  = \$70 ;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$105  = read_word;
     if (decoded) begin
       \$105  = \$79 ;
     end
-    if (\$signal$59 ) begin
-      \$105  = { 24'h000000, \$80  };
-    end
-    if (bias_collect) begin
+    if (bias_fetched) begin
       \$105  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+    end
+    if (\$signal$58 ) begin
+      \$105  = { 24'h000000, \$80  };
     end
     if (rst) begin
       \$105  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$106  = code_mem__r_en;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$107  = bias_mem__r_en;
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$107  = \$signal ;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$108  = \$signal ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$108  = bias_mem__r_en;
     if (rst) begin
       \$108  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$109  = bias_fetched;
-    if (rst) begin
-      \$109  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -3510,30 +3689,30 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__ready, input_write__data, bias_write__data, shift, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, x__valid, y__ready
+module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready
 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  wire [3:0] \$100 ;
+  wire \$101 ;
+  wire [1:0] \$102 ;
+  wire \$103 ;
+  wire [2:0] \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [23:0] \$107 ;
+  wire [23:0] \$108 ;
+  wire [23:0] \$109 ;
   wire \$11 ;
   reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg [4:0] \$114 ;
-  reg [21:0] \$115 ;
-  reg [4:0] \$116 ;
-  reg [21:0] \$117 ;
+  reg [4:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [2:0] \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg \$117 ;
   reg \$118 ;
   reg \$119 ;
   wire \$12 ;
@@ -3541,48 +3720,59 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$121 ;
   reg \$122 ;
   reg \$123 ;
-  reg [20:0] \$124 ;
-  reg [20:0] \$125 ;
+  reg \$124 ;
+  reg \$125 ;
   reg \$126 ;
-  reg [20:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg [3:0] \$129 ;
-  wire \$13 ;
-  reg [20:0] \$130 ;
-  reg [20:0] \$131 ;
-  reg [20:0] \$132 ;
-  reg [1:0] \$133 ;
+  reg \$127 ;
+  reg [4:0] \$128 ;
+  reg [4:0] \$129 ;
+  wire [8:0] \$13 ;
+  reg [21:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [22:0] \$137 ;
+  reg \$137 ;
   reg \$138 ;
-  reg [23:0] \$139 ;
-  wire \$14 ;
-  reg \$140 ;
-  reg [23:0] \$141 ;
-  reg \$142 ;
-  reg [7:0] \$143 ;
+  reg \$139 ;
+  wire [3:0] \$14 ;
+  reg [20:0] \$140 ;
+  reg [20:0] \$141 ;
+  reg [3:0] \$142 ;
+  reg \$143 ;
+  reg [2:0] \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg [20:0] \$147 ;
+  reg [20:0] \$148 ;
+  reg [1:0] \$149 ;
   wire \$15 ;
-  wire \$16 ;
-  wire [21:0] \$17 ;
-  wire [22:0] \$18 ;
-  wire [21:0] \$19 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  wire [8:0] \$16 ;
+  wire [5:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [22:0] \$20 ;
-  wire [3:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [8:0] \$28 ;
-  wire [3:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [8:0] \$31 ;
-  wire [5:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -3604,69 +3794,68 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [31:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [15:0] \$60 ;
+  wire [15:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [7:0] \$65 ;
+  wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [31:0] \$68 ;
-  wire [31:0] \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [15:0] \$73 ;
-  wire [15:0] \$74 ;
+  wire \$73 ;
+  wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [21:0] \$76 ;
+  wire [22:0] \$77 ;
+  wire [21:0] \$78 ;
+  wire [22:0] \$79 ;
   wire \$8 ;
-  wire [1:0] \$80 ;
-  wire \$81 ;
-  wire [2:0] \$82 ;
+  wire \$80 ;
+  wire [4:0] \$81 ;
+  wire [4:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [23:0] \$85 ;
-  wire [23:0] \$86 ;
-  wire [23:0] \$87 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [7:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [7:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  wire [7:0] \$95 ;
-  reg \$96 ;
-  reg [4:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [2:0] \$99 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [3:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$29  = 1'h0;
-  reg \$signal$31  = 1'h0;
-  reg \$signal$33  = 1'h0;
-  reg \$signal$35  = 1'h0;
-  reg \$signal$36  = 1'h0;
-  wire \$signal$58 ;
-  wire \$signal$61 ;
-  reg \$signal$75  = 1'h0;
-  reg \$signal$80  = 1'h0;
+  reg \$signal$65  = 1'h0;
+  reg \$signal$66  = 1'h0;
+  reg \$signal$72  = 1'h0;
+  reg \$signal$83  = 1'h0;
+  reg \$signal$84  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  reg \$signal$87  = 1'h0;
   reg \$signal$90  = 1'h0;
+  reg \$signal$91  = 1'h0;
   reg [20:0] acc0 = 21'h000000;
   reg [20:0] acc1 = 21'h000000;
   reg [21:0] active_rounding = 22'h000080;
@@ -3678,10 +3867,9 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
-  reg [20:0] bias_f0 = 21'h000000;
   wire [3:0] bias_mem__addr;
   output [20:0] bias_mem__r_data;
-  reg [20:0] bias_mem__r_data = 21'h000000;
+  wire [20:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [20:0] bias_mem__w_data;
@@ -3695,7 +3883,6 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   input bias_write__en;
   wire bias_write__en;
   reg blocked = 1'h0;
-  reg borrowed = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -3726,14 +3913,16 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$7 ;
-  wire drained;
+  reg credit = 1'h1;
+  wire drain;
+  reg drained = 1'h1;
   reg final0 = 1'h0;
   reg final1 = 1'h0;
   reg final2 = 1'h0;
   reg final3 = 1'h0;
+  reg final4 = 1'h0;
   reg final_pass = 1'h0;
   reg first_beat = 1'h1;
-  reg [3:0] following = 4'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [3:0] head = 4'h0;
@@ -3749,8 +3938,13 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire issue;
   reg last_beat = 1'h0;
   reg [2:0] pass_index = 3'h0;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  wire r__valid;
+  (* init = 8'h00 *)
+  wire [7:0] result_f3;
   reg [23:0] rounded_f1 = 24'h000000;
-  reg [21:0] rounding = 22'h000080;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
@@ -3759,13 +3953,17 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg [23:0] shifted_f2 = 24'h000000;
   wire sign0;
   wire sign1;
-  wire [20:0] sum0;
-  wire [20:0] sum1;
+  reg [2:0] space = 3'h7;
+  reg space_one = 1'h0;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid_f3;
   reg [22:0] value_f0 = 23'h000000;
+  reg [7:0] w__payload = 8'h00;
+  reg w__valid = 1'h0;
   reg [7:0] weight0 = 8'h00;
   reg [7:0] weight1 = 8'h00;
   reg [7:0] x1 = 8'h00;
@@ -3777,15 +3975,10 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire x__valid;
   reg [7:0] x_held = 8'h00;
   output [7:0] y__payload;
-  reg [7:0] y__payload = 8'h00;
-  input y__ready;
+  wire [7:0] y__payload;
   wire y__ready;
   output y__valid;
-  reg y__valid = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] y_data;
-  (* init = 1'h0 *)
-  wire y_valid;
+  wire y__valid;
   reg [20:0] biases [9:0];
   initial begin
     biases[0] = 21'h000082;
@@ -3807,7 +4000,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk) begin
     _0_ <= biases[bias_read__addr];
   end
-  assign bias_read__data = _0_;
+  assign bias_mem__r_data = _0_;
   reg [15:0] codes [159:0];
   initial begin
     codes[0] = 16'hc21f;
@@ -4037,632 +4230,632 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign issue = \$6  & \$7 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$8  = \$signal  & \$signal$29 ;
-  assign clear = rst | \$8 ;
-  assign \$9  = \$signal$31  | valid1;
-  assign \$10  = \$9  | \$signal$33 ;
-  assign \$11  = \$10  | \$signal ;
-  assign \$12  = \$11  | bank_reserved;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$signal$35  | \$signal$36 ;
-  assign \$15  = \$14  | valid_f2;
-  assign \$16  = ~ \$15 ;
-  assign drained = \$13  & \$16 ;
-  assign \$17  = $signed(acc0) + $signed(term0);
-  assign \$18  = $signed(\$17 ) + $signed(1'h0);
-  assign \$19  = $signed(acc1) + $signed(term1);
-  assign \$20  = $signed(\$19 ) + $signed(1'h0);
-  assign \$21  = \$signal$58  ? following : head;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$21 ;
-  assign \$22  = ~ y__valid;
-  assign \$23  = \$22  | y__ready;
-  assign \$24  = ~ borrowed;
-  assign \$signal$61  = \$23  & \$24 ;
-  assign \$signal$58  = \$signal$61  & bank_nonempty;
-  assign bank_drained = \$signal$61  & bank_single;
-  assign \$25  = first_beat & from_stream;
-  assign \$26  = \$25  & drained;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = row + 1'h1;
-  assign \$29  = pass_index + 1'h1;
-  assign \$30  = pass_index == 2'h3;
-  assign \$31  = row + 1'h1;
-  assign \$32  = input_write__addr + 1'h1;
-  assign \$33  = issue ? last_beat : first_beat;
-  assign \$34  = input_write__addr == 5'h1e;
-  assign \$35  = last_beat ? 1'h0 : \$34 ;
-  assign \$36  = issue ? \$35  : last_beat;
-  assign \$37  = issue & last_beat;
-  assign \$38  = \$37  ? final_pass : from_stream;
-  assign \$39  = issue & last_beat;
-  assign \$40  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$41  = \$39  ? 1'h1 : \$40 ;
-  assign \$42  = first_beat & from_stream;
-  assign \$43  = commit_pending & \$42 ;
-  assign \$44  = \$43  & drained;
-  assign \$45  = \$44  ? 1'h0 : commit_pending;
-  assign \$46  = \$45  | commit;
-  assign \$47  = first_beat & from_stream;
-  assign \$48  = commit_pending & \$47 ;
-  assign \$49  = \$48  & drained;
-  assign \$50  = \$49  ? 1'h0 : commit_pending;
-  assign \$51  = \$50  | commit;
-  assign \$52  = issue ? last_beat : first_beat;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = issue & last_beat;
-  assign \$55  = \$54  ? final_pass : from_stream;
-  assign \$56  = \$53  & \$55 ;
-  assign \$57  = input_write__addr == 5'h1e;
-  assign \$58  = last_beat ? 1'h0 : \$57 ;
-  assign \$59  = issue ? \$58  : last_beat;
-  assign \$60  = issue & last_beat;
-  assign \$61  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$62  = \$60  ? 1'h1 : \$61 ;
-  assign \$63  = \$59  & \$62 ;
-  assign \$64  = \$56  | \$63 ;
-  assign \$65  = from_stream1 ? x_held : input_read__data;
-  assign \$66  = shift > 5'h16;
-  assign \$67  = \$66  ? 5'h16 : shift;
-  assign \$68  = 1'h1 << clamped;
-  assign \$70  = first_beat & from_stream;
-  assign \$71  = commit_pending & \$70 ;
-  assign \$72  = \$71  & drained;
-  assign \$73  = $signed(x2) * $signed(weight0);
-  assign \$74  = $signed(x2) * $signed(weight1);
-  assign \$75  = following == 4'h9;
-  assign \$76  = following + 1'h1;
-  assign \$77  = \$75  ? 5'h00 : \$76 ;
-  assign \$78  = \$signal  & \$signal$29 ;
-  assign \$79  = \$signal  & \$signal$29 ;
-  assign \$82  = bank_left - 1'h1;
-  assign \$83  = ~ bank_single;
-  assign \$84  = bank_left == 2'h2;
-  assign \$85  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$86  = $signed(value_f0) + $signed(bias_f0);
-  assign \$87  = $signed(rounded_f1) >>> active_shift;
-  assign \$88  = ~ shifted_f2[23];
-  assign \$89  = | shifted_f2[23:7];
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = & shifted_f2[23:7];
+  assign clear = rst | \$signal ;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$8  = bank_nonempty & credit;
+  assign \$9  = ~ bias_mem__r_en;
+  assign drain = \$8  & \$9 ;
+  assign bank_drained = drain & bank_single;
+  assign \$10  = first_beat & from_stream;
+  assign \$11  = \$10  & drained;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = row + 1'h1;
+  assign \$14  = pass_index + 1'h1;
+  assign \$15  = pass_index == 2'h3;
+  assign \$16  = row + 1'h1;
+  assign \$17  = input_write__addr + 1'h1;
+  assign \$18  = issue ? last_beat : first_beat;
+  assign \$19  = input_write__addr == 5'h1e;
+  assign \$20  = last_beat ? 1'h0 : \$19 ;
+  assign \$21  = issue ? \$20  : last_beat;
+  assign \$22  = issue & last_beat;
+  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$24  = issue & last_beat;
+  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$26  = \$24  ? 1'h1 : \$25 ;
+  assign \$27  = first_beat & from_stream;
+  assign \$28  = commit_pending & \$27 ;
+  assign \$29  = \$28  & drained;
+  assign \$30  = \$29  ? 1'h0 : commit_pending;
+  assign \$31  = \$30  | commit;
+  assign \$32  = issue & last_beat;
+  assign \$33  = first_beat & from_stream;
+  assign \$34  = commit_pending & \$33 ;
+  assign \$35  = \$34  & drained;
+  assign \$36  = \$35  ? 1'h0 : commit_pending;
+  assign \$37  = \$36  | commit;
+  assign \$38  = issue ? last_beat : first_beat;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = issue & last_beat;
+  assign \$41  = \$40  ? final_pass : from_stream;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$32  | \$42 ;
+  assign \$44  = input_write__addr == 5'h1e;
+  assign \$45  = last_beat ? 1'h0 : \$44 ;
+  assign \$46  = issue ? \$45  : last_beat;
+  assign \$47  = issue & last_beat;
+  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$49  = \$47  ? 1'h1 : \$48 ;
+  assign \$50  = \$46  & \$49 ;
+  assign \$51  = \$43  | \$50 ;
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = shift > 5'h16;
+  assign \$54  = \$53  ? 5'h16 : shift;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = 1'h1 << clamped;
+  assign \$60  = $signed(x2) * $signed(weight0);
+  assign \$61  = $signed(x2) * $signed(weight1);
+  assign \$62  = \$signal$86  & \$signal$87 ;
+  assign \$63  = issue | \$signal$65 ;
+  assign \$64  = valid1 | \$signal$83 ;
+  assign \$65  = \$63  | \$64 ;
+  assign \$66  = \$signal$86  & \$signal$87 ;
+  assign \$67  = issue & last_beat;
+  assign \$68  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$69  = \$67  ? 1'h1 : \$68 ;
+  assign \$70  = \$66  | \$69 ;
+  assign \$71  = drain | \$signal$90 ;
+  assign \$72  = \$70  | \$71 ;
+  assign \$73  = \$65  | \$72 ;
+  assign \$74  = \$73  | \$signal$91 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = $signed(acc0) + $signed(term0);
+  assign \$77  = $signed(\$76 ) + $signed(1'h0);
+  assign \$78  = $signed(acc1) + $signed(term1);
+  assign \$79  = $signed(\$78 ) + $signed(1'h0);
+  assign \$80  = head == 4'h9;
+  assign \$81  = head + 1'h1;
+  assign \$82  = \$80  ? 5'h00 : \$81 ;
+  assign \$83  = ~ shifted_f2[23];
+  assign \$84  = | shifted_f2[23:7];
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = & shifted_f2[23:7];
+  assign \$87  = ~ \$86 ;
+  assign \$88  = shifted_f2[23] & \$87 ;
+  assign \$89  = \$88  ? 8'h80 : shifted_f2[7:0];
+  assign \$90  = \$85  ? 8'h7f : \$89 ;
+  assign \$91  = y__valid & r__ready;
   assign \$92  = ~ \$91 ;
-  assign \$93  = shifted_f2[23] & \$92 ;
-  assign \$94  = \$93  ? 8'h80 : shifted_f2[7:0];
-  assign \$95  = \$90  ? 8'h7f : \$94 ;
+  assign \$93  = drain & \$92 ;
+  assign \$94  = y__valid & r__ready;
+  assign \$95  = ~ drain;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = space - 1'h1;
+  assign \$98  = ~ space_one;
+  assign \$99  = space == 2'h2;
+  assign \$100  = space + 1'h1;
+  assign \$101  = ~ credit;
+  assign \$104  = bank_left - 1'h1;
+  assign \$105  = ~ bank_single;
+  assign \$106  = bank_left == 2'h2;
+  assign \$107  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$108  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$109  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$96 ;
+    busy <= \$110 ;
   always @(posedge clk)
-    input_write__addr <= \$97 ;
+    input_write__addr <= \$111 ;
   always @(posedge clk)
-    row <= \$98 ;
+    row <= \$112 ;
   always @(posedge clk)
-    pass_index <= \$99 ;
+    pass_index <= \$113 ;
   always @(posedge clk)
-    final_pass <= \$100 ;
+    final_pass <= \$114 ;
   always @(posedge clk)
-    first_beat <= \$101 ;
+    first_beat <= \$115 ;
   always @(posedge clk)
-    last_beat <= \$102 ;
+    last_beat <= \$116 ;
   always @(posedge clk)
-    from_stream <= \$103 ;
+    from_stream <= \$117 ;
   always @(posedge clk)
-    bank_reserved <= \$104 ;
+    bank_reserved <= \$118 ;
   always @(posedge clk)
-    commit_pending <= \$105 ;
+    commit_pending <= \$119 ;
   always @(posedge clk)
-    blocked <= \$106 ;
+    blocked <= \$120 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$107 ;
+    from_stream1 <= \$121 ;
   always @(posedge clk)
-    \$signal$31  <= \$108 ;
+    \$signal$65  <= \$122 ;
   always @(posedge clk)
-    \$signal$75  <= \$109 ;
+    \$signal$66  <= \$123 ;
   always @(posedge clk)
-    final0 <= \$110 ;
+    final0 <= \$124 ;
   always @(posedge clk)
-    x1 <= \$65 ;
+    x1 <= \$52 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$111 ;
+    valid1 <= \$125 ;
   always @(posedge clk)
-    \$signal$80  <= \$112 ;
+    \$signal$72  <= \$126 ;
   always @(posedge clk)
-    final1 <= \$113 ;
+    final1 <= \$127 ;
   always @(posedge clk)
-    clamped <= \$114 ;
+    clamped <= \$128 ;
   always @(posedge clk)
-    rounding <= \$115 ;
+    active_shift <= \$129 ;
   always @(posedge clk)
-    active_shift <= \$116 ;
-  always @(posedge clk)
-    active_rounding <= \$117 ;
+    active_rounding <= \$130 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     weight0 <= code_mem__r_data[7:0];
   always @(posedge clk)
-    term0 <= \$73 ;
+    term0 <= \$60 ;
   always @(posedge clk)
     weight1 <= code_mem__r_data[15:8];
   always @(posedge clk)
-    term1 <= \$74 ;
+    term1 <= \$61 ;
   always @(posedge clk)
-    \$signal$33  <= \$118 ;
+    \$signal$83  <= \$131 ;
   always @(posedge clk)
-    \$signal$90  <= \$119 ;
+    \$signal$84  <= \$132 ;
   always @(posedge clk)
-    final2 <= \$120 ;
+    final2 <= \$133 ;
   always @(posedge clk)
-    \$signal  <= \$121 ;
+    \$signal$86  <= \$134 ;
   always @(posedge clk)
-    \$signal$29  <= \$122 ;
+    \$signal$87  <= \$135 ;
   always @(posedge clk)
-    final3 <= \$123 ;
+    final3 <= \$136 ;
   always @(posedge clk)
-    acc0 <= \$124 ;
+    \$signal  <= \$137 ;
   always @(posedge clk)
-    acc1 <= \$125 ;
+    final4 <= \$138 ;
   always @(posedge clk)
-    borrowed <= \$126 ;
+    drained <= \$139 ;
   always @(posedge clk)
-    bias_mem__r_data <= \$127 ;
+    acc0 <= \$140 ;
   always @(posedge clk)
-    head <= \$128 ;
+    acc1 <= \$141 ;
   always @(posedge clk)
-    following <= \$129 ;
+    head <= \$142 ;
   always @(posedge clk)
-    bias_f0 <= \$130 ;
+    w__valid <= \$143 ;
   always @(posedge clk)
-    bank0 <= \$131 ;
+    w__payload <= \$90 ;
   always @(posedge clk)
-    bank1 <= \$132 ;
+    space <= \$144 ;
   always @(posedge clk)
-    bank_left <= \$133 ;
+    credit <= \$145 ;
   always @(posedge clk)
-    bank_nonempty <= \$134 ;
+    space_one <= \$146 ;
   always @(posedge clk)
-    bank_single <= \$135 ;
+    bank0 <= \$147 ;
   always @(posedge clk)
-    \$signal$35  <= \$136 ;
+    bank1 <= \$148 ;
   always @(posedge clk)
-    value_f0 <= \$137 ;
+    bank_left <= \$149 ;
   always @(posedge clk)
-    \$signal$36  <= \$138 ;
+    bank_nonempty <= \$150 ;
   always @(posedge clk)
-    rounded_f1 <= \$139 ;
+    bank_single <= \$151 ;
   always @(posedge clk)
-    valid_f2 <= \$140 ;
+    \$signal$90  <= \$152 ;
   always @(posedge clk)
-    shifted_f2 <= \$141 ;
+    value_f0 <= \$107 [22:0];
   always @(posedge clk)
-    y__valid <= \$142 ;
+    \$signal$91  <= \$153 ;
   always @(posedge clk)
-    y__payload <= \$143 ;
+    rounded_f1 <= \$108 ;
+  always @(posedge clk)
+    valid_f2 <= \$154 ;
+  always @(posedge clk)
+    shifted_f2 <= \$109 ;
+  \digits_mlp_int8.layer1.datapath.output_queue  output_queue (
+    .clk(clk),
+    .out_valid(y__valid),
+    .r__payload(y__payload),
+    .r__ready(r__ready),
+    .rst(rst),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
+  );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = \$27 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$97  = 5'h00;
-      end else begin
-        \$97  = \$32 [4:0];
-      end
-    end
-    if (rst) begin
-      \$97  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$98  = 8'h00;
-        end else begin
-          \$98  = \$28 [7:0];
-        end
-      end else begin
-        \$98  = \$31 [7:0];
-      end
-    end
-    if (rst) begin
-      \$98  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$99  = 3'h0;
-        end else begin
-          \$99  = \$29 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$99  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$100  = 1'h0;
-        end else begin
-          \$100  = \$30 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = \$33 ;
-    if (rst) begin
-      \$101  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = \$36 ;
-    if (rst) begin
-      \$102  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = \$38 ;
-    if (rst) begin
-      \$103  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = \$41 ;
-    if (rst) begin
-      \$104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = \$46 ;
-    if (rst) begin
-      \$105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = \$64 ;
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = from_stream;
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = issue;
-    if (rst) begin
-      \$108  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = last_beat;
-    if (rst) begin
-      \$109  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = final_pass;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$110  = \$12 ;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = \$signal$31 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$111  = input_write__addr;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$111  = 5'h00;
+      end else begin
+        \$111  = \$17 [4:0];
+      end
+    end
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = \$signal$75 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$112  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$112  = 8'h00;
+        end else begin
+          \$112  = \$13 [7:0];
+        end
+      end else begin
+        \$112  = \$16 [7:0];
+      end
+    end
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = final0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$113  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$113  = 3'h0;
+        end else begin
+          \$113  = \$14 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = \$67 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$114  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$114  = 1'h0;
+        end else begin
+          \$114  = \$15 ;
+        end
+      end
+    end
     if (rst) begin
-      \$114  = 5'h08;
+      \$114  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = \$69 [21:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$115  = \$18 ;
     if (rst) begin
-      \$115  = 22'h000080;
+      \$115  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = active_shift;
-    if (\$72 ) begin
-      \$116  = clamped;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$116  = \$21 ;
     if (rst) begin
-      \$116  = 5'h08;
+      \$116  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = active_rounding;
-    if (\$72 ) begin
-      \$117  = rounding;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$117  = \$23 ;
     if (rst) begin
-      \$117  = 22'h000080;
+      \$117  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = valid1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$118  = \$26 ;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = \$signal$80 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$119  = \$31 ;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = final1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$120  = \$51 ;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = \$signal$33 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$121  = from_stream;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = \$signal$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$122  = issue;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = final2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$123  = last_beat;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = acc0;
-    if (clear) begin
-      \$124  = 21'h000000;
-    end else if (\$signal ) begin
-      \$124  = \$18 [20:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$124  = final_pass;
+    if (rst) begin
+      \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = acc1;
-    if (clear) begin
-      \$125  = 21'h000000;
-    end else if (\$signal ) begin
-      \$125  = \$20 [20:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$125  = \$signal$65 ;
+    if (rst) begin
+      \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = bias_mem__r_en;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$126  = \$signal$66 ;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = bias_read__data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$127  = final0;
     if (rst) begin
-      \$127  = 21'h000000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = head;
-    if (\$signal$58 ) begin
-      \$128  = following;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$128  = \$54 ;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 5'h08;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = following;
-    if (\$signal$58 ) begin
-      \$129  = \$77 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$129  = active_shift;
+    if (\$57 ) begin
+      \$129  = clamped;
     end
     if (rst) begin
-      \$129  = 4'h1;
+      \$129  = 5'h08;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = bias_f0;
-    if (\$signal$58 ) begin
-      \$130  = bias_read__data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = bank0;
-    if (\$signal$58 ) begin
-      \$131  = bank1;
-    end else if (\$78 ) begin
-      \$131  = \$18 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = bank1;
-    if (\$signal$58 ) begin
-    end else if (\$78 ) begin
-      \$132  = \$20 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = bank_left;
-    if (\$79 ) begin
-      \$133  = \$80 ;
-    end else if (\$signal$58 ) begin
-      \$133  = \$82 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$130  = active_rounding;
+    if (\$57 ) begin
+      \$130  = \$59 [21:0];
     end
     if (rst) begin
-      \$133  = 2'h0;
+      \$130  = 22'h000080;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = bank_nonempty;
-    if (\$79 ) begin
-      \$134  = 1'h1;
-    end else if (\$signal$58 ) begin
-      \$134  = \$83 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$131  = valid1;
+    if (rst) begin
+      \$131  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$132  = \$signal$72 ;
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$133  = final1;
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$134  = \$signal$83 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = bank_single;
-    if (\$79 ) begin
-      \$135  = \$81 ;
-    end else if (\$signal$58 ) begin
-      \$135  = \$84 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$135  = \$signal$84 ;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = \$signal$35 ;
-    if (\$signal$61 ) begin
-      \$136  = bank_nonempty;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$136  = final2;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = value_f0;
-    if (\$signal$61 ) begin
-      \$137  = \$85 [22:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$137  = \$62 ;
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = \$signal$36 ;
-    if (\$signal$61 ) begin
-      \$138  = \$signal$35 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$138  = final3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = rounded_f1;
-    if (\$signal$61 ) begin
-      \$139  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$139  = \$75 ;
+    if (rst) begin
+      \$139  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = valid_f2;
-    if (\$signal$61 ) begin
-      \$140  = \$signal$36 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$140  = acc0;
+    if (clear) begin
+      \$140  = 21'h000000;
+    end else if (\$signal$86 ) begin
+      \$140  = \$77 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$141  = acc1;
+    if (clear) begin
+      \$141  = 21'h000000;
+    end else if (\$signal$86 ) begin
+      \$141  = \$79 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$142  = head;
+    if (drain) begin
+      \$142  = \$82 [3:0];
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$142  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = shifted_f2;
-    if (\$signal$61 ) begin
-      \$141  = \$87 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$143  = valid_f2;
+    if (rst) begin
+      \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = y__valid;
-    if (\$signal$61 ) begin
-      \$142  = valid_f2;
-    end else if (y__ready) begin
-      \$142  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$144  = space;
+    if (\$93 ) begin
+      \$144  = \$97 [2:0];
+    end else if (\$96 ) begin
+      \$144  = \$100 [2:0];
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$144  = 3'h7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = y__payload;
-    if (\$signal$61 ) begin
-      \$143  = \$95 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$145  = credit;
+    if (\$93 ) begin
+      \$145  = \$98 ;
+    end else if (\$96 ) begin
+      \$145  = 1'h1;
+    end
+    if (rst) begin
+      \$145  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$146  = space_one;
+    if (\$93 ) begin
+      \$146  = \$99 ;
+    end else if (\$96 ) begin
+      \$146  = \$101 ;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$147  = bank0;
+    if (drain) begin
+      \$147  = bank1;
+    end else if (\$signal ) begin
+      \$147  = acc0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$148  = bank1;
+    if (drain) begin
+    end else if (\$signal ) begin
+      \$148  = acc1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$149  = bank_left;
+    if (\$signal ) begin
+      \$149  = \$102 ;
+    end else if (drain) begin
+      \$149  = \$104 [1:0];
+    end
+    if (rst) begin
+      \$149  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$150  = bank_nonempty;
+    if (\$signal ) begin
+      \$150  = 1'h1;
+    end else if (drain) begin
+      \$150  = \$105 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$151  = bank_single;
+    if (\$signal ) begin
+      \$151  = \$103 ;
+    end else if (drain) begin
+      \$151  = \$106 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$152  = drain;
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$153  = \$signal$90 ;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$154  = \$signal$91 ;
+    if (rst) begin
+      \$154  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -4675,16 +4868,207 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign sum0 = \$18 [20:0];
-  assign sign0 = 1'h0;
-  assign sum1 = \$20 [20:0];
-  assign sign1 = 1'h0;
-  assign y_valid = y__valid;
-  assign y_data = y__payload;
   assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign \$69  = { 1'h0, \$68 [31:1] };
-  assign \$80  = 2'h2;
-  assign \$81  = 1'h0;
+  assign bias_read__data = bias_mem__r_data;
+  assign valid_f3 = w__valid;
+  assign result_f3 = w__payload;
+  assign r__payload = y__payload;
+  assign y__ready = r__ready;
+  assign r__valid = y__valid;
+  assign sign0 = 1'h0;
+  assign sign1 = 1'h0;
+  assign \$59  = { 1'h0, \$58 [31:1] };
+  assign \$102  = 2'h2;
+  assign \$103  = 1'h0;
+endmodule
+
+(* generator = "Amaranth" *)
+module \digits_mlp_int8.layer1.datapath.output_queue (clk, rst, r__payload, w__valid, write_port__data, out_valid, r__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [3:0] \$15 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  reg [2:0] \$19 ;
+  wire \$2 ;
+  reg [2:0] \$20 ;
+  reg \$21 ;
+  reg [2:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
+  input clk;
+  wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [2:0] fill = 3'h0;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
+  (* init = 3'h0 *)
+  wire [2:0] read_at;
+  reg [2:0] read_port__addr = 3'h0;
+  wire [7:0] read_port__data;
+  wire read_port__en;
+  input rst;
+  wire rst;
+  wire [7:0] w__payload;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 3'h0 *)
+  wire [2:0] write_at;
+  reg [2:0] write_port__addr = 3'h0;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
+  reg [7:0] storage [5:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (push)
+      storage[write_port__addr] <= write_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
+    end
+  end
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 3'h5;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = read_port__addr == 3'h5;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 4'h0 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 3'h5;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
+  always @(posedge clk)
+    write_port__addr <= \$19 ;
+  always @(posedge clk)
+    read_port__addr <= \$20 ;
+  always @(posedge clk)
+    out_valid <= \$21 ;
+  always @(posedge clk)
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$19  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [2:0];
+    end
+    if (rst) begin
+      \$20  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
+    end
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [2:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [2:0];
+    end
+    if (rst) begin
+      \$22  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
 endmodule

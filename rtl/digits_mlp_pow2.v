@@ -349,7 +349,7 @@ module digits_mlp_pow2(x__valid, y__ready, bus__addr, bus__w_data, bus__w_stb, b
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, write_port__data, out_valid, clk);
+module \digits_mlp_pow2.fifo0 (rst, write_port__data, r__ready, w__ready, r__payload, w__valid, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire [5:0] \$10 ;
@@ -564,7 +564,7 @@ module \digits_mlp_pow2.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, wr
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__payload);
+module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload, y__ready, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, x__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -746,7 +746,6 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   reg \$259 ;
   wire \$26 ;
   reg \$260 ;
-  reg \$261 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -769,7 +768,7 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$464 ;
+  wire [4:0] \$463 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -829,10 +828,9 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
+  reg \$signal$106  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  reg bias_collect = 1'h0;
   reg bias_fetched = 1'h0;
   reg [4:0] bias_mem__addr = 5'h00;
   wire [21:0] bias_mem__r_data;
@@ -1167,8 +1165,8 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   assign \$197  = level7_read ? \$196  : 34'h000000000;
   assign \$198  = \$194  | \$197 ;
   assign \$199  = \$187  | \$198 ;
-  assign \$464  = read_lane * 3'h4;
-  assign \$200  = code_mem__r_data >> \$464 ;
+  assign \$463  = read_lane * 3'h4;
+  assign \$200  = code_mem__r_data >> \$463 ;
   always @(posedge clk)
     request_valid <= \$201 ;
   always @(posedge clk)
@@ -1286,11 +1284,9 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   always @(posedge clk)
     \$signal  <= \$258 ;
   always @(posedge clk)
-    bias_fetched <= \$259 ;
+    \$signal$106  <= \$259 ;
   always @(posedge clk)
-    \$signal$107  <= \$260 ;
-  always @(posedge clk)
-    bias_collect <= \$261 ;
+    bias_fetched <= \$260 ;
   \digits_mlp_pow2.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -1322,12 +1318,12 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
+    .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
-    .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
@@ -1825,11 +1821,11 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
     if (decoded) begin
       \$257  = \$199 [31:0];
     end
-    if (\$signal$107 ) begin
-      \$257  = { 28'h0000000, \$200  };
-    end
-    if (bias_collect) begin
+    if (bias_fetched) begin
       \$257  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+    end
+    if (\$signal$106 ) begin
+      \$257  = { 28'h0000000, \$200  };
     end
     if (rst) begin
       \$257  = 32'd0;
@@ -1844,23 +1840,16 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = bias_mem__r_en;
+    \$259  = \$signal ;
     if (rst) begin
       \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = \$signal ;
+    \$260  = bias_mem__r_en;
     if (rst) begin
       \$260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = bias_fetched;
-    if (rst) begin
-      \$261  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1907,8 +1896,8 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, y__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5
-, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, input_write__data);
+module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
+, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1920,145 +1909,156 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg \$108 ;
+  reg [2:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [14:0] \$110 ;
+  wire [14:0] \$111 ;
+  wire [16:0] \$112 ;
+  reg \$113 ;
+  reg [2:0] \$114 ;
+  wire [14:0] \$115 ;
+  wire [14:0] \$116 ;
+  wire [16:0] \$117 ;
+  reg \$118 ;
+  reg [2:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  reg \$125 ;
-  reg [2:0] \$126 ;
-  wire [14:0] \$127 ;
-  wire [14:0] \$128 ;
-  wire [16:0] \$129 ;
-  wire \$13 ;
-  reg \$130 ;
-  reg [2:0] \$131 ;
-  wire [14:0] \$132 ;
-  wire [14:0] \$133 ;
-  wire [16:0] \$134 ;
-  reg \$135 ;
-  reg [2:0] \$136 ;
-  wire [14:0] \$137 ;
-  wire [14:0] \$138 ;
-  wire [16:0] \$139 ;
-  wire \$14 ;
-  reg \$140 ;
-  reg [2:0] \$141 ;
-  wire [14:0] \$142 ;
-  wire [14:0] \$143 ;
-  wire [16:0] \$144 ;
-  wire \$145 ;
-  wire [5:0] \$146 ;
-  wire [5:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [14:0] \$120 ;
+  wire [14:0] \$121 ;
+  wire [16:0] \$122 ;
+  reg \$123 ;
+  reg [2:0] \$124 ;
+  wire [14:0] \$125 ;
+  wire [14:0] \$126 ;
+  wire [16:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [9:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [3:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [22:0] \$142 ;
+  wire [23:0] \$143 ;
+  wire [22:0] \$144 ;
+  wire [23:0] \$145 ;
+  wire [22:0] \$146 ;
+  wire [23:0] \$147 ;
+  wire [22:0] \$148 ;
+  wire [23:0] \$149 ;
   wire \$15 ;
-  wire [2:0] \$150 ;
-  wire \$151 ;
-  wire [3:0] \$152 ;
+  wire \$150 ;
+  wire [5:0] \$151 ;
+  wire [5:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire [24:0] \$155 ;
-  wire [24:0] \$156 ;
-  wire [24:0] \$157 ;
+  wire \$155 ;
+  wire [7:0] \$156 ;
+  wire [7:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
+  wire [9:0] \$16 ;
   wire \$160 ;
-  wire [7:0] \$161 ;
-  wire [7:0] \$162 ;
-  reg \$163 ;
-  reg [5:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [2:0] \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
-  wire [22:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [3:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire [3:0] \$167 ;
+  wire \$168 ;
+  wire [2:0] \$169 ;
+  wire [6:0] \$17 ;
+  wire \$170 ;
+  wire [3:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [24:0] \$174 ;
+  wire [24:0] \$175 ;
+  wire [24:0] \$176 ;
   reg \$177 ;
-  reg \$178 ;
-  reg \$179 ;
-  wire [23:0] \$18 ;
-  reg \$180 ;
-  reg [4:0] \$181 ;
-  reg [22:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg [22:0] \$184 ;
+  reg [5:0] \$178 ;
+  reg [8:0] \$179 ;
+  wire \$18 ;
+  reg [2:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg \$184 ;
   reg \$185 ;
-  reg [2:0] \$186 ;
+  reg \$186 ;
   reg \$187 ;
-  reg [2:0] \$188 ;
+  reg \$188 ;
   reg \$189 ;
-  wire [22:0] \$19 ;
-  reg [2:0] \$190 ;
+  wire \$19 ;
+  reg \$190 ;
   reg \$191 ;
-  reg [2:0] \$192 ;
+  reg \$192 ;
   reg \$193 ;
-  reg [2:0] \$194 ;
-  reg \$195 ;
-  reg [2:0] \$196 ;
-  reg \$197 ;
-  reg [2:0] \$198 ;
-  reg \$199 ;
+  reg \$194 ;
+  reg [4:0] \$195 ;
+  reg [4:0] \$196 ;
+  reg [22:0] \$197 ;
+  reg \$198 ;
+  reg [2:0] \$199 ;
   wire \$2 ;
-  wire [23:0] \$20 ;
-  reg [2:0] \$200 ;
-  reg \$201 ;
+  wire \$20 ;
+  reg \$200 ;
+  reg [2:0] \$201 ;
   reg \$202 ;
-  reg \$203 ;
+  reg [2:0] \$203 ;
   reg \$204 ;
-  reg \$205 ;
+  reg [2:0] \$205 ;
   reg \$206 ;
-  reg [21:0] \$207 ;
-  reg [21:0] \$208 ;
-  reg [21:0] \$209 ;
-  wire [22:0] \$21 ;
-  reg [21:0] \$210 ;
-  reg \$211 ;
-  reg [21:0] \$212 ;
-  reg [4:0] \$213 ;
-  reg [4:0] \$214 ;
-  reg [21:0] \$215 ;
-  reg [21:0] \$216 ;
-  reg [21:0] \$217 ;
-  reg [21:0] \$218 ;
-  reg [21:0] \$219 ;
-  wire [23:0] \$22 ;
-  reg [2:0] \$220 ;
+  reg [2:0] \$207 ;
+  reg \$208 ;
+  reg [2:0] \$209 ;
+  wire \$21 ;
+  reg \$210 ;
+  reg [2:0] \$211 ;
+  reg \$212 ;
+  reg [2:0] \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
+  wire \$22 ;
+  reg \$220 ;
   reg \$221 ;
   reg \$222 ;
-  reg \$223 ;
-  reg [23:0] \$224 ;
-  reg \$225 ;
-  reg [24:0] \$226 ;
-  reg \$227 ;
-  reg [24:0] \$228 ;
-  reg \$229 ;
-  wire [22:0] \$23 ;
-  reg [7:0] \$230 ;
-  wire [23:0] \$24 ;
-  wire [4:0] \$25 ;
+  reg [21:0] \$223 ;
+  reg [21:0] \$224 ;
+  reg [21:0] \$225 ;
+  reg [21:0] \$226 ;
+  reg [4:0] \$227 ;
+  reg \$228 ;
+  reg [2:0] \$229 ;
+  wire \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg [21:0] \$232 ;
+  reg [21:0] \$233 ;
+  reg [21:0] \$234 ;
+  reg [21:0] \$235 ;
+  reg [2:0] \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
+  wire \$24 ;
+  reg \$240 ;
+  reg \$241 ;
+  wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -2066,11 +2066,11 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire [9:0] \$32 ;
-  wire [3:0] \$33 ;
+  wire \$32 ;
+  wire \$33 ;
   wire \$34 ;
-  wire [9:0] \$35 ;
-  wire [6:0] \$36 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -2088,14 +2088,14 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [31:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -2106,12 +2106,12 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [7:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire [31:0] \$73 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -2141,16 +2141,15 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$140  = 1'h0;
-  reg \$signal$29  = 1'h0;
-  reg \$signal$31  = 1'h0;
-  reg \$signal$33  = 1'h0;
-  reg \$signal$35  = 1'h0;
-  reg \$signal$36  = 1'h0;
-  wire \$signal$66 ;
-  wire \$signal$69 ;
-  reg \$signal$83  = 1'h0;
-  reg \$signal$88  = 1'h0;
+  reg \$signal$131  = 1'h0;
+  reg \$signal$132  = 1'h0;
+  reg \$signal$134  = 1'h0;
+  reg \$signal$135  = 1'h0;
+  reg \$signal$138  = 1'h0;
+  reg \$signal$139  = 1'h0;
+  reg \$signal$65  = 1'h0;
+  reg \$signal$66  = 1'h0;
+  reg \$signal$72  = 1'h0;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [21:0] acc2 = 22'h000000;
@@ -2166,10 +2165,9 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
-  reg [21:0] bias_f0 = 22'h000000;
   wire [4:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
-  reg [21:0] bias_mem__r_data = 22'h000000;
+  wire [21:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
@@ -2183,7 +2181,6 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   input bias_write__en;
   wire bias_write__en;
   reg blocked = 1'h0;
-  reg borrowed = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -2214,7 +2211,9 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$7 ;
-  wire drained;
+  reg credit = 1'h1;
+  wire drain;
+  reg drained = 1'h1;
   reg [2:0] exponent0 = 3'h0;
   reg [2:0] exponent1 = 3'h0;
   reg [2:0] exponent2 = 3'h0;
@@ -2239,9 +2238,9 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg final1 = 1'h0;
   reg final2 = 1'h0;
   reg final3 = 1'h0;
+  reg final4 = 1'h0;
   reg final_pass = 1'h0;
   reg first_beat = 1'h1;
-  reg [4:0] following = 5'h01;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [4:0] head = 5'h00;
@@ -2293,8 +2292,13 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   input mantissas__7;
   wire mantissas__7;
   reg [2:0] pass_index = 3'h0;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  wire r__valid;
+  (* init = 8'h00 *)
+  wire [7:0] result_f3;
   reg [24:0] rounded_f1 = 25'h0000000;
-  reg [22:0] rounding = 23'h000200;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
@@ -2309,17 +2313,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg sign2_2 = 1'h0;
   reg sign2_3 = 1'h0;
   reg sign3 = 1'h0;
-  wire [21:0] sum0;
-  wire [21:0] sum1;
-  wire [21:0] sum2;
-  wire [21:0] sum3;
+  reg [2:0] space = 3'h7;
+  reg space_one = 1'h0;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg [15:0] term2 = 16'h0000;
   reg [15:0] term3 = 16'h0000;
   reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid_f3;
   reg [23:0] value_f0 = 24'h000000;
+  reg [7:0] w__payload = 8'h00;
+  reg w__valid = 1'h0;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -2329,15 +2335,10 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire x__valid;
   reg [7:0] x_held = 8'h00;
   output [7:0] y__payload;
-  reg [7:0] y__payload = 8'h00;
-  input y__ready;
+  wire [7:0] y__payload;
   wire y__ready;
   output y__valid;
-  reg y__valid = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] y_data;
-  (* init = 1'h0 *)
-  wire y_valid;
+  wire y__valid;
   reg [21:0] biases [31:0];
   initial begin
     biases[0] = 22'h004b09;
@@ -2381,7 +2382,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk) begin
     _0_ <= biases[bias_read__addr];
   end
-  assign bias_read__data = _0_;
+  assign bias_mem__r_data = _0_;
   reg [15:0] codes [511:0];
   initial begin
     codes[0] = 16'h0000;
@@ -2999,360 +3000,383 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign issue = \$6  & \$7 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$8  = \$signal  & \$signal$29 ;
-  assign clear = rst | \$8 ;
-  assign \$9  = \$signal$31  | valid1;
-  assign \$10  = \$9  | \$signal$33 ;
-  assign \$11  = \$10  | \$signal ;
-  assign \$12  = \$11  | bank_reserved;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$signal$35  | \$signal$36 ;
-  assign \$15  = \$14  | valid_f2;
-  assign \$16  = ~ \$15 ;
-  assign drained = \$13  & \$16 ;
-  assign \$17  = $signed(acc0) + $signed(term0);
-  assign \$18  = $signed(\$17 ) + $signed({ 1'h0, sign0 });
-  assign \$19  = $signed(acc1) + $signed(term1);
-  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, sign1 });
-  assign \$21  = $signed(acc2) + $signed(term2);
-  assign \$22  = $signed(\$21 ) + $signed({ 1'h0, sign2 });
-  assign \$23  = $signed(acc3) + $signed(term3);
-  assign \$24  = $signed(\$23 ) + $signed({ 1'h0, sign3 });
-  assign \$25  = \$signal$66  ? following : head;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$25 ;
-  assign \$26  = ~ y__valid;
-  assign \$27  = \$26  | y__ready;
-  assign \$28  = ~ borrowed;
-  assign \$signal$69  = \$27  & \$28 ;
-  assign \$signal$66  = \$signal$69  & bank_nonempty;
-  assign bank_drained = \$signal$69  & bank_single;
-  assign \$29  = first_beat & from_stream;
-  assign \$30  = \$29  & drained;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = row + 1'h1;
-  assign \$33  = pass_index + 1'h1;
-  assign \$34  = pass_index == 3'h6;
-  assign \$35  = row + 1'h1;
-  assign \$36  = input_write__addr + 1'h1;
-  assign \$37  = issue ? last_beat : first_beat;
-  assign \$38  = input_write__addr == 6'h3e;
-  assign \$39  = last_beat ? 1'h0 : \$38 ;
-  assign \$40  = issue ? \$39  : last_beat;
-  assign \$41  = issue & last_beat;
-  assign \$42  = \$41  ? final_pass : from_stream;
-  assign \$43  = issue & last_beat;
-  assign \$44  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$45  = \$43  ? 1'h1 : \$44 ;
-  assign \$46  = first_beat & from_stream;
-  assign \$47  = commit_pending & \$46 ;
-  assign \$48  = \$47  & drained;
-  assign \$49  = \$48  ? 1'h0 : commit_pending;
-  assign \$50  = \$49  | commit;
-  assign \$51  = first_beat & from_stream;
-  assign \$52  = commit_pending & \$51 ;
-  assign \$53  = \$52  & drained;
-  assign \$54  = \$53  ? 1'h0 : commit_pending;
-  assign \$55  = \$54  | commit;
-  assign \$56  = issue ? last_beat : first_beat;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = issue & last_beat;
-  assign \$59  = \$58  ? final_pass : from_stream;
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = input_write__addr == 6'h3e;
-  assign \$62  = last_beat ? 1'h0 : \$61 ;
-  assign \$63  = issue ? \$62  : last_beat;
-  assign \$64  = issue & last_beat;
-  assign \$65  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$66  = \$64  ? 1'h1 : \$65 ;
-  assign \$67  = \$63  & \$66 ;
-  assign \$68  = \$60  | \$67 ;
-  assign \$69  = from_stream1 ? x_held : input_read__data;
-  assign \$70  = shift > 5'h17;
-  assign \$71  = \$70  ? 5'h17 : shift;
-  assign \$72  = 1'h1 << clamped;
-  assign \$74  = first_beat & from_stream;
-  assign \$75  = commit_pending & \$74 ;
-  assign \$76  = \$75  & drained;
-  assign \$77  = first_beat & from_stream;
-  assign \$78  = commit_pending & \$77 ;
-  assign \$79  = \$78  & drained;
-  assign \$80  = first_beat & from_stream;
-  assign \$81  = commit_pending & \$80 ;
-  assign \$82  = \$81  & drained;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = first_beat & from_stream;
-  assign \$87  = commit_pending & \$86 ;
-  assign \$88  = \$87  & drained;
-  assign \$89  = first_beat & from_stream;
-  assign \$90  = commit_pending & \$89 ;
-  assign \$91  = \$90  & drained;
-  assign \$92  = first_beat & from_stream;
-  assign \$93  = commit_pending & \$92 ;
-  assign \$94  = \$93  & drained;
-  assign \$95  = first_beat & from_stream;
-  assign \$96  = commit_pending & \$95 ;
-  assign \$97  = \$96  & drained;
-  assign \$98  = first_beat & from_stream;
-  assign \$99  = commit_pending & \$98 ;
-  assign \$100  = \$99  & drained;
-  assign \$101  = first_beat & from_stream;
-  assign \$102  = commit_pending & \$101 ;
-  assign \$103  = \$102  & drained;
-  assign \$104  = first_beat & from_stream;
-  assign \$105  = commit_pending & \$104 ;
-  assign \$106  = \$105  & drained;
-  assign \$107  = first_beat & from_stream;
-  assign \$108  = commit_pending & \$107 ;
-  assign \$109  = \$108  & drained;
-  assign \$110  = first_beat & from_stream;
-  assign \$111  = commit_pending & \$110 ;
-  assign \$112  = \$111  & drained;
-  assign \$113  = first_beat & from_stream;
-  assign \$114  = commit_pending & \$113 ;
-  assign \$115  = \$114  & drained;
-  assign \$116  = first_beat & from_stream;
-  assign \$117  = commit_pending & \$116 ;
-  assign \$118  = \$117  & drained;
-  assign \$119  = first_beat & from_stream;
-  assign \$120  = commit_pending & \$119 ;
-  assign \$121  = \$120  & drained;
-  assign \$122  = first_beat & from_stream;
-  assign \$123  = commit_pending & \$122 ;
-  assign \$124  = \$123  & drained;
-  assign \$127  = $signed(x2) << exponent0;
-  assign \$128  = mantissa0 ? \$127  : 15'h0000;
-  assign \$129  = { \$128 [14], \$128 [14], \$128  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$132  = $signed(x2) << exponent1;
-  assign \$133  = mantissa1 ? \$132  : 15'h0000;
-  assign \$134  = { \$133 [14], \$133 [14], \$133  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$137  = $signed(x2) << exponent2;
-  assign \$138  = mantissa2 ? \$137  : 15'h0000;
-  assign \$139  = { \$138 [14], \$138 [14], \$138  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$142  = $signed(x2) << exponent3;
-  assign \$143  = mantissa3 ? \$142  : 15'h0000;
-  assign \$144  = { \$143 [14], \$143 [14], \$143  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$145  = following == 5'h1f;
-  assign \$146  = following + 1'h1;
-  assign \$147  = \$145  ? 6'h00 : \$146 ;
-  assign \$148  = \$signal  & \$signal$29 ;
-  assign \$149  = \$signal  & \$signal$29 ;
-  assign \$152  = bank_left - 1'h1;
-  assign \$153  = ~ bank_single;
-  assign \$154  = bank_left == 2'h2;
-  assign \$155  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$156  = $signed(value_f0) + $signed(bias_f0);
-  assign \$157  = $signed(rounded_f1) >>> active_shift;
-  assign \$158  = ~ shifted_f2[24];
-  assign \$159  = | shifted_f2[24:7];
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = \$160  ? 8'h7f : shifted_f2[7:0];
-  assign \$162  = shifted_f2[24] ? 8'h00 : \$161 ;
+  assign clear = rst | \$signal ;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$8  = bank_nonempty & credit;
+  assign \$9  = ~ bias_mem__r_en;
+  assign drain = \$8  & \$9 ;
+  assign bank_drained = drain & bank_single;
+  assign \$10  = first_beat & from_stream;
+  assign \$11  = \$10  & drained;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = row + 1'h1;
+  assign \$14  = pass_index + 1'h1;
+  assign \$15  = pass_index == 3'h6;
+  assign \$16  = row + 1'h1;
+  assign \$17  = input_write__addr + 1'h1;
+  assign \$18  = issue ? last_beat : first_beat;
+  assign \$19  = input_write__addr == 6'h3e;
+  assign \$20  = last_beat ? 1'h0 : \$19 ;
+  assign \$21  = issue ? \$20  : last_beat;
+  assign \$22  = issue & last_beat;
+  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$24  = issue & last_beat;
+  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$26  = \$24  ? 1'h1 : \$25 ;
+  assign \$27  = first_beat & from_stream;
+  assign \$28  = commit_pending & \$27 ;
+  assign \$29  = \$28  & drained;
+  assign \$30  = \$29  ? 1'h0 : commit_pending;
+  assign \$31  = \$30  | commit;
+  assign \$32  = issue & last_beat;
+  assign \$33  = first_beat & from_stream;
+  assign \$34  = commit_pending & \$33 ;
+  assign \$35  = \$34  & drained;
+  assign \$36  = \$35  ? 1'h0 : commit_pending;
+  assign \$37  = \$36  | commit;
+  assign \$38  = issue ? last_beat : first_beat;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = issue & last_beat;
+  assign \$41  = \$40  ? final_pass : from_stream;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$32  | \$42 ;
+  assign \$44  = input_write__addr == 6'h3e;
+  assign \$45  = last_beat ? 1'h0 : \$44 ;
+  assign \$46  = issue ? \$45  : last_beat;
+  assign \$47  = issue & last_beat;
+  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$49  = \$47  ? 1'h1 : \$48 ;
+  assign \$50  = \$46  & \$49 ;
+  assign \$51  = \$43  | \$50 ;
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = shift > 5'h17;
+  assign \$54  = \$53  ? 5'h17 : shift;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = 1'h1 << clamped;
+  assign \$60  = first_beat & from_stream;
+  assign \$61  = commit_pending & \$60 ;
+  assign \$62  = \$61  & drained;
+  assign \$63  = first_beat & from_stream;
+  assign \$64  = commit_pending & \$63 ;
+  assign \$65  = \$64  & drained;
+  assign \$66  = first_beat & from_stream;
+  assign \$67  = commit_pending & \$66 ;
+  assign \$68  = \$67  & drained;
+  assign \$69  = first_beat & from_stream;
+  assign \$70  = commit_pending & \$69 ;
+  assign \$71  = \$70  & drained;
+  assign \$72  = first_beat & from_stream;
+  assign \$73  = commit_pending & \$72 ;
+  assign \$74  = \$73  & drained;
+  assign \$75  = first_beat & from_stream;
+  assign \$76  = commit_pending & \$75 ;
+  assign \$77  = \$76  & drained;
+  assign \$78  = first_beat & from_stream;
+  assign \$79  = commit_pending & \$78 ;
+  assign \$80  = \$79  & drained;
+  assign \$81  = first_beat & from_stream;
+  assign \$82  = commit_pending & \$81 ;
+  assign \$83  = \$82  & drained;
+  assign \$84  = first_beat & from_stream;
+  assign \$85  = commit_pending & \$84 ;
+  assign \$86  = \$85  & drained;
+  assign \$87  = first_beat & from_stream;
+  assign \$88  = commit_pending & \$87 ;
+  assign \$89  = \$88  & drained;
+  assign \$90  = first_beat & from_stream;
+  assign \$91  = commit_pending & \$90 ;
+  assign \$92  = \$91  & drained;
+  assign \$93  = first_beat & from_stream;
+  assign \$94  = commit_pending & \$93 ;
+  assign \$95  = \$94  & drained;
+  assign \$96  = first_beat & from_stream;
+  assign \$97  = commit_pending & \$96 ;
+  assign \$98  = \$97  & drained;
+  assign \$99  = first_beat & from_stream;
+  assign \$100  = commit_pending & \$99 ;
+  assign \$101  = \$100  & drained;
+  assign \$102  = first_beat & from_stream;
+  assign \$103  = commit_pending & \$102 ;
+  assign \$104  = \$103  & drained;
+  assign \$105  = first_beat & from_stream;
+  assign \$106  = commit_pending & \$105 ;
+  assign \$107  = \$106  & drained;
+  assign \$110  = $signed(x2) << exponent0;
+  assign \$111  = mantissa0 ? \$110  : 15'h0000;
+  assign \$112  = { \$111 [14], \$111 [14], \$111  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$115  = $signed(x2) << exponent1;
+  assign \$116  = mantissa1 ? \$115  : 15'h0000;
+  assign \$117  = { \$116 [14], \$116 [14], \$116  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$120  = $signed(x2) << exponent2;
+  assign \$121  = mantissa2 ? \$120  : 15'h0000;
+  assign \$122  = { \$121 [14], \$121 [14], \$121  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$125  = $signed(x2) << exponent3;
+  assign \$126  = mantissa3 ? \$125  : 15'h0000;
+  assign \$127  = { \$126 [14], \$126 [14], \$126  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$128  = \$signal$134  & \$signal$135 ;
+  assign \$129  = issue | \$signal$65 ;
+  assign \$130  = valid1 | \$signal$131 ;
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = \$signal$134  & \$signal$135 ;
+  assign \$133  = issue & last_beat;
+  assign \$134  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$135  = \$133  ? 1'h1 : \$134 ;
+  assign \$136  = \$132  | \$135 ;
+  assign \$137  = drain | \$signal$138 ;
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = \$131  | \$138 ;
+  assign \$140  = \$139  | \$signal$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = $signed(acc0) + $signed(term0);
+  assign \$143  = $signed(\$142 ) + $signed({ 1'h0, sign0 });
+  assign \$144  = $signed(acc1) + $signed(term1);
+  assign \$145  = $signed(\$144 ) + $signed({ 1'h0, sign1 });
+  assign \$146  = $signed(acc2) + $signed(term2);
+  assign \$147  = $signed(\$146 ) + $signed({ 1'h0, sign2 });
+  assign \$148  = $signed(acc3) + $signed(term3);
+  assign \$149  = $signed(\$148 ) + $signed({ 1'h0, sign3 });
+  assign \$150  = head == 5'h1f;
+  assign \$151  = head + 1'h1;
+  assign \$152  = \$150  ? 6'h00 : \$151 ;
+  assign \$153  = ~ shifted_f2[24];
+  assign \$154  = | shifted_f2[24:7];
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \$155  ? 8'h7f : shifted_f2[7:0];
+  assign \$157  = shifted_f2[24] ? 8'h00 : \$156 ;
+  assign \$158  = y__valid & r__ready;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = drain & \$159 ;
+  assign \$161  = y__valid & r__ready;
+  assign \$162  = ~ drain;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = space - 1'h1;
+  assign \$165  = ~ space_one;
+  assign \$166  = space == 2'h2;
+  assign \$167  = space + 1'h1;
+  assign \$168  = ~ credit;
+  assign \$171  = bank_left - 1'h1;
+  assign \$172  = ~ bank_single;
+  assign \$173  = bank_left == 2'h2;
+  assign \$174  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$175  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$176  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$163 ;
+    busy <= \$177 ;
   always @(posedge clk)
-    input_write__addr <= \$164 ;
+    input_write__addr <= \$178 ;
   always @(posedge clk)
-    row <= \$165 ;
+    row <= \$179 ;
   always @(posedge clk)
-    pass_index <= \$166 ;
+    pass_index <= \$180 ;
   always @(posedge clk)
-    final_pass <= \$167 ;
+    final_pass <= \$181 ;
   always @(posedge clk)
-    first_beat <= \$168 ;
+    first_beat <= \$182 ;
   always @(posedge clk)
-    last_beat <= \$169 ;
+    last_beat <= \$183 ;
   always @(posedge clk)
-    from_stream <= \$170 ;
+    from_stream <= \$184 ;
   always @(posedge clk)
-    bank_reserved <= \$171 ;
+    bank_reserved <= \$185 ;
   always @(posedge clk)
-    commit_pending <= \$172 ;
+    commit_pending <= \$186 ;
   always @(posedge clk)
-    blocked <= \$173 ;
+    blocked <= \$187 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$174 ;
+    from_stream1 <= \$188 ;
   always @(posedge clk)
-    \$signal$31  <= \$175 ;
+    \$signal$65  <= \$189 ;
   always @(posedge clk)
-    \$signal$83  <= \$176 ;
+    \$signal$66  <= \$190 ;
   always @(posedge clk)
-    final0 <= \$177 ;
+    final0 <= \$191 ;
   always @(posedge clk)
-    x1 <= \$69 ;
+    x1 <= \$52 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$178 ;
+    valid1 <= \$192 ;
   always @(posedge clk)
-    \$signal$88  <= \$179 ;
+    \$signal$72  <= \$193 ;
   always @(posedge clk)
-    final1 <= \$180 ;
+    final1 <= \$194 ;
   always @(posedge clk)
-    clamped <= \$181 ;
+    clamped <= \$195 ;
   always @(posedge clk)
-    rounding <= \$182 ;
+    active_shift <= \$196 ;
   always @(posedge clk)
-    active_shift <= \$183 ;
+    active_rounding <= \$197 ;
   always @(posedge clk)
-    active_rounding <= \$184 ;
+    level0_m <= \$198 ;
   always @(posedge clk)
-    level0_m <= \$185 ;
+    level0_e <= \$199 ;
   always @(posedge clk)
-    level0_e <= \$186 ;
+    level1_m <= \$200 ;
   always @(posedge clk)
-    level1_m <= \$187 ;
+    level1_e <= \$201 ;
   always @(posedge clk)
-    level1_e <= \$188 ;
+    level2_m <= \$202 ;
   always @(posedge clk)
-    level2_m <= \$189 ;
+    level2_e <= \$203 ;
   always @(posedge clk)
-    level2_e <= \$190 ;
+    level3_m <= \$204 ;
   always @(posedge clk)
-    level3_m <= \$191 ;
+    level3_e <= \$205 ;
   always @(posedge clk)
-    level3_e <= \$192 ;
+    level4_m <= \$206 ;
   always @(posedge clk)
-    level4_m <= \$193 ;
+    level4_e <= \$207 ;
   always @(posedge clk)
-    level4_e <= \$194 ;
+    level5_m <= \$208 ;
   always @(posedge clk)
-    level5_m <= \$195 ;
+    level5_e <= \$209 ;
   always @(posedge clk)
-    level5_e <= \$196 ;
+    level6_m <= \$210 ;
   always @(posedge clk)
-    level6_m <= \$197 ;
+    level6_e <= \$211 ;
   always @(posedge clk)
-    level6_e <= \$198 ;
+    level7_m <= \$212 ;
   always @(posedge clk)
-    level7_m <= \$199 ;
-  always @(posedge clk)
-    level7_e <= \$200 ;
+    level7_e <= \$213 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    mantissa0 <= \$125 ;
+    mantissa0 <= \$108 ;
   always @(posedge clk)
-    exponent0 <= \$126 ;
+    exponent0 <= \$109 ;
   always @(posedge clk)
-    term0 <= \$129 [15:0];
+    term0 <= \$112 [15:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    mantissa1 <= \$130 ;
+    mantissa1 <= \$113 ;
   always @(posedge clk)
-    exponent1 <= \$131 ;
+    exponent1 <= \$114 ;
   always @(posedge clk)
-    term1 <= \$134 [15:0];
+    term1 <= \$117 [15:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    mantissa2 <= \$135 ;
+    mantissa2 <= \$118 ;
   always @(posedge clk)
-    exponent2 <= \$136 ;
+    exponent2 <= \$119 ;
   always @(posedge clk)
-    term2 <= \$139 [15:0];
+    term2 <= \$122 [15:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    mantissa3 <= \$140 ;
+    mantissa3 <= \$123 ;
   always @(posedge clk)
-    exponent3 <= \$141 ;
+    exponent3 <= \$124 ;
   always @(posedge clk)
-    term3 <= \$144 [15:0];
+    term3 <= \$127 [15:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$33  <= \$201 ;
+    \$signal$131  <= \$214 ;
   always @(posedge clk)
-    \$signal$140  <= \$202 ;
+    \$signal$132  <= \$215 ;
   always @(posedge clk)
-    final2 <= \$203 ;
+    final2 <= \$216 ;
   always @(posedge clk)
-    \$signal  <= \$204 ;
+    \$signal$134  <= \$217 ;
   always @(posedge clk)
-    \$signal$29  <= \$205 ;
+    \$signal$135  <= \$218 ;
   always @(posedge clk)
-    final3 <= \$206 ;
+    final3 <= \$219 ;
   always @(posedge clk)
-    acc0 <= \$207 ;
+    \$signal  <= \$220 ;
   always @(posedge clk)
-    acc1 <= \$208 ;
+    final4 <= \$221 ;
   always @(posedge clk)
-    acc2 <= \$209 ;
+    drained <= \$222 ;
   always @(posedge clk)
-    acc3 <= \$210 ;
+    acc0 <= \$223 ;
   always @(posedge clk)
-    borrowed <= \$211 ;
+    acc1 <= \$224 ;
   always @(posedge clk)
-    bias_mem__r_data <= \$212 ;
+    acc2 <= \$225 ;
   always @(posedge clk)
-    head <= \$213 ;
+    acc3 <= \$226 ;
   always @(posedge clk)
-    following <= \$214 ;
+    head <= \$227 ;
   always @(posedge clk)
-    bias_f0 <= \$215 ;
+    w__valid <= \$228 ;
   always @(posedge clk)
-    bank0 <= \$216 ;
+    w__payload <= \$157 ;
   always @(posedge clk)
-    bank1 <= \$217 ;
+    space <= \$229 ;
   always @(posedge clk)
-    bank2 <= \$218 ;
+    credit <= \$230 ;
   always @(posedge clk)
-    bank3 <= \$219 ;
+    space_one <= \$231 ;
   always @(posedge clk)
-    bank_left <= \$220 ;
+    bank0 <= \$232 ;
   always @(posedge clk)
-    bank_nonempty <= \$221 ;
+    bank1 <= \$233 ;
   always @(posedge clk)
-    bank_single <= \$222 ;
+    bank2 <= \$234 ;
   always @(posedge clk)
-    \$signal$35  <= \$223 ;
+    bank3 <= \$235 ;
   always @(posedge clk)
-    value_f0 <= \$224 ;
+    bank_left <= \$236 ;
   always @(posedge clk)
-    \$signal$36  <= \$225 ;
+    bank_nonempty <= \$237 ;
   always @(posedge clk)
-    rounded_f1 <= \$226 ;
+    bank_single <= \$238 ;
   always @(posedge clk)
-    valid_f2 <= \$227 ;
+    \$signal$138  <= \$239 ;
   always @(posedge clk)
-    shifted_f2 <= \$228 ;
+    value_f0 <= \$174 [23:0];
   always @(posedge clk)
-    y__valid <= \$229 ;
+    \$signal$139  <= \$240 ;
   always @(posedge clk)
-    y__payload <= \$230 ;
+    rounded_f1 <= \$175 ;
+  always @(posedge clk)
+    valid_f2 <= \$241 ;
+  always @(posedge clk)
+    shifted_f2 <= \$176 ;
+  \digits_mlp_pow2.layer0.datapath.output_queue  output_queue (
+    .clk(clk),
+    .out_valid(y__valid),
+    .r__payload(y__payload),
+    .r__ready(r__ready),
+    .rst(rst),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$125  = level0_m;
+          \$108  = level0_m;
       3'h1:
-          \$125  = level1_m;
+          \$108  = level1_m;
       3'h2:
-          \$125  = level2_m;
+          \$108  = level2_m;
       3'h3:
-          \$125  = level3_m;
+          \$108  = level3_m;
       3'h4:
-          \$125  = level4_m;
+          \$108  = level4_m;
       3'h5:
-          \$125  = level5_m;
+          \$108  = level5_m;
       3'h6:
-          \$125  = level6_m;
+          \$108  = level6_m;
       3'h7:
-          \$125  = level7_m;
+          \$108  = level7_m;
     endcase
   end
   always @* begin
@@ -3360,21 +3384,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$126  = level0_e;
+          \$109  = level0_e;
       3'h1:
-          \$126  = level1_e;
+          \$109  = level1_e;
       3'h2:
-          \$126  = level2_e;
+          \$109  = level2_e;
       3'h3:
-          \$126  = level3_e;
+          \$109  = level3_e;
       3'h4:
-          \$126  = level4_e;
+          \$109  = level4_e;
       3'h5:
-          \$126  = level5_e;
+          \$109  = level5_e;
       3'h6:
-          \$126  = level6_e;
+          \$109  = level6_e;
       3'h7:
-          \$126  = level7_e;
+          \$109  = level7_e;
     endcase
   end
   always @* begin
@@ -3382,21 +3406,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$130  = level0_m;
+          \$113  = level0_m;
       3'h1:
-          \$130  = level1_m;
+          \$113  = level1_m;
       3'h2:
-          \$130  = level2_m;
+          \$113  = level2_m;
       3'h3:
-          \$130  = level3_m;
+          \$113  = level3_m;
       3'h4:
-          \$130  = level4_m;
+          \$113  = level4_m;
       3'h5:
-          \$130  = level5_m;
+          \$113  = level5_m;
       3'h6:
-          \$130  = level6_m;
+          \$113  = level6_m;
       3'h7:
-          \$130  = level7_m;
+          \$113  = level7_m;
     endcase
   end
   always @* begin
@@ -3404,21 +3428,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$131  = level0_e;
+          \$114  = level0_e;
       3'h1:
-          \$131  = level1_e;
+          \$114  = level1_e;
       3'h2:
-          \$131  = level2_e;
+          \$114  = level2_e;
       3'h3:
-          \$131  = level3_e;
+          \$114  = level3_e;
       3'h4:
-          \$131  = level4_e;
+          \$114  = level4_e;
       3'h5:
-          \$131  = level5_e;
+          \$114  = level5_e;
       3'h6:
-          \$131  = level6_e;
+          \$114  = level6_e;
       3'h7:
-          \$131  = level7_e;
+          \$114  = level7_e;
     endcase
   end
   always @* begin
@@ -3426,21 +3450,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$135  = level0_m;
+          \$118  = level0_m;
       3'h1:
-          \$135  = level1_m;
+          \$118  = level1_m;
       3'h2:
-          \$135  = level2_m;
+          \$118  = level2_m;
       3'h3:
-          \$135  = level3_m;
+          \$118  = level3_m;
       3'h4:
-          \$135  = level4_m;
+          \$118  = level4_m;
       3'h5:
-          \$135  = level5_m;
+          \$118  = level5_m;
       3'h6:
-          \$135  = level6_m;
+          \$118  = level6_m;
       3'h7:
-          \$135  = level7_m;
+          \$118  = level7_m;
     endcase
   end
   always @* begin
@@ -3448,21 +3472,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$136  = level0_e;
+          \$119  = level0_e;
       3'h1:
-          \$136  = level1_e;
+          \$119  = level1_e;
       3'h2:
-          \$136  = level2_e;
+          \$119  = level2_e;
       3'h3:
-          \$136  = level3_e;
+          \$119  = level3_e;
       3'h4:
-          \$136  = level4_e;
+          \$119  = level4_e;
       3'h5:
-          \$136  = level5_e;
+          \$119  = level5_e;
       3'h6:
-          \$136  = level6_e;
+          \$119  = level6_e;
       3'h7:
-          \$136  = level7_e;
+          \$119  = level7_e;
     endcase
   end
   always @* begin
@@ -3470,21 +3494,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$140  = level0_m;
+          \$123  = level0_m;
       3'h1:
-          \$140  = level1_m;
+          \$123  = level1_m;
       3'h2:
-          \$140  = level2_m;
+          \$123  = level2_m;
       3'h3:
-          \$140  = level3_m;
+          \$123  = level3_m;
       3'h4:
-          \$140  = level4_m;
+          \$123  = level4_m;
       3'h5:
-          \$140  = level5_m;
+          \$123  = level5_m;
       3'h6:
-          \$140  = level6_m;
+          \$123  = level6_m;
       3'h7:
-          \$140  = level7_m;
+          \$123  = level7_m;
     endcase
   end
   always @* begin
@@ -3492,642 +3516,619 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$141  = level0_e;
+          \$124  = level0_e;
       3'h1:
-          \$141  = level1_e;
+          \$124  = level1_e;
       3'h2:
-          \$141  = level2_e;
+          \$124  = level2_e;
       3'h3:
-          \$141  = level3_e;
+          \$124  = level3_e;
       3'h4:
-          \$141  = level4_e;
+          \$124  = level4_e;
       3'h5:
-          \$141  = level5_e;
+          \$124  = level5_e;
       3'h6:
-          \$141  = level6_e;
+          \$124  = level6_e;
       3'h7:
-          \$141  = level7_e;
+          \$124  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = \$31 ;
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$164  = 6'h00;
-      end else begin
-        \$164  = \$36 [5:0];
-      end
-    end
-    if (rst) begin
-      \$164  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$165  = 9'h000;
-        end else begin
-          \$165  = \$32 [8:0];
-        end
-      end else begin
-        \$165  = \$35 [8:0];
-      end
-    end
-    if (rst) begin
-      \$165  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$166  = 3'h0;
-        end else begin
-          \$166  = \$33 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$166  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$167  = 1'h0;
-        end else begin
-          \$167  = \$34 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = \$37 ;
-    if (rst) begin
-      \$168  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$40 ;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = \$42 ;
-    if (rst) begin
-      \$170  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$45 ;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = \$50 ;
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = \$68 ;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = from_stream;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = issue;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = last_beat;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = final_pass;
+    \$177  = \$12 ;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = \$signal$31 ;
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = \$signal$83 ;
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = final0;
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$71 ;
-    if (rst) begin
-      \$181  = 5'h0a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$73 [22:0];
-    if (rst) begin
-      \$182  = 23'h000200;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = active_shift;
-    if (\$76 ) begin
-      \$183  = clamped;
+    \$178  = input_write__addr;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$178  = 6'h00;
+      end else begin
+        \$178  = \$17 [5:0];
+      end
     end
     if (rst) begin
-      \$183  = 5'h0a;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = active_rounding;
-    if (\$76 ) begin
-      \$184  = rounding;
+    \$179  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$179  = 9'h000;
+        end else begin
+          \$179  = \$13 [8:0];
+        end
+      end else begin
+        \$179  = \$16 [8:0];
+      end
     end
     if (rst) begin
-      \$184  = 23'h000200;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = level0_m;
-    if (\$79 ) begin
-      \$185  = mantissas__0;
+    \$180  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$180  = 3'h0;
+        end else begin
+          \$180  = \$14 [2:0];
+        end
+      end
     end
     if (rst) begin
-      \$185  = 1'h1;
+      \$180  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = level0_e;
-    if (\$82 ) begin
-      \$186  = exponents__0;
+    \$181  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$181  = 1'h0;
+        end else begin
+          \$181  = \$15 ;
+        end
+      end
     end
     if (rst) begin
-      \$186  = 3'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = level1_m;
-    if (\$85 ) begin
-      \$187  = mantissas__1;
+    \$182  = \$18 ;
+    if (rst) begin
+      \$182  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$183  = \$21 ;
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$184  = \$23 ;
+    if (rst) begin
+      \$184  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$185  = \$26 ;
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$186  = \$31 ;
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$187  = \$51 ;
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$188  = from_stream;
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$189  = issue;
+    if (rst) begin
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$190  = last_beat;
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$191  = final_pass;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$192  = \$signal$65 ;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$193  = \$signal$66 ;
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$194  = final0;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$195  = \$54 ;
+    if (rst) begin
+      \$195  = 5'h0a;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$196  = active_shift;
+    if (\$57 ) begin
+      \$196  = clamped;
     end
     if (rst) begin
-      \$187  = 1'h1;
+      \$196  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = level1_e;
-    if (\$88 ) begin
-      \$188  = exponents__1;
+    \$197  = active_rounding;
+    if (\$57 ) begin
+      \$197  = \$59 [22:0];
     end
     if (rst) begin
-      \$188  = 3'h1;
+      \$197  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = level2_m;
-    if (\$91 ) begin
-      \$189  = mantissas__2;
+    \$198  = level0_m;
+    if (\$62 ) begin
+      \$198  = mantissas__0;
     end
     if (rst) begin
-      \$189  = 1'h1;
+      \$198  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = level2_e;
-    if (\$94 ) begin
-      \$190  = exponents__2;
+    \$199  = level0_e;
+    if (\$65 ) begin
+      \$199  = exponents__0;
     end
     if (rst) begin
-      \$190  = 3'h2;
+      \$199  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = level3_m;
-    if (\$97 ) begin
-      \$191  = mantissas__3;
+    \$200  = level1_m;
+    if (\$68 ) begin
+      \$200  = mantissas__1;
     end
     if (rst) begin
-      \$191  = 1'h1;
+      \$200  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = level3_e;
-    if (\$100 ) begin
-      \$192  = exponents__3;
+    \$201  = level1_e;
+    if (\$71 ) begin
+      \$201  = exponents__1;
     end
     if (rst) begin
-      \$192  = 3'h3;
+      \$201  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = level4_m;
-    if (\$103 ) begin
-      \$193  = mantissas__4;
+    \$202  = level2_m;
+    if (\$74 ) begin
+      \$202  = mantissas__2;
     end
     if (rst) begin
-      \$193  = 1'h1;
+      \$202  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = level4_e;
-    if (\$106 ) begin
-      \$194  = exponents__4;
+    \$203  = level2_e;
+    if (\$77 ) begin
+      \$203  = exponents__2;
     end
     if (rst) begin
-      \$194  = 3'h4;
+      \$203  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = level5_m;
-    if (\$109 ) begin
-      \$195  = mantissas__5;
+    \$204  = level3_m;
+    if (\$80 ) begin
+      \$204  = mantissas__3;
     end
     if (rst) begin
-      \$195  = 1'h1;
+      \$204  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = level5_e;
-    if (\$112 ) begin
-      \$196  = exponents__5;
+    \$205  = level3_e;
+    if (\$83 ) begin
+      \$205  = exponents__3;
     end
     if (rst) begin
-      \$196  = 3'h5;
+      \$205  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = level6_m;
-    if (\$115 ) begin
-      \$197  = mantissas__6;
+    \$206  = level4_m;
+    if (\$86 ) begin
+      \$206  = mantissas__4;
     end
     if (rst) begin
-      \$197  = 1'h1;
+      \$206  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = level6_e;
-    if (\$118 ) begin
-      \$198  = exponents__6;
+    \$207  = level4_e;
+    if (\$89 ) begin
+      \$207  = exponents__4;
     end
     if (rst) begin
-      \$198  = 3'h6;
+      \$207  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = level7_m;
-    if (\$121 ) begin
-      \$199  = mantissas__7;
+    \$208  = level5_m;
+    if (\$92 ) begin
+      \$208  = mantissas__5;
     end
     if (rst) begin
-      \$199  = 1'h1;
+      \$208  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = level7_e;
-    if (\$124 ) begin
-      \$200  = exponents__7;
+    \$209  = level5_e;
+    if (\$95 ) begin
+      \$209  = exponents__5;
     end
     if (rst) begin
-      \$200  = 3'h7;
+      \$209  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = valid1;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = \$signal$88 ;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = final1;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = \$signal$33 ;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = \$signal$140 ;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = final2;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = acc0;
-    if (clear) begin
-      \$207  = 22'h000000;
-    end else if (\$signal ) begin
-      \$207  = \$18 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = acc1;
-    if (clear) begin
-      \$208  = 22'h000000;
-    end else if (\$signal ) begin
-      \$208  = \$20 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = acc2;
-    if (clear) begin
-      \$209  = 22'h000000;
-    end else if (\$signal ) begin
-      \$209  = \$22 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = acc3;
-    if (clear) begin
-      \$210  = 22'h000000;
-    end else if (\$signal ) begin
-      \$210  = \$24 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = bias_mem__r_en;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = bias_read__data;
-    if (rst) begin
-      \$212  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = head;
-    if (\$signal$66 ) begin
-      \$213  = following;
+    \$210  = level6_m;
+    if (\$98 ) begin
+      \$210  = mantissas__6;
     end
     if (rst) begin
-      \$213  = 5'h00;
+      \$210  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = following;
-    if (\$signal$66 ) begin
-      \$214  = \$147 [4:0];
+    \$211  = level6_e;
+    if (\$101 ) begin
+      \$211  = exponents__6;
     end
     if (rst) begin
-      \$214  = 5'h01;
+      \$211  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = bias_f0;
-    if (\$signal$66 ) begin
-      \$215  = bias_read__data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = bank0;
-    if (\$signal$66 ) begin
-      \$216  = bank1;
-    end else if (\$148 ) begin
-      \$216  = \$18 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = bank1;
-    if (\$signal$66 ) begin
-      \$217  = bank2;
-    end else if (\$148 ) begin
-      \$217  = \$20 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = bank2;
-    if (\$signal$66 ) begin
-      \$218  = bank3;
-    end else if (\$148 ) begin
-      \$218  = \$22 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = bank3;
-    if (\$signal$66 ) begin
-    end else if (\$148 ) begin
-      \$219  = \$24 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = bank_left;
-    if (\$149 ) begin
-      \$220  = \$150 ;
-    end else if (\$signal$66 ) begin
-      \$220  = \$152 [2:0];
+    \$212  = level7_m;
+    if (\$104 ) begin
+      \$212  = mantissas__7;
     end
     if (rst) begin
-      \$220  = 3'h0;
+      \$212  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = bank_nonempty;
-    if (\$149 ) begin
-      \$221  = 1'h1;
-    end else if (\$signal$66 ) begin
-      \$221  = \$153 ;
+    \$213  = level7_e;
+    if (\$107 ) begin
+      \$213  = exponents__7;
     end
+    if (rst) begin
+      \$213  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$214  = valid1;
+    if (rst) begin
+      \$214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$215  = \$signal$72 ;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$216  = final1;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$217  = \$signal$131 ;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$218  = \$signal$132 ;
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$219  = final2;
+    if (rst) begin
+      \$219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$220  = \$128 ;
+    if (rst) begin
+      \$220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$221  = final3;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = bank_single;
-    if (\$149 ) begin
-      \$222  = \$151 ;
-    end else if (\$signal$66 ) begin
-      \$222  = \$154 ;
+    \$222  = \$141 ;
+    if (rst) begin
+      \$222  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$223  = acc0;
+    if (clear) begin
+      \$223  = 22'h000000;
+    end else if (\$signal$134 ) begin
+      \$223  = \$143 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$224  = acc1;
+    if (clear) begin
+      \$224  = 22'h000000;
+    end else if (\$signal$134 ) begin
+      \$224  = \$145 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$225  = acc2;
+    if (clear) begin
+      \$225  = 22'h000000;
+    end else if (\$signal$134 ) begin
+      \$225  = \$147 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$226  = acc3;
+    if (clear) begin
+      \$226  = 22'h000000;
+    end else if (\$signal$134 ) begin
+      \$226  = \$149 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$227  = head;
+    if (drain) begin
+      \$227  = \$152 [4:0];
     end
     if (rst) begin
-      \$222  = 1'h0;
+      \$227  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = \$signal$35 ;
-    if (\$signal$69 ) begin
-      \$223  = bank_nonempty;
+    \$228  = valid_f2;
+    if (rst) begin
+      \$228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$229  = space;
+    if (\$160 ) begin
+      \$229  = \$164 [2:0];
+    end else if (\$163 ) begin
+      \$229  = \$167 [2:0];
     end
     if (rst) begin
-      \$223  = 1'h0;
+      \$229  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = value_f0;
-    if (\$signal$69 ) begin
-      \$224  = \$155 [23:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = \$signal$36 ;
-    if (\$signal$69 ) begin
-      \$225  = \$signal$35 ;
+    \$230  = credit;
+    if (\$160 ) begin
+      \$230  = \$165 ;
+    end else if (\$163 ) begin
+      \$230  = 1'h1;
     end
     if (rst) begin
-      \$225  = 1'h0;
+      \$230  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = rounded_f1;
-    if (\$signal$69 ) begin
-      \$226  = \$156 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = valid_f2;
-    if (\$signal$69 ) begin
-      \$227  = \$signal$36 ;
+    \$231  = space_one;
+    if (\$160 ) begin
+      \$231  = \$166 ;
+    end else if (\$163 ) begin
+      \$231  = \$168 ;
     end
     if (rst) begin
-      \$227  = 1'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = shifted_f2;
-    if (\$signal$69 ) begin
-      \$228  = \$157 ;
+    \$232  = bank0;
+    if (drain) begin
+      \$232  = bank1;
+    end else if (\$signal ) begin
+      \$232  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = y__valid;
-    if (\$signal$69 ) begin
-      \$229  = valid_f2;
-    end else if (y__ready) begin
-      \$229  = 1'h0;
+    \$233  = bank1;
+    if (drain) begin
+      \$233  = bank2;
+    end else if (\$signal ) begin
+      \$233  = acc1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$234  = bank2;
+    if (drain) begin
+      \$234  = bank3;
+    end else if (\$signal ) begin
+      \$234  = acc2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$235  = bank3;
+    if (drain) begin
+    end else if (\$signal ) begin
+      \$235  = acc3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$236  = bank_left;
+    if (\$signal ) begin
+      \$236  = \$169 ;
+    end else if (drain) begin
+      \$236  = \$171 [2:0];
     end
     if (rst) begin
-      \$229  = 1'h0;
+      \$236  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = y__payload;
-    if (\$signal$69 ) begin
-      \$230  = \$162 ;
+    \$237  = bank_nonempty;
+    if (\$signal ) begin
+      \$237  = 1'h1;
+    end else if (drain) begin
+      \$237  = \$172 ;
+    end
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$238  = bank_single;
+    if (\$signal ) begin
+      \$238  = \$170 ;
+    end else if (drain) begin
+      \$238  = \$173 ;
+    end
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$239  = drain;
+    if (rst) begin
+      \$239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$240  = \$signal$138 ;
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$241  = \$signal$139 ;
+    if (rst) begin
+      \$241  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -4140,23 +4141,212 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign sum0 = \$18 [21:0];
-  assign sum1 = \$20 [21:0];
-  assign sum2 = \$22 [21:0];
-  assign sum3 = \$24 [21:0];
-  assign y_valid = y__valid;
-  assign y_data = y__payload;
   assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign \$73  = { 1'h0, \$72 [31:1] };
-  assign \$150  = 3'h4;
-  assign \$151  = 1'h0;
+  assign bias_read__data = bias_mem__r_data;
+  assign valid_f3 = w__valid;
+  assign result_f3 = w__payload;
+  assign r__payload = y__payload;
+  assign y__ready = r__ready;
+  assign r__valid = y__valid;
+  assign \$59  = { 1'h0, \$58 [31:1] };
+  assign \$169  = 3'h4;
+  assign \$170  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, y__payload, x__valid, y__ready);
+module \digits_mlp_pow2.layer0.datapath.output_queue (rst, r__payload, r__ready, w__valid, write_port__data, out_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [3:0] \$15 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  reg [2:0] \$19 ;
+  wire \$2 ;
+  reg [2:0] \$20 ;
+  reg \$21 ;
+  reg [2:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
+  input clk;
+  wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [2:0] fill = 3'h0;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
+  (* init = 3'h0 *)
+  wire [2:0] read_at;
+  reg [2:0] read_port__addr = 3'h0;
+  wire [7:0] read_port__data;
+  wire read_port__en;
+  input rst;
+  wire rst;
+  wire [7:0] w__payload;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 3'h0 *)
+  wire [2:0] write_at;
+  reg [2:0] write_port__addr = 3'h0;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
+  reg [7:0] storage [5:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (push)
+      storage[write_port__addr] <= write_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
+    end
+  end
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 3'h5;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = read_port__addr == 3'h5;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 4'h0 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 3'h5;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
+  always @(posedge clk)
+    write_port__addr <= \$19 ;
+  always @(posedge clk)
+    read_port__addr <= \$20 ;
+  always @(posedge clk)
+    out_valid <= \$21 ;
+  always @(posedge clk)
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$19  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [2:0];
+    end
+    if (rst) begin
+      \$20  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
+    end
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [2:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [2:0];
+    end
+    if (rst) begin
+      \$22  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
+endmodule
+
+(* generator = "Amaranth" *)
+module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__payload, bus__w_stb, bus__r_stb, bus__addr, bus__w_data, bus__ack, y__valid, x__valid, y__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -4337,7 +4527,6 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   reg \$259 ;
   wire \$26 ;
   reg \$260 ;
-  reg \$261 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -4360,7 +4549,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$464 ;
+  wire [3:0] \$463 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -4420,10 +4609,9 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
+  reg \$signal$106  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
-  reg bias_collect = 1'h0;
   reg bias_fetched = 1'h0;
   reg [3:0] bias_mem__addr = 4'h0;
   wire [20:0] bias_mem__r_data;
@@ -4758,8 +4946,8 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   assign \$197  = level7_read ? \$196  : 34'h000000000;
   assign \$198  = \$194  | \$197 ;
   assign \$199  = \$187  | \$198 ;
-  assign \$464  = read_lane * 3'h4;
-  assign \$200  = code_mem__r_data >> \$464 ;
+  assign \$463  = read_lane * 3'h4;
+  assign \$200  = code_mem__r_data >> \$463 ;
   always @(posedge clk)
     request_valid <= \$201 ;
   always @(posedge clk)
@@ -4877,11 +5065,9 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
   always @(posedge clk)
     \$signal  <= \$258 ;
   always @(posedge clk)
-    bias_fetched <= \$259 ;
+    \$signal$106  <= \$259 ;
   always @(posedge clk)
-    \$signal$107  <= \$260 ;
-  always @(posedge clk)
-    bias_collect <= \$261 ;
+    bias_fetched <= \$260 ;
   \digits_mlp_pow2.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -4913,16 +5099,16 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     .mantissas__5(mantissas__5),
     .mantissas__6(mantissas__6),
     .mantissas__7(mantissas__7),
+    .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
-    .y__ready(y__ready),
     .y__valid(y__valid)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
@@ -4944,42 +5130,42 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$201  = \$7 ;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$202  = collected;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$203  = request_valid;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$204  = decoded;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$205  = fetched;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$206  = request_addr;
     if (\$12 ) begin
       \$206  = bus__addr;
@@ -4989,7 +5175,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$207  = request_data;
     if (\$12 ) begin
       \$207  = bus__w_data;
@@ -4999,7 +5185,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$208  = request_write;
     if (\$12 ) begin
       \$208  = bus__w_stb;
@@ -5009,7 +5195,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$209  = register;
     if (request_valid) begin
       \$209  = request_addr[2:0];
@@ -5019,21 +5205,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$210  = \$15 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$211  = \$19 ;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$212  = shift;
     if (\$21 ) begin
       \$212  = request_data[4:0];
@@ -5043,49 +5229,49 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$213  = \$26 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$214  = \$32 ;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$215  = \$37 ;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$216  = \$43 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$217  = \$48 ;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$218  = \$54 ;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$219  = mantissas__0;
     if (level0_write) begin
       \$219  = request_data[0];
@@ -5095,7 +5281,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$220  = exponents__0;
     if (level0_write) begin
       \$220  = request_data[18:16];
@@ -5105,21 +5291,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$221  = \$59 ;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$222  = \$65 ;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$223  = mantissas__1;
     if (level1_write) begin
       \$223  = request_data[0];
@@ -5129,7 +5315,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$224  = exponents__1;
     if (level1_write) begin
       \$224  = request_data[18:16];
@@ -5139,21 +5325,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$225  = \$70 ;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$226  = \$76 ;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$227  = mantissas__2;
     if (level2_write) begin
       \$227  = request_data[0];
@@ -5163,7 +5349,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$228  = exponents__2;
     if (level2_write) begin
       \$228  = request_data[18:16];
@@ -5173,21 +5359,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$229  = \$81 ;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$230  = \$87 ;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$231  = mantissas__3;
     if (level3_write) begin
       \$231  = request_data[0];
@@ -5197,7 +5383,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$232  = exponents__3;
     if (level3_write) begin
       \$232  = request_data[18:16];
@@ -5207,21 +5393,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$233  = \$92 ;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$234  = \$98 ;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$235  = mantissas__4;
     if (level4_write) begin
       \$235  = request_data[0];
@@ -5231,7 +5417,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$236  = exponents__4;
     if (level4_write) begin
       \$236  = request_data[18:16];
@@ -5241,21 +5427,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$237  = \$103 ;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$238  = \$109 ;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$239  = mantissas__5;
     if (level5_write) begin
       \$239  = request_data[0];
@@ -5265,7 +5451,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$240  = exponents__5;
     if (level5_write) begin
       \$240  = request_data[18:16];
@@ -5275,21 +5461,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$241  = \$114 ;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$242  = \$120 ;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$243  = mantissas__6;
     if (level6_write) begin
       \$243  = request_data[0];
@@ -5299,7 +5485,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$244  = exponents__6;
     if (level6_write) begin
       \$244  = request_data[18:16];
@@ -5309,21 +5495,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$245  = \$125 ;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$246  = \$131 ;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$247  = mantissas__7;
     if (level7_write) begin
       \$247  = request_data[0];
@@ -5333,7 +5519,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$248  = exponents__7;
     if (level7_write) begin
       \$248  = request_data[18:16];
@@ -5343,7 +5529,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$249  = code_mem__addr;
     if (request_valid) begin
       \$249  = request_addr[8:1];
@@ -5353,7 +5539,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$250  = code_lanes;
     if (request_valid) begin
       \$250  = \$132 [1:0];
@@ -5363,21 +5549,21 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$251  = \$139 ;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$252  = \$147 ;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$253  = read_lane;
     if (request_valid) begin
       \$253  = request_addr[0];
@@ -5387,7 +5573,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$254  = bias_mem__addr;
     if (request_valid) begin
       \$254  = request_addr[3:0];
@@ -5397,61 +5583,54 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$255  = \$152 ;
     if (rst) begin
       \$255  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$256  = \$158 ;
     if (rst) begin
       \$256  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$257  = read_word;
     if (decoded) begin
       \$257  = \$199 [31:0];
     end
-    if (\$signal$107 ) begin
-      \$257  = { 28'h0000000, \$200  };
-    end
-    if (bias_collect) begin
+    if (bias_fetched) begin
       \$257  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+    end
+    if (\$signal$106 ) begin
+      \$257  = { 28'h0000000, \$200  };
     end
     if (rst) begin
       \$257  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$258  = code_mem__r_en;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = bias_mem__r_en;
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$259  = \$signal ;
     if (rst) begin
       \$259  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = \$signal ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$260  = bias_mem__r_en;
     if (rst) begin
       \$260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = bias_fetched;
-    if (rst) begin
-      \$261  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -5498,9 +5677,9 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, x__payload, bus
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__ready, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5, mantissas__6
-, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, bias_mem__r_data, y__valid, y__payload, x__valid, y__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
+, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -5511,138 +5690,149 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg \$108 ;
+  reg [2:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [14:0] \$110 ;
+  wire [14:0] \$111 ;
+  wire [16:0] \$112 ;
+  reg \$113 ;
+  reg [2:0] \$114 ;
+  wire [14:0] \$115 ;
+  wire [14:0] \$116 ;
+  wire [16:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  reg \$121 ;
-  reg [2:0] \$122 ;
-  wire [14:0] \$123 ;
-  wire [14:0] \$124 ;
-  wire [16:0] \$125 ;
-  reg \$126 ;
-  reg [2:0] \$127 ;
-  wire [14:0] \$128 ;
-  wire [14:0] \$129 ;
-  wire \$13 ;
-  wire [16:0] \$130 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [8:0] \$13 ;
+  wire \$130 ;
   wire \$131 ;
-  wire [4:0] \$132 ;
-  wire [4:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [1:0] \$136 ;
-  wire \$137 ;
-  wire [2:0] \$138 ;
+  wire [21:0] \$132 ;
+  wire [22:0] \$133 ;
+  wire [21:0] \$134 ;
+  wire [22:0] \$135 ;
+  wire \$136 ;
+  wire [4:0] \$137 ;
+  wire [4:0] \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [3:0] \$14 ;
   wire \$140 ;
-  wire [23:0] \$141 ;
-  wire [23:0] \$142 ;
-  wire [23:0] \$143 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
+  wire [7:0] \$145 ;
+  wire [7:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$150 ;
-  wire [7:0] \$151 ;
-  reg \$152 ;
-  reg [4:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [2:0] \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
-  wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire [3:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [3:0] \$156 ;
+  wire \$157 ;
+  wire [1:0] \$158 ;
+  wire \$159 ;
+  wire [8:0] \$16 ;
+  wire [2:0] \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [23:0] \$163 ;
+  wire [23:0] \$164 ;
+  wire [23:0] \$165 ;
   reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
-  wire [21:0] \$17 ;
-  reg [4:0] \$170 ;
-  reg [21:0] \$171 ;
-  reg [4:0] \$172 ;
-  reg [21:0] \$173 ;
+  reg [4:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [2:0] \$169 ;
+  wire [5:0] \$17 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
   reg \$174 ;
-  reg [2:0] \$175 ;
+  reg \$175 ;
   reg \$176 ;
-  reg [2:0] \$177 ;
+  reg \$177 ;
   reg \$178 ;
-  reg [2:0] \$179 ;
-  wire [22:0] \$18 ;
+  reg \$179 ;
+  wire \$18 ;
   reg \$180 ;
-  reg [2:0] \$181 ;
+  reg \$181 ;
   reg \$182 ;
-  reg [2:0] \$183 ;
-  reg \$184 ;
-  reg [2:0] \$185 ;
-  reg \$186 ;
-  reg [2:0] \$187 ;
-  reg \$188 ;
-  reg [2:0] \$189 ;
-  wire [21:0] \$19 ;
-  reg \$190 ;
+  reg \$183 ;
+  reg [4:0] \$184 ;
+  reg [4:0] \$185 ;
+  reg [21:0] \$186 ;
+  reg \$187 ;
+  reg [2:0] \$188 ;
+  reg \$189 ;
+  wire \$19 ;
+  reg [2:0] \$190 ;
   reg \$191 ;
-  reg \$192 ;
+  reg [2:0] \$192 ;
   reg \$193 ;
-  reg \$194 ;
+  reg [2:0] \$194 ;
   reg \$195 ;
-  reg [20:0] \$196 ;
-  reg [20:0] \$197 ;
-  reg \$198 ;
-  reg [20:0] \$199 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
+  reg [2:0] \$198 ;
+  reg \$199 ;
   wire \$2 ;
-  wire [22:0] \$20 ;
-  reg [3:0] \$200 ;
-  reg [3:0] \$201 ;
-  reg [20:0] \$202 ;
-  reg [20:0] \$203 ;
-  reg [20:0] \$204 ;
-  reg [1:0] \$205 ;
+  wire \$20 ;
+  reg [2:0] \$200 ;
+  reg \$201 ;
+  reg [2:0] \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
   reg \$206 ;
   reg \$207 ;
   reg \$208 ;
-  reg [22:0] \$209 ;
-  wire [3:0] \$21 ;
+  reg \$209 ;
+  wire \$21 ;
   reg \$210 ;
-  reg [23:0] \$211 ;
-  reg \$212 ;
-  reg [23:0] \$213 ;
-  reg \$214 ;
-  reg [7:0] \$215 ;
+  reg \$211 ;
+  reg [20:0] \$212 ;
+  reg [20:0] \$213 ;
+  reg [3:0] \$214 ;
+  reg \$215 ;
+  reg [2:0] \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg [20:0] \$219 ;
   wire \$22 ;
+  reg [20:0] \$220 ;
+  reg [1:0] \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [8:0] \$28 ;
-  wire [3:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [8:0] \$31 ;
-  wire [5:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -5664,25 +5854,25 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [31:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [7:0] \$65 ;
+  wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [31:0] \$68 ;
-  wire [31:0] \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -5717,16 +5907,15 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$126  = 1'h0;
-  reg \$signal$29  = 1'h0;
-  reg \$signal$31  = 1'h0;
-  reg \$signal$33  = 1'h0;
-  reg \$signal$35  = 1'h0;
-  reg \$signal$36  = 1'h0;
-  wire \$signal$58 ;
-  wire \$signal$61 ;
-  reg \$signal$75  = 1'h0;
-  reg \$signal$80  = 1'h0;
+  reg \$signal$121  = 1'h0;
+  reg \$signal$122  = 1'h0;
+  reg \$signal$124  = 1'h0;
+  reg \$signal$125  = 1'h0;
+  reg \$signal$128  = 1'h0;
+  reg \$signal$129  = 1'h0;
+  reg \$signal$65  = 1'h0;
+  reg \$signal$66  = 1'h0;
+  reg \$signal$72  = 1'h0;
   reg [20:0] acc0 = 21'h000000;
   reg [20:0] acc1 = 21'h000000;
   reg [21:0] active_rounding = 22'h000080;
@@ -5738,10 +5927,9 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
-  reg [20:0] bias_f0 = 21'h000000;
   wire [3:0] bias_mem__addr;
   output [20:0] bias_mem__r_data;
-  reg [20:0] bias_mem__r_data = 21'h000000;
+  wire [20:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
   wire [20:0] bias_mem__w_data;
@@ -5755,7 +5943,6 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   input bias_write__en;
   wire bias_write__en;
   reg blocked = 1'h0;
-  reg borrowed = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -5786,7 +5973,9 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
   wire \commit_pending$7 ;
-  wire drained;
+  reg credit = 1'h1;
+  wire drain;
+  reg drained = 1'h1;
   reg [2:0] exponent0 = 3'h0;
   reg [2:0] exponent1 = 3'h0;
   input [2:0] exponents__0;
@@ -5809,9 +5998,9 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg final1 = 1'h0;
   reg final2 = 1'h0;
   reg final3 = 1'h0;
+  reg final4 = 1'h0;
   reg final_pass = 1'h0;
   reg first_beat = 1'h1;
-  reg [3:0] following = 4'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
   reg [3:0] head = 4'h0;
@@ -5861,8 +6050,13 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   input mantissas__7;
   wire mantissas__7;
   reg [2:0] pass_index = 3'h0;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  wire r__valid;
+  (* init = 8'h00 *)
+  wire [7:0] result_f3;
   reg [23:0] rounded_f1 = 24'h000000;
-  reg [21:0] rounding = 22'h000080;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
@@ -5873,13 +6067,17 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg sign1 = 1'h0;
   reg sign2_0 = 1'h0;
   reg sign2_1 = 1'h0;
-  wire [20:0] sum0;
-  wire [20:0] sum1;
+  reg [2:0] space = 3'h7;
+  reg space_one = 1'h0;
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg valid1 = 1'h0;
   reg valid_f2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid_f3;
   reg [22:0] value_f0 = 23'h000000;
+  reg [7:0] w__payload = 8'h00;
+  reg w__valid = 1'h0;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -5889,15 +6087,10 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire x__valid;
   reg [7:0] x_held = 8'h00;
   output [7:0] y__payload;
-  reg [7:0] y__payload = 8'h00;
-  input y__ready;
+  wire [7:0] y__payload;
   wire y__ready;
   output y__valid;
-  reg y__valid = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] y_data;
-  (* init = 1'h0 *)
-  wire y_valid;
+  wire y__valid;
   reg [20:0] biases [9:0];
   initial begin
     biases[0] = 21'h00005e;
@@ -5919,7 +6112,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk) begin
     _0_ <= biases[bias_read__addr];
   end
-  assign bias_read__data = _0_;
+  assign bias_mem__r_data = _0_;
   reg [7:0] codes [159:0];
   initial begin
     codes[0] = 8'hd4;
@@ -6149,976 +6342,976 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign issue = \$6  & \$7 ;
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
-  assign \$8  = \$signal  & \$signal$29 ;
-  assign clear = rst | \$8 ;
-  assign \$9  = \$signal$31  | valid1;
-  assign \$10  = \$9  | \$signal$33 ;
-  assign \$11  = \$10  | \$signal ;
-  assign \$12  = \$11  | bank_reserved;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$signal$35  | \$signal$36 ;
-  assign \$15  = \$14  | valid_f2;
-  assign \$16  = ~ \$15 ;
-  assign drained = \$13  & \$16 ;
-  assign \$17  = $signed(acc0) + $signed(term0);
-  assign \$18  = $signed(\$17 ) + $signed({ 1'h0, sign0 });
-  assign \$19  = $signed(acc1) + $signed(term1);
-  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, sign1 });
-  assign \$21  = \$signal$58  ? following : head;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : \$21 ;
-  assign \$22  = ~ y__valid;
-  assign \$23  = \$22  | y__ready;
-  assign \$24  = ~ borrowed;
-  assign \$signal$61  = \$23  & \$24 ;
-  assign \$signal$58  = \$signal$61  & bank_nonempty;
-  assign bank_drained = \$signal$61  & bank_single;
-  assign \$25  = first_beat & from_stream;
-  assign \$26  = \$25  & drained;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = row + 1'h1;
-  assign \$29  = pass_index + 1'h1;
-  assign \$30  = pass_index == 2'h3;
-  assign \$31  = row + 1'h1;
-  assign \$32  = input_write__addr + 1'h1;
-  assign \$33  = issue ? last_beat : first_beat;
-  assign \$34  = input_write__addr == 5'h1e;
-  assign \$35  = last_beat ? 1'h0 : \$34 ;
-  assign \$36  = issue ? \$35  : last_beat;
-  assign \$37  = issue & last_beat;
-  assign \$38  = \$37  ? final_pass : from_stream;
-  assign \$39  = issue & last_beat;
-  assign \$40  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$41  = \$39  ? 1'h1 : \$40 ;
-  assign \$42  = first_beat & from_stream;
-  assign \$43  = commit_pending & \$42 ;
-  assign \$44  = \$43  & drained;
-  assign \$45  = \$44  ? 1'h0 : commit_pending;
-  assign \$46  = \$45  | commit;
-  assign \$47  = first_beat & from_stream;
-  assign \$48  = commit_pending & \$47 ;
-  assign \$49  = \$48  & drained;
-  assign \$50  = \$49  ? 1'h0 : commit_pending;
-  assign \$51  = \$50  | commit;
-  assign \$52  = issue ? last_beat : first_beat;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = issue & last_beat;
-  assign \$55  = \$54  ? final_pass : from_stream;
-  assign \$56  = \$53  & \$55 ;
-  assign \$57  = input_write__addr == 5'h1e;
-  assign \$58  = last_beat ? 1'h0 : \$57 ;
-  assign \$59  = issue ? \$58  : last_beat;
-  assign \$60  = issue & last_beat;
-  assign \$61  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$62  = \$60  ? 1'h1 : \$61 ;
-  assign \$63  = \$59  & \$62 ;
-  assign \$64  = \$56  | \$63 ;
-  assign \$65  = from_stream1 ? x_held : input_read__data;
-  assign \$66  = shift > 5'h16;
-  assign \$67  = \$66  ? 5'h16 : shift;
-  assign \$68  = 1'h1 << clamped;
-  assign \$70  = first_beat & from_stream;
-  assign \$71  = commit_pending & \$70 ;
-  assign \$72  = \$71  & drained;
-  assign \$73  = first_beat & from_stream;
-  assign \$74  = commit_pending & \$73 ;
-  assign \$75  = \$74  & drained;
-  assign \$76  = first_beat & from_stream;
-  assign \$77  = commit_pending & \$76 ;
-  assign \$78  = \$77  & drained;
-  assign \$79  = first_beat & from_stream;
-  assign \$80  = commit_pending & \$79 ;
-  assign \$81  = \$80  & drained;
-  assign \$82  = first_beat & from_stream;
-  assign \$83  = commit_pending & \$82 ;
-  assign \$84  = \$83  & drained;
-  assign \$85  = first_beat & from_stream;
-  assign \$86  = commit_pending & \$85 ;
-  assign \$87  = \$86  & drained;
-  assign \$88  = first_beat & from_stream;
-  assign \$89  = commit_pending & \$88 ;
-  assign \$90  = \$89  & drained;
-  assign \$91  = first_beat & from_stream;
-  assign \$92  = commit_pending & \$91 ;
-  assign \$93  = \$92  & drained;
-  assign \$94  = first_beat & from_stream;
-  assign \$95  = commit_pending & \$94 ;
-  assign \$96  = \$95  & drained;
-  assign \$97  = first_beat & from_stream;
-  assign \$98  = commit_pending & \$97 ;
-  assign \$99  = \$98  & drained;
-  assign \$100  = first_beat & from_stream;
-  assign \$101  = commit_pending & \$100 ;
-  assign \$102  = \$101  & drained;
-  assign \$103  = first_beat & from_stream;
-  assign \$104  = commit_pending & \$103 ;
-  assign \$105  = \$104  & drained;
-  assign \$106  = first_beat & from_stream;
-  assign \$107  = commit_pending & \$106 ;
-  assign \$108  = \$107  & drained;
-  assign \$109  = first_beat & from_stream;
-  assign \$110  = commit_pending & \$109 ;
-  assign \$111  = \$110  & drained;
-  assign \$112  = first_beat & from_stream;
-  assign \$113  = commit_pending & \$112 ;
-  assign \$114  = \$113  & drained;
-  assign \$115  = first_beat & from_stream;
-  assign \$116  = commit_pending & \$115 ;
-  assign \$117  = \$116  & drained;
-  assign \$118  = first_beat & from_stream;
-  assign \$119  = commit_pending & \$118 ;
-  assign \$120  = \$119  & drained;
-  assign \$123  = $signed(x2) << exponent0;
-  assign \$124  = mantissa0 ? \$123  : 15'h0000;
-  assign \$125  = { \$124 [14], \$124 [14], \$124  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$128  = $signed(x2) << exponent1;
-  assign \$129  = mantissa1 ? \$128  : 15'h0000;
-  assign \$130  = { \$129 [14], \$129 [14], \$129  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$131  = following == 4'h9;
-  assign \$132  = following + 1'h1;
-  assign \$133  = \$131  ? 5'h00 : \$132 ;
-  assign \$134  = \$signal  & \$signal$29 ;
-  assign \$135  = \$signal  & \$signal$29 ;
-  assign \$138  = bank_left - 1'h1;
-  assign \$139  = ~ bank_single;
-  assign \$140  = bank_left == 2'h2;
-  assign \$141  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$142  = $signed(value_f0) + $signed(bias_f0);
-  assign \$143  = $signed(rounded_f1) >>> active_shift;
-  assign \$144  = ~ shifted_f2[23];
-  assign \$145  = | shifted_f2[23:7];
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = & shifted_f2[23:7];
+  assign clear = rst | \$signal ;
+  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$8  = bank_nonempty & credit;
+  assign \$9  = ~ bias_mem__r_en;
+  assign drain = \$8  & \$9 ;
+  assign bank_drained = drain & bank_single;
+  assign \$10  = first_beat & from_stream;
+  assign \$11  = \$10  & drained;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = row + 1'h1;
+  assign \$14  = pass_index + 1'h1;
+  assign \$15  = pass_index == 2'h3;
+  assign \$16  = row + 1'h1;
+  assign \$17  = input_write__addr + 1'h1;
+  assign \$18  = issue ? last_beat : first_beat;
+  assign \$19  = input_write__addr == 5'h1e;
+  assign \$20  = last_beat ? 1'h0 : \$19 ;
+  assign \$21  = issue ? \$20  : last_beat;
+  assign \$22  = issue & last_beat;
+  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$24  = issue & last_beat;
+  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$26  = \$24  ? 1'h1 : \$25 ;
+  assign \$27  = first_beat & from_stream;
+  assign \$28  = commit_pending & \$27 ;
+  assign \$29  = \$28  & drained;
+  assign \$30  = \$29  ? 1'h0 : commit_pending;
+  assign \$31  = \$30  | commit;
+  assign \$32  = issue & last_beat;
+  assign \$33  = first_beat & from_stream;
+  assign \$34  = commit_pending & \$33 ;
+  assign \$35  = \$34  & drained;
+  assign \$36  = \$35  ? 1'h0 : commit_pending;
+  assign \$37  = \$36  | commit;
+  assign \$38  = issue ? last_beat : first_beat;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = issue & last_beat;
+  assign \$41  = \$40  ? final_pass : from_stream;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$32  | \$42 ;
+  assign \$44  = input_write__addr == 5'h1e;
+  assign \$45  = last_beat ? 1'h0 : \$44 ;
+  assign \$46  = issue ? \$45  : last_beat;
+  assign \$47  = issue & last_beat;
+  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$49  = \$47  ? 1'h1 : \$48 ;
+  assign \$50  = \$46  & \$49 ;
+  assign \$51  = \$43  | \$50 ;
+  assign \$52  = from_stream1 ? x_held : input_read__data;
+  assign \$53  = shift > 5'h16;
+  assign \$54  = \$53  ? 5'h16 : shift;
+  assign \$55  = first_beat & from_stream;
+  assign \$56  = commit_pending & \$55 ;
+  assign \$57  = \$56  & drained;
+  assign \$58  = 1'h1 << clamped;
+  assign \$60  = first_beat & from_stream;
+  assign \$61  = commit_pending & \$60 ;
+  assign \$62  = \$61  & drained;
+  assign \$63  = first_beat & from_stream;
+  assign \$64  = commit_pending & \$63 ;
+  assign \$65  = \$64  & drained;
+  assign \$66  = first_beat & from_stream;
+  assign \$67  = commit_pending & \$66 ;
+  assign \$68  = \$67  & drained;
+  assign \$69  = first_beat & from_stream;
+  assign \$70  = commit_pending & \$69 ;
+  assign \$71  = \$70  & drained;
+  assign \$72  = first_beat & from_stream;
+  assign \$73  = commit_pending & \$72 ;
+  assign \$74  = \$73  & drained;
+  assign \$75  = first_beat & from_stream;
+  assign \$76  = commit_pending & \$75 ;
+  assign \$77  = \$76  & drained;
+  assign \$78  = first_beat & from_stream;
+  assign \$79  = commit_pending & \$78 ;
+  assign \$80  = \$79  & drained;
+  assign \$81  = first_beat & from_stream;
+  assign \$82  = commit_pending & \$81 ;
+  assign \$83  = \$82  & drained;
+  assign \$84  = first_beat & from_stream;
+  assign \$85  = commit_pending & \$84 ;
+  assign \$86  = \$85  & drained;
+  assign \$87  = first_beat & from_stream;
+  assign \$88  = commit_pending & \$87 ;
+  assign \$89  = \$88  & drained;
+  assign \$90  = first_beat & from_stream;
+  assign \$91  = commit_pending & \$90 ;
+  assign \$92  = \$91  & drained;
+  assign \$93  = first_beat & from_stream;
+  assign \$94  = commit_pending & \$93 ;
+  assign \$95  = \$94  & drained;
+  assign \$96  = first_beat & from_stream;
+  assign \$97  = commit_pending & \$96 ;
+  assign \$98  = \$97  & drained;
+  assign \$99  = first_beat & from_stream;
+  assign \$100  = commit_pending & \$99 ;
+  assign \$101  = \$100  & drained;
+  assign \$102  = first_beat & from_stream;
+  assign \$103  = commit_pending & \$102 ;
+  assign \$104  = \$103  & drained;
+  assign \$105  = first_beat & from_stream;
+  assign \$106  = commit_pending & \$105 ;
+  assign \$107  = \$106  & drained;
+  assign \$110  = $signed(x2) << exponent0;
+  assign \$111  = mantissa0 ? \$110  : 15'h0000;
+  assign \$112  = { \$111 [14], \$111 [14], \$111  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$115  = $signed(x2) << exponent1;
+  assign \$116  = mantissa1 ? \$115  : 15'h0000;
+  assign \$117  = { \$116 [14], \$116 [14], \$116  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$118  = \$signal$124  & \$signal$125 ;
+  assign \$119  = issue | \$signal$65 ;
+  assign \$120  = valid1 | \$signal$121 ;
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = \$signal$124  & \$signal$125 ;
+  assign \$123  = issue & last_beat;
+  assign \$124  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$125  = \$123  ? 1'h1 : \$124 ;
+  assign \$126  = \$122  | \$125 ;
+  assign \$127  = drain | \$signal$128 ;
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = \$121  | \$128 ;
+  assign \$130  = \$129  | \$signal$129 ;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = $signed(acc0) + $signed(term0);
+  assign \$133  = $signed(\$132 ) + $signed({ 1'h0, sign0 });
+  assign \$134  = $signed(acc1) + $signed(term1);
+  assign \$135  = $signed(\$134 ) + $signed({ 1'h0, sign1 });
+  assign \$136  = head == 4'h9;
+  assign \$137  = head + 1'h1;
+  assign \$138  = \$136  ? 5'h00 : \$137 ;
+  assign \$139  = ~ shifted_f2[23];
+  assign \$140  = | shifted_f2[23:7];
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = & shifted_f2[23:7];
+  assign \$143  = ~ \$142 ;
+  assign \$144  = shifted_f2[23] & \$143 ;
+  assign \$145  = \$144  ? 8'h80 : shifted_f2[7:0];
+  assign \$146  = \$141  ? 8'h7f : \$145 ;
+  assign \$147  = y__valid & r__ready;
   assign \$148  = ~ \$147 ;
-  assign \$149  = shifted_f2[23] & \$148 ;
-  assign \$150  = \$149  ? 8'h80 : shifted_f2[7:0];
-  assign \$151  = \$146  ? 8'h7f : \$150 ;
+  assign \$149  = drain & \$148 ;
+  assign \$150  = y__valid & r__ready;
+  assign \$151  = ~ drain;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = space - 1'h1;
+  assign \$154  = ~ space_one;
+  assign \$155  = space == 2'h2;
+  assign \$156  = space + 1'h1;
+  assign \$157  = ~ credit;
+  assign \$160  = bank_left - 1'h1;
+  assign \$161  = ~ bank_single;
+  assign \$162  = bank_left == 2'h2;
+  assign \$163  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$164  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$165  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$152 ;
+    busy <= \$166 ;
   always @(posedge clk)
-    input_write__addr <= \$153 ;
+    input_write__addr <= \$167 ;
   always @(posedge clk)
-    row <= \$154 ;
+    row <= \$168 ;
   always @(posedge clk)
-    pass_index <= \$155 ;
+    pass_index <= \$169 ;
   always @(posedge clk)
-    final_pass <= \$156 ;
+    final_pass <= \$170 ;
   always @(posedge clk)
-    first_beat <= \$157 ;
+    first_beat <= \$171 ;
   always @(posedge clk)
-    last_beat <= \$158 ;
+    last_beat <= \$172 ;
   always @(posedge clk)
-    from_stream <= \$159 ;
+    from_stream <= \$173 ;
   always @(posedge clk)
-    bank_reserved <= \$160 ;
+    bank_reserved <= \$174 ;
   always @(posedge clk)
-    commit_pending <= \$161 ;
+    commit_pending <= \$175 ;
   always @(posedge clk)
-    blocked <= \$162 ;
+    blocked <= \$176 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$163 ;
+    from_stream1 <= \$177 ;
   always @(posedge clk)
-    \$signal$31  <= \$164 ;
+    \$signal$65  <= \$178 ;
   always @(posedge clk)
-    \$signal$75  <= \$165 ;
+    \$signal$66  <= \$179 ;
   always @(posedge clk)
-    final0 <= \$166 ;
+    final0 <= \$180 ;
   always @(posedge clk)
-    x1 <= \$65 ;
+    x1 <= \$52 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$167 ;
+    valid1 <= \$181 ;
   always @(posedge clk)
-    \$signal$80  <= \$168 ;
+    \$signal$72  <= \$182 ;
   always @(posedge clk)
-    final1 <= \$169 ;
+    final1 <= \$183 ;
   always @(posedge clk)
-    clamped <= \$170 ;
+    clamped <= \$184 ;
   always @(posedge clk)
-    rounding <= \$171 ;
+    active_shift <= \$185 ;
   always @(posedge clk)
-    active_shift <= \$172 ;
+    active_rounding <= \$186 ;
   always @(posedge clk)
-    active_rounding <= \$173 ;
+    level0_m <= \$187 ;
   always @(posedge clk)
-    level0_m <= \$174 ;
+    level0_e <= \$188 ;
   always @(posedge clk)
-    level0_e <= \$175 ;
+    level1_m <= \$189 ;
   always @(posedge clk)
-    level1_m <= \$176 ;
+    level1_e <= \$190 ;
   always @(posedge clk)
-    level1_e <= \$177 ;
+    level2_m <= \$191 ;
   always @(posedge clk)
-    level2_m <= \$178 ;
+    level2_e <= \$192 ;
   always @(posedge clk)
-    level2_e <= \$179 ;
+    level3_m <= \$193 ;
   always @(posedge clk)
-    level3_m <= \$180 ;
+    level3_e <= \$194 ;
   always @(posedge clk)
-    level3_e <= \$181 ;
+    level4_m <= \$195 ;
   always @(posedge clk)
-    level4_m <= \$182 ;
+    level4_e <= \$196 ;
   always @(posedge clk)
-    level4_e <= \$183 ;
+    level5_m <= \$197 ;
   always @(posedge clk)
-    level5_m <= \$184 ;
+    level5_e <= \$198 ;
   always @(posedge clk)
-    level5_e <= \$185 ;
+    level6_m <= \$199 ;
   always @(posedge clk)
-    level6_m <= \$186 ;
+    level6_e <= \$200 ;
   always @(posedge clk)
-    level6_e <= \$187 ;
+    level7_m <= \$201 ;
   always @(posedge clk)
-    level7_m <= \$188 ;
-  always @(posedge clk)
-    level7_e <= \$189 ;
+    level7_e <= \$202 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    mantissa0 <= \$121 ;
+    mantissa0 <= \$108 ;
   always @(posedge clk)
-    exponent0 <= \$122 ;
+    exponent0 <= \$109 ;
   always @(posedge clk)
-    term0 <= \$125 [15:0];
+    term0 <= \$112 [15:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    mantissa1 <= \$126 ;
+    mantissa1 <= \$113 ;
   always @(posedge clk)
-    exponent1 <= \$127 ;
+    exponent1 <= \$114 ;
   always @(posedge clk)
-    term1 <= \$130 [15:0];
+    term1 <= \$117 [15:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
-    \$signal$33  <= \$190 ;
+    \$signal$121  <= \$203 ;
   always @(posedge clk)
-    \$signal$126  <= \$191 ;
+    \$signal$122  <= \$204 ;
   always @(posedge clk)
-    final2 <= \$192 ;
+    final2 <= \$205 ;
   always @(posedge clk)
-    \$signal  <= \$193 ;
+    \$signal$124  <= \$206 ;
   always @(posedge clk)
-    \$signal$29  <= \$194 ;
+    \$signal$125  <= \$207 ;
   always @(posedge clk)
-    final3 <= \$195 ;
+    final3 <= \$208 ;
   always @(posedge clk)
-    acc0 <= \$196 ;
+    \$signal  <= \$209 ;
   always @(posedge clk)
-    acc1 <= \$197 ;
+    final4 <= \$210 ;
   always @(posedge clk)
-    borrowed <= \$198 ;
+    drained <= \$211 ;
   always @(posedge clk)
-    bias_mem__r_data <= \$199 ;
+    acc0 <= \$212 ;
   always @(posedge clk)
-    head <= \$200 ;
+    acc1 <= \$213 ;
   always @(posedge clk)
-    following <= \$201 ;
+    head <= \$214 ;
   always @(posedge clk)
-    bias_f0 <= \$202 ;
+    w__valid <= \$215 ;
   always @(posedge clk)
-    bank0 <= \$203 ;
+    w__payload <= \$146 ;
   always @(posedge clk)
-    bank1 <= \$204 ;
+    space <= \$216 ;
   always @(posedge clk)
-    bank_left <= \$205 ;
+    credit <= \$217 ;
   always @(posedge clk)
-    bank_nonempty <= \$206 ;
+    space_one <= \$218 ;
   always @(posedge clk)
-    bank_single <= \$207 ;
+    bank0 <= \$219 ;
   always @(posedge clk)
-    \$signal$35  <= \$208 ;
+    bank1 <= \$220 ;
   always @(posedge clk)
-    value_f0 <= \$209 ;
+    bank_left <= \$221 ;
   always @(posedge clk)
-    \$signal$36  <= \$210 ;
+    bank_nonempty <= \$222 ;
   always @(posedge clk)
-    rounded_f1 <= \$211 ;
+    bank_single <= \$223 ;
   always @(posedge clk)
-    valid_f2 <= \$212 ;
+    \$signal$128  <= \$224 ;
   always @(posedge clk)
-    shifted_f2 <= \$213 ;
+    value_f0 <= \$163 [22:0];
   always @(posedge clk)
-    y__valid <= \$214 ;
+    \$signal$129  <= \$225 ;
   always @(posedge clk)
-    y__payload <= \$215 ;
+    rounded_f1 <= \$164 ;
+  always @(posedge clk)
+    valid_f2 <= \$226 ;
+  always @(posedge clk)
+    shifted_f2 <= \$165 ;
+  \digits_mlp_pow2.layer1.datapath.output_queue  output_queue (
+    .clk(clk),
+    .out_valid(y__valid),
+    .r__payload(y__payload),
+    .r__ready(r__ready),
+    .rst(rst),
+    .w__valid(w__valid),
+    .write_port__data(w__payload)
+  );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$121  = level0_m;
+          \$108  = level0_m;
       3'h1:
-          \$121  = level1_m;
+          \$108  = level1_m;
       3'h2:
-          \$121  = level2_m;
+          \$108  = level2_m;
       3'h3:
-          \$121  = level3_m;
+          \$108  = level3_m;
       3'h4:
-          \$121  = level4_m;
+          \$108  = level4_m;
       3'h5:
-          \$121  = level5_m;
+          \$108  = level5_m;
       3'h6:
-          \$121  = level6_m;
+          \$108  = level6_m;
       3'h7:
-          \$121  = level7_m;
+          \$108  = level7_m;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$122  = level0_e;
+          \$109  = level0_e;
       3'h1:
-          \$122  = level1_e;
+          \$109  = level1_e;
       3'h2:
-          \$122  = level2_e;
+          \$109  = level2_e;
       3'h3:
-          \$122  = level3_e;
+          \$109  = level3_e;
       3'h4:
-          \$122  = level4_e;
+          \$109  = level4_e;
       3'h5:
-          \$122  = level5_e;
+          \$109  = level5_e;
       3'h6:
-          \$122  = level6_e;
+          \$109  = level6_e;
       3'h7:
-          \$122  = level7_e;
+          \$109  = level7_e;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$126  = level0_m;
+          \$113  = level0_m;
       3'h1:
-          \$126  = level1_m;
+          \$113  = level1_m;
       3'h2:
-          \$126  = level2_m;
+          \$113  = level2_m;
       3'h3:
-          \$126  = level3_m;
+          \$113  = level3_m;
       3'h4:
-          \$126  = level4_m;
+          \$113  = level4_m;
       3'h5:
-          \$126  = level5_m;
+          \$113  = level5_m;
       3'h6:
-          \$126  = level6_m;
+          \$113  = level6_m;
       3'h7:
-          \$126  = level7_m;
+          \$113  = level7_m;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$127  = level0_e;
+          \$114  = level0_e;
       3'h1:
-          \$127  = level1_e;
+          \$114  = level1_e;
       3'h2:
-          \$127  = level2_e;
+          \$114  = level2_e;
       3'h3:
-          \$127  = level3_e;
+          \$114  = level3_e;
       3'h4:
-          \$127  = level4_e;
+          \$114  = level4_e;
       3'h5:
-          \$127  = level5_e;
+          \$114  = level5_e;
       3'h6:
-          \$127  = level6_e;
+          \$114  = level6_e;
       3'h7:
-          \$127  = level7_e;
+          \$114  = level7_e;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = \$27 ;
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = input_write__addr;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        \$153  = 5'h00;
-      end else begin
-        \$153  = \$32 [4:0];
-      end
-    end
-    if (rst) begin
-      \$153  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = row;
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$154  = 8'h00;
-        end else begin
-          \$154  = \$28 [7:0];
-        end
-      end else begin
-        \$154  = \$31 [7:0];
-      end
-    end
-    if (rst) begin
-      \$154  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = pass_index;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$155  = 3'h0;
-        end else begin
-          \$155  = \$29 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$155  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$156  = 1'h0;
-        end else begin
-          \$156  = \$30 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = \$33 ;
-    if (rst) begin
-      \$157  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = \$36 ;
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = \$38 ;
-    if (rst) begin
-      \$159  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = \$41 ;
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = \$46 ;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = \$64 ;
-    if (rst) begin
-      \$162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = from_stream;
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = issue;
-    if (rst) begin
-      \$164  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = last_beat;
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = final_pass;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$166  = \$12 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = \$signal$31 ;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = \$signal$75 ;
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = final0;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = \$67 ;
-    if (rst) begin
-      \$170  = 5'h08;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = \$69 [21:0];
-    if (rst) begin
-      \$171  = 22'h000080;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = active_shift;
-    if (\$72 ) begin
-      \$172  = clamped;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$167  = input_write__addr;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        \$167  = 5'h00;
+      end else begin
+        \$167  = \$17 [4:0];
+      end
     end
     if (rst) begin
-      \$172  = 5'h08;
+      \$167  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = active_rounding;
-    if (\$72 ) begin
-      \$173  = rounding;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$168  = row;
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$168  = 8'h00;
+        end else begin
+          \$168  = \$13 [7:0];
+        end
+      end else begin
+        \$168  = \$16 [7:0];
+      end
     end
     if (rst) begin
-      \$173  = 22'h000080;
+      \$168  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = level0_m;
-    if (\$75 ) begin
-      \$174  = mantissas__0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$169  = pass_index;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$169  = 3'h0;
+        end else begin
+          \$169  = \$14 [2:0];
+        end
+      end
     end
     if (rst) begin
-      \$174  = 1'h1;
+      \$169  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = level0_e;
-    if (\$78 ) begin
-      \$175  = exponents__0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$170  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$170  = 1'h0;
+        end else begin
+          \$170  = \$15 ;
+        end
+      end
     end
     if (rst) begin
-      \$175  = 3'h0;
+      \$170  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = level1_m;
-    if (\$81 ) begin
-      \$176  = mantissas__1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$171  = \$18 ;
+    if (rst) begin
+      \$171  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$172  = \$21 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$173  = \$23 ;
+    if (rst) begin
+      \$173  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$174  = \$26 ;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$175  = \$31 ;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$176  = \$51 ;
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$177  = from_stream;
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$178  = issue;
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$179  = last_beat;
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$180  = final_pass;
+    if (rst) begin
+      \$180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$181  = \$signal$65 ;
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$182  = \$signal$66 ;
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$183  = final0;
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$184  = \$54 ;
+    if (rst) begin
+      \$184  = 5'h08;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$185  = active_shift;
+    if (\$57 ) begin
+      \$185  = clamped;
     end
     if (rst) begin
-      \$176  = 1'h1;
+      \$185  = 5'h08;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = level1_e;
-    if (\$84 ) begin
-      \$177  = exponents__1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$186  = active_rounding;
+    if (\$57 ) begin
+      \$186  = \$59 [21:0];
     end
     if (rst) begin
-      \$177  = 3'h1;
+      \$186  = 22'h000080;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = level2_m;
-    if (\$87 ) begin
-      \$178  = mantissas__2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$187  = level0_m;
+    if (\$62 ) begin
+      \$187  = mantissas__0;
     end
     if (rst) begin
-      \$178  = 1'h1;
+      \$187  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = level2_e;
-    if (\$90 ) begin
-      \$179  = exponents__2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$188  = level0_e;
+    if (\$65 ) begin
+      \$188  = exponents__0;
     end
     if (rst) begin
-      \$179  = 3'h2;
+      \$188  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = level3_m;
-    if (\$93 ) begin
-      \$180  = mantissas__3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$189  = level1_m;
+    if (\$68 ) begin
+      \$189  = mantissas__1;
     end
     if (rst) begin
-      \$180  = 1'h1;
+      \$189  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = level3_e;
-    if (\$96 ) begin
-      \$181  = exponents__3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$190  = level1_e;
+    if (\$71 ) begin
+      \$190  = exponents__1;
     end
     if (rst) begin
-      \$181  = 3'h3;
+      \$190  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = level4_m;
-    if (\$99 ) begin
-      \$182  = mantissas__4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$191  = level2_m;
+    if (\$74 ) begin
+      \$191  = mantissas__2;
     end
     if (rst) begin
-      \$182  = 1'h1;
+      \$191  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = level4_e;
-    if (\$102 ) begin
-      \$183  = exponents__4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$192  = level2_e;
+    if (\$77 ) begin
+      \$192  = exponents__2;
     end
     if (rst) begin
-      \$183  = 3'h4;
+      \$192  = 3'h2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = level5_m;
-    if (\$105 ) begin
-      \$184  = mantissas__5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$193  = level3_m;
+    if (\$80 ) begin
+      \$193  = mantissas__3;
     end
     if (rst) begin
-      \$184  = 1'h1;
+      \$193  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = level5_e;
-    if (\$108 ) begin
-      \$185  = exponents__5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$194  = level3_e;
+    if (\$83 ) begin
+      \$194  = exponents__3;
     end
     if (rst) begin
-      \$185  = 3'h5;
+      \$194  = 3'h3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = level6_m;
-    if (\$111 ) begin
-      \$186  = mantissas__6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$195  = level4_m;
+    if (\$86 ) begin
+      \$195  = mantissas__4;
     end
     if (rst) begin
-      \$186  = 1'h1;
+      \$195  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = level6_e;
-    if (\$114 ) begin
-      \$187  = exponents__6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$196  = level4_e;
+    if (\$89 ) begin
+      \$196  = exponents__4;
     end
     if (rst) begin
-      \$187  = 3'h6;
+      \$196  = 3'h4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$188  = level7_m;
-    if (\$117 ) begin
-      \$188  = mantissas__7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$197  = level5_m;
+    if (\$92 ) begin
+      \$197  = mantissas__5;
     end
     if (rst) begin
-      \$188  = 1'h1;
+      \$197  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$189  = level7_e;
-    if (\$120 ) begin
-      \$189  = exponents__7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$198  = level5_e;
+    if (\$95 ) begin
+      \$198  = exponents__5;
     end
     if (rst) begin
-      \$189  = 3'h7;
+      \$198  = 3'h5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$190  = valid1;
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$191  = \$signal$80 ;
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = final1;
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = \$signal$33 ;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$194  = \$signal$126 ;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$195  = final2;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = acc0;
-    if (clear) begin
-      \$196  = 21'h000000;
-    end else if (\$signal ) begin
-      \$196  = \$18 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = acc1;
-    if (clear) begin
-      \$197  = 21'h000000;
-    end else if (\$signal ) begin
-      \$197  = \$20 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = bias_mem__r_en;
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = bias_read__data;
-    if (rst) begin
-      \$199  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = head;
-    if (\$signal$58 ) begin
-      \$200  = following;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$199  = level6_m;
+    if (\$98 ) begin
+      \$199  = mantissas__6;
     end
     if (rst) begin
-      \$200  = 4'h0;
+      \$199  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = following;
-    if (\$signal$58 ) begin
-      \$201  = \$133 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$200  = level6_e;
+    if (\$101 ) begin
+      \$200  = exponents__6;
     end
     if (rst) begin
-      \$201  = 4'h1;
+      \$200  = 3'h6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = bias_f0;
-    if (\$signal$58 ) begin
-      \$202  = bias_read__data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = bank0;
-    if (\$signal$58 ) begin
-      \$203  = bank1;
-    end else if (\$134 ) begin
-      \$203  = \$18 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = bank1;
-    if (\$signal$58 ) begin
-    end else if (\$134 ) begin
-      \$204  = \$20 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = bank_left;
-    if (\$135 ) begin
-      \$205  = \$136 ;
-    end else if (\$signal$58 ) begin
-      \$205  = \$138 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$201  = level7_m;
+    if (\$104 ) begin
+      \$201  = mantissas__7;
     end
     if (rst) begin
-      \$205  = 2'h0;
+      \$201  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = bank_nonempty;
-    if (\$135 ) begin
-      \$206  = 1'h1;
-    end else if (\$signal$58 ) begin
-      \$206  = \$139 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$202  = level7_e;
+    if (\$107 ) begin
+      \$202  = exponents__7;
     end
+    if (rst) begin
+      \$202  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$203  = valid1;
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$204  = \$signal$72 ;
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$205  = final1;
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$206  = \$signal$121 ;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = bank_single;
-    if (\$135 ) begin
-      \$207  = \$137 ;
-    end else if (\$signal$58 ) begin
-      \$207  = \$140 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$207  = \$signal$122 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = \$signal$35 ;
-    if (\$signal$61 ) begin
-      \$208  = bank_nonempty;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$208  = final2;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = value_f0;
-    if (\$signal$61 ) begin
-      \$209  = \$141 [22:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$209  = \$118 ;
+    if (rst) begin
+      \$209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = \$signal$36 ;
-    if (\$signal$61 ) begin
-      \$210  = \$signal$35 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$210  = final3;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = rounded_f1;
-    if (\$signal$61 ) begin
-      \$211  = \$142 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$211  = \$131 ;
+    if (rst) begin
+      \$211  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = valid_f2;
-    if (\$signal$61 ) begin
-      \$212  = \$signal$36 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$212  = acc0;
+    if (clear) begin
+      \$212  = 21'h000000;
+    end else if (\$signal$124 ) begin
+      \$212  = \$133 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$213  = acc1;
+    if (clear) begin
+      \$213  = 21'h000000;
+    end else if (\$signal$124 ) begin
+      \$213  = \$135 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$214  = head;
+    if (drain) begin
+      \$214  = \$138 [3:0];
     end
     if (rst) begin
-      \$212  = 1'h0;
+      \$214  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = shifted_f2;
-    if (\$signal$61 ) begin
-      \$213  = \$143 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$215  = valid_f2;
+    if (rst) begin
+      \$215  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = y__valid;
-    if (\$signal$61 ) begin
-      \$214  = valid_f2;
-    end else if (y__ready) begin
-      \$214  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$216  = space;
+    if (\$149 ) begin
+      \$216  = \$153 [2:0];
+    end else if (\$152 ) begin
+      \$216  = \$156 [2:0];
     end
     if (rst) begin
-      \$214  = 1'h0;
+      \$216  = 3'h7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = y__payload;
-    if (\$signal$61 ) begin
-      \$215  = \$151 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$217  = credit;
+    if (\$149 ) begin
+      \$217  = \$154 ;
+    end else if (\$152 ) begin
+      \$217  = 1'h1;
+    end
+    if (rst) begin
+      \$217  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$218  = space_one;
+    if (\$149 ) begin
+      \$218  = \$155 ;
+    end else if (\$152 ) begin
+      \$218  = \$157 ;
+    end
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$219  = bank0;
+    if (drain) begin
+      \$219  = bank1;
+    end else if (\$signal ) begin
+      \$219  = acc0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$220  = bank1;
+    if (drain) begin
+    end else if (\$signal ) begin
+      \$220  = acc1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$221  = bank_left;
+    if (\$signal ) begin
+      \$221  = \$158 ;
+    end else if (drain) begin
+      \$221  = \$160 [1:0];
+    end
+    if (rst) begin
+      \$221  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$222  = bank_nonempty;
+    if (\$signal ) begin
+      \$222  = 1'h1;
+    end else if (drain) begin
+      \$222  = \$161 ;
+    end
+    if (rst) begin
+      \$222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$223  = bank_single;
+    if (\$signal ) begin
+      \$223  = \$159 ;
+    end else if (drain) begin
+      \$223  = \$162 ;
+    end
+    if (rst) begin
+      \$223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$224  = drain;
+    if (rst) begin
+      \$224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$225  = \$signal$128 ;
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$226  = \$signal$129 ;
+    if (rst) begin
+      \$226  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -7131,14 +7324,205 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign sum0 = \$18 [20:0];
-  assign sum1 = \$20 [20:0];
-  assign y_valid = y__valid;
-  assign y_data = y__payload;
   assign bias_mem__addr = bias_write__addr;
   assign bias_mem__w_data = bias_write__data;
   assign bias_mem__w_en = bias_write__en;
-  assign \$69  = { 1'h0, \$68 [31:1] };
-  assign \$136  = 2'h2;
-  assign \$137  = 1'h0;
+  assign bias_read__data = bias_mem__r_data;
+  assign valid_f3 = w__valid;
+  assign result_f3 = w__payload;
+  assign r__payload = y__payload;
+  assign y__ready = r__ready;
+  assign r__valid = y__valid;
+  assign \$59  = { 1'h0, \$58 [31:1] };
+  assign \$158  = 2'h2;
+  assign \$159  = 1'h0;
+endmodule
+
+(* generator = "Amaranth" *)
+module \digits_mlp_pow2.layer1.datapath.output_queue (clk, rst, r__payload, w__valid, write_port__data, out_valid, r__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [3:0] \$15 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  reg [2:0] \$19 ;
+  wire \$2 ;
+  reg [2:0] \$20 ;
+  reg \$21 ;
+  reg [2:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
+  input clk;
+  wire clk;
+  reg empty = 1'h1;
+  wire fetch;
+  reg [2:0] fill = 3'h0;
+  reg full = 1'h0;
+  output out_valid;
+  reg out_valid = 1'h0;
+  wire push;
+  output [7:0] r__payload;
+  wire [7:0] r__payload;
+  input r__ready;
+  wire r__ready;
+  (* init = 1'h0 *)
+  wire r__valid;
+  (* init = 3'h0 *)
+  wire [2:0] read_at;
+  reg [2:0] read_port__addr = 3'h0;
+  wire [7:0] read_port__data;
+  wire read_port__en;
+  input rst;
+  wire rst;
+  wire [7:0] w__payload;
+  wire w__ready;
+  input w__valid;
+  wire w__valid;
+  (* init = 3'h0 *)
+  wire [2:0] write_at;
+  reg [2:0] write_port__addr = 3'h0;
+  input [7:0] write_port__data;
+  wire [7:0] write_port__data;
+  wire write_port__en;
+  reg [7:0] storage [5:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (push)
+      storage[write_port__addr] <= write_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (fetch) begin
+      _0_ <= storage[read_port__addr];
+    end
+  end
+  assign r__payload = _0_;
+  assign w__ready = ~ full;
+  assign \$1  = ~ full;
+  assign push = w__valid & \$1 ;
+  assign \$2  = ~ empty;
+  assign \$3  = ~ out_valid;
+  assign \$4  = \$3  | r__ready;
+  assign fetch = \$2  & \$4 ;
+  assign \$5  = write_port__addr == 3'h5;
+  assign \$6  = write_port__addr + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = read_port__addr == 3'h5;
+  assign \$9  = read_port__addr + 1'h1;
+  assign \$10  = \$8  ? 4'h0 : \$9 ;
+  assign \$11  = ~ fetch;
+  assign \$12  = push & \$11 ;
+  assign \$13  = ~ push;
+  assign \$14  = fetch & \$13 ;
+  assign \$15  = fill + 1'h1;
+  assign \$16  = fill == 3'h5;
+  assign \$17  = fill - 1'h1;
+  assign \$18  = fill == 1'h1;
+  always @(posedge clk)
+    write_port__addr <= \$19 ;
+  always @(posedge clk)
+    read_port__addr <= \$20 ;
+  always @(posedge clk)
+    out_valid <= \$21 ;
+  always @(posedge clk)
+    fill <= \$22 ;
+  always @(posedge clk)
+    empty <= \$23 ;
+  always @(posedge clk)
+    full <= \$24 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$19  = write_port__addr;
+    if (push) begin
+      \$19  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$19  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$20  = read_port__addr;
+    if (fetch) begin
+      \$20  = \$10 [2:0];
+    end
+    if (rst) begin
+      \$20  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$21  = out_valid;
+    if (fetch) begin
+      \$21  = 1'h1;
+    end else if (r__ready) begin
+      \$21  = 1'h0;
+    end
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$22  = fill;
+    if (\$12 ) begin
+      \$22  = \$15 [2:0];
+    end else if (\$14 ) begin
+      \$22  = \$17 [2:0];
+    end
+    if (rst) begin
+      \$22  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$23  = empty;
+    if (\$12 ) begin
+      \$23  = 1'h0;
+    end else if (\$14 ) begin
+      \$23  = \$18 ;
+    end
+    if (rst) begin
+      \$23  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$24  = full;
+    if (\$12 ) begin
+      \$24  = \$16 ;
+    end else if (\$14 ) begin
+      \$24  = 1'h0;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  assign r__valid = out_valid;
+  assign read_port__data = r__payload;
+  assign write_at = write_port__addr;
+  assign w__payload = write_port__data;
+  assign write_port__en = push;
+  assign read_at = read_port__addr;
+  assign read_port__en = fetch;
 endmodule

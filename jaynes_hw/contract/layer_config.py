@@ -227,25 +227,32 @@ class LayerConfig:
     # --- timing -------------------------------------------------------------------------
 
     # Pipeline: issue, memory outputs registered (read), decode or products (s1), term (s2),
-    # accumulate into the bank (s3), then the shared finish unit: + rounding (f0), + bias
-    # (f1), >> S (f2), saturate into y.
-    PIPELINE_LATENCY = 9  # cycles from a pass's last input beat issuing to its first result
-    BANK_SLACK = 5  # cycles from a pass's last beat issuing until its sums can leave the bank
+    # accumulate (s3), into the bank (s4, the idle cycle after a pass), then the shared
+    # finish unit: + rounding (f0), + bias (f1), >> S (f2), saturated (f3) into the output
+    # queue, whose head is y two cycles later.
+    PIPELINE_LATENCY = 12  # cycles from a pass's last input beat issuing to its first result
+    BANK_SLACK = 6  # cycles from a pass's last beat issuing until its sums can leave the bank
+
+    @property
+    def cycles_per_pass(self) -> int:
+        """``n_in`` beats and the idle cycle in which the accumulators empty into the bank."""
+        return self.n_in + 1
 
     @property
     def cycles_per_vector(self) -> int:
-        """Cycles between vectors at full rate: ``passes * n_in`` (one beat a cycle)."""
-        return self.passes * self.n_in
+        """Cycles between vectors at full rate: ``passes * (n_in + 1)``."""
+        return self.passes * self.cycles_per_pass
 
     @property
     def full_rate(self) -> bool:
-        """Whether the core sustains ``lanes`` MAC/cycle: needs n_in >= lanes + 5.
+        """Whether the core sustains its ``cycles_per_vector``: needs n_in >= lanes + 5.
 
-        A pass's sums reach the output bank 5 cycles after its last beat issues and drain from
-        there one per cycle (``lanes`` cycles) while the next pass computes; the next pass may
-        issue its own last beat only once the bank is empty.
+        A pass's sums reach the output bank 6 cycles after its last beat issues and drain from
+        there one per cycle (``lanes`` cycles) while the next pass computes (``n_in + 1``
+        cycles after the last beat); the next pass may issue its own last beat only once the
+        bank is empty.
         """
-        return self.n_in >= self.lanes + self.BANK_SLACK
+        return self.cycles_per_pass >= self.lanes + self.BANK_SLACK
 
     def to_json(self) -> dict:
         """The parameters (``from_json`` reads them back) and every derived figure."""

@@ -27,7 +27,7 @@ from jaynes_hw.contract.registers import (
     RegisterMap,
 )
 from jaynes_hw.gateware.bus import ConfigBus
-from jaynes_hw.gateware.datapath import LayerDatapath
+from jaynes_hw.gateware.datapath import LayerDatapath, balanced_or
 from jaynes_hw.support.errors import UserError
 
 
@@ -105,8 +105,9 @@ class ConfiguredLayer(wiring.Component):
         #             the request registers;
         #   decode    the request's region, offset and range checks into flags;
         #   access    registers and memories written, a memory read issued, a register read;
-        #   fetched   a memory read's row arrives (registered in the datapath);
-        #   collect   that row's field (its lane, sign-extended) into the read register;
+        #   fetched   a bias read's word into the read register (sign-extended); a code
+        #             read's row arrives (registered in the datapath);
+        #   collect   that row's field (its lane) into the read register;
         #   ack       the cycle after (five cycles after the strobe was taken), with the read
         #             register on r_data; the strobe still high then is not taken again.
         request_addr = Signal(len(bus.addr))
@@ -232,32 +233,22 @@ class ConfiguredLayer(wiring.Component):
         else:
             bias_read = Const(0)
         with m.If(decoded):
-            m.d.sync += read_word.eq(_balanced_or([Mux(f, v, 0) for f, v in read_sources]))
-        # a memory row read in the access step is on the datapath's r_data two cycles later
-        code_fetched, bias_fetched = Signal(), Signal()
-        code_collect, bias_collect = Signal(), Signal()
+            m.d.sync += read_word.eq(balanced_or([Mux(f, v, 0) for f, v in read_sources]))
+        # a memory read in the access step: the bias memory's word is on its r_data a cycle
+        # later, the code memory's row (registered in the datapath) two cycles later
+        code_fetched, code_collect, bias_fetched = Signal(), Signal(), Signal()
         m.d.sync += [
             code_fetched.eq(code_read),
-            bias_fetched.eq(bias_read),
             code_collect.eq(code_fetched),
-            bias_collect.eq(bias_fetched),
+            bias_fetched.eq(bias_read),
         ]
+        if config.bias_bits:
+            with m.If(bias_fetched):
+                m.d.sync += read_word.eq(datapath.bias_mem.r_data.as_signed())  # sign-extended
         with m.If(code_collect):
             code = datapath.code_mem.r_data.word_select(read_lane, config.code_bits)
             m.d.sync += read_word.eq(code)
-        if config.bias_bits:
-            with m.If(bias_collect):
-                m.d.sync += read_word.eq(datapath.bias_mem.r_data.as_signed())  # sign-extended
         return m
-
-
-def _balanced_or(values: list):
-    """The OR of ``values`` as a balanced tree (a long chain would be as deep as it is long,
-    in the netlist and in the simulator's expression evaluator)."""
-    while len(values) > 1:
-        pairs = [values[i] | values[i + 1] for i in range(0, len(values) - 1, 2)]
-        values = pairs + values[len(pairs) * 2 :]
-    return values[0]
 
 
 class LayerCore(ConfiguredLayer):
@@ -283,9 +274,9 @@ class LayerCore(ConfiguredLayer):
     bus : In(ConfigBus)
         The configuration port (``jaynes_hw.contract.registers``).
 
-    Latency: a pass's first result 9 cycles after its last input beat. Throughput: ``lanes``
-    MAC per cycle while ``x`` never stalls and ``n_in >= lanes + 5``; one vector every
-    ``passes * n_in`` cycles.
+    Latency: a pass's first result 12 cycles after its last input beat. Throughput: ``lanes``
+    MAC per cycle but one per pass while ``x`` never stalls and ``n_in >= lanes + 5``; one
+    vector every ``passes * (n_in + 1)`` cycles.
     """
 
     def __init__(

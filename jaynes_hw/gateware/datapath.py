@@ -10,9 +10,11 @@ is broadcast one activation per cycle, ``passes = ceil(n_out / lanes)`` times. T
 pass takes activations from ``x`` and keeps them in an input buffer that the other passes
 replay. One beat = one input index of one pass = ``lanes`` multiply-accumulates.
 
-Pipeline (one beat per cycle, no stall once issued)::
+Pipeline (one beat per cycle, no stall once issued; a pass takes ``n_in`` beats and one
+idle cycle)::
 
-    issue   counters (pass, i); read the code row and the input buffer; accept x
+    issue   counters (pass, i); read the code row and the input buffer; accept x; after a
+            pass's last beat, one cycle without a beat
     read    the memories' outputs and x into registers (a block RAM's output is slow: on
             the ECP5 its clock-to-output alone is 5.8 ns)
     s1      the beat's activation x into one register shared by every lane, and
@@ -20,18 +22,20 @@ Pipeline (one beat per cycle, no stall once issued)::
               shared:   the K products L[k] * x, once for all lanes; the codes delayed
     s2      each lane's term t = L[bin] * x (per_lane: multiply or shift; shared: a K:1
             select of the products), stored as t XOR sign
-    s3      sum[lane] = acc + (t XOR sign) + sign   (= acc +- t, one adder with a carry-in);
-            acc <= sum, or 0 on a pass's last beat (the flip-flops' synchronous reset), when
-            the last beat's sums go straight into the output bank
-    finish  one bank entry a cycle: f0 + 2^(S-1) (and the output's bias read), f1 + bias,
-            f2 >> S, then saturate and ReLU into the y register
+    s3      acc[lane] += (t XOR sign) + sign   (= +-t, one adder with a carry-in)
+    s4      after a pass's last beat (the idle cycle): the accumulators into the output bank,
+            and cleared (the flip-flops' synchronous reset)
+    finish  one bank entry a cycle, when the output queue has room for it: f0 + 2^(S-1)
+            (and the output's bias read, in order), f1 + bias, f2 >> S, f3 saturate and
+            ReLU, then into the output queue (``OUTPUT_QUEUE`` places), whose head is ``y``
 
 The two datapaths compute the same contract bit for bit (``LayerConfig.datapath``):
 ``per_lane`` gives every lane its own multiplier (or, for powers of two, a shifter);
 ``shared`` makes the K products once per beat, so a lane is a K:1 select and an adder.
 Every stage holds at most one adder, multiplier, shifter or select. A pass may issue its
 last beat only when the bank is free, so a beat never waits inside the pipeline and
-back-pressure on ``y`` simply stops the issue stage. A lane's accumulator and bank entry
+back-pressure on ``y`` stops the bank's drain and then the issue stage, never a pipeline
+stage. A lane's accumulator and bank entry
 are ``sum_bits`` wide (the terms only); the bias joins in the finish stage, which is
 ``accumulator_bits`` wide.
 """
@@ -46,13 +50,15 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
 
 class MemoryAccess(wiring.Signature):
     """Configuration access to one of the datapath's memories, from the initiator's side.
 
     ``addr`` selects a row; ``w_en`` (one bit per field) writes ``w_data``'s matching fields
-    at the clock edge; ``r_en`` reads the row into ``r_data`` two cycles later. A read takes
+    at the clock edge; ``r_en`` reads the row into ``r_data`` (code memory: two cycles later,
+    bias memory: one). A read takes
     the memory's read port from the datapath for that cycle (the datapath stalls).
     """
 
@@ -105,7 +111,7 @@ class LayerDatapath(wiring.Component):
         Staged codebook (``lognormal`` only; ``exponents`` only with ``exponent_bits``).
     shift : In(shift_bits)
         Staged output shift; values above ``max_shift`` act as ``max_shift``. It must be
-        stable for two cycles before a commit is applied (the register file's bus accesses
+        stable for a cycle before a commit is applied (the register file's bus accesses
         take five).
     commit : In(1)
         Strobe: copy the staged codebook and shift into the datapath at the next vector
@@ -120,10 +126,11 @@ class LayerDatapath(wiring.Component):
         Configuration access to the code memory (a row of ``lanes`` codes per beat) and,
         with bias, the bias memory (one output a row).
 
-    Latency and throughput: a pass's first result is on ``y`` ``PIPELINE_LATENCY`` = 9
+    Latency and throughput: a pass's first result is on ``y`` ``PIPELINE_LATENCY`` = 12
     cycles after its last input beat issues. With ``y`` always ready and ``x`` never empty,
-    the core issues one beat (``lanes`` MAC) every cycle when ``n_in >= lanes + 5``
-    (``config.full_rate``); a vector takes ``passes * n_in`` cycles.
+    the core issues a beat (``lanes`` MAC) every cycle but one per pass when
+    ``n_in >= lanes + 5`` (``config.full_rate``); a vector takes ``passes * (n_in + 1)``
+    cycles.
     """
 
     def __init__(
@@ -191,8 +198,11 @@ class LayerDatapath(wiring.Component):
         valid_f0, valid_f1, valid_f2 = Signal(), Signal(), Signal()
         bank_reserved = Signal()  # from a pass's last beat issuing until its bank is drained
         commit_pending = Signal()
-        # nothing in flight from issue to the last finish stage (``busy`` is its complement)
-        drained = Signal()
+        # nothing in flight from issue to the last finish stage that reads the active
+        # registers (f2); a flip-flop, set from the stages' next values, so a commit is one
+        # gate on flip-flops (``busy`` is its complement at a vector's start)
+        drained = Signal(init=1)
+        drain = Signal()  # the bank's head enters the finish pipeline (f0) this cycle
         busy = Signal()  # registered: a status bit, read a cycle late
         m.d.sync += busy.eq(~(vector_start & drained))
         m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(busy)]
@@ -200,7 +210,9 @@ class LayerDatapath(wiring.Component):
         # A pending commit holds the next vector back until the previous one is out, so the
         # swap never lands between two beats of one vector; a pass's last beat waits for the
         # bank. A configuration read of the code memory borrows its read port for a cycle.
-        blocked = Signal()  # (commit_pending & vector_start) | (last_beat & bank_reserved)
+        # blocked: a pass ended last cycle | (commit_pending & vector_start) |
+        #          (last_beat & bank_reserved)
+        blocked = Signal()
         can_issue = ~self.code_mem.r_en & ~blocked
         issue = Signal()
         m.d.comb += [
@@ -236,7 +248,8 @@ class LayerDatapath(wiring.Component):
             bank_reserved.eq(bank_reserved_next),
             commit_pending.eq(commit_pending_next),
             blocked.eq(
-                (commit_pending_next & first_beat_next & from_stream_next)
+                pass_ends  # one idle beat after a pass: its accumulators empty into the bank
+                | (commit_pending_next & first_beat_next & from_stream_next)
                 | (last_beat_next & bank_reserved_next)
             ),
         ]
@@ -300,53 +313,48 @@ class LayerDatapath(wiring.Component):
         ]
 
         # --- s3: accumulate +-t as (t XOR sign) + sign, one adder with a carry-in ------------
-        # A pass's last beat sends its sums to the bank and clears the accumulators (a
-        # synchronous reset of their flip-flops), so no lane needs a "first beat" select.
-        # The data registers of the lanes are reset-less: the one clear condition (the domain's
-        # reset or a last beat) is then the flip-flops' own synchronous reset, and every
-        # other lane register is a plain (enabled) flip-flop, with no select in front of it.
-        load_bank = valid3 & last3
+        # The cycle after a pass's last beat (s4) is always idle in s3 (the issue stage leaves
+        # a gap): the bank takes the accumulators then, and they are cleared by their
+        # flip-flops' synchronous reset. So an accumulator bit is one logic cell (adder LUT,
+        # carry and flip-flop), with no "first beat" select and no second reader of its
+        # adder's output (an iCE40 cell whose LUT output leaves it cannot keep its
+        # flip-flop); and every other lane register is a plain (enabled) flip-flop.
+        load_bank, final4 = Signal(), Signal()
+        m.d.sync += [load_bank.eq(valid3 & last3), final4.eq(final3)]
         clear = Signal()
-        m.d.comb += [
-            clear.eq(ResetSignal() | load_bank),
-            drained.eq(
-                ~(valid0 | valid1 | valid2 | valid3 | bank_reserved)
-                & ~(valid_f0 | valid_f1 | valid_f2)
-            ),
-        ]
-        sums = []
+        m.d.comb += clear.eq(ResetSignal() | load_bank)
+        in_flight_next = [issue, valid0, valid1, valid2, valid3 & last3, bank_reserved_next]
+        in_flight_next += [drain, valid_f0, valid_f1]  # f0, f1, f2 next
+        m.d.sync += drained.eq(~balanced_or(in_flight_next))
+        accumulators = []
         for lane, (term, sign) in enumerate(zip(terms3, signs3, strict=True)):
             acc = Signal(signed(config.sum_bits), name=f"acc{lane}", reset_less=True)
-            total = Signal(signed(config.sum_bits), name=f"sum{lane}")
-            m.d.comb += total.eq(acc + term + sign)
             with m.If(clear):
                 m.d.sync += acc.eq(0)
             with m.Elif(valid3):
-                m.d.sync += acc.eq(total)
-            sums.append(total)
+                m.d.sync += acc.eq(acc + term + sign)
+            accumulators.append(acc)
 
-        # --- finish: one shared pipeline from the bank's head into the y register ------------
-        # The pipeline moves only when the y register is free (and no configuration read
-        # holds the bias memory), so back-pressure stops it whole.
+        # --- finish: one shared pipeline from the bank's head into the output queue ---------
+        # The pipeline never stalls: an entry leaves the bank only with a credit, a free
+        # place in the output queue for it counted with everything already on its way
+        # (``OUTPUT_QUEUE`` places), so back-pressure on ``y`` stops the bank, never the
+        # pipeline, and the bank's shift enable is one gate on flip-flops. A configuration
+        # read of the bias memory holds the bank for that cycle.
         bank_left = Signal(range(lanes + 1))
         value_f0 = Signal(signed(config.accumulator_bits + 1), reset_less=True)
         rounded_f1 = Signal(signed(config.accumulator_bits + 2), reset_less=True)
         shifted_f2 = Signal(signed(config.accumulator_bits + 2), reset_less=True)
-        y_valid = Signal()
-        y_data = Signal(signed(config.out_bits), reset_less=True)
-        m.d.comb += [self.y.valid.eq(y_valid), self.y.payload.eq(y_data)]
-        # ``bank_left``'s comparisons kept as flags beside it: the drain is one gate on
-        # flip-flops and the y stream's ``ready``.
+        # ``bank_left``'s comparisons kept as flags beside it
         bank_nonempty = Signal()  # bank_left != 0
         bank_single = Signal()  # bank_left == 1
-        advance, drain, bias_f0 = Signal(), Signal(), self._bias_register(m)
-        bias_fresh = self._bias_reader(m, drain, bias_f0)
+        bias, bias_busy = self._bias_reader(m, drain)
+        credit = self._output_queue(m, drain, valid_f2, self._saturate(shifted_f2))
         m.d.comb += [
-            advance.eq((~y_valid | self.y.ready) & bias_fresh),
-            drain.eq(advance & bank_nonempty),  # the bank's head enters f0
-            bank_drained.eq(advance & bank_single),
+            drain.eq(bank_nonempty & credit & ~bias_busy),
+            bank_drained.eq(drain & bank_single),
         ]
-        # The bank: loaded with the lanes' sums on a pass's last beat, then shifted towards
+        # The bank: loaded with the lanes' sums after a pass's last beat, then shifted towards
         # its head one entry per drain (the two never coincide: the bank is reserved).
         bank = [
             Signal(signed(config.sum_bits), name=f"bank{lane}", reset_less=True)
@@ -355,12 +363,12 @@ class LayerDatapath(wiring.Component):
         with m.If(drain):
             m.d.sync += [entry.eq(after) for entry, after in itertools.pairwise(bank)]
         with m.Elif(load_bank):
-            m.d.sync += [entry.eq(total) for entry, total in zip(bank, sums, strict=True)]
+            m.d.sync += [entry.eq(acc) for entry, acc in zip(bank, accumulators, strict=True)]
         with m.If(load_bank):
             m.d.sync += [
-                bank_left.eq(Mux(final3, config.last_pass_lanes, lanes)),
+                bank_left.eq(Mux(final4, config.last_pass_lanes, lanes)),
                 bank_nonempty.eq(1),
-                bank_single.eq(Mux(final3, config.last_pass_lanes == 1, lanes == 1)),
+                bank_single.eq(Mux(final4, config.last_pass_lanes == 1, lanes == 1)),
             ]
         with m.Elif(drain):
             m.d.sync += [
@@ -368,63 +376,76 @@ class LayerDatapath(wiring.Component):
                 bank_nonempty.eq(~bank_single),
                 bank_single.eq(bank_left == 2),
             ]
-        with m.If(advance):
-            m.d.sync += [
-                valid_f0.eq(bank_nonempty),
-                value_f0.eq(bank[0] + active_rounding),
-                valid_f1.eq(valid_f0),
-                rounded_f1.eq(value_f0 + bias_f0),
-                valid_f2.eq(valid_f1),
-                shifted_f2.eq(rounded_f1 >> active_shift),
-                y_valid.eq(valid_f2),
-                y_data.eq(self._saturate(shifted_f2)),
-            ]
-        with m.Elif(self.y.ready):
-            m.d.sync += y_valid.eq(0)  # taken while the pipeline is held
+        m.d.sync += [
+            valid_f0.eq(drain),
+            value_f0.eq(bank[0] + active_rounding),
+            valid_f1.eq(valid_f0),
+            rounded_f1.eq(value_f0 + bias),
+            valid_f2.eq(valid_f1),
+            shifted_f2.eq(rounded_f1 >> active_shift),
+        ]
         return m
 
-    def _bias_register(self, m: Module):
-        """The bias of the output in f0 (a zero constant without bias)."""
-        if not self.config.bias_bits:
-            return Const(0, signed(1))
-        return Signal(signed(self.config.bias_bits), name="bias_f0", reset_less=True)
+    def _bias_reader(self, m: Module, take):
+        """The bias of the output in f0, as the read port's output register (a zero
+        constant without bias), and whether a configuration read holds the port this cycle
+        (the bank must then wait; 0 without bias).
 
-    def _bias_reader(self, m: Module, take, bias_f0):
-        """Load ``bias_f0`` with the bias of each output as it enters f0; return whether the
-        read port holds the bank head's bias this cycle (1 without bias).
-
-        Outputs leave the bank in order 0 .. n_out-1, so a counter addresses their biases.
-        The read port always reads the head that will be there next cycle; a configuration
-        read borrows it for a cycle, and the finish pipeline then waits one cycle.
+        Outputs leave the bank in order 0 .. n_out-1, so a counter (``head``) addresses
+        their biases; the port reads at the head's address every cycle, so the output that
+        enters f0 finds its bias on the port the cycle after, in f1. A configuration read
+        borrows the port for a cycle (its word is on ``bias_mem.r_data`` the cycle after).
         """
         config = self.config
         if not config.bias_bits:
-            return Const(1)
+            return Const(0, signed(1)), Const(0)
         m.submodules.biases = biases = Memory(
             shape=unsigned(config.bias_bits), depth=config.n_out, init=self._bias_init
         )
         bias_read = biases.read_port()
         bias_write = biases.write_port()
         head = Signal(range(config.n_out))  # the output at the bank's head
-        following = Signal(range(config.n_out), init=1 % config.n_out)  # the one after it
-        next_head = Mux(take, following, head)
-        borrowed = Signal()  # the read port served the configuration port last cycle
         access = self.bias_mem
-        m.d.sync += [borrowed.eq(access.r_en), access.r_data.eq(bias_read.data)]
         with m.If(take):
-            m.d.sync += [
-                head.eq(following),
-                following.eq(Mux(following == config.n_out - 1, 0, following + 1)),
-            ]
-        with m.If(take):
-            m.d.sync += bias_f0.eq(bias_read.data.as_signed())
+            m.d.sync += head.eq(Mux(head == config.n_out - 1, 0, head + 1))
         m.d.comb += [
             bias_write.addr.eq(access.addr),
             bias_write.data.eq(access.w_data),
             bias_write.en.eq(access.w_en),
-            bias_read.addr.eq(Mux(access.r_en, access.addr, next_head)),
+            access.r_data.eq(bias_read.data),
+            bias_read.addr.eq(Mux(access.r_en, access.addr, head)),
         ]
-        return ~borrowed
+        return bias_read.data.as_signed(), access.r_en
+
+    OUTPUT_QUEUE = 7  # places: the finish pipeline (4) and the queue's own latency, so the
+    # bank can drain one entry a cycle while ``y`` takes one a cycle
+
+    def _output_queue(self, m: Module, drain, push, result):
+        """The results' queue in front of ``y``, and its credit: whether one more entry may
+        leave the bank this cycle (a flip-flop).
+
+        ``space`` counts the places neither in the queue nor promised to an entry in the
+        finish pipeline; it falls with each drain and rises with each result ``y`` takes.
+        """
+        config = self.config
+        m.submodules.output_queue = queue = StreamFIFO(config.out_bits, self.OUTPUT_QUEUE)
+        # the result is registered before the queue's write select (f3)
+        valid_f3 = Signal()
+        result_f3 = Signal(signed(config.out_bits), reset_less=True)
+        m.d.sync += [valid_f3.eq(push), result_f3.eq(result)]
+        m.d.comb += [queue.w.valid.eq(valid_f3), queue.w.payload.eq(result_f3)]
+        wiring.connect(m, queue.r, wiring.flipped(self.y))
+        # ``space`` moves by at most one a cycle; its comparisons are flags updated from the
+        # registered count, so the credit is two gates behind ``drain`` and ``y.ready``.
+        space = Signal(range(self.OUTPUT_QUEUE + 1), init=self.OUTPUT_QUEUE)
+        credit = Signal(init=1)  # space != 0
+        space_one = Signal(init=self.OUTPUT_QUEUE == 1)  # space == 1
+        taken = self.y.valid & self.y.ready
+        with m.If(drain & ~taken):
+            m.d.sync += [space.eq(space - 1), credit.eq(~space_one), space_one.eq(space == 2)]
+        with m.Elif(taken & ~drain):
+            m.d.sync += [space.eq(space + 1), credit.eq(1), space_one.eq(~credit)]
+        return credit
 
     def _active_registers(self, m: Module, apply_commit):
         """The codebook, shift and rounding constant the datapath uses, loaded on commit.
@@ -441,17 +462,16 @@ class LayerDatapath(wiring.Component):
         active_shift = Signal(config.shift_bits, init=shift_init)
         active_rounding = Signal(config.accumulator_bits, init=(1 << shift_init) >> 1)
         active = {"mantissas": [], "exponents": [], "levels": []}
-        # The staged shift's clamp and rounding constant are worked out ahead, in registers
-        # of their own, two cycles behind ``shift`` (a commit always comes later than that:
-        # it is a bus access of its own after the shift's), so the commit only copies.
+        # The staged shift's clamp is worked out ahead, in a register a cycle behind
+        # ``shift`` (a commit always comes later than that: it is a bus access of its own
+        # after the shift's), so the commit only decodes a register.
         clamped = Signal(config.shift_bits, init=shift_init)
-        rounding = Signal(config.accumulator_bits, init=(1 << shift_init) >> 1)
-        m.d.sync += [
-            clamped.eq(Mux(self.shift > config.max_shift, config.max_shift, self.shift)),
-            rounding.eq((Const(1, 1) << clamped) >> 1),
-        ]
+        m.d.sync += clamped.eq(Mux(self.shift > config.max_shift, config.max_shift, self.shift))
         with m.If(apply_commit):
-            m.d.sync += [active_shift.eq(clamped), active_rounding.eq(rounding)]
+            m.d.sync += [
+                active_shift.eq(clamped),
+                active_rounding.eq((Const(1, 1) << clamped) >> 1),
+            ]
         if config.kind != "lognormal":
             return active, active_shift, active_rounding
         for k, (mantissa, exponent) in enumerate(self._codebook_init):
@@ -567,3 +587,12 @@ class LayerDatapath(wiring.Component):
         if config.relu:
             return Mux(negative, 0, Mux(above, high, kept))
         return Mux(above, high, Mux(below, low, kept))
+
+
+def balanced_or(values: list):
+    """The OR of ``values`` as a balanced tree (a long chain would be as deep as it is long,
+    in the netlist and in the simulator's expression evaluator)."""
+    while len(values) > 1:
+        pairs = [values[i] | values[i + 1] for i in range(0, len(values) - 1, 2)]
+        values = pairs + values[len(pairs) * 2 :]
+    return values[0]

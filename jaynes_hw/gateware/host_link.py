@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.host_protocol import RX_FIFO_BYTES, HostCommand, value_bytes
 from jaynes_hw.gateware.bus import ConfigBus
+from jaynes_hw.gateware.datapath import balanced_or
 from jaynes_hw.gateware.stream_fifo import StreamFIFO
 from jaynes_hw.gateware.uart import UARTReceiver, UARTTransmitter
 
@@ -67,14 +68,32 @@ class HostLink(wiring.Component):
             rx_fifo.w.valid.eq(receiver.strobe),
         ]
         # One register after the FIFO: the parser decodes a flip-flop beside it, not block
-        # RAM output from across the chip.
+        # RAM output from across the chip (the ECP5's takes 5.8 ns to appear). The
+        # comparisons the parser makes of a byte are made the cycle after it is loaded,
+        # into flags beside it; the byte is ``settled`` (offered to the parser) from then
+        # on, until the parser takes it; the register refills the cycle after (so the FIFO's
+        # ready is a gate on flip-flops). Bytes arrive hundreds of cycles apart: the parser
+        # can spend three on each.
         byte = Signal(8)
         byte_valid = Signal()
+        settled = Signal()
+        byte_is = {
+            command: Signal(name=f"byte_is_{command.name.lower()}") for command in HostCommand
+        }
+        byte_zero, byte_one = Signal(), Signal()
         take = Signal()  # the parser consumes ``byte`` this cycle
-        refill = ~byte_valid | take
+        taken = Signal()  # it did last cycle: the byte register takes the next byte
+        refill = ~byte_valid | taken
+        m.d.sync += taken.eq(take)
         m.d.comb += rx_fifo.r.ready.eq(refill)
         with m.If(refill):
             m.d.sync += [byte.eq(rx_fifo.r.payload), byte_valid.eq(rx_fifo.r.valid)]
+        m.d.sync += [
+            settled.eq(byte_valid & ~take & ~taken),  # the same byte, not yet taken
+            byte_zero.eq(byte == 0),
+            byte_one.eq(byte == 1),
+        ]
+        m.d.sync += [flag.eq(byte == command) for command, flag in byte_is.items()]
 
         # Values for ``x`` leave through a two-entry FIFO: the network's ``ready`` ends there
         # instead of running on into the parser's state machine.
@@ -118,12 +137,18 @@ class HostLink(wiring.Component):
             ]
 
         # --- command parser -----------------------------------------------------------------
+        # One flip-flop per state (one-hot), so every transition is a gate or two on
+        # flip-flops.
         in_bytes = value_bytes(self.act_bits)
         field = Signal(32)  # bytes of the current field, shifted in from the top
-        field_left = Signal(range(5))
         address = Signal(32)
+        # Counts of bytes still to come as one-hot shift registers (the last one is one
+        # flip-flop to test); values_left's "== 1" kept as a flag beside it.
+        field_left = Signal(5)  # 1 << bytes left
+        value_bytes_left = Signal(in_bytes + 1)  # 1 << bytes left
         values_left = Signal(16)
-        value_bytes_left = Signal(range(in_bytes + 1))
+        last_value = Signal()  # values_left == 1
+        previous_zero, previous_one = Signal(), Signal()  # the byte before ``byte``: 0, 1
         shifted_in = (byte << 24) | (field >> 8)  # ``field`` once this byte is taken
 
         # The bus is driven from registers only (no parser logic in front of the network's
@@ -136,87 +161,92 @@ class HostLink(wiring.Component):
             self.bus.r_stb.eq(read_strobe),
         ]
 
+        names = (
+            "command", "write_address", "write_data", "write_bus", "write_reply",
+            "read_address", "read_bus", "read_reply", "sync_reply",
+            "stream_count", "stream_value", "stream_send",
+        )  # fmt: skip
+        state = {name: Signal(name=f"in_{name}", init=name == "command") for name in names}
+
+        def go(source, target, *statements):
+            m.d.sync += [state[source].eq(0), state[target].eq(1), *statements]
+
         def reply(word, length):
-            m.d.sync += [reply_pending.eq(1), reply_word.eq(word), reply_length.eq(length)]
+            return [reply_pending.eq(1), reply_word.eq(word), reply_length.eq(length)]
 
-        with m.FSM():
-            with m.State("command"):
-                m.d.comb += take.eq(byte_valid)
-                with m.If(byte_valid):
-                    with m.Switch(byte):
-                        with m.Case(HostCommand.WRITE):
-                            m.d.sync += field_left.eq(4)
-                            m.next = "write-address"
-                        with m.Case(HostCommand.READ):
-                            m.d.sync += field_left.eq(4)
-                            m.next = "read-address"
-                        with m.Case(HostCommand.STREAM):
-                            m.d.sync += field_left.eq(2)
-                            m.next = "stream-count"
-                        with m.Case(HostCommand.SYNC):
-                            m.next = "sync"
-                        # anything else is skipped
+        collecting = ("write_address", "write_data", "read_address", "stream_count")
+        m.d.comb += take.eq(
+            settled
+            & balanced_or([state[name] for name in ("command", *collecting, "stream_value")])
+        )
+        with m.If(take):
+            m.d.sync += [
+                field.eq(shifted_in),
+                previous_zero.eq(byte_zero),
+                previous_one.eq(byte_one),
+            ]
+        with m.If(take & balanced_or([state[name] for name in collecting])):
+            m.d.sync += field_left.eq(field_left >> 1)
+        field_done = settled & field_left[1]
 
-            def collect(next_state, on_done=()):
-                """Shift ``field_left`` bytes into ``field`` and go to ``next_state``."""
-                m.d.comb += take.eq(byte_valid)
-                with m.If(byte_valid):
-                    m.d.sync += [field.eq(shifted_in), field_left.eq(field_left - 1)]
-                    with m.If(field_left == 1):
-                        m.d.sync += list(on_done)
-                        m.next = next_state
+        with m.If(state["command"] & settled):  # anything but a command byte is skipped
+            with m.If(byte_is[HostCommand.WRITE]):
+                go("command", "write_address", field_left.eq(1 << 4))
+            with m.If(byte_is[HostCommand.READ]):
+                go("command", "read_address", field_left.eq(1 << 4))
+            with m.If(byte_is[HostCommand.STREAM]):
+                go("command", "stream_count", field_left.eq(1 << 2))
+            with m.If(byte_is[HostCommand.SYNC]):
+                go("command", "sync_reply")
 
-            with m.State("write-address"):
-                collect("write-data", [field_left.eq(4), address.eq(shifted_in)])
-            with m.State("write-data"):
-                collect("write-bus", [write_strobe.eq(1)])
-            with m.State("write-bus"):
-                with m.If(self.bus.ack):
-                    m.d.sync += write_strobe.eq(0)
-                    m.next = "write-reply"
-            with m.State("write-reply"):
-                with m.If(~reply_pending):
-                    reply(HostCommand.WRITE, 1)
-                    m.next = "command"
+        with m.If(state["write_address"] & field_done):
+            go("write_address", "write_data", field_left.eq(1 << 4), address.eq(shifted_in))
+        with m.If(state["write_data"] & field_done):
+            go("write_data", "write_bus", write_strobe.eq(1))
+        with m.If(state["write_bus"] & self.bus.ack):
+            go("write_bus", "write_reply", write_strobe.eq(0))
+        with m.If(state["write_reply"] & ~reply_pending):
+            go("write_reply", "command", *reply(HostCommand.WRITE, 1))
 
-            with m.State("read-address"):
-                collect("read-bus", [address.eq(shifted_in), read_strobe.eq(1)])
-            with m.State("read-bus"):
-                with m.If(self.bus.ack):
-                    m.d.sync += [field.eq(self.bus.r_data), read_strobe.eq(0)]
-                    m.next = "read-reply"
-            with m.State("read-reply"):
-                with m.If(~reply_pending):
-                    reply(field, 4)
-                    m.next = "command"
+        with m.If(state["read_address"] & field_done):
+            go("read_address", "read_bus", address.eq(shifted_in), read_strobe.eq(1))
+        with m.If(state["read_bus"] & self.bus.ack):
+            go("read_bus", "read_reply", field.eq(self.bus.r_data), read_strobe.eq(0))
+        with m.If(state["read_reply"] & ~reply_pending):
+            go("read_reply", "command", *reply(field, 4))
 
-            with m.State("sync"):
-                with m.If(~reply_pending):
-                    reply(HostCommand.SYNC, 1)
-                    m.next = "command"
+        with m.If(state["sync_reply"] & ~reply_pending):
+            go("sync_reply", "command", *reply(HostCommand.SYNC, 1))
 
-            with m.State("stream-count"):
-                count = shifted_in[16:]
-                m.d.comb += take.eq(byte_valid)
-                with m.If(byte_valid):
-                    m.d.sync += [field.eq(shifted_in), field_left.eq(field_left - 1)]
-                    with m.If(field_left == 1):
-                        m.d.sync += [values_left.eq(count), value_bytes_left.eq(in_bytes)]
-                        m.next = "stream-value"
-                        with m.If(count == 0):
-                            m.next = "command"
-            with m.State("stream-value"):
-                m.d.comb += take.eq(byte_valid)
-                with m.If(byte_valid):
-                    m.d.sync += [field.eq(shifted_in), value_bytes_left.eq(value_bytes_left - 1)]
-                    with m.If(value_bytes_left == 1):
-                        m.next = "stream-send"
-            with m.State("stream-send"):
-                value = field[32 - 8 * in_bytes :]
-                m.d.comb += [x_fifo.w.valid.eq(1), x_fifo.w.payload.eq(value[: self.act_bits])]
-                with m.If(x_fifo.w.ready):
-                    m.d.sync += [values_left.eq(values_left - 1), value_bytes_left.eq(in_bytes)]
-                    m.next = "stream-value"
-                    with m.If(values_left == 1):
-                        m.next = "command"
+        with m.If(state["stream_count"] & field_done):
+            # the count's high byte is ``byte``, its low byte the one before
+            count = shifted_in[16:]
+            start = [
+                values_left.eq(count),
+                last_value.eq(byte_zero & previous_one),
+                value_bytes_left.eq(1 << in_bytes),
+            ]
+            with m.If(byte_zero & previous_zero):
+                go("stream_count", "command")
+            with m.Else():
+                go("stream_count", "stream_value", *start)
+        with m.If(state["stream_value"] & settled):
+            m.d.sync += value_bytes_left.eq(value_bytes_left >> 1)
+            with m.If(value_bytes_left[1]):
+                go("stream_value", "stream_send")
+        value = field[32 - 8 * in_bytes :]
+        m.d.comb += [
+            x_fifo.w.valid.eq(state["stream_send"]),
+            x_fifo.w.payload.eq(value[: self.act_bits]),
+        ]
+        with m.If(state["stream_send"] & x_fifo.w.ready):
+            m.d.sync += [
+                values_left.eq(values_left - 1),
+                last_value.eq(values_left == 2),
+                value_bytes_left.eq(1 << in_bytes),
+            ]
+            with m.If(last_value):
+                go("stream_send", "command")
+            with m.Else():
+                go("stream_send", "stream_value")
         return m

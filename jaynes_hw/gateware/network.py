@@ -34,7 +34,7 @@ class Network(wiring.Component):
         Layer k's registers at ``layer_bases[k] = k << layer_address_bits``; addresses that
         map to no layer read 0 and ignore writes.
 
-    Throughput: the slowest layer's: one vector every ``max(passes * n_in)`` cycles when
+    Throughput: the slowest layer's: one vector every ``max(passes * (n_in + 1))`` cycles when
     every layer is at full rate and ``y`` is always ready.
     """
 

@@ -66,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD)
     parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="place and route with nextpnr seeds 1..N and keep the fastest (1)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("synth_build"),
@@ -104,7 +111,12 @@ def run(args: argparse.Namespace) -> int:
     board = board_named(args.board)
     area = area_field(board)
     out = args.out
-    options = {"target_mhz": args.target_mhz, "baud": args.baud, "dsp": args.dsp}
+    options = {
+        "target_mhz": args.target_mhz,
+        "baud": args.baud,
+        "dsp": args.dsp,
+        "seeds": tuple(range(1, args.seeds + 1)),
+    }
     if args.compare:
         if args.weights is not None or args.core is not None:
             raise UserError("--compare builds its own synthetic layer; no --weights or --core")
@@ -153,6 +165,9 @@ def _print_single(name: str, report: dict, area_field: str) -> None:
         f"{report['ffs']} ffs, {report['brams']} brams, {report['dsps']} dsps, "
         f"Fmax {report['fmax_mhz']} MHz (target {report['fmax_target_mhz']:g})"
     )
+    if len(report["fmax_by_seed"]) > 1:
+        by_seed = ", ".join(f"{seed}: {fmax}" for seed, fmax in report["fmax_by_seed"].items())
+        print(f"Fmax by nextpnr seed ({by_seed} MHz): kept seed {report['seed']}")
     print(f"bitstream: {report['bitstream']}")
 
 

@@ -49,12 +49,18 @@ def compare_layers(
 def describe(layers: list[BuiltLayer], report: dict) -> dict:
     """A build's report with what was built: core kind, shape, lanes in all, layer configs."""
     first, last = layers[0].config, layers[-1].config
+    period = max(layer.config.cycles_per_vector for layer in layers)
+    macs = sum(layer.config.n_in * layer.config.n_out for layer in layers)
+    fmax_hz = (report.get("fmax_mhz") or 0.0) * 1e6
     described = {
         "core": first.kind,
         "n_in": first.n_in,
         "n_out": last.n_out,
         "lanes": sum(layer.config.lanes for layer in layers),
         "layers": [layer.config.to_json() for layer in layers],
+        "cycles_per_vector": period,
+        "vectors_per_s": round(fmax_hz / period),
+        "macs_per_s": round(fmax_hz * macs / period),
     }
     return described | report
 
@@ -70,16 +76,11 @@ def compare_reports(lognormal: dict, int8: dict, link: dict, area_field: str) ->
 
     def derived(report):
         core_area = report[area_field] - link[area_field]
-        fmax = report["fmax_mhz"] or 0.0
         return {
             f"core_{area_field}": core_area,
             f"core_{area_field}_per_lane": round(core_area / report["lanes"], 1),
-            f"macs_per_s_per_{area_field[:-1]}": round(
-                report["lanes"] * fmax * 1e6 / report[area_field]
-            ),
-            f"core_macs_per_s_per_{area_field[:-1]}": round(
-                report["lanes"] * fmax * 1e6 / core_area
-            ),
+            f"macs_per_s_per_{area_field[:-1]}": round(report["macs_per_s"] / report[area_field]),
+            f"core_macs_per_s_per_{area_field[:-1]}": round(report["macs_per_s"] / core_area),
         }
 
     for report in (lognormal, int8):

@@ -11,6 +11,7 @@ oscillator (12 MHz iCEBreaker, 25 MHz ULX3S).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -74,8 +75,13 @@ def flow_commands(board: Board, *, network: bool = True, seed: int = 1, dsp: boo
     ]
 
 
-def run_flow(board: Board, files: dict[str, str], build_dir: Path, *, seed=1, dsp=True) -> dict:
+def run_flow(board: Board, files: dict[str, str], build_dir: Path, *, seeds=(1,), dsp=True) -> dict:
     """Write ``files`` into ``build_dir``, run ``flow_commands`` there, return the report.
+
+    With several nextpnr ``seeds``, Yosys runs once and placement and routing once per seed
+    (seed N beyond the first in ``build_dir/seedN``); the build directory ends up holding
+    the bitstream, report and timing log of the seed that reached the highest Fmax. The
+    report gives that seed, and every seed's Fmax in ``fmax_by_seed``.
 
     Raises ``UserError`` with the reason when a step fails (most often: the design does not
     fit, or needs more DSP blocks than the device has)."""
@@ -83,25 +89,43 @@ def run_flow(board: Board, files: dict[str, str], build_dir: Path, *, seed=1, ds
     build_dir = Path(build_dir)
     write_text_files(build_dir, files)
     started = time.monotonic()
-    for command in flow_commands(board, network=NETWORK_VERILOG in files, seed=seed, dsp=dsp):
-        completed = subprocess.run(
-            [env[command.tool], *command.arguments],
-            cwd=build_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise UserError(failure_reason(board, build_dir))
-    report = read_reports(board, build_dir)
+    network = NETWORK_VERILOG in files
+    reports = {}
+    for index, seed in enumerate(seeds):
+        commands = flow_commands(board, network=network, seed=seed, dsp=dsp)
+        directory = build_dir
+        if index:  # the netlist is the first seed's: only place, route and pack again
+            directory = build_dir / f"seed{seed}"
+            directory.mkdir(exist_ok=True)
+            for name in ("top.json", "stat.json", board.constraints_file):
+                shutil.copyfile(build_dir / name, directory / name)
+            commands = commands[1:]
+        for command in commands:
+            completed = subprocess.run(
+                [env[command.tool], *command.arguments],
+                cwd=directory,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if completed.returncode != 0:
+                raise UserError(failure_reason(board, directory))
+        reports[seed] = read_reports(board, directory)
+    best = max(seeds, key=lambda seed: reports[seed]["fmax_mhz"] or 0.0)
+    if best != seeds[0]:
+        for name in (BITSTREAM[board.family], "report.json", "top.tim"):
+            shutil.copyfile(build_dir / f"seed{best}" / name, build_dir / name)
+    report = reports[best]
     report.update(
         {
             "board": board.name,
             "device": board.platform().device,
             "dsp_mapping": dsp,
             "bitstream": BITSTREAM[board.family],
+            "seed": best,
+            "fmax_by_seed": {str(seed): reports[seed]["fmax_mhz"] for seed in seeds},
             "seconds": round(time.monotonic() - started, 1),
             "tools": tool_versions(),
         }
@@ -116,7 +140,7 @@ def synthesize(
     *,
     target_mhz: float | None = None,
     baud: int = DEFAULT_BAUD,
-    seed: int = 1,
+    seeds: tuple[int, ...] = (1,),
     dsp: bool = True,
 ) -> dict:
     """Build the generated design of ``manifest_path`` (None: the host link alone) behind
@@ -124,7 +148,8 @@ def synthesize(
     bitstream being ``build_dir / report["bitstream"]``.
 
     ``dsp``: map multipliers to the device's DSP blocks (8 on the UP5K, 156 on the
-    ECP5-85F); otherwise build them from LUTs.
+    ECP5-85F); otherwise build them from LUTs. ``seeds``: nextpnr placement seeds; the
+    build keeps the one with the highest Fmax (``run_flow``).
     """
     board = board_named(board_name)
     target_mhz = board.fmax_target_mhz if target_mhz is None else target_mhz
@@ -134,7 +159,7 @@ def synthesize(
         manifest = Manifest.read(manifest_path)
         files = board_files(board, NetworkInstance(manifest), target_mhz=target_mhz, baud=baud)
         files[NETWORK_VERILOG] = (Path(manifest_path).parent / manifest.verilog).read_text()
-    report = run_flow(board, files, build_dir, seed=seed, dsp=dsp)
+    report = run_flow(board, files, build_dir, seeds=seeds, dsp=dsp)
     board_clock_hz = board.platform().default_clk_frequency
     report.update(
         {"fmax_target_mhz": target_mhz, "board_clock_mhz": board_clock_hz / 1e6, "baud": baud}

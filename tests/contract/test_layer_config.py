@@ -38,7 +38,7 @@ def test_widths_follow_the_bounds(config):
     worst_term = config.max_level << (config.act_bits - 1)
     assert -worst_term >= -(1 << (config.product_bits - 1))
     assert config.code_rows == config.passes * config.n_in
-    assert config.cycles_per_vector == config.passes * config.n_in
+    assert config.cycles_per_vector == config.passes * (config.n_in + 1)
     last_output = config.n_out - 1
     row, lane = config.code_row(last_output, config.n_in - 1)
     assert row == config.code_rows - 1 and lane == last_output % config.lanes

@@ -14,6 +14,9 @@ from jaynes_hw.contract.registers import REG_CONTROL
 from jaynes_hw.demo.command import erased
 from tests.helpers.paths import BASELINES, RTL
 
+# the default network: layer 0 makes 8 passes of 64 beats and an idle cycle each
+DEFAULT_PERIOD = 8 * (64 + 1)
+
 pytest.importorskip("sklearn", reason="the demo's dataset ships with scikit-learn (.[demo])")
 
 REQUIRED_KEYS = {
@@ -54,8 +57,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert all(len(set(levels)) == 1 for levels in codebooks["erased"])
     assert codebooks["fitted"] != codebooks["generated"]
     board = result["icebreaker"]
-    assert board["cycles_per_inference"] == 512  # measured; the manifest's period
-    assert result["inferences_per_second_icebreaker"] == pytest.approx(30e6 / 512)
+    assert board["cycles_per_inference"] == DEFAULT_PERIOD  # measured; the manifest's period
+    assert result["inferences_per_second_icebreaker"] == pytest.approx(30e6 / DEFAULT_PERIOD)
     assert "bit-exact" in out and "inferences/s" in out
     # the work directory holds what the generator writes, ready for `jaynes-hw sim --rtl`
     assert (tmp_path / "work" / "rtl" / "digits_mlp.json").exists()
@@ -113,5 +116,5 @@ def test_demo_with_the_icebreaker_build(tmp_path):
     baseline = json.loads(BASELINES.read_text())["builds"]["digits_icebreaker"]["fmax_mhz"]
     assert board["fmax_mhz"] == pytest.approx(baseline, rel=TOLERANCES["fmax_mhz"])
     assert result["inferences_per_second_icebreaker"] == pytest.approx(
-        board["fmax_mhz"] * 1e6 / 512
+        board["fmax_mhz"] * 1e6 / DEFAULT_PERIOD
     )

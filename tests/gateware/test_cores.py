@@ -311,8 +311,8 @@ def test_network_matches_chained_reference():
 
 
 def test_network_runs_at_its_slowest_layer_rate():
-    """Back-to-back vectors: a new vector every max(passes * n_in) cycles, even though the
-    second layer replays its input for five passes."""
+    """Back-to-back vectors: a new vector every max(passes * (n_in + 1)) cycles, even though
+    the second layer replays its input for five passes."""
     rng = np.random.default_rng(13)
     first = LayerCase(
         LayerConfig("int8", 16, 12, 3), rng.integers(-128, 128, (12, 16)), None, 9, None
@@ -338,8 +338,9 @@ def test_network_runs_at_its_slowest_layer_rate():
 
     run(network, producer, consumer)
     periods = np.diff(np.array(accepted)[::16])
-    assert first.config.cycles_per_vector == 64 > second.config.cycles_per_vector == 60
-    assert (periods == 64).all(), periods
+    # 4 passes of 16 beats and an idle cycle, against 5 passes of 12 and one
+    assert first.config.cycles_per_vector == 4 * 17 > second.config.cycles_per_vector == 5 * 13
+    assert (periods == 4 * 17).all(), periods
 
 
 def test_network_bus_reaches_each_layer():

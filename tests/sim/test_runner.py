@@ -37,7 +37,7 @@ def test_sim_command_on_the_default_design(tmp_path, capsys):
     out = capsys.readouterr().out
     for scenario in SCENARIOS:
         assert f"  {scenario}" in out
-    assert "512 cycles/vector (theory 512, ratio 1.000)" in out
+    assert "520 cycles/vector (theory 520, ratio 1.000)" in out
     assert "FAIL" not in out and out.rstrip().endswith("PASS")
     generated = (tmp_path / "generated" / "digits_mlp.v").read_text()
     assert generated == (RTL / "digits_mlp.v").read_text()

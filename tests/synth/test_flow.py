@@ -92,3 +92,20 @@ def test_a_failed_build_says_why(cells, message, tmp_path):
     stat = {"design": {"num_cells_by_type": cells}}
     (tmp_path / "stat.json").write_text(json.dumps(stat))
     assert message in failure_reason(board_named("icebreaker"), tmp_path)
+
+
+def test_several_seeds_keep_the_fastest_placement(tmp_path):
+    """The host link alone, placed with two seeds: Yosys once, nextpnr twice; the build keeps
+    the faster seed's bitstream and report."""
+    from jaynes_hw.synth import synthesize
+
+    report = synthesize("icebreaker", None, tmp_path, seeds=(1, 2))
+    by_seed = report["fmax_by_seed"]
+    assert set(by_seed) == {"1", "2"} and report["fmax_mhz"] == max(by_seed.values())
+    assert by_seed[str(report["seed"])] == report["fmax_mhz"]
+    second = json.loads((tmp_path / "seed2" / "report.json").read_text())
+    assert round(next(iter(second["fmax"].values()))["achieved"], 2) == by_seed["2"]
+    kept = tmp_path / "seed2" / "top.bin" if report["seed"] == 2 else None
+    if kept is not None:
+        assert (tmp_path / "top.bin").read_bytes() == kept.read_bytes()
+    assert not (tmp_path / "seed2" / "top.rpt").exists()  # Yosys ran once
