@@ -4,6 +4,7 @@ Icarus).
 - ``driver.StreamDriver``, ``monitor.StreamMonitor``, ``port.ConfigPortMaster``,
   ``scoreboard.check_outputs``: the testbench's pieces; ``bench.Bench`` puts them together
   with the clock, reset and the ``Design`` the outputs are judged by;
+- ``budget``: the cycle budgets that bound every wait, so a broken design fails, not hangs;
 - ``scenarios``: the cocotb tests (``runner.SCENARIOS`` names them); ``playback``: one long
   session of register writes and vectors;
 - ``runner``: build with Verilator/Icarus and run the scenarios (``simulate``) or a playback

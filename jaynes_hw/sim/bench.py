@@ -22,6 +22,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from jaynes_hw.contract.design import Design
+from jaynes_hw.sim.budget import CycleBudget
 from jaynes_hw.sim.driver import StreamDriver
 from jaynes_hw.sim.monitor import StreamMonitor
 from jaynes_hw.sim.port import ConfigPortMaster
@@ -43,7 +44,13 @@ class Bench:
     vectors : int
     cycle : int
         Rising clock edges since ``start``.
+    budget : CycleBudget
+        Bounds every wait (``jaynes_hw.sim.budget``): a design that stops answering fails
+        the scenario with one line instead of hanging it.
     """
+
+    # the worst stream a scenario runs: the commit waits and input stalls are sized for it
+    WORST_IDLE = WORST_BACKPRESSURE = 0.5
 
     def __init__(self, dut):
         self.dut = dut
@@ -51,9 +58,12 @@ class Bench:
         self.vectors = int(os.environ.get("JAYNES_HW_SIM_VECTORS", "8"))
         self.rng = np.random.default_rng(int(os.environ.get("JAYNES_HW_SIM_SEED", "1")))
         self.cycle = 0
+        self.budget = CycleBudget.of(self.design)
+        # a whole vector's budget under the worst stream: longer than any honest stall
+        self.patience = self.budget.deadline(1, self.WORST_IDLE, self.WORST_BACKPRESSURE)
         self.driver = StreamDriver(dut, self.design.act_bits, self.rng, lambda: self.cycle)
-        self.monitor = StreamMonitor(dut, self.rng)
-        self.port = ConfigPortMaster(dut)
+        self.monitor = StreamMonitor(dut, self.rng, lambda: self.cycle)
+        self.port = ConfigPortMaster(dut, lambda: self.cycle, self.patience)
 
     async def start(self) -> None:
         """Start the clock and the cycle counter, idle every input, reset."""
@@ -77,10 +87,20 @@ class Bench:
         await RisingEdge(self.dut.clk)
 
     async def stream(self, x: np.ndarray, idle=0.0, backpressure=0.0, accepted=None) -> np.ndarray:
-        """Send vectors (vectors, n_in) and collect their results: (vectors, n_out)."""
-        count = x.shape[0] * self.design.n_out
-        receiver = cocotb.start_soon(self.monitor.receive(count, backpressure))
-        await self.driver.send(x.reshape(-1), idle, accepted)
+        """Send vectors (vectors, n_in) and collect their results: (vectors, n_out).
+
+        Each vector's results must come within ``budget.deadline`` of the first input offered,
+        each input be taken within ``patience`` cycles, or ``BudgetExceeded`` fails the
+        scenario."""
+        n_out, start = self.design.n_out, self.cycle
+
+        def deadline(vector: int) -> int:
+            return start + self.budget.deadline(vector, idle, backpressure)
+
+        receiver = cocotb.start_soon(
+            self.monitor.receive(x.shape[0] * n_out, n_out, start, deadline, backpressure)
+        )
+        await self.driver.send(x.reshape(-1), self.patience, idle, accepted)
         results = await receiver
         return np.array(results, dtype=np.int64).reshape(x.shape[0], self.design.n_out)
 

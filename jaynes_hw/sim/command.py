@@ -6,6 +6,10 @@
 - ``--config FILE`` / ``--weights FILE`` / nothing: generate first (as
   ``python -m jaynes_hw.generate`` would, into ``BUILD_DIR/generated``), then simulate.
 
+``--waves`` writes a waveform per scenario and prints its path under the scenario's line.
+No scenario hangs: a design that stops answering fails it within its cycle budget
+(``jaynes_hw.sim.budget``), with one line naming what was expected by which cycle.
+
 Exit status 0 when every scenario passes, 1 when any fails (or on bad input).
 """
 
@@ -42,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--build-dir", type=Path, default=BUILD_ROOT, help="simulator builds (sim_build)"
+    )
+    parser.add_argument(
+        "--waves",
+        action="store_true",
+        help="write a waveform per scenario (Verilator: VCD, Icarus: FST) and name its file",
     )
 
 
@@ -90,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             simulator=args.simulator,
             build_root=args.build_dir,
+            waves=args.waves,
         )
         for result in results:
             line = f"  {result.scenario:<18} {'pass' if result.passed else 'FAIL'}"
@@ -101,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             if not result.passed:
                 line += f"  {result.message}"
+            if result.waves is not None:
+                line += f"\n  {'':<18} waves: {result.waves}"
             print(line)
         failed += sum(not result.passed for result in results)
     print("PASS" if not failed else f"FAIL: {failed} scenario(s) failed")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from jaynes_hw.sim.budget import BudgetExceeded
+
 
 class StreamDriver:
     """Drives ``x__valid`` / ``x__payload`` and waits for ``x__ready``, one value a transfer.
@@ -28,20 +30,28 @@ class StreamDriver:
     def idle(self) -> None:
         self.dut.x__valid.value = 0
 
-    async def send(self, values, idle: float = 0.0, accepted: list | None = None) -> None:
+    async def send(
+        self, values, patience: int, idle: float = 0.0, accepted: list | None = None
+    ) -> None:
         """Drive ``values`` into x; before each, idle a cycle with probability ``idle``
-        (repeatedly). ``accepted`` collects the cycle of every transfer."""
+        (repeatedly). ``accepted`` collects the cycle of every transfer. A value that waits
+        more than ``patience`` cycles for ``ready`` raises ``BudgetExceeded``."""
         dut = self.dut
-        for value in values:
+        for index, value in enumerate(values):
             while self.rng.random() < idle:
                 dut.x__valid.value = 0
                 await RisingEdge(dut.clk)
             dut.x__valid.value = 1
             dut.x__payload.value = int(value) & self.mask
+            offered = self.cycle()
             while True:
                 await ReadOnly()
                 if dut.x__ready.value == 1:
                     break
+                if self.cycle() - offered >= patience:
+                    raise BudgetExceeded(
+                        f"x: value {index} of {len(values)} not taken after {patience:,} cycles"
+                    )
                 await RisingEdge(dut.clk)
             if accepted is not None:
                 accepted.append(self.cycle())

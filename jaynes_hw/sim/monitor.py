@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from jaynes_hw.sim.budget import BudgetExceeded
+
 
 class StreamMonitor:
     """Samples ``y__valid`` / ``y__payload`` while it drives ``y__ready``.
@@ -15,19 +17,35 @@ class StreamMonitor:
         The cocotb handle of the design.
     rng : numpy Generator
         Decides the cycles in which ``ready`` is dropped.
+    cycle : callable
+        Returns the current clock cycle (deadlines are in these cycles).
     """
 
-    def __init__(self, dut, rng: np.random.Generator):
-        self.dut, self.rng = dut, rng
+    def __init__(self, dut, rng: np.random.Generator, cycle):
+        self.dut, self.rng, self.cycle = dut, rng, cycle
 
     def stop(self) -> None:
         self.dut.y__ready.value = 0
 
-    async def receive(self, count: int, backpressure: float = 0.0) -> list[int]:
-        """Collect ``count`` signed results, holding ready low in a cycle with probability
-        ``backpressure``."""
+    async def receive(
+        self, count: int, per_vector: int, start: int, deadline, backpressure: float = 0.0
+    ) -> list[int]:
+        """Collect ``count`` signed results, ``per_vector`` to a vector, holding ready low in a
+        cycle with probability ``backpressure``.
+
+        ``deadline(v)`` is the cycle by which vector v's last result must have come; past it
+        ``BudgetExceeded`` says how many of that vector's results came, and when, in cycles
+        since ``start`` (when the stream's first input was offered).
+        """
         dut, received = self.dut, []
         while len(received) < count:
+            vector = len(received) // per_vector
+            if self.cycle() > deadline(vector):
+                raise BudgetExceeded(
+                    f"y: {len(received) % per_vector} of {per_vector} outputs of vector "
+                    f"{vector} after {self.cycle() - start:,} cycles, expected by "
+                    f"{deadline(vector) - start:,}"
+                )
             dut.y__ready.value = int(self.rng.random() >= backpressure)
             await ReadOnly()
             if dut.y__valid.value == 1 and dut.y__ready.value == 1:

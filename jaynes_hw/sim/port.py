@@ -7,15 +7,21 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from jaynes_hw.contract.design import DesignLayer
 from jaynes_hw.contract.layer_config import BUS_DATA_BITS
 from jaynes_hw.contract.registers import REG_CONTROL, LayerDriver
+from jaynes_hw.sim.budget import BUS_ACK_BUDGET_CYCLES, BudgetExceeded
 
 WORD_MASK = (1 << BUS_DATA_BITS) - 1
 
 
 class ConfigPortMaster:
-    """Word reads and writes on ``bus__*``: a strobe held until ``ack``."""
+    """Word reads and writes on ``bus__*``: a strobe held until ``ack``.
 
-    def __init__(self, dut):
-        self.dut = dut
+    An access not acknowledged within ``BUS_ACK_BUDGET_CYCLES``, or a commit still pending
+    ``commit_patience`` cycles after ``wait_commit`` began, raises ``BudgetExceeded``;
+    ``cycle()`` returns the current clock cycle.
+    """
+
+    def __init__(self, dut, cycle, commit_patience: int):
+        self.dut, self.cycle, self.commit_patience = dut, cycle, commit_patience
 
     def idle(self) -> None:
         self.dut.bus__w_stb.value = 0
@@ -29,12 +35,17 @@ class ConfigPortMaster:
         else:
             dut.bus__w_data.value = data & WORD_MASK
             dut.bus__w_stb.value = 1
-        while True:
+        for _ in range(BUS_ACK_BUDGET_CYCLES):
             await RisingEdge(dut.clk)
             await ReadOnly()
             if dut.bus__ack.value == 1:
                 word = int(dut.bus__r_data.value)
                 break
+        else:
+            access = f"read of {address:#x}" if data is None else f"write to {address:#x}"
+            raise BudgetExceeded(
+                f"bus: no ack for the {access} within {BUS_ACK_BUDGET_CYCLES} cycles"
+            )
         await RisingEdge(dut.clk)
         self.idle()
         return word
@@ -52,6 +63,10 @@ class ConfigPortMaster:
 
     async def wait_commit(self, layer: DesignLayer) -> None:
         """Poll the layer's STATUS until its staged codebook and shift are applied."""
-        address = layer.base_address + REG_CONTROL
+        address, start = layer.base_address + REG_CONTROL, self.cycle()
         while LayerDriver.decode_status(await self.read(address))["commit_pending"]:
-            pass
+            if self.cycle() - start > self.commit_patience:
+                raise BudgetExceeded(
+                    f"layer at {layer.base_address:#x}: commit still pending after "
+                    f"{self.cycle() - start:,} cycles, expected by {self.commit_patience:,}"
+                )

@@ -9,9 +9,14 @@ by itself (``jaynes_hw.support.tools``): nothing needs exporting.
 vectors, phase after phase, on one running simulation, and returns the outputs (the
 ``jaynes_hw.sim.playback``; ``jaynes-hw demo`` retunes the digits network this way).
 
-Build directories: ``BUILD_ROOT/<top>-<hash of the Verilog's path and text>-<simulator>``,
-so an unchanged design is not recompiled, a changed one never reuses a stale build, and two
-copies of one design never share a directory.
+Build directories: ``BUILD_ROOT/<top>-<hash of the Verilog's path and text>-<simulator>``
+(``-waves`` when tracing), so an unchanged design is not recompiled, a changed one never
+reuses a stale build, and two copies of one design never share a directory.
+
+No hangs: inside the simulator every wait is bounded in cycles (``jaynes_hw.sim.budget``);
+outside it, each scenario has a wall-clock limit (``wall_clock_limit``) after which its
+simulator process is killed and the scenario fails. ``waves=True`` writes a waveform per
+scenario (Verilator: ``dump.vcd``, Icarus: ``TOP.fst``, in the scenario's directory).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import hashlib
 import json
 import os
 import re
+import signal
+import threading
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.contract.design import Design
+from jaynes_hw.sim.budget import CycleBudget
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.tools import icarus_available, verilator_environment
 
@@ -43,6 +51,12 @@ SIMULATORS = ("verilator", "icarus")
 SCENARIO_MODULE = "jaynes_hw.sim.scenarios"  # one @cocotb.test per name of SCENARIOS
 PLAYBACK_MODULE = "jaynes_hw.sim.playback"
 BUILD_ROOT = Path("sim_build")
+WAVES_FILE = {"verilator": "dump.vcd", "icarus": "{top}.fst"}  # cocotb's names, per scenario
+# the wall-clock limit of a scenario: a floor for start-up, plus its cycle budget at a rate
+# far below the slowest simulator's (Icarus on the default network: ~5,000 cycles/s)
+WALL_CLOCK_FLOOR_S = 120
+SLOWEST_CYCLES_PER_S = 1000
+STREAMS_PER_SCENARIO = 4  # the most bench.stream calls a scenario makes (extremes: 2, ...)
 
 
 @dataclass
@@ -51,6 +65,40 @@ class ScenarioResult:
     passed: bool
     message: str = ""
     figures: dict = field(default_factory=dict)
+    waves: Path | None = None  # the waveform file, when asked for
+
+
+class WallClockExceeded(Exception):
+    """A scenario outran its wall-clock limit; its simulator process has been killed."""
+
+
+def wall_clock_limit(design: Design, vectors: int) -> float:
+    """Seconds a scenario of ``vectors`` vectors may take before it is stopped: generous
+    (``WALL_CLOCK_FLOOR_S`` plus every stream's whole cycle budget at
+    ``SLOWEST_CYCLES_PER_S``), a backstop for a simulator that stops advancing time."""
+    cycles = STREAMS_PER_SCENARIO * CycleBudget.of(design).deadline(max(vectors, 6), 0.5, 0.5)
+    return WALL_CLOCK_FLOOR_S + cycles / SLOWEST_CYCLES_PER_S
+
+
+@contextlib.contextmanager
+def _stopped_after(seconds: float):
+    """Raise ``WallClockExceeded`` in the main thread after ``seconds``; ``subprocess.run``
+    kills the simulator it waits for as the exception passes. Elsewhere than the main
+    thread (no signals there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise WallClockExceeded(f"no result within {seconds:.0f} s of wall-clock time")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def simulator_available(simulator: str) -> bool:
@@ -76,10 +124,13 @@ def _environment(simulator: str):
         os.environ.update(saved)
 
 
-def build_directory(design: Design, simulator: str, root: Path = BUILD_ROOT) -> Path:
-    """One directory per Verilog file (path and contents) and simulator."""
+def build_directory(
+    design: Design, simulator: str, root: Path = BUILD_ROOT, waves: bool = False
+) -> Path:
+    """One directory per Verilog file (path and contents), simulator and tracing."""
     digest = hashlib.sha256(str(design.verilog.resolve()).encode() + design.verilog.read_bytes())
-    return root / f"{design.top}-{digest.hexdigest()[:12]}-{simulator}"
+    suffix = "-waves" if waves else ""
+    return root / f"{design.top}-{digest.hexdigest()[:12]}-{simulator}{suffix}"
 
 
 def simulate(
@@ -89,14 +140,18 @@ def simulate(
     seed: int = 1,
     simulator: str = "verilator",
     build_root: Path = BUILD_ROOT,
+    waves: bool = False,
 ) -> list[ScenarioResult]:
     """Run ``scenarios`` on the design of ``manifest``; see the module docstring."""
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         raise UserError(f"unknown scenario {unknown[0]!r}; expected some of {SCENARIOS}")
-    with _built(manifest, simulator, build_root) as (runner, design, build_dir):
+    with _built(manifest, simulator, build_root, waves) as (runner, design, build_dir):
+        waves_name = WAVES_FILE[simulator].format(top=design.top) if waves else None
         return [
-            _run_scenario(runner, design, Path(manifest), build_dir, name, vectors, seed)
+            _run_scenario(
+                runner, design, Path(manifest), build_dir, name, vectors, seed, waves=waves_name
+            )
             for name in scenarios
         ]
 
@@ -140,9 +195,11 @@ def playback(
             arrays[f"writes_{n}"] = np.asarray(phase.writes, dtype=np.int64).reshape(-1, 2)
         np.savez(script, **arrays)
         extra = {"JAYNES_HW_SIM_PLAYBACK": str(script), "JAYNES_HW_SIM_RECORDED": str(recorded)}
+        total_vectors = sum(len(phase.inputs) for phase in phases)
         result = _run_scenario(
-            runner, design, Path(manifest), build_dir, "playback", 1, 1, extra, PLAYBACK_MODULE
-        )
+            runner, design, Path(manifest), build_dir, "playback", 1, 1, extra, PLAYBACK_MODULE,
+            wall_seconds=wall_clock_limit(design, total_vectors),
+        )  # fmt: skip
         if not result.passed or not recorded.exists():
             raise UserError(f"{simulator}: the playback failed: {result.message}")
         with np.load(recorded) as data:
@@ -155,7 +212,7 @@ def playback(
 
 
 @contextlib.contextmanager
-def _built(manifest: str | Path, simulator: str, build_root: Path):
+def _built(manifest: str | Path, simulator: str, build_root: Path, waves: bool = False):
     """(cocotb runner, design, build directory) of the design, compiled, with the simulator's
     environment in place while the caller runs tests."""
     from cocotb_tools.runner import get_runner
@@ -167,7 +224,7 @@ def _built(manifest: str | Path, simulator: str, build_root: Path):
     design = Design.from_manifest(manifest)  # checks the files before compiling
     if not design.verilog.exists():
         raise UserError(f"{design.verilog}: no such file (named by {manifest})")
-    build_dir = build_directory(design, simulator, build_root).resolve()
+    build_dir = build_directory(design, simulator, build_root, waves).resolve()
     with _environment(simulator):
         runner = get_runner(simulator)
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
@@ -179,6 +236,7 @@ def _built(manifest: str | Path, simulator: str, build_root: Path):
                 build_args=build_args,
                 timescale=("1ns", "1ps"),
                 log_file=build_dir / "build.log",
+                waves=waves,
             )
         except (SystemExit, Exception) as error:  # a compile error in the user's Verilog
             raise UserError(
@@ -189,8 +247,12 @@ def _built(manifest: str | Path, simulator: str, build_root: Path):
 
 
 def _run_scenario(
-    runner, design, manifest: Path, build_dir, name, vectors, seed, extra=None, module=None
-):
+    runner, design, manifest: Path, build_dir, name, vectors, seed, extra=None, module=None,
+    waves: str | None = None, wall_seconds: float | None = None,
+):  # fmt: skip
+    """Run one scenario in a fresh simulator process; ``waves`` names the waveform file the
+    simulator writes into the scenario's directory (None: no tracing). The simulator is
+    stopped after ``wall_seconds`` (default: ``wall_clock_limit`` of ``vectors``)."""
     test_dir = build_dir / name
     test_dir.mkdir(parents=True, exist_ok=True)
     report = test_dir / "report.jsonl"
@@ -203,26 +265,34 @@ def _run_scenario(
         "JAYNES_HW_SIM_REPORT": str(report),
         **(extra or {}),
     }
+    waves_file = test_dir / waves if waves else None
+    if waves_file:
+        waves_file.unlink(missing_ok=True)
+    results.unlink(missing_ok=True)
     try:
-        runner.test(
-            test_module=module or SCENARIO_MODULE,
-            hdl_toplevel=design.top,
-            testcase=name,
-            build_dir=build_dir,
-            test_dir=test_dir,
-            results_xml=str(results),
-            extra_env=environment,
-            timescale=("1ns", "1ps"),
-            log_file=test_dir / "sim.log",
-        )
+        with _stopped_after(wall_seconds or wall_clock_limit(design, vectors)):
+            runner.test(
+                test_module=module or SCENARIO_MODULE,
+                hdl_toplevel=design.top,
+                testcase=name,
+                build_dir=build_dir,
+                test_dir=test_dir,
+                results_xml=str(results),
+                extra_env=environment,
+                timescale=("1ns", "1ps"),
+                log_file=test_dir / "sim.log",
+                waves=waves_file is not None,
+            )
     except SystemExit:
         pass  # cocotb's runner exits on a failure under pytest; results.xml says what failed
+    except WallClockExceeded as error:
+        return ScenarioResult(name, False, f"{error}; the simulator was stopped", {}, waves_file)
     passed, message = _outcome(results, test_dir / "sim.log")
     figures = {}
     if report.exists():
         for line in report.read_text().splitlines():
             figures.update(json.loads(line))
-    return ScenarioResult(name, passed, message, figures)
+    return ScenarioResult(name, passed, message, figures, waves_file)
 
 
 def _outcome(results: Path, log: Path) -> tuple[bool, str]:
@@ -245,5 +315,5 @@ def _outcome(results: Path, log: Path) -> tuple[bool, str]:
 def _first_assertion(log: Path) -> str:
     if not log.exists():
         return ""
-    match = re.search(r"AssertionError: (.+)", log.read_text(errors="replace"))
+    match = re.search(r"(?:AssertionError|BudgetExceeded): (.+)", log.read_text(errors="replace"))
     return match.group(1).strip() if match else ""

@@ -192,7 +192,7 @@ async def reset_mid_vector(dut):
     design = bench.design
     x = design.random_inputs(bench.rng, max(bench.vectors, 2))
     half = x[0, : max(design.n_in // 2, 1)]
-    await bench.driver.send(half, idle=0.2)
+    await bench.driver.send(half, bench.patience, idle=0.2)
     for _ in range(int(bench.rng.integers(1, 20))):
         await RisingEdge(dut.clk)
     await bench.reset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,18 @@ def test_icarus_agrees(tmp_path):
         build_root=tmp_path,
     )
     assert all(r.passed for r in results), [r.message for r in results]
+
+
+def test_waves_are_written_and_named(tmp_path, capsys):
+    """--waves: each scenario's waveform is written and its path printed under its line."""
+    for path in RTL.glob("digits_mlp_pow2.*"):
+        shutil.copy(path, tmp_path / path.name)
+    status = main(["sim", "--rtl", str(tmp_path), "--scenarios", "registers,full_rate", "--waves",
+                   "--build-dir", str(tmp_path / "build"), "--vectors", "3"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0, out
+    named = [Path(line.split("waves: ", 1)[1]) for line in out.splitlines() if "waves: " in line]
+    assert [path.parent.name for path in named] == ["registers", "full_rate"]
+    for path in named:
+        text = path.read_text()
+        assert "$enddefinitions" in text and "y__valid" in text  # a VCD of the design's ports

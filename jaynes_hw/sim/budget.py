@@ -1,0 +1,70 @@
+"""How long a correct design may take: the cycle budgets that bound every wait of the
+testbench, so a broken design fails in seconds instead of hanging.
+
+A design's worst honest timing comes from its manifest (``LayerConfig``): a layer spends
+at most ``passes * max(n_in + 1, lanes + BANK_SLACK)`` cycles on a vector (the second term
+when it is not ``full_rate``), and a vector's last result leaves it ``PIPELINE_LATENCY +
+lanes`` cycles after its last pass. Vector v's last output is therefore expected
+``fill + v * period`` cycles after its first input is offered, where ``fill`` sums every
+layer's vector time and drain, and ``period`` is the slowest layer's vector time.
+
+Random idle cycles on ``x`` (probability ``idle``) and dropped ``ready`` on ``y``
+(probability ``backpressure``) stretch that by ``1 / ((1 - idle) * (1 - backpressure))``.
+The budget is ``BUDGET_SLACK`` times the stretched figure plus ``BUDGET_MARGIN_CYCLES``:
+loose enough that no correct design ever meets it, tight enough that a broken one fails
+within a few vector periods of simulated time.
+
+A configuration-bus access must be acknowledged within ``BUS_ACK_BUDGET_CYCLES``; the cores
+acknowledge in 6 (``jaynes_hw.gateware.core``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jaynes_hw.contract.design import Design
+
+BUDGET_SLACK = 2
+BUDGET_MARGIN_CYCLES = 100
+BUS_ACK_BUDGET_CYCLES = 64
+
+
+class BudgetExceeded(AssertionError):
+    """A wait of the testbench ran out of its cycle budget: the design did not answer."""
+
+
+@dataclass(frozen=True)
+class CycleBudget:
+    """Cycle budgets of one design (``CycleBudget.of(design)``).
+
+    Attributes
+    ----------
+    fill : int
+        Cycles from vector 0's first input offered to its last output, y always ready.
+    period : int
+        Cycles between vectors' last outputs after that (the slowest layer's vector time).
+    """
+
+    fill: int
+    period: int
+
+    @classmethod
+    def of(cls, design: Design) -> CycleBudget:
+        vector_times, fill = [], 0
+        for layer in design.layers:
+            config = layer.config
+            per_pass = max(config.cycles_per_pass, config.lanes + config.BANK_SLACK)
+            vector_times.append(config.passes * per_pass)
+            fill += vector_times[-1] + config.PIPELINE_LATENCY + config.lanes
+        return cls(fill=fill, period=max(vector_times))
+
+    def expected(self, vector: int) -> int:
+        """Cycles after the first input by which a correct design, unhindered, has put out
+        every result of ``vector`` (counted from 0)."""
+        return self.fill + vector * self.period
+
+    def deadline(self, vector: int, idle: float = 0.0, backpressure: float = 0.0) -> int:
+        """The budget for ``vector``'s last output, in cycles after the first input offered,
+        under random idle cycles and back-pressure of those probabilities."""
+        stretch = 1.0 / ((1.0 - idle) * (1.0 - backpressure))
+        return int(BUDGET_SLACK * self.expected(vector) * stretch) + BUDGET_MARGIN_CYCLES
