@@ -134,7 +134,8 @@ def demo(args) -> dict:
         train_mlp,
     )
     from jaynes_hw.quantize.tune import accuracy, fit_codebooks
-    from jaynes_hw.sim.runner import Phase, playback, simulator_available
+    from jaynes_hw.sim.bulk import Phase, playback
+    from jaynes_hw.sim.runner import simulator_available
     from jaynes_hw.support.files import save_npy, save_npz, write_text_files
 
     started = time.monotonic()

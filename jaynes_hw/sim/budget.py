@@ -27,6 +27,11 @@ from jaynes_hw.contract.design import Design
 BUDGET_SLACK = 2
 BUDGET_MARGIN_CYCLES = 100
 BUS_ACK_BUDGET_CYCLES = 64
+# the wall-clock limit of a simulation: a floor for start-up, plus its cycle budget at a rate
+# far below the slowest simulator's (Icarus on the default network: ~5,000 cycles/s)
+WALL_CLOCK_FLOOR_S = 120
+SLOWEST_CYCLES_PER_S = 1000
+STREAMS_PER_SCENARIO = 4  # the most bench.stream calls a scenario makes (extremes: 2, ...)
 
 
 class BudgetExceeded(AssertionError):
@@ -63,8 +68,23 @@ class CycleBudget:
         every result of ``vector`` (counted from 0)."""
         return self.fill + vector * self.period
 
+    def linear(self, idle: float = 0.0, backpressure: float = 0.0) -> tuple[int, int]:
+        """(first, per_vector): vector v's deadline is ``first + v * per_vector`` cycles after
+        the first input offered, under random idle cycles and back-pressure of those
+        probabilities (the form the bulk harness checks in Verilog)."""
+        stretch = BUDGET_SLACK / ((1.0 - idle) * (1.0 - backpressure))
+        return int(self.fill * stretch) + BUDGET_MARGIN_CYCLES, int(self.period * stretch)
+
     def deadline(self, vector: int, idle: float = 0.0, backpressure: float = 0.0) -> int:
         """The budget for ``vector``'s last output, in cycles after the first input offered,
         under random idle cycles and back-pressure of those probabilities."""
-        stretch = 1.0 / ((1.0 - idle) * (1.0 - backpressure))
-        return int(BUDGET_SLACK * self.expected(vector) * stretch) + BUDGET_MARGIN_CYCLES
+        first, per_vector = self.linear(idle, backpressure)
+        return first + vector * per_vector
+
+
+def wall_clock_limit(design: Design, vectors: int) -> float:
+    """Seconds a simulation of ``vectors`` vectors may take before it is stopped: generous
+    (``WALL_CLOCK_FLOOR_S`` plus every stream's whole cycle budget at
+    ``SLOWEST_CYCLES_PER_S``), a backstop for a simulator that stops advancing time."""
+    cycles = STREAMS_PER_SCENARIO * CycleBudget.of(design).deadline(max(vectors, 6), 0.5, 0.5)
+    return WALL_CLOCK_FLOOR_S + cycles / SLOWEST_CYCLES_PER_S

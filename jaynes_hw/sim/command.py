@@ -6,7 +6,9 @@
 - ``--config FILE`` / ``--weights FILE`` / nothing: generate first (as
   ``python -m jaynes_hw.generate`` would, into ``BUILD_DIR/generated``), then simulate.
 
-``--waves`` writes a waveform per scenario and prints its path under the scenario's line.
+``--bulk N`` also streams N random vectors through a Verilog harness
+(``jaynes_hw.sim.bulk``) at the simulator's own speed. ``--waves`` writes a waveform per
+scenario and prints its path under the scenario's line.
 No scenario hangs: a design that stops answering fails it within its cycle budget
 (``jaynes_hw.sim.budget``), with one line naming what was expected by which cycle.
 
@@ -48,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--build-dir", type=Path, default=BUILD_ROOT, help="simulator builds (sim_build)"
     )
     parser.add_argument(
+        "--bulk",
+        type=positive_int,
+        metavar="N",
+        help="also stream N random vectors through the Verilog harness at the simulator's own "
+        "speed (stalls on both streams), every result judged by the reference",
+    )
+    parser.add_argument(
         "--waves",
         action="store_true",
         help="write a waveform per scenario (Verilator: VCD, Icarus: FST) and name its file",
@@ -84,6 +93,20 @@ def _manifests(args: argparse.Namespace) -> list[Path]:
     return [path for path in written if path.suffix == ".json"]
 
 
+def _bulk(manifest: Path, args: argparse.Namespace) -> bool:
+    from jaynes_hw.sim.bulk import bulk_stream
+
+    result = bulk_stream(manifest, args.bulk, args.seed, args.simulator, args.build_dir)
+    line = f"  {'bulk_stream':<18} {'pass' if result.passed else 'FAIL'}"
+    if result.passed:
+        line += (f"  {result.vectors:,} vectors, {result.cycles:,} cycles in "
+                 f"{result.seconds:.1f} s ({result.cycles_per_second:,.0f} cycles/s)")  # fmt: skip
+    else:
+        line += f"  {result.message}"
+    print(line)
+    return result.passed
+
+
 def run(args: argparse.Namespace) -> int:
     from jaynes_hw.sim.runner import simulate
 
@@ -115,5 +138,7 @@ def run(args: argparse.Namespace) -> int:
                 line += f"\n  {'':<18} waves: {result.waves}"
             print(line)
         failed += sum(not result.passed for result in results)
+        if args.bulk:
+            failed += not _bulk(manifest, args)
     print("PASS" if not failed else f"FAIL: {failed} scenario(s) failed")
     return 1 if failed else 0

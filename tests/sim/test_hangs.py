@@ -108,3 +108,22 @@ def test_sigterm_stops_the_simulator_too(tmp_path):
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_the_bulk_harness_fails_a_design_that_stops_answering(tmp_path):
+    """The Verilog harness checks the same budgets in Verilog: the broken pass counter fails
+    with the same one line, not a hang."""
+    from jaynes_hw.sim.bulk import BULK_BACKPRESSURE, BULK_IDLE, bulk_stream
+
+    verilog = _copy_design("digits_mlp", tmp_path / "rtl")
+    verilog.write_text(break_pass_counter(verilog.read_text()))
+    manifest = tmp_path / "rtl" / "digits_mlp.json"
+    result = bulk_stream(manifest, 200, build_root=tmp_path / "build")
+    assert not result.passed
+    match = re.fullmatch(r"y: (\d+) of 10 outputs of vector (\d+) after ([\d,]+) cycles, "
+                         r"expected by ([\d,]+)", result.message)  # fmt: skip
+    assert match, result.message
+    vector, after, expected_by = (int(group.replace(",", "")) for group in match.groups()[1:])
+    budget = CycleBudget.of(Design.from_manifest(manifest))
+    assert expected_by == budget.deadline(vector, BULK_IDLE, BULK_BACKPRESSURE)
+    assert after == expected_by + 1 and vector < 200
