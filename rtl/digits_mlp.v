@@ -592,7 +592,7 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
+  wire [6:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -603,7 +603,7 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [6:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -621,26 +621,26 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  reg [31:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [31:0] \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  reg [31:0] \$159 ;
+  wire [1:0] \$152 ;
+  wire [1:0] \$153 ;
+  wire [1:0] \$154 ;
+  wire [31:0] \$155 ;
+  wire [4:0] \$156 ;
+  wire [32:0] \$157 ;
+  wire [32:0] \$158 ;
+  wire [32:0] \$159 ;
   wire \$16 ;
-  wire [31:0] \$160 ;
-  wire \$161 ;
-  wire [1:0] \$162 ;
-  wire [1:0] \$163 ;
-  wire [1:0] \$164 ;
-  wire [31:0] \$165 ;
-  wire [4:0] \$166 ;
+  wire [32:0] \$160 ;
+  wire [32:0] \$161 ;
+  wire [32:0] \$162 ;
+  wire [32:0] \$163 ;
+  wire [32:0] \$164 ;
+  wire [32:0] \$165 ;
+  wire [32:0] \$166 ;
   wire [32:0] \$167 ;
   wire [32:0] \$168 ;
   wire [32:0] \$169 ;
@@ -667,36 +667,36 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire [32:0] \$188 ;
   wire [32:0] \$189 ;
   wire \$19 ;
-  wire [32:0] \$190 ;
-  wire [32:0] \$191 ;
-  wire [32:0] \$192 ;
-  wire [32:0] \$193 ;
-  wire [32:0] \$194 ;
-  wire [32:0] \$195 ;
-  wire [32:0] \$196 ;
-  wire [32:0] \$197 ;
-  wire [32:0] \$198 ;
-  wire [32:0] \$199 ;
+  wire [3:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [11:0] \$196 ;
+  reg [31:0] \$197 ;
+  reg \$198 ;
+  reg [2:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [3:0] \$200 ;
+  reg \$200 ;
   reg \$201 ;
-  reg \$202 ;
+  reg [4:0] \$202 ;
   reg \$203 ;
   reg \$204 ;
   reg \$205 ;
-  reg [11:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg \$208 ;
-  reg [2:0] \$209 ;
+  reg \$206 ;
+  reg [5:0] \$207 ;
+  reg [1:0] \$208 ;
+  reg \$209 ;
   wire \$21 ;
   reg \$210 ;
-  reg \$211 ;
-  reg [4:0] \$212 ;
+  reg [5:0] \$211 ;
+  reg [1:0] \$212 ;
   reg \$213 ;
   reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
+  reg [5:0] \$215 ;
+  reg [1:0] \$216 ;
   reg \$217 ;
   reg \$218 ;
   reg [5:0] \$219 ;
@@ -719,33 +719,21 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   reg \$234 ;
   reg [5:0] \$235 ;
   reg [1:0] \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg [5:0] \$239 ;
+  reg [8:0] \$237 ;
+  reg [3:0] \$238 ;
+  reg \$239 ;
   wire \$24 ;
-  reg [1:0] \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg [5:0] \$243 ;
-  reg [1:0] \$244 ;
-  reg \$245 ;
+  reg \$240 ;
+  reg [1:0] \$241 ;
+  reg [4:0] \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg [31:0] \$245 ;
   reg \$246 ;
-  reg [5:0] \$247 ;
-  reg [1:0] \$248 ;
-  reg [8:0] \$249 ;
+  reg \$247 ;
+  reg \$248 ;
   wire \$25 ;
-  reg [3:0] \$250 ;
-  reg \$251 ;
-  reg \$252 ;
-  reg [1:0] \$253 ;
-  reg [4:0] \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg [31:0] \$257 ;
-  reg \$258 ;
-  reg \$259 ;
   wire \$26 ;
-  reg \$260 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -766,9 +754,9 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
+  wire [4:0] \$441 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$463 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -828,7 +816,7 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$106  = 1'h0;
+  reg \$signal$104  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -873,7 +861,6 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire commit;
   wire commit_pending;
   reg control_read = 1'h0;
-  reg control_write = 1'h0;
   reg decoded = 1'h0;
   reg [1:0] exponents__0 = 2'h0;
   reg [1:0] exponents__1 = 2'h0;
@@ -921,7 +908,6 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire rst;
   reg [4:0] shift = 5'h0a;
   reg shift_read = 1'h0;
-  reg shift_write = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] staged0_e;
   (* init = 6'h02 *)
@@ -998,295 +984,281 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   assign \$19  = \$17  & \$18 ;
   assign \$20  = register == 3'h5;
   assign \$21  = register_write & \$20 ;
-  assign \$22  = request_valid & request_write;
-  assign \$23  = ! request_addr[11:3];
-  assign \$24  = request_addr[2:0] == 3'h4;
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = \$22  & \$25 ;
-  assign \$27  = ~ request_write;
-  assign \$28  = request_valid & \$27 ;
-  assign \$29  = ! request_addr[11:3];
-  assign \$30  = request_addr[2:0] == 3'h4;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = \$28  & \$31 ;
-  assign \$33  = request_valid & request_write;
-  assign \$34  = ! request_addr[11:3];
-  assign \$35  = request_addr[2:0] == 3'h5;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = \$33  & \$36 ;
-  assign \$38  = ~ request_write;
-  assign \$39  = request_valid & \$38 ;
-  assign \$40  = ! request_addr[11:3];
-  assign \$41  = request_addr[2:0] == 3'h5;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = \$39  & \$42 ;
-  assign \$44  = request_valid & request_write;
-  assign \$45  = request_addr[11:3] == 1'h1;
-  assign \$46  = ! request_addr[2:0];
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = \$44  & \$47 ;
-  assign \$49  = ~ request_write;
-  assign \$50  = request_valid & \$49 ;
-  assign \$51  = request_addr[11:3] == 1'h1;
-  assign \$52  = ! request_addr[2:0];
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = \$50  & \$53 ;
-  assign \$55  = request_valid & request_write;
-  assign \$56  = request_addr[11:3] == 1'h1;
-  assign \$57  = request_addr[2:0] == 1'h1;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$55  & \$58 ;
-  assign \$60  = ~ request_write;
-  assign \$61  = request_valid & \$60 ;
-  assign \$62  = request_addr[11:3] == 1'h1;
-  assign \$63  = request_addr[2:0] == 1'h1;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$61  & \$64 ;
-  assign \$66  = request_valid & request_write;
-  assign \$67  = request_addr[11:3] == 1'h1;
-  assign \$68  = request_addr[2:0] == 2'h2;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = \$66  & \$69 ;
-  assign \$71  = ~ request_write;
-  assign \$72  = request_valid & \$71 ;
-  assign \$73  = request_addr[11:3] == 1'h1;
-  assign \$74  = request_addr[2:0] == 2'h2;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = \$72  & \$75 ;
-  assign \$77  = request_valid & request_write;
-  assign \$78  = request_addr[11:3] == 1'h1;
-  assign \$79  = request_addr[2:0] == 2'h3;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \$77  & \$80 ;
-  assign \$82  = ~ request_write;
-  assign \$83  = request_valid & \$82 ;
-  assign \$84  = request_addr[11:3] == 1'h1;
-  assign \$85  = request_addr[2:0] == 2'h3;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = \$83  & \$86 ;
-  assign \$88  = request_valid & request_write;
-  assign \$89  = request_addr[11:3] == 1'h1;
-  assign \$90  = request_addr[2:0] == 3'h4;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = \$88  & \$91 ;
-  assign \$93  = ~ request_write;
-  assign \$94  = request_valid & \$93 ;
-  assign \$95  = request_addr[11:3] == 1'h1;
-  assign \$96  = request_addr[2:0] == 3'h4;
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = \$94  & \$97 ;
-  assign \$99  = request_valid & request_write;
-  assign \$100  = request_addr[11:3] == 1'h1;
-  assign \$101  = request_addr[2:0] == 3'h5;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = \$99  & \$102 ;
-  assign \$104  = ~ request_write;
-  assign \$105  = request_valid & \$104 ;
-  assign \$106  = request_addr[11:3] == 1'h1;
-  assign \$107  = request_addr[2:0] == 3'h5;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = \$105  & \$108 ;
-  assign \$110  = request_valid & request_write;
-  assign \$111  = request_addr[11:3] == 1'h1;
-  assign \$112  = request_addr[2:0] == 3'h6;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = \$110  & \$113 ;
-  assign \$115  = ~ request_write;
-  assign \$116  = request_valid & \$115 ;
-  assign \$117  = request_addr[11:3] == 1'h1;
-  assign \$118  = request_addr[2:0] == 3'h6;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$116  & \$119 ;
-  assign \$121  = request_valid & request_write;
-  assign \$122  = request_addr[11:3] == 1'h1;
-  assign \$123  = request_addr[2:0] == 3'h7;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = \$121  & \$124 ;
-  assign \$126  = ~ request_write;
-  assign \$127  = request_valid & \$126 ;
-  assign \$128  = request_addr[11:3] == 1'h1;
-  assign \$129  = request_addr[2:0] == 3'h7;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = \$127  & \$130 ;
-  assign \$132  = 1'h1 << request_addr[1:0];
-  assign \$133  = request_valid & request_write;
-  assign \$135  = request_addr[1:0] < 3'h4;
+  assign \$22  = ~ request_write;
+  assign \$23  = request_valid & \$22 ;
+  assign \$24  = ! request_addr[11:3];
+  assign \$25  = request_addr[2:0] == 3'h4;
+  assign \$26  = \$24  & \$25 ;
+  assign \$27  = \$23  & \$26 ;
+  assign \$28  = ~ request_write;
+  assign \$29  = request_valid & \$28 ;
+  assign \$30  = ! request_addr[11:3];
+  assign \$31  = request_addr[2:0] == 3'h5;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = \$29  & \$32 ;
+  assign \$34  = request_valid & request_write;
+  assign \$35  = request_addr[11:3] == 1'h1;
+  assign \$36  = ! request_addr[2:0];
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = \$34  & \$37 ;
+  assign \$39  = ~ request_write;
+  assign \$40  = request_valid & \$39 ;
+  assign \$41  = request_addr[11:3] == 1'h1;
+  assign \$42  = ! request_addr[2:0];
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$40  & \$43 ;
+  assign \$45  = request_valid & request_write;
+  assign \$46  = request_addr[11:3] == 1'h1;
+  assign \$47  = request_addr[2:0] == 1'h1;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$45  & \$48 ;
+  assign \$50  = ~ request_write;
+  assign \$51  = request_valid & \$50 ;
+  assign \$52  = request_addr[11:3] == 1'h1;
+  assign \$53  = request_addr[2:0] == 1'h1;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = \$51  & \$54 ;
+  assign \$56  = request_valid & request_write;
+  assign \$57  = request_addr[11:3] == 1'h1;
+  assign \$58  = request_addr[2:0] == 2'h2;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$56  & \$59 ;
+  assign \$61  = ~ request_write;
+  assign \$62  = request_valid & \$61 ;
+  assign \$63  = request_addr[11:3] == 1'h1;
+  assign \$64  = request_addr[2:0] == 2'h2;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = \$62  & \$65 ;
+  assign \$67  = request_valid & request_write;
+  assign \$68  = request_addr[11:3] == 1'h1;
+  assign \$69  = request_addr[2:0] == 2'h3;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = \$67  & \$70 ;
+  assign \$72  = ~ request_write;
+  assign \$73  = request_valid & \$72 ;
+  assign \$74  = request_addr[11:3] == 1'h1;
+  assign \$75  = request_addr[2:0] == 2'h3;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = \$73  & \$76 ;
+  assign \$78  = request_valid & request_write;
+  assign \$79  = request_addr[11:3] == 1'h1;
+  assign \$80  = request_addr[2:0] == 3'h4;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$78  & \$81 ;
+  assign \$83  = ~ request_write;
+  assign \$84  = request_valid & \$83 ;
+  assign \$85  = request_addr[11:3] == 1'h1;
+  assign \$86  = request_addr[2:0] == 3'h4;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$84  & \$87 ;
+  assign \$89  = request_valid & request_write;
+  assign \$90  = request_addr[11:3] == 1'h1;
+  assign \$91  = request_addr[2:0] == 3'h5;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = \$89  & \$92 ;
+  assign \$94  = ~ request_write;
+  assign \$95  = request_valid & \$94 ;
+  assign \$96  = request_addr[11:3] == 1'h1;
+  assign \$97  = request_addr[2:0] == 3'h5;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = \$95  & \$98 ;
+  assign \$100  = request_valid & request_write;
+  assign \$101  = request_addr[11:3] == 1'h1;
+  assign \$102  = request_addr[2:0] == 3'h6;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$100  & \$103 ;
+  assign \$105  = ~ request_write;
+  assign \$106  = request_valid & \$105 ;
+  assign \$107  = request_addr[11:3] == 1'h1;
+  assign \$108  = request_addr[2:0] == 3'h6;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = \$106  & \$109 ;
+  assign \$111  = request_valid & request_write;
+  assign \$112  = request_addr[11:3] == 1'h1;
+  assign \$113  = request_addr[2:0] == 3'h7;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = \$111  & \$114 ;
+  assign \$116  = ~ request_write;
+  assign \$117  = request_valid & \$116 ;
+  assign \$118  = request_addr[11:3] == 1'h1;
+  assign \$119  = request_addr[2:0] == 3'h7;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = \$117  & \$120 ;
+  assign \$122  = 1'h1 << request_addr[1:0];
+  assign \$123  = request_valid & request_write;
+  assign \$125  = request_addr[1:0] < 3'h4;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = request_addr[10:2] < 10'h200;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = \$123  & \$128 ;
+  assign \$130  = ~ request_write;
+  assign \$131  = request_valid & \$130 ;
+  assign \$133  = request_addr[1:0] < 3'h4;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = request_addr[10:2] < 10'h200;
   assign \$136  = \$134  & \$135 ;
-  assign \$137  = request_addr[10:2] < 10'h200;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = \$133  & \$138 ;
-  assign \$140  = ~ request_write;
-  assign \$141  = request_valid & \$140 ;
-  assign \$143  = request_addr[1:0] < 3'h4;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = request_addr[10:2] < 10'h200;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = \$141  & \$146 ;
-  assign \$148  = request_valid & request_write;
-  assign \$149  = request_addr[11:5] == 1'h1;
-  assign \$150  = request_addr[4:0] < 6'h20;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$148  & \$151 ;
-  assign \$153  = ~ request_write;
-  assign \$154  = request_valid & \$153 ;
-  assign \$155  = request_addr[11:5] == 1'h1;
-  assign \$156  = request_addr[4:0] < 6'h20;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = \$154  & \$157 ;
-  assign \$160  = register_read ? \$159  : 32'd0;
-  assign \$161  = commit_pending ? 1'h1 : 1'h0;
-  assign \$162  = busy ? 2'h2 : 2'h0;
-  assign \$163  = { 1'h0, \$161  } | \$162 ;
-  assign \$164  = control_read ? \$163  : 2'h0;
-  assign \$165  = \$160  | { 30'h00000000, \$164  };
-  assign \$166  = shift_read ? shift : 5'h00;
-  assign \$168  = { 27'h0000000, mantissas__0 } | \$167 ;
-  assign \$169  = level0_read ? \$168  : 33'h000000000;
-  assign \$170  = { 28'h0000000, \$166  } | \$169 ;
-  assign \$171  = { 1'h0, \$165  } | \$170 ;
-  assign \$173  = { 27'h0000000, mantissas__1 } | \$172 ;
-  assign \$174  = level1_read ? \$173  : 33'h000000000;
-  assign \$176  = { 27'h0000000, mantissas__2 } | \$175 ;
-  assign \$177  = level2_read ? \$176  : 33'h000000000;
-  assign \$178  = \$174  | \$177 ;
-  assign \$180  = { 27'h0000000, mantissas__3 } | \$179 ;
-  assign \$181  = level3_read ? \$180  : 33'h000000000;
-  assign \$183  = { 27'h0000000, mantissas__4 } | \$182 ;
-  assign \$184  = level4_read ? \$183  : 33'h000000000;
-  assign \$185  = \$181  | \$184 ;
-  assign \$186  = \$178  | \$185 ;
-  assign \$187  = \$171  | \$186 ;
-  assign \$189  = { 27'h0000000, mantissas__5 } | \$188 ;
-  assign \$190  = level5_read ? \$189  : 33'h000000000;
-  assign \$192  = { 27'h0000000, mantissas__6 } | \$191 ;
-  assign \$193  = level6_read ? \$192  : 33'h000000000;
-  assign \$194  = \$190  | \$193 ;
-  assign \$196  = { 27'h0000000, mantissas__7 } | \$195 ;
-  assign \$197  = level7_read ? \$196  : 33'h000000000;
-  assign \$198  = \$194  | \$197 ;
-  assign \$199  = \$187  | \$198 ;
-  assign \$463  = read_lane * 3'h4;
-  assign \$200  = code_mem__r_data >> \$463 ;
+  assign \$137  = \$131  & \$136 ;
+  assign \$138  = request_valid & request_write;
+  assign \$139  = request_addr[11:5] == 1'h1;
+  assign \$140  = request_addr[4:0] < 6'h20;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = \$138  & \$141 ;
+  assign \$143  = ~ request_write;
+  assign \$144  = request_valid & \$143 ;
+  assign \$145  = request_addr[11:5] == 1'h1;
+  assign \$146  = request_addr[4:0] < 6'h20;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = \$144  & \$147 ;
+  assign \$150  = register_read ? \$149  : 32'd0;
+  assign \$151  = commit_pending ? 1'h1 : 1'h0;
+  assign \$152  = busy ? 2'h2 : 2'h0;
+  assign \$153  = { 1'h0, \$151  } | \$152 ;
+  assign \$154  = control_read ? \$153  : 2'h0;
+  assign \$155  = \$150  | { 30'h00000000, \$154  };
+  assign \$156  = shift_read ? shift : 5'h00;
+  assign \$158  = { 27'h0000000, mantissas__0 } | \$157 ;
+  assign \$159  = level0_read ? \$158  : 33'h000000000;
+  assign \$160  = { 28'h0000000, \$156  } | \$159 ;
+  assign \$161  = { 1'h0, \$155  } | \$160 ;
+  assign \$163  = { 27'h0000000, mantissas__1 } | \$162 ;
+  assign \$164  = level1_read ? \$163  : 33'h000000000;
+  assign \$166  = { 27'h0000000, mantissas__2 } | \$165 ;
+  assign \$167  = level2_read ? \$166  : 33'h000000000;
+  assign \$168  = \$164  | \$167 ;
+  assign \$170  = { 27'h0000000, mantissas__3 } | \$169 ;
+  assign \$171  = level3_read ? \$170  : 33'h000000000;
+  assign \$173  = { 27'h0000000, mantissas__4 } | \$172 ;
+  assign \$174  = level4_read ? \$173  : 33'h000000000;
+  assign \$175  = \$171  | \$174 ;
+  assign \$176  = \$168  | \$175 ;
+  assign \$177  = \$161  | \$176 ;
+  assign \$179  = { 27'h0000000, mantissas__5 } | \$178 ;
+  assign \$180  = level5_read ? \$179  : 33'h000000000;
+  assign \$182  = { 27'h0000000, mantissas__6 } | \$181 ;
+  assign \$183  = level6_read ? \$182  : 33'h000000000;
+  assign \$184  = \$180  | \$183 ;
+  assign \$186  = { 27'h0000000, mantissas__7 } | \$185 ;
+  assign \$187  = level7_read ? \$186  : 33'h000000000;
+  assign \$188  = \$184  | \$187 ;
+  assign \$189  = \$177  | \$188 ;
+  assign \$441  = read_lane * 3'h4;
+  assign \$190  = code_mem__r_data >> \$441 ;
   always @(posedge clk)
-    request_valid <= \$201 ;
+    request_valid <= \$191 ;
   always @(posedge clk)
-    bus__ack <= \$202 ;
+    bus__ack <= \$192 ;
   always @(posedge clk)
-    decoded <= \$203 ;
+    decoded <= \$193 ;
   always @(posedge clk)
-    fetched <= \$204 ;
+    fetched <= \$194 ;
   always @(posedge clk)
-    collected <= \$205 ;
+    collected <= \$195 ;
   always @(posedge clk)
-    request_addr <= \$206 ;
+    request_addr <= \$196 ;
   always @(posedge clk)
-    request_data <= \$207 ;
+    request_data <= \$197 ;
   always @(posedge clk)
-    request_write <= \$208 ;
+    request_write <= \$198 ;
   always @(posedge clk)
-    register <= \$209 ;
+    register <= \$199 ;
   always @(posedge clk)
-    register_write <= \$210 ;
+    register_write <= \$200 ;
   always @(posedge clk)
-    register_read <= \$211 ;
+    register_read <= \$201 ;
   always @(posedge clk)
-    shift <= \$212 ;
+    shift <= \$202 ;
   always @(posedge clk)
-    control_write <= \$213 ;
+    control_read <= \$203 ;
   always @(posedge clk)
-    control_read <= \$214 ;
+    shift_read <= \$204 ;
   always @(posedge clk)
-    shift_write <= \$215 ;
+    level0_write <= \$205 ;
   always @(posedge clk)
-    shift_read <= \$216 ;
+    level0_read <= \$206 ;
   always @(posedge clk)
-    level0_write <= \$217 ;
+    mantissas__0 <= \$207 ;
   always @(posedge clk)
-    level0_read <= \$218 ;
+    exponents__0 <= \$208 ;
   always @(posedge clk)
-    mantissas__0 <= \$219 ;
+    level1_write <= \$209 ;
   always @(posedge clk)
-    exponents__0 <= \$220 ;
+    level1_read <= \$210 ;
   always @(posedge clk)
-    level1_write <= \$221 ;
+    mantissas__1 <= \$211 ;
   always @(posedge clk)
-    level1_read <= \$222 ;
+    exponents__1 <= \$212 ;
   always @(posedge clk)
-    mantissas__1 <= \$223 ;
+    level2_write <= \$213 ;
   always @(posedge clk)
-    exponents__1 <= \$224 ;
+    level2_read <= \$214 ;
   always @(posedge clk)
-    level2_write <= \$225 ;
+    mantissas__2 <= \$215 ;
   always @(posedge clk)
-    level2_read <= \$226 ;
+    exponents__2 <= \$216 ;
   always @(posedge clk)
-    mantissas__2 <= \$227 ;
+    level3_write <= \$217 ;
   always @(posedge clk)
-    exponents__2 <= \$228 ;
+    level3_read <= \$218 ;
   always @(posedge clk)
-    level3_write <= \$229 ;
+    mantissas__3 <= \$219 ;
   always @(posedge clk)
-    level3_read <= \$230 ;
+    exponents__3 <= \$220 ;
   always @(posedge clk)
-    mantissas__3 <= \$231 ;
+    level4_write <= \$221 ;
   always @(posedge clk)
-    exponents__3 <= \$232 ;
+    level4_read <= \$222 ;
   always @(posedge clk)
-    level4_write <= \$233 ;
+    mantissas__4 <= \$223 ;
   always @(posedge clk)
-    level4_read <= \$234 ;
+    exponents__4 <= \$224 ;
   always @(posedge clk)
-    mantissas__4 <= \$235 ;
+    level5_write <= \$225 ;
   always @(posedge clk)
-    exponents__4 <= \$236 ;
+    level5_read <= \$226 ;
   always @(posedge clk)
-    level5_write <= \$237 ;
+    mantissas__5 <= \$227 ;
   always @(posedge clk)
-    level5_read <= \$238 ;
+    exponents__5 <= \$228 ;
   always @(posedge clk)
-    mantissas__5 <= \$239 ;
+    level6_write <= \$229 ;
   always @(posedge clk)
-    exponents__5 <= \$240 ;
+    level6_read <= \$230 ;
   always @(posedge clk)
-    level6_write <= \$241 ;
+    mantissas__6 <= \$231 ;
   always @(posedge clk)
-    level6_read <= \$242 ;
+    exponents__6 <= \$232 ;
   always @(posedge clk)
-    mantissas__6 <= \$243 ;
+    level7_write <= \$233 ;
   always @(posedge clk)
-    exponents__6 <= \$244 ;
+    level7_read <= \$234 ;
   always @(posedge clk)
-    level7_write <= \$245 ;
+    mantissas__7 <= \$235 ;
   always @(posedge clk)
-    level7_read <= \$246 ;
+    exponents__7 <= \$236 ;
   always @(posedge clk)
-    mantissas__7 <= \$247 ;
+    code_mem__addr <= \$237 ;
   always @(posedge clk)
-    exponents__7 <= \$248 ;
+    code_lanes <= \$238 ;
   always @(posedge clk)
-    code_mem__addr <= \$249 ;
+    code_write <= \$239 ;
   always @(posedge clk)
-    code_lanes <= \$250 ;
+    code_mem__r_en <= \$240 ;
   always @(posedge clk)
-    code_write <= \$251 ;
+    read_lane <= \$241 ;
   always @(posedge clk)
-    code_mem__r_en <= \$252 ;
+    bias_mem__addr <= \$242 ;
   always @(posedge clk)
-    read_lane <= \$253 ;
+    bias_mem__w_en <= \$243 ;
   always @(posedge clk)
-    bias_mem__addr <= \$254 ;
+    bias_mem__r_en <= \$244 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$255 ;
+    read_word <= \$245 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$256 ;
+    \$signal  <= \$246 ;
   always @(posedge clk)
-    read_word <= \$257 ;
+    \$signal$104  <= \$247 ;
   always @(posedge clk)
-    \$signal  <= \$258 ;
-  always @(posedge clk)
-    \$signal$106  <= \$259 ;
-  always @(posedge clk)
-    bias_fetched <= \$260 ;
+    bias_fetched <= \$248 ;
   \digits_mlp.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -1331,178 +1303,266 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$159  = 32'd1247347201;
+          \$149  = 32'd1247347201;
       3'h1:
-          \$159  = 32'd2097216;
+          \$149  = 32'd2097216;
       3'h2:
-          \$159  = 32'd134743044;
+          \$149  = 32'd134743044;
       3'h3:
-          \$159  = 32'd18285062;
+          \$149  = 32'd18285062;
       3'h4:
-          \$159  = 32'd0;
+          \$149  = 32'd0;
       3'h5:
-          \$159  = 32'd0;
+          \$149  = 32'd0;
       3'h6:
-          \$159  = 32'd0;
+          \$149  = 32'd0;
       3'h7:
-          \$159  = 32'd0;
+          \$149  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = \$7 ;
+    \$191  = \$7 ;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$192  = collected;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$193  = request_valid;
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$194  = decoded;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$195  = fetched;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$196  = request_addr;
+    if (\$12 ) begin
+      \$196  = bus__addr;
+    end
+    if (rst) begin
+      \$196  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$197  = request_data;
+    if (\$12 ) begin
+      \$197  = bus__w_data;
+    end
+    if (rst) begin
+      \$197  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$198  = request_write;
+    if (\$12 ) begin
+      \$198  = bus__w_stb;
+    end
+    if (rst) begin
+      \$198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$199  = register;
+    if (request_valid) begin
+      \$199  = request_addr[2:0];
+    end
+    if (rst) begin
+      \$199  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$200  = \$15 ;
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$201  = \$19 ;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = collected;
+    \$202  = shift;
+    if (\$21 ) begin
+      \$202  = request_data[4:0];
+    end
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = request_valid;
+    \$203  = \$27 ;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = decoded;
+    \$204  = \$33 ;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = fetched;
+    \$205  = \$38 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = request_addr;
-    if (\$12 ) begin
-      \$206  = bus__addr;
-    end
+    \$206  = \$44 ;
     if (rst) begin
-      \$206  = 12'h000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = request_data;
-    if (\$12 ) begin
-      \$207  = bus__w_data;
+    \$207  = mantissas__0;
+    if (level0_write) begin
+      \$207  = request_data[5:0];
     end
     if (rst) begin
-      \$207  = 32'd0;
+      \$207  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = request_write;
-    if (\$12 ) begin
-      \$208  = bus__w_stb;
+    \$208  = exponents__0;
+    if (level0_write) begin
+      \$208  = request_data[17:16];
     end
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = register;
-    if (request_valid) begin
-      \$209  = request_addr[2:0];
-    end
+    \$209  = \$49 ;
     if (rst) begin
-      \$209  = 3'h0;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = \$15 ;
+    \$210  = \$55 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = \$19 ;
+    \$211  = mantissas__1;
+    if (level1_write) begin
+      \$211  = request_data[5:0];
+    end
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 6'h11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = shift;
-    if (\$21 ) begin
-      \$212  = request_data[4:0];
+    \$212  = exponents__1;
+    if (level1_write) begin
+      \$212  = request_data[17:16];
     end
     if (rst) begin
-      \$212  = 5'h0a;
+      \$212  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = \$26 ;
+    \$213  = \$60 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = \$32 ;
+    \$214  = \$66 ;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = \$37 ;
+    \$215  = mantissas__2;
+    if (level2_write) begin
+      \$215  = request_data[5:0];
+    end
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = \$43 ;
+    \$216  = exponents__2;
+    if (level2_write) begin
+      \$216  = request_data[17:16];
+    end
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = \$48 ;
+    \$217  = \$71 ;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = \$54 ;
+    \$218  = \$77 ;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = mantissas__0;
-    if (level0_write) begin
+    \$219  = mantissas__3;
+    if (level3_write) begin
       \$219  = request_data[5:0];
     end
     if (rst) begin
-      \$219  = 6'h02;
+      \$219  = 6'h30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = exponents__0;
-    if (level0_write) begin
+    \$220  = exponents__3;
+    if (level3_write) begin
       \$220  = request_data[17:16];
     end
     if (rst) begin
@@ -1511,345 +1571,243 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = \$59 ;
+    \$221  = \$82 ;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = \$65 ;
+    \$222  = \$88 ;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = mantissas__1;
-    if (level1_write) begin
+    \$223  = mantissas__4;
+    if (level4_write) begin
       \$223  = request_data[5:0];
     end
     if (rst) begin
-      \$223  = 6'h11;
+      \$223  = 6'h22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = exponents__1;
-    if (level1_write) begin
+    \$224  = exponents__4;
+    if (level4_write) begin
       \$224  = request_data[17:16];
     end
     if (rst) begin
-      \$224  = 2'h0;
+      \$224  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = \$70 ;
+    \$225  = \$93 ;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = \$76 ;
+    \$226  = \$99 ;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = mantissas__2;
-    if (level2_write) begin
+    \$227  = mantissas__5;
+    if (level5_write) begin
       \$227  = request_data[5:0];
     end
     if (rst) begin
-      \$227  = 6'h20;
+      \$227  = 6'h2f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = exponents__2;
-    if (level2_write) begin
+    \$228  = exponents__5;
+    if (level5_write) begin
       \$228  = request_data[17:16];
     end
     if (rst) begin
-      \$228  = 2'h0;
+      \$228  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = \$81 ;
+    \$229  = \$104 ;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = \$87 ;
+    \$230  = \$110 ;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = mantissas__3;
-    if (level3_write) begin
+    \$231  = mantissas__6;
+    if (level6_write) begin
       \$231  = request_data[5:0];
     end
     if (rst) begin
-      \$231  = 6'h30;
+      \$231  = 6'h21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = exponents__3;
-    if (level3_write) begin
+    \$232  = exponents__6;
+    if (level6_write) begin
       \$232  = request_data[17:16];
     end
     if (rst) begin
-      \$232  = 2'h0;
+      \$232  = 2'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = \$92 ;
+    \$233  = \$115 ;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = \$98 ;
+    \$234  = \$121 ;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = mantissas__4;
-    if (level4_write) begin
+    \$235  = mantissas__7;
+    if (level7_write) begin
       \$235  = request_data[5:0];
     end
     if (rst) begin
-      \$235  = 6'h22;
+      \$235  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = exponents__4;
-    if (level4_write) begin
+    \$236  = exponents__7;
+    if (level7_write) begin
       \$236  = request_data[17:16];
     end
     if (rst) begin
-      \$236  = 2'h1;
+      \$236  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = \$103 ;
-    if (rst) begin
-      \$237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = \$109 ;
-    if (rst) begin
-      \$238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = mantissas__5;
-    if (level5_write) begin
-      \$239  = request_data[5:0];
+    \$237  = code_mem__addr;
+    if (request_valid) begin
+      \$237  = request_addr[10:2];
     end
     if (rst) begin
-      \$239  = 6'h2f;
+      \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = exponents__5;
-    if (level5_write) begin
-      \$240  = request_data[17:16];
+    \$238  = code_lanes;
+    if (request_valid) begin
+      \$238  = \$122 [3:0];
     end
     if (rst) begin
-      \$240  = 2'h1;
+      \$238  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = \$114 ;
+    \$239  = \$129 ;
     if (rst) begin
-      \$241  = 1'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = \$120 ;
+    \$240  = \$137 ;
     if (rst) begin
-      \$242  = 1'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = mantissas__6;
-    if (level6_write) begin
-      \$243  = request_data[5:0];
-    end
-    if (rst) begin
-      \$243  = 6'h21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = exponents__6;
-    if (level6_write) begin
-      \$244  = request_data[17:16];
+    \$241  = read_lane;
+    if (request_valid) begin
+      \$241  = request_addr[1:0];
     end
     if (rst) begin
-      \$244  = 2'h2;
+      \$241  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = \$125 ;
+    \$242  = bias_mem__addr;
+    if (request_valid) begin
+      \$242  = request_addr[4:0];
+    end
     if (rst) begin
-      \$245  = 1'h0;
+      \$242  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = \$131 ;
+    \$243  = \$142 ;
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$244  = \$148 ;
+    if (rst) begin
+      \$244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$245  = read_word;
+    if (decoded) begin
+      \$245  = \$189 [31:0];
+    end
+    if (bias_fetched) begin
+      \$245  = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
+    end
+    if (\$signal$104 ) begin
+      \$245  = { 28'h0000000, \$190  };
+    end
+    if (rst) begin
+      \$245  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$246  = code_mem__r_en;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = mantissas__7;
-    if (level7_write) begin
-      \$247  = request_data[5:0];
-    end
+    \$247  = \$signal ;
     if (rst) begin
-      \$247  = 6'h3f;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = exponents__7;
-    if (level7_write) begin
-      \$248  = request_data[17:16];
-    end
+    \$248  = bias_mem__r_en;
     if (rst) begin
-      \$248  = 2'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = code_mem__addr;
-    if (request_valid) begin
-      \$249  = request_addr[10:2];
-    end
-    if (rst) begin
-      \$249  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = code_lanes;
-    if (request_valid) begin
-      \$250  = \$132 [3:0];
-    end
-    if (rst) begin
-      \$250  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = \$139 ;
-    if (rst) begin
-      \$251  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = \$147 ;
-    if (rst) begin
-      \$252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = read_lane;
-    if (request_valid) begin
-      \$253  = request_addr[1:0];
-    end
-    if (rst) begin
-      \$253  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = bias_mem__addr;
-    if (request_valid) begin
-      \$254  = request_addr[4:0];
-    end
-    if (rst) begin
-      \$254  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = \$152 ;
-    if (rst) begin
-      \$255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = \$158 ;
-    if (rst) begin
-      \$256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = read_word;
-    if (decoded) begin
-      \$257  = \$199 [31:0];
-    end
-    if (bias_fetched) begin
-      \$257  = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
-    end
-    if (\$signal$106 ) begin
-      \$257  = { 28'h0000000, \$200  };
-    end
-    if (rst) begin
-      \$257  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = code_mem__r_en;
-    if (rst) begin
-      \$258  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = \$signal ;
-    if (rst) begin
-      \$259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = bias_mem__r_en;
-    if (rst) begin
-      \$260  = 1'h0;
+      \$248  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1883,16 +1841,16 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   assign bias_mem__w_data = request_data[22:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$134  = request_addr[11];
-  assign \$142  = request_addr[11];
-  assign \$167  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$172  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$175  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$179  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$182  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$188  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$191  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$195  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$124  = request_addr[11];
+  assign \$132  = request_addr[11];
+  assign \$157  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$162  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$165  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$169  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$172  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$178  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$181  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$185  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4117,7 +4075,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
+  wire [2:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -4128,7 +4086,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [2:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -4146,26 +4104,26 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  reg [31:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [31:0] \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  reg [31:0] \$159 ;
+  wire [1:0] \$152 ;
+  wire [1:0] \$153 ;
+  wire [1:0] \$154 ;
+  wire [31:0] \$155 ;
+  wire [4:0] \$156 ;
+  wire [32:0] \$157 ;
+  wire [32:0] \$158 ;
+  wire [32:0] \$159 ;
   wire \$16 ;
-  wire [31:0] \$160 ;
-  wire \$161 ;
-  wire [1:0] \$162 ;
-  wire [1:0] \$163 ;
-  wire [1:0] \$164 ;
-  wire [31:0] \$165 ;
-  wire [4:0] \$166 ;
+  wire [32:0] \$160 ;
+  wire [32:0] \$161 ;
+  wire [32:0] \$162 ;
+  wire [32:0] \$163 ;
+  wire [32:0] \$164 ;
+  wire [32:0] \$165 ;
+  wire [32:0] \$166 ;
   wire [32:0] \$167 ;
   wire [32:0] \$168 ;
   wire [32:0] \$169 ;
@@ -4192,36 +4150,36 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire [32:0] \$188 ;
   wire [32:0] \$189 ;
   wire \$19 ;
-  wire [32:0] \$190 ;
-  wire [32:0] \$191 ;
-  wire [32:0] \$192 ;
-  wire [32:0] \$193 ;
-  wire [32:0] \$194 ;
-  wire [32:0] \$195 ;
-  wire [32:0] \$196 ;
-  wire [32:0] \$197 ;
-  wire [32:0] \$198 ;
-  wire [32:0] \$199 ;
+  wire [3:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [9:0] \$196 ;
+  reg [31:0] \$197 ;
+  reg \$198 ;
+  reg [2:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [3:0] \$200 ;
+  reg \$200 ;
   reg \$201 ;
-  reg \$202 ;
+  reg [4:0] \$202 ;
   reg \$203 ;
   reg \$204 ;
   reg \$205 ;
-  reg [9:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg \$208 ;
-  reg [2:0] \$209 ;
+  reg \$206 ;
+  reg [5:0] \$207 ;
+  reg [1:0] \$208 ;
+  reg \$209 ;
   wire \$21 ;
   reg \$210 ;
-  reg \$211 ;
-  reg [4:0] \$212 ;
+  reg [5:0] \$211 ;
+  reg [1:0] \$212 ;
   reg \$213 ;
   reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
+  reg [5:0] \$215 ;
+  reg [1:0] \$216 ;
   reg \$217 ;
   reg \$218 ;
   reg [5:0] \$219 ;
@@ -4244,33 +4202,21 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   reg \$234 ;
   reg [5:0] \$235 ;
   reg [1:0] \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg [5:0] \$239 ;
+  reg [7:0] \$237 ;
+  reg [1:0] \$238 ;
+  reg \$239 ;
   wire \$24 ;
-  reg [1:0] \$240 ;
+  reg \$240 ;
   reg \$241 ;
-  reg \$242 ;
-  reg [5:0] \$243 ;
-  reg [1:0] \$244 ;
-  reg \$245 ;
+  reg [3:0] \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg [31:0] \$245 ;
   reg \$246 ;
-  reg [5:0] \$247 ;
-  reg [1:0] \$248 ;
-  reg [7:0] \$249 ;
+  reg \$247 ;
+  reg \$248 ;
   wire \$25 ;
-  reg [1:0] \$250 ;
-  reg \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg [3:0] \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg [31:0] \$257 ;
-  reg \$258 ;
-  reg \$259 ;
   wire \$26 ;
-  reg \$260 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -4291,9 +4237,9 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
+  wire [3:0] \$441 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$463 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -4353,7 +4299,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$106  = 1'h0;
+  reg \$signal$104  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -4398,7 +4344,6 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire commit;
   wire commit_pending;
   reg control_read = 1'h0;
-  reg control_write = 1'h0;
   reg decoded = 1'h0;
   reg [1:0] exponents__0 = 2'h0;
   reg [1:0] exponents__1 = 2'h0;
@@ -4446,7 +4391,6 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire rst;
   reg [4:0] shift = 5'h0b;
   reg shift_read = 1'h0;
-  reg shift_write = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] staged0_e;
   (* init = 6'h0d *)
@@ -4523,295 +4467,281 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   assign \$19  = \$17  & \$18 ;
   assign \$20  = register == 3'h5;
   assign \$21  = register_write & \$20 ;
-  assign \$22  = request_valid & request_write;
-  assign \$23  = ! request_addr[9:3];
-  assign \$24  = request_addr[2:0] == 3'h4;
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = \$22  & \$25 ;
-  assign \$27  = ~ request_write;
-  assign \$28  = request_valid & \$27 ;
-  assign \$29  = ! request_addr[9:3];
-  assign \$30  = request_addr[2:0] == 3'h4;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = \$28  & \$31 ;
-  assign \$33  = request_valid & request_write;
-  assign \$34  = ! request_addr[9:3];
-  assign \$35  = request_addr[2:0] == 3'h5;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = \$33  & \$36 ;
-  assign \$38  = ~ request_write;
-  assign \$39  = request_valid & \$38 ;
-  assign \$40  = ! request_addr[9:3];
-  assign \$41  = request_addr[2:0] == 3'h5;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = \$39  & \$42 ;
-  assign \$44  = request_valid & request_write;
-  assign \$45  = request_addr[9:3] == 1'h1;
-  assign \$46  = ! request_addr[2:0];
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = \$44  & \$47 ;
-  assign \$49  = ~ request_write;
-  assign \$50  = request_valid & \$49 ;
-  assign \$51  = request_addr[9:3] == 1'h1;
-  assign \$52  = ! request_addr[2:0];
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = \$50  & \$53 ;
-  assign \$55  = request_valid & request_write;
-  assign \$56  = request_addr[9:3] == 1'h1;
-  assign \$57  = request_addr[2:0] == 1'h1;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$55  & \$58 ;
-  assign \$60  = ~ request_write;
-  assign \$61  = request_valid & \$60 ;
-  assign \$62  = request_addr[9:3] == 1'h1;
-  assign \$63  = request_addr[2:0] == 1'h1;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$61  & \$64 ;
-  assign \$66  = request_valid & request_write;
-  assign \$67  = request_addr[9:3] == 1'h1;
-  assign \$68  = request_addr[2:0] == 2'h2;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = \$66  & \$69 ;
-  assign \$71  = ~ request_write;
-  assign \$72  = request_valid & \$71 ;
-  assign \$73  = request_addr[9:3] == 1'h1;
-  assign \$74  = request_addr[2:0] == 2'h2;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = \$72  & \$75 ;
-  assign \$77  = request_valid & request_write;
-  assign \$78  = request_addr[9:3] == 1'h1;
-  assign \$79  = request_addr[2:0] == 2'h3;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \$77  & \$80 ;
-  assign \$82  = ~ request_write;
-  assign \$83  = request_valid & \$82 ;
-  assign \$84  = request_addr[9:3] == 1'h1;
-  assign \$85  = request_addr[2:0] == 2'h3;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = \$83  & \$86 ;
-  assign \$88  = request_valid & request_write;
-  assign \$89  = request_addr[9:3] == 1'h1;
-  assign \$90  = request_addr[2:0] == 3'h4;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = \$88  & \$91 ;
-  assign \$93  = ~ request_write;
-  assign \$94  = request_valid & \$93 ;
-  assign \$95  = request_addr[9:3] == 1'h1;
-  assign \$96  = request_addr[2:0] == 3'h4;
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = \$94  & \$97 ;
-  assign \$99  = request_valid & request_write;
-  assign \$100  = request_addr[9:3] == 1'h1;
-  assign \$101  = request_addr[2:0] == 3'h5;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = \$99  & \$102 ;
-  assign \$104  = ~ request_write;
-  assign \$105  = request_valid & \$104 ;
-  assign \$106  = request_addr[9:3] == 1'h1;
-  assign \$107  = request_addr[2:0] == 3'h5;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = \$105  & \$108 ;
-  assign \$110  = request_valid & request_write;
-  assign \$111  = request_addr[9:3] == 1'h1;
-  assign \$112  = request_addr[2:0] == 3'h6;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = \$110  & \$113 ;
-  assign \$115  = ~ request_write;
-  assign \$116  = request_valid & \$115 ;
-  assign \$117  = request_addr[9:3] == 1'h1;
-  assign \$118  = request_addr[2:0] == 3'h6;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$116  & \$119 ;
-  assign \$121  = request_valid & request_write;
-  assign \$122  = request_addr[9:3] == 1'h1;
-  assign \$123  = request_addr[2:0] == 3'h7;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = \$121  & \$124 ;
-  assign \$126  = ~ request_write;
-  assign \$127  = request_valid & \$126 ;
-  assign \$128  = request_addr[9:3] == 1'h1;
-  assign \$129  = request_addr[2:0] == 3'h7;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = \$127  & \$130 ;
-  assign \$132  = 1'h1 << request_addr[0];
-  assign \$133  = request_valid & request_write;
-  assign \$135  = request_addr[0] < 2'h2;
+  assign \$22  = ~ request_write;
+  assign \$23  = request_valid & \$22 ;
+  assign \$24  = ! request_addr[9:3];
+  assign \$25  = request_addr[2:0] == 3'h4;
+  assign \$26  = \$24  & \$25 ;
+  assign \$27  = \$23  & \$26 ;
+  assign \$28  = ~ request_write;
+  assign \$29  = request_valid & \$28 ;
+  assign \$30  = ! request_addr[9:3];
+  assign \$31  = request_addr[2:0] == 3'h5;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = \$29  & \$32 ;
+  assign \$34  = request_valid & request_write;
+  assign \$35  = request_addr[9:3] == 1'h1;
+  assign \$36  = ! request_addr[2:0];
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = \$34  & \$37 ;
+  assign \$39  = ~ request_write;
+  assign \$40  = request_valid & \$39 ;
+  assign \$41  = request_addr[9:3] == 1'h1;
+  assign \$42  = ! request_addr[2:0];
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$40  & \$43 ;
+  assign \$45  = request_valid & request_write;
+  assign \$46  = request_addr[9:3] == 1'h1;
+  assign \$47  = request_addr[2:0] == 1'h1;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$45  & \$48 ;
+  assign \$50  = ~ request_write;
+  assign \$51  = request_valid & \$50 ;
+  assign \$52  = request_addr[9:3] == 1'h1;
+  assign \$53  = request_addr[2:0] == 1'h1;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = \$51  & \$54 ;
+  assign \$56  = request_valid & request_write;
+  assign \$57  = request_addr[9:3] == 1'h1;
+  assign \$58  = request_addr[2:0] == 2'h2;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$56  & \$59 ;
+  assign \$61  = ~ request_write;
+  assign \$62  = request_valid & \$61 ;
+  assign \$63  = request_addr[9:3] == 1'h1;
+  assign \$64  = request_addr[2:0] == 2'h2;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = \$62  & \$65 ;
+  assign \$67  = request_valid & request_write;
+  assign \$68  = request_addr[9:3] == 1'h1;
+  assign \$69  = request_addr[2:0] == 2'h3;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = \$67  & \$70 ;
+  assign \$72  = ~ request_write;
+  assign \$73  = request_valid & \$72 ;
+  assign \$74  = request_addr[9:3] == 1'h1;
+  assign \$75  = request_addr[2:0] == 2'h3;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = \$73  & \$76 ;
+  assign \$78  = request_valid & request_write;
+  assign \$79  = request_addr[9:3] == 1'h1;
+  assign \$80  = request_addr[2:0] == 3'h4;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$78  & \$81 ;
+  assign \$83  = ~ request_write;
+  assign \$84  = request_valid & \$83 ;
+  assign \$85  = request_addr[9:3] == 1'h1;
+  assign \$86  = request_addr[2:0] == 3'h4;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$84  & \$87 ;
+  assign \$89  = request_valid & request_write;
+  assign \$90  = request_addr[9:3] == 1'h1;
+  assign \$91  = request_addr[2:0] == 3'h5;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = \$89  & \$92 ;
+  assign \$94  = ~ request_write;
+  assign \$95  = request_valid & \$94 ;
+  assign \$96  = request_addr[9:3] == 1'h1;
+  assign \$97  = request_addr[2:0] == 3'h5;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = \$95  & \$98 ;
+  assign \$100  = request_valid & request_write;
+  assign \$101  = request_addr[9:3] == 1'h1;
+  assign \$102  = request_addr[2:0] == 3'h6;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$100  & \$103 ;
+  assign \$105  = ~ request_write;
+  assign \$106  = request_valid & \$105 ;
+  assign \$107  = request_addr[9:3] == 1'h1;
+  assign \$108  = request_addr[2:0] == 3'h6;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = \$106  & \$109 ;
+  assign \$111  = request_valid & request_write;
+  assign \$112  = request_addr[9:3] == 1'h1;
+  assign \$113  = request_addr[2:0] == 3'h7;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = \$111  & \$114 ;
+  assign \$116  = ~ request_write;
+  assign \$117  = request_valid & \$116 ;
+  assign \$118  = request_addr[9:3] == 1'h1;
+  assign \$119  = request_addr[2:0] == 3'h7;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = \$117  & \$120 ;
+  assign \$122  = 1'h1 << request_addr[0];
+  assign \$123  = request_valid & request_write;
+  assign \$125  = request_addr[0] < 2'h2;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = request_addr[8:1] < 8'ha0;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = \$123  & \$128 ;
+  assign \$130  = ~ request_write;
+  assign \$131  = request_valid & \$130 ;
+  assign \$133  = request_addr[0] < 2'h2;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = request_addr[8:1] < 8'ha0;
   assign \$136  = \$134  & \$135 ;
-  assign \$137  = request_addr[8:1] < 8'ha0;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = \$133  & \$138 ;
-  assign \$140  = ~ request_write;
-  assign \$141  = request_valid & \$140 ;
-  assign \$143  = request_addr[0] < 2'h2;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = request_addr[8:1] < 8'ha0;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = \$141  & \$146 ;
-  assign \$148  = request_valid & request_write;
-  assign \$149  = request_addr[9:4] == 1'h1;
-  assign \$150  = request_addr[3:0] < 4'ha;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$148  & \$151 ;
-  assign \$153  = ~ request_write;
-  assign \$154  = request_valid & \$153 ;
-  assign \$155  = request_addr[9:4] == 1'h1;
-  assign \$156  = request_addr[3:0] < 4'ha;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = \$154  & \$157 ;
-  assign \$160  = register_read ? \$159  : 32'd0;
-  assign \$161  = commit_pending ? 1'h1 : 1'h0;
-  assign \$162  = busy ? 2'h2 : 2'h0;
-  assign \$163  = { 1'h0, \$161  } | \$162 ;
-  assign \$164  = control_read ? \$163  : 2'h0;
-  assign \$165  = \$160  | { 30'h00000000, \$164  };
-  assign \$166  = shift_read ? shift : 5'h00;
-  assign \$168  = { 27'h0000000, mantissas__0 } | \$167 ;
-  assign \$169  = level0_read ? \$168  : 33'h000000000;
-  assign \$170  = { 28'h0000000, \$166  } | \$169 ;
-  assign \$171  = { 1'h0, \$165  } | \$170 ;
-  assign \$173  = { 27'h0000000, mantissas__1 } | \$172 ;
-  assign \$174  = level1_read ? \$173  : 33'h000000000;
-  assign \$176  = { 27'h0000000, mantissas__2 } | \$175 ;
-  assign \$177  = level2_read ? \$176  : 33'h000000000;
-  assign \$178  = \$174  | \$177 ;
-  assign \$180  = { 27'h0000000, mantissas__3 } | \$179 ;
-  assign \$181  = level3_read ? \$180  : 33'h000000000;
-  assign \$183  = { 27'h0000000, mantissas__4 } | \$182 ;
-  assign \$184  = level4_read ? \$183  : 33'h000000000;
-  assign \$185  = \$181  | \$184 ;
-  assign \$186  = \$178  | \$185 ;
-  assign \$187  = \$171  | \$186 ;
-  assign \$189  = { 27'h0000000, mantissas__5 } | \$188 ;
-  assign \$190  = level5_read ? \$189  : 33'h000000000;
-  assign \$192  = { 27'h0000000, mantissas__6 } | \$191 ;
-  assign \$193  = level6_read ? \$192  : 33'h000000000;
-  assign \$194  = \$190  | \$193 ;
-  assign \$196  = { 27'h0000000, mantissas__7 } | \$195 ;
-  assign \$197  = level7_read ? \$196  : 33'h000000000;
-  assign \$198  = \$194  | \$197 ;
-  assign \$199  = \$187  | \$198 ;
-  assign \$463  = read_lane * 3'h4;
-  assign \$200  = code_mem__r_data >> \$463 ;
+  assign \$137  = \$131  & \$136 ;
+  assign \$138  = request_valid & request_write;
+  assign \$139  = request_addr[9:4] == 1'h1;
+  assign \$140  = request_addr[3:0] < 4'ha;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = \$138  & \$141 ;
+  assign \$143  = ~ request_write;
+  assign \$144  = request_valid & \$143 ;
+  assign \$145  = request_addr[9:4] == 1'h1;
+  assign \$146  = request_addr[3:0] < 4'ha;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = \$144  & \$147 ;
+  assign \$150  = register_read ? \$149  : 32'd0;
+  assign \$151  = commit_pending ? 1'h1 : 1'h0;
+  assign \$152  = busy ? 2'h2 : 2'h0;
+  assign \$153  = { 1'h0, \$151  } | \$152 ;
+  assign \$154  = control_read ? \$153  : 2'h0;
+  assign \$155  = \$150  | { 30'h00000000, \$154  };
+  assign \$156  = shift_read ? shift : 5'h00;
+  assign \$158  = { 27'h0000000, mantissas__0 } | \$157 ;
+  assign \$159  = level0_read ? \$158  : 33'h000000000;
+  assign \$160  = { 28'h0000000, \$156  } | \$159 ;
+  assign \$161  = { 1'h0, \$155  } | \$160 ;
+  assign \$163  = { 27'h0000000, mantissas__1 } | \$162 ;
+  assign \$164  = level1_read ? \$163  : 33'h000000000;
+  assign \$166  = { 27'h0000000, mantissas__2 } | \$165 ;
+  assign \$167  = level2_read ? \$166  : 33'h000000000;
+  assign \$168  = \$164  | \$167 ;
+  assign \$170  = { 27'h0000000, mantissas__3 } | \$169 ;
+  assign \$171  = level3_read ? \$170  : 33'h000000000;
+  assign \$173  = { 27'h0000000, mantissas__4 } | \$172 ;
+  assign \$174  = level4_read ? \$173  : 33'h000000000;
+  assign \$175  = \$171  | \$174 ;
+  assign \$176  = \$168  | \$175 ;
+  assign \$177  = \$161  | \$176 ;
+  assign \$179  = { 27'h0000000, mantissas__5 } | \$178 ;
+  assign \$180  = level5_read ? \$179  : 33'h000000000;
+  assign \$182  = { 27'h0000000, mantissas__6 } | \$181 ;
+  assign \$183  = level6_read ? \$182  : 33'h000000000;
+  assign \$184  = \$180  | \$183 ;
+  assign \$186  = { 27'h0000000, mantissas__7 } | \$185 ;
+  assign \$187  = level7_read ? \$186  : 33'h000000000;
+  assign \$188  = \$184  | \$187 ;
+  assign \$189  = \$177  | \$188 ;
+  assign \$441  = read_lane * 3'h4;
+  assign \$190  = code_mem__r_data >> \$441 ;
   always @(posedge clk)
-    request_valid <= \$201 ;
+    request_valid <= \$191 ;
   always @(posedge clk)
-    bus__ack <= \$202 ;
+    bus__ack <= \$192 ;
   always @(posedge clk)
-    decoded <= \$203 ;
+    decoded <= \$193 ;
   always @(posedge clk)
-    fetched <= \$204 ;
+    fetched <= \$194 ;
   always @(posedge clk)
-    collected <= \$205 ;
+    collected <= \$195 ;
   always @(posedge clk)
-    request_addr <= \$206 ;
+    request_addr <= \$196 ;
   always @(posedge clk)
-    request_data <= \$207 ;
+    request_data <= \$197 ;
   always @(posedge clk)
-    request_write <= \$208 ;
+    request_write <= \$198 ;
   always @(posedge clk)
-    register <= \$209 ;
+    register <= \$199 ;
   always @(posedge clk)
-    register_write <= \$210 ;
+    register_write <= \$200 ;
   always @(posedge clk)
-    register_read <= \$211 ;
+    register_read <= \$201 ;
   always @(posedge clk)
-    shift <= \$212 ;
+    shift <= \$202 ;
   always @(posedge clk)
-    control_write <= \$213 ;
+    control_read <= \$203 ;
   always @(posedge clk)
-    control_read <= \$214 ;
+    shift_read <= \$204 ;
   always @(posedge clk)
-    shift_write <= \$215 ;
+    level0_write <= \$205 ;
   always @(posedge clk)
-    shift_read <= \$216 ;
+    level0_read <= \$206 ;
   always @(posedge clk)
-    level0_write <= \$217 ;
+    mantissas__0 <= \$207 ;
   always @(posedge clk)
-    level0_read <= \$218 ;
+    exponents__0 <= \$208 ;
   always @(posedge clk)
-    mantissas__0 <= \$219 ;
+    level1_write <= \$209 ;
   always @(posedge clk)
-    exponents__0 <= \$220 ;
+    level1_read <= \$210 ;
   always @(posedge clk)
-    level1_write <= \$221 ;
+    mantissas__1 <= \$211 ;
   always @(posedge clk)
-    level1_read <= \$222 ;
+    exponents__1 <= \$212 ;
   always @(posedge clk)
-    mantissas__1 <= \$223 ;
+    level2_write <= \$213 ;
   always @(posedge clk)
-    exponents__1 <= \$224 ;
+    level2_read <= \$214 ;
   always @(posedge clk)
-    level2_write <= \$225 ;
+    mantissas__2 <= \$215 ;
   always @(posedge clk)
-    level2_read <= \$226 ;
+    exponents__2 <= \$216 ;
   always @(posedge clk)
-    mantissas__2 <= \$227 ;
+    level3_write <= \$217 ;
   always @(posedge clk)
-    exponents__2 <= \$228 ;
+    level3_read <= \$218 ;
   always @(posedge clk)
-    level3_write <= \$229 ;
+    mantissas__3 <= \$219 ;
   always @(posedge clk)
-    level3_read <= \$230 ;
+    exponents__3 <= \$220 ;
   always @(posedge clk)
-    mantissas__3 <= \$231 ;
+    level4_write <= \$221 ;
   always @(posedge clk)
-    exponents__3 <= \$232 ;
+    level4_read <= \$222 ;
   always @(posedge clk)
-    level4_write <= \$233 ;
+    mantissas__4 <= \$223 ;
   always @(posedge clk)
-    level4_read <= \$234 ;
+    exponents__4 <= \$224 ;
   always @(posedge clk)
-    mantissas__4 <= \$235 ;
+    level5_write <= \$225 ;
   always @(posedge clk)
-    exponents__4 <= \$236 ;
+    level5_read <= \$226 ;
   always @(posedge clk)
-    level5_write <= \$237 ;
+    mantissas__5 <= \$227 ;
   always @(posedge clk)
-    level5_read <= \$238 ;
+    exponents__5 <= \$228 ;
   always @(posedge clk)
-    mantissas__5 <= \$239 ;
+    level6_write <= \$229 ;
   always @(posedge clk)
-    exponents__5 <= \$240 ;
+    level6_read <= \$230 ;
   always @(posedge clk)
-    level6_write <= \$241 ;
+    mantissas__6 <= \$231 ;
   always @(posedge clk)
-    level6_read <= \$242 ;
+    exponents__6 <= \$232 ;
   always @(posedge clk)
-    mantissas__6 <= \$243 ;
+    level7_write <= \$233 ;
   always @(posedge clk)
-    exponents__6 <= \$244 ;
+    level7_read <= \$234 ;
   always @(posedge clk)
-    level7_write <= \$245 ;
+    mantissas__7 <= \$235 ;
   always @(posedge clk)
-    level7_read <= \$246 ;
+    exponents__7 <= \$236 ;
   always @(posedge clk)
-    mantissas__7 <= \$247 ;
+    code_mem__addr <= \$237 ;
   always @(posedge clk)
-    exponents__7 <= \$248 ;
+    code_lanes <= \$238 ;
   always @(posedge clk)
-    code_mem__addr <= \$249 ;
+    code_write <= \$239 ;
   always @(posedge clk)
-    code_lanes <= \$250 ;
+    code_mem__r_en <= \$240 ;
   always @(posedge clk)
-    code_write <= \$251 ;
+    read_lane <= \$241 ;
   always @(posedge clk)
-    code_mem__r_en <= \$252 ;
+    bias_mem__addr <= \$242 ;
   always @(posedge clk)
-    read_lane <= \$253 ;
+    bias_mem__w_en <= \$243 ;
   always @(posedge clk)
-    bias_mem__addr <= \$254 ;
+    bias_mem__r_en <= \$244 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$255 ;
+    read_word <= \$245 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$256 ;
+    \$signal  <= \$246 ;
   always @(posedge clk)
-    read_word <= \$257 ;
+    \$signal$104  <= \$247 ;
   always @(posedge clk)
-    \$signal  <= \$258 ;
-  always @(posedge clk)
-    \$signal$106  <= \$259 ;
-  always @(posedge clk)
-    bias_fetched <= \$260 ;
+    bias_fetched <= \$248 ;
   \digits_mlp.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -4856,270 +4786,358 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$159  = 32'd1247347201;
+          \$149  = 32'd1247347201;
       3'h1:
-          \$159  = 32'd655392;
+          \$149  = 32'd655392;
       3'h2:
-          \$159  = 32'd134743042;
+          \$149  = 32'd134743042;
       3'h3:
-          \$159  = 32'd1442310;
+          \$149  = 32'd1442310;
       3'h4:
-          \$159  = 32'd0;
+          \$149  = 32'd0;
       3'h5:
-          \$159  = 32'd0;
+          \$149  = 32'd0;
       3'h6:
-          \$159  = 32'd0;
+          \$149  = 32'd0;
       3'h7:
-          \$159  = 32'd0;
+          \$149  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = \$7 ;
+    \$191  = \$7 ;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$192  = collected;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$193  = request_valid;
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$194  = decoded;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$195  = fetched;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$196  = request_addr;
+    if (\$12 ) begin
+      \$196  = bus__addr;
+    end
+    if (rst) begin
+      \$196  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$197  = request_data;
+    if (\$12 ) begin
+      \$197  = bus__w_data;
+    end
+    if (rst) begin
+      \$197  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$198  = request_write;
+    if (\$12 ) begin
+      \$198  = bus__w_stb;
+    end
+    if (rst) begin
+      \$198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$199  = register;
+    if (request_valid) begin
+      \$199  = request_addr[2:0];
+    end
+    if (rst) begin
+      \$199  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$200  = \$15 ;
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$201  = \$19 ;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = collected;
+    \$202  = shift;
+    if (\$21 ) begin
+      \$202  = request_data[4:0];
+    end
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = request_valid;
+    \$203  = \$27 ;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = decoded;
+    \$204  = \$33 ;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = fetched;
+    \$205  = \$38 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = request_addr;
-    if (\$12 ) begin
-      \$206  = bus__addr;
-    end
+    \$206  = \$44 ;
     if (rst) begin
-      \$206  = 10'h000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = request_data;
-    if (\$12 ) begin
-      \$207  = bus__w_data;
+    \$207  = mantissas__0;
+    if (level0_write) begin
+      \$207  = request_data[5:0];
     end
     if (rst) begin
-      \$207  = 32'd0;
+      \$207  = 6'h0d;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = request_write;
-    if (\$12 ) begin
-      \$208  = bus__w_stb;
+    \$208  = exponents__0;
+    if (level0_write) begin
+      \$208  = request_data[17:16];
     end
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = register;
-    if (request_valid) begin
-      \$209  = request_addr[2:0];
-    end
+    \$209  = \$49 ;
     if (rst) begin
-      \$209  = 3'h0;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = \$15 ;
+    \$210  = \$55 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = \$19 ;
+    \$211  = mantissas__1;
+    if (level1_write) begin
+      \$211  = request_data[5:0];
+    end
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 6'h3b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = shift;
-    if (\$21 ) begin
-      \$212  = request_data[4:0];
+    \$212  = exponents__1;
+    if (level1_write) begin
+      \$212  = request_data[17:16];
     end
     if (rst) begin
-      \$212  = 5'h0b;
+      \$212  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = \$26 ;
+    \$213  = \$60 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = \$32 ;
+    \$214  = \$66 ;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = \$37 ;
+    \$215  = mantissas__2;
+    if (level2_write) begin
+      \$215  = request_data[5:0];
+    end
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 6'h3a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = \$43 ;
+    \$216  = exponents__2;
+    if (level2_write) begin
+      \$216  = request_data[17:16];
+    end
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = \$48 ;
+    \$217  = \$71 ;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = \$54 ;
+    \$218  = \$77 ;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = mantissas__0;
-    if (level0_write) begin
+    \$219  = mantissas__3;
+    if (level3_write) begin
       \$219  = request_data[5:0];
     end
     if (rst) begin
-      \$219  = 6'h0d;
+      \$219  = 6'h2b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = exponents__0;
-    if (level0_write) begin
+    \$220  = exponents__3;
+    if (level3_write) begin
       \$220  = request_data[17:16];
     end
     if (rst) begin
-      \$220  = 2'h0;
+      \$220  = 2'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = \$59 ;
+    \$221  = \$82 ;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = \$65 ;
+    \$222  = \$88 ;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = mantissas__1;
-    if (level1_write) begin
+    \$223  = mantissas__4;
+    if (level4_write) begin
       \$223  = request_data[5:0];
     end
     if (rst) begin
-      \$223  = 6'h3b;
+      \$223  = 6'h37;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = exponents__1;
-    if (level1_write) begin
+    \$224  = exponents__4;
+    if (level4_write) begin
       \$224  = request_data[17:16];
     end
     if (rst) begin
-      \$224  = 2'h0;
+      \$224  = 2'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = \$70 ;
+    \$225  = \$93 ;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = \$76 ;
+    \$226  = \$99 ;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = mantissas__2;
-    if (level2_write) begin
+    \$227  = mantissas__5;
+    if (level5_write) begin
       \$227  = request_data[5:0];
     end
     if (rst) begin
-      \$227  = 6'h3a;
+      \$227  = 6'h22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = exponents__2;
-    if (level2_write) begin
+    \$228  = exponents__5;
+    if (level5_write) begin
       \$228  = request_data[17:16];
     end
     if (rst) begin
-      \$228  = 2'h1;
+      \$228  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = \$81 ;
+    \$229  = \$104 ;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = \$87 ;
+    \$230  = \$110 ;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = mantissas__3;
-    if (level3_write) begin
+    \$231  = mantissas__6;
+    if (level6_write) begin
       \$231  = request_data[5:0];
     end
     if (rst) begin
@@ -5128,253 +5146,151 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = exponents__3;
-    if (level3_write) begin
+    \$232  = exponents__6;
+    if (level6_write) begin
       \$232  = request_data[17:16];
     end
     if (rst) begin
-      \$232  = 2'h2;
+      \$232  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = \$92 ;
+    \$233  = \$115 ;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = \$98 ;
+    \$234  = \$121 ;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = mantissas__4;
-    if (level4_write) begin
+    \$235  = mantissas__7;
+    if (level7_write) begin
       \$235  = request_data[5:0];
     end
     if (rst) begin
-      \$235  = 6'h37;
+      \$235  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = exponents__4;
-    if (level4_write) begin
+    \$236  = exponents__7;
+    if (level7_write) begin
       \$236  = request_data[17:16];
     end
     if (rst) begin
-      \$236  = 2'h2;
+      \$236  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = \$103 ;
-    if (rst) begin
-      \$237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = \$109 ;
-    if (rst) begin
-      \$238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = mantissas__5;
-    if (level5_write) begin
-      \$239  = request_data[5:0];
+    \$237  = code_mem__addr;
+    if (request_valid) begin
+      \$237  = request_addr[8:1];
     end
     if (rst) begin
-      \$239  = 6'h22;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = exponents__5;
-    if (level5_write) begin
-      \$240  = request_data[17:16];
+    \$238  = code_lanes;
+    if (request_valid) begin
+      \$238  = \$122 [1:0];
     end
     if (rst) begin
-      \$240  = 2'h3;
+      \$238  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = \$114 ;
+    \$239  = \$129 ;
+    if (rst) begin
+      \$239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$240  = \$137 ;
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$241  = read_lane;
+    if (request_valid) begin
+      \$241  = request_addr[0];
+    end
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = \$120 ;
+    \$242  = bias_mem__addr;
+    if (request_valid) begin
+      \$242  = request_addr[3:0];
+    end
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = mantissas__6;
-    if (level6_write) begin
-      \$243  = request_data[5:0];
-    end
+    \$243  = \$142 ;
     if (rst) begin
-      \$243  = 6'h2b;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = exponents__6;
-    if (level6_write) begin
-      \$244  = request_data[17:16];
-    end
+    \$244  = \$148 ;
     if (rst) begin
-      \$244  = 2'h3;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = \$125 ;
+    \$245  = read_word;
+    if (decoded) begin
+      \$245  = \$189 [31:0];
+    end
+    if (bias_fetched) begin
+      \$245  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+    end
+    if (\$signal$104 ) begin
+      \$245  = { 28'h0000000, \$190  };
+    end
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = \$131 ;
+    \$246  = code_mem__r_en;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = mantissas__7;
-    if (level7_write) begin
-      \$247  = request_data[5:0];
-    end
+    \$247  = \$signal ;
     if (rst) begin
-      \$247  = 6'h3f;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = exponents__7;
-    if (level7_write) begin
-      \$248  = request_data[17:16];
-    end
+    \$248  = bias_mem__r_en;
     if (rst) begin
-      \$248  = 2'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$249  = code_mem__addr;
-    if (request_valid) begin
-      \$249  = request_addr[8:1];
-    end
-    if (rst) begin
-      \$249  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = code_lanes;
-    if (request_valid) begin
-      \$250  = \$132 [1:0];
-    end
-    if (rst) begin
-      \$250  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = \$139 ;
-    if (rst) begin
-      \$251  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = \$147 ;
-    if (rst) begin
-      \$252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = read_lane;
-    if (request_valid) begin
-      \$253  = request_addr[0];
-    end
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = bias_mem__addr;
-    if (request_valid) begin
-      \$254  = request_addr[3:0];
-    end
-    if (rst) begin
-      \$254  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = \$152 ;
-    if (rst) begin
-      \$255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$256  = \$158 ;
-    if (rst) begin
-      \$256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$257  = read_word;
-    if (decoded) begin
-      \$257  = \$199 [31:0];
-    end
-    if (bias_fetched) begin
-      \$257  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
-    end
-    if (\$signal$106 ) begin
-      \$257  = { 28'h0000000, \$200  };
-    end
-    if (rst) begin
-      \$257  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$258  = code_mem__r_en;
-    if (rst) begin
-      \$258  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$259  = \$signal ;
-    if (rst) begin
-      \$259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$260  = bias_mem__r_en;
-    if (rst) begin
-      \$260  = 1'h0;
+      \$248  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -5408,16 +5324,16 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   assign bias_mem__w_data = request_data[21:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$134  = request_addr[9];
-  assign \$142  = request_addr[9];
-  assign \$167  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$172  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$175  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$179  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$182  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$188  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$191  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$195  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$124  = request_addr[9];
+  assign \$132  = request_addr[9];
+  assign \$157  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$162  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$165  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$169  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$172  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$178  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$181  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$185  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)

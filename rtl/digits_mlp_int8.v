@@ -568,25 +568,16 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg [1:0] \$101 ;
-  reg [4:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg [31:0] \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
+  wire [5:0] \$169 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [5:0] \$191 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -603,7 +594,7 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [6:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -614,7 +605,7 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [6:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -633,50 +624,47 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
+  reg [31:0] \$61 ;
+  wire [31:0] \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [1:0] \$64 ;
+  wire [1:0] \$65 ;
+  wire [1:0] \$66 ;
+  wire [31:0] \$67 ;
+  wire [4:0] \$68 ;
+  wire [31:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  reg [31:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire \$73 ;
-  wire [1:0] \$74 ;
-  wire [1:0] \$75 ;
-  wire [1:0] \$76 ;
-  wire [31:0] \$77 ;
-  wire [4:0] \$78 ;
-  wire [31:0] \$79 ;
+  wire [7:0] \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg [11:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg \$78 ;
+  reg [2:0] \$79 ;
   wire \$8 ;
-  wire [7:0] \$80 ;
+  reg \$80 ;
   reg \$81 ;
-  reg \$82 ;
+  reg [4:0] \$82 ;
   reg \$83 ;
   reg \$84 ;
-  reg \$85 ;
-  reg [11:0] \$86 ;
-  reg [31:0] \$87 ;
+  reg [8:0] \$85 ;
+  reg [3:0] \$86 ;
+  reg \$87 ;
   reg \$88 ;
-  reg [2:0] \$89 ;
+  reg [1:0] \$89 ;
   wire \$9 ;
-  reg \$90 ;
+  reg [4:0] \$90 ;
   reg \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
+  reg \$92 ;
+  reg [31:0] \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg [8:0] \$97 ;
-  reg [3:0] \$98 ;
-  reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$58  = 1'h0;
+  reg \$signal$56  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -721,7 +709,6 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire commit;
   wire commit_pending;
   reg control_read = 1'h0;
-  reg control_write = 1'h0;
   reg decoded = 1'h0;
   reg fetched = 1'h0;
   reg [1:0] read_lane = 2'h0;
@@ -737,7 +724,6 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire rst;
   reg [4:0] shift = 5'h0a;
   reg shift_read = 1'h0;
-  reg shift_write = 1'h0;
   (* init = 5'h0a *)
   wire [4:0] staged_shift;
   input [7:0] x__payload;
@@ -758,9 +744,6 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign bus__r_data = bus__ack ? read_word : 32'd0;
-  assign \$1  = register == 3'h4;
-  assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
   assign code_mem__w_en = code_write ? code_lanes : 4'h0;
   assign \$3  = bus__w_stb | bus__r_stb;
@@ -782,119 +765,108 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \$19  = \$17  & \$18 ;
   assign \$20  = register == 3'h5;
   assign \$21  = register_write & \$20 ;
-  assign \$22  = request_valid & request_write;
-  assign \$23  = ! request_addr[11:3];
-  assign \$24  = request_addr[2:0] == 3'h4;
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = \$22  & \$25 ;
-  assign \$27  = ~ request_write;
-  assign \$28  = request_valid & \$27 ;
-  assign \$29  = ! request_addr[11:3];
-  assign \$30  = request_addr[2:0] == 3'h4;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = \$28  & \$31 ;
-  assign \$33  = request_valid & request_write;
-  assign \$34  = ! request_addr[11:3];
-  assign \$35  = request_addr[2:0] == 3'h5;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = \$33  & \$36 ;
-  assign \$38  = ~ request_write;
-  assign \$39  = request_valid & \$38 ;
-  assign \$40  = ! request_addr[11:3];
-  assign \$41  = request_addr[2:0] == 3'h5;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = \$39  & \$42 ;
-  assign \$44  = 1'h1 << request_addr[1:0];
-  assign \$45  = request_valid & request_write;
-  assign \$47  = request_addr[1:0] < 3'h4;
+  assign \$22  = ~ request_write;
+  assign \$23  = request_valid & \$22 ;
+  assign \$24  = ! request_addr[11:3];
+  assign \$25  = request_addr[2:0] == 3'h4;
+  assign \$26  = \$24  & \$25 ;
+  assign \$27  = \$23  & \$26 ;
+  assign \$28  = ~ request_write;
+  assign \$29  = request_valid & \$28 ;
+  assign \$30  = ! request_addr[11:3];
+  assign \$31  = request_addr[2:0] == 3'h5;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = \$29  & \$32 ;
+  assign \$34  = 1'h1 << request_addr[1:0];
+  assign \$35  = request_valid & request_write;
+  assign \$37  = request_addr[1:0] < 3'h4;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = request_addr[10:2] < 10'h200;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = \$35  & \$40 ;
+  assign \$42  = ~ request_write;
+  assign \$43  = request_valid & \$42 ;
+  assign \$45  = request_addr[1:0] < 3'h4;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = request_addr[10:2] < 10'h200;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = request_addr[10:2] < 10'h200;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = \$45  & \$50 ;
-  assign \$52  = ~ request_write;
-  assign \$53  = request_valid & \$52 ;
-  assign \$55  = request_addr[1:0] < 3'h4;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = request_addr[10:2] < 10'h200;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$53  & \$58 ;
-  assign \$60  = request_valid & request_write;
-  assign \$61  = request_addr[11:5] == 1'h1;
-  assign \$62  = request_addr[4:0] < 6'h20;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$60  & \$63 ;
-  assign \$65  = ~ request_write;
-  assign \$66  = request_valid & \$65 ;
-  assign \$67  = request_addr[11:5] == 1'h1;
-  assign \$68  = request_addr[4:0] < 6'h20;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = \$66  & \$69 ;
-  assign \$72  = register_read ? \$71  : 32'd0;
-  assign \$73  = commit_pending ? 1'h1 : 1'h0;
-  assign \$74  = busy ? 2'h2 : 2'h0;
-  assign \$75  = { 1'h0, \$73  } | \$74 ;
-  assign \$76  = control_read ? \$75  : 2'h0;
-  assign \$77  = \$72  | { 30'h00000000, \$76  };
-  assign \$78  = shift_read ? shift : 5'h00;
-  assign \$79  = \$77  | { 27'h0000000, \$78  };
-  assign \$191  = read_lane * 4'h8;
-  assign \$80  = code_mem__r_data >> \$191 ;
+  assign \$49  = \$43  & \$48 ;
+  assign \$50  = request_valid & request_write;
+  assign \$51  = request_addr[11:5] == 1'h1;
+  assign \$52  = request_addr[4:0] < 6'h20;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$50  & \$53 ;
+  assign \$55  = ~ request_write;
+  assign \$56  = request_valid & \$55 ;
+  assign \$57  = request_addr[11:5] == 1'h1;
+  assign \$58  = request_addr[4:0] < 6'h20;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$56  & \$59 ;
+  assign \$62  = register_read ? \$61  : 32'd0;
+  assign \$63  = commit_pending ? 1'h1 : 1'h0;
+  assign \$64  = busy ? 2'h2 : 2'h0;
+  assign \$65  = { 1'h0, \$63  } | \$64 ;
+  assign \$66  = control_read ? \$65  : 2'h0;
+  assign \$67  = \$62  | { 30'h00000000, \$66  };
+  assign \$68  = shift_read ? shift : 5'h00;
+  assign \$69  = \$67  | { 27'h0000000, \$68  };
+  assign \$169  = read_lane * 4'h8;
+  assign \$70  = code_mem__r_data >> \$169 ;
   always @(posedge clk)
-    request_valid <= \$81 ;
+    request_valid <= \$71 ;
   always @(posedge clk)
-    bus__ack <= \$82 ;
+    bus__ack <= \$72 ;
   always @(posedge clk)
-    decoded <= \$83 ;
+    decoded <= \$73 ;
   always @(posedge clk)
-    fetched <= \$84 ;
+    fetched <= \$74 ;
   always @(posedge clk)
-    collected <= \$85 ;
+    collected <= \$75 ;
   always @(posedge clk)
-    request_addr <= \$86 ;
+    request_addr <= \$76 ;
   always @(posedge clk)
-    request_data <= \$87 ;
+    request_data <= \$77 ;
   always @(posedge clk)
-    request_write <= \$88 ;
+    request_write <= \$78 ;
   always @(posedge clk)
-    register <= \$89 ;
+    register <= \$79 ;
   always @(posedge clk)
-    register_write <= \$90 ;
+    register_write <= \$80 ;
   always @(posedge clk)
-    register_read <= \$91 ;
+    register_read <= \$81 ;
   always @(posedge clk)
-    shift <= \$92 ;
+    shift <= \$82 ;
   always @(posedge clk)
-    control_write <= \$93 ;
+    control_read <= \$83 ;
   always @(posedge clk)
-    control_read <= \$94 ;
+    shift_read <= \$84 ;
   always @(posedge clk)
-    shift_write <= \$95 ;
+    code_mem__addr <= \$85 ;
   always @(posedge clk)
-    shift_read <= \$96 ;
+    code_lanes <= \$86 ;
   always @(posedge clk)
-    code_mem__addr <= \$97 ;
+    code_write <= \$87 ;
   always @(posedge clk)
-    code_lanes <= \$98 ;
+    code_mem__r_en <= \$88 ;
   always @(posedge clk)
-    code_write <= \$99 ;
+    read_lane <= \$89 ;
   always @(posedge clk)
-    code_mem__r_en <= \$100 ;
+    bias_mem__addr <= \$90 ;
   always @(posedge clk)
-    read_lane <= \$101 ;
+    bias_mem__w_en <= \$91 ;
   always @(posedge clk)
-    bias_mem__addr <= \$102 ;
+    bias_mem__r_en <= \$92 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$103 ;
+    read_word <= \$93 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$104 ;
+    \$signal  <= \$94 ;
   always @(posedge clk)
-    read_word <= \$105 ;
+    \$signal$56  <= \$95 ;
   always @(posedge clk)
-    \$signal  <= \$106 ;
-  always @(posedge clk)
-    \$signal$58  <= \$107 ;
-  always @(posedge clk)
-    bias_fetched <= \$108 ;
+    bias_fetched <= \$96 ;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
   \digits_mlp_int8.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -923,253 +895,239 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$71  = 32'd1247347202;
+          \$61  = 32'd1247347202;
       3'h1:
-          \$71  = 32'd2097216;
+          \$61  = 32'd2097216;
       3'h2:
-          \$71  = 32'd134744068;
+          \$61  = 32'd134744068;
       3'h3:
-          \$71  = 32'd18219008;
+          \$61  = 32'd18219008;
       3'h4:
-          \$71  = 32'd0;
+          \$61  = 32'd0;
       3'h5:
-          \$71  = 32'd0;
+          \$61  = 32'd0;
       3'h6:
-          \$71  = 32'd0;
+          \$61  = 32'd0;
       3'h7:
-          \$71  = 32'd0;
+          \$61  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = \$7 ;
+    \$71  = \$7 ;
+    if (rst) begin
+      \$71  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$72  = collected;
+    if (rst) begin
+      \$72  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$73  = request_valid;
+    if (rst) begin
+      \$73  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$74  = decoded;
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$75  = fetched;
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$76  = request_addr;
+    if (\$12 ) begin
+      \$76  = bus__addr;
+    end
+    if (rst) begin
+      \$76  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$77  = request_data;
+    if (\$12 ) begin
+      \$77  = bus__w_data;
+    end
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$78  = request_write;
+    if (\$12 ) begin
+      \$78  = bus__w_stb;
+    end
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$79  = register;
+    if (request_valid) begin
+      \$79  = request_addr[2:0];
+    end
+    if (rst) begin
+      \$79  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$80  = \$15 ;
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$81  = \$19 ;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$82  = collected;
+    \$82  = shift;
+    if (\$21 ) begin
+      \$82  = request_data[4:0];
+    end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$83  = request_valid;
+    \$83  = \$27 ;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$84  = decoded;
+    \$84  = \$33 ;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$85  = fetched;
+    \$85  = code_mem__addr;
+    if (request_valid) begin
+      \$85  = request_addr[10:2];
+    end
     if (rst) begin
-      \$85  = 1'h0;
+      \$85  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = request_addr;
-    if (\$12 ) begin
-      \$86  = bus__addr;
+    \$86  = code_lanes;
+    if (request_valid) begin
+      \$86  = \$34 [3:0];
     end
     if (rst) begin
-      \$86  = 12'h000;
+      \$86  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = request_data;
-    if (\$12 ) begin
-      \$87  = bus__w_data;
-    end
+    \$87  = \$41 ;
     if (rst) begin
-      \$87  = 32'd0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = request_write;
-    if (\$12 ) begin
-      \$88  = bus__w_stb;
-    end
+    \$88  = \$49 ;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = register;
+    \$89  = read_lane;
     if (request_valid) begin
-      \$89  = request_addr[2:0];
+      \$89  = request_addr[1:0];
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$89  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = \$15 ;
+    \$90  = bias_mem__addr;
+    if (request_valid) begin
+      \$90  = request_addr[4:0];
+    end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = \$19 ;
+    \$91  = \$54 ;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = shift;
-    if (\$21 ) begin
-      \$92  = request_data[4:0];
-    end
+    \$92  = \$60 ;
     if (rst) begin
-      \$92  = 5'h0a;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = \$26 ;
+    \$93  = read_word;
+    if (decoded) begin
+      \$93  = \$69 ;
+    end
+    if (bias_fetched) begin
+      \$93  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+    end
+    if (\$signal$56 ) begin
+      \$93  = { 24'h000000, \$70  };
+    end
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$94  = \$32 ;
+    \$94  = code_mem__r_en;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$95  = \$37 ;
+    \$95  = \$signal ;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$96  = \$43 ;
+    \$96  = bias_mem__r_en;
     if (rst) begin
       \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$97  = code_mem__addr;
-    if (request_valid) begin
-      \$97  = request_addr[10:2];
-    end
-    if (rst) begin
-      \$97  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$98  = code_lanes;
-    if (request_valid) begin
-      \$98  = \$44 [3:0];
-    end
-    if (rst) begin
-      \$98  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$99  = \$51 ;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$100  = \$59 ;
-    if (rst) begin
-      \$100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$101  = read_lane;
-    if (request_valid) begin
-      \$101  = request_addr[1:0];
-    end
-    if (rst) begin
-      \$101  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$102  = bias_mem__addr;
-    if (request_valid) begin
-      \$102  = request_addr[4:0];
-    end
-    if (rst) begin
-      \$102  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$103  = \$64 ;
-    if (rst) begin
-      \$103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$104  = \$70 ;
-    if (rst) begin
-      \$104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$105  = read_word;
-    if (decoded) begin
-      \$105  = \$79 ;
-    end
-    if (bias_fetched) begin
-      \$105  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
-    end
-    if (\$signal$58 ) begin
-      \$105  = { 24'h000000, \$80  };
-    end
-    if (rst) begin
-      \$105  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$106  = code_mem__r_en;
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$107  = \$signal ;
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$108  = bias_mem__r_en;
-    if (rst) begin
-      \$108  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1187,8 +1145,8 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign bias_mem__w_data = request_data[21:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$46  = request_addr[11];
-  assign \$54  = request_addr[11];
+  assign \$36  = request_addr[11];
+  assign \$44  = request_addr[11];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3065,25 +3023,16 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg [3:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg [31:0] \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
+  wire [4:0] \$169 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [4:0] \$191 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -3100,7 +3049,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [2:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -3111,7 +3060,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [2:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -3130,50 +3079,47 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
+  reg [31:0] \$61 ;
+  wire [31:0] \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [1:0] \$64 ;
+  wire [1:0] \$65 ;
+  wire [1:0] \$66 ;
+  wire [31:0] \$67 ;
+  wire [4:0] \$68 ;
+  wire [31:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  reg [31:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire \$73 ;
-  wire [1:0] \$74 ;
-  wire [1:0] \$75 ;
-  wire [1:0] \$76 ;
-  wire [31:0] \$77 ;
-  wire [4:0] \$78 ;
-  wire [31:0] \$79 ;
+  wire [7:0] \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg [9:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg \$78 ;
+  reg [2:0] \$79 ;
   wire \$8 ;
-  wire [7:0] \$80 ;
+  reg \$80 ;
   reg \$81 ;
-  reg \$82 ;
+  reg [4:0] \$82 ;
   reg \$83 ;
   reg \$84 ;
-  reg \$85 ;
-  reg [9:0] \$86 ;
-  reg [31:0] \$87 ;
+  reg [7:0] \$85 ;
+  reg [1:0] \$86 ;
+  reg \$87 ;
   reg \$88 ;
-  reg [2:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
-  reg \$90 ;
+  reg [3:0] \$90 ;
   reg \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
+  reg \$92 ;
+  reg [31:0] \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg [7:0] \$97 ;
-  reg [1:0] \$98 ;
-  reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$58  = 1'h0;
+  reg \$signal$56  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -3218,7 +3164,6 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire commit;
   wire commit_pending;
   reg control_read = 1'h0;
-  reg control_write = 1'h0;
   reg decoded = 1'h0;
   reg fetched = 1'h0;
   reg read_lane = 1'h0;
@@ -3234,7 +3179,6 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire rst;
   reg [4:0] shift = 5'h08;
   reg shift_read = 1'h0;
-  reg shift_write = 1'h0;
   (* init = 5'h08 *)
   wire [4:0] staged_shift;
   input [7:0] x__payload;
@@ -3255,9 +3199,6 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
-  assign bus__r_data = bus__ack ? read_word : 32'd0;
-  assign \$1  = register == 3'h4;
-  assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
   assign code_mem__w_en = code_write ? code_lanes : 2'h0;
   assign \$3  = bus__w_stb | bus__r_stb;
@@ -3279,119 +3220,108 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \$19  = \$17  & \$18 ;
   assign \$20  = register == 3'h5;
   assign \$21  = register_write & \$20 ;
-  assign \$22  = request_valid & request_write;
-  assign \$23  = ! request_addr[9:3];
-  assign \$24  = request_addr[2:0] == 3'h4;
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = \$22  & \$25 ;
-  assign \$27  = ~ request_write;
-  assign \$28  = request_valid & \$27 ;
-  assign \$29  = ! request_addr[9:3];
-  assign \$30  = request_addr[2:0] == 3'h4;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = \$28  & \$31 ;
-  assign \$33  = request_valid & request_write;
-  assign \$34  = ! request_addr[9:3];
-  assign \$35  = request_addr[2:0] == 3'h5;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = \$33  & \$36 ;
-  assign \$38  = ~ request_write;
-  assign \$39  = request_valid & \$38 ;
-  assign \$40  = ! request_addr[9:3];
-  assign \$41  = request_addr[2:0] == 3'h5;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = \$39  & \$42 ;
-  assign \$44  = 1'h1 << request_addr[0];
-  assign \$45  = request_valid & request_write;
-  assign \$47  = request_addr[0] < 2'h2;
+  assign \$22  = ~ request_write;
+  assign \$23  = request_valid & \$22 ;
+  assign \$24  = ! request_addr[9:3];
+  assign \$25  = request_addr[2:0] == 3'h4;
+  assign \$26  = \$24  & \$25 ;
+  assign \$27  = \$23  & \$26 ;
+  assign \$28  = ~ request_write;
+  assign \$29  = request_valid & \$28 ;
+  assign \$30  = ! request_addr[9:3];
+  assign \$31  = request_addr[2:0] == 3'h5;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = \$29  & \$32 ;
+  assign \$34  = 1'h1 << request_addr[0];
+  assign \$35  = request_valid & request_write;
+  assign \$37  = request_addr[0] < 2'h2;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = request_addr[8:1] < 8'ha0;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = \$35  & \$40 ;
+  assign \$42  = ~ request_write;
+  assign \$43  = request_valid & \$42 ;
+  assign \$45  = request_addr[0] < 2'h2;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = request_addr[8:1] < 8'ha0;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = request_addr[8:1] < 8'ha0;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = \$45  & \$50 ;
-  assign \$52  = ~ request_write;
-  assign \$53  = request_valid & \$52 ;
-  assign \$55  = request_addr[0] < 2'h2;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = request_addr[8:1] < 8'ha0;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$53  & \$58 ;
-  assign \$60  = request_valid & request_write;
-  assign \$61  = request_addr[9:4] == 1'h1;
-  assign \$62  = request_addr[3:0] < 4'ha;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$60  & \$63 ;
-  assign \$65  = ~ request_write;
-  assign \$66  = request_valid & \$65 ;
-  assign \$67  = request_addr[9:4] == 1'h1;
-  assign \$68  = request_addr[3:0] < 4'ha;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = \$66  & \$69 ;
-  assign \$72  = register_read ? \$71  : 32'd0;
-  assign \$73  = commit_pending ? 1'h1 : 1'h0;
-  assign \$74  = busy ? 2'h2 : 2'h0;
-  assign \$75  = { 1'h0, \$73  } | \$74 ;
-  assign \$76  = control_read ? \$75  : 2'h0;
-  assign \$77  = \$72  | { 30'h00000000, \$76  };
-  assign \$78  = shift_read ? shift : 5'h00;
-  assign \$79  = \$77  | { 27'h0000000, \$78  };
-  assign \$191  = read_lane * 4'h8;
-  assign \$80  = code_mem__r_data >> \$191 ;
+  assign \$49  = \$43  & \$48 ;
+  assign \$50  = request_valid & request_write;
+  assign \$51  = request_addr[9:4] == 1'h1;
+  assign \$52  = request_addr[3:0] < 4'ha;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$50  & \$53 ;
+  assign \$55  = ~ request_write;
+  assign \$56  = request_valid & \$55 ;
+  assign \$57  = request_addr[9:4] == 1'h1;
+  assign \$58  = request_addr[3:0] < 4'ha;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$56  & \$59 ;
+  assign \$62  = register_read ? \$61  : 32'd0;
+  assign \$63  = commit_pending ? 1'h1 : 1'h0;
+  assign \$64  = busy ? 2'h2 : 2'h0;
+  assign \$65  = { 1'h0, \$63  } | \$64 ;
+  assign \$66  = control_read ? \$65  : 2'h0;
+  assign \$67  = \$62  | { 30'h00000000, \$66  };
+  assign \$68  = shift_read ? shift : 5'h00;
+  assign \$69  = \$67  | { 27'h0000000, \$68  };
+  assign \$169  = read_lane * 4'h8;
+  assign \$70  = code_mem__r_data >> \$169 ;
   always @(posedge clk)
-    request_valid <= \$81 ;
+    request_valid <= \$71 ;
   always @(posedge clk)
-    bus__ack <= \$82 ;
+    bus__ack <= \$72 ;
   always @(posedge clk)
-    decoded <= \$83 ;
+    decoded <= \$73 ;
   always @(posedge clk)
-    fetched <= \$84 ;
+    fetched <= \$74 ;
   always @(posedge clk)
-    collected <= \$85 ;
+    collected <= \$75 ;
   always @(posedge clk)
-    request_addr <= \$86 ;
+    request_addr <= \$76 ;
   always @(posedge clk)
-    request_data <= \$87 ;
+    request_data <= \$77 ;
   always @(posedge clk)
-    request_write <= \$88 ;
+    request_write <= \$78 ;
   always @(posedge clk)
-    register <= \$89 ;
+    register <= \$79 ;
   always @(posedge clk)
-    register_write <= \$90 ;
+    register_write <= \$80 ;
   always @(posedge clk)
-    register_read <= \$91 ;
+    register_read <= \$81 ;
   always @(posedge clk)
-    shift <= \$92 ;
+    shift <= \$82 ;
   always @(posedge clk)
-    control_write <= \$93 ;
+    control_read <= \$83 ;
   always @(posedge clk)
-    control_read <= \$94 ;
+    shift_read <= \$84 ;
   always @(posedge clk)
-    shift_write <= \$95 ;
+    code_mem__addr <= \$85 ;
   always @(posedge clk)
-    shift_read <= \$96 ;
+    code_lanes <= \$86 ;
   always @(posedge clk)
-    code_mem__addr <= \$97 ;
+    code_write <= \$87 ;
   always @(posedge clk)
-    code_lanes <= \$98 ;
+    code_mem__r_en <= \$88 ;
   always @(posedge clk)
-    code_write <= \$99 ;
+    read_lane <= \$89 ;
   always @(posedge clk)
-    code_mem__r_en <= \$100 ;
+    bias_mem__addr <= \$90 ;
   always @(posedge clk)
-    read_lane <= \$101 ;
+    bias_mem__w_en <= \$91 ;
   always @(posedge clk)
-    bias_mem__addr <= \$102 ;
+    bias_mem__r_en <= \$92 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$103 ;
+    read_word <= \$93 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$104 ;
+    \$signal  <= \$94 ;
   always @(posedge clk)
-    read_word <= \$105 ;
+    \$signal$56  <= \$95 ;
   always @(posedge clk)
-    \$signal  <= \$106 ;
-  always @(posedge clk)
-    \$signal$58  <= \$107 ;
-  always @(posedge clk)
-    bias_fetched <= \$108 ;
+    bias_fetched <= \$96 ;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
   \digits_mlp_int8.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -3420,253 +3350,239 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$71  = 32'd1247347202;
+          \$61  = 32'd1247347202;
       3'h1:
-          \$71  = 32'd655392;
+          \$61  = 32'd655392;
       3'h2:
-          \$71  = 32'd134744066;
+          \$61  = 32'd134744066;
       3'h3:
-          \$71  = 32'd1376256;
+          \$61  = 32'd1376256;
       3'h4:
-          \$71  = 32'd0;
+          \$61  = 32'd0;
       3'h5:
-          \$71  = 32'd0;
+          \$61  = 32'd0;
       3'h6:
-          \$71  = 32'd0;
+          \$61  = 32'd0;
       3'h7:
-          \$71  = 32'd0;
+          \$61  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = \$7 ;
+    \$71  = \$7 ;
+    if (rst) begin
+      \$71  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$72  = collected;
+    if (rst) begin
+      \$72  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$73  = request_valid;
+    if (rst) begin
+      \$73  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$74  = decoded;
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$75  = fetched;
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$76  = request_addr;
+    if (\$12 ) begin
+      \$76  = bus__addr;
+    end
+    if (rst) begin
+      \$76  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$77  = request_data;
+    if (\$12 ) begin
+      \$77  = bus__w_data;
+    end
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$78  = request_write;
+    if (\$12 ) begin
+      \$78  = bus__w_stb;
+    end
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$79  = register;
+    if (request_valid) begin
+      \$79  = request_addr[2:0];
+    end
+    if (rst) begin
+      \$79  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$80  = \$15 ;
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$81  = \$19 ;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = collected;
+    \$82  = shift;
+    if (\$21 ) begin
+      \$82  = request_data[4:0];
+    end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = request_valid;
+    \$83  = \$27 ;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = decoded;
+    \$84  = \$33 ;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = fetched;
+    \$85  = code_mem__addr;
+    if (request_valid) begin
+      \$85  = request_addr[8:1];
+    end
     if (rst) begin
-      \$85  = 1'h0;
+      \$85  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = request_addr;
-    if (\$12 ) begin
-      \$86  = bus__addr;
+    \$86  = code_lanes;
+    if (request_valid) begin
+      \$86  = \$34 [1:0];
     end
     if (rst) begin
-      \$86  = 10'h000;
+      \$86  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = request_data;
-    if (\$12 ) begin
-      \$87  = bus__w_data;
-    end
+    \$87  = \$41 ;
     if (rst) begin
-      \$87  = 32'd0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = request_write;
-    if (\$12 ) begin
-      \$88  = bus__w_stb;
-    end
+    \$88  = \$49 ;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = register;
+    \$89  = read_lane;
     if (request_valid) begin
-      \$89  = request_addr[2:0];
+      \$89  = request_addr[0];
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = \$15 ;
+    \$90  = bias_mem__addr;
+    if (request_valid) begin
+      \$90  = request_addr[3:0];
+    end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = \$19 ;
+    \$91  = \$54 ;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = shift;
-    if (\$21 ) begin
-      \$92  = request_data[4:0];
-    end
+    \$92  = \$60 ;
     if (rst) begin
-      \$92  = 5'h08;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = \$26 ;
+    \$93  = read_word;
+    if (decoded) begin
+      \$93  = \$69 ;
+    end
+    if (bias_fetched) begin
+      \$93  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+    end
+    if (\$signal$56 ) begin
+      \$93  = { 24'h000000, \$70  };
+    end
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = \$32 ;
+    \$94  = code_mem__r_en;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = \$37 ;
+    \$95  = \$signal ;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = \$43 ;
+    \$96  = bias_mem__r_en;
     if (rst) begin
       \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = code_mem__addr;
-    if (request_valid) begin
-      \$97  = request_addr[8:1];
-    end
-    if (rst) begin
-      \$97  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = code_lanes;
-    if (request_valid) begin
-      \$98  = \$44 [1:0];
-    end
-    if (rst) begin
-      \$98  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = \$51 ;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = \$59 ;
-    if (rst) begin
-      \$100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = read_lane;
-    if (request_valid) begin
-      \$101  = request_addr[0];
-    end
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = bias_mem__addr;
-    if (request_valid) begin
-      \$102  = request_addr[3:0];
-    end
-    if (rst) begin
-      \$102  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = \$64 ;
-    if (rst) begin
-      \$103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = \$70 ;
-    if (rst) begin
-      \$104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = read_word;
-    if (decoded) begin
-      \$105  = \$79 ;
-    end
-    if (bias_fetched) begin
-      \$105  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
-    end
-    if (\$signal$58 ) begin
-      \$105  = { 24'h000000, \$80  };
-    end
-    if (rst) begin
-      \$105  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = code_mem__r_en;
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = \$signal ;
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = bias_mem__r_en;
-    if (rst) begin
-      \$108  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -3684,8 +3600,8 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign bias_mem__w_data = request_data[20:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$46  = request_addr[9];
-  assign \$54  = request_addr[9];
+  assign \$36  = request_addr[9];
+  assign \$44  = request_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)

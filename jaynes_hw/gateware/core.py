@@ -133,15 +133,19 @@ class ConfiguredLayer(wiring.Component):
             bits = area.size.bit_length() - 1
             return request_addr[bits:] == area.base >> bits, request_addr[:bits]
 
+        def read_flag(name, condition):
+            """``condition`` on a read request, registered in the decode step: one flip-flop
+            in the access step."""
+            read = Signal(name=f"{name}_read")
+            m.d.sync += read.eq(request_valid & ~request_write & condition)
+            return read
+
         def access(name, condition):
-            """(write, read): ``condition`` on a write / a read request, registered in the
-            decode step, so each is one flip-flop in the access step."""
-            write, read = Signal(name=f"{name}_write"), Signal(name=f"{name}_read")
-            m.d.sync += [
-                write.eq(request_valid & request_write & condition),
-                read.eq(request_valid & ~request_write & condition),
-            ]
-            return write, read
+            """(write, read): ``condition`` on a write / a read request, each registered in
+            the decode step (only where both are used: a flag nothing reads is dead logic)."""
+            write = Signal(name=f"{name}_write")
+            m.d.sync += write.eq(request_valid & request_write & condition)
+            return write, read_flag(name, condition)
 
         # The read register: a register's word (access step) or a memory row's field (collect
         # step); r_data shows it in the ack cycle only (the network ORs its layers' r_data).
@@ -174,8 +178,8 @@ class ConfiguredLayer(wiring.Component):
         )
         constants = register_map.constant_registers()
         table = Array(Const(constants.get(address, 0), BUS_DATA_BITS) for address in range(8))
-        _, control_read = access("control", hit & (offset == REG_CONTROL))
-        _, shift_read = access("shift", hit & (offset == REG_SHIFT))
+        control_read = read_flag("control", hit & (offset == REG_CONTROL))
+        shift_read = read_flag("shift", hit & (offset == REG_SHIFT))
         read_sources += [
             (register_read, table[register]),
             (control_read, status),

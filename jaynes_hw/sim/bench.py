@@ -86,19 +86,24 @@ class Bench:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
 
-    async def stream(self, x: np.ndarray, idle=0.0, backpressure=0.0, accepted=None) -> np.ndarray:
+    async def stream(
+        self, x: np.ndarray, idle=0.0, backpressure=0.0, accepted=None, burst: int = 1
+    ) -> np.ndarray:
         """Send vectors (vectors, n_in) and collect their results: (vectors, n_out).
 
-        Each vector's results must come within ``budget.deadline`` of the first input offered,
-        each input be taken within ``patience`` cycles, or ``BudgetExceeded`` fails the
-        scenario."""
+        ``idle``: probability of an idle cycle before each input; ``backpressure``: of y's
+        ready dropping in a cycle, for 1 to ``burst`` cycles. Each vector's results must come
+        within ``budget.deadline`` of the first input offered, each input be taken within
+        ``patience`` cycles, or ``BudgetExceeded`` fails the scenario."""
         n_out, start = self.design.n_out, self.cycle
+        mean_stall = backpressure * (burst + 1) / 2  # ready's low cycles per cycle it is high
+        low_share = mean_stall / (1 - backpressure + mean_stall)
 
         def deadline(vector: int) -> int:
-            return start + self.budget.deadline(vector, idle, backpressure)
+            return start + self.budget.deadline(vector, idle, low_share)
 
         receiver = cocotb.start_soon(
-            self.monitor.receive(x.shape[0] * n_out, n_out, start, deadline, backpressure)
+            self.monitor.receive(x.shape[0] * n_out, n_out, start, deadline, backpressure, burst)
         )
         await self.driver.send(x.reshape(-1), self.patience, idle, accepted)
         results = await receiver

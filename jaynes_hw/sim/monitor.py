@@ -28,16 +28,22 @@ class StreamMonitor:
         self.dut.y__ready.value = 0
 
     async def receive(
-        self, count: int, per_vector: int, start: int, deadline, backpressure: float = 0.0
+        self,
+        count: int,
+        per_vector: int,
+        start: int,
+        deadline,
+        backpressure: float = 0.0,
+        burst: int = 1,
     ) -> list[int]:
-        """Collect ``count`` signed results, ``per_vector`` to a vector, holding ready low in a
-        cycle with probability ``backpressure``.
+        """Collect ``count`` signed results, ``per_vector`` to a vector. In a cycle, with
+        probability ``backpressure``, ready drops for 1 to ``burst`` cycles (uniform).
 
         ``deadline(v)`` is the cycle by which vector v's last result must have come; past it
         ``BudgetExceeded`` says how many of that vector's results came, and when, in cycles
         since ``start`` (when the stream's first input was offered).
         """
-        dut, received = self.dut, []
+        dut, received, stalled = self.dut, [], 0
         while len(received) < count:
             vector = len(received) // per_vector
             if self.cycle() > deadline(vector):
@@ -46,7 +52,10 @@ class StreamMonitor:
                     f"{vector} after {self.cycle() - start:,} cycles, expected by "
                     f"{deadline(vector) - start:,}"
                 )
-            dut.y__ready.value = int(self.rng.random() >= backpressure)
+            if stalled == 0 and self.rng.random() < backpressure:
+                stalled = int(self.rng.integers(1, burst + 1))
+            dut.y__ready.value = int(stalled == 0)
+            stalled = max(stalled - 1, 0)
             await ReadOnly()
             if dut.y__valid.value == 1 and dut.y__ready.value == 1:
                 received.append(dut.y__payload.value.to_signed())

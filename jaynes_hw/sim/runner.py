@@ -39,6 +39,7 @@ from jaynes_hw.support.tools import icarus_available, verilator_environment
 SCENARIOS = (
     "registers",
     "random_stream",
+    "stall_bursts",
     "full_rate",
     "retune_mid_stream",
     "extremes",

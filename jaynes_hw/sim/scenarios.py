@@ -8,8 +8,13 @@ scenarios also pass one after the other in one simulator (``make -C sim``). The 
 =================== =======================================================================
 scenario            checks
 =================== =======================================================================
-registers           ID/shape/format words, codebook and code reads equal the manifest
+registers           ID/shape/format words, codebook and code reads equal the manifest;
+                    STATUS shows busy and a pending commit while a vector is half in, and
+                    every layer's STATUS reads busy while vectors stream; a commit to
+                    each layer alone changes the outputs as the reference says
 random_stream       random vectors under idle cycles and back-pressure
+stall_bursts        y's ready held low for up to two vector periods at a time: every queue
+                    and FIFO of the network fills and must neither overflow nor repeat
 full_rate           back-to-back vectors: measured cycles per vector equal the theory's
 retune_mid_stream   a codebook and shift rewritten while vectors stream: every vector wholly
                     old or wholly new, in that order, both sides seen
@@ -27,6 +32,7 @@ import numpy as np
 from cocotb.triggers import RisingEdge
 
 from jaynes_hw.contract.design import DesignLayer
+from jaynes_hw.contract.registers import REG_CONTROL, LayerDriver
 from jaynes_hw.sim.bench import Bench
 from jaynes_hw.sim.scoreboard import check_outputs
 
@@ -50,7 +56,72 @@ async def registers(dut):
             i = int(bench.rng.integers(layer.config.n_in))
             word = await bench.port.read(layer.base_address + register_map.code_address(o, i))
             assert word == int(layer.stored[o, i]) & ((1 << layer.config.code_bits) - 1)
+    await _status_while_half_a_vector_is_in(bench)
+    for index, layer in enumerate(bench.design.layers):
+        await _status_busy_while_streaming(bench, layer)
+        await _commit_takes_effect(bench, index)
     bench.report(scenario="registers", layers=len(bench.design.layers))
+
+
+async def _commit_takes_effect(bench: Bench, index: int) -> None:
+    """A new shift (and for codebook layers, levels in reverse bin order) committed to layer
+    ``index`` alone changes the outputs exactly as the reference says; then it is put back."""
+    layer = bench.design.layers[index]
+    writes, mantissas, exponents, new_shift = _retuned(layer)
+    after = bench.design.copy()
+    after.layers[index].shift = new_shift
+    if mantissas is not None:
+        after.layers[index].mantissas, after.layers[index].exponents = mantissas, exponents
+    await bench.port.play(writes + layer.driver.commit_writes())
+    await bench.port.wait_commit(layer)
+    x = bench.design.random_inputs(bench.rng, 2)
+    check_outputs(f"registers (layer {index} retuned)", await bench.stream(x), after.forward(x))
+    restore = layer.driver.shift_writes(layer.shift)
+    if mantissas is not None:
+        restore += layer.driver.level_writes(layer.mantissas, layer.exponents)
+    await bench.port.play(restore + layer.driver.commit_writes())
+    await bench.port.wait_commit(layer)
+
+
+async def _status_busy_while_streaming(bench: Bench, layer: DesignLayer) -> None:
+    """While vectors stream back to back, the layer's STATUS reads busy at least once (its
+    vectors keep it busy nearly all the time); afterwards it reads idle."""
+    design = bench.design
+    status = layer.base_address + REG_CONTROL
+    x = design.random_inputs(bench.rng, 3)
+    stream = cocotb.start_soon(bench.stream(x))
+    seen_busy = False
+    while not stream.done() and not seen_busy:
+        seen_busy = LayerDriver.decode_status(await bench.port.read(status))["busy"]
+    check_outputs("registers (busy)", await stream, design.forward(x))
+    assert seen_busy, f"layer at {layer.base_address:#x}: STATUS never read busy in 3 vectors"
+    word = LayerDriver.decode_status(await bench.port.read(status))
+    assert not word["busy"], f"layer at {layer.base_address:#x}: STATUS {word} when idle"
+
+
+async def _status_while_half_a_vector_is_in(bench: Bench) -> None:
+    """With half a vector in the first layer, its STATUS reads busy; a commit written then
+    stays pending (a vector boundary has not come) until the rest arrives and is computed;
+    the outputs are exact and STATUS reads idle afterwards."""
+    design, layer = bench.design, bench.design.layers[0]
+    status = layer.base_address + REG_CONTROL
+    x = design.random_inputs(bench.rng, 1)
+    half = max(design.n_in // 2, 1)
+    await bench.driver.send(x[0, :half], bench.patience)
+    word = LayerDriver.decode_status(await bench.port.read(status))
+    assert word["busy"], f"layer 0 STATUS {word} with half a vector in: busy expected"
+    await bench.port.play(layer.driver.shift_writes(layer.shift) + layer.driver.commit_writes())
+    word = LayerDriver.decode_status(await bench.port.read(status))
+    assert word["commit_pending"], f"layer 0 STATUS {word}: a commit pending mid-vector expected"
+    received = cocotb.start_soon(bench.monitor.receive(
+        design.n_out, design.n_out, bench.cycle, lambda v: bench.cycle + bench.patience
+    ))  # fmt: skip
+    await bench.driver.send(x[0, half:], bench.patience)
+    got = np.array(await received, dtype=np.int64).reshape(1, -1)
+    check_outputs("registers (half a vector)", got, design.forward(x))
+    await bench.port.wait_commit(layer)
+    word = LayerDriver.decode_status(await bench.port.read(status))
+    assert not word["busy"] and not word["commit_pending"], f"layer 0 STATUS {word} when idle"
 
 
 @cocotb.test()
@@ -62,6 +133,21 @@ async def random_stream(dut):
     got = await bench.stream(x, idle=0.3, backpressure=0.3)
     check_outputs("random_stream", got, bench.design.forward(x))
     bench.report(scenario="random_stream", vectors=len(x))
+
+
+@cocotb.test()
+async def stall_bursts(dut):
+    """y's ready dropped (probability 1 % a cycle) for up to two vector periods at a time,
+    x idle 20 % of cycles: the back-pressure reaches every layer's output queue and the FIFOs
+    between layers, so a queue that overflows or a credit miscounted loses or repeats
+    results."""
+    bench = Bench(dut)
+    await bench.start()
+    x = bench.design.random_inputs(bench.rng, bench.vectors)
+    burst = 2 * bench.design.vector_period
+    got = await bench.stream(x, idle=0.2, backpressure=0.01, burst=burst)
+    check_outputs("stall_bursts", got, bench.design.forward(x))
+    bench.report(scenario="stall_bursts", vectors=len(x))
 
 
 @cocotb.test()
