@@ -21,20 +21,33 @@ codes, m6e2 levels, the two datapaths), ``pow2`` (4-bit codes, power-of-two leve
 
 then one ``fit`` line per kind and board: the per-lane slope and the shared intercept of
 ``lc_equivalent`` against lanes (least squares over the builds that fit), and the largest
-build that fits with its MAC/s. With ``--plot FILE`` (extra ``plots``) a PNG of MAC/s
+build that fits with its MAC/s. A build refused for needing more DSP blocks than the device
+has is built again with LUT multipliers (``record`` ``lut_multipliers``; not in the fit or the
+plot). With ``--plot FILE`` (extra ``plots``) a PNG of MAC/s
 against LC-equivalent for each kind and board.
 
 ``digits``: the built-in digits network (64-32-10) on the iCE40 UP5K, each kind at the
 fastest configuration that fits. Kinds: ``int8``, ``lognormal`` (m6e2 levels in both
 layers), ``pow2`` (power-of-two levels in both) and ``lognormal_pow2`` (m6e2 in the first
 layer, powers of two in the second). For each kind, lane pairs from the fastest vector
-period down are built until one fits, and one more; multipliers go to the DSP blocks when
-the design needs no more than the device has, else to LUTs. One JSON line per build
+period down are built (``digits_candidates``): layer 1 gets the fewest lanes that keep it no
+slower, and where that needs more multipliers than the UP5K's 8 DSP blocks, the pair is
+also built with layer 1 cut to the lanes that leave every multiplier a DSP. Multipliers go
+to the DSP blocks when the design needs no more than the device has, else to LUTs; the
+search stops after two fitting builds of each mapping. One JSON line per build
 (``inferences_per_s`` = median Fmax / cycles per inference, and the test accuracy of the
 network through the bit-exact reference), then the best build of each kind and the ratio of
 the best lognormal-coded build to the best int8 build.
 
-    python bench/bench_hardware.py [--sections layer digits] [--boards icebreaker ulx3s]
+``peer``: da4ml (extra ``peers``), the fully unrolled, pipelined peer whose constant weights
+become adder graphs, builds the same digits network with the int8 core's weights, shifts and
+biases (checked bit for bit against the integer reference on the test split). The same
+Yosys synthesizes it; on the ECP5-85F nextpnr places it out of context (its ports are
+hundreds of bits wide, no board top); the UP5K has no out-of-context mode, so there the
+line gives Yosys's logic count against the device's 5,280 cells. Its weights are baked
+into the logic: ``tunable`` is false. One inference per clock.
+
+    python bench/bench_hardware.py [--sections layer digits peer] [--boards icebreaker ulx3s]
                                    [--lanes 4 8 16 24 32] [--kinds ...] [--seeds 3]
                                    [--plot hardware.png]
 
@@ -57,7 +70,7 @@ import numpy as np
 from jaynes_hw.boards.definitions import board_named
 from jaynes_hw.generate import LayerRequest, NetworkRequest, build_layers, render
 from jaynes_hw.generate.config import default_request
-from jaynes_hw.support.errors import UserError
+from jaynes_hw.support.errors import UserError, run_reporting_errors
 from jaynes_hw.support.extras import require_extra
 from jaynes_hw.support.files import write_text_files
 from jaynes_hw.synth import synthesize
@@ -216,6 +229,11 @@ def layer_section(boards, kinds, lane_counts, seeds) -> list[dict]:
                 print(json.dumps(row), flush=True)
             print(json.dumps(fit(kind_rows)), flush=True)
             rows += kind_rows
+            for row in built:  # more multipliers than DSP blocks: the same core on LUTs
+                if not row["fits"] and "DSP blocks" in row["reason"]:
+                    lut_row = build(board, kind, row["lanes"], seeds, dsp=False)
+                    lut_row = derived(lut_row, link, None) | {"record": "lut_multipliers"}
+                    print(json.dumps(lut_row), flush=True)
     return rows
 
 
@@ -250,21 +268,23 @@ def plot(rows: list[dict], path: Path) -> None:
 # --- the digits network ----------------------------------------------------------------------
 
 
-def digits_request(kind: str, first_lanes: int) -> NetworkRequest:
-    """The default network with ``first_lanes`` lanes in layer 0 and the fewest lanes that
-    keep layer 1 no slower, each layer with its kind's level scheme."""
+def digits_request(kind: str, first_lanes: int, second_lanes: int | None = None) -> NetworkRequest:
+    """The default network with ``first_lanes`` lanes in layer 0 and ``second_lanes`` in
+    layer 1 (default: the fewest that keep layer 1 no slower), each layer with its kind's
+    level scheme."""
     request = default_request()
     _, schemes = DIGITS_KINDS[kind]
     first, second = request.layers
-    probe = replace(request, layers=(replace(first, lanes=first_lanes), second))
-    layers = build_layers(probe, "int8")  # only the shapes matter here
-    period = layers[0].config.cycles_per_vector
-    second_config = layers[1].config
-    second_lanes = next(
-        lanes
-        for lanes in range(1, second_config.n_out + 1)
-        if replace(second_config, lanes=lanes).cycles_per_vector <= period
-    )
+    if second_lanes is None:
+        probe = replace(request, layers=(replace(first, lanes=first_lanes), second))
+        layers = build_layers(probe, "int8")  # only the shapes matter here
+        period = layers[0].config.cycles_per_vector
+        second_config = layers[1].config
+        second_lanes = next(
+            lanes
+            for lanes in range(1, second_config.n_out + 1)
+            if replace(second_config, lanes=lanes).cycles_per_vector <= period
+        )
     return replace(
         request,
         layers=(
@@ -287,11 +307,32 @@ def multipliers(layers) -> int:
     return count
 
 
-def digits_build(kind: str, first_lanes: int, seeds: int, test_split) -> dict:
+def digits_candidates(kind: str) -> list[tuple[int, int | None]]:
+    """(first lanes, second lanes or None for the default) to build, fastest period first:
+    each of ``DIGITS_FIRST_LANES`` as it comes and, where its multipliers outnumber the
+    DSP blocks, also with layer 1 cut to the lanes that let every multiplier have a DSP
+    (slower layer 1, faster clock), if any."""
+    core, _ = DIGITS_KINDS[kind]
+    dsps = board_named("icebreaker").dsps
+    found = []
+    for first_lanes in DIGITS_FIRST_LANES:
+        found.append((first_lanes, None))
+        layers = build_layers(digits_request(kind, first_lanes), core)
+        if multipliers(layers) > dsps:
+            first_only = multipliers(layers[:1])
+            per_lane = multipliers(layers[1:]) // layers[1].config.lanes
+            if per_lane and first_only < dsps:
+                found.append((first_lanes, (dsps - first_only) // per_lane))
+    return found
+
+
+def digits_build(
+    kind: str, first_lanes: int, seeds: int, test_split, second_lanes: int | None = None
+) -> dict:
     from jaynes_hw.demo.command import reference_accuracy
 
     core, _ = DIGITS_KINDS[kind]
-    request = digits_request(kind, first_lanes)
+    request = digits_request(kind, first_lanes, second_lanes)
     layers = build_layers(request, core)
     board = board_named("icebreaker")
     dsp = multipliers(layers) <= board.dsps
@@ -328,15 +369,20 @@ def digits_section(kinds, seeds) -> list[dict]:
     test_split = (integer_inputs(split.x_test), split.y_test)
     best = {}
     for kind in kinds:
-        fitted = 0
-        for first_lanes in DIGITS_FIRST_LANES:
-            row = digits_build(kind, first_lanes, seeds, test_split)
+        fitted = {True: 0, False: 0}  # builds that fit, with and without DSP mapping
+        core, _ = DIGITS_KINDS[kind]
+        dsps = board_named("icebreaker").dsps
+        for first_lanes, second_lanes in digits_candidates(kind):
+            layers = build_layers(digits_request(kind, first_lanes, second_lanes), core)
+            if fitted[multipliers(layers) <= dsps] == 2:
+                continue  # two fits of this mapping already: slower periods cannot win
+            row = digits_build(kind, first_lanes, seeds, test_split, second_lanes)
             print(json.dumps(row), flush=True)
             if row["fits"]:
-                fitted += 1
+                fitted[row["dsp_mapping"]] += 1
                 if kind not in best or row["inferences_per_s"] > best[kind]["inferences_per_s"]:
                     best[kind] = row
-            if fitted == 2:
+            if all(count == 2 for count in fitted.values()):
                 break
     for row in best.values():
         print(json.dumps(row | {"record": "digits_best"}), flush=True)
@@ -359,10 +405,136 @@ def digits_section(kinds, seeds) -> list[dict]:
     return list(best.values())
 
 
+# --- the da4ml peer ------------------------------------------------------------------------
+
+DA4ML_LATENCY_CUTOFF = 4  # adder depth per pipeline stage (da4ml's unit)
+# router1 needs hours for the peer's ~130,000 arcs on the ECP5; router2 minutes
+PEER_PLACE_TIMEOUT_S = 3600
+
+
+def da4ml_digits(directory: Path, test_split) -> list[str]:
+    """The int8 digits network traced with da4ml and written as Verilog into ``directory``;
+    returns the source files (relative). Raises ``AssertionError`` if da4ml's model of it
+    is not bit-exact with the integer reference on the test split."""
+    require_extra("da4ml", "peers", "the da4ml peer")
+    from da4ml.codegen import VerilogModel
+    from da4ml.trace import FixedVariableArrayInput, comb_trace
+    from da4ml.trace.ops import quantize, relu
+
+    from jaynes_hw.contract.codebook import signed_levels
+    from jaynes_hw.contract.reference import reference_layer
+
+    layers = build_layers(default_request(), "int8")
+    inputs = FixedVariableArrayInput(layers[0].config.n_in)
+    values = quantize(inputs, 1, layers[0].config.act_bits - 1, 0)
+    for layer in layers:
+        weights = signed_levels(layer.quantized.codes, layer.quantized.codebook)
+        total = values @ weights.T.astype(np.float64)
+        if layer.bias is not None:
+            total = total + layer.bias.astype(np.float64)
+        # rshift_round and saturation: round half up (RND), saturate (SAT), then ReLU
+        scaled = quantize(total * 2.0**-layer.shift, 1, layer.config.out_bits - 1, 0, "SAT", "RND")
+        values = relu(scaled) if layer.config.relu else scaled
+    logic = comb_trace(inputs, values)
+    x, _ = test_split
+    expected = x
+    for layer in layers:
+        levels = signed_levels(layer.quantized.codes, layer.quantized.codebook)
+        expected = reference_layer(
+            layer.config.arithmetic(layer.shift), levels, expected, layer.bias
+        )
+    got = np.asarray(logic.predict(x.astype(np.float64)))
+    assert np.array_equal(got.astype(np.int64), expected), "da4ml's network is not bit-exact"
+    VerilogModel(
+        logic, "digits_da4ml", directory, latency_cutoff=DA4ML_LATENCY_CUTOFF, print_latency=False
+    ).write()
+    sources = sorted(directory.glob("src/digits_da4ml*.v")) + sorted(
+        path for path in directory.glob("src/static/*.v") if path.name != "lookup_table.v"
+    )  # no lookup tables in a network of adders; that module needs a memory file
+    return [str(path.relative_to(directory)) for path in sources if "wrapper" not in path.name]
+
+
+def peer_section(boards, seeds) -> None:
+    import subprocess
+
+    from jaynes_hw.demo.digits import integer_inputs, load_digits_split
+    from jaynes_hw.support.tools import yowasp_environment
+
+    split = load_digits_split()
+    test_split = (integer_inputs(split.x_test), split.y_test)
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        sources = da4ml_digits(directory, test_split)
+        for board_name in boards:
+            board = board_named(board_name)
+            env = yowasp_environment(board.family)
+            synth = f"synth_{board.family} {' '.join(board.synth_options)}"
+            if board.family == "ice40":
+                synth += " -dsp"
+            script = (
+                f"read_verilog -sv {' '.join(sources)}; {synth} -top digits_da4ml; "
+                f"tee -q -o stat_{board.family}.json stat -json; write_json {board.family}.json"
+            )
+            subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=directory, env=env, check=True)
+            stat = json.loads((directory / f"stat_{board.family}.json").read_text())
+            cells = stat["design"]["num_cells_by_type"]
+            row = {
+                "record": "peer",
+                "peer": "da4ml",
+                "board": board.name,
+                "network": "digits 64-32-10, int8 weights, bit-exact with the reference",
+                "tunable": False,
+                "inferences_per_cycle": 1,
+                "ffs": sum(count for cell, count in cells.items() if "FF" in cell),
+            }
+            if board.family == "ice40":
+                luts = cells.get("SB_LUT4", 0)
+                row |= {
+                    "yosys_lut4": luts,
+                    "yosys_carry": cells.get("SB_CARRY", 0),
+                    "device_lcs": 5280,
+                    "fits": luts <= 5280,
+                    "reason": "no out-of-context placement on the iCE40: Yosys's LUT count",
+                }
+                print(json.dumps(row), flush=True)
+                continue
+            fmaxes = []
+            for seed in range(1, seeds + 1):
+                report = directory / f"report_{seed}.json"
+                place = [
+                    env["NEXTPNR_ECP5"], "--quiet", "--out-of-context", *board.nextpnr_device,
+                    "--freq", str(board.fmax_target_mhz), "--json", "ecp5.json",
+                    "--router", "router2", "--report", report.name, "--seed", str(seed),
+                    "--timing-allow-fail",
+                ]  # fmt: skip
+                try:
+                    subprocess.run(place, cwd=directory, env=env, check=True,
+                                   capture_output=True, timeout=PEER_PLACE_TIMEOUT_S)  # fmt: skip
+                except subprocess.TimeoutExpired:
+                    row |= {"fits": None, "reason": f"not routed in {PEER_PLACE_TIMEOUT_S} s"}
+                    break
+                placed_report = json.loads(report.read_text())
+                fmaxes.append(next(iter(placed_report["fmax"].values()))["achieved"])
+            if not fmaxes:
+                print(json.dumps(row), flush=True)
+                continue
+            used = placed_report["utilization"]
+            fmax = statistics.median(fmaxes)
+            row |= {
+                "fits": True,
+                "area": used["TRELLIS_COMB"]["used"],
+                "dsps": used.get("MULT18X18D", {}).get("used", 0),
+                "fmax_mhz": round(fmax, 2),
+                "fmax_best_mhz": round(max(fmaxes), 2),
+                "inferences_per_s": round(fmax * 1e6),
+            }
+            print(json.dumps(row), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", nargs="+", choices=("layer", "digits"),
-                        default=["layer", "digits"])  # fmt: skip
+    parser.add_argument("--sections", nargs="+", choices=("layer", "digits", "peer"),
+                        default=["layer", "digits", "peer"])  # fmt: skip
     parser.add_argument("--boards", nargs="+", default=["icebreaker", "ulx3s"])
     parser.add_argument("--lanes", nargs="+", type=int, default=[4, 8, 16, 24, 32])
     parser.add_argument("--kinds", nargs="+", choices=tuple(KINDS), default=list(KINDS))
@@ -378,8 +550,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.plot}", file=sys.stderr)
     if "digits" in args.sections:
         digits_section(args.digits_kinds, args.seeds)
+    if "peer" in args.sections:
+        peer_section(args.boards, args.seeds)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors(main, "bench_hardware"))
