@@ -42,10 +42,10 @@ from jaynes_hw.sim.budget import (
     CycleBudget,
     wall_clock_limit,
 )
-from jaynes_hw.sim.runner import SIMULATORS
+from jaynes_hw.sim.runner import design_to_simulate
 from jaynes_hw.sim.scoreboard import check_outputs
 from jaynes_hw.support.errors import UserError
-from jaynes_hw.support.tools import icarus_available, verilator_environment, verilator_executable
+from jaynes_hw.support.tools import verilator_environment, verilator_executable
 
 HARNESS_TOP = "bulk_harness"
 OP_END, OP_WRITE, OP_POLL, OP_STREAM = 0, 1, 2, 3
@@ -259,7 +259,7 @@ def playback(
     once at the start, never between phases) and return what came out; the caller judges
     the outputs. ``idle`` and ``backpressure``: probabilities of an idle cycle on x and of
     ``y.ready`` low in a cycle (0: back to back, y always ready)."""
-    design = _design(manifest, simulator)
+    design = design_to_simulate(manifest, simulator)
     commands, inputs = [], []
     for n, phase in enumerate(phases):
         vectors = np.asarray(phase.inputs, dtype=np.int64)
@@ -315,7 +315,7 @@ def bulk_stream(
     """``vectors`` random vectors through the design under random idle cycles and
     back-pressure (``BULK_IDLE``, ``BULK_BACKPRESSURE``), every result judged by the
     reference. A design that stops answering fails with its budget's one line."""
-    design = _design(manifest, simulator)
+    design = design_to_simulate(manifest, simulator)
     x = design.random_inputs(np.random.default_rng(seed), vectors)
     command = build(design, simulator, build_root)
     started = time.perf_counter()
@@ -329,15 +329,6 @@ def bulk_stream(
     except AssertionError as error:  # BudgetExceeded or a mismatch
         return BulkResult(False, str(error), vectors, 0, time.perf_counter() - started)
     return BulkResult(True, "", vectors, stream.cycles, seconds)
-
-
-def _design(manifest: str | Path, simulator: str) -> Design:
-    if simulator not in SIMULATORS:
-        raise UserError(f"unknown simulator {simulator!r}; expected one of {SIMULATORS}")
-    design = Design.from_manifest(manifest)
-    if not design.verilog.exists():
-        raise UserError(f"{design.verilog}: no such file (named by {manifest})")
-    return design
 
 
 def _run_directory(command: list[str]) -> Path:
@@ -396,8 +387,6 @@ def build(design: Design, simulator: str, build_root: Path) -> list[str]:
             ]  # fmt: skip
             _compile(compile_command, directory, env, simulator, design)
         return command
-    if not icarus_available():
-        raise UserError("icarus is not installed")
     program = directory / "bulk.vvp"
     if not program.exists():
         (directory / "clock.v").write_text(ICARUS_CLOCK.format(harness=HARNESS_TOP))

@@ -140,12 +140,9 @@ def simulate(
         ]
 
 
-@contextlib.contextmanager
-def _built(manifest: str | Path, simulator: str, build_root: Path, waves: bool = False):
-    """(cocotb runner, design, build directory) of the design, compiled, with the simulator's
-    environment in place while the caller runs tests."""
-    from cocotb_tools.runner import get_runner
-
+def design_to_simulate(manifest: str | Path, simulator: str) -> Design:
+    """The design of ``manifest``, its files checked, once the simulator is known and
+    installed; a ``UserError`` with one line otherwise."""
     if simulator not in SIMULATORS:
         raise UserError(f"unknown simulator {simulator!r}; expected one of {SIMULATORS}")
     if not simulator_available(simulator):
@@ -153,6 +150,16 @@ def _built(manifest: str | Path, simulator: str, build_root: Path, waves: bool =
     design = Design.from_manifest(manifest)  # checks the files before compiling
     if not design.verilog.exists():
         raise UserError(f"{design.verilog}: no such file (named by {manifest})")
+    return design
+
+
+@contextlib.contextmanager
+def _built(manifest: str | Path, simulator: str, build_root: Path, waves: bool = False):
+    """(cocotb runner, design, build directory) of the design, compiled, with the simulator's
+    environment in place while the caller runs tests."""
+    from cocotb_tools.runner import get_runner
+
+    design = design_to_simulate(manifest, simulator)
     build_dir = build_directory(design, simulator, build_root, waves).resolve()
     with _environment(simulator):
         runner = get_runner(simulator)
