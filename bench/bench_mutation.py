@@ -12,12 +12,15 @@ For each committed design (``rtl/digits_mlp``: m6e2 levels; ``digits_mlp_pow2``;
   register stage, as far as the design can tell);
 - ``mux_arms``: the two arms of a ``?:`` swapped.
 
-Each mutant is judged by ``jaynes-hw sim``'s checks: every cocotb scenario (``--vectors``)
-and a bulk stream (``--bulk``), on Verilator. A mutant is **killed** when any check fails,
-**survives** when all pass, and is **stillborn** when Verilator cannot build it (not
+A mutant whose netlist is the original's once yosys has optimised both (``proc; flatten;
+opt -full; opt_clean -purge``: "trivial compiler equivalence") is **equivalent**: it changes
+a dead wire or adds a zero, and no test could kill it; it is not simulated and not counted.
+Every other mutant is judged by ``jaynes-hw sim``'s checks: every cocotb scenario
+(``--vectors``) and a bulk stream (``--bulk``), on Verilator. It is **killed** when any check
+fails, **survives** when all pass, and is **stillborn** when Verilator cannot build it (not
 counted). One JSON line per mutant (with the changed line for a survivor, so it shows where
-the scenarios are blind), then one summary line per design and overall: the share killed and
-the median seconds to decide a mutant.
+the scenarios are blind), then one summary line per design and overall: the share killed
+among the mutants decided, and the median seconds to decide a mutant.
 
     python bench/bench_mutation.py [--designs digits_mlp ...] [--mutants 30] [--seed 1]
 """
@@ -30,6 +33,7 @@ import random
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +42,7 @@ from pathlib import Path
 from jaynes_hw.sim.bulk import bulk_stream
 from jaynes_hw.sim.runner import simulate
 from jaynes_hw.support.errors import UserError
+from jaynes_hw.support.tools import yowasp_environment
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
 DESIGNS = ("digits_mlp", "digits_mlp_pow2", "digits_mlp_int8")
@@ -89,6 +94,27 @@ def mutate(line: str, kind: str, rng: random.Random) -> str:
     return line[: match.start()] + f"= {condition} ? {otherwise} : {then};"
 
 
+NORMALISE = "proc; flatten; opt -full; opt_clean -purge"
+
+
+def optimised_netlist(directory: Path, stem: str) -> str:
+    """The design in ``directory`` as yosys leaves it after ``NORMALISE`` (RTLIL, without
+    source attributes, which name lines)."""
+    script = (
+        f"read_verilog -sv {stem}.v; hierarchy -top {stem}; {NORMALISE}; write_rtlil netlist.il"
+    )
+    completed = subprocess.run(
+        [yowasp_environment("ice40")["YOSYS"], "-q", "-p", script],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode:
+        return ""  # yosys refused it: not provably equivalent
+    lines = (directory / "netlist.il").read_text().splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("attribute \\src"))
+
+
 def judge(directory: Path, stem: str, vectors: int, bulk: int, seed: int) -> str:
     """``killed``, ``survived`` or ``stillborn`` for the design in ``directory``."""
     manifest = directory / f"{stem}.json"
@@ -116,6 +142,9 @@ def main() -> int:
     for stem in args.designs:
         text = (RTL / f"{stem}.v").read_text()
         lines = text.splitlines()
+        with tempfile.TemporaryDirectory() as name:
+            shutil.copy(RTL / f"{stem}.v", Path(name) / f"{stem}.v")
+            original_netlist = optimised_netlist(Path(name), stem)
         sites = candidates(lines)
         kinds = [kind for kind, numbers in sites.items() if numbers]
         outcomes = []
@@ -130,7 +159,10 @@ def main() -> int:
                 changed = [*lines[:number], mutated, *lines[number + 1 :]]
                 (directory / f"{stem}.v").write_text("\n".join(changed) + "\n")
                 started = time.perf_counter()
-                outcome, reason = judge(directory, stem, args.vectors, args.bulk, args.seed)
+                if optimised_netlist(directory, stem) == original_netlist:
+                    outcome, reason = "equivalent", ""
+                else:
+                    outcome, reason = judge(directory, stem, args.vectors, args.bulk, args.seed)
                 seconds = time.perf_counter() - started
             row = {"bench": "mutation", "design": stem, "mutant": index, "kind": kind,
                    "line": number + 1, "outcome": outcome, "seconds": round(seconds, 1),
@@ -146,14 +178,15 @@ def main() -> int:
 
 
 def summary(name: str, rows: list[dict]) -> dict:
-    decided = [row for row in rows if row["outcome"] != "stillborn"]
+    decided = [row for row in rows if row["outcome"] in ("killed", "survived")]
     killed = sum(row["outcome"] == "killed" for row in decided)
     return {
         "bench": "mutation",
         "design": name,
         "summary": "killed share",
         "mutants": len(rows),
-        "stillborn": len(rows) - len(decided),
+        "stillborn": sum(row["outcome"] == "stillborn" for row in rows),
+        "equivalent": sum(row["outcome"] == "equivalent" for row in rows),
         "killed": killed,
         "survived": len(decided) - killed,
         "killed_share": round(killed / len(decided), 3) if decided else None,

@@ -1859,10 +1859,10 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [17:0] \$100 ;
-  reg [8:0] \$101 ;
-  wire [16:0] \$102 ;
-  wire [17:0] \$103 ;
+  reg [8:0] \$100 ;
+  wire [16:0] \$101 ;
+  wire [17:0] \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -1877,50 +1877,50 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  wire [23:0] \$118 ;
-  wire [24:0] \$119 ;
+  wire [23:0] \$117 ;
+  wire [24:0] \$118 ;
+  wire [23:0] \$119 ;
   wire \$12 ;
-  wire [23:0] \$120 ;
-  wire [24:0] \$121 ;
-  wire [23:0] \$122 ;
-  wire [24:0] \$123 ;
-  wire [23:0] \$124 ;
-  wire [24:0] \$125 ;
-  wire \$126 ;
+  wire [24:0] \$120 ;
+  wire [23:0] \$121 ;
+  wire [24:0] \$122 ;
+  wire [23:0] \$123 ;
+  wire [24:0] \$124 ;
+  wire \$125 ;
+  wire [5:0] \$126 ;
   wire [5:0] \$127 ;
-  wire [5:0] \$128 ;
+  wire \$128 ;
   wire \$129 ;
   wire [9:0] \$13 ;
   wire \$130 ;
-  wire \$131 ;
+  wire [7:0] \$131 ;
   wire [7:0] \$132 ;
-  wire [7:0] \$133 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [3:0] \$139 ;
   wire [3:0] \$14 ;
-  wire [3:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
-  wire [3:0] \$143 ;
-  wire \$144 ;
-  wire [2:0] \$145 ;
-  wire \$146 ;
-  wire [3:0] \$147 ;
+  wire [3:0] \$142 ;
+  wire \$143 ;
+  wire [2:0] \$144 ;
+  wire \$145 ;
+  wire [3:0] \$146 ;
+  wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [25:0] \$149 ;
   wire \$15 ;
   wire [25:0] \$150 ;
   wire [25:0] \$151 ;
-  wire [25:0] \$152 ;
-  reg \$153 ;
-  reg [5:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [2:0] \$156 ;
+  reg \$152 ;
+  reg [5:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [2:0] \$155 ;
+  reg \$156 ;
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
@@ -1936,10 +1936,10 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg \$168 ;
   reg \$169 ;
   wire [6:0] \$17 ;
-  reg \$170 ;
+  reg [4:0] \$170 ;
   reg [4:0] \$171 ;
-  reg [4:0] \$172 ;
-  reg [23:0] \$173 ;
+  reg [23:0] \$172 ;
+  reg [8:0] \$173 ;
   reg [8:0] \$174 ;
   reg [8:0] \$175 ;
   reg [8:0] \$176 ;
@@ -1948,7 +1948,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg [8:0] \$179 ;
   wire \$18 ;
   reg [8:0] \$180 ;
-  reg [8:0] \$181 ;
+  reg \$181 ;
   reg \$182 ;
   reg \$183 ;
   reg \$184 ;
@@ -1958,28 +1958,27 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg \$188 ;
   reg \$189 ;
   wire \$19 ;
-  reg \$190 ;
+  reg [22:0] \$190 ;
   reg [22:0] \$191 ;
   reg [22:0] \$192 ;
   reg [22:0] \$193 ;
-  reg [22:0] \$194 ;
-  reg [4:0] \$195 ;
-  reg \$196 ;
-  reg [2:0] \$197 ;
+  reg [4:0] \$194 ;
+  reg \$195 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
   reg \$198 ;
-  reg \$199 ;
+  reg [22:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg [22:0] \$200 ;
   reg [22:0] \$201 ;
   reg [22:0] \$202 ;
-  reg [22:0] \$203 ;
-  reg [2:0] \$204 ;
+  reg [2:0] \$203 ;
+  reg \$204 ;
   reg \$205 ;
   reg \$206 ;
   reg \$207 ;
   reg \$208 ;
-  reg \$209 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -2013,59 +2012,59 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire [7:0] \$52 ;
-  wire \$53 ;
-  wire [4:0] \$54 ;
+  wire [7:0] \$51 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [31:0] \$57 ;
   wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [8:0] \$63 ;
+  wire [8:0] \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire [8:0] \$67 ;
+  wire [8:0] \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire [8:0] \$71 ;
+  wire [8:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire [8:0] \$75 ;
+  wire [8:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire [8:0] \$79 ;
+  wire [8:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire [8:0] \$83 ;
+  wire [8:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire [8:0] \$87 ;
+  wire [8:0] \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire [8:0] \$91 ;
-  reg [8:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [17:0] \$94 ;
-  reg [8:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [17:0] \$97 ;
-  reg [8:0] \$98 ;
-  wire [16:0] \$99 ;
+  wire [8:0] \$90 ;
+  reg [8:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [17:0] \$93 ;
+  reg [8:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [17:0] \$96 ;
+  reg [8:0] \$97 ;
+  wire [16:0] \$98 ;
+  wire [17:0] \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$119  = 1'h0;
   reg \$signal$120  = 1'h0;
@@ -2950,274 +2949,273 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   assign \$37  = \$36  | commit;
   assign \$38  = issue ? last_beat : first_beat;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue & last_beat;
-  assign \$41  = \$40  ? final_pass : from_stream;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = \$32  | \$42 ;
-  assign \$44  = input_write__addr == 6'h3e;
-  assign \$45  = last_beat ? 1'h0 : \$44 ;
-  assign \$46  = issue ? \$45  : last_beat;
-  assign \$47  = issue & last_beat;
-  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$49  = \$47  ? 1'h1 : \$48 ;
-  assign \$50  = \$46  & \$49 ;
-  assign \$51  = \$43  | \$50 ;
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = shift > 5'h18;
-  assign \$54  = \$53  ? 5'h18 : shift;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = 1'h1 << clamped;
-  assign \$60  = first_beat & from_stream;
-  assign \$61  = commit_pending & \$60 ;
-  assign \$62  = \$61  & drained;
-  assign \$63  = mantissas__0 << exponents__0;
-  assign \$64  = first_beat & from_stream;
-  assign \$65  = commit_pending & \$64 ;
-  assign \$66  = \$65  & drained;
-  assign \$67  = mantissas__1 << exponents__1;
-  assign \$68  = first_beat & from_stream;
-  assign \$69  = commit_pending & \$68 ;
-  assign \$70  = \$69  & drained;
-  assign \$71  = mantissas__2 << exponents__2;
-  assign \$72  = first_beat & from_stream;
-  assign \$73  = commit_pending & \$72 ;
-  assign \$74  = \$73  & drained;
-  assign \$75  = mantissas__3 << exponents__3;
-  assign \$76  = first_beat & from_stream;
-  assign \$77  = commit_pending & \$76 ;
-  assign \$78  = \$77  & drained;
-  assign \$79  = mantissas__4 << exponents__4;
-  assign \$80  = first_beat & from_stream;
-  assign \$81  = commit_pending & \$80 ;
-  assign \$82  = \$81  & drained;
-  assign \$83  = mantissas__5 << exponents__5;
-  assign \$84  = first_beat & from_stream;
-  assign \$85  = commit_pending & \$84 ;
-  assign \$86  = \$85  & drained;
-  assign \$87  = mantissas__6 << exponents__6;
-  assign \$88  = first_beat & from_stream;
-  assign \$89  = commit_pending & \$88 ;
-  assign \$90  = \$89  & drained;
-  assign \$91  = mantissas__7 << exponents__7;
-  assign \$93  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$94  = { \$93 [16], \$93  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$96  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$97  = { \$96 [16], \$96  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$99  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$100  = { \$99 [16], \$99  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$102  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$103  = { \$102 [16], \$102  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$104  = \$signal$122  & \$signal$123 ;
-  assign \$105  = issue | \$signal$65 ;
-  assign \$106  = valid1 | \$signal$119 ;
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = \$signal$122  & \$signal$123 ;
-  assign \$109  = issue & last_beat;
-  assign \$110  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$111  = \$109  ? 1'h1 : \$110 ;
-  assign \$112  = \$108  | \$111 ;
-  assign \$113  = drain | \$signal$126 ;
-  assign \$114  = \$112  | \$113 ;
-  assign \$115  = \$107  | \$114 ;
-  assign \$116  = \$115  | \$signal$127 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = $signed(acc0) + $signed(term0);
-  assign \$119  = $signed(\$118 ) + $signed({ 1'h0, sign0 });
-  assign \$120  = $signed(acc1) + $signed(term1);
-  assign \$121  = $signed(\$120 ) + $signed({ 1'h0, sign1 });
-  assign \$122  = $signed(acc2) + $signed(term2);
-  assign \$123  = $signed(\$122 ) + $signed({ 1'h0, sign2 });
-  assign \$124  = $signed(acc3) + $signed(term3);
-  assign \$125  = $signed(\$124 ) + $signed({ 1'h0, sign3 });
-  assign \$126  = head == 5'h1f;
-  assign \$127  = head + 1'h1;
-  assign \$128  = \$126  ? 6'h00 : \$127 ;
-  assign \$129  = ~ shifted_f2[25];
-  assign \$130  = | shifted_f2[25:7];
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = \$131  ? 8'h7f : shifted_f2[7:0];
-  assign \$133  = shifted_f2[25] ? 8'h00 : \$132 ;
-  assign \$134  = y__valid & r__ready;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = drain & \$135 ;
-  assign \$137  = y__valid & r__ready;
-  assign \$138  = ~ drain;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = space - 1'h1;
-  assign \$141  = ~ space_one;
-  assign \$142  = space == 2'h2;
-  assign \$143  = space + 1'h1;
-  assign \$144  = ~ credit;
-  assign \$147  = bank_left - 1'h1;
-  assign \$148  = ~ bank_single;
-  assign \$149  = bank_left == 2'h2;
-  assign \$150  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$151  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$152  = $signed(rounded_f1) >>> active_shift;
+  assign \$40  = issue ? final_pass : from_stream;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = \$32  | \$41 ;
+  assign \$43  = input_write__addr == 6'h3e;
+  assign \$44  = last_beat ? 1'h0 : \$43 ;
+  assign \$45  = issue ? \$44  : last_beat;
+  assign \$46  = issue & last_beat;
+  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$48  = \$46  ? 1'h1 : \$47 ;
+  assign \$49  = \$45  & \$48 ;
+  assign \$50  = \$42  | \$49 ;
+  assign \$51  = from_stream1 ? x_held : input_read__data;
+  assign \$52  = shift > 5'h18;
+  assign \$53  = \$52  ? 5'h18 : shift;
+  assign \$54  = first_beat & from_stream;
+  assign \$55  = commit_pending & \$54 ;
+  assign \$56  = \$55  & drained;
+  assign \$57  = 1'h1 << clamped;
+  assign \$59  = first_beat & from_stream;
+  assign \$60  = commit_pending & \$59 ;
+  assign \$61  = \$60  & drained;
+  assign \$62  = mantissas__0 << exponents__0;
+  assign \$63  = first_beat & from_stream;
+  assign \$64  = commit_pending & \$63 ;
+  assign \$65  = \$64  & drained;
+  assign \$66  = mantissas__1 << exponents__1;
+  assign \$67  = first_beat & from_stream;
+  assign \$68  = commit_pending & \$67 ;
+  assign \$69  = \$68  & drained;
+  assign \$70  = mantissas__2 << exponents__2;
+  assign \$71  = first_beat & from_stream;
+  assign \$72  = commit_pending & \$71 ;
+  assign \$73  = \$72  & drained;
+  assign \$74  = mantissas__3 << exponents__3;
+  assign \$75  = first_beat & from_stream;
+  assign \$76  = commit_pending & \$75 ;
+  assign \$77  = \$76  & drained;
+  assign \$78  = mantissas__4 << exponents__4;
+  assign \$79  = first_beat & from_stream;
+  assign \$80  = commit_pending & \$79 ;
+  assign \$81  = \$80  & drained;
+  assign \$82  = mantissas__5 << exponents__5;
+  assign \$83  = first_beat & from_stream;
+  assign \$84  = commit_pending & \$83 ;
+  assign \$85  = \$84  & drained;
+  assign \$86  = mantissas__6 << exponents__6;
+  assign \$87  = first_beat & from_stream;
+  assign \$88  = commit_pending & \$87 ;
+  assign \$89  = \$88  & drained;
+  assign \$90  = mantissas__7 << exponents__7;
+  assign \$92  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$93  = { \$92 [16], \$92  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$95  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$96  = { \$95 [16], \$95  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$98  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$99  = { \$98 [16], \$98  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$101  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$102  = { \$101 [16], \$101  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$103  = \$signal$122  & \$signal$123 ;
+  assign \$104  = issue | \$signal$65 ;
+  assign \$105  = valid1 | \$signal$119 ;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = \$signal$122  & \$signal$123 ;
+  assign \$108  = issue & last_beat;
+  assign \$109  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$110  = \$108  ? 1'h1 : \$109 ;
+  assign \$111  = \$107  | \$110 ;
+  assign \$112  = drain | \$signal$126 ;
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = \$106  | \$113 ;
+  assign \$115  = \$114  | \$signal$127 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = $signed(acc0) + $signed(term0);
+  assign \$118  = $signed(\$117 ) + $signed({ 1'h0, sign0 });
+  assign \$119  = $signed(acc1) + $signed(term1);
+  assign \$120  = $signed(\$119 ) + $signed({ 1'h0, sign1 });
+  assign \$121  = $signed(acc2) + $signed(term2);
+  assign \$122  = $signed(\$121 ) + $signed({ 1'h0, sign2 });
+  assign \$123  = $signed(acc3) + $signed(term3);
+  assign \$124  = $signed(\$123 ) + $signed({ 1'h0, sign3 });
+  assign \$125  = head == 5'h1f;
+  assign \$126  = head + 1'h1;
+  assign \$127  = \$125  ? 6'h00 : \$126 ;
+  assign \$128  = ~ shifted_f2[25];
+  assign \$129  = | shifted_f2[25:7];
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = \$130  ? 8'h7f : shifted_f2[7:0];
+  assign \$132  = shifted_f2[25] ? 8'h00 : \$131 ;
+  assign \$133  = y__valid & r__ready;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = drain & \$134 ;
+  assign \$136  = y__valid & r__ready;
+  assign \$137  = ~ drain;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = space - 1'h1;
+  assign \$140  = ~ space_one;
+  assign \$141  = space == 2'h2;
+  assign \$142  = space + 1'h1;
+  assign \$143  = ~ credit;
+  assign \$146  = bank_left - 1'h1;
+  assign \$147  = ~ bank_single;
+  assign \$148  = bank_left == 2'h2;
+  assign \$149  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$150  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$151  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$153 ;
+    busy <= \$152 ;
   always @(posedge clk)
-    input_write__addr <= \$154 ;
+    input_write__addr <= \$153 ;
   always @(posedge clk)
-    row <= \$155 ;
+    row <= \$154 ;
   always @(posedge clk)
-    pass_index <= \$156 ;
+    pass_index <= \$155 ;
   always @(posedge clk)
-    final_pass <= \$157 ;
+    final_pass <= \$156 ;
   always @(posedge clk)
-    first_beat <= \$158 ;
+    first_beat <= \$157 ;
   always @(posedge clk)
-    last_beat <= \$159 ;
+    last_beat <= \$158 ;
   always @(posedge clk)
-    from_stream <= \$160 ;
+    from_stream <= \$159 ;
   always @(posedge clk)
-    bank_reserved <= \$161 ;
+    bank_reserved <= \$160 ;
   always @(posedge clk)
-    commit_pending <= \$162 ;
+    commit_pending <= \$161 ;
   always @(posedge clk)
-    blocked <= \$163 ;
+    blocked <= \$162 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$164 ;
+    from_stream1 <= \$163 ;
   always @(posedge clk)
-    \$signal$65  <= \$165 ;
+    \$signal$65  <= \$164 ;
   always @(posedge clk)
-    \$signal$66  <= \$166 ;
+    \$signal$66  <= \$165 ;
   always @(posedge clk)
-    final0 <= \$167 ;
+    final0 <= \$166 ;
   always @(posedge clk)
-    x1 <= \$52 ;
+    x1 <= \$51 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$168 ;
+    valid1 <= \$167 ;
   always @(posedge clk)
-    \$signal$72  <= \$169 ;
+    \$signal$72  <= \$168 ;
   always @(posedge clk)
-    final1 <= \$170 ;
+    final1 <= \$169 ;
   always @(posedge clk)
-    clamped <= \$171 ;
+    clamped <= \$170 ;
   always @(posedge clk)
-    active_shift <= \$172 ;
+    active_shift <= \$171 ;
   always @(posedge clk)
-    active_rounding <= \$173 ;
+    active_rounding <= \$172 ;
   always @(posedge clk)
-    level0 <= \$174 ;
+    level0 <= \$173 ;
   always @(posedge clk)
-    level1 <= \$175 ;
+    level1 <= \$174 ;
   always @(posedge clk)
-    level2 <= \$176 ;
+    level2 <= \$175 ;
   always @(posedge clk)
-    level3 <= \$177 ;
+    level3 <= \$176 ;
   always @(posedge clk)
-    level4 <= \$178 ;
+    level4 <= \$177 ;
   always @(posedge clk)
-    level5 <= \$179 ;
+    level5 <= \$178 ;
   always @(posedge clk)
-    level6 <= \$180 ;
+    level6 <= \$179 ;
   always @(posedge clk)
-    level7 <= \$181 ;
+    level7 <= \$180 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$92 ;
+    level_lane0 <= \$91 ;
   always @(posedge clk)
-    term0 <= \$94 [16:0];
+    term0 <= \$93 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$95 ;
+    level_lane1 <= \$94 ;
   always @(posedge clk)
-    term1 <= \$97 [16:0];
+    term1 <= \$96 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    level_lane2 <= \$98 ;
+    level_lane2 <= \$97 ;
   always @(posedge clk)
-    term2 <= \$100 [16:0];
+    term2 <= \$99 [16:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    level_lane3 <= \$101 ;
+    level_lane3 <= \$100 ;
   always @(posedge clk)
-    term3 <= \$103 [16:0];
+    term3 <= \$102 [16:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$119  <= \$182 ;
+    \$signal$119  <= \$181 ;
   always @(posedge clk)
-    \$signal$120  <= \$183 ;
+    \$signal$120  <= \$182 ;
   always @(posedge clk)
-    final2 <= \$184 ;
+    final2 <= \$183 ;
   always @(posedge clk)
-    \$signal$122  <= \$185 ;
+    \$signal$122  <= \$184 ;
   always @(posedge clk)
-    \$signal$123  <= \$186 ;
+    \$signal$123  <= \$185 ;
   always @(posedge clk)
-    final3 <= \$187 ;
+    final3 <= \$186 ;
   always @(posedge clk)
-    \$signal  <= \$188 ;
+    \$signal  <= \$187 ;
   always @(posedge clk)
-    final4 <= \$189 ;
+    final4 <= \$188 ;
   always @(posedge clk)
-    drained <= \$190 ;
+    drained <= \$189 ;
   always @(posedge clk)
-    acc0 <= \$191 ;
+    acc0 <= \$190 ;
   always @(posedge clk)
-    acc1 <= \$192 ;
+    acc1 <= \$191 ;
   always @(posedge clk)
-    acc2 <= \$193 ;
+    acc2 <= \$192 ;
   always @(posedge clk)
-    acc3 <= \$194 ;
+    acc3 <= \$193 ;
   always @(posedge clk)
-    head <= \$195 ;
+    head <= \$194 ;
   always @(posedge clk)
-    w__valid <= \$196 ;
+    w__valid <= \$195 ;
   always @(posedge clk)
-    w__payload <= \$133 ;
+    w__payload <= \$132 ;
   always @(posedge clk)
-    space <= \$197 ;
+    space <= \$196 ;
   always @(posedge clk)
-    credit <= \$198 ;
+    credit <= \$197 ;
   always @(posedge clk)
-    space_one <= \$199 ;
+    space_one <= \$198 ;
   always @(posedge clk)
-    bank0 <= \$200 ;
+    bank0 <= \$199 ;
   always @(posedge clk)
-    bank1 <= \$201 ;
+    bank1 <= \$200 ;
   always @(posedge clk)
-    bank2 <= \$202 ;
+    bank2 <= \$201 ;
   always @(posedge clk)
-    bank3 <= \$203 ;
+    bank3 <= \$202 ;
   always @(posedge clk)
-    bank_left <= \$204 ;
+    bank_left <= \$203 ;
   always @(posedge clk)
-    bank_nonempty <= \$205 ;
+    bank_nonempty <= \$204 ;
   always @(posedge clk)
-    bank_single <= \$206 ;
+    bank_single <= \$205 ;
   always @(posedge clk)
-    \$signal$126  <= \$207 ;
+    \$signal$126  <= \$206 ;
   always @(posedge clk)
-    value_f0 <= \$150 [24:0];
+    value_f0 <= \$149 [24:0];
   always @(posedge clk)
-    \$signal$127  <= \$208 ;
+    \$signal$127  <= \$207 ;
   always @(posedge clk)
-    rounded_f1 <= \$151 ;
+    rounded_f1 <= \$150 ;
   always @(posedge clk)
-    valid_f2 <= \$209 ;
+    valid_f2 <= \$208 ;
   always @(posedge clk)
-    shifted_f2 <= \$152 ;
+    shifted_f2 <= \$151 ;
   \digits_mlp.layer0.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -3232,21 +3230,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$92  = level0;
+          \$91  = level0;
       3'h1:
-          \$92  = level1;
+          \$91  = level1;
       3'h2:
-          \$92  = level2;
+          \$91  = level2;
       3'h3:
-          \$92  = level3;
+          \$91  = level3;
       3'h4:
-          \$92  = level4;
+          \$91  = level4;
       3'h5:
-          \$92  = level5;
+          \$91  = level5;
       3'h6:
-          \$92  = level6;
+          \$91  = level6;
       3'h7:
-          \$92  = level7;
+          \$91  = level7;
     endcase
   end
   always @* begin
@@ -3254,21 +3252,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$95  = level0;
+          \$94  = level0;
       3'h1:
-          \$95  = level1;
+          \$94  = level1;
       3'h2:
-          \$95  = level2;
+          \$94  = level2;
       3'h3:
-          \$95  = level3;
+          \$94  = level3;
       3'h4:
-          \$95  = level4;
+          \$94  = level4;
       3'h5:
-          \$95  = level5;
+          \$94  = level5;
       3'h6:
-          \$95  = level6;
+          \$94  = level6;
       3'h7:
-          \$95  = level7;
+          \$94  = level7;
     endcase
   end
   always @* begin
@@ -3276,21 +3274,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$98  = level0;
+          \$97  = level0;
       3'h1:
-          \$98  = level1;
+          \$97  = level1;
       3'h2:
-          \$98  = level2;
+          \$97  = level2;
       3'h3:
-          \$98  = level3;
+          \$97  = level3;
       3'h4:
-          \$98  = level4;
+          \$97  = level4;
       3'h5:
-          \$98  = level5;
+          \$97  = level5;
       3'h6:
-          \$98  = level6;
+          \$97  = level6;
       3'h7:
-          \$98  = level7;
+          \$97  = level7;
     endcase
   end
   always @* begin
@@ -3298,501 +3296,513 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$101  = level0;
+          \$100  = level0;
       3'h1:
-          \$101  = level1;
+          \$100  = level1;
       3'h2:
-          \$101  = level2;
+          \$100  = level2;
       3'h3:
-          \$101  = level3;
+          \$100  = level3;
       3'h4:
-          \$101  = level4;
+          \$100  = level4;
       3'h5:
-          \$101  = level5;
+          \$100  = level5;
       3'h6:
-          \$101  = level6;
+          \$100  = level6;
       3'h7:
-          \$101  = level7;
+          \$100  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$12 ;
+    \$152  = \$12 ;
     if (rst) begin
-      \$153  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = input_write__addr;
+    \$153  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$154  = 6'h00;
+        \$153  = 6'h00;
       end else begin
-        \$154  = \$17 [5:0];
+        \$153  = \$17 [5:0];
       end
     end
     if (rst) begin
-      \$154  = 6'h00;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = row;
+    \$154  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$155  = 9'h000;
+          \$154  = 9'h000;
         end else begin
-          \$155  = \$13 [8:0];
+          \$154  = \$13 [8:0];
         end
       end else begin
-        \$155  = \$16 [8:0];
+        \$154  = \$16 [8:0];
       end
     end
     if (rst) begin
-      \$155  = 9'h000;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = pass_index;
+    \$155  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$156  = 3'h0;
+          \$155  = 3'h0;
         end else begin
-          \$156  = \$14 [2:0];
+          \$155  = \$14 [2:0];
         end
       end
     end
     if (rst) begin
-      \$156  = 3'h0;
+      \$155  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = final_pass;
+    \$156  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$157  = 1'h0;
+          \$156  = 1'h0;
         end else begin
-          \$157  = \$15 ;
+          \$156  = \$15 ;
         end
       end
     end
     if (rst) begin
-      \$157  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$18 ;
+    \$157  = \$18 ;
     if (rst) begin
-      \$158  = 1'h1;
+      \$157  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$21 ;
+    \$158  = \$21 ;
     if (rst) begin
-      \$159  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$23 ;
+    \$159  = \$23 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$159  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$26 ;
+    \$160  = \$26 ;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$161  = \$31 ;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = \$31 ;
+    \$162  = \$50 ;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = \$51 ;
+    \$163  = from_stream;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = from_stream;
+    \$164  = issue;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = issue;
+    \$165  = last_beat;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = last_beat;
+    \$166  = final_pass;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = final_pass;
+    \$167  = \$signal$65 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = \$signal$65 ;
+    \$168  = \$signal$66 ;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$signal$66 ;
+    \$169  = final0;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = final0;
+    \$170  = \$53 ;
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$54 ;
+    \$171  = active_shift;
+    if (\$56 ) begin
+      \$171  = clamped;
+    end
     if (rst) begin
       \$171  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = active_shift;
-    if (\$57 ) begin
-      \$172  = clamped;
+    \$172  = active_rounding;
+    if (\$56 ) begin
+      \$172  = \$58 [23:0];
     end
     if (rst) begin
-      \$172  = 5'h0a;
+      \$172  = 24'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = active_rounding;
-    if (\$57 ) begin
-      \$173  = \$59 [23:0];
+    \$173  = level0;
+    if (\$61 ) begin
+      \$173  = \$62 ;
     end
     if (rst) begin
-      \$173  = 24'h000200;
+      \$173  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = level0;
-    if (\$62 ) begin
-      \$174  = \$63 ;
+    \$174  = level1;
+    if (\$65 ) begin
+      \$174  = \$66 ;
     end
     if (rst) begin
-      \$174  = 9'h002;
+      \$174  = 9'h011;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = level1;
-    if (\$66 ) begin
-      \$175  = \$67 ;
+    \$175  = level2;
+    if (\$69 ) begin
+      \$175  = \$70 ;
     end
     if (rst) begin
-      \$175  = 9'h011;
+      \$175  = 9'h020;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = level2;
-    if (\$70 ) begin
-      \$176  = \$71 ;
+    \$176  = level3;
+    if (\$73 ) begin
+      \$176  = \$74 ;
     end
     if (rst) begin
-      \$176  = 9'h020;
+      \$176  = 9'h030;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = level3;
-    if (\$74 ) begin
-      \$177  = \$75 ;
+    \$177  = level4;
+    if (\$77 ) begin
+      \$177  = \$78 ;
     end
     if (rst) begin
-      \$177  = 9'h030;
+      \$177  = 9'h044;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = level4;
-    if (\$78 ) begin
-      \$178  = \$79 ;
+    \$178  = level5;
+    if (\$81 ) begin
+      \$178  = \$82 ;
     end
     if (rst) begin
-      \$178  = 9'h044;
+      \$178  = 9'h05e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = level5;
-    if (\$82 ) begin
-      \$179  = \$83 ;
+    \$179  = level6;
+    if (\$85 ) begin
+      \$179  = \$86 ;
     end
     if (rst) begin
-      \$179  = 9'h05e;
+      \$179  = 9'h084;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = level6;
-    if (\$86 ) begin
-      \$180  = \$87 ;
+    \$180  = level7;
+    if (\$89 ) begin
+      \$180  = \$90 ;
     end
     if (rst) begin
-      \$180  = 9'h084;
+      \$180  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = level7;
-    if (\$90 ) begin
-      \$181  = \$91 ;
-    end
+    \$181  = valid1;
     if (rst) begin
-      \$181  = 9'h1f8;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = valid1;
+    \$182  = \$signal$72 ;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$signal$72 ;
+    \$183  = final1;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = final1;
+    \$184  = \$signal$119 ;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$signal$119 ;
+    \$185  = \$signal$120 ;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$signal$120 ;
+    \$186  = final2;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = final2;
+    \$187  = \$103 ;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$104 ;
+    \$188  = final3;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = final3;
+    \$189  = \$116 ;
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$117 ;
-    if (rst) begin
-      \$190  = 1'h1;
+    \$190  = acc0;
+    if (clear) begin
+      \$190  = 23'h000000;
+    end else if (\$signal$122 ) begin
+      \$190  = \$118 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = acc0;
+    \$191  = acc1;
     if (clear) begin
       \$191  = 23'h000000;
     end else if (\$signal$122 ) begin
-      \$191  = \$119 [22:0];
+      \$191  = \$120 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = acc1;
+    \$192  = acc2;
     if (clear) begin
       \$192  = 23'h000000;
     end else if (\$signal$122 ) begin
-      \$192  = \$121 [22:0];
+      \$192  = \$122 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = acc2;
+    \$193  = acc3;
     if (clear) begin
       \$193  = 23'h000000;
     end else if (\$signal$122 ) begin
-      \$193  = \$123 [22:0];
+      \$193  = \$124 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = acc3;
-    if (clear) begin
-      \$194  = 23'h000000;
-    end else if (\$signal$122 ) begin
-      \$194  = \$125 [22:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = head;
+    \$194  = head;
     if (drain) begin
-      \$195  = \$128 [4:0];
+      \$194  = \$127 [4:0];
     end
     if (rst) begin
-      \$195  = 5'h00;
+      \$194  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = valid_f2;
+    \$195  = valid_f2;
     if (rst) begin
-      \$196  = 1'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = space;
-    if (\$136 ) begin
-      \$197  = \$140 [2:0];
-    end else if (\$139 ) begin
-      \$197  = \$143 [2:0];
+    \$196  = space;
+    if (\$135 ) begin
+      \$196  = \$139 [2:0];
+    end else if (\$138 ) begin
+      \$196  = \$142 [2:0];
     end
     if (rst) begin
-      \$197  = 3'h7;
+      \$196  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = credit;
-    if (\$136 ) begin
+    \$197  = credit;
+    if (\$135 ) begin
+      \$197  = \$140 ;
+    end else if (\$138 ) begin
+      \$197  = 1'h1;
+    end
+    if (rst) begin
+      \$197  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$198  = space_one;
+    if (\$135 ) begin
       \$198  = \$141 ;
-    end else if (\$139 ) begin
-      \$198  = 1'h1;
+    end else if (\$138 ) begin
+      \$198  = \$143 ;
     end
     if (rst) begin
-      \$198  = 1'h1;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = space_one;
-    if (\$136 ) begin
-      \$199  = \$142 ;
-    end else if (\$139 ) begin
-      \$199  = \$144 ;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = bank0;
+    \$199  = bank0;
     if (drain) begin
-      \$200  = bank1;
+      \$199  = bank1;
     end else if (\$signal ) begin
-      \$200  = acc0;
+      \$199  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = bank1;
+    \$200  = bank1;
     if (drain) begin
-      \$201  = bank2;
+      \$200  = bank2;
     end else if (\$signal ) begin
-      \$201  = acc1;
+      \$200  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = bank2;
+    \$201  = bank2;
     if (drain) begin
-      \$202  = bank3;
+      \$201  = bank3;
     end else if (\$signal ) begin
-      \$202  = acc2;
+      \$201  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = bank3;
+    \$202  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$203  = acc3;
+      \$202  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = bank_left;
+    \$203  = bank_left;
     if (\$signal ) begin
-      \$204  = \$145 ;
+      \$203  = \$144 ;
     end else if (drain) begin
-      \$204  = \$147 [2:0];
+      \$203  = \$146 [2:0];
     end
     if (rst) begin
-      \$204  = 3'h0;
+      \$203  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = bank_nonempty;
+    \$204  = bank_nonempty;
     if (\$signal ) begin
-      \$205  = 1'h1;
+      \$204  = 1'h1;
+    end else if (drain) begin
+      \$204  = \$147 ;
+    end
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$205  = bank_single;
+    if (\$signal ) begin
+      \$205  = \$145 ;
     end else if (drain) begin
       \$205  = \$148 ;
     end
@@ -3802,35 +3812,23 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = bank_single;
-    if (\$signal ) begin
-      \$206  = \$146 ;
-    end else if (drain) begin
-      \$206  = \$149 ;
-    end
+    \$206  = drain;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = drain;
+    \$207  = \$signal$126 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$signal$126 ;
+    \$208  = \$signal$127 ;
     if (rst) begin
       \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$signal$127 ;
-    if (rst) begin
-      \$209  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -3852,9 +3850,9 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$59  = { 1'h0, \$58 [31:1] };
-  assign \$145  = 3'h4;
-  assign \$146  = 1'h0;
+  assign \$58  = { 1'h0, \$57 [31:1] };
+  assign \$144  = 3'h4;
+  assign \$145  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5354,48 +5352,48 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
-  wire [22:0] \$112 ;
-  wire [23:0] \$113 ;
-  wire [22:0] \$114 ;
-  wire [23:0] \$115 ;
-  wire \$116 ;
+  wire [22:0] \$111 ;
+  wire [23:0] \$112 ;
+  wire [22:0] \$113 ;
+  wire [23:0] \$114 ;
+  wire \$115 ;
+  wire [4:0] \$116 ;
   wire [4:0] \$117 ;
-  wire [4:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
+  wire [7:0] \$124 ;
   wire [7:0] \$125 ;
-  wire [7:0] \$126 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire [8:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire [3:0] \$133 ;
+  wire [3:0] \$132 ;
+  wire \$133 ;
   wire \$134 ;
-  wire \$135 ;
-  wire [3:0] \$136 ;
-  wire \$137 ;
-  wire [1:0] \$138 ;
-  wire \$139 ;
+  wire [3:0] \$135 ;
+  wire \$136 ;
+  wire [1:0] \$137 ;
+  wire \$138 ;
+  wire [2:0] \$139 ;
   wire [3:0] \$14 ;
-  wire [2:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [24:0] \$142 ;
   wire [24:0] \$143 ;
   wire [24:0] \$144 ;
-  wire [24:0] \$145 ;
-  reg \$146 ;
-  reg [4:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [2:0] \$149 ;
+  reg \$145 ;
+  reg [4:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [2:0] \$148 ;
+  reg \$149 ;
   wire \$15 ;
   reg \$150 ;
   reg \$151 ;
@@ -5411,10 +5409,10 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg \$160 ;
   reg \$161 ;
   reg \$162 ;
-  reg \$163 ;
+  reg [4:0] \$163 ;
   reg [4:0] \$164 ;
-  reg [4:0] \$165 ;
-  reg [22:0] \$166 ;
+  reg [22:0] \$165 ;
+  reg [8:0] \$166 ;
   reg [8:0] \$167 ;
   reg [8:0] \$168 ;
   reg [8:0] \$169 ;
@@ -5423,7 +5421,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg [8:0] \$171 ;
   reg [8:0] \$172 ;
   reg [8:0] \$173 ;
-  reg [8:0] \$174 ;
+  reg \$174 ;
   reg \$175 ;
   reg \$176 ;
   reg \$177 ;
@@ -5433,23 +5431,22 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg \$180 ;
   reg \$181 ;
   reg \$182 ;
-  reg \$183 ;
+  reg [21:0] \$183 ;
   reg [21:0] \$184 ;
-  reg [21:0] \$185 ;
-  reg [3:0] \$186 ;
-  reg \$187 ;
-  reg [2:0] \$188 ;
+  reg [3:0] \$185 ;
+  reg \$186 ;
+  reg [2:0] \$187 ;
+  reg \$188 ;
   reg \$189 ;
   wire \$19 ;
-  reg \$190 ;
+  reg [21:0] \$190 ;
   reg [21:0] \$191 ;
-  reg [21:0] \$192 ;
-  reg [1:0] \$193 ;
+  reg [1:0] \$192 ;
+  reg \$193 ;
   reg \$194 ;
   reg \$195 ;
   reg \$196 ;
   reg \$197 ;
-  reg \$198 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -5485,57 +5482,57 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire [7:0] \$52 ;
-  wire \$53 ;
-  wire [4:0] \$54 ;
+  wire [7:0] \$51 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [31:0] \$57 ;
   wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [8:0] \$63 ;
+  wire [8:0] \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire [8:0] \$67 ;
+  wire [8:0] \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire [8:0] \$71 ;
+  wire [8:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire [8:0] \$75 ;
+  wire [8:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire [8:0] \$79 ;
+  wire [8:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire [8:0] \$83 ;
+  wire [8:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire [8:0] \$87 ;
+  wire [8:0] \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire [8:0] \$91 ;
-  reg [8:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [17:0] \$94 ;
-  reg [8:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [17:0] \$97 ;
+  wire [8:0] \$90 ;
+  reg [8:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [17:0] \$93 ;
+  reg [8:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [17:0] \$96 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
@@ -6000,245 +5997,244 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign \$37  = \$36  | commit;
   assign \$38  = issue ? last_beat : first_beat;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue & last_beat;
-  assign \$41  = \$40  ? final_pass : from_stream;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = \$32  | \$42 ;
-  assign \$44  = input_write__addr == 5'h1e;
-  assign \$45  = last_beat ? 1'h0 : \$44 ;
-  assign \$46  = issue ? \$45  : last_beat;
-  assign \$47  = issue & last_beat;
-  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$49  = \$47  ? 1'h1 : \$48 ;
-  assign \$50  = \$46  & \$49 ;
-  assign \$51  = \$43  | \$50 ;
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = shift > 5'h17;
-  assign \$54  = \$53  ? 5'h17 : shift;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = 1'h1 << clamped;
-  assign \$60  = first_beat & from_stream;
-  assign \$61  = commit_pending & \$60 ;
-  assign \$62  = \$61  & drained;
-  assign \$63  = mantissas__0 << exponents__0;
-  assign \$64  = first_beat & from_stream;
-  assign \$65  = commit_pending & \$64 ;
-  assign \$66  = \$65  & drained;
-  assign \$67  = mantissas__1 << exponents__1;
-  assign \$68  = first_beat & from_stream;
-  assign \$69  = commit_pending & \$68 ;
-  assign \$70  = \$69  & drained;
-  assign \$71  = mantissas__2 << exponents__2;
-  assign \$72  = first_beat & from_stream;
-  assign \$73  = commit_pending & \$72 ;
-  assign \$74  = \$73  & drained;
-  assign \$75  = mantissas__3 << exponents__3;
-  assign \$76  = first_beat & from_stream;
-  assign \$77  = commit_pending & \$76 ;
-  assign \$78  = \$77  & drained;
-  assign \$79  = mantissas__4 << exponents__4;
-  assign \$80  = first_beat & from_stream;
-  assign \$81  = commit_pending & \$80 ;
-  assign \$82  = \$81  & drained;
-  assign \$83  = mantissas__5 << exponents__5;
-  assign \$84  = first_beat & from_stream;
-  assign \$85  = commit_pending & \$84 ;
-  assign \$86  = \$85  & drained;
-  assign \$87  = mantissas__6 << exponents__6;
-  assign \$88  = first_beat & from_stream;
-  assign \$89  = commit_pending & \$88 ;
-  assign \$90  = \$89  & drained;
-  assign \$91  = mantissas__7 << exponents__7;
-  assign \$93  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$94  = { \$93 [16], \$93  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$96  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$97  = { \$96 [16], \$96  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$98  = \$signal$114  & \$signal$115 ;
-  assign \$99  = issue | \$signal$65 ;
-  assign \$100  = valid1 | \$signal$111 ;
-  assign \$101  = \$99  | \$100 ;
-  assign \$102  = \$signal$114  & \$signal$115 ;
-  assign \$103  = issue & last_beat;
-  assign \$104  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$105  = \$103  ? 1'h1 : \$104 ;
-  assign \$106  = \$102  | \$105 ;
-  assign \$107  = drain | \$signal$118 ;
-  assign \$108  = \$106  | \$107 ;
-  assign \$109  = \$101  | \$108 ;
-  assign \$110  = \$109  | \$signal$119 ;
-  assign \$111  = ~ \$110 ;
-  assign \$112  = $signed(acc0) + $signed(term0);
-  assign \$113  = $signed(\$112 ) + $signed({ 1'h0, sign0 });
-  assign \$114  = $signed(acc1) + $signed(term1);
-  assign \$115  = $signed(\$114 ) + $signed({ 1'h0, sign1 });
-  assign \$116  = head == 4'h9;
-  assign \$117  = head + 1'h1;
-  assign \$118  = \$116  ? 5'h00 : \$117 ;
-  assign \$119  = ~ shifted_f2[24];
-  assign \$120  = | shifted_f2[24:7];
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = & shifted_f2[24:7];
-  assign \$123  = ~ \$122 ;
-  assign \$124  = shifted_f2[24] & \$123 ;
-  assign \$125  = \$124  ? 8'h80 : shifted_f2[7:0];
-  assign \$126  = \$121  ? 8'h7f : \$125 ;
-  assign \$127  = y__valid & r__ready;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = drain & \$128 ;
-  assign \$130  = y__valid & r__ready;
-  assign \$131  = ~ drain;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = space - 1'h1;
-  assign \$134  = ~ space_one;
-  assign \$135  = space == 2'h2;
-  assign \$136  = space + 1'h1;
-  assign \$137  = ~ credit;
-  assign \$140  = bank_left - 1'h1;
-  assign \$141  = ~ bank_single;
-  assign \$142  = bank_left == 2'h2;
-  assign \$143  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$144  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$145  = $signed(rounded_f1) >>> active_shift;
+  assign \$40  = issue ? final_pass : from_stream;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = \$32  | \$41 ;
+  assign \$43  = input_write__addr == 5'h1e;
+  assign \$44  = last_beat ? 1'h0 : \$43 ;
+  assign \$45  = issue ? \$44  : last_beat;
+  assign \$46  = issue & last_beat;
+  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$48  = \$46  ? 1'h1 : \$47 ;
+  assign \$49  = \$45  & \$48 ;
+  assign \$50  = \$42  | \$49 ;
+  assign \$51  = from_stream1 ? x_held : input_read__data;
+  assign \$52  = shift > 5'h17;
+  assign \$53  = \$52  ? 5'h17 : shift;
+  assign \$54  = first_beat & from_stream;
+  assign \$55  = commit_pending & \$54 ;
+  assign \$56  = \$55  & drained;
+  assign \$57  = 1'h1 << clamped;
+  assign \$59  = first_beat & from_stream;
+  assign \$60  = commit_pending & \$59 ;
+  assign \$61  = \$60  & drained;
+  assign \$62  = mantissas__0 << exponents__0;
+  assign \$63  = first_beat & from_stream;
+  assign \$64  = commit_pending & \$63 ;
+  assign \$65  = \$64  & drained;
+  assign \$66  = mantissas__1 << exponents__1;
+  assign \$67  = first_beat & from_stream;
+  assign \$68  = commit_pending & \$67 ;
+  assign \$69  = \$68  & drained;
+  assign \$70  = mantissas__2 << exponents__2;
+  assign \$71  = first_beat & from_stream;
+  assign \$72  = commit_pending & \$71 ;
+  assign \$73  = \$72  & drained;
+  assign \$74  = mantissas__3 << exponents__3;
+  assign \$75  = first_beat & from_stream;
+  assign \$76  = commit_pending & \$75 ;
+  assign \$77  = \$76  & drained;
+  assign \$78  = mantissas__4 << exponents__4;
+  assign \$79  = first_beat & from_stream;
+  assign \$80  = commit_pending & \$79 ;
+  assign \$81  = \$80  & drained;
+  assign \$82  = mantissas__5 << exponents__5;
+  assign \$83  = first_beat & from_stream;
+  assign \$84  = commit_pending & \$83 ;
+  assign \$85  = \$84  & drained;
+  assign \$86  = mantissas__6 << exponents__6;
+  assign \$87  = first_beat & from_stream;
+  assign \$88  = commit_pending & \$87 ;
+  assign \$89  = \$88  & drained;
+  assign \$90  = mantissas__7 << exponents__7;
+  assign \$92  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$93  = { \$92 [16], \$92  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$95  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$96  = { \$95 [16], \$95  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$97  = \$signal$114  & \$signal$115 ;
+  assign \$98  = issue | \$signal$65 ;
+  assign \$99  = valid1 | \$signal$111 ;
+  assign \$100  = \$98  | \$99 ;
+  assign \$101  = \$signal$114  & \$signal$115 ;
+  assign \$102  = issue & last_beat;
+  assign \$103  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$104  = \$102  ? 1'h1 : \$103 ;
+  assign \$105  = \$101  | \$104 ;
+  assign \$106  = drain | \$signal$118 ;
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = \$100  | \$107 ;
+  assign \$109  = \$108  | \$signal$119 ;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = $signed(acc0) + $signed(term0);
+  assign \$112  = $signed(\$111 ) + $signed({ 1'h0, sign0 });
+  assign \$113  = $signed(acc1) + $signed(term1);
+  assign \$114  = $signed(\$113 ) + $signed({ 1'h0, sign1 });
+  assign \$115  = head == 4'h9;
+  assign \$116  = head + 1'h1;
+  assign \$117  = \$115  ? 5'h00 : \$116 ;
+  assign \$118  = ~ shifted_f2[24];
+  assign \$119  = | shifted_f2[24:7];
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = & shifted_f2[24:7];
+  assign \$122  = ~ \$121 ;
+  assign \$123  = shifted_f2[24] & \$122 ;
+  assign \$124  = \$123  ? 8'h80 : shifted_f2[7:0];
+  assign \$125  = \$120  ? 8'h7f : \$124 ;
+  assign \$126  = y__valid & r__ready;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = drain & \$127 ;
+  assign \$129  = y__valid & r__ready;
+  assign \$130  = ~ drain;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = space - 1'h1;
+  assign \$133  = ~ space_one;
+  assign \$134  = space == 2'h2;
+  assign \$135  = space + 1'h1;
+  assign \$136  = ~ credit;
+  assign \$139  = bank_left - 1'h1;
+  assign \$140  = ~ bank_single;
+  assign \$141  = bank_left == 2'h2;
+  assign \$142  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$143  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$144  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$146 ;
+    busy <= \$145 ;
   always @(posedge clk)
-    input_write__addr <= \$147 ;
+    input_write__addr <= \$146 ;
   always @(posedge clk)
-    row <= \$148 ;
+    row <= \$147 ;
   always @(posedge clk)
-    pass_index <= \$149 ;
+    pass_index <= \$148 ;
   always @(posedge clk)
-    final_pass <= \$150 ;
+    final_pass <= \$149 ;
   always @(posedge clk)
-    first_beat <= \$151 ;
+    first_beat <= \$150 ;
   always @(posedge clk)
-    last_beat <= \$152 ;
+    last_beat <= \$151 ;
   always @(posedge clk)
-    from_stream <= \$153 ;
+    from_stream <= \$152 ;
   always @(posedge clk)
-    bank_reserved <= \$154 ;
+    bank_reserved <= \$153 ;
   always @(posedge clk)
-    commit_pending <= \$155 ;
+    commit_pending <= \$154 ;
   always @(posedge clk)
-    blocked <= \$156 ;
+    blocked <= \$155 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$157 ;
+    from_stream1 <= \$156 ;
   always @(posedge clk)
-    \$signal$65  <= \$158 ;
+    \$signal$65  <= \$157 ;
   always @(posedge clk)
-    \$signal$66  <= \$159 ;
+    \$signal$66  <= \$158 ;
   always @(posedge clk)
-    final0 <= \$160 ;
+    final0 <= \$159 ;
   always @(posedge clk)
-    x1 <= \$52 ;
+    x1 <= \$51 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$161 ;
+    valid1 <= \$160 ;
   always @(posedge clk)
-    \$signal$72  <= \$162 ;
+    \$signal$72  <= \$161 ;
   always @(posedge clk)
-    final1 <= \$163 ;
+    final1 <= \$162 ;
   always @(posedge clk)
-    clamped <= \$164 ;
+    clamped <= \$163 ;
   always @(posedge clk)
-    active_shift <= \$165 ;
+    active_shift <= \$164 ;
   always @(posedge clk)
-    active_rounding <= \$166 ;
+    active_rounding <= \$165 ;
   always @(posedge clk)
-    level0 <= \$167 ;
+    level0 <= \$166 ;
   always @(posedge clk)
-    level1 <= \$168 ;
+    level1 <= \$167 ;
   always @(posedge clk)
-    level2 <= \$169 ;
+    level2 <= \$168 ;
   always @(posedge clk)
-    level3 <= \$170 ;
+    level3 <= \$169 ;
   always @(posedge clk)
-    level4 <= \$171 ;
+    level4 <= \$170 ;
   always @(posedge clk)
-    level5 <= \$172 ;
+    level5 <= \$171 ;
   always @(posedge clk)
-    level6 <= \$173 ;
+    level6 <= \$172 ;
   always @(posedge clk)
-    level7 <= \$174 ;
+    level7 <= \$173 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$92 ;
+    level_lane0 <= \$91 ;
   always @(posedge clk)
-    term0 <= \$94 [16:0];
+    term0 <= \$93 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$95 ;
+    level_lane1 <= \$94 ;
   always @(posedge clk)
-    term1 <= \$97 [16:0];
+    term1 <= \$96 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
-    \$signal$111  <= \$175 ;
+    \$signal$111  <= \$174 ;
   always @(posedge clk)
-    \$signal$112  <= \$176 ;
+    \$signal$112  <= \$175 ;
   always @(posedge clk)
-    final2 <= \$177 ;
+    final2 <= \$176 ;
   always @(posedge clk)
-    \$signal$114  <= \$178 ;
+    \$signal$114  <= \$177 ;
   always @(posedge clk)
-    \$signal$115  <= \$179 ;
+    \$signal$115  <= \$178 ;
   always @(posedge clk)
-    final3 <= \$180 ;
+    final3 <= \$179 ;
   always @(posedge clk)
-    \$signal  <= \$181 ;
+    \$signal  <= \$180 ;
   always @(posedge clk)
-    final4 <= \$182 ;
+    final4 <= \$181 ;
   always @(posedge clk)
-    drained <= \$183 ;
+    drained <= \$182 ;
   always @(posedge clk)
-    acc0 <= \$184 ;
+    acc0 <= \$183 ;
   always @(posedge clk)
-    acc1 <= \$185 ;
+    acc1 <= \$184 ;
   always @(posedge clk)
-    head <= \$186 ;
+    head <= \$185 ;
   always @(posedge clk)
-    w__valid <= \$187 ;
+    w__valid <= \$186 ;
   always @(posedge clk)
-    w__payload <= \$126 ;
+    w__payload <= \$125 ;
   always @(posedge clk)
-    space <= \$188 ;
+    space <= \$187 ;
   always @(posedge clk)
-    credit <= \$189 ;
+    credit <= \$188 ;
   always @(posedge clk)
-    space_one <= \$190 ;
+    space_one <= \$189 ;
   always @(posedge clk)
-    bank0 <= \$191 ;
+    bank0 <= \$190 ;
   always @(posedge clk)
-    bank1 <= \$192 ;
+    bank1 <= \$191 ;
   always @(posedge clk)
-    bank_left <= \$193 ;
+    bank_left <= \$192 ;
   always @(posedge clk)
-    bank_nonempty <= \$194 ;
+    bank_nonempty <= \$193 ;
   always @(posedge clk)
-    bank_single <= \$195 ;
+    bank_single <= \$194 ;
   always @(posedge clk)
-    \$signal$118  <= \$196 ;
+    \$signal$118  <= \$195 ;
   always @(posedge clk)
-    value_f0 <= \$143 [23:0];
+    value_f0 <= \$142 [23:0];
   always @(posedge clk)
-    \$signal$119  <= \$197 ;
+    \$signal$119  <= \$196 ;
   always @(posedge clk)
-    rounded_f1 <= \$144 ;
+    rounded_f1 <= \$143 ;
   always @(posedge clk)
-    valid_f2 <= \$198 ;
+    valid_f2 <= \$197 ;
   always @(posedge clk)
-    shifted_f2 <= \$145 ;
+    shifted_f2 <= \$144 ;
   \digits_mlp.layer1.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -6253,21 +6249,21 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$92  = level0;
+          \$91  = level0;
       3'h1:
-          \$92  = level1;
+          \$91  = level1;
       3'h2:
-          \$92  = level2;
+          \$91  = level2;
       3'h3:
-          \$92  = level3;
+          \$91  = level3;
       3'h4:
-          \$92  = level4;
+          \$91  = level4;
       3'h5:
-          \$92  = level5;
+          \$91  = level5;
       3'h6:
-          \$92  = level6;
+          \$91  = level6;
       3'h7:
-          \$92  = level7;
+          \$91  = level7;
     endcase
   end
   always @* begin
@@ -6275,465 +6271,477 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$95  = level0;
+          \$94  = level0;
       3'h1:
-          \$95  = level1;
+          \$94  = level1;
       3'h2:
-          \$95  = level2;
+          \$94  = level2;
       3'h3:
-          \$95  = level3;
+          \$94  = level3;
       3'h4:
-          \$95  = level4;
+          \$94  = level4;
       3'h5:
-          \$95  = level5;
+          \$94  = level5;
       3'h6:
-          \$95  = level6;
+          \$94  = level6;
       3'h7:
-          \$95  = level7;
+          \$94  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = \$12 ;
+    \$145  = \$12 ;
     if (rst) begin
-      \$146  = 1'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = input_write__addr;
+    \$146  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$147  = 5'h00;
+        \$146  = 5'h00;
       end else begin
-        \$147  = \$17 [4:0];
+        \$146  = \$17 [4:0];
       end
     end
     if (rst) begin
-      \$147  = 5'h00;
+      \$146  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = row;
+    \$147  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$148  = 8'h00;
+          \$147  = 8'h00;
         end else begin
-          \$148  = \$13 [7:0];
+          \$147  = \$13 [7:0];
         end
       end else begin
-        \$148  = \$16 [7:0];
+        \$147  = \$16 [7:0];
       end
     end
     if (rst) begin
-      \$148  = 8'h00;
+      \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = pass_index;
+    \$148  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$149  = 3'h0;
+          \$148  = 3'h0;
         end else begin
-          \$149  = \$14 [2:0];
+          \$148  = \$14 [2:0];
         end
       end
     end
     if (rst) begin
-      \$149  = 3'h0;
+      \$148  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = final_pass;
+    \$149  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$150  = 1'h0;
+          \$149  = 1'h0;
         end else begin
-          \$150  = \$15 ;
+          \$149  = \$15 ;
         end
       end
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = \$18 ;
+    \$150  = \$18 ;
     if (rst) begin
-      \$151  = 1'h1;
+      \$150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$21 ;
+    \$151  = \$21 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = \$23 ;
+    \$152  = \$23 ;
     if (rst) begin
-      \$153  = 1'h1;
+      \$152  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = \$26 ;
+    \$153  = \$26 ;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$154  = \$31 ;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = \$31 ;
+    \$155  = \$50 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = \$51 ;
+    \$156  = from_stream;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = from_stream;
+    \$157  = issue;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = issue;
+    \$158  = last_beat;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = last_beat;
+    \$159  = final_pass;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = final_pass;
+    \$160  = \$signal$65 ;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = \$signal$65 ;
+    \$161  = \$signal$66 ;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = \$signal$66 ;
+    \$162  = final0;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = final0;
+    \$163  = \$53 ;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = \$54 ;
+    \$164  = active_shift;
+    if (\$56 ) begin
+      \$164  = clamped;
+    end
     if (rst) begin
       \$164  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = active_shift;
-    if (\$57 ) begin
-      \$165  = clamped;
+    \$165  = active_rounding;
+    if (\$56 ) begin
+      \$165  = \$58 [22:0];
     end
     if (rst) begin
-      \$165  = 5'h0b;
+      \$165  = 23'h000400;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = active_rounding;
-    if (\$57 ) begin
-      \$166  = \$59 [22:0];
+    \$166  = level0;
+    if (\$61 ) begin
+      \$166  = \$62 ;
     end
     if (rst) begin
-      \$166  = 23'h000400;
+      \$166  = 9'h00d;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = level0;
-    if (\$62 ) begin
-      \$167  = \$63 ;
+    \$167  = level1;
+    if (\$65 ) begin
+      \$167  = \$66 ;
     end
     if (rst) begin
-      \$167  = 9'h00d;
+      \$167  = 9'h03b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = level1;
-    if (\$66 ) begin
-      \$168  = \$67 ;
+    \$168  = level2;
+    if (\$69 ) begin
+      \$168  = \$70 ;
     end
     if (rst) begin
-      \$168  = 9'h03b;
+      \$168  = 9'h074;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = level2;
-    if (\$70 ) begin
-      \$169  = \$71 ;
+    \$169  = level3;
+    if (\$73 ) begin
+      \$169  = \$74 ;
     end
     if (rst) begin
-      \$169  = 9'h074;
+      \$169  = 9'h0ac;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = level3;
-    if (\$74 ) begin
-      \$170  = \$75 ;
+    \$170  = level4;
+    if (\$77 ) begin
+      \$170  = \$78 ;
     end
     if (rst) begin
-      \$170  = 9'h0ac;
+      \$170  = 9'h0dc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = level4;
-    if (\$78 ) begin
-      \$171  = \$79 ;
+    \$171  = level5;
+    if (\$81 ) begin
+      \$171  = \$82 ;
     end
     if (rst) begin
-      \$171  = 9'h0dc;
+      \$171  = 9'h110;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = level5;
-    if (\$82 ) begin
-      \$172  = \$83 ;
+    \$172  = level6;
+    if (\$85 ) begin
+      \$172  = \$86 ;
     end
     if (rst) begin
-      \$172  = 9'h110;
+      \$172  = 9'h158;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = level6;
-    if (\$86 ) begin
-      \$173  = \$87 ;
+    \$173  = level7;
+    if (\$89 ) begin
+      \$173  = \$90 ;
     end
     if (rst) begin
-      \$173  = 9'h158;
+      \$173  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$174  = level7;
-    if (\$90 ) begin
-      \$174  = \$91 ;
-    end
+    \$174  = valid1;
     if (rst) begin
-      \$174  = 9'h1f8;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = valid1;
+    \$175  = \$signal$72 ;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$176  = \$signal$72 ;
+    \$176  = final1;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = final1;
+    \$177  = \$signal$111 ;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = \$signal$111 ;
+    \$178  = \$signal$112 ;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$179  = \$signal$112 ;
+    \$179  = final2;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = final2;
+    \$180  = \$97 ;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$181  = \$98 ;
+    \$181  = final3;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$182  = final3;
+    \$182  = \$110 ;
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$183  = \$111 ;
-    if (rst) begin
-      \$183  = 1'h1;
+    \$183  = acc0;
+    if (clear) begin
+      \$183  = 22'h000000;
+    end else if (\$signal$114 ) begin
+      \$183  = \$112 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$184  = acc0;
+    \$184  = acc1;
     if (clear) begin
       \$184  = 22'h000000;
     end else if (\$signal$114 ) begin
-      \$184  = \$113 [21:0];
+      \$184  = \$114 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$185  = acc1;
-    if (clear) begin
-      \$185  = 22'h000000;
-    end else if (\$signal$114 ) begin
-      \$185  = \$115 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$186  = head;
+    \$185  = head;
     if (drain) begin
-      \$186  = \$118 [3:0];
+      \$185  = \$117 [3:0];
     end
     if (rst) begin
-      \$186  = 4'h0;
+      \$185  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$187  = valid_f2;
+    \$186  = valid_f2;
     if (rst) begin
-      \$187  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$188  = space;
-    if (\$129 ) begin
-      \$188  = \$133 [2:0];
-    end else if (\$132 ) begin
-      \$188  = \$136 [2:0];
+    \$187  = space;
+    if (\$128 ) begin
+      \$187  = \$132 [2:0];
+    end else if (\$131 ) begin
+      \$187  = \$135 [2:0];
     end
     if (rst) begin
-      \$188  = 3'h7;
+      \$187  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$189  = credit;
-    if (\$129 ) begin
+    \$188  = credit;
+    if (\$128 ) begin
+      \$188  = \$133 ;
+    end else if (\$131 ) begin
+      \$188  = 1'h1;
+    end
+    if (rst) begin
+      \$188  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$189  = space_one;
+    if (\$128 ) begin
       \$189  = \$134 ;
-    end else if (\$132 ) begin
-      \$189  = 1'h1;
+    end else if (\$131 ) begin
+      \$189  = \$136 ;
     end
     if (rst) begin
-      \$189  = 1'h1;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = space_one;
-    if (\$129 ) begin
-      \$190  = \$135 ;
-    end else if (\$132 ) begin
-      \$190  = \$137 ;
-    end
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$191  = bank0;
+    \$190  = bank0;
     if (drain) begin
-      \$191  = bank1;
+      \$190  = bank1;
     end else if (\$signal ) begin
-      \$191  = acc0;
+      \$190  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = bank1;
+    \$191  = bank1;
     if (drain) begin
     end else if (\$signal ) begin
-      \$192  = acc1;
+      \$191  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$193  = bank_left;
+    \$192  = bank_left;
     if (\$signal ) begin
-      \$193  = \$138 ;
+      \$192  = \$137 ;
     end else if (drain) begin
-      \$193  = \$140 [1:0];
+      \$192  = \$139 [1:0];
     end
     if (rst) begin
-      \$193  = 2'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$194  = bank_nonempty;
+    \$193  = bank_nonempty;
     if (\$signal ) begin
-      \$194  = 1'h1;
+      \$193  = 1'h1;
+    end else if (drain) begin
+      \$193  = \$140 ;
+    end
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$194  = bank_single;
+    if (\$signal ) begin
+      \$194  = \$138 ;
     end else if (drain) begin
       \$194  = \$141 ;
     end
@@ -6743,35 +6751,23 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = bank_single;
-    if (\$signal ) begin
-      \$195  = \$139 ;
-    end else if (drain) begin
-      \$195  = \$142 ;
-    end
+    \$195  = drain;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$196  = drain;
+    \$196  = \$signal$118 ;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = \$signal$118 ;
+    \$197  = \$signal$119 ;
     if (rst) begin
       \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$198  = \$signal$119 ;
-    if (rst) begin
-      \$198  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -6793,9 +6789,9 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$59  = { 1'h0, \$58 [31:1] };
-  assign \$138  = 2'h2;
-  assign \$139  = 1'h0;
+  assign \$58  = { 1'h0, \$57 [31:1] };
+  assign \$137  = 2'h2;
+  assign \$138  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)

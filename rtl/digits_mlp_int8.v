@@ -1155,24 +1155,24 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [3:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
-  wire [3:0] \$103 ;
-  wire \$104 ;
-  wire [2:0] \$105 ;
-  wire \$106 ;
-  wire [3:0] \$107 ;
+  wire [3:0] \$102 ;
+  wire \$103 ;
+  wire [2:0] \$104 ;
+  wire \$105 ;
+  wire [3:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [24:0] \$109 ;
   wire \$11 ;
   wire [24:0] \$110 ;
   wire [24:0] \$111 ;
-  wire [24:0] \$112 ;
-  reg \$113 ;
-  reg [5:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [2:0] \$116 ;
+  reg \$112 ;
+  reg [5:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [2:0] \$115 ;
+  reg \$116 ;
   reg \$117 ;
   reg \$118 ;
   reg \$119 ;
@@ -1188,10 +1188,10 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg \$128 ;
   reg \$129 ;
   wire [9:0] \$13 ;
-  reg \$130 ;
+  reg [4:0] \$130 ;
   reg [4:0] \$131 ;
-  reg [4:0] \$132 ;
-  reg [22:0] \$133 ;
+  reg [22:0] \$132 ;
+  reg \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
@@ -1201,28 +1201,27 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire [3:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg \$142 ;
+  reg [21:0] \$142 ;
   reg [21:0] \$143 ;
   reg [21:0] \$144 ;
   reg [21:0] \$145 ;
-  reg [21:0] \$146 ;
-  reg [4:0] \$147 ;
-  reg \$148 ;
-  reg [2:0] \$149 ;
+  reg [4:0] \$146 ;
+  reg \$147 ;
+  reg [2:0] \$148 ;
+  reg \$149 ;
   wire \$15 ;
   reg \$150 ;
-  reg \$151 ;
+  reg [21:0] \$151 ;
   reg [21:0] \$152 ;
   reg [21:0] \$153 ;
   reg [21:0] \$154 ;
-  reg [21:0] \$155 ;
-  reg [2:0] \$156 ;
+  reg [2:0] \$155 ;
+  reg \$156 ;
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [9:0] \$16 ;
   reg \$160 ;
-  reg \$161 ;
   wire [6:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -1261,20 +1260,20 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire [7:0] \$52 ;
-  wire \$53 ;
-  wire [4:0] \$54 ;
+  wire [7:0] \$51 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [31:0] \$57 ;
   wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
+  wire [15:0] \$59 ;
   wire \$6 ;
   wire [15:0] \$60 ;
   wire [15:0] \$61 ;
   wire [15:0] \$62 ;
-  wire [15:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -1289,31 +1288,31 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [22:0] \$78 ;
-  wire [23:0] \$79 ;
+  wire [22:0] \$77 ;
+  wire [23:0] \$78 ;
+  wire [22:0] \$79 ;
   wire \$8 ;
-  wire [22:0] \$80 ;
-  wire [23:0] \$81 ;
-  wire [22:0] \$82 ;
-  wire [23:0] \$83 ;
-  wire [22:0] \$84 ;
-  wire [23:0] \$85 ;
-  wire \$86 ;
+  wire [23:0] \$80 ;
+  wire [22:0] \$81 ;
+  wire [23:0] \$82 ;
+  wire [22:0] \$83 ;
+  wire [23:0] \$84 ;
+  wire \$85 ;
+  wire [5:0] \$86 ;
   wire [5:0] \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$91 ;
+  wire [7:0] \$91 ;
   wire [7:0] \$92 ;
-  wire [7:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [3:0] \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$65  = 1'h0;
   reg \$signal$66  = 1'h0;
@@ -2154,206 +2153,205 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign \$37  = \$36  | commit;
   assign \$38  = issue ? last_beat : first_beat;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue & last_beat;
-  assign \$41  = \$40  ? final_pass : from_stream;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = \$32  | \$42 ;
-  assign \$44  = input_write__addr == 6'h3e;
-  assign \$45  = last_beat ? 1'h0 : \$44 ;
-  assign \$46  = issue ? \$45  : last_beat;
-  assign \$47  = issue & last_beat;
-  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$49  = \$47  ? 1'h1 : \$48 ;
-  assign \$50  = \$46  & \$49 ;
-  assign \$51  = \$43  | \$50 ;
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = shift > 5'h17;
-  assign \$54  = \$53  ? 5'h17 : shift;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = 1'h1 << clamped;
-  assign \$60  = $signed(x2) * $signed(weight0);
-  assign \$61  = $signed(x2) * $signed(weight1);
-  assign \$62  = $signed(x2) * $signed(weight2);
-  assign \$63  = $signed(x2) * $signed(weight3);
-  assign \$64  = \$signal$90  & \$signal$91 ;
-  assign \$65  = issue | \$signal$65 ;
-  assign \$66  = valid1 | \$signal$87 ;
-  assign \$67  = \$65  | \$66 ;
-  assign \$68  = \$signal$90  & \$signal$91 ;
-  assign \$69  = issue & last_beat;
-  assign \$70  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$71  = \$69  ? 1'h1 : \$70 ;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = drain | \$signal$94 ;
-  assign \$74  = \$72  | \$73 ;
-  assign \$75  = \$67  | \$74 ;
-  assign \$76  = \$75  | \$signal$95 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = $signed(acc0) + $signed(term0);
-  assign \$79  = $signed(\$78 ) + $signed(1'h0);
-  assign \$80  = $signed(acc1) + $signed(term1);
-  assign \$81  = $signed(\$80 ) + $signed(1'h0);
-  assign \$82  = $signed(acc2) + $signed(term2);
-  assign \$83  = $signed(\$82 ) + $signed(1'h0);
-  assign \$84  = $signed(acc3) + $signed(term3);
-  assign \$85  = $signed(\$84 ) + $signed(1'h0);
-  assign \$86  = head == 5'h1f;
-  assign \$87  = head + 1'h1;
-  assign \$88  = \$86  ? 6'h00 : \$87 ;
-  assign \$89  = ~ shifted_f2[24];
-  assign \$90  = | shifted_f2[24:7];
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = \$91  ? 8'h7f : shifted_f2[7:0];
-  assign \$93  = shifted_f2[24] ? 8'h00 : \$92 ;
-  assign \$94  = y__valid & r__ready;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = drain & \$95 ;
-  assign \$97  = y__valid & r__ready;
-  assign \$98  = ~ drain;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = space - 1'h1;
-  assign \$101  = ~ space_one;
-  assign \$102  = space == 2'h2;
-  assign \$103  = space + 1'h1;
-  assign \$104  = ~ credit;
-  assign \$107  = bank_left - 1'h1;
-  assign \$108  = ~ bank_single;
-  assign \$109  = bank_left == 2'h2;
-  assign \$110  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$111  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$112  = $signed(rounded_f1) >>> active_shift;
+  assign \$40  = issue ? final_pass : from_stream;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = \$32  | \$41 ;
+  assign \$43  = input_write__addr == 6'h3e;
+  assign \$44  = last_beat ? 1'h0 : \$43 ;
+  assign \$45  = issue ? \$44  : last_beat;
+  assign \$46  = issue & last_beat;
+  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$48  = \$46  ? 1'h1 : \$47 ;
+  assign \$49  = \$45  & \$48 ;
+  assign \$50  = \$42  | \$49 ;
+  assign \$51  = from_stream1 ? x_held : input_read__data;
+  assign \$52  = shift > 5'h17;
+  assign \$53  = \$52  ? 5'h17 : shift;
+  assign \$54  = first_beat & from_stream;
+  assign \$55  = commit_pending & \$54 ;
+  assign \$56  = \$55  & drained;
+  assign \$57  = 1'h1 << clamped;
+  assign \$59  = $signed(x2) * $signed(weight0);
+  assign \$60  = $signed(x2) * $signed(weight1);
+  assign \$61  = $signed(x2) * $signed(weight2);
+  assign \$62  = $signed(x2) * $signed(weight3);
+  assign \$63  = \$signal$90  & \$signal$91 ;
+  assign \$64  = issue | \$signal$65 ;
+  assign \$65  = valid1 | \$signal$87 ;
+  assign \$66  = \$64  | \$65 ;
+  assign \$67  = \$signal$90  & \$signal$91 ;
+  assign \$68  = issue & last_beat;
+  assign \$69  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$70  = \$68  ? 1'h1 : \$69 ;
+  assign \$71  = \$67  | \$70 ;
+  assign \$72  = drain | \$signal$94 ;
+  assign \$73  = \$71  | \$72 ;
+  assign \$74  = \$66  | \$73 ;
+  assign \$75  = \$74  | \$signal$95 ;
+  assign \$76  = ~ \$75 ;
+  assign \$77  = $signed(acc0) + $signed(term0);
+  assign \$78  = $signed(\$77 ) + $signed(1'h0);
+  assign \$79  = $signed(acc1) + $signed(term1);
+  assign \$80  = $signed(\$79 ) + $signed(1'h0);
+  assign \$81  = $signed(acc2) + $signed(term2);
+  assign \$82  = $signed(\$81 ) + $signed(1'h0);
+  assign \$83  = $signed(acc3) + $signed(term3);
+  assign \$84  = $signed(\$83 ) + $signed(1'h0);
+  assign \$85  = head == 5'h1f;
+  assign \$86  = head + 1'h1;
+  assign \$87  = \$85  ? 6'h00 : \$86 ;
+  assign \$88  = ~ shifted_f2[24];
+  assign \$89  = | shifted_f2[24:7];
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = \$90  ? 8'h7f : shifted_f2[7:0];
+  assign \$92  = shifted_f2[24] ? 8'h00 : \$91 ;
+  assign \$93  = y__valid & r__ready;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = drain & \$94 ;
+  assign \$96  = y__valid & r__ready;
+  assign \$97  = ~ drain;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = space - 1'h1;
+  assign \$100  = ~ space_one;
+  assign \$101  = space == 2'h2;
+  assign \$102  = space + 1'h1;
+  assign \$103  = ~ credit;
+  assign \$106  = bank_left - 1'h1;
+  assign \$107  = ~ bank_single;
+  assign \$108  = bank_left == 2'h2;
+  assign \$109  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$110  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$111  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$113 ;
+    busy <= \$112 ;
   always @(posedge clk)
-    input_write__addr <= \$114 ;
+    input_write__addr <= \$113 ;
   always @(posedge clk)
-    row <= \$115 ;
+    row <= \$114 ;
   always @(posedge clk)
-    pass_index <= \$116 ;
+    pass_index <= \$115 ;
   always @(posedge clk)
-    final_pass <= \$117 ;
+    final_pass <= \$116 ;
   always @(posedge clk)
-    first_beat <= \$118 ;
+    first_beat <= \$117 ;
   always @(posedge clk)
-    last_beat <= \$119 ;
+    last_beat <= \$118 ;
   always @(posedge clk)
-    from_stream <= \$120 ;
+    from_stream <= \$119 ;
   always @(posedge clk)
-    bank_reserved <= \$121 ;
+    bank_reserved <= \$120 ;
   always @(posedge clk)
-    commit_pending <= \$122 ;
+    commit_pending <= \$121 ;
   always @(posedge clk)
-    blocked <= \$123 ;
+    blocked <= \$122 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$124 ;
+    from_stream1 <= \$123 ;
   always @(posedge clk)
-    \$signal$65  <= \$125 ;
+    \$signal$65  <= \$124 ;
   always @(posedge clk)
-    \$signal$66  <= \$126 ;
+    \$signal$66  <= \$125 ;
   always @(posedge clk)
-    final0 <= \$127 ;
+    final0 <= \$126 ;
   always @(posedge clk)
-    x1 <= \$52 ;
+    x1 <= \$51 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$128 ;
+    valid1 <= \$127 ;
   always @(posedge clk)
-    \$signal$72  <= \$129 ;
+    \$signal$72  <= \$128 ;
   always @(posedge clk)
-    final1 <= \$130 ;
+    final1 <= \$129 ;
   always @(posedge clk)
-    clamped <= \$131 ;
+    clamped <= \$130 ;
   always @(posedge clk)
-    active_shift <= \$132 ;
+    active_shift <= \$131 ;
   always @(posedge clk)
-    active_rounding <= \$133 ;
+    active_rounding <= \$132 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     weight0 <= code_mem__r_data[7:0];
   always @(posedge clk)
-    term0 <= \$60 ;
+    term0 <= \$59 ;
   always @(posedge clk)
     weight1 <= code_mem__r_data[15:8];
   always @(posedge clk)
-    term1 <= \$61 ;
+    term1 <= \$60 ;
   always @(posedge clk)
     weight2 <= code_mem__r_data[23:16];
   always @(posedge clk)
-    term2 <= \$62 ;
+    term2 <= \$61 ;
   always @(posedge clk)
     weight3 <= code_mem__r_data[31:24];
   always @(posedge clk)
-    term3 <= \$63 ;
+    term3 <= \$62 ;
   always @(posedge clk)
-    \$signal$87  <= \$134 ;
+    \$signal$87  <= \$133 ;
   always @(posedge clk)
-    \$signal$88  <= \$135 ;
+    \$signal$88  <= \$134 ;
   always @(posedge clk)
-    final2 <= \$136 ;
+    final2 <= \$135 ;
   always @(posedge clk)
-    \$signal$90  <= \$137 ;
+    \$signal$90  <= \$136 ;
   always @(posedge clk)
-    \$signal$91  <= \$138 ;
+    \$signal$91  <= \$137 ;
   always @(posedge clk)
-    final3 <= \$139 ;
+    final3 <= \$138 ;
   always @(posedge clk)
-    \$signal  <= \$140 ;
+    \$signal  <= \$139 ;
   always @(posedge clk)
-    final4 <= \$141 ;
+    final4 <= \$140 ;
   always @(posedge clk)
-    drained <= \$142 ;
+    drained <= \$141 ;
   always @(posedge clk)
-    acc0 <= \$143 ;
+    acc0 <= \$142 ;
   always @(posedge clk)
-    acc1 <= \$144 ;
+    acc1 <= \$143 ;
   always @(posedge clk)
-    acc2 <= \$145 ;
+    acc2 <= \$144 ;
   always @(posedge clk)
-    acc3 <= \$146 ;
+    acc3 <= \$145 ;
   always @(posedge clk)
-    head <= \$147 ;
+    head <= \$146 ;
   always @(posedge clk)
-    w__valid <= \$148 ;
+    w__valid <= \$147 ;
   always @(posedge clk)
-    w__payload <= \$93 ;
+    w__payload <= \$92 ;
   always @(posedge clk)
-    space <= \$149 ;
+    space <= \$148 ;
   always @(posedge clk)
-    credit <= \$150 ;
+    credit <= \$149 ;
   always @(posedge clk)
-    space_one <= \$151 ;
+    space_one <= \$150 ;
   always @(posedge clk)
-    bank0 <= \$152 ;
+    bank0 <= \$151 ;
   always @(posedge clk)
-    bank1 <= \$153 ;
+    bank1 <= \$152 ;
   always @(posedge clk)
-    bank2 <= \$154 ;
+    bank2 <= \$153 ;
   always @(posedge clk)
-    bank3 <= \$155 ;
+    bank3 <= \$154 ;
   always @(posedge clk)
-    bank_left <= \$156 ;
+    bank_left <= \$155 ;
   always @(posedge clk)
-    bank_nonempty <= \$157 ;
+    bank_nonempty <= \$156 ;
   always @(posedge clk)
-    bank_single <= \$158 ;
+    bank_single <= \$157 ;
   always @(posedge clk)
-    \$signal$94  <= \$159 ;
+    \$signal$94  <= \$158 ;
   always @(posedge clk)
-    value_f0 <= \$110 [23:0];
+    value_f0 <= \$109 [23:0];
   always @(posedge clk)
-    \$signal$95  <= \$160 ;
+    \$signal$95  <= \$159 ;
   always @(posedge clk)
-    rounded_f1 <= \$111 ;
+    rounded_f1 <= \$110 ;
   always @(posedge clk)
-    valid_f2 <= \$161 ;
+    valid_f2 <= \$160 ;
   always @(posedge clk)
-    shifted_f2 <= \$112 ;
+    shifted_f2 <= \$111 ;
   \digits_mlp_int8.layer0.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -2365,402 +2363,414 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = \$12 ;
+    \$112  = \$12 ;
     if (rst) begin
-      \$113  = 1'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = input_write__addr;
+    \$113  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$114  = 6'h00;
+        \$113  = 6'h00;
       end else begin
-        \$114  = \$17 [5:0];
+        \$113  = \$17 [5:0];
       end
     end
     if (rst) begin
-      \$114  = 6'h00;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = row;
+    \$114  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$115  = 9'h000;
+          \$114  = 9'h000;
         end else begin
-          \$115  = \$13 [8:0];
+          \$114  = \$13 [8:0];
         end
       end else begin
-        \$115  = \$16 [8:0];
+        \$114  = \$16 [8:0];
       end
     end
     if (rst) begin
-      \$115  = 9'h000;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = pass_index;
+    \$115  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$116  = 3'h0;
+          \$115  = 3'h0;
         end else begin
-          \$116  = \$14 [2:0];
+          \$115  = \$14 [2:0];
         end
       end
     end
     if (rst) begin
-      \$116  = 3'h0;
+      \$115  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = final_pass;
+    \$116  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$117  = 1'h0;
+          \$116  = 1'h0;
         end else begin
-          \$117  = \$15 ;
+          \$116  = \$15 ;
         end
       end
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = \$18 ;
+    \$117  = \$18 ;
     if (rst) begin
-      \$118  = 1'h1;
+      \$117  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = \$21 ;
+    \$118  = \$21 ;
     if (rst) begin
-      \$119  = 1'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = \$23 ;
+    \$119  = \$23 ;
     if (rst) begin
-      \$120  = 1'h1;
+      \$119  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = \$26 ;
+    \$120  = \$26 ;
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$121  = \$31 ;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = \$31 ;
+    \$122  = \$50 ;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = \$51 ;
+    \$123  = from_stream;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = from_stream;
+    \$124  = issue;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = issue;
+    \$125  = last_beat;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = last_beat;
+    \$126  = final_pass;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = final_pass;
+    \$127  = \$signal$65 ;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = \$signal$65 ;
+    \$128  = \$signal$66 ;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = \$signal$66 ;
+    \$129  = final0;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = final0;
+    \$130  = \$53 ;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = \$54 ;
+    \$131  = active_shift;
+    if (\$56 ) begin
+      \$131  = clamped;
+    end
     if (rst) begin
       \$131  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = active_shift;
-    if (\$57 ) begin
-      \$132  = clamped;
+    \$132  = active_rounding;
+    if (\$56 ) begin
+      \$132  = \$58 [22:0];
     end
     if (rst) begin
-      \$132  = 5'h0a;
+      \$132  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = active_rounding;
-    if (\$57 ) begin
-      \$133  = \$59 [22:0];
-    end
+    \$133  = valid1;
     if (rst) begin
-      \$133  = 23'h000200;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = valid1;
+    \$134  = \$signal$72 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = \$signal$72 ;
+    \$135  = final1;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = final1;
+    \$136  = \$signal$87 ;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = \$signal$87 ;
+    \$137  = \$signal$88 ;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = \$signal$88 ;
+    \$138  = final2;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = final2;
+    \$139  = \$63 ;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = \$64 ;
+    \$140  = final3;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = final3;
+    \$141  = \$76 ;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$77 ;
-    if (rst) begin
-      \$142  = 1'h1;
+    \$142  = acc0;
+    if (clear) begin
+      \$142  = 22'h000000;
+    end else if (\$signal$90 ) begin
+      \$142  = \$78 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = acc0;
+    \$143  = acc1;
     if (clear) begin
       \$143  = 22'h000000;
     end else if (\$signal$90 ) begin
-      \$143  = \$79 [21:0];
+      \$143  = \$80 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = acc1;
+    \$144  = acc2;
     if (clear) begin
       \$144  = 22'h000000;
     end else if (\$signal$90 ) begin
-      \$144  = \$81 [21:0];
+      \$144  = \$82 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = acc2;
+    \$145  = acc3;
     if (clear) begin
       \$145  = 22'h000000;
     end else if (\$signal$90 ) begin
-      \$145  = \$83 [21:0];
+      \$145  = \$84 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = acc3;
-    if (clear) begin
-      \$146  = 22'h000000;
-    end else if (\$signal$90 ) begin
-      \$146  = \$85 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = head;
+    \$146  = head;
     if (drain) begin
-      \$147  = \$88 [4:0];
+      \$146  = \$87 [4:0];
     end
     if (rst) begin
-      \$147  = 5'h00;
+      \$146  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = valid_f2;
+    \$147  = valid_f2;
     if (rst) begin
-      \$148  = 1'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = space;
-    if (\$96 ) begin
-      \$149  = \$100 [2:0];
-    end else if (\$99 ) begin
-      \$149  = \$103 [2:0];
+    \$148  = space;
+    if (\$95 ) begin
+      \$148  = \$99 [2:0];
+    end else if (\$98 ) begin
+      \$148  = \$102 [2:0];
     end
     if (rst) begin
-      \$149  = 3'h7;
+      \$148  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = credit;
-    if (\$96 ) begin
+    \$149  = credit;
+    if (\$95 ) begin
+      \$149  = \$100 ;
+    end else if (\$98 ) begin
+      \$149  = 1'h1;
+    end
+    if (rst) begin
+      \$149  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$150  = space_one;
+    if (\$95 ) begin
       \$150  = \$101 ;
-    end else if (\$99 ) begin
-      \$150  = 1'h1;
+    end else if (\$98 ) begin
+      \$150  = \$103 ;
     end
     if (rst) begin
-      \$150  = 1'h1;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = space_one;
-    if (\$96 ) begin
-      \$151  = \$102 ;
-    end else if (\$99 ) begin
-      \$151  = \$104 ;
-    end
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = bank0;
+    \$151  = bank0;
     if (drain) begin
-      \$152  = bank1;
+      \$151  = bank1;
     end else if (\$signal ) begin
-      \$152  = acc0;
+      \$151  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = bank1;
+    \$152  = bank1;
     if (drain) begin
-      \$153  = bank2;
+      \$152  = bank2;
     end else if (\$signal ) begin
-      \$153  = acc1;
+      \$152  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = bank2;
+    \$153  = bank2;
     if (drain) begin
-      \$154  = bank3;
+      \$153  = bank3;
     end else if (\$signal ) begin
-      \$154  = acc2;
+      \$153  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = bank3;
+    \$154  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$155  = acc3;
+      \$154  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = bank_left;
+    \$155  = bank_left;
     if (\$signal ) begin
-      \$156  = \$105 ;
+      \$155  = \$104 ;
     end else if (drain) begin
-      \$156  = \$107 [2:0];
+      \$155  = \$106 [2:0];
     end
     if (rst) begin
-      \$156  = 3'h0;
+      \$155  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = bank_nonempty;
+    \$156  = bank_nonempty;
     if (\$signal ) begin
-      \$157  = 1'h1;
+      \$156  = 1'h1;
+    end else if (drain) begin
+      \$156  = \$107 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$157  = bank_single;
+    if (\$signal ) begin
+      \$157  = \$105 ;
     end else if (drain) begin
       \$157  = \$108 ;
     end
@@ -2770,35 +2780,23 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = bank_single;
-    if (\$signal ) begin
-      \$158  = \$106 ;
-    end else if (drain) begin
-      \$158  = \$109 ;
-    end
+    \$158  = drain;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = drain;
+    \$159  = \$signal$94 ;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$signal$94 ;
+    \$160  = \$signal$95 ;
     if (rst) begin
       \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$signal$95 ;
-    if (rst) begin
-      \$161  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -2824,9 +2822,9 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign sign1 = 1'h0;
   assign sign2 = 1'h0;
   assign sign3 = 1'h0;
-  assign \$59  = { 1'h0, \$58 [31:1] };
-  assign \$105  = 3'h4;
-  assign \$106  = 1'h0;
+  assign \$58  = { 1'h0, \$57 [31:1] };
+  assign \$104  = 3'h4;
+  assign \$105  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3610,21 +3608,21 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [3:0] \$100 ;
-  wire \$101 ;
-  wire [1:0] \$102 ;
-  wire \$103 ;
-  wire [2:0] \$104 ;
+  wire \$100 ;
+  wire [1:0] \$101 ;
+  wire \$102 ;
+  wire [2:0] \$103 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [23:0] \$106 ;
   wire [23:0] \$107 ;
   wire [23:0] \$108 ;
-  wire [23:0] \$109 ;
+  reg \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg [4:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [2:0] \$113 ;
+  reg [4:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [2:0] \$112 ;
+  reg \$113 ;
   reg \$114 ;
   reg \$115 ;
   reg \$116 ;
@@ -3639,11 +3637,11 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
+  reg [4:0] \$127 ;
   reg [4:0] \$128 ;
-  reg [4:0] \$129 ;
+  reg [21:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [21:0] \$130 ;
+  reg \$130 ;
   reg \$131 ;
   reg \$132 ;
   reg \$133 ;
@@ -3652,24 +3650,23 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg \$139 ;
+  reg [20:0] \$139 ;
   wire [3:0] \$14 ;
   reg [20:0] \$140 ;
-  reg [20:0] \$141 ;
-  reg [3:0] \$142 ;
-  reg \$143 ;
-  reg [2:0] \$144 ;
+  reg [3:0] \$141 ;
+  reg \$142 ;
+  reg [2:0] \$143 ;
+  reg \$144 ;
   reg \$145 ;
-  reg \$146 ;
+  reg [20:0] \$146 ;
   reg [20:0] \$147 ;
-  reg [20:0] \$148 ;
-  reg [1:0] \$149 ;
+  reg [1:0] \$148 ;
+  reg \$149 ;
   wire \$15 ;
   reg \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg \$154 ;
   wire [8:0] \$16 ;
   wire [5:0] \$17 ;
   wire \$18 ;
@@ -3709,18 +3706,18 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire [7:0] \$52 ;
-  wire \$53 ;
-  wire [4:0] \$54 ;
+  wire [7:0] \$51 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [31:0] \$57 ;
   wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
+  wire [15:0] \$59 ;
   wire \$6 ;
   wire [15:0] \$60 ;
-  wire [15:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -3735,33 +3732,33 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire [21:0] \$76 ;
-  wire [22:0] \$77 ;
-  wire [21:0] \$78 ;
-  wire [22:0] \$79 ;
+  wire [21:0] \$75 ;
+  wire [22:0] \$76 ;
+  wire [21:0] \$77 ;
+  wire [22:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [4:0] \$80 ;
   wire [4:0] \$81 ;
-  wire [4:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [7:0] \$88 ;
   wire [7:0] \$89 ;
   wire \$9 ;
-  wire [7:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
-  wire [3:0] \$97 ;
+  wire [3:0] \$96 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [3:0] \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$65  = 1'h0;
   reg \$signal$66  = 1'h0;
@@ -4182,187 +4179,186 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign \$37  = \$36  | commit;
   assign \$38  = issue ? last_beat : first_beat;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue & last_beat;
-  assign \$41  = \$40  ? final_pass : from_stream;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = \$32  | \$42 ;
-  assign \$44  = input_write__addr == 5'h1e;
-  assign \$45  = last_beat ? 1'h0 : \$44 ;
-  assign \$46  = issue ? \$45  : last_beat;
-  assign \$47  = issue & last_beat;
-  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$49  = \$47  ? 1'h1 : \$48 ;
-  assign \$50  = \$46  & \$49 ;
-  assign \$51  = \$43  | \$50 ;
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = shift > 5'h16;
-  assign \$54  = \$53  ? 5'h16 : shift;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = 1'h1 << clamped;
-  assign \$60  = $signed(x2) * $signed(weight0);
-  assign \$61  = $signed(x2) * $signed(weight1);
-  assign \$62  = \$signal$86  & \$signal$87 ;
-  assign \$63  = issue | \$signal$65 ;
-  assign \$64  = valid1 | \$signal$83 ;
-  assign \$65  = \$63  | \$64 ;
-  assign \$66  = \$signal$86  & \$signal$87 ;
-  assign \$67  = issue & last_beat;
-  assign \$68  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$69  = \$67  ? 1'h1 : \$68 ;
-  assign \$70  = \$66  | \$69 ;
-  assign \$71  = drain | \$signal$90 ;
-  assign \$72  = \$70  | \$71 ;
-  assign \$73  = \$65  | \$72 ;
-  assign \$74  = \$73  | \$signal$91 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = $signed(acc0) + $signed(term0);
-  assign \$77  = $signed(\$76 ) + $signed(1'h0);
-  assign \$78  = $signed(acc1) + $signed(term1);
-  assign \$79  = $signed(\$78 ) + $signed(1'h0);
-  assign \$80  = head == 4'h9;
-  assign \$81  = head + 1'h1;
-  assign \$82  = \$80  ? 5'h00 : \$81 ;
-  assign \$83  = ~ shifted_f2[23];
-  assign \$84  = | shifted_f2[23:7];
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = & shifted_f2[23:7];
-  assign \$87  = ~ \$86 ;
-  assign \$88  = shifted_f2[23] & \$87 ;
-  assign \$89  = \$88  ? 8'h80 : shifted_f2[7:0];
-  assign \$90  = \$85  ? 8'h7f : \$89 ;
-  assign \$91  = y__valid & r__ready;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = drain & \$92 ;
-  assign \$94  = y__valid & r__ready;
-  assign \$95  = ~ drain;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = space - 1'h1;
-  assign \$98  = ~ space_one;
-  assign \$99  = space == 2'h2;
-  assign \$100  = space + 1'h1;
-  assign \$101  = ~ credit;
-  assign \$104  = bank_left - 1'h1;
-  assign \$105  = ~ bank_single;
-  assign \$106  = bank_left == 2'h2;
-  assign \$107  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$108  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$109  = $signed(rounded_f1) >>> active_shift;
+  assign \$40  = issue ? final_pass : from_stream;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = \$32  | \$41 ;
+  assign \$43  = input_write__addr == 5'h1e;
+  assign \$44  = last_beat ? 1'h0 : \$43 ;
+  assign \$45  = issue ? \$44  : last_beat;
+  assign \$46  = issue & last_beat;
+  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$48  = \$46  ? 1'h1 : \$47 ;
+  assign \$49  = \$45  & \$48 ;
+  assign \$50  = \$42  | \$49 ;
+  assign \$51  = from_stream1 ? x_held : input_read__data;
+  assign \$52  = shift > 5'h16;
+  assign \$53  = \$52  ? 5'h16 : shift;
+  assign \$54  = first_beat & from_stream;
+  assign \$55  = commit_pending & \$54 ;
+  assign \$56  = \$55  & drained;
+  assign \$57  = 1'h1 << clamped;
+  assign \$59  = $signed(x2) * $signed(weight0);
+  assign \$60  = $signed(x2) * $signed(weight1);
+  assign \$61  = \$signal$86  & \$signal$87 ;
+  assign \$62  = issue | \$signal$65 ;
+  assign \$63  = valid1 | \$signal$83 ;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = \$signal$86  & \$signal$87 ;
+  assign \$66  = issue & last_beat;
+  assign \$67  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$68  = \$66  ? 1'h1 : \$67 ;
+  assign \$69  = \$65  | \$68 ;
+  assign \$70  = drain | \$signal$90 ;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = \$64  | \$71 ;
+  assign \$73  = \$72  | \$signal$91 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = $signed(acc0) + $signed(term0);
+  assign \$76  = $signed(\$75 ) + $signed(1'h0);
+  assign \$77  = $signed(acc1) + $signed(term1);
+  assign \$78  = $signed(\$77 ) + $signed(1'h0);
+  assign \$79  = head == 4'h9;
+  assign \$80  = head + 1'h1;
+  assign \$81  = \$79  ? 5'h00 : \$80 ;
+  assign \$82  = ~ shifted_f2[23];
+  assign \$83  = | shifted_f2[23:7];
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = & shifted_f2[23:7];
+  assign \$86  = ~ \$85 ;
+  assign \$87  = shifted_f2[23] & \$86 ;
+  assign \$88  = \$87  ? 8'h80 : shifted_f2[7:0];
+  assign \$89  = \$84  ? 8'h7f : \$88 ;
+  assign \$90  = y__valid & r__ready;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = drain & \$91 ;
+  assign \$93  = y__valid & r__ready;
+  assign \$94  = ~ drain;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = space - 1'h1;
+  assign \$97  = ~ space_one;
+  assign \$98  = space == 2'h2;
+  assign \$99  = space + 1'h1;
+  assign \$100  = ~ credit;
+  assign \$103  = bank_left - 1'h1;
+  assign \$104  = ~ bank_single;
+  assign \$105  = bank_left == 2'h2;
+  assign \$106  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$107  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$108  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$110 ;
+    busy <= \$109 ;
   always @(posedge clk)
-    input_write__addr <= \$111 ;
+    input_write__addr <= \$110 ;
   always @(posedge clk)
-    row <= \$112 ;
+    row <= \$111 ;
   always @(posedge clk)
-    pass_index <= \$113 ;
+    pass_index <= \$112 ;
   always @(posedge clk)
-    final_pass <= \$114 ;
+    final_pass <= \$113 ;
   always @(posedge clk)
-    first_beat <= \$115 ;
+    first_beat <= \$114 ;
   always @(posedge clk)
-    last_beat <= \$116 ;
+    last_beat <= \$115 ;
   always @(posedge clk)
-    from_stream <= \$117 ;
+    from_stream <= \$116 ;
   always @(posedge clk)
-    bank_reserved <= \$118 ;
+    bank_reserved <= \$117 ;
   always @(posedge clk)
-    commit_pending <= \$119 ;
+    commit_pending <= \$118 ;
   always @(posedge clk)
-    blocked <= \$120 ;
+    blocked <= \$119 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$121 ;
+    from_stream1 <= \$120 ;
   always @(posedge clk)
-    \$signal$65  <= \$122 ;
+    \$signal$65  <= \$121 ;
   always @(posedge clk)
-    \$signal$66  <= \$123 ;
+    \$signal$66  <= \$122 ;
   always @(posedge clk)
-    final0 <= \$124 ;
+    final0 <= \$123 ;
   always @(posedge clk)
-    x1 <= \$52 ;
+    x1 <= \$51 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$125 ;
+    valid1 <= \$124 ;
   always @(posedge clk)
-    \$signal$72  <= \$126 ;
+    \$signal$72  <= \$125 ;
   always @(posedge clk)
-    final1 <= \$127 ;
+    final1 <= \$126 ;
   always @(posedge clk)
-    clamped <= \$128 ;
+    clamped <= \$127 ;
   always @(posedge clk)
-    active_shift <= \$129 ;
+    active_shift <= \$128 ;
   always @(posedge clk)
-    active_rounding <= \$130 ;
+    active_rounding <= \$129 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     weight0 <= code_mem__r_data[7:0];
   always @(posedge clk)
-    term0 <= \$60 ;
+    term0 <= \$59 ;
   always @(posedge clk)
     weight1 <= code_mem__r_data[15:8];
   always @(posedge clk)
-    term1 <= \$61 ;
+    term1 <= \$60 ;
   always @(posedge clk)
-    \$signal$83  <= \$131 ;
+    \$signal$83  <= \$130 ;
   always @(posedge clk)
-    \$signal$84  <= \$132 ;
+    \$signal$84  <= \$131 ;
   always @(posedge clk)
-    final2 <= \$133 ;
+    final2 <= \$132 ;
   always @(posedge clk)
-    \$signal$86  <= \$134 ;
+    \$signal$86  <= \$133 ;
   always @(posedge clk)
-    \$signal$87  <= \$135 ;
+    \$signal$87  <= \$134 ;
   always @(posedge clk)
-    final3 <= \$136 ;
+    final3 <= \$135 ;
   always @(posedge clk)
-    \$signal  <= \$137 ;
+    \$signal  <= \$136 ;
   always @(posedge clk)
-    final4 <= \$138 ;
+    final4 <= \$137 ;
   always @(posedge clk)
-    drained <= \$139 ;
+    drained <= \$138 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    acc0 <= \$139 ;
   always @(posedge clk)
-    acc1 <= \$141 ;
+    acc1 <= \$140 ;
   always @(posedge clk)
-    head <= \$142 ;
+    head <= \$141 ;
   always @(posedge clk)
-    w__valid <= \$143 ;
+    w__valid <= \$142 ;
   always @(posedge clk)
-    w__payload <= \$90 ;
+    w__payload <= \$89 ;
   always @(posedge clk)
-    space <= \$144 ;
+    space <= \$143 ;
   always @(posedge clk)
-    credit <= \$145 ;
+    credit <= \$144 ;
   always @(posedge clk)
-    space_one <= \$146 ;
+    space_one <= \$145 ;
   always @(posedge clk)
-    bank0 <= \$147 ;
+    bank0 <= \$146 ;
   always @(posedge clk)
-    bank1 <= \$148 ;
+    bank1 <= \$147 ;
   always @(posedge clk)
-    bank_left <= \$149 ;
+    bank_left <= \$148 ;
   always @(posedge clk)
-    bank_nonempty <= \$150 ;
+    bank_nonempty <= \$149 ;
   always @(posedge clk)
-    bank_single <= \$151 ;
+    bank_single <= \$150 ;
   always @(posedge clk)
-    \$signal$90  <= \$152 ;
+    \$signal$90  <= \$151 ;
   always @(posedge clk)
-    value_f0 <= \$107 [22:0];
+    value_f0 <= \$106 [22:0];
   always @(posedge clk)
-    \$signal$91  <= \$153 ;
+    \$signal$91  <= \$152 ;
   always @(posedge clk)
-    rounded_f1 <= \$108 ;
+    rounded_f1 <= \$107 ;
   always @(posedge clk)
-    valid_f2 <= \$154 ;
+    valid_f2 <= \$153 ;
   always @(posedge clk)
-    shifted_f2 <= \$109 ;
+    shifted_f2 <= \$108 ;
   \digits_mlp_int8.layer1.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -4374,366 +4370,378 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = \$12 ;
+    \$109  = \$12 ;
     if (rst) begin
-      \$110  = 1'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = input_write__addr;
+    \$110  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$111  = 5'h00;
+        \$110  = 5'h00;
       end else begin
-        \$111  = \$17 [4:0];
+        \$110  = \$17 [4:0];
       end
     end
     if (rst) begin
-      \$111  = 5'h00;
+      \$110  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = row;
+    \$111  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$112  = 8'h00;
+          \$111  = 8'h00;
         end else begin
-          \$112  = \$13 [7:0];
+          \$111  = \$13 [7:0];
         end
       end else begin
-        \$112  = \$16 [7:0];
+        \$111  = \$16 [7:0];
       end
     end
     if (rst) begin
-      \$112  = 8'h00;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = pass_index;
+    \$112  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$113  = 3'h0;
+          \$112  = 3'h0;
         end else begin
-          \$113  = \$14 [2:0];
+          \$112  = \$14 [2:0];
         end
       end
     end
     if (rst) begin
-      \$113  = 3'h0;
+      \$112  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = final_pass;
+    \$113  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$114  = 1'h0;
+          \$113  = 1'h0;
         end else begin
-          \$114  = \$15 ;
+          \$113  = \$15 ;
         end
       end
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = \$18 ;
+    \$114  = \$18 ;
     if (rst) begin
-      \$115  = 1'h1;
+      \$114  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = \$21 ;
+    \$115  = \$21 ;
     if (rst) begin
-      \$116  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = \$23 ;
+    \$116  = \$23 ;
     if (rst) begin
-      \$117  = 1'h1;
+      \$116  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = \$26 ;
+    \$117  = \$26 ;
+    if (rst) begin
+      \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$118  = \$31 ;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = \$31 ;
+    \$119  = \$50 ;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = \$51 ;
+    \$120  = from_stream;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = from_stream;
+    \$121  = issue;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = issue;
+    \$122  = last_beat;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = last_beat;
+    \$123  = final_pass;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = final_pass;
+    \$124  = \$signal$65 ;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = \$signal$65 ;
+    \$125  = \$signal$66 ;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = \$signal$66 ;
+    \$126  = final0;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = final0;
+    \$127  = \$53 ;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = \$54 ;
+    \$128  = active_shift;
+    if (\$56 ) begin
+      \$128  = clamped;
+    end
     if (rst) begin
       \$128  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = active_shift;
-    if (\$57 ) begin
-      \$129  = clamped;
+    \$129  = active_rounding;
+    if (\$56 ) begin
+      \$129  = \$58 [21:0];
     end
     if (rst) begin
-      \$129  = 5'h08;
+      \$129  = 22'h000080;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = active_rounding;
-    if (\$57 ) begin
-      \$130  = \$59 [21:0];
-    end
+    \$130  = valid1;
     if (rst) begin
-      \$130  = 22'h000080;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = valid1;
+    \$131  = \$signal$72 ;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = \$signal$72 ;
+    \$132  = final1;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = final1;
+    \$133  = \$signal$83 ;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = \$signal$83 ;
+    \$134  = \$signal$84 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = \$signal$84 ;
+    \$135  = final2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = final2;
+    \$136  = \$61 ;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = \$62 ;
+    \$137  = final3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = final3;
+    \$138  = \$74 ;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = \$75 ;
-    if (rst) begin
-      \$139  = 1'h1;
+    \$139  = acc0;
+    if (clear) begin
+      \$139  = 21'h000000;
+    end else if (\$signal$86 ) begin
+      \$139  = \$76 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = acc0;
+    \$140  = acc1;
     if (clear) begin
       \$140  = 21'h000000;
     end else if (\$signal$86 ) begin
-      \$140  = \$77 [20:0];
+      \$140  = \$78 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = acc1;
-    if (clear) begin
-      \$141  = 21'h000000;
-    end else if (\$signal$86 ) begin
-      \$141  = \$79 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = head;
+    \$141  = head;
     if (drain) begin
-      \$142  = \$82 [3:0];
+      \$141  = \$81 [3:0];
     end
     if (rst) begin
-      \$142  = 4'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = valid_f2;
+    \$142  = valid_f2;
     if (rst) begin
-      \$143  = 1'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = space;
-    if (\$93 ) begin
-      \$144  = \$97 [2:0];
-    end else if (\$96 ) begin
-      \$144  = \$100 [2:0];
+    \$143  = space;
+    if (\$92 ) begin
+      \$143  = \$96 [2:0];
+    end else if (\$95 ) begin
+      \$143  = \$99 [2:0];
     end
     if (rst) begin
-      \$144  = 3'h7;
+      \$143  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = credit;
-    if (\$93 ) begin
+    \$144  = credit;
+    if (\$92 ) begin
+      \$144  = \$97 ;
+    end else if (\$95 ) begin
+      \$144  = 1'h1;
+    end
+    if (rst) begin
+      \$144  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$145  = space_one;
+    if (\$92 ) begin
       \$145  = \$98 ;
-    end else if (\$96 ) begin
-      \$145  = 1'h1;
+    end else if (\$95 ) begin
+      \$145  = \$100 ;
     end
     if (rst) begin
-      \$145  = 1'h1;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = space_one;
-    if (\$93 ) begin
-      \$146  = \$99 ;
-    end else if (\$96 ) begin
-      \$146  = \$101 ;
-    end
-    if (rst) begin
-      \$146  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = bank0;
+    \$146  = bank0;
     if (drain) begin
-      \$147  = bank1;
+      \$146  = bank1;
     end else if (\$signal ) begin
-      \$147  = acc0;
+      \$146  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = bank1;
+    \$147  = bank1;
     if (drain) begin
     end else if (\$signal ) begin
-      \$148  = acc1;
+      \$147  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = bank_left;
+    \$148  = bank_left;
     if (\$signal ) begin
-      \$149  = \$102 ;
+      \$148  = \$101 ;
     end else if (drain) begin
-      \$149  = \$104 [1:0];
+      \$148  = \$103 [1:0];
     end
     if (rst) begin
-      \$149  = 2'h0;
+      \$148  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = bank_nonempty;
+    \$149  = bank_nonempty;
     if (\$signal ) begin
-      \$150  = 1'h1;
+      \$149  = 1'h1;
+    end else if (drain) begin
+      \$149  = \$104 ;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$150  = bank_single;
+    if (\$signal ) begin
+      \$150  = \$102 ;
     end else if (drain) begin
       \$150  = \$105 ;
     end
@@ -4743,35 +4751,23 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = bank_single;
-    if (\$signal ) begin
-      \$151  = \$103 ;
-    end else if (drain) begin
-      \$151  = \$106 ;
-    end
+    \$151  = drain;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = drain;
+    \$152  = \$signal$90 ;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = \$signal$90 ;
+    \$153  = \$signal$91 ;
     if (rst) begin
       \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = \$signal$91 ;
-    if (rst) begin
-      \$154  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -4795,9 +4791,9 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign r__valid = y__valid;
   assign sign0 = 1'h0;
   assign sign1 = 1'h0;
-  assign \$59  = { 1'h0, \$58 [31:1] };
-  assign \$102  = 2'h2;
-  assign \$103  = 1'h0;
+  assign \$58  = { 1'h0, \$57 [31:1] };
+  assign \$101  = 2'h2;
+  assign \$102  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -1866,29 +1866,29 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  reg \$108 ;
-  reg [2:0] \$109 ;
+  reg \$107 ;
+  reg [2:0] \$108 ;
+  wire [14:0] \$109 ;
   wire \$11 ;
   wire [14:0] \$110 ;
-  wire [14:0] \$111 ;
-  wire [16:0] \$112 ;
-  reg \$113 ;
-  reg [2:0] \$114 ;
+  wire [16:0] \$111 ;
+  reg \$112 ;
+  reg [2:0] \$113 ;
+  wire [14:0] \$114 ;
   wire [14:0] \$115 ;
-  wire [14:0] \$116 ;
-  wire [16:0] \$117 ;
-  reg \$118 ;
-  reg [2:0] \$119 ;
+  wire [16:0] \$116 ;
+  reg \$117 ;
+  reg [2:0] \$118 ;
+  wire [14:0] \$119 ;
   wire \$12 ;
   wire [14:0] \$120 ;
-  wire [14:0] \$121 ;
-  wire [16:0] \$122 ;
-  reg \$123 ;
-  reg [2:0] \$124 ;
+  wire [16:0] \$121 ;
+  reg \$122 ;
+  reg [2:0] \$123 ;
+  wire [14:0] \$124 ;
   wire [14:0] \$125 ;
-  wire [14:0] \$126 ;
-  wire [16:0] \$127 ;
+  wire [16:0] \$126 ;
+  wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire [9:0] \$13 ;
@@ -1904,50 +1904,50 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$139 ;
   wire [3:0] \$14 ;
   wire \$140 ;
-  wire \$141 ;
-  wire [22:0] \$142 ;
-  wire [23:0] \$143 ;
-  wire [22:0] \$144 ;
-  wire [23:0] \$145 ;
-  wire [22:0] \$146 ;
-  wire [23:0] \$147 ;
-  wire [22:0] \$148 ;
-  wire [23:0] \$149 ;
+  wire [22:0] \$141 ;
+  wire [23:0] \$142 ;
+  wire [22:0] \$143 ;
+  wire [23:0] \$144 ;
+  wire [22:0] \$145 ;
+  wire [23:0] \$146 ;
+  wire [22:0] \$147 ;
+  wire [23:0] \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [5:0] \$150 ;
   wire [5:0] \$151 ;
-  wire [5:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
+  wire [7:0] \$155 ;
   wire [7:0] \$156 ;
-  wire [7:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire [9:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
-  wire [3:0] \$164 ;
+  wire [3:0] \$163 ;
+  wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
-  wire [3:0] \$167 ;
-  wire \$168 ;
-  wire [2:0] \$169 ;
+  wire [3:0] \$166 ;
+  wire \$167 ;
+  wire [2:0] \$168 ;
+  wire \$169 ;
   wire [6:0] \$17 ;
-  wire \$170 ;
-  wire [3:0] \$171 ;
+  wire [3:0] \$170 ;
+  wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [24:0] \$173 ;
   wire [24:0] \$174 ;
   wire [24:0] \$175 ;
-  wire [24:0] \$176 ;
-  reg \$177 ;
-  reg [5:0] \$178 ;
-  reg [8:0] \$179 ;
+  reg \$176 ;
+  reg [5:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [2:0] \$179 ;
   wire \$18 ;
-  reg [2:0] \$180 ;
+  reg \$180 ;
   reg \$181 ;
   reg \$182 ;
   reg \$183 ;
@@ -1962,29 +1962,29 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg \$191 ;
   reg \$192 ;
   reg \$193 ;
-  reg \$194 ;
+  reg [4:0] \$194 ;
   reg [4:0] \$195 ;
-  reg [4:0] \$196 ;
-  reg [22:0] \$197 ;
-  reg \$198 ;
-  reg [2:0] \$199 ;
+  reg [22:0] \$196 ;
+  reg \$197 ;
+  reg [2:0] \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg [2:0] \$201 ;
-  reg \$202 ;
-  reg [2:0] \$203 ;
-  reg \$204 ;
-  reg [2:0] \$205 ;
-  reg \$206 ;
-  reg [2:0] \$207 ;
-  reg \$208 ;
-  reg [2:0] \$209 ;
+  reg [2:0] \$200 ;
+  reg \$201 ;
+  reg [2:0] \$202 ;
+  reg \$203 ;
+  reg [2:0] \$204 ;
+  reg \$205 ;
+  reg [2:0] \$206 ;
+  reg \$207 ;
+  reg [2:0] \$208 ;
+  reg \$209 ;
   wire \$21 ;
-  reg \$210 ;
-  reg [2:0] \$211 ;
-  reg \$212 ;
-  reg [2:0] \$213 ;
+  reg [2:0] \$210 ;
+  reg \$211 ;
+  reg [2:0] \$212 ;
+  reg \$213 ;
   reg \$214 ;
   reg \$215 ;
   reg \$216 ;
@@ -1994,28 +1994,27 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$22 ;
   reg \$220 ;
   reg \$221 ;
-  reg \$222 ;
+  reg [21:0] \$222 ;
   reg [21:0] \$223 ;
   reg [21:0] \$224 ;
   reg [21:0] \$225 ;
-  reg [21:0] \$226 ;
-  reg [4:0] \$227 ;
-  reg \$228 ;
-  reg [2:0] \$229 ;
+  reg [4:0] \$226 ;
+  reg \$227 ;
+  reg [2:0] \$228 ;
+  reg \$229 ;
   wire \$23 ;
   reg \$230 ;
-  reg \$231 ;
+  reg [21:0] \$231 ;
   reg [21:0] \$232 ;
   reg [21:0] \$233 ;
   reg [21:0] \$234 ;
-  reg [21:0] \$235 ;
-  reg [2:0] \$236 ;
+  reg [2:0] \$235 ;
+  reg \$236 ;
   reg \$237 ;
   reg \$238 ;
   reg \$239 ;
   wire \$24 ;
   reg \$240 ;
-  reg \$241 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -2045,15 +2044,15 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire [7:0] \$52 ;
-  wire \$53 ;
-  wire [4:0] \$54 ;
+  wire [7:0] \$51 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [31:0] \$57 ;
   wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -2994,318 +2993,317 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign \$37  = \$36  | commit;
   assign \$38  = issue ? last_beat : first_beat;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue & last_beat;
-  assign \$41  = \$40  ? final_pass : from_stream;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = \$32  | \$42 ;
-  assign \$44  = input_write__addr == 6'h3e;
-  assign \$45  = last_beat ? 1'h0 : \$44 ;
-  assign \$46  = issue ? \$45  : last_beat;
-  assign \$47  = issue & last_beat;
-  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$49  = \$47  ? 1'h1 : \$48 ;
-  assign \$50  = \$46  & \$49 ;
-  assign \$51  = \$43  | \$50 ;
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = shift > 5'h17;
-  assign \$54  = \$53  ? 5'h17 : shift;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = 1'h1 << clamped;
-  assign \$60  = first_beat & from_stream;
-  assign \$61  = commit_pending & \$60 ;
-  assign \$62  = \$61  & drained;
-  assign \$63  = first_beat & from_stream;
-  assign \$64  = commit_pending & \$63 ;
-  assign \$65  = \$64  & drained;
-  assign \$66  = first_beat & from_stream;
-  assign \$67  = commit_pending & \$66 ;
-  assign \$68  = \$67  & drained;
-  assign \$69  = first_beat & from_stream;
-  assign \$70  = commit_pending & \$69 ;
-  assign \$71  = \$70  & drained;
-  assign \$72  = first_beat & from_stream;
-  assign \$73  = commit_pending & \$72 ;
-  assign \$74  = \$73  & drained;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = first_beat & from_stream;
-  assign \$79  = commit_pending & \$78 ;
-  assign \$80  = \$79  & drained;
-  assign \$81  = first_beat & from_stream;
-  assign \$82  = commit_pending & \$81 ;
-  assign \$83  = \$82  & drained;
-  assign \$84  = first_beat & from_stream;
-  assign \$85  = commit_pending & \$84 ;
-  assign \$86  = \$85  & drained;
-  assign \$87  = first_beat & from_stream;
-  assign \$88  = commit_pending & \$87 ;
-  assign \$89  = \$88  & drained;
-  assign \$90  = first_beat & from_stream;
-  assign \$91  = commit_pending & \$90 ;
-  assign \$92  = \$91  & drained;
-  assign \$93  = first_beat & from_stream;
-  assign \$94  = commit_pending & \$93 ;
-  assign \$95  = \$94  & drained;
-  assign \$96  = first_beat & from_stream;
-  assign \$97  = commit_pending & \$96 ;
-  assign \$98  = \$97  & drained;
-  assign \$99  = first_beat & from_stream;
-  assign \$100  = commit_pending & \$99 ;
-  assign \$101  = \$100  & drained;
-  assign \$102  = first_beat & from_stream;
-  assign \$103  = commit_pending & \$102 ;
-  assign \$104  = \$103  & drained;
-  assign \$105  = first_beat & from_stream;
-  assign \$106  = commit_pending & \$105 ;
-  assign \$107  = \$106  & drained;
-  assign \$110  = $signed(x2) << exponent0;
-  assign \$111  = mantissa0 ? \$110  : 15'h0000;
-  assign \$112  = { \$111 [14], \$111 [14], \$111  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$115  = $signed(x2) << exponent1;
-  assign \$116  = mantissa1 ? \$115  : 15'h0000;
-  assign \$117  = { \$116 [14], \$116 [14], \$116  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$120  = $signed(x2) << exponent2;
-  assign \$121  = mantissa2 ? \$120  : 15'h0000;
-  assign \$122  = { \$121 [14], \$121 [14], \$121  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$125  = $signed(x2) << exponent3;
-  assign \$126  = mantissa3 ? \$125  : 15'h0000;
-  assign \$127  = { \$126 [14], \$126 [14], \$126  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$128  = \$signal$134  & \$signal$135 ;
-  assign \$129  = issue | \$signal$65 ;
-  assign \$130  = valid1 | \$signal$131 ;
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = \$signal$134  & \$signal$135 ;
-  assign \$133  = issue & last_beat;
-  assign \$134  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$135  = \$133  ? 1'h1 : \$134 ;
-  assign \$136  = \$132  | \$135 ;
-  assign \$137  = drain | \$signal$138 ;
-  assign \$138  = \$136  | \$137 ;
-  assign \$139  = \$131  | \$138 ;
-  assign \$140  = \$139  | \$signal$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = $signed(acc0) + $signed(term0);
-  assign \$143  = $signed(\$142 ) + $signed({ 1'h0, sign0 });
-  assign \$144  = $signed(acc1) + $signed(term1);
-  assign \$145  = $signed(\$144 ) + $signed({ 1'h0, sign1 });
-  assign \$146  = $signed(acc2) + $signed(term2);
-  assign \$147  = $signed(\$146 ) + $signed({ 1'h0, sign2 });
-  assign \$148  = $signed(acc3) + $signed(term3);
-  assign \$149  = $signed(\$148 ) + $signed({ 1'h0, sign3 });
-  assign \$150  = head == 5'h1f;
-  assign \$151  = head + 1'h1;
-  assign \$152  = \$150  ? 6'h00 : \$151 ;
-  assign \$153  = ~ shifted_f2[24];
-  assign \$154  = | shifted_f2[24:7];
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = \$155  ? 8'h7f : shifted_f2[7:0];
-  assign \$157  = shifted_f2[24] ? 8'h00 : \$156 ;
-  assign \$158  = y__valid & r__ready;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = drain & \$159 ;
-  assign \$161  = y__valid & r__ready;
-  assign \$162  = ~ drain;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = space - 1'h1;
-  assign \$165  = ~ space_one;
-  assign \$166  = space == 2'h2;
-  assign \$167  = space + 1'h1;
-  assign \$168  = ~ credit;
-  assign \$171  = bank_left - 1'h1;
-  assign \$172  = ~ bank_single;
-  assign \$173  = bank_left == 2'h2;
-  assign \$174  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$175  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$176  = $signed(rounded_f1) >>> active_shift;
+  assign \$40  = issue ? final_pass : from_stream;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = \$32  | \$41 ;
+  assign \$43  = input_write__addr == 6'h3e;
+  assign \$44  = last_beat ? 1'h0 : \$43 ;
+  assign \$45  = issue ? \$44  : last_beat;
+  assign \$46  = issue & last_beat;
+  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$48  = \$46  ? 1'h1 : \$47 ;
+  assign \$49  = \$45  & \$48 ;
+  assign \$50  = \$42  | \$49 ;
+  assign \$51  = from_stream1 ? x_held : input_read__data;
+  assign \$52  = shift > 5'h17;
+  assign \$53  = \$52  ? 5'h17 : shift;
+  assign \$54  = first_beat & from_stream;
+  assign \$55  = commit_pending & \$54 ;
+  assign \$56  = \$55  & drained;
+  assign \$57  = 1'h1 << clamped;
+  assign \$59  = first_beat & from_stream;
+  assign \$60  = commit_pending & \$59 ;
+  assign \$61  = \$60  & drained;
+  assign \$62  = first_beat & from_stream;
+  assign \$63  = commit_pending & \$62 ;
+  assign \$64  = \$63  & drained;
+  assign \$65  = first_beat & from_stream;
+  assign \$66  = commit_pending & \$65 ;
+  assign \$67  = \$66  & drained;
+  assign \$68  = first_beat & from_stream;
+  assign \$69  = commit_pending & \$68 ;
+  assign \$70  = \$69  & drained;
+  assign \$71  = first_beat & from_stream;
+  assign \$72  = commit_pending & \$71 ;
+  assign \$73  = \$72  & drained;
+  assign \$74  = first_beat & from_stream;
+  assign \$75  = commit_pending & \$74 ;
+  assign \$76  = \$75  & drained;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = first_beat & from_stream;
+  assign \$81  = commit_pending & \$80 ;
+  assign \$82  = \$81  & drained;
+  assign \$83  = first_beat & from_stream;
+  assign \$84  = commit_pending & \$83 ;
+  assign \$85  = \$84  & drained;
+  assign \$86  = first_beat & from_stream;
+  assign \$87  = commit_pending & \$86 ;
+  assign \$88  = \$87  & drained;
+  assign \$89  = first_beat & from_stream;
+  assign \$90  = commit_pending & \$89 ;
+  assign \$91  = \$90  & drained;
+  assign \$92  = first_beat & from_stream;
+  assign \$93  = commit_pending & \$92 ;
+  assign \$94  = \$93  & drained;
+  assign \$95  = first_beat & from_stream;
+  assign \$96  = commit_pending & \$95 ;
+  assign \$97  = \$96  & drained;
+  assign \$98  = first_beat & from_stream;
+  assign \$99  = commit_pending & \$98 ;
+  assign \$100  = \$99  & drained;
+  assign \$101  = first_beat & from_stream;
+  assign \$102  = commit_pending & \$101 ;
+  assign \$103  = \$102  & drained;
+  assign \$104  = first_beat & from_stream;
+  assign \$105  = commit_pending & \$104 ;
+  assign \$106  = \$105  & drained;
+  assign \$109  = $signed(x2) << exponent0;
+  assign \$110  = mantissa0 ? \$109  : 15'h0000;
+  assign \$111  = { \$110 [14], \$110 [14], \$110  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$114  = $signed(x2) << exponent1;
+  assign \$115  = mantissa1 ? \$114  : 15'h0000;
+  assign \$116  = { \$115 [14], \$115 [14], \$115  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$119  = $signed(x2) << exponent2;
+  assign \$120  = mantissa2 ? \$119  : 15'h0000;
+  assign \$121  = { \$120 [14], \$120 [14], \$120  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$124  = $signed(x2) << exponent3;
+  assign \$125  = mantissa3 ? \$124  : 15'h0000;
+  assign \$126  = { \$125 [14], \$125 [14], \$125  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$127  = \$signal$134  & \$signal$135 ;
+  assign \$128  = issue | \$signal$65 ;
+  assign \$129  = valid1 | \$signal$131 ;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = \$signal$134  & \$signal$135 ;
+  assign \$132  = issue & last_beat;
+  assign \$133  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$134  = \$132  ? 1'h1 : \$133 ;
+  assign \$135  = \$131  | \$134 ;
+  assign \$136  = drain | \$signal$138 ;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$130  | \$137 ;
+  assign \$139  = \$138  | \$signal$139 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = $signed(acc0) + $signed(term0);
+  assign \$142  = $signed(\$141 ) + $signed({ 1'h0, sign0 });
+  assign \$143  = $signed(acc1) + $signed(term1);
+  assign \$144  = $signed(\$143 ) + $signed({ 1'h0, sign1 });
+  assign \$145  = $signed(acc2) + $signed(term2);
+  assign \$146  = $signed(\$145 ) + $signed({ 1'h0, sign2 });
+  assign \$147  = $signed(acc3) + $signed(term3);
+  assign \$148  = $signed(\$147 ) + $signed({ 1'h0, sign3 });
+  assign \$149  = head == 5'h1f;
+  assign \$150  = head + 1'h1;
+  assign \$151  = \$149  ? 6'h00 : \$150 ;
+  assign \$152  = ~ shifted_f2[24];
+  assign \$153  = | shifted_f2[24:7];
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = \$154  ? 8'h7f : shifted_f2[7:0];
+  assign \$156  = shifted_f2[24] ? 8'h00 : \$155 ;
+  assign \$157  = y__valid & r__ready;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = drain & \$158 ;
+  assign \$160  = y__valid & r__ready;
+  assign \$161  = ~ drain;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = space - 1'h1;
+  assign \$164  = ~ space_one;
+  assign \$165  = space == 2'h2;
+  assign \$166  = space + 1'h1;
+  assign \$167  = ~ credit;
+  assign \$170  = bank_left - 1'h1;
+  assign \$171  = ~ bank_single;
+  assign \$172  = bank_left == 2'h2;
+  assign \$173  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$174  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$175  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$177 ;
+    busy <= \$176 ;
   always @(posedge clk)
-    input_write__addr <= \$178 ;
+    input_write__addr <= \$177 ;
   always @(posedge clk)
-    row <= \$179 ;
+    row <= \$178 ;
   always @(posedge clk)
-    pass_index <= \$180 ;
+    pass_index <= \$179 ;
   always @(posedge clk)
-    final_pass <= \$181 ;
+    final_pass <= \$180 ;
   always @(posedge clk)
-    first_beat <= \$182 ;
+    first_beat <= \$181 ;
   always @(posedge clk)
-    last_beat <= \$183 ;
+    last_beat <= \$182 ;
   always @(posedge clk)
-    from_stream <= \$184 ;
+    from_stream <= \$183 ;
   always @(posedge clk)
-    bank_reserved <= \$185 ;
+    bank_reserved <= \$184 ;
   always @(posedge clk)
-    commit_pending <= \$186 ;
+    commit_pending <= \$185 ;
   always @(posedge clk)
-    blocked <= \$187 ;
+    blocked <= \$186 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$188 ;
+    from_stream1 <= \$187 ;
   always @(posedge clk)
-    \$signal$65  <= \$189 ;
+    \$signal$65  <= \$188 ;
   always @(posedge clk)
-    \$signal$66  <= \$190 ;
+    \$signal$66  <= \$189 ;
   always @(posedge clk)
-    final0 <= \$191 ;
+    final0 <= \$190 ;
   always @(posedge clk)
-    x1 <= \$52 ;
+    x1 <= \$51 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$192 ;
+    valid1 <= \$191 ;
   always @(posedge clk)
-    \$signal$72  <= \$193 ;
+    \$signal$72  <= \$192 ;
   always @(posedge clk)
-    final1 <= \$194 ;
+    final1 <= \$193 ;
   always @(posedge clk)
-    clamped <= \$195 ;
+    clamped <= \$194 ;
   always @(posedge clk)
-    active_shift <= \$196 ;
+    active_shift <= \$195 ;
   always @(posedge clk)
-    active_rounding <= \$197 ;
+    active_rounding <= \$196 ;
   always @(posedge clk)
-    level0_m <= \$198 ;
+    level0_m <= \$197 ;
   always @(posedge clk)
-    level0_e <= \$199 ;
+    level0_e <= \$198 ;
   always @(posedge clk)
-    level1_m <= \$200 ;
+    level1_m <= \$199 ;
   always @(posedge clk)
-    level1_e <= \$201 ;
+    level1_e <= \$200 ;
   always @(posedge clk)
-    level2_m <= \$202 ;
+    level2_m <= \$201 ;
   always @(posedge clk)
-    level2_e <= \$203 ;
+    level2_e <= \$202 ;
   always @(posedge clk)
-    level3_m <= \$204 ;
+    level3_m <= \$203 ;
   always @(posedge clk)
-    level3_e <= \$205 ;
+    level3_e <= \$204 ;
   always @(posedge clk)
-    level4_m <= \$206 ;
+    level4_m <= \$205 ;
   always @(posedge clk)
-    level4_e <= \$207 ;
+    level4_e <= \$206 ;
   always @(posedge clk)
-    level5_m <= \$208 ;
+    level5_m <= \$207 ;
   always @(posedge clk)
-    level5_e <= \$209 ;
+    level5_e <= \$208 ;
   always @(posedge clk)
-    level6_m <= \$210 ;
+    level6_m <= \$209 ;
   always @(posedge clk)
-    level6_e <= \$211 ;
+    level6_e <= \$210 ;
   always @(posedge clk)
-    level7_m <= \$212 ;
+    level7_m <= \$211 ;
   always @(posedge clk)
-    level7_e <= \$213 ;
+    level7_e <= \$212 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    mantissa0 <= \$108 ;
+    mantissa0 <= \$107 ;
   always @(posedge clk)
-    exponent0 <= \$109 ;
+    exponent0 <= \$108 ;
   always @(posedge clk)
-    term0 <= \$112 [15:0];
+    term0 <= \$111 [15:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    mantissa1 <= \$113 ;
+    mantissa1 <= \$112 ;
   always @(posedge clk)
-    exponent1 <= \$114 ;
+    exponent1 <= \$113 ;
   always @(posedge clk)
-    term1 <= \$117 [15:0];
+    term1 <= \$116 [15:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    mantissa2 <= \$118 ;
+    mantissa2 <= \$117 ;
   always @(posedge clk)
-    exponent2 <= \$119 ;
+    exponent2 <= \$118 ;
   always @(posedge clk)
-    term2 <= \$122 [15:0];
+    term2 <= \$121 [15:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    mantissa3 <= \$123 ;
+    mantissa3 <= \$122 ;
   always @(posedge clk)
-    exponent3 <= \$124 ;
+    exponent3 <= \$123 ;
   always @(posedge clk)
-    term3 <= \$127 [15:0];
+    term3 <= \$126 [15:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$131  <= \$214 ;
+    \$signal$131  <= \$213 ;
   always @(posedge clk)
-    \$signal$132  <= \$215 ;
+    \$signal$132  <= \$214 ;
   always @(posedge clk)
-    final2 <= \$216 ;
+    final2 <= \$215 ;
   always @(posedge clk)
-    \$signal$134  <= \$217 ;
+    \$signal$134  <= \$216 ;
   always @(posedge clk)
-    \$signal$135  <= \$218 ;
+    \$signal$135  <= \$217 ;
   always @(posedge clk)
-    final3 <= \$219 ;
+    final3 <= \$218 ;
   always @(posedge clk)
-    \$signal  <= \$220 ;
+    \$signal  <= \$219 ;
   always @(posedge clk)
-    final4 <= \$221 ;
+    final4 <= \$220 ;
   always @(posedge clk)
-    drained <= \$222 ;
+    drained <= \$221 ;
   always @(posedge clk)
-    acc0 <= \$223 ;
+    acc0 <= \$222 ;
   always @(posedge clk)
-    acc1 <= \$224 ;
+    acc1 <= \$223 ;
   always @(posedge clk)
-    acc2 <= \$225 ;
+    acc2 <= \$224 ;
   always @(posedge clk)
-    acc3 <= \$226 ;
+    acc3 <= \$225 ;
   always @(posedge clk)
-    head <= \$227 ;
+    head <= \$226 ;
   always @(posedge clk)
-    w__valid <= \$228 ;
+    w__valid <= \$227 ;
   always @(posedge clk)
-    w__payload <= \$157 ;
+    w__payload <= \$156 ;
   always @(posedge clk)
-    space <= \$229 ;
+    space <= \$228 ;
   always @(posedge clk)
-    credit <= \$230 ;
+    credit <= \$229 ;
   always @(posedge clk)
-    space_one <= \$231 ;
+    space_one <= \$230 ;
   always @(posedge clk)
-    bank0 <= \$232 ;
+    bank0 <= \$231 ;
   always @(posedge clk)
-    bank1 <= \$233 ;
+    bank1 <= \$232 ;
   always @(posedge clk)
-    bank2 <= \$234 ;
+    bank2 <= \$233 ;
   always @(posedge clk)
-    bank3 <= \$235 ;
+    bank3 <= \$234 ;
   always @(posedge clk)
-    bank_left <= \$236 ;
+    bank_left <= \$235 ;
   always @(posedge clk)
-    bank_nonempty <= \$237 ;
+    bank_nonempty <= \$236 ;
   always @(posedge clk)
-    bank_single <= \$238 ;
+    bank_single <= \$237 ;
   always @(posedge clk)
-    \$signal$138  <= \$239 ;
+    \$signal$138  <= \$238 ;
   always @(posedge clk)
-    value_f0 <= \$174 [23:0];
+    value_f0 <= \$173 [23:0];
   always @(posedge clk)
-    \$signal$139  <= \$240 ;
+    \$signal$139  <= \$239 ;
   always @(posedge clk)
-    rounded_f1 <= \$175 ;
+    rounded_f1 <= \$174 ;
   always @(posedge clk)
-    valid_f2 <= \$241 ;
+    valid_f2 <= \$240 ;
   always @(posedge clk)
-    shifted_f2 <= \$176 ;
+    shifted_f2 <= \$175 ;
   \digits_mlp_pow2.layer0.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -3320,21 +3318,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$108  = level0_m;
+          \$107  = level0_m;
       3'h1:
-          \$108  = level1_m;
+          \$107  = level1_m;
       3'h2:
-          \$108  = level2_m;
+          \$107  = level2_m;
       3'h3:
-          \$108  = level3_m;
+          \$107  = level3_m;
       3'h4:
-          \$108  = level4_m;
+          \$107  = level4_m;
       3'h5:
-          \$108  = level5_m;
+          \$107  = level5_m;
       3'h6:
-          \$108  = level6_m;
+          \$107  = level6_m;
       3'h7:
-          \$108  = level7_m;
+          \$107  = level7_m;
     endcase
   end
   always @* begin
@@ -3342,21 +3340,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$109  = level0_e;
+          \$108  = level0_e;
       3'h1:
-          \$109  = level1_e;
+          \$108  = level1_e;
       3'h2:
-          \$109  = level2_e;
+          \$108  = level2_e;
       3'h3:
-          \$109  = level3_e;
+          \$108  = level3_e;
       3'h4:
-          \$109  = level4_e;
+          \$108  = level4_e;
       3'h5:
-          \$109  = level5_e;
+          \$108  = level5_e;
       3'h6:
-          \$109  = level6_e;
+          \$108  = level6_e;
       3'h7:
-          \$109  = level7_e;
+          \$108  = level7_e;
     endcase
   end
   always @* begin
@@ -3364,21 +3362,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$113  = level0_m;
+          \$112  = level0_m;
       3'h1:
-          \$113  = level1_m;
+          \$112  = level1_m;
       3'h2:
-          \$113  = level2_m;
+          \$112  = level2_m;
       3'h3:
-          \$113  = level3_m;
+          \$112  = level3_m;
       3'h4:
-          \$113  = level4_m;
+          \$112  = level4_m;
       3'h5:
-          \$113  = level5_m;
+          \$112  = level5_m;
       3'h6:
-          \$113  = level6_m;
+          \$112  = level6_m;
       3'h7:
-          \$113  = level7_m;
+          \$112  = level7_m;
     endcase
   end
   always @* begin
@@ -3386,21 +3384,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$114  = level0_e;
+          \$113  = level0_e;
       3'h1:
-          \$114  = level1_e;
+          \$113  = level1_e;
       3'h2:
-          \$114  = level2_e;
+          \$113  = level2_e;
       3'h3:
-          \$114  = level3_e;
+          \$113  = level3_e;
       3'h4:
-          \$114  = level4_e;
+          \$113  = level4_e;
       3'h5:
-          \$114  = level5_e;
+          \$113  = level5_e;
       3'h6:
-          \$114  = level6_e;
+          \$113  = level6_e;
       3'h7:
-          \$114  = level7_e;
+          \$113  = level7_e;
     endcase
   end
   always @* begin
@@ -3408,21 +3406,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$118  = level0_m;
+          \$117  = level0_m;
       3'h1:
-          \$118  = level1_m;
+          \$117  = level1_m;
       3'h2:
-          \$118  = level2_m;
+          \$117  = level2_m;
       3'h3:
-          \$118  = level3_m;
+          \$117  = level3_m;
       3'h4:
-          \$118  = level4_m;
+          \$117  = level4_m;
       3'h5:
-          \$118  = level5_m;
+          \$117  = level5_m;
       3'h6:
-          \$118  = level6_m;
+          \$117  = level6_m;
       3'h7:
-          \$118  = level7_m;
+          \$117  = level7_m;
     endcase
   end
   always @* begin
@@ -3430,21 +3428,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$119  = level0_e;
+          \$118  = level0_e;
       3'h1:
-          \$119  = level1_e;
+          \$118  = level1_e;
       3'h2:
-          \$119  = level2_e;
+          \$118  = level2_e;
       3'h3:
-          \$119  = level3_e;
+          \$118  = level3_e;
       3'h4:
-          \$119  = level4_e;
+          \$118  = level4_e;
       3'h5:
-          \$119  = level5_e;
+          \$118  = level5_e;
       3'h6:
-          \$119  = level6_e;
+          \$118  = level6_e;
       3'h7:
-          \$119  = level7_e;
+          \$118  = level7_e;
     endcase
   end
   always @* begin
@@ -3452,21 +3450,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$123  = level0_m;
+          \$122  = level0_m;
       3'h1:
-          \$123  = level1_m;
+          \$122  = level1_m;
       3'h2:
-          \$123  = level2_m;
+          \$122  = level2_m;
       3'h3:
-          \$123  = level3_m;
+          \$122  = level3_m;
       3'h4:
-          \$123  = level4_m;
+          \$122  = level4_m;
       3'h5:
-          \$123  = level5_m;
+          \$122  = level5_m;
       3'h6:
-          \$123  = level6_m;
+          \$122  = level6_m;
       3'h7:
-          \$123  = level7_m;
+          \$122  = level7_m;
     endcase
   end
   always @* begin
@@ -3474,581 +3472,593 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$124  = level0_e;
+          \$123  = level0_e;
       3'h1:
-          \$124  = level1_e;
+          \$123  = level1_e;
       3'h2:
-          \$124  = level2_e;
+          \$123  = level2_e;
       3'h3:
-          \$124  = level3_e;
+          \$123  = level3_e;
       3'h4:
-          \$124  = level4_e;
+          \$123  = level4_e;
       3'h5:
-          \$124  = level5_e;
+          \$123  = level5_e;
       3'h6:
-          \$124  = level6_e;
+          \$123  = level6_e;
       3'h7:
-          \$124  = level7_e;
+          \$123  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = \$12 ;
+    \$176  = \$12 ;
     if (rst) begin
-      \$177  = 1'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = input_write__addr;
+    \$177  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$178  = 6'h00;
+        \$177  = 6'h00;
       end else begin
-        \$178  = \$17 [5:0];
+        \$177  = \$17 [5:0];
       end
     end
     if (rst) begin
-      \$178  = 6'h00;
+      \$177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = row;
+    \$178  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$179  = 9'h000;
+          \$178  = 9'h000;
         end else begin
-          \$179  = \$13 [8:0];
+          \$178  = \$13 [8:0];
         end
       end else begin
-        \$179  = \$16 [8:0];
+        \$178  = \$16 [8:0];
       end
     end
     if (rst) begin
-      \$179  = 9'h000;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = pass_index;
+    \$179  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$180  = 3'h0;
+          \$179  = 3'h0;
         end else begin
-          \$180  = \$14 [2:0];
+          \$179  = \$14 [2:0];
         end
       end
     end
     if (rst) begin
-      \$180  = 3'h0;
+      \$179  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = final_pass;
+    \$180  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$181  = 1'h0;
+          \$180  = 1'h0;
         end else begin
-          \$181  = \$15 ;
+          \$180  = \$15 ;
         end
       end
     end
     if (rst) begin
-      \$181  = 1'h0;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$18 ;
+    \$181  = \$18 ;
     if (rst) begin
-      \$182  = 1'h1;
+      \$181  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$21 ;
+    \$182  = \$21 ;
     if (rst) begin
-      \$183  = 1'h0;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$23 ;
+    \$183  = \$23 ;
     if (rst) begin
-      \$184  = 1'h1;
+      \$183  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$26 ;
+    \$184  = \$26 ;
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$185  = \$31 ;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$31 ;
+    \$186  = \$50 ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$51 ;
+    \$187  = from_stream;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = from_stream;
+    \$188  = issue;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = issue;
+    \$189  = last_beat;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = last_beat;
+    \$190  = final_pass;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = final_pass;
+    \$191  = \$signal$65 ;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$signal$65 ;
+    \$192  = \$signal$66 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$signal$66 ;
+    \$193  = final0;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = final0;
+    \$194  = \$53 ;
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$54 ;
+    \$195  = active_shift;
+    if (\$56 ) begin
+      \$195  = clamped;
+    end
     if (rst) begin
       \$195  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = active_shift;
-    if (\$57 ) begin
-      \$196  = clamped;
+    \$196  = active_rounding;
+    if (\$56 ) begin
+      \$196  = \$58 [22:0];
     end
     if (rst) begin
-      \$196  = 5'h0a;
+      \$196  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = active_rounding;
-    if (\$57 ) begin
-      \$197  = \$59 [22:0];
+    \$197  = level0_m;
+    if (\$61 ) begin
+      \$197  = mantissas__0;
     end
     if (rst) begin
-      \$197  = 23'h000200;
+      \$197  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = level0_m;
-    if (\$62 ) begin
-      \$198  = mantissas__0;
+    \$198  = level0_e;
+    if (\$64 ) begin
+      \$198  = exponents__0;
     end
     if (rst) begin
-      \$198  = 1'h1;
+      \$198  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = level0_e;
-    if (\$65 ) begin
-      \$199  = exponents__0;
+    \$199  = level1_m;
+    if (\$67 ) begin
+      \$199  = mantissas__1;
     end
     if (rst) begin
-      \$199  = 3'h0;
+      \$199  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = level1_m;
-    if (\$68 ) begin
-      \$200  = mantissas__1;
+    \$200  = level1_e;
+    if (\$70 ) begin
+      \$200  = exponents__1;
     end
     if (rst) begin
-      \$200  = 1'h1;
+      \$200  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = level1_e;
-    if (\$71 ) begin
-      \$201  = exponents__1;
+    \$201  = level2_m;
+    if (\$73 ) begin
+      \$201  = mantissas__2;
     end
     if (rst) begin
-      \$201  = 3'h1;
+      \$201  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = level2_m;
-    if (\$74 ) begin
-      \$202  = mantissas__2;
+    \$202  = level2_e;
+    if (\$76 ) begin
+      \$202  = exponents__2;
     end
     if (rst) begin
-      \$202  = 1'h1;
+      \$202  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = level2_e;
-    if (\$77 ) begin
-      \$203  = exponents__2;
+    \$203  = level3_m;
+    if (\$79 ) begin
+      \$203  = mantissas__3;
     end
     if (rst) begin
-      \$203  = 3'h2;
+      \$203  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = level3_m;
-    if (\$80 ) begin
-      \$204  = mantissas__3;
+    \$204  = level3_e;
+    if (\$82 ) begin
+      \$204  = exponents__3;
     end
     if (rst) begin
-      \$204  = 1'h1;
+      \$204  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = level3_e;
-    if (\$83 ) begin
-      \$205  = exponents__3;
+    \$205  = level4_m;
+    if (\$85 ) begin
+      \$205  = mantissas__4;
     end
     if (rst) begin
-      \$205  = 3'h3;
+      \$205  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = level4_m;
-    if (\$86 ) begin
-      \$206  = mantissas__4;
+    \$206  = level4_e;
+    if (\$88 ) begin
+      \$206  = exponents__4;
     end
     if (rst) begin
-      \$206  = 1'h1;
+      \$206  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = level4_e;
-    if (\$89 ) begin
-      \$207  = exponents__4;
+    \$207  = level5_m;
+    if (\$91 ) begin
+      \$207  = mantissas__5;
     end
     if (rst) begin
-      \$207  = 3'h4;
+      \$207  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = level5_m;
-    if (\$92 ) begin
-      \$208  = mantissas__5;
+    \$208  = level5_e;
+    if (\$94 ) begin
+      \$208  = exponents__5;
     end
     if (rst) begin
-      \$208  = 1'h1;
+      \$208  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = level5_e;
-    if (\$95 ) begin
-      \$209  = exponents__5;
+    \$209  = level6_m;
+    if (\$97 ) begin
+      \$209  = mantissas__6;
     end
     if (rst) begin
-      \$209  = 3'h5;
+      \$209  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = level6_m;
-    if (\$98 ) begin
-      \$210  = mantissas__6;
+    \$210  = level6_e;
+    if (\$100 ) begin
+      \$210  = exponents__6;
     end
     if (rst) begin
-      \$210  = 1'h1;
+      \$210  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = level6_e;
-    if (\$101 ) begin
-      \$211  = exponents__6;
+    \$211  = level7_m;
+    if (\$103 ) begin
+      \$211  = mantissas__7;
     end
     if (rst) begin
-      \$211  = 3'h6;
+      \$211  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = level7_m;
-    if (\$104 ) begin
-      \$212  = mantissas__7;
+    \$212  = level7_e;
+    if (\$106 ) begin
+      \$212  = exponents__7;
     end
     if (rst) begin
-      \$212  = 1'h1;
+      \$212  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = level7_e;
-    if (\$107 ) begin
-      \$213  = exponents__7;
-    end
+    \$213  = valid1;
     if (rst) begin
-      \$213  = 3'h7;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = valid1;
+    \$214  = \$signal$72 ;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = \$signal$72 ;
+    \$215  = final1;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = final1;
+    \$216  = \$signal$131 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = \$signal$131 ;
+    \$217  = \$signal$132 ;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = \$signal$132 ;
+    \$218  = final2;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = final2;
+    \$219  = \$127 ;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = \$128 ;
+    \$220  = final3;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = final3;
+    \$221  = \$140 ;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = \$141 ;
-    if (rst) begin
-      \$222  = 1'h1;
+    \$222  = acc0;
+    if (clear) begin
+      \$222  = 22'h000000;
+    end else if (\$signal$134 ) begin
+      \$222  = \$142 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = acc0;
+    \$223  = acc1;
     if (clear) begin
       \$223  = 22'h000000;
     end else if (\$signal$134 ) begin
-      \$223  = \$143 [21:0];
+      \$223  = \$144 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = acc1;
+    \$224  = acc2;
     if (clear) begin
       \$224  = 22'h000000;
     end else if (\$signal$134 ) begin
-      \$224  = \$145 [21:0];
+      \$224  = \$146 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = acc2;
+    \$225  = acc3;
     if (clear) begin
       \$225  = 22'h000000;
     end else if (\$signal$134 ) begin
-      \$225  = \$147 [21:0];
+      \$225  = \$148 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = acc3;
-    if (clear) begin
-      \$226  = 22'h000000;
-    end else if (\$signal$134 ) begin
-      \$226  = \$149 [21:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = head;
+    \$226  = head;
     if (drain) begin
-      \$227  = \$152 [4:0];
+      \$226  = \$151 [4:0];
     end
     if (rst) begin
-      \$227  = 5'h00;
+      \$226  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = valid_f2;
+    \$227  = valid_f2;
     if (rst) begin
-      \$228  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = space;
-    if (\$160 ) begin
-      \$229  = \$164 [2:0];
-    end else if (\$163 ) begin
-      \$229  = \$167 [2:0];
+    \$228  = space;
+    if (\$159 ) begin
+      \$228  = \$163 [2:0];
+    end else if (\$162 ) begin
+      \$228  = \$166 [2:0];
     end
     if (rst) begin
-      \$229  = 3'h7;
+      \$228  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = credit;
-    if (\$160 ) begin
+    \$229  = credit;
+    if (\$159 ) begin
+      \$229  = \$164 ;
+    end else if (\$162 ) begin
+      \$229  = 1'h1;
+    end
+    if (rst) begin
+      \$229  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$230  = space_one;
+    if (\$159 ) begin
       \$230  = \$165 ;
-    end else if (\$163 ) begin
-      \$230  = 1'h1;
+    end else if (\$162 ) begin
+      \$230  = \$167 ;
     end
     if (rst) begin
-      \$230  = 1'h1;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = space_one;
-    if (\$160 ) begin
-      \$231  = \$166 ;
-    end else if (\$163 ) begin
-      \$231  = \$168 ;
-    end
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = bank0;
+    \$231  = bank0;
     if (drain) begin
-      \$232  = bank1;
+      \$231  = bank1;
     end else if (\$signal ) begin
-      \$232  = acc0;
+      \$231  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = bank1;
+    \$232  = bank1;
     if (drain) begin
-      \$233  = bank2;
+      \$232  = bank2;
     end else if (\$signal ) begin
-      \$233  = acc1;
+      \$232  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = bank2;
+    \$233  = bank2;
     if (drain) begin
-      \$234  = bank3;
+      \$233  = bank3;
     end else if (\$signal ) begin
-      \$234  = acc2;
+      \$233  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = bank3;
+    \$234  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$235  = acc3;
+      \$234  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = bank_left;
+    \$235  = bank_left;
     if (\$signal ) begin
-      \$236  = \$169 ;
+      \$235  = \$168 ;
     end else if (drain) begin
-      \$236  = \$171 [2:0];
+      \$235  = \$170 [2:0];
     end
     if (rst) begin
-      \$236  = 3'h0;
+      \$235  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = bank_nonempty;
+    \$236  = bank_nonempty;
     if (\$signal ) begin
-      \$237  = 1'h1;
+      \$236  = 1'h1;
+    end else if (drain) begin
+      \$236  = \$171 ;
+    end
+    if (rst) begin
+      \$236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$237  = bank_single;
+    if (\$signal ) begin
+      \$237  = \$169 ;
     end else if (drain) begin
       \$237  = \$172 ;
     end
@@ -4058,35 +4068,23 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = bank_single;
-    if (\$signal ) begin
-      \$238  = \$170 ;
-    end else if (drain) begin
-      \$238  = \$173 ;
-    end
+    \$238  = drain;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = drain;
+    \$239  = \$signal$138 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = \$signal$138 ;
+    \$240  = \$signal$139 ;
     if (rst) begin
       \$240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = \$signal$139 ;
-    if (rst) begin
-      \$241  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -4108,9 +4106,9 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$59  = { 1'h0, \$58 [31:1] };
-  assign \$169  = 3'h4;
-  assign \$170  = 1'h0;
+  assign \$58  = { 1'h0, \$57 [31:1] };
+  assign \$168  = 3'h4;
+  assign \$169  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5605,18 +5603,18 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  reg \$108 ;
-  reg [2:0] \$109 ;
+  reg \$107 ;
+  reg [2:0] \$108 ;
+  wire [14:0] \$109 ;
   wire \$11 ;
   wire [14:0] \$110 ;
-  wire [14:0] \$111 ;
-  wire [16:0] \$112 ;
-  reg \$113 ;
-  reg [2:0] \$114 ;
+  wire [16:0] \$111 ;
+  reg \$112 ;
+  reg [2:0] \$113 ;
+  wire [14:0] \$114 ;
   wire [14:0] \$115 ;
-  wire [14:0] \$116 ;
-  wire [16:0] \$117 ;
+  wire [16:0] \$116 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
@@ -5632,48 +5630,48 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$129 ;
   wire [8:0] \$13 ;
   wire \$130 ;
-  wire \$131 ;
-  wire [21:0] \$132 ;
-  wire [22:0] \$133 ;
-  wire [21:0] \$134 ;
-  wire [22:0] \$135 ;
-  wire \$136 ;
+  wire [21:0] \$131 ;
+  wire [22:0] \$132 ;
+  wire [21:0] \$133 ;
+  wire [22:0] \$134 ;
+  wire \$135 ;
+  wire [4:0] \$136 ;
   wire [4:0] \$137 ;
-  wire [4:0] \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire [3:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [7:0] \$144 ;
   wire [7:0] \$145 ;
-  wire [7:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire [3:0] \$153 ;
+  wire [3:0] \$152 ;
+  wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire [3:0] \$156 ;
-  wire \$157 ;
-  wire [1:0] \$158 ;
-  wire \$159 ;
+  wire [3:0] \$155 ;
+  wire \$156 ;
+  wire [1:0] \$157 ;
+  wire \$158 ;
+  wire [2:0] \$159 ;
   wire [8:0] \$16 ;
-  wire [2:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
+  wire [23:0] \$162 ;
   wire [23:0] \$163 ;
   wire [23:0] \$164 ;
-  wire [23:0] \$165 ;
-  reg \$166 ;
-  reg [4:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [2:0] \$169 ;
+  reg \$165 ;
+  reg [4:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [2:0] \$168 ;
+  reg \$169 ;
   wire [5:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
@@ -5689,29 +5687,29 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$180 ;
   reg \$181 ;
   reg \$182 ;
-  reg \$183 ;
+  reg [4:0] \$183 ;
   reg [4:0] \$184 ;
-  reg [4:0] \$185 ;
-  reg [21:0] \$186 ;
-  reg \$187 ;
-  reg [2:0] \$188 ;
-  reg \$189 ;
+  reg [21:0] \$185 ;
+  reg \$186 ;
+  reg [2:0] \$187 ;
+  reg \$188 ;
+  reg [2:0] \$189 ;
   wire \$19 ;
-  reg [2:0] \$190 ;
-  reg \$191 ;
-  reg [2:0] \$192 ;
-  reg \$193 ;
-  reg [2:0] \$194 ;
-  reg \$195 ;
-  reg [2:0] \$196 ;
-  reg \$197 ;
-  reg [2:0] \$198 ;
-  reg \$199 ;
+  reg \$190 ;
+  reg [2:0] \$191 ;
+  reg \$192 ;
+  reg [2:0] \$193 ;
+  reg \$194 ;
+  reg [2:0] \$195 ;
+  reg \$196 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg [2:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [2:0] \$200 ;
-  reg \$201 ;
-  reg [2:0] \$202 ;
+  reg \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
   reg \$203 ;
   reg \$204 ;
   reg \$205 ;
@@ -5721,23 +5719,22 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$209 ;
   wire \$21 ;
   reg \$210 ;
-  reg \$211 ;
+  reg [20:0] \$211 ;
   reg [20:0] \$212 ;
-  reg [20:0] \$213 ;
-  reg [3:0] \$214 ;
-  reg \$215 ;
-  reg [2:0] \$216 ;
+  reg [3:0] \$213 ;
+  reg \$214 ;
+  reg [2:0] \$215 ;
+  reg \$216 ;
   reg \$217 ;
-  reg \$218 ;
+  reg [20:0] \$218 ;
   reg [20:0] \$219 ;
   wire \$22 ;
-  reg [20:0] \$220 ;
-  reg [1:0] \$221 ;
+  reg [1:0] \$220 ;
+  reg \$221 ;
   reg \$222 ;
   reg \$223 ;
   reg \$224 ;
   reg \$225 ;
-  reg \$226 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -5769,15 +5766,15 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire [7:0] \$52 ;
-  wire \$53 ;
-  wire [4:0] \$54 ;
+  wire [7:0] \$51 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [31:0] \$57 ;
   wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -6294,283 +6291,282 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign \$37  = \$36  | commit;
   assign \$38  = issue ? last_beat : first_beat;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue & last_beat;
-  assign \$41  = \$40  ? final_pass : from_stream;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = \$32  | \$42 ;
-  assign \$44  = input_write__addr == 5'h1e;
-  assign \$45  = last_beat ? 1'h0 : \$44 ;
-  assign \$46  = issue ? \$45  : last_beat;
-  assign \$47  = issue & last_beat;
-  assign \$48  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$49  = \$47  ? 1'h1 : \$48 ;
-  assign \$50  = \$46  & \$49 ;
-  assign \$51  = \$43  | \$50 ;
-  assign \$52  = from_stream1 ? x_held : input_read__data;
-  assign \$53  = shift > 5'h16;
-  assign \$54  = \$53  ? 5'h16 : shift;
-  assign \$55  = first_beat & from_stream;
-  assign \$56  = commit_pending & \$55 ;
-  assign \$57  = \$56  & drained;
-  assign \$58  = 1'h1 << clamped;
-  assign \$60  = first_beat & from_stream;
-  assign \$61  = commit_pending & \$60 ;
-  assign \$62  = \$61  & drained;
-  assign \$63  = first_beat & from_stream;
-  assign \$64  = commit_pending & \$63 ;
-  assign \$65  = \$64  & drained;
-  assign \$66  = first_beat & from_stream;
-  assign \$67  = commit_pending & \$66 ;
-  assign \$68  = \$67  & drained;
-  assign \$69  = first_beat & from_stream;
-  assign \$70  = commit_pending & \$69 ;
-  assign \$71  = \$70  & drained;
-  assign \$72  = first_beat & from_stream;
-  assign \$73  = commit_pending & \$72 ;
-  assign \$74  = \$73  & drained;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = first_beat & from_stream;
-  assign \$79  = commit_pending & \$78 ;
-  assign \$80  = \$79  & drained;
-  assign \$81  = first_beat & from_stream;
-  assign \$82  = commit_pending & \$81 ;
-  assign \$83  = \$82  & drained;
-  assign \$84  = first_beat & from_stream;
-  assign \$85  = commit_pending & \$84 ;
-  assign \$86  = \$85  & drained;
-  assign \$87  = first_beat & from_stream;
-  assign \$88  = commit_pending & \$87 ;
-  assign \$89  = \$88  & drained;
-  assign \$90  = first_beat & from_stream;
-  assign \$91  = commit_pending & \$90 ;
-  assign \$92  = \$91  & drained;
-  assign \$93  = first_beat & from_stream;
-  assign \$94  = commit_pending & \$93 ;
-  assign \$95  = \$94  & drained;
-  assign \$96  = first_beat & from_stream;
-  assign \$97  = commit_pending & \$96 ;
-  assign \$98  = \$97  & drained;
-  assign \$99  = first_beat & from_stream;
-  assign \$100  = commit_pending & \$99 ;
-  assign \$101  = \$100  & drained;
-  assign \$102  = first_beat & from_stream;
-  assign \$103  = commit_pending & \$102 ;
-  assign \$104  = \$103  & drained;
-  assign \$105  = first_beat & from_stream;
-  assign \$106  = commit_pending & \$105 ;
-  assign \$107  = \$106  & drained;
-  assign \$110  = $signed(x2) << exponent0;
-  assign \$111  = mantissa0 ? \$110  : 15'h0000;
-  assign \$112  = { \$111 [14], \$111 [14], \$111  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$115  = $signed(x2) << exponent1;
-  assign \$116  = mantissa1 ? \$115  : 15'h0000;
-  assign \$117  = { \$116 [14], \$116 [14], \$116  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$118  = \$signal$124  & \$signal$125 ;
-  assign \$119  = issue | \$signal$65 ;
-  assign \$120  = valid1 | \$signal$121 ;
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = \$signal$124  & \$signal$125 ;
-  assign \$123  = issue & last_beat;
-  assign \$124  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$125  = \$123  ? 1'h1 : \$124 ;
-  assign \$126  = \$122  | \$125 ;
-  assign \$127  = drain | \$signal$128 ;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$121  | \$128 ;
-  assign \$130  = \$129  | \$signal$129 ;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = $signed(acc0) + $signed(term0);
-  assign \$133  = $signed(\$132 ) + $signed({ 1'h0, sign0 });
-  assign \$134  = $signed(acc1) + $signed(term1);
-  assign \$135  = $signed(\$134 ) + $signed({ 1'h0, sign1 });
-  assign \$136  = head == 4'h9;
-  assign \$137  = head + 1'h1;
-  assign \$138  = \$136  ? 5'h00 : \$137 ;
-  assign \$139  = ~ shifted_f2[23];
-  assign \$140  = | shifted_f2[23:7];
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = & shifted_f2[23:7];
-  assign \$143  = ~ \$142 ;
-  assign \$144  = shifted_f2[23] & \$143 ;
-  assign \$145  = \$144  ? 8'h80 : shifted_f2[7:0];
-  assign \$146  = \$141  ? 8'h7f : \$145 ;
-  assign \$147  = y__valid & r__ready;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = drain & \$148 ;
-  assign \$150  = y__valid & r__ready;
-  assign \$151  = ~ drain;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = space - 1'h1;
-  assign \$154  = ~ space_one;
-  assign \$155  = space == 2'h2;
-  assign \$156  = space + 1'h1;
-  assign \$157  = ~ credit;
-  assign \$160  = bank_left - 1'h1;
-  assign \$161  = ~ bank_single;
-  assign \$162  = bank_left == 2'h2;
-  assign \$163  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$164  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$165  = $signed(rounded_f1) >>> active_shift;
+  assign \$40  = issue ? final_pass : from_stream;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = \$32  | \$41 ;
+  assign \$43  = input_write__addr == 5'h1e;
+  assign \$44  = last_beat ? 1'h0 : \$43 ;
+  assign \$45  = issue ? \$44  : last_beat;
+  assign \$46  = issue & last_beat;
+  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$48  = \$46  ? 1'h1 : \$47 ;
+  assign \$49  = \$45  & \$48 ;
+  assign \$50  = \$42  | \$49 ;
+  assign \$51  = from_stream1 ? x_held : input_read__data;
+  assign \$52  = shift > 5'h16;
+  assign \$53  = \$52  ? 5'h16 : shift;
+  assign \$54  = first_beat & from_stream;
+  assign \$55  = commit_pending & \$54 ;
+  assign \$56  = \$55  & drained;
+  assign \$57  = 1'h1 << clamped;
+  assign \$59  = first_beat & from_stream;
+  assign \$60  = commit_pending & \$59 ;
+  assign \$61  = \$60  & drained;
+  assign \$62  = first_beat & from_stream;
+  assign \$63  = commit_pending & \$62 ;
+  assign \$64  = \$63  & drained;
+  assign \$65  = first_beat & from_stream;
+  assign \$66  = commit_pending & \$65 ;
+  assign \$67  = \$66  & drained;
+  assign \$68  = first_beat & from_stream;
+  assign \$69  = commit_pending & \$68 ;
+  assign \$70  = \$69  & drained;
+  assign \$71  = first_beat & from_stream;
+  assign \$72  = commit_pending & \$71 ;
+  assign \$73  = \$72  & drained;
+  assign \$74  = first_beat & from_stream;
+  assign \$75  = commit_pending & \$74 ;
+  assign \$76  = \$75  & drained;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = first_beat & from_stream;
+  assign \$81  = commit_pending & \$80 ;
+  assign \$82  = \$81  & drained;
+  assign \$83  = first_beat & from_stream;
+  assign \$84  = commit_pending & \$83 ;
+  assign \$85  = \$84  & drained;
+  assign \$86  = first_beat & from_stream;
+  assign \$87  = commit_pending & \$86 ;
+  assign \$88  = \$87  & drained;
+  assign \$89  = first_beat & from_stream;
+  assign \$90  = commit_pending & \$89 ;
+  assign \$91  = \$90  & drained;
+  assign \$92  = first_beat & from_stream;
+  assign \$93  = commit_pending & \$92 ;
+  assign \$94  = \$93  & drained;
+  assign \$95  = first_beat & from_stream;
+  assign \$96  = commit_pending & \$95 ;
+  assign \$97  = \$96  & drained;
+  assign \$98  = first_beat & from_stream;
+  assign \$99  = commit_pending & \$98 ;
+  assign \$100  = \$99  & drained;
+  assign \$101  = first_beat & from_stream;
+  assign \$102  = commit_pending & \$101 ;
+  assign \$103  = \$102  & drained;
+  assign \$104  = first_beat & from_stream;
+  assign \$105  = commit_pending & \$104 ;
+  assign \$106  = \$105  & drained;
+  assign \$109  = $signed(x2) << exponent0;
+  assign \$110  = mantissa0 ? \$109  : 15'h0000;
+  assign \$111  = { \$110 [14], \$110 [14], \$110  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$114  = $signed(x2) << exponent1;
+  assign \$115  = mantissa1 ? \$114  : 15'h0000;
+  assign \$116  = { \$115 [14], \$115 [14], \$115  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$117  = \$signal$124  & \$signal$125 ;
+  assign \$118  = issue | \$signal$65 ;
+  assign \$119  = valid1 | \$signal$121 ;
+  assign \$120  = \$118  | \$119 ;
+  assign \$121  = \$signal$124  & \$signal$125 ;
+  assign \$122  = issue & last_beat;
+  assign \$123  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$124  = \$122  ? 1'h1 : \$123 ;
+  assign \$125  = \$121  | \$124 ;
+  assign \$126  = drain | \$signal$128 ;
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = \$120  | \$127 ;
+  assign \$129  = \$128  | \$signal$129 ;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = $signed(acc0) + $signed(term0);
+  assign \$132  = $signed(\$131 ) + $signed({ 1'h0, sign0 });
+  assign \$133  = $signed(acc1) + $signed(term1);
+  assign \$134  = $signed(\$133 ) + $signed({ 1'h0, sign1 });
+  assign \$135  = head == 4'h9;
+  assign \$136  = head + 1'h1;
+  assign \$137  = \$135  ? 5'h00 : \$136 ;
+  assign \$138  = ~ shifted_f2[23];
+  assign \$139  = | shifted_f2[23:7];
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = & shifted_f2[23:7];
+  assign \$142  = ~ \$141 ;
+  assign \$143  = shifted_f2[23] & \$142 ;
+  assign \$144  = \$143  ? 8'h80 : shifted_f2[7:0];
+  assign \$145  = \$140  ? 8'h7f : \$144 ;
+  assign \$146  = y__valid & r__ready;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = drain & \$147 ;
+  assign \$149  = y__valid & r__ready;
+  assign \$150  = ~ drain;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = space - 1'h1;
+  assign \$153  = ~ space_one;
+  assign \$154  = space == 2'h2;
+  assign \$155  = space + 1'h1;
+  assign \$156  = ~ credit;
+  assign \$159  = bank_left - 1'h1;
+  assign \$160  = ~ bank_single;
+  assign \$161  = bank_left == 2'h2;
+  assign \$162  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$163  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$164  = $signed(rounded_f1) >>> active_shift;
   always @(posedge clk)
-    busy <= \$166 ;
+    busy <= \$165 ;
   always @(posedge clk)
-    input_write__addr <= \$167 ;
+    input_write__addr <= \$166 ;
   always @(posedge clk)
-    row <= \$168 ;
+    row <= \$167 ;
   always @(posedge clk)
-    pass_index <= \$169 ;
+    pass_index <= \$168 ;
   always @(posedge clk)
-    final_pass <= \$170 ;
+    final_pass <= \$169 ;
   always @(posedge clk)
-    first_beat <= \$171 ;
+    first_beat <= \$170 ;
   always @(posedge clk)
-    last_beat <= \$172 ;
+    last_beat <= \$171 ;
   always @(posedge clk)
-    from_stream <= \$173 ;
+    from_stream <= \$172 ;
   always @(posedge clk)
-    bank_reserved <= \$174 ;
+    bank_reserved <= \$173 ;
   always @(posedge clk)
-    commit_pending <= \$175 ;
+    commit_pending <= \$174 ;
   always @(posedge clk)
-    blocked <= \$176 ;
+    blocked <= \$175 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$177 ;
+    from_stream1 <= \$176 ;
   always @(posedge clk)
-    \$signal$65  <= \$178 ;
+    \$signal$65  <= \$177 ;
   always @(posedge clk)
-    \$signal$66  <= \$179 ;
+    \$signal$66  <= \$178 ;
   always @(posedge clk)
-    final0 <= \$180 ;
+    final0 <= \$179 ;
   always @(posedge clk)
-    x1 <= \$52 ;
+    x1 <= \$51 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$181 ;
+    valid1 <= \$180 ;
   always @(posedge clk)
-    \$signal$72  <= \$182 ;
+    \$signal$72  <= \$181 ;
   always @(posedge clk)
-    final1 <= \$183 ;
+    final1 <= \$182 ;
   always @(posedge clk)
-    clamped <= \$184 ;
+    clamped <= \$183 ;
   always @(posedge clk)
-    active_shift <= \$185 ;
+    active_shift <= \$184 ;
   always @(posedge clk)
-    active_rounding <= \$186 ;
+    active_rounding <= \$185 ;
   always @(posedge clk)
-    level0_m <= \$187 ;
+    level0_m <= \$186 ;
   always @(posedge clk)
-    level0_e <= \$188 ;
+    level0_e <= \$187 ;
   always @(posedge clk)
-    level1_m <= \$189 ;
+    level1_m <= \$188 ;
   always @(posedge clk)
-    level1_e <= \$190 ;
+    level1_e <= \$189 ;
   always @(posedge clk)
-    level2_m <= \$191 ;
+    level2_m <= \$190 ;
   always @(posedge clk)
-    level2_e <= \$192 ;
+    level2_e <= \$191 ;
   always @(posedge clk)
-    level3_m <= \$193 ;
+    level3_m <= \$192 ;
   always @(posedge clk)
-    level3_e <= \$194 ;
+    level3_e <= \$193 ;
   always @(posedge clk)
-    level4_m <= \$195 ;
+    level4_m <= \$194 ;
   always @(posedge clk)
-    level4_e <= \$196 ;
+    level4_e <= \$195 ;
   always @(posedge clk)
-    level5_m <= \$197 ;
+    level5_m <= \$196 ;
   always @(posedge clk)
-    level5_e <= \$198 ;
+    level5_e <= \$197 ;
   always @(posedge clk)
-    level6_m <= \$199 ;
+    level6_m <= \$198 ;
   always @(posedge clk)
-    level6_e <= \$200 ;
+    level6_e <= \$199 ;
   always @(posedge clk)
-    level7_m <= \$201 ;
+    level7_m <= \$200 ;
   always @(posedge clk)
-    level7_e <= \$202 ;
+    level7_e <= \$201 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    mantissa0 <= \$108 ;
+    mantissa0 <= \$107 ;
   always @(posedge clk)
-    exponent0 <= \$109 ;
+    exponent0 <= \$108 ;
   always @(posedge clk)
-    term0 <= \$112 [15:0];
+    term0 <= \$111 [15:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    mantissa1 <= \$113 ;
+    mantissa1 <= \$112 ;
   always @(posedge clk)
-    exponent1 <= \$114 ;
+    exponent1 <= \$113 ;
   always @(posedge clk)
-    term1 <= \$117 [15:0];
+    term1 <= \$116 [15:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
-    \$signal$121  <= \$203 ;
+    \$signal$121  <= \$202 ;
   always @(posedge clk)
-    \$signal$122  <= \$204 ;
+    \$signal$122  <= \$203 ;
   always @(posedge clk)
-    final2 <= \$205 ;
+    final2 <= \$204 ;
   always @(posedge clk)
-    \$signal$124  <= \$206 ;
+    \$signal$124  <= \$205 ;
   always @(posedge clk)
-    \$signal$125  <= \$207 ;
+    \$signal$125  <= \$206 ;
   always @(posedge clk)
-    final3 <= \$208 ;
+    final3 <= \$207 ;
   always @(posedge clk)
-    \$signal  <= \$209 ;
+    \$signal  <= \$208 ;
   always @(posedge clk)
-    final4 <= \$210 ;
+    final4 <= \$209 ;
   always @(posedge clk)
-    drained <= \$211 ;
+    drained <= \$210 ;
   always @(posedge clk)
-    acc0 <= \$212 ;
+    acc0 <= \$211 ;
   always @(posedge clk)
-    acc1 <= \$213 ;
+    acc1 <= \$212 ;
   always @(posedge clk)
-    head <= \$214 ;
+    head <= \$213 ;
   always @(posedge clk)
-    w__valid <= \$215 ;
+    w__valid <= \$214 ;
   always @(posedge clk)
-    w__payload <= \$146 ;
+    w__payload <= \$145 ;
   always @(posedge clk)
-    space <= \$216 ;
+    space <= \$215 ;
   always @(posedge clk)
-    credit <= \$217 ;
+    credit <= \$216 ;
   always @(posedge clk)
-    space_one <= \$218 ;
+    space_one <= \$217 ;
   always @(posedge clk)
-    bank0 <= \$219 ;
+    bank0 <= \$218 ;
   always @(posedge clk)
-    bank1 <= \$220 ;
+    bank1 <= \$219 ;
   always @(posedge clk)
-    bank_left <= \$221 ;
+    bank_left <= \$220 ;
   always @(posedge clk)
-    bank_nonempty <= \$222 ;
+    bank_nonempty <= \$221 ;
   always @(posedge clk)
-    bank_single <= \$223 ;
+    bank_single <= \$222 ;
   always @(posedge clk)
-    \$signal$128  <= \$224 ;
+    \$signal$128  <= \$223 ;
   always @(posedge clk)
-    value_f0 <= \$163 [22:0];
+    value_f0 <= \$162 [22:0];
   always @(posedge clk)
-    \$signal$129  <= \$225 ;
+    \$signal$129  <= \$224 ;
   always @(posedge clk)
-    rounded_f1 <= \$164 ;
+    rounded_f1 <= \$163 ;
   always @(posedge clk)
-    valid_f2 <= \$226 ;
+    valid_f2 <= \$225 ;
   always @(posedge clk)
-    shifted_f2 <= \$165 ;
+    shifted_f2 <= \$164 ;
   \digits_mlp_pow2.layer1.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -6585,21 +6581,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$108  = level0_m;
+          \$107  = level0_m;
       3'h1:
-          \$108  = level1_m;
+          \$107  = level1_m;
       3'h2:
-          \$108  = level2_m;
+          \$107  = level2_m;
       3'h3:
-          \$108  = level3_m;
+          \$107  = level3_m;
       3'h4:
-          \$108  = level4_m;
+          \$107  = level4_m;
       3'h5:
-          \$108  = level5_m;
+          \$107  = level5_m;
       3'h6:
-          \$108  = level6_m;
+          \$107  = level6_m;
       3'h7:
-          \$108  = level7_m;
+          \$107  = level7_m;
     endcase
   end
   always @* begin
@@ -6607,21 +6603,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$109  = level0_e;
+          \$108  = level0_e;
       3'h1:
-          \$109  = level1_e;
+          \$108  = level1_e;
       3'h2:
-          \$109  = level2_e;
+          \$108  = level2_e;
       3'h3:
-          \$109  = level3_e;
+          \$108  = level3_e;
       3'h4:
-          \$109  = level4_e;
+          \$108  = level4_e;
       3'h5:
-          \$109  = level5_e;
+          \$108  = level5_e;
       3'h6:
-          \$109  = level6_e;
+          \$108  = level6_e;
       3'h7:
-          \$109  = level7_e;
+          \$108  = level7_e;
     endcase
   end
   always @* begin
@@ -6629,21 +6625,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$113  = level0_m;
+          \$112  = level0_m;
       3'h1:
-          \$113  = level1_m;
+          \$112  = level1_m;
       3'h2:
-          \$113  = level2_m;
+          \$112  = level2_m;
       3'h3:
-          \$113  = level3_m;
+          \$112  = level3_m;
       3'h4:
-          \$113  = level4_m;
+          \$112  = level4_m;
       3'h5:
-          \$113  = level5_m;
+          \$112  = level5_m;
       3'h6:
-          \$113  = level6_m;
+          \$112  = level6_m;
       3'h7:
-          \$113  = level7_m;
+          \$112  = level7_m;
     endcase
   end
   always @* begin
@@ -6651,545 +6647,557 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$114  = level0_e;
+          \$113  = level0_e;
       3'h1:
-          \$114  = level1_e;
+          \$113  = level1_e;
       3'h2:
-          \$114  = level2_e;
+          \$113  = level2_e;
       3'h3:
-          \$114  = level3_e;
+          \$113  = level3_e;
       3'h4:
-          \$114  = level4_e;
+          \$113  = level4_e;
       3'h5:
-          \$114  = level5_e;
+          \$113  = level5_e;
       3'h6:
-          \$114  = level6_e;
+          \$113  = level6_e;
       3'h7:
-          \$114  = level7_e;
+          \$113  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = \$12 ;
+    \$165  = \$12 ;
     if (rst) begin
-      \$166  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = input_write__addr;
+    \$166  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$167  = 5'h00;
+        \$166  = 5'h00;
       end else begin
-        \$167  = \$17 [4:0];
+        \$166  = \$17 [4:0];
       end
     end
     if (rst) begin
-      \$167  = 5'h00;
+      \$166  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = row;
+    \$167  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$168  = 8'h00;
+          \$167  = 8'h00;
         end else begin
-          \$168  = \$13 [7:0];
+          \$167  = \$13 [7:0];
         end
       end else begin
-        \$168  = \$16 [7:0];
+        \$167  = \$16 [7:0];
       end
     end
     if (rst) begin
-      \$168  = 8'h00;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = pass_index;
+    \$168  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$169  = 3'h0;
+          \$168  = 3'h0;
         end else begin
-          \$169  = \$14 [2:0];
+          \$168  = \$14 [2:0];
         end
       end
     end
     if (rst) begin
-      \$169  = 3'h0;
+      \$168  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = final_pass;
+    \$169  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$170  = 1'h0;
+          \$169  = 1'h0;
         end else begin
-          \$170  = \$15 ;
+          \$169  = \$15 ;
         end
       end
     end
     if (rst) begin
-      \$170  = 1'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = \$18 ;
+    \$170  = \$18 ;
     if (rst) begin
-      \$171  = 1'h1;
+      \$170  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = \$21 ;
+    \$171  = \$21 ;
     if (rst) begin
-      \$172  = 1'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = \$23 ;
+    \$172  = \$23 ;
     if (rst) begin
-      \$173  = 1'h1;
+      \$172  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$174  = \$26 ;
+    \$173  = \$26 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$174  = \$31 ;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = \$31 ;
+    \$175  = \$50 ;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$176  = \$51 ;
+    \$176  = from_stream;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = from_stream;
+    \$177  = issue;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = issue;
+    \$178  = last_beat;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$179  = last_beat;
+    \$179  = final_pass;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = final_pass;
+    \$180  = \$signal$65 ;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$181  = \$signal$65 ;
+    \$181  = \$signal$66 ;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$182  = \$signal$66 ;
+    \$182  = final0;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$183  = final0;
+    \$183  = \$53 ;
     if (rst) begin
-      \$183  = 1'h0;
+      \$183  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$184  = \$54 ;
+    \$184  = active_shift;
+    if (\$56 ) begin
+      \$184  = clamped;
+    end
     if (rst) begin
       \$184  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$185  = active_shift;
-    if (\$57 ) begin
-      \$185  = clamped;
+    \$185  = active_rounding;
+    if (\$56 ) begin
+      \$185  = \$58 [21:0];
     end
     if (rst) begin
-      \$185  = 5'h08;
+      \$185  = 22'h000080;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$186  = active_rounding;
-    if (\$57 ) begin
-      \$186  = \$59 [21:0];
+    \$186  = level0_m;
+    if (\$61 ) begin
+      \$186  = mantissas__0;
     end
     if (rst) begin
-      \$186  = 22'h000080;
+      \$186  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$187  = level0_m;
-    if (\$62 ) begin
-      \$187  = mantissas__0;
+    \$187  = level0_e;
+    if (\$64 ) begin
+      \$187  = exponents__0;
     end
     if (rst) begin
-      \$187  = 1'h1;
+      \$187  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$188  = level0_e;
-    if (\$65 ) begin
-      \$188  = exponents__0;
+    \$188  = level1_m;
+    if (\$67 ) begin
+      \$188  = mantissas__1;
     end
     if (rst) begin
-      \$188  = 3'h0;
+      \$188  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$189  = level1_m;
-    if (\$68 ) begin
-      \$189  = mantissas__1;
+    \$189  = level1_e;
+    if (\$70 ) begin
+      \$189  = exponents__1;
     end
     if (rst) begin
-      \$189  = 1'h1;
+      \$189  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = level1_e;
-    if (\$71 ) begin
-      \$190  = exponents__1;
+    \$190  = level2_m;
+    if (\$73 ) begin
+      \$190  = mantissas__2;
     end
     if (rst) begin
-      \$190  = 3'h1;
+      \$190  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$191  = level2_m;
-    if (\$74 ) begin
-      \$191  = mantissas__2;
+    \$191  = level2_e;
+    if (\$76 ) begin
+      \$191  = exponents__2;
     end
     if (rst) begin
-      \$191  = 1'h1;
+      \$191  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = level2_e;
-    if (\$77 ) begin
-      \$192  = exponents__2;
+    \$192  = level3_m;
+    if (\$79 ) begin
+      \$192  = mantissas__3;
     end
     if (rst) begin
-      \$192  = 3'h2;
+      \$192  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$193  = level3_m;
-    if (\$80 ) begin
-      \$193  = mantissas__3;
+    \$193  = level3_e;
+    if (\$82 ) begin
+      \$193  = exponents__3;
     end
     if (rst) begin
-      \$193  = 1'h1;
+      \$193  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$194  = level3_e;
-    if (\$83 ) begin
-      \$194  = exponents__3;
+    \$194  = level4_m;
+    if (\$85 ) begin
+      \$194  = mantissas__4;
     end
     if (rst) begin
-      \$194  = 3'h3;
+      \$194  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = level4_m;
-    if (\$86 ) begin
-      \$195  = mantissas__4;
+    \$195  = level4_e;
+    if (\$88 ) begin
+      \$195  = exponents__4;
     end
     if (rst) begin
-      \$195  = 1'h1;
+      \$195  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$196  = level4_e;
-    if (\$89 ) begin
-      \$196  = exponents__4;
+    \$196  = level5_m;
+    if (\$91 ) begin
+      \$196  = mantissas__5;
     end
     if (rst) begin
-      \$196  = 3'h4;
+      \$196  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = level5_m;
-    if (\$92 ) begin
-      \$197  = mantissas__5;
+    \$197  = level5_e;
+    if (\$94 ) begin
+      \$197  = exponents__5;
     end
     if (rst) begin
-      \$197  = 1'h1;
+      \$197  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$198  = level5_e;
-    if (\$95 ) begin
-      \$198  = exponents__5;
+    \$198  = level6_m;
+    if (\$97 ) begin
+      \$198  = mantissas__6;
     end
     if (rst) begin
-      \$198  = 3'h5;
+      \$198  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$199  = level6_m;
-    if (\$98 ) begin
-      \$199  = mantissas__6;
+    \$199  = level6_e;
+    if (\$100 ) begin
+      \$199  = exponents__6;
     end
     if (rst) begin
-      \$199  = 1'h1;
+      \$199  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$200  = level6_e;
-    if (\$101 ) begin
-      \$200  = exponents__6;
+    \$200  = level7_m;
+    if (\$103 ) begin
+      \$200  = mantissas__7;
     end
     if (rst) begin
-      \$200  = 3'h6;
+      \$200  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$201  = level7_m;
-    if (\$104 ) begin
-      \$201  = mantissas__7;
+    \$201  = level7_e;
+    if (\$106 ) begin
+      \$201  = exponents__7;
     end
     if (rst) begin
-      \$201  = 1'h1;
+      \$201  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$202  = level7_e;
-    if (\$107 ) begin
-      \$202  = exponents__7;
-    end
+    \$202  = valid1;
     if (rst) begin
-      \$202  = 3'h7;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$203  = valid1;
+    \$203  = \$signal$72 ;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$204  = \$signal$72 ;
+    \$204  = final1;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$205  = final1;
+    \$205  = \$signal$121 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$206  = \$signal$121 ;
+    \$206  = \$signal$122 ;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$207  = \$signal$122 ;
+    \$207  = final2;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$208  = final2;
+    \$208  = \$117 ;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$209  = \$118 ;
+    \$209  = final3;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$210  = final3;
+    \$210  = \$130 ;
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$211  = \$131 ;
-    if (rst) begin
-      \$211  = 1'h1;
+    \$211  = acc0;
+    if (clear) begin
+      \$211  = 21'h000000;
+    end else if (\$signal$124 ) begin
+      \$211  = \$132 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$212  = acc0;
+    \$212  = acc1;
     if (clear) begin
       \$212  = 21'h000000;
     end else if (\$signal$124 ) begin
-      \$212  = \$133 [20:0];
+      \$212  = \$134 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$213  = acc1;
-    if (clear) begin
-      \$213  = 21'h000000;
-    end else if (\$signal$124 ) begin
-      \$213  = \$135 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$214  = head;
+    \$213  = head;
     if (drain) begin
-      \$214  = \$138 [3:0];
+      \$213  = \$137 [3:0];
     end
     if (rst) begin
-      \$214  = 4'h0;
+      \$213  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$215  = valid_f2;
+    \$214  = valid_f2;
     if (rst) begin
-      \$215  = 1'h0;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$216  = space;
-    if (\$149 ) begin
-      \$216  = \$153 [2:0];
-    end else if (\$152 ) begin
-      \$216  = \$156 [2:0];
+    \$215  = space;
+    if (\$148 ) begin
+      \$215  = \$152 [2:0];
+    end else if (\$151 ) begin
+      \$215  = \$155 [2:0];
     end
     if (rst) begin
-      \$216  = 3'h7;
+      \$215  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$217  = credit;
-    if (\$149 ) begin
+    \$216  = credit;
+    if (\$148 ) begin
+      \$216  = \$153 ;
+    end else if (\$151 ) begin
+      \$216  = 1'h1;
+    end
+    if (rst) begin
+      \$216  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$217  = space_one;
+    if (\$148 ) begin
       \$217  = \$154 ;
-    end else if (\$152 ) begin
-      \$217  = 1'h1;
+    end else if (\$151 ) begin
+      \$217  = \$156 ;
     end
     if (rst) begin
-      \$217  = 1'h1;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$218  = space_one;
-    if (\$149 ) begin
-      \$218  = \$155 ;
-    end else if (\$152 ) begin
-      \$218  = \$157 ;
-    end
-    if (rst) begin
-      \$218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$219  = bank0;
+    \$218  = bank0;
     if (drain) begin
-      \$219  = bank1;
+      \$218  = bank1;
     end else if (\$signal ) begin
-      \$219  = acc0;
+      \$218  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$220  = bank1;
+    \$219  = bank1;
     if (drain) begin
     end else if (\$signal ) begin
-      \$220  = acc1;
+      \$219  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$221  = bank_left;
+    \$220  = bank_left;
     if (\$signal ) begin
-      \$221  = \$158 ;
+      \$220  = \$157 ;
     end else if (drain) begin
-      \$221  = \$160 [1:0];
+      \$220  = \$159 [1:0];
     end
     if (rst) begin
-      \$221  = 2'h0;
+      \$220  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$222  = bank_nonempty;
+    \$221  = bank_nonempty;
     if (\$signal ) begin
-      \$222  = 1'h1;
+      \$221  = 1'h1;
+    end else if (drain) begin
+      \$221  = \$160 ;
+    end
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$222  = bank_single;
+    if (\$signal ) begin
+      \$222  = \$158 ;
     end else if (drain) begin
       \$222  = \$161 ;
     end
@@ -7199,35 +7207,23 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$223  = bank_single;
-    if (\$signal ) begin
-      \$223  = \$159 ;
-    end else if (drain) begin
-      \$223  = \$162 ;
-    end
+    \$223  = drain;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$224  = drain;
+    \$224  = \$signal$128 ;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$225  = \$signal$128 ;
+    \$225  = \$signal$129 ;
     if (rst) begin
       \$225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$226  = \$signal$129 ;
-    if (rst) begin
-      \$226  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -7249,9 +7245,9 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$59  = { 1'h0, \$58 [31:1] };
-  assign \$158  = 2'h2;
-  assign \$159  = 1'h0;
+  assign \$58  = { 1'h0, \$57 [31:1] };
+  assign \$157  = 2'h2;
+  assign \$158  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)

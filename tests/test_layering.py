@@ -1,7 +1,7 @@
 """The package's layout rules, checked on its source (an AST walk over every module):
 
 - a stage imports only from itself and the stages upstream of it (``STAGE_RANKS``); stages
-  of equal rank (``sim`` and ``boards``) do not import each other;
+  of equal rank (``sim``, ``formal`` and ``boards``) do not import each other;
 - nothing imports ``jaynes_hw.cli`` but ``jaynes_hw/__main__.py``;
 - Amaranth is imported only in ``AMARANTH_ALLOWED``;
 - no private name (``_x``) is imported from another module.
@@ -31,6 +31,7 @@ STAGE_RANKS = {
     "gateware": 5,
     "generate": 6,
     "sim": 7,
+    "formal": 7,
     "boards": 7,
     "synth": 8,
     "demo": 9,
@@ -40,6 +41,7 @@ STAGE_RANKS = {
 CLI_IMPORTERS = {"jaynes_hw/__main__.py"}
 AMARANTH_ALLOWED = (
     "jaynes_hw/gateware/*.py",
+    "jaynes_hw/formal/*.py",
     "jaynes_hw/boards/definitions.py",
     "jaynes_hw/boards/top.py",
     "jaynes_hw/boards/export.py",

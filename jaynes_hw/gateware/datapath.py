@@ -44,7 +44,19 @@ from __future__ import annotations
 
 import itertools
 
-from amaranth.hdl import Array, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.hdl import (
+    Array,
+    Assert,
+    Assume,
+    Cat,
+    Const,
+    Module,
+    Mux,
+    ResetSignal,
+    Signal,
+    signed,
+    unsigned,
+)
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -100,6 +112,10 @@ class LayerDatapath(wiring.Component):
         Reset value of the active codebook (``lognormal`` only).
     shift_init : int
         Reset value of the active output shift.
+    promises : collection of str
+        Formal properties to emit beside the logic (``PROMISES``; none by default, so the
+        emitted Verilog has none): ``Assert`` statements that SymbiYosys proves
+        (``jaynes_hw.formal``).
 
     Attributes
     ----------
@@ -140,7 +156,12 @@ class LayerDatapath(wiring.Component):
         bias_init: list[int],
         codebook_init: list[tuple[int, int]],
         shift_init: int,
+        promises=(),
     ):
+        unknown = set(promises) - set(PROMISES)
+        if unknown:
+            raise ValueError(f"unknown promises {sorted(unknown)}; expected some of {PROMISES}")
+        self.promises = frozenset(promises)
         self.config = config
         self._code_init = code_init
         self._bias_init = bias_init
@@ -249,7 +270,9 @@ class LayerDatapath(wiring.Component):
             commit_pending.eq(commit_pending_next),
             blocked.eq(
                 pass_ends  # one idle beat after a pass: its accumulators empty into the bank
-                | (commit_pending_next & first_beat_next & from_stream_next)
+                # where first_beat_next holds, a beat issued now was a pass's last, so
+                # from_stream_next is Mux(issue, final_pass, from_stream)
+                | (commit_pending_next & first_beat_next & Mux(issue, final_pass, from_stream))
                 | (last_beat_next & bank_reserved_next)
             ),
         ]
@@ -323,6 +346,7 @@ class LayerDatapath(wiring.Component):
         m.d.sync += [load_bank.eq(valid3 & last3), final4.eq(final3)]
         clear = Signal()
         m.d.comb += clear.eq(ResetSignal() | load_bank)
+        self._promise_bounded_sums(m, valid3, clear)
         in_flight_next = [issue, valid0, valid1, valid2, valid3 & last3, bank_reserved_next]
         in_flight_next += [drain, valid_f0, valid_f1]  # f0, f1, f2 next
         m.d.sync += drained.eq(~balanced_or(in_flight_next))
@@ -384,7 +408,104 @@ class LayerDatapath(wiring.Component):
             valid_f2.eq(valid_f1),
             shifted_f2.eq(rounded_f1 >> active_shift),
         ]
+        if self.promises:  # the proofs start from reset and hold the reset low after it
+            m.d.comb += Assume(~ResetSignal())
+        if self.promises & {"commit", "streams"}:
+            active_values = [active_shift, active_rounding, *itertools.chain(*active.values())]
+            self._promise_whole_vectors(m, active_values, valid_f2)
         return m
+
+    # --- promises: formal properties (``promises``), proven by ``jaynes_hw.formal`` ----------
+    # overflow: every term is at most max_level * 2^(act_bits-1) in magnitude, and a lane
+    #   adds at most n_in terms between two clears and never loses one to a clear; so its
+    #   sum is at most n_in * max_level * 2^(act_bits-1) in magnitude, which ``sum_bits``
+    #   holds (``accumulator_width``), and the finish stage is two bits wider than the
+    #   accumulator (rounding and bias cannot overflow it). Stated this way, the proof never
+    #   has to reason about a sum of products (which no SMT solver does fast).
+
+    def _promise_bounded_term(self, m: Module, term, what: str):
+        """overflow: |term| <= max_level * 2^(act_bits-1), every cycle."""
+        if "overflow" in self.promises:
+            largest = self.config.max_level << (self.config.act_bits - 1)
+            m.d.comb += Assert((term <= largest) & (term >= -largest), f"{what} out of range")
+
+    def _promise_bounded_sums(self, m: Module, valid3, clear):
+        """overflow: at most ``n_in`` terms reach the accumulators between two clears, and
+        no term arrives in a clearing cycle."""
+        if "overflow" not in self.promises:
+            return
+        n_in = self.config.n_in
+        terms = Signal(range(n_in + 2))  # terms since the last clear, stops at n_in + 1
+        with m.If(clear):
+            m.d.sync += terms.eq(0)
+        with m.Elif(valid3 & (terms <= n_in)):
+            m.d.sync += terms.eq(terms + 1)
+        m.d.comb += [
+            Assert(terms <= n_in, "an accumulator took more than n_in terms"),
+            Assert(~(valid3 & clear), "a term arrived as the accumulators were cleared"),
+        ]
+
+    def _promise_whole_vectors(self, m: Module, active_values: list, valid_f2):
+        """The promises stated on the streams, counted beat by beat (``commit``, ``streams``).
+
+        commit: the active registers (codebook levels, shift, rounding) change only between
+            vectors: when they change, no beat of an unfinished vector has been taken from
+            ``x`` and every result of every vector taken has passed the finish stage's last
+            reader of them (f2).
+        streams: ``y`` holds its valid until taken; the output queue never refuses a
+            result; ``y`` never delivers more results than ``n_out`` per complete input
+            vector (no beat made up or duplicated); and once ``x`` and the configuration
+            reads are quiet and ``y`` is ready for ``drain_cycles``, every result owed has
+            been delivered (no beat lost). ``y`` is the output queue's read side, whose
+            payload and order ``StreamFIFO``'s own proof covers (``jaynes_hw.formal``).
+        """
+        config = self.config
+        owed_bits = (8 * config.n_out).bit_length() + 1
+        taken = self.x.valid & self.x.ready
+        beat_of_vector = Signal(range(config.n_in))  # beats of the unfinished vector taken
+        vector_taken = taken & (beat_of_vector == config.n_in - 1)
+        with m.If(taken):
+            m.d.sync += beat_of_vector.eq(Mux(vector_taken, 0, beat_of_vector + 1))
+        # results of complete vectors not yet through f2 / not yet taken from y
+        unfinished = Signal(signed(owed_bits))
+        undelivered = Signal(signed(owed_bits))
+        delivered = self.y.valid & self.y.ready
+        owed = Mux(vector_taken, config.n_out, 0)
+        m.d.sync += [
+            unfinished.eq(unfinished + owed - valid_f2),
+            undelivered.eq(undelivered + owed - delivered),
+        ]
+        if "commit" in self.promises:
+            between_vectors = Signal()  # last cycle: the condition for the registers to change
+            previous = Signal(len(Cat(*active_values)))
+            m.d.sync += [
+                previous.eq(Cat(*active_values)),
+                between_vectors.eq((beat_of_vector == 0) & (unfinished == valid_f2)),
+            ]
+            first_cycle = Signal(init=1)
+            m.d.sync += first_cycle.eq(0)
+            changed = ~first_cycle & (previous != Cat(*active_values))
+            m.d.comb += Assert(
+                ~changed | between_vectors, "the active registers changed within a vector"
+            )
+        if "streams" in self.promises:
+            waiting = Signal()  # last cycle: y valid and not ready
+            m.d.sync += waiting.eq(self.y.valid & ~self.y.ready)
+            m.d.comb += [
+                Assert(~waiting | self.y.valid, "y dropped valid before it was taken"),
+                Assert(undelivered >= 0, "y delivered more results than the vectors taken"),
+            ]
+            quiet_for = Signal(range(drain_cycles(config) + 1))
+            quiet = self.y.ready & ~self.x.valid & ~self.code_mem.r_en
+            if config.bias_bits:
+                quiet &= ~self.bias_mem.r_en
+            m.d.sync += quiet_for.eq(
+                Mux(quiet, Mux(quiet_for == drain_cycles(config), quiet_for, quiet_for + 1), 0)
+            )
+            m.d.comb += Assert(
+                (quiet_for != drain_cycles(config)) | (undelivered == 0),
+                "a result owed was not delivered while x was quiet and y ready",
+            )
 
     def _bias_reader(self, m: Module, take):
         """The bias of the output in f0, as the read port's output register (a zero
@@ -434,6 +555,8 @@ class LayerDatapath(wiring.Component):
         result_f3 = Signal(signed(config.out_bits), reset_less=True)
         m.d.sync += [valid_f3.eq(push), result_f3.eq(result)]
         m.d.comb += [queue.w.valid.eq(valid_f3), queue.w.payload.eq(result_f3)]
+        if "streams" in self.promises:
+            m.d.comb += Assert(~valid_f3 | queue.w.ready, "the output queue refused a result")
         wiring.connect(m, queue.r, wiring.flipped(self.y))
         # ``space`` moves by at most one a cycle; its comparisons are flags updated from the
         # registered count, so the credit is two gates behind ``drain`` and ``y.ready``.
@@ -513,7 +636,9 @@ class LayerDatapath(wiring.Component):
             signs3.append(sign3)
             if config.kind == "int8":
                 weight = Signal(signed(8), name=f"weight{lane}", reset_less=True)
-                m.d.sync += [weight.eq(code.as_signed()), term3.eq(x2 * weight)]
+                product = x2 * weight
+                m.d.sync += [weight.eq(code.as_signed()), term3.eq(product)]
+                self._promise_bounded_term(m, product, f"lane {lane}'s product")
                 continue  # a signed product: no sign to apply (sign3 stays 0)
             level_bin = code[: config.code_bits - 1]
             sign2 = Signal(name=f"sign2_{lane}", reset_less=True)
@@ -531,6 +656,7 @@ class LayerDatapath(wiring.Component):
                 m.d.sync += level.eq(Array(active["levels"])[level_bin])
                 term = x2 * level
             m.d.sync += [term3.eq(term ^ sign2.replicate(config.product_bits)), sign3.eq(sign2)]
+            self._promise_bounded_term(m, term, f"lane {lane}'s term")
         return terms3, signs3
 
     def _shared_terms(self, m: Module, x1, codes1, active):
@@ -549,6 +675,7 @@ class LayerDatapath(wiring.Component):
             else:
                 term = x1 * active["levels"][k]
             m.d.sync += product.eq(term)
+            self._promise_bounded_term(m, term, f"product {k}")
             products.append(product)
         terms3, signs3 = [], []
         for lane, code in enumerate(codes1):
@@ -587,6 +714,20 @@ class LayerDatapath(wiring.Component):
         if config.relu:
             return Mux(negative, 0, Mux(above, high, kept))
         return Mux(above, high, Mux(below, low, kept))
+
+
+PROMISES = ("overflow", "commit", "streams")  # what LayerDatapath can assert (``promises``)
+
+
+def drain_cycles(config: LayerConfig) -> int:
+    """Cycles within which every result of the input vectors taken reaches ``y`` once ``x``
+    and the configuration reads are quiet and ``y`` is ready: the last vector's other passes
+    (each waits for the bank when the core is not ``full_rate``), its last pass's idle
+    cycle, the pipeline, its bank and two cycles of the output queue (whose earlier results
+    leave meanwhile, one a cycle)."""
+    bank_wait = max(0, config.lanes + config.BANK_SLACK - config.cycles_per_pass)
+    per_pass = config.cycles_per_pass + bank_wait
+    return (config.passes - 1) * per_pass + 1 + config.PIPELINE_LATENCY + config.lanes + 2
 
 
 def balanced_or(values: list):

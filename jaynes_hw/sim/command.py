@@ -7,7 +7,10 @@
   ``python -m jaynes_hw.generate`` would, into ``BUILD_DIR/generated``), then simulate.
 
 ``--bulk N`` also streams N random vectors through a Verilog harness
-(``jaynes_hw.sim.bulk``) at the simulator's own speed. ``--waves`` writes a waveform per
+(``jaynes_hw.sim.bulk``) at the simulator's own speed. A long run asked of the scenarios
+(``--vectors`` above ``SCENARIO_VECTORS_LIMIT``) goes there too: the scenarios, which drive
+each clock from Python, run ``SCENARIO_VECTORS_LIMIT`` vectors each, and the bulk stream
+all ``--vectors``. ``--waves`` writes a waveform per
 scenario and prints its path under the scenario's line.
 No scenario hangs: a design that stops answering fails it within its cycle budget
 (``jaynes_hw.sim.budget``), with one line naming what was expected by which cycle.
@@ -25,6 +28,8 @@ from jaynes_hw.sim.runner import BUILD_ROOT, SCENARIOS, SIMULATORS
 from jaynes_hw.support.arguments import comma_list, positive_int
 from jaynes_hw.support.errors import UserError
 
+SCENARIO_VECTORS_LIMIT = 64  # per cocotb scenario; longer runs go through the bulk harness
+
 DESCRIPTION = (
     "Run the cocotb testbench on a design's Verilog; exit 1 on any mismatch. With no design "
     "option: the built-in default network, generated first."
@@ -38,7 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, help="quantized file (generate first)")
     parser.add_argument("--core", choices=CORE_KINDS, help="core kind when generating")
     parser.add_argument("--name", help="with --rtl: the design (file stem) to simulate")
-    parser.add_argument("--vectors", type=positive_int, default=8, help="vectors per scenario")
+    parser.add_argument(
+        "--vectors",
+        type=positive_int,
+        default=8,
+        help=f"vectors per scenario; above {SCENARIO_VECTORS_LIMIT}, the scenarios run "
+        f"{SCENARIO_VECTORS_LIMIT} each and the bulk harness streams all N (as --bulk N)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--simulator", choices=SIMULATORS, default="verilator")
     parser.add_argument(
@@ -111,14 +122,17 @@ def run(args: argparse.Namespace) -> int:
     from jaynes_hw.sim.runner import simulate
 
     scenarios = args.scenarios or SCENARIOS
+    vectors = min(args.vectors, SCENARIO_VECTORS_LIMIT)
+    if args.vectors > SCENARIO_VECTORS_LIMIT and not args.bulk:
+        args.bulk = args.vectors
     failed = 0
     for manifest in _manifests(args):
-        print(f"{manifest.stem} ({manifest.parent}, {args.simulator}, {args.vectors} vectors, "
+        print(f"{manifest.stem} ({manifest.parent}, {args.simulator}, {vectors} vectors, "
               f"seed {args.seed})")  # fmt: skip
         results = simulate(
             manifest,
             scenarios=scenarios,
-            vectors=args.vectors,
+            vectors=vectors,
             seed=args.seed,
             simulator=args.simulator,
             build_root=args.build_dir,

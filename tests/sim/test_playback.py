@@ -70,9 +70,13 @@ def test_playback_under_stalls_is_bit_exact_and_slower(tmp_path):
     assert stalled.cycles > steady.cycles
 
 
-def test_sim_command_bulk_stream(tmp_path, capsys):
-    """`jaynes-hw sim --bulk N`: N vectors through the harness, judged, with its rate."""
+@pytest.mark.parametrize("option", ["--bulk", "--vectors"])
+def test_sim_command_bulk_stream(tmp_path, capsys, option):
+    """`jaynes-hw sim --bulk N`, or a long run asked with `--vectors N`: N vectors through the
+    harness, judged, with its rate (the scenarios run at most 64 vectors each)."""
     assert main(["sim", "--rtl", str(RTL), "--name", "digits_mlp_pow2", "--scenarios",
-                 "registers", "--bulk", "300", "--build-dir", str(tmp_path)]) == 0  # fmt: skip
+                 "registers", option, "300", "--build-dir", str(tmp_path)]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert re.search(r"bulk_stream +pass  300 vectors, [\d,]+ cycles in [\d.]+ s", out), out
+    expected_scenario_vectors = 8 if option == "--bulk" else 64
+    assert f"{expected_scenario_vectors} vectors, seed 1" in out
