@@ -6,7 +6,8 @@ Signals, named from the initiator (the host side drives the ``Out`` members)::
     w_data Out(32)            data to write
     w_stb  Out(1)             request a write
     r_stb  Out(1)             request a read
-    r_data In(32)             read data, valid while ack is 1
+    r_data In(32)             read data while a read's ack is 1; 0 in every other cycle
+                              (a network ORs its targets' r_data)
     ack    In(1)              one-cycle acknowledge
 
 Protocol: the initiator raises exactly one of ``w_stb``/``r_stb`` with ``addr`` (and

@@ -23,6 +23,7 @@ class StreamMonitor:
 
     def __init__(self, dut, rng: np.random.Generator, cycle):
         self.dut, self.rng, self.cycle = dut, rng, cycle
+        self.held = False  # set by a scenario: ready stays low until it is cleared
 
     def stop(self) -> None:
         self.dut.y__ready.value = 0
@@ -54,7 +55,7 @@ class StreamMonitor:
                 )
             if stalled == 0 and self.rng.random() < backpressure:
                 stalled = int(self.rng.integers(1, burst + 1))
-            dut.y__ready.value = int(stalled == 0)
+            dut.y__ready.value = int(stalled == 0 and not self.held)
             stalled = max(stalled - 1, 0)
             await ReadOnly()
             if dut.y__valid.value == 1 and dut.y__ready.value == 1:

@@ -48,6 +48,9 @@ class ConfigPortMaster:
             )
         await RisingEdge(dut.clk)
         self.idle()
+        if data is not None and word:  # a target's r_data is 0 but for a read's ack
+            raise AssertionError(f"bus: the write to {address:#x} was acknowledged with "
+                                 f"r_data {word:#x}, not 0")  # fmt: skip
         return word
 
     async def write(self, address: int, data: int) -> None:

@@ -18,8 +18,8 @@ stall_bursts        y's ready held low for up to two vector periods at a time: e
                     and FIFO of the network fills and must neither overflow nor repeat
 full_rate           back-to-back vectors: measured cycles per vector equal the theory's
 retune_mid_stream   a codebook (reversed, odd bins pruned) and shift rewritten while
-                    vectors stream: every vector wholly old or wholly new, in that order,
-                    both sides seen
+                    vectors stream, y held two vector periods from the commit on: every
+                    vector wholly old or wholly new, in that order, both sides seen
 extremes            largest weights and levels, inputs at both ends, own shifts and shift 0
 reset_mid_vector    reset with half a vector inside, then exact results and nothing left over
 =================== =======================================================================
@@ -34,7 +34,7 @@ import numpy as np
 from cocotb.triggers import RisingEdge
 
 from jaynes_hw.contract.design import DesignLayer
-from jaynes_hw.contract.registers import REG_CONTROL, LayerDriver
+from jaynes_hw.contract.registers import EXPONENT_FIELD, REG_CONTROL, REG_SHIFT, LayerDriver
 from jaynes_hw.sim.bench import Bench
 from jaynes_hw.sim.scoreboard import check_outputs
 
@@ -49,10 +49,7 @@ async def registers(dut):
         for offset, value in register_map.constant_registers().items():
             word = await bench.port.read(layer.base_address + offset)
             assert word == value, f"layer at {layer.base_address}: word {offset} = {word:#x}"
-        if layer.config.kind == "lognormal":
-            for k in range(layer.config.codebook_size):
-                word = await bench.port.read(layer.base_address + register_map.level_address(k))
-                assert word == (layer.mantissas[k] | layer.exponents[k] << 16)
+        await _check_codebook_reads(bench, layer, "after reset")
         for _ in range(8):
             o = int(bench.rng.integers(layer.config.n_out))
             i = int(bench.rng.integers(layer.config.n_in))
@@ -75,15 +72,36 @@ async def _commit_takes_effect(bench: Bench, index: int) -> None:
     after.layers[index].shift = new_shift
     if mantissas is not None:
         after.layers[index].mantissas, after.layers[index].exponents = mantissas, exponents
-    await bench.port.play(writes + layer.driver.commit_writes())
+    await bench.port.play(writes)
+    await _check_codebook_reads(bench, after.layers[index], "retuned")
+    await bench.port.play(layer.driver.commit_writes())
     await bench.port.wait_commit(layer)
     x = bench.design.random_inputs(bench.rng, 2)
     check_outputs(f"registers (layer {index} retuned)", await bench.stream(x), after.forward(x))
     restore = layer.driver.shift_writes(layer.shift)
     if mantissas is not None:
         restore += layer.driver.level_writes(layer.mantissas, layer.exponents)
-    await bench.port.play(restore + layer.driver.commit_writes())
+    await bench.port.play(restore)
+    await _check_codebook_reads(bench, layer, "restored")
+    await bench.port.play(layer.driver.commit_writes())
     await bench.port.wait_commit(layer)
+
+
+async def _check_codebook_reads(bench: Bench, layer: DesignLayer, when: str) -> None:
+    """The staged shift and every codebook register read back as ``layer`` has them: each
+    write landed in its own register and in no other."""
+    register_map = layer.driver.map
+    shift = await bench.port.read(layer.base_address + REG_SHIFT)
+    assert shift == layer.shift, f"layer at {layer.base_address:#x} ({when}): shift {shift}"
+    if layer.config.kind != "lognormal":
+        return
+    for k in range(layer.config.codebook_size):
+        word = await bench.port.read(layer.base_address + register_map.level_address(k))
+        expected = int(layer.mantissas[k]) | int(layer.exponents[k]) << EXPONENT_FIELD
+        assert word == expected, (
+            f"layer at {layer.base_address:#x} ({when}): level {k} reads {word:#x}, "
+            f"expected {expected:#x}"
+        )
 
 
 async def _status_busy_while_streaming(bench: Bench, layer: DesignLayer) -> None:
@@ -202,8 +220,9 @@ def _retuned(layer: DesignLayer, pruned: int):
 
 @cocotb.test()
 async def retune_mid_stream(dut):
-    """Re-tune one layer while vectors stream: every vector is wholly old or wholly new, in
-    that order, and both sides of the switch are seen."""
+    """Re-tune one layer while vectors stream, y held for two vector periods from the commit
+    on: every vector is wholly old or wholly new, in that order, and both sides of the
+    switch are seen."""
     bench = Bench(dut)
     await bench.start()
     design = bench.design
@@ -219,7 +238,12 @@ async def retune_mid_stream(dut):
 
     async def host():
         await bench.clocks(design.vector_period * 2 + int(bench.rng.integers(design.vector_period)))
+        # y held for two vector periods from the commit on: results back up into every
+        # queue and bank, and must still leave with the old strengths
+        bench.monitor.held = True
         await bench.port.play(writes + layer.driver.commit_writes())
+        await bench.clocks(2 * design.vector_period)
+        bench.monitor.held = False
         await bench.port.wait_commit(layer)
 
     retune = cocotb.start_soon(host())
