@@ -134,8 +134,9 @@ async def _status_while_half_a_vector_is_in(bench: Bench) -> None:
     await bench.port.play(layer.driver.shift_writes(layer.shift) + layer.driver.commit_writes())
     word = LayerDriver.decode_status(await bench.port.read(status))
     assert word["commit_pending"], f"layer 0 STATUS {word}: a commit pending mid-vector expected"
+    due = bench.cycle + 2 * bench.patience  # the rest sent, then the vector computed
     received = cocotb.start_soon(bench.monitor.receive(
-        design.n_out, design.n_out, bench.cycle, lambda v: bench.cycle + bench.patience
+        design.n_out, design.n_out, bench.cycle, lambda vector: due
     ))  # fmt: skip
     await bench.driver.send(x[0, half:], bench.patience)
     got = np.array(await received, dtype=np.int64).reshape(1, -1)
