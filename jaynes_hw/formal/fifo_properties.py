@@ -1,7 +1,7 @@
 """The output queue's promises, stated on its two streams only (a black box).
 
-``StreamFIFOProperties`` wraps a ``StreamFIFO`` whose write side, read side's ready and a
-chosen entry number are free inputs, and asserts that the queue never delivers more entries
+``StreamFIFOProperties`` wraps a ``StreamFIFO`` whose write side and read side's ready are
+free inputs, and asserts that the queue never delivers more entries
 than it accepted, holds ``r``'s valid and payload until taken, never holds more than
 ``depth`` entries, and delivers every entry within ``depth + 2`` cycles of ``r`` being ready
 with ``w`` quiet. That the entries come out in order and unchanged is left to simulation

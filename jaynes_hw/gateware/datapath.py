@@ -457,9 +457,10 @@ class LayerDatapath(wiring.Component):
             vector (no beat made up or duplicated); and once ``x`` and the configuration
             reads are quiet and ``y`` is ready for ``drain_cycles``, every result owed has
             been delivered (no beat lost). ``y`` is the output queue's read side, whose
-            payload and order ``StreamFIFO``'s own proof covers (``jaynes_hw.formal``).
+            payload held while waiting the queue's own proof covers (``jaynes_hw.formal``).
         """
         config = self.config
+        # room for eight vectors' results, more than the pipeline and queue ever owe
         owed_bits = (8 * config.n_out).bit_length() + 1
         taken = self.x.valid & self.x.ready
         beat_of_vector = Signal(range(config.n_in))  # beats of the unfinished vector taken
@@ -495,15 +496,14 @@ class LayerDatapath(wiring.Component):
                 Assert(~waiting | self.y.valid, "y dropped valid before it was taken"),
                 Assert(undelivered >= 0, "y delivered more results than the vectors taken"),
             ]
-            quiet_for = Signal(range(drain_cycles(config) + 1))
+            drain = drain_cycles(config)
+            quiet_for = Signal(range(drain + 1))
             quiet = self.y.ready & ~self.x.valid & ~self.code_mem.r_en
             if config.bias_bits:
                 quiet &= ~self.bias_mem.r_en
-            m.d.sync += quiet_for.eq(
-                Mux(quiet, Mux(quiet_for == drain_cycles(config), quiet_for, quiet_for + 1), 0)
-            )
+            m.d.sync += quiet_for.eq(Mux(quiet, Mux(quiet_for == drain, drain, quiet_for + 1), 0))
             m.d.comb += Assert(
-                (quiet_for != drain_cycles(config)) | (undelivered == 0),
+                (quiet_for != drain) | (undelivered == 0),
                 "a result owed was not delivered while x was quiet and y ready",
             )
 

@@ -104,10 +104,10 @@ def _manifests(args: argparse.Namespace) -> list[Path]:
     return [path for path in written if path.suffix == ".json"]
 
 
-def _bulk(manifest: Path, args: argparse.Namespace) -> bool:
+def _bulk(manifest: Path, vectors: int, args: argparse.Namespace) -> bool:
     from jaynes_hw.sim.bulk import bulk_stream
 
-    result = bulk_stream(manifest, args.bulk, args.seed, args.simulator, args.build_dir)
+    result = bulk_stream(manifest, vectors, args.seed, args.simulator, args.build_dir)
     line = f"  {'bulk_stream':<18} {'pass' if result.passed else 'FAIL'}"
     if result.passed:
         line += (f"  {result.vectors:,} vectors, {result.cycles:,} cycles in "
@@ -123,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     scenarios = args.scenarios or SCENARIOS
     vectors = min(args.vectors, SCENARIO_VECTORS_LIMIT)
-    if args.vectors > SCENARIO_VECTORS_LIMIT and not args.bulk:
-        args.bulk = args.vectors
+    bulk = args.bulk or (args.vectors if args.vectors > SCENARIO_VECTORS_LIMIT else None)
     failed = 0
     for manifest in _manifests(args):
         print(f"{manifest.stem} ({manifest.parent}, {args.simulator}, {vectors} vectors, "
@@ -152,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                 line += f"\n  {'':<18} waves: {result.waves}"
             print(line)
         failed += sum(not result.passed for result in results)
-        if args.bulk:
-            failed += not _bulk(manifest, args)
+        if bulk:
+            failed += not _bulk(manifest, bulk, args)
     print("PASS" if not failed else f"FAIL: {failed} scenario(s) failed")
     return 1 if failed else 0

@@ -49,7 +49,7 @@ async def registers(dut):
         for offset, value in register_map.constant_registers().items():
             word = await bench.port.read(layer.base_address + offset)
             assert word == value, f"layer at {layer.base_address}: word {offset} = {word:#x}"
-        await _check_codebook_reads(bench, layer, "after reset")
+        await _check_staged_registers(bench, layer, "after reset")
         for _ in range(8):
             o = int(bench.rng.integers(layer.config.n_out))
             i = int(bench.rng.integers(layer.config.n_in))
@@ -73,7 +73,7 @@ async def _commit_takes_effect(bench: Bench, index: int) -> None:
     if mantissas is not None:
         after.layers[index].mantissas, after.layers[index].exponents = mantissas, exponents
     await bench.port.play(writes)
-    await _check_codebook_reads(bench, after.layers[index], "retuned")
+    await _check_staged_registers(bench, after.layers[index], "retuned")
     await bench.port.play(layer.driver.commit_writes())
     await bench.port.wait_commit(layer)
     x = bench.design.random_inputs(bench.rng, 2)
@@ -82,12 +82,12 @@ async def _commit_takes_effect(bench: Bench, index: int) -> None:
     if mantissas is not None:
         restore += layer.driver.level_writes(layer.mantissas, layer.exponents)
     await bench.port.play(restore)
-    await _check_codebook_reads(bench, layer, "restored")
+    await _check_staged_registers(bench, layer, "restored")
     await bench.port.play(layer.driver.commit_writes())
     await bench.port.wait_commit(layer)
 
 
-async def _check_codebook_reads(bench: Bench, layer: DesignLayer, when: str) -> None:
+async def _check_staged_registers(bench: Bench, layer: DesignLayer, when: str) -> None:
     """The staged shift and every codebook register read back as ``layer`` has them: each
     write landed in its own register and in no other."""
     register_map = layer.driver.map

@@ -23,7 +23,7 @@ def test_standard_proof_passes(tmp_path, name):
 
 
 def test_commit_and_overflow_proof_passes_on_the_int8_core(tmp_path):
-    """The small proof of the default suite: 32 cycles of BMC, every port free."""
+    """The small proof of the default suite: 48 cycles of BMC, every port free."""
     result = run_proof(STANDARD["int8-overflow-commit"], tmp_path)
     assert (result.status, result.failed) == ("pass", ())
 
