@@ -32,6 +32,10 @@ COMMANDS = {
         "jaynes_hw.sim.command",
         "verify a design's Verilog with cocotb + Verilator against the reference",
     ),
+    "sweep": (
+        "jaynes_hw.sweep.command",
+        "design-space exploration: a grid of points built on a Dask cluster, cached",
+    ),
     "synth": (
         "jaynes_hw.synth.command",
         "place and route for an FPGA board; area and Fmax report, bitstream",

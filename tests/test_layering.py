@@ -1,7 +1,8 @@
 """The package's layout rules, checked on its source (an AST walk over every module):
 
 - a stage imports only from itself and the stages upstream of it (``STAGE_RANKS``); stages
-  of equal rank (``sim``, ``formal`` and ``boards``) do not import each other;
+  of equal rank (``sim``, ``formal`` and ``boards``; ``demo`` and ``sweep``) do not import
+  each other;
 - nothing imports ``jaynes_hw.cli`` but ``jaynes_hw/__main__.py``;
 - Amaranth is imported only in ``AMARANTH_ALLOWED``;
 - no private name (``_x``) is imported from another module.
@@ -35,6 +36,7 @@ STAGE_RANKS = {
     "boards": 7,
     "synth": 8,
     "demo": 9,
+    "sweep": 9,
     "cli": 10,
     "__main__": 11,
 }

@@ -1,17 +1,21 @@
-"""``jaynes-hw analyze WEIGHTS``: per-layer lognormal fits of a weight file, with the nulls."""
+"""``jaynes-hw analyze WEIGHTS...``: per-layer lognormal fits of weight files, with the nulls."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from jaynes_hw.support.arguments import positive_int, unit_fraction
+from jaynes_hw.support.cluster import add_cluster_arguments
 from jaynes_hw.weights.registry import SUFFIXES_HELP
 
 DESCRIPTION = (
     "Fit the weight-magnitude population of every layer of WEIGHTS: lognormal MLE, the "
     "Jaynes Machine paper's size-weighted fit with R^2, and a comparison against Gaussian "
-    "and Student-t nulls."
+    "and Student-t nulls. Several files (or a folder of them, or a quoted glob) get one "
+    "table each and a summary across all; large work runs on local worker processes or a "
+    "Dask cluster."
 )
 
 
@@ -34,7 +38,10 @@ def warn_skipped(skipped: list[dict[str, str]]) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "weights", help=f"weight file: {SUFFIXES_HELP} (or a safetensors *.index.json / folder)"
+        "weights",
+        nargs="+",
+        help=f"weight files: {SUFFIXES_HELP} (or a safetensors *.index.json / folder), "
+        "folders of them, or quoted glob patterns",
     )
     add_layer_selection(parser)
     parser.add_argument(
@@ -56,29 +63,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="include each layer's size-weighted histogram in the JSON",
     )
+    add_cluster_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaynes_hw.analyze.file_analysis import SelectOptions, analyze_file
+    from jaynes_hw.analyze.file_analysis import SelectOptions, analyze_files, summarize
     from jaynes_hw.analyze.fit import FitOptions
-    from jaynes_hw.analyze.report import format_table, write_analysis_csv, write_plots
+    from jaynes_hw.analyze.report import (
+        format_summary,
+        format_table,
+        write_analysis_csv,
+        write_plots,
+    )
     from jaynes_hw.support.extras import require_extra
     from jaynes_hw.support.files import write_json
+    from jaynes_hw.weights.registry import expand_weight_paths
 
     if args.plots:
         require_extra("matplotlib", "plots", "plotting")  # fail before the work, not after
-    analysis = analyze_file(
-        args.weights,
+    paths = expand_weight_paths(args.weights)
+    started = time.perf_counter()
+    analyses = analyze_files(
+        paths,
         SelectOptions(args.min_size, args.layers, args.include_vectors),
         FitOptions(floor=args.floor),
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
-    print(format_table(analysis))
-    warn_skipped(analysis.skipped)
+    for analysis in analyses:
+        if len(analyses) > 1:
+            print(f"== {analysis.source} ({analysis.format})")
+        print(format_table(analysis))
+        warn_skipped(analysis.skipped)
+    if len(analyses) == 1:
+        document = analyses[0].to_json(include_histograms=args.histograms)
+    else:
+        seconds = time.perf_counter() - started
+        layers = [layer for analysis in analyses for layer in analysis.layers]
+        summary = summarize(layers, seconds) | {"files": len(analyses)}
+        print(f"== all {len(analyses)} files")
+        print(format_summary(summary))
+        document = {
+            "files": [
+                analysis.to_json(include_histograms=args.histograms) for analysis in analyses
+            ],
+            "summary": summary,
+        }
     if args.json:
-        write_json(args.json, analysis.to_json(include_histograms=args.histograms))
+        write_json(args.json, document)
     if args.csv:
-        write_analysis_csv(args.csv, analysis)
+        write_analysis_csv(args.csv, analyses)
     if args.plots:
-        written = write_plots(args.plots, analysis)
+        written = write_plots(args.plots, analyses)
         print(f"wrote {len(written)} plots to {args.plots}")
     return 0

@@ -14,6 +14,7 @@ from jaynes_hw.support.extras import require_extra
 from jaynes_hw.support.files import atomic_output, write_csv
 
 CSV_COLUMNS = (
+    "source",
     "name",
     "shape",
     "count",
@@ -61,29 +62,34 @@ def format_table(analysis: FileAnalysis, name_width: int = 40) -> str:
             f"{_number(fit and fit.sigma_prime, '.3f'):>8} {_number(fit and fit.r2, '.4f'):>6} "
             f"{layer.null.verdict:>9} {layer.null.best:>9}"
         )
-    summary = analysis.summary()
     lines.append("-" * len(header))
-
-    def pm(key: str, spec: str) -> str:
-        return f"{_number(summary[key]['mean'], spec)} ± {_number(summary[key]['std'], spec)}"
-
-    lines.append(
-        f"{summary['layers']} layers, {summary['weights']} weights: "
-        f"R^2 {pm('r2', '.4f')}, A' {pm('A_prime', '.3f')}, mu' {pm('mu_prime', '.3f')}, "
-        f"sigma' {pm('sigma_prime', '.3f')}"
-    )
-    verdicts = ", ".join(f"{verdict} {count}" for verdict, count in summary["verdicts"].items())
-    best = ", ".join(f"{model} {count}" for model, count in summary["best_model"].items())
-    lines.append(f"verdict (lognormal vs gaussian): {verdicts}; best of three: {best}")
+    lines.append(format_summary(analysis.summary()))
     for skipped in analysis.skipped:
         lines.append(f"skipped {skipped['name']}: {skipped['reason']}")
     return "\n".join(lines)
 
 
-def csv_row(layer: LayerAnalysis) -> list:
+def format_summary(summary: dict) -> str:
+    """Two lines: mean ± std across layers of the Table 2 columns, and the verdict counts."""
+
+    def pm(key: str, spec: str) -> str:
+        return f"{_number(summary[key]['mean'], spec)} ± {_number(summary[key]['std'], spec)}"
+
+    verdicts = ", ".join(f"{verdict} {count}" for verdict, count in summary["verdicts"].items())
+    best = ", ".join(f"{model} {count}" for model, count in summary["best_model"].items())
+    return (
+        f"{summary['layers']} layers, {summary['weights']} weights: "
+        f"R^2 {pm('r2', '.4f')}, A' {pm('A_prime', '.3f')}, mu' {pm('mu_prime', '.3f')}, "
+        f"sigma' {pm('sigma_prime', '.3f')}\n"
+        f"verdict (lognormal vs gaussian): {verdicts}; best of three: {best}"
+    )
+
+
+def csv_row(source: str, layer: LayerAnalysis) -> list:
     fit = layer.size_weighted_fit
     null = layer.null
     return [
+        source,
         layer.name,
         "x".join(map(str, layer.shape)),
         layer.count,
@@ -111,15 +117,32 @@ def csv_row(layer: LayerAnalysis) -> list:
     ]
 
 
-def write_analysis_csv(path: str | os.PathLike[str], analysis: FileAnalysis) -> None:
-    write_csv(path, CSV_COLUMNS, [csv_row(layer) for layer in analysis.layers])
+def write_analysis_csv(path: str | os.PathLike[str], analyses: list[FileAnalysis]) -> None:
+    """One row per layer of every file, the file in the first column."""
+    rows = [csv_row(analysis.source, layer) for analysis in analyses for layer in analysis.layers]
+    write_csv(path, CSV_COLUMNS, rows)
 
 
 def _safe_file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "layer"
 
 
-def write_plots(directory: str | os.PathLike[str], analysis: FileAnalysis) -> list[Path]:
+def write_plots(directory: str | os.PathLike[str], analyses: list[FileAnalysis]) -> list[Path]:
+    """``write_file_plots`` for each file: into ``directory`` for one file, else into one
+    subfolder per file (named after it). Returns the files written."""
+    if len(analyses) == 1:
+        return write_file_plots(directory, analyses[0])
+    written, used_names = [], set()
+    for index, analysis in enumerate(analyses):
+        stem = _safe_file_name(Path(analysis.source).name)
+        if stem in used_names:
+            stem = f"{stem}_{index}"
+        used_names.add(stem)
+        written += write_file_plots(Path(directory) / stem, analysis)
+    return written
+
+
+def write_file_plots(directory: str | os.PathLike[str], analysis: FileAnalysis) -> list[Path]:
     """One size-weighted histogram per layer with its fit, and a summary of mu', sigma'.
 
     Needs matplotlib (the ``plots`` extra). Returns the files written.

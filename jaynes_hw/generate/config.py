@@ -27,7 +27,6 @@ name) into a ``GenerationPlan``.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 from jaynes_hw.contract.codebook import LevelFormat
 from jaynes_hw.quantize.archive import load_quantized
 from jaynes_hw.support.errors import UserError
+from jaynes_hw.support.files import read_toml
 
 DEFAULT_CONFIG = "default_network.toml"
 NETWORK_KEYS = {
@@ -128,14 +128,7 @@ def _level_format(table: dict, where: str) -> LevelFormat | None:
 
 def parse_config(path: Path) -> NetworkRequest:
     """Read and check a TOML network description; raises ``UserError`` with the file name."""
-    try:
-        document = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: cannot read ({error})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"{path}: not valid TOML ({error})") from None
+    document = read_toml(path)
     try:
         return _network_request(document, path)
     except UserError as error:

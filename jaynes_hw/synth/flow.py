@@ -75,7 +75,15 @@ def flow_commands(board: Board, *, network: bool = True, seed: int = 1, dsp: boo
     ]
 
 
-def run_flow(board: Board, files: dict[str, str], build_dir: Path, *, seeds=(1,), dsp=True) -> dict:
+def run_flow(
+    board: Board,
+    files: dict[str, str],
+    build_dir: Path,
+    *,
+    seeds=(1,),
+    dsp=True,
+    timeout_seconds: float | None = None,
+) -> dict:
     """Write ``files`` into ``build_dir``, run ``flow_commands`` there, return the report.
 
     With several nextpnr ``seeds``, Yosys runs once and placement and routing once per seed
@@ -84,7 +92,8 @@ def run_flow(board: Board, files: dict[str, str], build_dir: Path, *, seeds=(1,)
     report gives that seed, and every seed's Fmax in ``fmax_by_seed``.
 
     Raises ``UserError`` with the reason when a step fails (most often: the design does not
-    fit, or needs more DSP blocks than the device has)."""
+    fit, or needs more DSP blocks than the device has), or when the whole flow takes longer
+    than ``timeout_seconds`` (the running tool is killed)."""
     env = yowasp_environment(board.family)
     build_dir = Path(build_dir)
     write_text_files(build_dir, files)
@@ -101,15 +110,24 @@ def run_flow(board: Board, files: dict[str, str], build_dir: Path, *, seeds=(1,)
                 shutil.copyfile(build_dir / name, directory / name)
             commands = commands[1:]
         for command in commands:
-            completed = subprocess.run(
-                [env[command.tool], *command.arguments],
-                cwd=directory,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            remaining = None
+            if timeout_seconds is not None:
+                remaining = max(timeout_seconds - (time.monotonic() - started), 0.0)
+            try:
+                completed = subprocess.run(
+                    [env[command.tool], *command.arguments],
+                    cwd=directory,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=remaining,
+                )
+            except subprocess.TimeoutExpired:
+                raise UserError(
+                    f"the build timed out after {timeout_seconds:g} s (in {command.tool.lower()})"
+                ) from None
             if completed.returncode != 0:
                 raise UserError(failure_reason(board, directory))
         reports[seed] = read_reports(board, directory)
@@ -142,6 +160,7 @@ def synthesize(
     baud: int = DEFAULT_BAUD,
     seeds: tuple[int, ...] = (1,),
     dsp: bool = True,
+    timeout_seconds: float | None = None,
 ) -> dict:
     """Build the generated design of ``manifest_path`` (None: the host link alone) behind
     its host link for a board; returns the report (``jaynes_hw.synth.reports``), the
@@ -149,7 +168,8 @@ def synthesize(
 
     ``dsp``: map multipliers to the device's DSP blocks (8 on the UP5K, 156 on the
     ECP5-85F); otherwise build them from LUTs. ``seeds``: nextpnr placement seeds; the
-    build keeps the one with the highest Fmax (``run_flow``).
+    build keeps the one with the highest Fmax (``run_flow``). ``timeout_seconds``: fail the
+    build (``UserError``) when it takes longer.
     """
     board = board_named(board_name)
     target_mhz = board.fmax_target_mhz if target_mhz is None else target_mhz
@@ -159,7 +179,9 @@ def synthesize(
         manifest = Manifest.read(manifest_path)
         files = board_files(board, NetworkInstance(manifest), target_mhz=target_mhz, baud=baud)
         files[NETWORK_VERILOG] = (Path(manifest_path).parent / manifest.verilog).read_text()
-    report = run_flow(board, files, build_dir, seeds=seeds, dsp=dsp)
+    report = run_flow(
+        board, files, build_dir, seeds=seeds, dsp=dsp, timeout_seconds=timeout_seconds
+    )
     board_clock_hz = board.platform().default_clk_frequency
     report.update(
         {"fmax_target_mhz": target_mhz, "board_clock_mhz": board_clock_hz / 1e6, "baud": baud}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.support.extras import require_extra
-from jaynes_hw.weights.tensor import WeightTensor, bf16_to_float32, guarded, reading_errors
+from jaynes_hw.weights.tensor import WeightTensor, guarded, reading_errors
 
 
 def list_gguf(path: Path) -> Iterator[WeightTensor]:
@@ -25,7 +25,7 @@ def list_gguf(path: Path) -> Iterator[WeightTensor]:
         def read(tensor=tensor, kind=kind, shape=shape) -> np.ndarray:
             data = np.asarray(tensor.data)
             if kind == kinds.BF16:
-                data = bf16_to_float32(data.view(np.uint16))
+                data = data.view(np.uint16)  # raw bits: WeightTensor.load widens them
             return data.reshape(shape)
 
         supported = kind in (kinds.F32, kinds.F16, kinds.BF16)

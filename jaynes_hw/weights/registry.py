@@ -15,7 +15,9 @@ GGUF (F32/F16/BF16 tensors)    ``.gguf``                    ``jaynes-hw[gguf]``
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,6 +57,7 @@ SUFFIX_FORMATS = {
     ".ckpt": "torch",
     ".gguf": "gguf",
 }
+SHARD_NAME = re.compile(r"-\d+-of-\d+\.safetensors$")
 SUFFIXES_HELP = ".npy .npz .safetensors .onnx .tflite .pt/.pth/.bin .gguf"
 
 
@@ -85,6 +88,53 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
     raise UserError(f"{path}: unknown weight file format (expected one of {SUFFIXES_HELP})")
+
+
+def expand_weight_paths(arguments: list[str]) -> list[Path]:
+    """The weight files named on a command line: each argument is a file, a checkpoint
+    folder (safetensors shards or index), a folder of weight files (a model zoo: each file
+    with a known suffix directly inside it), or a quoted glob pattern (``'zoo/*.onnx'``).
+
+    Raises
+    ------
+    UserError
+        A name that matches nothing, or a folder with no weight files.
+    """
+    paths: list[Path] = []
+    for argument in arguments:
+        path = Path(argument)
+        if not path.exists() and glob.has_magic(argument):
+            matches = sorted(Path(match) for match in glob.glob(argument))
+            if not matches:
+                raise UserError(f"{argument}: no file matches this pattern")
+            paths.extend(matches)
+        elif path.is_dir() and not _is_checkpoint_folder(path):
+            members = sorted(
+                member
+                for member in path.iterdir()
+                if member.is_file()
+                and (member.suffix.lower() in SUFFIX_FORMATS or member.name.endswith(".index.json"))
+            )
+            if not members:
+                raise UserError(f"{path}: folder has no weight files ({SUFFIXES_HELP})")
+            paths.extend(members)
+        else:
+            paths.append(path)
+    return list(dict.fromkeys(paths))
+
+
+def _is_checkpoint_folder(path: Path) -> bool:
+    """A folder that is one safetensors checkpoint: it has an index, or it holds safetensors
+    files only, named as shards (``model-00001-of-00004.safetensors``) or just one."""
+    if any(path.glob("*.safetensors.index.json")):
+        return True
+    weight_files = [file for file in path.iterdir() if file.suffix.lower() in SUFFIX_FORMATS]
+    shards = [file for file in weight_files if file.suffix == ".safetensors"]
+    return (
+        bool(shards)
+        and len(shards) == len(weight_files)
+        and (len(shards) == 1 or all(SHARD_NAME.search(file.name) for file in shards))
+    )
 
 
 def _zip_has_npy_members(path: Path) -> bool:

@@ -25,7 +25,6 @@ from jaynes_hw.support.errors import UserError
 from jaynes_hw.weights.tensor import (
     NOT_FLOAT,
     WeightTensor,
-    bf16_to_float32,
     guarded,
     reading_errors,
     unreadable,
@@ -143,8 +142,7 @@ def list_safetensors(path: Path) -> Iterator[WeightTensor]:
             continue
 
         def read(entry: SafetensorsEntry = entry) -> np.ndarray:
-            stored = map_tensor(path, entry)
-            return bf16_to_float32(stored) if entry.dtype == "BF16" else stored
+            return map_tensor(path, entry)
 
         yield WeightTensor(
             entry.name,

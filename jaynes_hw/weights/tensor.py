@@ -49,9 +49,23 @@ class WeightTensor:
         """Number of elements."""
         return math.prod(self.shape)
 
+    @property
+    def bfloat16(self) -> bool:
+        """True when ``read_stored`` returns raw bfloat16 bits (uint16)."""
+        return self.stored_dtype == "BF16"
+
+    def read_stored(self) -> np.ndarray:
+        """The tensor as the file stores it, memory-mapped where the format allows (no copy).
+
+        BF16 comes back as raw ``uint16`` bits (numpy has no bfloat16): see ``bfloat16``.
+        """
+        return self.reader()
+
     def load(self) -> np.ndarray:
         """Read the tensor: a float32 array (float64 if stored so), in numpy shape order."""
         array = self.reader()
+        if self.bfloat16:
+            return bf16_to_float32(array)
         if array.dtype not in (np.float32, np.float64):
             array = array.astype(np.float32)
         return array

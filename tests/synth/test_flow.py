@@ -109,3 +109,12 @@ def test_several_seeds_keep_the_fastest_placement(tmp_path):
     if kept is not None:
         assert (tmp_path / "top.bin").read_bytes() == kept.read_bytes()
     assert not (tmp_path / "seed2" / "top.rpt").exists()  # Yosys ran once
+
+
+def test_a_build_past_its_timeout_is_stopped_with_one_line(tmp_path):
+    from jaynes_hw.support.errors import UserError
+    from jaynes_hw.synth import synthesize
+
+    with pytest.raises(UserError, match=r"the build timed out after 0.5 s \(in yosys\)"):
+        synthesize("icebreaker", None, tmp_path, timeout_seconds=0.5)
+    assert not (tmp_path / "top.bin").exists()
