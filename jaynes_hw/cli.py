@@ -20,6 +20,10 @@ from jaynes_hw.support.errors import run_reporting_errors
 # command -> (its module, one line of help)
 COMMANDS = {
     "analyze": ("jaynes_hw.analyze.command", "per-layer lognormal fits of a weight file"),
+    "import": (
+        "jaynes_hw.model.command",
+        "an ONNX model into a network description (TOML + weights) for the generator",
+    ),
     "quantize": (
         "jaynes_hw.quantize.command",
         "codes + tunable codebooks for every layer, compared with baselines",

@@ -1,7 +1,8 @@
 """The package's layout rules, checked on its source (an AST walk over every module):
 
 - a stage imports only from itself and the stages upstream of it (``STAGE_RANKS``); stages
-  of equal rank (``sim``, ``formal`` and ``boards``; ``demo`` and ``sweep``) do not import
+  of equal rank (``weights`` and ``model``; ``sim``, ``formal`` and ``boards``; ``demo`` and
+  ``sweep``) do not import
   each other;
 - nothing imports ``jaynes_hw.cli`` but ``jaynes_hw/__main__.py``;
 - Amaranth is imported only in ``AMARANTH_ALLOWED``;
@@ -27,6 +28,7 @@ STAGE_RANKS = {
     "support": 0,
     "contract": 1,
     "weights": 2,
+    "model": 2,
     "analyze": 3,
     "quantize": 4,
     "gateware": 5,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from jaynes_hw.contract.layer_config import CORE_KINDS
@@ -19,7 +21,13 @@ DEFAULT_OUT = "rtl"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="TOML network description")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help="TOML network description")
+    source.add_argument(
+        "--model",
+        type=Path,
+        help="an ONNX model: `jaynes-hw import` it and generate it in one step",
+    )
     parser.add_argument("--weights", type=Path, help="quantized file from `jaynes-hw quantize`")
     parser.add_argument("--core", choices=CORE_KINDS, help="core kind (default: the config's)")
     parser.add_argument(
@@ -36,8 +44,17 @@ def run(args: argparse.Namespace) -> int:
     from jaynes_hw.contract.manifest import Manifest
     from jaynes_hw.generate import generate, plan_generation
 
-    plan = plan_generation(args.config, args.weights, args.core, args.scheme, args.name)
-    written = generate(plan, args.out)
+    with tempfile.TemporaryDirectory(prefix="jaynes-hw-import-") as folder:
+        config = args.config
+        if args.model is not None:
+            from jaynes_hw.model import import_onnx, write_network
+
+            config = Path(folder) / f"{args.model.stem}.toml"
+            write_network(import_onnx(args.model), config)
+        plan = plan_generation(config, args.weights, args.core, args.scheme, args.name)
+        if args.model is not None:
+            plan = replace(plan, provenance={"model": args.model.name})
+        written = generate(plan, args.out)
     manifest = Manifest.read(next(path for path in written if path.suffix == ".json"))
     configs = [layer.config for layer in manifest.layers]
     shapes = " -> ".join([str(configs[0].n_in)] + [str(config.n_out) for config in configs])
