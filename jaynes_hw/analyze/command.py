@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from jaynes_hw.support.arguments import positive_int, unit_fraction
 from jaynes_hw.support.cluster import add_cluster_arguments
@@ -39,7 +40,7 @@ def warn_skipped(skipped: list[dict[str, str]]) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "weights",
-        nargs="+",
+        nargs="*",
         help=f"weight files: {SUFFIXES_HELP} (or a safetensors *.index.json / folder), "
         "folders of them, or quoted glob patterns",
     )
@@ -63,6 +64,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="include each layer's size-weighted histogram in the JSON",
     )
+    parser.add_argument(
+        "--activations",
+        metavar="MODEL",
+        type=Path,
+        help="fit each layer's positive outputs instead of weights: an ONNX model (float "
+        "inputs) or a generated design's manifest NAME.json (integer inputs); needs --inputs",
+    )
+    parser.add_argument(
+        "--inputs", metavar="X.npy", type=Path, help="with --activations: the inputs (N, ...)"
+    )
     add_cluster_arguments(parser)
 
 
@@ -75,21 +86,32 @@ def run(args: argparse.Namespace) -> int:
         write_analysis_csv,
         write_plots,
     )
+    from jaynes_hw.support.errors import UserError
     from jaynes_hw.support.extras import require_extra
     from jaynes_hw.support.files import write_json
     from jaynes_hw.weights.registry import expand_weight_paths
 
     if args.plots:
         require_extra("matplotlib", "plots", "plotting")  # fail before the work, not after
-    paths = expand_weight_paths(args.weights)
     started = time.perf_counter()
-    analyses = analyze_files(
-        paths,
-        SelectOptions(args.min_size, args.layers, args.include_vectors),
-        FitOptions(floor=args.floor),
-        workers=args.workers,
-        scheduler=args.scheduler,
-    )
+    if args.activations is not None:
+        if args.weights or args.inputs is None:
+            raise UserError("--activations takes a model and --inputs, and no weight files")
+        from jaynes_hw.analyze.activations import analyze_activations
+
+        analyses = [
+            analyze_activations(args.activations, args.inputs, FitOptions(floor=args.floor))
+        ]
+    elif not args.weights:
+        raise UserError("name at least one weight file (or --activations MODEL --inputs X.npy)")
+    else:
+        analyses = analyze_files(
+            expand_weight_paths(args.weights),
+            SelectOptions(args.min_size, args.layers, args.include_vectors),
+            FitOptions(floor=args.floor),
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
     for analysis in analyses:
         if len(analyses) > 1:
             print(f"== {analysis.source} ({analysis.format})")

@@ -72,14 +72,21 @@ class ImportedModel:
         widths = [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
         return " -> ".join(map(str, widths))
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """The float model on ``x`` (batch, *input_shape), in float32 like ONNX Runtime."""
+    def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """Each layer's outputs (after its ReLU, if any) on ``x`` (batch, *input_shape), in
+        float32 like ONNX Runtime."""
         activation = np.asarray(x, np.float32).reshape(len(x), -1)
+        outputs = []
         for layer in self.layers:
             activation = activation @ layer.weight.T + layer.bias
             if layer.relu:
                 activation = np.maximum(activation, 0)
-        return activation
+            outputs.append(activation)
+        return outputs
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """The float model's outputs on ``x`` (batch, *input_shape)."""
+        return self.layer_outputs(x)[-1]
 
 
 def import_onnx(path: str | Path) -> ImportedModel:
