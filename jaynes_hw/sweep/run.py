@@ -94,8 +94,12 @@ def run_sweep(
     records: dict[str, dict] = {}
     for key in keys:
         cached = cache / f"{key}.json"
-        if cached.exists():
+        try:
             records[key] = json.loads(cached.read_text()) | {"cached": True}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError):  # an entry edited or damaged by hand: build it again
+            cached.unlink(missing_ok=True)
     to_build = [
         PointJob(
             key=key,

@@ -161,7 +161,7 @@ def _relative(path: Path, document: dict, key: str) -> Path | None:
     named = path.parent / value
     if not named.exists():
         raise UserError(f"{key}: {named}: no such file")
-    return named
+    return named.resolve()  # the workers may run elsewhere, in another directory
 
 
 def parse_spec(path: Path) -> SweepSpec:
