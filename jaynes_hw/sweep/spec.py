@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,7 +114,7 @@ class SweepSpec:
                 files += sorted(Path(folder).iterdir())
         if self.network is not None:
             files.append(self.network)
-            document = tomllib.loads(self.network.read_text())
+            document = read_toml(self.network)
             for key in ("source", "calibration"):
                 if isinstance(document.get(key), str):
                     named = self.network.parent / document[key]

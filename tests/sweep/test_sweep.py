@@ -164,6 +164,15 @@ def test_a_bad_spec_is_one_line_and_exit_1(tmp_path, capsys, text, message):
     assert len(error.splitlines()) == 1 and message in error and str(path) in error
 
 
+def test_a_network_description_that_is_not_toml_is_one_line(tmp_path, capsys):
+    (tmp_path / "net.toml").write_text("name = [unclosed\n")
+    path = tmp_path / "spec.toml"
+    path.write_text("network = 'net.toml'\nboard = 'icebreaker'\n[grid]\nlanes = [1]\n")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "net.toml: not valid TOML" in error
+
+
 def test_a_missing_spec_and_an_unreachable_scheduler_are_one_line(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "none.toml")]) == 1
     assert "no such file" in capsys.readouterr().err
