@@ -24,6 +24,7 @@ from jaynes_hw.contract.design import Design
 from jaynes_hw.contract.manifest import is_manifest
 from jaynes_hw.model import import_onnx
 from jaynes_hw.support.errors import UserError
+from jaynes_hw.support.files import load_npy
 
 
 def layer_outputs(model_path: Path, inputs: np.ndarray) -> tuple[str, list[np.ndarray]]:
@@ -61,10 +62,7 @@ def analyze_activations(
     """
     started = time.perf_counter()
     model_path = Path(model_path)
-    try:
-        inputs = np.load(inputs_path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise UserError(f"{inputs_path}: not a readable .npy file ({error})") from None
+    inputs = load_npy(inputs_path)
     kind, outputs = layer_outputs(model_path, inputs)
     analysis = FileAnalysis(source=str(model_path), format=f"{kind} outputs")
     for index, output in enumerate(outputs):

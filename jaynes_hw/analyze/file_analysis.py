@@ -7,11 +7,13 @@ constant, no finite values, unreadable) are listed in ``skipped`` with the reaso
 are still analysed.
 
 The work is split into tasks (``support.cluster``): in memory-mapped formats (safetensors,
-``.npy``) one task counts one tensor, or one block of at most ``BLOCK_ELEMENTS`` rows' worth
-of a huge one, reading the file itself; a fit task per layer merges the block histograms
-(exact: counts add) and fits. Only histograms (~10^4 bins) and fits travel between processes,
-and a worker's peak memory is about one block. Other formats' readers load a whole file, so
-there one task analyses a whole file. The results are the same on one process or many.
+``.npy``) one task analyses a batch of whole tensors of at most ``BLOCK_ELEMENTS`` elements in
+all, or counts one block of rows of a larger tensor, reading the file itself; a fit task then
+merges that tensor's block histograms (exact: counts add) and fits. Only histograms and fits
+travel between processes, and a worker's peak memory is about one block. Other formats'
+readers load a whole file, so there one task analyses a whole file. A layer that cannot be
+analysed is skipped with its reason; a file that cannot be read stops the run. The results
+are the same on one process or many.
 """
 
 from __future__ import annotations
@@ -160,11 +162,14 @@ def row_blocks(tensor: WeightTensor, block_elements: int = BLOCK_ELEMENTS) -> li
     return [(start, min(start + step, rows)) for start in range(0, rows, step)]
 
 
+GONE = "the tensor is gone from the file (was it changed?)"
+
+
 def find_tensor(path: str, format: str, name: str) -> WeightTensor:
     for tensor in iter_tensors(path, format):
         if tensor.name == name:
             return tensor
-    raise UserError(f"{path}: tensor {name!r} is gone (was the file changed?)")
+    raise UserError(f"{path}: {name}: {GONE}")
 
 
 def count_block(block: TensorBlock) -> MagnitudeHistogram:
@@ -207,8 +212,7 @@ def analyze_in_one_task(
             results[tensor.name] = fit_histogram(tensor.name, tensor.shape, histogram, fit)
         except UserError as error:
             results[tensor.name] = {"name": tensor.name, "reason": str(error)}
-    gone = "the tensor is gone from the file (was it changed?)"
-    return [results.get(name, {"name": name, "reason": gone}) for name in names]
+    return [results.get(name, {"name": name, "reason": GONE}) for name in names]
 
 
 def analyze_files(
@@ -290,7 +294,9 @@ def _run_tasks(
     larger than that, whose fit task then merges the blocks.
     """
     results: list[list] = [[None] * len(tensors) for tensors in readable]
-    pending = {}  # future -> (file index, the indices of the tensors it analyses)
+    # future -> (file index, the indices of the tensors it analyses, whether it is the fit
+    # of one tensor counted in blocks: its errors are that layer's, not the file's)
+    pending = {}
     for file_index, (analysis, tensors) in enumerate(zip(analyses, readable, strict=True)):
         path, format = analysis.source, analysis.format
         batch_limit = block_elements if format in MAPPED_FORMATS else math.inf
@@ -307,28 +313,27 @@ def _run_tasks(
                 future = executor.submit(
                     fit_blocks, tensor.name, tensor.shape, fit, *parts, pure=False
                 )
-                pending[future] = (file_index, [index])
+                pending[future] = (file_index, [index], True)
                 continue
             if batch and batch_elements + tensor.size > batch_limit:
-                pending[_submit_batch(executor, analysis, tensors, batch, fit)] = (
-                    file_index,
-                    batch,
-                )
+                future = _submit_batch(executor, analysis, tensors, batch, fit)
+                pending[future] = (file_index, batch, False)
                 batch, batch_elements = [], 0
             batch.append(index)
             batch_elements += tensor.size
         if batch:
-            pending[_submit_batch(executor, analysis, tensors, batch, fit)] = (file_index, batch)
+            future = _submit_batch(executor, analysis, tensors, batch, fit)
+            pending[future] = (file_index, batch, False)
     show = sys.stderr.isatty() if progress is None else progress
     total = sum(len(tensors) for tensors in readable)
     with tqdm(total=total, desc="analyze", unit="layer", disable=not show, file=sys.stderr) as bar:
         for future, result, error in as_completed(executor, pending):
-            file_index, indices = pending[future]
-            if isinstance(error, UserError) and len(indices) == 1 and result is None:
+            file_index, indices, blocked = pending[future]
+            if blocked and isinstance(error, UserError):
                 result = [{"name": readable[file_index][indices[0]].name, "reason": str(error)}]
             elif error is not None:
                 raise error  # a file that cannot be read, or a bug: stop here
-            elif not isinstance(result, list):
+            elif blocked:
                 result = [result]
             for index, layer in zip(indices, result, strict=True):
                 results[file_index][index] = layer

@@ -4,11 +4,11 @@ For a positive float32, the bit pattern is monotone in the value, and its top bi
 exponent followed by the mantissa. Dropping the sign and the low 12 mantissa bits therefore
 maps |w| onto 2^19 bins that are log-spaced: each bin spans a relative width of at most
 2^-11 (0.05 %). Counting those keys is the only pass over the weights: a compiled (numba)
-loop reads each weight once, in place, straight from a memory-mapped file (~1.5 ns per
-float32 weight on one core, less for BF16, whose bits are float32's top half and are counted
-without widening). Every population statistic the analysis needs (log moments, second
-moment, likelihoods, CDFs, the linear 100-bin histogram of the paper) is then computed from
-~10^4 nonempty bins instead of 10^7 weights. The error this binning adds is below 10^-5
+loop reads each weight once, in place, straight from a memory-mapped file (~1.5-2 ns per
+weight on one core; BF16, whose bits are float32's top half, is counted without widening).
+Every population statistic the analysis needs (log moments, second moment, likelihoods,
+CDFs, the linear 100-bin histogram of the paper) is then computed from ~10^4 nonempty bins
+instead of 10^7 weights. The error this binning adds is below 10^-5
 relative in the moments, far under the sampling noise of any layer worth analysing.
 Histograms of disjoint parts of a tensor add exactly (``MagnitudeHistogram.merged``), so a
 huge tensor can be counted in row blocks on several workers.
@@ -29,7 +29,8 @@ import numpy as np
 KEY_BITS = 19
 KEY_SHIFT = 32 - 1 - KEY_BITS  # drop the sign bit (masked) and 12 low mantissa bits
 KEY_COUNT = 1 << KEY_BITS
-NONFINITE_KEY = 0x7F800000 >> KEY_SHIFT  # exponent all ones: inf and NaN
+FLOAT32_INFINITY = 0x7F800000  # float32 magnitudes from here on are inf and NaN
+NONFINITE_KEY = FLOAT32_INFINITY >> KEY_SHIFT  # exponent all ones: inf and NaN
 CHUNK = 1 << 20  # elements per chunk when a float16/float64 tensor is widened to float32
 MAGNITUDE_MASK = 0x7FFFFFFF
 BFLOAT16_MAGNITUDE_MASK = 0x7FFF
@@ -44,7 +45,7 @@ def _count_float32_keys(bits: np.ndarray, counts: np.ndarray) -> int:
     for index in range(bits.size):
         magnitude = bits[index] & MAGNITUDE_MASK
         counts[magnitude >> KEY_SHIFT] += 1
-        if magnitude > largest and magnitude < 0x7F800000:
+        if magnitude > largest and magnitude < FLOAT32_INFINITY:
             largest = magnitude
     return largest
 

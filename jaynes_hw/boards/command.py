@@ -12,6 +12,7 @@ import numpy as np
 from jaynes_hw.contract.host_protocol import DEFAULT_BAUD
 from jaynes_hw.support.arguments import positive_float, positive_int
 from jaynes_hw.support.errors import UserError
+from jaynes_hw.support.files import load_npy
 
 DESCRIPTION = (
     "Talk to a board programmed with a `jaynes-hw synth` bitstream: check that it holds the "
@@ -53,10 +54,7 @@ def open_serial(name: str, baud: int, timeout: float):
 
 def load_vectors(path: Path) -> np.ndarray:
     """Integer input vectors from a ``.npy`` file."""
-    try:
-        vectors = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: not a .npy array ({error})") from None
+    vectors = load_npy(path)
     if not np.issubdtype(vectors.dtype, np.integer):
         raise UserError(f"{path}: input vectors must be integers, not {vectors.dtype}")
     return vectors

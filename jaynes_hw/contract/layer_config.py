@@ -27,6 +27,7 @@ DATAPATHS = ("per_lane", "shared")  # how a lognormal core makes its terms
 DATAPATH_CHOICES = ("auto", *DATAPATHS)
 MAX_PORT_DIMENSION = 65535  # n_in and n_out are read back in 16-bit register fields
 BUS_DATA_BITS = 32
+DEFAULT_LANES = 4  # a layer's lanes when its network description does not say
 
 
 def check_core(kind: str) -> str:

@@ -27,6 +27,7 @@ from jaynes_hw.quantize.archive import load_quantized
 from jaynes_hw.quantize.layer import QuantizedLayer, quantize_layer
 from jaynes_hw.quantize.schemes import check_scheme
 from jaynes_hw.support.errors import UserError
+from jaynes_hw.support.files import load_npy
 from jaynes_hw.weights import iter_tensors
 
 
@@ -81,12 +82,7 @@ def calibrated_shift(
 def _calibration_inputs(request: NetworkRequest) -> np.ndarray | None:
     if request.calibration is None:
         return None
-    try:
-        inputs = np.load(request.calibration, allow_pickle=False)
-    except FileNotFoundError:
-        raise UserError(f"{request.calibration}: no such file") from None
-    except (OSError, ValueError) as error:
-        raise UserError(f"{request.calibration}: not a .npy array ({error})") from None
+    inputs = load_npy(request.calibration)
     n_in, half = None, 1 << (request.act_bits - 1)
     if inputs.ndim == 2:
         n_in = inputs.shape[1]

@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 
 from jaynes_hw.contract.codebook import LevelFormat
+from jaynes_hw.contract.layer_config import DEFAULT_LANES
 from jaynes_hw.quantize.archive import load_quantized
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.files import read_toml
@@ -63,7 +64,6 @@ LAYER_KEYS = {
     "levels",
     "datapath",
 }
-DEFAULT_LANES = 4
 
 
 @dataclass(frozen=True)

@@ -27,19 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from jaynes_hw.model.network_file import write_network
     from jaynes_hw.model.onnx_import import import_onnx
-    from jaynes_hw.support.errors import UserError
+    from jaynes_hw.support.files import load_npy
 
     model = import_onnx(args.model)
-    calibration = None
-    if args.inputs is not None:
-        try:
-            calibration = np.load(args.inputs, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise UserError(f"{args.inputs}: not a readable .npy file ({error})") from None
+    calibration = None if args.inputs is None else load_npy(args.inputs)
     out = args.out or Path(f"{args.model.stem}.toml")
     written = write_network(model, out, calibration)
     removed = f"; removed {', '.join(model.removed)}" if model.removed else ""

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from jaynes_hw.contract.layer_config import DEFAULT_LANES
 from jaynes_hw.model.onnx_import import ImportedModel
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.files import save_npy, save_npz, write_text
-
-DEFAULT_LANES = 4
 
 
 def network_toml(

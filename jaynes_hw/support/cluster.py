@@ -65,7 +65,6 @@ class InProcess:
     """
 
     DASK_ONLY = ("key", "pure", "retries", "resources", "priority")
-    workers = 1
 
     def submit(self, function: Callable, *arguments: Any, **keywords: Any) -> Done:
         for name in self.DASK_ONLY:
@@ -93,13 +92,6 @@ def as_completed(executor, futures: Iterable) -> Iterator[tuple[Any, Any, BaseEx
             )
         else:
             yield future, outcome, None
-
-
-def worker_count(executor) -> int:
-    """How many workers the executor has now (1 for ``InProcess``)."""
-    if isinstance(executor, InProcess):
-        return 1
-    return len(executor.scheduler_info(n_workers=-1)["workers"])
 
 
 @contextlib.contextmanager

@@ -62,6 +62,17 @@ def read_toml(path: str | os.PathLike[str]) -> dict:
         raise UserError(f"{path}: not valid TOML ({error})") from None
 
 
+def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
+    """An array from a ``.npy`` file (no pickles); a missing or unreadable file is one
+    ``UserError``."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not a .npy array ({error})") from None
+
+
 def json_safe(value: Any) -> Any:
     """Replace non-finite floats by None (JSON has no NaN) and numpy scalars by Python ones."""
     if isinstance(value, dict):

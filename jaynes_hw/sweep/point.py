@@ -27,7 +27,7 @@ from jaynes_hw.generate import build_plan, plan_generation, render
 from jaynes_hw.generate.config import GenerationPlan
 from jaynes_hw.sim.bulk import bulk_stream
 from jaynes_hw.support.errors import UserError
-from jaynes_hw.support.files import write_text_files
+from jaynes_hw.support.files import load_npy, write_text_files
 from jaynes_hw.synth.compare import describe
 from jaynes_hw.synth.flow import synthesize
 from jaynes_hw.synth.reports import area_field
@@ -134,8 +134,8 @@ def _build(job: PointJob) -> dict:
 def reference_accuracy(manifest: Path, inputs_path: Path, labels_path: Path) -> float:
     """Top-1 accuracy of the generated design on integer test inputs, through the
     bit-exact reference (what the hardware computes)."""
-    inputs = np.load(inputs_path)
-    labels = np.load(labels_path)
+    inputs = load_npy(inputs_path)
+    labels = load_npy(labels_path)
     if inputs.ndim != 2 or labels.shape != (inputs.shape[0],):
         raise UserError(
             f"test data: inputs must be (N, n_in) and labels (N,), not {inputs.shape} "

@@ -141,3 +141,16 @@ def test_an_unreachable_scheduler_is_reported_within_seconds(zoo):
         with open_executor(scheduler="tcp://127.0.0.1:9"):
             pass
     assert time.perf_counter() - started < 30
+
+
+def test_a_layer_counted_in_blocks_that_cannot_be_fitted_is_skipped_not_fatal(tmp_path):
+    path = writers.write_safetensors(
+        tmp_path / "m.safetensors",
+        {
+            "dead.weight": np.zeros((300, 100), np.float32),
+            "live.weight": lognormal_weights((300, 100), -4.0, 1.0, seed=8),
+        },
+    )
+    (analysis,) = analyze_files([path], progress=False, block_elements=64 * 100)
+    assert [layer.name for layer in analysis.layers] == ["live.weight"]
+    assert analysis.skipped == [{"name": "dead.weight", "reason": "all weights are zero"}]
