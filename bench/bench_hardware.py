@@ -68,16 +68,17 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.boards.definitions import board_named
+from jaynes_hw.contract.layer_config import network_vector_period
 from jaynes_hw.generate import LayerRequest, NetworkRequest, build_layers, render
 from jaynes_hw.generate.config import default_request
 from jaynes_hw.support.errors import UserError, run_reporting_errors
 from jaynes_hw.support.extras import require_extra
 from jaynes_hw.support.files import write_text_files
 from jaynes_hw.synth import synthesize
+from jaynes_hw.synth.compare import synthetic_layer_file
 from jaynes_hw.synth.reports import area_field
 
 SHAPE = (64, 64)
-SEED = 2310_06960
 # kind: (core, scheme, datapath)
 KINDS = {
     "lognormal_shared": ("lognormal", "lognormal", "shared"),
@@ -126,15 +127,11 @@ def placed(board: str, manifest: Path, directory: Path, seeds: int, dsp: bool) -
 # --- the 64 x 64 layer ----------------------------------------------------------------------
 
 
-def layer_built(kind: str, lanes: int, directory: Path):
-    """The generator's files of a 64 x 64 layer of ``kind`` with ``lanes`` lanes; returns
-    (manifest path, LayerConfig)."""
+def layer_built(kind: str, lanes: int, directory: Path, shape: tuple[int, int] = SHAPE):
+    """The generator's files of a ``shape`` (n_in, n_out) layer of ``kind`` with ``lanes``
+    lanes; returns (manifest path, LayerConfig)."""
     core, scheme, datapath = KINDS[kind]
-    n_in, n_out = SHAPE
-    rng = np.random.default_rng(SEED)
-    weights = rng.lognormal(-3.0, 1.0, (n_out, n_in)) * rng.choice([-1.0, 1.0], (n_out, n_in))
-    source = directory / "layer.npz"
-    np.savez(source, weight=weights)
+    source = synthetic_layer_file(shape, directory)
     request = NetworkRequest(
         name="bench",
         layers=(LayerRequest("weight", lanes=lanes, relu=True),),
@@ -146,10 +143,10 @@ def layer_built(kind: str, lanes: int, directory: Path):
     return built_files("bench", layers, directory), layers[0].config
 
 
-def build(board: str, kind: str, lanes: int, seeds: int, dsp: bool = True) -> dict:
-    """One 64 x 64 layer build (see ``placed``)."""
+def build(board: str, kind: str, lanes: int, seeds: int, dsp: bool = True, shape=SHAPE) -> dict:
+    """One layer build, 64 x 64 unless ``shape`` says (see ``placed``)."""
     with tempfile.TemporaryDirectory() as directory:
-        manifest, config = layer_built(kind, lanes, Path(directory))
+        manifest, config = layer_built(kind, lanes, Path(directory), shape)
         row = {
             "board": board,
             "kind": kind,
@@ -454,30 +451,18 @@ def da4ml_digits(directory: Path, test_split) -> list[str]:
     return [str(path.relative_to(directory)) for path in sources if "wrapper" not in path.name]
 
 
-def peer_section(boards, seeds) -> None:
-    import subprocess
-
+def peer_section(boards, seeds) -> list[dict]:
     from jaynes_hw.demo.digits import integer_inputs, load_digits_split
-    from jaynes_hw.support.tools import yowasp_environment
 
     split = load_digits_split()
     test_split = (integer_inputs(split.x_test), split.y_test)
+    rows = []
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
         sources = da4ml_digits(directory, test_split)
         for board_name in boards:
             board = board_named(board_name)
-            env = yowasp_environment(board.family)
-            synth = f"synth_{board.family} {' '.join(board.synth_options)}"
-            if board.family == "ice40":
-                synth += " -dsp"
-            script = (
-                f"read_verilog -sv {' '.join(sources)}; {synth} -top digits_da4ml; "
-                f"tee -q -o stat_{board.family}.json stat -json; write_json {board.family}.json"
-            )
-            subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=directory, env=env, check=True)
-            stat = json.loads((directory / f"stat_{board.family}.json").read_text())
-            cells = stat["design"]["num_cells_by_type"]
+            cells = yosys_netlist(directory, sources, "digits_da4ml", board)
             row = {
                 "record": "peer",
                 "peer": "da4ml",
@@ -497,44 +482,250 @@ def peer_section(boards, seeds) -> None:
                     "reason": "no out-of-context placement on the iCE40: Yosys's LUT count",
                 }
                 print(json.dumps(row), flush=True)
+                rows.append(row)
                 continue
-            fmaxes = []
-            for seed in range(1, seeds + 1):
-                report = directory / f"report_{seed}.json"
-                place = [
-                    env["NEXTPNR_ECP5"], "--quiet", "--out-of-context", *board.nextpnr_device,
-                    "--freq", str(board.fmax_target_mhz), "--json", "ecp5.json",
-                    "--router", "router2", "--report", report.name, "--seed", str(seed),
-                    "--timing-allow-fail",
-                ]  # fmt: skip
-                try:
-                    subprocess.run(place, cwd=directory, env=env, check=True,
-                                   capture_output=True, timeout=PEER_PLACE_TIMEOUT_S)  # fmt: skip
-                except subprocess.TimeoutExpired:
-                    row |= {"fits": None, "reason": f"not routed in {PEER_PLACE_TIMEOUT_S} s"}
-                    break
-                placed_report = json.loads(report.read_text())
-                fmaxes.append(next(iter(placed_report["fmax"].values()))["achieved"])
-            if not fmaxes:
-                print(json.dumps(row), flush=True)
-                continue
-            used = placed_report["utilization"]
-            fmax = statistics.median(fmaxes)
-            row |= {
-                "fits": True,
-                "area": used["TRELLIS_COMB"]["used"],
-                "dsps": used.get("MULT18X18D", {}).get("used", 0),
-                "fmax_mhz": round(fmax, 2),
-                "fmax_best_mhz": round(max(fmaxes), 2),
-                "inferences_per_s": round(fmax * 1e6),
-            }
+            row |= out_of_context(directory, f"{board.family}.json", board, seeds)
+            if row.get("fits"):
+                row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6)
+                row["inferences_per_s_per_klut"] = round(
+                    row["inferences_per_s"] / row["area"] * 1e3
+                )
             print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def out_of_context(directory: Path, netlist: str, board, seeds: int) -> dict:
+    """Yosys's ``netlist`` placed and routed by nextpnr-ecp5 out of context (no pins: the
+    design's ports may be hundreds of bits wide), once per seed: ``fits``, ``area`` (LUT4),
+    ``ffs``, ``dsps``, median and best Fmax; or ``fits`` None with the reason after
+    ``PEER_PLACE_TIMEOUT_S``."""
+    import subprocess
+
+    from jaynes_hw.support.tools import yowasp_environment
+
+    env = yowasp_environment(board.family)
+    fmaxes = []
+    for seed in range(1, seeds + 1):
+        report = directory / f"report_{seed}.json"
+        place = [
+            env["NEXTPNR_ECP5"], "--quiet", "--out-of-context", *board.nextpnr_device,
+            "--freq", str(board.fmax_target_mhz), "--json", netlist,
+            "--router", "router2", "--report", report.name, "--seed", str(seed),
+            "--timing-allow-fail",
+        ]  # fmt: skip
+        try:
+            subprocess.run(place, cwd=directory, env=env, check=True,
+                           capture_output=True, timeout=PEER_PLACE_TIMEOUT_S)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return {"fits": None, "reason": f"not routed in {PEER_PLACE_TIMEOUT_S} s"}
+        except subprocess.CalledProcessError as error:
+            return {"fits": False, "reason": error.stderr.decode(errors="replace")[-300:]}
+        placed_report = json.loads(report.read_text())
+        fmaxes.append(next(iter(placed_report["fmax"].values()))["achieved"])
+    used = placed_report["utilization"]
+    return {
+        "fits": True,
+        "area": used["TRELLIS_COMB"]["used"],
+        "ffs": used["TRELLIS_FF"]["used"],
+        "dsps": used.get("MULT18X18D", {}).get("used", 0),
+        "fmax_mhz": round(statistics.median(fmaxes), 2),
+        "fmax_best_mhz": round(max(fmaxes), 2),
+    }
+
+
+def yosys_netlist(directory: Path, sources: list[str], top: str, board) -> dict:
+    """Synthesize ``sources`` for ``board`` with Yosys into ``<family>.json`` in
+    ``directory``; returns Yosys's cell counts by type."""
+    import subprocess
+
+    from jaynes_hw.support.tools import yowasp_environment
+
+    env = yowasp_environment(board.family)
+    synth = f"synth_{board.family} {' '.join(board.synth_options)}"
+    if board.family == "ice40":
+        synth += " -dsp"
+    script = (
+        f"read_verilog -sv {' '.join(sources)}; {synth} -top {top}; "
+        f"tee -q -o stat_{board.family}.json stat -json; write_json {board.family}.json"
+    )
+    subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=directory, env=env, check=True)
+    stat = json.loads((directory / f"stat_{board.family}.json").read_text())
+    return stat["design"]["num_cells_by_type"]
+
+
+# --- unrolled cores ---------------------------------------------------------------------------
+
+# unrolled kind: (datapath, level scheme)
+UNROLLED_KINDS = {
+    "unrolled": ("unrolled", "lognormal"),
+    "unrolled_pow2": ("unrolled", "pow2"),
+    "unrolled_serial": ("unrolled_serial", "lognormal"),
+}
+UP5K_UNROLLED_SIZES = (8, 12, 16, 24, 32)  # square layers tried on the UP5K, smallest first
+
+
+def unrolled_layers(kind: str, shape: tuple[int, int] | None):
+    """The built layers of the digits network (``shape`` None) or of a synthetic
+    ``shape`` layer, unrolled as ``kind`` says, and the request they came from."""
+    datapath, scheme = UNROLLED_KINDS[kind]
+    if shape is None:
+        request = replace(default_request(), scheme=scheme, datapath=datapath)
+        request = replace(request, layers=tuple(replace(layer, datapath=None, scheme=None)
+                                                for layer in request.layers))  # fmt: skip
+        return build_layers(request, "lognormal"), request
+    with tempfile.TemporaryDirectory() as directory:
+        request = NetworkRequest(
+            name="bench",
+            layers=(LayerRequest("weight", relu=True),),
+            source=synthetic_layer_file(shape, Path(directory)),
+            scheme=scheme,
+            datapath=datapath,
+        )
+        return build_layers(request, "lognormal"), request
+
+
+def unrolled_row(kind: str, layers, shape_name: str) -> dict:
+    configs = [layer.config for layer in layers]
+    return {
+        "record": "unrolled",
+        "kind": kind,
+        "network": shape_name,
+        "datapath": configs[0].datapath,
+        "levels": [f"m{c.mantissa_bits}e{c.exponent_bits}" for c in configs],
+        "interval_cycles": network_vector_period(configs, vector_ports=True),
+        "tunable": True,
+        "codes_writable": False,
+    }
+
+
+def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split) -> dict:
+    """An unrolled network with vector ports, placed out of context on the ECP5 like the
+    peer: one vector in and one out per transfer, no host link."""
+    from amaranth.back import verilog
+
+    from jaynes_hw.demo.command import reference_accuracy
+    from jaynes_hw.generate import build_network
+
+    layers, request = unrolled_layers(kind, shape)
+    name = "digits 64-32-10" if shape is None else f"layer {shape[0]}x{shape[1]}"
+    row = unrolled_row(kind, layers, name) | {"board": board.name}
+    if shape is None:
+        inputs, labels = test_split
+        row["accuracy"] = round(reference_accuracy(request, "lognormal", inputs, labels), 4)
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        network = build_network(layers, vector_ports=True)
+        (directory / "unrolled.v").write_text(verilog.convert(network, name="unrolled"))
+        cells = yosys_netlist(directory, ["unrolled.v"], "unrolled", board)
+        row["yosys_dsps"] = cells.get("MULT18X18D", 0)
+        row |= out_of_context(directory, f"{board.family}.json", board, seeds)
+    if row.get("fits"):
+        row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6 / row["interval_cycles"])
+        row["inferences_per_s_per_klut"] = round(row["inferences_per_s"] / row["area"] * 1e3)
+    return row
+
+
+def unrolled_ice40(kind: str, size: int, board, seeds: int) -> dict:
+    """A ``size`` x ``size`` unrolled layer behind the board's host link (the iCE40 has no
+    out-of-context placement), its element streams through the vector adapters: the
+    core's own rate (a vector per interval) and the rate its adapters allow (n_in cycles)
+    are both given."""
+    layers, _ = unrolled_layers(kind, (size, size))
+    row = unrolled_row(kind, layers, f"layer {size}x{size}") | {"board": board.name}
+    with tempfile.TemporaryDirectory() as directory:
+        manifest = built_files("bench", layers, Path(directory))
+        row |= placed(board.name, manifest, Path(directory) / "build", seeds, True)
+    if row["fits"]:
+        row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6 / row["interval_cycles"])
+        element_period = network_vector_period([layer.config for layer in layers])
+        row["inferences_per_s_element_streams"] = round(row["fmax_mhz"] * 1e6 / element_period)
+    return row
+
+
+def folded_ice40(kind: str, size: int, board, seeds: int) -> dict | None:
+    """The fastest folded build of a ``size`` x ``size`` layer of ``kind`` that fits the
+    board: lanes from n_out down, halving."""
+    lanes = size
+    while lanes >= 1:
+        row = build(board.name, kind, lanes, seeds, shape=(size, size))
+        if row["fits"]:
+            row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6 / row["cycles_per_vector"])
+            return row | {"record": "folded", "network": f"layer {size}x{size}"}
+        lanes //= 2
+    return None
+
+
+def unrolled_section(boards, kinds, seeds, folded_kinds) -> list[dict]:
+    """ECP5: the digits network and a 64 x 64 layer, each unrolled kind, out of context.
+    iCE40: the largest square unrolled layer that fits, and the folded kinds' fastest
+    builds of that layer beside it."""
+    from jaynes_hw.demo.digits import integer_inputs, load_digits_split
+
+    split = load_digits_split()
+    test_split = (integer_inputs(split.x_test), split.y_test)
+    rows = []
+    for board_name in boards:
+        board = board_named(board_name)
+        if board.family == "ecp5":
+            for shape in (None, SHAPE):
+                for kind in kinds:
+                    rows.append(unrolled_ecp5(kind, shape, board, seeds, test_split))
+                    print(json.dumps(rows[-1]), flush=True)
+            continue
+        for kind in kinds:
+            largest = None
+            for size in UP5K_UNROLLED_SIZES:
+                row = unrolled_ice40(kind, size, board, seeds)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+                if not row["fits"]:
+                    break
+                largest = row
+            if largest is None:
+                continue
+            size = int(largest["network"].split("x")[-1])
+            for folded in folded_kinds:
+                row = folded_ice40(folded, size, board, seeds)
+                if row is not None:
+                    print(json.dumps(row), flush=True)
+                    rows.append(row)
+                    ratio = largest["inferences_per_s"] / row["inferences_per_s"]
+                    print(json.dumps({
+                        "record": "unrolled_vs_folded", "board": board.name, "size": size,
+                        "unrolled": kind, "folded": folded, "ratio": round(ratio, 3),
+                    }), flush=True)  # fmt: skip
+    return rows
+
+
+def peer_ratios(peers: list[dict], unrolled: list[dict]) -> None:
+    """inferences/s per kLUT of each unrolled digits build against da4ml's, same board."""
+    for peer in peers:
+        if not peer.get("fits") or "inferences_per_s_per_klut" not in peer:
+            continue
+        for row in unrolled:
+            if row.get("board") != peer["board"] or not row.get("fits"):
+                continue
+            if row.get("network") != "digits 64-32-10":
+                continue
+            print(json.dumps({
+                "record": "unrolled_vs_da4ml", "board": peer["board"], "kind": row["kind"],
+                "per_klut_ratio": round(
+                    row["inferences_per_s_per_klut"] / peer["inferences_per_s_per_klut"], 3
+                ),
+                "inferences_per_s_ratio": round(
+                    row["inferences_per_s"] / peer["inferences_per_s"], 3
+                ),
+                "fmax_mhz": row["fmax_mhz"], "peer_fmax_mhz": peer["fmax_mhz"],
+            }), flush=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", nargs="+", choices=("layer", "digits", "peer"),
-                        default=["layer", "digits", "peer"])  # fmt: skip
+    parser.add_argument("--sections", nargs="+", choices=("layer", "digits", "peer", "unrolled"),
+                        default=["layer", "digits", "peer", "unrolled"])  # fmt: skip
+    parser.add_argument("--unrolled-kinds", nargs="+", choices=tuple(UNROLLED_KINDS),
+                        default=list(UNROLLED_KINDS))  # fmt: skip
     parser.add_argument("--boards", nargs="+", default=["icebreaker", "ulx3s"])
     parser.add_argument("--lanes", nargs="+", type=int, default=[4, 8, 16, 24, 32])
     parser.add_argument("--kinds", nargs="+", choices=tuple(KINDS), default=list(KINDS))
@@ -550,8 +741,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.plot}", file=sys.stderr)
     if "digits" in args.sections:
         digits_section(args.digits_kinds, args.seeds)
-    if "peer" in args.sections:
-        peer_section(args.boards, args.seeds)
+    peers = peer_section(args.boards, args.seeds) if "peer" in args.sections else []
+    if "unrolled" in args.sections:
+        rows = unrolled_section(args.boards, args.unrolled_kinds, args.seeds, args.kinds)
+        peer_ratios(peers, rows)
     return 0
 
 

@@ -23,7 +23,11 @@ from jaynes_hw.contract.reference import LayerArithmetic, accumulator_width
 from jaynes_hw.support.errors import UserError
 
 CORE_KINDS = ("lognormal", "int8")
-DATAPATHS = ("per_lane", "shared")  # how a lognormal core makes its terms
+# how a lognormal core makes its terms: folded (lanes outputs at a time, codes in memory) or
+# unrolled (every output at once, codes baked into the wiring)
+FOLDED_DATAPATHS = ("per_lane", "shared")
+UNROLLED_DATAPATHS = ("unrolled", "unrolled_serial")
+DATAPATHS = FOLDED_DATAPATHS + UNROLLED_DATAPATHS
 DATAPATH_CHOICES = ("auto", *DATAPATHS)
 MAX_PORT_DIMENSION = 65535  # n_in and n_out are read back in 16-bit register fields
 BUS_DATA_BITS = 32
@@ -89,9 +93,13 @@ class LayerConfig:
     relu : bool
         Apply max(0, .) after saturation.
     datapath : str
-        ``per_lane`` (a multiplier or shifter per lane) or ``shared`` (the K products made
-        once per beat, a K:1 select per lane); ``auto`` is resolved at construction by
-        ``choose_datapath``. int8 cores are ``per_lane``.
+        Folded: ``per_lane`` (a multiplier or shifter per lane) or ``shared`` (the K products
+        made once per beat, a K:1 select per lane); ``auto`` is resolved at construction by
+        ``choose_datapath``. int8 cores are ``per_lane``. Unrolled (lognormal only): every
+        output computed at once from a whole input vector, the codes baked into per-bin
+        adder trees (``jaynes_hw.gateware.unrolled``); ``unrolled`` makes an output's K level
+        products in parallel (a vector every cycle), ``unrolled_serial`` one a cycle through
+        one multiplier (a vector every K cycles). An unrolled core's ``lanes`` is ``n_out``.
     """
 
     kind: str
@@ -137,7 +145,16 @@ class LayerConfig:
         )
         if self.kind == "int8" and datapath == "shared":
             raise UserError("an int8 core has no codebook to share products of: per_lane only")
+        if self.kind == "int8" and datapath in UNROLLED_DATAPATHS:
+            raise UserError("an unrolled core needs codes and a codebook: lognormal only")
         object.__setattr__(self, "datapath", datapath)
+        if self.unrolled:
+            object.__setattr__(self, "lanes", self.n_out)
+            if self.n_out * self.code_bits > 4096:
+                raise UserError(
+                    f"n_out ({self.n_out}) too large for an unrolled core: a code row would be "
+                    "over 4096 bits"
+                )
         # LayerArithmetic checks the accumulator bound (at most 63 bits).
         self.arithmetic()
 
@@ -204,6 +221,16 @@ class LayerConfig:
             max_level=self.max_level,
         )
 
+    @property
+    def unrolled(self) -> bool:
+        """Every output at once, codes baked into the logic (``UNROLLED_DATAPATHS``)."""
+        return self.datapath in UNROLLED_DATAPATHS
+
+    @property
+    def codes_writable(self) -> bool:
+        """Whether the configuration port can rewrite the codes (not when they are wiring)."""
+        return not self.unrolled
+
     # --- folding ------------------------------------------------------------------------
 
     @property
@@ -241,8 +268,37 @@ class LayerConfig:
 
     @property
     def cycles_per_vector(self) -> int:
-        """Cycles between vectors at full rate: ``passes * (n_in + 1)``."""
+        """Cycles between vectors at full rate: folded ``passes * (n_in + 1)``; unrolled 1
+        (``unrolled``) or K (``unrolled_serial``), whole vectors in and out."""
+        if self.datapath == "unrolled":
+            return 1
+        if self.datapath == "unrolled_serial":
+            return self.codebook_size
         return self.passes * self.cycles_per_pass
+
+    @property
+    def latency_cycles(self) -> int:
+        """Cycles from a vector's last input taken to its first result on ``y`` (folded:
+        ``PIPELINE_LATENCY``; unrolled: at most, ``unrolled_latency`` for the deepest adder
+        tree the layer's codes could need, all n_in connections of an output in one bin)."""
+        if not self.unrolled:
+            return self.PIPELINE_LATENCY
+        return self.unrolled_latency(max(self.n_in - 1, 0).bit_length())
+
+    def unrolled_latency(self, tree_depth: int) -> int:
+        """An unrolled core's latency with adder trees ``tree_depth`` levels deep: the input
+        register, the trees, the products (a shifter, or the mantissa's partial products and
+        the exponent's shift), the K products' sum (serial: the select, K cycles of
+        products and the accumulator), the finish stages (4) and the output queue (2)."""
+        if self.mantissa_bits == 1:
+            products = 1
+        else:
+            products = max(self.mantissa_bits - 1, 0).bit_length() + 1
+        if self.datapath == "unrolled":
+            levels = max(self.codebook_size - 1, 0).bit_length()
+        else:
+            levels = self.codebook_size + 1
+        return 1 + tree_depth + products + levels + 4 + 2
 
     @property
     def full_rate(self) -> bool:
@@ -253,7 +309,7 @@ class LayerConfig:
         cycles after the last beat); the next pass may issue its own last beat only once the
         bank is empty.
         """
-        return self.cycles_per_pass >= self.lanes + self.BANK_SLACK
+        return self.unrolled or self.cycles_per_pass >= self.lanes + self.BANK_SLACK
 
     def to_json(self) -> dict:
         """The parameters (``from_json`` reads them back) and every derived figure."""
@@ -265,10 +321,12 @@ class LayerConfig:
             "max_level": self.max_level,
             "accumulator_bits": self.accumulator_bits,
             "max_shift": self.max_shift,
-            "latency_cycles": self.PIPELINE_LATENCY,
+            "latency_cycles": self.latency_cycles,
             "cycles_per_vector": self.cycles_per_vector,
             "macs_per_cycle": self.n_in * self.n_out / self.cycles_per_vector,
             "full_rate": self.full_rate,
+            "codes_writable": self.codes_writable,
+            "vector_streams": self.unrolled,
         }
 
     @classmethod
@@ -297,3 +355,22 @@ PARAMETERS = (
     "exponent_bits",
     "datapath",
 )
+
+
+def network_vector_period(configs: list[LayerConfig], vector_ports: bool = False) -> int:
+    """Cycles between vectors of layers chained as ``jaynes_hw.gateware.network.Network``
+    chains them, at full rate with ``y`` always ready: the slowest layer's
+    ``cycles_per_vector`` or, on element streams (``vector_ports`` False at the network's
+    ends, and wherever a folded layer meets an unrolled one), the adapter of an unrolled
+    layer that takes or gives one value a cycle: n_in cycles in, n_out out."""
+    periods = [config.cycles_per_vector for config in configs]
+    for index, config in enumerate(configs):
+        if not config.unrolled:
+            continue
+        before_unrolled = configs[index - 1].unrolled if index else vector_ports
+        after_unrolled = configs[index + 1].unrolled if index + 1 < len(configs) else vector_ports
+        if not before_unrolled:
+            periods.append(config.n_in)
+        if not after_unrolled:
+            periods.append(config.n_out)
+    return max(periods)

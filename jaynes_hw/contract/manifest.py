@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jaynes_hw.contract.codebook import Codebook
-from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig
+from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig, network_vector_period
 from jaynes_hw.contract.registers import RegisterMap
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.files import json_safe
@@ -44,8 +44,9 @@ BUS_PROTOCOL = (
     "r_data valid with ack"
 )
 TIMING_NOTE = (
-    "latency: a pass's first result after its last input beat; a vector enters every "
-    "vector_period_cycles when y is always ready and every layer is full_rate"
+    "latency: a pass's first result after its last input beat (an unrolled layer: at most, "
+    "its results after its input vector); a vector enters every vector_period_cycles when y "
+    "is always ready and every layer is full_rate"
 )
 
 
@@ -174,8 +175,9 @@ class Manifest:
 
     @property
     def vector_period_cycles(self) -> int:
-        """Cycles between vectors at full rate: the slowest layer's."""
-        return max(layer.config.cycles_per_vector for layer in self.layers)
+        """Cycles between vectors at full rate: the slowest layer's, or adapter's
+        (``network_vector_period``; the generated top has element streams)."""
+        return network_vector_period([layer.config for layer in self.layers])
 
     @property
     def full_rate(self) -> bool:
@@ -203,7 +205,7 @@ class Manifest:
                 "protocol": BUS_PROTOCOL,
             },
             "timing": {
-                "layer_latency_cycles": [config.PIPELINE_LATENCY for config in configs],
+                "layer_latency_cycles": [config.latency_cycles for config in configs],
                 "vector_period_cycles": self.vector_period_cycles,
                 "macs_per_vector": sum(config.n_in * config.n_out for config in configs),
                 "full_rate": self.full_rate,

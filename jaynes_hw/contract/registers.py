@@ -16,14 +16,16 @@ regs     1  SHAPE                  R     n_in | n_out << 16
 regs     2  GEOMETRY               R     lanes | code_bits << 8 | act_bits << 16 |
                                          out_bits << 24
 regs     3  FORMAT                 R     mantissa_bits | exponent_bits << 8 |
-                                         bias_bits << 16 | relu << 24 | shared << 25
+                                         bias_bits << 16 | relu << 24 | shared << 25 |
+                                         unrolled << 26 | unrolled_serial << 27
 regs     4  CONTROL / STATUS       W     bit 0: commit the staged codebook and shift
                                    R     bit 0: commit pending, bit 1: busy
 regs     5  SHIFT                  RW    staged output shift S (0..max_shift)
 codebook k  LEVEL[k]               RW    staged: mantissa | exponent << 16
 bias     o                         RW    bias of output o (sign-extended)
 codes    row * lanes_p2 + lane     RW    code of output pass * lanes + lane, input i,
-                                         row = pass * n_in + i
+                                         row = pass * n_in + i (an unrolled core: R,
+                                         its codes are wiring; writes are ignored)
 ======== ========================= ===== ============================================
 
 ``lanes_p2`` is ``lanes`` rounded up to a power of two. The codebook and the shift are
@@ -144,7 +146,9 @@ class RegisterMap:
             | (config.exponent_bits if config.kind == "lognormal" else 0) << 8
             | config.bias_bits << 16
             | int(config.relu) << 24
-            | int(config.datapath == "shared") << 25,
+            | int(config.datapath == "shared") << 25
+            | int(config.datapath == "unrolled") << 26
+            | int(config.datapath == "unrolled_serial") << 27,
         }
 
     def to_json(self) -> dict:
@@ -250,7 +254,13 @@ class LayerDriver:
 
     def code_writes(self, stored: np.ndarray) -> list[Write]:
         """Write every connection: ``stored`` is (n_out, n_in) codes (lognormal) or int8
-        weights (int8)."""
+        weights (int8). ``UserError`` for an unrolled core, whose codes are its wiring."""
+        if not self.config.codes_writable:
+            raise UserError(
+                f"the codes of an {self.config.datapath} core are baked into its logic: "
+                "regenerate and rebuild it to change them (its levels, shift and biases stay "
+                "tunable)"
+            )
         stored = self.stored_words(stored)
         return [
             (self._at(self.map.code_address(o, i)), int(stored[o, i]))

@@ -28,22 +28,37 @@ from jaynes_hw.contract.registers import (
 )
 from jaynes_hw.gateware.bus import ConfigBus
 from jaynes_hw.gateware.datapath import LayerDatapath, balanced_or
+from jaynes_hw.gateware.unrolled import UnrolledDatapath, vector_shape
 from jaynes_hw.support.errors import UserError
 
 
+def stream_shapes(config: LayerConfig):
+    """(x, y) payload shapes of a core: one activation per transfer (folded), or a whole
+    vector (unrolled, ``vector_shape``)."""
+    if config.unrolled:
+        return vector_shape(config.act_bits, config.n_in), vector_shape(
+            config.out_bits, config.n_out
+        )
+    return signed(config.act_bits), signed(config.out_bits)
+
+
 class ConfiguredLayer(wiring.Component):
-    """A ``LayerDatapath`` with its register file on a ``ConfigBus``.
+    """A ``LayerDatapath`` (folded) or an ``UnrolledDatapath`` with its register file on a
+    ``ConfigBus``.
 
     Attributes
     ----------
-    x : In(stream.Signature(signed(act_bits)))
-    y : Out(stream.Signature(signed(out_bits)))
+    x : In(stream.Signature(stream_shapes(config)[0]))
+        One activation per transfer; an unrolled core's whole input vector.
+    y : Out(stream.Signature(stream_shapes(config)[1]))
     bus : In(ConfigBus(register_map.address_bits))
     register_map : RegisterMap
     initial_shift : int
     initial_bias : ndarray of int64 (n_out,)
 
-    Latency and throughput are the datapath's (``LayerDatapath``). A bus access is
+    Latency and throughput are the datapath's (``LayerDatapath``, ``UnrolledDatapath``).
+    An unrolled core's codes are wiring: its code region reads them back and ignores
+    writes. A bus access is
     acknowledged five cycles after its strobe is taken; a read of the code memory stalls
     the issue stage for a cycle, one of the bias memory the finish stage.
     """
@@ -72,10 +87,11 @@ class ConfiguredLayer(wiring.Component):
         self.codebook = codebook
         self.initial_shift = int(shift)
         self.initial_bias = np.asarray(bias, dtype=np.int64)
+        x_shape, y_shape = stream_shapes(config)
         super().__init__(
             {
-                "x": In(stream.Signature(signed(config.act_bits))),
-                "y": Out(stream.Signature(signed(config.out_bits))),
+                "x": In(stream.Signature(x_shape)),
+                "y": Out(stream.Signature(y_shape)),
                 "bus": In(ConfigBus(self.register_map.address_bits)),
             }
         )
@@ -89,13 +105,20 @@ class ConfiguredLayer(wiring.Component):
             )
         else:
             codebook_init = []
-        m.submodules.datapath = datapath = LayerDatapath(
-            config,
-            code_init=pack_code_rows(config, self.stored_words),
-            bias_init=pack_bias_rows(config, self.initial_bias) if config.bias_bits else [],
-            codebook_init=codebook_init,
-            shift_init=self.initial_shift,
-        )
+        bias_init = pack_bias_rows(config, self.initial_bias) if config.bias_bits else []
+        if config.unrolled:
+            datapath = UnrolledDatapath(
+                config, self.stored_words, bias_init, codebook_init, self.initial_shift
+            )
+        else:
+            datapath = LayerDatapath(
+                config,
+                code_init=pack_code_rows(config, self.stored_words),
+                bias_init=bias_init,
+                codebook_init=codebook_init,
+                shift_init=self.initial_shift,
+            )
+        m.submodules.datapath = datapath
         wiring.connect(m, wiring.flipped(self.x), datapath.x)
         wiring.connect(m, datapath.y, wiring.flipped(self.y))
 

@@ -373,7 +373,9 @@ class LayerDatapath(wiring.Component):
         bank_nonempty = Signal()  # bank_left != 0
         bank_single = Signal()  # bank_left == 1
         bias, bias_busy = self._bias_reader(m, drain)
-        credit = self._output_queue(m, drain, valid_f2, self._saturate(shifted_f2))
+        credit = self._output_queue(
+            m, drain, valid_f2, saturate(shifted_f2, config.out_bits, config.relu)
+        )
         m.d.comb += [
             drain.eq(bank_nonempty & credit & ~bias_busy),
             bank_drained.eq(drain & bank_single),
@@ -575,26 +577,14 @@ class LayerDatapath(wiring.Component):
 
         Returns ``({"mantissas", "exponents", "levels"}, shift, rounding)``. The levels
         L[k] = m[k] << e[k] are kept ready in registers (the shift happens at the commit, not
-        in every beat); powers of two keep m and e, which their shifters use. The shift is
-        stored clamped to ``max_shift`` (beyond it every result is the same), and with it
-        the rounding constant 2^(S-1) (0 for S = 0), so the finish pipeline has no decoder in
-        its path.
+        in every beat); powers of two keep m and e, which their shifters use. The shift and
+        rounding constant: ``active_shift_registers``.
         """
         config = self.config
-        shift_init = min(self._shift_init, config.max_shift)
-        active_shift = Signal(config.shift_bits, init=shift_init)
-        active_rounding = Signal(config.accumulator_bits, init=(1 << shift_init) >> 1)
+        active_shift, active_rounding = active_shift_registers(
+            m, config, self.shift, self._shift_init, apply_commit
+        )
         active = {"mantissas": [], "exponents": [], "levels": []}
-        # The staged shift's clamp is worked out ahead, in a register a cycle behind
-        # ``shift`` (a commit always comes later than that: it is a bus access of its own
-        # after the shift's), so the commit only decodes a register.
-        clamped = Signal(config.shift_bits, init=shift_init)
-        m.d.sync += clamped.eq(Mux(self.shift > config.max_shift, config.max_shift, self.shift))
-        with m.If(apply_commit):
-            m.d.sync += [
-                active_shift.eq(clamped),
-                active_rounding.eq((Const(1, 1) << clamped) >> 1),
-            ]
         if config.kind != "lognormal":
             return active, active_shift, active_rounding
         for k, (mantissa, exponent) in enumerate(self._codebook_init):
@@ -696,24 +686,46 @@ class LayerDatapath(wiring.Component):
             signs3.append(sign3)
         return terms3, signs3
 
-    def _saturate(self, value):
-        """act(sat(value)): clamp to the signed ``out_bits`` range, then ReLU if configured.
 
-        ``value`` is in range when its bits from ``out_bits - 1`` up all equal its sign: an
-        AND and an OR over those bits, a shallow tree, where two comparisons against the
-        bounds would be two carry chains the width of ``value``.
-        """
-        config = self.config
-        high = (1 << (config.out_bits - 1)) - 1
-        low = -(1 << (config.out_bits - 1))
-        top = value[config.out_bits - 1 :]
-        negative = value[-1]
-        above = ~negative & top.any()
-        below = negative & ~top.all()
-        kept = value[: config.out_bits].as_signed()
-        if config.relu:
-            return Mux(negative, 0, Mux(above, high, kept))
-        return Mux(above, high, Mux(below, low, kept))
+def saturate(value, out_bits: int, relu: bool):
+    """act(sat(value)): clamp to the signed ``out_bits`` range, then ReLU if ``relu``.
+
+    ``value`` is in range when its bits from ``out_bits - 1`` up all equal its sign: an AND
+    and an OR over those bits, a shallow tree, where two comparisons against the bounds
+    would be two carry chains the width of ``value``.
+    """
+    high = (1 << (out_bits - 1)) - 1
+    low = -(1 << (out_bits - 1))
+    top = value[out_bits - 1 :]
+    negative = value[-1]
+    above = ~negative & top.any()
+    below = negative & ~top.all()
+    kept = value[:out_bits].as_signed()
+    if relu:
+        return Mux(negative, 0, Mux(above, high, kept))
+    return Mux(above, high, Mux(below, low, kept))
+
+
+def active_shift_registers(m: Module, config: LayerConfig, staged, shift_init: int, apply_commit):
+    """The output shift S the finish stage uses and its rounding constant 2^(S-1) (0 for
+    S = 0), both loaded from ``staged`` on ``apply_commit``.
+
+    The shift is stored clamped to ``max_shift`` (beyond it every result is the same). The
+    staged shift's clamp is worked out ahead, in a register a cycle behind ``staged`` (a
+    commit always comes later than that: it is a bus access of its own after the shift's),
+    so the commit only decodes a register and the finish stage has no decoder in its path.
+    """
+    shift_init = min(shift_init, config.max_shift)
+    active_shift = Signal(config.shift_bits, init=shift_init)
+    active_rounding = Signal(config.accumulator_bits, init=(1 << shift_init) >> 1)
+    clamped = Signal(config.shift_bits, init=shift_init)
+    m.d.sync += clamped.eq(Mux(staged > config.max_shift, config.max_shift, staged))
+    with m.If(apply_commit):
+        m.d.sync += [
+            active_shift.eq(clamped),
+            active_rounding.eq((Const(1, 1) << clamped) >> 1),
+        ]
+    return active_shift, active_rounding
 
 
 PROMISES = ("overflow", "commit", "streams")  # what LayerDatapath can assert (``promises``)

@@ -9,36 +9,45 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.gateware.bus import ConfigBus
-from jaynes_hw.gateware.core import ConfiguredLayer
+from jaynes_hw.gateware.core import ConfiguredLayer, stream_shapes
 from jaynes_hw.gateware.stream_fifo import StreamFIFO
+from jaynes_hw.gateware.vector_stream import VectorCollector, VectorSerializer
 from jaynes_hw.support.errors import UserError
 
 
 class Network(wiring.Component):
-    """Layer cores in a chain: layer k's ``y`` feeds layer k+1's ``x`` through a FIFO.
+    """Layer cores in a chain: layer k's ``y`` feeds layer k+1's ``x``.
 
-    Each FIFO holds one whole vector (layer k's n_out values), so a layer that replays its
-    buffered input for its later passes never holds back the layer before it.
+    Between two folded layers, a FIFO holds one whole vector (layer k's n_out values), so a
+    layer that replays its buffered input for its later passes never holds back the layer
+    before it. Two unrolled layers pass whole vectors straight on; where a folded and an
+    unrolled layer meet, a ``VectorCollector`` or ``VectorSerializer`` converts.
 
     Parameters
     ----------
-    layers : list of LayerCore / Int8LayerCore
+    layers : list of ConfiguredLayer
         Each layer's ``n_in`` must equal the previous ``n_out`` and its ``act_bits`` the
         previous ``out_bits``.
+    vector_ports : bool
+        ``x`` and ``y`` carry whole vectors (the first and last layers must be unrolled);
+        by default one value per transfer, through adapters where a layer is unrolled.
 
     Attributes
     ----------
     x : In(stream.Signature(signed(first act_bits)))
+        (``vector_ports``: the first layer's vector shape)
     y : Out(stream.Signature(signed(last out_bits)))
+        (``vector_ports``: the last layer's vector shape)
     bus : In(ConfigBus)
         Layer k's registers at ``layer_bases[k] = k << layer_address_bits``; addresses that
         map to no layer read 0 and ignore writes.
 
-    Throughput: the slowest layer's: one vector every ``max(passes * (n_in + 1))`` cycles when
-    every layer is at full rate and ``y`` is always ready.
+    Throughput: the slowest stage's (``jaynes_hw.contract.manifest.vector_period``): a
+    vector every ``max(cycles_per_vector)`` cycles over the layers and, on element streams,
+    every ``n`` cycles for an adapter of ``n`` values, when ``y`` is always ready.
     """
 
-    def __init__(self, layers: list[ConfiguredLayer]):
+    def __init__(self, layers: list[ConfiguredLayer], *, vector_ports: bool = False):
         if not layers:
             raise UserError("a network needs at least one layer")
         for before, after in itertools.pairwise(layers):
@@ -52,14 +61,22 @@ class Network(wiring.Component):
                     f"a layer with act_bits {after.config.act_bits} cannot follow one with "
                     f"out_bits {before.config.out_bits}"
                 )
+        if vector_ports and not (layers[0].config.unrolled and layers[-1].config.unrolled):
+            raise UserError("vector ports need an unrolled first and last layer")
         self.layers = list(layers)
+        self.vector_ports = vector_ports
         self.layer_address_bits = max(layer.register_map.address_bits for layer in layers)
         select_bits = max(len(layers) - 1, 0).bit_length()
         self.layer_bases = [index << self.layer_address_bits for index in range(len(layers))]
+        first, last = layers[0].config, layers[-1].config
+        if vector_ports:
+            x_shape, y_shape = stream_shapes(first)[0], stream_shapes(last)[1]
+        else:
+            x_shape, y_shape = signed(first.act_bits), signed(last.out_bits)
         super().__init__(
             {
-                "x": In(stream.Signature(signed(layers[0].config.act_bits))),
-                "y": Out(stream.Signature(signed(layers[-1].config.out_bits))),
+                "x": In(stream.Signature(x_shape)),
+                "y": Out(stream.Signature(y_shape)),
                 "bus": In(ConfigBus(self.layer_address_bits + select_bits)),
             }
         )
@@ -68,14 +85,45 @@ class Network(wiring.Component):
         m = Module()
         for index, layer in enumerate(self.layers):
             m.submodules[f"layer{index}"] = layer
-        wiring.connect(m, wiring.flipped(self.x), self.layers[0].x)
+        first, last = self.layers[0], self.layers[-1]
+        if first.config.unrolled and not self.vector_ports:
+            m.submodules.collect_x = collect = VectorCollector(
+                first.config.act_bits, first.config.n_in
+            )
+            wiring.connect(m, wiring.flipped(self.x), collect.x)
+            wiring.connect(m, collect.y, first.x)
+        else:
+            wiring.connect(m, wiring.flipped(self.x), first.x)
         for index, (before, after) in enumerate(itertools.pairwise(self.layers)):
+            vectors_out, vectors_in = before.config.unrolled, after.config.unrolled
+            if vectors_out and vectors_in:
+                wiring.connect(m, before.y, after.x)
+                continue
             # one vector of slack between layers (see the class docstring)
             fifo = StreamFIFO(before.config.out_bits, max(before.config.n_out, 2))
             m.submodules[f"fifo{index}"] = fifo
-            wiring.connect(m, before.y, fifo.w)
-            wiring.connect(m, fifo.r, after.x)
-        wiring.connect(m, self.layers[-1].y, wiring.flipped(self.y))
+            if vectors_out:
+                serialize = VectorSerializer(before.config.out_bits, before.config.n_out)
+                m.submodules[f"serialize{index}"] = serialize
+                wiring.connect(m, before.y, serialize.x)
+                wiring.connect(m, serialize.y, fifo.w)
+            else:
+                wiring.connect(m, before.y, fifo.w)
+            if vectors_in:
+                collect = VectorCollector(after.config.act_bits, after.config.n_in)
+                m.submodules[f"collect{index}"] = collect
+                wiring.connect(m, fifo.r, collect.x)
+                wiring.connect(m, collect.y, after.x)
+            else:
+                wiring.connect(m, fifo.r, after.x)
+        if last.config.unrolled and not self.vector_ports:
+            m.submodules.serialize_y = serialize = VectorSerializer(
+                last.config.out_bits, last.config.n_out
+            )
+            wiring.connect(m, last.y, serialize.x)
+            wiring.connect(m, serialize.y, wiring.flipped(self.y))
+        else:
+            wiring.connect(m, last.y, wiring.flipped(self.y))
 
         # Address decoding, registered: a request is taken into registers here, with the
         # strobe of the one layer it addresses decided at that edge, so every layer sees its

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from jaynes_hw.contract.layer_config import CORE_KINDS
+from jaynes_hw.contract.layer_config import CORE_KINDS, DATAPATH_CHOICES
 from jaynes_hw.quantize.schemes import HARDWARE_SCHEMES
 from jaynes_hw.support.errors import run_reporting_errors
 
@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=HARDWARE_SCHEMES,
         help="codebook scheme of lognormal cores quantized here (default: the config's)",
     )
+    parser.add_argument(
+        "--datapath",
+        choices=DATAPATH_CHOICES,
+        help="every layer's datapath (default: the config's); unrolled and unrolled_serial "
+        "bake the codes into adder trees, a whole vector every cycle or every K cycles",
+    )
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="output directory")
     parser.add_argument("--name", help="top module and file stem")
 
@@ -51,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
             config = Path(folder) / f"{args.model.stem}.toml"
             write_network(import_onnx(args.model), config)
-        plan = plan_generation(config, args.weights, args.core, args.scheme, args.name)
+        plan = plan_generation(
+            config, args.weights, args.core, args.scheme, args.name, args.datapath
+        )
         if args.model is not None:
             plan = replace(plan, provenance={"model": args.model.name})
         written = generate(plan, args.out)

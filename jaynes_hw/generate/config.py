@@ -13,7 +13,7 @@ The TOML (every key is documented in the README, "The network description")::
     calibration = "inputs.npy"    # optional integer inputs that choose the "auto" shifts
 
     levels = "m6e2"               # level register format (default: the scheme's)
-    datapath = "auto"             # auto | per_lane | shared
+    datapath = "auto"             # auto | per_lane | shared | unrolled | unrolled_serial
 
     [[layer]]                     # weight, and optionally: bias, lanes, relu, shift
     weight = "fc1.weight"         # ("auto" or an integer), out_bits, bias_bits, scheme,
@@ -78,7 +78,7 @@ class LayerRequest:
     scheme: str | None = None  # None: the network's
     bits: int | None = None  # None: the network's
     levels: LevelFormat | None = None  # None: the network's
-    datapath: str | None = None  # auto | per_lane | shared; None: the network's
+    datapath: str | None = None  # auto | per_lane | shared | unrolled...; None: the network's
 
 
 @dataclass(frozen=True)
@@ -219,11 +219,12 @@ def plan_generation(
     core: str | None = None,
     scheme: str | None = None,
     name: str | None = None,
+    datapath: str | None = None,
 ) -> GenerationPlan:
     """The plan for a TOML ``config`` and/or a quantized ``weights`` file (neither: the
-    built-in default), with ``core`` / ``scheme`` overriding the config's and ``name`` the
-    top module's (default: the config's name, plus ``_int8`` or ``_<scheme>`` when those
-    differ from the config's)."""
+    built-in default), with ``core`` / ``scheme`` / ``datapath`` (every layer's) overriding
+    the config's and ``name`` the top module's (default: the config's name, plus ``_int8``,
+    ``_<scheme>`` or ``_<datapath>`` when those differ from the config's)."""
     if config is not None:
         request = parse_config(config)
         provenance = {"config": config.name}
@@ -249,4 +250,10 @@ def plan_generation(
             raise UserError("--scheme applies to lognormal cores quantized from float weights")
         request = replace(request, scheme=scheme)
         default_name = f"{default_name}_{scheme}"
+    if datapath is not None:
+        if core != "lognormal" and datapath != "per_lane":
+            raise UserError(f"--datapath {datapath} applies to lognormal cores")
+        layers = tuple(replace(layer, datapath=None) for layer in request.layers)
+        request = replace(request, datapath=datapath, layers=layers)
+        default_name = f"{default_name}_{datapath}"
     return GenerationPlan(request, core, name or default_name, provenance, weights)

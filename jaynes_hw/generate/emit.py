@@ -18,8 +18,9 @@ from jaynes_hw.generate.build import BuiltLayer
 from jaynes_hw.support.errors import UserError
 
 
-def build_network(layers: list[BuiltLayer]) -> Network:
-    """The Amaranth ``Network`` of built layers, each core at its reset values."""
+def build_network(layers: list[BuiltLayer], *, vector_ports: bool = False) -> Network:
+    """The Amaranth ``Network`` of built layers, each core at its reset values (``Network``
+    says what ``vector_ports`` does)."""
     cores = []
     for layer in layers:
         if layer.config.kind == "int8":
@@ -36,7 +37,7 @@ def build_network(layers: list[BuiltLayer]) -> Network:
                     bias=layer.bias,
                 )
             )
-    return Network(cores)
+    return Network(cores, vector_ports=vector_ports)
 
 
 def network_ports(network: Network) -> list[dict]:
@@ -75,7 +76,7 @@ def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, s
         if config.bias_bits:
             memories["bias"] = f"{name}.layer{index}.bias.hex"
             files[memories["bias"]] = hex_text(
-                pack_bias_rows(config, core.initial_bias), config.lanes * config.bias_bits
+                pack_bias_rows(config, core.initial_bias), config.bias_bits
             )
         entries.append(
             LayerEntry(

@@ -87,9 +87,17 @@ class Bench:
         await RisingEdge(self.dut.clk)
 
     async def stream(
-        self, x: np.ndarray, idle=0.0, backpressure=0.0, accepted=None, burst: int = 1
+        self,
+        x: np.ndarray,
+        idle=0.0,
+        backpressure=0.0,
+        accepted=None,
+        burst: int = 1,
+        delivered=None,
     ) -> np.ndarray:
         """Send vectors (vectors, n_in) and collect their results: (vectors, n_out).
+        ``accepted`` and ``delivered`` (lists) get the cycle of each input taken and each
+        result delivered.
 
         ``idle``: probability of an idle cycle before each input; ``backpressure``: of y's
         ready dropping in a cycle, for 1 to ``burst`` cycles. Each vector's results must come
@@ -103,7 +111,9 @@ class Bench:
             return start + self.budget.deadline(vector, idle, low_share)
 
         receiver = cocotb.start_soon(
-            self.monitor.receive(x.shape[0] * n_out, n_out, start, deadline, backpressure, burst)
+            self.monitor.receive(
+                x.shape[0] * n_out, n_out, start, deadline, backpressure, burst, delivered
+            )
         )
         await self.driver.send(x.reshape(-1), self.patience, idle, accepted)
         results = await receiver

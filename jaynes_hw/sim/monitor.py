@@ -36,9 +36,11 @@ class StreamMonitor:
         deadline,
         backpressure: float = 0.0,
         burst: int = 1,
+        delivered: list | None = None,
     ) -> list[int]:
         """Collect ``count`` signed results, ``per_vector`` to a vector. In a cycle, with
         probability ``backpressure``, ready drops for 1 to ``burst`` cycles (uniform).
+        ``delivered`` (a list) gets the cycle of each result taken.
 
         ``deadline(v)`` is the cycle by which vector v's last result must have come; past it
         ``BudgetExceeded`` says how many of that vector's results came, and when, in cycles
@@ -60,6 +62,8 @@ class StreamMonitor:
             await ReadOnly()
             if dut.y__valid.value == 1 and dut.y__ready.value == 1:
                 received.append(dut.y__payload.value.to_signed())
+                if delivered is not None:
+                    delivered.append(self.cycle())
             await RisingEdge(dut.clk)
         dut.y__ready.value = 0
         return received

@@ -8,13 +8,24 @@ from pathlib import Path
 
 import numpy as np
 
-from jaynes_hw.contract.layer_config import CORE_KINDS
+from jaynes_hw.contract.layer_config import CORE_KINDS, network_vector_period
 from jaynes_hw.generate import BuiltLayer, LayerRequest, NetworkRequest, build_layers
 
 DEFAULT_SHAPE = (64, 32)
 DEFAULT_COMPARE_LANES = 4
 DEFAULT_COMPARE_BITS = 4
 COMPARE_SEED = 2310_06960  # the synthetic layer's weights (arXiv 2310.06960)
+
+
+def synthetic_layer_file(shape: tuple[int, int], directory: Path) -> Path:
+    """``directory/layer.npz`` with one tensor ``weight`` of ``shape`` (n_in, n_out): sign
+    x LN(-3, 1) magnitudes drawn with ``COMPARE_SEED``; returns its path."""
+    n_in, n_out = shape
+    rng = np.random.default_rng(COMPARE_SEED)
+    weights = rng.lognormal(-3.0, 1.0, size=(n_out, n_in)) * rng.choice([-1.0, 1.0], (n_out, n_in))
+    source = directory / "layer.npz"
+    np.savez(source, weight=weights)
+    return source
 
 
 def compare_layers(
@@ -30,12 +41,8 @@ def compare_layers(
     hold a realistic population; area depends on the shape and widths, not on the values.
     Returns {"lognormal": [BuiltLayer], "int8": [BuiltLayer]}.
     """
-    n_in, n_out = shape
-    rng = np.random.default_rng(COMPARE_SEED)
-    weights = rng.lognormal(-3.0, 1.0, size=(n_out, n_in)) * rng.choice([-1.0, 1.0], (n_out, n_in))
     with tempfile.TemporaryDirectory() as directory:
-        source = Path(directory) / "layer.npz"
-        np.savez(source, weight=weights)
+        source = synthetic_layer_file(shape, Path(directory))
         request = NetworkRequest(
             name="compare",
             layers=(LayerRequest("weight", lanes=lanes),),
@@ -49,7 +56,7 @@ def compare_layers(
 def describe(layers: list[BuiltLayer], report: dict) -> dict:
     """A build's report with what was built: core kind, shape, lanes in all, layer configs."""
     first, last = layers[0].config, layers[-1].config
-    period = max(layer.config.cycles_per_vector for layer in layers)
+    period = network_vector_period([layer.config for layer in layers])
     macs = sum(layer.config.n_in * layer.config.n_out for layer in layers)
     fmax_hz = (report.get("fmax_mhz") or 0.0) * 1e6
     described = {

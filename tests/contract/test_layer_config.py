@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 
@@ -71,3 +71,43 @@ def test_bad_parameters_are_refused(arguments, message):
 def test_from_json_needs_the_shape():
     with pytest.raises(KeyError):
         LayerConfig.from_json({"kind": "lognormal", "n_in": 3})
+
+
+def test_unrolled_configs_compute_every_output_at_once():
+    from jaynes_hw.contract.layer_config import network_vector_period
+
+    parallel = LayerConfig("lognormal", 64, 32, 4, datapath="unrolled")
+    serial = LayerConfig("lognormal", 32, 10, 1, code_bits=3, datapath="unrolled_serial")
+    assert parallel.lanes == 32 and parallel.passes == 1 and parallel.code_rows == 64
+    assert parallel.cycles_per_vector == 1 and serial.cycles_per_vector == 4
+    assert parallel.full_rate and not parallel.codes_writable
+    document = parallel.to_json()
+    assert document["vector_streams"] and document["codes_writable"] is False
+    assert LayerConfig.from_json(document) == parallel
+    # deeper trees for more inputs; the serial datapath spends K cycles on its products
+    assert (
+        parallel.latency_cycles
+        > LayerConfig("lognormal", 8, 32, datapath="unrolled").latency_cycles
+    )
+    assert (
+        serial.unrolled_latency(0) - replace(serial, datapath="unrolled").unrolled_latency(0)
+        == 4 + 1 - 2
+    )
+    # element streams at the ends: the adapters take n_in and give n_out values a cycle
+    assert network_vector_period([parallel, serial]) == 64
+    assert network_vector_period([parallel, serial], vector_ports=True) == 4
+    folded = LayerConfig("lognormal", 10, 6, 2)
+    assert network_vector_period([serial, folded]) == max(32, 10, folded.cycles_per_vector)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: LayerConfig("int8", 8, 8, datapath="unrolled"), "lognormal only"),
+        (lambda: LayerConfig("lognormal", 8, 1100, datapath="unrolled"), "too large"),
+        (lambda: LayerConfig("lognormal", 8, 8, datapath="wired"), "unknown datapath"),
+    ],
+)
+def test_unrolled_configs_refused(make, message):
+    with pytest.raises(UserError, match=message):
+        make()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -84,22 +85,80 @@ relu = false
 """
 
 
+def generated_network(tmp_path, description: str, stem: str, widths, seed: int):
+    """Generate the TOML ``description`` (four layers l1..l4, biases b1 and b3, source
+    ``stem``.npz) with random lognormal weights: layer k maps ``widths[k+1]`` inputs to
+    ``widths[k]`` outputs (``widths[4]``: the network's inputs). Returns the rtl folder."""
+    rng = np.random.default_rng(seed)
+    n_outs, n_ins = widths[:4], [widths[4], *widths[:3]]
+    arrays = {}
+    for index, shape in enumerate(zip(n_outs, n_ins, strict=True)):
+        magnitudes = np.exp(rng.normal(-2.5, 1.0, shape))
+        arrays[f"l{index + 1}"] = (magnitudes * rng.choice([-1, 1], shape)).astype(np.float32)
+    arrays["b1"] = rng.normal(0, 0.05, widths[0]).astype(np.float32)
+    arrays["b3"] = rng.normal(0, 0.05, widths[2]).astype(np.float32)
+    np.savez(tmp_path / f"{stem}.npz", **arrays)
+    (tmp_path / f"{stem}.toml").write_text(description)
+    out = tmp_path / "rtl"
+    assert main(["generate", "--config", str(tmp_path / f"{stem}.toml"), "--out", str(out)]) == 0
+    return out
+
+
 def test_fresh_network_with_every_scheme_and_lane_count(tmp_path):
     """Generated here: lognormal (1 lane), pow2 (2), lns (4), int (lanes = n_out), with
     biases, ReLU and a 6-bit layer; all scenarios on its Verilog."""
-    rng = np.random.default_rng(4)
-    shapes = {"l1": (9, 12), "l2": (7, 9), "l3": (6, 7), "l4": (5, 6)}
-    arrays = {
-        name: (np.exp(rng.normal(-2.5, 1.0, shape)) * rng.choice([-1, 1], shape)).astype(np.float32)
-        for name, shape in shapes.items()
-    }
-    arrays["b1"] = rng.normal(0, 0.05, 9).astype(np.float32)
-    arrays["b3"] = rng.normal(0, 0.05, 6).astype(np.float32)
-    np.savez(tmp_path / "mixed.npz", **arrays)
-    (tmp_path / "mixed.toml").write_text(MIXED_NETWORK)
-    out = tmp_path / "rtl"
-    assert main(["generate", "--config", str(tmp_path / "mixed.toml"), "--out", str(out)]) == 0
+    out = generated_network(tmp_path, MIXED_NETWORK, "mixed", [9, 7, 6, 5, 12], seed=4)
     _check(simulate(out / "mixed.json", vectors=8, seed=3, build_root=tmp_path / "build"))
+
+
+UNROLLED_NETWORK = """
+name = "unrolled_mix"
+source = "mix.npz"
+core = "lognormal"
+act_bits = 8
+input_scale = 0.01
+
+[[layer]]
+weight = "l1"
+bias = "b1"
+datapath = "unrolled"
+relu = true
+
+[[layer]]
+weight = "l2"
+scheme = "pow2"
+bits = 3
+datapath = "unrolled_serial"
+relu = true
+
+[[layer]]
+weight = "l3"
+bias = "b3"
+lanes = 2
+datapath = "shared"
+relu = true
+
+[[layer]]
+weight = "l4"
+scheme = "lns"
+bits = 5
+datapath = "unrolled"
+out_bits = 6
+"""
+
+
+def test_unrolled_layers_pass_every_scenario(tmp_path):
+    """Unrolled (m6e2, bias), unrolled_serial (pow2, vectors straight from the first),
+    folded (through a serializer) and unrolled (lns, through a collector, 6-bit out): all
+    scenarios on the Verilog, retune mid-stream and extremes included."""
+    out = generated_network(tmp_path, UNROLLED_NETWORK, "mix", [10, 9, 7, 5, 12], seed=8)
+    manifest = json.loads((out / "unrolled_mix.json").read_text())
+    datapaths = [layer["config"]["datapath"] for layer in manifest["layers"]]
+    assert datapaths == ["unrolled", "unrolled_serial", "shared", "unrolled"]
+    assert [layer["config"]["codes_writable"] for layer in manifest["layers"]] == [
+        False, False, True, False,
+    ]  # fmt: skip
+    _check(simulate(out / "unrolled_mix.json", vectors=8, seed=5, build_root=tmp_path / "build"))
 
 
 def test_an_edited_verilog_file_is_caught(tmp_path, capsys):

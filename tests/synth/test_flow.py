@@ -118,3 +118,38 @@ def test_a_build_past_its_timeout_is_stopped_with_one_line(tmp_path):
     with pytest.raises(UserError, match=r"the build timed out after 0.5 s \(in yosys\)"):
         synthesize("icebreaker", None, tmp_path, timeout_seconds=0.5)
     assert not (tmp_path / "top.bin").exists()
+
+
+UNROLLED_TOML = """
+name = "unrolled_small"
+source = "small.npz"
+core = "lognormal"
+scheme = "pow2"
+bits = 4
+datapath = "unrolled"
+
+[[layer]]
+weight = "w"
+relu = true
+"""
+
+
+def test_synth_reports_an_unrolled_core(tmp_path):
+    """A small unrolled layer through the whole flow on the UP5K: it fits, its report says
+    what was built (datapath, codes not writable) and its rate behind the element-stream
+    adapters (a vector every n_in cycles)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    weights = np.exp(rng.normal(-2.5, 1.0, (6, 10))) * rng.choice([-1, 1], (6, 10))
+    np.savez(tmp_path / "small.npz", w=weights.astype(np.float32))
+    (tmp_path / "small.toml").write_text(UNROLLED_TOML)
+    report = tmp_path / "report.json"
+    args = ["synth", "--board", "icebreaker", "--config", str(tmp_path / "small.toml")]
+    assert main([*args, "--out", str(tmp_path / "build"), "--json", str(report)]) == 0
+    document = json.loads(report.read_text())
+    (layer,) = document["layers"]
+    assert layer["datapath"] == "unrolled" and layer["codes_writable"] is False
+    assert layer["lanes"] == 6 and layer["cycles_per_vector"] == 1
+    assert document["cycles_per_vector"] == 10  # the collector takes a value a cycle
+    assert 0 < document["lcs"] <= 5280 and document["fmax_mhz"] > 0

@@ -1,0 +1,535 @@
+"""The unrolled layer datapath: connections as wiring, strengths in registers.
+
+``UnrolledDatapath`` computes the reference contract (``jaynes_hw.contract.reference``) for
+a whole input vector at once. Each connection's code is fixed at elaboration: output o's
+inputs are summed per bin, S[o,k] = sum over the connections of o in bin k of s*x[i], by an
+adder tree (adders and subtractors only; the codes are the wiring), and only then weighted
+by the tunable levels, y[o] = sum_k L[k]*S[o,k] + b[o], rounded, shifted, saturated and
+ReLU'd as every core does. The K levels, the shift and the biases stay registers on the
+configuration port (``jaynes_hw.gateware.core``), so the layer is re-tuned without
+re-synthesis; its code region reads back the baked codes from a ROM and ignores writes.
+
+Every width is derived from the bounds of what it holds (``Bound``): a tree node from the
+inputs' range and the signs below it, a product from ``max_level``, so no register value
+and no input can overflow a sum.
+
+Pipeline (every stage one adder, select or shifter; all stages advance together, and stop
+together while the result at the end finds the output queue full)::
+
+    in       the input vector into registers
+    tree     D levels of the per-bin adder trees (D = ceil(log2) of the largest bin of any
+             output; shallower trees are delayed to D)
+    product  S[o,k] * L[k]: powers of two a shifter (one stage); other levels the mantissa's
+             partial products summed in ceil(log2(mantissa_bits)) levels, then the exponent's
+             shift
+    levels   ``unrolled``: the K products of an output summed, ceil(log2 K) levels;
+             ``unrolled_serial``: before the product, the select of bin j (j = 0..K-1 over K
+             cycles, one multiplier per output); after it, an accumulator
+    finish   + rounding (and the output's sign), + bias, >> S, saturate and ReLU
+    queue    the results' queue in front of ``y`` (three vectors)
+
+Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K cycles
+(``config.cycles_per_vector``). Latency: ``latency_cycles`` (at most
+``config.latency_cycles``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.contract.memory_image import pack_code_rows
+from jaynes_hw.gateware.datapath import (
+    MemoryAccess,
+    active_shift_registers,
+    balanced_or,
+    saturate,
+)
+from jaynes_hw.gateware.stream_fifo import StreamFIFO
+
+OUTPUT_QUEUE = 3  # vectors in the queue in front of y (fewer than 3 cannot pass one a cycle)
+
+
+def vector_shape(element_bits: int, length: int) -> data.ArrayLayout:
+    """A whole vector as one stream payload: ``length`` signed ``element_bits`` values,
+    element 0 in the low bits."""
+    return data.ArrayLayout(signed(element_bits), length)
+
+
+def signed_bits(low: int, high: int) -> int:
+    """The narrowest signed width holding every integer in [low, high]."""
+    return max((-low - 1).bit_length() if low < 0 else 0, high.bit_length()) + 1
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A value in the pipeline: the expression (a register, an input or a constant), the
+    range of integers it can hold, and whether the result needs it negated (a subtrahend
+    carried up the tree, so negative terms cost no negation of their own)."""
+
+    value: object
+    low: int
+    high: int
+    negated: bool = False
+
+    @property
+    def zero(self) -> bool:
+        return self.low == self.high == 0
+
+
+ZERO = Bound(Const(0, signed(2)), 0, 0)
+
+
+class UnrolledDatapath(wiring.Component):
+    """A layer with every output computed at once, its codes fixed in per-bin adder trees.
+
+    Parameters
+    ----------
+    config : LayerConfig
+        ``datapath`` ``unrolled`` or ``unrolled_serial`` (lognormal).
+    codes : int array (n_out, n_in)
+        The baked codes (sign bit on top of the bin), as unsigned words.
+    bias_init : list of int
+        Reset value of the biases (one per output, two's complement ``bias_bits``).
+    codebook_init : list of (mantissa, exponent)
+        Reset value of the active codebook.
+    shift_init : int
+        Reset value of the active output shift.
+
+    Attributes
+    ----------
+    x : In(stream.Signature(vector_shape(act_bits, n_in)))
+        Whole input vectors.
+    y : Out(stream.Signature(vector_shape(out_bits, n_out)))
+        Whole result vectors, in order.
+    mantissas, exponents, shift, commit, commit_pending, busy
+        As ``LayerDatapath``'s: a commit holds ``x`` back until every vector taken has passed
+        the stages that read the active registers, then applies them at once.
+    code_mem : In(MemoryAccess(n_in, n_out, code_bits))
+        Reads the baked codes (row i holds input i's codes of every output); writes do
+        nothing.
+    bias_mem : In(MemoryAccess(n_out, 1, bias_bits))
+        The biases: a write takes effect at once (write them between vectors), a read
+        returns the word a cycle later.
+    latency_cycles : int
+        Cycles from a vector taken on ``x`` to its results on ``y`` (``y`` ready).
+    """
+
+    def __init__(
+        self,
+        config: LayerConfig,
+        codes: np.ndarray,
+        bias_init: list[int],
+        codebook_init: list[tuple[int, int]],
+        shift_init: int,
+    ):
+        if not config.unrolled:
+            raise ValueError(f"UnrolledDatapath needs an unrolled config, not {config.datapath!r}")
+        self.config = config
+        self._codes = np.asarray(codes, dtype=np.int64)
+        self._bias_init = bias_init
+        self._codebook_init = codebook_init
+        self._shift_init = shift_init
+        members = {
+            "x": In(stream.Signature(vector_shape(config.act_bits, config.n_in))),
+            "y": Out(stream.Signature(vector_shape(config.out_bits, config.n_out))),
+            "mantissas": In(config.mantissa_bits).array(config.codebook_size),
+            "shift": In(config.shift_bits, init=shift_init),
+            "commit": In(1),
+            "commit_pending": Out(1),
+            "busy": Out(1),
+            "code_mem": In(MemoryAccess(config.code_rows, config.lanes, config.code_bits)),
+        }
+        if config.exponent_bits:
+            members["exponents"] = In(config.exponent_bits).array(config.codebook_size)
+        if config.bias_bits:
+            members["bias_mem"] = In(MemoryAccess(config.n_out, 1, config.bias_bits))
+        super().__init__(members)
+        self.latency_cycles = config.unrolled_latency(tree_depth(self._codes, config.codebook_size))
+
+    def elaborate(self, platform):
+        config = self.config
+        m = Module()
+        self._stages = []  # (register, next value): every stage register, moved on ``advance``
+        self._in_flight = []  # valid flags of the stages that read the active registers
+        K = config.codebook_size
+
+        # --- the output queue, and the one enable of every stage ----------------------------
+        m.submodules.output_queue = queue = StreamFIFO(config.out_bits * config.n_out, OUTPUT_QUEUE)
+        wiring.connect(m, queue.r, wiring.flipped(self.y))
+        out_valid = Signal()
+        advance = Signal()  # every stage moves on; low while a result waits for the queue
+        m.d.comb += [advance.eq(~out_valid | queue.w.ready), queue.w.valid.eq(out_valid)]
+
+        # --- commit: the active registers change only with no vector inside -----------------
+        commit_pending = Signal()
+        drained = Signal()
+        apply_commit = commit_pending & drained
+        with m.If(apply_commit):
+            m.d.sync += commit_pending.eq(0)
+        with m.If(self.commit):
+            m.d.sync += commit_pending.eq(1)
+        busy = Signal()
+        m.d.sync += busy.eq(~drained)
+        m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(busy)]
+        mantissas, exponents = self._active_levels(m, apply_commit)
+        active_shift, active_rounding = active_shift_registers(
+            m, config, self.shift, self._shift_init, apply_commit
+        )
+
+        # --- in: a vector every cycle (serial: every K cycles) ------------------------------
+        phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
+        ready = advance & ~commit_pending
+        if config.datapath == "unrolled_serial":
+            ready &= phase == 0
+            with m.If(advance & ((phase != 0) | (self.x.valid & self.x.ready))):
+                m.d.sync += phase.eq(Mux(phase == K - 1, 0, phase + 1))
+        m.d.comb += self.x.ready.eq(ready)
+        taken = self.x.valid & self.x.ready
+        low, high = -(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1
+        inputs = []
+        for i in range(config.n_in):
+            held = Signal(signed(config.act_bits), name=f"x{i}", reset_less=True)
+            with m.If(taken):
+                m.d.sync += held.eq(self.x.payload[i])
+            inputs.append(Bound(held, low, high))
+        valid = self._valid(taken, "in")
+
+        # --- per-bin adder trees -------------------------------------------------------------
+        # An input's delayed copies (``tap``) are shared by every tree, so a tree shallower
+        # than the deepest starts later instead of delaying its sum, and a tree's odd leaf
+        # joins a level later instead of being carried through a register of its own.
+        taps = {(i, 0): bound for i, bound in enumerate(inputs)}
+
+        def tap(i: int, level: int) -> Bound:
+            if (i, level) not in taps:
+                before = tap(i, level - 1)
+                taps[i, level] = self._register(before.value, low, high, f"x{i}_d{level}")
+            return taps[i, level]
+
+        depth = tree_depth(self._codes, K)
+        bins = []  # bins[o][k]: S[o,k]
+        for o in range(config.n_out):
+            row = []
+            for k in range(K):
+                leaves = [
+                    (i, bool(code >> (config.code_bits - 1)))
+                    for i, code in enumerate(self._codes[o])
+                    if code & (K - 1) == k
+                ]
+                row.append(self._bin_tree(leaves, depth, tap, f"s{o}_{k}"))
+            bins.append(row)
+        for level in range(depth):
+            valid = self._valid(valid, f"tree{level}")
+
+        # --- levels: products and their sum ---------------------------------------------------
+        if config.datapath == "unrolled":
+            products = [
+                [
+                    self._product(s, mantissas[k], exponents[k], f"p{o}_{k}")
+                    for k, s in enumerate(row)
+                ]
+                for o, row in enumerate(bins)
+            ]
+            for level in range(product_stages(config)):
+                valid = self._valid(valid, f"product{level}")
+            sum_depth = max(K - 1, 0).bit_length()
+            totals = [self._reduce(row, sum_depth, f"t{o}") for o, row in enumerate(products)]
+            for level in range(sum_depth):
+                valid = self._valid(valid, f"sum{level}")
+        else:
+            totals, valid = self._serial_levels(bins, mantissas, exponents, valid)
+
+        # --- finish: + rounding (and the sign), + bias, >> S, saturate -------------------------
+        biases = self._biases(m)
+        results = []
+        for o, total in enumerate(totals):
+            if total.negated:  # rounding - t: the tree's subtrahend, negated here for free
+                low_f0, high_f0 = -total.high, -total.low + (1 << config.max_shift)
+                f0_value = active_rounding - total.value
+            else:
+                low_f0, high_f0 = total.low, total.high + (1 << config.max_shift)
+                f0_value = total.value + active_rounding
+            f0 = self._register(f0_value, low_f0, high_f0, f"f0_{o}")
+            bias_low = -(1 << max(config.bias_bits - 1, 0)) if config.bias_bits else 0
+            bias_high = (1 << max(config.bias_bits - 1, 0)) - 1 if config.bias_bits else 0
+            f1 = self._register(
+                f0.value + biases[o], f0.low + bias_low, f0.high + bias_high, f"f1_{o}"
+            )
+            # at least out_bits wide, for the saturation's range test
+            limit = 1 << (config.out_bits - 1)
+            f2 = self._register(
+                f1.value >> active_shift, min(f1.low, -limit), max(f1.high, limit - 1), f"f2_{o}"
+            )
+            results.append(saturate(f2.value, config.out_bits, config.relu))
+        for name in ("f0", "f1", "f2"):
+            valid = self._valid(valid, name)
+        result_vector = Signal(config.out_bits * config.n_out, reset_less=True)
+        self._stages.append((result_vector, Cat(*(r[: config.out_bits] for r in results))))
+        self._stages.append((out_valid, valid))
+        m.d.comb += queue.w.payload.eq(result_vector)
+
+        with m.If(advance):
+            m.d.sync += [register.eq(value) for register, value in self._stages]
+        m.d.comb += drained.eq(~balanced_or([*self._in_flight, Const(0)]))
+        self._code_reader(m)
+        return m
+
+    # --- building blocks ----------------------------------------------------------------------
+
+    def _register(self, value, low: int, high: int, name: str, negated: bool = False) -> Bound:
+        """A stage register holding ``value`` (in [low, high]), as narrow as that range."""
+        register = Signal(signed(signed_bits(low, high)), name=name, reset_less=True)
+        self._stages.append((register, value))
+        return Bound(register, low, high, negated)
+
+    def _valid(self, valid, name: str):
+        """The valid flag one stage on, noted as in flight (a commit waits for every one of
+        them to clear, so a vector taken before the commit is computed wholly with the old
+        registers)."""
+        flag = Signal(name=f"valid_{name}")
+        self._stages.append((flag, valid))
+        self._in_flight.append(flag)
+        return flag
+
+    def _bin_tree(self, leaves: list[tuple[int, bool]], depth: int, tap, name: str) -> Bound:
+        """S = the sum of +-x[i] over ``leaves`` (input index, negated), ready ``depth``
+        levels after the input register: a tree of d = ceil(log2(len(leaves))) levels that
+        starts at level depth - d. Its first level adds 2 * (count - 2^(d-1)) leaves in pairs
+        and the rest join the next level (from ``tap``, the input delayed), which leaves a
+        power of two of nodes, so no node is ever carried through a register alone."""
+        if not leaves:
+            return ZERO
+        levels = max(len(leaves) - 1, 0).bit_length()
+        start = depth - levels
+
+        def leaf(index: int, negated: bool, level: int) -> Bound:
+            value = tap(index, level)
+            return Bound(value.value, value.low, value.high, negated)
+
+        if levels == 0:
+            return leaf(*leaves[0], depth)
+        leaves = sorted(leaves, key=lambda item: item[1])  # like signs pair up first
+        deep = 2 * (len(leaves) - (1 << (levels - 1)))
+        first = [leaf(index, negated, start) for index, negated in leaves[:deep]]
+        nodes = self._pair_up(first, f"{name}_l0")
+        nodes += [leaf(index, negated, start + 1) for index, negated in leaves[deep:]]
+        return self._reduce(nodes, levels - 1, name)
+
+    def _pair_up(self, nodes: list[Bound], name: str) -> list[Bound]:
+        """One registered level: ``nodes`` (an even count, like signs first) added in pairs;
+        a pair of unlike signs is one subtraction."""
+        paired = []
+        for index in range(0, len(nodes), 2):
+            a, b = nodes[index], nodes[index + 1]
+            tag = f"{name}_{index // 2}"
+            if a.negated == b.negated:
+                total = a.value + b.value
+                paired.append(self._register(total, a.low + b.low, a.high + b.high, tag, a.negated))
+            else:
+                plus, minus = (b, a) if a.negated else (a, b)
+                low, high = plus.low - minus.high, plus.high - minus.low
+                paired.append(self._register(plus.value - minus.value, low, high, tag))
+        return paired
+
+    def _reduce(self, nodes: list[Bound], depth: int, name: str) -> Bound:
+        """The sum of ``nodes`` after exactly ``depth`` registered levels, a balanced tree of
+        one adder or subtractor per node and level (a lone node is delayed)."""
+        nodes = [node for node in nodes if not node.zero]
+        if not nodes:
+            return ZERO
+        for level in range(depth):
+            nodes.sort(key=lambda node: node.negated)  # like signs first
+            lone = []
+            if len(nodes) % 2:  # carried through a register of its own
+                node = nodes.pop()
+                lone = [self._register(node.value, node.low, node.high, f"{name}_l{level}_c",
+                                       node.negated)]  # fmt: skip
+            nodes = self._pair_up(nodes, f"{name}_l{level}") + lone
+        if len(nodes) != 1:
+            raise AssertionError(f"{name}: {len(nodes)} nodes left after {depth} levels")
+        return nodes[0]
+
+    def _product(self, s: Bound, mantissa, exponent, name: str) -> Bound:
+        """s * (mantissa << exponent) after ``product_stages`` registered levels, the sign
+        flag carried; a zero ``s`` stays a constant. ``mantissa`` is read with ``s``,
+        ``exponent`` (``None`` without exponent bits) by the last level: ``product_stages - 1``
+        cycles later."""
+        config = self.config
+        if s.zero:
+            return ZERO
+        fmt_max_mantissa = (1 << config.mantissa_bits) - 1
+        if config.mantissa_bits == 1:  # powers of two: a shifter
+            shifted = s.value if exponent is None else s.value << exponent
+            scale = config.max_level
+            low, high = min(s.low * scale, 0), max(s.high * scale, 0)
+            return self._register(Mux(mantissa, shifted, 0), low, high, name, s.negated)
+        rows = [
+            Bound(
+                Mux(mantissa[bit], s.value << bit, 0), min(s.low << bit, 0), max(s.high << bit, 0)
+            )
+            for bit in range(config.mantissa_bits)
+        ]
+        partial = self._reduce(rows, max(config.mantissa_bits - 1, 0).bit_length(), f"{name}_m")
+        assert (partial.low, partial.high) == (
+            min(s.low * fmt_max_mantissa, 0),
+            max(s.high * fmt_max_mantissa, 0),
+        )
+        if exponent is None:
+            return self._register(partial.value, partial.low, partial.high, name, s.negated)
+        scale = 1 << ((1 << config.exponent_bits) - 1)
+        return self._register(
+            partial.value << exponent, partial.low * scale, partial.high * scale, name, s.negated
+        )
+
+    def _serial_levels(self, bins, mantissas, exponents, valid):
+        """``unrolled_serial``: the K products of each output made one a cycle, bin j in the
+        j-th cycle after its sums arrive (they stay at the trees' roots until the next vector,
+        K cycles later), through one multiplier per output, and accumulated.
+
+        Returns (totals, valid) after the accumulator."""
+        config = self.config
+        K = config.codebook_size
+        j = Signal(range(K))  # the bin the select stage takes, after the first
+        counting = Signal()  # bins 1 .. K-1 still to select
+        self._stages += [
+            (j, Mux(valid, 1 % K, Mux(j == K - 1, 0, j + 1))),
+            (counting, Mux(valid, K > 1, counting & (j != K - 1))),
+        ]
+        index = Mux(valid, 0, j)
+        self._in_flight.append(counting)
+        select_valid = self._valid(valid | counting, "select")
+        first = self._valid(valid, "first")
+        last = self._valid(Mux(valid, K == 1, counting & (j == K - 1)), "last")
+        # the level of the bin selected, one register shared by every output
+        chosen_m = Signal(config.mantissa_bits, name="level_m", reset_less=True)
+        self._stages.append((chosen_m, Array(mantissas)[index]))
+        chosen_e = None
+        if config.exponent_bits:  # used by the product's last stage: delayed to it
+            chosen_e = Array(exponents)[index]
+            for level in range(product_stages(config)):
+                delayed = Signal(config.exponent_bits, name=f"level_e{level}", reset_less=True)
+                self._stages.append((delayed, chosen_e))
+                chosen_e = delayed
+        stages = product_stages(config)
+        pending = []  # (accumulator, its next value's term)
+        totals = []
+        for o, row in enumerate(bins):
+            live = [s for s in row if not s.zero]
+            if not live:
+                totals.append(ZERO)
+                continue
+            chosen = self._register(
+                Array(s.value for s in row)[index],
+                min(s.low for s in live),
+                max(s.high for s in live),
+                f"sel{o}",
+            )
+            flip = self._register(Array(Const(int(s.negated)) for s in row)[index], 0, 1, f"neg{o}")
+            product = self._product(chosen, chosen_m, chosen_e, f"p{o}")
+            for level in range(stages):
+                flip = self._register(flip.value, 0, 1, f"neg{o}_{level}")
+            # +-product as (product XOR flip) + flip; the sum of K of them in any order
+            bound = K * max(-product.low, product.high)
+            acc = Signal(signed(signed_bits(-bound, bound)), name=f"acc{o}", reset_less=True)
+            negate = flip.value[0].replicate(len(product.value))
+            pending.append(
+                (acc, (product.value.as_unsigned() ^ negate).as_signed() + flip.value[0])
+            )
+            totals.append(Bound(acc, -bound, bound))
+        for level in range(stages):
+            select_valid = self._valid(select_valid, f"product{level}")
+            first = self._valid(first, f"first{level}")
+            last = self._valid(last, f"last{level}")
+        for acc, term in pending:
+            self._stages.append((acc, Mux(select_valid, Mux(first, term, acc + term), acc)))
+        done = self._valid(select_valid & last, "accumulated")
+        return totals, done
+
+    def _active_levels(self, m: Module, apply_commit):
+        """The K level registers the products use, loaded from the staged ones on commit:
+        (mantissas, exponents), exponents ``None`` each without ``exponent_bits``."""
+        config = self.config
+        mantissas, exponents = [], []
+        for k, (mantissa, exponent) in enumerate(self._codebook_init):
+            active_m = Signal(config.mantissa_bits, init=mantissa, name=f"level{k}_m")
+            with m.If(apply_commit):
+                m.d.sync += active_m.eq(self.mantissas[k])
+            mantissas.append(active_m)
+            if config.exponent_bits:
+                active_e = Signal(config.exponent_bits, init=exponent, name=f"level{k}_e")
+                with m.If(apply_commit):
+                    m.d.sync += active_e.eq(self.exponents[k])
+                exponents.append(active_e)
+            else:
+                exponents.append(None)
+        return mantissas, exponents
+
+    def _biases(self, m: Module) -> list:
+        """One register per output's bias, written through ``bias_mem`` (a decoder); a memory
+        beside them answers the port's reads, so reading needs no n_out:1 select."""
+        config = self.config
+        if not config.bias_bits:
+            return [Const(0, signed(1))] * config.n_out
+        access = self.bias_mem
+        m.submodules.bias_copy = copy = Memory(
+            shape=unsigned(config.bias_bits), depth=config.n_out, init=self._bias_init
+        )
+        write, read = copy.write_port(), copy.read_port()
+        m.d.comb += [
+            write.addr.eq(access.addr),
+            write.data.eq(access.w_data),
+            write.en.eq(access.w_en),
+            read.addr.eq(access.addr),
+            access.r_data.eq(read.data),
+        ]
+        biases = []
+        for o, init in enumerate(self._bias_init):
+            bias = Signal(
+                signed(config.bias_bits), init=_signed(init, config.bias_bits), name=f"bias{o}"
+            )
+            with m.If(access.w_en & (access.addr == o)):
+                m.d.sync += bias.eq(access.w_data)
+            biases.append(bias)
+        return biases
+
+    def _code_reader(self, m: Module) -> None:
+        """The baked codes, readable on ``code_mem`` two cycles after ``r_en`` (a ROM)."""
+        config = self.config
+        m.submodules.codes = rom = Memory(
+            shape=unsigned(config.n_out * config.code_bits),
+            depth=config.code_rows,
+            init=pack_code_rows(config, self._codes),
+        )
+        read = rom.read_port()
+        row = Signal.like(read.data, reset_less=True)
+        m.d.comb += read.addr.eq(self.code_mem.addr)
+        m.d.sync += row.eq(read.data)
+        m.d.comb += self.code_mem.r_data.eq(row)
+
+
+def _signed(word: int, bits: int) -> int:
+    word &= (1 << bits) - 1
+    return word - (1 << bits) if word >> (bits - 1) else word
+
+
+def tree_depth(codes: np.ndarray, codebook_size: int) -> int:
+    """Levels of the per-bin adder trees: ceil(log2) of the most connections one output
+    has in one bin."""
+    bins = np.asarray(codes) & (codebook_size - 1)
+    largest = max((int(np.bincount(row, minlength=codebook_size).max()) for row in bins), default=0)
+    return max(largest - 1, 0).bit_length()
+
+
+def product_stages(config: LayerConfig) -> int:
+    """Registered levels of a product S * L: a shifter, or the mantissa's partial products'
+    tree and the exponent's shift (a plain register without exponent bits)."""
+    if config.mantissa_bits == 1:
+        return 1
+    return max(config.mantissa_bits - 1, 0).bit_length() + 1
