@@ -62,6 +62,7 @@ import json
 import statistics
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -405,8 +406,9 @@ def digits_section(kinds, seeds) -> list[dict]:
 # --- the da4ml peer ------------------------------------------------------------------------
 
 DA4ML_LATENCY_CUTOFF = 4  # adder depth per pipeline stage (da4ml's unit)
-# router1 needs hours for the peer's ~130,000 arcs on the ECP5; router2 minutes
-PEER_PLACE_TIMEOUT_S = 3600
+# router1 needs hours for the peer's ~130,000 arcs on the ECP5; router2 under an hour on
+# one free core of the 2-core bench machine, over an hour when the core is shared
+PEER_PLACE_TIMEOUT_S = 7200
 
 
 def da4ml_digits(directory: Path, test_split) -> list[str]:
@@ -656,10 +658,13 @@ def folded_ice40(kind: str, size: int, board, seeds: int) -> dict | None:
     return None
 
 
-def unrolled_section(boards, kinds, seeds, folded_kinds) -> list[dict]:
-    """ECP5: the digits network and a 64 x 64 layer, each unrolled kind, out of context.
-    iCE40: the largest square unrolled layer that fits, and the folded kinds' fastest
-    builds of that layer beside it."""
+UNROLLED_SHAPES = {"digits": None, "64x64": SHAPE}  # ECP5 builds: network or layer shape
+
+
+def unrolled_section(boards, kinds, seeds, folded_kinds, shapes=tuple(UNROLLED_SHAPES)):
+    """ECP5: the digits network and a 64 x 64 layer (``shapes``), each unrolled kind, out of
+    context. iCE40: the largest square unrolled layer that fits, and the folded kinds'
+    fastest builds of that layer beside it."""
     from jaynes_hw.demo.digits import integer_inputs, load_digits_split
 
     split = load_digits_split()
@@ -668,7 +673,7 @@ def unrolled_section(boards, kinds, seeds, folded_kinds) -> list[dict]:
     for board_name in boards:
         board = board_named(board_name)
         if board.family == "ecp5":
-            for shape in (None, SHAPE):
+            for shape in (UNROLLED_SHAPES[name] for name in shapes):
                 for kind in kinds:
                     rows.append(unrolled_ecp5(kind, shape, board, seeds, test_split))
                     print(json.dumps(rows[-1]), flush=True)
@@ -726,6 +731,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=["layer", "digits", "peer", "unrolled"])  # fmt: skip
     parser.add_argument("--unrolled-kinds", nargs="+", choices=tuple(UNROLLED_KINDS),
                         default=list(UNROLLED_KINDS))  # fmt: skip
+    parser.add_argument("--unrolled-shapes", nargs="+", choices=tuple(UNROLLED_SHAPES),
+                        default=list(UNROLLED_SHAPES))  # fmt: skip
     parser.add_argument("--boards", nargs="+", default=["icebreaker", "ulx3s"])
     parser.add_argument("--lanes", nargs="+", type=int, default=[4, 8, 16, 24, 32])
     parser.add_argument("--kinds", nargs="+", choices=tuple(KINDS), default=list(KINDS))
@@ -741,10 +748,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.plot}", file=sys.stderr)
     if "digits" in args.sections:
         digits_section(args.digits_kinds, args.seeds)
-    peers = peer_section(args.boards, args.seeds) if "peer" in args.sections else []
-    if "unrolled" in args.sections:
-        rows = unrolled_section(args.boards, args.unrolled_kinds, args.seeds, args.kinds)
-        peer_ratios(peers, rows)
+    # the peer's builds run beside the unrolled ones (each a tool process of its own)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        peers = (
+            pool.submit(peer_section, args.boards, args.seeds) if "peer" in args.sections else None
+        )
+        rows = []
+        if "unrolled" in args.sections:
+            rows = unrolled_section(
+                args.boards, args.unrolled_kinds, args.seeds, args.kinds, args.unrolled_shapes
+            )
+        peer_rows = peers.result() if peers else []
+    peer_ratios(peer_rows, rows)
     return 0
 
 
