@@ -563,8 +563,12 @@ UNROLLED_KINDS = {
     "unrolled": ("unrolled", "lognormal"),
     "unrolled_pow2": ("unrolled", "pow2"),
     "unrolled_serial": ("unrolled_serial", "lognormal"),
+    "unrolled_serial_pow2": ("unrolled_serial", "pow2"),
 }
-UP5K_UNROLLED_SIZES = (8, 12, 16, 24, 32)  # square layers tried on the UP5K, smallest first
+# (n_in, n_out) layers tried on the UP5K, fewest connections first. An unrolled layer pays
+# an adder per connection but K level products per output, so wide layers suit it (an 8 x 8
+# layer, one connection per bin and output, does not fit the UP5K with its 512 products)
+UP5K_UNROLLED_SHAPES = ((16, 2), (32, 2), (64, 2), (64, 4), (64, 6), (64, 8), (64, 12))
 
 
 def unrolled_layers(kind: str, shape: tuple[int, int] | None):
@@ -628,13 +632,13 @@ def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split) -> dict:
     return row
 
 
-def unrolled_ice40(kind: str, size: int, board, seeds: int) -> dict:
-    """A ``size`` x ``size`` unrolled layer behind the board's host link (the iCE40 has no
+def unrolled_ice40(kind: str, shape: tuple[int, int], board, seeds: int) -> dict:
+    """A ``shape`` unrolled layer behind the board's host link (the iCE40 has no
     out-of-context placement), its element streams through the vector adapters: the
     core's own rate (a vector per interval) and the rate its adapters allow (n_in cycles)
     are both given."""
-    layers, _ = unrolled_layers(kind, (size, size))
-    row = unrolled_row(kind, layers, f"layer {size}x{size}") | {"board": board.name}
+    layers, _ = unrolled_layers(kind, shape)
+    row = unrolled_row(kind, layers, f"layer {shape[0]}x{shape[1]}") | {"board": board.name}
     with tempfile.TemporaryDirectory() as directory:
         manifest = built_files("bench", layers, Path(directory))
         row |= placed(board.name, manifest, Path(directory) / "build", seeds, True)
@@ -645,15 +649,15 @@ def unrolled_ice40(kind: str, size: int, board, seeds: int) -> dict:
     return row
 
 
-def folded_ice40(kind: str, size: int, board, seeds: int) -> dict | None:
-    """The fastest folded build of a ``size`` x ``size`` layer of ``kind`` that fits the
-    board: lanes from n_out down, halving."""
-    lanes = size
+def folded_ice40(kind: str, shape: tuple[int, int], board, seeds: int) -> dict | None:
+    """The fastest folded build of a ``shape`` layer of ``kind`` that fits the board: lanes
+    from n_out down, halving."""
+    lanes = shape[1]
     while lanes >= 1:
-        row = build(board.name, kind, lanes, seeds, shape=(size, size))
+        row = build(board.name, kind, lanes, seeds, shape=shape)
         if row["fits"]:
             row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6 / row["cycles_per_vector"])
-            return row | {"record": "folded", "network": f"layer {size}x{size}"}
+            return row | {"record": "folded", "network": f"layer {shape[0]}x{shape[1]}"}
         lanes //= 2
     return None
 
@@ -663,8 +667,8 @@ UNROLLED_SHAPES = {"digits": None, "64x64": SHAPE}  # ECP5 builds: network or la
 
 def unrolled_section(boards, kinds, seeds, folded_kinds, shapes=tuple(UNROLLED_SHAPES)):
     """ECP5: the digits network and a 64 x 64 layer (``shapes``), each unrolled kind, out of
-    context. iCE40: the largest square unrolled layer that fits, and the folded kinds'
-    fastest builds of that layer beside it."""
+    context. iCE40: the largest of ``UP5K_UNROLLED_SHAPES`` that fits, and the folded
+    kinds' fastest builds of that layer beside it."""
     from jaynes_hw.demo.digits import integer_inputs, load_digits_split
 
     split = load_digits_split()
@@ -680,25 +684,26 @@ def unrolled_section(boards, kinds, seeds, folded_kinds, shapes=tuple(UNROLLED_S
             continue
         for kind in kinds:
             largest = None
-            for size in UP5K_UNROLLED_SIZES:
-                row = unrolled_ice40(kind, size, board, seeds)
+            for shape in UP5K_UNROLLED_SHAPES:
+                row = unrolled_ice40(kind, shape, board, seeds)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 if not row["fits"]:
                     break
-                largest = row
+                largest = (shape, row)
             if largest is None:
                 continue
-            size = int(largest["network"].split("x")[-1])
+            shape, unrolled = largest
             for folded in folded_kinds:
-                row = folded_ice40(folded, size, board, seeds)
+                row = folded_ice40(folded, shape, board, seeds)
                 if row is not None:
                     print(json.dumps(row), flush=True)
                     rows.append(row)
-                    ratio = largest["inferences_per_s"] / row["inferences_per_s"]
+                    ratio = unrolled["inferences_per_s"] / row["inferences_per_s"]
                     print(json.dumps({
-                        "record": "unrolled_vs_folded", "board": board.name, "size": size,
-                        "unrolled": kind, "folded": folded, "ratio": round(ratio, 3),
+                        "record": "unrolled_vs_folded", "board": board.name,
+                        "network": unrolled["network"], "unrolled": kind, "folded": folded,
+                        "folded_lanes": row["lanes"], "ratio": round(ratio, 3),
                     }), flush=True)  # fmt: skip
     return rows
 
