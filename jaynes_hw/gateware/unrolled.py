@@ -44,7 +44,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.layer_config import LayerConfig
-from jaynes_hw.contract.memory_image import pack_code_rows
+from jaynes_hw.contract.memory_image import pack_code_rows, unpack_bias_rows
 from jaynes_hw.gateware.datapath import (
     MemoryAccess,
     active_shift_registers,
@@ -157,7 +157,7 @@ class UnrolledDatapath(wiring.Component):
         config = self.config
         m = Module()
         self._stages = []  # (register, next value): every stage register, moved on ``advance``
-        self._in_flight = []  # valid flags of the stages that read the active registers
+        self._in_flight = []  # every stage's valid flag: a commit waits until all are clear
         K = config.codebook_size
 
         # --- the output queue, and the one enable of every stage ----------------------------
@@ -490,10 +490,8 @@ class UnrolledDatapath(wiring.Component):
             access.r_data.eq(read.data),
         ]
         biases = []
-        for o, init in enumerate(self._bias_init):
-            bias = Signal(
-                signed(config.bias_bits), init=_signed(init, config.bias_bits), name=f"bias{o}"
-            )
+        for o, init in enumerate(unpack_bias_rows(config, self._bias_init).tolist()):
+            bias = Signal(signed(config.bias_bits), init=init, name=f"bias{o}")
             with m.If(access.w_en & (access.addr == o)):
                 m.d.sync += bias.eq(access.w_data)
             biases.append(bias)
@@ -512,11 +510,6 @@ class UnrolledDatapath(wiring.Component):
         m.d.comb += read.addr.eq(self.code_mem.addr)
         m.d.sync += row.eq(read.data)
         m.d.comb += self.code_mem.r_data.eq(row)
-
-
-def _signed(word: int, bits: int) -> int:
-    word &= (1 << bits) - 1
-    return word - (1 << bits) if word >> (bits - 1) else word
 
 
 def tree_depth(codes: np.ndarray, codebook_size: int) -> int:

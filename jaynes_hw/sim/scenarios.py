@@ -287,14 +287,10 @@ async def extremes(dut):
         config, driver = layer.config, layer.driver
         if config.kind == "int8":
             layer.stored = np.full((config.n_out, config.n_in), -128)
-        elif not config.codes_writable:  # codes baked in: its own, with the largest levels
-            fmt = config.level_format
-            layer.mantissas = np.full(config.codebook_size, fmt.max_mantissa)
-            layer.exponents = np.full(config.codebook_size, fmt.max_exponent)
-            await bench.port.play(driver.level_writes(layer.mantissas, layer.exponents))
-        else:
-            top_code = (1 << config.code_bits) - 1  # sign 1, largest bin
-            layer.stored = np.full((config.n_out, config.n_in), top_code)
+        else:  # codes baked into an unrolled layer stay its own, at the largest levels
+            if config.codes_writable:
+                top_code = (1 << config.code_bits) - 1  # sign 1, largest bin
+                layer.stored = np.full((config.n_out, config.n_in), top_code)
             fmt = config.level_format
             layer.mantissas = np.full(config.codebook_size, fmt.max_mantissa)
             layer.exponents = np.full(config.codebook_size, fmt.max_exponent)
