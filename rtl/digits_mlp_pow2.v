@@ -2098,15 +2098,15 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$131  = 1'h0;
   reg \$signal$132  = 1'h0;
-  reg \$signal$134  = 1'h0;
+  reg \$signal$133  = 1'h0;
   reg \$signal$135  = 1'h0;
-  reg \$signal$138  = 1'h0;
+  reg \$signal$136  = 1'h0;
   reg \$signal$139  = 1'h0;
-  reg \$signal$65  = 1'h0;
+  reg \$signal$140  = 1'h0;
   reg \$signal$66  = 1'h0;
-  reg \$signal$72  = 1'h0;
+  reg \$signal$67  = 1'h0;
+  reg \$signal$73  = 1'h0;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [21:0] acc2 = 22'h000000;
@@ -2141,7 +2141,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
-  wire \busy$9 ;
+  wire \busy$11 ;
   reg [4:0] clamped = 5'h0a;
   wire clear;
   input clk;
@@ -2157,6 +2157,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire [15:0] code_read__data;
   (* init = 16'h0000 *)
   wire [15:0] code_row1;
+  wire [8:0] code_row_address;
   input [8:0] code_write__addr;
   wire [8:0] code_write__addr;
   wire [15:0] code_write__data;
@@ -2167,7 +2168,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$7 ;
+  wire \commit_pending$9 ;
   reg credit = 1'h1;
   wire drain;
   reg drained = 1'h1;
@@ -3071,19 +3072,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign \$124  = $signed(x2) << exponent3;
   assign \$125  = mantissa3 ? \$124  : 15'h0000;
   assign \$126  = { \$125 [14], \$125 [14], \$125  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$127  = \$signal$134  & \$signal$135 ;
-  assign \$128  = issue | \$signal$65 ;
-  assign \$129  = valid1 | \$signal$131 ;
+  assign \$127  = \$signal$135  & \$signal$136 ;
+  assign \$128  = issue | \$signal$66 ;
+  assign \$129  = valid1 | \$signal$132 ;
   assign \$130  = \$128  | \$129 ;
-  assign \$131  = \$signal$134  & \$signal$135 ;
+  assign \$131  = \$signal$135  & \$signal$136 ;
   assign \$132  = issue & last_beat;
   assign \$133  = bank_drained ? 1'h0 : bank_reserved;
   assign \$134  = \$132  ? 1'h1 : \$133 ;
   assign \$135  = \$131  | \$134 ;
-  assign \$136  = drain | \$signal$138 ;
+  assign \$136  = drain | \$signal$139 ;
   assign \$137  = \$135  | \$136 ;
   assign \$138  = \$130  | \$137 ;
-  assign \$139  = \$138  | \$signal$139 ;
+  assign \$139  = \$138  | \$signal$140 ;
   assign \$140  = ~ \$139 ;
   assign \$141  = $signed(acc0) + $signed(term0);
   assign \$142  = $signed(\$141 ) + $signed({ 1'h0, sign0 });
@@ -3145,9 +3146,9 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk)
     from_stream1 <= \$187 ;
   always @(posedge clk)
-    \$signal$65  <= \$188 ;
+    \$signal$66  <= \$188 ;
   always @(posedge clk)
-    \$signal$66  <= \$189 ;
+    \$signal$67  <= \$189 ;
   always @(posedge clk)
     final0 <= \$190 ;
   always @(posedge clk)
@@ -3157,7 +3158,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk)
     valid1 <= \$191 ;
   always @(posedge clk)
-    \$signal$72  <= \$192 ;
+    \$signal$73  <= \$192 ;
   always @(posedge clk)
     final1 <= \$193 ;
   always @(posedge clk)
@@ -3241,15 +3242,15 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$131  <= \$213 ;
+    \$signal$132  <= \$213 ;
   always @(posedge clk)
-    \$signal$132  <= \$214 ;
+    \$signal$133  <= \$214 ;
   always @(posedge clk)
     final2 <= \$215 ;
   always @(posedge clk)
-    \$signal$134  <= \$216 ;
+    \$signal$135  <= \$216 ;
   always @(posedge clk)
-    \$signal$135  <= \$217 ;
+    \$signal$136  <= \$217 ;
   always @(posedge clk)
     final3 <= \$218 ;
   always @(posedge clk)
@@ -3293,11 +3294,11 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   always @(posedge clk)
     bank_single <= \$237 ;
   always @(posedge clk)
-    \$signal$138  <= \$238 ;
+    \$signal$139  <= \$238 ;
   always @(posedge clk)
     value_f0 <= \$173 [23:0];
   always @(posedge clk)
-    \$signal$139  <= \$239 ;
+    \$signal$140  <= \$239 ;
   always @(posedge clk)
     rounded_f1 <= \$174 ;
   always @(posedge clk)
@@ -3637,14 +3638,14 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$signal$65 ;
+    \$191  = \$signal$66 ;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$signal$66 ;
+    \$192  = \$signal$67 ;
     if (rst) begin
       \$192  = 1'h0;
     end
@@ -3852,7 +3853,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = \$signal$72 ;
+    \$214  = \$signal$73 ;
     if (rst) begin
       \$214  = 1'h0;
     end
@@ -3866,14 +3867,14 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = \$signal$131 ;
+    \$216  = \$signal$132 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = \$signal$132 ;
+    \$217  = \$signal$133 ;
     if (rst) begin
       \$217  = 1'h0;
     end
@@ -3911,7 +3912,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     \$222  = acc0;
     if (clear) begin
       \$222  = 22'h000000;
-    end else if (\$signal$134 ) begin
+    end else if (\$signal$135 ) begin
       \$222  = \$142 [21:0];
     end
   end
@@ -3920,7 +3921,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     \$223  = acc1;
     if (clear) begin
       \$223  = 22'h000000;
-    end else if (\$signal$134 ) begin
+    end else if (\$signal$135 ) begin
       \$223  = \$144 [21:0];
     end
   end
@@ -3929,7 +3930,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     \$224  = acc2;
     if (clear) begin
       \$224  = 22'h000000;
-    end else if (\$signal$134 ) begin
+    end else if (\$signal$135 ) begin
       \$224  = \$146 [21:0];
     end
   end
@@ -3938,7 +3939,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     \$225  = acc3;
     if (clear) begin
       \$225  = 22'h000000;
-    end else if (\$signal$134 ) begin
+    end else if (\$signal$135 ) begin
       \$225  = \$148 [21:0];
     end
   end
@@ -4075,14 +4076,14 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = \$signal$138 ;
+    \$239  = \$signal$139 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = \$signal$139 ;
+    \$240  = \$signal$140 ;
     if (rst) begin
       \$240  = 1'h0;
     end
@@ -4091,8 +4092,9 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
-  assign \commit_pending$7  = commit_pending;
-  assign \busy$9  = busy;
+  assign code_row_address = code_read__addr;
+  assign \commit_pending$9  = commit_pending;
+  assign \busy$11  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
@@ -5820,15 +5822,15 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$121  = 1'h0;
   reg \$signal$122  = 1'h0;
-  reg \$signal$124  = 1'h0;
+  reg \$signal$123  = 1'h0;
   reg \$signal$125  = 1'h0;
-  reg \$signal$128  = 1'h0;
+  reg \$signal$126  = 1'h0;
   reg \$signal$129  = 1'h0;
-  reg \$signal$65  = 1'h0;
+  reg \$signal$130  = 1'h0;
   reg \$signal$66  = 1'h0;
-  reg \$signal$72  = 1'h0;
+  reg \$signal$67  = 1'h0;
+  reg \$signal$73  = 1'h0;
   reg [20:0] acc0 = 21'h000000;
   reg [20:0] acc1 = 21'h000000;
   reg [21:0] active_rounding = 22'h000080;
@@ -5859,7 +5861,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
-  wire \busy$9 ;
+  wire \busy$11 ;
   reg [4:0] clamped = 5'h08;
   wire clear;
   input clk;
@@ -5875,6 +5877,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire [7:0] code_read__data;
   (* init = 8'h00 *)
   wire [7:0] code_row1;
+  wire [7:0] code_row_address;
   input [7:0] code_write__addr;
   wire [7:0] code_write__addr;
   wire [7:0] code_write__data;
@@ -5885,7 +5888,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   output commit_pending;
   reg commit_pending = 1'h0;
   (* init = 1'h0 *)
-  wire \commit_pending$7 ;
+  wire \commit_pending$9 ;
   reg credit = 1'h1;
   wire drain;
   reg drained = 1'h1;
@@ -6363,19 +6366,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign \$114  = $signed(x2) << exponent1;
   assign \$115  = mantissa1 ? \$114  : 15'h0000;
   assign \$116  = { \$115 [14], \$115 [14], \$115  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$117  = \$signal$124  & \$signal$125 ;
-  assign \$118  = issue | \$signal$65 ;
-  assign \$119  = valid1 | \$signal$121 ;
+  assign \$117  = \$signal$125  & \$signal$126 ;
+  assign \$118  = issue | \$signal$66 ;
+  assign \$119  = valid1 | \$signal$122 ;
   assign \$120  = \$118  | \$119 ;
-  assign \$121  = \$signal$124  & \$signal$125 ;
+  assign \$121  = \$signal$125  & \$signal$126 ;
   assign \$122  = issue & last_beat;
   assign \$123  = bank_drained ? 1'h0 : bank_reserved;
   assign \$124  = \$122  ? 1'h1 : \$123 ;
   assign \$125  = \$121  | \$124 ;
-  assign \$126  = drain | \$signal$128 ;
+  assign \$126  = drain | \$signal$129 ;
   assign \$127  = \$125  | \$126 ;
   assign \$128  = \$120  | \$127 ;
-  assign \$129  = \$128  | \$signal$129 ;
+  assign \$129  = \$128  | \$signal$130 ;
   assign \$130  = ~ \$129 ;
   assign \$131  = $signed(acc0) + $signed(term0);
   assign \$132  = $signed(\$131 ) + $signed({ 1'h0, sign0 });
@@ -6436,9 +6439,9 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk)
     from_stream1 <= \$176 ;
   always @(posedge clk)
-    \$signal$65  <= \$177 ;
+    \$signal$66  <= \$177 ;
   always @(posedge clk)
-    \$signal$66  <= \$178 ;
+    \$signal$67  <= \$178 ;
   always @(posedge clk)
     final0 <= \$179 ;
   always @(posedge clk)
@@ -6448,7 +6451,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk)
     valid1 <= \$180 ;
   always @(posedge clk)
-    \$signal$72  <= \$181 ;
+    \$signal$73  <= \$181 ;
   always @(posedge clk)
     final1 <= \$182 ;
   always @(posedge clk)
@@ -6512,15 +6515,15 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
-    \$signal$121  <= \$202 ;
+    \$signal$122  <= \$202 ;
   always @(posedge clk)
-    \$signal$122  <= \$203 ;
+    \$signal$123  <= \$203 ;
   always @(posedge clk)
     final2 <= \$204 ;
   always @(posedge clk)
-    \$signal$124  <= \$205 ;
+    \$signal$125  <= \$205 ;
   always @(posedge clk)
-    \$signal$125  <= \$206 ;
+    \$signal$126  <= \$206 ;
   always @(posedge clk)
     final3 <= \$207 ;
   always @(posedge clk)
@@ -6556,11 +6559,11 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   always @(posedge clk)
     bank_single <= \$222 ;
   always @(posedge clk)
-    \$signal$128  <= \$223 ;
+    \$signal$129  <= \$223 ;
   always @(posedge clk)
     value_f0 <= \$162 [22:0];
   always @(posedge clk)
-    \$signal$129  <= \$224 ;
+    \$signal$130  <= \$224 ;
   always @(posedge clk)
     rounded_f1 <= \$163 ;
   always @(posedge clk)
@@ -6812,14 +6815,14 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = \$signal$65 ;
+    \$180  = \$signal$66 ;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$181  = \$signal$66 ;
+    \$181  = \$signal$67 ;
     if (rst) begin
       \$181  = 1'h0;
     end
@@ -7027,7 +7030,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$203  = \$signal$72 ;
+    \$203  = \$signal$73 ;
     if (rst) begin
       \$203  = 1'h0;
     end
@@ -7041,14 +7044,14 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$205  = \$signal$121 ;
+    \$205  = \$signal$122 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$206  = \$signal$122 ;
+    \$206  = \$signal$123 ;
     if (rst) begin
       \$206  = 1'h0;
     end
@@ -7086,7 +7089,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     \$211  = acc0;
     if (clear) begin
       \$211  = 21'h000000;
-    end else if (\$signal$124 ) begin
+    end else if (\$signal$125 ) begin
       \$211  = \$132 [20:0];
     end
   end
@@ -7095,7 +7098,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     \$212  = acc1;
     if (clear) begin
       \$212  = 21'h000000;
-    end else if (\$signal$124 ) begin
+    end else if (\$signal$125 ) begin
       \$212  = \$134 [20:0];
     end
   end
@@ -7214,14 +7217,14 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$224  = \$signal$128 ;
+    \$224  = \$signal$129 ;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$225  = \$signal$129 ;
+    \$225  = \$signal$130 ;
     if (rst) begin
       \$225  = 1'h0;
     end
@@ -7230,8 +7233,9 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0] };
   assign code_mem__w_en = code_write__en;
-  assign \commit_pending$7  = commit_pending;
-  assign \busy$9  = busy;
+  assign code_row_address = code_read__addr;
+  assign \commit_pending$9  = commit_pending;
+  assign \busy$11  = busy;
   assign input_index = input_write__addr;
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;

@@ -1,7 +1,8 @@
 """Boards: what goes on the chip, and the host side that talks to it.
 
 - ``definitions``: the supported boards (``BOARDS``: iCEBreaker, ULX3S) and their
-  amaranth-boards platforms (``board_named``, ``board_platform``);
+  amaranth-boards platforms (``board_named``);
+- ``clocking``: the PLL that makes the design's clock from the board's oscillator;
 - ``top``: ``BoardTop``, a network behind its UART host link (``LinkOnly`` stands in for a
   network to measure the link alone);
 - ``simulated_uart``: ``SimulatedSerial``, a serial port whose far end is a ``BoardTop`` in
@@ -13,6 +14,6 @@ Importing this package imports only ``definitions``; the others import Amaranth 
 pyserial, and are imported by name.
 """
 
-from jaynes_hw.boards.definitions import BOARDS, Board, board_named, board_platform
+from jaynes_hw.boards.definitions import BOARDS, Board, board_named
 
-__all__ = ["BOARDS", "Board", "board_named", "board_platform"]
+__all__ = ["BOARDS", "Board", "board_named"]

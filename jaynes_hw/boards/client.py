@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import struct
 import time
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
 
 from jaynes_hw.contract.design import Design
 from jaynes_hw.contract.host_protocol import (
-    MAX_STREAM_VALUES,
-    RX_FIFO_BYTES,
+    ERROR_REPLY,
     HostCommand,
+    LinkFault,
+    batch_vectors,
+    crc8,
+    framed,
     value_bytes,
 )
 from jaynes_hw.contract.registers import RegisterMap
@@ -23,7 +27,11 @@ from jaynes_hw.support.errors import UserError
 
 
 class LinkError(UserError):
-    """The board did not answer as the protocol says (wrong design, baud rate or cable)."""
+    """The board did not answer as the protocol says (wrong design, baud rate or cable), or
+    a command still failed after its retries."""
+
+
+RESYNC_LIMIT_BYTES = 1 << 20  # a line that never goes quiet is not a board
 
 
 class HostClient:
@@ -33,16 +41,28 @@ class HostClient:
     ----------
     port :
         Anything with ``read(n) -> bytes`` (which may return fewer bytes on timeout) and
-        ``write(data)``: a ``serial.Serial``, or the simulated UART in the tests.
+        ``write(data)``: a ``serial.Serial``, or the simulated UART in the tests. Its read
+        timeout must be longer than the board's idle timeout (``IDLE_TIMEOUT_S``).
     n_in, n_out, act_bits, out_bits : int
         The network's first ``n_in`` / ``act_bits`` and last ``n_out`` / ``out_bits``.
+    attempts : int
+        Tries per command: a command whose answer is an 'E', is missing, or fails its CRC
+        is sent again after the line has been quiet (``resync``).
+
+    ``faults`` counts, by reason, every failed try since the client was made.
     """
 
-    def __init__(self, port, *, n_in: int, n_out: int, act_bits: int, out_bits: int):
+    def __init__(
+        self, port, *, n_in: int, n_out: int, act_bits: int, out_bits: int, attempts: int = 3
+    ):
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {attempts}")
         self.port = port
         self.n_in, self.n_out = n_in, n_out
         self.in_bytes, self.out_bytes = value_bytes(act_bits), value_bytes(out_bits)
         self.act_bits, self.out_bits = act_bits, out_bits
+        self.attempts = attempts
+        self.faults: Counter[str] = Counter()
 
     def _read_exactly(self, count: int, what: str) -> bytes:
         data = b""
@@ -56,22 +76,54 @@ class HostClient:
             data += chunk
         return data
 
+    def resync(self) -> None:
+        """Read until the line is quiet for the port's timeout: whatever the board was
+        answering is dropped, and it is listening for a command again."""
+        dropped = 0
+        while chunk := self.port.read(4096):
+            dropped += len(chunk)
+            if dropped > RESYNC_LIMIT_BYTES:
+                raise LinkError("the board keeps sending: check the baud rate and the design")
+
+    def _transact(self, command: HostCommand, body: bytes, answer_bytes: int, what: str):
+        """Send one command frame; return the ``answer_bytes`` data bytes of its answer,
+        after checking its tag and CRC; retry as the class docstring says."""
+        frame = framed(bytes([command]) + body)
+        reason = ""
+        for _ in range(self.attempts):
+            self.port.write(frame)
+            try:
+                tag = self._read_exactly(1, what)
+                if tag[0] == ERROR_REPLY:
+                    answer = tag + self._read_exactly(2, what)
+                    fault = _fault_name(answer[1]) if crc8(answer) == 0 else "garbled error"
+                    reason = f"the board refused it ({fault})"
+                elif tag[0] != command:
+                    reason = f"the board answered {tag!r}, not {bytes([command])!r}"
+                else:
+                    answer = tag + self._read_exactly(answer_bytes + 1, what)
+                    if crc8(answer) == 0:
+                        return answer[1:-1]
+                    reason = "its answer failed the checksum"
+            except LinkError as error:
+                if self.attempts == 1:
+                    raise
+                reason = str(error)
+            self.faults[reason.split(" (")[0]] += 1
+            self.resync()
+        raise LinkError(f"{what} failed {self.attempts} times; last: {reason}")
+
     def sync(self) -> None:
-        """Check that the board answers: send 'S' and expect 'S' back."""
-        self.port.write(bytes([HostCommand.SYNC]))
-        answer = self._read_exactly(1, "sync")
-        if answer[0] != HostCommand.SYNC:
-            raise LinkError(f"the board answered {answer!r} to a sync, not b'S'")
+        """Check that the board answers."""
+        self._transact(HostCommand.SYNC, b"", 0, "sync")
 
     def write(self, address: int, data: int) -> None:
-        self.port.write(struct.pack("<BII", HostCommand.WRITE, address, data & 0xFFFF_FFFF))
-        answer = self._read_exactly(1, "write acknowledge")
-        if answer[0] != HostCommand.WRITE:
-            raise LinkError(f"the board answered {answer!r} to a write, not b'W'")
+        body = struct.pack("<II", address, data & 0xFFFF_FFFF)
+        self._transact(HostCommand.WRITE, body, 0, f"write of {address:#x}")
 
     def read(self, address: int) -> int:
-        self.port.write(struct.pack("<BI", HostCommand.READ, address))
-        return struct.unpack("<I", self._read_exactly(4, "read"))[0]
+        answer = self._transact(HostCommand.READ, struct.pack("<I", address), 4, "read")
+        return struct.unpack("<I", answer)[0]
 
     def play(self, writes: Iterable[tuple[int, int]]) -> int:
         """Perform (address, data) writes in order (a ``LayerDriver`` list); return how many."""
@@ -84,8 +136,8 @@ class HostClient:
     def infer(self, vectors: np.ndarray) -> np.ndarray:
         """Stream input vectors (count, n_in) through the network; return (count, n_out).
 
-        Vectors are sent in batches small enough for the board's receive FIFO, each batch
-        after the results of the one before it have arrived.
+        Vectors go in batches of ``batch_vectors(n_in)`` (what the board holds before it
+        checks a frame), each batch after the results of the one before it.
         """
         vectors = np.asarray(vectors)
         if vectors.ndim != 2 or vectors.shape[1] != self.n_in:
@@ -93,22 +145,20 @@ class HostClient:
         half = 1 << (self.act_bits - 1)
         if vectors.size and (vectors.min() < -half or vectors.max() >= half):
             raise UserError(f"input values must fit {self.act_bits}-bit signed [-{half}, {half})")
-        per_batch = max(
-            1,
-            min(
-                (RX_FIFO_BYTES - 3) // (self.n_in * self.in_bytes),
-                MAX_STREAM_VALUES // self.n_in,
-            ),
-        )
+        per_batch = batch_vectors(self.n_in)
         results = []
         for start in range(0, len(vectors), per_batch):
             batch = vectors[start : start + per_batch]
-            values = batch.reshape(-1).astype(np.int64)
             payload = b"".join(
-                int(value).to_bytes(self.in_bytes, "little", signed=True) for value in values
+                int(value).to_bytes(self.in_bytes, "little", signed=True)
+                for value in batch.reshape(-1).astype(np.int64)
             )
-            self.port.write(struct.pack("<BH", HostCommand.STREAM, values.size) + payload)
-            answer = self._read_exactly(len(batch) * self.n_out * self.out_bytes, "results")
+            answer = self._transact(
+                HostCommand.STREAM,
+                struct.pack("<H", len(batch)) + payload,
+                len(batch) * self.n_out * self.out_bytes,
+                f"a stream of {len(batch)} vectors",
+            )
             results.append(self._decode(answer).reshape(len(batch), self.n_out))
         if not results:
             return np.zeros((0, self.n_out), dtype=np.int64)
@@ -154,3 +204,10 @@ def check_identity(client: HostClient, design: Design) -> None:
                     f"layer {index} register {offset} reads {found:#010x}, the manifest's "
                     f"design has {value:#010x}: the board holds a different design"
                 )
+
+
+def _fault_name(code: int) -> str:
+    try:
+        return LinkFault(code).name.lower()
+    except ValueError:
+        return f"code {code}"

@@ -1,5 +1,6 @@
 """``jaynes-hw run``: drive a programmed board over its UART: check that it holds the
-manifest's design, stream vectors through it, compare every output with the reference."""
+manifest's design, load what its bitstream cannot (codes kept in SPRAM), stream vectors
+through it, compare every output with the reference."""
 
 from __future__ import annotations
 
@@ -78,6 +79,11 @@ def run(args: argparse.Namespace, port=None) -> int:
     client = client_for(port, design)
     client.sync()
     check_identity(client, design)
+    start_up = design.start_up_writes()
+    if start_up:
+        started = time.monotonic()
+        client.play(start_up)
+        print(f"loaded {len(start_up)} code words into SPRAM in {time.monotonic() - started:.2f} s")
     started = time.monotonic()
     outputs = client.infer(vectors)
     seconds = time.monotonic() - started

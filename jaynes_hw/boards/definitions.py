@@ -1,14 +1,12 @@
 """The supported boards, iCEBreaker (iCE40 UP5K) and ULX3S (ECP5-85F), through
 amaranth-boards.
 
-``BOARDS`` names them; ``board_platform`` gives a board's amaranth-boards platform with the
-timing target nextpnr should aim for. Importing this module costs nothing: the platform is
-imported when asked for.
+``BOARDS`` names them; ``Board.platform`` gives a board's amaranth-boards platform.
+Importing this module costs nothing: the platform is imported when asked for.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 from jaynes_hw.support.errors import UserError
@@ -23,7 +21,7 @@ class Board:
     family: str  # "ice40" or "ecp5"
     platform_module: str
     platform_class: str
-    fmax_target_mhz: float
+    fmax_target_mhz: float  # the clock of a first build, before its Fmax is known
     dsps: int  # multiplier blocks on the device (SB_MAC16 / MULT18X18D)
     nextpnr_device: tuple[str, ...]  # nextpnr's device and package options
     synth_options: tuple[str, ...] = ()  # Yosys synth_<family> options for the device
@@ -70,23 +68,3 @@ def board_named(name: str) -> Board:
         return BOARDS[name]
     except KeyError:
         raise UserError(f"unknown board {name!r}; expected one of {', '.join(BOARDS)}") from None
-
-
-def board_platform(board: Board, target_mhz: float | None = None):
-    """The board's platform, its default clock constrained to ``target_mhz`` for nextpnr.
-
-    The design still runs from the board's oscillator (``board_clock_hz`` tells its real
-    frequency, which sets the UART divisor); the constraint only says how fast nextpnr must
-    make it, and so what Fmax the report shows against. Returns (platform, board_clock_hz).
-    """
-    from amaranth.build import Clock
-
-    platform = board.platform()
-    key = (platform.default_clk, 0)
-    resource = platform.resources[key]
-    board_clock_hz = resource.clock.frequency
-    if target_mhz is not None:
-        retimed = copy.copy(resource)
-        retimed.clock = Clock(target_mhz * 1e6)
-        platform.resources[key] = retimed
-    return platform, board_clock_hz

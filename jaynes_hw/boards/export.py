@@ -17,7 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from jaynes_hw.boards.definitions import BOARDS, Board, board_named, board_platform
+from jaynes_hw.boards.clocking import PllSettings, pll_settings
+from jaynes_hw.boards.definitions import BOARDS, Board, board_named
 from jaynes_hw.boards.top import BoardTop, LinkOnly, NetworkInstance
 from jaynes_hw.contract.host_protocol import DEFAULT_BAUD
 from jaynes_hw.contract.manifest import Manifest
@@ -28,18 +29,27 @@ from jaynes_hw.support.files import write_text_files
 TOP_VERILOG = "top.v"
 
 
+def board_pll(board: Board, clock_mhz: float | None = None, baud: int = DEFAULT_BAUD):
+    """The board's PLL setting: the highest clock at or below ``clock_mhz`` (default the
+    board's first-build target, ``fmax_target_mhz``) that makes ``baud``."""
+    oscillator_hz = board.platform().default_clk_frequency
+    most_hz = (board.fmax_target_mhz if clock_mhz is None else clock_mhz) * 1e6
+    return pll_settings(board.family, oscillator_hz, most_hz, baud)
+
+
 def board_files(
     board: Board,
     network: NetworkInstance | LinkOnly,
     *,
-    target_mhz: float | None = None,
+    pll: PllSettings | None = None,
     baud: int = DEFAULT_BAUD,
 ) -> dict[str, str]:
     """``{"top.v": Verilog, "top.pcf" or "top.lpf": constraints}`` of ``BoardTop(network)``
-    for ``board``, its clock constrained to ``target_mhz`` (default: the board's target)."""
-    target_mhz = board.fmax_target_mhz if target_mhz is None else target_mhz
-    platform, board_clock_hz = board_platform(board, target_mhz)
-    top = BoardTop(network, board_clock_hz, baud)
+    for ``board``, clocked by ``pll`` (default ``board_pll(board, baud=baud)``). The pin
+    constraints give the oscillator's own frequency; nextpnr derives the PLL's output."""
+    pll = board_pll(board, baud=baud) if pll is None else pll
+    platform = board.platform()
+    top = BoardTop(network, pll.output_hz, baud, pll=pll)
     plan = platform.build(top, name="top", do_build=False, debug_verilog=True, emit_src=False)
     return {
         TOP_VERILOG: _text(plan.files["top.debug.v"]),
@@ -53,8 +63,7 @@ def _text(content: str | bytes) -> str:
 
 
 def constraints(board: Board) -> str:
-    """The board's pin constraints at its default clock target (what ``boards/<board>/``
-    commits)."""
+    """The board's pin constraints (what ``boards/<board>/`` commits)."""
     return board_files(board, LinkOnly())[board.constraints_file]
 
 
@@ -69,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--manifest", type=Path, help="the network's manifest (NAME.json)")
     what.add_argument("--constraints", action="store_true", help="print the pin constraints")
     parser.add_argument("--out", type=Path, default=Path("."), help="directory for top.v")
-    parser.add_argument("--target-mhz", type=positive_float, help="clock constraint")
+    parser.add_argument(
+        "--clock-mhz",
+        type=positive_float,
+        help="the PLL's clock: the highest it makes at or below this (default: the board's "
+        "first-build target, 48 MHz iCE40, 100 MHz ECP5)",
+    )
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD)
     args = parser.parse_args(argv)
 
@@ -79,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(constraints(board))
             return 0
         network = NetworkInstance(Manifest.read(args.manifest))
-        files = board_files(board, network, target_mhz=args.target_mhz, baud=args.baud)
+        pll = board_pll(board, args.clock_mhz, args.baud)
+        files = board_files(board, network, pll=pll, baud=args.baud)
         for path in write_text_files(args.out, {TOP_VERILOG: files[TOP_VERILOG]}):
             print(f"wrote {path}")
         return 0

@@ -108,6 +108,15 @@ class Design:
                 writes += layer.driver.commit_writes()
         return writes
 
+    def start_up_writes(self) -> list[tuple[int, int]]:
+        """Configuration-port writes the design needs before its first vector: the codes of
+        every layer kept in SPRAM (``code_memory = "spram"``), which no bitstream loads."""
+        writes = []
+        for layer in self.layers:
+            if layer.config.code_memory == "spram":
+                writes += layer.driver.code_writes(layer.stored)
+        return writes
+
     @property
     def act_bits(self) -> int:
         return self.layers[0].config.act_bits

@@ -32,6 +32,11 @@ DATAPATH_CHOICES = ("auto", *DATAPATHS)
 MAX_PORT_DIMENSION = 65535  # n_in and n_out are read back in 16-bit register fields
 BUS_DATA_BITS = 32
 DEFAULT_LANES = 4  # a layer's lanes when its network description does not say
+# where a folded core keeps its codes: block RAM (initialised by the bitstream) or the iCE40
+# UltraPlus single-port RAM (SB_SPRAM256KA: 16384 x 16 bits, nibble write masks, four on the
+# UP5K; loaded through the configuration port, ``jaynes_hw.gateware.code_memory``)
+CODE_MEMORIES = ("block", "spram")
+SPRAM_DEPTH, SPRAM_WIDTH, SPRAM_BLOCKS_UP5K = 16384, 16, 4
 
 
 def check_core(kind: str) -> str:
@@ -114,6 +119,7 @@ class LayerConfig:
     bias_bits: int = 0
     relu: bool = False
     datapath: str = "auto"
+    code_memory: str = "block"
 
     def __post_init__(self) -> None:
         check_core(self.kind)
@@ -155,8 +161,54 @@ class LayerConfig:
                     f"n_out ({self.n_out}) too large for an unrolled core: a code row would be "
                     "over 4096 bits"
                 )
+        self._check_code_memory()
         # LayerArithmetic checks the accumulator bound (at most 63 bits).
         self.arithmetic()
+
+    def _check_code_memory(self) -> None:
+        if self.code_memory not in CODE_MEMORIES:
+            raise UserError(
+                f"unknown code_memory {self.code_memory!r}; expected one of "
+                f"{', '.join(CODE_MEMORIES)}"
+            )
+        if self.code_memory == "block":
+            return
+        if self.unrolled:
+            raise UserError("an unrolled core's codes are its wiring: code_memory = 'block' only")
+        if self.code_bits % 4:
+            raise UserError(
+                f"SPRAM writes whole 4-bit nibbles: code_memory = 'spram' takes 4- or 8-bit "
+                f"codes, not {self.code_bits}-bit"
+            )
+        if self.lanes * self.code_bits > SPRAM_BLOCKS_UP5K * SPRAM_WIDTH:
+            raise UserError(
+                f"a row of {self.lanes} {self.code_bits}-bit codes is wider than the four "
+                f"SPRAM blocks ({SPRAM_BLOCKS_UP5K * SPRAM_WIDTH} bits): at most "
+                f"{SPRAM_BLOCKS_UP5K * SPRAM_WIDTH // self.code_bits} lanes"
+            )
+        if self.spram_blocks > SPRAM_BLOCKS_UP5K:
+            raise UserError(
+                f"the codes need {self.spram_blocks} SPRAM blocks ({self.code_rows} rows of "
+                f"{self.lanes * self.code_bits} bits); an iCE40 UltraPlus has "
+                f"{SPRAM_BLOCKS_UP5K}: use more lanes"
+            )
+
+    @property
+    def spram_blocks_wide(self) -> int:
+        """SPRAM blocks side by side for one code row (16 bits each)."""
+        return -(-self.lanes * self.code_bits // SPRAM_WIDTH)
+
+    @property
+    def spram_banks(self) -> int:
+        """Banks of ``spram_blocks_wide`` blocks for ``code_rows`` rows (16384 each)."""
+        return -(-self.code_rows // SPRAM_DEPTH)
+
+    @property
+    def spram_blocks(self) -> int:
+        """SB_SPRAM256KA blocks the codes take (0 in block RAM)."""
+        if self.code_memory != "spram":
+            return 0
+        return self.spram_blocks_wide * self.spram_banks
 
     # --- the arithmetic -----------------------------------------------------------------
 
@@ -326,6 +378,8 @@ class LayerConfig:
             "macs_per_cycle": self.n_in * self.n_out / self.cycles_per_vector,
             "full_rate": self.full_rate,
             "codes_writable": self.codes_writable,
+            "codes_loaded_at_start": self.code_memory == "spram",
+            "spram_blocks": self.spram_blocks,
             "vector_streams": self.unrolled,
         }
 
@@ -354,6 +408,7 @@ PARAMETERS = (
     "mantissa_bits",
     "exponent_bits",
     "datapath",
+    "code_memory",
 )
 
 

@@ -17,7 +17,8 @@ regs     2  GEOMETRY               R     lanes | code_bits << 8 | act_bits << 16
                                          out_bits << 24
 regs     3  FORMAT                 R     mantissa_bits | exponent_bits << 8 |
                                          bias_bits << 16 | relu << 24 | shared << 25 |
-                                         unrolled << 26 | unrolled_serial << 27
+                                         unrolled << 26 | unrolled_serial << 27 |
+                                         codes in SPRAM << 28
 regs     4  CONTROL / STATUS       W     bit 0: commit the staged codebook and shift
                                    R     bit 0: commit pending, bit 1: busy
 regs     5  SHIFT                  RW    staged output shift S (0..max_shift)
@@ -148,7 +149,8 @@ class RegisterMap:
             | int(config.relu) << 24
             | int(config.datapath == "shared") << 25
             | int(config.datapath == "unrolled") << 26
-            | int(config.datapath == "unrolled_serial") << 27,
+            | int(config.datapath == "unrolled_serial") << 27
+            | int(config.code_memory == "spram") << 28,
         }
 
     def to_json(self) -> dict:

@@ -62,6 +62,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.gateware.code_memory import SinglePortCodes
 from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
 
@@ -190,16 +191,34 @@ class LayerDatapath(wiring.Component):
         lanes, n_in, passes = config.lanes, config.n_in, config.passes
 
         # --- memories ---------------------------------------------------------------------
-        m.submodules.codes = codes = Memory(
-            shape=unsigned(lanes * config.code_bits), depth=config.code_rows, init=self._code_init
-        )
-        code_read = codes.read_port()
-        code_write = codes.write_port(granularity=config.code_bits)
-        m.d.comb += [
-            code_write.addr.eq(self.code_mem.addr),
-            code_write.data.eq(self.code_mem.w_data),
-            code_write.en.eq(self.code_mem.w_en),
-        ]
+        # The code row the issue stage names (``row``) unless the configuration port reads
+        # or, single-port, writes one; ``code_row`` is that row a cycle later.
+        code_row_address = Signal(range(config.code_rows) if config.code_rows > 1 else 1)
+        if config.code_memory == "spram":
+            m.submodules.codes = codes = SinglePortCodes(config)
+            port_takes_codes = self.code_mem.r_en | self.code_mem.w_en.any()
+            m.d.comb += [
+                codes.addr.eq(code_row_address),
+                codes.w_en.eq(self.code_mem.w_en),
+                codes.w_data.eq(self.code_mem.w_data),
+            ]
+            code_row = codes.r_data
+        else:
+            m.submodules.codes = codes = Memory(
+                shape=unsigned(lanes * config.code_bits),
+                depth=config.code_rows,
+                init=self._code_init,
+            )
+            code_read = codes.read_port()
+            code_write = codes.write_port(granularity=config.code_bits)
+            port_takes_codes = self.code_mem.r_en
+            m.d.comb += [
+                code_write.addr.eq(self.code_mem.addr),
+                code_write.data.eq(self.code_mem.w_data),
+                code_write.en.eq(self.code_mem.w_en),
+                code_read.addr.eq(code_row_address),
+            ]
+            code_row = code_read.data
 
         # --- issue stage ------------------------------------------------------------------
         # The counters' comparisons are kept in registers beside them (updated with them), and
@@ -230,11 +249,12 @@ class LayerDatapath(wiring.Component):
 
         # A pending commit holds the next vector back until the previous one is out, so the
         # swap never lands between two beats of one vector; a pass's last beat waits for the
-        # bank. A configuration read of the code memory borrows its read port for a cycle.
+        # bank. A configuration read of the code memory (single-port: a write too) borrows
+        # its port for a cycle.
         # blocked: a pass ended last cycle | (commit_pending & vector_start) |
         #          (last_beat & bank_reserved)
         blocked = Signal()
-        can_issue = ~self.code_mem.r_en & ~blocked
+        can_issue = ~port_takes_codes & ~blocked
         issue = Signal()
         m.d.comb += [
             self.x.ready.eq(can_issue & from_stream),
@@ -276,7 +296,7 @@ class LayerDatapath(wiring.Component):
                 | (last_beat_next & bank_reserved_next)
             ),
         ]
-        m.d.comb += code_read.addr.eq(Mux(self.code_mem.r_en, self.code_mem.addr, row))
+        m.d.comb += code_row_address.eq(Mux(port_takes_codes, self.code_mem.addr, row))
 
         # The first pass keeps the activations for the passes that replay them.
         x_held = Signal(signed(config.act_bits), reset_less=True)
@@ -303,7 +323,7 @@ class LayerDatapath(wiring.Component):
         m.d.sync += [valid0.eq(issue), last0.eq(last_beat), final0.eq(final_pass)]
         x1 = Signal(signed(config.act_bits), reset_less=True)
         code_row1 = Signal(lanes * config.code_bits, reset_less=True)
-        m.d.sync += [x1.eq(x0), code_row1.eq(code_read.data)]
+        m.d.sync += [x1.eq(x0), code_row1.eq(code_row)]
         m.d.comb += self.code_mem.r_data.eq(code_row1)  # a configuration read's row, too
 
         # --- s1: the shared activation register; codes decoded or products made ---------------

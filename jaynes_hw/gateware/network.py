@@ -81,6 +81,16 @@ class Network(wiring.Component):
             }
         )
 
+    @property
+    def n_in(self) -> int:
+        """Values in one input vector (the first layer's)."""
+        return self.layers[0].config.n_in
+
+    @property
+    def n_out(self) -> int:
+        """Values in one output vector (the last layer's)."""
+        return self.layers[-1].config.n_out
+
     def elaborate(self, platform):
         m = Module()
         for index, layer in enumerate(self.layers):

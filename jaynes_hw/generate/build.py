@@ -192,6 +192,7 @@ def build_layers(
                 bias_bits=bias_bits,
                 relu=layer.relu,
                 datapath="per_lane" if core == "int8" else layer.datapath or request.datapath,
+                code_memory=layer.code_memory,
                 **fmt_fields,
             )
         except UserError as error:

@@ -17,7 +17,8 @@ The TOML (every key is documented in the README, "The network description")::
 
     [[layer]]                     # weight, and optionally: bias, lanes, relu, shift
     weight = "fc1.weight"         # ("auto" or an integer), out_bits, bias_bits, scheme,
-                                  # bits, levels, datapath
+                                  # bits, levels, datapath, code_memory ("block" or
+                                  # "spram": iCE40 UltraPlus SPRAM, loaded at start-up)
 
 ``parse_config`` checks every key and type and names the file in its errors;
 ``plan_generation`` turns the command line's choices (config, quantized file, core, scheme,
@@ -63,6 +64,7 @@ LAYER_KEYS = {
     "bits",
     "levels",
     "datapath",
+    "code_memory",
 }
 
 
@@ -79,6 +81,7 @@ class LayerRequest:
     bits: int | None = None  # None: the network's
     levels: LevelFormat | None = None  # None: the network's
     datapath: str | None = None  # auto | per_lane | shared | unrolled...; None: the network's
+    code_memory: str = "block"  # block | spram
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
                 bits=_typed(table, "bits", int, where),
                 levels=_level_format(table, where),
                 datapath=_typed(table, "datapath", str, where),
+                code_memory=_typed(table, "code_memory", str, where, "block"),
             )
         )
     source = _typed(document, "source", str, "the network")

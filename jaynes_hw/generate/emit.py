@@ -14,6 +14,7 @@ from amaranth.lib import wiring
 from jaynes_hw.contract.manifest import LayerEntry, Manifest
 from jaynes_hw.contract.memory_image import hex_text, pack_bias_rows, pack_code_rows
 from jaynes_hw.gateware import Int8LayerCore, LayerCore, Network
+from jaynes_hw.gateware.code_memory import PrimitivesOf
 from jaynes_hw.generate.build import BuiltLayer
 from jaynes_hw.support.errors import UserError
 
@@ -65,7 +66,10 @@ def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, s
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise UserError(f"name {name!r} is not a Verilog identifier (letters, digits, _)")
     network = build_network(layers)
-    files = {f"{name}.v": verilog.convert(network, name=name, emit_src=False)}
+    # a layer in SPRAM makes the Verilog instantiate the iCE40 UltraPlus primitive
+    in_spram = any(layer.config.code_memory == "spram" for layer in layers)
+    platform = PrimitivesOf() if in_spram else None
+    files = {f"{name}.v": verilog.convert(network, name=name, platform=platform, emit_src=False)}
     entries = []
     for index, (layer, core) in enumerate(zip(layers, network.layers, strict=True)):
         config = layer.config

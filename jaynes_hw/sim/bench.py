@@ -66,13 +66,15 @@ class Bench:
         self.port = ConfigPortMaster(dut, lambda: self.cycle, self.patience)
 
     async def start(self) -> None:
-        """Start the clock and the cycle counter, idle every input, reset."""
+        """Start the clock and the cycle counter, idle every input, reset, and load what
+        no bitstream loads (``Design.start_up_writes``: codes kept in SPRAM)."""
         Clock(self.dut.clk, CLOCK_NS, unit="ns").start()
         cocotb.start_soon(self._count())
         self.driver.idle()
         self.monitor.stop()
         self.port.idle()
         await self.reset()
+        await self.port.play(self.design.start_up_writes())
 
     async def _count(self) -> None:
         while True:

@@ -42,7 +42,7 @@ from jaynes_hw.sim.budget import (
     CycleBudget,
     wall_clock_limit,
 )
-from jaynes_hw.sim.runner import design_to_simulate
+from jaynes_hw.sim.runner import design_to_simulate, verilog_sources
 from jaynes_hw.sim.scoreboard import check_outputs
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.tools import verilator_environment, verilator_executable
@@ -260,7 +260,7 @@ def playback(
     the outputs. ``idle`` and ``backpressure``: probabilities of an idle cycle on x and of
     ``y.ready`` low in a cycle (0: back to back, y always ready)."""
     design = design_to_simulate(manifest, simulator)
-    commands, inputs = [], []
+    commands, inputs = _start_up_commands(design), []
     for n, phase in enumerate(phases):
         vectors = np.asarray(phase.inputs, dtype=np.int64)
         if vectors.ndim != 2 or vectors.shape[1] != design.n_in or not len(vectors):
@@ -282,6 +282,11 @@ def playback(
         PhaseResult(stream.outputs, stream.cycles, _median_period(stream.vector_starts))
         for stream in streams
     ]
+
+
+def _start_up_commands(design: Design) -> list[tuple[int, int, int]]:
+    """The writes a design needs before its first vector (``Design.start_up_writes``)."""
+    return [(OP_WRITE, int(address), int(data)) for address, data in design.start_up_writes()]
 
 
 def _median_period(starts: np.ndarray) -> float:
@@ -321,7 +326,8 @@ def bulk_stream(
     started = time.perf_counter()
     try:
         (stream,) = run(
-            design, command, _run_directory(command), [(OP_STREAM, vectors, 0)], x, seed,
+            design, command, _run_directory(command),
+            [*_start_up_commands(design), (OP_STREAM, vectors, 0)], x, seed,
             BULK_IDLE, BULK_BACKPRESSURE, wall_clock_limit(design, vectors),
         )  # fmt: skip
         seconds = time.perf_counter() - started
@@ -383,7 +389,7 @@ def build(design: Design, simulator: str, build_root: Path) -> list[str]:
                 verilator_executable(env), "--cc", "--exe", "--build", "-j", "2",
                 "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", HARNESS_TOP,
                 "-Mdir", str(directory / "obj"), "-o", str(binary),
-                "harness.v", str(design.verilog.resolve()), "main.cpp",
+                "harness.v", *map(str, verilog_sources(design)), "main.cpp",
             ]  # fmt: skip
             _compile(compile_command, directory, env, simulator, design)
         return command
@@ -391,7 +397,7 @@ def build(design: Design, simulator: str, build_root: Path) -> list[str]:
     if not program.exists():
         (directory / "clock.v").write_text(ICARUS_CLOCK.format(harness=HARNESS_TOP))
         compile_command = ["iverilog", "-g2005", "-s", "bulk_clock", "-o", str(program),
-                           "clock.v", "harness.v", str(design.verilog.resolve())]  # fmt: skip
+                           "clock.v", "harness.v", *map(str, verilog_sources(design))]  # fmt: skip
         _compile(compile_command, directory, None, simulator, design)
     return ["vvp", "-n", str(program)]
 

@@ -153,6 +153,20 @@ def design_to_simulate(manifest: str | Path, simulator: str) -> Design:
     return design
 
 
+# the behavioural model of the iCE40 UltraPlus SPRAM that a design with layers in SPRAM
+# instantiates (``code_memory = "spram"``)
+SPRAM_MODEL = Path(__file__).parent / "sb_spram256ka.v"
+
+
+def verilog_sources(design: Design) -> list[Path]:
+    """The Verilog files a simulation of ``design`` compiles: its own, and the SPRAM model
+    when a layer keeps its codes there."""
+    sources = [design.verilog.resolve()]
+    if any(layer.config.code_memory == "spram" for layer in design.layers):
+        sources.append(SPRAM_MODEL)
+    return sources
+
+
 @contextlib.contextmanager
 def _built(manifest: str | Path, simulator: str, build_root: Path, waves: bool = False):
     """(cocotb runner, design, build directory) of the design, compiled, with the simulator's
@@ -166,7 +180,7 @@ def _built(manifest: str | Path, simulator: str, build_root: Path, waves: bool =
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
         try:
             runner.build(
-                sources=[design.verilog.resolve()],
+                sources=verilog_sources(design),
                 hdl_toplevel=design.top,
                 build_dir=build_dir,
                 build_args=build_args,

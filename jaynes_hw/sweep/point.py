@@ -104,7 +104,7 @@ def _build(job: PointJob) -> dict:
         settings["board"],
         manifest,
         job.build_dir / "build",
-        target_mhz=settings.get("target_mhz"),
+        clock_mhz=settings.get("clock_mhz") or board_named(settings["board"]).fmax_target_mhz,
         seeds=(settings.get("seed", 1),),
         timeout_seconds=job.timeout_seconds,
     )

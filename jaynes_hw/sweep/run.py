@@ -40,7 +40,7 @@ RESULT_COLUMNS = (
     "datapath",
     "lanes",
     "board",
-    "target_mhz",
+    "clock_mhz",
     "seed",
     "area_field",
     "area",

@@ -20,7 +20,8 @@
     datapath = ["auto", "shared"]
     lanes = [1, 2, 4]             # every layer's lanes
     board = ["icebreaker", "ulx3s"]
-    target_mhz = [48]
+    clock_mhz = [48]              # the PLL clock each build runs at (default: the board's
+                                  # first-build target, 48 iCE40 / 100 ECP5)
     seed = [1, 2]                 # nextpnr placement seed
 
     [[point]]                     # and/or single points, with the same keys (not lists)
@@ -63,7 +64,7 @@ SETTINGS = {
     "datapath": str,
     "lanes": int,
     "board": str,
-    "target_mhz": float,
+    "clock_mhz": float,
     "seed": int,
 }
 DEFAULT_TIMEOUT_MINUTES = 30.0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaynes_hw.contract.host_protocol import link_bound_rate
 from jaynes_hw.contract.layer_config import CORE_KINDS, network_vector_period
 from jaynes_hw.generate import BuiltLayer, LayerRequest, NetworkRequest, build_layers
 
@@ -54,7 +55,9 @@ def compare_layers(
 
 
 def describe(layers: list[BuiltLayer], report: dict) -> dict:
-    """A build's report with what was built: core kind, shape, lanes in all, layer configs."""
+    """A build's report with what was built: core kind, shape, lanes in all, layer configs,
+    vectors/s at Fmax and (for a board build) at the PLL clock, through the host link
+    (``link_bound_rate``) and the lesser of the two: what the board delivers to its host."""
     first, last = layers[0].config, layers[-1].config
     period = network_vector_period([layer.config for layer in layers])
     macs = sum(layer.config.n_in * layer.config.n_out for layer in layers)
@@ -69,6 +72,16 @@ def describe(layers: list[BuiltLayer], report: dict) -> dict:
         "vectors_per_s": round(fmax_hz / period),
         "macs_per_s": round(fmax_hz * macs / period),
     }
+    if "clock_mhz" in report:  # what the board runs at: the core at its clock, the link
+        core_rate = report["clock_mhz"] * 1e6 / period
+        link_rate = link_bound_rate(
+            report["baud"], first.n_in, last.n_out, first.act_bits, last.out_bits
+        )
+        described |= {
+            "core_vectors_per_s_at_clock": round(core_rate),
+            "link_vectors_per_s": round(link_rate),
+            "board_vectors_per_s": round(min(core_rate, link_rate)),
+        }
     return described | report
 
 

@@ -4,9 +4,9 @@ board top (``jaynes_hw.boards.export``) and the generator's network Verilog.
 A build directory holds ``network.v`` (the generator's ``NAME.v``, absent for the host link
 alone), ``top.v`` and the pin constraints (``top.pcf`` / ``top.lpf``); ``flow_commands``
 gives the three commands run there, and ``boards/<board>/Makefile`` runs the very same
-(``tests/synth/test_board_makefiles.py`` compares them). The clock target nextpnr works for
-is in the constraints (48 MHz iCE40, 100 MHz ECP5); the bitstream runs from the board's
-oscillator (12 MHz iCEBreaker, 25 MHz ULX3S).
+(``tests/synth/test_board_makefiles.py`` compares them). The design runs from the board's
+PLL, fed by its oscillator (12 MHz iCEBreaker, 25 MHz ULX3S, the frequency the pin
+constraints give); nextpnr derives the PLL's output clock and reports the Fmax against it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jaynes_hw.boards.definitions import Board, board_named
-from jaynes_hw.boards.export import TOP_VERILOG, board_files
+from jaynes_hw.boards.export import TOP_VERILOG, board_files, board_pll
 from jaynes_hw.boards.top import LinkOnly, NetworkInstance
 from jaynes_hw.contract.host_protocol import DEFAULT_BAUD
 from jaynes_hw.contract.manifest import Manifest
@@ -28,6 +28,7 @@ from jaynes_hw.support.tools import tool_versions, yowasp_environment
 from jaynes_hw.synth.reports import failure_reason, read_reports
 
 NETWORK_VERILOG = "network.v"
+CLOCK_PASSES = 3  # builds at most, finding the clock
 BITSTREAM = {"ice40": "top.bin", "ecp5": "top.bit"}
 # synth_<family> option by family and "map multipliers to DSP blocks"
 DSP_OPTIONS = {"ice40": {True: "-dsp", False: ""}, "ecp5": {True: "", False: "-nodsp"}}
@@ -83,6 +84,7 @@ def run_flow(
     seeds=(1,),
     dsp=True,
     timeout_seconds: float | None = None,
+    started: float | None = None,
 ) -> dict:
     """Write ``files`` into ``build_dir``, run ``flow_commands`` there, return the report.
 
@@ -93,11 +95,13 @@ def run_flow(
 
     Raises ``UserError`` with the reason when a step fails (most often: the design does not
     fit, or needs more DSP blocks than the device has), or when the whole flow takes longer
-    than ``timeout_seconds`` (the running tool is killed)."""
+    than ``timeout_seconds`` counted from ``started`` (``time.monotonic()``; default now; the
+    running tool is killed)."""
     env = yowasp_environment(board.family)
     build_dir = Path(build_dir)
     write_text_files(build_dir, files)
-    started = time.monotonic()
+    if started is None:
+        started = time.monotonic()
     network = NETWORK_VERILOG in files
     reports = {}
     for index, seed in enumerate(seeds):
@@ -156,7 +160,7 @@ def synthesize(
     manifest_path: Path | None,
     build_dir: Path,
     *,
-    target_mhz: float | None = None,
+    clock_mhz: float | None = None,
     baud: int = DEFAULT_BAUD,
     seeds: tuple[int, ...] = (1,),
     dsp: bool = True,
@@ -166,24 +170,97 @@ def synthesize(
     its host link for a board; returns the report (``jaynes_hw.synth.reports``), the
     bitstream being ``build_dir / report["bitstream"]``.
 
+    The design runs from the board's PLL at ``clock_mhz`` (the highest PLL clock at or below
+    it that makes ``baud``). Without ``clock_mhz``, the clock is found (``_find_clock``): a
+    first build at the board's ``fmax_target_mhz``, then rebuilds at the highest PLL clock at
+    or below the Fmax the build before reached, keeping the fastest build that met its
+    clock. The report gives ``clock_mhz`` (what the chip runs at), ``timing_met``, the PLL's
+    settings and every pass's clock and Fmax (``clock_passes``).
+
     ``dsp``: map multipliers to the device's DSP blocks (8 on the UP5K, 156 on the
-    ECP5-85F); otherwise build them from LUTs. ``seeds``: nextpnr placement seeds; the
-    build keeps the one with the highest Fmax (``run_flow``). ``timeout_seconds``: fail the
-    build (``UserError``) when it takes longer.
+    ECP5-85F); otherwise build them from LUTs. ``seeds``: nextpnr placement seeds; each build
+    keeps the one with the highest Fmax (``run_flow``). ``timeout_seconds``: fail
+    (``UserError``) when all the builds together take longer.
     """
     board = board_named(board_name)
-    target_mhz = board.fmax_target_mhz if target_mhz is None else target_mhz
     if manifest_path is None:
-        files = board_files(board, LinkOnly(), target_mhz=target_mhz, baud=baud)
+        network, network_verilog = LinkOnly(), None
     else:
         manifest = Manifest.read(manifest_path)
-        files = board_files(board, NetworkInstance(manifest), target_mhz=target_mhz, baud=baud)
-        files[NETWORK_VERILOG] = (Path(manifest_path).parent / manifest.verilog).read_text()
-    report = run_flow(
-        board, files, build_dir, seeds=seeds, dsp=dsp, timeout_seconds=timeout_seconds
-    )
-    board_clock_hz = board.platform().default_clk_frequency
+        in_spram = [entry for entry in manifest.layers if entry.config.code_memory == "spram"]
+        if in_spram and board.family != "ice40":
+            raise UserError(
+                f"{len(in_spram)} layer(s) keep their codes in SPRAM (code_memory = 'spram'), "
+                f"which only the iCE40 UltraPlus has: build them for icebreaker, or with "
+                f"code_memory = 'block' for {board.name}"
+            )
+        network = NetworkInstance(manifest)
+        network_verilog = (Path(manifest_path).parent / manifest.verilog).read_text()
+    started = time.monotonic()
+
+    def build(pll, directory):
+        files = board_files(board, network, pll=pll, baud=baud)
+        if network_verilog is not None:
+            files[NETWORK_VERILOG] = network_verilog
+        return run_flow(
+            board,
+            files,
+            directory,
+            seeds=seeds,
+            dsp=dsp,
+            timeout_seconds=timeout_seconds,
+            started=started,
+        )
+
+    pll = board_pll(board, clock_mhz, baud)
+    if clock_mhz is not None:
+        report = build(pll, Path(build_dir))
+        passes = [{"clock_mhz": round(pll.output_hz / 1e6, 6), "fmax_mhz": report["fmax_mhz"]}]
+    else:
+        pll, report, passes = _find_clock(board, baud, pll, build, Path(build_dir))
+    fmax_mhz = report["fmax_mhz"]
     report.update(
-        {"fmax_target_mhz": target_mhz, "board_clock_mhz": board_clock_hz / 1e6, "baud": baud}
+        {
+            "clock_mhz": round(pll.output_hz / 1e6, 6),
+            "timing_met": _meets(fmax_mhz, pll),
+            "pll": pll.to_json(),
+            "clock_passes": passes,
+            "oscillator_mhz": pll.input_hz / 1e6,
+            "baud": baud,
+            "seconds": round(time.monotonic() - started, 1),
+        }
     )
     return report
+
+
+def _meets(fmax_mhz: float | None, pll) -> bool:
+    return fmax_mhz is not None and fmax_mhz * 1e6 >= pll.output_hz
+
+
+def _find_clock(board: Board, baud: int, pll, build, build_dir: Path):
+    """Build at ``pll``'s clock, then at the highest PLL clock at or below the Fmax each
+    build reached, until the clock stays put or ``CLOCK_PASSES`` builds ran (pass N in
+    ``build_dir/passN``). Keeps the fastest build that met its clock (else the last) and
+    copies its files into ``build_dir``. Returns (pll, report, passes)."""
+    built = []  # (pll, report, directory)
+    while True:
+        directory = build_dir / f"pass{len(built) + 1}"
+        report = build(pll, directory)
+        built.append((pll, report, directory))
+        fmax_mhz = report["fmax_mhz"]
+        if fmax_mhz is None or len(built) == CLOCK_PASSES:
+            break
+        fitted = board_pll(board, fmax_mhz, baud)
+        if fitted.output_hz == pll.output_hz:
+            break
+        pll = fitted
+    met = [entry for entry in built if _meets(entry[1]["fmax_mhz"], entry[0])]
+    pll, report, directory = max(met, key=lambda entry: entry[0].output_hz) if met else built[-1]
+    for path in directory.iterdir():
+        if path.is_file():
+            shutil.copyfile(path, build_dir / path.name)
+    passes = [
+        {"clock_mhz": round(entry[0].output_hz / 1e6, 6), "fmax_mhz": entry[1]["fmax_mhz"]}
+        for entry in built
+    ]
+    return pll, report, passes

@@ -4,29 +4,35 @@ through a UART model, against the numpy reference."""
 from __future__ import annotations
 
 import argparse
+import struct
 
 import numpy as np
 import pytest
 
 from jaynes_hw.boards.client import HostClient, LinkError, check_identity
 from jaynes_hw.boards.simulated_uart import SimulatedSerial
-from jaynes_hw.boards.top import BoardTop, uart_divisor
+from jaynes_hw.boards.top import uart_divisor
 from jaynes_hw.contract.codebook import Codebook
-from jaynes_hw.contract.host_protocol import HostCommand
+from jaynes_hw.contract.host_protocol import (
+    ERROR_REPLY,
+    HostCommand,
+    LinkFault,
+    batch_vectors,
+    crc8,
+    framed,
+)
 from jaynes_hw.contract.layer_config import LayerConfig
 from jaynes_hw.contract.registers import REG_CONTROL, REG_ID, LayerDriver, RegisterMap
 from jaynes_hw.gateware.network import Network
 from jaynes_hw.support.errors import UserError
+from tests.helpers.boards import simulated_top
 from tests.helpers.layer_cases import LayerCase, build_core, random_case
-
-CYCLES_PER_BIT = 8
 
 
 def board_for(cases: list[LayerCase]):
     """A simulated board top holding ``cases`` as a network, and a client talking to it."""
     network = Network([build_core(case) for case in cases])
-    top = BoardTop(network, clock_hz=CYCLES_PER_BIT * 115_200, baud=115_200)
-    port = SimulatedSerial(top)
+    port = SimulatedSerial(simulated_top(network))
     first, last = cases[0].config, cases[-1].config
     client = HostClient(
         port, n_in=first.n_in, n_out=last.n_out, act_bits=first.act_bits, out_bits=last.out_bits
@@ -89,14 +95,26 @@ def test_batches_larger_than_the_receive_fifo_and_a_two_layer_network():
     np.testing.assert_array_equal(client.infer(x), expected)
 
 
-def test_unknown_command_bytes_are_skipped():
+def test_each_malformed_command_gets_its_error_answer_and_the_link_recovers():
     rng = np.random.default_rng(5)
     case = random_case(rng)
     client, port = board_for([case])
-    port.write(bytes([0x00, 0xFF, 0x41]))
-    client.sync()
-    port.write(bytes([HostCommand.SYNC, HostCommand.SYNC]))
-    assert port.read(2) == bytes([HostCommand.SYNC, HostCommand.SYNC])
+    n_in = case.config.n_in
+    malformed = {
+        LinkFault.UNKNOWN: bytes([0x00, 0xFF, 0x41]),
+        LinkFault.CHECKSUM: bytes([HostCommand.SYNC, crc8(bytes([HostCommand.SYNC])) ^ 0x10]),
+        LinkFault.TIMEOUT: bytes([HostCommand.READ, 1, 2]),  # stops after two address bytes
+        LinkFault.TOO_LONG: framed(
+            bytes([HostCommand.STREAM]) + struct.pack("<H", batch_vectors(n_in) + 1)
+        ),
+    }
+    for fault, frame in malformed.items():
+        port.write(frame)
+        assert port.read(4) == framed(bytes([ERROR_REPLY, fault])), fault.name
+        client.sync()  # the next command works at once
+    assert not client.faults
+    x = case.random_inputs(rng, 2)
+    np.testing.assert_array_equal(client.infer(x), case.expected(x))
 
 
 def test_a_board_with_another_design_is_refused():

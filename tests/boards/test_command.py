@@ -9,10 +9,8 @@ import numpy as np
 
 from jaynes_hw.boards.command import run
 from jaynes_hw.boards.simulated_uart import SimulatedSerial
-from jaynes_hw.boards.top import BoardTop
 from jaynes_hw.generate import build_network, build_plan, generate, plan_generation
-
-CYCLES_PER_BIT = 8
+from tests.helpers.boards import simulated_top
 
 
 def test_run_command_checks_the_board_against_the_manifest(tmp_path, capsys):
@@ -24,7 +22,7 @@ def test_run_command_checks_the_board_against_the_manifest(tmp_path, capsys):
     network = build_network(build_plan(plan))
 
     def simulated_board():
-        return SimulatedSerial(BoardTop(network, CYCLES_PER_BIT * 115_200, 115_200))
+        return SimulatedSerial(simulated_top(network))
 
     args = argparse.Namespace(
         port="sim", manifest=manifest, inputs=None, vectors=2, seed=4, out=tmp_path / "y.npy"
@@ -40,3 +38,40 @@ def test_run_command_checks_the_board_against_the_manifest(tmp_path, capsys):
     network = build_network(build_plan(plan))
     assert run(args, port=simulated_board()) == 1
     assert "differ" in capsys.readouterr().out
+
+
+SPRAM_TOML = """
+name = "spram_run"
+source = "layer.npz"
+act_bits = 8
+input_scale = 0.01
+
+[[layer]]
+weight = "w1"
+lanes = 2
+code_memory = "spram"
+relu = true
+
+[[layer]]
+weight = "w2"
+lanes = 2
+"""
+
+
+def test_run_loads_codes_kept_in_spram_before_streaming(tmp_path, capsys):
+    """A layer whose codes no bitstream loads: `jaynes-hw run` writes them over the link
+    first, then every output matches (``test_code_memory``: unloaded, the SPRAM model holds
+    zeros)."""
+    rng = np.random.default_rng(6)
+    np.savez(tmp_path / "layer.npz", w1=rng.normal(0, 0.2, (6, 5)), w2=rng.normal(0, 0.2, (3, 6)))
+    (tmp_path / "spram_run.toml").write_text(SPRAM_TOML)
+    plan = plan_generation(config=tmp_path / "spram_run.toml")
+    written = generate(plan, tmp_path / "rtl")
+    manifest = next(path for path in written if path.suffix == ".json")
+    network = build_network(build_plan(plan))
+    args = argparse.Namespace(port="sim", manifest=manifest, inputs=None, vectors=3, seed=2,
+                              out=None)  # fmt: skip
+    assert run(args, port=SimulatedSerial(simulated_top(network))) == 0
+    out = capsys.readouterr().out
+    assert "loaded 30 code words into SPRAM" in out
+    assert "every output matches the reference" in out

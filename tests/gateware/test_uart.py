@@ -10,7 +10,7 @@ from jaynes_hw.gateware.uart import UARTReceiver, UARTTransmitter
 from tests.helpers.amaranth_harness import run
 
 
-@pytest.mark.parametrize("divisor", [4, 7, 12])
+@pytest.mark.parametrize("divisor", [8, 11, 17])
 def test_uart_transmitter_to_receiver(divisor):
     rng = np.random.default_rng(divisor)
     sent = [int(b) for b in rng.integers(0, 256, size=12)]
@@ -37,26 +37,57 @@ def test_uart_transmitter_to_receiver(divisor):
     assert received == sent
 
 
-def test_receiver_drops_a_byte_without_stop_bit():
-    divisor = 6
-    receiver = UARTReceiver(divisor)
-    received = []
-
-    def frame(byte, stop):
-        return [0, *((byte >> i) & 1 for i in range(8)), stop]
-
-    bits = [*frame(0x5A, 0), 1, 1, *frame(0xC3, 1), 1, 1]
+def receive(levels: list[int]) -> tuple[list[int], int]:
+    """Drive a receiver (8 cycles a bit) with one line level a cycle; return the bytes it
+    delivered and how many framing errors it flagged."""
+    receiver = UARTReceiver(DIVISOR)
+    received, framing_errors = [], []
 
     async def line(ctx):
-        for bit in bits:
-            ctx.set(receiver.rx, bit)
-            await ctx.tick().repeat(divisor)
+        for level in levels:
+            ctx.set(receiver.rx, level)
+            await ctx.tick()
 
     async def collect(ctx):
-        for _ in range(len(bits) * divisor + 8):
-            _, _, strobe, data = await ctx.tick().sample(receiver.strobe, receiver.data)
+        for _ in range(len(levels) + 8):
+            _, _, strobe, error, data = await ctx.tick().sample(
+                receiver.strobe, receiver.framing_error, receiver.data
+            )
             if strobe:
                 received.append(int(data))
+            framing_errors.extend([1] if error else [])
 
     run(receiver, line, collect)
+    return received, len(framing_errors)
+
+
+DIVISOR = 8
+
+
+def frame(byte: int, stop: int = 1) -> list[int]:
+    """A byte's line levels, cycle by cycle."""
+    bits = [0, *((byte >> i) & 1 for i in range(8)), stop]
+    return [bit for bit in bits for _ in range(DIVISOR)]
+
+
+IDLE = [1] * (2 * DIVISOR)
+
+
+def test_receiver_drops_a_byte_without_stop_bit_and_flags_it():
+    received, framing_errors = receive([*IDLE, *frame(0x5A, stop=0), *IDLE, *frame(0xC3), *IDLE])
     assert received == [0xC3]
+    assert framing_errors == 1
+
+
+def test_one_cycle_glitches_never_reach_the_decoder():
+    levels = frame(0xA5)
+    for cycle in range(3, len(levels), 7):  # a flipped cycle in every bit, here and there
+        levels[cycle] ^= 1
+    received, framing_errors = receive([*IDLE, *levels, *IDLE])
+    assert received == [0xA5] and framing_errors == 0
+
+
+def test_a_glitch_shorter_than_half_a_bit_on_an_idle_line_starts_no_byte():
+    glitch = [0] * (DIVISOR // 2 - 1)
+    received, framing_errors = receive([*IDLE, *glitch, *IDLE, *frame(0x3C), *IDLE])
+    assert received == [0x3C] and framing_errors == 0

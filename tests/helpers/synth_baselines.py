@@ -62,6 +62,7 @@ TOLERANCES = {"lcs": 0.10, "luts": 0.10, "ffs": 0.10, "brams": 0.0, "dsps": 0.0,
 
 def build(name: str, build_dir: Path) -> dict:
     """Build one of ``BUILDS``; return its figures (and the bitstream path)."""
+    from jaynes_hw.boards import board_named
     from jaynes_hw.generate import render
     from jaynes_hw.support.files import write_text_files
     from jaynes_hw.synth import synthesize
@@ -69,7 +70,10 @@ def build(name: str, build_dir: Path) -> dict:
     spec = BUILDS[name]
     written = write_text_files(build_dir / "rtl", render(name, spec.layers(), {"baseline": name}))
     manifest = next(path for path in written if path.suffix == ".json")
-    report = synthesize(spec.board, manifest, build_dir / "build", dsp=spec.dsp)
+    clock_mhz = board_named(spec.board).fmax_target_mhz  # one build, at a fixed clock
+    report = synthesize(
+        spec.board, manifest, build_dir / "build", clock_mhz=clock_mhz, dsp=spec.dsp
+    )
     figures = {key: report[key] for key in FIGURES if key in report}
     figures["bitstream"] = str(build_dir / "build" / report["bitstream"])
     figures["tools"] = report["tools"]

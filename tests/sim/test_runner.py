@@ -161,6 +161,47 @@ def test_unrolled_layers_pass_every_scenario(tmp_path):
     _check(simulate(out / "unrolled_mix.json", vectors=8, seed=5, build_root=tmp_path / "build"))
 
 
+SPRAM_NETWORK = """
+name = "spram_mix"
+source = "mix.npz"
+core = "lognormal"
+act_bits = 8
+input_scale = 0.01
+
+[[layer]]
+weight = "l1"
+bias = "b1"
+lanes = 4
+code_memory = "spram"
+relu = true
+
+[[layer]]
+weight = "l2"
+scheme = "pow2"
+lanes = 3
+code_memory = "spram"
+relu = true
+
+[[layer]]
+weight = "l3"
+lanes = 2
+"""
+
+
+def test_codes_in_spram_are_loaded_at_start_and_pass_every_scenario(tmp_path):
+    """Two layers whose codes no bitstream loads: the benches write them after reset (the
+    manifest says so), then every scenario and a bulk stream judge the Verilog."""
+    from jaynes_hw.sim.bulk import bulk_stream
+
+    out = generated_network(tmp_path, SPRAM_NETWORK, "mix", [10, 9, 7, 5, 12], seed=9)
+    manifest = json.loads((out / "spram_mix.json").read_text())
+    loaded = [layer["config"]["codes_loaded_at_start"] for layer in manifest["layers"]]
+    assert loaded == [True, True, False]
+    _check(simulate(out / "spram_mix.json", vectors=6, seed=2, build_root=tmp_path / "build"))
+    result = bulk_stream(out / "spram_mix.json", 40, seed=3, build_root=tmp_path / "bulk")
+    assert result.passed, result.message
+
+
 def test_an_edited_verilog_file_is_caught(tmp_path, capsys):
     """--rtl simulates the Verilog as it is: break one sign flip and the scoreboard fails."""
     for path in RTL.glob("digits_mlp.*"):

@@ -69,14 +69,17 @@ def test_the_makefile_runs_the_flows_commands(board, seed, dsp, tmp_path):
 
 
 def test_a_make_build_is_the_synth_commands_build(tmp_path):
-    """The small pow2 layer of the smoke baseline, built by make and by the Python flow:
-    the same bitstream, byte for byte."""
+    """The small pow2 layer of the smoke baseline, built by make and by the Python flow at
+    one clock: the same bitstream, byte for byte."""
     layers = compare_layers((16, 8), 2, 4, "pow2")["lognormal"]
     written = write_text_files(tmp_path / "rtl", render("smoke", layers, {"test": "make"}))
     verilog = next(path for path in written if path.suffix == ".v")
-    result = _make(f"RTL={verilog}", f"BUILD={tmp_path / 'make'}", board="icebreaker")
+    make_build = tmp_path / "make"
+    result = _make(f"RTL={verilog}", f"BUILD={make_build}", "CLOCK_MHZ=40", board="icebreaker")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    report = synthesize("icebreaker", verilog.with_suffix(".json"), tmp_path / "python")
+    report = synthesize(
+        "icebreaker", verilog.with_suffix(".json"), tmp_path / "python", clock_mhz=40
+    )
     made = (tmp_path / "make" / "top.bin").read_bytes()
     assert made == (tmp_path / "python" / report["bitstream"]).read_bytes()
     assert (tmp_path / "make" / "top.v").read_text() == (tmp_path / "python" / "top.v").read_text()

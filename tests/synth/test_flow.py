@@ -99,7 +99,7 @@ def test_several_seeds_keep_the_fastest_placement(tmp_path):
     the faster seed's bitstream and report."""
     from jaynes_hw.synth import synthesize
 
-    report = synthesize("icebreaker", None, tmp_path, seeds=(1, 2))
+    report = synthesize("icebreaker", None, tmp_path, clock_mhz=48, seeds=(1, 2))
     by_seed = report["fmax_by_seed"]
     assert set(by_seed) == {"1", "2"} and report["fmax_mhz"] == max(by_seed.values())
     assert by_seed[str(report["seed"])] == report["fmax_mhz"]
@@ -116,7 +116,7 @@ def test_a_build_past_its_timeout_is_stopped_with_one_line(tmp_path):
     from jaynes_hw.synth import synthesize
 
     with pytest.raises(UserError, match=r"the build timed out after 0.5 s \(in yosys\)"):
-        synthesize("icebreaker", None, tmp_path, timeout_seconds=0.5)
+        synthesize("icebreaker", None, tmp_path, clock_mhz=48, timeout_seconds=0.5)
     assert not (tmp_path / "top.bin").exists()
 
 
@@ -153,3 +153,24 @@ def test_synth_reports_an_unrolled_core(tmp_path):
     assert layer["lanes"] == 6 and layer["cycles_per_vector"] == 1
     assert document["cycles_per_vector"] == 10  # the collector takes a value a cycle
     assert 0 < document["lcs"] <= 5280 and document["fmax_mhz"] > 0
+
+
+def test_the_clock_is_found_from_the_fmax_and_made_by_the_pll(tmp_path):
+    """The host link alone, its clock found: a first build at 48 MHz, rebuilds at the
+    highest PLL clock under each Fmax. The PLL's output, as nextpnr derived it from the
+    12 MHz oscillator and the dividers, is the clock reported; it meets timing, within 10%
+    below the Fmax."""
+    from jaynes_hw.synth import synthesize
+
+    report = synthesize("icebreaker", None, tmp_path)
+    pll = report["pll"]
+    assert pll["primitive"] == "SB_PLL40_PAD" and pll["input_mhz"] == 12.0
+    made_mhz = 12.0 * (pll["DIVF"] + 1) / ((pll["DIVR"] + 1) * 2 ** pll["DIVQ"])
+    assert report["clock_mhz"] == pytest.approx(made_mhz)
+    assert report["clock_passes"][0]["clock_mhz"] == 48.0
+    clocks = json.loads((tmp_path / "report.json").read_text())["fmax"]
+    (derived,) = clocks.values()  # one clock: the PLL's output, constrained by nextpnr
+    assert derived["constraint"] == pytest.approx(made_mhz, rel=1e-3)
+    assert report["timing_met"]
+    assert 0.9 * report["fmax_mhz"] <= report["clock_mhz"] <= report["fmax_mhz"]
+    assert (tmp_path / "top.bin").stat().st_size == UP5K_BITSTREAM_BYTES
