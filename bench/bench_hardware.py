@@ -128,6 +128,7 @@ def placed(board: str, manifest: Path, directory: Path, seeds: int, dsp: bool) -
         "dsps": report["dsps"],
         "fmax_mhz": round(statistics.median(fmaxes), 2),
         "fmax_best_mhz": max(fmaxes),
+        "limited_by": report.get("limited_by"),  # of the fastest seed's build
         "seconds": report["seconds"],
     }
 

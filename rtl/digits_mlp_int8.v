@@ -568,15 +568,19 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
+  reg [31:0] \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [5:0] \$169 ;
   wire \$17 ;
   wire \$18 ;
+  wire [5:0] \$183 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -594,7 +598,7 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [6:0] \$34 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -617,58 +621,62 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [6:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  reg [31:0] \$61 ;
-  wire [31:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
-  wire [1:0] \$64 ;
-  wire [1:0] \$65 ;
-  wire [1:0] \$66 ;
-  wire [31:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire [31:0] \$69 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  reg [31:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [7:0] \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg [11:0] \$76 ;
-  reg [31:0] \$77 ;
+  wire [1:0] \$70 ;
+  wire [1:0] \$71 ;
+  wire [1:0] \$72 ;
+  wire [31:0] \$73 ;
+  wire [4:0] \$74 ;
+  wire [31:0] \$75 ;
+  wire [7:0] \$76 ;
+  reg \$77 ;
   reg \$78 ;
-  reg [2:0] \$79 ;
+  reg \$79 ;
   wire \$8 ;
   reg \$80 ;
   reg \$81 ;
-  reg [4:0] \$82 ;
-  reg \$83 ;
+  reg [11:0] \$82 ;
+  reg [31:0] \$83 ;
   reg \$84 ;
-  reg [8:0] \$85 ;
-  reg [3:0] \$86 ;
+  reg [2:0] \$85 ;
+  reg \$86 ;
   reg \$87 ;
-  reg \$88 ;
-  reg [1:0] \$89 ;
+  reg [4:0] \$88 ;
+  reg \$89 ;
   wire \$9 ;
-  reg [4:0] \$90 ;
+  reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg [31:0] \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
+  reg \$93 ;
+  reg [8:0] \$94 ;
+  reg [3:0] \$95 ;
+  reg [1:0] \$96 ;
+  reg [4:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$56  = 1'h0;
+  reg \$signal$59  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
   reg [4:0] bias_mem__addr = 5'h00;
+  wire bias_mem__busy;
   wire [21:0] bias_mem__r_data;
   reg bias_mem__r_en = 1'h0;
   wire [21:0] bias_mem__w_data;
@@ -694,8 +702,11 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire busy;
   input clk;
   wire clk;
+  (* init = 1'h0 *)
+  wire code_busy;
   reg [3:0] code_lanes = 4'h0;
   reg [8:0] code_mem__addr = 9'h000;
+  reg code_mem__busy = 1'h0;
   wire [31:0] code_mem__r_data;
   reg code_mem__r_en = 1'h0;
   wire [31:0] code_mem__w_data;
@@ -744,8 +755,12 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
   assign code_mem__w_en = code_write ? code_lanes : 4'h0;
+  assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
   assign \$5  = \$4  | bus__ack;
@@ -777,96 +792,100 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \$31  = request_addr[2:0] == 3'h5;
   assign \$32  = \$30  & \$31 ;
   assign \$33  = \$29  & \$32 ;
-  assign \$34  = 1'h1 << request_addr[1:0];
-  assign \$35  = request_valid & request_write;
-  assign \$37  = request_addr[1:0] < 3'h4;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = request_addr[10:2] < 10'h200;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = \$35  & \$40 ;
-  assign \$42  = ~ request_write;
-  assign \$43  = request_valid & \$42 ;
-  assign \$45  = request_addr[1:0] < 3'h4;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = request_addr[10:2] < 10'h200;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = \$43  & \$48 ;
-  assign \$50  = request_valid & request_write;
-  assign \$51  = request_addr[11:5] == 1'h1;
-  assign \$52  = request_addr[4:0] < 6'h20;
+  assign \$34  = request_valid & request_write;
+  assign \$36  = request_addr[1:0] < 3'h4;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = request_addr[10:2] < 10'h200;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = \$34  & \$39 ;
+  assign \$41  = ~ request_write;
+  assign \$42  = request_valid & \$41 ;
+  assign \$44  = request_addr[1:0] < 3'h4;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = request_addr[10:2] < 10'h200;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = \$42  & \$47 ;
+  assign \$50  = request_addr[1:0] < 3'h4;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = request_addr[10:2] < 10'h200;
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = \$50  & \$53 ;
-  assign \$55  = ~ request_write;
-  assign \$56  = request_valid & \$55 ;
+  assign \$54  = request_valid & \$53 ;
+  assign \$55  = 1'h1 << request_addr[1:0];
+  assign \$56  = request_valid & request_write;
   assign \$57  = request_addr[11:5] == 1'h1;
   assign \$58  = request_addr[4:0] < 6'h20;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = \$56  & \$59 ;
-  assign \$62  = register_read ? \$61  : 32'd0;
-  assign \$63  = commit_pending ? 1'h1 : 1'h0;
-  assign \$64  = busy ? 2'h2 : 2'h0;
-  assign \$65  = { 1'h0, \$63  } | \$64 ;
-  assign \$66  = control_read ? \$65  : 2'h0;
-  assign \$67  = \$62  | { 30'h00000000, \$66  };
-  assign \$68  = shift_read ? shift : 5'h00;
-  assign \$69  = \$67  | { 27'h0000000, \$68  };
-  assign \$169  = read_lane * 4'h8;
-  assign \$70  = code_mem__r_data >> \$169 ;
+  assign \$61  = ~ request_write;
+  assign \$62  = request_valid & \$61 ;
+  assign \$63  = request_addr[11:5] == 1'h1;
+  assign \$64  = request_addr[4:0] < 6'h20;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = \$62  & \$65 ;
+  assign \$68  = register_read ? \$67  : 32'd0;
+  assign \$69  = commit_pending ? 1'h1 : 1'h0;
+  assign \$70  = busy ? 2'h2 : 2'h0;
+  assign \$71  = { 1'h0, \$69  } | \$70 ;
+  assign \$72  = control_read ? \$71  : 2'h0;
+  assign \$73  = \$68  | { 30'h00000000, \$72  };
+  assign \$74  = shift_read ? shift : 5'h00;
+  assign \$75  = \$73  | { 27'h0000000, \$74  };
+  assign \$183  = read_lane * 4'h8;
+  assign \$76  = code_mem__r_data >> \$183 ;
   always @(posedge clk)
-    request_valid <= \$71 ;
+    request_valid <= \$77 ;
   always @(posedge clk)
-    bus__ack <= \$72 ;
+    bus__ack <= \$78 ;
   always @(posedge clk)
-    decoded <= \$73 ;
+    decoded <= \$79 ;
   always @(posedge clk)
-    fetched <= \$74 ;
+    fetched <= \$80 ;
   always @(posedge clk)
-    collected <= \$75 ;
+    collected <= \$81 ;
   always @(posedge clk)
-    request_addr <= \$76 ;
+    request_addr <= \$82 ;
   always @(posedge clk)
-    request_data <= \$77 ;
+    request_data <= \$83 ;
   always @(posedge clk)
-    request_write <= \$78 ;
+    request_write <= \$84 ;
   always @(posedge clk)
-    register <= \$79 ;
+    register <= \$85 ;
   always @(posedge clk)
-    register_write <= \$80 ;
+    register_write <= \$86 ;
   always @(posedge clk)
-    register_read <= \$81 ;
+    register_read <= \$87 ;
   always @(posedge clk)
-    shift <= \$82 ;
+    shift <= \$88 ;
   always @(posedge clk)
-    control_read <= \$83 ;
+    control_read <= \$89 ;
   always @(posedge clk)
-    shift_read <= \$84 ;
+    shift_read <= \$90 ;
   always @(posedge clk)
-    code_mem__addr <= \$85 ;
+    code_write <= \$91 ;
   always @(posedge clk)
-    code_lanes <= \$86 ;
+    code_mem__r_en <= \$92 ;
   always @(posedge clk)
-    code_write <= \$87 ;
+    code_mem__busy <= \$93 ;
   always @(posedge clk)
-    code_mem__r_en <= \$88 ;
+    code_mem__addr <= \$94 ;
   always @(posedge clk)
-    read_lane <= \$89 ;
+    code_lanes <= \$95 ;
   always @(posedge clk)
-    bias_mem__addr <= \$90 ;
+    read_lane <= \$96 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$91 ;
+    bias_mem__addr <= \$97 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$92 ;
+    bias_mem__w_en <= \$98 ;
   always @(posedge clk)
-    read_word <= \$93 ;
+    bias_mem__r_en <= \$99 ;
   always @(posedge clk)
-    \$signal  <= \$94 ;
+    read_word <= \$100 ;
   always @(posedge clk)
-    \$signal$56  <= \$95 ;
+    \$signal  <= \$101 ;
   always @(posedge clk)
-    bias_fetched <= \$96 ;
-  assign bus__r_data = bus__ack ? read_word : 32'd0;
-  assign \$1  = register == 3'h4;
-  assign \$2  = register_write & \$1 ;
+    \$signal$59  <= \$102 ;
+  always @(posedge clk)
+    bias_fetched <= \$103 ;
   \digits_mlp_int8.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -895,239 +914,246 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$61  = 32'd1247347202;
+          \$67  = 32'd1247347202;
       3'h1:
-          \$61  = 32'd2097216;
+          \$67  = 32'd2097216;
       3'h2:
-          \$61  = 32'd134744068;
+          \$67  = 32'd134744068;
       3'h3:
-          \$61  = 32'd18219008;
+          \$67  = 32'd18219008;
       3'h4:
-          \$61  = 32'd0;
+          \$67  = 32'd0;
       3'h5:
-          \$61  = 32'd0;
+          \$67  = 32'd0;
       3'h6:
-          \$61  = 32'd0;
+          \$67  = 32'd0;
       3'h7:
-          \$61  = 32'd0;
+          \$67  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = \$7 ;
+    \$77  = \$7 ;
     if (rst) begin
-      \$71  = 1'h0;
+      \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = collected;
-    if (rst) begin
-      \$72  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = request_valid;
-    if (rst) begin
-      \$73  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = decoded;
-    if (rst) begin
-      \$74  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = fetched;
-    if (rst) begin
-      \$75  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = request_addr;
-    if (\$12 ) begin
-      \$76  = bus__addr;
-    end
-    if (rst) begin
-      \$76  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = request_data;
-    if (\$12 ) begin
-      \$77  = bus__w_data;
-    end
-    if (rst) begin
-      \$77  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = request_write;
-    if (\$12 ) begin
-      \$78  = bus__w_stb;
-    end
+    \$78  = collected;
     if (rst) begin
       \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$79  = register;
-    if (request_valid) begin
-      \$79  = request_addr[2:0];
-    end
+    \$79  = request_valid;
     if (rst) begin
-      \$79  = 3'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$80  = \$15 ;
+    \$80  = decoded;
     if (rst) begin
       \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = \$19 ;
+    \$81  = fetched;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$82  = shift;
-    if (\$21 ) begin
-      \$82  = request_data[4:0];
+    \$82  = request_addr;
+    if (\$12 ) begin
+      \$82  = bus__addr;
     end
     if (rst) begin
-      \$82  = 5'h0a;
+      \$82  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$83  = \$27 ;
+    \$83  = request_data;
+    if (\$12 ) begin
+      \$83  = bus__w_data;
+    end
     if (rst) begin
-      \$83  = 1'h0;
+      \$83  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$84  = \$33 ;
+    \$84  = request_write;
+    if (\$12 ) begin
+      \$84  = bus__w_stb;
+    end
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$85  = code_mem__addr;
+    \$85  = register;
     if (request_valid) begin
-      \$85  = request_addr[10:2];
+      \$85  = request_addr[2:0];
     end
     if (rst) begin
-      \$85  = 9'h000;
+      \$85  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = code_lanes;
-    if (request_valid) begin
-      \$86  = \$34 [3:0];
-    end
+    \$86  = \$15 ;
     if (rst) begin
-      \$86  = 4'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = \$41 ;
+    \$87  = \$19 ;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = \$49 ;
+    \$88  = shift;
+    if (\$21 ) begin
+      \$88  = request_data[4:0];
+    end
     if (rst) begin
-      \$88  = 1'h0;
+      \$88  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = read_lane;
-    if (request_valid) begin
-      \$89  = request_addr[1:0];
-    end
+    \$89  = \$27 ;
     if (rst) begin
-      \$89  = 2'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = bias_mem__addr;
-    if (request_valid) begin
-      \$90  = request_addr[4:0];
-    end
+    \$90  = \$33 ;
     if (rst) begin
-      \$90  = 5'h00;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = \$54 ;
+    \$91  = \$40 ;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = \$60 ;
+    \$92  = \$48 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = read_word;
+    \$93  = \$54 ;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$94  = code_mem__addr;
+    if (request_valid) begin
+      \$94  = request_addr[10:2];
+    end
+    if (rst) begin
+      \$94  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$95  = code_lanes;
+    if (request_valid) begin
+      \$95  = \$55 [3:0];
+    end
+    if (rst) begin
+      \$95  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$96  = read_lane;
+    if (request_valid) begin
+      \$96  = request_addr[1:0];
+    end
+    if (rst) begin
+      \$96  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$97  = bias_mem__addr;
+    if (request_valid) begin
+      \$97  = request_addr[4:0];
+    end
+    if (rst) begin
+      \$97  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$98  = \$60 ;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$99  = \$66 ;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$100  = read_word;
     if (decoded) begin
-      \$93  = \$69 ;
+      \$100  = \$75 ;
     end
     if (bias_fetched) begin
-      \$93  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+      \$100  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
     end
-    if (\$signal$56 ) begin
-      \$93  = { 24'h000000, \$70  };
+    if (\$signal$59 ) begin
+      \$100  = { 24'h000000, \$76  };
     end
     if (rst) begin
-      \$93  = 32'd0;
+      \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$94  = code_mem__r_en;
+    \$101  = code_mem__r_en;
     if (rst) begin
-      \$94  = 1'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$95  = \$signal ;
+    \$102  = \$signal ;
     if (rst) begin
-      \$95  = 1'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$96  = bias_mem__r_en;
+    \$103  = bias_mem__r_en;
     if (rst) begin
-      \$96  = 1'h0;
+      \$103  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1141,16 +1167,18 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[7:0], request_data[7:0], request_data[7:0], request_data[7:0] };
   assign code_read = code_mem__r_en;
+  assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$36  = request_addr[11];
-  assign \$44  = request_addr[11];
+  assign \$35  = request_addr[11];
+  assign \$43  = request_addr[11];
+  assign \$49  = request_addr[11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data
+module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
@@ -3023,15 +3051,19 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
+  reg [31:0] \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [4:0] \$169 ;
   wire \$17 ;
   wire \$18 ;
+  wire [4:0] \$183 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -3049,7 +3081,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [2:0] \$34 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -3072,58 +3104,62 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [2:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  reg [31:0] \$61 ;
-  wire [31:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
-  wire [1:0] \$64 ;
-  wire [1:0] \$65 ;
-  wire [1:0] \$66 ;
-  wire [31:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire [31:0] \$69 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  reg [31:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [7:0] \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg [9:0] \$76 ;
-  reg [31:0] \$77 ;
+  wire [1:0] \$70 ;
+  wire [1:0] \$71 ;
+  wire [1:0] \$72 ;
+  wire [31:0] \$73 ;
+  wire [4:0] \$74 ;
+  wire [31:0] \$75 ;
+  wire [7:0] \$76 ;
+  reg \$77 ;
   reg \$78 ;
-  reg [2:0] \$79 ;
+  reg \$79 ;
   wire \$8 ;
   reg \$80 ;
   reg \$81 ;
-  reg [4:0] \$82 ;
-  reg \$83 ;
+  reg [9:0] \$82 ;
+  reg [31:0] \$83 ;
   reg \$84 ;
-  reg [7:0] \$85 ;
-  reg [1:0] \$86 ;
+  reg [2:0] \$85 ;
+  reg \$86 ;
   reg \$87 ;
-  reg \$88 ;
+  reg [4:0] \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [3:0] \$90 ;
+  reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg [31:0] \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  reg \$93 ;
+  reg [7:0] \$94 ;
+  reg [1:0] \$95 ;
   reg \$96 ;
+  reg [3:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$56  = 1'h0;
+  reg \$signal$59  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
   reg [3:0] bias_mem__addr = 4'h0;
+  wire bias_mem__busy;
   wire [20:0] bias_mem__r_data;
   reg bias_mem__r_en = 1'h0;
   wire [20:0] bias_mem__w_data;
@@ -3149,8 +3185,11 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire busy;
   input clk;
   wire clk;
+  (* init = 1'h0 *)
+  wire code_busy;
   reg [1:0] code_lanes = 2'h0;
   reg [7:0] code_mem__addr = 8'h00;
+  reg code_mem__busy = 1'h0;
   wire [15:0] code_mem__r_data;
   reg code_mem__r_en = 1'h0;
   wire [15:0] code_mem__w_data;
@@ -3199,8 +3238,12 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   output y__valid;
   wire y__valid;
   wire \y__valid$11 ;
+  assign bus__r_data = bus__ack ? read_word : 32'd0;
+  assign \$1  = register == 3'h4;
+  assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
   assign code_mem__w_en = code_write ? code_lanes : 2'h0;
+  assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
   assign \$5  = \$4  | bus__ack;
@@ -3232,96 +3275,100 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \$31  = request_addr[2:0] == 3'h5;
   assign \$32  = \$30  & \$31 ;
   assign \$33  = \$29  & \$32 ;
-  assign \$34  = 1'h1 << request_addr[0];
-  assign \$35  = request_valid & request_write;
-  assign \$37  = request_addr[0] < 2'h2;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = request_addr[8:1] < 8'ha0;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = \$35  & \$40 ;
-  assign \$42  = ~ request_write;
-  assign \$43  = request_valid & \$42 ;
-  assign \$45  = request_addr[0] < 2'h2;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = request_addr[8:1] < 8'ha0;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = \$43  & \$48 ;
-  assign \$50  = request_valid & request_write;
-  assign \$51  = request_addr[9:4] == 1'h1;
-  assign \$52  = request_addr[3:0] < 4'ha;
+  assign \$34  = request_valid & request_write;
+  assign \$36  = request_addr[0] < 2'h2;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = request_addr[8:1] < 8'ha0;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = \$34  & \$39 ;
+  assign \$41  = ~ request_write;
+  assign \$42  = request_valid & \$41 ;
+  assign \$44  = request_addr[0] < 2'h2;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = request_addr[8:1] < 8'ha0;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = \$42  & \$47 ;
+  assign \$50  = request_addr[0] < 2'h2;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = request_addr[8:1] < 8'ha0;
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = \$50  & \$53 ;
-  assign \$55  = ~ request_write;
-  assign \$56  = request_valid & \$55 ;
+  assign \$54  = request_valid & \$53 ;
+  assign \$55  = 1'h1 << request_addr[0];
+  assign \$56  = request_valid & request_write;
   assign \$57  = request_addr[9:4] == 1'h1;
   assign \$58  = request_addr[3:0] < 4'ha;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = \$56  & \$59 ;
-  assign \$62  = register_read ? \$61  : 32'd0;
-  assign \$63  = commit_pending ? 1'h1 : 1'h0;
-  assign \$64  = busy ? 2'h2 : 2'h0;
-  assign \$65  = { 1'h0, \$63  } | \$64 ;
-  assign \$66  = control_read ? \$65  : 2'h0;
-  assign \$67  = \$62  | { 30'h00000000, \$66  };
-  assign \$68  = shift_read ? shift : 5'h00;
-  assign \$69  = \$67  | { 27'h0000000, \$68  };
-  assign \$169  = read_lane * 4'h8;
-  assign \$70  = code_mem__r_data >> \$169 ;
+  assign \$61  = ~ request_write;
+  assign \$62  = request_valid & \$61 ;
+  assign \$63  = request_addr[9:4] == 1'h1;
+  assign \$64  = request_addr[3:0] < 4'ha;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = \$62  & \$65 ;
+  assign \$68  = register_read ? \$67  : 32'd0;
+  assign \$69  = commit_pending ? 1'h1 : 1'h0;
+  assign \$70  = busy ? 2'h2 : 2'h0;
+  assign \$71  = { 1'h0, \$69  } | \$70 ;
+  assign \$72  = control_read ? \$71  : 2'h0;
+  assign \$73  = \$68  | { 30'h00000000, \$72  };
+  assign \$74  = shift_read ? shift : 5'h00;
+  assign \$75  = \$73  | { 27'h0000000, \$74  };
+  assign \$183  = read_lane * 4'h8;
+  assign \$76  = code_mem__r_data >> \$183 ;
   always @(posedge clk)
-    request_valid <= \$71 ;
+    request_valid <= \$77 ;
   always @(posedge clk)
-    bus__ack <= \$72 ;
+    bus__ack <= \$78 ;
   always @(posedge clk)
-    decoded <= \$73 ;
+    decoded <= \$79 ;
   always @(posedge clk)
-    fetched <= \$74 ;
+    fetched <= \$80 ;
   always @(posedge clk)
-    collected <= \$75 ;
+    collected <= \$81 ;
   always @(posedge clk)
-    request_addr <= \$76 ;
+    request_addr <= \$82 ;
   always @(posedge clk)
-    request_data <= \$77 ;
+    request_data <= \$83 ;
   always @(posedge clk)
-    request_write <= \$78 ;
+    request_write <= \$84 ;
   always @(posedge clk)
-    register <= \$79 ;
+    register <= \$85 ;
   always @(posedge clk)
-    register_write <= \$80 ;
+    register_write <= \$86 ;
   always @(posedge clk)
-    register_read <= \$81 ;
+    register_read <= \$87 ;
   always @(posedge clk)
-    shift <= \$82 ;
+    shift <= \$88 ;
   always @(posedge clk)
-    control_read <= \$83 ;
+    control_read <= \$89 ;
   always @(posedge clk)
-    shift_read <= \$84 ;
+    shift_read <= \$90 ;
   always @(posedge clk)
-    code_mem__addr <= \$85 ;
+    code_write <= \$91 ;
   always @(posedge clk)
-    code_lanes <= \$86 ;
+    code_mem__r_en <= \$92 ;
   always @(posedge clk)
-    code_write <= \$87 ;
+    code_mem__busy <= \$93 ;
   always @(posedge clk)
-    code_mem__r_en <= \$88 ;
+    code_mem__addr <= \$94 ;
   always @(posedge clk)
-    read_lane <= \$89 ;
+    code_lanes <= \$95 ;
   always @(posedge clk)
-    bias_mem__addr <= \$90 ;
+    read_lane <= \$96 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$91 ;
+    bias_mem__addr <= \$97 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$92 ;
+    bias_mem__w_en <= \$98 ;
   always @(posedge clk)
-    read_word <= \$93 ;
+    bias_mem__r_en <= \$99 ;
   always @(posedge clk)
-    \$signal  <= \$94 ;
+    read_word <= \$100 ;
   always @(posedge clk)
-    \$signal$56  <= \$95 ;
+    \$signal  <= \$101 ;
   always @(posedge clk)
-    bias_fetched <= \$96 ;
-  assign bus__r_data = bus__ack ? read_word : 32'd0;
-  assign \$1  = register == 3'h4;
-  assign \$2  = register_write & \$1 ;
+    \$signal$59  <= \$102 ;
+  always @(posedge clk)
+    bias_fetched <= \$103 ;
   \digits_mlp_int8.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -3350,239 +3397,246 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$61  = 32'd1247347202;
+          \$67  = 32'd1247347202;
       3'h1:
-          \$61  = 32'd655392;
+          \$67  = 32'd655392;
       3'h2:
-          \$61  = 32'd134744066;
+          \$67  = 32'd134744066;
       3'h3:
-          \$61  = 32'd1376256;
+          \$67  = 32'd1376256;
       3'h4:
-          \$61  = 32'd0;
+          \$67  = 32'd0;
       3'h5:
-          \$61  = 32'd0;
+          \$67  = 32'd0;
       3'h6:
-          \$61  = 32'd0;
+          \$67  = 32'd0;
       3'h7:
-          \$61  = 32'd0;
+          \$67  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$71  = \$7 ;
+    \$77  = \$7 ;
     if (rst) begin
-      \$71  = 1'h0;
+      \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$72  = collected;
-    if (rst) begin
-      \$72  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$73  = request_valid;
-    if (rst) begin
-      \$73  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$74  = decoded;
-    if (rst) begin
-      \$74  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$75  = fetched;
-    if (rst) begin
-      \$75  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$76  = request_addr;
-    if (\$12 ) begin
-      \$76  = bus__addr;
-    end
-    if (rst) begin
-      \$76  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = request_data;
-    if (\$12 ) begin
-      \$77  = bus__w_data;
-    end
-    if (rst) begin
-      \$77  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = request_write;
-    if (\$12 ) begin
-      \$78  = bus__w_stb;
-    end
+    \$78  = collected;
     if (rst) begin
       \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = register;
-    if (request_valid) begin
-      \$79  = request_addr[2:0];
-    end
+    \$79  = request_valid;
     if (rst) begin
-      \$79  = 3'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = \$15 ;
+    \$80  = decoded;
     if (rst) begin
       \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = \$19 ;
+    \$81  = fetched;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = shift;
-    if (\$21 ) begin
-      \$82  = request_data[4:0];
+    \$82  = request_addr;
+    if (\$12 ) begin
+      \$82  = bus__addr;
     end
     if (rst) begin
-      \$82  = 5'h08;
+      \$82  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = \$27 ;
+    \$83  = request_data;
+    if (\$12 ) begin
+      \$83  = bus__w_data;
+    end
     if (rst) begin
-      \$83  = 1'h0;
+      \$83  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = \$33 ;
+    \$84  = request_write;
+    if (\$12 ) begin
+      \$84  = bus__w_stb;
+    end
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = code_mem__addr;
+    \$85  = register;
     if (request_valid) begin
-      \$85  = request_addr[8:1];
+      \$85  = request_addr[2:0];
     end
     if (rst) begin
-      \$85  = 8'h00;
+      \$85  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = code_lanes;
-    if (request_valid) begin
-      \$86  = \$34 [1:0];
-    end
+    \$86  = \$15 ;
     if (rst) begin
-      \$86  = 2'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = \$41 ;
+    \$87  = \$19 ;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = \$49 ;
+    \$88  = shift;
+    if (\$21 ) begin
+      \$88  = request_data[4:0];
+    end
     if (rst) begin
-      \$88  = 1'h0;
+      \$88  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = read_lane;
-    if (request_valid) begin
-      \$89  = request_addr[0];
-    end
+    \$89  = \$27 ;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = bias_mem__addr;
-    if (request_valid) begin
-      \$90  = request_addr[3:0];
-    end
+    \$90  = \$33 ;
     if (rst) begin
-      \$90  = 4'h0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = \$54 ;
+    \$91  = \$40 ;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = \$60 ;
+    \$92  = \$48 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = read_word;
-    if (decoded) begin
-      \$93  = \$69 ;
-    end
-    if (bias_fetched) begin
-      \$93  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
-    end
-    if (\$signal$56 ) begin
-      \$93  = { 24'h000000, \$70  };
-    end
+    \$93  = \$54 ;
     if (rst) begin
-      \$93  = 32'd0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = code_mem__r_en;
+    \$94  = code_mem__addr;
+    if (request_valid) begin
+      \$94  = request_addr[8:1];
+    end
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = \$signal ;
+    \$95  = code_lanes;
+    if (request_valid) begin
+      \$95  = \$55 [1:0];
+    end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = bias_mem__r_en;
+    \$96  = read_lane;
+    if (request_valid) begin
+      \$96  = request_addr[0];
+    end
     if (rst) begin
       \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$97  = bias_mem__addr;
+    if (request_valid) begin
+      \$97  = request_addr[3:0];
+    end
+    if (rst) begin
+      \$97  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$98  = \$60 ;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$99  = \$66 ;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$100  = read_word;
+    if (decoded) begin
+      \$100  = \$75 ;
+    end
+    if (bias_fetched) begin
+      \$100  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+    end
+    if (\$signal$59 ) begin
+      \$100  = { 24'h000000, \$76  };
+    end
+    if (rst) begin
+      \$100  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$101  = code_mem__r_en;
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$102  = \$signal ;
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$103  = bias_mem__r_en;
+    if (rst) begin
+      \$103  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -3596,16 +3650,18 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[7:0], request_data[7:0] };
   assign code_read = code_mem__r_en;
+  assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[20:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$36  = request_addr[9];
-  assign \$44  = request_addr[9];
+  assign \$35  = request_addr[9];
+  assign \$43  = request_addr[9];
+  assign \$49  = request_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready
+module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;

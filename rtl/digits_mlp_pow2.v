@@ -592,7 +592,7 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [6:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -615,28 +615,28 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
+  wire [6:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  reg [31:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [31:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
-  wire [1:0] \$152 ;
-  wire [1:0] \$153 ;
-  wire [1:0] \$154 ;
-  wire [31:0] \$155 ;
-  wire [4:0] \$156 ;
-  wire [33:0] \$157 ;
-  wire [33:0] \$158 ;
-  wire [33:0] \$159 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  reg [31:0] \$155 ;
+  wire [31:0] \$156 ;
+  wire \$157 ;
+  wire [1:0] \$158 ;
+  wire [1:0] \$159 ;
   wire \$16 ;
-  wire [33:0] \$160 ;
-  wire [33:0] \$161 ;
-  wire [33:0] \$162 ;
+  wire [1:0] \$160 ;
+  wire [31:0] \$161 ;
+  wire [4:0] \$162 ;
   wire [33:0] \$163 ;
   wire [33:0] \$164 ;
   wire [33:0] \$165 ;
@@ -667,72 +667,79 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire [33:0] \$188 ;
   wire [33:0] \$189 ;
   wire \$19 ;
-  wire [3:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg [11:0] \$196 ;
-  reg [31:0] \$197 ;
+  wire [33:0] \$190 ;
+  wire [33:0] \$191 ;
+  wire [33:0] \$192 ;
+  wire [33:0] \$193 ;
+  wire [33:0] \$194 ;
+  wire [33:0] \$195 ;
+  wire [3:0] \$196 ;
+  reg \$197 ;
   reg \$198 ;
-  reg [2:0] \$199 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg [4:0] \$202 ;
-  reg \$203 ;
+  reg [11:0] \$202 ;
+  reg [31:0] \$203 ;
   reg \$204 ;
-  reg \$205 ;
+  reg [2:0] \$205 ;
   reg \$206 ;
   reg \$207 ;
-  reg [2:0] \$208 ;
+  reg [4:0] \$208 ;
   reg \$209 ;
   wire \$21 ;
   reg \$210 ;
   reg \$211 ;
-  reg [2:0] \$212 ;
+  reg \$212 ;
   reg \$213 ;
-  reg \$214 ;
+  reg [2:0] \$214 ;
   reg \$215 ;
-  reg [2:0] \$216 ;
+  reg \$216 ;
   reg \$217 ;
-  reg \$218 ;
+  reg [2:0] \$218 ;
   reg \$219 ;
   wire \$22 ;
-  reg [2:0] \$220 ;
+  reg \$220 ;
   reg \$221 ;
-  reg \$222 ;
+  reg [2:0] \$222 ;
   reg \$223 ;
-  reg [2:0] \$224 ;
+  reg \$224 ;
   reg \$225 ;
-  reg \$226 ;
+  reg [2:0] \$226 ;
   reg \$227 ;
-  reg [2:0] \$228 ;
+  reg \$228 ;
   reg \$229 ;
   wire \$23 ;
-  reg \$230 ;
+  reg [2:0] \$230 ;
   reg \$231 ;
-  reg [2:0] \$232 ;
+  reg \$232 ;
   reg \$233 ;
-  reg \$234 ;
+  reg [2:0] \$234 ;
   reg \$235 ;
-  reg [2:0] \$236 ;
-  reg [8:0] \$237 ;
-  reg [3:0] \$238 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg [2:0] \$238 ;
   reg \$239 ;
   wire \$24 ;
   reg \$240 ;
-  reg [1:0] \$241 ;
-  reg [4:0] \$242 ;
+  reg \$241 ;
+  reg [2:0] \$242 ;
   reg \$243 ;
   reg \$244 ;
-  reg [31:0] \$245 ;
-  reg \$246 ;
-  reg \$247 ;
-  reg \$248 ;
+  reg \$245 ;
+  reg [8:0] \$246 ;
+  reg [3:0] \$247 ;
+  reg [1:0] \$248 ;
+  reg [4:0] \$249 ;
   wire \$25 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg [31:0] \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg \$255 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -754,8 +761,8 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [4:0] \$441 ;
   wire \$45 ;
+  wire [4:0] \$455 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -816,11 +823,12 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$104  = 1'h0;
+  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
   reg [4:0] bias_mem__addr = 5'h00;
+  wire bias_mem__busy;
   wire [21:0] bias_mem__r_data;
   reg bias_mem__r_en = 1'h0;
   wire [21:0] bias_mem__w_data;
@@ -846,8 +854,11 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire busy;
   input clk;
   wire clk;
+  (* init = 1'h0 *)
+  wire code_busy;
   reg [3:0] code_lanes = 4'h0;
   reg [8:0] code_mem__addr = 9'h000;
+  reg code_mem__busy = 1'h0;
   wire [15:0] code_mem__r_data;
   reg code_mem__r_en = 1'h0;
   wire [15:0] code_mem__w_data;
@@ -965,6 +976,7 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
   assign code_mem__w_en = code_write ? code_lanes : 4'h0;
+  assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
   assign \$5  = \$4  | bus__ack;
@@ -1084,181 +1096,188 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \$119  = request_addr[2:0] == 3'h7;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = \$117  & \$120 ;
-  assign \$122  = 1'h1 << request_addr[1:0];
-  assign \$123  = request_valid & request_write;
-  assign \$125  = request_addr[1:0] < 3'h4;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = request_addr[10:2] < 10'h200;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = \$123  & \$128 ;
-  assign \$130  = ~ request_write;
-  assign \$131  = request_valid & \$130 ;
-  assign \$133  = request_addr[1:0] < 3'h4;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = request_addr[10:2] < 10'h200;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = \$131  & \$136 ;
-  assign \$138  = request_valid & request_write;
-  assign \$139  = request_addr[11:5] == 1'h1;
-  assign \$140  = request_addr[4:0] < 6'h20;
+  assign \$122  = request_valid & request_write;
+  assign \$124  = request_addr[1:0] < 3'h4;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = request_addr[10:2] < 10'h200;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = \$122  & \$127 ;
+  assign \$129  = ~ request_write;
+  assign \$130  = request_valid & \$129 ;
+  assign \$132  = request_addr[1:0] < 3'h4;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = request_addr[10:2] < 10'h200;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = \$130  & \$135 ;
+  assign \$138  = request_addr[1:0] < 3'h4;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = request_addr[10:2] < 10'h200;
   assign \$141  = \$139  & \$140 ;
-  assign \$142  = \$138  & \$141 ;
-  assign \$143  = ~ request_write;
-  assign \$144  = request_valid & \$143 ;
+  assign \$142  = request_valid & \$141 ;
+  assign \$143  = 1'h1 << request_addr[1:0];
+  assign \$144  = request_valid & request_write;
   assign \$145  = request_addr[11:5] == 1'h1;
   assign \$146  = request_addr[4:0] < 6'h20;
   assign \$147  = \$145  & \$146 ;
   assign \$148  = \$144  & \$147 ;
-  assign \$150  = register_read ? \$149  : 32'd0;
-  assign \$151  = commit_pending ? 1'h1 : 1'h0;
-  assign \$152  = busy ? 2'h2 : 2'h0;
-  assign \$153  = { 1'h0, \$151  } | \$152 ;
-  assign \$154  = control_read ? \$153  : 2'h0;
-  assign \$155  = \$150  | { 30'h00000000, \$154  };
-  assign \$156  = shift_read ? shift : 5'h00;
-  assign \$158  = { 33'h000000000, mantissas__0 } | \$157 ;
-  assign \$159  = level0_read ? \$158  : 34'h000000000;
-  assign \$160  = { 29'h00000000, \$156  } | \$159 ;
-  assign \$161  = { 2'h0, \$155  } | \$160 ;
-  assign \$163  = { 33'h000000000, mantissas__1 } | \$162 ;
-  assign \$164  = level1_read ? \$163  : 34'h000000000;
-  assign \$166  = { 33'h000000000, mantissas__2 } | \$165 ;
-  assign \$167  = level2_read ? \$166  : 34'h000000000;
-  assign \$168  = \$164  | \$167 ;
-  assign \$170  = { 33'h000000000, mantissas__3 } | \$169 ;
-  assign \$171  = level3_read ? \$170  : 34'h000000000;
-  assign \$173  = { 33'h000000000, mantissas__4 } | \$172 ;
-  assign \$174  = level4_read ? \$173  : 34'h000000000;
-  assign \$175  = \$171  | \$174 ;
-  assign \$176  = \$168  | \$175 ;
-  assign \$177  = \$161  | \$176 ;
-  assign \$179  = { 33'h000000000, mantissas__5 } | \$178 ;
-  assign \$180  = level5_read ? \$179  : 34'h000000000;
-  assign \$182  = { 33'h000000000, mantissas__6 } | \$181 ;
-  assign \$183  = level6_read ? \$182  : 34'h000000000;
-  assign \$184  = \$180  | \$183 ;
-  assign \$186  = { 33'h000000000, mantissas__7 } | \$185 ;
-  assign \$187  = level7_read ? \$186  : 34'h000000000;
-  assign \$188  = \$184  | \$187 ;
-  assign \$189  = \$177  | \$188 ;
-  assign \$441  = read_lane * 3'h4;
-  assign \$190  = code_mem__r_data >> \$441 ;
+  assign \$149  = ~ request_write;
+  assign \$150  = request_valid & \$149 ;
+  assign \$151  = request_addr[11:5] == 1'h1;
+  assign \$152  = request_addr[4:0] < 6'h20;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = \$150  & \$153 ;
+  assign \$156  = register_read ? \$155  : 32'd0;
+  assign \$157  = commit_pending ? 1'h1 : 1'h0;
+  assign \$158  = busy ? 2'h2 : 2'h0;
+  assign \$159  = { 1'h0, \$157  } | \$158 ;
+  assign \$160  = control_read ? \$159  : 2'h0;
+  assign \$161  = \$156  | { 30'h00000000, \$160  };
+  assign \$162  = shift_read ? shift : 5'h00;
+  assign \$164  = { 33'h000000000, mantissas__0 } | \$163 ;
+  assign \$165  = level0_read ? \$164  : 34'h000000000;
+  assign \$166  = { 29'h00000000, \$162  } | \$165 ;
+  assign \$167  = { 2'h0, \$161  } | \$166 ;
+  assign \$169  = { 33'h000000000, mantissas__1 } | \$168 ;
+  assign \$170  = level1_read ? \$169  : 34'h000000000;
+  assign \$172  = { 33'h000000000, mantissas__2 } | \$171 ;
+  assign \$173  = level2_read ? \$172  : 34'h000000000;
+  assign \$174  = \$170  | \$173 ;
+  assign \$176  = { 33'h000000000, mantissas__3 } | \$175 ;
+  assign \$177  = level3_read ? \$176  : 34'h000000000;
+  assign \$179  = { 33'h000000000, mantissas__4 } | \$178 ;
+  assign \$180  = level4_read ? \$179  : 34'h000000000;
+  assign \$181  = \$177  | \$180 ;
+  assign \$182  = \$174  | \$181 ;
+  assign \$183  = \$167  | \$182 ;
+  assign \$185  = { 33'h000000000, mantissas__5 } | \$184 ;
+  assign \$186  = level5_read ? \$185  : 34'h000000000;
+  assign \$188  = { 33'h000000000, mantissas__6 } | \$187 ;
+  assign \$189  = level6_read ? \$188  : 34'h000000000;
+  assign \$190  = \$186  | \$189 ;
+  assign \$192  = { 33'h000000000, mantissas__7 } | \$191 ;
+  assign \$193  = level7_read ? \$192  : 34'h000000000;
+  assign \$194  = \$190  | \$193 ;
+  assign \$195  = \$183  | \$194 ;
+  assign \$455  = read_lane * 3'h4;
+  assign \$196  = code_mem__r_data >> \$455 ;
   always @(posedge clk)
-    request_valid <= \$191 ;
+    request_valid <= \$197 ;
   always @(posedge clk)
-    bus__ack <= \$192 ;
+    bus__ack <= \$198 ;
   always @(posedge clk)
-    decoded <= \$193 ;
+    decoded <= \$199 ;
   always @(posedge clk)
-    fetched <= \$194 ;
+    fetched <= \$200 ;
   always @(posedge clk)
-    collected <= \$195 ;
+    collected <= \$201 ;
   always @(posedge clk)
-    request_addr <= \$196 ;
+    request_addr <= \$202 ;
   always @(posedge clk)
-    request_data <= \$197 ;
+    request_data <= \$203 ;
   always @(posedge clk)
-    request_write <= \$198 ;
+    request_write <= \$204 ;
   always @(posedge clk)
-    register <= \$199 ;
+    register <= \$205 ;
   always @(posedge clk)
-    register_write <= \$200 ;
+    register_write <= \$206 ;
   always @(posedge clk)
-    register_read <= \$201 ;
+    register_read <= \$207 ;
   always @(posedge clk)
-    shift <= \$202 ;
+    shift <= \$208 ;
   always @(posedge clk)
-    control_read <= \$203 ;
+    control_read <= \$209 ;
   always @(posedge clk)
-    shift_read <= \$204 ;
+    shift_read <= \$210 ;
   always @(posedge clk)
-    level0_write <= \$205 ;
+    level0_write <= \$211 ;
   always @(posedge clk)
-    level0_read <= \$206 ;
+    level0_read <= \$212 ;
   always @(posedge clk)
-    mantissas__0 <= \$207 ;
+    mantissas__0 <= \$213 ;
   always @(posedge clk)
-    exponents__0 <= \$208 ;
+    exponents__0 <= \$214 ;
   always @(posedge clk)
-    level1_write <= \$209 ;
+    level1_write <= \$215 ;
   always @(posedge clk)
-    level1_read <= \$210 ;
+    level1_read <= \$216 ;
   always @(posedge clk)
-    mantissas__1 <= \$211 ;
+    mantissas__1 <= \$217 ;
   always @(posedge clk)
-    exponents__1 <= \$212 ;
+    exponents__1 <= \$218 ;
   always @(posedge clk)
-    level2_write <= \$213 ;
+    level2_write <= \$219 ;
   always @(posedge clk)
-    level2_read <= \$214 ;
+    level2_read <= \$220 ;
   always @(posedge clk)
-    mantissas__2 <= \$215 ;
+    mantissas__2 <= \$221 ;
   always @(posedge clk)
-    exponents__2 <= \$216 ;
+    exponents__2 <= \$222 ;
   always @(posedge clk)
-    level3_write <= \$217 ;
+    level3_write <= \$223 ;
   always @(posedge clk)
-    level3_read <= \$218 ;
+    level3_read <= \$224 ;
   always @(posedge clk)
-    mantissas__3 <= \$219 ;
+    mantissas__3 <= \$225 ;
   always @(posedge clk)
-    exponents__3 <= \$220 ;
+    exponents__3 <= \$226 ;
   always @(posedge clk)
-    level4_write <= \$221 ;
+    level4_write <= \$227 ;
   always @(posedge clk)
-    level4_read <= \$222 ;
+    level4_read <= \$228 ;
   always @(posedge clk)
-    mantissas__4 <= \$223 ;
+    mantissas__4 <= \$229 ;
   always @(posedge clk)
-    exponents__4 <= \$224 ;
+    exponents__4 <= \$230 ;
   always @(posedge clk)
-    level5_write <= \$225 ;
+    level5_write <= \$231 ;
   always @(posedge clk)
-    level5_read <= \$226 ;
+    level5_read <= \$232 ;
   always @(posedge clk)
-    mantissas__5 <= \$227 ;
+    mantissas__5 <= \$233 ;
   always @(posedge clk)
-    exponents__5 <= \$228 ;
+    exponents__5 <= \$234 ;
   always @(posedge clk)
-    level6_write <= \$229 ;
+    level6_write <= \$235 ;
   always @(posedge clk)
-    level6_read <= \$230 ;
+    level6_read <= \$236 ;
   always @(posedge clk)
-    mantissas__6 <= \$231 ;
+    mantissas__6 <= \$237 ;
   always @(posedge clk)
-    exponents__6 <= \$232 ;
+    exponents__6 <= \$238 ;
   always @(posedge clk)
-    level7_write <= \$233 ;
+    level7_write <= \$239 ;
   always @(posedge clk)
-    level7_read <= \$234 ;
+    level7_read <= \$240 ;
   always @(posedge clk)
-    mantissas__7 <= \$235 ;
+    mantissas__7 <= \$241 ;
   always @(posedge clk)
-    exponents__7 <= \$236 ;
+    exponents__7 <= \$242 ;
   always @(posedge clk)
-    code_mem__addr <= \$237 ;
+    code_write <= \$243 ;
   always @(posedge clk)
-    code_lanes <= \$238 ;
+    code_mem__r_en <= \$244 ;
   always @(posedge clk)
-    code_write <= \$239 ;
+    code_mem__busy <= \$245 ;
   always @(posedge clk)
-    code_mem__r_en <= \$240 ;
+    code_mem__addr <= \$246 ;
   always @(posedge clk)
-    read_lane <= \$241 ;
+    code_lanes <= \$247 ;
   always @(posedge clk)
-    bias_mem__addr <= \$242 ;
+    read_lane <= \$248 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$243 ;
+    bias_mem__addr <= \$249 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$244 ;
+    bias_mem__w_en <= \$250 ;
   always @(posedge clk)
-    read_word <= \$245 ;
+    bias_mem__r_en <= \$251 ;
   always @(posedge clk)
-    \$signal  <= \$246 ;
+    read_word <= \$252 ;
   always @(posedge clk)
-    \$signal$104  <= \$247 ;
+    \$signal  <= \$253 ;
   always @(posedge clk)
-    bias_fetched <= \$248 ;
+    \$signal$107  <= \$254 ;
+  always @(posedge clk)
+    bias_fetched <= \$255 ;
   \digits_mlp_pow2.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -1303,511 +1322,518 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$149  = 32'd1247347201;
+          \$155  = 32'd1247347201;
       3'h1:
-          \$149  = 32'd2097216;
+          \$155  = 32'd2097216;
       3'h2:
-          \$149  = 32'd134743044;
+          \$155  = 32'd134743044;
       3'h3:
-          \$149  = 32'd18219777;
+          \$155  = 32'd18219777;
       3'h4:
-          \$149  = 32'd0;
+          \$155  = 32'd0;
       3'h5:
-          \$149  = 32'd0;
+          \$155  = 32'd0;
       3'h6:
-          \$149  = 32'd0;
+          \$155  = 32'd0;
       3'h7:
-          \$149  = 32'd0;
+          \$155  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = \$7 ;
+    \$197  = \$7 ;
     if (rst) begin
-      \$191  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = collected;
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = request_valid;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = decoded;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = fetched;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$196  = request_addr;
-    if (\$12 ) begin
-      \$196  = bus__addr;
-    end
-    if (rst) begin
-      \$196  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = request_data;
-    if (\$12 ) begin
-      \$197  = bus__w_data;
-    end
-    if (rst) begin
-      \$197  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = request_write;
-    if (\$12 ) begin
-      \$198  = bus__w_stb;
-    end
+    \$198  = collected;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = register;
-    if (request_valid) begin
-      \$199  = request_addr[2:0];
-    end
+    \$199  = request_valid;
     if (rst) begin
-      \$199  = 3'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = \$15 ;
+    \$200  = decoded;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = \$19 ;
+    \$201  = fetched;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = shift;
-    if (\$21 ) begin
-      \$202  = request_data[4:0];
+    \$202  = request_addr;
+    if (\$12 ) begin
+      \$202  = bus__addr;
     end
     if (rst) begin
-      \$202  = 5'h0a;
+      \$202  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = \$27 ;
+    \$203  = request_data;
+    if (\$12 ) begin
+      \$203  = bus__w_data;
+    end
     if (rst) begin
-      \$203  = 1'h0;
+      \$203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = \$33 ;
+    \$204  = request_write;
+    if (\$12 ) begin
+      \$204  = bus__w_stb;
+    end
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = \$38 ;
+    \$205  = register;
+    if (request_valid) begin
+      \$205  = request_addr[2:0];
+    end
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = \$44 ;
+    \$206  = \$15 ;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = mantissas__0;
-    if (level0_write) begin
-      \$207  = request_data[0];
-    end
+    \$207  = \$19 ;
     if (rst) begin
-      \$207  = 1'h1;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = exponents__0;
-    if (level0_write) begin
-      \$208  = request_data[18:16];
+    \$208  = shift;
+    if (\$21 ) begin
+      \$208  = request_data[4:0];
     end
     if (rst) begin
-      \$208  = 3'h0;
+      \$208  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = \$49 ;
+    \$209  = \$27 ;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = \$55 ;
+    \$210  = \$33 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = mantissas__1;
+    \$211  = \$38 ;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$212  = \$44 ;
+    if (rst) begin
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$213  = mantissas__0;
+    if (level0_write) begin
+      \$213  = request_data[0];
+    end
+    if (rst) begin
+      \$213  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$214  = exponents__0;
+    if (level0_write) begin
+      \$214  = request_data[18:16];
+    end
+    if (rst) begin
+      \$214  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$215  = \$49 ;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$216  = \$55 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$217  = mantissas__1;
     if (level1_write) begin
-      \$211  = request_data[0];
+      \$217  = request_data[0];
     end
     if (rst) begin
-      \$211  = 1'h1;
+      \$217  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = exponents__1;
+    \$218  = exponents__1;
     if (level1_write) begin
-      \$212  = request_data[18:16];
+      \$218  = request_data[18:16];
     end
     if (rst) begin
-      \$212  = 3'h1;
+      \$218  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = \$60 ;
+    \$219  = \$60 ;
     if (rst) begin
-      \$213  = 1'h0;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = \$66 ;
+    \$220  = \$66 ;
     if (rst) begin
-      \$214  = 1'h0;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = mantissas__2;
+    \$221  = mantissas__2;
     if (level2_write) begin
-      \$215  = request_data[0];
+      \$221  = request_data[0];
     end
     if (rst) begin
-      \$215  = 1'h1;
+      \$221  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = exponents__2;
+    \$222  = exponents__2;
     if (level2_write) begin
-      \$216  = request_data[18:16];
+      \$222  = request_data[18:16];
     end
     if (rst) begin
-      \$216  = 3'h2;
+      \$222  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = \$71 ;
+    \$223  = \$71 ;
     if (rst) begin
-      \$217  = 1'h0;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = \$77 ;
+    \$224  = \$77 ;
     if (rst) begin
-      \$218  = 1'h0;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = mantissas__3;
+    \$225  = mantissas__3;
     if (level3_write) begin
-      \$219  = request_data[0];
+      \$225  = request_data[0];
     end
     if (rst) begin
-      \$219  = 1'h1;
+      \$225  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = exponents__3;
+    \$226  = exponents__3;
     if (level3_write) begin
-      \$220  = request_data[18:16];
+      \$226  = request_data[18:16];
     end
     if (rst) begin
-      \$220  = 3'h3;
+      \$226  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = \$82 ;
+    \$227  = \$82 ;
     if (rst) begin
-      \$221  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = \$88 ;
+    \$228  = \$88 ;
     if (rst) begin
-      \$222  = 1'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = mantissas__4;
+    \$229  = mantissas__4;
     if (level4_write) begin
-      \$223  = request_data[0];
+      \$229  = request_data[0];
     end
     if (rst) begin
-      \$223  = 1'h1;
+      \$229  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = exponents__4;
+    \$230  = exponents__4;
     if (level4_write) begin
-      \$224  = request_data[18:16];
+      \$230  = request_data[18:16];
     end
     if (rst) begin
-      \$224  = 3'h4;
+      \$230  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = \$93 ;
+    \$231  = \$93 ;
     if (rst) begin
-      \$225  = 1'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = \$99 ;
+    \$232  = \$99 ;
     if (rst) begin
-      \$226  = 1'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = mantissas__5;
+    \$233  = mantissas__5;
     if (level5_write) begin
-      \$227  = request_data[0];
+      \$233  = request_data[0];
     end
     if (rst) begin
-      \$227  = 1'h1;
+      \$233  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = exponents__5;
+    \$234  = exponents__5;
     if (level5_write) begin
-      \$228  = request_data[18:16];
+      \$234  = request_data[18:16];
     end
     if (rst) begin
-      \$228  = 3'h5;
+      \$234  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = \$104 ;
+    \$235  = \$104 ;
     if (rst) begin
-      \$229  = 1'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = \$110 ;
+    \$236  = \$110 ;
     if (rst) begin
-      \$230  = 1'h0;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = mantissas__6;
+    \$237  = mantissas__6;
     if (level6_write) begin
-      \$231  = request_data[0];
+      \$237  = request_data[0];
     end
     if (rst) begin
-      \$231  = 1'h1;
+      \$237  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = exponents__6;
+    \$238  = exponents__6;
     if (level6_write) begin
-      \$232  = request_data[18:16];
+      \$238  = request_data[18:16];
     end
     if (rst) begin
-      \$232  = 3'h6;
+      \$238  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = \$115 ;
-    if (rst) begin
-      \$233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = \$121 ;
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = mantissas__7;
-    if (level7_write) begin
-      \$235  = request_data[0];
-    end
-    if (rst) begin
-      \$235  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = exponents__7;
-    if (level7_write) begin
-      \$236  = request_data[18:16];
-    end
-    if (rst) begin
-      \$236  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = code_mem__addr;
-    if (request_valid) begin
-      \$237  = request_addr[10:2];
-    end
-    if (rst) begin
-      \$237  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = code_lanes;
-    if (request_valid) begin
-      \$238  = \$122 [3:0];
-    end
-    if (rst) begin
-      \$238  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = \$129 ;
+    \$239  = \$115 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = \$137 ;
+    \$240  = \$121 ;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = read_lane;
-    if (request_valid) begin
-      \$241  = request_addr[1:0];
+    \$241  = mantissas__7;
+    if (level7_write) begin
+      \$241  = request_data[0];
     end
     if (rst) begin
-      \$241  = 2'h0;
+      \$241  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = bias_mem__addr;
-    if (request_valid) begin
-      \$242  = request_addr[4:0];
+    \$242  = exponents__7;
+    if (level7_write) begin
+      \$242  = request_data[18:16];
     end
     if (rst) begin
-      \$242  = 5'h00;
+      \$242  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = \$142 ;
+    \$243  = \$128 ;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = \$148 ;
+    \$244  = \$136 ;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = read_word;
+    \$245  = \$142 ;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$246  = code_mem__addr;
+    if (request_valid) begin
+      \$246  = request_addr[10:2];
+    end
+    if (rst) begin
+      \$246  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$247  = code_lanes;
+    if (request_valid) begin
+      \$247  = \$143 [3:0];
+    end
+    if (rst) begin
+      \$247  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$248  = read_lane;
+    if (request_valid) begin
+      \$248  = request_addr[1:0];
+    end
+    if (rst) begin
+      \$248  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = bias_mem__addr;
+    if (request_valid) begin
+      \$249  = request_addr[4:0];
+    end
+    if (rst) begin
+      \$249  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$250  = \$148 ;
+    if (rst) begin
+      \$250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$251  = \$154 ;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$252  = read_word;
     if (decoded) begin
-      \$245  = \$189 [31:0];
+      \$252  = \$195 [31:0];
     end
     if (bias_fetched) begin
-      \$245  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+      \$252  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
     end
-    if (\$signal$104 ) begin
-      \$245  = { 28'h0000000, \$190  };
+    if (\$signal$107 ) begin
+      \$252  = { 28'h0000000, \$196  };
     end
     if (rst) begin
-      \$245  = 32'd0;
+      \$252  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = code_mem__r_en;
+    \$253  = code_mem__r_en;
     if (rst) begin
-      \$246  = 1'h0;
+      \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = \$signal ;
+    \$254  = \$signal ;
     if (rst) begin
-      \$247  = 1'h0;
+      \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = bias_mem__r_en;
+    \$255  = bias_mem__r_en;
     if (rst) begin
-      \$248  = 1'h0;
+      \$255  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -1837,25 +1863,27 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0], request_data[3:0], request_data[3:0] };
   assign code_read = code_mem__r_en;
+  assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$124  = request_addr[11];
-  assign \$132  = request_addr[11];
-  assign \$157  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$162  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$165  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$169  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$172  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$178  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$181  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$185  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$123  = request_addr[11];
+  assign \$131  = request_addr[11];
+  assign \$137  = request_addr[11];
+  assign \$163  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$168  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$171  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$175  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$178  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$184  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$187  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$191  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
-, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
+, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4331,7 +4359,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [2:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -4354,28 +4382,28 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
+  wire [2:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  reg [31:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [31:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
-  wire [1:0] \$152 ;
-  wire [1:0] \$153 ;
-  wire [1:0] \$154 ;
-  wire [31:0] \$155 ;
-  wire [4:0] \$156 ;
-  wire [33:0] \$157 ;
-  wire [33:0] \$158 ;
-  wire [33:0] \$159 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  reg [31:0] \$155 ;
+  wire [31:0] \$156 ;
+  wire \$157 ;
+  wire [1:0] \$158 ;
+  wire [1:0] \$159 ;
   wire \$16 ;
-  wire [33:0] \$160 ;
-  wire [33:0] \$161 ;
-  wire [33:0] \$162 ;
+  wire [1:0] \$160 ;
+  wire [31:0] \$161 ;
+  wire [4:0] \$162 ;
   wire [33:0] \$163 ;
   wire [33:0] \$164 ;
   wire [33:0] \$165 ;
@@ -4406,72 +4434,79 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire [33:0] \$188 ;
   wire [33:0] \$189 ;
   wire \$19 ;
-  wire [3:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg [9:0] \$196 ;
-  reg [31:0] \$197 ;
+  wire [33:0] \$190 ;
+  wire [33:0] \$191 ;
+  wire [33:0] \$192 ;
+  wire [33:0] \$193 ;
+  wire [33:0] \$194 ;
+  wire [33:0] \$195 ;
+  wire [3:0] \$196 ;
+  reg \$197 ;
   reg \$198 ;
-  reg [2:0] \$199 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg [4:0] \$202 ;
-  reg \$203 ;
+  reg [9:0] \$202 ;
+  reg [31:0] \$203 ;
   reg \$204 ;
-  reg \$205 ;
+  reg [2:0] \$205 ;
   reg \$206 ;
   reg \$207 ;
-  reg [2:0] \$208 ;
+  reg [4:0] \$208 ;
   reg \$209 ;
   wire \$21 ;
   reg \$210 ;
   reg \$211 ;
-  reg [2:0] \$212 ;
+  reg \$212 ;
   reg \$213 ;
-  reg \$214 ;
+  reg [2:0] \$214 ;
   reg \$215 ;
-  reg [2:0] \$216 ;
+  reg \$216 ;
   reg \$217 ;
-  reg \$218 ;
+  reg [2:0] \$218 ;
   reg \$219 ;
   wire \$22 ;
-  reg [2:0] \$220 ;
+  reg \$220 ;
   reg \$221 ;
-  reg \$222 ;
+  reg [2:0] \$222 ;
   reg \$223 ;
-  reg [2:0] \$224 ;
+  reg \$224 ;
   reg \$225 ;
-  reg \$226 ;
+  reg [2:0] \$226 ;
   reg \$227 ;
-  reg [2:0] \$228 ;
+  reg \$228 ;
   reg \$229 ;
   wire \$23 ;
-  reg \$230 ;
+  reg [2:0] \$230 ;
   reg \$231 ;
-  reg [2:0] \$232 ;
+  reg \$232 ;
   reg \$233 ;
-  reg \$234 ;
+  reg [2:0] \$234 ;
   reg \$235 ;
-  reg [2:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [1:0] \$238 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg [2:0] \$238 ;
   reg \$239 ;
   wire \$24 ;
   reg \$240 ;
   reg \$241 ;
-  reg [3:0] \$242 ;
+  reg [2:0] \$242 ;
   reg \$243 ;
   reg \$244 ;
-  reg [31:0] \$245 ;
-  reg \$246 ;
-  reg \$247 ;
+  reg \$245 ;
+  reg [7:0] \$246 ;
+  reg [1:0] \$247 ;
   reg \$248 ;
+  reg [3:0] \$249 ;
   wire \$25 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg [31:0] \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg \$255 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -4493,8 +4528,8 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [3:0] \$441 ;
   wire \$45 ;
+  wire [3:0] \$455 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -4555,11 +4590,12 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$104  = 1'h0;
+  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
   reg [3:0] bias_mem__addr = 4'h0;
+  wire bias_mem__busy;
   wire [20:0] bias_mem__r_data;
   reg bias_mem__r_en = 1'h0;
   wire [20:0] bias_mem__w_data;
@@ -4585,8 +4621,11 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire busy;
   input clk;
   wire clk;
+  (* init = 1'h0 *)
+  wire code_busy;
   reg [1:0] code_lanes = 2'h0;
   reg [7:0] code_mem__addr = 8'h00;
+  reg code_mem__busy = 1'h0;
   wire [7:0] code_mem__r_data;
   reg code_mem__r_en = 1'h0;
   wire [7:0] code_mem__w_data;
@@ -4704,6 +4743,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
   assign code_mem__w_en = code_write ? code_lanes : 2'h0;
+  assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
   assign \$5  = \$4  | bus__ack;
@@ -4823,181 +4863,188 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \$119  = request_addr[2:0] == 3'h7;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = \$117  & \$120 ;
-  assign \$122  = 1'h1 << request_addr[0];
-  assign \$123  = request_valid & request_write;
-  assign \$125  = request_addr[0] < 2'h2;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = request_addr[8:1] < 8'ha0;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = \$123  & \$128 ;
-  assign \$130  = ~ request_write;
-  assign \$131  = request_valid & \$130 ;
-  assign \$133  = request_addr[0] < 2'h2;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = request_addr[8:1] < 8'ha0;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = \$131  & \$136 ;
-  assign \$138  = request_valid & request_write;
-  assign \$139  = request_addr[9:4] == 1'h1;
-  assign \$140  = request_addr[3:0] < 4'ha;
+  assign \$122  = request_valid & request_write;
+  assign \$124  = request_addr[0] < 2'h2;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = request_addr[8:1] < 8'ha0;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = \$122  & \$127 ;
+  assign \$129  = ~ request_write;
+  assign \$130  = request_valid & \$129 ;
+  assign \$132  = request_addr[0] < 2'h2;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = request_addr[8:1] < 8'ha0;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = \$130  & \$135 ;
+  assign \$138  = request_addr[0] < 2'h2;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = request_addr[8:1] < 8'ha0;
   assign \$141  = \$139  & \$140 ;
-  assign \$142  = \$138  & \$141 ;
-  assign \$143  = ~ request_write;
-  assign \$144  = request_valid & \$143 ;
+  assign \$142  = request_valid & \$141 ;
+  assign \$143  = 1'h1 << request_addr[0];
+  assign \$144  = request_valid & request_write;
   assign \$145  = request_addr[9:4] == 1'h1;
   assign \$146  = request_addr[3:0] < 4'ha;
   assign \$147  = \$145  & \$146 ;
   assign \$148  = \$144  & \$147 ;
-  assign \$150  = register_read ? \$149  : 32'd0;
-  assign \$151  = commit_pending ? 1'h1 : 1'h0;
-  assign \$152  = busy ? 2'h2 : 2'h0;
-  assign \$153  = { 1'h0, \$151  } | \$152 ;
-  assign \$154  = control_read ? \$153  : 2'h0;
-  assign \$155  = \$150  | { 30'h00000000, \$154  };
-  assign \$156  = shift_read ? shift : 5'h00;
-  assign \$158  = { 33'h000000000, mantissas__0 } | \$157 ;
-  assign \$159  = level0_read ? \$158  : 34'h000000000;
-  assign \$160  = { 29'h00000000, \$156  } | \$159 ;
-  assign \$161  = { 2'h0, \$155  } | \$160 ;
-  assign \$163  = { 33'h000000000, mantissas__1 } | \$162 ;
-  assign \$164  = level1_read ? \$163  : 34'h000000000;
-  assign \$166  = { 33'h000000000, mantissas__2 } | \$165 ;
-  assign \$167  = level2_read ? \$166  : 34'h000000000;
-  assign \$168  = \$164  | \$167 ;
-  assign \$170  = { 33'h000000000, mantissas__3 } | \$169 ;
-  assign \$171  = level3_read ? \$170  : 34'h000000000;
-  assign \$173  = { 33'h000000000, mantissas__4 } | \$172 ;
-  assign \$174  = level4_read ? \$173  : 34'h000000000;
-  assign \$175  = \$171  | \$174 ;
-  assign \$176  = \$168  | \$175 ;
-  assign \$177  = \$161  | \$176 ;
-  assign \$179  = { 33'h000000000, mantissas__5 } | \$178 ;
-  assign \$180  = level5_read ? \$179  : 34'h000000000;
-  assign \$182  = { 33'h000000000, mantissas__6 } | \$181 ;
-  assign \$183  = level6_read ? \$182  : 34'h000000000;
-  assign \$184  = \$180  | \$183 ;
-  assign \$186  = { 33'h000000000, mantissas__7 } | \$185 ;
-  assign \$187  = level7_read ? \$186  : 34'h000000000;
-  assign \$188  = \$184  | \$187 ;
-  assign \$189  = \$177  | \$188 ;
-  assign \$441  = read_lane * 3'h4;
-  assign \$190  = code_mem__r_data >> \$441 ;
+  assign \$149  = ~ request_write;
+  assign \$150  = request_valid & \$149 ;
+  assign \$151  = request_addr[9:4] == 1'h1;
+  assign \$152  = request_addr[3:0] < 4'ha;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = \$150  & \$153 ;
+  assign \$156  = register_read ? \$155  : 32'd0;
+  assign \$157  = commit_pending ? 1'h1 : 1'h0;
+  assign \$158  = busy ? 2'h2 : 2'h0;
+  assign \$159  = { 1'h0, \$157  } | \$158 ;
+  assign \$160  = control_read ? \$159  : 2'h0;
+  assign \$161  = \$156  | { 30'h00000000, \$160  };
+  assign \$162  = shift_read ? shift : 5'h00;
+  assign \$164  = { 33'h000000000, mantissas__0 } | \$163 ;
+  assign \$165  = level0_read ? \$164  : 34'h000000000;
+  assign \$166  = { 29'h00000000, \$162  } | \$165 ;
+  assign \$167  = { 2'h0, \$161  } | \$166 ;
+  assign \$169  = { 33'h000000000, mantissas__1 } | \$168 ;
+  assign \$170  = level1_read ? \$169  : 34'h000000000;
+  assign \$172  = { 33'h000000000, mantissas__2 } | \$171 ;
+  assign \$173  = level2_read ? \$172  : 34'h000000000;
+  assign \$174  = \$170  | \$173 ;
+  assign \$176  = { 33'h000000000, mantissas__3 } | \$175 ;
+  assign \$177  = level3_read ? \$176  : 34'h000000000;
+  assign \$179  = { 33'h000000000, mantissas__4 } | \$178 ;
+  assign \$180  = level4_read ? \$179  : 34'h000000000;
+  assign \$181  = \$177  | \$180 ;
+  assign \$182  = \$174  | \$181 ;
+  assign \$183  = \$167  | \$182 ;
+  assign \$185  = { 33'h000000000, mantissas__5 } | \$184 ;
+  assign \$186  = level5_read ? \$185  : 34'h000000000;
+  assign \$188  = { 33'h000000000, mantissas__6 } | \$187 ;
+  assign \$189  = level6_read ? \$188  : 34'h000000000;
+  assign \$190  = \$186  | \$189 ;
+  assign \$192  = { 33'h000000000, mantissas__7 } | \$191 ;
+  assign \$193  = level7_read ? \$192  : 34'h000000000;
+  assign \$194  = \$190  | \$193 ;
+  assign \$195  = \$183  | \$194 ;
+  assign \$455  = read_lane * 3'h4;
+  assign \$196  = code_mem__r_data >> \$455 ;
   always @(posedge clk)
-    request_valid <= \$191 ;
+    request_valid <= \$197 ;
   always @(posedge clk)
-    bus__ack <= \$192 ;
+    bus__ack <= \$198 ;
   always @(posedge clk)
-    decoded <= \$193 ;
+    decoded <= \$199 ;
   always @(posedge clk)
-    fetched <= \$194 ;
+    fetched <= \$200 ;
   always @(posedge clk)
-    collected <= \$195 ;
+    collected <= \$201 ;
   always @(posedge clk)
-    request_addr <= \$196 ;
+    request_addr <= \$202 ;
   always @(posedge clk)
-    request_data <= \$197 ;
+    request_data <= \$203 ;
   always @(posedge clk)
-    request_write <= \$198 ;
+    request_write <= \$204 ;
   always @(posedge clk)
-    register <= \$199 ;
+    register <= \$205 ;
   always @(posedge clk)
-    register_write <= \$200 ;
+    register_write <= \$206 ;
   always @(posedge clk)
-    register_read <= \$201 ;
+    register_read <= \$207 ;
   always @(posedge clk)
-    shift <= \$202 ;
+    shift <= \$208 ;
   always @(posedge clk)
-    control_read <= \$203 ;
+    control_read <= \$209 ;
   always @(posedge clk)
-    shift_read <= \$204 ;
+    shift_read <= \$210 ;
   always @(posedge clk)
-    level0_write <= \$205 ;
+    level0_write <= \$211 ;
   always @(posedge clk)
-    level0_read <= \$206 ;
+    level0_read <= \$212 ;
   always @(posedge clk)
-    mantissas__0 <= \$207 ;
+    mantissas__0 <= \$213 ;
   always @(posedge clk)
-    exponents__0 <= \$208 ;
+    exponents__0 <= \$214 ;
   always @(posedge clk)
-    level1_write <= \$209 ;
+    level1_write <= \$215 ;
   always @(posedge clk)
-    level1_read <= \$210 ;
+    level1_read <= \$216 ;
   always @(posedge clk)
-    mantissas__1 <= \$211 ;
+    mantissas__1 <= \$217 ;
   always @(posedge clk)
-    exponents__1 <= \$212 ;
+    exponents__1 <= \$218 ;
   always @(posedge clk)
-    level2_write <= \$213 ;
+    level2_write <= \$219 ;
   always @(posedge clk)
-    level2_read <= \$214 ;
+    level2_read <= \$220 ;
   always @(posedge clk)
-    mantissas__2 <= \$215 ;
+    mantissas__2 <= \$221 ;
   always @(posedge clk)
-    exponents__2 <= \$216 ;
+    exponents__2 <= \$222 ;
   always @(posedge clk)
-    level3_write <= \$217 ;
+    level3_write <= \$223 ;
   always @(posedge clk)
-    level3_read <= \$218 ;
+    level3_read <= \$224 ;
   always @(posedge clk)
-    mantissas__3 <= \$219 ;
+    mantissas__3 <= \$225 ;
   always @(posedge clk)
-    exponents__3 <= \$220 ;
+    exponents__3 <= \$226 ;
   always @(posedge clk)
-    level4_write <= \$221 ;
+    level4_write <= \$227 ;
   always @(posedge clk)
-    level4_read <= \$222 ;
+    level4_read <= \$228 ;
   always @(posedge clk)
-    mantissas__4 <= \$223 ;
+    mantissas__4 <= \$229 ;
   always @(posedge clk)
-    exponents__4 <= \$224 ;
+    exponents__4 <= \$230 ;
   always @(posedge clk)
-    level5_write <= \$225 ;
+    level5_write <= \$231 ;
   always @(posedge clk)
-    level5_read <= \$226 ;
+    level5_read <= \$232 ;
   always @(posedge clk)
-    mantissas__5 <= \$227 ;
+    mantissas__5 <= \$233 ;
   always @(posedge clk)
-    exponents__5 <= \$228 ;
+    exponents__5 <= \$234 ;
   always @(posedge clk)
-    level6_write <= \$229 ;
+    level6_write <= \$235 ;
   always @(posedge clk)
-    level6_read <= \$230 ;
+    level6_read <= \$236 ;
   always @(posedge clk)
-    mantissas__6 <= \$231 ;
+    mantissas__6 <= \$237 ;
   always @(posedge clk)
-    exponents__6 <= \$232 ;
+    exponents__6 <= \$238 ;
   always @(posedge clk)
-    level7_write <= \$233 ;
+    level7_write <= \$239 ;
   always @(posedge clk)
-    level7_read <= \$234 ;
+    level7_read <= \$240 ;
   always @(posedge clk)
-    mantissas__7 <= \$235 ;
+    mantissas__7 <= \$241 ;
   always @(posedge clk)
-    exponents__7 <= \$236 ;
+    exponents__7 <= \$242 ;
   always @(posedge clk)
-    code_mem__addr <= \$237 ;
+    code_write <= \$243 ;
   always @(posedge clk)
-    code_lanes <= \$238 ;
+    code_mem__r_en <= \$244 ;
   always @(posedge clk)
-    code_write <= \$239 ;
+    code_mem__busy <= \$245 ;
   always @(posedge clk)
-    code_mem__r_en <= \$240 ;
+    code_mem__addr <= \$246 ;
   always @(posedge clk)
-    read_lane <= \$241 ;
+    code_lanes <= \$247 ;
   always @(posedge clk)
-    bias_mem__addr <= \$242 ;
+    read_lane <= \$248 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$243 ;
+    bias_mem__addr <= \$249 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$244 ;
+    bias_mem__w_en <= \$250 ;
   always @(posedge clk)
-    read_word <= \$245 ;
+    bias_mem__r_en <= \$251 ;
   always @(posedge clk)
-    \$signal  <= \$246 ;
+    read_word <= \$252 ;
   always @(posedge clk)
-    \$signal$104  <= \$247 ;
+    \$signal  <= \$253 ;
   always @(posedge clk)
-    bias_fetched <= \$248 ;
+    \$signal$107  <= \$254 ;
+  always @(posedge clk)
+    bias_fetched <= \$255 ;
   \digits_mlp_pow2.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
@@ -5042,511 +5089,518 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$149  = 32'd1247347201;
+          \$155  = 32'd1247347201;
       3'h1:
-          \$149  = 32'd655392;
+          \$155  = 32'd655392;
       3'h2:
-          \$149  = 32'd134743042;
+          \$155  = 32'd134743042;
       3'h3:
-          \$149  = 32'd1377025;
+          \$155  = 32'd1377025;
       3'h4:
-          \$149  = 32'd0;
+          \$155  = 32'd0;
       3'h5:
-          \$149  = 32'd0;
+          \$155  = 32'd0;
       3'h6:
-          \$149  = 32'd0;
+          \$155  = 32'd0;
       3'h7:
-          \$149  = 32'd0;
+          \$155  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$191  = \$7 ;
+    \$197  = \$7 ;
     if (rst) begin
-      \$191  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = collected;
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = request_valid;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$194  = decoded;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$195  = fetched;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = request_addr;
-    if (\$12 ) begin
-      \$196  = bus__addr;
-    end
-    if (rst) begin
-      \$196  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = request_data;
-    if (\$12 ) begin
-      \$197  = bus__w_data;
-    end
-    if (rst) begin
-      \$197  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = request_write;
-    if (\$12 ) begin
-      \$198  = bus__w_stb;
-    end
+    \$198  = collected;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = register;
-    if (request_valid) begin
-      \$199  = request_addr[2:0];
-    end
+    \$199  = request_valid;
     if (rst) begin
-      \$199  = 3'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = \$15 ;
+    \$200  = decoded;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = \$19 ;
+    \$201  = fetched;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = shift;
-    if (\$21 ) begin
-      \$202  = request_data[4:0];
+    \$202  = request_addr;
+    if (\$12 ) begin
+      \$202  = bus__addr;
     end
     if (rst) begin
-      \$202  = 5'h08;
+      \$202  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = \$27 ;
+    \$203  = request_data;
+    if (\$12 ) begin
+      \$203  = bus__w_data;
+    end
     if (rst) begin
-      \$203  = 1'h0;
+      \$203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = \$33 ;
+    \$204  = request_write;
+    if (\$12 ) begin
+      \$204  = bus__w_stb;
+    end
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = \$38 ;
+    \$205  = register;
+    if (request_valid) begin
+      \$205  = request_addr[2:0];
+    end
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = \$44 ;
+    \$206  = \$15 ;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = mantissas__0;
-    if (level0_write) begin
-      \$207  = request_data[0];
-    end
+    \$207  = \$19 ;
     if (rst) begin
-      \$207  = 1'h1;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = exponents__0;
-    if (level0_write) begin
-      \$208  = request_data[18:16];
+    \$208  = shift;
+    if (\$21 ) begin
+      \$208  = request_data[4:0];
     end
     if (rst) begin
-      \$208  = 3'h0;
+      \$208  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = \$49 ;
+    \$209  = \$27 ;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = \$55 ;
+    \$210  = \$33 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = mantissas__1;
+    \$211  = \$38 ;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$212  = \$44 ;
+    if (rst) begin
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$213  = mantissas__0;
+    if (level0_write) begin
+      \$213  = request_data[0];
+    end
+    if (rst) begin
+      \$213  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$214  = exponents__0;
+    if (level0_write) begin
+      \$214  = request_data[18:16];
+    end
+    if (rst) begin
+      \$214  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$215  = \$49 ;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$216  = \$55 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$217  = mantissas__1;
     if (level1_write) begin
-      \$211  = request_data[0];
+      \$217  = request_data[0];
     end
     if (rst) begin
-      \$211  = 1'h1;
+      \$217  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = exponents__1;
+    \$218  = exponents__1;
     if (level1_write) begin
-      \$212  = request_data[18:16];
+      \$218  = request_data[18:16];
     end
     if (rst) begin
-      \$212  = 3'h1;
+      \$218  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = \$60 ;
+    \$219  = \$60 ;
     if (rst) begin
-      \$213  = 1'h0;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = \$66 ;
+    \$220  = \$66 ;
     if (rst) begin
-      \$214  = 1'h0;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = mantissas__2;
+    \$221  = mantissas__2;
     if (level2_write) begin
-      \$215  = request_data[0];
+      \$221  = request_data[0];
     end
     if (rst) begin
-      \$215  = 1'h1;
+      \$221  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = exponents__2;
+    \$222  = exponents__2;
     if (level2_write) begin
-      \$216  = request_data[18:16];
+      \$222  = request_data[18:16];
     end
     if (rst) begin
-      \$216  = 3'h2;
+      \$222  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = \$71 ;
+    \$223  = \$71 ;
     if (rst) begin
-      \$217  = 1'h0;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = \$77 ;
+    \$224  = \$77 ;
     if (rst) begin
-      \$218  = 1'h0;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = mantissas__3;
+    \$225  = mantissas__3;
     if (level3_write) begin
-      \$219  = request_data[0];
+      \$225  = request_data[0];
     end
     if (rst) begin
-      \$219  = 1'h1;
+      \$225  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = exponents__3;
+    \$226  = exponents__3;
     if (level3_write) begin
-      \$220  = request_data[18:16];
+      \$226  = request_data[18:16];
     end
     if (rst) begin
-      \$220  = 3'h3;
+      \$226  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = \$82 ;
+    \$227  = \$82 ;
     if (rst) begin
-      \$221  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = \$88 ;
+    \$228  = \$88 ;
     if (rst) begin
-      \$222  = 1'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = mantissas__4;
+    \$229  = mantissas__4;
     if (level4_write) begin
-      \$223  = request_data[0];
+      \$229  = request_data[0];
     end
     if (rst) begin
-      \$223  = 1'h1;
+      \$229  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = exponents__4;
+    \$230  = exponents__4;
     if (level4_write) begin
-      \$224  = request_data[18:16];
+      \$230  = request_data[18:16];
     end
     if (rst) begin
-      \$224  = 3'h4;
+      \$230  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = \$93 ;
+    \$231  = \$93 ;
     if (rst) begin
-      \$225  = 1'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = \$99 ;
+    \$232  = \$99 ;
     if (rst) begin
-      \$226  = 1'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = mantissas__5;
+    \$233  = mantissas__5;
     if (level5_write) begin
-      \$227  = request_data[0];
+      \$233  = request_data[0];
     end
     if (rst) begin
-      \$227  = 1'h1;
+      \$233  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = exponents__5;
+    \$234  = exponents__5;
     if (level5_write) begin
-      \$228  = request_data[18:16];
+      \$234  = request_data[18:16];
     end
     if (rst) begin
-      \$228  = 3'h5;
+      \$234  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = \$104 ;
+    \$235  = \$104 ;
     if (rst) begin
-      \$229  = 1'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = \$110 ;
+    \$236  = \$110 ;
     if (rst) begin
-      \$230  = 1'h0;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = mantissas__6;
+    \$237  = mantissas__6;
     if (level6_write) begin
-      \$231  = request_data[0];
+      \$237  = request_data[0];
     end
     if (rst) begin
-      \$231  = 1'h1;
+      \$237  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = exponents__6;
+    \$238  = exponents__6;
     if (level6_write) begin
-      \$232  = request_data[18:16];
+      \$238  = request_data[18:16];
     end
     if (rst) begin
-      \$232  = 3'h6;
+      \$238  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = \$115 ;
-    if (rst) begin
-      \$233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = \$121 ;
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = mantissas__7;
-    if (level7_write) begin
-      \$235  = request_data[0];
-    end
-    if (rst) begin
-      \$235  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = exponents__7;
-    if (level7_write) begin
-      \$236  = request_data[18:16];
-    end
-    if (rst) begin
-      \$236  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = code_mem__addr;
-    if (request_valid) begin
-      \$237  = request_addr[8:1];
-    end
-    if (rst) begin
-      \$237  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = code_lanes;
-    if (request_valid) begin
-      \$238  = \$122 [1:0];
-    end
-    if (rst) begin
-      \$238  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = \$129 ;
+    \$239  = \$115 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = \$137 ;
+    \$240  = \$121 ;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = read_lane;
-    if (request_valid) begin
-      \$241  = request_addr[0];
+    \$241  = mantissas__7;
+    if (level7_write) begin
+      \$241  = request_data[0];
     end
     if (rst) begin
-      \$241  = 1'h0;
+      \$241  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = bias_mem__addr;
-    if (request_valid) begin
-      \$242  = request_addr[3:0];
+    \$242  = exponents__7;
+    if (level7_write) begin
+      \$242  = request_data[18:16];
     end
     if (rst) begin
-      \$242  = 4'h0;
+      \$242  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = \$142 ;
+    \$243  = \$128 ;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = \$148 ;
+    \$244  = \$136 ;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = read_word;
-    if (decoded) begin
-      \$245  = \$189 [31:0];
-    end
-    if (bias_fetched) begin
-      \$245  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
-    end
-    if (\$signal$104 ) begin
-      \$245  = { 28'h0000000, \$190  };
-    end
+    \$245  = \$142 ;
     if (rst) begin
-      \$245  = 32'd0;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = code_mem__r_en;
+    \$246  = code_mem__addr;
+    if (request_valid) begin
+      \$246  = request_addr[8:1];
+    end
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = \$signal ;
+    \$247  = code_lanes;
+    if (request_valid) begin
+      \$247  = \$143 [1:0];
+    end
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = bias_mem__r_en;
+    \$248  = read_lane;
+    if (request_valid) begin
+      \$248  = request_addr[0];
+    end
     if (rst) begin
       \$248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$249  = bias_mem__addr;
+    if (request_valid) begin
+      \$249  = request_addr[3:0];
+    end
+    if (rst) begin
+      \$249  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$250  = \$148 ;
+    if (rst) begin
+      \$250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$251  = \$154 ;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$252  = read_word;
+    if (decoded) begin
+      \$252  = \$195 [31:0];
+    end
+    if (bias_fetched) begin
+      \$252  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+    end
+    if (\$signal$107 ) begin
+      \$252  = { 28'h0000000, \$196  };
+    end
+    if (rst) begin
+      \$252  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$253  = code_mem__r_en;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$254  = \$signal ;
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$255  = bias_mem__r_en;
+    if (rst) begin
+      \$255  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -5576,25 +5630,27 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0] };
   assign code_read = code_mem__r_en;
+  assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[20:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$124  = request_addr[9];
-  assign \$132  = request_addr[9];
-  assign \$157  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$162  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$165  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$169  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$172  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$178  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$181  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$185  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$123  = request_addr[9];
+  assign \$131  = request_addr[9];
+  assign \$137  = request_addr[9];
+  assign \$163  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$168  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$171  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$175  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$178  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$184  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$187  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$191  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
-, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_write__addr, code_mem__r_en, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
+, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 import time
 from collections import Counter
@@ -15,6 +16,7 @@ import numpy as np
 from jaynes_hw.contract.design import Design
 from jaynes_hw.contract.host_protocol import (
     ERROR_REPLY,
+    MAX_SELF_TEST_PASSES,
     HostCommand,
     LinkFault,
     batch_vectors,
@@ -64,11 +66,13 @@ class HostClient:
         self.attempts = attempts
         self.faults: Counter[str] = Counter()
 
-    def _read_exactly(self, count: int, what: str) -> bytes:
-        data = b""
+    def _read_exactly(self, count: int, what: str, patience: int = 1) -> bytes:
+        """``count`` bytes; ``LinkError`` after ``patience`` reads in a row time out."""
+        data, misses = b"", 0
         while len(data) < count:
             chunk = self.port.read(count - len(data))
-            if not chunk:
+            misses = 0 if chunk else misses + 1
+            if misses >= patience:
                 raise LinkError(
                     f"no answer from the board ({what}: {len(data)} of {count} bytes); check "
                     "the port, the baud rate and that the bitstream is this design"
@@ -85,15 +89,18 @@ class HostClient:
             if dropped > RESYNC_LIMIT_BYTES:
                 raise LinkError("the board keeps sending: check the baud rate and the design")
 
-    def _transact(self, command: HostCommand, body: bytes, answer_bytes: int, what: str):
+    def _transact(
+        self, command: HostCommand, body: bytes, answer_bytes: int, what: str, patience: int = 1
+    ):
         """Send one command frame; return the ``answer_bytes`` data bytes of its answer,
-        after checking its tag and CRC; retry as the class docstring says."""
+        after checking its tag and CRC; retry as the class docstring says. ``patience``: read
+        timeouts to wait for the answer's first byte (a command that computes long)."""
         frame = framed(bytes([command]) + body)
         reason = ""
         for _ in range(self.attempts):
             self.port.write(frame)
             try:
-                tag = self._read_exactly(1, what)
+                tag = self._read_exactly(1, what, patience)
                 if tag[0] == ERROR_REPLY:
                     answer = tag + self._read_exactly(2, what)
                     fault = _fault_name(answer[1]) if crc8(answer) == 0 else "garbled error"
@@ -163,6 +170,34 @@ class HostClient:
         if not results:
             return np.zeros((0, self.n_out), dtype=np.int64)
         return np.concatenate(results)
+
+    def self_test(self, passes: int, expected_s: float = 0.0) -> tuple[int, int]:
+        """Run the vectors the last ``infer`` batch staged ``passes`` times on the board at the
+        core's full rate (no results on the link); return (cycles, checksum): the clock
+        cycles from the first value in to the last result out, and ``results_checksum`` of
+        every result. ``expected_s``: how long the run should take (the answer is awaited
+        twice that, and one read timeout). ``LinkError`` before any ``infer`` (nothing
+        staged), or from a board built without the self-test."""
+        if not 1 <= passes <= MAX_SELF_TEST_PASSES:
+            raise UserError(f"self-test passes must be 1..{MAX_SELF_TEST_PASSES}, not {passes}")
+        port_timeout_s = getattr(self.port, "timeout", None) or 1.0
+        patience = 1 + math.ceil(2 * expected_s / port_timeout_s)
+        try:
+            answer = self._transact(
+                HostCommand.SELF_TEST,
+                struct.pack("<H", passes),
+                8,
+                f"a self-test of {passes} passes",
+                patience,
+            )
+        except LinkError as error:
+            if f"({LinkFault.UNKNOWN.name.lower()})" not in str(error):
+                raise
+            raise LinkError(
+                f"{error}: this bitstream has no self-test (built with --no-self-test)"
+            ) from None
+        cycles, checksum = struct.unpack("<II", answer)
+        return cycles, checksum
 
     def _decode(self, data: bytes) -> np.ndarray:
         width = self.out_bytes

@@ -40,6 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=positive_float, default=2.0, help="seconds to wait for a byte (2)"
     )
+    parser.add_argument(
+        "--self-test",
+        type=positive_int,
+        metavar="PASSES",
+        help="then run the first batch of vectors PASSES times on the board at the core's own "
+        "rate (no link), and check the checksum of every result",
+    )
+    parser.add_argument(
+        "--clock-mhz",
+        type=positive_float,
+        help="the board's clock (as `jaynes-hw synth` reported it): the self-test's rate in "
+        "inferences/s",
+    )
 
 
 def open_serial(name: str, baud: int, timeout: float):
@@ -83,7 +96,10 @@ def run(args: argparse.Namespace, port=None) -> int:
     if start_up:
         started = time.monotonic()
         client.play(start_up)
-        print(f"loaded {len(start_up)} code words into SPRAM in {time.monotonic() - started:.2f} s")
+        codes = sum(layer.config.n_in * layer.config.n_out for layer in design.layers
+                    if layer.config.code_memory == "spram")  # fmt: skip
+        seconds = time.monotonic() - started
+        print(f"loaded {codes} codes into SPRAM in {len(start_up)} writes, {seconds:.2f} s")
     started = time.monotonic()
     outputs = client.infer(vectors)
     seconds = time.monotonic() - started
@@ -94,4 +110,34 @@ def run(args: argparse.Namespace, port=None) -> int:
         f"{len(vectors)} vectors through {design.top} on {args.port} in {seconds:.2f} s: "
         + ("every output matches the reference" if not mismatches else f"{mismatches} differ")
     )
-    return 0 if mismatches == 0 else 1
+    self_test_ok = True
+    if args.self_test:
+        self_test_ok = self_test(client, design, vectors, args.self_test, args.clock_mhz)
+    return 0 if mismatches == 0 and self_test_ok else 1
+
+
+SLOWEST_BOARD_CLOCK_HZ = 12e6  # the iCEBreaker's oscillator: no board runs slower
+
+
+def self_test(client, design, vectors: np.ndarray, passes: int, clock_mhz: float | None) -> bool:
+    """Stage the first batch of ``vectors`` with one 'X', run it ``passes`` times on the
+    board ('T'), compare the checksum with the reference's and print the core's own rate:
+    cycles a vector, and inferences/s at ``clock_mhz`` (the clock `jaynes-hw synth`
+    reported). True when the checksum matches."""
+    from jaynes_hw.contract.host_protocol import batch_vectors, results_checksum
+
+    batch = vectors[: batch_vectors(design.n_in)]
+    client.infer(batch)
+    fill = sum(layer.config.n_in + layer.config.latency_cycles for layer in design.layers)
+    expected_cycles = passes * len(batch) * design.vector_period + fill
+    clock_hz = clock_mhz * 1e6 if clock_mhz else SLOWEST_BOARD_CLOCK_HZ
+    cycles, checksum = client.self_test(passes, expected_cycles / clock_hz)
+    matches = checksum == results_checksum(design.forward(batch), passes)
+    count = passes * len(batch)
+    rate = f"{count} vectors in {cycles} cycles, {cycles / count:.1f} cycles a vector"
+    if clock_mhz:
+        rate += f", {count * clock_mhz * 1e6 / cycles:,.0f} inferences/s at {clock_mhz:g} MHz"
+    verdict = "the checksum matches the reference" if matches else "the checksum DIFFERS"
+    print(f"self-test on the board: {rate} (the design's period: {design.vector_period}); "
+          f"{verdict}")  # fmt: skip
+    return matches

@@ -43,13 +43,15 @@ def board_files(
     *,
     pll: PllSettings | None = None,
     baud: int = DEFAULT_BAUD,
+    self_test: bool = True,
 ) -> dict[str, str]:
     """``{"top.v": Verilog, "top.pcf" or "top.lpf": constraints}`` of ``BoardTop(network)``
     for ``board``, clocked by ``pll`` (default ``board_pll(board, baud=baud)``). The pin
-    constraints give the oscillator's own frequency; nextpnr derives the PLL's output."""
+    constraints give the oscillator's own frequency; nextpnr derives the PLL's output.
+    ``self_test``: build the link's 'T' command."""
     pll = board_pll(board, baud=baud) if pll is None else pll
     platform = board.platform()
-    top = BoardTop(network, pll.output_hz, baud, pll=pll)
+    top = BoardTop(network, pll.output_hz, baud, pll=pll, self_test=self_test)
     plan = platform.build(top, name="top", do_build=False, debug_verilog=True, emit_src=False)
     return {
         TOP_VERILOG: _text(plan.files["top.debug.v"]),
@@ -85,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         "first-build target, 48 MHz iCE40, 100 MHz ECP5)",
     )
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD)
+    parser.add_argument(
+        "--no-self-test",
+        dest="self_test",
+        action="store_false",
+        help="leave out the link's on-chip self-test ('T'), about 280 iCE40 logic cells",
+    )
     args = parser.parse_args(argv)
 
     def run() -> int:
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         network = NetworkInstance(Manifest.read(args.manifest))
         pll = board_pll(board, args.clock_mhz, args.baud)
-        files = board_files(board, network, pll=pll, baud=args.baud)
+        files = board_files(board, network, pll=pll, baud=args.baud, self_test=args.self_test)
         for path in write_text_files(args.out, {TOP_VERILOG: files[TOP_VERILOG]}):
             print(f"wrote {path}")
         return 0

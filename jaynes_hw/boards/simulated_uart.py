@@ -144,6 +144,11 @@ class SimulatedSerial:
         self.to_board.extend(data)
         return len(data)
 
+    @property
+    def timeout(self) -> float:
+        """The read timeout in the board's seconds (pyserial's attribute)."""
+        return self.timeout_cycles / self.top.clock_hz
+
     def read(self, count: int) -> bytes:
         """Run the simulation until ``count`` bytes came back or ``timeout_cycles`` passed
         since the last written byte left (a serial port's write returns before the bytes are

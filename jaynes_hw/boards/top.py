@@ -72,6 +72,8 @@ class BoardTop(Elaboratable):
         On a platform: the PLL that makes ``clock_hz`` from the board's oscillator (its
         ``output_hz`` must be ``clock_hz``); the design is held in reset until it locks.
         Without one, the design runs from the oscillator, which must then be ``clock_hz``.
+    self_test : bool
+        Build the host link's on-chip self-test ('T'; ``HostLink``).
 
     On a platform the UART is the board's ``uart`` resource; without one (simulation) the
     lines are ``rx`` (in) and ``tx`` (out) here.
@@ -86,6 +88,7 @@ class BoardTop(Elaboratable):
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         rx_fifo_bytes: int = RX_FIFO_BYTES,
         pll: PllSettings | None = None,
+        self_test: bool = True,
     ):
         if pll is not None and pll.output_hz != clock_hz:
             raise ValueError(f"the PLL makes {pll.output_hz} Hz, not clock_hz {clock_hz}")
@@ -103,6 +106,7 @@ class BoardTop(Elaboratable):
             n_out=network.n_out,
             idle_timeout_cycles=self.idle_timeout_cycles,
             rx_fifo_bytes=rx_fifo_bytes,
+            self_test=self_test,
         )
         self.rx = Signal(init=1)
         self.tx = Signal(init=1)

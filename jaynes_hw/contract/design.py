@@ -110,11 +110,12 @@ class Design:
 
     def start_up_writes(self) -> list[tuple[int, int]]:
         """Configuration-port writes the design needs before its first vector: the codes of
-        every layer kept in SPRAM (``code_memory = "spram"``), which no bitstream loads."""
+        every layer kept in SPRAM (``code_memory = "spram"``), which no bitstream loads,
+        several codes a write (``LayerDriver.packed_code_writes``)."""
         writes = []
         for layer in self.layers:
             if layer.config.code_memory == "spram":
-                writes += layer.driver.code_writes(layer.stored)
+                writes += layer.driver.packed_code_writes(layer.stored)
         return writes
 
     @property

@@ -13,12 +13,20 @@ fields are little-endian::
     'W' addr[4] data[4] crc                        'W' crc            once the write is done
     'R' addr[4] crc                                'R' data[4] crc
     'X' count[2] value[count * n_in] crc           'X' result[count * n_out] crc
+    'T' passes[2] crc                              'T' cycles[4] checksum[4] crc
     (any error)                                    'E' code crc
 
 'X' streams ``count`` whole input vectors; the board holds them (``staged_values``) until
 the frame's CRC has checked, so nothing is ever computed from a corrupted input, then runs
 them and sends every result. Each input value is ``value_bytes(act_bits)`` bytes, each
 result ``value_bytes(out_bits)`` bytes, two's complement.
+
+'T' is the on-chip self-test: the board runs the vectors the last 'X' staged ``passes``
+times back to back at the core's full rate, sends no result but folds every one, in order,
+into ``checksum`` (``results_checksum``), and counts ``cycles`` from the first value it
+offers the network to the last result it takes; the host compares the checksum with the
+reference's and divides. So a board proves the core's own rate without the link. Until an
+'X' has checked (or after one that failed) there is nothing staged: 'E' NOTHING_STAGED.
 
 On any error (``LinkError`` codes) the board drops what it receives until the line has been
 quiet for its idle timeout, then answers 'E' and its code, and listens for a command again;
@@ -33,6 +41,8 @@ answer, so the FIFO fills only when a host breaks that rule.
 from __future__ import annotations
 
 import enum
+
+import numpy as np
 
 RX_FIFO_BYTES = 512  # the board's receive FIFO (one iCE40 block RAM)
 STAGED_VALUES = 512  # input values one 'X' may carry, at least one vector (a block RAM)
@@ -53,6 +63,7 @@ class HostCommand(enum.IntEnum):
     READ = ord("R")
     STREAM = ord("X")
     SYNC = ord("S")
+    SELF_TEST = ord("T")
 
 
 class LinkFault(enum.IntEnum):
@@ -64,6 +75,7 @@ class LinkFault(enum.IntEnum):
     UNKNOWN = 4  # a byte that begins no command
     TOO_LONG = 5  # an 'X' of more vectors than the board holds (``batch_vectors``)
     FRAMING = 6  # a byte whose stop bit was 0 (line noise, or the wrong baud rate)
+    NOTHING_STAGED = 7  # a 'T' before any 'X' has checked
 
 
 HEADER_BYTES = {  # bytes between the command byte and the payload or the CRC
@@ -71,7 +83,9 @@ HEADER_BYTES = {  # bytes between the command byte and the payload or the CRC
     HostCommand.WRITE: 8,
     HostCommand.READ: 4,
     HostCommand.STREAM: 2,
+    HostCommand.SELF_TEST: 2,
 }
+MAX_SELF_TEST_PASSES = 0xFFFF  # the 'T' command's 16-bit count
 
 
 def value_bytes(bits: int) -> int:
@@ -111,3 +125,25 @@ def link_bound_rate(baud: int, n_in: int, n_out: int, act_bits: int, out_bits: i
     sent = 1 + 2 + vectors * n_in * value_bytes(act_bits) + 1
     received = 1 + vectors * n_out * value_bytes(out_bits) + 1
     return vectors * baud / 10 / (sent + received)
+
+
+CHECKSUM_MASK = 0xFFFF_FFFF
+
+
+def results_checksum(results, passes: int = 1) -> int:
+    """The self-test's checksum of ``results`` (one pass of output values, in the order the
+    board sends them) repeated ``passes`` times: for each value v, c = rotl32(c, 1) ^ v
+    (v as 32-bit two's complement), from c = 0. A wrong value always changes it."""
+    values = [int(value) & CHECKSUM_MASK for value in np.asarray(results).reshape(-1)]
+    one_pass = 0
+    for value in values:
+        one_pass = _rotate_left(one_pass, 1) ^ value
+    # the rotate-xor is linear: a pass turns c into rotl(c, len) ^ one_pass
+    checksum, turn = 0, len(values) % 32
+    for _ in range(passes):
+        checksum = _rotate_left(checksum, turn) ^ one_pass
+    return checksum
+
+
+def _rotate_left(value: int, amount: int) -> int:
+    return (value << amount | value >> (32 - amount)) & CHECKSUM_MASK if amount else value

@@ -27,9 +27,15 @@ bias     o                         RW    bias of output o (sign-extended)
 codes    row * lanes_p2 + lane     RW    code of output pass * lanes + lane, input i,
                                          row = pass * n_in + i (an unrolled core: R,
                                          its codes are wiring; writes are ignored)
+packed   row * words_p2 + word     W     codes in SPRAM only: lanes word * per_word + j,
+codes                                    j < per_word, in bits j * code_bits up (per_word
+                                         = 32 // code_bits): one write, several codes
 ======== ========================= ===== ============================================
 
-``lanes_p2`` is ``lanes`` rounded up to a power of two. The codebook and the shift are
+``lanes_p2`` is ``lanes`` rounded up to a power of two, ``words_p2`` the words of a packed row
+(``ceil(lanes / per_word)``) likewise. A layer whose codes live in SPRAM is loaded through
+the packed region at start-up (``LayerDriver.packed_code_writes``): eight 4-bit codes a
+write rather than one; reading it returns 0. The codebook and the shift are
 *staged*: writes land in shadow registers and reading returns them; writing 1 to CONTROL
 bit 0 asks the core to copy them to the datapath at the next vector boundary, so no output
 ever mixes old and new strengths; STATUS bit 0 stays 1 until that happens. Bias and code
@@ -48,6 +54,7 @@ import numpy as np
 
 from jaynes_hw.contract.codebook import Codebook
 from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig
+from jaynes_hw.contract.memory_image import pack_code_rows
 from jaynes_hw.support.errors import UserError
 
 REGISTER_MAP_VERSION = 2  # 2: one bias word per output
@@ -64,6 +71,15 @@ EXPONENT_FIELD = 16  # codebook word: mantissa in the low bits, exponent from bi
 
 def _ceil_pow2(value: int) -> int:
     return 1 << max(value - 1, 0).bit_length()
+
+
+def _codes_per_word(config: LayerConfig) -> int:
+    return min(BUS_DATA_BITS // config.code_bits, config.lanes)
+
+
+def _packed_words(config: LayerConfig) -> int:
+    """Packed-region words a code memory row takes."""
+    return -(-config.lanes // _codes_per_word(config))
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,8 @@ class RegisterMap:
         if config.bias_bits:
             wanted.append(("bias", config.n_out))
         wanted.append(("codes", config.code_rows * lanes_p2))
+        if config.code_memory == "spram":
+            wanted.append(("packed_codes", config.code_rows * _ceil_pow2(_packed_words(config))))
         regions, base = [], 0
         # ascending sizes keep every region aligned to its own size with little padding
         for name, words in sorted(wanted, key=lambda item: (item[0] != "regs", item[1])):
@@ -106,6 +124,19 @@ class RegisterMap:
     @property
     def lanes_p2(self) -> int:
         return _ceil_pow2(self.config.lanes)
+
+    @property
+    def codes_per_word(self) -> int:
+        """Codes one write to the packed region carries."""
+        return _codes_per_word(self.config)
+
+    @property
+    def packed_words_p2(self) -> int:
+        """Packed-region words a code memory row takes, rounded up to a power of two."""
+        return _ceil_pow2(_packed_words(self.config))
+
+    def has(self, name: str) -> bool:
+        return any(region.name == name for region in self.regions)
 
     @property
     def address_bits(self) -> int:
@@ -130,6 +161,9 @@ class RegisterMap:
     def code_address(self, output: int, index: int) -> int:
         row, lane = self.config.code_row(output, index)
         return self.region("codes").base + row * self.lanes_p2 + lane
+
+    def packed_code_address(self, row: int, word: int) -> int:
+        return self.region("packed_codes").base + row * self.packed_words_p2 + word
 
     # --- constant registers ---------------------------------------------------------------
 
@@ -269,6 +303,20 @@ class LayerDriver:
             for o in range(self.config.n_out)
             for i in range(self.config.n_in)
         ]
+
+    def packed_code_writes(self, stored: np.ndarray) -> list[Write]:
+        """Write every connection, ``codes_per_word`` codes a write, through the packed
+        region (a layer whose codes live in SPRAM): ``stored`` as for ``code_writes``."""
+        if not self.map.has("packed_codes"):
+            raise UserError("only a layer whose codes live in SPRAM has packed code writes")
+        per_word_bits = self.map.codes_per_word * self.config.code_bits
+        mask = (1 << per_word_bits) - 1
+        writes = []
+        for row, value in enumerate(pack_code_rows(self.config, self.stored_words(stored))):
+            for word in range(_packed_words(self.config)):
+                data = value >> word * per_word_bits & mask
+                writes.append((self._at(self.map.packed_code_address(row, word)), data))
+        return writes
 
     def stored_words(self, stored: np.ndarray) -> np.ndarray:
         """Check (n_out, n_in) codes or int8 weights and return them as unsigned words."""

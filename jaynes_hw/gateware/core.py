@@ -233,18 +233,45 @@ class ConfiguredLayer(wiring.Component):
         hit, offset = region("codes")
         row, lane = offset[lane_bits:], offset[:lane_bits]
         code_row = Signal(len(row) or 1)
-        code_lanes = Signal(config.lanes)  # one-hot: the lane field the request addresses
+        code_lanes = Signal(config.lanes)  # the lane fields the request writes
+        code_hit = hit & (lane < config.lanes) & (row < config.code_rows)
+        code_write, code_read = access("code", code_hit)
+        code_busy = Signal()  # code_write | code_read, its own flip-flop (x.ready reads it)
+        takes_port = code_hit  # the request reads or writes a code row
+        lane_data = request_data[: config.code_bits].replicate(config.lanes)
+        row_select, lanes_select = row, Const(1, config.lanes) << lane
+        if register_map.has("packed_codes"):
+            # packed word row * words_p2 + word: codes_per_word lane fields from one write
+            per_word = register_map.codes_per_word
+            word_bits = register_map.packed_words_p2.bit_length() - 1
+            packed_hit, packed_offset = region("packed_codes")
+            packed_row, word = packed_offset[word_bits:], packed_offset[:word_bits]
+            packed_write = Signal()
+            packed_target = (
+                packed_hit & (word * per_word < config.lanes) & (packed_row < config.code_rows)
+            )
+            m.d.sync += packed_write.eq(request_valid & request_write & packed_target)
+            takes_port = takes_port | (request_write & packed_target)
+            packed_lanes = Const((1 << per_word) - 1, config.lanes) << word * per_word
+            row_select = Mux(packed_hit, packed_row, row)
+            lanes_select = Mux(packed_hit, packed_lanes, lanes_select)
+            fields = request_data[: per_word * config.code_bits]
+            lane_data = Mux(
+                packed_write,
+                fields.replicate(-(-config.lanes // per_word))[: config.lanes * config.code_bits],
+                lane_data,
+            )
+            code_write = code_write | packed_write
+        m.d.sync += code_busy.eq(request_valid & takes_port)
         with m.If(request_valid):
-            m.d.sync += [code_row.eq(row), code_lanes.eq(Const(1, config.lanes) << lane)]
-        code_write, code_read = access(
-            "code", hit & (lane < config.lanes) & (row < config.code_rows)
-        )
+            m.d.sync += [code_row.eq(row_select), code_lanes.eq(lanes_select)]
         memory = datapath.code_mem
         m.d.comb += [
             memory.addr.eq(code_row),
-            memory.w_data.eq(request_data[: config.code_bits].replicate(config.lanes)),
+            memory.w_data.eq(lane_data),
             memory.w_en.eq(Mux(code_write, code_lanes, 0)),
             memory.r_en.eq(code_read),
+            memory.busy.eq(code_busy),  # code_lanes is never 0 with a write
         ]
         with m.If(request_valid):
             m.d.sync += read_lane.eq(lane)
@@ -257,6 +284,7 @@ class ConfiguredLayer(wiring.Component):
             memory = datapath.bias_mem
             m.d.comb += [memory.addr.eq(bias_output), memory.w_data.eq(request_data)]
             m.d.comb += [memory.w_en.eq(bias_write), memory.r_en.eq(bias_read)]
+            m.d.comb += memory.busy.eq(bias_write | bias_read)
         else:
             bias_read = Const(0)
         with m.If(decoded):

@@ -71,8 +71,10 @@ class MemoryAccess(wiring.Signature):
 
     ``addr`` selects a row; ``w_en`` (one bit per field) writes ``w_data``'s matching fields
     at the clock edge; ``r_en`` reads the row into ``r_data`` (code memory: two cycles later,
-    bias memory: one). A read takes
-    the memory's read port from the datapath for that cycle (the datapath stalls).
+    bias memory: one). A read takes the memory's read port from the datapath for that cycle
+    (the datapath stalls); so does a write to a single-port memory. ``busy`` is
+    ``r_en | w_en.any()`` given as one signal (the initiator's OR of its flip-flops), so that
+    stall, which ``x.ready`` follows, is not an OR over every field's enable.
     """
 
     def __init__(self, depth: int, fields: int, field_bits: int):
@@ -81,6 +83,7 @@ class MemoryAccess(wiring.Signature):
             {
                 "addr": Out(range(depth) if depth > 1 else 1),
                 "r_en": Out(1),
+                "busy": Out(1),
                 "r_data": In(fields * field_bits),
                 "w_en": Out(fields),
                 "w_data": Out(fields * field_bits),
@@ -196,7 +199,7 @@ class LayerDatapath(wiring.Component):
         code_row_address = Signal(range(config.code_rows) if config.code_rows > 1 else 1)
         if config.code_memory == "spram":
             m.submodules.codes = codes = SinglePortCodes(config)
-            port_takes_codes = self.code_mem.r_en | self.code_mem.w_en.any()
+            port_takes_codes = self.code_mem.busy
             m.d.comb += [
                 codes.addr.eq(code_row_address),
                 codes.w_en.eq(self.code_mem.w_en),
@@ -432,6 +435,8 @@ class LayerDatapath(wiring.Component):
         ]
         if self.promises:  # the proofs start from reset and hold the reset low after it
             m.d.comb += Assume(~ResetSignal())
+            access = self.code_mem  # an initiator keeps MemoryAccess's promise of ``busy``
+            m.d.comb += Assume(access.busy == (access.r_en | access.w_en.any()))
         if self.promises & {"commit", "streams"}:
             active_values = [active_shift, active_rounding, *itertools.chain(*active.values())]
             self._promise_whole_vectors(m, active_values, valid_f2)

@@ -109,8 +109,9 @@ class Network(wiring.Component):
             if vectors_out and vectors_in:
                 wiring.connect(m, before.y, after.x)
                 continue
-            # one vector of slack between layers (see the class docstring)
-            fifo = StreamFIFO(before.config.out_bits, max(before.config.n_out, 2))
+            # one vector of slack between layers (see the class docstring); 3 places at
+            # least, the fewest that pass a value a cycle
+            fifo = StreamFIFO(before.config.out_bits, max(before.config.n_out, 3))
             m.submodules[f"fifo{index}"] = fifo
             if vectors_out:
                 serialize = VectorSerializer(before.config.out_bits, before.config.n_out)

@@ -1,5 +1,5 @@
-"""A first-in first-out queue between two streams, built for the clock: every flag is a
-flip-flop, and the consumer's ``ready`` reaches no more than two levels of logic."""
+"""Buffers between two streams, built for the clock: a first-in first-out queue whose flags
+are flip-flops, and a skid buffer that cuts the consumer's ``ready`` off from the producer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["StreamFIFO"]
+__all__ = ["SkidBuffer", "StreamFIFO"]
 
 
 class StreamFIFO(wiring.Component):
@@ -40,7 +40,8 @@ class StreamFIFO(wiring.Component):
         If ``width`` or ``depth`` is not an integer in range.
 
     Latency: an entry written into an empty queue is on ``r`` two cycles later.
-    Throughput: one entry per cycle in and out.
+    Throughput: one entry per cycle in and out from depth 3; at depth 2 one every other
+    cycle (the full flag is registered, so the memory's one slot frees a cycle late).
     """
 
     def __init__(self, width: int, depth: int):
@@ -95,4 +96,55 @@ class StreamFIFO(wiring.Component):
             m.d.sync += [fill.eq(fill + 1), empty.eq(0), full.eq(fill == slots - 1)]
         with m.Elif(fetch & ~push):
             m.d.sync += [fill.eq(fill - 1), empty.eq(fill == 1), full.eq(0)]
+        return m
+
+
+class SkidBuffer(wiring.Component):
+    """A two-entry stream buffer that cuts every combinational path between its sides:
+    ``w.ready`` and ``r.valid`` are flip-flops, and ``r.ready`` enables registers through
+    one gate. Put it where a consumer's ``ready`` comes late (a core's stall) and the
+    producer's control is deep (a FIFO's pointers).
+
+    Parameters
+    ----------
+    width : int
+        Payload bits.
+
+    Attributes
+    ----------
+    w : In(stream.Signature(width))
+        Entries in; ``w.ready`` falls a cycle after the output stalls with an entry waiting.
+    r : Out(stream.Signature(width))
+        Entries out, in order.
+
+    Latency: one cycle (an entry written is on ``r`` the next cycle).
+    Throughput: one entry per cycle in and out.
+    """
+
+    def __init__(self, width: int):
+        if not isinstance(width, int) or width < 1:
+            raise TypeError(f"width must be a positive integer, not {width!r}")
+        self.width = width
+        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        # the output register, and the skid register that catches the entry offered in the
+        # cycle the output stalled (``w.ready`` was still high)
+        out_valid, skid_valid = Signal(), Signal()
+        out_payload = Signal(self.width, reset_less=True)
+        skid_payload = Signal(self.width, reset_less=True)
+        m.d.comb += [
+            self.w.ready.eq(~skid_valid),
+            self.r.valid.eq(out_valid),
+            self.r.payload.eq(out_payload),
+        ]
+        with m.If(~out_valid | self.r.ready):  # the output register is free next cycle
+            m.d.sync += [
+                out_valid.eq(skid_valid | self.w.valid),
+                out_payload.eq(Mux(skid_valid, skid_payload, self.w.payload)),
+                skid_valid.eq(0),
+            ]
+        with m.Elif(self.w.valid & ~skid_valid):
+            m.d.sync += [skid_valid.eq(1), skid_payload.eq(self.w.payload)]
         return m

@@ -70,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD)
     parser.add_argument(
+        "--no-self-test",
+        dest="self_test",
+        action="store_false",
+        help="leave out the host link's on-chip self-test ('T', `jaynes-hw run --self-test`): "
+        "about 280 iCE40 logic cells back",
+    )
+    parser.add_argument(
         "--seeds",
         type=positive_int,
         default=1,
@@ -119,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         "clock_mhz": args.clock_mhz,
         "baud": args.baud,
         "dsp": args.dsp,
+        "self_test": args.self_test,
         "seeds": tuple(range(1, args.seeds + 1)),
     }
     if args.compare:

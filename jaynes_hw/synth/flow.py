@@ -164,6 +164,7 @@ def synthesize(
     baud: int = DEFAULT_BAUD,
     seeds: tuple[int, ...] = (1,),
     dsp: bool = True,
+    self_test: bool = True,
     timeout_seconds: float | None = None,
 ) -> dict:
     """Build the generated design of ``manifest_path`` (None: the host link alone) behind
@@ -178,7 +179,8 @@ def synthesize(
     settings and every pass's clock and Fmax (``clock_passes``).
 
     ``dsp``: map multipliers to the device's DSP blocks (8 on the UP5K, 156 on the
-    ECP5-85F); otherwise build them from LUTs. ``seeds``: nextpnr placement seeds; each build
+    ECP5-85F); otherwise build them from LUTs. ``self_test``: build the host link's
+    on-chip self-test ('T'). ``seeds``: nextpnr placement seeds; each build
     keeps the one with the highest Fmax (``run_flow``). ``timeout_seconds``: fail
     (``UserError``) when all the builds together take longer.
     """
@@ -199,7 +201,7 @@ def synthesize(
     started = time.monotonic()
 
     def build(pll, directory):
-        files = board_files(board, network, pll=pll, baud=baud)
+        files = board_files(board, network, pll=pll, baud=baud, self_test=self_test)
         if network_verilog is not None:
             files[NETWORK_VERILOG] = network_verilog
         return run_flow(
@@ -227,6 +229,7 @@ def synthesize(
             "clock_passes": passes,
             "oscillator_mhz": pll.input_hz / 1e6,
             "baud": baud,
+            "self_test": self_test,
             "seconds": round(time.monotonic() - started, 1),
         }
     )

@@ -2,7 +2,10 @@
 and nextpnr's ``--report`` (logic cells or LUTs, block RAMs, DSPs, Fmax).
 
 Report fields: ``lcs`` (iCE40 logic cells) or ``luts`` (ECP5 LUT4s), ``ffs``, ``brams``,
-``dsps``, ``fmax_mhz`` (what nextpnr reached for the one clock; None if it reports none).
+``dsps``, ``fmax_mhz`` (what nextpnr reached for the one clock; None if it reports none),
+``critical_path`` (that clock's slowest path: where it starts and ends, its logic cells
+and its delay in ns) and ``limited_by``, the parts of the board top it runs between:
+``link``, ``network`` or ``top`` (the board top's own cells), or two of them joined by "/".
 """
 
 from __future__ import annotations
@@ -40,7 +43,35 @@ def read_reports(board: Board, build_dir: Path) -> dict:
         report["fmax_mhz"] = round(float(first["achieved"]), 2)
     else:
         report["fmax_mhz"] = None
+    report.update(critical_path(nextpnr))
     return report
+
+
+def critical_path(nextpnr: dict) -> dict:
+    """``critical_path`` and ``limited_by`` (module docstring) from nextpnr's report: its
+    first path between two registers of the clock (empty when it reports none)."""
+    for path in nextpnr.get("critical_paths", []):
+        if path.get("from") != path.get("to") or not path.get("path"):
+            continue  # a path to or from the pins
+        steps = path["path"]
+        start, end = steps[0]["from"]["cell"], steps[-1]["to"]["cell"]
+        parts = dict.fromkeys(_part(cell) for cell in (start, end))
+        return {
+            "critical_path": {
+                "from": start,
+                "to": end,
+                "logic_cells": sum(step["type"] == "logic" for step in steps),
+                "delay_ns": round(sum(step["delay"] for step in steps), 2),
+            },
+            "limited_by": "/".join(parts),
+        }
+    return {}
+
+
+def _part(cell: str) -> str:
+    """The board top's submodule a placed cell belongs to (``top`` for its own cells)."""
+    head, dot, _ = cell.partition(".")
+    return head if dot and head in ("link", "network") else "top"
 
 
 def failure_reason(board: Board, build_dir: Path) -> str:

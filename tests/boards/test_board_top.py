@@ -20,8 +20,9 @@ from jaynes_hw.contract.host_protocol import (
     batch_vectors,
     crc8,
     framed,
+    results_checksum,
 )
-from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.contract.layer_config import LayerConfig, network_vector_period
 from jaynes_hw.contract.registers import REG_CONTROL, REG_ID, LayerDriver, RegisterMap
 from jaynes_hw.gateware.network import Network
 from jaynes_hw.support.errors import UserError
@@ -29,10 +30,11 @@ from tests.helpers.boards import simulated_top
 from tests.helpers.layer_cases import LayerCase, build_core, random_case
 
 
-def board_for(cases: list[LayerCase]):
-    """A simulated board top holding ``cases`` as a network, and a client talking to it."""
+def board_for(cases: list[LayerCase], **options):
+    """A simulated board top (``BoardTop`` ``options``) holding ``cases`` as a network, and
+    a client talking to it."""
     network = Network([build_core(case) for case in cases])
-    port = SimulatedSerial(simulated_top(network))
+    port = SimulatedSerial(simulated_top(network, **options))
     first, last = cases[0].config, cases[-1].config
     client = HostClient(
         port, n_in=first.n_in, n_out=last.n_out, act_bits=first.act_bits, out_bits=last.out_bits
@@ -146,3 +148,43 @@ def test_baud_rate_the_clock_cannot_make_is_refused():
         uart_divisor(12e6, 4_000_000)
     with pytest.raises(UserError, match="within 2%"):
         uart_divisor(12e6, 1_600_000)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_self_test_runs_the_staged_vectors_at_the_cores_rate_and_checks_every_result(seed):
+    """The 'T' command: the vectors of the last 'X', ``passes`` times back to back on the
+    board, no results on the link; the checksum is the reference's, the cycles are the
+    core's own rate (one vector every ``vector_cycles``), not the link's."""
+    rng = np.random.default_rng(10 + seed)
+    while not (case := random_case(rng, "lognormal")).config.full_rate:
+        pass
+    config = case.config
+    client, _ = board_for([case])
+    with pytest.raises(LinkError, match="nothing_staged"):
+        client.self_test(2)  # before any 'X': nothing staged
+    x = case.random_inputs(rng, 3)
+    np.testing.assert_array_equal(client.infer(x), case.expected(x))
+    passes = 4
+    cycles, checksum = client.self_test(passes)
+    assert checksum == results_checksum(case.expected(x), passes)
+    assert checksum != results_checksum(case.expected(x), passes - 1)
+    vector_cycles = network_vector_period([config])  # a full-rate layer's period
+    vectors = passes * len(x)
+    fill = config.n_in + config.latency_cycles + config.n_out  # the first vector through
+    assert (vectors - 1) * vector_cycles < cycles <= vectors * vector_cycles + fill, (
+        cycles, vector_cycles, fill)  # fmt: skip
+    # and the link still streams and the self-test repeats
+    np.testing.assert_array_equal(client.infer(x[:1]), case.expected(x[:1]))
+    assert client.self_test(1)[1] == results_checksum(case.expected(x[:1]))
+
+
+def test_a_board_built_without_the_self_test_refuses_it_and_still_streams():
+    rng = np.random.default_rng(12)
+    case = random_case(rng, "lognormal")
+    client, _ = board_for([case], self_test=False)
+    client.attempts = 1
+    x = case.random_inputs(rng, 2)
+    np.testing.assert_array_equal(client.infer(x), case.expected(x))
+    with pytest.raises(LinkError, match=r"\(unknown\).*built with --no-self-test"):
+        client.self_test(1)
+    np.testing.assert_array_equal(client.infer(x), case.expected(x))

@@ -24,12 +24,15 @@ def test_run_command_checks_the_board_against_the_manifest(tmp_path, capsys):
     def simulated_board():
         return SimulatedSerial(simulated_top(network))
 
-    args = argparse.Namespace(
-        port="sim", manifest=manifest, inputs=None, vectors=2, seed=4, out=tmp_path / "y.npy"
-    )
+    args = argparse.Namespace(port="sim", manifest=manifest, inputs=None, vectors=2, seed=4,
+                              out=tmp_path / "y.npy", self_test=3, clock_mhz=12.0)  # fmt: skip
     assert run(args, port=simulated_board()) == 0
-    assert "every output matches the reference" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "every output matches the reference" in out
     assert np.load(tmp_path / "y.npy").shape == (2, 10)
+    # the self-test: 3 passes of the 2 vectors, on the board, the checksum the reference's
+    assert "self-test on the board: 6 vectors in " in out
+    assert "inferences/s at 12 MHz" in out and "the checksum matches the reference" in out
 
     # A manifest whose shift differs from the board's: the outputs no longer match.
     document = json.loads(manifest.read_text())
@@ -37,7 +40,8 @@ def test_run_command_checks_the_board_against_the_manifest(tmp_path, capsys):
     manifest.write_text(json.dumps(document))
     network = build_network(build_plan(plan))
     assert run(args, port=simulated_board()) == 1
-    assert "differ" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 differ" in out and "the checksum DIFFERS" in out
 
 
 SPRAM_TOML = """
@@ -70,8 +74,9 @@ def test_run_loads_codes_kept_in_spram_before_streaming(tmp_path, capsys):
     manifest = next(path for path in written if path.suffix == ".json")
     network = build_network(build_plan(plan))
     args = argparse.Namespace(port="sim", manifest=manifest, inputs=None, vectors=3, seed=2,
-                              out=None)  # fmt: skip
+                              out=None, self_test=None, clock_mhz=None)  # fmt: skip
     assert run(args, port=SimulatedSerial(simulated_top(network))) == 0
     out = capsys.readouterr().out
-    assert "loaded 30 code words into SPRAM" in out
+    # 6 outputs on 2 lanes: 3 passes of 5 inputs, one packed write a row of 2 codes
+    assert "loaded 30 codes into SPRAM in 15 writes" in out
     assert "every output matches the reference" in out

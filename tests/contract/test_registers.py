@@ -33,6 +33,7 @@ from jaynes_hw.support.errors import UserError
         LayerConfig("lognormal", 7, 5, lanes=3, bias_bits=12),
         LayerConfig("lognormal", 64, 32, lanes=4),
         LayerConfig("int8", 9, 6, lanes=6, bias_bits=20),
+        LayerConfig("lognormal", 5, 12, lanes=12, bias_bits=16, code_memory="spram"),
     ],
 )
 def test_regions_are_aligned_disjoint_and_hold_every_word(config):
@@ -131,3 +132,44 @@ def test_level_writes_refuse_what_the_registers_cannot_hold(kind, mantissas, exp
     driver = LayerDriver(RegisterMap.of(LayerConfig(kind, 8, 4)))
     with pytest.raises(UserError, match=message):
         driver.level_writes(mantissas, exponents)
+
+
+@pytest.mark.parametrize(
+    "config, per_word",
+    [
+        (LayerConfig("lognormal", 5, 12, lanes=12, code_memory="spram"), 8),
+        (LayerConfig("int8", 3, 7, lanes=6, code_memory="spram"), 4),
+        (LayerConfig("lognormal", 4, 3, lanes=1, code_memory="spram"), 1),
+    ],
+)
+def test_packed_code_writes_carry_several_codes_and_decode_to_every_connection(config, per_word):
+    rng = np.random.default_rng(3)
+    driver = LayerDriver(RegisterMap.of(config), base=0x400)
+    if config.kind == "int8":
+        stored = rng.integers(-128, 128, (config.n_out, config.n_in))
+    else:
+        stored = rng.integers(0, 16, (config.n_out, config.n_in))
+    writes = driver.packed_code_writes(stored)
+    words_per_row = -(-config.lanes // per_word)
+    assert len(writes) == config.code_rows * words_per_row
+    region = driver.map.region("packed_codes")
+    # decoded by the register map's own words: row * words_p2 + word, per_word fields a word
+    decoded, mask = {}, (1 << config.code_bits) - 1
+    for address, data in writes:
+        assert region.contains(address - 0x400) and 0 <= data < 1 << 32
+        row, word = divmod(address - 0x400 - region.base, driver.map.packed_words_p2)
+        for j in range(per_word):
+            lane = word * per_word + j
+            output = row // config.n_in * config.lanes + lane
+            if lane < config.lanes and output < config.n_out:
+                decoded[output, row % config.n_in] = data >> j * config.code_bits & mask
+    assert len(decoded) == config.n_out * config.n_in
+    expected = stored & mask
+    assert all(decoded[o, i] == expected[o, i] for o, i in decoded)
+
+
+def test_only_a_layer_in_spram_has_a_packed_region():
+    driver = LayerDriver(RegisterMap.of(LayerConfig("lognormal", 4, 4, lanes=2)))
+    assert not driver.map.has("packed_codes")
+    with pytest.raises(UserError, match="only a layer whose codes live in SPRAM"):
+        driver.packed_code_writes(np.zeros((4, 4), dtype=int))

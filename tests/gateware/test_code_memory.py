@@ -30,9 +30,15 @@ def spram_case(rng, kind: str, lanes: int) -> LayerCase:
     return replace(case, config=config)
 
 
-@pytest.mark.parametrize("kind, lanes, seed", [("lognormal", 4, 1), ("lognormal", 3, 2),
-                                               ("int8", 2, 3), ("lognormal", 1, 4)])  # fmt: skip
-def test_codes_loaded_through_the_port_then_streamed_match_the_reference(kind, lanes, seed):
+@pytest.mark.parametrize("kind, lanes, seed, packed", [
+    ("lognormal", 4, 1, False), ("lognormal", 3, 2, False), ("int8", 2, 3, False),
+    ("lognormal", 1, 4, False),
+    # packed: a row in one write (4 lanes), in two whose second is partly past the last
+    # lane (9 lognormal lanes: 8 + 1; 6 int8 lanes: 4 + 2), one lane a write (1 lane)
+    ("lognormal", 4, 5, True), ("lognormal", 9, 6, True), ("int8", 6, 7, True),
+    ("lognormal", 1, 8, True),
+])  # fmt: skip
+def test_codes_loaded_through_the_port_then_streamed_match_the_reference(kind, lanes, seed, packed):
     rng = np.random.default_rng(seed)
     case = spram_case(rng, kind, lanes)
     core = build_core(case)
@@ -44,7 +50,8 @@ def test_codes_loaded_through_the_port_then_streamed_match_the_reference(kind, l
     async def host(ctx):
         bus = BusMaster(core.bus)
         before.append(await bus.read(ctx, driver.map.code_address(n_out - 1, n_in - 1)))
-        await bus.play(ctx, driver.code_writes(case.stored))
+        load = driver.packed_code_writes if packed else driver.code_writes
+        await bus.play(ctx, load(case.stored))
         for o in range(n_out):
             for i in range(n_in):
                 read_back.append(await bus.read(ctx, driver.map.code_address(o, i)))

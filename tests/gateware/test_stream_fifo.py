@@ -1,26 +1,27 @@
 # amaranth: UnusedElaboratable=no
 # (the refusal tests construct FIFOs that are never elaborated)
-"""StreamFIFO in the Amaranth simulator: order kept, nothing lost or duplicated under random
-stalls on both sides, capacity exactly ``depth``, and the constructor's refusals."""
+"""StreamFIFO and SkidBuffer in the Amaranth simulator: order kept, nothing lost or
+duplicated under random stalls on both sides, capacity exactly ``depth`` (two for the skid
+buffer), one entry a cycle, and the constructors' refusals."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
-from jaynes_hw.gateware.stream_fifo import StreamFIFO
-from tests.helpers.amaranth_harness import CLOCK_PERIOD, receive, run, send
+from jaynes_hw.gateware.stream_fifo import SkidBuffer, StreamFIFO
+from tests.helpers.amaranth_harness import receive, run, send
 
 
-@pytest.mark.parametrize("depth", [2, 3, 8, 33])
+@pytest.mark.parametrize("depth", [2, 3, 8, 33, "skid"])
 @pytest.mark.parametrize(
     ("write_stall", "read_stall"), [(0.0, 0.0), (0.4, 0.4), (0.8, 0.1), (0.1, 0.8)]
 )
 def test_order_is_kept_under_random_stalls(depth, write_stall, read_stall):
-    rng = np.random.default_rng(depth * 100 + int(write_stall * 10) + int(read_stall * 1000))
+    seed = len(str(depth)) * 100 + int(write_stall * 10) + int(read_stall * 1000)
+    rng = np.random.default_rng(seed)
     values = rng.integers(0, 256, 300)
-    fifo = StreamFIFO(8, depth)
+    fifo = SkidBuffer(8) if depth == "skid" else StreamFIFO(8, depth)
     received = []
 
     async def producer(ctx):
@@ -33,9 +34,10 @@ def test_order_is_kept_under_random_stalls(depth, write_stall, read_stall):
     assert received == values.tolist()
 
 
-@pytest.mark.parametrize("depth", [2, 5, 16])
+@pytest.mark.parametrize("depth", [2, 5, 16, "skid"])
 def test_holds_exactly_depth_entries_and_streams_one_per_cycle(depth):
-    fifo = StreamFIFO(8, depth)
+    fifo = SkidBuffer(8) if depth == "skid" else StreamFIFO(8, depth)
+    depth = 2 if depth == "skid" else depth
     taken, read_cycles = [], []
 
     async def bench(ctx):
@@ -54,10 +56,7 @@ def test_holds_exactly_depth_entries_and_streams_one_per_cycle(depth):
             if valid:
                 read_cycles.append((cycle, payload))
 
-    sim = Simulator(fifo)
-    sim.add_clock(CLOCK_PERIOD)
-    sim.add_testbench(bench)
-    sim.run()
+    run(fifo, bench)
     assert taken == list(range(depth))
     assert [payload for _, payload in read_cycles] == list(range(depth))
     cycles = [cycle for cycle, _ in read_cycles]
@@ -75,3 +74,27 @@ def test_holds_exactly_depth_entries_and_streams_one_per_cycle(depth):
 def test_refuses_bad_parameters(width, depth, message):
     with pytest.raises(TypeError, match=message):
         StreamFIFO(width, depth)
+    if width < 1:
+        with pytest.raises(TypeError, match=message):
+            SkidBuffer(width)
+
+
+def test_skid_buffer_passes_one_entry_a_cycle_with_a_cycle_of_latency():
+    """Both sides always willing: every entry comes out the cycle after it went in."""
+    buffer = SkidBuffer(8)
+    out_cycles = []
+
+    async def bench(ctx):
+        ctx.set(buffer.r.ready, 1)
+        ctx.set(buffer.w.valid, 1)
+        for cycle in range(12):
+            ctx.set(buffer.w.payload, cycle)
+            _, _, ready, valid, payload = await ctx.tick().sample(
+                buffer.w.ready, buffer.r.valid, buffer.r.payload
+            )
+            assert ready
+            if valid:
+                out_cycles.append((cycle, payload))
+
+    run(buffer, bench)
+    assert out_cycles == [(cycle, cycle - 1) for cycle in range(1, 12)]

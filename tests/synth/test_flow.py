@@ -135,9 +135,10 @@ relu = true
 
 
 def test_synth_reports_an_unrolled_core(tmp_path):
-    """A small unrolled layer through the whole flow on the UP5K: it fits, its report says
-    what was built (datapath, codes not writable) and its rate behind the element-stream
-    adapters (a vector every n_in cycles)."""
+    """A small unrolled layer through the whole flow on the UP5K: it fits (behind a link
+    without the self-test, whose 280 cells it needs), its report says what was built
+    (datapath, codes not writable) and its rate behind the element-stream adapters (a
+    vector every n_in cycles)."""
     import numpy as np
 
     rng = np.random.default_rng(2)
@@ -146,8 +147,10 @@ def test_synth_reports_an_unrolled_core(tmp_path):
     (tmp_path / "small.toml").write_text(UNROLLED_TOML)
     report = tmp_path / "report.json"
     args = ["synth", "--board", "icebreaker", "--config", str(tmp_path / "small.toml")]
-    assert main([*args, "--out", str(tmp_path / "build"), "--json", str(report)]) == 0
+    args += ["--no-self-test", "--out", str(tmp_path / "build"), "--json", str(report)]
+    assert main(args) == 0
     document = json.loads(report.read_text())
+    assert document["self_test"] is False
     (layer,) = document["layers"]
     assert layer["datapath"] == "unrolled" and layer["codes_writable"] is False
     assert layer["lanes"] == 6 and layer["cycles_per_vector"] == 1
@@ -173,4 +176,9 @@ def test_the_clock_is_found_from_the_fmax_and_made_by_the_pll(tmp_path):
     assert derived["constraint"] == pytest.approx(made_mhz, rel=1e-3)
     assert report["timing_met"]
     assert 0.9 * report["fmax_mhz"] <= report["clock_mhz"] <= report["fmax_mhz"]
+    # the slowest path is the link's (there is nothing else), and its delay is the Fmax's
+    assert report["limited_by"] == "link"
+    path = report["critical_path"]
+    assert path["from"].startswith("link.") and path["logic_cells"] >= 1
+    assert 1e3 / path["delay_ns"] == pytest.approx(report["fmax_mhz"], rel=0.01)
     assert (tmp_path / "top.bin").stat().st_size == UP5K_BITSTREAM_BYTES
