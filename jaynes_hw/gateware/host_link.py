@@ -223,14 +223,16 @@ class HostLink(wiring.Component):
         # one value a cycle into ``x``; the network's ``ready`` (its stall) reaches only the
         # buffer's registers, not the replayer
         m.submodules.x_buffer = x_buffer = SkidBuffer(self.act_bits)
-        header = Signal(64)  # the parser's header bytes, shifted in from the top
-        count = header[48:]  # the 'X' vectors or 'T' passes, once their two bytes are in
         wiring.connect(m, x_buffer.r, wiring.flipped(self.x))
         # and the results: the transmitter's and the self-test's ``ready`` (their state
         # decode) reach only this buffer's registers, not the network's output queue
         m.submodules.y_buffer = y_buffer = SkidBuffer(self.out_bits)
         wiring.connect(m, wiring.flipped(self.y), y_buffer.w)
         network_results = y_buffer.r
+
+        # the parser's header bytes, shifted in from the top (read by the replayer too)
+        header = Signal(64)
+        count = header[48:]  # the 'X' vectors or 'T' passes, once their two bytes are in
 
         # --- the answer: tag, data bytes, results (for 'X'), CRC ------------------------------
         # The parser sets the reply_* registers and asks with ``reply_start`` once
@@ -348,11 +350,10 @@ class HostLink(wiring.Component):
         frame_complete = Signal()  # ... and the frame's last vector
         vector_values_left = _Countdown(self.n_in, "vector_values_left")
         vectors_left = _Countdown(MAX_STREAM_VECTORS, "vectors_left")
+        last_byte_of_value = value_bytes_left == 1
         m.d.sync += [
-            value_complete.eq(value_bytes_left == 1),
-            frame_complete.eq(
-                (value_bytes_left == 1) & vector_values_left.last & vectors_left.last
-            ),
+            value_complete.eq(last_byte_of_value),
+            frame_complete.eq(last_byte_of_value & vector_values_left.last & vectors_left.last),
         ]
         # the count's comparisons, a cycle after the header register took it
         count_zero, count_too_long = Signal(), Signal()
