@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.contract.codebook import weights_from_levels
+from jaynes_hw.contract.geometry import Convolution
 from jaynes_hw.contract.layer_config import LayerConfig
-from jaynes_hw.contract.manifest import LayerEntry, Manifest
+from jaynes_hw.contract.manifest import LayerEntry, Manifest, layer_values
 from jaynes_hw.contract.memory_image import read_hex, unpack_bias_rows, unpack_code_rows
 from jaynes_hw.contract.reference import reference_layer
 from jaynes_hw.contract.registers import LayerDriver, RegisterMap
@@ -41,6 +42,9 @@ class DesignLayer:
     bias : int64 array (n_out,) or None
     base_address : int
         Word address of the layer's registers on the network's bus.
+    convolution : Convolution or None
+        A convolution layer's window and pooling (the codes are then one position's dense
+        layer, ``(out_channels, window_size)``).
     """
 
     config: LayerConfig
@@ -50,6 +54,16 @@ class DesignLayer:
     shift: int
     bias: np.ndarray | None
     base_address: int
+    convolution: Convolution | None = None
+
+    @property
+    def values_in(self) -> int:
+        """Input values per inference (an image, for a convolution)."""
+        return layer_values(self.config, self.convolution)[0]
+
+    @property
+    def values_out(self) -> int:
+        return layer_values(self.config, self.convolution)[1]
 
     @property
     def driver(self) -> LayerDriver:
@@ -68,8 +82,16 @@ class DesignLayer:
         return weights_from_levels(self.stored, self.config.code_bits, self.levels)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """The layer's bit-exact outputs for int inputs (batch, n_in)."""
-        return reference_layer(self.config.arithmetic(self.shift), self.weights(), x, self.bias)
+        """The layer's bit-exact outputs (batch, values_out) for int inputs (batch,
+        values_in); a convolution is the dense layer at every position, then its pooling."""
+        arithmetic, weights = self.config.arithmetic(self.shift), self.weights()
+
+        def dense(fields):
+            return reference_layer(arithmetic, weights, fields, self.bias)
+
+        if self.convolution is None:
+            return dense(x)
+        return self.convolution.apply(dense, x)
 
 
 @dataclass
@@ -128,11 +150,13 @@ class Design:
 
     @property
     def n_in(self) -> int:
-        return self.layers[0].config.n_in
+        """Input values per inference."""
+        return self.layers[0].values_in
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].config.n_out
+        """Output values per inference."""
+        return self.layers[-1].values_out
 
     @property
     def vector_period(self) -> int:
@@ -160,4 +184,7 @@ def _layer(directory: Path, entry: LayerEntry) -> DesignLayer:
     mantissas = exponents = None
     if entry.codebook is not None:
         mantissas, exponents = entry.codebook.mantissas.copy(), entry.codebook.exponents.copy()
-    return DesignLayer(config, stored, mantissas, exponents, entry.shift, bias, entry.base_address)
+    return DesignLayer(
+        config, stored, mantissas, exponents, entry.shift, bias, entry.base_address,
+        entry.convolution,
+    )  # fmt: skip

@@ -13,11 +13,13 @@ synthesis flow read it back with ``Manifest.read``. The document::
                 "full_rate", "note"},
      "layers": [{"name", "base_address", "config", "shift", "codebook", "weight_scale",
                  "input_scale", "output_scale", "bias", "memories", "register_map",
-                 "notes"}],
+                 "notes", ["convolution"]}],
      "source": {...}}                                          # how the design was made
 
 ``config`` is ``LayerConfig.to_json``, ``codebook`` is ``Codebook.to_json`` (null for int8
-layers), ``register_map`` is ``RegisterMap.to_json``; ``memories`` names the ``.hex`` files of
+layers), ``register_map`` is ``RegisterMap.to_json``; a convolution layer has ``convolution``
+(``Convolution.to_json``: its window and pooling; the config is then one position's dense
+layer), a dense layer none; ``memories`` names the ``.hex`` files of
 the layer's code (and bias) memory. Scales are floats in the real units of the trained
 network (null when the network gives no input scale).
 """
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jaynes_hw.contract.codebook import Codebook
+from jaynes_hw.contract.geometry import Convolution, chain_text
 from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig, network_vector_period
 from jaynes_hw.contract.registers import RegisterMap
 from jaynes_hw.support.errors import UserError
@@ -46,7 +49,7 @@ BUS_PROTOCOL = (
 TIMING_NOTE = (
     "latency: a pass's first result after its last input beat (an unrolled layer: at most, "
     "its results after its input vector); a vector enters every vector_period_cycles when y "
-    "is always ready and every layer is full_rate"
+    "is always ready and every layer is full_rate (with a convolution layer, at most that)"
 )
 
 
@@ -75,6 +78,9 @@ class LayerEntry:
         ``{"codes": file name, "bias": file name}`` of the ``.hex`` memory images.
     notes : list of str
         What the generator changed from the request (e.g. lanes clamped to n_out).
+    convolution : Convolution or None
+        A convolution layer's window and pooling (``config`` is then one position's dense
+        layer); None for a dense layer.
     """
 
     name: str
@@ -88,9 +94,25 @@ class LayerEntry:
     bias: list[int] | None
     memories: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    convolution: Convolution | None = None
+
+    @property
+    def values_in(self) -> int:
+        """Input values per inference (an image for a convolution)."""
+        return layer_values(self.config, self.convolution)[0]
+
+    @property
+    def values_out(self) -> int:
+        """Output values per inference."""
+        return layer_values(self.config, self.convolution)[1]
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per inference."""
+        return layer_macs(self.config, self.convolution)
 
     def to_json(self) -> dict:
-        return {
+        record = {
             "name": self.name,
             "base_address": self.base_address,
             "config": self.config.to_json(),
@@ -104,6 +126,9 @@ class LayerEntry:
             "register_map": RegisterMap.of(self.config).to_json(),
             "notes": self.notes,
         }
+        if self.convolution is not None:
+            record["convolution"] = self.convolution.to_json()
+        return record
 
     @classmethod
     def from_json(cls, record: dict) -> LayerEntry:
@@ -124,6 +149,11 @@ class LayerEntry:
         if "codes" not in memories or (config.bias_bits and "bias" not in memories):
             raise UserError(f"layer {record['name']!r}: the manifest lacks a memory file name")
         bias = record.get("bias")
+        convolution = record.get("convolution")
+        if convolution is not None:
+            convolution = Convolution.from_json(convolution)
+            if convolution.window.window_size != config.n_in:
+                raise UserError(f"layer {record['name']!r}: the window does not fit the core")
         return cls(
             name=str(record["name"]),
             base_address=int(record["base_address"]),
@@ -136,7 +166,35 @@ class LayerEntry:
             bias=None if bias is None else [int(value) for value in bias],
             memories=memories,
             notes=[str(note) for note in record.get("notes", [])],
+            convolution=convolution,
         )
+
+
+def layer_macs(config: LayerConfig, convolution: Convolution | None) -> int:
+    """Multiply-accumulates per inference of a layer (a convolution: at every position)."""
+    positions = 1 if convolution is None else convolution.window.positions
+    return positions * config.n_in * config.n_out
+
+
+def chain_vector_period(layers) -> int:
+    """Cycles between inferences of layers (each with ``config`` and ``convolution``) chained
+    as ``jaynes_hw.gateware.network.Network`` chains them, at full rate: the cores'
+    ``network_vector_period``, or a convolution's image time (``Convolution.image_cycles``,
+    a bound) when that is longer."""
+    images = [
+        layer.convolution.image_cycles(layer.config.cycles_per_vector)
+        for layer in layers
+        if layer.convolution is not None
+    ]
+    return max([network_vector_period([layer.config for layer in layers]), *images])
+
+
+def layer_values(config: LayerConfig, convolution: Convolution | None) -> tuple[int, int]:
+    """(values in, values out) per inference of a layer: its core's ``n_in`` and ``n_out``,
+    or a convolution's image sizes."""
+    if convolution is None:
+        return config.n_in, config.n_out
+    return convolution.values_in, convolution.values_out(config.n_out)
 
 
 def _optional_float(value) -> float | None:
@@ -174,14 +232,23 @@ class Manifest:
         return f"{self.top}.v"
 
     @property
+    def shape_text(self) -> str:
+        """The values along the chain (``geometry.chain_text``)."""
+        return chain_text(
+            [(layer.config.n_in, layer.config.n_out, layer.convolution) for layer in self.layers]
+        )
+
+    @property
     def vector_period_cycles(self) -> int:
         """Cycles between vectors at full rate: the slowest layer's, or adapter's
         (``network_vector_period``; the generated top has element streams)."""
-        return network_vector_period([layer.config for layer in self.layers])
+        return chain_vector_period(self.layers)
 
     @property
     def full_rate(self) -> bool:
-        return all(layer.config.full_rate for layer in self.layers)
+        """Whether ``vector_period_cycles`` is exact: every core ``full_rate`` and no
+        convolution (whose image time is a bound, ``Convolution.image_cycles``)."""
+        return all(layer.config.full_rate and layer.convolution is None for layer in self.layers)
 
     def to_json(self) -> dict:
         first, last = self.layers[0].config, self.layers[-1].config
@@ -207,7 +274,7 @@ class Manifest:
             "timing": {
                 "layer_latency_cycles": [config.latency_cycles for config in configs],
                 "vector_period_cycles": self.vector_period_cycles,
-                "macs_per_vector": sum(config.n_in * config.n_out for config in configs),
+                "macs_per_vector": sum(layer.macs for layer in self.layers),
                 "full_rate": self.full_rate,
                 "note": TIMING_NOTE,
             },

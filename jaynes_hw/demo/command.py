@@ -16,9 +16,10 @@ Steps (each prints a progress line on stderr; the summary table goes to stdout):
    the configuration port; after writing the erased codebook; after writing the codebook
    fitted from the erased one. Nothing is regenerated and the simulation is not reset.
    Every output of every phase must equal the bit-exact reference of the codebook written;
-5. place and route the network for the iCEBreaker (``jaynes_hw.synth``) for its Fmax, and
-   report inferences per second = Fmax / cycles per inference (the vector period measured
-   in the simulation, back-to-back vectors). ``--fmax-mhz`` skips the build.
+5. place and route the network for the iCEBreaker (``jaynes_hw.synth``; ``--board``
+   another) for its Fmax, and report inferences per second = Fmax / cycles per inference
+   (the vector period measured in the simulation, back-to-back vectors). ``--fmax-mhz``
+   skips the build.
 
 Exit status 0 when the hardware matched the reference everywhere, 1 otherwise.
 """
@@ -45,7 +46,7 @@ DESCRIPTION = (
     "extras."
 )
 
-BOARD = "icebreaker"
+BOARD = "icebreaker"  # the MLP's board; the CNN's (``demo.cnn.BOARD``) is larger
 CODE_BITS = 4
 
 
@@ -77,6 +78,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use this iCEBreaker Fmax instead of placing and routing the network",
     )
     parser.add_argument("--simulator", choices=SIMULATORS, default="verilator")
+    parser.add_argument(
+        "--board",
+        choices=("icebreaker", "ulx3s"),
+        help="the board to place and route for (default: icebreaker; ulx3s with --cnn, whose "
+        "three layer cores outgrow the iCE40 UP5K)",
+    )
+    parser.add_argument(
+        "--cnn",
+        action="store_true",
+        help="the convolutional network instead (jaynes_hw/data/digits_cnn.onnx, trained with "
+        "PyTorch and exported to ONNX): import, quantize, generate, simulate, iCEBreaker rate",
+    )
 
 
 def _mean_level_codebook(layer) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +110,69 @@ def erased(design: Design) -> Design:
     return result
 
 
+# the codebooks a demo writes into its running simulation, in order
+FITS = ("generated", "fitted", "erased", "fitted_from_erased", "lognormal_from_erased")
+
+
+def retune_fits(generated: Design, inputs: np.ndarray, labels: np.ndarray) -> dict[str, Design]:
+    """The generated design and its re-tunes on the training split (codes frozen): every
+    level fitted (from the generated codebook, and from the erased one), and the erased one
+    refitted by a lognormal's (mu, sigma) alone, two numbers per layer."""
+    from jaynes_hw.quantize.tune import fit_codebooks, fit_lognormal
+
+    logit_scale = generated.manifest.layers[-1].output_scale
+    flat = erased(generated)
+    return {
+        "generated": generated,
+        "fitted": fit_codebooks(generated, inputs, labels, logit_scale).design,
+        "erased": flat,
+        "fitted_from_erased": fit_codebooks(flat, inputs, labels, logit_scale).design,
+        "lognormal_from_erased": fit_lognormal(flat, inputs, labels, logit_scale).design,
+    }
+
+
+def play_codebooks(args, manifest: Path, fits: dict[str, Design], inputs, labels) -> dict:
+    """Write each fit's codebooks, in ``FITS`` order, into one running simulation and stream
+    ``inputs`` after each; every output must equal that fit's reference. Returns whether
+    each phase matched, its accuracy and register writes, and the cycles per inference of
+    the first phase (back to back)."""
+    from jaynes_hw.quantize.tune import accuracy
+    from jaynes_hw.sim.bulk import Phase, playback
+
+    designs = [fits[name] for name in FITS]
+    writes = [[]] + [design.codebook_writes() for design in designs[1:]]
+    results = playback(
+        manifest,
+        [Phase(phase_writes, inputs) for phase_writes in writes],
+        simulator=args.simulator,
+        build_root=args.out / "sim_build",
+    )
+    matches = [
+        bool(np.array_equal(result.outputs, design.forward(inputs)))
+        for result, design in zip(results, designs, strict=True)
+    ]
+    hardware = dict(zip(FITS, (accuracy(r.outputs, labels) for r in results), strict=True))
+    retune = {
+        "before": hardware["generated"],
+        "after": hardware["fitted"],
+        "registers_written": len(writes[1]),
+        "from_erased": {
+            "erased": hardware["erased"],
+            "after": hardware["fitted_from_erased"],
+            "registers_written": len(writes[3]),
+            "lognormal_only": hardware["lognormal_from_erased"],
+            "lognormal_parameters": 2 * len(fits["generated"].layers),
+        },
+        "codebooks": {name: _levels(fits[name]) for name in FITS},
+    }
+    return {
+        "generated": fits["generated"],
+        "matches": matches,
+        "retune": retune,
+        "cycles_per_inference": results[0].cycles_per_vector,
+    }
+
+
 def reference_accuracy(request, core: str, inputs: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of the network ``request`` describes, built as ``core``, through the bit-exact
     integer reference (no simulation)."""
@@ -108,19 +184,130 @@ def reference_accuracy(request, core: str, inputs: np.ndarray, labels: np.ndarra
     values = inputs
     for layer in build_layers(request, core):
         levels = signed_levels(layer.quantized.codes, layer.quantized.codebook)
-        values = reference_layer(layer.config.arithmetic(layer.shift), levels, values, layer.bias)
+        arithmetic = layer.config.arithmetic(layer.shift)
+
+        def dense(fields, arithmetic=arithmetic, levels=levels, bias=layer.bias):
+            return reference_layer(arithmetic, levels, fields, bias)
+
+        convolution = layer.convolution
+        values = dense(values) if convolution is None else convolution.apply(dense, values)
     return accuracy(values, labels)
 
 
-def _fmax(args, manifest: Path, progress: Progress) -> tuple[float, str]:
+def generate_fit_and_play(
+    args, progress, started, split, request, provenance, inputs, accuracies, labels
+) -> dict:
+    """The demos' common steps from a network description ``request``: generate it
+    (``CODE_BITS``-bit lognormal) into ``OUT/rtl``; the int8 core's and a uniform 4-bit
+    codebook's accuracy through the reference; the codebook fits (``retune_fits``) on the
+    training inputs; the test inputs through the simulator under every fit
+    (``play_codebooks``); the board's Fmax. ``inputs``: (training, test) integer inputs in
+    the hardware's order; ``accuracies``: ``{"float": ...}``; ``labels``: (network,
+    float model) as the summary names them. Returns the JSON document."""
+    from jaynes_hw import generate
+    from jaynes_hw.support.files import write_text_files
+
+    train_inputs, test_inputs = inputs
+    progress.step(f"quantizing ({CODE_BITS}-bit lognormal) and generating the network")
+    layers = generate.build_layers(request, "lognormal")
+    rendered = generate.render(request.name, layers, provenance)
+    written = write_text_files(args.out / "rtl", rendered)
+    manifest = next(path for path in written if path.suffix == ".json")
+    accuracies = {
+        **accuracies,
+        "int8": reference_accuracy(request, "int8", test_inputs, split.y_test),
+        "int4": reference_accuracy(
+            replace(request, scheme="int"), "lognormal", test_inputs, split.y_test
+        ),
+    }
+
+    progress.step("fitting the codebooks on the training split, codes frozen")
+    fits = retune_fits(Design.from_manifest(manifest), train_inputs, split.y_train)
+
+    progress.step(
+        f"{args.simulator}: {len(test_inputs)} test images x {len(fits)} codebooks, written "
+        "through the configuration port of one running simulation"
+    )
+    played = play_codebooks(args, manifest, fits, test_inputs, split.y_test)
+    board = board_fmax(args, manifest, progress)
+    return result_document(args, split, *labels, accuracies, played, board, started)
+
+
+def result_document(
+    args, split, network: str, float_model: str, accuracies: dict, played: dict, board, started
+) -> dict:
+    """A demo's JSON document: accuracies (``float``, ``int8``, ``int4`` given; the hardware's
+    from ``played``, ``play_codebooks``'s result), the retune, and the board's rate at
+    ``board`` = (Fmax in MHz, where it came from)."""
+    board_name, fmax_mhz, fmax_source = board
+    generated = played["generated"]
+    cycles = played["cycles_per_inference"]
+    return {
+        "dataset": f"scikit-learn digits (8x8), {len(split.x_train)} train / "
+        f"{len(split.x_test)} test",
+        "network": network,
+        "float_model": float_model,
+        "samples": len(split.x_test),
+        "hardware_matches_reference": all(played["matches"]),
+        "accuracy": {**accuracies, "lognormal_hw": played["retune"]["before"]},
+        "retune": played["retune"],
+        "macs_per_inference": sum(layer.macs for layer in generated.manifest.layers),
+        "inferences_per_second": fmax_mhz * 1e6 / cycles,
+        "board": {
+            "name": board_name,
+            "fmax_mhz": fmax_mhz,
+            "fmax_source": fmax_source,
+            "cycles_per_inference": cycles,  # measured, back to back
+            "cycles_per_inference_bound": generated.vector_period,
+        },
+        "phases_matching_reference": played["matches"],
+        "simulator": args.simulator,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def demo_board(args) -> str:
+    """The board a demo places and routes for: ``--board``, or the demo's own."""
+    if args.board is not None:
+        return args.board
+    if args.cnn:
+        from jaynes_hw.demo.cnn import BOARD as CNN_BOARD
+
+        return CNN_BOARD
+    return BOARD
+
+
+def board_fmax(args, manifest: Path, progress: Progress) -> tuple[str, float, str]:
+    """(board, Fmax in MHz, ``given`` or ``synthesized``)."""
+    board = demo_board(args)
     if args.fmax_mhz is not None:
         progress.step(f"Fmax {args.fmax_mhz:g} MHz as given (--fmax-mhz): no FPGA build")
-        return args.fmax_mhz, "given"
+        return board, args.fmax_mhz, "given"
     from jaynes_hw.synth.flow import synthesize
 
-    progress.step(f"placing and routing the network for the {BOARD} (YoWASP yosys + nextpnr)")
-    report = synthesize(BOARD, manifest, args.out / "synth")
-    return float(report["fmax_mhz"]), "synthesized"
+    progress.step(f"placing and routing the network for the {board} (YoWASP yosys + nextpnr)")
+    report = synthesize(board, manifest, args.out / "synth")
+    return board, float(report["fmax_mhz"]), "synthesized"
+
+
+def check_tools(args) -> None:
+    """Refuse a run whose simulator, FPGA tools or arguments are missing, before it starts."""
+    from jaynes_hw.sim.runner import simulator_available
+
+    if args.fmax_mhz is not None and not args.fmax_mhz > 0:
+        raise UserError(f"--fmax-mhz must be positive, not {args.fmax_mhz}")
+    if not simulator_available(args.simulator):
+        raise UserError(f"{args.simulator} is not installed: pip install 'jaynes-hw[sim]'")
+    if args.fmax_mhz is None:
+        from jaynes_hw.boards import board_named
+        from jaynes_hw.support.tools import yowasp_environment
+
+        # the synth extra's tools and board files, checked before the long run
+        board = board_named(demo_board(args))
+        yowasp_environment(board.family)
+        board.platform()
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: not a directory")
 
 
 def demo(args) -> dict:
@@ -133,28 +320,14 @@ def demo(args) -> dict:
         mlp_logits,
         train_mlp,
     )
-    from jaynes_hw.quantize.tune import accuracy, fit_codebooks
-    from jaynes_hw.sim.bulk import Phase, playback
-    from jaynes_hw.sim.runner import simulator_available
-    from jaynes_hw.support.files import save_npy, save_npz, write_text_files
+    from jaynes_hw.quantize.tune import accuracy
+    from jaynes_hw.support.files import save_npy, save_npz
 
     started = time.monotonic()
     progress = Progress(steps=5, started=started)
-    if args.fmax_mhz is not None and not args.fmax_mhz > 0:
-        raise UserError(f"--fmax-mhz must be positive, not {args.fmax_mhz}")
-    if not simulator_available(args.simulator):
-        raise UserError(f"{args.simulator} is not installed: pip install 'jaynes-hw[sim]'")
-    if args.fmax_mhz is None:
-        from jaynes_hw.boards import board_named
-        from jaynes_hw.support.tools import yowasp_environment
-
-        # the synth extra's tools and board files, checked before the long run
-        yowasp_environment("ice40")
-        board_named(BOARD).platform()
+    check_tools(args)
     split = load_digits_split()  # needs scikit-learn: before any output
     out = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: not a directory")
     out.mkdir(parents=True, exist_ok=True)
 
     progress.step("training the 64-32-10 MLP on the training split")
@@ -166,7 +339,6 @@ def demo(args) -> dict:
     save_npy(calibration_file, calibration)
     train_inputs, test_inputs = integer_inputs(split.x_train), integer_inputs(split.x_test)
 
-    progress.step(f"quantizing ({CODE_BITS}-bit lognormal) and generating the network")
     request = replace(
         generate.default_request(),
         source=weights_file,
@@ -174,80 +346,11 @@ def demo(args) -> dict:
         scheme="lognormal",
         bits=CODE_BITS,
     )
-    layers = generate.build_layers(request, "lognormal")
     provenance = {"demo": "jaynes-hw demo: trained on the digits training split"}
-    rendered = generate.render(request.name, layers, provenance)
-    written = write_text_files(out / "rtl", rendered)
-    manifest = next(path for path in written if path.suffix == ".json")
-    int8_accuracy = reference_accuracy(request, "int8", test_inputs, split.y_test)
-    int4_request = replace(request, scheme="int")
-    int4_accuracy = reference_accuracy(int4_request, "lognormal", test_inputs, split.y_test)
-
-    progress.step("fitting the codebooks on the training split, codes frozen")
-    generated = Design.from_manifest(manifest)
-    logit_scale = generated.manifest.layers[-1].output_scale
-    retuned = fit_codebooks(generated, train_inputs, split.y_train, logit_scale).design
-    flat = erased(generated)
-    refitted = fit_codebooks(flat, train_inputs, split.y_train, logit_scale).design
-
-    progress.step(
-        f"{args.simulator}: {len(test_inputs)} test images x 4 codebooks, written through "
-        "the configuration port of one running simulation"
-    )
-    phases = [generated, retuned, flat, refitted]
-    writes = [[], retuned.codebook_writes(), flat.codebook_writes(), refitted.codebook_writes()]
-    results = playback(
-        manifest,
-        [Phase(phase_writes, test_inputs) for phase_writes in writes],
-        simulator=args.simulator,
-        build_root=out / "sim_build",
-    )
-    matches = [
-        bool(np.array_equal(result.outputs, design.forward(test_inputs)))
-        for result, design in zip(results, phases, strict=True)
-    ]
-    hardware = [accuracy(result.outputs, split.y_test) for result in results]
-    cycles_per_inference = results[0].cycles_per_vector
-
-    fmax_mhz, fmax_source = _fmax(args, manifest, progress)
-    seconds = time.monotonic() - started
-    return {
-        "dataset": f"scikit-learn digits (8x8), {len(split.x_train)} train / "
-        f"{len(test_inputs)} test",
-        "samples": len(test_inputs),
-        "hardware_matches_reference": all(matches),
-        "accuracy": {
-            "float": float_accuracy,
-            "lognormal_hw": hardware[0],
-            "int8": int8_accuracy,
-            "int4": int4_accuracy,
-        },
-        "retune": {
-            "before": hardware[0],
-            "after": hardware[1],
-            "registers_written": len(writes[1]),
-            "from_erased": {
-                "erased": hardware[2],
-                "after": hardware[3],
-                "registers_written": len(writes[3]),
-            },
-            "codebooks": {
-                "generated": _levels(generated),
-                "fitted": _levels(retuned),
-                "erased": _levels(flat),
-                "fitted_from_erased": _levels(refitted),
-            },
-        },
-        "inferences_per_second_icebreaker": fmax_mhz * 1e6 / cycles_per_inference,
-        "icebreaker": {
-            "fmax_mhz": fmax_mhz,
-            "fmax_source": fmax_source,
-            "cycles_per_inference": cycles_per_inference,
-        },
-        "phases_matching_reference": matches,
-        "simulator": args.simulator,
-        "seconds": round(seconds, 1),
-    }
+    return generate_fit_and_play(
+        args, progress, started, split, request, provenance, (train_inputs, test_inputs),
+        {"float": float_accuracy}, ("64-32-10 MLP", "float MLP (numpy)"),
+    )  # fmt: skip
 
 
 def _levels(design: Design) -> list[list[int]]:
@@ -259,15 +362,15 @@ def format_summary(result: dict) -> str:
     percent = "{:.2%}".format
     accuracy, retune = result["accuracy"], result["retune"]
     erased_run = retune["from_erased"]
-    board = result["icebreaker"]
+    board = result["board"]
     exact = "all bit-exact" if result["hardware_matches_reference"] else "MISMATCHES"
     writes = f"{retune['registers_written']} register writes"
     simulator = result["simulator"].capitalize()
     sections = {
         f"test accuracy ({result['samples']} images)": [
-            ("float MLP (numpy)", accuracy["float"], ""),
+            (result["float_model"], accuracy["float"], ""),
             (f"{CODE_BITS}-bit lognormal on {simulator}", accuracy["lognormal_hw"],
-             f"{result['samples']} x 4 phases, {exact}"),
+             f"{result['samples']} x {len(FITS)} phases, {exact}"),
             ("int8 core (bit-exact reference)", accuracy["int8"], ""),
             (f"{CODE_BITS}-bit uniform codebook (reference)", accuracy["int4"], ""),
         ],
@@ -276,9 +379,11 @@ def format_summary(result: dict) -> str:
             ("codebook fitted on the training split", retune["after"], writes),
             ("codebook erased (one level per layer)", erased_run["erased"], writes),
             ("fitted again from the erased one", erased_run["after"], writes),
+            ("(mu, sigma) per layer fitted from erased", erased_run["lognormal_only"],
+             f"{erased_run['lognormal_parameters']} numbers, {writes}"),
         ],
     }  # fmt: skip
-    lines = [f"jaynes-hw demo: {result['dataset']}, 64-32-10 MLP"]
+    lines = [f"jaynes-hw demo: {result['dataset']}", f"network: {result['network']}"]
     for title, rows in sections.items():
         lines += ["", title]
         lines += [
@@ -286,9 +391,9 @@ def format_summary(result: dict) -> str:
         ]
     lines += [
         "",
-        f"iCEBreaker: {board['cycles_per_inference']:g} cycles/inference at "
+        f"{board['name']}: {board['cycles_per_inference']:g} cycles/inference at "
         f"{board['fmax_mhz']:g} MHz ({board['fmax_source']} Fmax) = "
-        f"{result['inferences_per_second_icebreaker']:,.0f} inferences/s",
+        f"{result['inferences_per_second']:,.0f} inferences/s",
         f"took {result['seconds']:.0f} s",
     ]
     return "\n".join(lines)
@@ -297,7 +402,12 @@ def format_summary(result: dict) -> str:
 def run(args) -> int:
     from jaynes_hw.support.files import write_json
 
-    result = demo(args)
+    if args.cnn:
+        from jaynes_hw.demo.cnn import cnn_demo
+
+        result = cnn_demo(args)
+    else:
+        result = demo(args)
     print(format_summary(result))
     if args.json is not None:
         write_json(args.json, result)

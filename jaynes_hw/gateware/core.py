@@ -70,8 +70,10 @@ class ConfiguredLayer(wiring.Component):
         codebook: Codebook | None,
         shift: int,
         bias: np.ndarray | None,
+        vectors_per_commit: int = 1,
     ):
         self.config = config
+        self.vectors_per_commit = vectors_per_commit
         self.register_map = RegisterMap.of(config)
         driver = LayerDriver(self.register_map)
         self.stored_words = driver.stored_words(stored)  # validates shape and range
@@ -96,6 +98,15 @@ class ConfiguredLayer(wiring.Component):
             }
         )
 
+    @property
+    def values_in(self) -> int:
+        """Values per input vector on ``x`` (``n_in``; a ``ConvLayer`` takes an image)."""
+        return self.config.n_in
+
+    @property
+    def values_out(self) -> int:
+        return self.config.n_out
+
     def elaborate(self, platform):
         config, register_map, bus = self.config, self.register_map, self.bus
         m = Module()
@@ -107,6 +118,8 @@ class ConfiguredLayer(wiring.Component):
             codebook_init = []
         bias_init = pack_bias_rows(config, self.initial_bias) if config.bias_bits else []
         if config.unrolled:
+            if self.vectors_per_commit != 1:
+                raise UserError("an unrolled core commits at every vector")
             datapath = UnrolledDatapath(
                 config, self.stored_words, bias_init, codebook_init, self.initial_shift
             )
@@ -117,6 +130,7 @@ class ConfiguredLayer(wiring.Component):
                 bias_init=bias_init,
                 codebook_init=codebook_init,
                 shift_init=self.initial_shift,
+                vectors_per_commit=self.vectors_per_commit,
             )
         m.submodules.datapath = datapath
         wiring.connect(m, wiring.flipped(self.x), datapath.x)
@@ -321,6 +335,9 @@ class LayerCore(ConfiguredLayer):
         Reset value of the output shift S.
     bias : array (n_out,), optional
         Reset value of the bias memory (needs ``bias_bits``).
+    vectors_per_commit : int
+        A commit lands only before every N-th vector (``LayerDatapath``): a convolution's
+        positions per image, so no image mixes old and new strengths.
 
     Attributes
     ----------
@@ -342,10 +359,11 @@ class LayerCore(ConfiguredLayer):
         *,
         shift: int = 0,
         bias: np.ndarray | None = None,
+        vectors_per_commit: int = 1,
     ):
         if config.kind != "lognormal":
             raise UserError(f"LayerCore needs a lognormal config, not {config.kind!r}")
-        super().__init__(config, codes, codebook, shift, bias)
+        super().__init__(config, codes, codebook, shift, bias, vectors_per_commit)
 
 
 class Int8LayerCore(ConfiguredLayer):
@@ -373,7 +391,8 @@ class Int8LayerCore(ConfiguredLayer):
         *,
         shift: int = 0,
         bias: np.ndarray | None = None,
+        vectors_per_commit: int = 1,
     ):
         if config.kind != "int8":
             raise UserError(f"Int8LayerCore needs an int8 config, not {config.kind!r}")
-        super().__init__(config, weights, None, shift, bias)
+        super().__init__(config, weights, None, shift, bias, vectors_per_commit)

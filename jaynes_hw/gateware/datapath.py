@@ -136,7 +136,8 @@ class LayerDatapath(wiring.Component):
     commit : In(1)
         Strobe: copy the staged codebook and shift into the datapath at the next vector
         boundary (before the next vector's first beat, once every result of the previous
-        vector has left the accumulators).
+        vector has left the accumulators); with ``vectors_per_commit`` N > 1, only before
+        vectors 0, N, 2N ... (a convolution's image boundaries: its N positions).
     commit_pending : Out(1)
         A commit has been requested and not yet applied.
     busy : Out(1)
@@ -161,7 +162,13 @@ class LayerDatapath(wiring.Component):
         codebook_init: list[tuple[int, int]],
         shift_init: int,
         promises=(),
+        vectors_per_commit: int = 1,
     ):
+        if not isinstance(vectors_per_commit, int) or vectors_per_commit < 1:
+            raise ValueError(
+                f"vectors_per_commit must be a positive integer, not {vectors_per_commit!r}"
+            )
+        self.vectors_per_commit = vectors_per_commit
         unknown = set(promises) - set(PROMISES)
         if unknown:
             raise ValueError(f"unknown promises {sorted(unknown)}; expected some of {PROMISES}")
@@ -283,8 +290,19 @@ class LayerDatapath(wiring.Component):
         from_stream_next = Mux(pass_ends, final_pass, from_stream)
         bank_drained = Signal()  # the bank's last entry leaves this cycle
         bank_reserved_next = Mux(pass_ends, 1, Mux(bank_drained, 0, bank_reserved))
+        # may a commit land before the vector that starts next (every vector, or the first of
+        # each run of vectors_per_commit), and the same a cycle later
+        commit_here, commit_here_next = self._commit_boundaries(m, issue & vector_start)
         apply_commit = commit_pending & vector_start & drained
+        if commit_here is not None:
+            apply_commit = apply_commit & commit_here
         commit_pending_next = Mux(apply_commit, 0, commit_pending) | self.commit
+        # a pending commit holds back the next vector (only one it may land before); where
+        # first_beat_next holds, a beat issued now was a pass's last, so from_stream_next is
+        # Mux(issue, final_pass, from_stream)
+        commit_waits = commit_pending_next & first_beat_next & Mux(issue, final_pass, from_stream)
+        if commit_here_next is not None:
+            commit_waits = commit_waits & commit_here_next
         m.d.sync += [
             first_beat.eq(first_beat_next),
             last_beat.eq(last_beat_next),
@@ -293,9 +311,7 @@ class LayerDatapath(wiring.Component):
             commit_pending.eq(commit_pending_next),
             blocked.eq(
                 pass_ends  # one idle beat after a pass: its accumulators empty into the bank
-                # where first_beat_next holds, a beat issued now was a pass's last, so
-                # from_stream_next is Mux(issue, final_pass, from_stream)
-                | (commit_pending_next & first_beat_next & Mux(issue, final_pass, from_stream))
+                | commit_waits
                 | (last_beat_next & bank_reserved_next)
             ),
         ]
@@ -596,6 +612,24 @@ class LayerDatapath(wiring.Component):
         with m.Elif(taken & ~drain):
             m.d.sync += [space.eq(space + 1), credit.eq(1), space_one.eq(~credit)]
         return credit
+
+    def _commit_boundaries(self, m: Module, vector_starts):
+        """Whether a commit may land before the next vector to start, now and next cycle:
+        (None, None) for always; with ``vectors_per_commit`` N > 1, when that vector's index
+        is a multiple of N, counted by a register that steps when a vector's first beat
+        issues (``vector_starts``)."""
+        every = self.vectors_per_commit
+        if every == 1:
+            return None, None
+        next_vector = Signal(range(every))  # index in its run of the next vector to start
+        commit_here = Signal(init=1)  # next_vector == 0, a flip-flop
+        run_ends = next_vector == every - 1
+        with m.If(vector_starts):
+            m.d.sync += [
+                next_vector.eq(Mux(run_ends, 0, next_vector + 1)),
+                commit_here.eq(run_ends),
+            ]
+        return commit_here, Mux(vector_starts, run_ends, commit_here)
 
     def _active_registers(self, m: Module, apply_commit):
         """The codebook, shift and rounding constant the datapath uses, loaded on commit.

@@ -25,9 +25,9 @@ class Network(wiring.Component):
 
     Parameters
     ----------
-    layers : list of ConfiguredLayer
-        Each layer's ``n_in`` must equal the previous ``n_out`` and its ``act_bits`` the
-        previous ``out_bits``.
+    layers : list of ConfiguredLayer or ConvLayer
+        Each layer's ``values_in`` must equal the previous ``values_out`` and its
+        ``act_bits`` the previous ``out_bits``.
     vector_ports : bool
         ``x`` and ``y`` carry whole vectors (the first and last layers must be unrolled);
         by default one value per transfer, through adapters where a layer is unrolled.
@@ -51,10 +51,10 @@ class Network(wiring.Component):
         if not layers:
             raise UserError("a network needs at least one layer")
         for before, after in itertools.pairwise(layers):
-            if after.config.n_in != before.config.n_out:
+            if after.values_in != before.values_out:
                 raise UserError(
-                    f"a layer with n_in {after.config.n_in} cannot follow one with n_out "
-                    f"{before.config.n_out}"
+                    f"a layer taking {after.values_in} values cannot follow one giving "
+                    f"{before.values_out}"
                 )
             if after.config.act_bits != before.config.out_bits:
                 raise UserError(
@@ -83,13 +83,13 @@ class Network(wiring.Component):
 
     @property
     def n_in(self) -> int:
-        """Values in one input vector (the first layer's)."""
-        return self.layers[0].config.n_in
+        """Values in one input vector (the first layer's; an image for a convolution)."""
+        return self.layers[0].values_in
 
     @property
     def n_out(self) -> int:
         """Values in one output vector (the last layer's)."""
-        return self.layers[-1].config.n_out
+        return self.layers[-1].values_out
 
     def elaborate(self, platform):
         m = Module()

@@ -8,18 +8,24 @@ out_bits), which maps inputs whose RMS is a quarter of the input range onto outp
 RMS is a quarter of the output range. Either is only the shift register's reset value.
 
 A real bias b becomes round(b / (weight_scale * input LSB)); layer k+1's input LSB is layer
-k's output LSB, weight_scale * input LSB * 2^S.
+k's output LSB, weight_scale * input LSB * 2^S (times an average pooling's ``scale``).
+
+A convolution layer's weight is one position's dense layer over its receptive field, in the
+window's order (kernel row, kernel column, channel): a ``(O, C, KH, KW)`` tensor (``(O, C,
+K)`` for 1-D) is reordered so; a 2-D ``(O, KH*KW*C)`` one is taken as it is. Its calibration
+inputs are the receptive fields of the calibration images.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from jaynes_hw.contract.codebook import signed_levels
+from jaynes_hw.contract.geometry import Convolution, ConvWindow
 from jaynes_hw.contract.layer_config import LayerConfig, check_core
 from jaynes_hw.contract.reference import reference_layer
 from jaynes_hw.generate.config import GenerationPlan, LayerRequest, NetworkRequest
@@ -43,6 +49,17 @@ class BuiltLayer:
     bias: np.ndarray | None
     input_scale: float | None
     notes: list[str] = field(default_factory=list)
+    convolution: Convolution | None = None
+
+    @property
+    def values_in(self) -> int:
+        return self.config.n_in if self.convolution is None else self.convolution.values_in
+
+    @property
+    def values_out(self) -> int:
+        if self.convolution is None:
+            return self.config.n_out
+        return self.convolution.values_out(self.config.n_out)
 
     @property
     def weight_scale(self) -> float:
@@ -52,7 +69,9 @@ class BuiltLayer:
     def output_scale(self) -> float | None:
         if self.input_scale is None:
             return None
-        return self.weight_scale * self.input_scale * 2.0**self.shift
+        pooling = None if self.convolution is None else self.convolution.pooling
+        pooled = 1.0 if pooling is None else pooling.scale
+        return self.weight_scale * self.input_scale * 2.0**self.shift * pooled
 
 
 def auto_shift(weights: np.ndarray, act_bits: int, out_bits: int, max_shift: int) -> int:
@@ -127,9 +146,32 @@ def _quantized_layer(request, layer: LayerRequest, core: str, quantized, tensors
             f"layer {layer.weight!r} was quantized per channel: the cores have one weight "
             "scale per layer; quantize without --per-channel"
         )
+    if layer.window is not None:
+        return replace(result, codes=window_order(result.codes, result.shape, layer.window))
     if len(result.shape) != 2:
         raise UserError(f"layer {layer.weight!r} has shape {result.shape}; the cores are dense 2-D")
     return result
+
+
+def window_order(matrix: np.ndarray, shape: tuple[int, ...], window: ConvWindow) -> np.ndarray:
+    """A convolution weight's ``(O, rest)`` matrix view, of a tensor of ``shape``, with its
+    columns in the window's order (kernel row, kernel column, channel)."""
+    kernel = (window.kernel_y, window.kernel_x)
+    out_channels = shape[0]
+    if len(shape) == 4 and tuple(shape[1:]) == (window.channels, *kernel):
+        tensor = matrix.reshape(out_channels, window.channels, *kernel)
+        return tensor.transpose(0, 2, 3, 1).reshape(out_channels, -1)
+    if len(shape) == 3 and window.kernel_y == 1 and tuple(shape[1:]) == (
+        window.channels, window.kernel_x,
+    ):  # fmt: skip
+        return matrix.reshape(out_channels, *shape[1:]).transpose(0, 2, 1).reshape(out_channels, -1)
+    if len(shape) == 2 and shape[1] == window.window_size:
+        return matrix
+    raise UserError(
+        f"a weight of shape {list(shape)} does not fit a {window.kernel_y}x{window.kernel_x} "
+        f"convolution of {window.channels} channels: expected (O, {window.channels}, "
+        f"{window.kernel_y}, {window.kernel_x}) or (O, {window.window_size})"
+    )
 
 
 def _float_tensor(tensors, name: str, source) -> np.ndarray:
@@ -156,11 +198,25 @@ def build_layers(
         q = _quantized_layer(request, layer, core, quantized, tensors)
         n_out, n_in = q.codes.shape
         weights = signed_levels(q.codes, q.codebook)  # s * L[k], what the layer multiplies
-        if built and n_in != built[-1].config.n_out:
+        try:
+            convolution = layer.convolution(n_out)
+        except UserError as error:
+            raise UserError(f"layer {layer.weight!r}: {error}") from None
+        values_in = n_in if convolution is None else convolution.values_in
+        if built and values_in != built[-1].values_out:
             raise UserError(
-                f"layer {layer.weight!r} has {n_in} inputs but {built[-1].name!r} "
-                f"gives {built[-1].config.n_out} outputs"
+                f"layer {layer.weight!r} takes {values_in} values but {built[-1].name!r} "
+                f"gives {built[-1].values_out}"
             )
+        if built and convolution is not None and built[-1].convolution is not None:
+            image = (convolution.window.height, convolution.window.width,
+                     convolution.window.channels)  # fmt: skip
+            given = built[-1].convolution.output_image(built[-1].config.n_out)
+            if image != given:
+                raise UserError(
+                    f"layer {layer.weight!r} takes a {'x'.join(map(str, image))} image but "
+                    f"{built[-1].name!r} gives {'x'.join(map(str, given))}"
+                )
         if core == "int8":
             stored = weights
             if np.abs(stored).max(initial=0) > 127:
@@ -197,12 +253,17 @@ def build_layers(
             )
         except UserError as error:
             raise UserError(f"layer {layer.weight!r}: {error}") from None
+        if convolution is not None and config.unrolled:
+            raise UserError(f"layer {layer.weight!r}: a convolution needs a folded datapath")
         bias = None
         if layer.bias:
             bias = _integer_bias(layer, request, tensors, q, input_scale, config)
         shift = layer.shift
+        fields = calibration
+        if calibration is not None and convolution is not None:
+            fields = convolution.window.windows(calibration)
         if shift is None and calibration is not None:
-            shift = calibrated_shift(config, weights, bias, calibration)
+            shift = calibrated_shift(config, weights, bias, fields)
         elif shift is None:
             shift = auto_shift(weights, config.act_bits, config.out_bits, config.max_shift)
         elif not 0 <= shift <= config.max_shift:
@@ -210,8 +271,17 @@ def build_layers(
                 f"layer {layer.weight!r}: shift must be 0..{config.max_shift}, not {shift}"
             )
         if calibration is not None:
-            calibration = reference_layer(config.arithmetic(shift), weights, calibration, bias)
-        item = BuiltLayer(layer.weight, config, stored, q, shift, bias, input_scale)
+            arithmetic = config.arithmetic(shift)
+
+            def dense(inputs, arithmetic=arithmetic, weights=weights, bias=bias):
+                return reference_layer(arithmetic, weights, inputs, bias)
+
+            calibration = (
+                dense(calibration) if convolution is None else convolution.apply(dense, calibration)
+            )
+        item = BuiltLayer(
+            layer.weight, config, stored, q, shift, bias, input_scale, convolution=convolution
+        )
         if layer.lanes > n_out:
             item.notes.append(f"lanes reduced from {layer.lanes} to n_out = {n_out}")
         built.append(item)

@@ -65,10 +65,14 @@ def run(args: argparse.Namespace) -> int:
         written = generate(plan, args.out)
     manifest = Manifest.read(next(path for path in written if path.suffix == ".json"))
     configs = [layer.config for layer in manifest.layers]
-    shapes = " -> ".join([str(configs[0].n_in)] + [str(config.n_out) for config in configs])
+    cycles = manifest.vector_period_cycles
+    if any(layer.convolution for layer in manifest.layers):
+        period = f"at most {cycles} cycles a vector"  # an image's time is a bound
+    else:
+        period = f"one vector every {cycles} cycles"
     print(
-        f"generated {manifest.top}: {len(configs)} {configs[0].kind} layers ({shapes}), "
-        f"one vector every {manifest.vector_period_cycles} cycles"
+        f"generated {manifest.top}: {len(configs)} {configs[0].kind} layers "
+        f"({manifest.shape_text}), {period}"
     )
     for path in written:
         print(f"  wrote {path}")

@@ -18,7 +18,15 @@ The TOML (every key is documented in the README, "The network description")::
     [[layer]]                     # weight, and optionally: bias, lanes, relu, shift
     weight = "fc1.weight"         # ("auto" or an integer), out_bits, bias_bits, scheme,
                                   # bits, levels, datapath, code_memory ("block" or
-                                  # "spram": iCE40 UltraPlus SPRAM, loaded at start-up)
+                                  # "spram": iCE40 UltraPlus SPRAM, loaded at start-up),
+                                  # conv and pool (below)
+
+    [[layer]]                     # a convolution: the image it takes, channel-last
+    weight = "conv1.weight"       # (O, C, KH, KW) as PyTorch and ONNX hold it, (O, C, K)
+                                  # for 1-D, or (O, KH*KW*C) in window order
+    conv = { height = 8, width = 8, channels = 1, kernel = [3, 3], stride = [1, 1],
+             padding = [1, 1, 1, 1] }        # padding [top, left, bottom, right]
+    pool = { kind = "max", size = [2, 2], stride = [2, 2] }   # optional; max | average
 
 ``parse_config`` checks every key and type and names the file in its errors;
 ``plan_generation`` turns the command line's choices (config, quantized file, core, scheme,
@@ -33,6 +41,7 @@ from importlib import resources
 from pathlib import Path
 
 from jaynes_hw.contract.codebook import LevelFormat
+from jaynes_hw.contract.geometry import Convolution, ConvWindow, Pooling
 from jaynes_hw.contract.layer_config import DEFAULT_LANES
 from jaynes_hw.quantize.archive import load_quantized
 from jaynes_hw.support.errors import UserError
@@ -65,7 +74,11 @@ LAYER_KEYS = {
     "levels",
     "datapath",
     "code_memory",
+    "conv",
+    "pool",
 }
+CONV_KEYS = {"height", "width", "channels", "kernel", "stride", "padding"}
+POOL_KEYS = {"kind", "size", "stride"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,21 @@ class LayerRequest:
     levels: LevelFormat | None = None  # None: the network's
     datapath: str | None = None  # auto | per_lane | shared | unrolled...; None: the network's
     code_memory: str = "block"  # block | spram
+    window: ConvWindow | None = None  # a convolution's; None: a dense layer
+    pool: dict | None = None  # Pooling's parameters but the image (kind, size_y, ...)
+
+    def convolution(self, out_channels: int) -> Convolution | None:
+        """The layer's convolution once its output channels are known."""
+        if self.window is None:
+            return None
+        pooling = None
+        if self.pool is not None:
+            window = self.window
+            pooling = Pooling(
+                height=window.out_height, width=window.out_width, channels=out_channels,
+                **self.pool,
+            )  # fmt: skip
+        return Convolution(self.window, pooling)
 
 
 @dataclass(frozen=True)
@@ -129,6 +157,58 @@ def _level_format(table: dict, where: str) -> LevelFormat | None:
         raise UserError(f"levels in {where}: {error}") from None
 
 
+def _integers(table: dict, key: str, count: int, where: str, default=None) -> tuple[int, ...]:
+    """``table[key]`` as ``count`` integers: a list of that length, or one integer for all."""
+    value = table.get(key, default)
+    if value is None:
+        raise UserError(f"{where} needs {key}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value] * count
+    if (
+        not isinstance(value, list)
+        or len(value) != count
+        or any(isinstance(item, bool) or not isinstance(item, int) for item in value)
+    ):
+        raise UserError(f"{key} in {where} must be an integer or a list of {count}, not {value!r}")
+    return tuple(value)
+
+
+def _convolution(table: dict, where: str) -> tuple[ConvWindow | None, dict | None]:
+    """The ``conv`` and ``pool`` inline tables of a layer: its window, and its pooling's
+    parameters (checked on a one-channel image; the channels are the weight's)."""
+    conv, pool = table.get("conv"), table.get("pool")
+    if conv is None:
+        if pool is not None:
+            raise UserError(f"pool in {where} needs conv: pooling follows a convolution")
+        return None, None
+    if not isinstance(conv, dict):
+        raise UserError(f"conv in {where} must be a table")
+    _check_keys(conv, CONV_KEYS, f"conv in {where}")
+    height, width, channels = (_integers(conv, key, 1, f"conv in {where}")[0]
+                               for key in ("height", "width", "channels"))  # fmt: skip
+    kernel = _integers(conv, "kernel", 2, f"conv in {where}")
+    stride = _integers(conv, "stride", 2, f"conv in {where}", 1)
+    padding = _integers(conv, "padding", 4, f"conv in {where}", 0)
+    try:
+        window = ConvWindow(height, width, channels, *kernel, *stride, *padding)
+        if pool is None:
+            return window, None
+        if not isinstance(pool, dict):
+            raise UserError("pool must be a table")
+        _check_keys(pool, POOL_KEYS, "pool")
+        size = _integers(pool, "size", 2, "pool")
+        pool_stride = _integers(pool, "stride", 2, "pool", list(size))
+        parameters = {
+            "kind": _typed(pool, "kind", str, "pool", "max"),
+            "size_y": size[0], "size_x": size[1],
+            "stride_y": pool_stride[0], "stride_x": pool_stride[1],
+        }  # fmt: skip
+        Pooling(height=window.out_height, width=window.out_width, channels=1, **parameters)
+        return window, parameters
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+
+
 def parse_config(path: Path) -> NetworkRequest:
     """Read and check a TOML network description; raises ``UserError`` with the file name."""
     document = read_toml(path)
@@ -149,6 +229,7 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
         if not isinstance(table, dict):
             raise UserError(f"{where} must be a table")
         _check_keys(table, LAYER_KEYS, where)
+        window, pool = _convolution(table, where)
         weight = _typed(table, "weight", str, where)
         if weight is None:
             raise UserError(f"{where} needs a weight name")
@@ -169,6 +250,8 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
                 levels=_level_format(table, where),
                 datapath=_typed(table, "datapath", str, where),
                 code_memory=_typed(table, "code_memory", str, where, "block"),
+                window=window,
+                pool=pool,
             )
         )
     source = _typed(document, "source", str, "the network")

@@ -15,6 +15,7 @@ from jaynes_hw.contract.manifest import LayerEntry, Manifest
 from jaynes_hw.contract.memory_image import hex_text, pack_bias_rows, pack_code_rows
 from jaynes_hw.gateware import Int8LayerCore, LayerCore, Network
 from jaynes_hw.gateware.code_memory import PrimitivesOf
+from jaynes_hw.gateware.window import ConvLayer
 from jaynes_hw.generate.build import BuiltLayer
 from jaynes_hw.support.errors import UserError
 
@@ -24,20 +25,26 @@ def build_network(layers: list[BuiltLayer], *, vector_ports: bool = False) -> Ne
     says what ``vector_ports`` does)."""
     cores = []
     for layer in layers:
+        # a convolution's strengths change between images, not between its positions
+        every = 1 if layer.convolution is None else layer.convolution.window.positions
         if layer.config.kind == "int8":
-            cores.append(
-                Int8LayerCore(layer.config, layer.stored, shift=layer.shift, bias=layer.bias)
-            )
+            core = Int8LayerCore(
+                layer.config, layer.stored, shift=layer.shift, bias=layer.bias,
+                vectors_per_commit=every,
+            )  # fmt: skip
         else:
-            cores.append(
-                LayerCore(
-                    layer.config,
-                    layer.stored,
-                    layer.quantized.codebook,
-                    shift=layer.shift,
-                    bias=layer.bias,
-                )
+            core = LayerCore(
+                layer.config,
+                layer.stored,
+                layer.quantized.codebook,
+                shift=layer.shift,
+                bias=layer.bias,
+                vectors_per_commit=every,
             )
+        if layer.convolution is not None:
+            convolution = layer.convolution
+            core = ConvLayer(convolution.window, core, convolution.pooling)
+        cores.append(core)
     return Network(cores, vector_ports=vector_ports)
 
 
@@ -95,6 +102,7 @@ def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, s
                 bias=None if layer.bias is None else layer.bias.tolist(),
                 memories=memories,
                 notes=layer.notes,
+                convolution=layer.convolution,
             )
         )
     manifest = Manifest(

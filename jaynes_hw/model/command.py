@@ -8,8 +8,9 @@ from pathlib import Path
 DESCRIPTION = (
     "Read an ONNX model (from torch.onnx.export, tf2onnx, skl2onnx ...) and write the network "
     "description the generator takes: NAME.toml, readable and editable, beside NAME.npz with "
-    "its float weights. Dense layers (Gemm / MatMul + Add, BatchNormalization folded, ReLU, "
-    "Flatten); anything else is refused with the node that has it."
+    "its float weights. Dense layers (Gemm / MatMul + Add), convolutions (Conv, 1-D and 2-D) "
+    "with max or average pooling, BatchNormalization folded, ReLU, Flatten; anything else is "
+    "refused with the node that has it."
 )
 
 
@@ -22,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--inputs",
         type=Path,
         metavar="CALIB.npy",
-        help="float inputs (N, ...): set the input scale and choose the output shifts",
+        help="float inputs (N, ...) in the model's own layout: set the input scale and choose "
+        "the output shifts",
     )
 
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path(f"{args.model.stem}.toml")
     written = write_network(model, out, calibration)
     removed = f"; removed {', '.join(model.removed)}" if model.removed else ""
-    print(f"imported {args.model}: {len(model.layers)} dense layers ({model.shape_text}){removed}")
+    print(f"imported {args.model}: {model.kinds_text} ({model.shape_text}){removed}")
     for path in written:
         print(f"  wrote {path}")
     return 0

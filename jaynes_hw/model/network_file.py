@@ -2,10 +2,15 @@
 (the TOML of ``generate.config``, every key visible and editable) beside ``NAME.npz`` (the
 float weights and biases it names) and, with calibration inputs, ``NAME.calibration.npy``.
 
-Calibration inputs are the model's float inputs; they set the hardware's input scale (one
-LSB = max |x| / (2^(act_bits - 1) - 1)) and, rounded to that scale, the integer inputs that
-choose each layer's output shift. Without them the input scale assumes inputs in [-1, 1],
-and the TOML says so.
+Calibration inputs are the model's float inputs, in its own layout; they set the hardware's
+input scale (one LSB = max |x| / (2^(act_bits - 1) - 1)) and, rounded to that scale and put
+in the hardware's order (images channel-last, ``ImportedModel.hardware_inputs``), the
+integer inputs that choose each layer's output shift. Without them the input scale assumes
+inputs in [-1, 1], and the TOML says so.
+
+A convolution's weight is written as ONNX holds it, (O, C, KH, KW), beside its ``conv`` (and
+``pool``) table; a dense layer after a flattened image has its columns in the hardware's
+channel-last order.
 """
 
 from __future__ import annotations
@@ -59,7 +64,26 @@ def network_toml(
             f"relu = {'true' if layer.relu else 'false'}",
             'shift = "auto"',
         ]
+        if layer.window is not None:
+            lines += _convolution_lines(layer)
     return "\n".join(lines) + "\n"
+
+
+def _convolution_lines(layer) -> list[str]:
+    """The ``conv`` and ``pool`` tables of a convolution layer."""
+    w = layer.window
+    lines = [
+        f"conv = {{ height = {w.height}, width = {w.width}, channels = {w.channels}, "
+        f"kernel = [{w.kernel_y}, {w.kernel_x}], stride = [{w.stride_y}, {w.stride_x}], "
+        f"padding = [{w.pad_top}, {w.pad_left}, {w.pad_bottom}, {w.pad_right}] }}"
+    ]
+    pooling = layer.pooling
+    if pooling is not None:
+        lines.append(
+            f'pool = {{ kind = "{pooling.kind}", size = [{pooling.size_y}, {pooling.size_x}], '
+            f"stride = [{pooling.stride_y}, {pooling.stride_x}] }}"
+        )
+    return lines
 
 
 def calibration_inputs(
@@ -78,7 +102,7 @@ def calibration_inputs(
     top = (1 << (act_bits - 1)) - 1
     scale = largest / top
     integers = np.clip(np.rint(inputs / scale), -top, top).astype(np.int64)
-    return integers.reshape(len(integers), -1), scale
+    return model.hardware_inputs(integers), scale
 
 
 def write_network(

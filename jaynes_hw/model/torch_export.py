@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -52,7 +53,7 @@ def from_torch(
         path = Path(folder) / f"{name}.onnx"
         chatter = io.StringIO()
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(chatter):
+            with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), _quiet("torch"):
                 warnings.simplefilter("ignore")  # the exporter's own deprecation notices
                 torch.onnx.export(module, (example_input,), str(path), dynamo=True)
         except Exception as error:
@@ -62,3 +63,16 @@ def from_torch(
     if out is not None:
         write_network(model, Path(out), inputs)
     return model
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Log records of ``name``'s loggers below ERROR dropped for the block (the exporter
+    logs its registry's notices, e.g. torchvision not installed, as warnings)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

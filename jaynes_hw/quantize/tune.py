@@ -1,7 +1,9 @@
 """Re-tune a generated network by its strengths alone: fit every layer's codebook to a task.
 
 The codes (each connection's sign and bin) stay as the hardware stores them; only the K
-level registers of each lognormal layer move. The fit minimises the softmax cross-entropy
+level registers of each lognormal layer move: all K of them (``fit_codebooks``), or as the
+means of a lognormal's bins, two numbers per layer (``fit_lognormal``, the paper's "tune the
+lognormal's parameters"). The fit minimises the softmax cross-entropy
 of the network's outputs on labelled inputs, through a smooth stand-in for the integer
 datapath (the same sums, shift and saturation, without the rounding), with L-BFGS-B on the
 levels and exact gradients; the levels are then rounded to the register format. The result
@@ -91,32 +93,49 @@ def stand_in_loss(
     """Cross-entropy of the smooth stand-in and its gradient with respect to the levels.
 
     ``theta`` holds every tunable layer's K levels (integer units) at its ``span``;
-    ``inputs`` are float (samples, n_in), ``onehot`` the labels (samples, n_out).
+    ``inputs`` are float (samples, n_in), ``onehot`` the labels (samples, n_out). A
+    convolution runs its dense stand-in on every receptive field; its max pooling passes
+    the gradient to the largest value of each window, its average pooling (a sum shifted
+    right by ``Pooling.shift``) to all of them.
     """
     by_index = {tunable.index: tunable for tunable in tunables}
-    activations, weights, masks = [inputs], [], []
+    count = len(inputs)
+    activations, fields, weights, masks, pooled_from = [inputs], [], [], [], []
     for index, layer in enumerate(design.layers):
-        config = layer.config
+        config, convolution = layer.config, layer.convolution
         w = _layer_weights(layer, by_index.get(index), theta)
         bias = 0.0 if layer.bias is None else layer.bias
-        scaled = (activations[-1] @ w.T + bias) * 2.0**-layer.shift
+        x = activations[-1]
+        if convolution is not None:  # (samples * positions, window_size)
+            x = _gather(x, convolution.window.gather_index())
+        scaled = (x @ w.T + bias) * 2.0**-layer.shift
         low, high = -(1 << (config.out_bits - 1)), (1 << (config.out_bits - 1)) - 1
         if config.relu:
             low = 0
+        fields.append(x)
         masks.append((scaled > low) & (scaled < high))
         weights.append(w)
-        activations.append(np.clip(scaled, low, high))
+        out = np.clip(scaled, low, high).reshape(count, -1)
+        chosen = None
+        if convolution is not None and convolution.pooling is not None:
+            out, chosen = _pool_forward(convolution.pooling, out)
+        pooled_from.append(chosen)
+        activations.append(out)
     logits = activations[-1] * logit_scale
     log_probabilities = logits - special.logsumexp(logits, axis=1, keepdims=True)
-    count = len(inputs)
     loss = -float(np.sum(log_probabilities * onehot)) / count
     gradient = np.zeros_like(theta)
     d_out = (np.exp(log_probabilities) - onehot) * (logit_scale / count)
     for index in reversed(range(len(design.layers))):
-        d_sum = d_out * masks[index] * 2.0 ** -design.layers[index].shift
+        layer = design.layers[index]
+        convolution = layer.convolution
+        if convolution is not None and convolution.pooling is not None:
+            d_out = _pool_backward(convolution.pooling, d_out, pooled_from[index])
+        d_out = d_out.reshape(masks[index].shape)
+        d_sum = d_out * masks[index] * 2.0**-layer.shift
         tunable = by_index.get(index)
         if tunable is not None:
-            d_weights = d_sum.T @ activations[index]
+            d_weights = d_sum.T @ fields[index]
             gradient[tunable.span] = np.bincount(
                 tunable.bins.reshape(-1),
                 weights=(tunable.signs * d_weights).reshape(-1),
@@ -124,7 +143,76 @@ def stand_in_loss(
             )
         if index:
             d_out = d_sum @ weights[index]
+            if convolution is not None:
+                window = convolution.window
+                d_out = _scatter(d_out, window.gather_index(), count, window.values_in)
     return loss, gradient
+
+
+def _gather(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Rows (samples * len(index), index.shape[1]) of ``x[:, index]``, 0 where index is -1."""
+    padded = np.concatenate([x, np.zeros((len(x), 1))], axis=1)
+    return padded[:, index].reshape(-1, index.shape[1])
+
+
+def _scatter(d_rows: np.ndarray, index: np.ndarray, count: int, size: int) -> np.ndarray:
+    """The gradient (count, size) of ``x`` from that of ``_gather(x, index)``'s rows."""
+    d_rows = d_rows.reshape(count, -1)
+    flat = np.broadcast_to(index.reshape(-1), d_rows.shape)
+    keep = flat >= 0
+    samples = np.broadcast_to(np.arange(count)[:, None], d_rows.shape)
+    positions = (samples * size + flat)[keep]
+    return np.bincount(positions, weights=d_rows[keep], minlength=count * size).reshape(count, size)
+
+
+def _pool_forward(pooling, images: np.ndarray):
+    """The stand-in pooling of images (samples, values_in): (pooled, the input position each
+    max came from, or None for an average)."""
+    index = pooling.window.gather_index()  # (positions, size * channels), (ky, kx, c) order
+    size = pooling.size_y * pooling.size_x
+    windows = images[:, index].reshape(len(images), -1, size, pooling.channels)
+    if pooling.kind == "average":
+        return windows.sum(axis=2).reshape(len(images), -1) * 2.0**-pooling.shift, None
+    best = windows.argmax(axis=2)  # (samples, positions, channels)
+    where = index.reshape(-1, size, pooling.channels)
+    positions = np.take_along_axis(where[None], best[:, :, None, :], axis=2)[:, :, 0, :]
+    pooled = np.take_along_axis(windows, best[:, :, None, :], axis=2)[:, :, 0, :]
+    return pooled.reshape(len(images), -1), positions.reshape(len(images), -1)
+
+
+def _pool_backward(pooling, d_pooled: np.ndarray, chosen) -> np.ndarray:
+    """The gradient of the pooling's input images from that of its outputs."""
+    count = len(d_pooled)
+    if chosen is not None:  # max: each output's gradient to the value it took
+        samples = np.broadcast_to(np.arange(count)[:, None], chosen.shape)
+        flat = (samples * pooling.values_in + chosen).reshape(-1)
+        d_images = np.bincount(
+            flat, weights=d_pooled.reshape(-1), minlength=count * pooling.values_in
+        )
+        return d_images.reshape(count, pooling.values_in)
+    index = pooling.window.gather_index()
+    size = pooling.size_y * pooling.size_x
+    d_windows = (
+        np.repeat(d_pooled.reshape(count, -1, 1, pooling.channels), size, axis=2)
+        * 2.0**-pooling.shift
+    )
+    return _scatter(d_windows.reshape(count, -1), index, count, pooling.values_in)
+
+
+def _checked_task(design: Design, inputs, labels, logit_scale: float):
+    """(int64 inputs, int64 labels, the tunable layers), or ``UserError``."""
+    inputs = np.asarray(inputs, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if inputs.ndim != 2 or inputs.shape[1] != design.n_in or len(inputs) != len(labels):
+        raise UserError(f"a fit needs (samples, {design.n_in}) inputs and one label each")
+    if labels.size == 0 or labels.min() < 0 or labels.max() >= design.n_out:
+        raise UserError(f"labels must be output indices 0..{design.n_out - 1}")
+    if not logit_scale > 0:
+        raise UserError(f"logit_scale must be positive, not {logit_scale}")
+    tunables = tunable_layers(design)
+    if not tunables:
+        raise UserError("the network has no lognormal layer: no codebook to tune")
+    return inputs, labels, tunables
 
 
 def fit_codebooks(
@@ -149,17 +237,7 @@ def fit_codebooks(
     Returns a ``TuneResult`` whose design holds the new mantissas and exponents; losses are
     those of the bit-exact outputs before and after.
     """
-    inputs = np.asarray(inputs, dtype=np.int64)
-    labels = np.asarray(labels, dtype=np.int64)
-    if inputs.ndim != 2 or inputs.shape[1] != design.n_in or len(inputs) != len(labels):
-        raise UserError(f"fit_codebooks needs (samples, {design.n_in}) inputs and one label each")
-    if labels.size == 0 or labels.min() < 0 or labels.max() >= design.n_out:
-        raise UserError(f"labels must be output indices 0..{design.n_out - 1}")
-    if not logit_scale > 0:
-        raise UserError(f"logit_scale must be positive, not {logit_scale}")
-    tunables = tunable_layers(design)
-    if not tunables:
-        raise UserError("the network has no lognormal layer: no codebook to tune")
+    inputs, labels, tunables = _checked_task(design, inputs, labels, logit_scale)
     # the optimiser sees every level as a fraction of its register maximum
     units = np.concatenate(
         [np.full(t.size, float(design.layers[t.index].config.max_level)) for t in tunables]
@@ -187,6 +265,83 @@ def fit_codebooks(
         fmt = layer.config.level_format
         values = solution.x[tunable.span]
         layer.mantissas, layer.exponents = fmt.encode(np.clip(values, 0, fmt.max_level))
+    return TuneResult(
+        tuned,
+        cross_entropy(design.forward(inputs), labels, logit_scale),
+        cross_entropy(tuned.forward(inputs), labels, logit_scale),
+        int(solution.nit),
+    )
+
+
+def bin_fractions(layer: DesignLayer) -> np.ndarray:
+    """Share of the layer's connections in each of its K bins."""
+    _, bins = unpack_codes(layer.stored, layer.config.code_bits)
+    counts = np.bincount(bins.reshape(-1), minlength=layer.config.codebook_size)
+    return counts / counts.sum()
+
+
+def fit_lognormal(
+    design: Design,
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    logit_scale: float,
+    max_iterations: int = 200,
+) -> TuneResult:
+    """Fit two numbers per lognormal layer, the paper's (mu, sigma), to ``labels``: bin k's
+    level is the mean of LN(mu, sigma) over the probability band bin k holds among the
+    layer's connections (``lognormal_bin_means``, in integer level units, capped at the
+    register maximum). Codes, shifts and biases stay; the levels are rounded to the
+    register format. The start is each layer's levels read as a lognormal: mu, sigma of
+    the logarithms of its levels weighted by the bins' shares (sigma at least 0.05, so an
+    erased layer, all levels one value, starts as a narrow lognormal around it).
+
+    Parameters and result as ``fit_codebooks``.
+    """
+    from jaynes_hw.quantize.levels import lognormal_bin_means
+
+    inputs, labels, tunables = _checked_task(design, inputs, labels, logit_scale)
+    fractions = [bin_fractions(design.layers[t.index]) for t in tunables]
+    caps = [float(design.layers[t.index].config.max_level) for t in tunables]
+
+    def levels_of(parameters: np.ndarray) -> np.ndarray:
+        return np.concatenate([
+            np.minimum(lognormal_bin_means(mu, sigma, share), cap)
+            for (mu, sigma), share, cap in zip(parameters.reshape(-1, 2), fractions, caps,
+                                              strict=True)
+        ])  # fmt: skip
+
+    start = []
+    for tunable, share in zip(tunables, fractions, strict=True):
+        logs = np.log(np.maximum(design.layers[tunable.index].levels, 1.0))
+        mean = float(np.sum(share * logs))
+        spread = float(np.sqrt(np.sum(share * (logs - mean) ** 2)))
+        sigma = max(spread, 0.05)
+        start += [mean - sigma**2 / 2, sigma]  # the mean level stays where it was
+    start = np.array(start)
+    onehot = np.eye(design.n_out)[labels]
+    arguments = (design, tunables, inputs.astype(np.float64), onehot, logit_scale)
+    step = 1e-5
+
+    def objective(parameters: np.ndarray):
+        loss, d_levels = stand_in_loss(levels_of(parameters), *arguments)
+        gradient = np.empty_like(parameters)
+        for index in range(parameters.size):  # the K levels' sensitivity to each parameter
+            nudge = np.zeros_like(parameters)
+            nudge[index] = step
+            slope = (levels_of(parameters + nudge) - levels_of(parameters - nudge)) / (2 * step)
+            gradient[index] = float(d_levels @ slope)
+        return loss, gradient
+
+    bounds = [(None, None), (0.01, 4.0)] * len(tunables)
+    solution = optimize.minimize(
+        objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
+        options={"maxiter": max_iterations},
+    )  # fmt: skip
+    levels = levels_of(solution.x)
+    tuned = design.copy()
+    for tunable in tunables:
+        layer = tuned.layers[tunable.index]
+        layer.mantissas, layer.exponents = layer.config.level_format.encode(levels[tunable.span])
     return TuneResult(
         tuned,
         cross_entropy(design.forward(inputs), labels, logit_scale),

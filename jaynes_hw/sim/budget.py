@@ -3,10 +3,10 @@ testbench, so a broken design fails in seconds instead of hanging.
 
 A design's worst honest timing comes from its manifest (``LayerConfig``): a layer spends
 at most ``passes * max(n_in + 1, lanes + BANK_SLACK)`` cycles on a vector (the second term
-when it is not ``full_rate``), and a vector's last result leaves it ``PIPELINE_LATENCY +
-lanes`` cycles after its last pass (an unrolled layer: its vector time, at worst behind
-adapters taking n_in and giving n_out values a cycle, and ``latency_cycles``). Vector v's
-last output is therefore expected
+when it is not ``full_rate``; a convolution's image: ``Convolution.image_cycles`` of that),
+and a vector's last result leaves it ``PIPELINE_LATENCY + lanes`` cycles after its last pass
+(an unrolled layer: its vector time, at worst behind adapters taking n_in and giving n_out
+values a cycle, and ``latency_cycles``). Vector v's last output is therefore expected
 ``fill + v * period`` cycles after its first input is offered, where ``fill`` sums every
 layer's vector time and drain, and ``period`` is the slowest layer's vector time.
 
@@ -65,8 +65,11 @@ class CycleBudget:
                 fill += config.n_in + config.n_out + config.latency_cycles + vector_times[-1]
                 continue
             per_pass = max(config.cycles_per_pass, config.lanes + config.BANK_SLACK)
-            vector_times.append(config.passes * per_pass)
-            fill += vector_times[-1] + config.PIPELINE_LATENCY + config.lanes
+            vector_time = config.passes * per_pass
+            if layer.convolution is not None:  # an image: every position, and the pooling
+                vector_time = layer.convolution.image_cycles(vector_time)
+            vector_times.append(vector_time)
+            fill += vector_time + config.PIPELINE_LATENCY + config.lanes
         return cls(fill=fill, period=max(vector_times))
 
     def expected(self, vector: int) -> int:

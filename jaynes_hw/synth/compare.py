@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.contract.host_protocol import link_bound_rate
-from jaynes_hw.contract.layer_config import CORE_KINDS, network_vector_period
+from jaynes_hw.contract.layer_config import CORE_KINDS
+from jaynes_hw.contract.manifest import chain_vector_period, layer_macs
 from jaynes_hw.generate import BuiltLayer, LayerRequest, NetworkRequest, build_layers
 
 DEFAULT_SHAPE = (64, 32)
@@ -59,13 +60,14 @@ def describe(layers: list[BuiltLayer], report: dict) -> dict:
     vectors/s at Fmax and (for a board build) at the PLL clock, through the host link
     (``link_bound_rate``) and the lesser of the two: what the board delivers to its host."""
     first, last = layers[0].config, layers[-1].config
-    period = network_vector_period([layer.config for layer in layers])
-    macs = sum(layer.config.n_in * layer.config.n_out for layer in layers)
+    n_in, n_out = layers[0].values_in, layers[-1].values_out  # an image for a convolution
+    period = chain_vector_period(layers)
+    macs = sum(layer_macs(layer.config, layer.convolution) for layer in layers)
     fmax_hz = (report.get("fmax_mhz") or 0.0) * 1e6
     described = {
         "core": first.kind,
-        "n_in": first.n_in,
-        "n_out": last.n_out,
+        "n_in": n_in,
+        "n_out": n_out,
         "lanes": sum(layer.config.lanes for layer in layers),
         "layers": [layer.config.to_json() for layer in layers],
         "cycles_per_vector": period,
@@ -74,9 +76,7 @@ def describe(layers: list[BuiltLayer], report: dict) -> dict:
     }
     if "clock_mhz" in report:  # what the board runs at: the core at its clock, the link
         core_rate = report["clock_mhz"] * 1e6 / period
-        link_rate = link_bound_rate(
-            report["baud"], first.n_in, last.n_out, first.act_bits, last.out_bits
-        )
+        link_rate = link_bound_rate(report["baud"], n_in, n_out, first.act_bits, last.out_bits)
         described |= {
             "core_vectors_per_s_at_clock": round(core_rate),
             "link_vectors_per_s": round(link_rate),

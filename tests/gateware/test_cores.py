@@ -416,7 +416,7 @@ def test_bad_configuration_is_refused(make, message):
 def test_network_refuses_mismatched_widths():
     a = Int8LayerCore(LayerConfig("int8", 3, 2, out_bits=8), np.zeros((2, 3)))
     b = Int8LayerCore(LayerConfig("int8", 3, 2, act_bits=8), np.zeros((2, 3)))
-    with pytest.raises(UserError, match="n_in"):
+    with pytest.raises(UserError, match="taking 3 values cannot follow one giving 2"):
         Network([a, b])
     c = Int8LayerCore(LayerConfig("int8", 2, 2, act_bits=6), np.zeros((2, 2)))
     with pytest.raises(UserError, match="bits"):

@@ -21,6 +21,7 @@ def _write(tmp_path, text: str) -> Path:
 GOOD_LAYERS = '[[layer]]\nweight = "fc1.weight"\nlanes = 4\n'
 
 
+CONV = "conv = {{ height = 8, width = 8, channels = 1, {} }}\n"
 SOURCE = f'source = "{(DATA / "digits_mlp.npz").as_posix()}"\n'
 
 
@@ -34,7 +35,8 @@ SOURCE = f'source = "{(DATA / "digits_mlp.npz").as_posix()}"\n'
         (SOURCE + GOOD_LAYERS.replace("4", '"4"'), [], "lanes in [[layer]] 1 must be an integer"),
         (SOURCE + GOOD_LAYERS + "shift = 99\n", [], "shift must be 0.."),
         (SOURCE + GOOD_LAYERS.replace("fc1", "fc9"), [], "no tensor named 'fc9.weight'"),
-        (SOURCE + GOOD_LAYERS + '[[layer]]\nweight = "fc1.weight"\n', [], "has 64 inputs"),
+        (SOURCE + GOOD_LAYERS + '[[layer]]\nweight = "fc1.weight"\n', [],
+         "takes 64 values but 'fc1.weight' gives 32"),
         (SOURCE + GOOD_LAYERS + 'bias = "fc1.bias"\n', [], "needs input_scale"),
         (SOURCE + "input_scale = 1e-9\n" + GOOD_LAYERS + 'bias = "fc1.bias"\nbias_bits = 4\n',
          [], "raise bias_bits"),
@@ -45,6 +47,23 @@ SOURCE = f'source = "{(DATA / "digits_mlp.npz").as_posix()}"\n'
         (SOURCE + 'levels = "6e2"\n' + GOOD_LAYERS, [], "levels in the network: a level format"),
         (SOURCE + GOOD_LAYERS + 'levels = "m9e9"\n', [], "levels in [[layer]] 1: exponent_bits"),
         (SOURCE + 'datapath = "wide"\n' + GOOD_LAYERS, [], "unknown datapath 'wide'"),
+        (SOURCE + GOOD_LAYERS + 'pool = { kind = "max", size = 2 }\n', [],
+         "pool in [[layer]] 1 needs conv"),
+        (SOURCE + GOOD_LAYERS + CONV.format("kernel = 3"), [],
+         "does not fit a 3x3 convolution of 1 channels"),
+        (SOURCE + GOOD_LAYERS + CONV.format("kernel = 9"), [],
+         "a 9x9 kernel does not fit a padded 8x8 image"),
+        (SOURCE + GOOD_LAYERS + CONV.format("kernel = 8, padding = 8"), [], "pad_top must be 0..7"),
+        (SOURCE + GOOD_LAYERS + CONV.format("kernel = [8]"), [],
+         "kernel in conv in [[layer]] 1 must be an integer or a list of 2"),
+        (SOURCE + GOOD_LAYERS + CONV.format("kernel = 8, colour = 1"), [],
+         "unknown key 'colour' in conv"),
+        (SOURCE + GOOD_LAYERS + CONV.format("kernel = 8") + 'pool = {kind="median", size=1}\n', [],
+         "unknown pooling 'median'"),
+        (SOURCE + GOOD_LAYERS + CONV.format("kernel = 8") + 'pool = { size = 2 }\n', [],
+         "a 2x2 pool does not fit a 1x1 image"),
+        (SOURCE + GOOD_LAYERS + CONV.format("kernel = 8") + 'datapath = "unrolled"\n', [],
+         "a convolution needs a folded datapath"),
     ],
 )  # fmt: skip
 def test_bad_configuration_exits_1_with_one_line_and_no_files(

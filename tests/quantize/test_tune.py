@@ -124,3 +124,65 @@ def test_bad_input_is_refused(change, message):
     x, labels, design = change(_inputs(rng, 20), rng.integers(0, 4, 20), _network(rng))
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         fit_codebooks(design, x, labels, 0.05)
+
+
+def _conv_network(rng, pool_kind: str) -> Design:
+    """conv 3x3 (padding 1) over 6x6x2, 4 channels, ReLU, 2x2 pooling -> dense 36 -> 4."""
+    from jaynes_hw.contract.geometry import Convolution, ConvWindow, Pooling
+
+    window = ConvWindow(6, 6, 2, 3, 3, 1, 1, 1, 1, 1, 1)
+    conv = _layer(rng, window.window_size, 4, True, 8)
+    conv.convolution = Convolution(window, Pooling(pool_kind, 6, 6, 4, 2, 2, 2, 2))
+    dense = _layer(rng, 36, 4, False, 8)
+    return Design("cnn", Path("cnn.v"), [conv, dense], {})
+
+
+@pytest.mark.parametrize("pool_kind", ["max", "average"])
+def test_the_convolution_stand_in_has_exact_gradients_and_tracks_the_reference(pool_kind):
+    rng = np.random.default_rng(5)
+    design = _conv_network(rng, pool_kind)
+    x = rng.integers(0, 128, (120, 72))
+    labels = rng.integers(0, 4, len(x))
+    onehot = np.eye(4)[labels]
+    tunables = tunable_layers(design)
+    theta = np.concatenate([layer.levels for layer in design.layers]).astype(np.float64)
+    stand_in, _ = stand_in_loss(theta, design, tunables, x.astype(np.float64), onehot, 0.05)
+    assert stand_in == pytest.approx(cross_entropy(design.forward(x), labels, 0.05), rel=0.05)
+    theta += rng.uniform(0.1, 0.9, theta.size)  # off the integer grid: no ties in the maxima
+    arguments = (design, tunables, x.astype(np.float64), onehot, 0.05)
+    _, gradient = stand_in_loss(theta, *arguments)
+    step = 1e-4
+    numeric = np.array([
+        (stand_in_loss(theta + step * e, *arguments)[0]
+         - stand_in_loss(theta - step * e, *arguments)[0]) / (2 * step)
+        for e in np.eye(theta.size)
+    ])  # fmt: skip
+    assert np.abs(gradient[:8]).max() > 0  # the convolution's levels matter
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-3, atol=1e-6 * np.abs(numeric).max())
+
+
+def test_two_numbers_per_layer_recover_a_lognormal_teacher_from_the_erased_start():
+    """The teacher's levels are the bin means of a lognormal (mu, sigma) per layer; the
+    student starts with every level of a layer at one value. Fitting (mu, sigma) alone, 4
+    numbers, brings back the teacher's answers."""
+    from jaynes_hw.quantize.levels import lognormal_bin_means
+    from jaynes_hw.quantize.tune import bin_fractions, fit_lognormal
+
+    rng = np.random.default_rng(3)
+    teacher = _network(rng)
+    for layer, (mu, sigma) in zip(teacher.layers, [(3.6, 0.5), (3.2, 0.7)], strict=True):
+        levels = lognormal_bin_means(mu, sigma, bin_fractions(layer))
+        layer.mantissas, layer.exponents = layer.config.level_format.encode(levels)
+    x = _inputs(rng, 600)
+    labels = np.argmax(teacher.forward(x), axis=1)
+    student = teacher.copy()
+    for layer in student.layers:
+        layer.mantissas, layer.exponents = np.full(8, 48), np.full(8, 1)
+    before = accuracy(student.forward(x[400:]), labels[400:])
+    result = fit_lognormal(student, x[:400], labels[:400], 0.05)
+    after = accuracy(result.design.forward(x[400:]), labels[400:])
+    assert result.loss_after < result.loss_before
+    assert before < 0.8 and after >= 0.9, (before, after)
+    for old, new in zip(student.layers, result.design.layers, strict=True):
+        np.testing.assert_array_equal(old.stored, new.stored)
+        assert np.all(np.diff(new.levels) >= 0)  # bin means of one lognormal: in rank order

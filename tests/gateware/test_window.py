@@ -1,0 +1,142 @@
+"""Convolution and pooling gateware in the Amaranth simulator, judged by the contract:
+``WindowGenerator`` against ``ConvWindow.windows``, ``PoolReducer`` after a pooling window
+against ``Pooling.apply``, and a whole ``ConvLayer`` (windows, folded core, pooling) against
+the dense reference applied per position, under random stalls on both sides."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jaynes_hw.contract.codebook import weights_from_levels
+from jaynes_hw.contract.geometry import ConvWindow, Pooling
+from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.contract.reference import reference_layer
+from jaynes_hw.gateware.core import ConfiguredLayer
+from jaynes_hw.gateware.window import ConvLayer, PoolReducer, WindowGenerator
+from tests.helpers.amaranth_harness import receive, run, send
+from tests.helpers.layer_cases import random_codebook
+
+WINDOWS = [
+    ConvWindow(5, 6, 2, 3, 3),  # valid convolution
+    ConvWindow(5, 4, 3, 3, 3, pad_top=1, pad_left=1, pad_bottom=1, pad_right=1),  # "same"
+    ConvWindow(7, 7, 1, 2, 3, stride_y=2, stride_x=3, pad_top=1, pad_right=2),  # strided
+    ConvWindow(1, 9, 3, 1, 4, stride_x=2, pad_left=1),  # 1-D
+    ConvWindow(8, 5, 1, 2, 2, stride_y=3, stride_x=3),  # stride above the kernel: rows skipped
+]
+
+
+def stream(dut, images: np.ndarray, count: int, seed: int, stall: float):
+    rng = np.random.default_rng(seed)
+    received = []
+
+    async def producer(ctx):
+        await send(ctx, dut.x, images.reshape(-1), rng, stall)
+
+    async def consumer(ctx):
+        received.extend(await receive(ctx, dut.y, count, rng, stall))
+
+    run(dut, producer, consumer, deadline_cycles=400_000)
+    return np.array(received, dtype=np.int64)
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=lambda window: f"{window}"[10:40])
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_window_generator_matches_the_reference(window, stall):
+    rng = np.random.default_rng(window.values_in)
+    images = rng.integers(-128, 128, size=(3, window.values_in))
+    expected = window.windows(images).reshape(-1)
+    received = stream(WindowGenerator(window, 8), images, expected.size, 7, stall)
+    np.testing.assert_array_equal(received, expected)
+
+
+def test_the_fast_window_reference_agrees_with_the_loops():
+    rng = np.random.default_rng(1)
+    for window in WINDOWS:
+        images = rng.integers(-128, 128, size=(2, window.values_in))
+        np.testing.assert_array_equal(window.windows(images), window.windows_slow(images))
+
+
+@pytest.mark.parametrize(
+    "pooling",
+    [
+        Pooling("max", 6, 6, 3, 2, 2, 2, 2),
+        Pooling("average", 6, 6, 3, 2, 2, 2, 2),
+        Pooling("average", 5, 7, 2, 3, 3, 2, 2),  # overlapping, 9 values: shift 4
+        Pooling("max", 5, 5, 1, 3, 2, 1, 3),
+        Pooling("average", 3, 3, 4, 3, 3, 3, 3),  # global average pool
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_pooling_matches_the_reference(pooling, stall):
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+
+    class Chain(wiring.Component):
+        def __init__(self):
+            self.windows = WindowGenerator(pooling.window, 8, channels_outer=True)
+            self.reducer = PoolReducer(pooling, 8)
+            super().__init__({"x": self.windows.signature.members["x"],
+                              "y": self.reducer.signature.members["y"]})  # fmt: skip
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.windows, m.submodules.reducer = self.windows, self.reducer
+            wiring.connect(m, wiring.flipped(self.x), self.windows.x)
+            wiring.connect(m, self.windows.y, self.reducer.x)
+            wiring.connect(m, self.reducer.y, wiring.flipped(self.y))
+            return m
+
+    rng = np.random.default_rng(pooling.values_in)
+    images = rng.integers(-128, 128, size=(3, pooling.values_in))
+    expected = pooling.apply(images)
+    np.testing.assert_array_equal(expected, pooling.apply_slow(images))
+    received = stream(Chain(), images, expected.size, 3, stall)
+    np.testing.assert_array_equal(received, expected.reshape(-1))
+
+
+def conv_case(window: ConvWindow, out_channels: int, lanes: int, seed: int, pool_kind=None):
+    rng = np.random.default_rng(seed)
+    codebook = random_codebook(rng, "lognormal", 4)
+    config = LayerConfig(
+        "lognormal", window.window_size, out_channels, lanes=lanes, bias_bits=10, relu=True,
+        mantissa_bits=codebook.format.mantissa_bits,
+        exponent_bits=codebook.format.exponent_bits,
+    )  # fmt: skip
+    codes = rng.integers(0, 16, size=(out_channels, window.window_size))
+    bias = rng.integers(-512, 512, size=out_channels)
+    weights = weights_from_levels(codes, 4, codebook.levels)
+    largest = np.abs(weights).sum(axis=1).max() * 128
+    shift = max(0, int(np.ceil(np.log2(largest / 4 / 127))))  # typical sums in range
+    core = ConfiguredLayer(config, codes, codebook, shift, bias, window.positions)
+    pooling = None
+    if pool_kind is not None:
+        pooling = Pooling(pool_kind, window.out_height, window.out_width, out_channels, 2, 2, 2, 2)
+
+    def reference(images):
+        fields = window.windows(images)
+        outputs = reference_layer(config.arithmetic(shift), weights, fields, bias)
+        outputs = outputs.reshape(len(images), -1)
+        return outputs if pooling is None else pooling.apply(outputs)
+
+    return ConvLayer(window, core, pooling), reference
+
+
+@pytest.mark.parametrize(
+    ("window", "out_channels", "lanes", "pool_kind"),
+    [
+        (ConvWindow(6, 6, 2, 3, 3, pad_top=1, pad_left=1, pad_bottom=1, pad_right=1), 4, 2, "max"),
+        (ConvWindow(6, 6, 1, 3, 3), 3, 3, "average"),
+        (ConvWindow(1, 10, 2, 1, 3, stride_x=2), 5, 2, None),
+    ],
+)
+def test_conv_layer_matches_the_dense_contract_per_position(window, out_channels, lanes, pool_kind):
+    layer, reference = conv_case(window, out_channels, lanes, 5, pool_kind)
+    rng = np.random.default_rng(9)
+    images = rng.integers(-128, 128, size=(2, window.values_in))
+    expected = reference(images)
+    assert expected.shape[1] == layer.values_out
+    assert np.any(expected > 0), "the case must exercise non-zero outputs"
+    received = stream(layer, images, expected.size, 11, 0.3)
+    np.testing.assert_array_equal(received, expected.reshape(-1))
