@@ -4004,27 +4004,40 @@ endmodule
 module \digits_cnn.layer0.pool (rst, x__payload, x__ready, y__ready, x__valid, out_valid, y__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
-  reg \$10 ;
-  reg [10:0] \$11 ;
-  reg [1:0] \$12 ;
-  reg [7:0] \$13 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [2:0] \$16 ;
+  wire [2:0] \$17 ;
+  wire \$18 ;
+  reg \$19 ;
   wire \$2 ;
+  reg [7:0] \$20 ;
+  reg \$21 ;
+  reg [10:0] \$22 ;
+  reg [1:0] \$23 ;
+  reg [7:0] \$24 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
   wire \$6 ;
-  wire [2:0] \$7 ;
-  wire [2:0] \$8 ;
+  wire \$7 ;
+  wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
   wire [10:0] combined;
   reg [1:0] count = 2'h0;
+  reg in_valid = 1'h0;
   output out_valid;
   reg out_valid = 1'h0;
   input rst;
   wire rst;
   reg [10:0] running = 11'h000;
+  reg [7:0] value = 8'h00;
   input [7:0] x__payload;
   wire [7:0] x__payload;
   output x__ready;
@@ -4038,69 +4051,104 @@ module \digits_cnn.layer0.pool (rst, x__payload, x__ready, y__ready, x__valid, o
   (* init = 1'h0 *)
   wire y__valid;
   assign \$1  = ! count;
-  assign \$2  = $signed(x__payload) > $signed(running);
+  assign \$2  = $signed(value) > $signed(running);
   assign \$3  = \$1  | \$2 ;
-  assign combined = \$3  ? { x__payload[7], x__payload[7], x__payload[7], x__payload } : running;
-  assign \$4  = ~ out_valid;
-  assign x__ready = \$4  | y__ready;
-  assign \$5  = x__valid & x__ready;
-  assign \$6  = count == 2'h3;
-  assign \$7  = count + 1'h1;
-  assign \$8  = \$6  ? 3'h0 : \$7 ;
-  assign \$9  = count == 2'h3;
+  assign combined = \$3  ? { value[7], value[7], value[7], value } : running;
+  assign \$4  = ~ in_valid;
+  assign \$5  = ~ out_valid;
+  assign \$6  = \$5  | y__ready;
+  assign \$7  = in_valid & \$6 ;
+  assign x__ready = \$4  | \$7 ;
+  assign \$8  = x__valid & x__ready;
+  assign \$9  = ~ out_valid;
+  assign \$10  = \$9  | y__ready;
+  assign \$11  = in_valid & \$10 ;
+  assign \$12  = ~ out_valid;
+  assign \$13  = \$12  | y__ready;
+  assign \$14  = in_valid & \$13 ;
+  assign \$15  = count == 2'h3;
+  assign \$16  = count + 1'h1;
+  assign \$17  = \$15  ? 3'h0 : \$16 ;
+  assign \$18  = count == 2'h3;
   always @(posedge clk)
-    out_valid <= \$10 ;
+    in_valid <= \$19 ;
   always @(posedge clk)
-    running <= \$11 ;
+    value <= \$20 ;
   always @(posedge clk)
-    count <= \$12 ;
+    out_valid <= \$21 ;
   always @(posedge clk)
-    y__payload <= \$13 ;
+    running <= \$22 ;
+  always @(posedge clk)
+    count <= \$23 ;
+  always @(posedge clk)
+    y__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10  = out_valid;
+    \$19  = in_valid;
+    if (\$8 ) begin
+      \$19  = 1'h1;
+    end else if (\$11 ) begin
+      \$19  = 1'h0;
+    end
+    if (rst) begin
+      \$19  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$20  = value;
+    if (\$8 ) begin
+      \$20  = x__payload;
+    end
+    if (rst) begin
+      \$20  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$21  = out_valid;
     if (y__ready) begin
-      \$10  = 1'h0;
+      \$21  = 1'h0;
     end
-    if (\$5 ) begin
-      if (\$9 ) begin
-        \$10  = 1'h1;
+    if (\$14 ) begin
+      if (\$18 ) begin
+        \$21  = 1'h1;
       end
     end
     if (rst) begin
-      \$10  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$11  = running;
-    if (\$5 ) begin
-      \$11  = combined;
+    \$22  = running;
+    if (\$14 ) begin
+      \$22  = combined;
     end
     if (rst) begin
-      \$11  = 11'h000;
+      \$22  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$12  = count;
-    if (\$5 ) begin
-      \$12  = \$8 [1:0];
+    \$23  = count;
+    if (\$14 ) begin
+      \$23  = \$17 [1:0];
     end
     if (rst) begin
-      \$12  = 2'h0;
+      \$23  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$13  = y__payload;
-    if (\$5 ) begin
-      if (\$9 ) begin
-        \$13  = combined[7:0];
+    \$24  = y__payload;
+    if (\$14 ) begin
+      if (\$18 ) begin
+        \$24  = combined[7:0];
       end
     end
     if (rst) begin
-      \$13  = 8'h00;
+      \$24  = 8'h00;
     end
   end
   assign y__valid = out_valid;
@@ -4111,44 +4159,46 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [3:0] \$1 ;
   wire \$10 ;
+  reg [2:0] \$100 ;
+  reg [1:0] \$101 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [5:0] \$17 ;
-  wire [3:0] \$18 ;
-  wire [4:0] \$19 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [5:0] \$2 ;
-  wire [5:0] \$20 ;
-  wire \$21 ;
-  wire [2:0] \$22 ;
-  wire [2:0] \$23 ;
-  wire \$24 ;
+  wire \$20 ;
+  wire [5:0] \$21 ;
+  wire [3:0] \$22 ;
+  wire [4:0] \$23 ;
+  wire [5:0] \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
+  wire [3:0] \$26 ;
+  wire [3:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
-  wire [5:0] \$32 ;
-  wire [9:0] \$33 ;
-  wire [10:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [4:0] \$37 ;
-  wire \$38 ;
-  wire [1:0] \$39 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [5:0] \$35 ;
+  wire [6:0] \$36 ;
+  wire [10:0] \$37 ;
+  wire [11:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [1:0] \$40 ;
-  wire [6:0] \$41 ;
+  wire \$40 ;
+  wire [4:0] \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire [2:0] \$43 ;
+  wire [2:0] \$44 ;
+  wire [6:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -4157,67 +4207,69 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [1:0] \$53 ;
-  wire [1:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [1:0] \$57 ;
   wire [1:0] \$58 ;
-  wire [1:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [1:0] \$62 ;
+  wire [1:0] \$63 ;
   wire \$64 ;
-  wire [3:0] \$65 ;
-  wire [3:0] \$66 ;
+  wire \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
-  wire \$7 ;
-  wire \$70 ;
+  wire [3:0] \$69 ;
+  wire [5:0] \$7 ;
+  wire [3:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [2:0] \$74 ;
-  wire [2:0] \$75 ;
+  wire \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire [2:0] \$77 ;
+  wire \$77 ;
   wire [2:0] \$78 ;
-  wire [1:0] \$79 ;
-  wire [7:0] \$8 ;
+  wire [2:0] \$79 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [1:0] \$81 ;
+  wire [2:0] \$81 ;
   wire [2:0] \$82 ;
-  wire [1:0] \$83 ;
-  wire [2:0] \$84 ;
-  wire \$85 ;
-  reg [5:0] \$86 ;
-  reg [3:0] \$87 ;
-  reg \$88 ;
-  reg [1:0] \$89 ;
-  wire [8:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
+  wire [2:0] \$83 ;
+  wire \$84 ;
+  wire [2:0] \$85 ;
+  wire [3:0] \$86 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  reg [5:0] \$90 ;
+  reg [3:0] \$91 ;
+  reg [1:0] \$92 ;
+  reg [1:0] \$93 ;
+  reg [1:0] \$94 ;
   reg \$95 ;
-  reg [2:0] \$96 ;
-  reg [1:0] \$97 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [2:0] channel = 3'h0;
   input clk;
   wire clk;
   reg finished = 1'h0;
-  reg first_slot = 1'h0;
+  reg [1:0] first_slot = 2'h0;
   wire [4:0] image_x;
   wire [4:0] image_y;
   wire \inside ;
   reg kernel_x = 1'h0;
   reg kernel_y = 1'h0;
   reg [5:0] load_position = 6'h00;
-  reg load_slot = 1'h0;
+  reg [1:0] load_slot = 2'h0;
   output loading;
   wire loading;
   reg [3:0] needed;
@@ -4226,7 +4278,7 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   reg out_valid = 1'h0;
   reg [1:0] out_x = 2'h0;
   reg [1:0] out_y = 2'h0;
-  wire [6:0] read__addr;
+  wire [7:0] read__addr;
   wire [7:0] read__data;
   wire read__en;
   wire reading;
@@ -4234,10 +4286,10 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   reg [3:0] rows_loaded = 4'h0;
   input rst;
   wire rst;
-  wire slot;
-  wire [1:0] slot_sum;
+  wire [1:0] slot;
+  wire [2:0] slot_sum;
   wire window_last;
-  wire [6:0] write__addr;
+  wire [7:0] write__addr;
   input [7:0] write__data;
   wire [7:0] write__data;
   wire write__en;
@@ -4251,7 +4303,7 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   wire y__ready;
   (* init = 1'h0 *)
   wire y__valid;
-  reg [7:0] lines [127:0];
+  reg [7:0] lines [255:0];
   initial begin
     lines[0] = 8'h00;
     lines[1] = 8'h00;
@@ -4381,122 +4433,255 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
     lines[125] = 8'h00;
     lines[126] = 8'h00;
     lines[127] = 8'h00;
+    lines[128] = 8'h00;
+    lines[129] = 8'h00;
+    lines[130] = 8'h00;
+    lines[131] = 8'h00;
+    lines[132] = 8'h00;
+    lines[133] = 8'h00;
+    lines[134] = 8'h00;
+    lines[135] = 8'h00;
+    lines[136] = 8'h00;
+    lines[137] = 8'h00;
+    lines[138] = 8'h00;
+    lines[139] = 8'h00;
+    lines[140] = 8'h00;
+    lines[141] = 8'h00;
+    lines[142] = 8'h00;
+    lines[143] = 8'h00;
+    lines[144] = 8'h00;
+    lines[145] = 8'h00;
+    lines[146] = 8'h00;
+    lines[147] = 8'h00;
+    lines[148] = 8'h00;
+    lines[149] = 8'h00;
+    lines[150] = 8'h00;
+    lines[151] = 8'h00;
+    lines[152] = 8'h00;
+    lines[153] = 8'h00;
+    lines[154] = 8'h00;
+    lines[155] = 8'h00;
+    lines[156] = 8'h00;
+    lines[157] = 8'h00;
+    lines[158] = 8'h00;
+    lines[159] = 8'h00;
+    lines[160] = 8'h00;
+    lines[161] = 8'h00;
+    lines[162] = 8'h00;
+    lines[163] = 8'h00;
+    lines[164] = 8'h00;
+    lines[165] = 8'h00;
+    lines[166] = 8'h00;
+    lines[167] = 8'h00;
+    lines[168] = 8'h00;
+    lines[169] = 8'h00;
+    lines[170] = 8'h00;
+    lines[171] = 8'h00;
+    lines[172] = 8'h00;
+    lines[173] = 8'h00;
+    lines[174] = 8'h00;
+    lines[175] = 8'h00;
+    lines[176] = 8'h00;
+    lines[177] = 8'h00;
+    lines[178] = 8'h00;
+    lines[179] = 8'h00;
+    lines[180] = 8'h00;
+    lines[181] = 8'h00;
+    lines[182] = 8'h00;
+    lines[183] = 8'h00;
+    lines[184] = 8'h00;
+    lines[185] = 8'h00;
+    lines[186] = 8'h00;
+    lines[187] = 8'h00;
+    lines[188] = 8'h00;
+    lines[189] = 8'h00;
+    lines[190] = 8'h00;
+    lines[191] = 8'h00;
+    lines[192] = 8'h00;
+    lines[193] = 8'h00;
+    lines[194] = 8'h00;
+    lines[195] = 8'h00;
+    lines[196] = 8'h00;
+    lines[197] = 8'h00;
+    lines[198] = 8'h00;
+    lines[199] = 8'h00;
+    lines[200] = 8'h00;
+    lines[201] = 8'h00;
+    lines[202] = 8'h00;
+    lines[203] = 8'h00;
+    lines[204] = 8'h00;
+    lines[205] = 8'h00;
+    lines[206] = 8'h00;
+    lines[207] = 8'h00;
+    lines[208] = 8'h00;
+    lines[209] = 8'h00;
+    lines[210] = 8'h00;
+    lines[211] = 8'h00;
+    lines[212] = 8'h00;
+    lines[213] = 8'h00;
+    lines[214] = 8'h00;
+    lines[215] = 8'h00;
+    lines[216] = 8'h00;
+    lines[217] = 8'h00;
+    lines[218] = 8'h00;
+    lines[219] = 8'h00;
+    lines[220] = 8'h00;
+    lines[221] = 8'h00;
+    lines[222] = 8'h00;
+    lines[223] = 8'h00;
+    lines[224] = 8'h00;
+    lines[225] = 8'h00;
+    lines[226] = 8'h00;
+    lines[227] = 8'h00;
+    lines[228] = 8'h00;
+    lines[229] = 8'h00;
+    lines[230] = 8'h00;
+    lines[231] = 8'h00;
+    lines[232] = 8'h00;
+    lines[233] = 8'h00;
+    lines[234] = 8'h00;
+    lines[235] = 8'h00;
+    lines[236] = 8'h00;
+    lines[237] = 8'h00;
+    lines[238] = 8'h00;
+    lines[239] = 8'h00;
+    lines[240] = 8'h00;
+    lines[241] = 8'h00;
+    lines[242] = 8'h00;
+    lines[243] = 8'h00;
+    lines[244] = 8'h00;
+    lines[245] = 8'h00;
+    lines[246] = 8'h00;
+    lines[247] = 8'h00;
+    lines[248] = 8'h00;
+    lines[249] = 8'h00;
+    lines[250] = 8'h00;
+    lines[251] = 8'h00;
+    lines[252] = 8'h00;
+    lines[253] = 8'h00;
+    lines[254] = 8'h00;
+    lines[255] = 8'h00;
   end
   always @(posedge clk) begin
     if (write__en)
-      lines[\$9 [6:0]] <= write__data;
+      lines[\$13 [7:0]] <= write__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (read__en) begin
-      _0_ <= lines[\$34 [6:0]];
+      _0_ <= lines[\$38 [7:0]];
     end
   end
   assign read__data = _0_;
+  assign \$1  = out_y * 2'h2;
+  assign row_top = \$1  - 1'h0;
   assign \$2  = $signed(row_top) + $signed(3'h2);
   assign \$3  = $signed(\$2 ) >= $signed(5'h08);
   assign \$4  = finished | \$3 ;
   assign \$5  = $signed(row_top) + $signed(3'h2);
-  assign loading = rows_loaded < needed;
-  assign \$6  = ~ loading;
-  assign \$7  = ~ finished;
-  assign reading = \$6  & \$7 ;
-  assign \$8  = load_slot * 7'h40;
-  assign \$9  = \$8  + load_position;
+  assign \$6  = rows_loaded < 4'h8;
+  assign \$7  = $signed(row_top) + $signed(4'h4);
+  assign \$8  = $signed({ 1'h0, rows_loaded }) < $signed(\$7 );
+  assign \$9  = finished | \$8 ;
+  assign loading = \$6  & \$9 ;
+  assign \$10  = ~ finished;
+  assign \$11  = rows_loaded >= needed;
+  assign reading = \$10  & \$11 ;
+  assign \$12  = load_slot * 7'h40;
+  assign \$13  = \$12  + load_position;
   assign write__en = x__valid & loading;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = channel == 3'h7;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = out_x == 2'h3;
-  assign window_last = \$15  & \$16 ;
-  assign \$17  = $signed(row_top) + $signed({ 1'h0, kernel_y });
-  assign \$18  = out_x * 2'h2;
-  assign \$19  = \$18  - 1'h0;
-  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, kernel_x });
+  assign \$17  = \$15  & \$16 ;
+  assign \$18  = channel == 3'h7;
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = out_x == 2'h3;
+  assign window_last = \$19  & \$20 ;
+  assign \$21  = $signed(row_top) + $signed({ 1'h0, kernel_y });
+  assign \$22  = out_x * 2'h2;
+  assign \$23  = \$22  - 1'h0;
+  assign \$24  = $signed(\$23 ) + $signed({ 1'h0, kernel_x });
   assign slot_sum = first_slot + kernel_y;
-  assign \$21  = slot_sum >= 2'h2;
-  assign \$22  = slot_sum - 2'h2;
-  assign \$23  = \$21  ? \$22  : { 1'h0, slot_sum };
-  assign \$24  = $signed(\$17 [4:0]) >= $signed(1'h0);
-  assign \$25  = $signed(\$17 [4:0]) < $signed(5'h08);
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = $signed(\$20 [4:0]) >= $signed(1'h0);
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = $signed(\$20 [4:0]) < $signed(5'h08);
-  assign \inside  = \$28  & \$29 ;
-  assign \$30  = ~ out_valid;
-  assign read__en = \$30  | y__ready;
-  assign \$31  = \$23 [0] * 4'h8;
-  assign \$32  = \$31  + \$20 [2:0];
-  assign \$33  = \$32  * 4'h8;
-  assign \$34  = \$33  + channel;
+  assign \$25  = slot_sum >= 3'h4;
+  assign \$26  = slot_sum - 3'h4;
+  assign \$27  = \$25  ? \$26  : { 1'h0, slot_sum };
+  assign \$28  = $signed(\$21 [4:0]) >= $signed(1'h0);
+  assign \$29  = $signed(\$21 [4:0]) < $signed(5'h08);
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = $signed(\$24 [4:0]) >= $signed(1'h0);
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = $signed(\$24 [4:0]) < $signed(5'h08);
+  assign \inside  = \$32  & \$33 ;
+  assign \$34  = ~ out_valid;
+  assign read__en = \$34  | y__ready;
+  assign \$35  = \$27 [1:0] * 4'h8;
+  assign \$36  = \$35  + \$24 [2:0];
+  assign \$37  = \$36  * 4'h8;
+  assign \$38  = \$37  + channel;
   assign y__payload = out_inside ? read__data : 8'h00;
-  assign \$35  = x__valid & loading;
-  assign \$36  = load_position == 6'h3f;
-  assign \$37  = rows_loaded + 1'h1;
-  assign \$39  = load_slot + 1'h1;
-  assign \$40  = \$38  ? 2'h0 : \$39 ;
-  assign \$41  = load_position + 1'h1;
-  assign \$42  = ~ loading;
-  assign \$43  = finished & \$42 ;
-  assign \$44  = ~ out_valid;
-  assign \$45  = \$44  | y__ready;
-  assign \$46  = ~ out_valid;
-  assign \$47  = \$46  | y__ready;
-  assign \$48  = reading & \$47 ;
-  assign \$49  = ~ out_valid;
-  assign \$50  = \$49  | y__ready;
-  assign \$51  = reading & \$50 ;
-  assign \$53  = kernel_x + 1'h1;
-  assign \$54  = \$52  ? 2'h0 : \$53 ;
-  assign \$58  = kernel_y + 1'h1;
-  assign \$59  = \$57  ? 2'h0 : \$58 ;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = channel == 3'h7;
-  assign \$65  = channel + 1'h1;
-  assign \$66  = \$64  ? 4'h0 : \$65 ;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = channel == 3'h7;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = out_x == 2'h3;
-  assign \$74  = out_x + 1'h1;
-  assign \$75  = \$73  ? 3'h0 : \$74 ;
-  assign \$76  = out_y == 2'h3;
-  assign \$77  = out_y + 1'h1;
-  assign \$78  = \$76  ? 3'h0 : \$77 ;
-  assign \$79  = first_slot + 1'h0;
-  assign \$80  = \$79  >= 2'h2;
-  assign \$81  = first_slot + 1'h0;
-  assign \$82  = \$81  - 2'h2;
-  assign \$83  = first_slot + 1'h0;
-  assign \$84  = \$80  ? \$82  : { 1'h0, \$83  };
-  assign \$85  = out_y == 2'h3;
+  assign \$39  = x__valid & loading;
+  assign \$40  = load_position == 6'h3f;
+  assign \$41  = rows_loaded + 1'h1;
+  assign \$42  = load_slot == 2'h3;
+  assign \$43  = load_slot + 1'h1;
+  assign \$44  = \$42  ? 3'h0 : \$43 ;
+  assign \$45  = load_position + 1'h1;
+  assign \$46  = rows_loaded == 4'h8;
+  assign \$47  = finished & \$46 ;
+  assign \$48  = ~ out_valid;
+  assign \$49  = \$48  | y__ready;
+  assign \$50  = ~ out_valid;
+  assign \$51  = \$50  | y__ready;
+  assign \$52  = reading & \$51 ;
+  assign \$53  = ~ out_valid;
+  assign \$54  = \$53  | y__ready;
+  assign \$55  = reading & \$54 ;
+  assign \$57  = kernel_x + 1'h1;
+  assign \$58  = \$56  ? 2'h0 : \$57 ;
+  assign \$62  = kernel_y + 1'h1;
+  assign \$63  = \$61  ? 2'h0 : \$62 ;
+  assign \$67  = \$65  & \$66 ;
+  assign \$68  = channel == 3'h7;
+  assign \$69  = channel + 1'h1;
+  assign \$70  = \$68  ? 4'h0 : \$69 ;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = channel == 3'h7;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = out_x == 2'h3;
+  assign \$78  = out_x + 1'h1;
+  assign \$79  = \$77  ? 3'h0 : \$78 ;
+  assign \$80  = out_y == 2'h3;
+  assign \$81  = out_y + 1'h1;
+  assign \$82  = \$80  ? 3'h0 : \$81 ;
+  assign \$83  = first_slot + 2'h2;
+  assign \$84  = \$83  >= 3'h4;
+  assign \$85  = first_slot + 2'h2;
+  assign \$86  = \$85  - 3'h4;
+  assign \$87  = first_slot + 2'h2;
+  assign \$88  = \$84  ? \$86  : { 1'h0, \$87  };
+  assign \$89  = out_y == 2'h3;
   always @(posedge clk)
-    load_position <= \$86 ;
+    load_position <= \$90 ;
   always @(posedge clk)
-    rows_loaded <= \$87 ;
+    rows_loaded <= \$91 ;
   always @(posedge clk)
-    load_slot <= \$88 ;
+    load_slot <= \$92 ;
   always @(posedge clk)
-    out_y <= \$89 ;
+    out_y <= \$93 ;
   always @(posedge clk)
-    first_slot <= \$90 ;
+    first_slot <= \$94 ;
   always @(posedge clk)
-    finished <= \$91 ;
+    finished <= \$95 ;
   always @(posedge clk)
-    out_valid <= \$92 ;
+    out_valid <= \$96 ;
   always @(posedge clk)
-    out_inside <= \$93 ;
+    out_inside <= \$97 ;
   always @(posedge clk)
-    kernel_x <= \$94 ;
+    kernel_x <= \$98 ;
   always @(posedge clk)
-    kernel_y <= \$95 ;
+    kernel_y <= \$99 ;
   always @(posedge clk)
-    channel <= \$96 ;
+    channel <= \$100 ;
   always @(posedge clk)
-    out_x <= \$97 ;
-  assign \$1  = out_y * 2'h2;
-  assign row_top = \$1  - 1'h0;
+    out_x <= \$101 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
@@ -4508,130 +4693,88 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$86  = load_position;
-    if (\$35 ) begin
+    \$90  = load_position;
+    if (\$39 ) begin
       (* full_case = 32'd1 *)
-      if (\$36 ) begin
-        \$86  = 6'h00;
+      if (\$40 ) begin
+        \$90  = 6'h00;
       end else begin
-        \$86  = \$41 [5:0];
+        \$90  = \$45 [5:0];
       end
     end
     if (rst) begin
-      \$86  = 6'h00;
+      \$90  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$87  = rows_loaded;
-    if (\$35 ) begin
-      if (\$36 ) begin
-        \$87  = \$37 [3:0];
+    \$91  = rows_loaded;
+    if (\$39 ) begin
+      if (\$40 ) begin
+        \$91  = \$41 [3:0];
       end
     end
-    if (\$43 ) begin
-      \$87  = 4'h0;
+    if (\$47 ) begin
+      \$91  = 4'h0;
     end
     if (rst) begin
-      \$87  = 4'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$88  = load_slot;
-    if (\$35 ) begin
-      if (\$36 ) begin
-        \$88  = \$40 [0];
+    \$92  = load_slot;
+    if (\$39 ) begin
+      if (\$40 ) begin
+        \$92  = \$44 [1:0];
       end
     end
-    if (\$43 ) begin
-      \$88  = 1'h0;
+    if (\$47 ) begin
+      \$92  = 2'h0;
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$92  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = out_y;
-    if (\$43 ) begin
-      \$89  = 2'h0;
+    \$93  = out_y;
+    if (\$47 ) begin
+      \$93  = 2'h0;
     end
-    if (\$51 ) begin
+    if (\$55 ) begin
       if (window_last) begin
-        \$89  = \$78 [1:0];
+        \$93  = \$82 [1:0];
       end
     end
     if (rst) begin
-      \$89  = 2'h0;
+      \$93  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = first_slot;
-    if (\$43 ) begin
-      \$90  = 1'h0;
+    \$94  = first_slot;
+    if (\$47 ) begin
+      \$94  = 2'h0;
     end
-    if (\$51 ) begin
+    if (\$55 ) begin
       if (window_last) begin
-        \$90  = \$84 [0];
+        \$94  = \$88 [1:0];
       end
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$94  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = finished;
-    if (\$43 ) begin
-      \$91  = 1'h0;
+    \$95  = finished;
+    if (\$47 ) begin
+      \$95  = 1'h0;
     end
-    if (\$51 ) begin
+    if (\$55 ) begin
       if (window_last) begin
-        \$91  = \$85 ;
-      end
-    end
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = out_valid;
-    if (\$45 ) begin
-      \$92  = \$48 ;
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = out_inside;
-    if (\$45 ) begin
-      \$93  = \inside ;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = kernel_x;
-    if (\$51 ) begin
-      \$94  = \$54 [0];
-    end
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = kernel_y;
-    if (\$51 ) begin
-      if (\$56 ) begin
-        \$95  = \$59 [0];
+        \$95  = \$89 ;
       end
     end
     if (rst) begin
@@ -4640,50 +4783,91 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = channel;
-    if (\$51 ) begin
-      if (\$63 ) begin
-        \$96  = \$66 [2:0];
-      end
+    \$96  = out_valid;
+    if (\$49 ) begin
+      \$96  = \$52 ;
     end
     if (rst) begin
-      \$96  = 3'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = out_x;
-    if (\$51 ) begin
-      if (\$72 ) begin
-        \$97  = \$75 [1:0];
+    \$97  = out_inside;
+    if (\$49 ) begin
+      \$97  = \inside ;
+    end
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$98  = kernel_x;
+    if (\$55 ) begin
+      \$98  = \$58 [0];
+    end
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$99  = kernel_y;
+    if (\$55 ) begin
+      if (\$60 ) begin
+        \$99  = \$63 [0];
       end
     end
     if (rst) begin
-      \$97  = 2'h0;
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$100  = channel;
+    if (\$55 ) begin
+      if (\$67 ) begin
+        \$100  = \$70 [2:0];
+      end
+    end
+    if (rst) begin
+      \$100  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$101  = out_x;
+    if (\$55 ) begin
+      if (\$76 ) begin
+        \$101  = \$79 [1:0];
+      end
+    end
+    if (rst) begin
+      \$101  = 2'h0;
     end
   end
   assign x__ready = loading;
-  assign write__addr = \$9 [6:0];
+  assign write__addr = \$13 [7:0];
   assign x__payload = write__data;
-  assign image_y = \$17 [4:0];
-  assign image_x = \$20 [4:0];
-  assign slot = \$23 [0];
-  assign read__addr = \$34 [6:0];
+  assign image_y = \$21 [4:0];
+  assign image_x = \$24 [4:0];
+  assign slot = \$27 [1:0];
+  assign read__addr = \$38 [7:0];
   assign y__valid = out_valid;
-  assign \$10  = kernel_x;
-  assign \$11  = kernel_x;
-  assign \$12  = kernel_y;
-  assign \$38  = load_slot;
-  assign \$52  = kernel_x;
-  assign \$55  = kernel_x;
+  assign \$14  = kernel_x;
+  assign \$15  = kernel_x;
+  assign \$16  = kernel_y;
   assign \$56  = kernel_x;
-  assign \$57  = kernel_y;
+  assign \$59  = kernel_x;
   assign \$60  = kernel_x;
-  assign \$61  = kernel_x;
-  assign \$62  = kernel_y;
-  assign \$67  = kernel_x;
-  assign \$68  = kernel_x;
-  assign \$69  = kernel_y;
+  assign \$61  = kernel_y;
+  assign \$64  = kernel_x;
+  assign \$65  = kernel_x;
+  assign \$66  = kernel_y;
+  assign \$71  = kernel_x;
+  assign \$72  = kernel_x;
+  assign \$73  = kernel_y;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4692,43 +4876,43 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   wire [3:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [5:0] \$12 ;
+  wire [6:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [5:0] \$17 ;
-  wire [3:0] \$18 ;
-  wire [4:0] \$19 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [5:0] \$2 ;
-  wire [5:0] \$20 ;
-  wire \$21 ;
+  wire \$20 ;
+  wire [5:0] \$21 ;
   wire [3:0] \$22 ;
-  wire [3:0] \$23 ;
-  wire \$24 ;
+  wire [4:0] \$23 ;
+  wire [5:0] \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
+  wire [3:0] \$26 ;
+  wire [3:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [5:0] \$31 ;
-  wire [6:0] \$32 ;
-  wire [7:0] \$33 ;
-  wire [8:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [4:0] \$37 ;
-  wire \$38 ;
-  wire [2:0] \$39 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [5:0] \$35 ;
+  wire [6:0] \$36 ;
+  wire [7:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [2:0] \$40 ;
-  wire [3:0] \$41 ;
+  wire \$40 ;
+  wire [4:0] \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire [2:0] \$43 ;
+  wire [2:0] \$44 ;
+  wire [3:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -4739,53 +4923,57 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [2:0] \$55 ;
-  wire [2:0] \$56 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [2:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [2:0] \$60 ;
   wire \$61 ;
-  wire [2:0] \$62 ;
-  wire [2:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire [2:0] \$66 ;
+  wire [2:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [5:0] \$7 ;
   wire \$70 ;
-  wire [3:0] \$71 ;
-  wire [3:0] \$72 ;
+  wire \$71 ;
+  wire \$72 ;
   wire \$73 ;
-  wire [3:0] \$74 ;
+  wire \$74 ;
   wire [3:0] \$75 ;
-  wire [2:0] \$76 ;
+  wire [3:0] \$76 ;
   wire \$77 ;
-  wire [2:0] \$78 ;
+  wire [3:0] \$78 ;
   wire [3:0] \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire [2:0] \$80 ;
-  wire [3:0] \$81 ;
-  wire \$82 ;
-  reg [2:0] \$83 ;
-  reg [3:0] \$84 ;
-  reg [1:0] \$85 ;
-  reg [2:0] \$86 ;
-  reg [1:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
-  wire [6:0] \$9 ;
-  reg \$90 ;
+  wire \$81 ;
+  wire [2:0] \$82 ;
+  wire [3:0] \$83 ;
+  wire [2:0] \$84 ;
+  wire [3:0] \$85 ;
+  wire \$86 ;
+  reg [2:0] \$87 ;
+  reg [3:0] \$88 ;
+  reg [1:0] \$89 ;
+  wire \$9 ;
+  reg [2:0] \$90 ;
   reg [1:0] \$91 ;
-  reg [1:0] \$92 ;
-  reg [2:0] \$93 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg [1:0] \$95 ;
+  reg [1:0] \$96 ;
+  reg [2:0] \$97 ;
   input clk;
   wire clk;
   reg finished = 1'h0;
-  reg [1:0] first_slot = 2'h2;
+  reg [1:0] first_slot = 2'h3;
   wire [4:0] image_x;
   wire [4:0] image_y;
   wire \inside ;
@@ -4826,7 +5014,7 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   wire y__ready;
   (* init = 1'h0 *)
   wire y__valid;
-  reg [7:0] lines [23:0];
+  reg [7:0] lines [31:0];
   initial begin
     lines[0] = 8'h00;
     lines[1] = 8'h00;
@@ -4852,120 +5040,132 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
     lines[21] = 8'h00;
     lines[22] = 8'h00;
     lines[23] = 8'h00;
+    lines[24] = 8'h00;
+    lines[25] = 8'h00;
+    lines[26] = 8'h00;
+    lines[27] = 8'h00;
+    lines[28] = 8'h00;
+    lines[29] = 8'h00;
+    lines[30] = 8'h00;
+    lines[31] = 8'h00;
   end
   always @(posedge clk) begin
     if (write__en)
-      lines[\$9 [4:0]] <= write__data;
+      lines[\$13 [4:0]] <= write__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (read__en) begin
-      _0_ <= lines[\$34 [4:0]];
+      _0_ <= lines[\$38 [4:0]];
     end
   end
   assign read__data = _0_;
-  assign loading = rows_loaded < needed;
-  assign \$6  = ~ loading;
-  assign \$7  = ~ finished;
-  assign reading = \$6  & \$7 ;
-  assign \$8  = load_slot * 4'h8;
-  assign \$9  = \$8  + load_position;
-  assign write__en = x__valid & loading;
-  assign \$12  = kernel_x == 2'h2;
-  assign \$14  = kernel_y == 2'h2;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = out_x == 3'h7;
-  assign window_last = \$15  & \$16 ;
-  assign \$17  = $signed(row_top) + $signed({ 1'h0, kernel_y });
-  assign \$18  = out_x * 1'h1;
-  assign \$19  = \$18  - 1'h1;
-  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, kernel_x });
-  assign slot_sum = first_slot + kernel_y;
-  assign \$21  = slot_sum >= 2'h3;
-  assign \$22  = slot_sum - 2'h3;
-  assign \$23  = \$21  ? \$22  : { 1'h0, slot_sum };
-  assign \$24  = $signed(\$17 [4:0]) >= $signed(1'h0);
-  assign \$25  = $signed(\$17 [4:0]) < $signed(5'h08);
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = $signed(\$20 [4:0]) >= $signed(1'h0);
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = $signed(\$20 [4:0]) < $signed(5'h08);
-  assign \inside  = \$28  & \$29 ;
-  assign \$30  = ~ out_valid;
-  assign read__en = \$30  | y__ready;
-  assign \$31  = \$23 [1:0] * 4'h8;
-  assign \$32  = \$31  + \$20 [2:0];
-  assign \$33  = \$32  * 1'h1;
-  assign \$34  = \$33  + 1'h0;
-  assign y__payload = out_inside ? read__data : 8'h00;
-  assign \$35  = x__valid & loading;
-  assign \$36  = load_position == 3'h7;
-  assign \$37  = rows_loaded + 1'h1;
-  assign \$38  = load_slot == 2'h2;
-  assign \$39  = load_slot + 1'h1;
-  assign \$40  = \$38  ? 3'h0 : \$39 ;
-  assign \$41  = load_position + 1'h1;
-  assign \$42  = ~ loading;
-  assign \$43  = finished & \$42 ;
-  assign \$44  = ~ out_valid;
-  assign \$45  = \$44  | y__ready;
-  assign \$46  = ~ out_valid;
-  assign \$47  = \$46  | y__ready;
-  assign \$48  = reading & \$47 ;
-  assign \$49  = ~ out_valid;
-  assign \$50  = \$49  | y__ready;
-  assign \$51  = reading & \$50 ;
-  assign \$54  = kernel_x == 2'h2;
-  assign \$55  = kernel_x + 1'h1;
-  assign \$56  = \$54  ? 3'h0 : \$55 ;
-  assign \$59  = kernel_x == 2'h2;
-  assign \$61  = kernel_y == 2'h2;
-  assign \$62  = kernel_y + 1'h1;
-  assign \$63  = \$61  ? 3'h0 : \$62 ;
-  assign \$66  = kernel_x == 2'h2;
-  assign \$68  = kernel_y == 2'h2;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = out_x == 3'h7;
-  assign \$71  = out_x + 1'h1;
-  assign \$72  = \$70  ? 4'h0 : \$71 ;
-  assign \$73  = out_y == 3'h7;
-  assign \$74  = out_y + 1'h1;
-  assign \$75  = \$73  ? 4'h0 : \$74 ;
-  assign \$76  = first_slot + 1'h1;
-  assign \$77  = \$76  >= 2'h3;
-  assign \$78  = first_slot + 1'h1;
-  assign \$79  = \$78  - 2'h3;
-  assign \$80  = first_slot + 1'h1;
-  assign \$81  = \$77  ? \$79  : { 1'h0, \$80  };
-  assign \$82  = out_y == 3'h7;
-  always @(posedge clk)
-    load_position <= \$83 ;
-  always @(posedge clk)
-    rows_loaded <= \$84 ;
-  always @(posedge clk)
-    load_slot <= \$85 ;
-  always @(posedge clk)
-    out_y <= \$86 ;
-  always @(posedge clk)
-    first_slot <= \$87 ;
-  always @(posedge clk)
-    finished <= \$88 ;
-  always @(posedge clk)
-    out_valid <= \$89 ;
-  always @(posedge clk)
-    out_inside <= \$90 ;
-  always @(posedge clk)
-    kernel_x <= \$91 ;
-  always @(posedge clk)
-    kernel_y <= \$92 ;
-  always @(posedge clk)
-    out_x <= \$93 ;
-  assign \$1  = out_y * 1'h1;
-  assign row_top = \$1  - 1'h1;
   assign \$2  = $signed(row_top) + $signed(3'h3);
   assign \$3  = $signed(\$2 ) >= $signed(5'h08);
   assign \$4  = finished | \$3 ;
   assign \$5  = $signed(row_top) + $signed(3'h3);
+  assign \$6  = rows_loaded < 4'h8;
+  assign \$7  = $signed(row_top) + $signed(4'h4);
+  assign \$8  = $signed({ 1'h0, rows_loaded }) < $signed(\$7 );
+  assign \$9  = finished | \$8 ;
+  assign loading = \$6  & \$9 ;
+  assign \$10  = ~ finished;
+  assign \$11  = rows_loaded >= needed;
+  assign reading = \$10  & \$11 ;
+  assign \$12  = load_slot * 4'h8;
+  assign \$13  = \$12  + load_position;
+  assign write__en = x__valid & loading;
+  assign \$16  = kernel_x == 2'h2;
+  assign \$18  = kernel_y == 2'h2;
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = out_x == 3'h7;
+  assign window_last = \$19  & \$20 ;
+  assign \$21  = $signed(row_top) + $signed({ 1'h0, kernel_y });
+  assign \$22  = out_x * 1'h1;
+  assign \$23  = \$22  - 1'h1;
+  assign \$24  = $signed(\$23 ) + $signed({ 1'h0, kernel_x });
+  assign slot_sum = first_slot + kernel_y;
+  assign \$25  = slot_sum >= 3'h4;
+  assign \$26  = slot_sum - 3'h4;
+  assign \$27  = \$25  ? \$26  : { 1'h0, slot_sum };
+  assign \$28  = $signed(\$21 [4:0]) >= $signed(1'h0);
+  assign \$29  = $signed(\$21 [4:0]) < $signed(5'h08);
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = $signed(\$24 [4:0]) >= $signed(1'h0);
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = $signed(\$24 [4:0]) < $signed(5'h08);
+  assign \inside  = \$32  & \$33 ;
+  assign \$34  = ~ out_valid;
+  assign read__en = \$34  | y__ready;
+  assign \$35  = \$27 [1:0] * 4'h8;
+  assign \$36  = \$35  + \$24 [2:0];
+  assign \$37  = \$36  * 1'h1;
+  assign \$38  = \$37  + 1'h0;
+  assign y__payload = out_inside ? read__data : 8'h00;
+  assign \$39  = x__valid & loading;
+  assign \$40  = load_position == 3'h7;
+  assign \$41  = rows_loaded + 1'h1;
+  assign \$42  = load_slot == 2'h3;
+  assign \$43  = load_slot + 1'h1;
+  assign \$44  = \$42  ? 3'h0 : \$43 ;
+  assign \$45  = load_position + 1'h1;
+  assign \$46  = rows_loaded == 4'h8;
+  assign \$47  = finished & \$46 ;
+  assign \$48  = ~ out_valid;
+  assign \$49  = \$48  | y__ready;
+  assign \$50  = ~ out_valid;
+  assign \$51  = \$50  | y__ready;
+  assign \$52  = reading & \$51 ;
+  assign \$53  = ~ out_valid;
+  assign \$54  = \$53  | y__ready;
+  assign \$55  = reading & \$54 ;
+  assign \$58  = kernel_x == 2'h2;
+  assign \$59  = kernel_x + 1'h1;
+  assign \$60  = \$58  ? 3'h0 : \$59 ;
+  assign \$63  = kernel_x == 2'h2;
+  assign \$65  = kernel_y == 2'h2;
+  assign \$66  = kernel_y + 1'h1;
+  assign \$67  = \$65  ? 3'h0 : \$66 ;
+  assign \$70  = kernel_x == 2'h2;
+  assign \$72  = kernel_y == 2'h2;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = out_x == 3'h7;
+  assign \$75  = out_x + 1'h1;
+  assign \$76  = \$74  ? 4'h0 : \$75 ;
+  assign \$77  = out_y == 3'h7;
+  assign \$78  = out_y + 1'h1;
+  assign \$79  = \$77  ? 4'h0 : \$78 ;
+  assign \$80  = first_slot + 1'h1;
+  assign \$81  = \$80  >= 3'h4;
+  assign \$82  = first_slot + 1'h1;
+  assign \$83  = \$82  - 3'h4;
+  assign \$84  = first_slot + 1'h1;
+  assign \$85  = \$81  ? \$83  : { 1'h0, \$84  };
+  assign \$86  = out_y == 3'h7;
+  always @(posedge clk)
+    load_position <= \$87 ;
+  always @(posedge clk)
+    rows_loaded <= \$88 ;
+  always @(posedge clk)
+    load_slot <= \$89 ;
+  always @(posedge clk)
+    out_y <= \$90 ;
+  always @(posedge clk)
+    first_slot <= \$91 ;
+  always @(posedge clk)
+    finished <= \$92 ;
+  always @(posedge clk)
+    out_valid <= \$93 ;
+  always @(posedge clk)
+    out_inside <= \$94 ;
+  always @(posedge clk)
+    kernel_x <= \$95 ;
+  always @(posedge clk)
+    kernel_y <= \$96 ;
+  always @(posedge clk)
+    out_x <= \$97 ;
+  assign \$1  = out_y * 1'h1;
+  assign row_top = \$1  - 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
@@ -4977,169 +5177,169 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$83  = load_position;
-    if (\$35 ) begin
+    \$87  = load_position;
+    if (\$39 ) begin
       (* full_case = 32'd1 *)
-      if (\$36 ) begin
-        \$83  = 3'h0;
+      if (\$40 ) begin
+        \$87  = 3'h0;
       end else begin
-        \$83  = \$41 [2:0];
+        \$87  = \$45 [2:0];
       end
     end
     if (rst) begin
-      \$83  = 3'h0;
+      \$87  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$84  = rows_loaded;
-    if (\$35 ) begin
-      if (\$36 ) begin
-        \$84  = \$37 [3:0];
+    \$88  = rows_loaded;
+    if (\$39 ) begin
+      if (\$40 ) begin
+        \$88  = \$41 [3:0];
       end
     end
-    if (\$43 ) begin
-      \$84  = 4'h0;
+    if (\$47 ) begin
+      \$88  = 4'h0;
     end
     if (rst) begin
-      \$84  = 4'h0;
+      \$88  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$85  = load_slot;
-    if (\$35 ) begin
-      if (\$36 ) begin
-        \$85  = \$40 [1:0];
+    \$89  = load_slot;
+    if (\$39 ) begin
+      if (\$40 ) begin
+        \$89  = \$44 [1:0];
       end
     end
-    if (\$43 ) begin
-      \$85  = 2'h0;
+    if (\$47 ) begin
+      \$89  = 2'h0;
     end
     if (rst) begin
-      \$85  = 2'h0;
+      \$89  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$86  = out_y;
-    if (\$43 ) begin
-      \$86  = 3'h0;
+    \$90  = out_y;
+    if (\$47 ) begin
+      \$90  = 3'h0;
     end
-    if (\$51 ) begin
+    if (\$55 ) begin
       if (window_last) begin
-        \$86  = \$75 [2:0];
+        \$90  = \$79 [2:0];
       end
     end
     if (rst) begin
-      \$86  = 3'h0;
+      \$90  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$87  = first_slot;
-    if (\$43 ) begin
-      \$87  = 2'h2;
+    \$91  = first_slot;
+    if (\$47 ) begin
+      \$91  = 2'h3;
     end
-    if (\$51 ) begin
+    if (\$55 ) begin
       if (window_last) begin
-        \$87  = \$81 [1:0];
+        \$91  = \$85 [1:0];
       end
     end
     if (rst) begin
-      \$87  = 2'h2;
+      \$91  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$88  = finished;
-    if (\$43 ) begin
-      \$88  = 1'h0;
+    \$92  = finished;
+    if (\$47 ) begin
+      \$92  = 1'h0;
     end
-    if (\$51 ) begin
+    if (\$55 ) begin
       if (window_last) begin
-        \$88  = \$82 ;
+        \$92  = \$86 ;
       end
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$89  = out_valid;
-    if (\$45 ) begin
-      \$89  = \$48 ;
+    \$93  = out_valid;
+    if (\$49 ) begin
+      \$93  = \$52 ;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$90  = out_inside;
-    if (\$45 ) begin
-      \$90  = \inside ;
+    \$94  = out_inside;
+    if (\$49 ) begin
+      \$94  = \inside ;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$91  = kernel_x;
-    if (\$51 ) begin
-      if (\$53 ) begin
-        \$91  = \$56 [1:0];
+    \$95  = kernel_x;
+    if (\$55 ) begin
+      if (\$57 ) begin
+        \$95  = \$60 [1:0];
       end
     end
     if (rst) begin
-      \$91  = 2'h0;
+      \$95  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = kernel_y;
-    if (\$51 ) begin
-      if (\$60 ) begin
-        \$92  = \$63 [1:0];
+    \$96  = kernel_y;
+    if (\$55 ) begin
+      if (\$64 ) begin
+        \$96  = \$67 [1:0];
       end
     end
     if (rst) begin
-      \$92  = 2'h0;
+      \$96  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$93  = out_x;
-    if (\$51 ) begin
-      if (\$69 ) begin
-        \$93  = \$72 [2:0];
+    \$97  = out_x;
+    if (\$55 ) begin
+      if (\$73 ) begin
+        \$97  = \$76 [2:0];
       end
     end
     if (rst) begin
-      \$93  = 3'h0;
+      \$97  = 3'h0;
     end
   end
   assign x__ready = loading;
-  assign write__addr = \$9 [4:0];
+  assign write__addr = \$13 [4:0];
   assign x__payload = write__data;
-  assign image_y = \$17 [4:0];
-  assign image_x = \$20 [4:0];
-  assign slot = \$23 [1:0];
-  assign read__addr = \$34 [4:0];
+  assign image_y = \$21 [4:0];
+  assign image_x = \$24 [4:0];
+  assign slot = \$27 [1:0];
+  assign read__addr = \$38 [4:0];
   assign y__valid = out_valid;
-  assign \$10  = 1'h1;
-  assign \$11  = 1'h1;
-  assign \$13  = \$12 ;
-  assign \$52  = 1'h1;
-  assign \$53  = 1'h1;
+  assign \$14  = 1'h1;
+  assign \$15  = 1'h1;
+  assign \$17  = \$16 ;
+  assign \$56  = 1'h1;
   assign \$57  = 1'h1;
-  assign \$58  = 1'h1;
-  assign \$60  = \$59 ;
-  assign \$64  = 1'h1;
-  assign \$65  = 1'h1;
-  assign \$67  = \$66 ;
+  assign \$61  = 1'h1;
+  assign \$62  = 1'h1;
+  assign \$64  = \$63 ;
+  assign \$68  = 1'h1;
+  assign \$69  = 1'h1;
+  assign \$71  = \$70 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8588,46 +8788,49 @@ endmodule
 module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__data, out_valid, x__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [1:0] \$1 ;
-  wire [8:0] \$10 ;
+  wire \$10 ;
+  reg [1:0] \$100 ;
+  reg [1:0] \$101 ;
+  reg \$102 ;
   wire \$11 ;
   wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
+  wire [7:0] \$13 ;
+  wire [8:0] \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire [5:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [2:0] \$2 ;
-  wire [2:0] \$20 ;
-  wire [3:0] \$21 ;
-  wire \$22 ;
-  wire [3:0] \$23 ;
-  wire [3:0] \$24 ;
-  wire \$25 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [5:0] \$22 ;
+  wire [1:0] \$23 ;
+  wire [2:0] \$24 ;
+  wire [3:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [3:0] \$27 ;
+  wire [3:0] \$28 ;
   wire \$29 ;
   wire [5:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire [4:0] \$32 ;
-  wire [5:0] \$33 ;
-  wire [9:0] \$34 ;
-  wire [10:0] \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire [3:0] \$38 ;
-  wire \$39 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [4:0] \$36 ;
+  wire [5:0] \$37 ;
+  wire [9:0] \$38 ;
+  wire [10:0] \$39 ;
   wire \$4 ;
-  wire [2:0] \$40 ;
-  wire [2:0] \$41 ;
-  wire [5:0] \$42 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [3:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [2:0] \$44 ;
+  wire [2:0] \$45 ;
+  wire [5:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -8636,55 +8839,56 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [3:0] \$54 ;
-  wire [3:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire [2:0] \$59 ;
+  wire [3:0] \$58 ;
+  wire [3:0] \$59 ;
   wire [5:0] \$6 ;
-  wire [2:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [2:0] \$63 ;
+  wire [2:0] \$64 ;
   wire \$65 ;
-  wire [2:0] \$66 ;
-  wire [2:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
+  wire [2:0] \$70 ;
+  wire [2:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [1:0] \$75 ;
-  wire [1:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
-  wire [1:0] \$78 ;
+  wire \$78 ;
   wire [1:0] \$79 ;
-  wire \$8 ;
-  wire [2:0] \$80 ;
+  wire [5:0] \$8 ;
+  wire [1:0] \$80 ;
   wire \$81 ;
-  wire [2:0] \$82 ;
-  wire [3:0] \$83 ;
+  wire [1:0] \$82 ;
+  wire [1:0] \$83 ;
   wire [2:0] \$84 ;
-  wire [3:0] \$85 ;
-  wire \$86 ;
-  reg [4:0] \$87 ;
-  reg [2:0] \$88 ;
-  reg [1:0] \$89 ;
-  wire [7:0] \$9 ;
-  reg \$90 ;
-  reg [1:0] \$91 ;
-  reg \$92 ;
-  reg \$93 ;
+  wire \$85 ;
+  wire [2:0] \$86 ;
+  wire [3:0] \$87 ;
+  wire [2:0] \$88 ;
+  wire [3:0] \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  reg [4:0] \$91 ;
+  reg [2:0] \$92 ;
+  reg [1:0] \$93 ;
   reg \$94 ;
-  reg [2:0] \$95 ;
-  reg [1:0] \$96 ;
-  reg [1:0] \$97 ;
+  reg [1:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
   reg \$98 ;
+  reg [2:0] \$99 ;
   reg [2:0] channel = 3'h0;
   input clk;
   wire clk;
@@ -8730,7 +8934,7 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   wire y__ready;
   (* init = 1'h0 *)
   wire y__valid;
-  reg [7:0] lines [95:0];
+  reg [7:0] lines [127:0];
   initial begin
     lines[0] = 8'h00;
     lines[1] = 8'h00;
@@ -8828,128 +9032,164 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
     lines[93] = 8'h00;
     lines[94] = 8'h00;
     lines[95] = 8'h00;
+    lines[96] = 8'h00;
+    lines[97] = 8'h00;
+    lines[98] = 8'h00;
+    lines[99] = 8'h00;
+    lines[100] = 8'h00;
+    lines[101] = 8'h00;
+    lines[102] = 8'h00;
+    lines[103] = 8'h00;
+    lines[104] = 8'h00;
+    lines[105] = 8'h00;
+    lines[106] = 8'h00;
+    lines[107] = 8'h00;
+    lines[108] = 8'h00;
+    lines[109] = 8'h00;
+    lines[110] = 8'h00;
+    lines[111] = 8'h00;
+    lines[112] = 8'h00;
+    lines[113] = 8'h00;
+    lines[114] = 8'h00;
+    lines[115] = 8'h00;
+    lines[116] = 8'h00;
+    lines[117] = 8'h00;
+    lines[118] = 8'h00;
+    lines[119] = 8'h00;
+    lines[120] = 8'h00;
+    lines[121] = 8'h00;
+    lines[122] = 8'h00;
+    lines[123] = 8'h00;
+    lines[124] = 8'h00;
+    lines[125] = 8'h00;
+    lines[126] = 8'h00;
+    lines[127] = 8'h00;
   end
   always @(posedge clk) begin
     if (write__en)
-      lines[\$10 [6:0]] <= write__data;
+      lines[\$14 [6:0]] <= write__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (read__en) begin
-      _0_ <= lines[\$35 [6:0]];
+      _0_ <= lines[\$39 [6:0]];
     end
   end
   assign read__data = _0_;
+  assign \$1  = out_y * 1'h1;
   assign \$2  = \$1  - 1'h0;
   assign \$3  = $signed(\$2 ) + $signed(3'h3);
   assign \$4  = $signed(\$3 ) >= $signed(4'h4);
   assign \$5  = finished | \$4 ;
   assign \$6  = $signed(\$2 ) + $signed(3'h3);
-  assign loading = rows_loaded < needed;
-  assign \$7  = ~ loading;
-  assign \$8  = ~ finished;
-  assign reading = \$7  & \$8 ;
-  assign \$9  = load_slot * 6'h20;
-  assign \$10  = \$9  + load_position;
+  assign \$7  = rows_loaded < 3'h4;
+  assign \$8  = $signed(\$2 ) + $signed(4'h4);
+  assign \$9  = $signed({ 1'h0, rows_loaded }) < $signed(\$8 );
+  assign \$10  = finished | \$9 ;
+  assign loading = \$7  & \$10 ;
+  assign \$11  = ~ finished;
+  assign \$12  = rows_loaded >= needed;
+  assign reading = \$11  & \$12 ;
+  assign \$13  = load_slot * 6'h20;
+  assign \$14  = \$13  + load_position;
   assign write__en = x__valid & loading;
-  assign \$11  = channel == 3'h7;
-  assign \$13  = kernel_x == 2'h2;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = kernel_y == 2'h2;
-  assign \$16  = \$14  & \$15 ;
-  assign window_last = \$16  & \$17 ;
-  assign \$18  = $signed(\$2 ) + $signed({ 1'h0, kernel_y });
-  assign \$19  = out_x * 1'h1;
-  assign \$20  = \$19  - 1'h0;
-  assign \$21  = $signed(\$20 ) + $signed({ 1'h0, kernel_x });
+  assign \$15  = channel == 3'h7;
+  assign \$17  = kernel_x == 2'h2;
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = kernel_y == 2'h2;
+  assign \$20  = \$18  & \$19 ;
+  assign window_last = \$20  & \$21 ;
+  assign \$22  = $signed(\$2 ) + $signed({ 1'h0, kernel_y });
+  assign \$23  = out_x * 1'h1;
+  assign \$24  = \$23  - 1'h0;
+  assign \$25  = $signed(\$24 ) + $signed({ 1'h0, kernel_x });
   assign slot_sum = first_slot + kernel_y;
-  assign \$22  = slot_sum >= 2'h3;
-  assign \$23  = slot_sum - 2'h3;
-  assign \$24  = \$22  ? \$23  : { 1'h0, slot_sum };
-  assign \$25  = $signed(\$18 [4:0]) >= $signed(1'h0);
-  assign \$26  = $signed(\$18 [4:0]) < $signed(4'h4);
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = $signed(\$21 ) >= $signed(1'h0);
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = $signed(\$21 ) < $signed(4'h4);
-  assign \inside  = \$29  & \$30 ;
-  assign \$31  = ~ out_valid;
-  assign read__en = \$31  | y__ready;
-  assign \$32  = \$24 [1:0] * 3'h4;
-  assign \$33  = \$32  + \$21 [1:0];
-  assign \$34  = \$33  * 4'h8;
-  assign \$35  = \$34  + channel;
+  assign \$26  = slot_sum >= 3'h4;
+  assign \$27  = slot_sum - 3'h4;
+  assign \$28  = \$26  ? \$27  : { 1'h0, slot_sum };
+  assign \$29  = $signed(\$22 [4:0]) >= $signed(1'h0);
+  assign \$30  = $signed(\$22 [4:0]) < $signed(4'h4);
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = $signed(\$25 ) >= $signed(1'h0);
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(\$25 ) < $signed(4'h4);
+  assign \inside  = \$33  & \$34 ;
+  assign \$35  = ~ out_valid;
+  assign read__en = \$35  | y__ready;
+  assign \$36  = \$28 [1:0] * 3'h4;
+  assign \$37  = \$36  + \$25 [1:0];
+  assign \$38  = \$37  * 4'h8;
+  assign \$39  = \$38  + channel;
   assign y__payload = out_inside ? read__data : 8'h00;
-  assign \$36  = x__valid & loading;
-  assign \$37  = load_position == 5'h1f;
-  assign \$38  = rows_loaded + 1'h1;
-  assign \$39  = load_slot == 2'h2;
-  assign \$40  = load_slot + 1'h1;
-  assign \$41  = \$39  ? 3'h0 : \$40 ;
-  assign \$42  = load_position + 1'h1;
-  assign \$43  = ~ loading;
-  assign \$44  = finished & \$43 ;
-  assign \$45  = ~ out_valid;
-  assign \$46  = \$45  | y__ready;
-  assign \$47  = ~ out_valid;
-  assign \$48  = \$47  | y__ready;
-  assign \$49  = reading & \$48 ;
-  assign \$50  = ~ out_valid;
-  assign \$51  = \$50  | y__ready;
-  assign \$52  = reading & \$51 ;
-  assign \$53  = channel == 3'h7;
-  assign \$54  = channel + 1'h1;
-  assign \$55  = \$53  ? 4'h0 : \$54 ;
-  assign \$56  = channel == 3'h7;
-  assign \$58  = kernel_x == 2'h2;
-  assign \$59  = kernel_x + 1'h1;
-  assign \$60  = \$58  ? 3'h0 : \$59 ;
-  assign \$61  = channel == 3'h7;
-  assign \$63  = kernel_x == 2'h2;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = kernel_y == 2'h2;
-  assign \$66  = kernel_y + 1'h1;
-  assign \$67  = \$65  ? 3'h0 : \$66 ;
-  assign \$68  = channel == 3'h7;
-  assign \$70  = kernel_x == 2'h2;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = kernel_y == 2'h2;
-  assign \$73  = \$71  & \$72 ;
-  assign \$75  = out_x + 1'h1;
-  assign \$76  = \$74  ? 2'h0 : \$75 ;
-  assign \$78  = out_y + 1'h1;
-  assign \$79  = \$77  ? 2'h0 : \$78 ;
-  assign \$80  = first_slot + 1'h1;
-  assign \$81  = \$80  >= 2'h3;
-  assign \$82  = first_slot + 1'h1;
-  assign \$83  = \$82  - 2'h3;
+  assign \$40  = x__valid & loading;
+  assign \$41  = load_position == 5'h1f;
+  assign \$42  = rows_loaded + 1'h1;
+  assign \$43  = load_slot == 2'h3;
+  assign \$44  = load_slot + 1'h1;
+  assign \$45  = \$43  ? 3'h0 : \$44 ;
+  assign \$46  = load_position + 1'h1;
+  assign \$47  = rows_loaded == 3'h4;
+  assign \$48  = finished & \$47 ;
+  assign \$49  = ~ out_valid;
+  assign \$50  = \$49  | y__ready;
+  assign \$51  = ~ out_valid;
+  assign \$52  = \$51  | y__ready;
+  assign \$53  = reading & \$52 ;
+  assign \$54  = ~ out_valid;
+  assign \$55  = \$54  | y__ready;
+  assign \$56  = reading & \$55 ;
+  assign \$57  = channel == 3'h7;
+  assign \$58  = channel + 1'h1;
+  assign \$59  = \$57  ? 4'h0 : \$58 ;
+  assign \$60  = channel == 3'h7;
+  assign \$62  = kernel_x == 2'h2;
+  assign \$63  = kernel_x + 1'h1;
+  assign \$64  = \$62  ? 3'h0 : \$63 ;
+  assign \$65  = channel == 3'h7;
+  assign \$67  = kernel_x == 2'h2;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = kernel_y == 2'h2;
+  assign \$70  = kernel_y + 1'h1;
+  assign \$71  = \$69  ? 3'h0 : \$70 ;
+  assign \$72  = channel == 3'h7;
+  assign \$74  = kernel_x == 2'h2;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = kernel_y == 2'h2;
+  assign \$77  = \$75  & \$76 ;
+  assign \$79  = out_x + 1'h1;
+  assign \$80  = \$78  ? 2'h0 : \$79 ;
+  assign \$82  = out_y + 1'h1;
+  assign \$83  = \$81  ? 2'h0 : \$82 ;
   assign \$84  = first_slot + 1'h1;
-  assign \$85  = \$81  ? \$83  : { 1'h0, \$84  };
+  assign \$85  = \$84  >= 3'h4;
+  assign \$86  = first_slot + 1'h1;
+  assign \$87  = \$86  - 3'h4;
+  assign \$88  = first_slot + 1'h1;
+  assign \$89  = \$85  ? \$87  : { 1'h0, \$88  };
   always @(posedge clk)
-    load_position <= \$87 ;
+    load_position <= \$91 ;
   always @(posedge clk)
-    rows_loaded <= \$88 ;
+    rows_loaded <= \$92 ;
   always @(posedge clk)
-    load_slot <= \$89 ;
+    load_slot <= \$93 ;
   always @(posedge clk)
-    out_y <= \$90 ;
+    out_y <= \$94 ;
   always @(posedge clk)
-    first_slot <= \$91 ;
+    first_slot <= \$95 ;
   always @(posedge clk)
-    finished <= \$92 ;
+    finished <= \$96 ;
   always @(posedge clk)
-    out_valid <= \$93 ;
+    out_valid <= \$97 ;
   always @(posedge clk)
-    out_inside <= \$94 ;
+    out_inside <= \$98 ;
   always @(posedge clk)
-    channel <= \$95 ;
+    channel <= \$99 ;
   always @(posedge clk)
-    kernel_x <= \$96 ;
+    kernel_x <= \$100 ;
   always @(posedge clk)
-    kernel_y <= \$97 ;
+    kernel_y <= \$101 ;
   always @(posedge clk)
-    out_x <= \$98 ;
-  assign \$1  = out_y * 1'h1;
+    out_x <= \$102 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
@@ -8961,109 +9201,59 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$87  = load_position;
-    if (\$36 ) begin
+    \$91  = load_position;
+    if (\$40 ) begin
       (* full_case = 32'd1 *)
-      if (\$37 ) begin
-        \$87  = 5'h00;
+      if (\$41 ) begin
+        \$91  = 5'h00;
       end else begin
-        \$87  = \$42 [4:0];
+        \$91  = \$46 [4:0];
       end
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$88  = rows_loaded;
-    if (\$36 ) begin
-      if (\$37 ) begin
-        \$88  = \$38 [2:0];
+    \$92  = rows_loaded;
+    if (\$40 ) begin
+      if (\$41 ) begin
+        \$92  = \$42 [2:0];
       end
     end
-    if (\$44 ) begin
-      \$88  = 3'h0;
+    if (\$48 ) begin
+      \$92  = 3'h0;
     end
     if (rst) begin
-      \$88  = 3'h0;
+      \$92  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$89  = load_slot;
-    if (\$36 ) begin
-      if (\$37 ) begin
-        \$89  = \$41 [1:0];
+    \$93  = load_slot;
+    if (\$40 ) begin
+      if (\$41 ) begin
+        \$93  = \$45 [1:0];
       end
     end
-    if (\$44 ) begin
-      \$89  = 2'h0;
+    if (\$48 ) begin
+      \$93  = 2'h0;
     end
     if (rst) begin
-      \$89  = 2'h0;
+      \$93  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$90  = out_y;
-    if (\$44 ) begin
-      \$90  = 1'h0;
+    \$94  = out_y;
+    if (\$48 ) begin
+      \$94  = 1'h0;
     end
-    if (\$52 ) begin
+    if (\$56 ) begin
       if (window_last) begin
-        \$90  = \$79 [0];
+        \$94  = \$83 [0];
       end
-    end
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$91  = first_slot;
-    if (\$44 ) begin
-      \$91  = 2'h0;
-    end
-    if (\$52 ) begin
-      if (window_last) begin
-        \$91  = \$85 [1:0];
-      end
-    end
-    if (rst) begin
-      \$91  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$92  = finished;
-    if (\$44 ) begin
-      \$92  = 1'h0;
-    end
-    if (\$52 ) begin
-      if (window_last) begin
-        \$92  = \$86 ;
-      end
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$93  = out_valid;
-    if (\$46 ) begin
-      \$93  = \$49 ;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$94  = out_inside;
-    if (\$46 ) begin
-      \$94  = \inside ;
     end
     if (rst) begin
       \$94  = 1'h0;
@@ -9071,67 +9261,117 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$95  = channel;
-    if (\$52 ) begin
-      \$95  = \$55 [2:0];
+    \$95  = first_slot;
+    if (\$48 ) begin
+      \$95  = 2'h0;
+    end
+    if (\$56 ) begin
+      if (window_last) begin
+        \$95  = \$89 [1:0];
+      end
     end
     if (rst) begin
-      \$95  = 3'h0;
+      \$95  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$96  = kernel_x;
-    if (\$52 ) begin
-      if (\$57 ) begin
-        \$96  = \$60 [1:0];
+    \$96  = finished;
+    if (\$48 ) begin
+      \$96  = 1'h0;
+    end
+    if (\$56 ) begin
+      if (window_last) begin
+        \$96  = \$90 ;
       end
     end
     if (rst) begin
-      \$96  = 2'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$97  = kernel_y;
-    if (\$52 ) begin
-      if (\$64 ) begin
-        \$97  = \$67 [1:0];
-      end
+    \$97  = out_valid;
+    if (\$50 ) begin
+      \$97  = \$53 ;
     end
     if (rst) begin
-      \$97  = 2'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$98  = out_x;
-    if (\$52 ) begin
-      if (\$73 ) begin
-        \$98  = \$76 [0];
-      end
+    \$98  = out_inside;
+    if (\$50 ) begin
+      \$98  = \inside ;
     end
     if (rst) begin
       \$98  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$99  = channel;
+    if (\$56 ) begin
+      \$99  = \$59 [2:0];
+    end
+    if (rst) begin
+      \$99  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$100  = kernel_x;
+    if (\$56 ) begin
+      if (\$61 ) begin
+        \$100  = \$64 [1:0];
+      end
+    end
+    if (rst) begin
+      \$100  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$101  = kernel_y;
+    if (\$56 ) begin
+      if (\$68 ) begin
+        \$101  = \$71 [1:0];
+      end
+    end
+    if (rst) begin
+      \$101  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$102  = out_x;
+    if (\$56 ) begin
+      if (\$77 ) begin
+        \$102  = \$80 [0];
+      end
+    end
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
   assign row_top = { \$2 [2], \$2 [2], \$2  };
   assign x__ready = loading;
-  assign write__addr = \$10 [6:0];
+  assign write__addr = \$14 [6:0];
   assign x__payload = write__data;
-  assign image_y = \$18 [4:0];
-  assign image_x = { \$21 [3], \$21  };
-  assign slot = \$24 [1:0];
-  assign read__addr = \$35 [6:0];
+  assign image_y = \$22 [4:0];
+  assign image_x = { \$25 [3], \$25  };
+  assign slot = \$28 [1:0];
+  assign read__addr = \$39 [6:0];
   assign y__valid = out_valid;
-  assign \$12  = \$11 ;
-  assign \$17  = out_x;
-  assign \$57  = \$56 ;
-  assign \$62  = \$61 ;
-  assign \$69  = \$68 ;
-  assign \$74  = out_x;
-  assign \$77  = out_y;
-  assign \$86  = out_y;
+  assign \$16  = \$15 ;
+  assign \$21  = out_x;
+  assign \$61  = \$60 ;
+  assign \$66  = \$65 ;
+  assign \$73  = \$72 ;
+  assign \$78  = out_x;
+  assign \$81  = out_y;
+  assign \$90  = out_y;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -188,3 +188,21 @@ def test_a_board_built_without_the_self_test_refuses_it_and_still_streams():
     with pytest.raises(LinkError, match=r"\(unknown\).*built with --no-self-test"):
         client.self_test(1)
     np.testing.assert_array_equal(client.infer(x), case.expected(x))
+
+
+def test_a_convolution_network_streams_images_through_the_link():
+    """A padded convolution with max pooling behind the board top: 8x8x2 images go in
+    channel-last through the UART, the pooled 4x4x3 outputs come back as the reference
+    says (the host link is sized by values per image, not by the core's window)."""
+    from jaynes_hw.contract.geometry import ConvWindow
+    from tests.helpers.layer_cases import conv_case
+
+    window = ConvWindow(8, 8, 2, 3, 3, pad_top=1, pad_left=1, pad_bottom=1, pad_right=1)
+    layer, reference = conv_case(window, 3, 3, seed=6, pool_kind="max")
+    port = SimulatedSerial(simulated_top(Network([layer])))
+    client = HostClient(port, n_in=window.values_in, n_out=layer.values_out, act_bits=8,
+                        out_bits=8)  # fmt: skip
+    images = np.random.default_rng(6).integers(-128, 128, size=(3, window.values_in))
+    expected = reference(images)
+    assert expected.shape == (3, 48) and np.any(expected > 0)
+    np.testing.assert_array_equal(client.infer(images), expected)

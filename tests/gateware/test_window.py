@@ -8,14 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaynes_hw.contract.codebook import weights_from_levels
 from jaynes_hw.contract.geometry import ConvWindow, Pooling
-from jaynes_hw.contract.layer_config import LayerConfig
-from jaynes_hw.contract.reference import reference_layer
-from jaynes_hw.gateware.core import ConfiguredLayer
-from jaynes_hw.gateware.window import ConvLayer, PoolReducer, WindowGenerator
+from jaynes_hw.gateware.window import PoolReducer, WindowGenerator
 from tests.helpers.amaranth_harness import receive, run, send
-from tests.helpers.layer_cases import random_codebook
+from tests.helpers.layer_cases import conv_case
 
 WINDOWS = [
     ConvWindow(5, 6, 2, 3, 3),  # valid convolution
@@ -96,33 +92,6 @@ def test_pooling_matches_the_reference(pooling, stall):
     np.testing.assert_array_equal(received, expected.reshape(-1))
 
 
-def conv_case(window: ConvWindow, out_channels: int, lanes: int, seed: int, pool_kind=None):
-    rng = np.random.default_rng(seed)
-    codebook = random_codebook(rng, "lognormal", 4)
-    config = LayerConfig(
-        "lognormal", window.window_size, out_channels, lanes=lanes, bias_bits=10, relu=True,
-        mantissa_bits=codebook.format.mantissa_bits,
-        exponent_bits=codebook.format.exponent_bits,
-    )  # fmt: skip
-    codes = rng.integers(0, 16, size=(out_channels, window.window_size))
-    bias = rng.integers(-512, 512, size=out_channels)
-    weights = weights_from_levels(codes, 4, codebook.levels)
-    largest = np.abs(weights).sum(axis=1).max() * 128
-    shift = max(0, int(np.ceil(np.log2(largest / 4 / 127))))  # typical sums in range
-    core = ConfiguredLayer(config, codes, codebook, shift, bias, window.positions)
-    pooling = None
-    if pool_kind is not None:
-        pooling = Pooling(pool_kind, window.out_height, window.out_width, out_channels, 2, 2, 2, 2)
-
-    def reference(images):
-        fields = window.windows(images)
-        outputs = reference_layer(config.arithmetic(shift), weights, fields, bias)
-        outputs = outputs.reshape(len(images), -1)
-        return outputs if pooling is None else pooling.apply(outputs)
-
-    return ConvLayer(window, core, pooling), reference
-
-
 @pytest.mark.parametrize(
     ("window", "out_channels", "lanes", "pool_kind"),
     [
@@ -140,3 +109,29 @@ def test_conv_layer_matches_the_dense_contract_per_position(window, out_channels
     assert np.any(expected > 0), "the case must exercise non-zero outputs"
     received = stream(layer, images, expected.size, 11, 0.3)
     np.testing.assert_array_equal(received, expected.reshape(-1))
+
+
+def test_loading_overlaps_reading():
+    """A 2x2 stride-2 window over an 8x8x8 image: 512 values in and 512 out per image. The
+    rows of the next output row load while the current one is read, so back to back an
+    image takes its 512 reads and the load of its first output row's 2 rows (128 values),
+    not the 1,024 of loading and reading in turns."""
+    window = Pooling("max", 8, 8, 8, 2, 2, 2, 2).window
+    images = np.random.default_rng(4).integers(-128, 128, size=(4, window.values_in))
+    per_image = window.positions * window.window_size
+    log: list[int] = []
+    dut = WindowGenerator(window, 8, channels_outer=True)
+
+    async def producer(ctx):
+        await send(ctx, dut.x, images.reshape(-1))
+
+    async def consumer(ctx):
+        received = await receive(ctx, dut.y, images.shape[0] * per_image, log=log)
+        fields = window.windows(images).reshape(-1, 4, window.channels)  # (ky, kx), channel
+        np.testing.assert_array_equal(received, fields.transpose(0, 2, 1).reshape(-1))
+
+    run(dut, producer, consumer)
+    image_ends = np.array(log)[per_image - 1 :: per_image]
+    periods = np.diff(image_ends)
+    first_rows = window.kernel_y * window.width * window.channels
+    assert (periods <= per_image + first_rows + 1).all(), periods

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaynes_hw.contract.codebook import Codebook, signed_levels
+from jaynes_hw.contract.codebook import Codebook, signed_levels, weights_from_levels
+from jaynes_hw.contract.geometry import ConvWindow, Pooling
 from jaynes_hw.contract.layer_config import LayerConfig
 from jaynes_hw.contract.reference import reference_layer
-from jaynes_hw.gateware.core import Int8LayerCore, LayerCore
+from jaynes_hw.gateware.core import ConfiguredLayer, Int8LayerCore, LayerCore
+from jaynes_hw.gateware.window import ConvLayer
 from jaynes_hw.quantize import quantize_layer
 
 SCHEME_BITS = {"lognormal": (2, 3, 4, 5), "pow2": (2, 3, 4), "lns": (3, 4), "int": (3, 4, 8)}
@@ -127,3 +129,33 @@ def build_core(case: LayerCase) -> LayerCore | Int8LayerCore:
     if case.config.kind == "int8":
         return Int8LayerCore(case.config, case.stored, shift=case.shift, bias=case.bias)
     return LayerCore(case.config, case.stored, case.codebook, shift=case.shift, bias=case.bias)
+
+
+def conv_case(window: ConvWindow, out_channels: int, lanes: int, seed: int, pool_kind=None):
+    """A ``ConvLayer`` of ``window`` (random lognormal codes and codebook, bias, ReLU, 2x2
+    ``pool_kind`` pooling if given) and its reference: images (batch, values_in) ->
+    outputs (batch, values_out), the dense contract per position."""
+    rng = np.random.default_rng(seed)
+    codebook = random_codebook(rng, "lognormal", 4)
+    config = LayerConfig(
+        "lognormal", window.window_size, out_channels, lanes=lanes, bias_bits=10, relu=True,
+        mantissa_bits=codebook.format.mantissa_bits,
+        exponent_bits=codebook.format.exponent_bits,
+    )  # fmt: skip
+    codes = rng.integers(0, 16, size=(out_channels, window.window_size))
+    bias = rng.integers(-512, 512, size=out_channels)
+    weights = weights_from_levels(codes, 4, codebook.levels)
+    largest = np.abs(weights).sum(axis=1).max() * 128
+    shift = max(0, int(np.ceil(np.log2(largest / 4 / 127))))  # typical sums in range
+    core = ConfiguredLayer(config, codes, codebook, shift, bias, window.positions)
+    pooling = None
+    if pool_kind is not None:
+        pooling = Pooling(pool_kind, window.out_height, window.out_width, out_channels, 2, 2, 2, 2)
+
+    def reference(images):
+        fields = window.windows(images)
+        outputs = reference_layer(config.arithmetic(shift), weights, fields, bias)
+        outputs = outputs.reshape(len(images), -1)
+        return outputs if pooling is None else pooling.apply(outputs)
+
+    return ConvLayer(window, core, pooling), reference
