@@ -5,7 +5,8 @@
 fits and nulls as the weights (``fit_histogram``): a ``FileAnalysis`` whose layers are
 ``layerK.outputs``, printed, written and plotted like a weight file's. The model is either
 
-- an ONNX model (``jaynes-hw import``'s dense chain), run in float32 on float inputs; or
+- an ONNX model (any chain ``jaynes-hw import`` reads, convolutions too), run in float32 on
+  float inputs in the model's own layout; or
 - a generated design's manifest (``NAME.json``), run through the bit-exact reference on
   integer inputs: the hardware's own integer outputs.
 """

@@ -166,7 +166,7 @@ class ImportedModel:
 
 
 def import_onnx(path: str | Path) -> ImportedModel:
-    """Read an ONNX model's dense chain (see the module docstring); raises ``UserError``."""
+    """Read an ONNX model's chain of layers (see the module docstring); raises ``UserError``."""
     onnx = require_extra("onnx", "onnx", "importing ONNX models")
     path = Path(path)
     if not path.is_file():

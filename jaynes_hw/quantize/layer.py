@@ -111,8 +111,8 @@ def quantize_layer(
     Parameters
     ----------
     per_channel : bool
-        Divide each output row by its own scale first (absmax for ``int``, the geometric
-        mean of |w| otherwise) and keep those scales as ``channel_scales``.
+        Divide each output row by its own scale first (absmax for ``int``, the root mean
+        square of the row otherwise) and keep those scales as ``channel_scales``.
 
     Raises
     ------
@@ -149,14 +149,22 @@ def _fit(histogram: MagnitudeHistogram) -> tuple[float, float]:
 
 
 def _channel_scales(magnitudes: np.ndarray, scheme: str) -> np.ndarray:
+    """One scale per row, normalised to geometric mean 1 over the rows that have one.
+
+    Lognormal-like schemes use the row's root mean square: for rows that differ only in
+    scale it is proportional to their geometric mean, but a row of many near-zero weights
+    and a few real ones (a dead or pruned neuron) keeps the scale of its real ones; a
+    geometric mean would fall to the near-zeros and blow the real ones up past every other
+    row's. An all-zero row gets scale 1."""
     if scheme == "int":
         scales = magnitudes.max(axis=1)
     else:
-        with np.errstate(divide="ignore"):
-            logs = np.where(magnitudes > 0, np.log(np.maximum(magnitudes, 1e-300)), np.nan)
-        scales = np.exp(np.nanmean(logs, axis=1)) if np.any(magnitudes > 0) else np.ones(1)
-    scales = np.where(np.isfinite(scales) & (scales > 0), scales, 1.0)
-    return scales / np.exp(np.mean(np.log(scales)))
+        scales = np.sqrt(np.mean(magnitudes**2, axis=1))
+    usable = np.isfinite(scales) & (scales > 0)
+    if not usable.any():
+        return np.ones(len(scales))
+    scales = scales / np.exp(np.mean(np.log(scales[usable])))
+    return np.where(usable, scales, 1.0)
 
 
 def assign_codes(matrix: np.ndarray, magnitudes: np.ndarray, codebook: Codebook) -> np.ndarray:

@@ -121,3 +121,18 @@ def test_retune_with_explicit_levels_and_bad_levels():
 def test_bad_layers_and_bits(weights, bits, message):
     with pytest.raises(UserError, match=message):
         quantize_layer("w", weights, "lognormal", bits)
+
+
+def test_per_channel_scales_survive_a_dead_row_and_an_all_zero_row():
+    """A neuron whose weights decayed to ~1e-9 but for two real ones, and a row of zeros:
+    the other rows' scales must not be blown up by them (a geometric-mean scale was, and
+    fell to 0 dB on the digits CNN's second convolution)."""
+    rng = np.random.default_rng(3)
+    weights = lognormal_weights((16, 72), -2.0, 0.8)
+    weights[3] = rng.normal(0, 1e-9, 72)
+    weights[3, :2] = [0.3, -0.2]
+    weights[7] = 0.0
+    plain = sqnr_db(weights, reconstruction(weights, "lognormal", 4))
+    layer = quantize_layer("dead", weights, "lognormal", 4, per_channel=True)
+    assert np.all(np.isfinite(layer.channel_scales)) and layer.channel_scales[7] == 1.0
+    assert sqnr_db(weights, layer.dequantize()) > plain - 0.5
