@@ -19,16 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.contract.codebook import weights_from_levels
-from jaynes_hw.contract.geometry import Convolution
+from jaynes_hw.contract.geometry import Convolution, PerInference, run_layer
 from jaynes_hw.contract.layer_config import LayerConfig
-from jaynes_hw.contract.manifest import LayerEntry, Manifest, layer_values
+from jaynes_hw.contract.manifest import LayerEntry, Manifest
 from jaynes_hw.contract.memory_image import read_hex, unpack_bias_rows, unpack_code_rows
-from jaynes_hw.contract.reference import reference_layer
 from jaynes_hw.contract.registers import LayerDriver, RegisterMap
 
 
 @dataclass
-class DesignLayer:
+class DesignLayer(PerInference):
     """One layer's contents as the hardware holds them (after the writes applied so far).
 
     Attributes
@@ -57,15 +56,6 @@ class DesignLayer:
     convolution: Convolution | None = None
 
     @property
-    def values_in(self) -> int:
-        """Input values per inference (an image, for a convolution)."""
-        return layer_values(self.config, self.convolution)[0]
-
-    @property
-    def values_out(self) -> int:
-        return layer_values(self.config, self.convolution)[1]
-
-    @property
     def driver(self) -> LayerDriver:
         """Register writes for this layer, at its place on the network's bus."""
         return LayerDriver(RegisterMap.of(self.config), base=self.base_address)
@@ -84,14 +74,8 @@ class DesignLayer:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The layer's bit-exact outputs (batch, values_out) for int inputs (batch,
         values_in); a convolution is the dense layer at every position, then its pooling."""
-        arithmetic, weights = self.config.arithmetic(self.shift), self.weights()
-
-        def dense(fields):
-            return reference_layer(arithmetic, weights, fields, self.bias)
-
-        if self.convolution is None:
-            return dense(x)
-        return self.convolution.apply(dense, x)
+        arithmetic = self.config.arithmetic(self.shift)
+        return run_layer(arithmetic, self.weights(), x, self.bias, self.convolution)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from jaynes_hw.contract.reference import rshift_round
+from jaynes_hw.contract.reference import LayerArithmetic, reference_layer, rshift_round
 from jaynes_hw.support.errors import UserError
 
 POOL_KINDS = ("max", "average")
@@ -374,3 +374,45 @@ def chain_text(layers) -> str:
             step += f", {pooling.kind} pool {pooling.size_y}x{pooling.size_x}"
         parts += [step, "x".join(map(str, convolution.output_image(n_out)))]
     return " -> ".join(parts)
+
+
+class PerInference:
+    """What a layer takes and gives per inference, for anything with a ``config``
+    (``LayerConfig``: one position's dense layer) and a ``convolution`` (or None): the
+    manifest's entries, the design's layers, the generator's built layers."""
+
+    @property
+    def values_in(self) -> int:
+        """Input values per inference (an image, channel-last, for a convolution)."""
+        if self.convolution is None:
+            return self.config.n_in
+        return self.convolution.values_in
+
+    @property
+    def values_out(self) -> int:
+        """Output values per inference."""
+        if self.convolution is None:
+            return self.config.n_out
+        return self.convolution.values_out(self.config.n_out)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per inference (a convolution: at every position)."""
+        positions = 1 if self.convolution is None else self.convolution.window.positions
+        return positions * self.config.n_in * self.config.n_out
+
+
+def run_layer(
+    arithmetic: LayerArithmetic,
+    weights: np.ndarray,
+    x: np.ndarray,
+    bias: np.ndarray | None,
+    convolution: Convolution | None,
+) -> np.ndarray:
+    """The bit-exact layer on inputs (batch, values_in): ``reference_layer``, at every
+    position and then pooled for a convolution. Returns (batch, values_out)."""
+
+    def dense(inputs):
+        return reference_layer(arithmetic, weights, inputs, bias)
+
+    return dense(x) if convolution is None else convolution.apply(dense, x)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jaynes_hw.contract.codebook import Codebook
-from jaynes_hw.contract.geometry import Convolution, chain_text
+from jaynes_hw.contract.geometry import Convolution, PerInference, chain_text
 from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig, network_vector_period
 from jaynes_hw.contract.registers import RegisterMap
 from jaynes_hw.support.errors import UserError
@@ -54,7 +54,7 @@ TIMING_NOTE = (
 
 
 @dataclass(frozen=True)
-class LayerEntry:
+class LayerEntry(PerInference):
     """One layer of a manifest.
 
     Attributes
@@ -95,21 +95,6 @@ class LayerEntry:
     memories: dict[str, str]
     notes: list[str] = field(default_factory=list)
     convolution: Convolution | None = None
-
-    @property
-    def values_in(self) -> int:
-        """Input values per inference (an image for a convolution)."""
-        return layer_values(self.config, self.convolution)[0]
-
-    @property
-    def values_out(self) -> int:
-        """Output values per inference."""
-        return layer_values(self.config, self.convolution)[1]
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates per inference."""
-        return layer_macs(self.config, self.convolution)
 
     def to_json(self) -> dict:
         record = {
@@ -170,12 +155,6 @@ class LayerEntry:
         )
 
 
-def layer_macs(config: LayerConfig, convolution: Convolution | None) -> int:
-    """Multiply-accumulates per inference of a layer (a convolution: at every position)."""
-    positions = 1 if convolution is None else convolution.window.positions
-    return positions * config.n_in * config.n_out
-
-
 def chain_vector_period(layers) -> int:
     """Cycles between inferences of layers (each with ``config`` and ``convolution``) chained
     as ``jaynes_hw.gateware.network.Network`` chains them, at full rate: the cores'
@@ -187,14 +166,6 @@ def chain_vector_period(layers) -> int:
         if layer.convolution is not None
     ]
     return max([network_vector_period([layer.config for layer in layers]), *images])
-
-
-def layer_values(config: LayerConfig, convolution: Convolution | None) -> tuple[int, int]:
-    """(values in, values out) per inference of a layer: its core's ``n_in`` and ``n_out``,
-    or a convolution's image sizes."""
-    if convolution is None:
-        return config.n_in, config.n_out
-    return convolution.values_in, convolution.values_out(config.n_out)
 
 
 def _optional_float(value) -> float | None:

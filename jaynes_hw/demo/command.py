@@ -177,7 +177,7 @@ def reference_accuracy(request, core: str, inputs: np.ndarray, labels: np.ndarra
     """Accuracy of the network ``request`` describes, built as ``core``, through the bit-exact
     integer reference (no simulation)."""
     from jaynes_hw.contract.codebook import signed_levels
-    from jaynes_hw.contract.reference import reference_layer
+    from jaynes_hw.contract.geometry import run_layer
     from jaynes_hw.generate import build_layers
     from jaynes_hw.quantize.tune import accuracy
 
@@ -185,12 +185,7 @@ def reference_accuracy(request, core: str, inputs: np.ndarray, labels: np.ndarra
     for layer in build_layers(request, core):
         levels = signed_levels(layer.quantized.codes, layer.quantized.codebook)
         arithmetic = layer.config.arithmetic(layer.shift)
-
-        def dense(fields, arithmetic=arithmetic, levels=levels, bias=layer.bias):
-            return reference_layer(arithmetic, levels, fields, bias)
-
-        convolution = layer.convolution
-        values = dense(values) if convolution is None else convolution.apply(dense, values)
+        values = run_layer(arithmetic, levels, values, layer.bias, layer.convolution)
     return accuracy(values, labels)
 
 

@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.contract.codebook import signed_levels
-from jaynes_hw.contract.geometry import Convolution, ConvWindow
+from jaynes_hw.contract.geometry import Convolution, ConvWindow, PerInference, run_layer
 from jaynes_hw.contract.layer_config import LayerConfig, check_core
-from jaynes_hw.contract.reference import reference_layer
 from jaynes_hw.generate.config import GenerationPlan, LayerRequest, NetworkRequest
 from jaynes_hw.quantize.archive import load_quantized
 from jaynes_hw.quantize.layer import QuantizedLayer, quantize_layer
@@ -38,7 +37,7 @@ from jaynes_hw.weights import iter_tensors
 
 
 @dataclass
-class BuiltLayer:
+class BuiltLayer(PerInference):
     """One layer, ready for the gateware: config, stored words, registers, bookkeeping."""
 
     name: str
@@ -50,16 +49,6 @@ class BuiltLayer:
     input_scale: float | None
     notes: list[str] = field(default_factory=list)
     convolution: Convolution | None = None
-
-    @property
-    def values_in(self) -> int:
-        return self.config.n_in if self.convolution is None else self.convolution.values_in
-
-    @property
-    def values_out(self) -> int:
-        if self.convolution is None:
-            return self.config.n_out
-        return self.convolution.values_out(self.config.n_out)
 
     @property
     def weight_scale(self) -> float:
@@ -272,13 +261,7 @@ def build_layers(
             )
         if calibration is not None:
             arithmetic = config.arithmetic(shift)
-
-            def dense(inputs, arithmetic=arithmetic, weights=weights, bias=bias):
-                return reference_layer(arithmetic, weights, inputs, bias)
-
-            calibration = (
-                dense(calibration) if convolution is None else convolution.apply(dense, calibration)
-            )
+            calibration = run_layer(arithmetic, weights, calibration, bias, convolution)
         item = BuiltLayer(
             layer.weight, config, stored, q, shift, bias, input_scale, convolution=convolution
         )

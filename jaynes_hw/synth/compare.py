@@ -10,7 +10,7 @@ import numpy as np
 
 from jaynes_hw.contract.host_protocol import link_bound_rate
 from jaynes_hw.contract.layer_config import CORE_KINDS
-from jaynes_hw.contract.manifest import chain_vector_period, layer_macs
+from jaynes_hw.contract.manifest import chain_vector_period
 from jaynes_hw.generate import BuiltLayer, LayerRequest, NetworkRequest, build_layers
 
 DEFAULT_SHAPE = (64, 32)
@@ -62,7 +62,7 @@ def describe(layers: list[BuiltLayer], report: dict) -> dict:
     first, last = layers[0].config, layers[-1].config
     n_in, n_out = layers[0].values_in, layers[-1].values_out  # an image for a convolution
     period = chain_vector_period(layers)
-    macs = sum(layer_macs(layer.config, layer.convolution) for layer in layers)
+    macs = sum(layer.macs for layer in layers)
     fmax_hz = (report.get("fmax_mhz") or 0.0) * 1e6
     described = {
         "core": first.kind,

@@ -13,24 +13,11 @@ from jaynes_hw.cli import main
 from jaynes_hw.model import import_onnx
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import helper  # noqa: E402
+
+from tests.helpers.onnx_graphs import save_graph  # noqa: E402
 
 onnxruntime = pytest.importorskip("onnxruntime")
-
-
-def _save(path, nodes, initializers, input_dims, output_dims=None):
-    graph = helper.make_graph(
-        nodes,
-        "cnn",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_dims)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, output_dims)],
-        [numpy_helper.from_array(np.asarray(a, np.float32), n) for n, a in initializers.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
 
 
 def _cnn(path, rng):
@@ -58,7 +45,7 @@ def _cnn(path, rng):
         helper.make_node("Flatten", ["g2"], ["f2"], name="flatten"),
         helper.make_node("Gemm", ["f2", "w3", "b3"], ["y"], name="fc", transB=1),
     ]  # fmt: skip
-    return _save(path, nodes, initializers, ["batch", 1, 9, 8], ["batch", 5])
+    return save_graph(path, nodes, initializers, ["batch", 1, 9, 8], ["batch", 5])
 
 
 def _onnx_runtime(path, x):
@@ -103,7 +90,7 @@ def test_a_flattened_image_reorders_the_dense_columns_and_a_1d_convolution_impor
         helper.make_node("Flatten", ["p1"], ["f1"], name="flatten"),
         helper.make_node("Gemm", ["f1", "w2", "b2"], ["y"], name="fc", transB=1),
     ]
-    path = _save(tmp_path / "conv1d.onnx", nodes, initializers, ["batch", 3, 10], ["batch", 2])
+    path = save_graph(tmp_path / "conv1d.onnx", nodes, initializers, ["batch", 3, 10], ["batch", 2])
     model = import_onnx(path)
     assert model.shape_text == "1x10x3 -> conv 1x3, max pool 1x2 -> 1x4x4 -> 2"
     x = rng.standard_normal((16, 3, 10)).astype(np.float32)
@@ -111,7 +98,7 @@ def test_a_flattened_image_reorders_the_dense_columns_and_a_1d_convolution_impor
     # without the dense layer: the graph's output is the pooled image
     pool = helper.make_node("MaxPool", ["r1"], ["y"], name="pool", kernel_shape=[2], strides=[2])
     image_nodes = [*nodes[:2], pool]
-    path = _save(
+    path = save_graph(
         tmp_path / "image.onnx", image_nodes, initializers, ["batch", 3, 10], ["batch", 4, 4]
     )
     model = import_onnx(path)
@@ -195,15 +182,7 @@ def test_a_convolution_it_cannot_build_is_one_line_and_nothing_is_written(
         nodes[1] = helper.make_node("Gemm", ["c", "w2"], ["y"], transB=1)
     elif case == "conv_on_features":
         dims = ["batch", 64]
-    path = tmp_path / "bad.onnx"
-    graph = helper.make_graph(
-        nodes,
-        "bad",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(np.asarray(a, np.float32), n) for n, a in initializers.items()],
-    )
-    onnx.save(helper.make_model(graph), str(path))
+    path = save_graph(tmp_path / "bad.onnx", nodes, initializers, dims, checked=False)
     assert main(["import", str(path), "--out", str(tmp_path / "net.toml")]) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and message in error and str(path) in error, error

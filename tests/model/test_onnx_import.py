@@ -12,24 +12,15 @@ from jaynes_hw.cli import main
 from jaynes_hw.model import import_onnx
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import helper  # noqa: E402
+
+from tests.helpers.onnx_graphs import save_graph  # noqa: E402
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
 
 def _save(path, nodes, initializers, n_in, n_out, input_dims=None):
-    graph = helper.make_graph(
-        nodes,
-        "net",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_dims or ["batch", n_in])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n_out])],
-        [numpy_helper.from_array(np.asarray(array), name) for name, array in initializers.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return save_graph(path, nodes, initializers, input_dims or ["batch", n_in], ["batch", n_out])
 
 
 def _mlp(path, rng):
@@ -195,15 +186,9 @@ def test_a_graph_it_cannot_build_is_one_line_and_nothing_is_written(
         nodes = [helper.make_node("MatMul", ["x", "x"], ["y"], name="square")]
     elif case == "shape":
         initializers = {"w": np.ones((4, 7), np.float32)}
-    path = tmp_path / "bad.onnx"
-    graph = helper.make_graph(
-        nodes,
-        "bad",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims or ["batch", 20])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(array, name) for name, array in initializers.items()],
+    path = save_graph(
+        tmp_path / "bad.onnx", nodes, initializers, dims or ["batch", 20], checked=False
     )
-    onnx.save(helper.make_model(graph), str(path))
     assert main(["import", str(path), "--out", str(tmp_path / "net.toml")]) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and message in error and str(path) in error
