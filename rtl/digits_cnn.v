@@ -1055,27 +1055,27 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  reg [31:0] \$155 ;
-  wire [31:0] \$156 ;
+  wire \$155 ;
+  wire \$156 ;
   wire \$157 ;
-  wire [1:0] \$158 ;
-  wire [1:0] \$159 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [1:0] \$160 ;
-  wire [31:0] \$161 ;
-  wire [4:0] \$162 ;
-  wire [32:0] \$163 ;
-  wire [32:0] \$164 ;
-  wire [32:0] \$165 ;
-  wire [32:0] \$166 ;
-  wire [32:0] \$167 ;
-  wire [32:0] \$168 ;
-  wire [32:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  reg [31:0] \$166 ;
+  wire [31:0] \$167 ;
+  wire \$168 ;
+  wire [1:0] \$169 ;
   wire \$17 ;
-  wire [32:0] \$170 ;
-  wire [32:0] \$171 ;
-  wire [32:0] \$172 ;
-  wire [32:0] \$173 ;
+  wire [1:0] \$170 ;
+  wire [1:0] \$171 ;
+  wire [31:0] \$172 ;
+  wire [4:0] \$173 ;
   wire [32:0] \$174 ;
   wire [32:0] \$175 ;
   wire [32:0] \$176 ;
@@ -1100,75 +1100,90 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire [32:0] \$193 ;
   wire [32:0] \$194 ;
   wire [32:0] \$195 ;
-  wire [3:0] \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  wire [32:0] \$196 ;
+  wire [32:0] \$197 ;
+  wire [32:0] \$198 ;
+  wire [32:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg [7:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg \$204 ;
-  reg [2:0] \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [4:0] \$208 ;
+  wire [32:0] \$200 ;
+  wire [32:0] \$201 ;
+  wire [32:0] \$202 ;
+  wire [32:0] \$203 ;
+  wire [32:0] \$204 ;
+  wire [32:0] \$205 ;
+  wire [32:0] \$206 ;
+  wire [3:0] \$207 ;
+  reg \$208 ;
   reg \$209 ;
   wire \$21 ;
   reg \$210 ;
   reg \$211 ;
   reg \$212 ;
-  reg [5:0] \$213 ;
-  reg [1:0] \$214 ;
+  reg [7:0] \$213 ;
+  reg [31:0] \$214 ;
   reg \$215 ;
-  reg \$216 ;
-  reg [5:0] \$217 ;
-  reg [1:0] \$218 ;
-  reg \$219 ;
+  reg [2:0] \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg [4:0] \$219 ;
   wire \$22 ;
   reg \$220 ;
-  reg [5:0] \$221 ;
-  reg [1:0] \$222 ;
+  reg \$221 ;
+  reg \$222 ;
   reg \$223 ;
-  reg \$224 ;
-  reg [5:0] \$225 ;
-  reg [1:0] \$226 ;
+  reg [5:0] \$224 ;
+  reg [1:0] \$225 ;
+  reg \$226 ;
   reg \$227 ;
-  reg \$228 ;
-  reg [5:0] \$229 ;
+  reg [5:0] \$228 ;
+  reg [1:0] \$229 ;
   wire \$23 ;
-  reg [1:0] \$230 ;
+  reg \$230 ;
   reg \$231 ;
-  reg \$232 ;
-  reg [5:0] \$233 ;
-  reg [1:0] \$234 ;
+  reg [5:0] \$232 ;
+  reg [1:0] \$233 ;
+  reg \$234 ;
   reg \$235 ;
-  reg \$236 ;
-  reg [5:0] \$237 ;
-  reg [1:0] \$238 ;
+  reg [5:0] \$236 ;
+  reg [1:0] \$237 ;
+  reg \$238 ;
   reg \$239 ;
   wire \$24 ;
-  reg \$240 ;
-  reg [5:0] \$241 ;
-  reg [1:0] \$242 ;
+  reg [5:0] \$240 ;
+  reg [1:0] \$241 ;
+  reg \$242 ;
   reg \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg [4:0] \$246 ;
-  reg [3:0] \$247 ;
-  reg [1:0] \$248 ;
-  reg [2:0] \$249 ;
+  reg [5:0] \$244 ;
+  reg [1:0] \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [5:0] \$248 ;
+  reg [1:0] \$249 ;
   wire \$25 ;
   reg \$250 ;
   reg \$251 ;
-  reg [31:0] \$252 ;
-  reg \$253 ;
+  reg [5:0] \$252 ;
+  reg [1:0] \$253 ;
   reg \$254 ;
   reg \$255 ;
+  reg \$256 ;
+  reg [4:0] \$257 ;
+  reg [3:0] \$258 ;
+  reg [1:0] \$259 ;
   wire \$26 ;
+  reg [2:0] \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg [2:0] \$264 ;
+  reg \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [31:0] \$268 ;
+  reg \$269 ;
   wire \$27 ;
+  reg \$270 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
@@ -1189,10 +1204,10 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [4:0] \$455 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
+  wire [4:0] \$482 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
@@ -1250,15 +1265,14 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
   reg [2:0] bias_mem__addr = 3'h0;
   wire bias_mem__busy;
-  wire [20:0] bias_mem__r_data;
+  wire [28:0] bias_mem__r_data;
   reg bias_mem__r_en = 1'h0;
-  wire [20:0] bias_mem__w_data;
+  wire [28:0] bias_mem__w_data;
   reg bias_mem__w_en = 1'h0;
   (* init = 3'h0 *)
   wire [2:0] bias_output;
@@ -1283,6 +1297,7 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [3:0] code_lanes = 4'h0;
   reg [4:0] code_mem__addr = 5'h00;
   reg code_mem__busy = 1'h0;
@@ -1302,9 +1317,9 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   reg decoded = 1'h0;
   reg [1:0] exponents__0 = 2'h0;
   reg [1:0] exponents__1 = 2'h0;
-  reg [1:0] exponents__2 = 2'h0;
+  reg [1:0] exponents__2 = 2'h1;
   reg [1:0] exponents__3 = 2'h1;
-  reg [1:0] exponents__4 = 2'h2;
+  reg [1:0] exponents__4 = 2'h1;
   reg [1:0] exponents__5 = 2'h2;
   reg [1:0] exponents__6 = 2'h2;
   reg [1:0] exponents__7 = 2'h3;
@@ -1325,13 +1340,13 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   reg level6_write = 1'h0;
   reg level7_read = 1'h0;
   reg level7_write = 1'h0;
-  reg [5:0] mantissas__0 = 6'h0b;
-  reg [5:0] mantissas__1 = 6'h31;
-  reg [5:0] mantissas__2 = 6'h3c;
-  reg [5:0] mantissas__3 = 6'h2f;
-  reg [5:0] mantissas__4 = 6'h20;
-  reg [5:0] mantissas__5 = 6'h29;
-  reg [5:0] mantissas__6 = 6'h36;
+  reg [5:0] mantissas__0 = 6'h0c;
+  reg [5:0] mantissas__1 = 6'h35;
+  reg [5:0] mantissas__2 = 6'h26;
+  reg [5:0] mantissas__3 = 6'h30;
+  reg [5:0] mantissas__4 = 6'h3f;
+  reg [5:0] mantissas__5 = 6'h2a;
+  reg [5:0] mantissas__6 = 6'h34;
   reg [5:0] mantissas__7 = 6'h3f;
   reg [1:0] read_lane = 2'h0;
   reg [31:0] read_word = 32'd0;
@@ -1344,41 +1359,54 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   reg request_write = 1'h0;
   input rst;
   wire rst;
-  reg [4:0] shift = 5'h09;
+  reg scale_fetched = 1'h0;
+  reg [2:0] scale_mem__addr = 3'h0;
+  wire scale_mem__busy;
+  wire [7:0] scale_mem__r_data;
+  reg scale_mem__r_en = 1'h0;
+  wire [7:0] scale_mem__w_data;
+  reg scale_mem__w_en = 1'h0;
+  (* init = 3'h0 *)
+  wire [2:0] scale_output;
+  (* init = 1'h0 *)
+  wire scale_read;
+  (* init = 1'h0 *)
+  wire scale_write;
+  reg [4:0] shift = 5'h10;
   reg shift_read = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] staged0_e;
-  (* init = 6'h0b *)
+  (* init = 6'h0c *)
   wire [5:0] staged0_m;
   (* init = 2'h0 *)
   wire [1:0] staged1_e;
-  (* init = 6'h31 *)
+  (* init = 6'h35 *)
   wire [5:0] staged1_m;
-  (* init = 2'h0 *)
+  (* init = 2'h1 *)
   wire [1:0] staged2_e;
-  (* init = 6'h3c *)
+  (* init = 6'h26 *)
   wire [5:0] staged2_m;
   (* init = 2'h1 *)
   wire [1:0] staged3_e;
-  (* init = 6'h2f *)
+  (* init = 6'h30 *)
   wire [5:0] staged3_m;
-  (* init = 2'h2 *)
+  (* init = 2'h1 *)
   wire [1:0] staged4_e;
-  (* init = 6'h20 *)
+  (* init = 6'h3f *)
   wire [5:0] staged4_m;
   (* init = 2'h2 *)
   wire [1:0] staged5_e;
-  (* init = 6'h29 *)
+  (* init = 6'h2a *)
   wire [5:0] staged5_m;
   (* init = 2'h2 *)
   wire [1:0] staged6_e;
-  (* init = 6'h36 *)
+  (* init = 6'h34 *)
   wire [5:0] staged6_m;
   (* init = 2'h3 *)
   wire [1:0] staged7_e;
   (* init = 6'h3f *)
   wire [5:0] staged7_m;
-  (* init = 5'h09 *)
+  (* init = 5'h10 *)
   wire [4:0] staged_shift;
   input [7:0] x__payload;
   wire [7:0] x__payload;
@@ -1404,6 +1432,7 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   assign commit = \$2  & request_data[0];
   assign code_mem__w_en = code_write ? code_lanes : 4'h0;
   assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
+  assign scale_mem__busy = scale_mem__w_en | scale_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
   assign \$5  = \$4  | bus__ack;
@@ -1553,164 +1582,180 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   assign \$152  = request_addr[2:0] < 4'h8;
   assign \$153  = \$151  & \$152 ;
   assign \$154  = \$150  & \$153 ;
-  assign \$156  = register_read ? \$155  : 32'd0;
-  assign \$157  = commit_pending ? 1'h1 : 1'h0;
-  assign \$158  = busy ? 2'h2 : 2'h0;
-  assign \$159  = { 1'h0, \$157  } | \$158 ;
-  assign \$160  = control_read ? \$159  : 2'h0;
-  assign \$161  = \$156  | { 30'h00000000, \$160  };
-  assign \$162  = shift_read ? shift : 5'h00;
-  assign \$164  = { 27'h0000000, mantissas__0 } | \$163 ;
-  assign \$165  = level0_read ? \$164  : 33'h000000000;
-  assign \$166  = { 28'h0000000, \$162  } | \$165 ;
-  assign \$167  = { 1'h0, \$161  } | \$166 ;
-  assign \$169  = { 27'h0000000, mantissas__1 } | \$168 ;
-  assign \$170  = level1_read ? \$169  : 33'h000000000;
-  assign \$172  = { 27'h0000000, mantissas__2 } | \$171 ;
-  assign \$173  = level2_read ? \$172  : 33'h000000000;
-  assign \$174  = \$170  | \$173 ;
-  assign \$176  = { 27'h0000000, mantissas__3 } | \$175 ;
-  assign \$177  = level3_read ? \$176  : 33'h000000000;
-  assign \$179  = { 27'h0000000, mantissas__4 } | \$178 ;
-  assign \$180  = level4_read ? \$179  : 33'h000000000;
-  assign \$181  = \$177  | \$180 ;
-  assign \$182  = \$174  | \$181 ;
-  assign \$183  = \$167  | \$182 ;
-  assign \$185  = { 27'h0000000, mantissas__5 } | \$184 ;
-  assign \$186  = level5_read ? \$185  : 33'h000000000;
-  assign \$188  = { 27'h0000000, mantissas__6 } | \$187 ;
-  assign \$189  = level6_read ? \$188  : 33'h000000000;
-  assign \$190  = \$186  | \$189 ;
-  assign \$192  = { 27'h0000000, mantissas__7 } | \$191 ;
-  assign \$193  = level7_read ? \$192  : 33'h000000000;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = \$183  | \$194 ;
-  assign \$455  = read_lane * 3'h4;
-  assign \$196  = code_mem__r_data >> \$455 ;
+  assign \$155  = request_valid & request_write;
+  assign \$156  = request_addr[7:3] == 2'h3;
+  assign \$157  = request_addr[2:0] < 4'h8;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$155  & \$158 ;
+  assign \$160  = ~ request_write;
+  assign \$161  = request_valid & \$160 ;
+  assign \$162  = request_addr[7:3] == 2'h3;
+  assign \$163  = request_addr[2:0] < 4'h8;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$161  & \$164 ;
+  assign \$167  = register_read ? \$166  : 32'd0;
+  assign \$168  = commit_pending ? 1'h1 : 1'h0;
+  assign \$169  = busy ? 2'h2 : 2'h0;
+  assign \$170  = { 1'h0, \$168  } | \$169 ;
+  assign \$171  = control_read ? \$170  : 2'h0;
+  assign \$172  = \$167  | { 30'h00000000, \$171  };
+  assign \$173  = shift_read ? shift : 5'h00;
+  assign \$175  = { 27'h0000000, mantissas__0 } | \$174 ;
+  assign \$176  = level0_read ? \$175  : 33'h000000000;
+  assign \$177  = { 28'h0000000, \$173  } | \$176 ;
+  assign \$178  = { 1'h0, \$172  } | \$177 ;
+  assign \$180  = { 27'h0000000, mantissas__1 } | \$179 ;
+  assign \$181  = level1_read ? \$180  : 33'h000000000;
+  assign \$183  = { 27'h0000000, mantissas__2 } | \$182 ;
+  assign \$184  = level2_read ? \$183  : 33'h000000000;
+  assign \$185  = \$181  | \$184 ;
+  assign \$187  = { 27'h0000000, mantissas__3 } | \$186 ;
+  assign \$188  = level3_read ? \$187  : 33'h000000000;
+  assign \$190  = { 27'h0000000, mantissas__4 } | \$189 ;
+  assign \$191  = level4_read ? \$190  : 33'h000000000;
+  assign \$192  = \$188  | \$191 ;
+  assign \$193  = \$185  | \$192 ;
+  assign \$194  = \$178  | \$193 ;
+  assign \$196  = { 27'h0000000, mantissas__5 } | \$195 ;
+  assign \$197  = level5_read ? \$196  : 33'h000000000;
+  assign \$199  = { 27'h0000000, mantissas__6 } | \$198 ;
+  assign \$200  = level6_read ? \$199  : 33'h000000000;
+  assign \$201  = \$197  | \$200 ;
+  assign \$203  = { 27'h0000000, mantissas__7 } | \$202 ;
+  assign \$204  = level7_read ? \$203  : 33'h000000000;
+  assign \$205  = \$201  | \$204 ;
+  assign \$206  = \$194  | \$205 ;
+  assign \$482  = read_lane * 3'h4;
+  assign \$207  = code_mem__r_data >> \$482 ;
   always @(posedge clk)
-    request_valid <= \$197 ;
+    request_valid <= \$208 ;
   always @(posedge clk)
-    bus__ack <= \$198 ;
+    bus__ack <= \$209 ;
   always @(posedge clk)
-    decoded <= \$199 ;
+    decoded <= \$210 ;
   always @(posedge clk)
-    fetched <= \$200 ;
+    fetched <= \$211 ;
   always @(posedge clk)
-    collected <= \$201 ;
+    collected <= \$212 ;
   always @(posedge clk)
-    request_addr <= \$202 ;
+    request_addr <= \$213 ;
   always @(posedge clk)
-    request_data <= \$203 ;
+    request_data <= \$214 ;
   always @(posedge clk)
-    request_write <= \$204 ;
+    request_write <= \$215 ;
   always @(posedge clk)
-    register <= \$205 ;
+    register <= \$216 ;
   always @(posedge clk)
-    register_write <= \$206 ;
+    register_write <= \$217 ;
   always @(posedge clk)
-    register_read <= \$207 ;
+    register_read <= \$218 ;
   always @(posedge clk)
-    shift <= \$208 ;
+    shift <= \$219 ;
   always @(posedge clk)
-    control_read <= \$209 ;
+    control_read <= \$220 ;
   always @(posedge clk)
-    shift_read <= \$210 ;
+    shift_read <= \$221 ;
   always @(posedge clk)
-    level0_write <= \$211 ;
+    level0_write <= \$222 ;
   always @(posedge clk)
-    level0_read <= \$212 ;
+    level0_read <= \$223 ;
   always @(posedge clk)
-    mantissas__0 <= \$213 ;
+    mantissas__0 <= \$224 ;
   always @(posedge clk)
-    exponents__0 <= \$214 ;
+    exponents__0 <= \$225 ;
   always @(posedge clk)
-    level1_write <= \$215 ;
+    level1_write <= \$226 ;
   always @(posedge clk)
-    level1_read <= \$216 ;
+    level1_read <= \$227 ;
   always @(posedge clk)
-    mantissas__1 <= \$217 ;
+    mantissas__1 <= \$228 ;
   always @(posedge clk)
-    exponents__1 <= \$218 ;
+    exponents__1 <= \$229 ;
   always @(posedge clk)
-    level2_write <= \$219 ;
+    level2_write <= \$230 ;
   always @(posedge clk)
-    level2_read <= \$220 ;
+    level2_read <= \$231 ;
   always @(posedge clk)
-    mantissas__2 <= \$221 ;
+    mantissas__2 <= \$232 ;
   always @(posedge clk)
-    exponents__2 <= \$222 ;
+    exponents__2 <= \$233 ;
   always @(posedge clk)
-    level3_write <= \$223 ;
+    level3_write <= \$234 ;
   always @(posedge clk)
-    level3_read <= \$224 ;
+    level3_read <= \$235 ;
   always @(posedge clk)
-    mantissas__3 <= \$225 ;
+    mantissas__3 <= \$236 ;
   always @(posedge clk)
-    exponents__3 <= \$226 ;
+    exponents__3 <= \$237 ;
   always @(posedge clk)
-    level4_write <= \$227 ;
+    level4_write <= \$238 ;
   always @(posedge clk)
-    level4_read <= \$228 ;
+    level4_read <= \$239 ;
   always @(posedge clk)
-    mantissas__4 <= \$229 ;
+    mantissas__4 <= \$240 ;
   always @(posedge clk)
-    exponents__4 <= \$230 ;
+    exponents__4 <= \$241 ;
   always @(posedge clk)
-    level5_write <= \$231 ;
+    level5_write <= \$242 ;
   always @(posedge clk)
-    level5_read <= \$232 ;
+    level5_read <= \$243 ;
   always @(posedge clk)
-    mantissas__5 <= \$233 ;
+    mantissas__5 <= \$244 ;
   always @(posedge clk)
-    exponents__5 <= \$234 ;
+    exponents__5 <= \$245 ;
   always @(posedge clk)
-    level6_write <= \$235 ;
+    level6_write <= \$246 ;
   always @(posedge clk)
-    level6_read <= \$236 ;
+    level6_read <= \$247 ;
   always @(posedge clk)
-    mantissas__6 <= \$237 ;
+    mantissas__6 <= \$248 ;
   always @(posedge clk)
-    exponents__6 <= \$238 ;
+    exponents__6 <= \$249 ;
   always @(posedge clk)
-    level7_write <= \$239 ;
+    level7_write <= \$250 ;
   always @(posedge clk)
-    level7_read <= \$240 ;
+    level7_read <= \$251 ;
   always @(posedge clk)
-    mantissas__7 <= \$241 ;
+    mantissas__7 <= \$252 ;
   always @(posedge clk)
-    exponents__7 <= \$242 ;
+    exponents__7 <= \$253 ;
   always @(posedge clk)
-    code_write <= \$243 ;
+    code_write <= \$254 ;
   always @(posedge clk)
-    code_mem__r_en <= \$244 ;
+    code_mem__r_en <= \$255 ;
   always @(posedge clk)
-    code_mem__busy <= \$245 ;
+    code_mem__busy <= \$256 ;
   always @(posedge clk)
-    code_mem__addr <= \$246 ;
+    code_mem__addr <= \$257 ;
   always @(posedge clk)
-    code_lanes <= \$247 ;
+    code_lanes <= \$258 ;
   always @(posedge clk)
-    read_lane <= \$248 ;
+    read_lane <= \$259 ;
   always @(posedge clk)
-    bias_mem__addr <= \$249 ;
+    bias_mem__addr <= \$260 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$250 ;
+    bias_mem__w_en <= \$261 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$251 ;
+    bias_mem__r_en <= \$262 ;
   always @(posedge clk)
-    read_word <= \$252 ;
+    bias_fetched <= \$263 ;
   always @(posedge clk)
-    \$signal  <= \$253 ;
+    scale_mem__addr <= \$264 ;
   always @(posedge clk)
-    \$signal$107  <= \$254 ;
+    scale_mem__w_en <= \$265 ;
   always @(posedge clk)
-    bias_fetched <= \$255 ;
+    scale_mem__r_en <= \$266 ;
+  always @(posedge clk)
+    scale_fetched <= \$267 ;
+  always @(posedge clk)
+    read_word <= \$268 ;
+  always @(posedge clk)
+    \$signal  <= \$269 ;
+  always @(posedge clk)
+    code_collect <= \$270 ;
   \digits_cnn.layer0.core.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[20:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -1738,7 +1783,14 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
     .mantissas__7(mantissas__7),
     .r__ready(y__ready),
     .rst(rst),
+    .scale_mem__r_data(scale_mem__r_data),
+    .scale_mem__r_en(scale_mem__r_en),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .\write__addr$41 (scale_mem__addr),
+    .write__data(request_data[28:0]),
+    .write__en(bias_mem__w_en),
+    .\write__en$45 (scale_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -1749,518 +1801,552 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347201;
+          \$166  = 32'd1247347457;
       3'h1:
-          \$155  = 32'd524297;
+          \$166  = 32'd524297;
       3'h2:
-          \$155  = 32'd134743044;
+          \$166  = 32'd134743044;
       3'h3:
-          \$155  = 32'd18153990;
+          \$166  = 32'd18678278;
       3'h4:
-          \$155  = 32'd0;
+          \$166  = 32'd0;
       3'h5:
-          \$155  = 32'd0;
+          \$166  = 32'd0;
       3'h6:
-          \$155  = 32'd0;
+          \$166  = 32'd8;
       3'h7:
-          \$155  = 32'd0;
+          \$166  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$7 ;
+    \$208  = \$7 ;
     if (rst) begin
-      \$197  = 1'h0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = collected;
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = request_valid;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = decoded;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = fetched;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = request_addr;
-    if (\$12 ) begin
-      \$202  = bus__addr;
-    end
-    if (rst) begin
-      \$202  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = request_data;
-    if (\$12 ) begin
-      \$203  = bus__w_data;
-    end
-    if (rst) begin
-      \$203  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = request_write;
-    if (\$12 ) begin
-      \$204  = bus__w_stb;
-    end
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = register;
-    if (request_valid) begin
-      \$205  = request_addr[2:0];
-    end
-    if (rst) begin
-      \$205  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = \$15 ;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = \$19 ;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = shift;
-    if (\$21 ) begin
-      \$208  = request_data[4:0];
-    end
-    if (rst) begin
-      \$208  = 5'h09;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$27 ;
+    \$209  = collected;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = \$33 ;
+    \$210  = request_valid;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = \$38 ;
+    \$211  = decoded;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = \$44 ;
+    \$212  = fetched;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = mantissas__0;
-    if (level0_write) begin
-      \$213  = request_data[5:0];
+    \$213  = request_addr;
+    if (\$12 ) begin
+      \$213  = bus__addr;
     end
     if (rst) begin
-      \$213  = 6'h0b;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = exponents__0;
-    if (level0_write) begin
-      \$214  = request_data[17:16];
+    \$214  = request_data;
+    if (\$12 ) begin
+      \$214  = bus__w_data;
     end
     if (rst) begin
-      \$214  = 2'h0;
+      \$214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = \$49 ;
+    \$215  = request_write;
+    if (\$12 ) begin
+      \$215  = bus__w_stb;
+    end
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = \$55 ;
+    \$216  = register;
+    if (request_valid) begin
+      \$216  = request_addr[2:0];
+    end
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = mantissas__1;
-    if (level1_write) begin
-      \$217  = request_data[5:0];
-    end
+    \$217  = \$15 ;
     if (rst) begin
-      \$217  = 6'h31;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = exponents__1;
-    if (level1_write) begin
-      \$218  = request_data[17:16];
-    end
+    \$218  = \$19 ;
     if (rst) begin
-      \$218  = 2'h0;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = \$60 ;
+    \$219  = shift;
+    if (\$21 ) begin
+      \$219  = request_data[4:0];
+    end
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = \$66 ;
+    \$220  = \$27 ;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = mantissas__2;
-    if (level2_write) begin
-      \$221  = request_data[5:0];
-    end
+    \$221  = \$33 ;
     if (rst) begin
-      \$221  = 6'h3c;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = exponents__2;
-    if (level2_write) begin
-      \$222  = request_data[17:16];
-    end
+    \$222  = \$38 ;
     if (rst) begin
-      \$222  = 2'h0;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = \$71 ;
+    \$223  = \$44 ;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = \$77 ;
+    \$224  = mantissas__0;
+    if (level0_write) begin
+      \$224  = request_data[5:0];
+    end
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 6'h0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = mantissas__3;
-    if (level3_write) begin
-      \$225  = request_data[5:0];
+    \$225  = exponents__0;
+    if (level0_write) begin
+      \$225  = request_data[17:16];
     end
     if (rst) begin
-      \$225  = 6'h2f;
+      \$225  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = exponents__3;
-    if (level3_write) begin
-      \$226  = request_data[17:16];
-    end
+    \$226  = \$49 ;
     if (rst) begin
-      \$226  = 2'h1;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = \$82 ;
+    \$227  = \$55 ;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = \$88 ;
+    \$228  = mantissas__1;
+    if (level1_write) begin
+      \$228  = request_data[5:0];
+    end
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 6'h35;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = mantissas__4;
-    if (level4_write) begin
-      \$229  = request_data[5:0];
+    \$229  = exponents__1;
+    if (level1_write) begin
+      \$229  = request_data[17:16];
     end
     if (rst) begin
-      \$229  = 6'h20;
+      \$229  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = exponents__4;
-    if (level4_write) begin
-      \$230  = request_data[17:16];
-    end
+    \$230  = \$60 ;
     if (rst) begin
-      \$230  = 2'h2;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = \$93 ;
+    \$231  = \$66 ;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = \$99 ;
+    \$232  = mantissas__2;
+    if (level2_write) begin
+      \$232  = request_data[5:0];
+    end
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 6'h26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = mantissas__5;
-    if (level5_write) begin
-      \$233  = request_data[5:0];
+    \$233  = exponents__2;
+    if (level2_write) begin
+      \$233  = request_data[17:16];
     end
     if (rst) begin
-      \$233  = 6'h29;
+      \$233  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = exponents__5;
-    if (level5_write) begin
-      \$234  = request_data[17:16];
-    end
+    \$234  = \$71 ;
     if (rst) begin
-      \$234  = 2'h2;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = \$104 ;
+    \$235  = \$77 ;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = \$110 ;
+    \$236  = mantissas__3;
+    if (level3_write) begin
+      \$236  = request_data[5:0];
+    end
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 6'h30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = mantissas__6;
-    if (level6_write) begin
-      \$237  = request_data[5:0];
+    \$237  = exponents__3;
+    if (level3_write) begin
+      \$237  = request_data[17:16];
     end
     if (rst) begin
-      \$237  = 6'h36;
+      \$237  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = exponents__6;
-    if (level6_write) begin
-      \$238  = request_data[17:16];
-    end
+    \$238  = \$82 ;
     if (rst) begin
-      \$238  = 2'h2;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = \$115 ;
+    \$239  = \$88 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = \$121 ;
+    \$240  = mantissas__4;
+    if (level4_write) begin
+      \$240  = request_data[5:0];
+    end
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = mantissas__7;
-    if (level7_write) begin
-      \$241  = request_data[5:0];
+    \$241  = exponents__4;
+    if (level4_write) begin
+      \$241  = request_data[17:16];
     end
     if (rst) begin
-      \$241  = 6'h3f;
+      \$241  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = exponents__7;
-    if (level7_write) begin
-      \$242  = request_data[17:16];
-    end
+    \$242  = \$93 ;
     if (rst) begin
-      \$242  = 2'h3;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = \$128 ;
+    \$243  = \$99 ;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = \$136 ;
+    \$244  = mantissas__5;
+    if (level5_write) begin
+      \$244  = request_data[5:0];
+    end
     if (rst) begin
-      \$244  = 1'h0;
+      \$244  = 6'h2a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = \$142 ;
+    \$245  = exponents__5;
+    if (level5_write) begin
+      \$245  = request_data[17:16];
+    end
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 2'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = code_mem__addr;
-    if (request_valid) begin
-      \$246  = request_addr[6:2];
-    end
+    \$246  = \$104 ;
     if (rst) begin
-      \$246  = 5'h00;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = code_lanes;
-    if (request_valid) begin
-      \$247  = \$143 [3:0];
-    end
+    \$247  = \$110 ;
     if (rst) begin
-      \$247  = 4'h0;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = read_lane;
-    if (request_valid) begin
-      \$248  = request_addr[1:0];
+    \$248  = mantissas__6;
+    if (level6_write) begin
+      \$248  = request_data[5:0];
     end
     if (rst) begin
-      \$248  = 2'h0;
+      \$248  = 6'h34;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = bias_mem__addr;
-    if (request_valid) begin
-      \$249  = request_addr[2:0];
+    \$249  = exponents__6;
+    if (level6_write) begin
+      \$249  = request_data[17:16];
     end
     if (rst) begin
-      \$249  = 3'h0;
+      \$249  = 2'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = \$148 ;
+    \$250  = \$115 ;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = \$154 ;
+    \$251  = \$121 ;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = read_word;
-    if (decoded) begin
-      \$252  = \$195 [31:0];
-    end
-    if (bias_fetched) begin
-      \$252  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
-    end
-    if (\$signal$107 ) begin
-      \$252  = { 28'h0000000, \$196  };
+    \$252  = mantissas__7;
+    if (level7_write) begin
+      \$252  = request_data[5:0];
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$252  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = code_mem__r_en;
+    \$253  = exponents__7;
+    if (level7_write) begin
+      \$253  = request_data[17:16];
+    end
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = \$signal ;
+    \$254  = \$128 ;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = bias_mem__r_en;
+    \$255  = \$136 ;
     if (rst) begin
       \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$256  = \$142 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$257  = code_mem__addr;
+    if (request_valid) begin
+      \$257  = request_addr[6:2];
+    end
+    if (rst) begin
+      \$257  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$258  = code_lanes;
+    if (request_valid) begin
+      \$258  = \$143 [3:0];
+    end
+    if (rst) begin
+      \$258  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$259  = read_lane;
+    if (request_valid) begin
+      \$259  = request_addr[1:0];
+    end
+    if (rst) begin
+      \$259  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$260  = bias_mem__addr;
+    if (request_valid) begin
+      \$260  = request_addr[2:0];
+    end
+    if (rst) begin
+      \$260  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$261  = \$148 ;
+    if (rst) begin
+      \$261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$262  = \$154 ;
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$263  = bias_mem__r_en;
+    if (rst) begin
+      \$263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$264  = scale_mem__addr;
+    if (request_valid) begin
+      \$264  = request_addr[2:0];
+    end
+    if (rst) begin
+      \$264  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$265  = \$159 ;
+    if (rst) begin
+      \$265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$266  = \$165 ;
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$267  = scale_mem__r_en;
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$268  = read_word;
+    if (decoded) begin
+      \$268  = \$206 [31:0];
+    end
+    if (bias_fetched) begin
+      \$268  = { bias_mem__r_data[28], bias_mem__r_data[28], bias_mem__r_data[28], bias_mem__r_data };
+    end
+    if (scale_fetched) begin
+      \$268  = { 24'h000000, scale_mem__r_data };
+    end
+    if (code_collect) begin
+      \$268  = { 28'h0000000, \$207  };
+    end
+    if (rst) begin
+      \$268  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$269  = code_mem__r_en;
+    if (rst) begin
+      \$269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$270  = \$signal ;
+    if (rst) begin
+      \$270  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -2292,61 +2378,65 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   assign code_read = code_mem__r_en;
   assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
-  assign bias_mem__w_data = request_data[20:0];
+  assign bias_mem__w_data = request_data[28:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
+  assign scale_output = scale_mem__addr;
+  assign scale_mem__w_data = request_data[7:0];
+  assign scale_write = scale_mem__w_en;
+  assign scale_read = scale_mem__r_en;
   assign \$123  = request_addr[7];
   assign \$131  = request_addr[7];
   assign \$137  = request_addr[7];
-  assign \$163  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$168  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$171  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$175  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$178  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$184  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$187  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$191  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$174  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$179  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$182  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$186  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$189  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$195  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$198  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$202  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, x__valid, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
-, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, clk);
+module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_write__en, x__ready, bias_mem__r_data, scale_mem__r_data, y__payload, r__ready, x__valid, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4
+, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, \write__addr$41 , \write__en$45 , scale_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [8:0] \$102 ;
+  wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
+  wire [8:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [8:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [8:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire [8:0] \$112 ;
-  reg [8:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [17:0] \$115 ;
-  reg [8:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [17:0] \$118 ;
-  reg [8:0] \$119 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [8:0] \$114 ;
+  reg [8:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [17:0] \$117 ;
+  reg [8:0] \$118 ;
+  wire [16:0] \$119 ;
   wire \$12 ;
-  wire [16:0] \$120 ;
-  wire [17:0] \$121 ;
-  reg [8:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [17:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [17:0] \$120 ;
+  reg [8:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [17:0] \$123 ;
+  reg [8:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [17:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [5:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -2356,112 +2446,121 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [21:0] \$139 ;
-  wire [1:0] \$14 ;
-  wire [22:0] \$140 ;
-  wire [21:0] \$141 ;
-  wire [22:0] \$142 ;
-  wire [21:0] \$143 ;
-  wire [22:0] \$144 ;
-  wire [21:0] \$145 ;
-  wire [22:0] \$146 ;
-  wire \$147 ;
-  wire [3:0] \$148 ;
-  wire [3:0] \$149 ;
-  wire \$15 ;
-  wire \$150 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [21:0] \$142 ;
+  wire [22:0] \$143 ;
+  wire [21:0] \$144 ;
+  wire [22:0] \$145 ;
+  wire [21:0] \$146 ;
+  wire [22:0] \$147 ;
+  wire [21:0] \$148 ;
+  wire [22:0] \$149 ;
+  wire [5:0] \$15 ;
+  wire [2:0] \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$154 ;
+  wire [3:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
+  wire [3:0] \$156 ;
+  wire [3:0] \$157 ;
   wire \$158 ;
-  wire \$159 ;
-  wire [5:0] \$16 ;
-  wire \$160 ;
-  wire [3:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [3:0] \$164 ;
+  wire [3:0] \$159 ;
+  wire [1:0] \$16 ;
+  wire [3:0] \$160 ;
+  wire [28:0] \$161 ;
+  wire [31:0] \$162 ;
+  wire [32:0] \$163 ;
+  wire [31:0] \$164 ;
   wire \$165 ;
-  wire [2:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
-  wire [3:0] \$168 ;
-  wire \$169 ;
-  wire [4:0] \$17 ;
+  wire [7:0] \$168 ;
+  wire [7:0] \$169 ;
+  wire \$17 ;
   wire \$170 ;
-  wire [23:0] \$171 ;
-  wire [23:0] \$172 ;
-  wire [23:0] \$173 ;
-  reg \$174 ;
-  reg [3:0] \$175 ;
-  reg [4:0] \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg [5:0] \$179 ;
-  wire \$18 ;
-  reg \$180 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [4:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [4:0] \$179 ;
+  wire [5:0] \$18 ;
+  wire \$180 ;
   reg \$181 ;
-  reg \$182 ;
-  reg \$183 ;
+  reg [3:0] \$182 ;
+  reg [4:0] \$183 ;
   reg \$184 ;
   reg \$185 ;
-  reg \$186 ;
+  reg [5:0] \$186 ;
   reg \$187 ;
   reg \$188 ;
   reg \$189 ;
-  wire \$19 ;
+  wire [4:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
   reg \$192 ;
   reg \$193 ;
-  reg [4:0] \$194 ;
-  reg [4:0] \$195 ;
-  reg [21:0] \$196 ;
-  reg [8:0] \$197 ;
-  reg [8:0] \$198 ;
-  reg [8:0] \$199 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [8:0] \$200 ;
-  reg [8:0] \$201 ;
-  reg [8:0] \$202 ;
-  reg [8:0] \$203 ;
+  reg \$200 ;
+  reg [4:0] \$201 ;
+  reg [4:0] \$202 ;
+  reg [29:0] \$203 ;
   reg [8:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
-  wire [6:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
+  reg [8:0] \$205 ;
+  reg [8:0] \$206 ;
+  reg [8:0] \$207 ;
+  reg [8:0] \$208 ;
+  reg [8:0] \$209 ;
+  wire \$21 ;
+  reg [8:0] \$210 ;
+  reg [8:0] \$211 ;
   reg \$212 ;
   reg \$213 ;
-  reg [20:0] \$214 ;
-  reg [20:0] \$215 ;
-  reg [20:0] \$216 ;
-  reg [20:0] \$217 ;
-  reg [2:0] \$218 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
   reg \$219 ;
-  wire [6:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
+  wire \$22 ;
+  reg \$220 ;
+  reg [20:0] \$221 ;
+  reg [20:0] \$222 ;
   reg [20:0] \$223 ;
   reg [20:0] \$224 ;
   reg [20:0] \$225 ;
   reg [20:0] \$226 ;
-  reg [2:0] \$227 ;
-  reg \$228 ;
-  reg \$229 ;
-  wire \$23 ;
+  reg [20:0] \$227 ;
+  reg [20:0] \$228 ;
+  reg [2:0] \$229 ;
+  wire [6:0] \$23 ;
   reg \$230 ;
   reg \$231 ;
-  reg \$232 ;
-  wire \$24 ;
+  reg [2:0] \$232 ;
+  reg [2:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg [3:0] \$239 ;
+  wire [6:0] \$24 ;
+  reg \$240 ;
+  reg \$241 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -2505,61 +2604,67 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [7:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
-  wire [4:0] \$66 ;
+  wire [7:0] \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [31:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [31:0] \$73 ;
+  wire [31:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [8:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [8:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [8:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [8:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [8:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [8:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [8:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [8:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [8:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [8:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$122  = 1'h0;
-  reg \$signal$123  = 1'h0;
-  reg \$signal$125  = 1'h0;
-  reg \$signal$126  = 1'h0;
-  reg \$signal$129  = 1'h0;
-  reg \$signal$130  = 1'h0;
-  reg \$signal$68  = 1'h0;
-  reg \$signal$69  = 1'h0;
-  reg \$signal$75  = 1'h0;
+  reg \$signal$133  = 1'h0;
+  reg \$signal$134  = 1'h0;
+  reg \$signal$136  = 1'h0;
+  reg \$signal$137  = 1'h0;
+  reg \$signal$140  = 1'h0;
+  reg \$signal$141  = 1'h0;
+  reg \$signal$142  = 1'h0;
+  reg \$signal$156  = 1'h0;
+  reg \$signal$79  = 1'h0;
+  reg \$signal$80  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  wire [2:0] \$signature__addr ;
+  wire [2:0] \$signature__addr$49 ;
+  wire [28:0] \$signature__data ;
+  wire [7:0] \$signature__data$48 ;
   reg [20:0] acc0 = 21'h000000;
   reg [20:0] acc1 = 21'h000000;
   reg [20:0] acc2 = 21'h000000;
   reg [20:0] acc3 = 21'h000000;
-  reg [21:0] active_rounding = 22'h000100;
-  reg [4:0] active_shift = 5'h09;
+  reg [29:0] active_rounding = 30'h00008000;
+  reg [4:0] active_shift = 5'h10;
   reg [20:0] bank0 = 21'h000000;
   reg [20:0] bank1 = 21'h000000;
   reg [20:0] bank2 = 21'h000000;
@@ -2569,27 +2674,20 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [2:0] bias_head = 3'h0;
   wire [2:0] bias_mem__addr;
-  output [20:0] bias_mem__r_data;
-  wire [20:0] bias_mem__r_data;
+  output [28:0] bias_mem__r_data;
+  wire [28:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
-  wire [20:0] bias_mem__w_data;
+  wire [28:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [2:0] bias_read__addr;
-  wire [20:0] bias_read__data;
-  input [2:0] bias_write__addr;
-  wire [2:0] bias_write__addr;
-  input [20:0] bias_write__data;
-  wire [20:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
   wire \busy$11 ;
-  reg [4:0] clamped = 5'h09;
+  reg [4:0] clamped = 5'h10;
   wire clear;
   input clk;
   wire clk;
@@ -2645,7 +2743,6 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [2:0] head = 3'h0;
   (* init = 4'h0 *)
   wire [3:0] input_index;
   (* init = 4'h0 *)
@@ -2657,13 +2754,13 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   wire input_write__en;
   wire issue;
   reg last_beat = 1'h0;
-  reg [8:0] level0 = 9'h00b;
-  reg [8:0] level1 = 9'h031;
-  reg [8:0] level2 = 9'h03c;
-  reg [8:0] level3 = 9'h05e;
-  reg [8:0] level4 = 9'h080;
-  reg [8:0] level5 = 9'h0a4;
-  reg [8:0] level6 = 9'h0d8;
+  reg [8:0] level0 = 9'h00c;
+  reg [8:0] level1 = 9'h035;
+  reg [8:0] level2 = 9'h04c;
+  reg [8:0] level3 = 9'h060;
+  reg [8:0] level4 = 9'h07e;
+  reg [8:0] level5 = 9'h0a8;
+  reg [8:0] level6 = 9'h0d0;
   reg [8:0] level7 = 9'h1f8;
   reg [8:0] level_lane0 = 9'h000;
   reg [8:0] level_lane1 = 9'h000;
@@ -2686,20 +2783,30 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   input [5:0] mantissas__7;
   wire [5:0] mantissas__7;
   reg [5:0] next_vector = 6'h00;
+  reg [31:0] offset_f1 = 32'd0;
   reg pass_index = 1'h0;
   wire [7:0] r__payload;
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
-  reg [23:0] rounded_f1 = 24'h000000;
+  reg [31:0] rounded_f2 = 32'd0;
   reg [4:0] row = 5'h00;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
+  reg [2:0] scale_head = 3'h0;
+  wire [2:0] scale_mem__addr;
+  output [7:0] scale_mem__r_data;
+  wire [7:0] scale_mem__r_data;
+  input scale_mem__r_en;
+  wire scale_mem__r_en;
+  wire [7:0] scale_mem__w_data;
+  wire scale_mem__w_en;
+  reg [31:0] scaled_f1 = 32'd0;
   input [4:0] shift;
   wire [4:0] shift;
-  reg [23:0] shifted_f2 = 24'h000000;
+  reg [31:0] shifted_f3 = 32'd0;
   reg sign0 = 1'h0;
   reg sign1 = 1'h0;
   reg sign2 = 1'h0;
@@ -2708,19 +2815,29 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   reg sign2_2 = 1'h0;
   reg sign2_3 = 1'h0;
   reg sign3 = 1'h0;
-  reg [2:0] space = 3'h7;
+  reg [3:0] space = 4'h8;
   reg space_one = 1'h0;
   reg [16:0] term0 = 17'h00000;
   reg [16:0] term1 = 17'h00000;
   reg [16:0] term2 = 17'h00000;
   reg [16:0] term3 = 17'h00000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
-  reg [22:0] value_f0 = 23'h000000;
+  wire valid_saturated;
+  reg [20:0] value_f0 = 21'h000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
+  input [2:0] write__addr;
+  wire [2:0] write__addr;
+  input [2:0] \write__addr$41 ;
+  wire [2:0] \write__addr$41 ;
+  input [28:0] write__data;
+  wire [28:0] write__data;
+  wire [7:0] \write__data$43 ;
+  input write__en;
+  wire write__en;
+  input \write__en$45 ;
+  wire \write__en$45 ;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -2734,56 +2851,56 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   wire y__ready;
   output y__valid;
   wire y__valid;
-  reg [20:0] biases [7:0];
+  reg [28:0] biases [7:0];
   initial begin
-    biases[0] = 21'h0012ba;
-    biases[1] = 21'h0047ea;
-    biases[2] = 21'h003ee3;
-    biases[3] = 21'h0040b9;
-    biases[4] = 21'h002346;
-    biases[5] = 21'h000dc7;
-    biases[6] = 21'h002acf;
-    biases[7] = 21'h000692;
+    biases[0] = 29'h001043cb;
+    biases[1] = 29'h003e7663;
+    biases[2] = 29'h00369f49;
+    biases[3] = 29'h003836df;
+    biases[4] = 29'h001ea2de;
+    biases[5] = 29'h000bf748;
+    biases[6] = 29'h00252e13;
+    biases[7] = 29'h0005b540;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
-  reg [20:0] _0_;
+  reg [28:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [15:0] codes [17:0];
   initial begin
-    codes[0] = 16'hcbd6;
-    codes[1] = 16'hccb4;
+    codes[0] = 16'hcbc6;
+    codes[1] = 16'hbca4;
     codes[2] = 16'h43bc;
-    codes[3] = 16'hb5d0;
+    codes[3] = 16'ha6d0;
     codes[4] = 16'h62c5;
     codes[5] = 16'h35d8;
-    codes[6] = 16'h435a;
-    codes[7] = 16'h0466;
-    codes[8] = 16'he543;
-    codes[9] = 16'h48cb;
-    codes[10] = 16'h5c36;
-    codes[11] = 16'h9134;
+    codes[6] = 16'h4449;
+    codes[7] = 16'h0456;
+    codes[8] = 16'hd543;
+    codes[9] = 16'h48ca;
+    codes[10] = 16'h5d46;
+    codes[11] = 16'h9144;
     codes[12] = 16'h3303;
-    codes[13] = 16'h4d35;
-    codes[14] = 16'h6d49;
-    codes[15] = 16'h5453;
-    codes[16] = 16'hb33e;
-    codes[17] = 16'hbb4d;
+    codes[13] = 16'h4d45;
+    codes[14] = 16'h6e59;
+    codes[15] = 16'h5563;
+    codes[16] = 16'hb34d;
+    codes[17] = 16'hab4d;
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= write__data[3:0];
     if (code_write__en[2])
-      codes[code_write__addr][11:8] <= bias_write__data[3:0];
+      codes[code_write__addr][11:8] <= write__data[3:0];
     if (code_write__en[3])
-      codes[code_write__addr][15:12] <= bias_write__data[3:0];
+      codes[code_write__addr][15:12] <= write__data[3:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
@@ -2811,6 +2928,26 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
+  reg [7:0] scales [7:0];
+  initial begin
+    scales[0] = 8'hdb;
+    scales[1] = 8'hf7;
+    scales[2] = 8'hce;
+    scales[3] = 8'hff;
+    scales[4] = 8'hf0;
+    scales[5] = 8'hba;
+    scales[6] = 8'hbd;
+    scales[7] = 8'hd6;
+  end
+  always @(posedge clk) begin
+    if (\write__en$45 )
+      scales[\write__addr$41 ] <= write__data[7:0];
+  end
+  reg [7:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= scales[\$signature__addr$49 ];
+  end
+  assign scale_mem__r_data = _3_;
   assign \$1  = ~ code_mem__r_en;
   assign \$2  = ~ blocked;
   assign \$3  = \$1  & \$2 ;
@@ -2823,334 +2960,350 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
+  assign \$signature__addr$49  = scale_mem__r_en ? \write__addr$41  : scale_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = ~ scale_mem__r_en;
+  assign drain = \$10  & \$11 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = ! pass_index;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = first_beat & from_stream;
-  assign \$19  = issue & \$18 ;
-  assign \$20  = next_vector == 6'h3f;
-  assign \$21  = next_vector + 1'h1;
-  assign \$22  = \$20  ? 7'h00 : \$21 ;
-  assign \$23  = next_vector == 6'h3f;
-  assign \$24  = issue ? last_beat : first_beat;
-  assign \$25  = input_write__addr == 3'h7;
-  assign \$26  = last_beat ? 1'h0 : \$25 ;
-  assign \$27  = issue ? \$26  : last_beat;
-  assign \$28  = issue & last_beat;
-  assign \$29  = \$28  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = ! pass_index;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = first_beat & from_stream;
+  assign \$21  = issue & \$20 ;
+  assign \$22  = next_vector == 6'h3f;
+  assign \$23  = next_vector + 1'h1;
+  assign \$24  = \$22  ? 7'h00 : \$23 ;
+  assign \$25  = next_vector == 6'h3f;
+  assign \$26  = issue ? last_beat : first_beat;
+  assign \$27  = input_write__addr == 3'h7;
+  assign \$28  = last_beat ? 1'h0 : \$27 ;
+  assign \$29  = issue ? \$28  : last_beat;
   assign \$30  = issue & last_beat;
-  assign \$31  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$32  = \$30  ? 1'h1 : \$31 ;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  & commit_here;
-  assign \$37  = \$36  ? 1'h0 : commit_pending;
-  assign \$38  = \$37  | commit;
-  assign \$39  = issue & last_beat;
-  assign \$40  = first_beat & from_stream;
-  assign \$41  = commit_pending & \$40 ;
-  assign \$42  = \$41  & drained;
-  assign \$43  = \$42  & commit_here;
-  assign \$44  = \$43  ? 1'h0 : commit_pending;
-  assign \$45  = \$44  | commit;
-  assign \$46  = issue ? last_beat : first_beat;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = issue ? final_pass : from_stream;
+  assign \$31  = \$30  ? final_pass : from_stream;
+  assign \$32  = issue & last_beat;
+  assign \$33  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$34  = \$32  ? 1'h1 : \$33 ;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  & commit_here;
+  assign \$39  = \$38  ? 1'h0 : commit_pending;
+  assign \$40  = \$39  | commit;
+  assign \$41  = issue & last_beat;
+  assign \$42  = first_beat & from_stream;
+  assign \$43  = commit_pending & \$42 ;
+  assign \$44  = \$43  & drained;
+  assign \$45  = \$44  & commit_here;
+  assign \$46  = \$45  ? 1'h0 : commit_pending;
+  assign \$47  = \$46  | commit;
+  assign \$48  = issue ? last_beat : first_beat;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = first_beat & from_stream;
-  assign \$51  = issue & \$50 ;
-  assign \$52  = next_vector == 6'h3f;
-  assign \$53  = \$51  ? \$52  : commit_here;
-  assign \$54  = \$49  & \$53 ;
-  assign \$55  = \$39  | \$54 ;
-  assign \$56  = input_write__addr == 3'h7;
-  assign \$57  = last_beat ? 1'h0 : \$56 ;
-  assign \$58  = issue ? \$57  : last_beat;
-  assign \$59  = issue & last_beat;
-  assign \$60  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$61  = \$59  ? 1'h1 : \$60 ;
-  assign \$62  = \$58  & \$61 ;
-  assign \$63  = \$55  | \$62 ;
-  assign \$64  = from_stream1 ? x_held : input_read__data;
-  assign \$65  = shift > 5'h16;
-  assign \$66  = \$65  ? 5'h16 : shift;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
-  assign \$70  = \$69  & commit_here;
-  assign \$71  = 1'h1 << clamped;
-  assign \$73  = first_beat & from_stream;
-  assign \$74  = commit_pending & \$73 ;
-  assign \$75  = \$74  & drained;
-  assign \$76  = \$75  & commit_here;
-  assign \$77  = mantissas__0 << exponents__0;
-  assign \$78  = first_beat & from_stream;
-  assign \$79  = commit_pending & \$78 ;
-  assign \$80  = \$79  & drained;
-  assign \$81  = \$80  & commit_here;
-  assign \$82  = mantissas__1 << exponents__1;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = \$85  & commit_here;
-  assign \$87  = mantissas__2 << exponents__2;
-  assign \$88  = first_beat & from_stream;
-  assign \$89  = commit_pending & \$88 ;
-  assign \$90  = \$89  & drained;
-  assign \$91  = \$90  & commit_here;
-  assign \$92  = mantissas__3 << exponents__3;
-  assign \$93  = first_beat & from_stream;
-  assign \$94  = commit_pending & \$93 ;
-  assign \$95  = \$94  & drained;
-  assign \$96  = \$95  & commit_here;
-  assign \$97  = mantissas__4 << exponents__4;
-  assign \$98  = first_beat & from_stream;
-  assign \$99  = commit_pending & \$98 ;
-  assign \$100  = \$99  & drained;
-  assign \$101  = \$100  & commit_here;
-  assign \$102  = mantissas__5 << exponents__5;
-  assign \$103  = first_beat & from_stream;
-  assign \$104  = commit_pending & \$103 ;
-  assign \$105  = \$104  & drained;
-  assign \$106  = \$105  & commit_here;
-  assign \$107  = mantissas__6 << exponents__6;
-  assign \$108  = first_beat & from_stream;
-  assign \$109  = commit_pending & \$108 ;
-  assign \$110  = \$109  & drained;
-  assign \$111  = \$110  & commit_here;
-  assign \$112  = mantissas__7 << exponents__7;
-  assign \$114  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$115  = { \$114 [16], \$114  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$117  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$118  = { \$117 [16], \$117  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$120  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$121  = { \$120 [16], \$120  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$123  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$124  = { \$123 [16], \$123  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$125  = \$signal$125  & \$signal$126 ;
-  assign \$126  = issue | \$signal$68 ;
-  assign \$127  = valid1 | \$signal$122 ;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$signal$125  & \$signal$126 ;
-  assign \$130  = issue & last_beat;
-  assign \$131  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$132  = \$130  ? 1'h1 : \$131 ;
-  assign \$133  = \$129  | \$132 ;
-  assign \$134  = drain | \$signal$129 ;
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$128  | \$135 ;
-  assign \$137  = \$136  | \$signal$130 ;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = $signed(acc0) + $signed(term0);
-  assign \$140  = $signed(\$139 ) + $signed({ 1'h0, sign0 });
-  assign \$141  = $signed(acc1) + $signed(term1);
-  assign \$142  = $signed(\$141 ) + $signed({ 1'h0, sign1 });
-  assign \$143  = $signed(acc2) + $signed(term2);
-  assign \$144  = $signed(\$143 ) + $signed({ 1'h0, sign2 });
-  assign \$145  = $signed(acc3) + $signed(term3);
-  assign \$146  = $signed(\$145 ) + $signed({ 1'h0, sign3 });
-  assign \$147  = head == 3'h7;
-  assign \$148  = head + 1'h1;
-  assign \$149  = \$147  ? 4'h0 : \$148 ;
-  assign \$150  = ~ shifted_f2[23];
-  assign \$151  = | shifted_f2[23:7];
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \$152  ? 8'h7f : shifted_f2[7:0];
-  assign \$154  = shifted_f2[23] ? 8'h00 : \$153 ;
-  assign \$155  = y__valid & r__ready;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = drain & \$156 ;
-  assign \$158  = y__valid & r__ready;
-  assign \$159  = ~ drain;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = space - 1'h1;
-  assign \$162  = ~ space_one;
-  assign \$163  = space == 2'h2;
-  assign \$164  = space + 1'h1;
-  assign \$165  = ~ credit;
-  assign \$168  = bank_left - 1'h1;
-  assign \$169  = ~ bank_single;
-  assign \$170  = bank_left == 2'h2;
-  assign \$171  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$172  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$173  = $signed(rounded_f1) >>> active_shift;
+  assign \$50  = issue ? final_pass : from_stream;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = first_beat & from_stream;
+  assign \$53  = issue & \$52 ;
+  assign \$54  = next_vector == 6'h3f;
+  assign \$55  = \$53  ? \$54  : commit_here;
+  assign \$56  = \$51  & \$55 ;
+  assign \$57  = \$41  | \$56 ;
+  assign \$58  = input_write__addr == 3'h7;
+  assign \$59  = last_beat ? 1'h0 : \$58 ;
+  assign \$60  = issue ? \$59  : last_beat;
+  assign \$61  = issue & last_beat;
+  assign \$62  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$63  = \$61  ? 1'h1 : \$62 ;
+  assign \$64  = \$60  & \$63 ;
+  assign \$65  = \$57  | \$64 ;
+  assign \$66  = from_stream1 ? x_held : input_read__data;
+  assign \$67  = shift > 5'h1e;
+  assign \$68  = \$67  ? 5'h1e : shift;
+  assign \$69  = first_beat & from_stream;
+  assign \$70  = commit_pending & \$69 ;
+  assign \$71  = \$70  & drained;
+  assign \$72  = \$71  & commit_here;
+  assign \$73  = 1'h1 << clamped;
+  assign \$75  = first_beat & from_stream;
+  assign \$76  = commit_pending & \$75 ;
+  assign \$77  = \$76  & drained;
+  assign \$78  = \$77  & commit_here;
+  assign \$79  = mantissas__0 << exponents__0;
+  assign \$80  = first_beat & from_stream;
+  assign \$81  = commit_pending & \$80 ;
+  assign \$82  = \$81  & drained;
+  assign \$83  = \$82  & commit_here;
+  assign \$84  = mantissas__1 << exponents__1;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = \$87  & commit_here;
+  assign \$89  = mantissas__2 << exponents__2;
+  assign \$90  = first_beat & from_stream;
+  assign \$91  = commit_pending & \$90 ;
+  assign \$92  = \$91  & drained;
+  assign \$93  = \$92  & commit_here;
+  assign \$94  = mantissas__3 << exponents__3;
+  assign \$95  = first_beat & from_stream;
+  assign \$96  = commit_pending & \$95 ;
+  assign \$97  = \$96  & drained;
+  assign \$98  = \$97  & commit_here;
+  assign \$99  = mantissas__4 << exponents__4;
+  assign \$100  = first_beat & from_stream;
+  assign \$101  = commit_pending & \$100 ;
+  assign \$102  = \$101  & drained;
+  assign \$103  = \$102  & commit_here;
+  assign \$104  = mantissas__5 << exponents__5;
+  assign \$105  = first_beat & from_stream;
+  assign \$106  = commit_pending & \$105 ;
+  assign \$107  = \$106  & drained;
+  assign \$108  = \$107  & commit_here;
+  assign \$109  = mantissas__6 << exponents__6;
+  assign \$110  = first_beat & from_stream;
+  assign \$111  = commit_pending & \$110 ;
+  assign \$112  = \$111  & drained;
+  assign \$113  = \$112  & commit_here;
+  assign \$114  = mantissas__7 << exponents__7;
+  assign \$116  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$117  = { \$116 [16], \$116  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$119  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$120  = { \$119 [16], \$119  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$122  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$123  = { \$122 [16], \$122  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$125  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$126  = { \$125 [16], \$125  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$127  = \$signal$136  & \$signal$137 ;
+  assign \$128  = issue | \$signal$79 ;
+  assign \$129  = valid1 | \$signal$133 ;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = \$signal$136  & \$signal$137 ;
+  assign \$132  = issue & last_beat;
+  assign \$133  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$134  = \$132  ? 1'h1 : \$133 ;
+  assign \$135  = \$131  | \$134 ;
+  assign \$136  = drain | \$signal$140 ;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$130  | \$137 ;
+  assign \$139  = \$signal$141  | \$signal$142 ;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = $signed(acc0) + $signed(term0);
+  assign \$143  = $signed(\$142 ) + $signed({ 1'h0, sign0 });
+  assign \$144  = $signed(acc1) + $signed(term1);
+  assign \$145  = $signed(\$144 ) + $signed({ 1'h0, sign1 });
+  assign \$146  = $signed(acc2) + $signed(term2);
+  assign \$147  = $signed(\$146 ) + $signed({ 1'h0, sign2 });
+  assign \$148  = $signed(acc3) + $signed(term3);
+  assign \$149  = $signed(\$148 ) + $signed({ 1'h0, sign3 });
+  assign \$152  = bank_left - 1'h1;
+  assign \$153  = ~ bank_single;
+  assign \$154  = bank_left == 2'h2;
+  assign \$155  = bias_head == 3'h7;
+  assign \$156  = bias_head + 1'h1;
+  assign \$157  = \$155  ? 4'h0 : \$156 ;
+  assign \$158  = scale_head == 3'h7;
+  assign \$159  = scale_head + 1'h1;
+  assign \$160  = \$158  ? 4'h0 : \$159 ;
+  assign \$161  = $signed(value_f0) * $signed({ 1'h0, scale_mem__r_data });
+  assign \$162  = $signed(bias_mem__r_data) + $signed({ 1'h0, active_rounding });
+  assign \$163  = $signed(scaled_f1) + $signed(offset_f1);
+  assign \$164  = $signed(rounded_f2) >>> active_shift;
+  assign \$165  = ~ shifted_f3[31];
+  assign \$166  = | shifted_f3[31:7];
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$167  ? 8'h7f : shifted_f3[7:0];
+  assign \$169  = shifted_f3[31] ? 8'h00 : \$168 ;
+  assign \$170  = y__valid & r__ready;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = drain & \$171 ;
+  assign \$173  = y__valid & r__ready;
+  assign \$174  = ~ drain;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = space - 1'h1;
+  assign \$177  = ~ space_one;
+  assign \$178  = space == 2'h2;
+  assign \$179  = space + 1'h1;
+  assign \$180  = ~ credit;
   always @(posedge clk)
-    busy <= \$174 ;
+    busy <= \$181 ;
   always @(posedge clk)
-    input_write__addr <= \$175 ;
+    input_write__addr <= \$182 ;
   always @(posedge clk)
-    row <= \$176 ;
+    row <= \$183 ;
   always @(posedge clk)
-    pass_index <= \$177 ;
+    pass_index <= \$184 ;
   always @(posedge clk)
-    final_pass <= \$178 ;
+    final_pass <= \$185 ;
   always @(posedge clk)
-    next_vector <= \$179 ;
+    next_vector <= \$186 ;
   always @(posedge clk)
-    commit_here <= \$180 ;
+    commit_here <= \$187 ;
   always @(posedge clk)
-    first_beat <= \$181 ;
+    first_beat <= \$188 ;
   always @(posedge clk)
-    last_beat <= \$182 ;
+    last_beat <= \$189 ;
   always @(posedge clk)
-    from_stream <= \$183 ;
+    from_stream <= \$190 ;
   always @(posedge clk)
-    bank_reserved <= \$184 ;
+    bank_reserved <= \$191 ;
   always @(posedge clk)
-    commit_pending <= \$185 ;
+    commit_pending <= \$192 ;
   always @(posedge clk)
-    blocked <= \$186 ;
+    blocked <= \$193 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$187 ;
+    from_stream1 <= \$194 ;
   always @(posedge clk)
-    \$signal$68  <= \$188 ;
+    \$signal$79  <= \$195 ;
   always @(posedge clk)
-    \$signal$69  <= \$189 ;
+    \$signal$80  <= \$196 ;
   always @(posedge clk)
-    final0 <= \$190 ;
+    final0 <= \$197 ;
   always @(posedge clk)
-    x1 <= \$64 ;
+    x1 <= \$66 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$191 ;
+    valid1 <= \$198 ;
   always @(posedge clk)
-    \$signal$75  <= \$192 ;
+    \$signal$86  <= \$199 ;
   always @(posedge clk)
-    final1 <= \$193 ;
+    final1 <= \$200 ;
   always @(posedge clk)
-    clamped <= \$194 ;
+    clamped <= \$201 ;
   always @(posedge clk)
-    active_shift <= \$195 ;
+    active_shift <= \$202 ;
   always @(posedge clk)
-    active_rounding <= \$196 ;
+    active_rounding <= \$203 ;
   always @(posedge clk)
-    level0 <= \$197 ;
+    level0 <= \$204 ;
   always @(posedge clk)
-    level1 <= \$198 ;
+    level1 <= \$205 ;
   always @(posedge clk)
-    level2 <= \$199 ;
+    level2 <= \$206 ;
   always @(posedge clk)
-    level3 <= \$200 ;
+    level3 <= \$207 ;
   always @(posedge clk)
-    level4 <= \$201 ;
+    level4 <= \$208 ;
   always @(posedge clk)
-    level5 <= \$202 ;
+    level5 <= \$209 ;
   always @(posedge clk)
-    level6 <= \$203 ;
+    level6 <= \$210 ;
   always @(posedge clk)
-    level7 <= \$204 ;
+    level7 <= \$211 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$113 ;
+    level_lane0 <= \$115 ;
   always @(posedge clk)
-    term0 <= \$115 [16:0];
+    term0 <= \$117 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$116 ;
+    level_lane1 <= \$118 ;
   always @(posedge clk)
-    term1 <= \$118 [16:0];
+    term1 <= \$120 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    level_lane2 <= \$119 ;
+    level_lane2 <= \$121 ;
   always @(posedge clk)
-    term2 <= \$121 [16:0];
+    term2 <= \$123 [16:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    level_lane3 <= \$122 ;
+    level_lane3 <= \$124 ;
   always @(posedge clk)
-    term3 <= \$124 [16:0];
+    term3 <= \$126 [16:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$122  <= \$205 ;
+    \$signal$133  <= \$212 ;
   always @(posedge clk)
-    \$signal$123  <= \$206 ;
+    \$signal$134  <= \$213 ;
   always @(posedge clk)
-    final2 <= \$207 ;
+    final2 <= \$214 ;
   always @(posedge clk)
-    \$signal$125  <= \$208 ;
+    \$signal$136  <= \$215 ;
   always @(posedge clk)
-    \$signal$126  <= \$209 ;
+    \$signal$137  <= \$216 ;
   always @(posedge clk)
-    final3 <= \$210 ;
+    final3 <= \$217 ;
   always @(posedge clk)
-    \$signal  <= \$211 ;
+    \$signal  <= \$218 ;
   always @(posedge clk)
-    final4 <= \$212 ;
+    final4 <= \$219 ;
   always @(posedge clk)
-    drained <= \$213 ;
+    drained <= \$220 ;
   always @(posedge clk)
-    acc0 <= \$214 ;
+    acc0 <= \$221 ;
   always @(posedge clk)
-    acc1 <= \$215 ;
+    acc1 <= \$222 ;
   always @(posedge clk)
-    acc2 <= \$216 ;
+    acc2 <= \$223 ;
   always @(posedge clk)
-    acc3 <= \$217 ;
+    acc3 <= \$224 ;
   always @(posedge clk)
-    head <= \$218 ;
+    bank0 <= \$225 ;
   always @(posedge clk)
-    w__valid <= \$219 ;
+    bank1 <= \$226 ;
   always @(posedge clk)
-    w__payload <= \$154 ;
+    bank2 <= \$227 ;
   always @(posedge clk)
-    space <= \$220 ;
+    bank3 <= \$228 ;
   always @(posedge clk)
-    credit <= \$221 ;
+    bank_left <= \$229 ;
   always @(posedge clk)
-    space_one <= \$222 ;
+    bank_nonempty <= \$230 ;
   always @(posedge clk)
-    bank0 <= \$223 ;
+    bank_single <= \$231 ;
   always @(posedge clk)
-    bank1 <= \$224 ;
+    bias_head <= \$232 ;
   always @(posedge clk)
-    bank2 <= \$225 ;
+    scale_head <= \$233 ;
   always @(posedge clk)
-    bank3 <= \$226 ;
+    \$signal$140  <= \$234 ;
   always @(posedge clk)
-    bank_left <= \$227 ;
+    \$signal$141  <= \$235 ;
   always @(posedge clk)
-    bank_nonempty <= \$228 ;
+    \$signal$142  <= \$236 ;
   always @(posedge clk)
-    bank_single <= \$229 ;
+    value_f0 <= bank0;
   always @(posedge clk)
-    \$signal$129  <= \$230 ;
+    scaled_f1 <= { \$161 [28], \$161 [28], \$161 [28], \$161  };
   always @(posedge clk)
-    value_f0 <= \$171 [22:0];
+    offset_f1 <= \$162 ;
   always @(posedge clk)
-    \$signal$130  <= \$231 ;
+    rounded_f2 <= \$163 [31:0];
   always @(posedge clk)
-    rounded_f1 <= \$172 ;
+    \$signal$156  <= \$237 ;
   always @(posedge clk)
-    valid_f2 <= \$232 ;
+    shifted_f3 <= \$164 ;
   always @(posedge clk)
-    shifted_f2 <= \$173 ;
+    w__valid <= \$238 ;
+  always @(posedge clk)
+    w__payload <= \$169 ;
+  always @(posedge clk)
+    space <= \$239 ;
+  always @(posedge clk)
+    credit <= \$240 ;
+  always @(posedge clk)
+    space_one <= \$241 ;
   \digits_cnn.layer0.core.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -3165,21 +3318,21 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$113  = level0;
+          \$115  = level0;
       3'h1:
-          \$113  = level1;
+          \$115  = level1;
       3'h2:
-          \$113  = level2;
+          \$115  = level2;
       3'h3:
-          \$113  = level3;
+          \$115  = level3;
       3'h4:
-          \$113  = level4;
+          \$115  = level4;
       3'h5:
-          \$113  = level5;
+          \$115  = level5;
       3'h6:
-          \$113  = level6;
+          \$115  = level6;
       3'h7:
-          \$113  = level7;
+          \$115  = level7;
     endcase
   end
   always @* begin
@@ -3187,21 +3340,21 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$116  = level0;
+          \$118  = level0;
       3'h1:
-          \$116  = level1;
+          \$118  = level1;
       3'h2:
-          \$116  = level2;
+          \$118  = level2;
       3'h3:
-          \$116  = level3;
+          \$118  = level3;
       3'h4:
-          \$116  = level4;
+          \$118  = level4;
       3'h5:
-          \$116  = level5;
+          \$118  = level5;
       3'h6:
-          \$116  = level6;
+          \$118  = level6;
       3'h7:
-          \$116  = level7;
+          \$118  = level7;
     endcase
   end
   always @* begin
@@ -3209,21 +3362,21 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$119  = level0;
+          \$121  = level0;
       3'h1:
-          \$119  = level1;
+          \$121  = level1;
       3'h2:
-          \$119  = level2;
+          \$121  = level2;
       3'h3:
-          \$119  = level3;
+          \$121  = level3;
       3'h4:
-          \$119  = level4;
+          \$121  = level4;
       3'h5:
-          \$119  = level5;
+          \$121  = level5;
       3'h6:
-          \$119  = level6;
+          \$121  = level6;
       3'h7:
-          \$119  = level7;
+          \$121  = level7;
     endcase
   end
   always @* begin
@@ -3231,564 +3384,581 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$122  = level0;
+          \$124  = level0;
       3'h1:
-          \$122  = level1;
+          \$124  = level1;
       3'h2:
-          \$122  = level2;
+          \$124  = level2;
       3'h3:
-          \$122  = level3;
+          \$124  = level3;
       3'h4:
-          \$122  = level4;
+          \$124  = level4;
       3'h5:
-          \$122  = level5;
+          \$124  = level5;
       3'h6:
-          \$122  = level6;
+          \$124  = level6;
       3'h7:
-          \$122  = level7;
+          \$124  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = \$12 ;
+    \$181  = \$14 ;
     if (rst) begin
-      \$174  = 1'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = input_write__addr;
+    \$182  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$175  = 4'h0;
+        \$182  = 4'h0;
       end else begin
-        \$175  = \$17 [3:0];
+        \$182  = \$19 [3:0];
       end
     end
     if (rst) begin
-      \$175  = 4'h0;
+      \$182  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = row;
+    \$183  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$176  = 5'h00;
+          \$183  = 5'h00;
         end else begin
-          \$176  = \$13 [4:0];
+          \$183  = \$15 [4:0];
         end
       end else begin
-        \$176  = \$16 [4:0];
+        \$183  = \$18 [4:0];
       end
     end
     if (rst) begin
-      \$176  = 5'h00;
+      \$183  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = pass_index;
+    \$184  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$177  = 1'h0;
+          \$184  = 1'h0;
         end else begin
-          \$177  = \$14 [0];
+          \$184  = \$16 [0];
         end
       end
     end
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$178  = 1'h0;
-        end else begin
-          \$178  = \$15 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = next_vector;
-    if (\$19 ) begin
-      \$179  = \$22 [5:0];
-    end
-    if (rst) begin
-      \$179  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = commit_here;
-    if (\$19 ) begin
-      \$180  = \$23 ;
-    end
-    if (rst) begin
-      \$180  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = \$24 ;
-    if (rst) begin
-      \$181  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = \$27 ;
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \$29 ;
-    if (rst) begin
-      \$183  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = \$32 ;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = \$38 ;
+    \$185  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$185  = 1'h0;
+        end else begin
+          \$185  = \$17 ;
+        end
+      end
+    end
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = \$63 ;
+    \$186  = next_vector;
+    if (\$21 ) begin
+      \$186  = \$24 [5:0];
+    end
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = from_stream;
+    \$187  = commit_here;
+    if (\$21 ) begin
+      \$187  = \$25 ;
+    end
     if (rst) begin
-      \$187  = 1'h0;
+      \$187  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = issue;
+    \$188  = \$26 ;
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = last_beat;
+    \$189  = \$29 ;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = final_pass;
+    \$190  = \$31 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$signal$68 ;
+    \$191  = \$34 ;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$signal$69 ;
+    \$192  = \$40 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = final0;
+    \$193  = \$65 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$66 ;
+    \$194  = from_stream;
     if (rst) begin
-      \$194  = 5'h09;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = active_shift;
-    if (\$70 ) begin
-      \$195  = clamped;
-    end
+    \$195  = issue;
     if (rst) begin
-      \$195  = 5'h09;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = active_rounding;
-    if (\$70 ) begin
-      \$196  = \$72 [21:0];
-    end
+    \$196  = last_beat;
     if (rst) begin
-      \$196  = 22'h000100;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = level0;
-    if (\$76 ) begin
-      \$197  = \$77 ;
-    end
+    \$197  = final_pass;
     if (rst) begin
-      \$197  = 9'h00b;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = level1;
-    if (\$81 ) begin
-      \$198  = \$82 ;
-    end
+    \$198  = \$signal$79 ;
     if (rst) begin
-      \$198  = 9'h031;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = level2;
-    if (\$86 ) begin
-      \$199  = \$87 ;
-    end
+    \$199  = \$signal$80 ;
     if (rst) begin
-      \$199  = 9'h03c;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = level3;
-    if (\$91 ) begin
-      \$200  = \$92 ;
-    end
+    \$200  = final0;
     if (rst) begin
-      \$200  = 9'h05e;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = level4;
-    if (\$96 ) begin
-      \$201  = \$97 ;
-    end
+    \$201  = \$68 ;
     if (rst) begin
-      \$201  = 9'h080;
+      \$201  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = level5;
-    if (\$101 ) begin
-      \$202  = \$102 ;
+    \$202  = active_shift;
+    if (\$72 ) begin
+      \$202  = clamped;
     end
     if (rst) begin
-      \$202  = 9'h0a4;
+      \$202  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = level6;
-    if (\$106 ) begin
-      \$203  = \$107 ;
+    \$203  = active_rounding;
+    if (\$72 ) begin
+      \$203  = \$74 [29:0];
     end
     if (rst) begin
-      \$203  = 9'h0d8;
+      \$203  = 30'h00008000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = level7;
-    if (\$111 ) begin
-      \$204  = \$112 ;
+    \$204  = level0;
+    if (\$78 ) begin
+      \$204  = \$79 ;
     end
     if (rst) begin
-      \$204  = 9'h1f8;
+      \$204  = 9'h00c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = valid1;
+    \$205  = level1;
+    if (\$83 ) begin
+      \$205  = \$84 ;
+    end
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 9'h035;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = \$signal$75 ;
+    \$206  = level2;
+    if (\$88 ) begin
+      \$206  = \$89 ;
+    end
     if (rst) begin
-      \$206  = 1'h0;
+      \$206  = 9'h04c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = final1;
+    \$207  = level3;
+    if (\$93 ) begin
+      \$207  = \$94 ;
+    end
     if (rst) begin
-      \$207  = 1'h0;
+      \$207  = 9'h060;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \$signal$122 ;
+    \$208  = level4;
+    if (\$98 ) begin
+      \$208  = \$99 ;
+    end
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 9'h07e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = \$signal$123 ;
+    \$209  = level5;
+    if (\$103 ) begin
+      \$209  = \$104 ;
+    end
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 9'h0a8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = final2;
+    \$210  = level6;
+    if (\$108 ) begin
+      \$210  = \$109 ;
+    end
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 9'h0d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$125 ;
+    \$211  = level7;
+    if (\$113 ) begin
+      \$211  = \$114 ;
+    end
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = final3;
+    \$212  = valid1;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$138 ;
+    \$213  = \$signal$86 ;
     if (rst) begin
-      \$213  = 1'h1;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = acc0;
-    if (clear) begin
-      \$214  = 21'h000000;
-    end else if (\$signal$125 ) begin
-      \$214  = \$140 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = acc1;
-    if (clear) begin
-      \$215  = 21'h000000;
-    end else if (\$signal$125 ) begin
-      \$215  = \$142 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = acc2;
-    if (clear) begin
-      \$216  = 21'h000000;
-    end else if (\$signal$125 ) begin
-      \$216  = \$144 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = acc3;
-    if (clear) begin
-      \$217  = 21'h000000;
-    end else if (\$signal$125 ) begin
-      \$217  = \$146 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = head;
-    if (drain) begin
-      \$218  = \$149 [2:0];
-    end
+    \$214  = final1;
     if (rst) begin
-      \$218  = 3'h0;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = valid_f2;
+    \$215  = \$signal$133 ;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$216  = \$signal$134 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$217  = final2;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$218  = \$127 ;
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$219  = final3;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = space;
-    if (\$157 ) begin
-      \$220  = \$161 [2:0];
-    end else if (\$160 ) begin
-      \$220  = \$164 [2:0];
-    end
+    \$220  = \$141 ;
     if (rst) begin
-      \$220  = 3'h7;
+      \$220  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = credit;
-    if (\$157 ) begin
-      \$221  = \$162 ;
-    end else if (\$160 ) begin
-      \$221  = 1'h1;
-    end
-    if (rst) begin
-      \$221  = 1'h1;
+    \$221  = acc0;
+    if (clear) begin
+      \$221  = 21'h000000;
+    end else if (\$signal$136 ) begin
+      \$221  = \$143 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = space_one;
-    if (\$157 ) begin
-      \$222  = \$163 ;
-    end else if (\$160 ) begin
-      \$222  = \$165 ;
-    end
-    if (rst) begin
-      \$222  = 1'h0;
+    \$222  = acc1;
+    if (clear) begin
+      \$222  = 21'h000000;
+    end else if (\$signal$136 ) begin
+      \$222  = \$145 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = bank0;
+    \$223  = acc2;
+    if (clear) begin
+      \$223  = 21'h000000;
+    end else if (\$signal$136 ) begin
+      \$223  = \$147 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$224  = acc3;
+    if (clear) begin
+      \$224  = 21'h000000;
+    end else if (\$signal$136 ) begin
+      \$224  = \$149 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$225  = bank0;
     if (drain) begin
-      \$223  = bank1;
+      \$225  = bank1;
     end else if (\$signal ) begin
-      \$223  = acc0;
+      \$225  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = bank1;
+    \$226  = bank1;
     if (drain) begin
-      \$224  = bank2;
+      \$226  = bank2;
     end else if (\$signal ) begin
-      \$224  = acc1;
+      \$226  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = bank2;
+    \$227  = bank2;
     if (drain) begin
-      \$225  = bank3;
+      \$227  = bank3;
     end else if (\$signal ) begin
-      \$225  = acc2;
+      \$227  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = bank3;
+    \$228  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$226  = acc3;
+      \$228  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = bank_left;
+    \$229  = bank_left;
     if (\$signal ) begin
-      \$227  = \$166 ;
+      \$229  = \$150 ;
     end else if (drain) begin
-      \$227  = \$168 [2:0];
+      \$229  = \$152 [2:0];
     end
     if (rst) begin
-      \$227  = 3'h0;
+      \$229  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = bank_nonempty;
+    \$230  = bank_nonempty;
     if (\$signal ) begin
-      \$228  = 1'h1;
+      \$230  = 1'h1;
     end else if (drain) begin
-      \$228  = \$169 ;
+      \$230  = \$153 ;
     end
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = bank_single;
-    if (\$signal ) begin
-      \$229  = \$167 ;
-    end else if (drain) begin
-      \$229  = \$170 ;
-    end
-    if (rst) begin
-      \$229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = drain;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$signal$129 ;
+    \$231  = bank_single;
+    if (\$signal ) begin
+      \$231  = \$151 ;
+    end else if (drain) begin
+      \$231  = \$154 ;
+    end
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$signal$130 ;
+    \$232  = bias_head;
+    if (drain) begin
+      \$232  = \$157 [2:0];
+    end
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$233  = scale_head;
+    if (drain) begin
+      \$233  = \$160 [2:0];
+    end
+    if (rst) begin
+      \$233  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$234  = drain;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$235  = \$signal$140 ;
+    if (rst) begin
+      \$235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = \$signal$141 ;
+    if (rst) begin
+      \$236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$237  = \$signal$142 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$238  = \$signal$156 ;
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$239  = space;
+    if (\$172 ) begin
+      \$239  = \$176 [3:0];
+    end else if (\$175 ) begin
+      \$239  = \$179 [3:0];
+    end
+    if (rst) begin
+      \$239  = 4'h8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$240  = credit;
+    if (\$172 ) begin
+      \$240  = \$177 ;
+    end else if (\$175 ) begin
+      \$240  = 1'h1;
+    end
+    if (rst) begin
+      \$240  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$241  = space_one;
+    if (\$172 ) begin
+      \$241  = \$178 ;
+    end else if (\$175 ) begin
+      \$241  = \$180 ;
+    end
+    if (rst) begin
+      \$241  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
-  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_write__data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
+  assign code_mem__w_data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -3797,18 +3967,23 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign scale_mem__addr = \write__addr$41 ;
+  assign \write__data$43  = write__data[7:0];
+  assign scale_mem__w_data = write__data[7:0];
+  assign scale_mem__w_en = \write__en$45 ;
+  assign \$signature__data$48  = scale_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$72  = { 1'h0, \$71 [31:1] };
-  assign \$166  = 3'h4;
-  assign \$167  = 1'h0;
+  assign \$74  = { 1'h0, \$73 [31:1] };
+  assign \$150  = 3'h4;
+  assign \$151  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3870,7 +4045,7 @@ module \digits_cnn.layer0.core.datapath.output_queue (rst, r__payload, r__ready,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
-  reg [7:0] storage [5:0];
+  reg [7:0] storage [6:0];
   initial begin
     storage[0] = 8'h00;
     storage[1] = 8'h00;
@@ -3878,6 +4053,7 @@ module \digits_cnn.layer0.core.datapath.output_queue (rst, r__payload, r__ready,
     storage[3] = 8'h00;
     storage[4] = 8'h00;
     storage[5] = 8'h00;
+    storage[6] = 8'h00;
   end
   always @(posedge clk) begin
     if (push)
@@ -3897,10 +4073,10 @@ module \digits_cnn.layer0.core.datapath.output_queue (rst, r__payload, r__ready,
   assign \$3  = ~ out_valid;
   assign \$4  = \$3  | r__ready;
   assign fetch = \$2  & \$4 ;
-  assign \$5  = write_port__addr == 3'h5;
+  assign \$5  = write_port__addr == 3'h6;
   assign \$6  = write_port__addr + 1'h1;
   assign \$7  = \$5  ? 4'h0 : \$6 ;
-  assign \$8  = read_port__addr == 3'h5;
+  assign \$8  = read_port__addr == 3'h6;
   assign \$9  = read_port__addr + 1'h1;
   assign \$10  = \$8  ? 4'h0 : \$9 ;
   assign \$11  = ~ fetch;
@@ -3908,7 +4084,7 @@ module \digits_cnn.layer0.core.datapath.output_queue (rst, r__payload, r__ready,
   assign \$13  = ~ push;
   assign \$14  = fetch & \$13 ;
   assign \$15  = fill + 1'h1;
-  assign \$16  = fill == 3'h5;
+  assign \$16  = fill == 3'h6;
   assign \$17  = fill - 1'h1;
   assign \$18  = fill == 1'h1;
   always @(posedge clk)
@@ -5498,27 +5674,27 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  reg [31:0] \$155 ;
-  wire [31:0] \$156 ;
+  wire \$155 ;
+  wire \$156 ;
   wire \$157 ;
-  wire [1:0] \$158 ;
-  wire [1:0] \$159 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [1:0] \$160 ;
-  wire [31:0] \$161 ;
-  wire [4:0] \$162 ;
-  wire [32:0] \$163 ;
-  wire [32:0] \$164 ;
-  wire [32:0] \$165 ;
-  wire [32:0] \$166 ;
-  wire [32:0] \$167 ;
-  wire [32:0] \$168 ;
-  wire [32:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  reg [31:0] \$166 ;
+  wire [31:0] \$167 ;
+  wire \$168 ;
+  wire [1:0] \$169 ;
   wire \$17 ;
-  wire [32:0] \$170 ;
-  wire [32:0] \$171 ;
-  wire [32:0] \$172 ;
-  wire [32:0] \$173 ;
+  wire [1:0] \$170 ;
+  wire [1:0] \$171 ;
+  wire [31:0] \$172 ;
+  wire [5:0] \$173 ;
   wire [32:0] \$174 ;
   wire [32:0] \$175 ;
   wire [32:0] \$176 ;
@@ -5543,75 +5719,90 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire [32:0] \$193 ;
   wire [32:0] \$194 ;
   wire [32:0] \$195 ;
-  wire [3:0] \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  wire [32:0] \$196 ;
+  wire [32:0] \$197 ;
+  wire [32:0] \$198 ;
+  wire [32:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg [11:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg \$204 ;
-  reg [2:0] \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [4:0] \$208 ;
+  wire [32:0] \$200 ;
+  wire [32:0] \$201 ;
+  wire [32:0] \$202 ;
+  wire [32:0] \$203 ;
+  wire [32:0] \$204 ;
+  wire [32:0] \$205 ;
+  wire [32:0] \$206 ;
+  wire [3:0] \$207 ;
+  reg \$208 ;
   reg \$209 ;
   wire \$21 ;
   reg \$210 ;
   reg \$211 ;
   reg \$212 ;
-  reg [5:0] \$213 ;
-  reg [1:0] \$214 ;
+  reg [11:0] \$213 ;
+  reg [31:0] \$214 ;
   reg \$215 ;
-  reg \$216 ;
-  reg [5:0] \$217 ;
-  reg [1:0] \$218 ;
-  reg \$219 ;
+  reg [2:0] \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg [5:0] \$219 ;
   wire \$22 ;
   reg \$220 ;
-  reg [5:0] \$221 ;
-  reg [1:0] \$222 ;
+  reg \$221 ;
+  reg \$222 ;
   reg \$223 ;
-  reg \$224 ;
-  reg [5:0] \$225 ;
-  reg [1:0] \$226 ;
+  reg [5:0] \$224 ;
+  reg [1:0] \$225 ;
+  reg \$226 ;
   reg \$227 ;
-  reg \$228 ;
-  reg [5:0] \$229 ;
+  reg [5:0] \$228 ;
+  reg [1:0] \$229 ;
   wire \$23 ;
-  reg [1:0] \$230 ;
+  reg \$230 ;
   reg \$231 ;
-  reg \$232 ;
-  reg [5:0] \$233 ;
-  reg [1:0] \$234 ;
+  reg [5:0] \$232 ;
+  reg [1:0] \$233 ;
+  reg \$234 ;
   reg \$235 ;
-  reg \$236 ;
-  reg [5:0] \$237 ;
-  reg [1:0] \$238 ;
+  reg [5:0] \$236 ;
+  reg [1:0] \$237 ;
+  reg \$238 ;
   reg \$239 ;
   wire \$24 ;
-  reg \$240 ;
-  reg [5:0] \$241 ;
-  reg [1:0] \$242 ;
+  reg [5:0] \$240 ;
+  reg [1:0] \$241 ;
+  reg \$242 ;
   reg \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg [8:0] \$246 ;
-  reg [3:0] \$247 ;
-  reg [1:0] \$248 ;
-  reg [3:0] \$249 ;
+  reg [5:0] \$244 ;
+  reg [1:0] \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [5:0] \$248 ;
+  reg [1:0] \$249 ;
   wire \$25 ;
   reg \$250 ;
   reg \$251 ;
-  reg [31:0] \$252 ;
-  reg \$253 ;
+  reg [5:0] \$252 ;
+  reg [1:0] \$253 ;
   reg \$254 ;
   reg \$255 ;
+  reg \$256 ;
+  reg [8:0] \$257 ;
+  reg [3:0] \$258 ;
+  reg [1:0] \$259 ;
   wire \$26 ;
+  reg [3:0] \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg [3:0] \$264 ;
+  reg \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [31:0] \$268 ;
+  reg \$269 ;
   wire \$27 ;
+  reg \$270 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
@@ -5632,10 +5823,10 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [4:0] \$455 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
+  wire [4:0] \$482 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
@@ -5693,15 +5884,15 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
   reg [3:0] bias_mem__addr = 4'h0;
   wire bias_mem__busy;
-  wire [23:0] bias_mem__r_data;
+  wire [31:0] bias_mem__r_data;
   reg bias_mem__r_en = 1'h0;
-  wire [23:0] bias_mem__w_data;
+  (* init = 32'd0 *)
+  wire [31:0] bias_mem__w_data;
   reg bias_mem__w_en = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] bias_output;
@@ -5726,6 +5917,7 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [3:0] code_lanes = 4'h0;
   reg [8:0] code_mem__addr = 9'h000;
   reg code_mem__busy = 1'h0;
@@ -5746,10 +5938,10 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   reg [1:0] exponents__0 = 2'h0;
   reg [1:0] exponents__1 = 2'h0;
   reg [1:0] exponents__2 = 2'h0;
-  reg [1:0] exponents__3 = 2'h0;
+  reg [1:0] exponents__3 = 2'h1;
   reg [1:0] exponents__4 = 2'h1;
-  reg [1:0] exponents__5 = 2'h1;
-  reg [1:0] exponents__6 = 2'h1;
+  reg [1:0] exponents__5 = 2'h2;
+  reg [1:0] exponents__6 = 2'h2;
   reg [1:0] exponents__7 = 2'h3;
   reg fetched = 1'h0;
   reg level0_read = 1'h0;
@@ -5768,13 +5960,13 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   reg level6_write = 1'h0;
   reg level7_read = 1'h0;
   reg level7_write = 1'h0;
-  reg [5:0] mantissas__0 = 6'h01;
-  reg [5:0] mantissas__1 = 6'h12;
-  reg [5:0] mantissas__2 = 6'h24;
-  reg [5:0] mantissas__3 = 6'h36;
-  reg [5:0] mantissas__4 = 6'h24;
-  reg [5:0] mantissas__5 = 6'h2f;
-  reg [5:0] mantissas__6 = 6'h3f;
+  reg [5:0] mantissas__0 = 6'h02;
+  reg [5:0] mantissas__1 = 6'h19;
+  reg [5:0] mantissas__2 = 6'h36;
+  reg [5:0] mantissas__3 = 6'h29;
+  reg [5:0] mantissas__4 = 6'h3a;
+  reg [5:0] mantissas__5 = 6'h26;
+  reg [5:0] mantissas__6 = 6'h33;
   reg [5:0] mantissas__7 = 6'h3f;
   reg [1:0] read_lane = 2'h0;
   reg [31:0] read_word = 32'd0;
@@ -5787,42 +5979,55 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   reg request_write = 1'h0;
   input rst;
   wire rst;
-  reg [4:0] shift = 5'h09;
+  reg scale_fetched = 1'h0;
+  reg [3:0] scale_mem__addr = 4'h0;
+  wire scale_mem__busy;
+  wire [7:0] scale_mem__r_data;
+  reg scale_mem__r_en = 1'h0;
+  wire [7:0] scale_mem__w_data;
+  reg scale_mem__w_en = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] scale_output;
+  (* init = 1'h0 *)
+  wire scale_read;
+  (* init = 1'h0 *)
+  wire scale_write;
+  reg [5:0] shift = 6'h12;
   reg shift_read = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] staged0_e;
-  (* init = 6'h01 *)
+  (* init = 6'h02 *)
   wire [5:0] staged0_m;
   (* init = 2'h0 *)
   wire [1:0] staged1_e;
-  (* init = 6'h12 *)
+  (* init = 6'h19 *)
   wire [5:0] staged1_m;
   (* init = 2'h0 *)
   wire [1:0] staged2_e;
-  (* init = 6'h24 *)
-  wire [5:0] staged2_m;
-  (* init = 2'h0 *)
-  wire [1:0] staged3_e;
   (* init = 6'h36 *)
+  wire [5:0] staged2_m;
+  (* init = 2'h1 *)
+  wire [1:0] staged3_e;
+  (* init = 6'h29 *)
   wire [5:0] staged3_m;
   (* init = 2'h1 *)
   wire [1:0] staged4_e;
-  (* init = 6'h24 *)
+  (* init = 6'h3a *)
   wire [5:0] staged4_m;
-  (* init = 2'h1 *)
+  (* init = 2'h2 *)
   wire [1:0] staged5_e;
-  (* init = 6'h2f *)
+  (* init = 6'h26 *)
   wire [5:0] staged5_m;
-  (* init = 2'h1 *)
+  (* init = 2'h2 *)
   wire [1:0] staged6_e;
-  (* init = 6'h3f *)
+  (* init = 6'h33 *)
   wire [5:0] staged6_m;
   (* init = 2'h3 *)
   wire [1:0] staged7_e;
   (* init = 6'h3f *)
   wire [5:0] staged7_m;
-  (* init = 5'h09 *)
-  wire [4:0] staged_shift;
+  (* init = 6'h12 *)
+  wire [5:0] staged_shift;
   input [7:0] x__payload;
   wire [7:0] x__payload;
   wire [7:0] \x__payload$1 ;
@@ -5847,6 +6052,7 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   assign commit = \$2  & request_data[0];
   assign code_mem__w_en = code_write ? code_lanes : 4'h0;
   assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
+  assign scale_mem__busy = scale_mem__w_en | scale_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
   assign \$5  = \$4  | bus__ack;
@@ -5996,164 +6202,180 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   assign \$152  = request_addr[3:0] < 5'h10;
   assign \$153  = \$151  & \$152 ;
   assign \$154  = \$150  & \$153 ;
-  assign \$156  = register_read ? \$155  : 32'd0;
-  assign \$157  = commit_pending ? 1'h1 : 1'h0;
-  assign \$158  = busy ? 2'h2 : 2'h0;
-  assign \$159  = { 1'h0, \$157  } | \$158 ;
-  assign \$160  = control_read ? \$159  : 2'h0;
-  assign \$161  = \$156  | { 30'h00000000, \$160  };
-  assign \$162  = shift_read ? shift : 5'h00;
-  assign \$164  = { 27'h0000000, mantissas__0 } | \$163 ;
-  assign \$165  = level0_read ? \$164  : 33'h000000000;
-  assign \$166  = { 28'h0000000, \$162  } | \$165 ;
-  assign \$167  = { 1'h0, \$161  } | \$166 ;
-  assign \$169  = { 27'h0000000, mantissas__1 } | \$168 ;
-  assign \$170  = level1_read ? \$169  : 33'h000000000;
-  assign \$172  = { 27'h0000000, mantissas__2 } | \$171 ;
-  assign \$173  = level2_read ? \$172  : 33'h000000000;
-  assign \$174  = \$170  | \$173 ;
-  assign \$176  = { 27'h0000000, mantissas__3 } | \$175 ;
-  assign \$177  = level3_read ? \$176  : 33'h000000000;
-  assign \$179  = { 27'h0000000, mantissas__4 } | \$178 ;
-  assign \$180  = level4_read ? \$179  : 33'h000000000;
-  assign \$181  = \$177  | \$180 ;
-  assign \$182  = \$174  | \$181 ;
-  assign \$183  = \$167  | \$182 ;
-  assign \$185  = { 27'h0000000, mantissas__5 } | \$184 ;
-  assign \$186  = level5_read ? \$185  : 33'h000000000;
-  assign \$188  = { 27'h0000000, mantissas__6 } | \$187 ;
-  assign \$189  = level6_read ? \$188  : 33'h000000000;
-  assign \$190  = \$186  | \$189 ;
-  assign \$192  = { 27'h0000000, mantissas__7 } | \$191 ;
-  assign \$193  = level7_read ? \$192  : 33'h000000000;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = \$183  | \$194 ;
-  assign \$455  = read_lane * 3'h4;
-  assign \$196  = code_mem__r_data >> \$455 ;
+  assign \$155  = request_valid & request_write;
+  assign \$156  = request_addr[11:4] == 2'h2;
+  assign \$157  = request_addr[3:0] < 5'h10;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$155  & \$158 ;
+  assign \$160  = ~ request_write;
+  assign \$161  = request_valid & \$160 ;
+  assign \$162  = request_addr[11:4] == 2'h2;
+  assign \$163  = request_addr[3:0] < 5'h10;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$161  & \$164 ;
+  assign \$167  = register_read ? \$166  : 32'd0;
+  assign \$168  = commit_pending ? 1'h1 : 1'h0;
+  assign \$169  = busy ? 2'h2 : 2'h0;
+  assign \$170  = { 1'h0, \$168  } | \$169 ;
+  assign \$171  = control_read ? \$170  : 2'h0;
+  assign \$172  = \$167  | { 30'h00000000, \$171  };
+  assign \$173  = shift_read ? shift : 6'h00;
+  assign \$175  = { 27'h0000000, mantissas__0 } | \$174 ;
+  assign \$176  = level0_read ? \$175  : 33'h000000000;
+  assign \$177  = { 27'h0000000, \$173  } | \$176 ;
+  assign \$178  = { 1'h0, \$172  } | \$177 ;
+  assign \$180  = { 27'h0000000, mantissas__1 } | \$179 ;
+  assign \$181  = level1_read ? \$180  : 33'h000000000;
+  assign \$183  = { 27'h0000000, mantissas__2 } | \$182 ;
+  assign \$184  = level2_read ? \$183  : 33'h000000000;
+  assign \$185  = \$181  | \$184 ;
+  assign \$187  = { 27'h0000000, mantissas__3 } | \$186 ;
+  assign \$188  = level3_read ? \$187  : 33'h000000000;
+  assign \$190  = { 27'h0000000, mantissas__4 } | \$189 ;
+  assign \$191  = level4_read ? \$190  : 33'h000000000;
+  assign \$192  = \$188  | \$191 ;
+  assign \$193  = \$185  | \$192 ;
+  assign \$194  = \$178  | \$193 ;
+  assign \$196  = { 27'h0000000, mantissas__5 } | \$195 ;
+  assign \$197  = level5_read ? \$196  : 33'h000000000;
+  assign \$199  = { 27'h0000000, mantissas__6 } | \$198 ;
+  assign \$200  = level6_read ? \$199  : 33'h000000000;
+  assign \$201  = \$197  | \$200 ;
+  assign \$203  = { 27'h0000000, mantissas__7 } | \$202 ;
+  assign \$204  = level7_read ? \$203  : 33'h000000000;
+  assign \$205  = \$201  | \$204 ;
+  assign \$206  = \$194  | \$205 ;
+  assign \$482  = read_lane * 3'h4;
+  assign \$207  = code_mem__r_data >> \$482 ;
   always @(posedge clk)
-    request_valid <= \$197 ;
+    request_valid <= \$208 ;
   always @(posedge clk)
-    bus__ack <= \$198 ;
+    bus__ack <= \$209 ;
   always @(posedge clk)
-    decoded <= \$199 ;
+    decoded <= \$210 ;
   always @(posedge clk)
-    fetched <= \$200 ;
+    fetched <= \$211 ;
   always @(posedge clk)
-    collected <= \$201 ;
+    collected <= \$212 ;
   always @(posedge clk)
-    request_addr <= \$202 ;
+    request_addr <= \$213 ;
   always @(posedge clk)
-    request_data <= \$203 ;
+    request_data <= \$214 ;
   always @(posedge clk)
-    request_write <= \$204 ;
+    request_write <= \$215 ;
   always @(posedge clk)
-    register <= \$205 ;
+    register <= \$216 ;
   always @(posedge clk)
-    register_write <= \$206 ;
+    register_write <= \$217 ;
   always @(posedge clk)
-    register_read <= \$207 ;
+    register_read <= \$218 ;
   always @(posedge clk)
-    shift <= \$208 ;
+    shift <= \$219 ;
   always @(posedge clk)
-    control_read <= \$209 ;
+    control_read <= \$220 ;
   always @(posedge clk)
-    shift_read <= \$210 ;
+    shift_read <= \$221 ;
   always @(posedge clk)
-    level0_write <= \$211 ;
+    level0_write <= \$222 ;
   always @(posedge clk)
-    level0_read <= \$212 ;
+    level0_read <= \$223 ;
   always @(posedge clk)
-    mantissas__0 <= \$213 ;
+    mantissas__0 <= \$224 ;
   always @(posedge clk)
-    exponents__0 <= \$214 ;
+    exponents__0 <= \$225 ;
   always @(posedge clk)
-    level1_write <= \$215 ;
+    level1_write <= \$226 ;
   always @(posedge clk)
-    level1_read <= \$216 ;
+    level1_read <= \$227 ;
   always @(posedge clk)
-    mantissas__1 <= \$217 ;
+    mantissas__1 <= \$228 ;
   always @(posedge clk)
-    exponents__1 <= \$218 ;
+    exponents__1 <= \$229 ;
   always @(posedge clk)
-    level2_write <= \$219 ;
+    level2_write <= \$230 ;
   always @(posedge clk)
-    level2_read <= \$220 ;
+    level2_read <= \$231 ;
   always @(posedge clk)
-    mantissas__2 <= \$221 ;
+    mantissas__2 <= \$232 ;
   always @(posedge clk)
-    exponents__2 <= \$222 ;
+    exponents__2 <= \$233 ;
   always @(posedge clk)
-    level3_write <= \$223 ;
+    level3_write <= \$234 ;
   always @(posedge clk)
-    level3_read <= \$224 ;
+    level3_read <= \$235 ;
   always @(posedge clk)
-    mantissas__3 <= \$225 ;
+    mantissas__3 <= \$236 ;
   always @(posedge clk)
-    exponents__3 <= \$226 ;
+    exponents__3 <= \$237 ;
   always @(posedge clk)
-    level4_write <= \$227 ;
+    level4_write <= \$238 ;
   always @(posedge clk)
-    level4_read <= \$228 ;
+    level4_read <= \$239 ;
   always @(posedge clk)
-    mantissas__4 <= \$229 ;
+    mantissas__4 <= \$240 ;
   always @(posedge clk)
-    exponents__4 <= \$230 ;
+    exponents__4 <= \$241 ;
   always @(posedge clk)
-    level5_write <= \$231 ;
+    level5_write <= \$242 ;
   always @(posedge clk)
-    level5_read <= \$232 ;
+    level5_read <= \$243 ;
   always @(posedge clk)
-    mantissas__5 <= \$233 ;
+    mantissas__5 <= \$244 ;
   always @(posedge clk)
-    exponents__5 <= \$234 ;
+    exponents__5 <= \$245 ;
   always @(posedge clk)
-    level6_write <= \$235 ;
+    level6_write <= \$246 ;
   always @(posedge clk)
-    level6_read <= \$236 ;
+    level6_read <= \$247 ;
   always @(posedge clk)
-    mantissas__6 <= \$237 ;
+    mantissas__6 <= \$248 ;
   always @(posedge clk)
-    exponents__6 <= \$238 ;
+    exponents__6 <= \$249 ;
   always @(posedge clk)
-    level7_write <= \$239 ;
+    level7_write <= \$250 ;
   always @(posedge clk)
-    level7_read <= \$240 ;
+    level7_read <= \$251 ;
   always @(posedge clk)
-    mantissas__7 <= \$241 ;
+    mantissas__7 <= \$252 ;
   always @(posedge clk)
-    exponents__7 <= \$242 ;
+    exponents__7 <= \$253 ;
   always @(posedge clk)
-    code_write <= \$243 ;
+    code_write <= \$254 ;
   always @(posedge clk)
-    code_mem__r_en <= \$244 ;
+    code_mem__r_en <= \$255 ;
   always @(posedge clk)
-    code_mem__busy <= \$245 ;
+    code_mem__busy <= \$256 ;
   always @(posedge clk)
-    code_mem__addr <= \$246 ;
+    code_mem__addr <= \$257 ;
   always @(posedge clk)
-    code_lanes <= \$247 ;
+    code_lanes <= \$258 ;
   always @(posedge clk)
-    read_lane <= \$248 ;
+    read_lane <= \$259 ;
   always @(posedge clk)
-    bias_mem__addr <= \$249 ;
+    bias_mem__addr <= \$260 ;
   always @(posedge clk)
-    bias_mem__w_en <= \$250 ;
+    bias_mem__w_en <= \$261 ;
   always @(posedge clk)
-    bias_mem__r_en <= \$251 ;
+    bias_mem__r_en <= \$262 ;
   always @(posedge clk)
-    read_word <= \$252 ;
+    bias_fetched <= \$263 ;
   always @(posedge clk)
-    \$signal  <= \$253 ;
+    scale_mem__addr <= \$264 ;
   always @(posedge clk)
-    \$signal$107  <= \$254 ;
+    scale_mem__w_en <= \$265 ;
   always @(posedge clk)
-    bias_fetched <= \$255 ;
+    scale_mem__r_en <= \$266 ;
+  always @(posedge clk)
+    scale_fetched <= \$267 ;
+  always @(posedge clk)
+    read_word <= \$268 ;
+  always @(posedge clk)
+    \$signal  <= \$269 ;
+  always @(posedge clk)
+    code_collect <= \$270 ;
   \digits_cnn.layer1.core.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[23:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -6181,7 +6403,14 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
     .mantissas__7(mantissas__7),
     .r__ready(y__ready),
     .rst(rst),
+    .scale_mem__r_data(scale_mem__r_data),
+    .scale_mem__r_en(scale_mem__r_en),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .\write__addr$41 (scale_mem__addr),
+    .write__data(request_data),
+    .write__en(bias_mem__w_en),
+    .\write__en$45 (scale_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -6192,518 +6421,552 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347201;
+          \$166  = 32'd1247347457;
       3'h1:
-          \$155  = 32'd1048648;
+          \$166  = 32'd1048648;
       3'h2:
-          \$155  = 32'd134743044;
+          \$166  = 32'd134743044;
       3'h3:
-          \$155  = 32'd18350598;
+          \$166  = 32'd18874886;
       3'h4:
-          \$155  = 32'd0;
+          \$166  = 32'd0;
       3'h5:
-          \$155  = 32'd0;
+          \$166  = 32'd0;
       3'h6:
-          \$155  = 32'd0;
+          \$166  = 32'd8;
       3'h7:
-          \$155  = 32'd0;
+          \$166  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = \$7 ;
+    \$208  = \$7 ;
     if (rst) begin
-      \$197  = 1'h0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = collected;
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = request_valid;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = decoded;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = fetched;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = request_addr;
-    if (\$12 ) begin
-      \$202  = bus__addr;
-    end
-    if (rst) begin
-      \$202  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = request_data;
-    if (\$12 ) begin
-      \$203  = bus__w_data;
-    end
-    if (rst) begin
-      \$203  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = request_write;
-    if (\$12 ) begin
-      \$204  = bus__w_stb;
-    end
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = register;
-    if (request_valid) begin
-      \$205  = request_addr[2:0];
-    end
-    if (rst) begin
-      \$205  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = \$15 ;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = \$19 ;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = shift;
-    if (\$21 ) begin
-      \$208  = request_data[4:0];
-    end
-    if (rst) begin
-      \$208  = 5'h09;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = \$27 ;
+    \$209  = collected;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = \$33 ;
+    \$210  = request_valid;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = \$38 ;
+    \$211  = decoded;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = \$44 ;
+    \$212  = fetched;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = mantissas__0;
-    if (level0_write) begin
-      \$213  = request_data[5:0];
+    \$213  = request_addr;
+    if (\$12 ) begin
+      \$213  = bus__addr;
     end
     if (rst) begin
-      \$213  = 6'h01;
+      \$213  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = exponents__0;
-    if (level0_write) begin
-      \$214  = request_data[17:16];
+    \$214  = request_data;
+    if (\$12 ) begin
+      \$214  = bus__w_data;
     end
     if (rst) begin
-      \$214  = 2'h0;
+      \$214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = \$49 ;
+    \$215  = request_write;
+    if (\$12 ) begin
+      \$215  = bus__w_stb;
+    end
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = \$55 ;
+    \$216  = register;
+    if (request_valid) begin
+      \$216  = request_addr[2:0];
+    end
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = mantissas__1;
-    if (level1_write) begin
-      \$217  = request_data[5:0];
-    end
+    \$217  = \$15 ;
     if (rst) begin
-      \$217  = 6'h12;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = exponents__1;
-    if (level1_write) begin
-      \$218  = request_data[17:16];
-    end
+    \$218  = \$19 ;
     if (rst) begin
-      \$218  = 2'h0;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = \$60 ;
+    \$219  = shift;
+    if (\$21 ) begin
+      \$219  = request_data[5:0];
+    end
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 6'h12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = \$66 ;
+    \$220  = \$27 ;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = mantissas__2;
-    if (level2_write) begin
-      \$221  = request_data[5:0];
-    end
+    \$221  = \$33 ;
     if (rst) begin
-      \$221  = 6'h24;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = exponents__2;
-    if (level2_write) begin
-      \$222  = request_data[17:16];
-    end
+    \$222  = \$38 ;
     if (rst) begin
-      \$222  = 2'h0;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = \$71 ;
+    \$223  = \$44 ;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = \$77 ;
+    \$224  = mantissas__0;
+    if (level0_write) begin
+      \$224  = request_data[5:0];
+    end
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = mantissas__3;
-    if (level3_write) begin
-      \$225  = request_data[5:0];
+    \$225  = exponents__0;
+    if (level0_write) begin
+      \$225  = request_data[17:16];
     end
     if (rst) begin
-      \$225  = 6'h36;
+      \$225  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = exponents__3;
-    if (level3_write) begin
-      \$226  = request_data[17:16];
-    end
+    \$226  = \$49 ;
     if (rst) begin
-      \$226  = 2'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = \$82 ;
+    \$227  = \$55 ;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = \$88 ;
+    \$228  = mantissas__1;
+    if (level1_write) begin
+      \$228  = request_data[5:0];
+    end
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 6'h19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = mantissas__4;
-    if (level4_write) begin
-      \$229  = request_data[5:0];
+    \$229  = exponents__1;
+    if (level1_write) begin
+      \$229  = request_data[17:16];
     end
     if (rst) begin
-      \$229  = 6'h24;
+      \$229  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = exponents__4;
-    if (level4_write) begin
-      \$230  = request_data[17:16];
-    end
+    \$230  = \$60 ;
     if (rst) begin
-      \$230  = 2'h1;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = \$93 ;
+    \$231  = \$66 ;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = \$99 ;
+    \$232  = mantissas__2;
+    if (level2_write) begin
+      \$232  = request_data[5:0];
+    end
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 6'h36;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = mantissas__5;
-    if (level5_write) begin
-      \$233  = request_data[5:0];
+    \$233  = exponents__2;
+    if (level2_write) begin
+      \$233  = request_data[17:16];
     end
     if (rst) begin
-      \$233  = 6'h2f;
+      \$233  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = exponents__5;
-    if (level5_write) begin
-      \$234  = request_data[17:16];
-    end
+    \$234  = \$71 ;
     if (rst) begin
-      \$234  = 2'h1;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = \$104 ;
+    \$235  = \$77 ;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = \$110 ;
+    \$236  = mantissas__3;
+    if (level3_write) begin
+      \$236  = request_data[5:0];
+    end
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 6'h29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = mantissas__6;
-    if (level6_write) begin
-      \$237  = request_data[5:0];
+    \$237  = exponents__3;
+    if (level3_write) begin
+      \$237  = request_data[17:16];
     end
     if (rst) begin
-      \$237  = 6'h3f;
+      \$237  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = exponents__6;
-    if (level6_write) begin
-      \$238  = request_data[17:16];
-    end
+    \$238  = \$82 ;
     if (rst) begin
-      \$238  = 2'h1;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = \$115 ;
+    \$239  = \$88 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = \$121 ;
+    \$240  = mantissas__4;
+    if (level4_write) begin
+      \$240  = request_data[5:0];
+    end
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 6'h3a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = mantissas__7;
-    if (level7_write) begin
-      \$241  = request_data[5:0];
+    \$241  = exponents__4;
+    if (level4_write) begin
+      \$241  = request_data[17:16];
     end
     if (rst) begin
-      \$241  = 6'h3f;
+      \$241  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = exponents__7;
-    if (level7_write) begin
-      \$242  = request_data[17:16];
-    end
+    \$242  = \$93 ;
     if (rst) begin
-      \$242  = 2'h3;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = \$128 ;
+    \$243  = \$99 ;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = \$136 ;
+    \$244  = mantissas__5;
+    if (level5_write) begin
+      \$244  = request_data[5:0];
+    end
     if (rst) begin
-      \$244  = 1'h0;
+      \$244  = 6'h26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = \$142 ;
+    \$245  = exponents__5;
+    if (level5_write) begin
+      \$245  = request_data[17:16];
+    end
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 2'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = code_mem__addr;
-    if (request_valid) begin
-      \$246  = request_addr[10:2];
-    end
+    \$246  = \$104 ;
     if (rst) begin
-      \$246  = 9'h000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = code_lanes;
-    if (request_valid) begin
-      \$247  = \$143 [3:0];
-    end
+    \$247  = \$110 ;
     if (rst) begin
-      \$247  = 4'h0;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = read_lane;
-    if (request_valid) begin
-      \$248  = request_addr[1:0];
+    \$248  = mantissas__6;
+    if (level6_write) begin
+      \$248  = request_data[5:0];
     end
     if (rst) begin
-      \$248  = 2'h0;
+      \$248  = 6'h33;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = bias_mem__addr;
-    if (request_valid) begin
-      \$249  = request_addr[3:0];
+    \$249  = exponents__6;
+    if (level6_write) begin
+      \$249  = request_data[17:16];
     end
     if (rst) begin
-      \$249  = 4'h0;
+      \$249  = 2'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = \$148 ;
+    \$250  = \$115 ;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = \$154 ;
+    \$251  = \$121 ;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = read_word;
-    if (decoded) begin
-      \$252  = \$195 [31:0];
-    end
-    if (bias_fetched) begin
-      \$252  = { bias_mem__r_data[23], bias_mem__r_data[23], bias_mem__r_data[23], bias_mem__r_data[23], bias_mem__r_data[23], bias_mem__r_data[23], bias_mem__r_data[23], bias_mem__r_data[23], bias_mem__r_data };
-    end
-    if (\$signal$107 ) begin
-      \$252  = { 28'h0000000, \$196  };
+    \$252  = mantissas__7;
+    if (level7_write) begin
+      \$252  = request_data[5:0];
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$252  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = code_mem__r_en;
+    \$253  = exponents__7;
+    if (level7_write) begin
+      \$253  = request_data[17:16];
+    end
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = \$signal ;
+    \$254  = \$128 ;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = bias_mem__r_en;
+    \$255  = \$136 ;
     if (rst) begin
       \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$256  = \$142 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$257  = code_mem__addr;
+    if (request_valid) begin
+      \$257  = request_addr[10:2];
+    end
+    if (rst) begin
+      \$257  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$258  = code_lanes;
+    if (request_valid) begin
+      \$258  = \$143 [3:0];
+    end
+    if (rst) begin
+      \$258  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$259  = read_lane;
+    if (request_valid) begin
+      \$259  = request_addr[1:0];
+    end
+    if (rst) begin
+      \$259  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$260  = bias_mem__addr;
+    if (request_valid) begin
+      \$260  = request_addr[3:0];
+    end
+    if (rst) begin
+      \$260  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$261  = \$148 ;
+    if (rst) begin
+      \$261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$262  = \$154 ;
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$263  = bias_mem__r_en;
+    if (rst) begin
+      \$263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$264  = scale_mem__addr;
+    if (request_valid) begin
+      \$264  = request_addr[3:0];
+    end
+    if (rst) begin
+      \$264  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$265  = \$159 ;
+    if (rst) begin
+      \$265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$266  = \$165 ;
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$267  = scale_mem__r_en;
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$268  = read_word;
+    if (decoded) begin
+      \$268  = \$206 [31:0];
+    end
+    if (bias_fetched) begin
+      \$268  = bias_mem__r_data;
+    end
+    if (scale_fetched) begin
+      \$268  = { 24'h000000, scale_mem__r_data };
+    end
+    if (code_collect) begin
+      \$268  = { 28'h0000000, \$207  };
+    end
+    if (rst) begin
+      \$268  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$269  = code_mem__r_en;
+    if (rst) begin
+      \$269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$270  = \$signal ;
+    if (rst) begin
+      \$270  = 1'h0;
     end
   end
   assign \x__payload$1  = x__payload;
@@ -6735,61 +6998,65 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
   assign code_read = code_mem__r_en;
   assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
-  assign bias_mem__w_data = request_data[23:0];
+  assign bias_mem__w_data = request_data;
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
+  assign scale_output = scale_mem__addr;
+  assign scale_mem__w_data = request_data[7:0];
+  assign scale_write = scale_mem__w_en;
+  assign scale_read = scale_mem__r_en;
   assign \$123  = request_addr[11];
   assign \$131  = request_addr[11];
   assign \$137  = request_addr[11];
-  assign \$163  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$168  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$171  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$175  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$178  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$184  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$187  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$191  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$174  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$179  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$182  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$186  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$189  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$195  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$198  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$202  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, x__valid, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
-, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, clk);
+module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_write__en, x__ready, bias_mem__r_data, scale_mem__r_data, y__payload, r__ready, x__valid, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4
+, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, \write__addr$41 , \write__en$45 , scale_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [8:0] \$102 ;
+  wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
+  wire [8:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [8:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [8:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire [8:0] \$112 ;
-  reg [8:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [17:0] \$115 ;
-  reg [8:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [17:0] \$118 ;
-  reg [8:0] \$119 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [8:0] \$114 ;
+  reg [8:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [17:0] \$117 ;
+  reg [8:0] \$118 ;
+  wire [16:0] \$119 ;
   wire \$12 ;
-  wire [16:0] \$120 ;
-  wire [17:0] \$121 ;
-  reg [8:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [17:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [17:0] \$120 ;
+  reg [8:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [17:0] \$123 ;
+  reg [8:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [17:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [9:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -6799,112 +7066,121 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [24:0] \$139 ;
-  wire [2:0] \$14 ;
-  wire [25:0] \$140 ;
-  wire [24:0] \$141 ;
-  wire [25:0] \$142 ;
-  wire [24:0] \$143 ;
-  wire [25:0] \$144 ;
-  wire [24:0] \$145 ;
-  wire [25:0] \$146 ;
-  wire \$147 ;
-  wire [4:0] \$148 ;
-  wire [4:0] \$149 ;
-  wire \$15 ;
-  wire \$150 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [24:0] \$142 ;
+  wire [25:0] \$143 ;
+  wire [24:0] \$144 ;
+  wire [25:0] \$145 ;
+  wire [24:0] \$146 ;
+  wire [25:0] \$147 ;
+  wire [24:0] \$148 ;
+  wire [25:0] \$149 ;
+  wire [9:0] \$15 ;
+  wire [2:0] \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$154 ;
+  wire [3:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
+  wire [4:0] \$156 ;
+  wire [4:0] \$157 ;
   wire \$158 ;
-  wire \$159 ;
-  wire [9:0] \$16 ;
-  wire \$160 ;
-  wire [3:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [3:0] \$164 ;
+  wire [4:0] \$159 ;
+  wire [2:0] \$16 ;
+  wire [4:0] \$160 ;
+  wire [31:0] \$161 ;
+  wire [34:0] \$162 ;
+  wire [35:0] \$163 ;
+  wire [34:0] \$164 ;
   wire \$165 ;
-  wire [2:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
-  wire [3:0] \$168 ;
-  wire \$169 ;
-  wire [7:0] \$17 ;
+  wire [7:0] \$168 ;
+  wire [7:0] \$169 ;
+  wire \$17 ;
   wire \$170 ;
-  wire [26:0] \$171 ;
-  wire [26:0] \$172 ;
-  wire [26:0] \$173 ;
-  reg \$174 ;
-  reg [6:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [1:0] \$177 ;
-  reg \$178 ;
-  reg [1:0] \$179 ;
-  wire \$18 ;
-  reg \$180 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [4:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [4:0] \$179 ;
+  wire [9:0] \$18 ;
+  wire \$180 ;
   reg \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  reg \$184 ;
+  reg [6:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [1:0] \$184 ;
   reg \$185 ;
-  reg \$186 ;
+  reg [1:0] \$186 ;
   reg \$187 ;
   reg \$188 ;
   reg \$189 ;
-  wire \$19 ;
+  wire [7:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
   reg \$192 ;
   reg \$193 ;
-  reg [4:0] \$194 ;
-  reg [4:0] \$195 ;
-  reg [24:0] \$196 ;
-  reg [8:0] \$197 ;
-  reg [8:0] \$198 ;
-  reg [8:0] \$199 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [8:0] \$200 ;
-  reg [8:0] \$201 ;
-  reg [8:0] \$202 ;
-  reg [8:0] \$203 ;
+  reg \$200 ;
+  reg [5:0] \$201 ;
+  reg [5:0] \$202 ;
+  reg [32:0] \$203 ;
   reg [8:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
-  wire [2:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
+  reg [8:0] \$205 ;
+  reg [8:0] \$206 ;
+  reg [8:0] \$207 ;
+  reg [8:0] \$208 ;
+  reg [8:0] \$209 ;
+  wire \$21 ;
+  reg [8:0] \$210 ;
+  reg [8:0] \$211 ;
   reg \$212 ;
   reg \$213 ;
-  reg [23:0] \$214 ;
-  reg [23:0] \$215 ;
-  reg [23:0] \$216 ;
-  reg [23:0] \$217 ;
-  reg [3:0] \$218 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
   reg \$219 ;
-  wire [2:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
+  wire \$22 ;
+  reg \$220 ;
+  reg [23:0] \$221 ;
+  reg [23:0] \$222 ;
   reg [23:0] \$223 ;
   reg [23:0] \$224 ;
   reg [23:0] \$225 ;
   reg [23:0] \$226 ;
-  reg [2:0] \$227 ;
-  reg \$228 ;
-  reg \$229 ;
-  wire \$23 ;
+  reg [23:0] \$227 ;
+  reg [23:0] \$228 ;
+  reg [2:0] \$229 ;
+  wire [2:0] \$23 ;
   reg \$230 ;
   reg \$231 ;
-  reg \$232 ;
-  wire \$24 ;
+  reg [3:0] \$232 ;
+  reg [3:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg [3:0] \$239 ;
+  wire [2:0] \$24 ;
+  reg \$240 ;
+  reg \$241 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -6948,61 +7224,67 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [7:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
-  wire [4:0] \$66 ;
+  wire [7:0] \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [5:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [31:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [63:0] \$73 ;
+  wire [63:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [8:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [8:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [8:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [8:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [8:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [8:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [8:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [8:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [8:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [8:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$122  = 1'h0;
-  reg \$signal$123  = 1'h0;
-  reg \$signal$125  = 1'h0;
-  reg \$signal$126  = 1'h0;
-  reg \$signal$129  = 1'h0;
-  reg \$signal$130  = 1'h0;
-  reg \$signal$68  = 1'h0;
-  reg \$signal$69  = 1'h0;
-  reg \$signal$75  = 1'h0;
+  reg \$signal$133  = 1'h0;
+  reg \$signal$134  = 1'h0;
+  reg \$signal$136  = 1'h0;
+  reg \$signal$137  = 1'h0;
+  reg \$signal$140  = 1'h0;
+  reg \$signal$141  = 1'h0;
+  reg \$signal$142  = 1'h0;
+  reg \$signal$156  = 1'h0;
+  reg \$signal$79  = 1'h0;
+  reg \$signal$80  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  wire [3:0] \$signature__addr ;
+  wire [3:0] \$signature__addr$49 ;
+  wire [31:0] \$signature__data ;
+  wire [7:0] \$signature__data$48 ;
   reg [23:0] acc0 = 24'h000000;
   reg [23:0] acc1 = 24'h000000;
   reg [23:0] acc2 = 24'h000000;
   reg [23:0] acc3 = 24'h000000;
-  reg [24:0] active_rounding = 25'h0000100;
-  reg [4:0] active_shift = 5'h09;
+  reg [32:0] active_rounding = 33'h000020000;
+  reg [5:0] active_shift = 6'h12;
   reg [23:0] bank0 = 24'h000000;
   reg [23:0] bank1 = 24'h000000;
   reg [23:0] bank2 = 24'h000000;
@@ -7012,27 +7294,20 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [3:0] bias_head = 4'h0;
   wire [3:0] bias_mem__addr;
-  output [23:0] bias_mem__r_data;
-  wire [23:0] bias_mem__r_data;
+  output [31:0] bias_mem__r_data;
+  wire [31:0] bias_mem__r_data;
   input bias_mem__r_en;
   wire bias_mem__r_en;
-  wire [23:0] bias_mem__w_data;
+  wire [31:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [3:0] bias_read__addr;
-  wire [23:0] bias_read__data;
-  input [3:0] bias_write__addr;
-  wire [3:0] bias_write__addr;
-  input [23:0] bias_write__data;
-  wire [23:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
   wire \busy$11 ;
-  reg [4:0] clamped = 5'h09;
+  reg [5:0] clamped = 6'h12;
   wire clear;
   input clk;
   wire clk;
@@ -7088,7 +7363,6 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [3:0] head = 4'h0;
   (* init = 7'h00 *)
   wire [6:0] input_index;
   (* init = 7'h00 *)
@@ -7100,13 +7374,13 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   wire input_write__en;
   wire issue;
   reg last_beat = 1'h0;
-  reg [8:0] level0 = 9'h001;
-  reg [8:0] level1 = 9'h012;
-  reg [8:0] level2 = 9'h024;
-  reg [8:0] level3 = 9'h036;
-  reg [8:0] level4 = 9'h048;
-  reg [8:0] level5 = 9'h05e;
-  reg [8:0] level6 = 9'h07e;
+  reg [8:0] level0 = 9'h002;
+  reg [8:0] level1 = 9'h019;
+  reg [8:0] level2 = 9'h036;
+  reg [8:0] level3 = 9'h052;
+  reg [8:0] level4 = 9'h074;
+  reg [8:0] level5 = 9'h098;
+  reg [8:0] level6 = 9'h0cc;
   reg [8:0] level7 = 9'h1f8;
   reg [8:0] level_lane0 = 9'h000;
   reg [8:0] level_lane1 = 9'h000;
@@ -7129,20 +7403,30 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   input [5:0] mantissas__7;
   wire [5:0] mantissas__7;
   reg [1:0] next_vector = 2'h0;
+  reg [34:0] offset_f1 = 35'h000000000;
   reg [1:0] pass_index = 2'h0;
   wire [7:0] r__payload;
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
-  reg [26:0] rounded_f1 = 27'h0000000;
+  reg [34:0] rounded_f2 = 35'h000000000;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
-  input [4:0] shift;
-  wire [4:0] shift;
-  reg [26:0] shifted_f2 = 27'h0000000;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
+  reg [3:0] scale_head = 4'h0;
+  wire [3:0] scale_mem__addr;
+  output [7:0] scale_mem__r_data;
+  wire [7:0] scale_mem__r_data;
+  input scale_mem__r_en;
+  wire scale_mem__r_en;
+  wire [7:0] scale_mem__w_data;
+  wire scale_mem__w_en;
+  reg [34:0] scaled_f1 = 35'h000000000;
+  input [5:0] shift;
+  wire [5:0] shift;
+  reg [34:0] shifted_f3 = 35'h000000000;
   reg sign0 = 1'h0;
   reg sign1 = 1'h0;
   reg sign2 = 1'h0;
@@ -7151,19 +7435,29 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   reg sign2_2 = 1'h0;
   reg sign2_3 = 1'h0;
   reg sign3 = 1'h0;
-  reg [2:0] space = 3'h7;
+  reg [3:0] space = 4'h8;
   reg space_one = 1'h0;
   reg [16:0] term0 = 17'h00000;
   reg [16:0] term1 = 17'h00000;
   reg [16:0] term2 = 17'h00000;
   reg [16:0] term3 = 17'h00000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
-  reg [25:0] value_f0 = 26'h0000000;
+  wire valid_saturated;
+  reg [23:0] value_f0 = 24'h000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
+  input [3:0] write__addr;
+  wire [3:0] write__addr;
+  input [3:0] \write__addr$41 ;
+  wire [3:0] \write__addr$41 ;
+  input [31:0] write__data;
+  wire [31:0] write__data;
+  wire [7:0] \write__data$43 ;
+  input write__en;
+  wire write__en;
+  input \write__en$45 ;
+  wire \write__en$45 ;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -7177,242 +7471,242 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   wire y__ready;
   output y__valid;
   wire y__valid;
-  reg [23:0] biases [15:0];
+  reg [31:0] biases [15:0];
   initial begin
-    biases[0] = 24'h0001cd;
-    biases[1] = 24'h000641;
-    biases[2] = 24'h000a3f;
-    biases[3] = 24'hffffbc;
-    biases[4] = 24'h0002ab;
-    biases[5] = 24'h0005b9;
-    biases[6] = 24'h000037;
-    biases[7] = 24'h0004cc;
-    biases[8] = 24'hffff86;
-    biases[9] = 24'h000801;
-    biases[10] = 24'h000fd7;
-    biases[11] = 24'hfffe3e;
-    biases[12] = 24'h0008ea;
-    biases[13] = 24'hffffbc;
-    biases[14] = 24'h00028a;
-    biases[15] = 24'h000000;
+    biases[0] = 32'd284387;
+    biases[1] = 32'd986636;
+    biases[2] = 32'd1616536;
+    biases[3] = 32'd4294925373;
+    biases[4] = 32'd420732;
+    biases[5] = 32'd902814;
+    biases[6] = 32'd33675;
+    biases[7] = 32'd757133;
+    biases[8] = 32'd4294892238;
+    biases[9] = 32'd1263189;
+    biases[10] = 32'd2499443;
+    biases[11] = 32'd4294689668;
+    biases[12] = 32'd1406699;
+    biases[13] = 32'd4294925571;
+    biases[14] = 32'd400655;
+    biases[15] = 32'd0;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
-  reg [23:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [15:0] codes [287:0];
   initial begin
     codes[0] = 16'h048a;
-    codes[1] = 16'h3214;
+    codes[1] = 16'h4324;
     codes[2] = 16'hb142;
-    codes[3] = 16'h81bb;
-    codes[4] = 16'hd3da;
+    codes[3] = 16'h81bc;
+    codes[4] = 16'hd4db;
     codes[5] = 16'hc031;
     codes[6] = 16'h2122;
     codes[7] = 16'hc4db;
-    codes[8] = 16'h95d4;
-    codes[9] = 16'h3324;
-    codes[10] = 16'h93a0;
-    codes[11] = 16'h4c52;
-    codes[12] = 16'hca59;
-    codes[13] = 16'h8b02;
+    codes[8] = 16'h95d5;
+    codes[9] = 16'h3434;
+    codes[10] = 16'ha4b0;
+    codes[11] = 16'h4d52;
+    codes[12] = 16'hcb5a;
+    codes[13] = 16'h8c02;
     codes[14] = 16'h541a;
-    codes[15] = 16'hd129;
-    codes[16] = 16'ha4a4;
-    codes[17] = 16'h2a28;
-    codes[18] = 16'h3199;
+    codes[15] = 16'hd12a;
+    codes[16] = 16'ha4b4;
+    codes[17] = 16'h2b28;
+    codes[18] = 16'h31aa;
     codes[19] = 16'h5a1e;
     codes[20] = 16'hb0be;
-    codes[21] = 16'h58ba;
-    codes[22] = 16'ha292;
-    codes[23] = 16'hc2ab;
-    codes[24] = 16'hbd2b;
-    codes[25] = 16'h95cc;
-    codes[26] = 16'h4d43;
-    codes[27] = 16'h3130;
-    codes[28] = 16'ha5ca;
-    codes[29] = 16'h2d44;
-    codes[30] = 16'ha3a0;
+    codes[21] = 16'h59ba;
+    codes[22] = 16'hb292;
+    codes[23] = 16'hc3ab;
+    codes[24] = 16'hbe2c;
+    codes[25] = 16'h95dc;
+    codes[26] = 16'h4e53;
+    codes[27] = 16'h3230;
+    codes[28] = 16'ha6ca;
+    codes[29] = 16'h2d54;
+    codes[30] = 16'ha4b0;
     codes[31] = 16'hac50;
-    codes[32] = 16'h3163;
-    codes[33] = 16'hb2bc;
+    codes[32] = 16'h3264;
+    codes[33] = 16'hb3cc;
     codes[34] = 16'h5b19;
     codes[35] = 16'h44de;
     codes[36] = 16'h42e8;
     codes[37] = 16'h4a9d;
-    codes[38] = 16'hab48;
-    codes[39] = 16'h5d06;
-    codes[40] = 16'ha2da;
-    codes[41] = 16'h8c38;
-    codes[42] = 16'h5c52;
-    codes[43] = 16'h5a41;
+    codes[38] = 16'hac48;
+    codes[39] = 16'h5d16;
+    codes[40] = 16'ha3da;
+    codes[41] = 16'h9c48;
+    codes[42] = 16'h5d52;
+    codes[43] = 16'h5a52;
     codes[44] = 16'h6424;
-    codes[45] = 16'h6cb1;
-    codes[46] = 16'h012d;
+    codes[45] = 16'h6cb2;
+    codes[46] = 16'h122d;
     codes[47] = 16'h631a;
-    codes[48] = 16'h0124;
-    codes[49] = 16'ha599;
+    codes[48] = 16'h0134;
+    codes[49] = 16'ha5a9;
     codes[50] = 16'hb583;
     codes[51] = 16'h34ca;
     codes[52] = 16'h6b9a;
-    codes[53] = 16'h4a26;
-    codes[54] = 16'hb933;
+    codes[53] = 16'h4a36;
+    codes[54] = 16'hb943;
     codes[55] = 16'h2c36;
-    codes[56] = 16'hdb54;
-    codes[57] = 16'h05e0;
-    codes[58] = 16'hb415;
-    codes[59] = 16'h84a2;
+    codes[56] = 16'hdc64;
+    codes[57] = 16'h16e1;
+    codes[58] = 16'hb425;
+    codes[59] = 16'h84a3;
     codes[60] = 16'h461e;
-    codes[61] = 16'hc53b;
-    codes[62] = 16'h3988;
+    codes[61] = 16'hc64b;
+    codes[62] = 16'h3a88;
     codes[63] = 16'h4959;
-    codes[64] = 16'h433a;
-    codes[65] = 16'hc493;
-    codes[66] = 16'he846;
-    codes[67] = 16'hb209;
-    codes[68] = 16'hca91;
-    codes[69] = 16'hba82;
+    codes[64] = 16'h444a;
+    codes[65] = 16'hc4a4;
+    codes[66] = 16'he856;
+    codes[67] = 16'hb20a;
+    codes[68] = 16'hca92;
+    codes[69] = 16'hba83;
     codes[70] = 16'h003b;
     codes[71] = 16'hd942;
     codes[72] = 16'h6822;
-    codes[73] = 16'ha801;
-    codes[74] = 16'hb0c4;
+    codes[73] = 16'haa01;
+    codes[74] = 16'hb5c4;
     codes[75] = 16'hb819;
     codes[76] = 16'h8029;
-    codes[77] = 16'h0004;
+    codes[77] = 16'h0014;
     codes[78] = 16'h4051;
     codes[79] = 16'h6814;
-    codes[80] = 16'he8a5;
-    codes[81] = 16'h1864;
-    codes[82] = 16'h60a2;
+    codes[80] = 16'heba5;
+    codes[81] = 16'h1964;
+    codes[82] = 16'h65a2;
     codes[83] = 16'h608c;
-    codes[84] = 16'h408d;
+    codes[84] = 16'h418d;
     codes[85] = 16'h50a0;
-    codes[86] = 16'hd856;
-    codes[87] = 16'hb8c2;
+    codes[86] = 16'hc856;
+    codes[87] = 16'hbac2;
     codes[88] = 16'h5898;
-    codes[89] = 16'ha865;
-    codes[90] = 16'h28dc;
+    codes[89] = 16'hb865;
+    codes[90] = 16'h2fdc;
     codes[91] = 16'hc034;
     codes[92] = 16'h98b2;
-    codes[93] = 16'h181a;
+    codes[93] = 16'h181b;
     codes[94] = 16'h3055;
     codes[95] = 16'h58db;
     codes[96] = 16'h582c;
-    codes[97] = 16'h8833;
-    codes[98] = 16'hb8b2;
+    codes[97] = 16'h8933;
+    codes[98] = 16'hbfb2;
     codes[99] = 16'h1068;
     codes[100] = 16'h1854;
     codes[101] = 16'ha8ab;
-    codes[102] = 16'h4021;
+    codes[102] = 16'h4032;
     codes[103] = 16'h6862;
     codes[104] = 16'h38c4;
     codes[105] = 16'h404c;
-    codes[106] = 16'h5812;
+    codes[106] = 16'h5a12;
     codes[107] = 16'h9055;
-    codes[108] = 16'he0a3;
-    codes[109] = 16'h38a4;
+    codes[108] = 16'he2a3;
+    codes[109] = 16'h39a4;
     codes[110] = 16'h88bb;
     codes[111] = 16'hd0b1;
     codes[112] = 16'h385b;
     codes[113] = 16'h909a;
-    codes[114] = 16'h08aa;
+    codes[114] = 16'h0caa;
     codes[115] = 16'h9819;
     codes[116] = 16'h4835;
     codes[117] = 16'h28aa;
-    codes[118] = 16'h189c;
+    codes[118] = 16'h289c;
     codes[119] = 16'h4884;
     codes[120] = 16'h104d;
     codes[121] = 16'h5814;
-    codes[122] = 16'h8854;
+    codes[122] = 16'h8e54;
     codes[123] = 16'hb005;
-    codes[124] = 16'ha0b1;
-    codes[125] = 16'hc812;
+    codes[124] = 16'hb0b1;
+    codes[125] = 16'hc823;
     codes[126] = 16'h88cb;
-    codes[127] = 16'h103e;
-    codes[128] = 16'hd8ee;
+    codes[127] = 16'h103d;
+    codes[128] = 16'hd9ee;
     codes[129] = 16'h3839;
-    codes[130] = 16'h385c;
+    codes[130] = 16'h3d5c;
     codes[131] = 16'h3062;
     codes[132] = 16'h6865;
-    codes[133] = 16'h5851;
+    codes[133] = 16'h4851;
     codes[134] = 16'h38b9;
     codes[135] = 16'hc839;
-    codes[136] = 16'hd8cd;
-    codes[137] = 16'h0804;
-    codes[138] = 16'hb88d;
+    codes[136] = 16'hc8cd;
+    codes[137] = 16'h0b04;
+    codes[138] = 16'hbe8d;
     codes[139] = 16'hb016;
-    codes[140] = 16'ha048;
+    codes[140] = 16'ha049;
     codes[141] = 16'hc02d;
     codes[142] = 16'hb891;
     codes[143] = 16'h205d;
-    codes[144] = 16'h1644;
-    codes[145] = 16'hd5a4;
+    codes[144] = 16'h1544;
+    codes[145] = 16'hd4b4;
     codes[146] = 16'h0553;
-    codes[147] = 16'h0ec2;
+    codes[147] = 16'h0ec3;
     codes[148] = 16'h4ca5;
     codes[149] = 16'hc345;
-    codes[150] = 16'h2691;
+    codes[150] = 16'h3592;
     codes[151] = 16'h6a46;
     codes[152] = 16'h2168;
     codes[153] = 16'hcab3;
-    codes[154] = 16'h5624;
-    codes[155] = 16'h16e3;
+    codes[154] = 16'h5524;
+    codes[155] = 16'h26e3;
     codes[156] = 16'h35b8;
-    codes[157] = 16'h3640;
+    codes[157] = 16'h3540;
     codes[158] = 16'hed1c;
-    codes[159] = 16'h5622;
-    codes[160] = 16'h46b4;
+    codes[159] = 16'h4622;
+    codes[160] = 16'h45b4;
     codes[161] = 16'hb99b;
-    codes[162] = 16'h65b2;
-    codes[163] = 16'h5d4c;
+    codes[162] = 16'h55b2;
+    codes[163] = 16'h5c4c;
     codes[164] = 16'h6c4c;
     codes[165] = 16'h55b1;
-    codes[166] = 16'h9381;
+    codes[166] = 16'h9391;
     codes[167] = 16'h532c;
     codes[168] = 16'h8985;
-    codes[169] = 16'h5a20;
-    codes[170] = 16'h8929;
-    codes[171] = 16'h05a1;
+    codes[169] = 16'h5a30;
+    codes[170] = 16'h892a;
+    codes[171] = 16'h05b2;
     codes[172] = 16'h2594;
-    codes[173] = 16'hb42b;
+    codes[173] = 16'hb32c;
     codes[174] = 16'h93c3;
-    codes[175] = 16'hc5d5;
+    codes[175] = 16'hc4d5;
     codes[176] = 16'hdb1d;
     codes[177] = 16'h6496;
-    codes[178] = 16'ha5c4;
-    codes[179] = 16'h3d21;
+    codes[178] = 16'ha5c5;
+    codes[179] = 16'h3d31;
     codes[180] = 16'h4e45;
     codes[181] = 16'h9aab;
     codes[182] = 16'h5014;
-    codes[183] = 16'hcd2b;
-    codes[184] = 16'h5108;
-    codes[185] = 16'h5b40;
+    codes[183] = 16'hcc2c;
+    codes[184] = 16'h4108;
+    codes[185] = 16'h4b40;
     codes[186] = 16'ha1d0;
     codes[187] = 16'hb994;
     codes[188] = 16'hc5d5;
     codes[189] = 16'hb3b4;
-    codes[190] = 16'h39c2;
+    codes[190] = 16'h39c3;
     codes[191] = 16'hc3d3;
     codes[192] = 16'hca92;
     codes[193] = 16'h4a29;
     codes[194] = 16'h9b59;
     codes[195] = 16'h1945;
-    codes[196] = 16'h10b5;
-    codes[197] = 16'hca29;
+    codes[196] = 16'h10c5;
+    codes[197] = 16'hca39;
     codes[198] = 16'h58aa;
     codes[199] = 16'h28a6;
     codes[200] = 16'h1e5e;
-    codes[201] = 16'h5d45;
+    codes[201] = 16'h5c45;
     codes[202] = 16'hb26a;
     codes[203] = 16'hd295;
     codes[204] = 16'hd3c2;
-    codes[205] = 16'ha3bb;
+    codes[205] = 16'ha2bb;
     codes[206] = 16'h5999;
     codes[207] = 16'h2b0a;
     codes[208] = 16'h4ce9;
@@ -7420,36 +7714,36 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     codes[210] = 16'h5b5b;
     codes[211] = 16'h9b6a;
     codes[212] = 16'hca6d;
-    codes[213] = 16'h8d5c;
+    codes[213] = 16'h8c5c;
     codes[214] = 16'h915a;
     codes[215] = 16'h9a1b;
-    codes[216] = 16'h0d8c;
+    codes[216] = 16'h0c8c;
     codes[217] = 16'h0183;
-    codes[218] = 16'h8a81;
+    codes[218] = 16'h8aa1;
     codes[219] = 16'h0683;
     codes[220] = 16'h840a;
     codes[221] = 16'h0101;
     codes[222] = 16'h0980;
-    codes[223] = 16'h8e0d;
+    codes[223] = 16'h8d0d;
     codes[224] = 16'h010d;
     codes[225] = 16'h0604;
-    codes[226] = 16'h8d8d;
+    codes[226] = 16'h8c9d;
     codes[227] = 16'h8405;
-    codes[228] = 16'h0604;
+    codes[228] = 16'h0504;
     codes[229] = 16'h0b8a;
     codes[230] = 16'h0103;
     codes[231] = 16'h010c;
     codes[232] = 16'h030d;
-    codes[233] = 16'h8605;
-    codes[234] = 16'h8c8d;
+    codes[233] = 16'h8505;
+    codes[234] = 16'h8c9d;
     codes[235] = 16'h8a05;
     codes[236] = 16'h0501;
     codes[237] = 16'h818b;
-    codes[238] = 16'h868b;
+    codes[238] = 16'h858b;
     codes[239] = 16'h828c;
     codes[240] = 16'h0382;
     codes[241] = 16'h818a;
-    codes[242] = 16'h8e84;
+    codes[242] = 16'h8d84;
     codes[243] = 16'h8982;
     codes[244] = 16'h828c;
     codes[245] = 16'h8984;
@@ -7464,7 +7758,7 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     codes[254] = 16'h8882;
     codes[255] = 16'h8683;
     codes[256] = 16'h858d;
-    codes[257] = 16'h8505;
+    codes[257] = 16'h8405;
     codes[258] = 16'h8303;
     codes[259] = 16'h8585;
     codes[260] = 16'h800b;
@@ -7476,21 +7770,21 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     codes[266] = 16'h0182;
     codes[267] = 16'h0889;
     codes[268] = 16'h0c01;
-    codes[269] = 16'h0304;
+    codes[269] = 16'h0204;
     codes[270] = 16'h0008;
     codes[271] = 16'h8d82;
     codes[272] = 16'h8586;
     codes[273] = 16'h8e8e;
-    codes[274] = 16'h8c04;
+    codes[274] = 16'h8c24;
     codes[275] = 16'h858c;
     codes[276] = 16'h0a8d;
     codes[277] = 16'h8102;
-    codes[278] = 16'h0986;
-    codes[279] = 16'h0585;
+    codes[278] = 16'h0985;
+    codes[279] = 16'h0485;
     codes[280] = 16'h8b08;
     codes[281] = 16'h0a89;
-    codes[282] = 16'h0584;
-    codes[283] = 16'h8684;
+    codes[282] = 16'h0484;
+    codes[283] = 16'h8584;
     codes[284] = 16'h8182;
     codes[285] = 16'h0383;
     codes[286] = 16'h0b02;
@@ -7498,13 +7792,13 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= write__data[3:0];
     if (code_write__en[2])
-      codes[code_write__addr][11:8] <= bias_write__data[3:0];
+      codes[code_write__addr][11:8] <= write__data[3:0];
     if (code_write__en[3])
-      codes[code_write__addr][15:12] <= bias_write__data[3:0];
+      codes[code_write__addr][15:12] <= write__data[3:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
@@ -7595,6 +7889,34 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
+  reg [7:0] scales [15:0];
+  initial begin
+    scales[0] = 8'hd0;
+    scales[1] = 8'hc7;
+    scales[2] = 8'hc8;
+    scales[3] = 8'hda;
+    scales[4] = 8'hdf;
+    scales[5] = 8'he0;
+    scales[6] = 8'h05;
+    scales[7] = 8'he3;
+    scales[8] = 8'hd7;
+    scales[9] = 8'hdd;
+    scales[10] = 8'hff;
+    scales[11] = 8'he4;
+    scales[12] = 8'he0;
+    scales[13] = 8'h01;
+    scales[14] = 8'hf5;
+    scales[15] = 8'h01;
+  end
+  always @(posedge clk) begin
+    if (\write__en$45 )
+      scales[\write__addr$41 ] <= write__data[7:0];
+  end
+  reg [7:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= scales[\$signature__addr$49 ];
+  end
+  assign scale_mem__r_data = _3_;
   assign \$1  = ~ code_mem__r_en;
   assign \$2  = ~ blocked;
   assign \$3  = \$1  & \$2 ;
@@ -7607,334 +7929,350 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
+  assign \$signature__addr$49  = scale_mem__r_en ? \write__addr$41  : scale_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = ~ scale_mem__r_en;
+  assign drain = \$10  & \$11 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = pass_index == 2'h2;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = first_beat & from_stream;
-  assign \$19  = issue & \$18 ;
-  assign \$20  = next_vector == 2'h3;
-  assign \$21  = next_vector + 1'h1;
-  assign \$22  = \$20  ? 3'h0 : \$21 ;
-  assign \$23  = next_vector == 2'h3;
-  assign \$24  = issue ? last_beat : first_beat;
-  assign \$25  = input_write__addr == 7'h46;
-  assign \$26  = last_beat ? 1'h0 : \$25 ;
-  assign \$27  = issue ? \$26  : last_beat;
-  assign \$28  = issue & last_beat;
-  assign \$29  = \$28  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = pass_index == 2'h2;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = first_beat & from_stream;
+  assign \$21  = issue & \$20 ;
+  assign \$22  = next_vector == 2'h3;
+  assign \$23  = next_vector + 1'h1;
+  assign \$24  = \$22  ? 3'h0 : \$23 ;
+  assign \$25  = next_vector == 2'h3;
+  assign \$26  = issue ? last_beat : first_beat;
+  assign \$27  = input_write__addr == 7'h46;
+  assign \$28  = last_beat ? 1'h0 : \$27 ;
+  assign \$29  = issue ? \$28  : last_beat;
   assign \$30  = issue & last_beat;
-  assign \$31  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$32  = \$30  ? 1'h1 : \$31 ;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  & commit_here;
-  assign \$37  = \$36  ? 1'h0 : commit_pending;
-  assign \$38  = \$37  | commit;
-  assign \$39  = issue & last_beat;
-  assign \$40  = first_beat & from_stream;
-  assign \$41  = commit_pending & \$40 ;
-  assign \$42  = \$41  & drained;
-  assign \$43  = \$42  & commit_here;
-  assign \$44  = \$43  ? 1'h0 : commit_pending;
-  assign \$45  = \$44  | commit;
-  assign \$46  = issue ? last_beat : first_beat;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = issue ? final_pass : from_stream;
+  assign \$31  = \$30  ? final_pass : from_stream;
+  assign \$32  = issue & last_beat;
+  assign \$33  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$34  = \$32  ? 1'h1 : \$33 ;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  & commit_here;
+  assign \$39  = \$38  ? 1'h0 : commit_pending;
+  assign \$40  = \$39  | commit;
+  assign \$41  = issue & last_beat;
+  assign \$42  = first_beat & from_stream;
+  assign \$43  = commit_pending & \$42 ;
+  assign \$44  = \$43  & drained;
+  assign \$45  = \$44  & commit_here;
+  assign \$46  = \$45  ? 1'h0 : commit_pending;
+  assign \$47  = \$46  | commit;
+  assign \$48  = issue ? last_beat : first_beat;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = first_beat & from_stream;
-  assign \$51  = issue & \$50 ;
-  assign \$52  = next_vector == 2'h3;
-  assign \$53  = \$51  ? \$52  : commit_here;
-  assign \$54  = \$49  & \$53 ;
-  assign \$55  = \$39  | \$54 ;
-  assign \$56  = input_write__addr == 7'h46;
-  assign \$57  = last_beat ? 1'h0 : \$56 ;
-  assign \$58  = issue ? \$57  : last_beat;
-  assign \$59  = issue & last_beat;
-  assign \$60  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$61  = \$59  ? 1'h1 : \$60 ;
-  assign \$62  = \$58  & \$61 ;
-  assign \$63  = \$55  | \$62 ;
-  assign \$64  = from_stream1 ? x_held : input_read__data;
-  assign \$65  = shift > 5'h19;
-  assign \$66  = \$65  ? 5'h19 : shift;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
-  assign \$70  = \$69  & commit_here;
-  assign \$71  = 1'h1 << clamped;
-  assign \$73  = first_beat & from_stream;
-  assign \$74  = commit_pending & \$73 ;
-  assign \$75  = \$74  & drained;
-  assign \$76  = \$75  & commit_here;
-  assign \$77  = mantissas__0 << exponents__0;
-  assign \$78  = first_beat & from_stream;
-  assign \$79  = commit_pending & \$78 ;
-  assign \$80  = \$79  & drained;
-  assign \$81  = \$80  & commit_here;
-  assign \$82  = mantissas__1 << exponents__1;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = \$85  & commit_here;
-  assign \$87  = mantissas__2 << exponents__2;
-  assign \$88  = first_beat & from_stream;
-  assign \$89  = commit_pending & \$88 ;
-  assign \$90  = \$89  & drained;
-  assign \$91  = \$90  & commit_here;
-  assign \$92  = mantissas__3 << exponents__3;
-  assign \$93  = first_beat & from_stream;
-  assign \$94  = commit_pending & \$93 ;
-  assign \$95  = \$94  & drained;
-  assign \$96  = \$95  & commit_here;
-  assign \$97  = mantissas__4 << exponents__4;
-  assign \$98  = first_beat & from_stream;
-  assign \$99  = commit_pending & \$98 ;
-  assign \$100  = \$99  & drained;
-  assign \$101  = \$100  & commit_here;
-  assign \$102  = mantissas__5 << exponents__5;
-  assign \$103  = first_beat & from_stream;
-  assign \$104  = commit_pending & \$103 ;
-  assign \$105  = \$104  & drained;
-  assign \$106  = \$105  & commit_here;
-  assign \$107  = mantissas__6 << exponents__6;
-  assign \$108  = first_beat & from_stream;
-  assign \$109  = commit_pending & \$108 ;
-  assign \$110  = \$109  & drained;
-  assign \$111  = \$110  & commit_here;
-  assign \$112  = mantissas__7 << exponents__7;
-  assign \$114  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$115  = { \$114 [16], \$114  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$117  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$118  = { \$117 [16], \$117  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$120  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$121  = { \$120 [16], \$120  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$123  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$124  = { \$123 [16], \$123  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$125  = \$signal$125  & \$signal$126 ;
-  assign \$126  = issue | \$signal$68 ;
-  assign \$127  = valid1 | \$signal$122 ;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$signal$125  & \$signal$126 ;
-  assign \$130  = issue & last_beat;
-  assign \$131  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$132  = \$130  ? 1'h1 : \$131 ;
-  assign \$133  = \$129  | \$132 ;
-  assign \$134  = drain | \$signal$129 ;
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$128  | \$135 ;
-  assign \$137  = \$136  | \$signal$130 ;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = $signed(acc0) + $signed(term0);
-  assign \$140  = $signed(\$139 ) + $signed({ 1'h0, sign0 });
-  assign \$141  = $signed(acc1) + $signed(term1);
-  assign \$142  = $signed(\$141 ) + $signed({ 1'h0, sign1 });
-  assign \$143  = $signed(acc2) + $signed(term2);
-  assign \$144  = $signed(\$143 ) + $signed({ 1'h0, sign2 });
-  assign \$145  = $signed(acc3) + $signed(term3);
-  assign \$146  = $signed(\$145 ) + $signed({ 1'h0, sign3 });
-  assign \$147  = head == 4'hf;
-  assign \$148  = head + 1'h1;
-  assign \$149  = \$147  ? 5'h00 : \$148 ;
-  assign \$150  = ~ shifted_f2[26];
-  assign \$151  = | shifted_f2[26:7];
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \$152  ? 8'h7f : shifted_f2[7:0];
-  assign \$154  = shifted_f2[26] ? 8'h00 : \$153 ;
-  assign \$155  = y__valid & r__ready;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = drain & \$156 ;
-  assign \$158  = y__valid & r__ready;
-  assign \$159  = ~ drain;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = space - 1'h1;
-  assign \$162  = ~ space_one;
-  assign \$163  = space == 2'h2;
-  assign \$164  = space + 1'h1;
-  assign \$165  = ~ credit;
-  assign \$168  = bank_left - 1'h1;
-  assign \$169  = ~ bank_single;
-  assign \$170  = bank_left == 2'h2;
-  assign \$171  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$172  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$173  = $signed(rounded_f1) >>> active_shift;
+  assign \$50  = issue ? final_pass : from_stream;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = first_beat & from_stream;
+  assign \$53  = issue & \$52 ;
+  assign \$54  = next_vector == 2'h3;
+  assign \$55  = \$53  ? \$54  : commit_here;
+  assign \$56  = \$51  & \$55 ;
+  assign \$57  = \$41  | \$56 ;
+  assign \$58  = input_write__addr == 7'h46;
+  assign \$59  = last_beat ? 1'h0 : \$58 ;
+  assign \$60  = issue ? \$59  : last_beat;
+  assign \$61  = issue & last_beat;
+  assign \$62  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$63  = \$61  ? 1'h1 : \$62 ;
+  assign \$64  = \$60  & \$63 ;
+  assign \$65  = \$57  | \$64 ;
+  assign \$66  = from_stream1 ? x_held : input_read__data;
+  assign \$67  = shift > 6'h21;
+  assign \$68  = \$67  ? 6'h21 : shift;
+  assign \$69  = first_beat & from_stream;
+  assign \$70  = commit_pending & \$69 ;
+  assign \$71  = \$70  & drained;
+  assign \$72  = \$71  & commit_here;
+  assign \$73  = 1'h1 << clamped;
+  assign \$75  = first_beat & from_stream;
+  assign \$76  = commit_pending & \$75 ;
+  assign \$77  = \$76  & drained;
+  assign \$78  = \$77  & commit_here;
+  assign \$79  = mantissas__0 << exponents__0;
+  assign \$80  = first_beat & from_stream;
+  assign \$81  = commit_pending & \$80 ;
+  assign \$82  = \$81  & drained;
+  assign \$83  = \$82  & commit_here;
+  assign \$84  = mantissas__1 << exponents__1;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = \$87  & commit_here;
+  assign \$89  = mantissas__2 << exponents__2;
+  assign \$90  = first_beat & from_stream;
+  assign \$91  = commit_pending & \$90 ;
+  assign \$92  = \$91  & drained;
+  assign \$93  = \$92  & commit_here;
+  assign \$94  = mantissas__3 << exponents__3;
+  assign \$95  = first_beat & from_stream;
+  assign \$96  = commit_pending & \$95 ;
+  assign \$97  = \$96  & drained;
+  assign \$98  = \$97  & commit_here;
+  assign \$99  = mantissas__4 << exponents__4;
+  assign \$100  = first_beat & from_stream;
+  assign \$101  = commit_pending & \$100 ;
+  assign \$102  = \$101  & drained;
+  assign \$103  = \$102  & commit_here;
+  assign \$104  = mantissas__5 << exponents__5;
+  assign \$105  = first_beat & from_stream;
+  assign \$106  = commit_pending & \$105 ;
+  assign \$107  = \$106  & drained;
+  assign \$108  = \$107  & commit_here;
+  assign \$109  = mantissas__6 << exponents__6;
+  assign \$110  = first_beat & from_stream;
+  assign \$111  = commit_pending & \$110 ;
+  assign \$112  = \$111  & drained;
+  assign \$113  = \$112  & commit_here;
+  assign \$114  = mantissas__7 << exponents__7;
+  assign \$116  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$117  = { \$116 [16], \$116  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$119  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$120  = { \$119 [16], \$119  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$122  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$123  = { \$122 [16], \$122  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$125  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$126  = { \$125 [16], \$125  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$127  = \$signal$136  & \$signal$137 ;
+  assign \$128  = issue | \$signal$79 ;
+  assign \$129  = valid1 | \$signal$133 ;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = \$signal$136  & \$signal$137 ;
+  assign \$132  = issue & last_beat;
+  assign \$133  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$134  = \$132  ? 1'h1 : \$133 ;
+  assign \$135  = \$131  | \$134 ;
+  assign \$136  = drain | \$signal$140 ;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$130  | \$137 ;
+  assign \$139  = \$signal$141  | \$signal$142 ;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = $signed(acc0) + $signed(term0);
+  assign \$143  = $signed(\$142 ) + $signed({ 1'h0, sign0 });
+  assign \$144  = $signed(acc1) + $signed(term1);
+  assign \$145  = $signed(\$144 ) + $signed({ 1'h0, sign1 });
+  assign \$146  = $signed(acc2) + $signed(term2);
+  assign \$147  = $signed(\$146 ) + $signed({ 1'h0, sign2 });
+  assign \$148  = $signed(acc3) + $signed(term3);
+  assign \$149  = $signed(\$148 ) + $signed({ 1'h0, sign3 });
+  assign \$152  = bank_left - 1'h1;
+  assign \$153  = ~ bank_single;
+  assign \$154  = bank_left == 2'h2;
+  assign \$155  = bias_head == 4'hf;
+  assign \$156  = bias_head + 1'h1;
+  assign \$157  = \$155  ? 5'h00 : \$156 ;
+  assign \$158  = scale_head == 4'hf;
+  assign \$159  = scale_head + 1'h1;
+  assign \$160  = \$158  ? 5'h00 : \$159 ;
+  assign \$161  = $signed(value_f0) * $signed({ 1'h0, scale_mem__r_data });
+  assign \$162  = $signed(bias_mem__r_data) + $signed({ 1'h0, active_rounding });
+  assign \$163  = $signed(scaled_f1) + $signed(offset_f1);
+  assign \$164  = $signed(rounded_f2) >>> active_shift;
+  assign \$165  = ~ shifted_f3[34];
+  assign \$166  = | shifted_f3[34:7];
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$167  ? 8'h7f : shifted_f3[7:0];
+  assign \$169  = shifted_f3[34] ? 8'h00 : \$168 ;
+  assign \$170  = y__valid & r__ready;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = drain & \$171 ;
+  assign \$173  = y__valid & r__ready;
+  assign \$174  = ~ drain;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = space - 1'h1;
+  assign \$177  = ~ space_one;
+  assign \$178  = space == 2'h2;
+  assign \$179  = space + 1'h1;
+  assign \$180  = ~ credit;
   always @(posedge clk)
-    busy <= \$174 ;
+    busy <= \$181 ;
   always @(posedge clk)
-    input_write__addr <= \$175 ;
+    input_write__addr <= \$182 ;
   always @(posedge clk)
-    row <= \$176 ;
+    row <= \$183 ;
   always @(posedge clk)
-    pass_index <= \$177 ;
+    pass_index <= \$184 ;
   always @(posedge clk)
-    final_pass <= \$178 ;
+    final_pass <= \$185 ;
   always @(posedge clk)
-    next_vector <= \$179 ;
+    next_vector <= \$186 ;
   always @(posedge clk)
-    commit_here <= \$180 ;
+    commit_here <= \$187 ;
   always @(posedge clk)
-    first_beat <= \$181 ;
+    first_beat <= \$188 ;
   always @(posedge clk)
-    last_beat <= \$182 ;
+    last_beat <= \$189 ;
   always @(posedge clk)
-    from_stream <= \$183 ;
+    from_stream <= \$190 ;
   always @(posedge clk)
-    bank_reserved <= \$184 ;
+    bank_reserved <= \$191 ;
   always @(posedge clk)
-    commit_pending <= \$185 ;
+    commit_pending <= \$192 ;
   always @(posedge clk)
-    blocked <= \$186 ;
+    blocked <= \$193 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$187 ;
+    from_stream1 <= \$194 ;
   always @(posedge clk)
-    \$signal$68  <= \$188 ;
+    \$signal$79  <= \$195 ;
   always @(posedge clk)
-    \$signal$69  <= \$189 ;
+    \$signal$80  <= \$196 ;
   always @(posedge clk)
-    final0 <= \$190 ;
+    final0 <= \$197 ;
   always @(posedge clk)
-    x1 <= \$64 ;
+    x1 <= \$66 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$191 ;
+    valid1 <= \$198 ;
   always @(posedge clk)
-    \$signal$75  <= \$192 ;
+    \$signal$86  <= \$199 ;
   always @(posedge clk)
-    final1 <= \$193 ;
+    final1 <= \$200 ;
   always @(posedge clk)
-    clamped <= \$194 ;
+    clamped <= \$201 ;
   always @(posedge clk)
-    active_shift <= \$195 ;
+    active_shift <= \$202 ;
   always @(posedge clk)
-    active_rounding <= \$196 ;
+    active_rounding <= \$203 ;
   always @(posedge clk)
-    level0 <= \$197 ;
+    level0 <= \$204 ;
   always @(posedge clk)
-    level1 <= \$198 ;
+    level1 <= \$205 ;
   always @(posedge clk)
-    level2 <= \$199 ;
+    level2 <= \$206 ;
   always @(posedge clk)
-    level3 <= \$200 ;
+    level3 <= \$207 ;
   always @(posedge clk)
-    level4 <= \$201 ;
+    level4 <= \$208 ;
   always @(posedge clk)
-    level5 <= \$202 ;
+    level5 <= \$209 ;
   always @(posedge clk)
-    level6 <= \$203 ;
+    level6 <= \$210 ;
   always @(posedge clk)
-    level7 <= \$204 ;
+    level7 <= \$211 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$113 ;
+    level_lane0 <= \$115 ;
   always @(posedge clk)
-    term0 <= \$115 [16:0];
+    term0 <= \$117 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$116 ;
+    level_lane1 <= \$118 ;
   always @(posedge clk)
-    term1 <= \$118 [16:0];
+    term1 <= \$120 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    level_lane2 <= \$119 ;
+    level_lane2 <= \$121 ;
   always @(posedge clk)
-    term2 <= \$121 [16:0];
+    term2 <= \$123 [16:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    level_lane3 <= \$122 ;
+    level_lane3 <= \$124 ;
   always @(posedge clk)
-    term3 <= \$124 [16:0];
+    term3 <= \$126 [16:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$122  <= \$205 ;
+    \$signal$133  <= \$212 ;
   always @(posedge clk)
-    \$signal$123  <= \$206 ;
+    \$signal$134  <= \$213 ;
   always @(posedge clk)
-    final2 <= \$207 ;
+    final2 <= \$214 ;
   always @(posedge clk)
-    \$signal$125  <= \$208 ;
+    \$signal$136  <= \$215 ;
   always @(posedge clk)
-    \$signal$126  <= \$209 ;
+    \$signal$137  <= \$216 ;
   always @(posedge clk)
-    final3 <= \$210 ;
+    final3 <= \$217 ;
   always @(posedge clk)
-    \$signal  <= \$211 ;
+    \$signal  <= \$218 ;
   always @(posedge clk)
-    final4 <= \$212 ;
+    final4 <= \$219 ;
   always @(posedge clk)
-    drained <= \$213 ;
+    drained <= \$220 ;
   always @(posedge clk)
-    acc0 <= \$214 ;
+    acc0 <= \$221 ;
   always @(posedge clk)
-    acc1 <= \$215 ;
+    acc1 <= \$222 ;
   always @(posedge clk)
-    acc2 <= \$216 ;
+    acc2 <= \$223 ;
   always @(posedge clk)
-    acc3 <= \$217 ;
+    acc3 <= \$224 ;
   always @(posedge clk)
-    head <= \$218 ;
+    bank0 <= \$225 ;
   always @(posedge clk)
-    w__valid <= \$219 ;
+    bank1 <= \$226 ;
   always @(posedge clk)
-    w__payload <= \$154 ;
+    bank2 <= \$227 ;
   always @(posedge clk)
-    space <= \$220 ;
+    bank3 <= \$228 ;
   always @(posedge clk)
-    credit <= \$221 ;
+    bank_left <= \$229 ;
   always @(posedge clk)
-    space_one <= \$222 ;
+    bank_nonempty <= \$230 ;
   always @(posedge clk)
-    bank0 <= \$223 ;
+    bank_single <= \$231 ;
   always @(posedge clk)
-    bank1 <= \$224 ;
+    bias_head <= \$232 ;
   always @(posedge clk)
-    bank2 <= \$225 ;
+    scale_head <= \$233 ;
   always @(posedge clk)
-    bank3 <= \$226 ;
+    \$signal$140  <= \$234 ;
   always @(posedge clk)
-    bank_left <= \$227 ;
+    \$signal$141  <= \$235 ;
   always @(posedge clk)
-    bank_nonempty <= \$228 ;
+    \$signal$142  <= \$236 ;
   always @(posedge clk)
-    bank_single <= \$229 ;
+    value_f0 <= bank0;
   always @(posedge clk)
-    \$signal$129  <= \$230 ;
+    scaled_f1 <= { \$161 [31], \$161 [31], \$161 [31], \$161  };
   always @(posedge clk)
-    value_f0 <= \$171 [25:0];
+    offset_f1 <= \$162 ;
   always @(posedge clk)
-    \$signal$130  <= \$231 ;
+    rounded_f2 <= \$163 [34:0];
   always @(posedge clk)
-    rounded_f1 <= \$172 ;
+    \$signal$156  <= \$237 ;
   always @(posedge clk)
-    valid_f2 <= \$232 ;
+    shifted_f3 <= \$164 ;
   always @(posedge clk)
-    shifted_f2 <= \$173 ;
+    w__valid <= \$238 ;
+  always @(posedge clk)
+    w__payload <= \$169 ;
+  always @(posedge clk)
+    space <= \$239 ;
+  always @(posedge clk)
+    credit <= \$240 ;
+  always @(posedge clk)
+    space_one <= \$241 ;
   \digits_cnn.layer1.core.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -7949,21 +8287,21 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$113  = level0;
+          \$115  = level0;
       3'h1:
-          \$113  = level1;
+          \$115  = level1;
       3'h2:
-          \$113  = level2;
+          \$115  = level2;
       3'h3:
-          \$113  = level3;
+          \$115  = level3;
       3'h4:
-          \$113  = level4;
+          \$115  = level4;
       3'h5:
-          \$113  = level5;
+          \$115  = level5;
       3'h6:
-          \$113  = level6;
+          \$115  = level6;
       3'h7:
-          \$113  = level7;
+          \$115  = level7;
     endcase
   end
   always @* begin
@@ -7971,21 +8309,21 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$116  = level0;
+          \$118  = level0;
       3'h1:
-          \$116  = level1;
+          \$118  = level1;
       3'h2:
-          \$116  = level2;
+          \$118  = level2;
       3'h3:
-          \$116  = level3;
+          \$118  = level3;
       3'h4:
-          \$116  = level4;
+          \$118  = level4;
       3'h5:
-          \$116  = level5;
+          \$118  = level5;
       3'h6:
-          \$116  = level6;
+          \$118  = level6;
       3'h7:
-          \$116  = level7;
+          \$118  = level7;
     endcase
   end
   always @* begin
@@ -7993,21 +8331,21 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$119  = level0;
+          \$121  = level0;
       3'h1:
-          \$119  = level1;
+          \$121  = level1;
       3'h2:
-          \$119  = level2;
+          \$121  = level2;
       3'h3:
-          \$119  = level3;
+          \$121  = level3;
       3'h4:
-          \$119  = level4;
+          \$121  = level4;
       3'h5:
-          \$119  = level5;
+          \$121  = level5;
       3'h6:
-          \$119  = level6;
+          \$121  = level6;
       3'h7:
-          \$119  = level7;
+          \$121  = level7;
     endcase
   end
   always @* begin
@@ -8015,564 +8353,581 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$122  = level0;
+          \$124  = level0;
       3'h1:
-          \$122  = level1;
+          \$124  = level1;
       3'h2:
-          \$122  = level2;
+          \$124  = level2;
       3'h3:
-          \$122  = level3;
+          \$124  = level3;
       3'h4:
-          \$122  = level4;
+          \$124  = level4;
       3'h5:
-          \$122  = level5;
+          \$124  = level5;
       3'h6:
-          \$122  = level6;
+          \$124  = level6;
       3'h7:
-          \$122  = level7;
+          \$124  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$174  = \$12 ;
+    \$181  = \$14 ;
     if (rst) begin
-      \$174  = 1'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$175  = input_write__addr;
+    \$182  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$175  = 7'h00;
+        \$182  = 7'h00;
       end else begin
-        \$175  = \$17 [6:0];
+        \$182  = \$19 [6:0];
       end
     end
     if (rst) begin
-      \$175  = 7'h00;
+      \$182  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$176  = row;
+    \$183  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$176  = 9'h000;
+          \$183  = 9'h000;
         end else begin
-          \$176  = \$13 [8:0];
+          \$183  = \$15 [8:0];
         end
       end else begin
-        \$176  = \$16 [8:0];
+        \$183  = \$18 [8:0];
       end
     end
     if (rst) begin
-      \$176  = 9'h000;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = pass_index;
+    \$184  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$177  = 2'h0;
+          \$184  = 2'h0;
         end else begin
-          \$177  = \$14 [1:0];
+          \$184  = \$16 [1:0];
         end
       end
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = final_pass;
+    \$185  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$178  = 1'h0;
+          \$185  = 1'h0;
         end else begin
-          \$178  = \$15 ;
+          \$185  = \$17 ;
         end
       end
     end
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = next_vector;
-    if (\$19 ) begin
-      \$179  = \$22 [1:0];
-    end
-    if (rst) begin
-      \$179  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = commit_here;
-    if (\$19 ) begin
-      \$180  = \$23 ;
-    end
-    if (rst) begin
-      \$180  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = \$24 ;
-    if (rst) begin
-      \$181  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = \$27 ;
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = \$29 ;
-    if (rst) begin
-      \$183  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = \$32 ;
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = \$38 ;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = \$63 ;
+    \$186  = next_vector;
+    if (\$21 ) begin
+      \$186  = \$24 [1:0];
+    end
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = from_stream;
+    \$187  = commit_here;
+    if (\$21 ) begin
+      \$187  = \$25 ;
+    end
     if (rst) begin
-      \$187  = 1'h0;
+      \$187  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = issue;
+    \$188  = \$26 ;
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = last_beat;
+    \$189  = \$29 ;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = final_pass;
+    \$190  = \$31 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = \$signal$68 ;
+    \$191  = \$34 ;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = \$signal$69 ;
+    \$192  = \$40 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = final0;
+    \$193  = \$65 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = \$66 ;
+    \$194  = from_stream;
     if (rst) begin
-      \$194  = 5'h09;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = active_shift;
-    if (\$70 ) begin
-      \$195  = clamped;
-    end
+    \$195  = issue;
     if (rst) begin
-      \$195  = 5'h09;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = active_rounding;
-    if (\$70 ) begin
-      \$196  = \$72 [24:0];
-    end
+    \$196  = last_beat;
     if (rst) begin
-      \$196  = 25'h0000100;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = level0;
-    if (\$76 ) begin
-      \$197  = \$77 ;
-    end
+    \$197  = final_pass;
     if (rst) begin
-      \$197  = 9'h001;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = level1;
-    if (\$81 ) begin
-      \$198  = \$82 ;
-    end
+    \$198  = \$signal$79 ;
     if (rst) begin
-      \$198  = 9'h012;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = level2;
-    if (\$86 ) begin
-      \$199  = \$87 ;
-    end
+    \$199  = \$signal$80 ;
     if (rst) begin
-      \$199  = 9'h024;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = level3;
-    if (\$91 ) begin
-      \$200  = \$92 ;
-    end
+    \$200  = final0;
     if (rst) begin
-      \$200  = 9'h036;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = level4;
-    if (\$96 ) begin
-      \$201  = \$97 ;
-    end
+    \$201  = \$68 ;
     if (rst) begin
-      \$201  = 9'h048;
+      \$201  = 6'h12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = level5;
-    if (\$101 ) begin
-      \$202  = \$102 ;
+    \$202  = active_shift;
+    if (\$72 ) begin
+      \$202  = clamped;
     end
     if (rst) begin
-      \$202  = 9'h05e;
+      \$202  = 6'h12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = level6;
-    if (\$106 ) begin
-      \$203  = \$107 ;
+    \$203  = active_rounding;
+    if (\$72 ) begin
+      \$203  = \$74 [32:0];
     end
     if (rst) begin
-      \$203  = 9'h07e;
+      \$203  = 33'h000020000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = level7;
-    if (\$111 ) begin
-      \$204  = \$112 ;
+    \$204  = level0;
+    if (\$78 ) begin
+      \$204  = \$79 ;
     end
     if (rst) begin
-      \$204  = 9'h1f8;
+      \$204  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = valid1;
+    \$205  = level1;
+    if (\$83 ) begin
+      \$205  = \$84 ;
+    end
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 9'h019;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = \$signal$75 ;
+    \$206  = level2;
+    if (\$88 ) begin
+      \$206  = \$89 ;
+    end
     if (rst) begin
-      \$206  = 1'h0;
+      \$206  = 9'h036;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = final1;
+    \$207  = level3;
+    if (\$93 ) begin
+      \$207  = \$94 ;
+    end
     if (rst) begin
-      \$207  = 1'h0;
+      \$207  = 9'h052;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = \$signal$122 ;
+    \$208  = level4;
+    if (\$98 ) begin
+      \$208  = \$99 ;
+    end
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 9'h074;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = \$signal$123 ;
+    \$209  = level5;
+    if (\$103 ) begin
+      \$209  = \$104 ;
+    end
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 9'h098;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = final2;
+    \$210  = level6;
+    if (\$108 ) begin
+      \$210  = \$109 ;
+    end
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 9'h0cc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = \$125 ;
+    \$211  = level7;
+    if (\$113 ) begin
+      \$211  = \$114 ;
+    end
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = final3;
+    \$212  = valid1;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = \$138 ;
+    \$213  = \$signal$86 ;
     if (rst) begin
-      \$213  = 1'h1;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = acc0;
-    if (clear) begin
-      \$214  = 24'h000000;
-    end else if (\$signal$125 ) begin
-      \$214  = \$140 [23:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = acc1;
-    if (clear) begin
-      \$215  = 24'h000000;
-    end else if (\$signal$125 ) begin
-      \$215  = \$142 [23:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = acc2;
-    if (clear) begin
-      \$216  = 24'h000000;
-    end else if (\$signal$125 ) begin
-      \$216  = \$144 [23:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = acc3;
-    if (clear) begin
-      \$217  = 24'h000000;
-    end else if (\$signal$125 ) begin
-      \$217  = \$146 [23:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = head;
-    if (drain) begin
-      \$218  = \$149 [3:0];
-    end
+    \$214  = final1;
     if (rst) begin
-      \$218  = 4'h0;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = valid_f2;
+    \$215  = \$signal$133 ;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$216  = \$signal$134 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$217  = final2;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$218  = \$127 ;
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$219  = final3;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = space;
-    if (\$157 ) begin
-      \$220  = \$161 [2:0];
-    end else if (\$160 ) begin
-      \$220  = \$164 [2:0];
-    end
+    \$220  = \$141 ;
     if (rst) begin
-      \$220  = 3'h7;
+      \$220  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = credit;
-    if (\$157 ) begin
-      \$221  = \$162 ;
-    end else if (\$160 ) begin
-      \$221  = 1'h1;
-    end
-    if (rst) begin
-      \$221  = 1'h1;
+    \$221  = acc0;
+    if (clear) begin
+      \$221  = 24'h000000;
+    end else if (\$signal$136 ) begin
+      \$221  = \$143 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = space_one;
-    if (\$157 ) begin
-      \$222  = \$163 ;
-    end else if (\$160 ) begin
-      \$222  = \$165 ;
-    end
-    if (rst) begin
-      \$222  = 1'h0;
+    \$222  = acc1;
+    if (clear) begin
+      \$222  = 24'h000000;
+    end else if (\$signal$136 ) begin
+      \$222  = \$145 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = bank0;
+    \$223  = acc2;
+    if (clear) begin
+      \$223  = 24'h000000;
+    end else if (\$signal$136 ) begin
+      \$223  = \$147 [23:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$224  = acc3;
+    if (clear) begin
+      \$224  = 24'h000000;
+    end else if (\$signal$136 ) begin
+      \$224  = \$149 [23:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$225  = bank0;
     if (drain) begin
-      \$223  = bank1;
+      \$225  = bank1;
     end else if (\$signal ) begin
-      \$223  = acc0;
+      \$225  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = bank1;
+    \$226  = bank1;
     if (drain) begin
-      \$224  = bank2;
+      \$226  = bank2;
     end else if (\$signal ) begin
-      \$224  = acc1;
+      \$226  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = bank2;
+    \$227  = bank2;
     if (drain) begin
-      \$225  = bank3;
+      \$227  = bank3;
     end else if (\$signal ) begin
-      \$225  = acc2;
+      \$227  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = bank3;
+    \$228  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$226  = acc3;
+      \$228  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = bank_left;
+    \$229  = bank_left;
     if (\$signal ) begin
-      \$227  = \$166 ;
+      \$229  = \$150 ;
     end else if (drain) begin
-      \$227  = \$168 [2:0];
+      \$229  = \$152 [2:0];
     end
     if (rst) begin
-      \$227  = 3'h0;
+      \$229  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = bank_nonempty;
+    \$230  = bank_nonempty;
     if (\$signal ) begin
-      \$228  = 1'h1;
+      \$230  = 1'h1;
     end else if (drain) begin
-      \$228  = \$169 ;
+      \$230  = \$153 ;
     end
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = bank_single;
-    if (\$signal ) begin
-      \$229  = \$167 ;
-    end else if (drain) begin
-      \$229  = \$170 ;
-    end
-    if (rst) begin
-      \$229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = drain;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = \$signal$129 ;
+    \$231  = bank_single;
+    if (\$signal ) begin
+      \$231  = \$151 ;
+    end else if (drain) begin
+      \$231  = \$154 ;
+    end
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = \$signal$130 ;
+    \$232  = bias_head;
+    if (drain) begin
+      \$232  = \$157 [3:0];
+    end
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$233  = scale_head;
+    if (drain) begin
+      \$233  = \$160 [3:0];
+    end
+    if (rst) begin
+      \$233  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$234  = drain;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$235  = \$signal$140 ;
+    if (rst) begin
+      \$235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$236  = \$signal$141 ;
+    if (rst) begin
+      \$236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$237  = \$signal$142 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$238  = \$signal$156 ;
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$239  = space;
+    if (\$172 ) begin
+      \$239  = \$176 [3:0];
+    end else if (\$175 ) begin
+      \$239  = \$179 [3:0];
+    end
+    if (rst) begin
+      \$239  = 4'h8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$240  = credit;
+    if (\$172 ) begin
+      \$240  = \$177 ;
+    end else if (\$175 ) begin
+      \$240  = 1'h1;
+    end
+    if (rst) begin
+      \$240  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$241  = space_one;
+    if (\$172 ) begin
+      \$241  = \$178 ;
+    end else if (\$175 ) begin
+      \$241  = \$180 ;
+    end
+    if (rst) begin
+      \$241  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
-  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_write__data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
+  assign code_mem__w_data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -8581,18 +8936,23 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign scale_mem__addr = \write__addr$41 ;
+  assign \write__data$43  = write__data[7:0];
+  assign scale_mem__w_data = write__data[7:0];
+  assign scale_mem__w_en = \write__en$45 ;
+  assign \$signature__data$48  = scale_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$72  = { 1'h0, \$71 [31:1] };
-  assign \$166  = 3'h4;
-  assign \$167  = 1'h0;
+  assign \$74  = { 1'h0, \$73 [63:1] };
+  assign \$150  = 3'h4;
+  assign \$151  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8654,7 +9014,7 @@ module \digits_cnn.layer1.core.datapath.output_queue (rst, r__payload, r__ready,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
-  reg [7:0] storage [5:0];
+  reg [7:0] storage [6:0];
   initial begin
     storage[0] = 8'h00;
     storage[1] = 8'h00;
@@ -8662,6 +9022,7 @@ module \digits_cnn.layer1.core.datapath.output_queue (rst, r__payload, r__ready,
     storage[3] = 8'h00;
     storage[4] = 8'h00;
     storage[5] = 8'h00;
+    storage[6] = 8'h00;
   end
   always @(posedge clk) begin
     if (push)
@@ -8681,10 +9042,10 @@ module \digits_cnn.layer1.core.datapath.output_queue (rst, r__payload, r__ready,
   assign \$3  = ~ out_valid;
   assign \$4  = \$3  | r__ready;
   assign fetch = \$2  & \$4 ;
-  assign \$5  = write_port__addr == 3'h5;
+  assign \$5  = write_port__addr == 3'h6;
   assign \$6  = write_port__addr + 1'h1;
   assign \$7  = \$5  ? 4'h0 : \$6 ;
-  assign \$8  = read_port__addr == 3'h5;
+  assign \$8  = read_port__addr == 3'h6;
   assign \$9  = read_port__addr + 1'h1;
   assign \$10  = \$8  ? 4'h0 : \$9 ;
   assign \$11  = ~ fetch;
@@ -8692,7 +9053,7 @@ module \digits_cnn.layer1.core.datapath.output_queue (rst, r__payload, r__ready,
   assign \$13  = ~ push;
   assign \$14  = fetch & \$13 ;
   assign \$15  = fill + 1'h1;
-  assign \$16  = fill == 3'h5;
+  assign \$16  = fill == 3'h6;
   assign \$17  = fill - 1'h1;
   assign \$18  = fill == 1'h1;
   always @(posedge clk)
@@ -9547,8 +9908,8 @@ module \digits_cnn.layer2 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$25 ;
   reg \$250 ;
   reg \$251 ;
-  reg [31:0] \$252 ;
-  reg \$253 ;
+  reg \$252 ;
+  reg [31:0] \$253 ;
   reg \$254 ;
   reg \$255 ;
   wire \$26 ;
@@ -9634,7 +9995,6 @@ module \digits_cnn.layer2 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -9667,6 +10027,7 @@ module \digits_cnn.layer2 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [3:0] code_lanes = 4'h0;
   reg [7:0] code_mem__addr = 8'h00;
   reg code_mem__busy = 1'h0;
@@ -10082,19 +10443,16 @@ module \digits_cnn.layer2 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   always @(posedge clk)
     bias_mem__r_en <= \$251 ;
   always @(posedge clk)
-    read_word <= \$252 ;
+    bias_fetched <= \$252 ;
   always @(posedge clk)
-    \$signal  <= \$253 ;
+    read_word <= \$253 ;
   always @(posedge clk)
-    \$signal$107  <= \$254 ;
+    \$signal  <= \$254 ;
   always @(posedge clk)
-    bias_fetched <= \$255 ;
+    code_collect <= \$255 ;
   \digits_cnn.layer2.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[22:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -10123,6 +10481,9 @@ module \digits_cnn.layer2 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
     .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .write__data(request_data[22:0]),
+    .write__en(bias_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -10133,7 +10494,7 @@ module \digits_cnn.layer2 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347201;
+          \$155  = 32'd1247347457;
       3'h1:
           \$155  = 32'd655424;
       3'h2:
@@ -10612,37 +10973,37 @@ module \digits_cnn.layer2 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$252  = read_word;
+    \$252  = bias_mem__r_en;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$253  = read_word;
     if (decoded) begin
-      \$252  = \$195 [31:0];
+      \$253  = \$195 [31:0];
     end
     if (bias_fetched) begin
-      \$252  = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
+      \$253  = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
     end
-    if (\$signal$107 ) begin
-      \$252  = { 28'h0000000, \$196  };
+    if (code_collect) begin
+      \$253  = { 28'h0000000, \$196  };
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$253  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$253  = code_mem__r_en;
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$254  = \$signal ;
+    \$254  = code_mem__r_en;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$255  = bias_mem__r_en;
+    \$255  = \$signal ;
     if (rst) begin
       \$255  = 1'h0;
     end
@@ -10693,16 +11054,16 @@ module \digits_cnn.layer2 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
-, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
+module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
+, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [8:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [17:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
+  wire [16:0] \$100 ;
+  wire [17:0] \$101 ;
+  reg [8:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [17:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
@@ -10716,8 +11077,8 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [23:0] \$117 ;
-  wire [24:0] \$118 ;
+  wire \$117 ;
+  wire \$118 ;
   wire [23:0] \$119 ;
   wire \$12 ;
   wire [24:0] \$120 ;
@@ -10725,46 +11086,46 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire [24:0] \$122 ;
   wire [23:0] \$123 ;
   wire [24:0] \$124 ;
-  wire \$125 ;
-  wire [4:0] \$126 ;
-  wire [4:0] \$127 ;
+  wire [23:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire [2:0] \$127 ;
   wire \$128 ;
-  wire \$129 ;
-  wire [8:0] \$13 ;
+  wire [3:0] \$129 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  wire [7:0] \$134 ;
-  wire [7:0] \$135 ;
-  wire \$136 ;
-  wire \$137 ;
+  wire [4:0] \$133 ;
+  wire [4:0] \$134 ;
+  wire [25:0] \$135 ;
+  wire [25:0] \$136 ;
+  wire [25:0] \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [2:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [3:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire [3:0] \$145 ;
+  wire [7:0] \$144 ;
+  wire [7:0] \$145 ;
   wire \$146 ;
-  wire [2:0] \$147 ;
+  wire \$147 ;
   wire \$148 ;
-  wire [3:0] \$149 ;
-  wire \$15 ;
+  wire \$149 ;
+  wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [25:0] \$152 ;
-  wire [25:0] \$153 ;
-  wire [25:0] \$154 ;
-  reg \$155 ;
-  reg [5:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [1:0] \$158 ;
-  reg \$159 ;
-  wire [8:0] \$16 ;
-  reg \$160 ;
+  wire [3:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire [3:0] \$155 ;
+  wire \$156 ;
+  reg \$157 ;
+  reg [5:0] \$158 ;
+  reg [7:0] \$159 ;
+  wire [2:0] \$16 ;
+  reg [1:0] \$160 ;
   reg \$161 ;
   reg \$162 ;
   reg \$163 ;
@@ -10774,54 +11135,56 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg \$167 ;
   reg \$168 ;
   reg \$169 ;
-  wire [6:0] \$17 ;
+  wire \$17 ;
   reg \$170 ;
   reg \$171 ;
   reg \$172 ;
-  reg [4:0] \$173 ;
-  reg [4:0] \$174 ;
-  reg [23:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [8:0] \$177 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg [4:0] \$175 ;
+  reg [4:0] \$176 ;
+  reg [23:0] \$177 ;
   reg [8:0] \$178 ;
   reg [8:0] \$179 ;
-  wire \$18 ;
+  wire [8:0] \$18 ;
   reg [8:0] \$180 ;
   reg [8:0] \$181 ;
   reg [8:0] \$182 ;
   reg [8:0] \$183 ;
-  reg \$184 ;
-  reg \$185 ;
+  reg [8:0] \$184 ;
+  reg [8:0] \$185 ;
   reg \$186 ;
   reg \$187 ;
   reg \$188 ;
   reg \$189 ;
-  wire \$19 ;
+  wire [6:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
   reg \$192 ;
-  reg [22:0] \$193 ;
-  reg [22:0] \$194 ;
+  reg \$193 ;
+  reg \$194 ;
   reg [22:0] \$195 ;
   reg [22:0] \$196 ;
-  reg [3:0] \$197 ;
-  reg \$198 ;
-  reg [2:0] \$199 ;
+  reg [22:0] \$197 ;
+  reg [22:0] \$198 ;
+  reg [22:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
+  reg [22:0] \$200 ;
+  reg [22:0] \$201 ;
   reg [22:0] \$202 ;
-  reg [22:0] \$203 ;
-  reg [22:0] \$204 ;
-  reg [22:0] \$205 ;
-  reg [2:0] \$206 ;
+  reg [2:0] \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg [3:0] \$206 ;
   reg \$207 ;
   reg \$208 ;
   reg \$209 ;
   wire \$21 ;
   reg \$210 ;
-  reg \$211 ;
+  reg [2:0] \$211 ;
+  reg \$212 ;
+  reg \$213 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -10854,59 +11217,59 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [7:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire [7:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
-  wire [31:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [31:0] \$60 ;
   wire \$61 ;
-  wire [8:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [8:0] \$64 ;
   wire \$65 ;
-  wire [8:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [8:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [8:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [8:0] \$72 ;
   wire \$73 ;
-  wire [8:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [8:0] \$76 ;
   wire \$77 ;
-  wire [8:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [8:0] \$80 ;
   wire \$81 ;
-  wire [8:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [8:0] \$84 ;
   wire \$85 ;
-  wire [8:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [8:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [8:0] \$90 ;
-  reg [8:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [17:0] \$93 ;
-  reg [8:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [17:0] \$96 ;
-  reg [8:0] \$97 ;
-  wire [16:0] \$98 ;
-  wire [17:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [8:0] \$92 ;
+  reg [8:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [17:0] \$95 ;
+  reg [8:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [17:0] \$98 ;
+  reg [8:0] \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$120  = 1'h0;
   reg \$signal$121  = 1'h0;
@@ -10914,9 +11277,12 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg \$signal$124  = 1'h0;
   reg \$signal$127  = 1'h0;
   reg \$signal$128  = 1'h0;
+  reg \$signal$138  = 1'h0;
   reg \$signal$66  = 1'h0;
   reg \$signal$67  = 1'h0;
   reg \$signal$73  = 1'h0;
+  wire [3:0] \$signature__addr ;
+  wire [22:0] \$signature__data ;
   reg [22:0] acc0 = 23'h000000;
   reg [22:0] acc1 = 23'h000000;
   reg [22:0] acc2 = 23'h000000;
@@ -10932,6 +11298,7 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [3:0] bias_head = 4'h0;
   wire [3:0] bias_mem__addr;
   output [22:0] bias_mem__r_data;
   wire [22:0] bias_mem__r_data;
@@ -10939,14 +11306,6 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire bias_mem__r_en;
   wire [22:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [3:0] bias_read__addr;
-  wire [22:0] bias_read__data;
-  input [3:0] bias_write__addr;
-  wire [3:0] bias_write__addr;
-  input [22:0] bias_write__data;
-  wire [22:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
@@ -11007,7 +11366,6 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [3:0] head = 4'h0;
   (* init = 6'h00 *)
   wire [5:0] input_index;
   (* init = 6'h00 *)
@@ -11052,12 +11410,12 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
   reg [25:0] rounded_f1 = 26'h0000000;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
   input [4:0] shift;
   wire [4:0] shift;
   reg [25:0] shifted_f2 = 26'h0000000;
@@ -11076,12 +11434,17 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg [16:0] term2 = 17'h00000;
   reg [16:0] term3 = 17'h00000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
+  wire valid_saturated;
   reg [24:0] value_f0 = 25'h0000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
+  input [3:0] write__addr;
+  wire [3:0] write__addr;
+  input [22:0] write__data;
+  wire [22:0] write__data;
+  input write__en;
+  wire write__en;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -11097,24 +11460,24 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire y__valid;
   reg [22:0] biases [9:0];
   initial begin
-    biases[0] = 23'h7ffee9;
-    biases[1] = 23'h0008b7;
-    biases[2] = 23'h7ff7e8;
-    biases[3] = 23'h0001b2;
-    biases[4] = 23'h00009e;
-    biases[5] = 23'h7ffd17;
-    biases[6] = 23'h7ffd8d;
-    biases[7] = 23'h7ffad2;
-    biases[8] = 23'h0003bb;
-    biases[9] = 23'h000221;
+    biases[0] = 23'h7ffeb0;
+    biases[1] = 23'h000a7d;
+    biases[2] = 23'h7ff641;
+    biases[3] = 23'h00020a;
+    biases[4] = 23'h0000be;
+    biases[5] = 23'h7ffc7f;
+    biases[6] = 23'h7ffd0e;
+    biases[7] = 23'h7ff9c4;
+    biases[8] = 23'h00047e;
+    biases[9] = 23'h000290;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
   reg [22:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [15:0] codes [191:0];
@@ -11314,13 +11677,13 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= write__data[3:0];
     if (code_write__en[2])
-      codes[code_write__addr][11:8] <= bias_write__data[3:0];
+      codes[code_write__addr][11:8] <= write__data[3:0];
     if (code_write__en[3])
-      codes[code_write__addr][15:12] <= bias_write__data[3:0];
+      codes[code_write__addr][15:12] <= write__data[3:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
@@ -11415,312 +11778,312 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = pass_index == 1'h1;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = issue ? last_beat : first_beat;
-  assign \$19  = input_write__addr == 6'h3e;
-  assign \$20  = last_beat ? 1'h0 : \$19 ;
-  assign \$21  = issue ? \$20  : last_beat;
-  assign \$22  = issue & last_beat;
-  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = pass_index == 1'h1;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = issue ? last_beat : first_beat;
+  assign \$21  = input_write__addr == 6'h3e;
+  assign \$22  = last_beat ? 1'h0 : \$21 ;
+  assign \$23  = issue ? \$22  : last_beat;
   assign \$24  = issue & last_beat;
-  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$26  = \$24  ? 1'h1 : \$25 ;
-  assign \$27  = first_beat & from_stream;
-  assign \$28  = commit_pending & \$27 ;
-  assign \$29  = \$28  & drained;
-  assign \$30  = \$29  ? 1'h0 : commit_pending;
-  assign \$31  = \$30  | commit;
-  assign \$32  = issue & last_beat;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  ? 1'h0 : commit_pending;
-  assign \$37  = \$36  | commit;
-  assign \$38  = issue ? last_beat : first_beat;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue ? final_pass : from_stream;
+  assign \$25  = \$24  ? final_pass : from_stream;
+  assign \$26  = issue & last_beat;
+  assign \$27  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$28  = \$26  ? 1'h1 : \$27 ;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = commit_pending & \$29 ;
+  assign \$31  = \$30  & drained;
+  assign \$32  = \$31  ? 1'h0 : commit_pending;
+  assign \$33  = \$32  | commit;
+  assign \$34  = issue & last_beat;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  ? 1'h0 : commit_pending;
+  assign \$39  = \$38  | commit;
+  assign \$40  = issue ? last_beat : first_beat;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \$32  | \$41 ;
-  assign \$43  = input_write__addr == 6'h3e;
-  assign \$44  = last_beat ? 1'h0 : \$43 ;
-  assign \$45  = issue ? \$44  : last_beat;
-  assign \$46  = issue & last_beat;
-  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$48  = \$46  ? 1'h1 : \$47 ;
-  assign \$49  = \$45  & \$48 ;
-  assign \$50  = \$42  | \$49 ;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = shift > 5'h18;
-  assign \$53  = \$52  ? 5'h18 : shift;
-  assign \$54  = first_beat & from_stream;
-  assign \$55  = commit_pending & \$54 ;
-  assign \$56  = \$55  & drained;
-  assign \$57  = 1'h1 << clamped;
-  assign \$59  = first_beat & from_stream;
-  assign \$60  = commit_pending & \$59 ;
-  assign \$61  = \$60  & drained;
-  assign \$62  = mantissas__0 << exponents__0;
-  assign \$63  = first_beat & from_stream;
-  assign \$64  = commit_pending & \$63 ;
-  assign \$65  = \$64  & drained;
-  assign \$66  = mantissas__1 << exponents__1;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
-  assign \$70  = mantissas__2 << exponents__2;
-  assign \$71  = first_beat & from_stream;
-  assign \$72  = commit_pending & \$71 ;
-  assign \$73  = \$72  & drained;
-  assign \$74  = mantissas__3 << exponents__3;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = mantissas__4 << exponents__4;
-  assign \$79  = first_beat & from_stream;
-  assign \$80  = commit_pending & \$79 ;
-  assign \$81  = \$80  & drained;
-  assign \$82  = mantissas__5 << exponents__5;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = mantissas__6 << exponents__6;
-  assign \$87  = first_beat & from_stream;
-  assign \$88  = commit_pending & \$87 ;
-  assign \$89  = \$88  & drained;
-  assign \$90  = mantissas__7 << exponents__7;
-  assign \$92  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$93  = { \$92 [16], \$92  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$95  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$96  = { \$95 [16], \$95  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$98  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$99  = { \$98 [16], \$98  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$101  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$102  = { \$101 [16], \$101  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$103  = \$signal$123  & \$signal$124 ;
-  assign \$104  = issue | \$signal$66 ;
-  assign \$105  = valid1 | \$signal$120 ;
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = \$signal$123  & \$signal$124 ;
-  assign \$108  = issue & last_beat;
-  assign \$109  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$110  = \$108  ? 1'h1 : \$109 ;
-  assign \$111  = \$107  | \$110 ;
-  assign \$112  = drain | \$signal$127 ;
-  assign \$113  = \$111  | \$112 ;
-  assign \$114  = \$106  | \$113 ;
-  assign \$115  = \$114  | \$signal$128 ;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = $signed(acc0) + $signed(term0);
-  assign \$118  = $signed(\$117 ) + $signed({ 1'h0, sign0 });
-  assign \$119  = $signed(acc1) + $signed(term1);
-  assign \$120  = $signed(\$119 ) + $signed({ 1'h0, sign1 });
-  assign \$121  = $signed(acc2) + $signed(term2);
-  assign \$122  = $signed(\$121 ) + $signed({ 1'h0, sign2 });
-  assign \$123  = $signed(acc3) + $signed(term3);
-  assign \$124  = $signed(\$123 ) + $signed({ 1'h0, sign3 });
-  assign \$125  = head == 4'h9;
-  assign \$126  = head + 1'h1;
-  assign \$127  = \$125  ? 5'h00 : \$126 ;
-  assign \$128  = ~ shifted_f2[25];
-  assign \$129  = | shifted_f2[25:7];
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = & shifted_f2[25:7];
-  assign \$132  = ~ \$131 ;
-  assign \$133  = shifted_f2[25] & \$132 ;
-  assign \$134  = \$133  ? 8'h80 : shifted_f2[7:0];
-  assign \$135  = \$130  ? 8'h7f : \$134 ;
-  assign \$136  = y__valid & r__ready;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = drain & \$137 ;
-  assign \$139  = y__valid & r__ready;
-  assign \$140  = ~ drain;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = space - 1'h1;
-  assign \$143  = ~ space_one;
-  assign \$144  = space == 2'h2;
-  assign \$145  = space + 1'h1;
-  assign \$146  = ~ credit;
-  assign \$147  = final4 ? 3'h2 : 3'h4;
-  assign \$149  = bank_left - 1'h1;
-  assign \$150  = ~ bank_single;
-  assign \$151  = bank_left == 2'h2;
-  assign \$152  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$153  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$154  = $signed(rounded_f1) >>> active_shift;
+  assign \$42  = issue ? final_pass : from_stream;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$34  | \$43 ;
+  assign \$45  = input_write__addr == 6'h3e;
+  assign \$46  = last_beat ? 1'h0 : \$45 ;
+  assign \$47  = issue ? \$46  : last_beat;
+  assign \$48  = issue & last_beat;
+  assign \$49  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$50  = \$48  ? 1'h1 : \$49 ;
+  assign \$51  = \$47  & \$50 ;
+  assign \$52  = \$44  | \$51 ;
+  assign \$53  = from_stream1 ? x_held : input_read__data;
+  assign \$54  = shift > 5'h18;
+  assign \$55  = \$54  ? 5'h18 : shift;
+  assign \$56  = first_beat & from_stream;
+  assign \$57  = commit_pending & \$56 ;
+  assign \$58  = \$57  & drained;
+  assign \$59  = 1'h1 << clamped;
+  assign \$61  = first_beat & from_stream;
+  assign \$62  = commit_pending & \$61 ;
+  assign \$63  = \$62  & drained;
+  assign \$64  = mantissas__0 << exponents__0;
+  assign \$65  = first_beat & from_stream;
+  assign \$66  = commit_pending & \$65 ;
+  assign \$67  = \$66  & drained;
+  assign \$68  = mantissas__1 << exponents__1;
+  assign \$69  = first_beat & from_stream;
+  assign \$70  = commit_pending & \$69 ;
+  assign \$71  = \$70  & drained;
+  assign \$72  = mantissas__2 << exponents__2;
+  assign \$73  = first_beat & from_stream;
+  assign \$74  = commit_pending & \$73 ;
+  assign \$75  = \$74  & drained;
+  assign \$76  = mantissas__3 << exponents__3;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = mantissas__4 << exponents__4;
+  assign \$81  = first_beat & from_stream;
+  assign \$82  = commit_pending & \$81 ;
+  assign \$83  = \$82  & drained;
+  assign \$84  = mantissas__5 << exponents__5;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = mantissas__6 << exponents__6;
+  assign \$89  = first_beat & from_stream;
+  assign \$90  = commit_pending & \$89 ;
+  assign \$91  = \$90  & drained;
+  assign \$92  = mantissas__7 << exponents__7;
+  assign \$94  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$95  = { \$94 [16], \$94  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$97  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$98  = { \$97 [16], \$97  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$100  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$101  = { \$100 [16], \$100  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$103  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$104  = { \$103 [16], \$103  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$105  = \$signal$123  & \$signal$124 ;
+  assign \$106  = issue | \$signal$66 ;
+  assign \$107  = valid1 | \$signal$120 ;
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = \$signal$123  & \$signal$124 ;
+  assign \$110  = issue & last_beat;
+  assign \$111  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$112  = \$110  ? 1'h1 : \$111 ;
+  assign \$113  = \$109  | \$112 ;
+  assign \$114  = drain | \$signal$127 ;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = \$108  | \$115 ;
+  assign \$117  = \$116  | \$signal$128 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = $signed(acc0) + $signed(term0);
+  assign \$120  = $signed(\$119 ) + $signed({ 1'h0, sign0 });
+  assign \$121  = $signed(acc1) + $signed(term1);
+  assign \$122  = $signed(\$121 ) + $signed({ 1'h0, sign1 });
+  assign \$123  = $signed(acc2) + $signed(term2);
+  assign \$124  = $signed(\$123 ) + $signed({ 1'h0, sign2 });
+  assign \$125  = $signed(acc3) + $signed(term3);
+  assign \$126  = $signed(\$125 ) + $signed({ 1'h0, sign3 });
+  assign \$127  = final4 ? 3'h2 : 3'h4;
+  assign \$129  = bank_left - 1'h1;
+  assign \$130  = ~ bank_single;
+  assign \$131  = bank_left == 2'h2;
+  assign \$132  = bias_head == 4'h9;
+  assign \$133  = bias_head + 1'h1;
+  assign \$134  = \$132  ? 5'h00 : \$133 ;
+  assign \$135  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$136  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$137  = $signed(rounded_f1) >>> active_shift;
+  assign \$138  = ~ shifted_f2[25];
+  assign \$139  = | shifted_f2[25:7];
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = & shifted_f2[25:7];
+  assign \$142  = ~ \$141 ;
+  assign \$143  = shifted_f2[25] & \$142 ;
+  assign \$144  = \$143  ? 8'h80 : shifted_f2[7:0];
+  assign \$145  = \$140  ? 8'h7f : \$144 ;
+  assign \$146  = y__valid & r__ready;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = drain & \$147 ;
+  assign \$149  = y__valid & r__ready;
+  assign \$150  = ~ drain;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = space - 1'h1;
+  assign \$153  = ~ space_one;
+  assign \$154  = space == 2'h2;
+  assign \$155  = space + 1'h1;
+  assign \$156  = ~ credit;
   always @(posedge clk)
-    busy <= \$155 ;
+    busy <= \$157 ;
   always @(posedge clk)
-    input_write__addr <= \$156 ;
+    input_write__addr <= \$158 ;
   always @(posedge clk)
-    row <= \$157 ;
+    row <= \$159 ;
   always @(posedge clk)
-    pass_index <= \$158 ;
+    pass_index <= \$160 ;
   always @(posedge clk)
-    final_pass <= \$159 ;
+    final_pass <= \$161 ;
   always @(posedge clk)
-    first_beat <= \$160 ;
+    first_beat <= \$162 ;
   always @(posedge clk)
-    last_beat <= \$161 ;
+    last_beat <= \$163 ;
   always @(posedge clk)
-    from_stream <= \$162 ;
+    from_stream <= \$164 ;
   always @(posedge clk)
-    bank_reserved <= \$163 ;
+    bank_reserved <= \$165 ;
   always @(posedge clk)
-    commit_pending <= \$164 ;
+    commit_pending <= \$166 ;
   always @(posedge clk)
-    blocked <= \$165 ;
+    blocked <= \$167 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$166 ;
+    from_stream1 <= \$168 ;
   always @(posedge clk)
-    \$signal$66  <= \$167 ;
+    \$signal$66  <= \$169 ;
   always @(posedge clk)
-    \$signal$67  <= \$168 ;
+    \$signal$67  <= \$170 ;
   always @(posedge clk)
-    final0 <= \$169 ;
+    final0 <= \$171 ;
   always @(posedge clk)
-    x1 <= \$51 ;
+    x1 <= \$53 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$170 ;
+    valid1 <= \$172 ;
   always @(posedge clk)
-    \$signal$73  <= \$171 ;
+    \$signal$73  <= \$173 ;
   always @(posedge clk)
-    final1 <= \$172 ;
+    final1 <= \$174 ;
   always @(posedge clk)
-    clamped <= \$173 ;
+    clamped <= \$175 ;
   always @(posedge clk)
-    active_shift <= \$174 ;
+    active_shift <= \$176 ;
   always @(posedge clk)
-    active_rounding <= \$175 ;
+    active_rounding <= \$177 ;
   always @(posedge clk)
-    level0 <= \$176 ;
+    level0 <= \$178 ;
   always @(posedge clk)
-    level1 <= \$177 ;
+    level1 <= \$179 ;
   always @(posedge clk)
-    level2 <= \$178 ;
+    level2 <= \$180 ;
   always @(posedge clk)
-    level3 <= \$179 ;
+    level3 <= \$181 ;
   always @(posedge clk)
-    level4 <= \$180 ;
+    level4 <= \$182 ;
   always @(posedge clk)
-    level5 <= \$181 ;
+    level5 <= \$183 ;
   always @(posedge clk)
-    level6 <= \$182 ;
+    level6 <= \$184 ;
   always @(posedge clk)
-    level7 <= \$183 ;
+    level7 <= \$185 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$91 ;
+    level_lane0 <= \$93 ;
   always @(posedge clk)
-    term0 <= \$93 [16:0];
+    term0 <= \$95 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$94 ;
+    level_lane1 <= \$96 ;
   always @(posedge clk)
-    term1 <= \$96 [16:0];
+    term1 <= \$98 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    level_lane2 <= \$97 ;
+    level_lane2 <= \$99 ;
   always @(posedge clk)
-    term2 <= \$99 [16:0];
+    term2 <= \$101 [16:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    level_lane3 <= \$100 ;
+    level_lane3 <= \$102 ;
   always @(posedge clk)
-    term3 <= \$102 [16:0];
+    term3 <= \$104 [16:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$120  <= \$184 ;
+    \$signal$120  <= \$186 ;
   always @(posedge clk)
-    \$signal$121  <= \$185 ;
+    \$signal$121  <= \$187 ;
   always @(posedge clk)
-    final2 <= \$186 ;
+    final2 <= \$188 ;
   always @(posedge clk)
-    \$signal$123  <= \$187 ;
+    \$signal$123  <= \$189 ;
   always @(posedge clk)
-    \$signal$124  <= \$188 ;
+    \$signal$124  <= \$190 ;
   always @(posedge clk)
-    final3 <= \$189 ;
+    final3 <= \$191 ;
   always @(posedge clk)
-    \$signal  <= \$190 ;
+    \$signal  <= \$192 ;
   always @(posedge clk)
-    final4 <= \$191 ;
+    final4 <= \$193 ;
   always @(posedge clk)
-    drained <= \$192 ;
+    drained <= \$194 ;
   always @(posedge clk)
-    acc0 <= \$193 ;
+    acc0 <= \$195 ;
   always @(posedge clk)
-    acc1 <= \$194 ;
+    acc1 <= \$196 ;
   always @(posedge clk)
-    acc2 <= \$195 ;
+    acc2 <= \$197 ;
   always @(posedge clk)
-    acc3 <= \$196 ;
+    acc3 <= \$198 ;
   always @(posedge clk)
-    head <= \$197 ;
+    bank0 <= \$199 ;
   always @(posedge clk)
-    w__valid <= \$198 ;
+    bank1 <= \$200 ;
   always @(posedge clk)
-    w__payload <= \$135 ;
+    bank2 <= \$201 ;
   always @(posedge clk)
-    space <= \$199 ;
+    bank3 <= \$202 ;
   always @(posedge clk)
-    credit <= \$200 ;
+    bank_left <= \$203 ;
   always @(posedge clk)
-    space_one <= \$201 ;
+    bank_nonempty <= \$204 ;
   always @(posedge clk)
-    bank0 <= \$202 ;
+    bank_single <= \$205 ;
   always @(posedge clk)
-    bank1 <= \$203 ;
+    bias_head <= \$206 ;
   always @(posedge clk)
-    bank2 <= \$204 ;
+    \$signal$127  <= \$207 ;
   always @(posedge clk)
-    bank3 <= \$205 ;
+    \$signal$128  <= \$208 ;
   always @(posedge clk)
-    bank_left <= \$206 ;
+    \$signal$138  <= \$209 ;
   always @(posedge clk)
-    bank_nonempty <= \$207 ;
+    value_f0 <= \$135 [24:0];
   always @(posedge clk)
-    bank_single <= \$208 ;
+    rounded_f1 <= \$136 ;
   always @(posedge clk)
-    \$signal$127  <= \$209 ;
+    shifted_f2 <= \$137 ;
   always @(posedge clk)
-    value_f0 <= \$152 [24:0];
+    w__valid <= \$210 ;
   always @(posedge clk)
-    \$signal$128  <= \$210 ;
+    w__payload <= \$145 ;
   always @(posedge clk)
-    rounded_f1 <= \$153 ;
+    space <= \$211 ;
   always @(posedge clk)
-    valid_f2 <= \$211 ;
+    credit <= \$212 ;
   always @(posedge clk)
-    shifted_f2 <= \$154 ;
+    space_one <= \$213 ;
   \digits_cnn.layer2.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -11735,21 +12098,21 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$91  = level0;
+          \$93  = level0;
       3'h1:
-          \$91  = level1;
+          \$93  = level1;
       3'h2:
-          \$91  = level2;
+          \$93  = level2;
       3'h3:
-          \$91  = level3;
+          \$93  = level3;
       3'h4:
-          \$91  = level4;
+          \$93  = level4;
       3'h5:
-          \$91  = level5;
+          \$93  = level5;
       3'h6:
-          \$91  = level6;
+          \$93  = level6;
       3'h7:
-          \$91  = level7;
+          \$93  = level7;
     endcase
   end
   always @* begin
@@ -11757,21 +12120,21 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$94  = level0;
+          \$96  = level0;
       3'h1:
-          \$94  = level1;
+          \$96  = level1;
       3'h2:
-          \$94  = level2;
+          \$96  = level2;
       3'h3:
-          \$94  = level3;
+          \$96  = level3;
       3'h4:
-          \$94  = level4;
+          \$96  = level4;
       3'h5:
-          \$94  = level5;
+          \$96  = level5;
       3'h6:
-          \$94  = level6;
+          \$96  = level6;
       3'h7:
-          \$94  = level7;
+          \$96  = level7;
     endcase
   end
   always @* begin
@@ -11779,21 +12142,21 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$97  = level0;
+          \$99  = level0;
       3'h1:
-          \$97  = level1;
+          \$99  = level1;
       3'h2:
-          \$97  = level2;
+          \$99  = level2;
       3'h3:
-          \$97  = level3;
+          \$99  = level3;
       3'h4:
-          \$97  = level4;
+          \$99  = level4;
       3'h5:
-          \$97  = level5;
+          \$99  = level5;
       3'h6:
-          \$97  = level6;
+          \$99  = level6;
       3'h7:
-          \$97  = level7;
+          \$99  = level7;
     endcase
   end
   always @* begin
@@ -11801,544 +12164,544 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$100  = level0;
+          \$102  = level0;
       3'h1:
-          \$100  = level1;
+          \$102  = level1;
       3'h2:
-          \$100  = level2;
+          \$102  = level2;
       3'h3:
-          \$100  = level3;
+          \$102  = level3;
       3'h4:
-          \$100  = level4;
+          \$102  = level4;
       3'h5:
-          \$100  = level5;
+          \$102  = level5;
       3'h6:
-          \$100  = level6;
+          \$102  = level6;
       3'h7:
-          \$100  = level7;
+          \$102  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$155  = \$12 ;
+    \$157  = \$14 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$156  = input_write__addr;
+    \$158  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$156  = 6'h00;
+        \$158  = 6'h00;
       end else begin
-        \$156  = \$17 [5:0];
+        \$158  = \$19 [5:0];
       end
     end
     if (rst) begin
-      \$156  = 6'h00;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$157  = row;
+    \$159  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$157  = 8'h00;
+          \$159  = 8'h00;
         end else begin
-          \$157  = \$13 [7:0];
+          \$159  = \$15 [7:0];
         end
       end else begin
-        \$157  = \$16 [7:0];
+        \$159  = \$18 [7:0];
       end
     end
     if (rst) begin
-      \$157  = 8'h00;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$158  = pass_index;
+    \$160  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$158  = 2'h0;
+          \$160  = 2'h0;
         end else begin
-          \$158  = \$14 [1:0];
+          \$160  = \$16 [1:0];
         end
       end
     end
     if (rst) begin
-      \$158  = 2'h0;
+      \$160  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$159  = final_pass;
+    \$161  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$159  = 1'h0;
+          \$161  = 1'h0;
         end else begin
-          \$159  = \$15 ;
+          \$161  = \$17 ;
         end
       end
     end
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$160  = \$18 ;
-    if (rst) begin
-      \$160  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$161  = \$21 ;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$162  = \$23 ;
+    \$162  = \$20 ;
     if (rst) begin
       \$162  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$163  = \$26 ;
+    \$163  = \$23 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$164  = \$31 ;
+    \$164  = \$25 ;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$165  = \$50 ;
+    \$165  = \$28 ;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$166  = from_stream;
+    \$166  = \$33 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$167  = issue;
+    \$167  = \$52 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$168  = last_beat;
+    \$168  = from_stream;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$169  = final_pass;
+    \$169  = issue;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$170  = \$signal$66 ;
+    \$170  = last_beat;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$171  = \$signal$67 ;
+    \$171  = final_pass;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$172  = final0;
+    \$172  = \$signal$66 ;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$173  = \$53 ;
+    \$173  = \$signal$67 ;
     if (rst) begin
-      \$173  = 5'h0a;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$174  = active_shift;
-    if (\$56 ) begin
-      \$174  = clamped;
-    end
+    \$174  = final0;
     if (rst) begin
-      \$174  = 5'h0a;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$175  = active_rounding;
-    if (\$56 ) begin
-      \$175  = \$58 [23:0];
-    end
+    \$175  = \$55 ;
     if (rst) begin
-      \$175  = 24'h000200;
+      \$175  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$176  = level0;
-    if (\$61 ) begin
-      \$176  = \$62 ;
+    \$176  = active_shift;
+    if (\$58 ) begin
+      \$176  = clamped;
     end
     if (rst) begin
-      \$176  = 9'h004;
+      \$176  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$177  = level1;
-    if (\$65 ) begin
-      \$177  = \$66 ;
+    \$177  = active_rounding;
+    if (\$58 ) begin
+      \$177  = \$60 [23:0];
     end
     if (rst) begin
-      \$177  = 9'h030;
+      \$177  = 24'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$178  = level2;
-    if (\$69 ) begin
-      \$178  = \$70 ;
+    \$178  = level0;
+    if (\$63 ) begin
+      \$178  = \$64 ;
     end
     if (rst) begin
-      \$178  = 9'h05c;
+      \$178  = 9'h004;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$179  = level3;
-    if (\$73 ) begin
-      \$179  = \$74 ;
+    \$179  = level1;
+    if (\$67 ) begin
+      \$179  = \$68 ;
     end
     if (rst) begin
-      \$179  = 9'h088;
+      \$179  = 9'h030;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$180  = level4;
-    if (\$77 ) begin
-      \$180  = \$78 ;
+    \$180  = level2;
+    if (\$71 ) begin
+      \$180  = \$72 ;
     end
     if (rst) begin
-      \$180  = 9'h0b8;
+      \$180  = 9'h05c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$181  = level5;
-    if (\$81 ) begin
-      \$181  = \$82 ;
+    \$181  = level3;
+    if (\$75 ) begin
+      \$181  = \$76 ;
     end
     if (rst) begin
-      \$181  = 9'h0f0;
+      \$181  = 9'h088;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$182  = level6;
-    if (\$85 ) begin
-      \$182  = \$86 ;
+    \$182  = level4;
+    if (\$79 ) begin
+      \$182  = \$80 ;
     end
     if (rst) begin
-      \$182  = 9'h140;
+      \$182  = 9'h0b8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$183  = level7;
-    if (\$89 ) begin
-      \$183  = \$90 ;
+    \$183  = level5;
+    if (\$83 ) begin
+      \$183  = \$84 ;
     end
     if (rst) begin
-      \$183  = 9'h1f8;
+      \$183  = 9'h0f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$184  = valid1;
+    \$184  = level6;
+    if (\$87 ) begin
+      \$184  = \$88 ;
+    end
     if (rst) begin
-      \$184  = 1'h0;
+      \$184  = 9'h140;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$185  = \$signal$73 ;
+    \$185  = level7;
+    if (\$91 ) begin
+      \$185  = \$92 ;
+    end
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$186  = final1;
+    \$186  = valid1;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$187  = \$signal$120 ;
+    \$187  = \$signal$73 ;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$188  = \$signal$121 ;
+    \$188  = final1;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$189  = final2;
+    \$189  = \$signal$120 ;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$190  = \$103 ;
+    \$190  = \$signal$121 ;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$191  = final3;
+    \$191  = final2;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$192  = \$116 ;
+    \$192  = \$105 ;
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$193  = acc0;
-    if (clear) begin
-      \$193  = 23'h000000;
-    end else if (\$signal$123 ) begin
-      \$193  = \$118 [22:0];
+    \$193  = final3;
+    if (rst) begin
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$194  = acc1;
-    if (clear) begin
-      \$194  = 23'h000000;
-    end else if (\$signal$123 ) begin
-      \$194  = \$120 [22:0];
+    \$194  = \$118 ;
+    if (rst) begin
+      \$194  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$195  = acc2;
+    \$195  = acc0;
     if (clear) begin
       \$195  = 23'h000000;
     end else if (\$signal$123 ) begin
-      \$195  = \$122 [22:0];
+      \$195  = \$120 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$196  = acc3;
+    \$196  = acc1;
     if (clear) begin
       \$196  = 23'h000000;
     end else if (\$signal$123 ) begin
-      \$196  = \$124 [22:0];
+      \$196  = \$122 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$197  = head;
+    \$197  = acc2;
+    if (clear) begin
+      \$197  = 23'h000000;
+    end else if (\$signal$123 ) begin
+      \$197  = \$124 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$198  = acc3;
+    if (clear) begin
+      \$198  = 23'h000000;
+    end else if (\$signal$123 ) begin
+      \$198  = \$126 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$199  = bank0;
     if (drain) begin
-      \$197  = \$127 [3:0];
-    end
-    if (rst) begin
-      \$197  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$198  = valid_f2;
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$199  = space;
-    if (\$138 ) begin
-      \$199  = \$142 [2:0];
-    end else if (\$141 ) begin
-      \$199  = \$145 [2:0];
-    end
-    if (rst) begin
-      \$199  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$200  = credit;
-    if (\$138 ) begin
-      \$200  = \$143 ;
-    end else if (\$141 ) begin
-      \$200  = 1'h1;
-    end
-    if (rst) begin
-      \$200  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$201  = space_one;
-    if (\$138 ) begin
-      \$201  = \$144 ;
-    end else if (\$141 ) begin
-      \$201  = \$146 ;
-    end
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$202  = bank0;
-    if (drain) begin
-      \$202  = bank1;
+      \$199  = bank1;
     end else if (\$signal ) begin
-      \$202  = acc0;
+      \$199  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$203  = bank1;
+    \$200  = bank1;
     if (drain) begin
-      \$203  = bank2;
+      \$200  = bank2;
     end else if (\$signal ) begin
-      \$203  = acc1;
+      \$200  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$204  = bank2;
+    \$201  = bank2;
     if (drain) begin
-      \$204  = bank3;
+      \$201  = bank3;
     end else if (\$signal ) begin
-      \$204  = acc2;
+      \$201  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$205  = bank3;
+    \$202  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$205  = acc3;
+      \$202  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$206  = bank_left;
+    \$203  = bank_left;
     if (\$signal ) begin
-      \$206  = \$147 ;
+      \$203  = \$127 ;
     end else if (drain) begin
-      \$206  = \$149 [2:0];
+      \$203  = \$129 [2:0];
     end
     if (rst) begin
-      \$206  = 3'h0;
+      \$203  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$207  = bank_nonempty;
+    \$204  = bank_nonempty;
     if (\$signal ) begin
-      \$207  = 1'h1;
+      \$204  = 1'h1;
     end else if (drain) begin
-      \$207  = \$150 ;
+      \$204  = \$130 ;
     end
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$205  = bank_single;
+    if (\$signal ) begin
+      \$205  = \$128 ;
+    end else if (drain) begin
+      \$205  = \$131 ;
+    end
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$206  = bias_head;
+    if (drain) begin
+      \$206  = \$134 [3:0];
+    end
+    if (rst) begin
+      \$206  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$207  = drain;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$208  = bank_single;
-    if (\$signal ) begin
-      \$208  = \$148 ;
-    end else if (drain) begin
-      \$208  = \$151 ;
-    end
+    \$208  = \$signal$127 ;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$209  = drain;
+    \$209  = \$signal$128 ;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$210  = \$signal$127 ;
+    \$210  = \$signal$138 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$211  = \$signal$128 ;
+    \$211  = space;
+    if (\$148 ) begin
+      \$211  = \$152 [2:0];
+    end else if (\$151 ) begin
+      \$211  = \$155 [2:0];
+    end
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$212  = credit;
+    if (\$148 ) begin
+      \$212  = \$153 ;
+    end else if (\$151 ) begin
+      \$212  = 1'h1;
+    end
+    if (rst) begin
+      \$212  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$213  = space_one;
+    if (\$148 ) begin
+      \$213  = \$154 ;
+    end else if (\$151 ) begin
+      \$213  = \$156 ;
+    end
+    if (rst) begin
+      \$213  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
-  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_write__data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
+  assign code_mem__w_data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -12347,17 +12710,19 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$58  = { 1'h0, \$57 [31:1] };
-  assign \$148  = 1'h0;
+  assign \$11  = 1'h1;
+  assign drain = \$10 ;
+  assign \$60  = { 1'h0, \$59 [31:1] };
+  assign \$128  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -736,8 +736,8 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire \$25 ;
   reg \$250 ;
   reg \$251 ;
-  reg [31:0] \$252 ;
-  reg \$253 ;
+  reg \$252 ;
+  reg [31:0] \$253 ;
   reg \$254 ;
   reg \$255 ;
   wire \$26 ;
@@ -823,7 +823,6 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -856,6 +855,7 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [3:0] code_lanes = 4'h0;
   reg [8:0] code_mem__addr = 9'h000;
   reg code_mem__busy = 1'h0;
@@ -1271,19 +1271,16 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   always @(posedge clk)
     bias_mem__r_en <= \$251 ;
   always @(posedge clk)
-    read_word <= \$252 ;
+    bias_fetched <= \$252 ;
   always @(posedge clk)
-    \$signal  <= \$253 ;
+    read_word <= \$253 ;
   always @(posedge clk)
-    \$signal$107  <= \$254 ;
+    \$signal  <= \$254 ;
   always @(posedge clk)
-    bias_fetched <= \$255 ;
+    code_collect <= \$255 ;
   \digits_mlp.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[22:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -1312,6 +1309,9 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
     .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .write__data(request_data[22:0]),
+    .write__en(bias_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -1322,7 +1322,7 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347201;
+          \$155  = 32'd1247347457;
       3'h1:
           \$155  = 32'd2097216;
       3'h2:
@@ -1801,37 +1801,37 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = read_word;
+    \$252  = bias_mem__r_en;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = read_word;
     if (decoded) begin
-      \$252  = \$195 [31:0];
+      \$253  = \$195 [31:0];
     end
     if (bias_fetched) begin
-      \$252  = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
+      \$253  = { bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data[22], bias_mem__r_data };
     end
-    if (\$signal$107 ) begin
-      \$252  = { 28'h0000000, \$196  };
+    if (code_collect) begin
+      \$253  = { 28'h0000000, \$196  };
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$253  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = code_mem__r_en;
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = \$signal ;
+    \$254  = code_mem__r_en;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = bias_mem__r_en;
+    \$255  = \$signal ;
     if (rst) begin
       \$255  = 1'h0;
     end
@@ -1882,16 +1882,16 @@ module \digits_mlp.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
-, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
+module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
+, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [8:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [17:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
+  wire [16:0] \$100 ;
+  wire [17:0] \$101 ;
+  reg [8:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [17:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
@@ -1905,8 +1905,8 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [23:0] \$117 ;
-  wire [24:0] \$118 ;
+  wire \$117 ;
+  wire \$118 ;
   wire [23:0] \$119 ;
   wire \$12 ;
   wire [24:0] \$120 ;
@@ -1914,45 +1914,45 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire [24:0] \$122 ;
   wire [23:0] \$123 ;
   wire [24:0] \$124 ;
-  wire \$125 ;
-  wire [5:0] \$126 ;
-  wire [5:0] \$127 ;
+  wire [23:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire [2:0] \$127 ;
   wire \$128 ;
-  wire \$129 ;
-  wire [9:0] \$13 ;
+  wire [3:0] \$129 ;
+  wire \$13 ;
   wire \$130 ;
-  wire [7:0] \$131 ;
-  wire [7:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [5:0] \$133 ;
+  wire [5:0] \$134 ;
+  wire [25:0] \$135 ;
+  wire [25:0] \$136 ;
+  wire [25:0] \$137 ;
   wire \$138 ;
-  wire [3:0] \$139 ;
-  wire [3:0] \$14 ;
+  wire \$139 ;
+  wire \$14 ;
   wire \$140 ;
-  wire \$141 ;
-  wire [3:0] \$142 ;
+  wire [7:0] \$141 ;
+  wire [7:0] \$142 ;
   wire \$143 ;
-  wire [2:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
-  wire [3:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [25:0] \$149 ;
-  wire \$15 ;
-  wire [25:0] \$150 ;
-  wire [25:0] \$151 ;
-  reg \$152 ;
-  reg [5:0] \$153 ;
-  reg [8:0] \$154 ;
-  reg [2:0] \$155 ;
-  reg \$156 ;
-  reg \$157 ;
+  wire [3:0] \$149 ;
+  wire [9:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [3:0] \$152 ;
+  wire \$153 ;
+  reg \$154 ;
+  reg [5:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [2:0] \$157 ;
   reg \$158 ;
   reg \$159 ;
-  wire [9:0] \$16 ;
+  wire [3:0] \$16 ;
   reg \$160 ;
   reg \$161 ;
   reg \$162 ;
@@ -1963,21 +1963,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg \$167 ;
   reg \$168 ;
   reg \$169 ;
-  wire [6:0] \$17 ;
-  reg [4:0] \$170 ;
-  reg [4:0] \$171 ;
-  reg [23:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [8:0] \$174 ;
+  wire \$17 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg [4:0] \$172 ;
+  reg [4:0] \$173 ;
+  reg [23:0] \$174 ;
   reg [8:0] \$175 ;
   reg [8:0] \$176 ;
   reg [8:0] \$177 ;
   reg [8:0] \$178 ;
   reg [8:0] \$179 ;
-  wire \$18 ;
+  wire [9:0] \$18 ;
   reg [8:0] \$180 ;
-  reg \$181 ;
-  reg \$182 ;
+  reg [8:0] \$181 ;
+  reg [8:0] \$182 ;
   reg \$183 ;
   reg \$184 ;
   reg \$185 ;
@@ -1985,29 +1985,31 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg \$187 ;
   reg \$188 ;
   reg \$189 ;
-  wire \$19 ;
-  reg [22:0] \$190 ;
-  reg [22:0] \$191 ;
+  wire [6:0] \$19 ;
+  reg \$190 ;
+  reg \$191 ;
   reg [22:0] \$192 ;
   reg [22:0] \$193 ;
-  reg [4:0] \$194 ;
-  reg \$195 ;
-  reg [2:0] \$196 ;
-  reg \$197 ;
-  reg \$198 ;
+  reg [22:0] \$194 ;
+  reg [22:0] \$195 ;
+  reg [22:0] \$196 ;
+  reg [22:0] \$197 ;
+  reg [22:0] \$198 ;
   reg [22:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [22:0] \$200 ;
-  reg [22:0] \$201 ;
-  reg [22:0] \$202 ;
-  reg [2:0] \$203 ;
+  reg [2:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg [4:0] \$203 ;
   reg \$204 ;
   reg \$205 ;
   reg \$206 ;
   reg \$207 ;
-  reg \$208 ;
+  reg [2:0] \$208 ;
+  reg \$209 ;
   wire \$21 ;
+  reg \$210 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -2040,59 +2042,59 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [7:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire [7:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
-  wire [31:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [31:0] \$60 ;
   wire \$61 ;
-  wire [8:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [8:0] \$64 ;
   wire \$65 ;
-  wire [8:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [8:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [8:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [8:0] \$72 ;
   wire \$73 ;
-  wire [8:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [8:0] \$76 ;
   wire \$77 ;
-  wire [8:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [8:0] \$80 ;
   wire \$81 ;
-  wire [8:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [8:0] \$84 ;
   wire \$85 ;
-  wire [8:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [8:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [8:0] \$90 ;
-  reg [8:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [17:0] \$93 ;
-  reg [8:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [17:0] \$96 ;
-  reg [8:0] \$97 ;
-  wire [16:0] \$98 ;
-  wire [17:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [8:0] \$92 ;
+  reg [8:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [17:0] \$95 ;
+  reg [8:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [17:0] \$98 ;
+  reg [8:0] \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$120  = 1'h0;
   reg \$signal$121  = 1'h0;
@@ -2100,9 +2102,12 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg \$signal$124  = 1'h0;
   reg \$signal$127  = 1'h0;
   reg \$signal$128  = 1'h0;
+  reg \$signal$138  = 1'h0;
   reg \$signal$66  = 1'h0;
   reg \$signal$67  = 1'h0;
   reg \$signal$73  = 1'h0;
+  wire [4:0] \$signature__addr ;
+  wire [22:0] \$signature__data ;
   reg [22:0] acc0 = 23'h000000;
   reg [22:0] acc1 = 23'h000000;
   reg [22:0] acc2 = 23'h000000;
@@ -2118,6 +2123,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [4:0] bias_head = 5'h00;
   wire [4:0] bias_mem__addr;
   output [22:0] bias_mem__r_data;
   wire [22:0] bias_mem__r_data;
@@ -2125,14 +2131,6 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   wire bias_mem__r_en;
   wire [22:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [4:0] bias_read__addr;
-  wire [22:0] bias_read__data;
-  input [4:0] bias_write__addr;
-  wire [4:0] bias_write__addr;
-  input [22:0] bias_write__data;
-  wire [22:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
@@ -2193,7 +2191,6 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [4:0] head = 5'h00;
   (* init = 6'h00 *)
   wire [5:0] input_index;
   (* init = 6'h00 *)
@@ -2238,12 +2235,12 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
   reg [25:0] rounded_f1 = 26'h0000000;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
   input [4:0] shift;
   wire [4:0] shift;
   reg [25:0] shifted_f2 = 26'h0000000;
@@ -2262,12 +2259,17 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   reg [16:0] term2 = 17'h00000;
   reg [16:0] term3 = 17'h00000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
+  wire valid_saturated;
   reg [24:0] value_f0 = 25'h0000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
+  input [4:0] write__addr;
+  wire [4:0] write__addr;
+  input [22:0] write__data;
+  wire [22:0] write__data;
+  input write__en;
+  wire write__en;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -2317,12 +2319,12 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     biases[31] = 23'h004b16;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
   reg [22:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [15:0] codes [511:0];
@@ -2842,13 +2844,13 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= write__data[3:0];
     if (code_write__en[2])
-      codes[code_write__addr][11:8] <= bias_write__data[3:0];
+      codes[code_write__addr][11:8] <= write__data[3:0];
     if (code_write__en[3])
-      codes[code_write__addr][15:12] <= bias_write__data[3:0];
+      codes[code_write__addr][15:12] <= write__data[3:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
@@ -2943,308 +2945,308 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = pass_index == 3'h6;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = issue ? last_beat : first_beat;
-  assign \$19  = input_write__addr == 6'h3e;
-  assign \$20  = last_beat ? 1'h0 : \$19 ;
-  assign \$21  = issue ? \$20  : last_beat;
-  assign \$22  = issue & last_beat;
-  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = pass_index == 3'h6;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = issue ? last_beat : first_beat;
+  assign \$21  = input_write__addr == 6'h3e;
+  assign \$22  = last_beat ? 1'h0 : \$21 ;
+  assign \$23  = issue ? \$22  : last_beat;
   assign \$24  = issue & last_beat;
-  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$26  = \$24  ? 1'h1 : \$25 ;
-  assign \$27  = first_beat & from_stream;
-  assign \$28  = commit_pending & \$27 ;
-  assign \$29  = \$28  & drained;
-  assign \$30  = \$29  ? 1'h0 : commit_pending;
-  assign \$31  = \$30  | commit;
-  assign \$32  = issue & last_beat;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  ? 1'h0 : commit_pending;
-  assign \$37  = \$36  | commit;
-  assign \$38  = issue ? last_beat : first_beat;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue ? final_pass : from_stream;
+  assign \$25  = \$24  ? final_pass : from_stream;
+  assign \$26  = issue & last_beat;
+  assign \$27  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$28  = \$26  ? 1'h1 : \$27 ;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = commit_pending & \$29 ;
+  assign \$31  = \$30  & drained;
+  assign \$32  = \$31  ? 1'h0 : commit_pending;
+  assign \$33  = \$32  | commit;
+  assign \$34  = issue & last_beat;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  ? 1'h0 : commit_pending;
+  assign \$39  = \$38  | commit;
+  assign \$40  = issue ? last_beat : first_beat;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \$32  | \$41 ;
-  assign \$43  = input_write__addr == 6'h3e;
-  assign \$44  = last_beat ? 1'h0 : \$43 ;
-  assign \$45  = issue ? \$44  : last_beat;
-  assign \$46  = issue & last_beat;
-  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$48  = \$46  ? 1'h1 : \$47 ;
-  assign \$49  = \$45  & \$48 ;
-  assign \$50  = \$42  | \$49 ;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = shift > 5'h18;
-  assign \$53  = \$52  ? 5'h18 : shift;
-  assign \$54  = first_beat & from_stream;
-  assign \$55  = commit_pending & \$54 ;
-  assign \$56  = \$55  & drained;
-  assign \$57  = 1'h1 << clamped;
-  assign \$59  = first_beat & from_stream;
-  assign \$60  = commit_pending & \$59 ;
-  assign \$61  = \$60  & drained;
-  assign \$62  = mantissas__0 << exponents__0;
-  assign \$63  = first_beat & from_stream;
-  assign \$64  = commit_pending & \$63 ;
-  assign \$65  = \$64  & drained;
-  assign \$66  = mantissas__1 << exponents__1;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
-  assign \$70  = mantissas__2 << exponents__2;
-  assign \$71  = first_beat & from_stream;
-  assign \$72  = commit_pending & \$71 ;
-  assign \$73  = \$72  & drained;
-  assign \$74  = mantissas__3 << exponents__3;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = mantissas__4 << exponents__4;
-  assign \$79  = first_beat & from_stream;
-  assign \$80  = commit_pending & \$79 ;
-  assign \$81  = \$80  & drained;
-  assign \$82  = mantissas__5 << exponents__5;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = mantissas__6 << exponents__6;
-  assign \$87  = first_beat & from_stream;
-  assign \$88  = commit_pending & \$87 ;
-  assign \$89  = \$88  & drained;
-  assign \$90  = mantissas__7 << exponents__7;
-  assign \$92  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$93  = { \$92 [16], \$92  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$95  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$96  = { \$95 [16], \$95  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$98  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$99  = { \$98 [16], \$98  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$101  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$102  = { \$101 [16], \$101  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$103  = \$signal$123  & \$signal$124 ;
-  assign \$104  = issue | \$signal$66 ;
-  assign \$105  = valid1 | \$signal$120 ;
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = \$signal$123  & \$signal$124 ;
-  assign \$108  = issue & last_beat;
-  assign \$109  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$110  = \$108  ? 1'h1 : \$109 ;
-  assign \$111  = \$107  | \$110 ;
-  assign \$112  = drain | \$signal$127 ;
-  assign \$113  = \$111  | \$112 ;
-  assign \$114  = \$106  | \$113 ;
-  assign \$115  = \$114  | \$signal$128 ;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = $signed(acc0) + $signed(term0);
-  assign \$118  = $signed(\$117 ) + $signed({ 1'h0, sign0 });
-  assign \$119  = $signed(acc1) + $signed(term1);
-  assign \$120  = $signed(\$119 ) + $signed({ 1'h0, sign1 });
-  assign \$121  = $signed(acc2) + $signed(term2);
-  assign \$122  = $signed(\$121 ) + $signed({ 1'h0, sign2 });
-  assign \$123  = $signed(acc3) + $signed(term3);
-  assign \$124  = $signed(\$123 ) + $signed({ 1'h0, sign3 });
-  assign \$125  = head == 5'h1f;
-  assign \$126  = head + 1'h1;
-  assign \$127  = \$125  ? 6'h00 : \$126 ;
-  assign \$128  = ~ shifted_f2[25];
-  assign \$129  = | shifted_f2[25:7];
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = \$130  ? 8'h7f : shifted_f2[7:0];
-  assign \$132  = shifted_f2[25] ? 8'h00 : \$131 ;
-  assign \$133  = y__valid & r__ready;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = drain & \$134 ;
-  assign \$136  = y__valid & r__ready;
-  assign \$137  = ~ drain;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = space - 1'h1;
-  assign \$140  = ~ space_one;
-  assign \$141  = space == 2'h2;
-  assign \$142  = space + 1'h1;
-  assign \$143  = ~ credit;
-  assign \$146  = bank_left - 1'h1;
-  assign \$147  = ~ bank_single;
-  assign \$148  = bank_left == 2'h2;
-  assign \$149  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$150  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$151  = $signed(rounded_f1) >>> active_shift;
+  assign \$42  = issue ? final_pass : from_stream;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$34  | \$43 ;
+  assign \$45  = input_write__addr == 6'h3e;
+  assign \$46  = last_beat ? 1'h0 : \$45 ;
+  assign \$47  = issue ? \$46  : last_beat;
+  assign \$48  = issue & last_beat;
+  assign \$49  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$50  = \$48  ? 1'h1 : \$49 ;
+  assign \$51  = \$47  & \$50 ;
+  assign \$52  = \$44  | \$51 ;
+  assign \$53  = from_stream1 ? x_held : input_read__data;
+  assign \$54  = shift > 5'h18;
+  assign \$55  = \$54  ? 5'h18 : shift;
+  assign \$56  = first_beat & from_stream;
+  assign \$57  = commit_pending & \$56 ;
+  assign \$58  = \$57  & drained;
+  assign \$59  = 1'h1 << clamped;
+  assign \$61  = first_beat & from_stream;
+  assign \$62  = commit_pending & \$61 ;
+  assign \$63  = \$62  & drained;
+  assign \$64  = mantissas__0 << exponents__0;
+  assign \$65  = first_beat & from_stream;
+  assign \$66  = commit_pending & \$65 ;
+  assign \$67  = \$66  & drained;
+  assign \$68  = mantissas__1 << exponents__1;
+  assign \$69  = first_beat & from_stream;
+  assign \$70  = commit_pending & \$69 ;
+  assign \$71  = \$70  & drained;
+  assign \$72  = mantissas__2 << exponents__2;
+  assign \$73  = first_beat & from_stream;
+  assign \$74  = commit_pending & \$73 ;
+  assign \$75  = \$74  & drained;
+  assign \$76  = mantissas__3 << exponents__3;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = mantissas__4 << exponents__4;
+  assign \$81  = first_beat & from_stream;
+  assign \$82  = commit_pending & \$81 ;
+  assign \$83  = \$82  & drained;
+  assign \$84  = mantissas__5 << exponents__5;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = mantissas__6 << exponents__6;
+  assign \$89  = first_beat & from_stream;
+  assign \$90  = commit_pending & \$89 ;
+  assign \$91  = \$90  & drained;
+  assign \$92  = mantissas__7 << exponents__7;
+  assign \$94  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$95  = { \$94 [16], \$94  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$97  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$98  = { \$97 [16], \$97  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$100  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$101  = { \$100 [16], \$100  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$103  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$104  = { \$103 [16], \$103  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$105  = \$signal$123  & \$signal$124 ;
+  assign \$106  = issue | \$signal$66 ;
+  assign \$107  = valid1 | \$signal$120 ;
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = \$signal$123  & \$signal$124 ;
+  assign \$110  = issue & last_beat;
+  assign \$111  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$112  = \$110  ? 1'h1 : \$111 ;
+  assign \$113  = \$109  | \$112 ;
+  assign \$114  = drain | \$signal$127 ;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = \$108  | \$115 ;
+  assign \$117  = \$116  | \$signal$128 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = $signed(acc0) + $signed(term0);
+  assign \$120  = $signed(\$119 ) + $signed({ 1'h0, sign0 });
+  assign \$121  = $signed(acc1) + $signed(term1);
+  assign \$122  = $signed(\$121 ) + $signed({ 1'h0, sign1 });
+  assign \$123  = $signed(acc2) + $signed(term2);
+  assign \$124  = $signed(\$123 ) + $signed({ 1'h0, sign2 });
+  assign \$125  = $signed(acc3) + $signed(term3);
+  assign \$126  = $signed(\$125 ) + $signed({ 1'h0, sign3 });
+  assign \$129  = bank_left - 1'h1;
+  assign \$130  = ~ bank_single;
+  assign \$131  = bank_left == 2'h2;
+  assign \$132  = bias_head == 5'h1f;
+  assign \$133  = bias_head + 1'h1;
+  assign \$134  = \$132  ? 6'h00 : \$133 ;
+  assign \$135  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$136  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$137  = $signed(rounded_f1) >>> active_shift;
+  assign \$138  = ~ shifted_f2[25];
+  assign \$139  = | shifted_f2[25:7];
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = \$140  ? 8'h7f : shifted_f2[7:0];
+  assign \$142  = shifted_f2[25] ? 8'h00 : \$141 ;
+  assign \$143  = y__valid & r__ready;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = drain & \$144 ;
+  assign \$146  = y__valid & r__ready;
+  assign \$147  = ~ drain;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = space - 1'h1;
+  assign \$150  = ~ space_one;
+  assign \$151  = space == 2'h2;
+  assign \$152  = space + 1'h1;
+  assign \$153  = ~ credit;
   always @(posedge clk)
-    busy <= \$152 ;
+    busy <= \$154 ;
   always @(posedge clk)
-    input_write__addr <= \$153 ;
+    input_write__addr <= \$155 ;
   always @(posedge clk)
-    row <= \$154 ;
+    row <= \$156 ;
   always @(posedge clk)
-    pass_index <= \$155 ;
+    pass_index <= \$157 ;
   always @(posedge clk)
-    final_pass <= \$156 ;
+    final_pass <= \$158 ;
   always @(posedge clk)
-    first_beat <= \$157 ;
+    first_beat <= \$159 ;
   always @(posedge clk)
-    last_beat <= \$158 ;
+    last_beat <= \$160 ;
   always @(posedge clk)
-    from_stream <= \$159 ;
+    from_stream <= \$161 ;
   always @(posedge clk)
-    bank_reserved <= \$160 ;
+    bank_reserved <= \$162 ;
   always @(posedge clk)
-    commit_pending <= \$161 ;
+    commit_pending <= \$163 ;
   always @(posedge clk)
-    blocked <= \$162 ;
+    blocked <= \$164 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$163 ;
+    from_stream1 <= \$165 ;
   always @(posedge clk)
-    \$signal$66  <= \$164 ;
+    \$signal$66  <= \$166 ;
   always @(posedge clk)
-    \$signal$67  <= \$165 ;
+    \$signal$67  <= \$167 ;
   always @(posedge clk)
-    final0 <= \$166 ;
+    final0 <= \$168 ;
   always @(posedge clk)
-    x1 <= \$51 ;
+    x1 <= \$53 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$167 ;
+    valid1 <= \$169 ;
   always @(posedge clk)
-    \$signal$73  <= \$168 ;
+    \$signal$73  <= \$170 ;
   always @(posedge clk)
-    final1 <= \$169 ;
+    final1 <= \$171 ;
   always @(posedge clk)
-    clamped <= \$170 ;
+    clamped <= \$172 ;
   always @(posedge clk)
-    active_shift <= \$171 ;
+    active_shift <= \$173 ;
   always @(posedge clk)
-    active_rounding <= \$172 ;
+    active_rounding <= \$174 ;
   always @(posedge clk)
-    level0 <= \$173 ;
+    level0 <= \$175 ;
   always @(posedge clk)
-    level1 <= \$174 ;
+    level1 <= \$176 ;
   always @(posedge clk)
-    level2 <= \$175 ;
+    level2 <= \$177 ;
   always @(posedge clk)
-    level3 <= \$176 ;
+    level3 <= \$178 ;
   always @(posedge clk)
-    level4 <= \$177 ;
+    level4 <= \$179 ;
   always @(posedge clk)
-    level5 <= \$178 ;
+    level5 <= \$180 ;
   always @(posedge clk)
-    level6 <= \$179 ;
+    level6 <= \$181 ;
   always @(posedge clk)
-    level7 <= \$180 ;
+    level7 <= \$182 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$91 ;
+    level_lane0 <= \$93 ;
   always @(posedge clk)
-    term0 <= \$93 [16:0];
+    term0 <= \$95 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$94 ;
+    level_lane1 <= \$96 ;
   always @(posedge clk)
-    term1 <= \$96 [16:0];
+    term1 <= \$98 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    level_lane2 <= \$97 ;
+    level_lane2 <= \$99 ;
   always @(posedge clk)
-    term2 <= \$99 [16:0];
+    term2 <= \$101 [16:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    level_lane3 <= \$100 ;
+    level_lane3 <= \$102 ;
   always @(posedge clk)
-    term3 <= \$102 [16:0];
+    term3 <= \$104 [16:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$120  <= \$181 ;
+    \$signal$120  <= \$183 ;
   always @(posedge clk)
-    \$signal$121  <= \$182 ;
+    \$signal$121  <= \$184 ;
   always @(posedge clk)
-    final2 <= \$183 ;
+    final2 <= \$185 ;
   always @(posedge clk)
-    \$signal$123  <= \$184 ;
+    \$signal$123  <= \$186 ;
   always @(posedge clk)
-    \$signal$124  <= \$185 ;
+    \$signal$124  <= \$187 ;
   always @(posedge clk)
-    final3 <= \$186 ;
+    final3 <= \$188 ;
   always @(posedge clk)
-    \$signal  <= \$187 ;
+    \$signal  <= \$189 ;
   always @(posedge clk)
-    final4 <= \$188 ;
+    final4 <= \$190 ;
   always @(posedge clk)
-    drained <= \$189 ;
+    drained <= \$191 ;
   always @(posedge clk)
-    acc0 <= \$190 ;
+    acc0 <= \$192 ;
   always @(posedge clk)
-    acc1 <= \$191 ;
+    acc1 <= \$193 ;
   always @(posedge clk)
-    acc2 <= \$192 ;
+    acc2 <= \$194 ;
   always @(posedge clk)
-    acc3 <= \$193 ;
+    acc3 <= \$195 ;
   always @(posedge clk)
-    head <= \$194 ;
+    bank0 <= \$196 ;
   always @(posedge clk)
-    w__valid <= \$195 ;
+    bank1 <= \$197 ;
   always @(posedge clk)
-    w__payload <= \$132 ;
+    bank2 <= \$198 ;
   always @(posedge clk)
-    space <= \$196 ;
+    bank3 <= \$199 ;
   always @(posedge clk)
-    credit <= \$197 ;
+    bank_left <= \$200 ;
   always @(posedge clk)
-    space_one <= \$198 ;
+    bank_nonempty <= \$201 ;
   always @(posedge clk)
-    bank0 <= \$199 ;
+    bank_single <= \$202 ;
   always @(posedge clk)
-    bank1 <= \$200 ;
+    bias_head <= \$203 ;
   always @(posedge clk)
-    bank2 <= \$201 ;
+    \$signal$127  <= \$204 ;
   always @(posedge clk)
-    bank3 <= \$202 ;
+    \$signal$128  <= \$205 ;
   always @(posedge clk)
-    bank_left <= \$203 ;
+    \$signal$138  <= \$206 ;
   always @(posedge clk)
-    bank_nonempty <= \$204 ;
+    value_f0 <= \$135 [24:0];
   always @(posedge clk)
-    bank_single <= \$205 ;
+    rounded_f1 <= \$136 ;
   always @(posedge clk)
-    \$signal$127  <= \$206 ;
+    shifted_f2 <= \$137 ;
   always @(posedge clk)
-    value_f0 <= \$149 [24:0];
+    w__valid <= \$207 ;
   always @(posedge clk)
-    \$signal$128  <= \$207 ;
+    w__payload <= \$142 ;
   always @(posedge clk)
-    rounded_f1 <= \$150 ;
+    space <= \$208 ;
   always @(posedge clk)
-    valid_f2 <= \$208 ;
+    credit <= \$209 ;
   always @(posedge clk)
-    shifted_f2 <= \$151 ;
+    space_one <= \$210 ;
   \digits_mlp.layer0.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -3259,21 +3261,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$91  = level0;
+          \$93  = level0;
       3'h1:
-          \$91  = level1;
+          \$93  = level1;
       3'h2:
-          \$91  = level2;
+          \$93  = level2;
       3'h3:
-          \$91  = level3;
+          \$93  = level3;
       3'h4:
-          \$91  = level4;
+          \$93  = level4;
       3'h5:
-          \$91  = level5;
+          \$93  = level5;
       3'h6:
-          \$91  = level6;
+          \$93  = level6;
       3'h7:
-          \$91  = level7;
+          \$93  = level7;
     endcase
   end
   always @* begin
@@ -3281,21 +3283,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$94  = level0;
+          \$96  = level0;
       3'h1:
-          \$94  = level1;
+          \$96  = level1;
       3'h2:
-          \$94  = level2;
+          \$96  = level2;
       3'h3:
-          \$94  = level3;
+          \$96  = level3;
       3'h4:
-          \$94  = level4;
+          \$96  = level4;
       3'h5:
-          \$94  = level5;
+          \$96  = level5;
       3'h6:
-          \$94  = level6;
+          \$96  = level6;
       3'h7:
-          \$94  = level7;
+          \$96  = level7;
     endcase
   end
   always @* begin
@@ -3303,21 +3305,21 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$97  = level0;
+          \$99  = level0;
       3'h1:
-          \$97  = level1;
+          \$99  = level1;
       3'h2:
-          \$97  = level2;
+          \$99  = level2;
       3'h3:
-          \$97  = level3;
+          \$99  = level3;
       3'h4:
-          \$97  = level4;
+          \$99  = level4;
       3'h5:
-          \$97  = level5;
+          \$99  = level5;
       3'h6:
-          \$97  = level6;
+          \$99  = level6;
       3'h7:
-          \$97  = level7;
+          \$99  = level7;
     endcase
   end
   always @* begin
@@ -3325,544 +3327,544 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$100  = level0;
+          \$102  = level0;
       3'h1:
-          \$100  = level1;
+          \$102  = level1;
       3'h2:
-          \$100  = level2;
+          \$102  = level2;
       3'h3:
-          \$100  = level3;
+          \$102  = level3;
       3'h4:
-          \$100  = level4;
+          \$102  = level4;
       3'h5:
-          \$100  = level5;
+          \$102  = level5;
       3'h6:
-          \$100  = level6;
+          \$102  = level6;
       3'h7:
-          \$100  = level7;
+          \$102  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$12 ;
+    \$154  = \$14 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = input_write__addr;
+    \$155  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$153  = 6'h00;
+        \$155  = 6'h00;
       end else begin
-        \$153  = \$17 [5:0];
+        \$155  = \$19 [5:0];
       end
     end
     if (rst) begin
-      \$153  = 6'h00;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = row;
+    \$156  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$154  = 9'h000;
+          \$156  = 9'h000;
         end else begin
-          \$154  = \$13 [8:0];
+          \$156  = \$15 [8:0];
         end
       end else begin
-        \$154  = \$16 [8:0];
+        \$156  = \$18 [8:0];
       end
     end
     if (rst) begin
-      \$154  = 9'h000;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = pass_index;
+    \$157  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$155  = 3'h0;
+          \$157  = 3'h0;
         end else begin
-          \$155  = \$14 [2:0];
+          \$157  = \$16 [2:0];
         end
       end
     end
     if (rst) begin
-      \$155  = 3'h0;
+      \$157  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = final_pass;
+    \$158  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$156  = 1'h0;
+          \$158  = 1'h0;
         end else begin
-          \$156  = \$15 ;
+          \$158  = \$17 ;
         end
       end
     end
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$18 ;
-    if (rst) begin
-      \$157  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$21 ;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$23 ;
+    \$159  = \$20 ;
     if (rst) begin
       \$159  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$26 ;
+    \$160  = \$23 ;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$31 ;
+    \$161  = \$25 ;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = \$50 ;
+    \$162  = \$28 ;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = from_stream;
+    \$163  = \$33 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = issue;
+    \$164  = \$52 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = last_beat;
+    \$165  = from_stream;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = final_pass;
+    \$166  = issue;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$signal$66 ;
+    \$167  = last_beat;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = \$signal$67 ;
+    \$168  = final_pass;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = final0;
+    \$169  = \$signal$66 ;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = \$53 ;
+    \$170  = \$signal$67 ;
     if (rst) begin
-      \$170  = 5'h0a;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = active_shift;
-    if (\$56 ) begin
-      \$171  = clamped;
-    end
+    \$171  = final0;
     if (rst) begin
-      \$171  = 5'h0a;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = active_rounding;
-    if (\$56 ) begin
-      \$172  = \$58 [23:0];
-    end
+    \$172  = \$55 ;
     if (rst) begin
-      \$172  = 24'h000200;
+      \$172  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = level0;
-    if (\$61 ) begin
-      \$173  = \$62 ;
+    \$173  = active_shift;
+    if (\$58 ) begin
+      \$173  = clamped;
     end
     if (rst) begin
-      \$173  = 9'h002;
+      \$173  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = level1;
-    if (\$65 ) begin
-      \$174  = \$66 ;
+    \$174  = active_rounding;
+    if (\$58 ) begin
+      \$174  = \$60 [23:0];
     end
     if (rst) begin
-      \$174  = 9'h011;
+      \$174  = 24'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = level2;
-    if (\$69 ) begin
-      \$175  = \$70 ;
+    \$175  = level0;
+    if (\$63 ) begin
+      \$175  = \$64 ;
     end
     if (rst) begin
-      \$175  = 9'h020;
+      \$175  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = level3;
-    if (\$73 ) begin
-      \$176  = \$74 ;
+    \$176  = level1;
+    if (\$67 ) begin
+      \$176  = \$68 ;
     end
     if (rst) begin
-      \$176  = 9'h030;
+      \$176  = 9'h011;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = level4;
-    if (\$77 ) begin
-      \$177  = \$78 ;
+    \$177  = level2;
+    if (\$71 ) begin
+      \$177  = \$72 ;
     end
     if (rst) begin
-      \$177  = 9'h044;
+      \$177  = 9'h020;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = level5;
-    if (\$81 ) begin
-      \$178  = \$82 ;
+    \$178  = level3;
+    if (\$75 ) begin
+      \$178  = \$76 ;
     end
     if (rst) begin
-      \$178  = 9'h05e;
+      \$178  = 9'h030;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = level6;
-    if (\$85 ) begin
-      \$179  = \$86 ;
+    \$179  = level4;
+    if (\$79 ) begin
+      \$179  = \$80 ;
     end
     if (rst) begin
-      \$179  = 9'h084;
+      \$179  = 9'h044;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = level7;
-    if (\$89 ) begin
-      \$180  = \$90 ;
+    \$180  = level5;
+    if (\$83 ) begin
+      \$180  = \$84 ;
     end
     if (rst) begin
-      \$180  = 9'h1f8;
+      \$180  = 9'h05e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = valid1;
+    \$181  = level6;
+    if (\$87 ) begin
+      \$181  = \$88 ;
+    end
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 9'h084;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$signal$73 ;
+    \$182  = level7;
+    if (\$91 ) begin
+      \$182  = \$92 ;
+    end
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = final1;
+    \$183  = valid1;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$signal$120 ;
+    \$184  = \$signal$73 ;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$signal$121 ;
+    \$185  = final1;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = final2;
+    \$186  = \$signal$120 ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$103 ;
+    \$187  = \$signal$121 ;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = final3;
+    \$188  = final2;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$116 ;
+    \$189  = \$105 ;
     if (rst) begin
-      \$189  = 1'h1;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = acc0;
-    if (clear) begin
-      \$190  = 23'h000000;
-    end else if (\$signal$123 ) begin
-      \$190  = \$118 [22:0];
+    \$190  = final3;
+    if (rst) begin
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = acc1;
-    if (clear) begin
-      \$191  = 23'h000000;
-    end else if (\$signal$123 ) begin
-      \$191  = \$120 [22:0];
+    \$191  = \$118 ;
+    if (rst) begin
+      \$191  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = acc2;
+    \$192  = acc0;
     if (clear) begin
       \$192  = 23'h000000;
     end else if (\$signal$123 ) begin
-      \$192  = \$122 [22:0];
+      \$192  = \$120 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = acc3;
+    \$193  = acc1;
     if (clear) begin
       \$193  = 23'h000000;
     end else if (\$signal$123 ) begin
-      \$193  = \$124 [22:0];
+      \$193  = \$122 [22:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = head;
+    \$194  = acc2;
+    if (clear) begin
+      \$194  = 23'h000000;
+    end else if (\$signal$123 ) begin
+      \$194  = \$124 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$195  = acc3;
+    if (clear) begin
+      \$195  = 23'h000000;
+    end else if (\$signal$123 ) begin
+      \$195  = \$126 [22:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$196  = bank0;
     if (drain) begin
-      \$194  = \$127 [4:0];
-    end
-    if (rst) begin
-      \$194  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = valid_f2;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = space;
-    if (\$135 ) begin
-      \$196  = \$139 [2:0];
-    end else if (\$138 ) begin
-      \$196  = \$142 [2:0];
-    end
-    if (rst) begin
-      \$196  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = credit;
-    if (\$135 ) begin
-      \$197  = \$140 ;
-    end else if (\$138 ) begin
-      \$197  = 1'h1;
-    end
-    if (rst) begin
-      \$197  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = space_one;
-    if (\$135 ) begin
-      \$198  = \$141 ;
-    end else if (\$138 ) begin
-      \$198  = \$143 ;
-    end
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = bank0;
-    if (drain) begin
-      \$199  = bank1;
+      \$196  = bank1;
     end else if (\$signal ) begin
-      \$199  = acc0;
+      \$196  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = bank1;
+    \$197  = bank1;
     if (drain) begin
-      \$200  = bank2;
+      \$197  = bank2;
     end else if (\$signal ) begin
-      \$200  = acc1;
+      \$197  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = bank2;
+    \$198  = bank2;
     if (drain) begin
-      \$201  = bank3;
+      \$198  = bank3;
     end else if (\$signal ) begin
-      \$201  = acc2;
+      \$198  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = bank3;
+    \$199  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$202  = acc3;
+      \$199  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = bank_left;
+    \$200  = bank_left;
     if (\$signal ) begin
-      \$203  = \$144 ;
+      \$200  = \$127 ;
     end else if (drain) begin
-      \$203  = \$146 [2:0];
+      \$200  = \$129 [2:0];
     end
     if (rst) begin
-      \$203  = 3'h0;
+      \$200  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = bank_nonempty;
+    \$201  = bank_nonempty;
     if (\$signal ) begin
-      \$204  = 1'h1;
+      \$201  = 1'h1;
     end else if (drain) begin
-      \$204  = \$147 ;
+      \$201  = \$130 ;
     end
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$202  = bank_single;
+    if (\$signal ) begin
+      \$202  = \$128 ;
+    end else if (drain) begin
+      \$202  = \$131 ;
+    end
+    if (rst) begin
+      \$202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$203  = bias_head;
+    if (drain) begin
+      \$203  = \$134 [4:0];
+    end
+    if (rst) begin
+      \$203  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$204  = drain;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = bank_single;
-    if (\$signal ) begin
-      \$205  = \$145 ;
-    end else if (drain) begin
-      \$205  = \$148 ;
-    end
+    \$205  = \$signal$127 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = drain;
+    \$206  = \$signal$128 ;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = \$signal$127 ;
+    \$207  = \$signal$138 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$signal$128 ;
+    \$208  = space;
+    if (\$145 ) begin
+      \$208  = \$149 [2:0];
+    end else if (\$148 ) begin
+      \$208  = \$152 [2:0];
+    end
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$209  = credit;
+    if (\$145 ) begin
+      \$209  = \$150 ;
+    end else if (\$148 ) begin
+      \$209  = 1'h1;
+    end
+    if (rst) begin
+      \$209  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$210  = space_one;
+    if (\$145 ) begin
+      \$210  = \$151 ;
+    end else if (\$148 ) begin
+      \$210  = \$153 ;
+    end
+    if (rst) begin
+      \$210  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
-  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_write__data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
+  assign code_mem__w_data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -3871,18 +3873,20 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$58  = { 1'h0, \$57 [31:1] };
-  assign \$144  = 3'h4;
-  assign \$145  = 1'h0;
+  assign \$11  = 1'h1;
+  assign drain = \$10 ;
+  assign \$60  = { 1'h0, \$59 [31:1] };
+  assign \$127  = 3'h4;
+  assign \$128  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4247,8 +4251,8 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$25 ;
   reg \$250 ;
   reg \$251 ;
-  reg [31:0] \$252 ;
-  reg \$253 ;
+  reg \$252 ;
+  reg [31:0] \$253 ;
   reg \$254 ;
   reg \$255 ;
   wire \$26 ;
@@ -4334,7 +4338,6 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -4367,6 +4370,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [1:0] code_lanes = 2'h0;
   reg [7:0] code_mem__addr = 8'h00;
   reg code_mem__busy = 1'h0;
@@ -4782,19 +4786,16 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   always @(posedge clk)
     bias_mem__r_en <= \$251 ;
   always @(posedge clk)
-    read_word <= \$252 ;
+    bias_fetched <= \$252 ;
   always @(posedge clk)
-    \$signal  <= \$253 ;
+    read_word <= \$253 ;
   always @(posedge clk)
-    \$signal$107  <= \$254 ;
+    \$signal  <= \$254 ;
   always @(posedge clk)
-    bias_fetched <= \$255 ;
+    code_collect <= \$255 ;
   \digits_mlp.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[21:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -4823,6 +4824,9 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
     .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .write__data(request_data[21:0]),
+    .write__en(bias_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -4833,7 +4837,7 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347201;
+          \$155  = 32'd1247347457;
       3'h1:
           \$155  = 32'd655392;
       3'h2:
@@ -5312,37 +5316,37 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = read_word;
+    \$252  = bias_mem__r_en;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$253  = read_word;
     if (decoded) begin
-      \$252  = \$195 [31:0];
+      \$253  = \$195 [31:0];
     end
     if (bias_fetched) begin
-      \$252  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+      \$253  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
     end
-    if (\$signal$107 ) begin
-      \$252  = { 28'h0000000, \$196  };
+    if (code_collect) begin
+      \$253  = { 28'h0000000, \$196  };
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$253  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = code_mem__r_en;
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = \$signal ;
+    \$254  = code_mem__r_en;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = bias_mem__r_en;
+    \$255  = \$signal ;
     if (rst) begin
       \$255  = 1'h0;
     end
@@ -5393,8 +5397,8 @@ module \digits_mlp.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
-, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
+module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
+, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5410,50 +5414,50 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [22:0] \$111 ;
-  wire [23:0] \$112 ;
+  wire \$111 ;
+  wire \$112 ;
   wire [22:0] \$113 ;
   wire [23:0] \$114 ;
-  wire \$115 ;
-  wire [4:0] \$116 ;
-  wire [4:0] \$117 ;
+  wire [22:0] \$115 ;
+  wire [23:0] \$116 ;
+  wire [1:0] \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [2:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  wire [7:0] \$124 ;
-  wire [7:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
+  wire [4:0] \$123 ;
+  wire [4:0] \$124 ;
+  wire [24:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire [24:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [8:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [3:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire [3:0] \$135 ;
+  wire [7:0] \$134 ;
+  wire [7:0] \$135 ;
   wire \$136 ;
-  wire [1:0] \$137 ;
+  wire \$137 ;
   wire \$138 ;
-  wire [2:0] \$139 ;
-  wire [3:0] \$14 ;
+  wire \$139 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [24:0] \$142 ;
-  wire [24:0] \$143 ;
-  wire [24:0] \$144 ;
-  reg \$145 ;
-  reg [4:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [2:0] \$148 ;
-  reg \$149 ;
-  wire \$15 ;
-  reg \$150 ;
+  wire [3:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [3:0] \$145 ;
+  wire \$146 ;
+  reg \$147 ;
+  reg [4:0] \$148 ;
+  reg [7:0] \$149 ;
+  wire [8:0] \$15 ;
+  reg [2:0] \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
@@ -5463,48 +5467,50 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
-  wire [8:0] \$16 ;
+  wire [3:0] \$16 ;
   reg \$160 ;
   reg \$161 ;
   reg \$162 ;
-  reg [4:0] \$163 ;
-  reg [4:0] \$164 ;
-  reg [22:0] \$165 ;
-  reg [8:0] \$166 ;
-  reg [8:0] \$167 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [4:0] \$165 ;
+  reg [4:0] \$166 ;
+  reg [22:0] \$167 ;
   reg [8:0] \$168 ;
   reg [8:0] \$169 ;
-  wire [5:0] \$17 ;
+  wire \$17 ;
   reg [8:0] \$170 ;
   reg [8:0] \$171 ;
   reg [8:0] \$172 ;
   reg [8:0] \$173 ;
-  reg \$174 ;
-  reg \$175 ;
+  reg [8:0] \$174 ;
+  reg [8:0] \$175 ;
   reg \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
-  wire \$18 ;
+  wire [8:0] \$18 ;
   reg \$180 ;
   reg \$181 ;
   reg \$182 ;
-  reg [21:0] \$183 ;
-  reg [21:0] \$184 ;
-  reg [3:0] \$185 ;
-  reg \$186 ;
-  reg [2:0] \$187 ;
-  reg \$188 ;
-  reg \$189 ;
-  wire \$19 ;
-  reg [21:0] \$190 ;
-  reg [21:0] \$191 ;
-  reg [1:0] \$192 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg [21:0] \$185 ;
+  reg [21:0] \$186 ;
+  reg [21:0] \$187 ;
+  reg [21:0] \$188 ;
+  reg [1:0] \$189 ;
+  wire [5:0] \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg [3:0] \$192 ;
   reg \$193 ;
   reg \$194 ;
   reg \$195 ;
   reg \$196 ;
-  reg \$197 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -5540,58 +5546,58 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [7:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire [7:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
-  wire [31:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [31:0] \$60 ;
   wire \$61 ;
-  wire [8:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [8:0] \$64 ;
   wire \$65 ;
-  wire [8:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [8:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [8:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [8:0] \$72 ;
   wire \$73 ;
-  wire [8:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [8:0] \$76 ;
   wire \$77 ;
-  wire [8:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [8:0] \$80 ;
   wire \$81 ;
-  wire [8:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [8:0] \$84 ;
   wire \$85 ;
-  wire [8:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [8:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [8:0] \$90 ;
-  reg [8:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [17:0] \$93 ;
-  reg [8:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire \$97 ;
-  wire \$98 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [8:0] \$92 ;
+  reg [8:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [17:0] \$95 ;
+  reg [8:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [17:0] \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$112  = 1'h0;
@@ -5600,9 +5606,12 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg \$signal$116  = 1'h0;
   reg \$signal$119  = 1'h0;
   reg \$signal$120  = 1'h0;
+  reg \$signal$126  = 1'h0;
   reg \$signal$66  = 1'h0;
   reg \$signal$67  = 1'h0;
   reg \$signal$73  = 1'h0;
+  wire [3:0] \$signature__addr ;
+  wire [21:0] \$signature__data ;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [22:0] active_rounding = 23'h000400;
@@ -5614,6 +5623,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [3:0] bias_head = 4'h0;
   wire [3:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
   wire [21:0] bias_mem__r_data;
@@ -5621,14 +5631,6 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [3:0] bias_read__addr;
-  wire [21:0] bias_read__data;
-  input [3:0] bias_write__addr;
-  wire [3:0] bias_write__addr;
-  input [21:0] bias_write__data;
-  wire [21:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
@@ -5689,7 +5691,6 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [3:0] head = 4'h0;
   (* init = 5'h00 *)
   wire [4:0] input_index;
   (* init = 5'h00 *)
@@ -5732,12 +5733,12 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
   reg [24:0] rounded_f1 = 25'h0000000;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
   input [4:0] shift;
   wire [4:0] shift;
   reg [24:0] shifted_f2 = 25'h0000000;
@@ -5750,12 +5751,17 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   reg [16:0] term0 = 17'h00000;
   reg [16:0] term1 = 17'h00000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
+  wire valid_saturated;
   reg [23:0] value_f0 = 24'h000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
+  input [3:0] write__addr;
+  wire [3:0] write__addr;
+  input [21:0] write__data;
+  wire [21:0] write__data;
+  input write__en;
+  wire write__en;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -5783,12 +5789,12 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
     biases[9] = 22'h3ffc1e;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
   reg [21:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [7:0] codes [159:0];
@@ -5956,9 +5962,9 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= write__data[3:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
@@ -6021,279 +6027,279 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = pass_index == 2'h3;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = issue ? last_beat : first_beat;
-  assign \$19  = input_write__addr == 5'h1e;
-  assign \$20  = last_beat ? 1'h0 : \$19 ;
-  assign \$21  = issue ? \$20  : last_beat;
-  assign \$22  = issue & last_beat;
-  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = pass_index == 2'h3;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = issue ? last_beat : first_beat;
+  assign \$21  = input_write__addr == 5'h1e;
+  assign \$22  = last_beat ? 1'h0 : \$21 ;
+  assign \$23  = issue ? \$22  : last_beat;
   assign \$24  = issue & last_beat;
-  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$26  = \$24  ? 1'h1 : \$25 ;
-  assign \$27  = first_beat & from_stream;
-  assign \$28  = commit_pending & \$27 ;
-  assign \$29  = \$28  & drained;
-  assign \$30  = \$29  ? 1'h0 : commit_pending;
-  assign \$31  = \$30  | commit;
-  assign \$32  = issue & last_beat;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  ? 1'h0 : commit_pending;
-  assign \$37  = \$36  | commit;
-  assign \$38  = issue ? last_beat : first_beat;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue ? final_pass : from_stream;
+  assign \$25  = \$24  ? final_pass : from_stream;
+  assign \$26  = issue & last_beat;
+  assign \$27  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$28  = \$26  ? 1'h1 : \$27 ;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = commit_pending & \$29 ;
+  assign \$31  = \$30  & drained;
+  assign \$32  = \$31  ? 1'h0 : commit_pending;
+  assign \$33  = \$32  | commit;
+  assign \$34  = issue & last_beat;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  ? 1'h0 : commit_pending;
+  assign \$39  = \$38  | commit;
+  assign \$40  = issue ? last_beat : first_beat;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \$32  | \$41 ;
-  assign \$43  = input_write__addr == 5'h1e;
-  assign \$44  = last_beat ? 1'h0 : \$43 ;
-  assign \$45  = issue ? \$44  : last_beat;
-  assign \$46  = issue & last_beat;
-  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$48  = \$46  ? 1'h1 : \$47 ;
-  assign \$49  = \$45  & \$48 ;
-  assign \$50  = \$42  | \$49 ;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = shift > 5'h17;
-  assign \$53  = \$52  ? 5'h17 : shift;
-  assign \$54  = first_beat & from_stream;
-  assign \$55  = commit_pending & \$54 ;
-  assign \$56  = \$55  & drained;
-  assign \$57  = 1'h1 << clamped;
-  assign \$59  = first_beat & from_stream;
-  assign \$60  = commit_pending & \$59 ;
-  assign \$61  = \$60  & drained;
-  assign \$62  = mantissas__0 << exponents__0;
-  assign \$63  = first_beat & from_stream;
-  assign \$64  = commit_pending & \$63 ;
-  assign \$65  = \$64  & drained;
-  assign \$66  = mantissas__1 << exponents__1;
-  assign \$67  = first_beat & from_stream;
-  assign \$68  = commit_pending & \$67 ;
-  assign \$69  = \$68  & drained;
-  assign \$70  = mantissas__2 << exponents__2;
-  assign \$71  = first_beat & from_stream;
-  assign \$72  = commit_pending & \$71 ;
-  assign \$73  = \$72  & drained;
-  assign \$74  = mantissas__3 << exponents__3;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = mantissas__4 << exponents__4;
-  assign \$79  = first_beat & from_stream;
-  assign \$80  = commit_pending & \$79 ;
-  assign \$81  = \$80  & drained;
-  assign \$82  = mantissas__5 << exponents__5;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = mantissas__6 << exponents__6;
-  assign \$87  = first_beat & from_stream;
-  assign \$88  = commit_pending & \$87 ;
-  assign \$89  = \$88  & drained;
-  assign \$90  = mantissas__7 << exponents__7;
-  assign \$92  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$93  = { \$92 [16], \$92  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$95  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$96  = { \$95 [16], \$95  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$97  = \$signal$115  & \$signal$116 ;
-  assign \$98  = issue | \$signal$66 ;
-  assign \$99  = valid1 | \$signal$112 ;
-  assign \$100  = \$98  | \$99 ;
-  assign \$101  = \$signal$115  & \$signal$116 ;
-  assign \$102  = issue & last_beat;
-  assign \$103  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$104  = \$102  ? 1'h1 : \$103 ;
-  assign \$105  = \$101  | \$104 ;
-  assign \$106  = drain | \$signal$119 ;
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = \$100  | \$107 ;
-  assign \$109  = \$108  | \$signal$120 ;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = $signed(acc0) + $signed(term0);
-  assign \$112  = $signed(\$111 ) + $signed({ 1'h0, sign0 });
-  assign \$113  = $signed(acc1) + $signed(term1);
-  assign \$114  = $signed(\$113 ) + $signed({ 1'h0, sign1 });
-  assign \$115  = head == 4'h9;
-  assign \$116  = head + 1'h1;
-  assign \$117  = \$115  ? 5'h00 : \$116 ;
-  assign \$118  = ~ shifted_f2[24];
-  assign \$119  = | shifted_f2[24:7];
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = & shifted_f2[24:7];
-  assign \$122  = ~ \$121 ;
-  assign \$123  = shifted_f2[24] & \$122 ;
-  assign \$124  = \$123  ? 8'h80 : shifted_f2[7:0];
-  assign \$125  = \$120  ? 8'h7f : \$124 ;
-  assign \$126  = y__valid & r__ready;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = drain & \$127 ;
-  assign \$129  = y__valid & r__ready;
-  assign \$130  = ~ drain;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = space - 1'h1;
-  assign \$133  = ~ space_one;
-  assign \$134  = space == 2'h2;
-  assign \$135  = space + 1'h1;
-  assign \$136  = ~ credit;
-  assign \$139  = bank_left - 1'h1;
-  assign \$140  = ~ bank_single;
-  assign \$141  = bank_left == 2'h2;
-  assign \$142  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$143  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$144  = $signed(rounded_f1) >>> active_shift;
+  assign \$42  = issue ? final_pass : from_stream;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$34  | \$43 ;
+  assign \$45  = input_write__addr == 5'h1e;
+  assign \$46  = last_beat ? 1'h0 : \$45 ;
+  assign \$47  = issue ? \$46  : last_beat;
+  assign \$48  = issue & last_beat;
+  assign \$49  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$50  = \$48  ? 1'h1 : \$49 ;
+  assign \$51  = \$47  & \$50 ;
+  assign \$52  = \$44  | \$51 ;
+  assign \$53  = from_stream1 ? x_held : input_read__data;
+  assign \$54  = shift > 5'h17;
+  assign \$55  = \$54  ? 5'h17 : shift;
+  assign \$56  = first_beat & from_stream;
+  assign \$57  = commit_pending & \$56 ;
+  assign \$58  = \$57  & drained;
+  assign \$59  = 1'h1 << clamped;
+  assign \$61  = first_beat & from_stream;
+  assign \$62  = commit_pending & \$61 ;
+  assign \$63  = \$62  & drained;
+  assign \$64  = mantissas__0 << exponents__0;
+  assign \$65  = first_beat & from_stream;
+  assign \$66  = commit_pending & \$65 ;
+  assign \$67  = \$66  & drained;
+  assign \$68  = mantissas__1 << exponents__1;
+  assign \$69  = first_beat & from_stream;
+  assign \$70  = commit_pending & \$69 ;
+  assign \$71  = \$70  & drained;
+  assign \$72  = mantissas__2 << exponents__2;
+  assign \$73  = first_beat & from_stream;
+  assign \$74  = commit_pending & \$73 ;
+  assign \$75  = \$74  & drained;
+  assign \$76  = mantissas__3 << exponents__3;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = mantissas__4 << exponents__4;
+  assign \$81  = first_beat & from_stream;
+  assign \$82  = commit_pending & \$81 ;
+  assign \$83  = \$82  & drained;
+  assign \$84  = mantissas__5 << exponents__5;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = mantissas__6 << exponents__6;
+  assign \$89  = first_beat & from_stream;
+  assign \$90  = commit_pending & \$89 ;
+  assign \$91  = \$90  & drained;
+  assign \$92  = mantissas__7 << exponents__7;
+  assign \$94  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$95  = { \$94 [16], \$94  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$97  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$98  = { \$97 [16], \$97  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$99  = \$signal$115  & \$signal$116 ;
+  assign \$100  = issue | \$signal$66 ;
+  assign \$101  = valid1 | \$signal$112 ;
+  assign \$102  = \$100  | \$101 ;
+  assign \$103  = \$signal$115  & \$signal$116 ;
+  assign \$104  = issue & last_beat;
+  assign \$105  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$106  = \$104  ? 1'h1 : \$105 ;
+  assign \$107  = \$103  | \$106 ;
+  assign \$108  = drain | \$signal$119 ;
+  assign \$109  = \$107  | \$108 ;
+  assign \$110  = \$102  | \$109 ;
+  assign \$111  = \$110  | \$signal$120 ;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = $signed(acc0) + $signed(term0);
+  assign \$114  = $signed(\$113 ) + $signed({ 1'h0, sign0 });
+  assign \$115  = $signed(acc1) + $signed(term1);
+  assign \$116  = $signed(\$115 ) + $signed({ 1'h0, sign1 });
+  assign \$119  = bank_left - 1'h1;
+  assign \$120  = ~ bank_single;
+  assign \$121  = bank_left == 2'h2;
+  assign \$122  = bias_head == 4'h9;
+  assign \$123  = bias_head + 1'h1;
+  assign \$124  = \$122  ? 5'h00 : \$123 ;
+  assign \$125  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$126  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$127  = $signed(rounded_f1) >>> active_shift;
+  assign \$128  = ~ shifted_f2[24];
+  assign \$129  = | shifted_f2[24:7];
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = & shifted_f2[24:7];
+  assign \$132  = ~ \$131 ;
+  assign \$133  = shifted_f2[24] & \$132 ;
+  assign \$134  = \$133  ? 8'h80 : shifted_f2[7:0];
+  assign \$135  = \$130  ? 8'h7f : \$134 ;
+  assign \$136  = y__valid & r__ready;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = drain & \$137 ;
+  assign \$139  = y__valid & r__ready;
+  assign \$140  = ~ drain;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = space - 1'h1;
+  assign \$143  = ~ space_one;
+  assign \$144  = space == 2'h2;
+  assign \$145  = space + 1'h1;
+  assign \$146  = ~ credit;
   always @(posedge clk)
-    busy <= \$145 ;
+    busy <= \$147 ;
   always @(posedge clk)
-    input_write__addr <= \$146 ;
+    input_write__addr <= \$148 ;
   always @(posedge clk)
-    row <= \$147 ;
+    row <= \$149 ;
   always @(posedge clk)
-    pass_index <= \$148 ;
+    pass_index <= \$150 ;
   always @(posedge clk)
-    final_pass <= \$149 ;
+    final_pass <= \$151 ;
   always @(posedge clk)
-    first_beat <= \$150 ;
+    first_beat <= \$152 ;
   always @(posedge clk)
-    last_beat <= \$151 ;
+    last_beat <= \$153 ;
   always @(posedge clk)
-    from_stream <= \$152 ;
+    from_stream <= \$154 ;
   always @(posedge clk)
-    bank_reserved <= \$153 ;
+    bank_reserved <= \$155 ;
   always @(posedge clk)
-    commit_pending <= \$154 ;
+    commit_pending <= \$156 ;
   always @(posedge clk)
-    blocked <= \$155 ;
+    blocked <= \$157 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$156 ;
+    from_stream1 <= \$158 ;
   always @(posedge clk)
-    \$signal$66  <= \$157 ;
+    \$signal$66  <= \$159 ;
   always @(posedge clk)
-    \$signal$67  <= \$158 ;
+    \$signal$67  <= \$160 ;
   always @(posedge clk)
-    final0 <= \$159 ;
+    final0 <= \$161 ;
   always @(posedge clk)
-    x1 <= \$51 ;
+    x1 <= \$53 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$160 ;
+    valid1 <= \$162 ;
   always @(posedge clk)
-    \$signal$73  <= \$161 ;
+    \$signal$73  <= \$163 ;
   always @(posedge clk)
-    final1 <= \$162 ;
+    final1 <= \$164 ;
   always @(posedge clk)
-    clamped <= \$163 ;
+    clamped <= \$165 ;
   always @(posedge clk)
-    active_shift <= \$164 ;
+    active_shift <= \$166 ;
   always @(posedge clk)
-    active_rounding <= \$165 ;
+    active_rounding <= \$167 ;
   always @(posedge clk)
-    level0 <= \$166 ;
+    level0 <= \$168 ;
   always @(posedge clk)
-    level1 <= \$167 ;
+    level1 <= \$169 ;
   always @(posedge clk)
-    level2 <= \$168 ;
+    level2 <= \$170 ;
   always @(posedge clk)
-    level3 <= \$169 ;
+    level3 <= \$171 ;
   always @(posedge clk)
-    level4 <= \$170 ;
+    level4 <= \$172 ;
   always @(posedge clk)
-    level5 <= \$171 ;
+    level5 <= \$173 ;
   always @(posedge clk)
-    level6 <= \$172 ;
+    level6 <= \$174 ;
   always @(posedge clk)
-    level7 <= \$173 ;
+    level7 <= \$175 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$91 ;
+    level_lane0 <= \$93 ;
   always @(posedge clk)
-    term0 <= \$93 [16:0];
+    term0 <= \$95 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$94 ;
+    level_lane1 <= \$96 ;
   always @(posedge clk)
-    term1 <= \$96 [16:0];
+    term1 <= \$98 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
-    \$signal$112  <= \$174 ;
+    \$signal$112  <= \$176 ;
   always @(posedge clk)
-    \$signal$113  <= \$175 ;
+    \$signal$113  <= \$177 ;
   always @(posedge clk)
-    final2 <= \$176 ;
+    final2 <= \$178 ;
   always @(posedge clk)
-    \$signal$115  <= \$177 ;
+    \$signal$115  <= \$179 ;
   always @(posedge clk)
-    \$signal$116  <= \$178 ;
+    \$signal$116  <= \$180 ;
   always @(posedge clk)
-    final3 <= \$179 ;
+    final3 <= \$181 ;
   always @(posedge clk)
-    \$signal  <= \$180 ;
+    \$signal  <= \$182 ;
   always @(posedge clk)
-    final4 <= \$181 ;
+    final4 <= \$183 ;
   always @(posedge clk)
-    drained <= \$182 ;
+    drained <= \$184 ;
   always @(posedge clk)
-    acc0 <= \$183 ;
+    acc0 <= \$185 ;
   always @(posedge clk)
-    acc1 <= \$184 ;
+    acc1 <= \$186 ;
   always @(posedge clk)
-    head <= \$185 ;
+    bank0 <= \$187 ;
   always @(posedge clk)
-    w__valid <= \$186 ;
+    bank1 <= \$188 ;
   always @(posedge clk)
-    w__payload <= \$125 ;
+    bank_left <= \$189 ;
   always @(posedge clk)
-    space <= \$187 ;
+    bank_nonempty <= \$190 ;
   always @(posedge clk)
-    credit <= \$188 ;
+    bank_single <= \$191 ;
   always @(posedge clk)
-    space_one <= \$189 ;
+    bias_head <= \$192 ;
   always @(posedge clk)
-    bank0 <= \$190 ;
+    \$signal$119  <= \$193 ;
   always @(posedge clk)
-    bank1 <= \$191 ;
+    \$signal$120  <= \$194 ;
   always @(posedge clk)
-    bank_left <= \$192 ;
+    \$signal$126  <= \$195 ;
   always @(posedge clk)
-    bank_nonempty <= \$193 ;
+    value_f0 <= \$125 [23:0];
   always @(posedge clk)
-    bank_single <= \$194 ;
+    rounded_f1 <= \$126 ;
   always @(posedge clk)
-    \$signal$119  <= \$195 ;
+    shifted_f2 <= \$127 ;
   always @(posedge clk)
-    value_f0 <= \$142 [23:0];
+    w__valid <= \$196 ;
   always @(posedge clk)
-    \$signal$120  <= \$196 ;
+    w__payload <= \$135 ;
   always @(posedge clk)
-    rounded_f1 <= \$143 ;
+    space <= \$197 ;
   always @(posedge clk)
-    valid_f2 <= \$197 ;
+    credit <= \$198 ;
   always @(posedge clk)
-    shifted_f2 <= \$144 ;
+    space_one <= \$199 ;
   \digits_mlp.layer1.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -6308,21 +6314,21 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$91  = level0;
+          \$93  = level0;
       3'h1:
-          \$91  = level1;
+          \$93  = level1;
       3'h2:
-          \$91  = level2;
+          \$93  = level2;
       3'h3:
-          \$91  = level3;
+          \$93  = level3;
       3'h4:
-          \$91  = level4;
+          \$93  = level4;
       3'h5:
-          \$91  = level5;
+          \$93  = level5;
       3'h6:
-          \$91  = level6;
+          \$93  = level6;
       3'h7:
-          \$91  = level7;
+          \$93  = level7;
     endcase
   end
   always @* begin
@@ -6330,508 +6336,508 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$94  = level0;
+          \$96  = level0;
       3'h1:
-          \$94  = level1;
+          \$96  = level1;
       3'h2:
-          \$94  = level2;
+          \$96  = level2;
       3'h3:
-          \$94  = level3;
+          \$96  = level3;
       3'h4:
-          \$94  = level4;
+          \$96  = level4;
       3'h5:
-          \$94  = level5;
+          \$96  = level5;
       3'h6:
-          \$94  = level6;
+          \$96  = level6;
       3'h7:
-          \$94  = level7;
+          \$96  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = \$12 ;
+    \$147  = \$14 ;
     if (rst) begin
-      \$145  = 1'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = input_write__addr;
+    \$148  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$146  = 5'h00;
+        \$148  = 5'h00;
       end else begin
-        \$146  = \$17 [4:0];
+        \$148  = \$19 [4:0];
       end
     end
     if (rst) begin
-      \$146  = 5'h00;
+      \$148  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = row;
+    \$149  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$147  = 8'h00;
+          \$149  = 8'h00;
         end else begin
-          \$147  = \$13 [7:0];
+          \$149  = \$15 [7:0];
         end
       end else begin
-        \$147  = \$16 [7:0];
+        \$149  = \$18 [7:0];
       end
     end
     if (rst) begin
-      \$147  = 8'h00;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = pass_index;
+    \$150  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$148  = 3'h0;
+          \$150  = 3'h0;
         end else begin
-          \$148  = \$14 [2:0];
+          \$150  = \$16 [2:0];
         end
       end
     end
     if (rst) begin
-      \$148  = 3'h0;
+      \$150  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = final_pass;
+    \$151  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$149  = 1'h0;
+          \$151  = 1'h0;
         end else begin
-          \$149  = \$15 ;
+          \$151  = \$17 ;
         end
       end
     end
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = \$18 ;
-    if (rst) begin
-      \$150  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = \$21 ;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$23 ;
+    \$152  = \$20 ;
     if (rst) begin
       \$152  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = \$26 ;
+    \$153  = \$23 ;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = \$31 ;
+    \$154  = \$25 ;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = \$50 ;
+    \$155  = \$28 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = from_stream;
+    \$156  = \$33 ;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = issue;
+    \$157  = \$52 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = last_beat;
+    \$158  = from_stream;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = final_pass;
+    \$159  = issue;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = \$signal$66 ;
+    \$160  = last_beat;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = \$signal$67 ;
+    \$161  = final_pass;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = final0;
+    \$162  = \$signal$66 ;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = \$53 ;
+    \$163  = \$signal$67 ;
     if (rst) begin
-      \$163  = 5'h0b;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = active_shift;
-    if (\$56 ) begin
-      \$164  = clamped;
-    end
+    \$164  = final0;
     if (rst) begin
-      \$164  = 5'h0b;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = active_rounding;
-    if (\$56 ) begin
-      \$165  = \$58 [22:0];
-    end
+    \$165  = \$55 ;
     if (rst) begin
-      \$165  = 23'h000400;
+      \$165  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = level0;
-    if (\$61 ) begin
-      \$166  = \$62 ;
+    \$166  = active_shift;
+    if (\$58 ) begin
+      \$166  = clamped;
     end
     if (rst) begin
-      \$166  = 9'h00d;
+      \$166  = 5'h0b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = level1;
-    if (\$65 ) begin
-      \$167  = \$66 ;
+    \$167  = active_rounding;
+    if (\$58 ) begin
+      \$167  = \$60 [22:0];
     end
     if (rst) begin
-      \$167  = 9'h03b;
+      \$167  = 23'h000400;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = level2;
-    if (\$69 ) begin
-      \$168  = \$70 ;
+    \$168  = level0;
+    if (\$63 ) begin
+      \$168  = \$64 ;
     end
     if (rst) begin
-      \$168  = 9'h074;
+      \$168  = 9'h00d;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = level3;
-    if (\$73 ) begin
-      \$169  = \$74 ;
+    \$169  = level1;
+    if (\$67 ) begin
+      \$169  = \$68 ;
     end
     if (rst) begin
-      \$169  = 9'h0ac;
+      \$169  = 9'h03b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = level4;
-    if (\$77 ) begin
-      \$170  = \$78 ;
+    \$170  = level2;
+    if (\$71 ) begin
+      \$170  = \$72 ;
     end
     if (rst) begin
-      \$170  = 9'h0dc;
+      \$170  = 9'h074;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = level5;
-    if (\$81 ) begin
-      \$171  = \$82 ;
+    \$171  = level3;
+    if (\$75 ) begin
+      \$171  = \$76 ;
     end
     if (rst) begin
-      \$171  = 9'h110;
+      \$171  = 9'h0ac;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = level6;
-    if (\$85 ) begin
-      \$172  = \$86 ;
+    \$172  = level4;
+    if (\$79 ) begin
+      \$172  = \$80 ;
     end
     if (rst) begin
-      \$172  = 9'h158;
+      \$172  = 9'h0dc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = level7;
-    if (\$89 ) begin
-      \$173  = \$90 ;
+    \$173  = level5;
+    if (\$83 ) begin
+      \$173  = \$84 ;
     end
     if (rst) begin
-      \$173  = 9'h1f8;
+      \$173  = 9'h110;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$174  = valid1;
+    \$174  = level6;
+    if (\$87 ) begin
+      \$174  = \$88 ;
+    end
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 9'h158;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = \$signal$73 ;
+    \$175  = level7;
+    if (\$91 ) begin
+      \$175  = \$92 ;
+    end
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$176  = final1;
+    \$176  = valid1;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = \$signal$112 ;
+    \$177  = \$signal$73 ;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = \$signal$113 ;
+    \$178  = final1;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$179  = final2;
+    \$179  = \$signal$112 ;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = \$97 ;
+    \$180  = \$signal$113 ;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$181  = final3;
+    \$181  = final2;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$182  = \$110 ;
+    \$182  = \$99 ;
     if (rst) begin
-      \$182  = 1'h1;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$183  = acc0;
+    \$183  = final3;
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$184  = \$112 ;
+    if (rst) begin
+      \$184  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$185  = acc0;
     if (clear) begin
-      \$183  = 22'h000000;
+      \$185  = 22'h000000;
     end else if (\$signal$115 ) begin
-      \$183  = \$112 [21:0];
+      \$185  = \$114 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$184  = acc1;
+    \$186  = acc1;
     if (clear) begin
-      \$184  = 22'h000000;
+      \$186  = 22'h000000;
     end else if (\$signal$115 ) begin
-      \$184  = \$114 [21:0];
+      \$186  = \$116 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$185  = head;
+    \$187  = bank0;
     if (drain) begin
-      \$185  = \$117 [3:0];
-    end
-    if (rst) begin
-      \$185  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$186  = valid_f2;
-    if (rst) begin
-      \$186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$187  = space;
-    if (\$128 ) begin
-      \$187  = \$132 [2:0];
-    end else if (\$131 ) begin
-      \$187  = \$135 [2:0];
-    end
-    if (rst) begin
-      \$187  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$188  = credit;
-    if (\$128 ) begin
-      \$188  = \$133 ;
-    end else if (\$131 ) begin
-      \$188  = 1'h1;
-    end
-    if (rst) begin
-      \$188  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$189  = space_one;
-    if (\$128 ) begin
-      \$189  = \$134 ;
-    end else if (\$131 ) begin
-      \$189  = \$136 ;
-    end
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = bank0;
-    if (drain) begin
-      \$190  = bank1;
+      \$187  = bank1;
     end else if (\$signal ) begin
-      \$190  = acc0;
+      \$187  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$191  = bank1;
+    \$188  = bank1;
     if (drain) begin
     end else if (\$signal ) begin
-      \$191  = acc1;
+      \$188  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = bank_left;
+    \$189  = bank_left;
     if (\$signal ) begin
-      \$192  = \$137 ;
+      \$189  = \$117 ;
     end else if (drain) begin
-      \$192  = \$139 [1:0];
+      \$189  = \$119 [1:0];
     end
     if (rst) begin
-      \$192  = 2'h0;
+      \$189  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$193  = bank_nonempty;
+    \$190  = bank_nonempty;
     if (\$signal ) begin
-      \$193  = 1'h1;
+      \$190  = 1'h1;
     end else if (drain) begin
-      \$193  = \$140 ;
+      \$190  = \$120 ;
     end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$191  = bank_single;
+    if (\$signal ) begin
+      \$191  = \$118 ;
+    end else if (drain) begin
+      \$191  = \$121 ;
+    end
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$192  = bias_head;
+    if (drain) begin
+      \$192  = \$124 [3:0];
+    end
+    if (rst) begin
+      \$192  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$193  = drain;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$194  = bank_single;
-    if (\$signal ) begin
-      \$194  = \$138 ;
-    end else if (drain) begin
-      \$194  = \$141 ;
-    end
+    \$194  = \$signal$119 ;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = drain;
+    \$195  = \$signal$120 ;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$196  = \$signal$119 ;
+    \$196  = \$signal$126 ;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = \$signal$120 ;
+    \$197  = space;
+    if (\$138 ) begin
+      \$197  = \$142 [2:0];
+    end else if (\$141 ) begin
+      \$197  = \$145 [2:0];
+    end
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$198  = credit;
+    if (\$138 ) begin
+      \$198  = \$143 ;
+    end else if (\$141 ) begin
+      \$198  = 1'h1;
+    end
+    if (rst) begin
+      \$198  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$199  = space_one;
+    if (\$138 ) begin
+      \$199  = \$144 ;
+    end else if (\$141 ) begin
+      \$199  = \$146 ;
+    end
+    if (rst) begin
+      \$199  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0] };
-  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_write__data = { write__data[3:0], write__data[3:0] };
+  assign code_mem__w_data = { write__data[3:0], write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -6840,18 +6846,20 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$58  = { 1'h0, \$57 [31:1] };
-  assign \$137  = 2'h2;
-  assign \$138  = 1'h0;
+  assign \$11  = 1'h1;
+  assign drain = \$10 ;
+  assign \$60  = { 1'h0, \$59 [31:1] };
+  assign \$117  = 2'h2;
+  assign \$118  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -568,8 +568,8 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [31:0] \$100 ;
-  reg \$101 ;
+  reg \$100 ;
+  reg [31:0] \$101 ;
   reg \$102 ;
   reg \$103 ;
   wire \$11 ;
@@ -671,7 +671,6 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   reg \$98 ;
   reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$59  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -704,6 +703,7 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [3:0] code_lanes = 4'h0;
   reg [8:0] code_mem__addr = 9'h000;
   reg code_mem__busy = 1'h0;
@@ -879,19 +879,16 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   always @(posedge clk)
     bias_mem__r_en <= \$99 ;
   always @(posedge clk)
-    read_word <= \$100 ;
+    bias_fetched <= \$100 ;
   always @(posedge clk)
-    \$signal  <= \$101 ;
+    read_word <= \$101 ;
   always @(posedge clk)
-    \$signal$59  <= \$102 ;
+    \$signal  <= \$102 ;
   always @(posedge clk)
-    bias_fetched <= \$103 ;
+    code_collect <= \$103 ;
   \digits_mlp_int8.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[21:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -904,6 +901,9 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .write__data(request_data[21:0]),
+    .write__en(bias_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -914,7 +914,7 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$67  = 32'd1247347202;
+          \$67  = 32'd1247347458;
       3'h1:
           \$67  = 32'd2097216;
       3'h2:
@@ -1121,37 +1121,37 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$100  = read_word;
+    \$100  = bias_mem__r_en;
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$101  = read_word;
     if (decoded) begin
-      \$100  = \$75 ;
+      \$101  = \$75 ;
     end
     if (bias_fetched) begin
-      \$100  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+      \$101  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
     end
-    if (\$signal$59 ) begin
-      \$100  = { 24'h000000, \$76  };
+    if (code_collect) begin
+      \$101  = { 24'h000000, \$76  };
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$101  = code_mem__r_en;
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$102  = \$signal ;
+    \$102  = code_mem__r_en;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$103  = bias_mem__r_en;
+    \$103  = \$signal ;
     if (rst) begin
       \$103  = 1'h0;
     end
@@ -1178,30 +1178,30 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data
+module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, write__data, shift, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  wire [3:0] \$102 ;
+  wire [7:0] \$101 ;
+  wire [7:0] \$102 ;
   wire \$103 ;
-  wire [2:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire [3:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [24:0] \$109 ;
+  wire [3:0] \$109 ;
   wire \$11 ;
-  wire [24:0] \$110 ;
-  wire [24:0] \$111 ;
-  reg \$112 ;
-  reg [5:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [2:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [3:0] \$112 ;
+  wire \$113 ;
+  reg \$114 ;
+  reg [5:0] \$115 ;
+  reg [8:0] \$116 ;
+  reg [2:0] \$117 ;
   reg \$118 ;
   reg \$119 ;
   wire \$12 ;
@@ -1215,44 +1215,46 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg \$127 ;
   reg \$128 ;
   reg \$129 ;
-  wire [9:0] \$13 ;
-  reg [4:0] \$130 ;
-  reg [4:0] \$131 ;
-  reg [22:0] \$132 ;
-  reg \$133 ;
-  reg \$134 ;
+  wire \$13 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [4:0] \$132 ;
+  reg [4:0] \$133 ;
+  reg [22:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
   reg \$139 ;
-  wire [3:0] \$14 ;
+  wire \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg [21:0] \$142 ;
-  reg [21:0] \$143 ;
+  reg \$142 ;
+  reg \$143 ;
   reg [21:0] \$144 ;
   reg [21:0] \$145 ;
-  reg [4:0] \$146 ;
-  reg \$147 ;
-  reg [2:0] \$148 ;
-  reg \$149 ;
-  wire \$15 ;
-  reg \$150 ;
+  reg [21:0] \$146 ;
+  reg [21:0] \$147 ;
+  reg [21:0] \$148 ;
+  reg [21:0] \$149 ;
+  wire [9:0] \$15 ;
+  reg [21:0] \$150 ;
   reg [21:0] \$151 ;
-  reg [21:0] \$152 ;
-  reg [21:0] \$153 ;
-  reg [21:0] \$154 ;
-  reg [2:0] \$155 ;
+  reg [2:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [4:0] \$155 ;
   reg \$156 ;
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
-  wire [9:0] \$16 ;
-  reg \$160 ;
-  wire [6:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [3:0] \$16 ;
+  reg [2:0] \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  wire \$17 ;
+  wire [9:0] \$18 ;
+  wire [6:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -1288,21 +1290,21 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [7:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire [7:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
-  wire [31:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire [15:0] \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire [15:0] \$60 ;
+  wire [31:0] \$60 ;
   wire [15:0] \$61 ;
   wire [15:0] \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [15:0] \$63 ;
+  wire [15:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -1316,8 +1318,8 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [22:0] \$77 ;
-  wire [23:0] \$78 ;
+  wire \$77 ;
+  wire \$78 ;
   wire [22:0] \$79 ;
   wire \$8 ;
   wire [23:0] \$80 ;
@@ -1325,23 +1327,24 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire [23:0] \$82 ;
   wire [22:0] \$83 ;
   wire [23:0] \$84 ;
-  wire \$85 ;
-  wire [5:0] \$86 ;
-  wire [5:0] \$87 ;
+  wire [22:0] \$85 ;
+  wire [23:0] \$86 ;
+  wire [2:0] \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [3:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [7:0] \$91 ;
-  wire [7:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [5:0] \$93 ;
+  wire [5:0] \$94 ;
+  wire [24:0] \$95 ;
+  wire [24:0] \$96 ;
+  wire [24:0] \$97 ;
   wire \$98 ;
-  wire [3:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
+  reg \$signal$110  = 1'h0;
   reg \$signal$66  = 1'h0;
   reg \$signal$67  = 1'h0;
   reg \$signal$73  = 1'h0;
@@ -1351,6 +1354,8 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg \$signal$92  = 1'h0;
   reg \$signal$95  = 1'h0;
   reg \$signal$96  = 1'h0;
+  wire [4:0] \$signature__addr ;
+  wire [21:0] \$signature__data ;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [21:0] acc2 = 22'h000000;
@@ -1366,6 +1371,7 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [4:0] bias_head = 5'h00;
   wire [4:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
   wire [21:0] bias_mem__r_data;
@@ -1373,14 +1379,6 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [4:0] bias_read__addr;
-  wire [21:0] bias_read__data;
-  input [4:0] bias_write__addr;
-  wire [4:0] bias_write__addr;
-  input [21:0] bias_write__data;
-  wire [21:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
@@ -1425,7 +1423,6 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [4:0] head = 5'h00;
   (* init = 6'h00 *)
   wire [5:0] input_index;
   (* init = 6'h00 *)
@@ -1442,12 +1439,12 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
   reg [24:0] rounded_f1 = 25'h0000000;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
   input [4:0] shift;
   wire [4:0] shift;
   reg [24:0] shifted_f2 = 25'h0000000;
@@ -1462,9 +1459,8 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg [15:0] term2 = 16'h0000;
   reg [15:0] term3 = 16'h0000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
+  wire valid_saturated;
   reg [23:0] value_f0 = 24'h000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
@@ -1472,6 +1468,12 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg [7:0] weight1 = 8'h00;
   reg [7:0] weight2 = 8'h00;
   reg [7:0] weight3 = 8'h00;
+  input [4:0] write__addr;
+  wire [4:0] write__addr;
+  input [21:0] write__data;
+  wire [21:0] write__data;
+  input write__en;
+  wire write__en;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -1521,12 +1523,12 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
     biases[31] = 22'h0035ad;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
   reg [21:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [31:0] codes [511:0];
@@ -2046,13 +2048,13 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][7:0] <= bias_write__data[7:0];
+      codes[code_write__addr][7:0] <= write__data[7:0];
     if (code_write__en[1])
-      codes[code_write__addr][15:8] <= bias_write__data[7:0];
+      codes[code_write__addr][15:8] <= write__data[7:0];
     if (code_write__en[2])
-      codes[code_write__addr][23:16] <= bias_write__data[7:0];
+      codes[code_write__addr][23:16] <= write__data[7:0];
     if (code_write__en[3])
-      codes[code_write__addr][31:24] <= bias_write__data[7:0];
+      codes[code_write__addr][31:24] <= write__data[7:0];
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -2147,240 +2149,240 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = pass_index == 3'h6;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = issue ? last_beat : first_beat;
-  assign \$19  = input_write__addr == 6'h3e;
-  assign \$20  = last_beat ? 1'h0 : \$19 ;
-  assign \$21  = issue ? \$20  : last_beat;
-  assign \$22  = issue & last_beat;
-  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = pass_index == 3'h6;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = issue ? last_beat : first_beat;
+  assign \$21  = input_write__addr == 6'h3e;
+  assign \$22  = last_beat ? 1'h0 : \$21 ;
+  assign \$23  = issue ? \$22  : last_beat;
   assign \$24  = issue & last_beat;
-  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$26  = \$24  ? 1'h1 : \$25 ;
-  assign \$27  = first_beat & from_stream;
-  assign \$28  = commit_pending & \$27 ;
-  assign \$29  = \$28  & drained;
-  assign \$30  = \$29  ? 1'h0 : commit_pending;
-  assign \$31  = \$30  | commit;
-  assign \$32  = issue & last_beat;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  ? 1'h0 : commit_pending;
-  assign \$37  = \$36  | commit;
-  assign \$38  = issue ? last_beat : first_beat;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue ? final_pass : from_stream;
+  assign \$25  = \$24  ? final_pass : from_stream;
+  assign \$26  = issue & last_beat;
+  assign \$27  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$28  = \$26  ? 1'h1 : \$27 ;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = commit_pending & \$29 ;
+  assign \$31  = \$30  & drained;
+  assign \$32  = \$31  ? 1'h0 : commit_pending;
+  assign \$33  = \$32  | commit;
+  assign \$34  = issue & last_beat;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  ? 1'h0 : commit_pending;
+  assign \$39  = \$38  | commit;
+  assign \$40  = issue ? last_beat : first_beat;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \$32  | \$41 ;
-  assign \$43  = input_write__addr == 6'h3e;
-  assign \$44  = last_beat ? 1'h0 : \$43 ;
-  assign \$45  = issue ? \$44  : last_beat;
-  assign \$46  = issue & last_beat;
-  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$48  = \$46  ? 1'h1 : \$47 ;
-  assign \$49  = \$45  & \$48 ;
-  assign \$50  = \$42  | \$49 ;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = shift > 5'h17;
-  assign \$53  = \$52  ? 5'h17 : shift;
-  assign \$54  = first_beat & from_stream;
-  assign \$55  = commit_pending & \$54 ;
-  assign \$56  = \$55  & drained;
-  assign \$57  = 1'h1 << clamped;
-  assign \$59  = $signed(x2) * $signed(weight0);
-  assign \$60  = $signed(x2) * $signed(weight1);
-  assign \$61  = $signed(x2) * $signed(weight2);
-  assign \$62  = $signed(x2) * $signed(weight3);
-  assign \$63  = \$signal$91  & \$signal$92 ;
-  assign \$64  = issue | \$signal$66 ;
-  assign \$65  = valid1 | \$signal$88 ;
-  assign \$66  = \$64  | \$65 ;
-  assign \$67  = \$signal$91  & \$signal$92 ;
-  assign \$68  = issue & last_beat;
-  assign \$69  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$70  = \$68  ? 1'h1 : \$69 ;
-  assign \$71  = \$67  | \$70 ;
-  assign \$72  = drain | \$signal$95 ;
-  assign \$73  = \$71  | \$72 ;
-  assign \$74  = \$66  | \$73 ;
-  assign \$75  = \$74  | \$signal$96 ;
-  assign \$76  = ~ \$75 ;
-  assign \$77  = $signed(acc0) + $signed(term0);
-  assign \$78  = $signed(\$77 ) + $signed(1'h0);
-  assign \$79  = $signed(acc1) + $signed(term1);
+  assign \$42  = issue ? final_pass : from_stream;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$34  | \$43 ;
+  assign \$45  = input_write__addr == 6'h3e;
+  assign \$46  = last_beat ? 1'h0 : \$45 ;
+  assign \$47  = issue ? \$46  : last_beat;
+  assign \$48  = issue & last_beat;
+  assign \$49  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$50  = \$48  ? 1'h1 : \$49 ;
+  assign \$51  = \$47  & \$50 ;
+  assign \$52  = \$44  | \$51 ;
+  assign \$53  = from_stream1 ? x_held : input_read__data;
+  assign \$54  = shift > 5'h17;
+  assign \$55  = \$54  ? 5'h17 : shift;
+  assign \$56  = first_beat & from_stream;
+  assign \$57  = commit_pending & \$56 ;
+  assign \$58  = \$57  & drained;
+  assign \$59  = 1'h1 << clamped;
+  assign \$61  = $signed(x2) * $signed(weight0);
+  assign \$62  = $signed(x2) * $signed(weight1);
+  assign \$63  = $signed(x2) * $signed(weight2);
+  assign \$64  = $signed(x2) * $signed(weight3);
+  assign \$65  = \$signal$91  & \$signal$92 ;
+  assign \$66  = issue | \$signal$66 ;
+  assign \$67  = valid1 | \$signal$88 ;
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = \$signal$91  & \$signal$92 ;
+  assign \$70  = issue & last_beat;
+  assign \$71  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$72  = \$70  ? 1'h1 : \$71 ;
+  assign \$73  = \$69  | \$72 ;
+  assign \$74  = drain | \$signal$95 ;
+  assign \$75  = \$73  | \$74 ;
+  assign \$76  = \$68  | \$75 ;
+  assign \$77  = \$76  | \$signal$96 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = $signed(acc0) + $signed(term0);
   assign \$80  = $signed(\$79 ) + $signed(1'h0);
-  assign \$81  = $signed(acc2) + $signed(term2);
+  assign \$81  = $signed(acc1) + $signed(term1);
   assign \$82  = $signed(\$81 ) + $signed(1'h0);
-  assign \$83  = $signed(acc3) + $signed(term3);
+  assign \$83  = $signed(acc2) + $signed(term2);
   assign \$84  = $signed(\$83 ) + $signed(1'h0);
-  assign \$85  = head == 5'h1f;
-  assign \$86  = head + 1'h1;
-  assign \$87  = \$85  ? 6'h00 : \$86 ;
-  assign \$88  = ~ shifted_f2[24];
-  assign \$89  = | shifted_f2[24:7];
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$90  ? 8'h7f : shifted_f2[7:0];
-  assign \$92  = shifted_f2[24] ? 8'h00 : \$91 ;
-  assign \$93  = y__valid & r__ready;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = drain & \$94 ;
-  assign \$96  = y__valid & r__ready;
-  assign \$97  = ~ drain;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = space - 1'h1;
-  assign \$100  = ~ space_one;
-  assign \$101  = space == 2'h2;
-  assign \$102  = space + 1'h1;
-  assign \$103  = ~ credit;
-  assign \$106  = bank_left - 1'h1;
-  assign \$107  = ~ bank_single;
-  assign \$108  = bank_left == 2'h2;
-  assign \$109  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$110  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$111  = $signed(rounded_f1) >>> active_shift;
+  assign \$85  = $signed(acc3) + $signed(term3);
+  assign \$86  = $signed(\$85 ) + $signed(1'h0);
+  assign \$89  = bank_left - 1'h1;
+  assign \$90  = ~ bank_single;
+  assign \$91  = bank_left == 2'h2;
+  assign \$92  = bias_head == 5'h1f;
+  assign \$93  = bias_head + 1'h1;
+  assign \$94  = \$92  ? 6'h00 : \$93 ;
+  assign \$95  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$96  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$97  = $signed(rounded_f1) >>> active_shift;
+  assign \$98  = ~ shifted_f2[24];
+  assign \$99  = | shifted_f2[24:7];
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = \$100  ? 8'h7f : shifted_f2[7:0];
+  assign \$102  = shifted_f2[24] ? 8'h00 : \$101 ;
+  assign \$103  = y__valid & r__ready;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = drain & \$104 ;
+  assign \$106  = y__valid & r__ready;
+  assign \$107  = ~ drain;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = space - 1'h1;
+  assign \$110  = ~ space_one;
+  assign \$111  = space == 2'h2;
+  assign \$112  = space + 1'h1;
+  assign \$113  = ~ credit;
   always @(posedge clk)
-    busy <= \$112 ;
+    busy <= \$114 ;
   always @(posedge clk)
-    input_write__addr <= \$113 ;
+    input_write__addr <= \$115 ;
   always @(posedge clk)
-    row <= \$114 ;
+    row <= \$116 ;
   always @(posedge clk)
-    pass_index <= \$115 ;
+    pass_index <= \$117 ;
   always @(posedge clk)
-    final_pass <= \$116 ;
+    final_pass <= \$118 ;
   always @(posedge clk)
-    first_beat <= \$117 ;
+    first_beat <= \$119 ;
   always @(posedge clk)
-    last_beat <= \$118 ;
+    last_beat <= \$120 ;
   always @(posedge clk)
-    from_stream <= \$119 ;
+    from_stream <= \$121 ;
   always @(posedge clk)
-    bank_reserved <= \$120 ;
+    bank_reserved <= \$122 ;
   always @(posedge clk)
-    commit_pending <= \$121 ;
+    commit_pending <= \$123 ;
   always @(posedge clk)
-    blocked <= \$122 ;
+    blocked <= \$124 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$123 ;
+    from_stream1 <= \$125 ;
   always @(posedge clk)
-    \$signal$66  <= \$124 ;
+    \$signal$66  <= \$126 ;
   always @(posedge clk)
-    \$signal$67  <= \$125 ;
+    \$signal$67  <= \$127 ;
   always @(posedge clk)
-    final0 <= \$126 ;
+    final0 <= \$128 ;
   always @(posedge clk)
-    x1 <= \$51 ;
+    x1 <= \$53 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$127 ;
+    valid1 <= \$129 ;
   always @(posedge clk)
-    \$signal$73  <= \$128 ;
+    \$signal$73  <= \$130 ;
   always @(posedge clk)
-    final1 <= \$129 ;
+    final1 <= \$131 ;
   always @(posedge clk)
-    clamped <= \$130 ;
+    clamped <= \$132 ;
   always @(posedge clk)
-    active_shift <= \$131 ;
+    active_shift <= \$133 ;
   always @(posedge clk)
-    active_rounding <= \$132 ;
+    active_rounding <= \$134 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     weight0 <= code_mem__r_data[7:0];
   always @(posedge clk)
-    term0 <= \$59 ;
+    term0 <= \$61 ;
   always @(posedge clk)
     weight1 <= code_mem__r_data[15:8];
   always @(posedge clk)
-    term1 <= \$60 ;
+    term1 <= \$62 ;
   always @(posedge clk)
     weight2 <= code_mem__r_data[23:16];
   always @(posedge clk)
-    term2 <= \$61 ;
+    term2 <= \$63 ;
   always @(posedge clk)
     weight3 <= code_mem__r_data[31:24];
   always @(posedge clk)
-    term3 <= \$62 ;
+    term3 <= \$64 ;
   always @(posedge clk)
-    \$signal$88  <= \$133 ;
+    \$signal$88  <= \$135 ;
   always @(posedge clk)
-    \$signal$89  <= \$134 ;
+    \$signal$89  <= \$136 ;
   always @(posedge clk)
-    final2 <= \$135 ;
+    final2 <= \$137 ;
   always @(posedge clk)
-    \$signal$91  <= \$136 ;
+    \$signal$91  <= \$138 ;
   always @(posedge clk)
-    \$signal$92  <= \$137 ;
+    \$signal$92  <= \$139 ;
   always @(posedge clk)
-    final3 <= \$138 ;
+    final3 <= \$140 ;
   always @(posedge clk)
-    \$signal  <= \$139 ;
+    \$signal  <= \$141 ;
   always @(posedge clk)
-    final4 <= \$140 ;
+    final4 <= \$142 ;
   always @(posedge clk)
-    drained <= \$141 ;
+    drained <= \$143 ;
   always @(posedge clk)
-    acc0 <= \$142 ;
+    acc0 <= \$144 ;
   always @(posedge clk)
-    acc1 <= \$143 ;
+    acc1 <= \$145 ;
   always @(posedge clk)
-    acc2 <= \$144 ;
+    acc2 <= \$146 ;
   always @(posedge clk)
-    acc3 <= \$145 ;
+    acc3 <= \$147 ;
   always @(posedge clk)
-    head <= \$146 ;
+    bank0 <= \$148 ;
   always @(posedge clk)
-    w__valid <= \$147 ;
+    bank1 <= \$149 ;
   always @(posedge clk)
-    w__payload <= \$92 ;
+    bank2 <= \$150 ;
   always @(posedge clk)
-    space <= \$148 ;
+    bank3 <= \$151 ;
   always @(posedge clk)
-    credit <= \$149 ;
+    bank_left <= \$152 ;
   always @(posedge clk)
-    space_one <= \$150 ;
+    bank_nonempty <= \$153 ;
   always @(posedge clk)
-    bank0 <= \$151 ;
+    bank_single <= \$154 ;
   always @(posedge clk)
-    bank1 <= \$152 ;
+    bias_head <= \$155 ;
   always @(posedge clk)
-    bank2 <= \$153 ;
+    \$signal$95  <= \$156 ;
   always @(posedge clk)
-    bank3 <= \$154 ;
+    \$signal$96  <= \$157 ;
   always @(posedge clk)
-    bank_left <= \$155 ;
+    \$signal$110  <= \$158 ;
   always @(posedge clk)
-    bank_nonempty <= \$156 ;
+    value_f0 <= \$95 [23:0];
   always @(posedge clk)
-    bank_single <= \$157 ;
+    rounded_f1 <= \$96 ;
   always @(posedge clk)
-    \$signal$95  <= \$158 ;
+    shifted_f2 <= \$97 ;
   always @(posedge clk)
-    value_f0 <= \$109 [23:0];
+    w__valid <= \$159 ;
   always @(posedge clk)
-    \$signal$96  <= \$159 ;
+    w__payload <= \$102 ;
   always @(posedge clk)
-    rounded_f1 <= \$110 ;
+    space <= \$160 ;
   always @(posedge clk)
-    valid_f2 <= \$160 ;
+    credit <= \$161 ;
   always @(posedge clk)
-    shifted_f2 <= \$111 ;
+    space_one <= \$162 ;
   \digits_mlp_int8.layer0.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -2392,445 +2394,445 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = \$12 ;
+    \$114  = \$14 ;
     if (rst) begin
-      \$112  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = input_write__addr;
+    \$115  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$113  = 6'h00;
+        \$115  = 6'h00;
       end else begin
-        \$113  = \$17 [5:0];
+        \$115  = \$19 [5:0];
       end
     end
     if (rst) begin
-      \$113  = 6'h00;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = row;
+    \$116  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$114  = 9'h000;
+          \$116  = 9'h000;
         end else begin
-          \$114  = \$13 [8:0];
+          \$116  = \$15 [8:0];
         end
       end else begin
-        \$114  = \$16 [8:0];
+        \$116  = \$18 [8:0];
       end
     end
     if (rst) begin
-      \$114  = 9'h000;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = pass_index;
+    \$117  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$115  = 3'h0;
+          \$117  = 3'h0;
         end else begin
-          \$115  = \$14 [2:0];
+          \$117  = \$16 [2:0];
         end
       end
     end
     if (rst) begin
-      \$115  = 3'h0;
+      \$117  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = final_pass;
+    \$118  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$116  = 1'h0;
+          \$118  = 1'h0;
         end else begin
-          \$116  = \$15 ;
+          \$118  = \$17 ;
         end
       end
     end
-    if (rst) begin
-      \$116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = \$18 ;
-    if (rst) begin
-      \$117  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = \$21 ;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = \$23 ;
+    \$119  = \$20 ;
     if (rst) begin
       \$119  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = \$26 ;
+    \$120  = \$23 ;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = \$31 ;
+    \$121  = \$25 ;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = \$50 ;
+    \$122  = \$28 ;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = from_stream;
+    \$123  = \$33 ;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = issue;
+    \$124  = \$52 ;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = last_beat;
+    \$125  = from_stream;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = final_pass;
+    \$126  = issue;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \$signal$66 ;
+    \$127  = last_beat;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = \$signal$67 ;
+    \$128  = final_pass;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = final0;
+    \$129  = \$signal$66 ;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \$53 ;
+    \$130  = \$signal$67 ;
     if (rst) begin
-      \$130  = 5'h0a;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = active_shift;
-    if (\$56 ) begin
-      \$131  = clamped;
-    end
+    \$131  = final0;
     if (rst) begin
-      \$131  = 5'h0a;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = active_rounding;
-    if (\$56 ) begin
-      \$132  = \$58 [22:0];
-    end
+    \$132  = \$55 ;
     if (rst) begin
-      \$132  = 23'h000200;
+      \$132  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = valid1;
+    \$133  = active_shift;
+    if (\$58 ) begin
+      \$133  = clamped;
+    end
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$signal$73 ;
+    \$134  = active_rounding;
+    if (\$58 ) begin
+      \$134  = \$60 [22:0];
+    end
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = final1;
+    \$135  = valid1;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$signal$88 ;
+    \$136  = \$signal$73 ;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = \$signal$89 ;
+    \$137  = final1;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = final2;
+    \$138  = \$signal$88 ;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = \$63 ;
+    \$139  = \$signal$89 ;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = final3;
+    \$140  = final2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = \$76 ;
+    \$141  = \$65 ;
     if (rst) begin
-      \$141  = 1'h1;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = acc0;
-    if (clear) begin
-      \$142  = 22'h000000;
-    end else if (\$signal$91 ) begin
-      \$142  = \$78 [21:0];
+    \$142  = final3;
+    if (rst) begin
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = acc1;
-    if (clear) begin
-      \$143  = 22'h000000;
-    end else if (\$signal$91 ) begin
-      \$143  = \$80 [21:0];
+    \$143  = \$78 ;
+    if (rst) begin
+      \$143  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = acc2;
+    \$144  = acc0;
     if (clear) begin
       \$144  = 22'h000000;
     end else if (\$signal$91 ) begin
-      \$144  = \$82 [21:0];
+      \$144  = \$80 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = acc3;
+    \$145  = acc1;
     if (clear) begin
       \$145  = 22'h000000;
     end else if (\$signal$91 ) begin
-      \$145  = \$84 [21:0];
+      \$145  = \$82 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = head;
+    \$146  = acc2;
+    if (clear) begin
+      \$146  = 22'h000000;
+    end else if (\$signal$91 ) begin
+      \$146  = \$84 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$147  = acc3;
+    if (clear) begin
+      \$147  = 22'h000000;
+    end else if (\$signal$91 ) begin
+      \$147  = \$86 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$148  = bank0;
     if (drain) begin
-      \$146  = \$87 [4:0];
-    end
-    if (rst) begin
-      \$146  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = valid_f2;
-    if (rst) begin
-      \$147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = space;
-    if (\$95 ) begin
-      \$148  = \$99 [2:0];
-    end else if (\$98 ) begin
-      \$148  = \$102 [2:0];
-    end
-    if (rst) begin
-      \$148  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = credit;
-    if (\$95 ) begin
-      \$149  = \$100 ;
-    end else if (\$98 ) begin
-      \$149  = 1'h1;
-    end
-    if (rst) begin
-      \$149  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = space_one;
-    if (\$95 ) begin
-      \$150  = \$101 ;
-    end else if (\$98 ) begin
-      \$150  = \$103 ;
-    end
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = bank0;
-    if (drain) begin
-      \$151  = bank1;
+      \$148  = bank1;
     end else if (\$signal ) begin
-      \$151  = acc0;
+      \$148  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = bank1;
+    \$149  = bank1;
     if (drain) begin
-      \$152  = bank2;
+      \$149  = bank2;
     end else if (\$signal ) begin
-      \$152  = acc1;
+      \$149  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = bank2;
+    \$150  = bank2;
     if (drain) begin
-      \$153  = bank3;
+      \$150  = bank3;
     end else if (\$signal ) begin
-      \$153  = acc2;
+      \$150  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = bank3;
+    \$151  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$154  = acc3;
+      \$151  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = bank_left;
+    \$152  = bank_left;
     if (\$signal ) begin
-      \$155  = \$104 ;
+      \$152  = \$87 ;
     end else if (drain) begin
-      \$155  = \$106 [2:0];
+      \$152  = \$89 [2:0];
     end
     if (rst) begin
-      \$155  = 3'h0;
+      \$152  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = bank_nonempty;
+    \$153  = bank_nonempty;
     if (\$signal ) begin
-      \$156  = 1'h1;
+      \$153  = 1'h1;
     end else if (drain) begin
-      \$156  = \$107 ;
+      \$153  = \$90 ;
     end
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$154  = bank_single;
+    if (\$signal ) begin
+      \$154  = \$88 ;
+    end else if (drain) begin
+      \$154  = \$91 ;
+    end
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$155  = bias_head;
+    if (drain) begin
+      \$155  = \$94 [4:0];
+    end
+    if (rst) begin
+      \$155  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$156  = drain;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = bank_single;
-    if (\$signal ) begin
-      \$157  = \$105 ;
-    end else if (drain) begin
-      \$157  = \$108 ;
-    end
+    \$157  = \$signal$95 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = drain;
+    \$158  = \$signal$96 ;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$signal$95 ;
+    \$159  = \$signal$110 ;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$signal$96 ;
+    \$160  = space;
+    if (\$105 ) begin
+      \$160  = \$109 [2:0];
+    end else if (\$108 ) begin
+      \$160  = \$112 [2:0];
+    end
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$161  = credit;
+    if (\$105 ) begin
+      \$161  = \$110 ;
+    end else if (\$108 ) begin
+      \$161  = 1'h1;
+    end
+    if (rst) begin
+      \$161  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$162  = space_one;
+    if (\$105 ) begin
+      \$162  = \$111 ;
+    end else if (\$108 ) begin
+      \$162  = \$113 ;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0] };
-  assign code_mem__w_data = { bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0], bias_write__data[7:0] };
+  assign code_write__data = { write__data[7:0], write__data[7:0], write__data[7:0], write__data[7:0] };
+  assign code_mem__w_data = { write__data[7:0], write__data[7:0], write__data[7:0], write__data[7:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -2839,12 +2841,12 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
@@ -2852,9 +2854,11 @@ module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign sign1 = 1'h0;
   assign sign2 = 1'h0;
   assign sign3 = 1'h0;
-  assign \$58  = { 1'h0, \$57 [31:1] };
-  assign \$104  = 3'h4;
-  assign \$105  = 1'h0;
+  assign \$11  = 1'h1;
+  assign drain = \$10 ;
+  assign \$60  = { 1'h0, \$59 [31:1] };
+  assign \$87  = 3'h4;
+  assign \$88  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3051,8 +3055,8 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [31:0] \$100 ;
-  reg \$101 ;
+  reg \$100 ;
+  reg [31:0] \$101 ;
   reg \$102 ;
   reg \$103 ;
   wire \$11 ;
@@ -3154,7 +3158,6 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   reg \$98 ;
   reg \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$59  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -3187,6 +3190,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [1:0] code_lanes = 2'h0;
   reg [7:0] code_mem__addr = 8'h00;
   reg code_mem__busy = 1'h0;
@@ -3362,19 +3366,16 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   always @(posedge clk)
     bias_mem__r_en <= \$99 ;
   always @(posedge clk)
-    read_word <= \$100 ;
+    bias_fetched <= \$100 ;
   always @(posedge clk)
-    \$signal  <= \$101 ;
+    read_word <= \$101 ;
   always @(posedge clk)
-    \$signal$59  <= \$102 ;
+    \$signal  <= \$102 ;
   always @(posedge clk)
-    bias_fetched <= \$103 ;
+    code_collect <= \$103 ;
   \digits_mlp_int8.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[20:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -3387,6 +3388,9 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .write__data(request_data[20:0]),
+    .write__en(bias_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -3397,7 +3401,7 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$67  = 32'd1247347202;
+          \$67  = 32'd1247347458;
       3'h1:
           \$67  = 32'd655392;
       3'h2:
@@ -3604,37 +3608,37 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = read_word;
+    \$100  = bias_mem__r_en;
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$101  = read_word;
     if (decoded) begin
-      \$100  = \$75 ;
+      \$101  = \$75 ;
     end
     if (bias_fetched) begin
-      \$100  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+      \$101  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
     end
-    if (\$signal$59 ) begin
-      \$100  = { 24'h000000, \$76  };
+    if (code_collect) begin
+      \$101  = { 24'h000000, \$76  };
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = code_mem__r_en;
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = \$signal ;
+    \$102  = code_mem__r_en;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = bias_mem__r_en;
+    \$103  = \$signal ;
     if (rst) begin
       \$103  = 1'h0;
     end
@@ -3661,27 +3665,27 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready
+module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, write__data, shift, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [1:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
-  wire [2:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [23:0] \$106 ;
-  wire [23:0] \$107 ;
-  wire [23:0] \$108 ;
-  reg \$109 ;
+  wire [3:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [3:0] \$109 ;
   wire \$11 ;
-  reg [4:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [2:0] \$112 ;
-  reg \$113 ;
-  reg \$114 ;
+  wire \$110 ;
+  reg \$111 ;
+  reg [4:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [2:0] \$114 ;
   reg \$115 ;
   reg \$116 ;
   reg \$117 ;
@@ -3695,12 +3699,12 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [4:0] \$127 ;
-  reg [4:0] \$128 ;
-  reg [21:0] \$129 ;
-  wire [8:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [4:0] \$129 ;
+  wire \$13 ;
+  reg [4:0] \$130 ;
+  reg [21:0] \$131 ;
   reg \$132 ;
   reg \$133 ;
   reg \$134 ;
@@ -3708,27 +3712,29 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [20:0] \$139 ;
-  wire [3:0] \$14 ;
-  reg [20:0] \$140 ;
-  reg [3:0] \$141 ;
-  reg \$142 ;
-  reg [2:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [20:0] \$146 ;
-  reg [20:0] \$147 ;
-  reg [1:0] \$148 ;
+  reg \$139 ;
+  wire \$14 ;
+  reg \$140 ;
+  reg [20:0] \$141 ;
+  reg [20:0] \$142 ;
+  reg [20:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [1:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [3:0] \$148 ;
   reg \$149 ;
-  wire \$15 ;
+  wire [8:0] \$15 ;
   reg \$150 ;
   reg \$151 ;
   reg \$152 ;
-  reg \$153 ;
-  wire [8:0] \$16 ;
-  wire [5:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  reg [2:0] \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  wire [3:0] \$16 ;
+  wire \$17 ;
+  wire [8:0] \$18 ;
+  wire [5:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -3764,19 +3770,19 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [7:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire [7:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
-  wire [31:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire [15:0] \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire [15:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
+  wire [31:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [15:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
@@ -3790,34 +3796,35 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [21:0] \$75 ;
-  wire [22:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire [21:0] \$77 ;
   wire [22:0] \$78 ;
-  wire \$79 ;
+  wire [21:0] \$79 ;
   wire \$8 ;
-  wire [4:0] \$80 ;
-  wire [4:0] \$81 ;
+  wire [22:0] \$80 ;
+  wire [1:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [2:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire [7:0] \$88 ;
-  wire [7:0] \$89 ;
+  wire [4:0] \$87 ;
+  wire [4:0] \$88 ;
+  wire [23:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
+  wire [23:0] \$90 ;
+  wire [23:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [3:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
-  wire [3:0] \$99 ;
+  wire [7:0] \$98 ;
+  wire [7:0] \$99 ;
   reg \$signal  = 1'h0;
+  reg \$signal$100  = 1'h0;
   reg \$signal$66  = 1'h0;
   reg \$signal$67  = 1'h0;
   reg \$signal$73  = 1'h0;
@@ -3827,6 +3834,8 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$signal$88  = 1'h0;
   reg \$signal$91  = 1'h0;
   reg \$signal$92  = 1'h0;
+  wire [3:0] \$signature__addr ;
+  wire [20:0] \$signature__data ;
   reg [20:0] acc0 = 21'h000000;
   reg [20:0] acc1 = 21'h000000;
   reg [21:0] active_rounding = 22'h000080;
@@ -3838,6 +3847,7 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [3:0] bias_head = 4'h0;
   wire [3:0] bias_mem__addr;
   output [20:0] bias_mem__r_data;
   wire [20:0] bias_mem__r_data;
@@ -3845,14 +3855,6 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire bias_mem__r_en;
   wire [20:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [3:0] bias_read__addr;
-  wire [20:0] bias_read__data;
-  input [3:0] bias_write__addr;
-  wire [3:0] bias_write__addr;
-  input [20:0] bias_write__data;
-  wire [20:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
@@ -3897,7 +3899,6 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [3:0] head = 4'h0;
   (* init = 5'h00 *)
   wire [4:0] input_index;
   (* init = 5'h00 *)
@@ -3914,12 +3915,12 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
   reg [23:0] rounded_f1 = 24'h000000;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
   input [4:0] shift;
   wire [4:0] shift;
   reg [23:0] shifted_f2 = 24'h000000;
@@ -3930,14 +3931,19 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
+  wire valid_saturated;
   reg [22:0] value_f0 = 23'h000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
   reg [7:0] weight0 = 8'h00;
   reg [7:0] weight1 = 8'h00;
+  input [3:0] write__addr;
+  wire [3:0] write__addr;
+  input [20:0] write__data;
+  wire [20:0] write__data;
+  input write__en;
+  wire write__en;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -3965,12 +3971,12 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
     biases[9] = 21'h1fff76;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
   reg [20:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [15:0] codes [159:0];
@@ -4138,9 +4144,9 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][7:0] <= bias_write__data[7:0];
+      codes[code_write__addr][7:0] <= write__data[7:0];
     if (code_write__en[1])
-      codes[code_write__addr][15:8] <= bias_write__data[7:0];
+      codes[code_write__addr][15:8] <= write__data[7:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
@@ -4203,221 +4209,221 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = pass_index == 2'h3;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = issue ? last_beat : first_beat;
-  assign \$19  = input_write__addr == 5'h1e;
-  assign \$20  = last_beat ? 1'h0 : \$19 ;
-  assign \$21  = issue ? \$20  : last_beat;
-  assign \$22  = issue & last_beat;
-  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = pass_index == 2'h3;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = issue ? last_beat : first_beat;
+  assign \$21  = input_write__addr == 5'h1e;
+  assign \$22  = last_beat ? 1'h0 : \$21 ;
+  assign \$23  = issue ? \$22  : last_beat;
   assign \$24  = issue & last_beat;
-  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$26  = \$24  ? 1'h1 : \$25 ;
-  assign \$27  = first_beat & from_stream;
-  assign \$28  = commit_pending & \$27 ;
-  assign \$29  = \$28  & drained;
-  assign \$30  = \$29  ? 1'h0 : commit_pending;
-  assign \$31  = \$30  | commit;
-  assign \$32  = issue & last_beat;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  ? 1'h0 : commit_pending;
-  assign \$37  = \$36  | commit;
-  assign \$38  = issue ? last_beat : first_beat;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue ? final_pass : from_stream;
+  assign \$25  = \$24  ? final_pass : from_stream;
+  assign \$26  = issue & last_beat;
+  assign \$27  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$28  = \$26  ? 1'h1 : \$27 ;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = commit_pending & \$29 ;
+  assign \$31  = \$30  & drained;
+  assign \$32  = \$31  ? 1'h0 : commit_pending;
+  assign \$33  = \$32  | commit;
+  assign \$34  = issue & last_beat;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  ? 1'h0 : commit_pending;
+  assign \$39  = \$38  | commit;
+  assign \$40  = issue ? last_beat : first_beat;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \$32  | \$41 ;
-  assign \$43  = input_write__addr == 5'h1e;
-  assign \$44  = last_beat ? 1'h0 : \$43 ;
-  assign \$45  = issue ? \$44  : last_beat;
-  assign \$46  = issue & last_beat;
-  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$48  = \$46  ? 1'h1 : \$47 ;
-  assign \$49  = \$45  & \$48 ;
-  assign \$50  = \$42  | \$49 ;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = shift > 5'h16;
-  assign \$53  = \$52  ? 5'h16 : shift;
-  assign \$54  = first_beat & from_stream;
-  assign \$55  = commit_pending & \$54 ;
-  assign \$56  = \$55  & drained;
-  assign \$57  = 1'h1 << clamped;
-  assign \$59  = $signed(x2) * $signed(weight0);
-  assign \$60  = $signed(x2) * $signed(weight1);
-  assign \$61  = \$signal$87  & \$signal$88 ;
-  assign \$62  = issue | \$signal$66 ;
-  assign \$63  = valid1 | \$signal$84 ;
-  assign \$64  = \$62  | \$63 ;
-  assign \$65  = \$signal$87  & \$signal$88 ;
-  assign \$66  = issue & last_beat;
-  assign \$67  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$68  = \$66  ? 1'h1 : \$67 ;
-  assign \$69  = \$65  | \$68 ;
-  assign \$70  = drain | \$signal$91 ;
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = \$64  | \$71 ;
-  assign \$73  = \$72  | \$signal$92 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = $signed(acc0) + $signed(term0);
-  assign \$76  = $signed(\$75 ) + $signed(1'h0);
-  assign \$77  = $signed(acc1) + $signed(term1);
+  assign \$42  = issue ? final_pass : from_stream;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$34  | \$43 ;
+  assign \$45  = input_write__addr == 5'h1e;
+  assign \$46  = last_beat ? 1'h0 : \$45 ;
+  assign \$47  = issue ? \$46  : last_beat;
+  assign \$48  = issue & last_beat;
+  assign \$49  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$50  = \$48  ? 1'h1 : \$49 ;
+  assign \$51  = \$47  & \$50 ;
+  assign \$52  = \$44  | \$51 ;
+  assign \$53  = from_stream1 ? x_held : input_read__data;
+  assign \$54  = shift > 5'h16;
+  assign \$55  = \$54  ? 5'h16 : shift;
+  assign \$56  = first_beat & from_stream;
+  assign \$57  = commit_pending & \$56 ;
+  assign \$58  = \$57  & drained;
+  assign \$59  = 1'h1 << clamped;
+  assign \$61  = $signed(x2) * $signed(weight0);
+  assign \$62  = $signed(x2) * $signed(weight1);
+  assign \$63  = \$signal$87  & \$signal$88 ;
+  assign \$64  = issue | \$signal$66 ;
+  assign \$65  = valid1 | \$signal$84 ;
+  assign \$66  = \$64  | \$65 ;
+  assign \$67  = \$signal$87  & \$signal$88 ;
+  assign \$68  = issue & last_beat;
+  assign \$69  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$70  = \$68  ? 1'h1 : \$69 ;
+  assign \$71  = \$67  | \$70 ;
+  assign \$72  = drain | \$signal$91 ;
+  assign \$73  = \$71  | \$72 ;
+  assign \$74  = \$66  | \$73 ;
+  assign \$75  = \$74  | \$signal$92 ;
+  assign \$76  = ~ \$75 ;
+  assign \$77  = $signed(acc0) + $signed(term0);
   assign \$78  = $signed(\$77 ) + $signed(1'h0);
-  assign \$79  = head == 4'h9;
-  assign \$80  = head + 1'h1;
-  assign \$81  = \$79  ? 5'h00 : \$80 ;
-  assign \$82  = ~ shifted_f2[23];
-  assign \$83  = | shifted_f2[23:7];
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = & shifted_f2[23:7];
-  assign \$86  = ~ \$85 ;
-  assign \$87  = shifted_f2[23] & \$86 ;
-  assign \$88  = \$87  ? 8'h80 : shifted_f2[7:0];
-  assign \$89  = \$84  ? 8'h7f : \$88 ;
-  assign \$90  = y__valid & r__ready;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = drain & \$91 ;
-  assign \$93  = y__valid & r__ready;
-  assign \$94  = ~ drain;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = space - 1'h1;
-  assign \$97  = ~ space_one;
-  assign \$98  = space == 2'h2;
-  assign \$99  = space + 1'h1;
-  assign \$100  = ~ credit;
-  assign \$103  = bank_left - 1'h1;
-  assign \$104  = ~ bank_single;
-  assign \$105  = bank_left == 2'h2;
-  assign \$106  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$107  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$108  = $signed(rounded_f1) >>> active_shift;
+  assign \$79  = $signed(acc1) + $signed(term1);
+  assign \$80  = $signed(\$79 ) + $signed(1'h0);
+  assign \$83  = bank_left - 1'h1;
+  assign \$84  = ~ bank_single;
+  assign \$85  = bank_left == 2'h2;
+  assign \$86  = bias_head == 4'h9;
+  assign \$87  = bias_head + 1'h1;
+  assign \$88  = \$86  ? 5'h00 : \$87 ;
+  assign \$89  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$90  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$91  = $signed(rounded_f1) >>> active_shift;
+  assign \$92  = ~ shifted_f2[23];
+  assign \$93  = | shifted_f2[23:7];
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = & shifted_f2[23:7];
+  assign \$96  = ~ \$95 ;
+  assign \$97  = shifted_f2[23] & \$96 ;
+  assign \$98  = \$97  ? 8'h80 : shifted_f2[7:0];
+  assign \$99  = \$94  ? 8'h7f : \$98 ;
+  assign \$100  = y__valid & r__ready;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = drain & \$101 ;
+  assign \$103  = y__valid & r__ready;
+  assign \$104  = ~ drain;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = space - 1'h1;
+  assign \$107  = ~ space_one;
+  assign \$108  = space == 2'h2;
+  assign \$109  = space + 1'h1;
+  assign \$110  = ~ credit;
   always @(posedge clk)
-    busy <= \$109 ;
+    busy <= \$111 ;
   always @(posedge clk)
-    input_write__addr <= \$110 ;
+    input_write__addr <= \$112 ;
   always @(posedge clk)
-    row <= \$111 ;
+    row <= \$113 ;
   always @(posedge clk)
-    pass_index <= \$112 ;
+    pass_index <= \$114 ;
   always @(posedge clk)
-    final_pass <= \$113 ;
+    final_pass <= \$115 ;
   always @(posedge clk)
-    first_beat <= \$114 ;
+    first_beat <= \$116 ;
   always @(posedge clk)
-    last_beat <= \$115 ;
+    last_beat <= \$117 ;
   always @(posedge clk)
-    from_stream <= \$116 ;
+    from_stream <= \$118 ;
   always @(posedge clk)
-    bank_reserved <= \$117 ;
+    bank_reserved <= \$119 ;
   always @(posedge clk)
-    commit_pending <= \$118 ;
+    commit_pending <= \$120 ;
   always @(posedge clk)
-    blocked <= \$119 ;
+    blocked <= \$121 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$120 ;
+    from_stream1 <= \$122 ;
   always @(posedge clk)
-    \$signal$66  <= \$121 ;
+    \$signal$66  <= \$123 ;
   always @(posedge clk)
-    \$signal$67  <= \$122 ;
+    \$signal$67  <= \$124 ;
   always @(posedge clk)
-    final0 <= \$123 ;
+    final0 <= \$125 ;
   always @(posedge clk)
-    x1 <= \$51 ;
+    x1 <= \$53 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$124 ;
+    valid1 <= \$126 ;
   always @(posedge clk)
-    \$signal$73  <= \$125 ;
+    \$signal$73  <= \$127 ;
   always @(posedge clk)
-    final1 <= \$126 ;
+    final1 <= \$128 ;
   always @(posedge clk)
-    clamped <= \$127 ;
+    clamped <= \$129 ;
   always @(posedge clk)
-    active_shift <= \$128 ;
+    active_shift <= \$130 ;
   always @(posedge clk)
-    active_rounding <= \$129 ;
+    active_rounding <= \$131 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     weight0 <= code_mem__r_data[7:0];
   always @(posedge clk)
-    term0 <= \$59 ;
+    term0 <= \$61 ;
   always @(posedge clk)
     weight1 <= code_mem__r_data[15:8];
   always @(posedge clk)
-    term1 <= \$60 ;
+    term1 <= \$62 ;
   always @(posedge clk)
-    \$signal$84  <= \$130 ;
+    \$signal$84  <= \$132 ;
   always @(posedge clk)
-    \$signal$85  <= \$131 ;
+    \$signal$85  <= \$133 ;
   always @(posedge clk)
-    final2 <= \$132 ;
+    final2 <= \$134 ;
   always @(posedge clk)
-    \$signal$87  <= \$133 ;
+    \$signal$87  <= \$135 ;
   always @(posedge clk)
-    \$signal$88  <= \$134 ;
+    \$signal$88  <= \$136 ;
   always @(posedge clk)
-    final3 <= \$135 ;
+    final3 <= \$137 ;
   always @(posedge clk)
-    \$signal  <= \$136 ;
+    \$signal  <= \$138 ;
   always @(posedge clk)
-    final4 <= \$137 ;
+    final4 <= \$139 ;
   always @(posedge clk)
-    drained <= \$138 ;
+    drained <= \$140 ;
   always @(posedge clk)
-    acc0 <= \$139 ;
+    acc0 <= \$141 ;
   always @(posedge clk)
-    acc1 <= \$140 ;
+    acc1 <= \$142 ;
   always @(posedge clk)
-    head <= \$141 ;
+    bank0 <= \$143 ;
   always @(posedge clk)
-    w__valid <= \$142 ;
+    bank1 <= \$144 ;
   always @(posedge clk)
-    w__payload <= \$89 ;
+    bank_left <= \$145 ;
   always @(posedge clk)
-    space <= \$143 ;
+    bank_nonempty <= \$146 ;
   always @(posedge clk)
-    credit <= \$144 ;
+    bank_single <= \$147 ;
   always @(posedge clk)
-    space_one <= \$145 ;
+    bias_head <= \$148 ;
   always @(posedge clk)
-    bank0 <= \$146 ;
+    \$signal$91  <= \$149 ;
   always @(posedge clk)
-    bank1 <= \$147 ;
+    \$signal$92  <= \$150 ;
   always @(posedge clk)
-    bank_left <= \$148 ;
+    \$signal$100  <= \$151 ;
   always @(posedge clk)
-    bank_nonempty <= \$149 ;
+    value_f0 <= \$89 [22:0];
   always @(posedge clk)
-    bank_single <= \$150 ;
+    rounded_f1 <= \$90 ;
   always @(posedge clk)
-    \$signal$91  <= \$151 ;
+    shifted_f2 <= \$91 ;
   always @(posedge clk)
-    value_f0 <= \$106 [22:0];
+    w__valid <= \$152 ;
   always @(posedge clk)
-    \$signal$92  <= \$152 ;
+    w__payload <= \$99 ;
   always @(posedge clk)
-    rounded_f1 <= \$107 ;
+    space <= \$153 ;
   always @(posedge clk)
-    valid_f2 <= \$153 ;
+    credit <= \$154 ;
   always @(posedge clk)
-    shifted_f2 <= \$108 ;
+    space_one <= \$155 ;
   \digits_mlp_int8.layer1.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -4429,409 +4435,409 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = \$12 ;
+    \$111  = \$14 ;
     if (rst) begin
-      \$109  = 1'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = input_write__addr;
+    \$112  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$110  = 5'h00;
+        \$112  = 5'h00;
       end else begin
-        \$110  = \$17 [4:0];
+        \$112  = \$19 [4:0];
       end
     end
     if (rst) begin
-      \$110  = 5'h00;
+      \$112  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = row;
+    \$113  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$111  = 8'h00;
+          \$113  = 8'h00;
         end else begin
-          \$111  = \$13 [7:0];
+          \$113  = \$15 [7:0];
         end
       end else begin
-        \$111  = \$16 [7:0];
+        \$113  = \$18 [7:0];
       end
     end
     if (rst) begin
-      \$111  = 8'h00;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = pass_index;
+    \$114  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$112  = 3'h0;
+          \$114  = 3'h0;
         end else begin
-          \$112  = \$14 [2:0];
+          \$114  = \$16 [2:0];
         end
       end
     end
     if (rst) begin
-      \$112  = 3'h0;
+      \$114  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = final_pass;
+    \$115  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$113  = 1'h0;
+          \$115  = 1'h0;
         end else begin
-          \$113  = \$15 ;
+          \$115  = \$17 ;
         end
       end
     end
-    if (rst) begin
-      \$113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = \$18 ;
-    if (rst) begin
-      \$114  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = \$21 ;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = \$23 ;
+    \$116  = \$20 ;
     if (rst) begin
       \$116  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = \$26 ;
+    \$117  = \$23 ;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = \$31 ;
+    \$118  = \$25 ;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = \$50 ;
+    \$119  = \$28 ;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = from_stream;
+    \$120  = \$33 ;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = issue;
+    \$121  = \$52 ;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = last_beat;
+    \$122  = from_stream;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = final_pass;
+    \$123  = issue;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = \$signal$66 ;
+    \$124  = last_beat;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = \$signal$67 ;
+    \$125  = final_pass;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = final0;
+    \$126  = \$signal$66 ;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = \$53 ;
+    \$127  = \$signal$67 ;
     if (rst) begin
-      \$127  = 5'h08;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = active_shift;
-    if (\$56 ) begin
-      \$128  = clamped;
-    end
+    \$128  = final0;
     if (rst) begin
-      \$128  = 5'h08;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = active_rounding;
-    if (\$56 ) begin
-      \$129  = \$58 [21:0];
-    end
+    \$129  = \$55 ;
     if (rst) begin
-      \$129  = 22'h000080;
+      \$129  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = valid1;
+    \$130  = active_shift;
+    if (\$58 ) begin
+      \$130  = clamped;
+    end
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = \$signal$73 ;
+    \$131  = active_rounding;
+    if (\$58 ) begin
+      \$131  = \$60 [21:0];
+    end
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 22'h000080;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = final1;
+    \$132  = valid1;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = \$signal$84 ;
+    \$133  = \$signal$73 ;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = \$signal$85 ;
+    \$134  = final1;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = final2;
+    \$135  = \$signal$84 ;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = \$61 ;
+    \$136  = \$signal$85 ;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = final3;
+    \$137  = final2;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = \$74 ;
+    \$138  = \$63 ;
     if (rst) begin
-      \$138  = 1'h1;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = acc0;
+    \$139  = final3;
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$140  = \$76 ;
+    if (rst) begin
+      \$140  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$141  = acc0;
     if (clear) begin
-      \$139  = 21'h000000;
+      \$141  = 21'h000000;
     end else if (\$signal$87 ) begin
-      \$139  = \$76 [20:0];
+      \$141  = \$78 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = acc1;
+    \$142  = acc1;
     if (clear) begin
-      \$140  = 21'h000000;
+      \$142  = 21'h000000;
     end else if (\$signal$87 ) begin
-      \$140  = \$78 [20:0];
+      \$142  = \$80 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = head;
+    \$143  = bank0;
     if (drain) begin
-      \$141  = \$81 [3:0];
-    end
-    if (rst) begin
-      \$141  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = valid_f2;
-    if (rst) begin
-      \$142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = space;
-    if (\$92 ) begin
-      \$143  = \$96 [2:0];
-    end else if (\$95 ) begin
-      \$143  = \$99 [2:0];
-    end
-    if (rst) begin
-      \$143  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = credit;
-    if (\$92 ) begin
-      \$144  = \$97 ;
-    end else if (\$95 ) begin
-      \$144  = 1'h1;
-    end
-    if (rst) begin
-      \$144  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = space_one;
-    if (\$92 ) begin
-      \$145  = \$98 ;
-    end else if (\$95 ) begin
-      \$145  = \$100 ;
-    end
-    if (rst) begin
-      \$145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = bank0;
-    if (drain) begin
-      \$146  = bank1;
+      \$143  = bank1;
     end else if (\$signal ) begin
-      \$146  = acc0;
+      \$143  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = bank1;
+    \$144  = bank1;
     if (drain) begin
     end else if (\$signal ) begin
-      \$147  = acc1;
+      \$144  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = bank_left;
+    \$145  = bank_left;
     if (\$signal ) begin
-      \$148  = \$101 ;
+      \$145  = \$81 ;
     end else if (drain) begin
-      \$148  = \$103 [1:0];
+      \$145  = \$83 [1:0];
     end
     if (rst) begin
-      \$148  = 2'h0;
+      \$145  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = bank_nonempty;
+    \$146  = bank_nonempty;
     if (\$signal ) begin
-      \$149  = 1'h1;
+      \$146  = 1'h1;
     end else if (drain) begin
-      \$149  = \$104 ;
+      \$146  = \$84 ;
     end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$147  = bank_single;
+    if (\$signal ) begin
+      \$147  = \$82 ;
+    end else if (drain) begin
+      \$147  = \$85 ;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$148  = bias_head;
+    if (drain) begin
+      \$148  = \$88 [3:0];
+    end
+    if (rst) begin
+      \$148  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$149  = drain;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = bank_single;
-    if (\$signal ) begin
-      \$150  = \$102 ;
-    end else if (drain) begin
-      \$150  = \$105 ;
-    end
+    \$150  = \$signal$91 ;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = drain;
+    \$151  = \$signal$92 ;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$signal$91 ;
+    \$152  = \$signal$100 ;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = \$signal$92 ;
+    \$153  = space;
+    if (\$102 ) begin
+      \$153  = \$106 [2:0];
+    end else if (\$105 ) begin
+      \$153  = \$109 [2:0];
+    end
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$154  = credit;
+    if (\$102 ) begin
+      \$154  = \$107 ;
+    end else if (\$105 ) begin
+      \$154  = 1'h1;
+    end
+    if (rst) begin
+      \$154  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$155  = space_one;
+    if (\$102 ) begin
+      \$155  = \$108 ;
+    end else if (\$105 ) begin
+      \$155  = \$110 ;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[7:0], bias_write__data[7:0] };
-  assign code_mem__w_data = { bias_write__data[7:0], bias_write__data[7:0] };
+  assign code_write__data = { write__data[7:0], write__data[7:0] };
+  assign code_mem__w_data = { write__data[7:0], write__data[7:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -4840,20 +4846,22 @@ module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
   assign sign0 = 1'h0;
   assign sign1 = 1'h0;
-  assign \$58  = { 1'h0, \$57 [31:1] };
-  assign \$101  = 2'h2;
-  assign \$102  = 1'h0;
+  assign \$11  = 1'h1;
+  assign drain = \$10 ;
+  assign \$60  = { 1'h0, \$59 [31:1] };
+  assign \$81  = 2'h2;
+  assign \$82  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -736,8 +736,8 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$25 ;
   reg \$250 ;
   reg \$251 ;
-  reg [31:0] \$252 ;
-  reg \$253 ;
+  reg \$252 ;
+  reg [31:0] \$253 ;
   reg \$254 ;
   reg \$255 ;
   wire \$26 ;
@@ -823,7 +823,6 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -856,6 +855,7 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [3:0] code_lanes = 4'h0;
   reg [8:0] code_mem__addr = 9'h000;
   reg code_mem__busy = 1'h0;
@@ -1271,19 +1271,16 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   always @(posedge clk)
     bias_mem__r_en <= \$251 ;
   always @(posedge clk)
-    read_word <= \$252 ;
+    bias_fetched <= \$252 ;
   always @(posedge clk)
-    \$signal  <= \$253 ;
+    read_word <= \$253 ;
   always @(posedge clk)
-    \$signal$107  <= \$254 ;
+    \$signal  <= \$254 ;
   always @(posedge clk)
-    bias_fetched <= \$255 ;
+    code_collect <= \$255 ;
   \digits_mlp_pow2.layer0.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[21:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -1312,6 +1309,9 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .write__data(request_data[21:0]),
+    .write__en(bias_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -1322,7 +1322,7 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347201;
+          \$155  = 32'd1247347457;
       3'h1:
           \$155  = 32'd2097216;
       3'h2:
@@ -1801,37 +1801,37 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = read_word;
+    \$252  = bias_mem__r_en;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = read_word;
     if (decoded) begin
-      \$252  = \$195 [31:0];
+      \$253  = \$195 [31:0];
     end
     if (bias_fetched) begin
-      \$252  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
+      \$253  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
     end
-    if (\$signal$107 ) begin
-      \$252  = { 28'h0000000, \$196  };
+    if (code_collect) begin
+      \$253  = { 28'h0000000, \$196  };
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$253  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = code_mem__r_en;
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = \$signal ;
+    \$254  = code_mem__r_en;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = bias_mem__r_en;
+    \$255  = \$signal ;
     if (rst) begin
       \$255  = 1'h0;
     end
@@ -1882,8 +1882,8 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
-, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
+module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
+, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1894,32 +1894,32 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  reg \$107 ;
-  reg [2:0] \$108 ;
-  wire [14:0] \$109 ;
+  wire \$107 ;
+  wire \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  wire [14:0] \$110 ;
-  wire [16:0] \$111 ;
-  reg \$112 ;
-  reg [2:0] \$113 ;
-  wire [14:0] \$114 ;
-  wire [14:0] \$115 ;
-  wire [16:0] \$116 ;
-  reg \$117 ;
-  reg [2:0] \$118 ;
-  wire [14:0] \$119 ;
+  reg [2:0] \$110 ;
+  wire [14:0] \$111 ;
+  wire [14:0] \$112 ;
+  wire [16:0] \$113 ;
+  reg \$114 ;
+  reg [2:0] \$115 ;
+  wire [14:0] \$116 ;
+  wire [14:0] \$117 ;
+  wire [16:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  wire [14:0] \$120 ;
-  wire [16:0] \$121 ;
-  reg \$122 ;
-  reg [2:0] \$123 ;
-  wire [14:0] \$124 ;
-  wire [14:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire \$127 ;
-  wire \$128 ;
+  reg [2:0] \$120 ;
+  wire [14:0] \$121 ;
+  wire [14:0] \$122 ;
+  wire [16:0] \$123 ;
+  reg \$124 ;
+  reg [2:0] \$125 ;
+  wire [14:0] \$126 ;
+  wire [14:0] \$127 ;
+  wire [16:0] \$128 ;
   wire \$129 ;
-  wire [9:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -1930,53 +1930,53 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
-  wire [22:0] \$141 ;
-  wire [23:0] \$142 ;
+  wire \$141 ;
+  wire \$142 ;
   wire [22:0] \$143 ;
   wire [23:0] \$144 ;
   wire [22:0] \$145 ;
   wire [23:0] \$146 ;
   wire [22:0] \$147 ;
   wire [23:0] \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire [5:0] \$150 ;
-  wire [5:0] \$151 ;
+  wire [22:0] \$149 ;
+  wire [9:0] \$15 ;
+  wire [23:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [3:0] \$153 ;
   wire \$154 ;
-  wire [7:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [9:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [5:0] \$157 ;
+  wire [5:0] \$158 ;
+  wire [24:0] \$159 ;
+  wire [3:0] \$16 ;
+  wire [24:0] \$160 ;
+  wire [24:0] \$161 ;
   wire \$162 ;
-  wire [3:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire [3:0] \$166 ;
+  wire [7:0] \$165 ;
+  wire [7:0] \$166 ;
   wire \$167 ;
-  wire [2:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
-  wire [6:0] \$17 ;
-  wire [3:0] \$170 ;
+  wire \$17 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [24:0] \$173 ;
-  wire [24:0] \$174 ;
-  wire [24:0] \$175 ;
-  reg \$176 ;
-  reg [5:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [2:0] \$179 ;
-  wire \$18 ;
-  reg \$180 ;
-  reg \$181 ;
+  wire [3:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [3:0] \$176 ;
+  wire \$177 ;
+  reg \$178 ;
+  reg [5:0] \$179 ;
+  wire [9:0] \$18 ;
+  reg [8:0] \$180 ;
+  reg [2:0] \$181 ;
   reg \$182 ;
   reg \$183 ;
   reg \$184 ;
@@ -1985,16 +1985,16 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg \$187 ;
   reg \$188 ;
   reg \$189 ;
-  wire \$19 ;
+  wire [6:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
   reg \$192 ;
   reg \$193 ;
-  reg [4:0] \$194 ;
-  reg [4:0] \$195 ;
-  reg [22:0] \$196 ;
-  reg \$197 ;
-  reg [2:0] \$198 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [4:0] \$196 ;
+  reg [4:0] \$197 ;
+  reg [22:0] \$198 ;
   reg \$199 ;
   wire \$2 ;
   wire \$20 ;
@@ -2013,7 +2013,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg \$211 ;
   reg [2:0] \$212 ;
   reg \$213 ;
-  reg \$214 ;
+  reg [2:0] \$214 ;
   reg \$215 ;
   reg \$216 ;
   reg \$217 ;
@@ -2022,27 +2022,29 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$22 ;
   reg \$220 ;
   reg \$221 ;
-  reg [21:0] \$222 ;
-  reg [21:0] \$223 ;
+  reg \$222 ;
+  reg \$223 ;
   reg [21:0] \$224 ;
   reg [21:0] \$225 ;
-  reg [4:0] \$226 ;
-  reg \$227 ;
-  reg [2:0] \$228 ;
-  reg \$229 ;
+  reg [21:0] \$226 ;
+  reg [21:0] \$227 ;
+  reg [21:0] \$228 ;
+  reg [21:0] \$229 ;
   wire \$23 ;
-  reg \$230 ;
+  reg [21:0] \$230 ;
   reg [21:0] \$231 ;
-  reg [21:0] \$232 ;
-  reg [21:0] \$233 ;
-  reg [21:0] \$234 ;
-  reg [2:0] \$235 ;
+  reg [2:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [4:0] \$235 ;
   reg \$236 ;
   reg \$237 ;
   reg \$238 ;
   reg \$239 ;
   wire \$24 ;
-  reg \$240 ;
+  reg [2:0] \$240 ;
+  reg \$241 ;
+  reg \$242 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -2072,17 +2074,17 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [7:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire [7:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
-  wire [31:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [31:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -2132,9 +2134,12 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg \$signal$136  = 1'h0;
   reg \$signal$139  = 1'h0;
   reg \$signal$140  = 1'h0;
+  reg \$signal$150  = 1'h0;
   reg \$signal$66  = 1'h0;
   reg \$signal$67  = 1'h0;
   reg \$signal$73  = 1'h0;
+  wire [4:0] \$signature__addr ;
+  wire [21:0] \$signature__data ;
   reg [21:0] acc0 = 22'h000000;
   reg [21:0] acc1 = 22'h000000;
   reg [21:0] acc2 = 22'h000000;
@@ -2150,6 +2155,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [4:0] bias_head = 5'h00;
   wire [4:0] bias_mem__addr;
   output [21:0] bias_mem__r_data;
   wire [21:0] bias_mem__r_data;
@@ -2157,14 +2163,6 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   wire bias_mem__r_en;
   wire [21:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [4:0] bias_read__addr;
-  wire [21:0] bias_read__data;
-  input [4:0] bias_write__addr;
-  wire [4:0] bias_write__addr;
-  input [21:0] bias_write__data;
-  wire [21:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
@@ -2229,7 +2227,6 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [4:0] head = 5'h00;
   (* init = 6'h00 *)
   wire [5:0] input_index;
   (* init = 6'h00 *)
@@ -2282,12 +2279,12 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
   reg [24:0] rounded_f1 = 25'h0000000;
   reg [8:0] row = 9'h000;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
   input [4:0] shift;
   wire [4:0] shift;
   reg [24:0] shifted_f2 = 25'h0000000;
@@ -2306,12 +2303,17 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   reg [15:0] term2 = 16'h0000;
   reg [15:0] term3 = 16'h0000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
+  wire valid_saturated;
   reg [23:0] value_f0 = 24'h000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
+  input [4:0] write__addr;
+  wire [4:0] write__addr;
+  input [21:0] write__data;
+  wire [21:0] write__data;
+  input write__en;
+  wire write__en;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -2361,12 +2363,12 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     biases[31] = 22'h00404f;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
   reg [21:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [15:0] codes [511:0];
@@ -2886,13 +2888,13 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= write__data[3:0];
     if (code_write__en[2])
-      codes[code_write__addr][11:8] <= bias_write__data[3:0];
+      codes[code_write__addr][11:8] <= write__data[3:0];
     if (code_write__en[3])
-      codes[code_write__addr][15:12] <= bias_write__data[3:0];
+      codes[code_write__addr][15:12] <= write__data[3:0];
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
@@ -2987,352 +2989,352 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = pass_index == 3'h6;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = issue ? last_beat : first_beat;
-  assign \$19  = input_write__addr == 6'h3e;
-  assign \$20  = last_beat ? 1'h0 : \$19 ;
-  assign \$21  = issue ? \$20  : last_beat;
-  assign \$22  = issue & last_beat;
-  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = pass_index == 3'h6;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = issue ? last_beat : first_beat;
+  assign \$21  = input_write__addr == 6'h3e;
+  assign \$22  = last_beat ? 1'h0 : \$21 ;
+  assign \$23  = issue ? \$22  : last_beat;
   assign \$24  = issue & last_beat;
-  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$26  = \$24  ? 1'h1 : \$25 ;
-  assign \$27  = first_beat & from_stream;
-  assign \$28  = commit_pending & \$27 ;
-  assign \$29  = \$28  & drained;
-  assign \$30  = \$29  ? 1'h0 : commit_pending;
-  assign \$31  = \$30  | commit;
-  assign \$32  = issue & last_beat;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  ? 1'h0 : commit_pending;
-  assign \$37  = \$36  | commit;
-  assign \$38  = issue ? last_beat : first_beat;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue ? final_pass : from_stream;
+  assign \$25  = \$24  ? final_pass : from_stream;
+  assign \$26  = issue & last_beat;
+  assign \$27  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$28  = \$26  ? 1'h1 : \$27 ;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = commit_pending & \$29 ;
+  assign \$31  = \$30  & drained;
+  assign \$32  = \$31  ? 1'h0 : commit_pending;
+  assign \$33  = \$32  | commit;
+  assign \$34  = issue & last_beat;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  ? 1'h0 : commit_pending;
+  assign \$39  = \$38  | commit;
+  assign \$40  = issue ? last_beat : first_beat;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \$32  | \$41 ;
-  assign \$43  = input_write__addr == 6'h3e;
-  assign \$44  = last_beat ? 1'h0 : \$43 ;
-  assign \$45  = issue ? \$44  : last_beat;
-  assign \$46  = issue & last_beat;
-  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$48  = \$46  ? 1'h1 : \$47 ;
-  assign \$49  = \$45  & \$48 ;
-  assign \$50  = \$42  | \$49 ;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = shift > 5'h17;
-  assign \$53  = \$52  ? 5'h17 : shift;
-  assign \$54  = first_beat & from_stream;
-  assign \$55  = commit_pending & \$54 ;
-  assign \$56  = \$55  & drained;
-  assign \$57  = 1'h1 << clamped;
-  assign \$59  = first_beat & from_stream;
-  assign \$60  = commit_pending & \$59 ;
-  assign \$61  = \$60  & drained;
-  assign \$62  = first_beat & from_stream;
-  assign \$63  = commit_pending & \$62 ;
-  assign \$64  = \$63  & drained;
-  assign \$65  = first_beat & from_stream;
-  assign \$66  = commit_pending & \$65 ;
-  assign \$67  = \$66  & drained;
-  assign \$68  = first_beat & from_stream;
-  assign \$69  = commit_pending & \$68 ;
-  assign \$70  = \$69  & drained;
-  assign \$71  = first_beat & from_stream;
-  assign \$72  = commit_pending & \$71 ;
-  assign \$73  = \$72  & drained;
-  assign \$74  = first_beat & from_stream;
-  assign \$75  = commit_pending & \$74 ;
-  assign \$76  = \$75  & drained;
-  assign \$77  = first_beat & from_stream;
-  assign \$78  = commit_pending & \$77 ;
-  assign \$79  = \$78  & drained;
-  assign \$80  = first_beat & from_stream;
-  assign \$81  = commit_pending & \$80 ;
-  assign \$82  = \$81  & drained;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = first_beat & from_stream;
-  assign \$87  = commit_pending & \$86 ;
-  assign \$88  = \$87  & drained;
-  assign \$89  = first_beat & from_stream;
-  assign \$90  = commit_pending & \$89 ;
-  assign \$91  = \$90  & drained;
-  assign \$92  = first_beat & from_stream;
-  assign \$93  = commit_pending & \$92 ;
-  assign \$94  = \$93  & drained;
-  assign \$95  = first_beat & from_stream;
-  assign \$96  = commit_pending & \$95 ;
-  assign \$97  = \$96  & drained;
-  assign \$98  = first_beat & from_stream;
-  assign \$99  = commit_pending & \$98 ;
-  assign \$100  = \$99  & drained;
-  assign \$101  = first_beat & from_stream;
-  assign \$102  = commit_pending & \$101 ;
-  assign \$103  = \$102  & drained;
-  assign \$104  = first_beat & from_stream;
-  assign \$105  = commit_pending & \$104 ;
-  assign \$106  = \$105  & drained;
-  assign \$109  = $signed(x2) << exponent0;
-  assign \$110  = mantissa0 ? \$109  : 15'h0000;
-  assign \$111  = { \$110 [14], \$110 [14], \$110  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$114  = $signed(x2) << exponent1;
-  assign \$115  = mantissa1 ? \$114  : 15'h0000;
-  assign \$116  = { \$115 [14], \$115 [14], \$115  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$119  = $signed(x2) << exponent2;
-  assign \$120  = mantissa2 ? \$119  : 15'h0000;
-  assign \$121  = { \$120 [14], \$120 [14], \$120  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$124  = $signed(x2) << exponent3;
-  assign \$125  = mantissa3 ? \$124  : 15'h0000;
-  assign \$126  = { \$125 [14], \$125 [14], \$125  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$127  = \$signal$135  & \$signal$136 ;
-  assign \$128  = issue | \$signal$66 ;
-  assign \$129  = valid1 | \$signal$132 ;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = \$signal$135  & \$signal$136 ;
-  assign \$132  = issue & last_beat;
-  assign \$133  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$134  = \$132  ? 1'h1 : \$133 ;
-  assign \$135  = \$131  | \$134 ;
-  assign \$136  = drain | \$signal$139 ;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$130  | \$137 ;
-  assign \$139  = \$138  | \$signal$140 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = $signed(acc0) + $signed(term0);
-  assign \$142  = $signed(\$141 ) + $signed({ 1'h0, sign0 });
-  assign \$143  = $signed(acc1) + $signed(term1);
-  assign \$144  = $signed(\$143 ) + $signed({ 1'h0, sign1 });
-  assign \$145  = $signed(acc2) + $signed(term2);
-  assign \$146  = $signed(\$145 ) + $signed({ 1'h0, sign2 });
-  assign \$147  = $signed(acc3) + $signed(term3);
-  assign \$148  = $signed(\$147 ) + $signed({ 1'h0, sign3 });
-  assign \$149  = head == 5'h1f;
-  assign \$150  = head + 1'h1;
-  assign \$151  = \$149  ? 6'h00 : \$150 ;
-  assign \$152  = ~ shifted_f2[24];
-  assign \$153  = | shifted_f2[24:7];
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = \$154  ? 8'h7f : shifted_f2[7:0];
-  assign \$156  = shifted_f2[24] ? 8'h00 : \$155 ;
-  assign \$157  = y__valid & r__ready;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = drain & \$158 ;
-  assign \$160  = y__valid & r__ready;
-  assign \$161  = ~ drain;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = space - 1'h1;
-  assign \$164  = ~ space_one;
-  assign \$165  = space == 2'h2;
-  assign \$166  = space + 1'h1;
-  assign \$167  = ~ credit;
-  assign \$170  = bank_left - 1'h1;
-  assign \$171  = ~ bank_single;
-  assign \$172  = bank_left == 2'h2;
-  assign \$173  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$174  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$175  = $signed(rounded_f1) >>> active_shift;
+  assign \$42  = issue ? final_pass : from_stream;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$34  | \$43 ;
+  assign \$45  = input_write__addr == 6'h3e;
+  assign \$46  = last_beat ? 1'h0 : \$45 ;
+  assign \$47  = issue ? \$46  : last_beat;
+  assign \$48  = issue & last_beat;
+  assign \$49  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$50  = \$48  ? 1'h1 : \$49 ;
+  assign \$51  = \$47  & \$50 ;
+  assign \$52  = \$44  | \$51 ;
+  assign \$53  = from_stream1 ? x_held : input_read__data;
+  assign \$54  = shift > 5'h17;
+  assign \$55  = \$54  ? 5'h17 : shift;
+  assign \$56  = first_beat & from_stream;
+  assign \$57  = commit_pending & \$56 ;
+  assign \$58  = \$57  & drained;
+  assign \$59  = 1'h1 << clamped;
+  assign \$61  = first_beat & from_stream;
+  assign \$62  = commit_pending & \$61 ;
+  assign \$63  = \$62  & drained;
+  assign \$64  = first_beat & from_stream;
+  assign \$65  = commit_pending & \$64 ;
+  assign \$66  = \$65  & drained;
+  assign \$67  = first_beat & from_stream;
+  assign \$68  = commit_pending & \$67 ;
+  assign \$69  = \$68  & drained;
+  assign \$70  = first_beat & from_stream;
+  assign \$71  = commit_pending & \$70 ;
+  assign \$72  = \$71  & drained;
+  assign \$73  = first_beat & from_stream;
+  assign \$74  = commit_pending & \$73 ;
+  assign \$75  = \$74  & drained;
+  assign \$76  = first_beat & from_stream;
+  assign \$77  = commit_pending & \$76 ;
+  assign \$78  = \$77  & drained;
+  assign \$79  = first_beat & from_stream;
+  assign \$80  = commit_pending & \$79 ;
+  assign \$81  = \$80  & drained;
+  assign \$82  = first_beat & from_stream;
+  assign \$83  = commit_pending & \$82 ;
+  assign \$84  = \$83  & drained;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = first_beat & from_stream;
+  assign \$89  = commit_pending & \$88 ;
+  assign \$90  = \$89  & drained;
+  assign \$91  = first_beat & from_stream;
+  assign \$92  = commit_pending & \$91 ;
+  assign \$93  = \$92  & drained;
+  assign \$94  = first_beat & from_stream;
+  assign \$95  = commit_pending & \$94 ;
+  assign \$96  = \$95  & drained;
+  assign \$97  = first_beat & from_stream;
+  assign \$98  = commit_pending & \$97 ;
+  assign \$99  = \$98  & drained;
+  assign \$100  = first_beat & from_stream;
+  assign \$101  = commit_pending & \$100 ;
+  assign \$102  = \$101  & drained;
+  assign \$103  = first_beat & from_stream;
+  assign \$104  = commit_pending & \$103 ;
+  assign \$105  = \$104  & drained;
+  assign \$106  = first_beat & from_stream;
+  assign \$107  = commit_pending & \$106 ;
+  assign \$108  = \$107  & drained;
+  assign \$111  = $signed(x2) << exponent0;
+  assign \$112  = mantissa0 ? \$111  : 15'h0000;
+  assign \$113  = { \$112 [14], \$112 [14], \$112  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$116  = $signed(x2) << exponent1;
+  assign \$117  = mantissa1 ? \$116  : 15'h0000;
+  assign \$118  = { \$117 [14], \$117 [14], \$117  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$121  = $signed(x2) << exponent2;
+  assign \$122  = mantissa2 ? \$121  : 15'h0000;
+  assign \$123  = { \$122 [14], \$122 [14], \$122  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$126  = $signed(x2) << exponent3;
+  assign \$127  = mantissa3 ? \$126  : 15'h0000;
+  assign \$128  = { \$127 [14], \$127 [14], \$127  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$129  = \$signal$135  & \$signal$136 ;
+  assign \$130  = issue | \$signal$66 ;
+  assign \$131  = valid1 | \$signal$132 ;
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = \$signal$135  & \$signal$136 ;
+  assign \$134  = issue & last_beat;
+  assign \$135  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$136  = \$134  ? 1'h1 : \$135 ;
+  assign \$137  = \$133  | \$136 ;
+  assign \$138  = drain | \$signal$139 ;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = \$132  | \$139 ;
+  assign \$141  = \$140  | \$signal$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = $signed(acc0) + $signed(term0);
+  assign \$144  = $signed(\$143 ) + $signed({ 1'h0, sign0 });
+  assign \$145  = $signed(acc1) + $signed(term1);
+  assign \$146  = $signed(\$145 ) + $signed({ 1'h0, sign1 });
+  assign \$147  = $signed(acc2) + $signed(term2);
+  assign \$148  = $signed(\$147 ) + $signed({ 1'h0, sign2 });
+  assign \$149  = $signed(acc3) + $signed(term3);
+  assign \$150  = $signed(\$149 ) + $signed({ 1'h0, sign3 });
+  assign \$153  = bank_left - 1'h1;
+  assign \$154  = ~ bank_single;
+  assign \$155  = bank_left == 2'h2;
+  assign \$156  = bias_head == 5'h1f;
+  assign \$157  = bias_head + 1'h1;
+  assign \$158  = \$156  ? 6'h00 : \$157 ;
+  assign \$159  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$160  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$161  = $signed(rounded_f1) >>> active_shift;
+  assign \$162  = ~ shifted_f2[24];
+  assign \$163  = | shifted_f2[24:7];
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$164  ? 8'h7f : shifted_f2[7:0];
+  assign \$166  = shifted_f2[24] ? 8'h00 : \$165 ;
+  assign \$167  = y__valid & r__ready;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = drain & \$168 ;
+  assign \$170  = y__valid & r__ready;
+  assign \$171  = ~ drain;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = space - 1'h1;
+  assign \$174  = ~ space_one;
+  assign \$175  = space == 2'h2;
+  assign \$176  = space + 1'h1;
+  assign \$177  = ~ credit;
   always @(posedge clk)
-    busy <= \$176 ;
+    busy <= \$178 ;
   always @(posedge clk)
-    input_write__addr <= \$177 ;
+    input_write__addr <= \$179 ;
   always @(posedge clk)
-    row <= \$178 ;
+    row <= \$180 ;
   always @(posedge clk)
-    pass_index <= \$179 ;
+    pass_index <= \$181 ;
   always @(posedge clk)
-    final_pass <= \$180 ;
+    final_pass <= \$182 ;
   always @(posedge clk)
-    first_beat <= \$181 ;
+    first_beat <= \$183 ;
   always @(posedge clk)
-    last_beat <= \$182 ;
+    last_beat <= \$184 ;
   always @(posedge clk)
-    from_stream <= \$183 ;
+    from_stream <= \$185 ;
   always @(posedge clk)
-    bank_reserved <= \$184 ;
+    bank_reserved <= \$186 ;
   always @(posedge clk)
-    commit_pending <= \$185 ;
+    commit_pending <= \$187 ;
   always @(posedge clk)
-    blocked <= \$186 ;
+    blocked <= \$188 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$187 ;
+    from_stream1 <= \$189 ;
   always @(posedge clk)
-    \$signal$66  <= \$188 ;
+    \$signal$66  <= \$190 ;
   always @(posedge clk)
-    \$signal$67  <= \$189 ;
+    \$signal$67  <= \$191 ;
   always @(posedge clk)
-    final0 <= \$190 ;
+    final0 <= \$192 ;
   always @(posedge clk)
-    x1 <= \$51 ;
+    x1 <= \$53 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$191 ;
+    valid1 <= \$193 ;
   always @(posedge clk)
-    \$signal$73  <= \$192 ;
+    \$signal$73  <= \$194 ;
   always @(posedge clk)
-    final1 <= \$193 ;
+    final1 <= \$195 ;
   always @(posedge clk)
-    clamped <= \$194 ;
+    clamped <= \$196 ;
   always @(posedge clk)
-    active_shift <= \$195 ;
+    active_shift <= \$197 ;
   always @(posedge clk)
-    active_rounding <= \$196 ;
+    active_rounding <= \$198 ;
   always @(posedge clk)
-    level0_m <= \$197 ;
+    level0_m <= \$199 ;
   always @(posedge clk)
-    level0_e <= \$198 ;
+    level0_e <= \$200 ;
   always @(posedge clk)
-    level1_m <= \$199 ;
+    level1_m <= \$201 ;
   always @(posedge clk)
-    level1_e <= \$200 ;
+    level1_e <= \$202 ;
   always @(posedge clk)
-    level2_m <= \$201 ;
+    level2_m <= \$203 ;
   always @(posedge clk)
-    level2_e <= \$202 ;
+    level2_e <= \$204 ;
   always @(posedge clk)
-    level3_m <= \$203 ;
+    level3_m <= \$205 ;
   always @(posedge clk)
-    level3_e <= \$204 ;
+    level3_e <= \$206 ;
   always @(posedge clk)
-    level4_m <= \$205 ;
+    level4_m <= \$207 ;
   always @(posedge clk)
-    level4_e <= \$206 ;
+    level4_e <= \$208 ;
   always @(posedge clk)
-    level5_m <= \$207 ;
+    level5_m <= \$209 ;
   always @(posedge clk)
-    level5_e <= \$208 ;
+    level5_e <= \$210 ;
   always @(posedge clk)
-    level6_m <= \$209 ;
+    level6_m <= \$211 ;
   always @(posedge clk)
-    level6_e <= \$210 ;
+    level6_e <= \$212 ;
   always @(posedge clk)
-    level7_m <= \$211 ;
+    level7_m <= \$213 ;
   always @(posedge clk)
-    level7_e <= \$212 ;
+    level7_e <= \$214 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    mantissa0 <= \$107 ;
+    mantissa0 <= \$109 ;
   always @(posedge clk)
-    exponent0 <= \$108 ;
+    exponent0 <= \$110 ;
   always @(posedge clk)
-    term0 <= \$111 [15:0];
+    term0 <= \$113 [15:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    mantissa1 <= \$112 ;
+    mantissa1 <= \$114 ;
   always @(posedge clk)
-    exponent1 <= \$113 ;
+    exponent1 <= \$115 ;
   always @(posedge clk)
-    term1 <= \$116 [15:0];
+    term1 <= \$118 [15:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    mantissa2 <= \$117 ;
+    mantissa2 <= \$119 ;
   always @(posedge clk)
-    exponent2 <= \$118 ;
+    exponent2 <= \$120 ;
   always @(posedge clk)
-    term2 <= \$121 [15:0];
+    term2 <= \$123 [15:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    mantissa3 <= \$122 ;
+    mantissa3 <= \$124 ;
   always @(posedge clk)
-    exponent3 <= \$123 ;
+    exponent3 <= \$125 ;
   always @(posedge clk)
-    term3 <= \$126 [15:0];
+    term3 <= \$128 [15:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$132  <= \$213 ;
+    \$signal$132  <= \$215 ;
   always @(posedge clk)
-    \$signal$133  <= \$214 ;
+    \$signal$133  <= \$216 ;
   always @(posedge clk)
-    final2 <= \$215 ;
+    final2 <= \$217 ;
   always @(posedge clk)
-    \$signal$135  <= \$216 ;
+    \$signal$135  <= \$218 ;
   always @(posedge clk)
-    \$signal$136  <= \$217 ;
+    \$signal$136  <= \$219 ;
   always @(posedge clk)
-    final3 <= \$218 ;
+    final3 <= \$220 ;
   always @(posedge clk)
-    \$signal  <= \$219 ;
+    \$signal  <= \$221 ;
   always @(posedge clk)
-    final4 <= \$220 ;
+    final4 <= \$222 ;
   always @(posedge clk)
-    drained <= \$221 ;
+    drained <= \$223 ;
   always @(posedge clk)
-    acc0 <= \$222 ;
+    acc0 <= \$224 ;
   always @(posedge clk)
-    acc1 <= \$223 ;
+    acc1 <= \$225 ;
   always @(posedge clk)
-    acc2 <= \$224 ;
+    acc2 <= \$226 ;
   always @(posedge clk)
-    acc3 <= \$225 ;
+    acc3 <= \$227 ;
   always @(posedge clk)
-    head <= \$226 ;
+    bank0 <= \$228 ;
   always @(posedge clk)
-    w__valid <= \$227 ;
+    bank1 <= \$229 ;
   always @(posedge clk)
-    w__payload <= \$156 ;
+    bank2 <= \$230 ;
   always @(posedge clk)
-    space <= \$228 ;
+    bank3 <= \$231 ;
   always @(posedge clk)
-    credit <= \$229 ;
+    bank_left <= \$232 ;
   always @(posedge clk)
-    space_one <= \$230 ;
+    bank_nonempty <= \$233 ;
   always @(posedge clk)
-    bank0 <= \$231 ;
+    bank_single <= \$234 ;
   always @(posedge clk)
-    bank1 <= \$232 ;
+    bias_head <= \$235 ;
   always @(posedge clk)
-    bank2 <= \$233 ;
+    \$signal$139  <= \$236 ;
   always @(posedge clk)
-    bank3 <= \$234 ;
+    \$signal$140  <= \$237 ;
   always @(posedge clk)
-    bank_left <= \$235 ;
+    \$signal$150  <= \$238 ;
   always @(posedge clk)
-    bank_nonempty <= \$236 ;
+    value_f0 <= \$159 [23:0];
   always @(posedge clk)
-    bank_single <= \$237 ;
+    rounded_f1 <= \$160 ;
   always @(posedge clk)
-    \$signal$139  <= \$238 ;
+    shifted_f2 <= \$161 ;
   always @(posedge clk)
-    value_f0 <= \$173 [23:0];
+    w__valid <= \$239 ;
   always @(posedge clk)
-    \$signal$140  <= \$239 ;
+    w__payload <= \$166 ;
   always @(posedge clk)
-    rounded_f1 <= \$174 ;
+    space <= \$240 ;
   always @(posedge clk)
-    valid_f2 <= \$240 ;
+    credit <= \$241 ;
   always @(posedge clk)
-    shifted_f2 <= \$175 ;
+    space_one <= \$242 ;
   \digits_mlp_pow2.layer0.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -3347,21 +3349,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$107  = level0_m;
+          \$109  = level0_m;
       3'h1:
-          \$107  = level1_m;
+          \$109  = level1_m;
       3'h2:
-          \$107  = level2_m;
+          \$109  = level2_m;
       3'h3:
-          \$107  = level3_m;
+          \$109  = level3_m;
       3'h4:
-          \$107  = level4_m;
+          \$109  = level4_m;
       3'h5:
-          \$107  = level5_m;
+          \$109  = level5_m;
       3'h6:
-          \$107  = level6_m;
+          \$109  = level6_m;
       3'h7:
-          \$107  = level7_m;
+          \$109  = level7_m;
     endcase
   end
   always @* begin
@@ -3369,21 +3371,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$108  = level0_e;
+          \$110  = level0_e;
       3'h1:
-          \$108  = level1_e;
+          \$110  = level1_e;
       3'h2:
-          \$108  = level2_e;
+          \$110  = level2_e;
       3'h3:
-          \$108  = level3_e;
+          \$110  = level3_e;
       3'h4:
-          \$108  = level4_e;
+          \$110  = level4_e;
       3'h5:
-          \$108  = level5_e;
+          \$110  = level5_e;
       3'h6:
-          \$108  = level6_e;
+          \$110  = level6_e;
       3'h7:
-          \$108  = level7_e;
+          \$110  = level7_e;
     endcase
   end
   always @* begin
@@ -3391,21 +3393,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$112  = level0_m;
+          \$114  = level0_m;
       3'h1:
-          \$112  = level1_m;
+          \$114  = level1_m;
       3'h2:
-          \$112  = level2_m;
+          \$114  = level2_m;
       3'h3:
-          \$112  = level3_m;
+          \$114  = level3_m;
       3'h4:
-          \$112  = level4_m;
+          \$114  = level4_m;
       3'h5:
-          \$112  = level5_m;
+          \$114  = level5_m;
       3'h6:
-          \$112  = level6_m;
+          \$114  = level6_m;
       3'h7:
-          \$112  = level7_m;
+          \$114  = level7_m;
     endcase
   end
   always @* begin
@@ -3413,21 +3415,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$113  = level0_e;
+          \$115  = level0_e;
       3'h1:
-          \$113  = level1_e;
+          \$115  = level1_e;
       3'h2:
-          \$113  = level2_e;
+          \$115  = level2_e;
       3'h3:
-          \$113  = level3_e;
+          \$115  = level3_e;
       3'h4:
-          \$113  = level4_e;
+          \$115  = level4_e;
       3'h5:
-          \$113  = level5_e;
+          \$115  = level5_e;
       3'h6:
-          \$113  = level6_e;
+          \$115  = level6_e;
       3'h7:
-          \$113  = level7_e;
+          \$115  = level7_e;
     endcase
   end
   always @* begin
@@ -3435,21 +3437,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$117  = level0_m;
+          \$119  = level0_m;
       3'h1:
-          \$117  = level1_m;
+          \$119  = level1_m;
       3'h2:
-          \$117  = level2_m;
+          \$119  = level2_m;
       3'h3:
-          \$117  = level3_m;
+          \$119  = level3_m;
       3'h4:
-          \$117  = level4_m;
+          \$119  = level4_m;
       3'h5:
-          \$117  = level5_m;
+          \$119  = level5_m;
       3'h6:
-          \$117  = level6_m;
+          \$119  = level6_m;
       3'h7:
-          \$117  = level7_m;
+          \$119  = level7_m;
     endcase
   end
   always @* begin
@@ -3457,21 +3459,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$118  = level0_e;
+          \$120  = level0_e;
       3'h1:
-          \$118  = level1_e;
+          \$120  = level1_e;
       3'h2:
-          \$118  = level2_e;
+          \$120  = level2_e;
       3'h3:
-          \$118  = level3_e;
+          \$120  = level3_e;
       3'h4:
-          \$118  = level4_e;
+          \$120  = level4_e;
       3'h5:
-          \$118  = level5_e;
+          \$120  = level5_e;
       3'h6:
-          \$118  = level6_e;
+          \$120  = level6_e;
       3'h7:
-          \$118  = level7_e;
+          \$120  = level7_e;
     endcase
   end
   always @* begin
@@ -3479,21 +3481,21 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$122  = level0_m;
+          \$124  = level0_m;
       3'h1:
-          \$122  = level1_m;
+          \$124  = level1_m;
       3'h2:
-          \$122  = level2_m;
+          \$124  = level2_m;
       3'h3:
-          \$122  = level3_m;
+          \$124  = level3_m;
       3'h4:
-          \$122  = level4_m;
+          \$124  = level4_m;
       3'h5:
-          \$122  = level5_m;
+          \$124  = level5_m;
       3'h6:
-          \$122  = level6_m;
+          \$124  = level6_m;
       3'h7:
-          \$122  = level7_m;
+          \$124  = level7_m;
     endcase
   end
   always @* begin
@@ -3501,242 +3503,222 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$123  = level0_e;
+          \$125  = level0_e;
       3'h1:
-          \$123  = level1_e;
+          \$125  = level1_e;
       3'h2:
-          \$123  = level2_e;
+          \$125  = level2_e;
       3'h3:
-          \$123  = level3_e;
+          \$125  = level3_e;
       3'h4:
-          \$123  = level4_e;
+          \$125  = level4_e;
       3'h5:
-          \$123  = level5_e;
+          \$125  = level5_e;
       3'h6:
-          \$123  = level6_e;
+          \$125  = level6_e;
       3'h7:
-          \$123  = level7_e;
+          \$125  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = \$12 ;
+    \$178  = \$14 ;
     if (rst) begin
-      \$176  = 1'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = input_write__addr;
+    \$179  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$177  = 6'h00;
+        \$179  = 6'h00;
       end else begin
-        \$177  = \$17 [5:0];
+        \$179  = \$19 [5:0];
       end
     end
     if (rst) begin
-      \$177  = 6'h00;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = row;
+    \$180  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$178  = 9'h000;
+          \$180  = 9'h000;
         end else begin
-          \$178  = \$13 [8:0];
+          \$180  = \$15 [8:0];
         end
       end else begin
-        \$178  = \$16 [8:0];
+        \$180  = \$18 [8:0];
       end
     end
     if (rst) begin
-      \$178  = 9'h000;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = pass_index;
+    \$181  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$179  = 3'h0;
+          \$181  = 3'h0;
         end else begin
-          \$179  = \$14 [2:0];
+          \$181  = \$16 [2:0];
         end
       end
     end
     if (rst) begin
-      \$179  = 3'h0;
+      \$181  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = final_pass;
+    \$182  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$180  = 1'h0;
+          \$182  = 1'h0;
         end else begin
-          \$180  = \$15 ;
+          \$182  = \$17 ;
         end
       end
     end
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$18 ;
-    if (rst) begin
-      \$181  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$21 ;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$23 ;
+    \$183  = \$20 ;
     if (rst) begin
       \$183  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$26 ;
+    \$184  = \$23 ;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$31 ;
+    \$185  = \$25 ;
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$50 ;
+    \$186  = \$28 ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = from_stream;
+    \$187  = \$33 ;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = issue;
+    \$188  = \$52 ;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = last_beat;
+    \$189  = from_stream;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = final_pass;
+    \$190  = issue;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$signal$66 ;
+    \$191  = last_beat;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$signal$67 ;
+    \$192  = final_pass;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = final0;
+    \$193  = \$signal$66 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \$53 ;
+    \$194  = \$signal$67 ;
     if (rst) begin
-      \$194  = 5'h0a;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = active_shift;
-    if (\$56 ) begin
-      \$195  = clamped;
-    end
+    \$195  = final0;
     if (rst) begin
-      \$195  = 5'h0a;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = active_rounding;
-    if (\$56 ) begin
-      \$196  = \$58 [22:0];
-    end
+    \$196  = \$55 ;
     if (rst) begin
-      \$196  = 23'h000200;
+      \$196  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = level0_m;
-    if (\$61 ) begin
-      \$197  = mantissas__0;
+    \$197  = active_shift;
+    if (\$58 ) begin
+      \$197  = clamped;
     end
     if (rst) begin
-      \$197  = 1'h1;
+      \$197  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = level0_e;
-    if (\$64 ) begin
-      \$198  = exponents__0;
+    \$198  = active_rounding;
+    if (\$58 ) begin
+      \$198  = \$60 [22:0];
     end
     if (rst) begin
-      \$198  = 3'h0;
+      \$198  = 23'h000200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = level1_m;
-    if (\$67 ) begin
-      \$199  = mantissas__1;
+    \$199  = level0_m;
+    if (\$63 ) begin
+      \$199  = mantissas__0;
     end
     if (rst) begin
       \$199  = 1'h1;
@@ -3744,19 +3726,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = level1_e;
-    if (\$70 ) begin
-      \$200  = exponents__1;
+    \$200  = level0_e;
+    if (\$66 ) begin
+      \$200  = exponents__0;
     end
     if (rst) begin
-      \$200  = 3'h1;
+      \$200  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = level2_m;
-    if (\$73 ) begin
-      \$201  = mantissas__2;
+    \$201  = level1_m;
+    if (\$69 ) begin
+      \$201  = mantissas__1;
     end
     if (rst) begin
       \$201  = 1'h1;
@@ -3764,19 +3746,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = level2_e;
-    if (\$76 ) begin
-      \$202  = exponents__2;
+    \$202  = level1_e;
+    if (\$72 ) begin
+      \$202  = exponents__1;
     end
     if (rst) begin
-      \$202  = 3'h2;
+      \$202  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = level3_m;
-    if (\$79 ) begin
-      \$203  = mantissas__3;
+    \$203  = level2_m;
+    if (\$75 ) begin
+      \$203  = mantissas__2;
     end
     if (rst) begin
       \$203  = 1'h1;
@@ -3784,19 +3766,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = level3_e;
-    if (\$82 ) begin
-      \$204  = exponents__3;
+    \$204  = level2_e;
+    if (\$78 ) begin
+      \$204  = exponents__2;
     end
     if (rst) begin
-      \$204  = 3'h3;
+      \$204  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = level4_m;
-    if (\$85 ) begin
-      \$205  = mantissas__4;
+    \$205  = level3_m;
+    if (\$81 ) begin
+      \$205  = mantissas__3;
     end
     if (rst) begin
       \$205  = 1'h1;
@@ -3804,19 +3786,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = level4_e;
-    if (\$88 ) begin
-      \$206  = exponents__4;
+    \$206  = level3_e;
+    if (\$84 ) begin
+      \$206  = exponents__3;
     end
     if (rst) begin
-      \$206  = 3'h4;
+      \$206  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = level5_m;
-    if (\$91 ) begin
-      \$207  = mantissas__5;
+    \$207  = level4_m;
+    if (\$87 ) begin
+      \$207  = mantissas__4;
     end
     if (rst) begin
       \$207  = 1'h1;
@@ -3824,19 +3806,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = level5_e;
-    if (\$94 ) begin
-      \$208  = exponents__5;
+    \$208  = level4_e;
+    if (\$90 ) begin
+      \$208  = exponents__4;
     end
     if (rst) begin
-      \$208  = 3'h5;
+      \$208  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = level6_m;
-    if (\$97 ) begin
-      \$209  = mantissas__6;
+    \$209  = level5_m;
+    if (\$93 ) begin
+      \$209  = mantissas__5;
     end
     if (rst) begin
       \$209  = 1'h1;
@@ -3844,19 +3826,19 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = level6_e;
-    if (\$100 ) begin
-      \$210  = exponents__6;
+    \$210  = level5_e;
+    if (\$96 ) begin
+      \$210  = exponents__5;
     end
     if (rst) begin
-      \$210  = 3'h6;
+      \$210  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = level7_m;
-    if (\$103 ) begin
-      \$211  = mantissas__7;
+    \$211  = level6_m;
+    if (\$99 ) begin
+      \$211  = mantissas__6;
     end
     if (rst) begin
       \$211  = 1'h1;
@@ -3864,261 +3846,281 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = level7_e;
-    if (\$106 ) begin
-      \$212  = exponents__7;
+    \$212  = level6_e;
+    if (\$102 ) begin
+      \$212  = exponents__6;
     end
     if (rst) begin
-      \$212  = 3'h7;
+      \$212  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = valid1;
+    \$213  = level7_m;
+    if (\$105 ) begin
+      \$213  = mantissas__7;
+    end
     if (rst) begin
-      \$213  = 1'h0;
+      \$213  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = \$signal$73 ;
+    \$214  = level7_e;
+    if (\$108 ) begin
+      \$214  = exponents__7;
+    end
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = final1;
+    \$215  = valid1;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = \$signal$132 ;
+    \$216  = \$signal$73 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = \$signal$133 ;
+    \$217  = final1;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = final2;
+    \$218  = \$signal$132 ;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = \$127 ;
+    \$219  = \$signal$133 ;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = final3;
+    \$220  = final2;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = \$140 ;
+    \$221  = \$129 ;
     if (rst) begin
-      \$221  = 1'h1;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = acc0;
-    if (clear) begin
-      \$222  = 22'h000000;
-    end else if (\$signal$135 ) begin
-      \$222  = \$142 [21:0];
+    \$222  = final3;
+    if (rst) begin
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = acc1;
-    if (clear) begin
-      \$223  = 22'h000000;
-    end else if (\$signal$135 ) begin
-      \$223  = \$144 [21:0];
+    \$223  = \$142 ;
+    if (rst) begin
+      \$223  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = acc2;
+    \$224  = acc0;
     if (clear) begin
       \$224  = 22'h000000;
     end else if (\$signal$135 ) begin
-      \$224  = \$146 [21:0];
+      \$224  = \$144 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = acc3;
+    \$225  = acc1;
     if (clear) begin
       \$225  = 22'h000000;
     end else if (\$signal$135 ) begin
-      \$225  = \$148 [21:0];
+      \$225  = \$146 [21:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = head;
+    \$226  = acc2;
+    if (clear) begin
+      \$226  = 22'h000000;
+    end else if (\$signal$135 ) begin
+      \$226  = \$148 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$227  = acc3;
+    if (clear) begin
+      \$227  = 22'h000000;
+    end else if (\$signal$135 ) begin
+      \$227  = \$150 [21:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$228  = bank0;
     if (drain) begin
-      \$226  = \$151 [4:0];
-    end
-    if (rst) begin
-      \$226  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = valid_f2;
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = space;
-    if (\$159 ) begin
-      \$228  = \$163 [2:0];
-    end else if (\$162 ) begin
-      \$228  = \$166 [2:0];
-    end
-    if (rst) begin
-      \$228  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = credit;
-    if (\$159 ) begin
-      \$229  = \$164 ;
-    end else if (\$162 ) begin
-      \$229  = 1'h1;
-    end
-    if (rst) begin
-      \$229  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = space_one;
-    if (\$159 ) begin
-      \$230  = \$165 ;
-    end else if (\$162 ) begin
-      \$230  = \$167 ;
-    end
-    if (rst) begin
-      \$230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = bank0;
-    if (drain) begin
-      \$231  = bank1;
+      \$228  = bank1;
     end else if (\$signal ) begin
-      \$231  = acc0;
+      \$228  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = bank1;
+    \$229  = bank1;
     if (drain) begin
-      \$232  = bank2;
+      \$229  = bank2;
     end else if (\$signal ) begin
-      \$232  = acc1;
+      \$229  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = bank2;
+    \$230  = bank2;
     if (drain) begin
-      \$233  = bank3;
+      \$230  = bank3;
     end else if (\$signal ) begin
-      \$233  = acc2;
+      \$230  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = bank3;
+    \$231  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$234  = acc3;
+      \$231  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = bank_left;
+    \$232  = bank_left;
     if (\$signal ) begin
-      \$235  = \$168 ;
+      \$232  = \$151 ;
     end else if (drain) begin
-      \$235  = \$170 [2:0];
+      \$232  = \$153 [2:0];
     end
     if (rst) begin
-      \$235  = 3'h0;
+      \$232  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = bank_nonempty;
+    \$233  = bank_nonempty;
     if (\$signal ) begin
-      \$236  = 1'h1;
+      \$233  = 1'h1;
     end else if (drain) begin
-      \$236  = \$171 ;
+      \$233  = \$154 ;
     end
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$234  = bank_single;
+    if (\$signal ) begin
+      \$234  = \$152 ;
+    end else if (drain) begin
+      \$234  = \$155 ;
+    end
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$235  = bias_head;
+    if (drain) begin
+      \$235  = \$158 [4:0];
+    end
+    if (rst) begin
+      \$235  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$236  = drain;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = bank_single;
-    if (\$signal ) begin
-      \$237  = \$169 ;
-    end else if (drain) begin
-      \$237  = \$172 ;
-    end
+    \$237  = \$signal$139 ;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = drain;
+    \$238  = \$signal$140 ;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = \$signal$139 ;
+    \$239  = \$signal$150 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = \$signal$140 ;
+    \$240  = space;
+    if (\$169 ) begin
+      \$240  = \$173 [2:0];
+    end else if (\$172 ) begin
+      \$240  = \$176 [2:0];
+    end
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$241  = credit;
+    if (\$169 ) begin
+      \$241  = \$174 ;
+    end else if (\$172 ) begin
+      \$241  = 1'h1;
+    end
+    if (rst) begin
+      \$241  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$242  = space_one;
+    if (\$169 ) begin
+      \$242  = \$175 ;
+    end else if (\$172 ) begin
+      \$242  = \$177 ;
+    end
+    if (rst) begin
+      \$242  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
-  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_write__data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
+  assign code_mem__w_data = { write__data[3:0], write__data[3:0], write__data[3:0], write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -4127,18 +4129,20 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$58  = { 1'h0, \$57 [31:1] };
-  assign \$168  = 3'h4;
-  assign \$169  = 1'h0;
+  assign \$11  = 1'h1;
+  assign drain = \$10 ;
+  assign \$60  = { 1'h0, \$59 [31:1] };
+  assign \$151  = 3'h4;
+  assign \$152  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4503,8 +4507,8 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$25 ;
   reg \$250 ;
   reg \$251 ;
-  reg [31:0] \$252 ;
-  reg \$253 ;
+  reg \$252 ;
+  reg [31:0] \$253 ;
   reg \$254 ;
   reg \$255 ;
   wire \$26 ;
@@ -4590,7 +4594,6 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
   (* init = 1'h0 *)
   wire ack;
   reg bias_fetched = 1'h0;
@@ -4623,6 +4626,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire clk;
   (* init = 1'h0 *)
   wire code_busy;
+  reg code_collect = 1'h0;
   reg [1:0] code_lanes = 2'h0;
   reg [7:0] code_mem__addr = 8'h00;
   reg code_mem__busy = 1'h0;
@@ -5038,19 +5042,16 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   always @(posedge clk)
     bias_mem__r_en <= \$251 ;
   always @(posedge clk)
-    read_word <= \$252 ;
+    bias_fetched <= \$252 ;
   always @(posedge clk)
-    \$signal  <= \$253 ;
+    read_word <= \$253 ;
   always @(posedge clk)
-    \$signal$107  <= \$254 ;
+    \$signal  <= \$254 ;
   always @(posedge clk)
-    bias_fetched <= \$255 ;
+    code_collect <= \$255 ;
   \digits_mlp_pow2.layer1.datapath  datapath (
     .bias_mem__r_data(bias_mem__r_data),
     .bias_mem__r_en(bias_mem__r_en),
-    .bias_write__addr(bias_mem__addr),
-    .bias_write__data(request_data[20:0]),
-    .bias_write__en(bias_mem__w_en),
     .busy(busy),
     .clk(clk),
     .code_mem__r_data(code_mem__r_data),
@@ -5079,6 +5080,9 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     .r__ready(y__ready),
     .rst(rst),
     .shift(shift),
+    .write__addr(bias_mem__addr),
+    .write__data(request_data[20:0]),
+    .write__en(bias_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -5089,7 +5093,7 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347201;
+          \$155  = 32'd1247347457;
       3'h1:
           \$155  = 32'd655392;
       3'h2:
@@ -5568,37 +5572,37 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = read_word;
+    \$252  = bias_mem__r_en;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$253  = read_word;
     if (decoded) begin
-      \$252  = \$195 [31:0];
+      \$253  = \$195 [31:0];
     end
     if (bias_fetched) begin
-      \$252  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
+      \$253  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
     end
-    if (\$signal$107 ) begin
-      \$252  = { 28'h0000000, \$196  };
+    if (code_collect) begin
+      \$253  = { 28'h0000000, \$196  };
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$253  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = code_mem__r_en;
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = \$signal ;
+    \$254  = code_mem__r_en;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = bias_mem__r_en;
+    \$255  = \$signal ;
     if (rst) begin
       \$255  = 1'h0;
     end
@@ -5649,8 +5653,8 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, bias_write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
-, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, bias_write__addr, bias_write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
+module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
+, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5661,19 +5665,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  reg \$107 ;
-  reg [2:0] \$108 ;
-  wire [14:0] \$109 ;
+  wire \$107 ;
+  wire \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  wire [14:0] \$110 ;
-  wire [16:0] \$111 ;
-  reg \$112 ;
-  reg [2:0] \$113 ;
-  wire [14:0] \$114 ;
-  wire [14:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
+  reg [2:0] \$110 ;
+  wire [14:0] \$111 ;
+  wire [14:0] \$112 ;
+  wire [16:0] \$113 ;
+  reg \$114 ;
+  reg [2:0] \$115 ;
+  wire [14:0] \$116 ;
+  wire [14:0] \$117 ;
+  wire [16:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
@@ -5686,52 +5690,52 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [8:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
-  wire [21:0] \$131 ;
-  wire [22:0] \$132 ;
+  wire \$131 ;
+  wire \$132 ;
   wire [21:0] \$133 ;
   wire [22:0] \$134 ;
-  wire \$135 ;
-  wire [4:0] \$136 ;
-  wire [4:0] \$137 ;
+  wire [21:0] \$135 ;
+  wire [22:0] \$136 ;
+  wire [1:0] \$137 ;
   wire \$138 ;
-  wire \$139 ;
-  wire [3:0] \$14 ;
+  wire [2:0] \$139 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
-  wire [7:0] \$144 ;
-  wire [7:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
+  wire [4:0] \$143 ;
+  wire [4:0] \$144 ;
+  wire [23:0] \$145 ;
+  wire [23:0] \$146 ;
+  wire [23:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire \$15 ;
+  wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [3:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
-  wire [3:0] \$155 ;
+  wire [7:0] \$154 ;
+  wire [7:0] \$155 ;
   wire \$156 ;
-  wire [1:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
-  wire [2:0] \$159 ;
-  wire [8:0] \$16 ;
+  wire \$159 ;
+  wire [3:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [23:0] \$162 ;
-  wire [23:0] \$163 ;
-  wire [23:0] \$164 ;
-  reg \$165 ;
-  reg [4:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [2:0] \$168 ;
-  reg \$169 ;
-  wire [5:0] \$17 ;
-  reg \$170 ;
+  wire [3:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [3:0] \$165 ;
+  wire \$166 ;
+  reg \$167 ;
+  reg [4:0] \$168 ;
+  reg [7:0] \$169 ;
+  wire \$17 ;
+  reg [2:0] \$170 ;
   reg \$171 ;
   reg \$172 ;
   reg \$173 ;
@@ -5741,18 +5745,18 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
-  wire \$18 ;
+  wire [8:0] \$18 ;
   reg \$180 ;
   reg \$181 ;
   reg \$182 ;
-  reg [4:0] \$183 ;
-  reg [4:0] \$184 ;
-  reg [21:0] \$185 ;
-  reg \$186 ;
-  reg [2:0] \$187 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg [4:0] \$185 ;
+  reg [4:0] \$186 ;
+  reg [21:0] \$187 ;
   reg \$188 ;
   reg [2:0] \$189 ;
-  wire \$19 ;
+  wire [5:0] \$19 ;
   reg \$190 ;
   reg [2:0] \$191 ;
   reg \$192 ;
@@ -5768,7 +5772,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$200 ;
   reg [2:0] \$201 ;
   reg \$202 ;
-  reg \$203 ;
+  reg [2:0] \$203 ;
   reg \$204 ;
   reg \$205 ;
   reg \$206 ;
@@ -5777,22 +5781,24 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$209 ;
   wire \$21 ;
   reg \$210 ;
-  reg [20:0] \$211 ;
-  reg [20:0] \$212 ;
-  reg [3:0] \$213 ;
-  reg \$214 ;
-  reg [2:0] \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [20:0] \$218 ;
-  reg [20:0] \$219 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg [20:0] \$213 ;
+  reg [20:0] \$214 ;
+  reg [20:0] \$215 ;
+  reg [20:0] \$216 ;
+  reg [1:0] \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire \$22 ;
-  reg [1:0] \$220 ;
+  reg [3:0] \$220 ;
   reg \$221 ;
   reg \$222 ;
   reg \$223 ;
   reg \$224 ;
-  reg \$225 ;
+  reg [2:0] \$225 ;
+  reg \$226 ;
+  reg \$227 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -5824,17 +5830,17 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [7:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire [7:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
-  wire [31:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [31:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -5884,9 +5890,12 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg \$signal$126  = 1'h0;
   reg \$signal$129  = 1'h0;
   reg \$signal$130  = 1'h0;
+  reg \$signal$136  = 1'h0;
   reg \$signal$66  = 1'h0;
   reg \$signal$67  = 1'h0;
   reg \$signal$73  = 1'h0;
+  wire [3:0] \$signature__addr ;
+  wire [20:0] \$signature__data ;
   reg [20:0] acc0 = 21'h000000;
   reg [20:0] acc1 = 21'h000000;
   reg [21:0] active_rounding = 22'h000080;
@@ -5898,6 +5907,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg bank_nonempty = 1'h0;
   reg bank_reserved = 1'h0;
   reg bank_single = 1'h0;
+  reg [3:0] bias_head = 4'h0;
   wire [3:0] bias_mem__addr;
   output [20:0] bias_mem__r_data;
   wire [20:0] bias_mem__r_data;
@@ -5905,14 +5915,6 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   wire bias_mem__r_en;
   wire [20:0] bias_mem__w_data;
   wire bias_mem__w_en;
-  wire [3:0] bias_read__addr;
-  wire [20:0] bias_read__data;
-  input [3:0] bias_write__addr;
-  wire [3:0] bias_write__addr;
-  input [20:0] bias_write__data;
-  wire [20:0] bias_write__data;
-  input bias_write__en;
-  wire bias_write__en;
   reg blocked = 1'h0;
   output busy;
   reg busy = 1'h0;
@@ -5975,7 +5977,6 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg first_beat = 1'h1;
   reg from_stream = 1'h1;
   reg from_stream1 = 1'h0;
-  reg [3:0] head = 4'h0;
   (* init = 5'h00 *)
   wire [4:0] input_index;
   (* init = 5'h00 *)
@@ -6026,12 +6027,12 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   input r__ready;
   wire r__ready;
   wire r__valid;
-  (* init = 8'h00 *)
-  wire [7:0] result_f3;
   reg [23:0] rounded_f1 = 24'h000000;
   reg [7:0] row = 8'h00;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
+  wire [7:0] saturated;
   input [4:0] shift;
   wire [4:0] shift;
   reg [23:0] shifted_f2 = 24'h000000;
@@ -6044,12 +6045,17 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   reg [15:0] term0 = 16'h0000;
   reg [15:0] term1 = 16'h0000;
   reg valid1 = 1'h0;
-  reg valid_f2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_f3;
+  wire valid_saturated;
   reg [22:0] value_f0 = 23'h000000;
   reg [7:0] w__payload = 8'h00;
   reg w__valid = 1'h0;
+  input [3:0] write__addr;
+  wire [3:0] write__addr;
+  input [20:0] write__data;
+  wire [20:0] write__data;
+  input write__en;
+  wire write__en;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -6077,12 +6083,12 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     biases[9] = 21'h1fff9c;
   end
   always @(posedge clk) begin
-    if (bias_write__en)
-      biases[bias_write__addr] <= bias_write__data;
+    if (write__en)
+      biases[write__addr] <= write__data;
   end
   reg [20:0] _0_;
   always @(posedge clk) begin
-    _0_ <= biases[bias_read__addr];
+    _0_ <= biases[\$signature__addr ];
   end
   assign bias_mem__r_data = _0_;
   reg [7:0] codes [159:0];
@@ -6250,9 +6256,9 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @(posedge clk) begin
     if (code_write__en[0])
-      codes[code_write__addr][3:0] <= bias_write__data[3:0];
+      codes[code_write__addr][3:0] <= write__data[3:0];
     if (code_write__en[1])
-      codes[code_write__addr][7:4] <= bias_write__data[3:0];
+      codes[code_write__addr][7:4] <= write__data[3:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
@@ -6315,317 +6321,317 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign code_read__addr = code_mem__r_en ? code_write__addr : row;
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
-  assign bias_read__addr = bias_mem__r_en ? bias_write__addr : head;
+  assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
   assign \$8  = bank_nonempty & credit;
   assign \$9  = ~ bias_mem__r_en;
-  assign drain = \$8  & \$9 ;
+  assign \$10  = \$8  & \$9 ;
   assign bank_drained = drain & bank_single;
-  assign \$10  = first_beat & from_stream;
-  assign \$11  = \$10  & drained;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = row + 1'h1;
-  assign \$14  = pass_index + 1'h1;
-  assign \$15  = pass_index == 2'h3;
-  assign \$16  = row + 1'h1;
-  assign \$17  = input_write__addr + 1'h1;
-  assign \$18  = issue ? last_beat : first_beat;
-  assign \$19  = input_write__addr == 5'h1e;
-  assign \$20  = last_beat ? 1'h0 : \$19 ;
-  assign \$21  = issue ? \$20  : last_beat;
-  assign \$22  = issue & last_beat;
-  assign \$23  = \$22  ? final_pass : from_stream;
+  assign \$12  = first_beat & from_stream;
+  assign \$13  = \$12  & drained;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = row + 1'h1;
+  assign \$16  = pass_index + 1'h1;
+  assign \$17  = pass_index == 2'h3;
+  assign \$18  = row + 1'h1;
+  assign \$19  = input_write__addr + 1'h1;
+  assign \$20  = issue ? last_beat : first_beat;
+  assign \$21  = input_write__addr == 5'h1e;
+  assign \$22  = last_beat ? 1'h0 : \$21 ;
+  assign \$23  = issue ? \$22  : last_beat;
   assign \$24  = issue & last_beat;
-  assign \$25  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$26  = \$24  ? 1'h1 : \$25 ;
-  assign \$27  = first_beat & from_stream;
-  assign \$28  = commit_pending & \$27 ;
-  assign \$29  = \$28  & drained;
-  assign \$30  = \$29  ? 1'h0 : commit_pending;
-  assign \$31  = \$30  | commit;
-  assign \$32  = issue & last_beat;
-  assign \$33  = first_beat & from_stream;
-  assign \$34  = commit_pending & \$33 ;
-  assign \$35  = \$34  & drained;
-  assign \$36  = \$35  ? 1'h0 : commit_pending;
-  assign \$37  = \$36  | commit;
-  assign \$38  = issue ? last_beat : first_beat;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = issue ? final_pass : from_stream;
+  assign \$25  = \$24  ? final_pass : from_stream;
+  assign \$26  = issue & last_beat;
+  assign \$27  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$28  = \$26  ? 1'h1 : \$27 ;
+  assign \$29  = first_beat & from_stream;
+  assign \$30  = commit_pending & \$29 ;
+  assign \$31  = \$30  & drained;
+  assign \$32  = \$31  ? 1'h0 : commit_pending;
+  assign \$33  = \$32  | commit;
+  assign \$34  = issue & last_beat;
+  assign \$35  = first_beat & from_stream;
+  assign \$36  = commit_pending & \$35 ;
+  assign \$37  = \$36  & drained;
+  assign \$38  = \$37  ? 1'h0 : commit_pending;
+  assign \$39  = \$38  | commit;
+  assign \$40  = issue ? last_beat : first_beat;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \$32  | \$41 ;
-  assign \$43  = input_write__addr == 5'h1e;
-  assign \$44  = last_beat ? 1'h0 : \$43 ;
-  assign \$45  = issue ? \$44  : last_beat;
-  assign \$46  = issue & last_beat;
-  assign \$47  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$48  = \$46  ? 1'h1 : \$47 ;
-  assign \$49  = \$45  & \$48 ;
-  assign \$50  = \$42  | \$49 ;
-  assign \$51  = from_stream1 ? x_held : input_read__data;
-  assign \$52  = shift > 5'h16;
-  assign \$53  = \$52  ? 5'h16 : shift;
-  assign \$54  = first_beat & from_stream;
-  assign \$55  = commit_pending & \$54 ;
-  assign \$56  = \$55  & drained;
-  assign \$57  = 1'h1 << clamped;
-  assign \$59  = first_beat & from_stream;
-  assign \$60  = commit_pending & \$59 ;
-  assign \$61  = \$60  & drained;
-  assign \$62  = first_beat & from_stream;
-  assign \$63  = commit_pending & \$62 ;
-  assign \$64  = \$63  & drained;
-  assign \$65  = first_beat & from_stream;
-  assign \$66  = commit_pending & \$65 ;
-  assign \$67  = \$66  & drained;
-  assign \$68  = first_beat & from_stream;
-  assign \$69  = commit_pending & \$68 ;
-  assign \$70  = \$69  & drained;
-  assign \$71  = first_beat & from_stream;
-  assign \$72  = commit_pending & \$71 ;
-  assign \$73  = \$72  & drained;
-  assign \$74  = first_beat & from_stream;
-  assign \$75  = commit_pending & \$74 ;
-  assign \$76  = \$75  & drained;
-  assign \$77  = first_beat & from_stream;
-  assign \$78  = commit_pending & \$77 ;
-  assign \$79  = \$78  & drained;
-  assign \$80  = first_beat & from_stream;
-  assign \$81  = commit_pending & \$80 ;
-  assign \$82  = \$81  & drained;
-  assign \$83  = first_beat & from_stream;
-  assign \$84  = commit_pending & \$83 ;
-  assign \$85  = \$84  & drained;
-  assign \$86  = first_beat & from_stream;
-  assign \$87  = commit_pending & \$86 ;
-  assign \$88  = \$87  & drained;
-  assign \$89  = first_beat & from_stream;
-  assign \$90  = commit_pending & \$89 ;
-  assign \$91  = \$90  & drained;
-  assign \$92  = first_beat & from_stream;
-  assign \$93  = commit_pending & \$92 ;
-  assign \$94  = \$93  & drained;
-  assign \$95  = first_beat & from_stream;
-  assign \$96  = commit_pending & \$95 ;
-  assign \$97  = \$96  & drained;
-  assign \$98  = first_beat & from_stream;
-  assign \$99  = commit_pending & \$98 ;
-  assign \$100  = \$99  & drained;
-  assign \$101  = first_beat & from_stream;
-  assign \$102  = commit_pending & \$101 ;
-  assign \$103  = \$102  & drained;
-  assign \$104  = first_beat & from_stream;
-  assign \$105  = commit_pending & \$104 ;
-  assign \$106  = \$105  & drained;
-  assign \$109  = $signed(x2) << exponent0;
-  assign \$110  = mantissa0 ? \$109  : 15'h0000;
-  assign \$111  = { \$110 [14], \$110 [14], \$110  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$114  = $signed(x2) << exponent1;
-  assign \$115  = mantissa1 ? \$114  : 15'h0000;
-  assign \$116  = { \$115 [14], \$115 [14], \$115  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$117  = \$signal$125  & \$signal$126 ;
-  assign \$118  = issue | \$signal$66 ;
-  assign \$119  = valid1 | \$signal$122 ;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = \$signal$125  & \$signal$126 ;
-  assign \$122  = issue & last_beat;
-  assign \$123  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$124  = \$122  ? 1'h1 : \$123 ;
-  assign \$125  = \$121  | \$124 ;
-  assign \$126  = drain | \$signal$129 ;
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = \$120  | \$127 ;
-  assign \$129  = \$128  | \$signal$130 ;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = $signed(acc0) + $signed(term0);
-  assign \$132  = $signed(\$131 ) + $signed({ 1'h0, sign0 });
-  assign \$133  = $signed(acc1) + $signed(term1);
-  assign \$134  = $signed(\$133 ) + $signed({ 1'h0, sign1 });
-  assign \$135  = head == 4'h9;
-  assign \$136  = head + 1'h1;
-  assign \$137  = \$135  ? 5'h00 : \$136 ;
-  assign \$138  = ~ shifted_f2[23];
-  assign \$139  = | shifted_f2[23:7];
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = & shifted_f2[23:7];
-  assign \$142  = ~ \$141 ;
-  assign \$143  = shifted_f2[23] & \$142 ;
-  assign \$144  = \$143  ? 8'h80 : shifted_f2[7:0];
-  assign \$145  = \$140  ? 8'h7f : \$144 ;
-  assign \$146  = y__valid & r__ready;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = drain & \$147 ;
-  assign \$149  = y__valid & r__ready;
-  assign \$150  = ~ drain;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = space - 1'h1;
-  assign \$153  = ~ space_one;
-  assign \$154  = space == 2'h2;
-  assign \$155  = space + 1'h1;
-  assign \$156  = ~ credit;
-  assign \$159  = bank_left - 1'h1;
-  assign \$160  = ~ bank_single;
-  assign \$161  = bank_left == 2'h2;
-  assign \$162  = $signed(bank0) + $signed({ 1'h0, active_rounding });
-  assign \$163  = $signed(value_f0) + $signed(bias_mem__r_data);
-  assign \$164  = $signed(rounded_f1) >>> active_shift;
+  assign \$42  = issue ? final_pass : from_stream;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$34  | \$43 ;
+  assign \$45  = input_write__addr == 5'h1e;
+  assign \$46  = last_beat ? 1'h0 : \$45 ;
+  assign \$47  = issue ? \$46  : last_beat;
+  assign \$48  = issue & last_beat;
+  assign \$49  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$50  = \$48  ? 1'h1 : \$49 ;
+  assign \$51  = \$47  & \$50 ;
+  assign \$52  = \$44  | \$51 ;
+  assign \$53  = from_stream1 ? x_held : input_read__data;
+  assign \$54  = shift > 5'h16;
+  assign \$55  = \$54  ? 5'h16 : shift;
+  assign \$56  = first_beat & from_stream;
+  assign \$57  = commit_pending & \$56 ;
+  assign \$58  = \$57  & drained;
+  assign \$59  = 1'h1 << clamped;
+  assign \$61  = first_beat & from_stream;
+  assign \$62  = commit_pending & \$61 ;
+  assign \$63  = \$62  & drained;
+  assign \$64  = first_beat & from_stream;
+  assign \$65  = commit_pending & \$64 ;
+  assign \$66  = \$65  & drained;
+  assign \$67  = first_beat & from_stream;
+  assign \$68  = commit_pending & \$67 ;
+  assign \$69  = \$68  & drained;
+  assign \$70  = first_beat & from_stream;
+  assign \$71  = commit_pending & \$70 ;
+  assign \$72  = \$71  & drained;
+  assign \$73  = first_beat & from_stream;
+  assign \$74  = commit_pending & \$73 ;
+  assign \$75  = \$74  & drained;
+  assign \$76  = first_beat & from_stream;
+  assign \$77  = commit_pending & \$76 ;
+  assign \$78  = \$77  & drained;
+  assign \$79  = first_beat & from_stream;
+  assign \$80  = commit_pending & \$79 ;
+  assign \$81  = \$80  & drained;
+  assign \$82  = first_beat & from_stream;
+  assign \$83  = commit_pending & \$82 ;
+  assign \$84  = \$83  & drained;
+  assign \$85  = first_beat & from_stream;
+  assign \$86  = commit_pending & \$85 ;
+  assign \$87  = \$86  & drained;
+  assign \$88  = first_beat & from_stream;
+  assign \$89  = commit_pending & \$88 ;
+  assign \$90  = \$89  & drained;
+  assign \$91  = first_beat & from_stream;
+  assign \$92  = commit_pending & \$91 ;
+  assign \$93  = \$92  & drained;
+  assign \$94  = first_beat & from_stream;
+  assign \$95  = commit_pending & \$94 ;
+  assign \$96  = \$95  & drained;
+  assign \$97  = first_beat & from_stream;
+  assign \$98  = commit_pending & \$97 ;
+  assign \$99  = \$98  & drained;
+  assign \$100  = first_beat & from_stream;
+  assign \$101  = commit_pending & \$100 ;
+  assign \$102  = \$101  & drained;
+  assign \$103  = first_beat & from_stream;
+  assign \$104  = commit_pending & \$103 ;
+  assign \$105  = \$104  & drained;
+  assign \$106  = first_beat & from_stream;
+  assign \$107  = commit_pending & \$106 ;
+  assign \$108  = \$107  & drained;
+  assign \$111  = $signed(x2) << exponent0;
+  assign \$112  = mantissa0 ? \$111  : 15'h0000;
+  assign \$113  = { \$112 [14], \$112 [14], \$112  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$116  = $signed(x2) << exponent1;
+  assign \$117  = mantissa1 ? \$116  : 15'h0000;
+  assign \$118  = { \$117 [14], \$117 [14], \$117  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$119  = \$signal$125  & \$signal$126 ;
+  assign \$120  = issue | \$signal$66 ;
+  assign \$121  = valid1 | \$signal$122 ;
+  assign \$122  = \$120  | \$121 ;
+  assign \$123  = \$signal$125  & \$signal$126 ;
+  assign \$124  = issue & last_beat;
+  assign \$125  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$126  = \$124  ? 1'h1 : \$125 ;
+  assign \$127  = \$123  | \$126 ;
+  assign \$128  = drain | \$signal$129 ;
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = \$122  | \$129 ;
+  assign \$131  = \$130  | \$signal$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = $signed(acc0) + $signed(term0);
+  assign \$134  = $signed(\$133 ) + $signed({ 1'h0, sign0 });
+  assign \$135  = $signed(acc1) + $signed(term1);
+  assign \$136  = $signed(\$135 ) + $signed({ 1'h0, sign1 });
+  assign \$139  = bank_left - 1'h1;
+  assign \$140  = ~ bank_single;
+  assign \$141  = bank_left == 2'h2;
+  assign \$142  = bias_head == 4'h9;
+  assign \$143  = bias_head + 1'h1;
+  assign \$144  = \$142  ? 5'h00 : \$143 ;
+  assign \$145  = $signed(bank0) + $signed({ 1'h0, active_rounding });
+  assign \$146  = $signed(value_f0) + $signed(bias_mem__r_data);
+  assign \$147  = $signed(rounded_f1) >>> active_shift;
+  assign \$148  = ~ shifted_f2[23];
+  assign \$149  = | shifted_f2[23:7];
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = & shifted_f2[23:7];
+  assign \$152  = ~ \$151 ;
+  assign \$153  = shifted_f2[23] & \$152 ;
+  assign \$154  = \$153  ? 8'h80 : shifted_f2[7:0];
+  assign \$155  = \$150  ? 8'h7f : \$154 ;
+  assign \$156  = y__valid & r__ready;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = drain & \$157 ;
+  assign \$159  = y__valid & r__ready;
+  assign \$160  = ~ drain;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = space - 1'h1;
+  assign \$163  = ~ space_one;
+  assign \$164  = space == 2'h2;
+  assign \$165  = space + 1'h1;
+  assign \$166  = ~ credit;
   always @(posedge clk)
-    busy <= \$165 ;
+    busy <= \$167 ;
   always @(posedge clk)
-    input_write__addr <= \$166 ;
+    input_write__addr <= \$168 ;
   always @(posedge clk)
-    row <= \$167 ;
+    row <= \$169 ;
   always @(posedge clk)
-    pass_index <= \$168 ;
+    pass_index <= \$170 ;
   always @(posedge clk)
-    final_pass <= \$169 ;
+    final_pass <= \$171 ;
   always @(posedge clk)
-    first_beat <= \$170 ;
+    first_beat <= \$172 ;
   always @(posedge clk)
-    last_beat <= \$171 ;
+    last_beat <= \$173 ;
   always @(posedge clk)
-    from_stream <= \$172 ;
+    from_stream <= \$174 ;
   always @(posedge clk)
-    bank_reserved <= \$173 ;
+    bank_reserved <= \$175 ;
   always @(posedge clk)
-    commit_pending <= \$174 ;
+    commit_pending <= \$176 ;
   always @(posedge clk)
-    blocked <= \$175 ;
+    blocked <= \$177 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$176 ;
+    from_stream1 <= \$178 ;
   always @(posedge clk)
-    \$signal$66  <= \$177 ;
+    \$signal$66  <= \$179 ;
   always @(posedge clk)
-    \$signal$67  <= \$178 ;
+    \$signal$67  <= \$180 ;
   always @(posedge clk)
-    final0 <= \$179 ;
+    final0 <= \$181 ;
   always @(posedge clk)
-    x1 <= \$51 ;
+    x1 <= \$53 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$180 ;
+    valid1 <= \$182 ;
   always @(posedge clk)
-    \$signal$73  <= \$181 ;
+    \$signal$73  <= \$183 ;
   always @(posedge clk)
-    final1 <= \$182 ;
+    final1 <= \$184 ;
   always @(posedge clk)
-    clamped <= \$183 ;
+    clamped <= \$185 ;
   always @(posedge clk)
-    active_shift <= \$184 ;
+    active_shift <= \$186 ;
   always @(posedge clk)
-    active_rounding <= \$185 ;
+    active_rounding <= \$187 ;
   always @(posedge clk)
-    level0_m <= \$186 ;
+    level0_m <= \$188 ;
   always @(posedge clk)
-    level0_e <= \$187 ;
+    level0_e <= \$189 ;
   always @(posedge clk)
-    level1_m <= \$188 ;
+    level1_m <= \$190 ;
   always @(posedge clk)
-    level1_e <= \$189 ;
+    level1_e <= \$191 ;
   always @(posedge clk)
-    level2_m <= \$190 ;
+    level2_m <= \$192 ;
   always @(posedge clk)
-    level2_e <= \$191 ;
+    level2_e <= \$193 ;
   always @(posedge clk)
-    level3_m <= \$192 ;
+    level3_m <= \$194 ;
   always @(posedge clk)
-    level3_e <= \$193 ;
+    level3_e <= \$195 ;
   always @(posedge clk)
-    level4_m <= \$194 ;
+    level4_m <= \$196 ;
   always @(posedge clk)
-    level4_e <= \$195 ;
+    level4_e <= \$197 ;
   always @(posedge clk)
-    level5_m <= \$196 ;
+    level5_m <= \$198 ;
   always @(posedge clk)
-    level5_e <= \$197 ;
+    level5_e <= \$199 ;
   always @(posedge clk)
-    level6_m <= \$198 ;
+    level6_m <= \$200 ;
   always @(posedge clk)
-    level6_e <= \$199 ;
+    level6_e <= \$201 ;
   always @(posedge clk)
-    level7_m <= \$200 ;
+    level7_m <= \$202 ;
   always @(posedge clk)
-    level7_e <= \$201 ;
+    level7_e <= \$203 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    mantissa0 <= \$107 ;
+    mantissa0 <= \$109 ;
   always @(posedge clk)
-    exponent0 <= \$108 ;
+    exponent0 <= \$110 ;
   always @(posedge clk)
-    term0 <= \$111 [15:0];
+    term0 <= \$113 [15:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    mantissa1 <= \$112 ;
+    mantissa1 <= \$114 ;
   always @(posedge clk)
-    exponent1 <= \$113 ;
+    exponent1 <= \$115 ;
   always @(posedge clk)
-    term1 <= \$116 [15:0];
+    term1 <= \$118 [15:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
-    \$signal$122  <= \$202 ;
+    \$signal$122  <= \$204 ;
   always @(posedge clk)
-    \$signal$123  <= \$203 ;
+    \$signal$123  <= \$205 ;
   always @(posedge clk)
-    final2 <= \$204 ;
+    final2 <= \$206 ;
   always @(posedge clk)
-    \$signal$125  <= \$205 ;
+    \$signal$125  <= \$207 ;
   always @(posedge clk)
-    \$signal$126  <= \$206 ;
+    \$signal$126  <= \$208 ;
   always @(posedge clk)
-    final3 <= \$207 ;
+    final3 <= \$209 ;
   always @(posedge clk)
-    \$signal  <= \$208 ;
+    \$signal  <= \$210 ;
   always @(posedge clk)
-    final4 <= \$209 ;
+    final4 <= \$211 ;
   always @(posedge clk)
-    drained <= \$210 ;
+    drained <= \$212 ;
   always @(posedge clk)
-    acc0 <= \$211 ;
+    acc0 <= \$213 ;
   always @(posedge clk)
-    acc1 <= \$212 ;
+    acc1 <= \$214 ;
   always @(posedge clk)
-    head <= \$213 ;
+    bank0 <= \$215 ;
   always @(posedge clk)
-    w__valid <= \$214 ;
+    bank1 <= \$216 ;
   always @(posedge clk)
-    w__payload <= \$145 ;
+    bank_left <= \$217 ;
   always @(posedge clk)
-    space <= \$215 ;
+    bank_nonempty <= \$218 ;
   always @(posedge clk)
-    credit <= \$216 ;
+    bank_single <= \$219 ;
   always @(posedge clk)
-    space_one <= \$217 ;
+    bias_head <= \$220 ;
   always @(posedge clk)
-    bank0 <= \$218 ;
+    \$signal$129  <= \$221 ;
   always @(posedge clk)
-    bank1 <= \$219 ;
+    \$signal$130  <= \$222 ;
   always @(posedge clk)
-    bank_left <= \$220 ;
+    \$signal$136  <= \$223 ;
   always @(posedge clk)
-    bank_nonempty <= \$221 ;
+    value_f0 <= \$145 [22:0];
   always @(posedge clk)
-    bank_single <= \$222 ;
+    rounded_f1 <= \$146 ;
   always @(posedge clk)
-    \$signal$129  <= \$223 ;
+    shifted_f2 <= \$147 ;
   always @(posedge clk)
-    value_f0 <= \$162 [22:0];
+    w__valid <= \$224 ;
   always @(posedge clk)
-    \$signal$130  <= \$224 ;
+    w__payload <= \$155 ;
   always @(posedge clk)
-    rounded_f1 <= \$163 ;
+    space <= \$225 ;
   always @(posedge clk)
-    valid_f2 <= \$225 ;
+    credit <= \$226 ;
   always @(posedge clk)
-    shifted_f2 <= \$164 ;
+    space_one <= \$227 ;
   \digits_mlp_pow2.layer1.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -6640,21 +6646,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$107  = level0_m;
+          \$109  = level0_m;
       3'h1:
-          \$107  = level1_m;
+          \$109  = level1_m;
       3'h2:
-          \$107  = level2_m;
+          \$109  = level2_m;
       3'h3:
-          \$107  = level3_m;
+          \$109  = level3_m;
       3'h4:
-          \$107  = level4_m;
+          \$109  = level4_m;
       3'h5:
-          \$107  = level5_m;
+          \$109  = level5_m;
       3'h6:
-          \$107  = level6_m;
+          \$109  = level6_m;
       3'h7:
-          \$107  = level7_m;
+          \$109  = level7_m;
     endcase
   end
   always @* begin
@@ -6662,21 +6668,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$108  = level0_e;
+          \$110  = level0_e;
       3'h1:
-          \$108  = level1_e;
+          \$110  = level1_e;
       3'h2:
-          \$108  = level2_e;
+          \$110  = level2_e;
       3'h3:
-          \$108  = level3_e;
+          \$110  = level3_e;
       3'h4:
-          \$108  = level4_e;
+          \$110  = level4_e;
       3'h5:
-          \$108  = level5_e;
+          \$110  = level5_e;
       3'h6:
-          \$108  = level6_e;
+          \$110  = level6_e;
       3'h7:
-          \$108  = level7_e;
+          \$110  = level7_e;
     endcase
   end
   always @* begin
@@ -6684,21 +6690,21 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$112  = level0_m;
+          \$114  = level0_m;
       3'h1:
-          \$112  = level1_m;
+          \$114  = level1_m;
       3'h2:
-          \$112  = level2_m;
+          \$114  = level2_m;
       3'h3:
-          \$112  = level3_m;
+          \$114  = level3_m;
       3'h4:
-          \$112  = level4_m;
+          \$114  = level4_m;
       3'h5:
-          \$112  = level5_m;
+          \$114  = level5_m;
       3'h6:
-          \$112  = level6_m;
+          \$114  = level6_m;
       3'h7:
-          \$112  = level7_m;
+          \$114  = level7_m;
     endcase
   end
   always @* begin
@@ -6706,242 +6712,222 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$113  = level0_e;
+          \$115  = level0_e;
       3'h1:
-          \$113  = level1_e;
+          \$115  = level1_e;
       3'h2:
-          \$113  = level2_e;
+          \$115  = level2_e;
       3'h3:
-          \$113  = level3_e;
+          \$115  = level3_e;
       3'h4:
-          \$113  = level4_e;
+          \$115  = level4_e;
       3'h5:
-          \$113  = level5_e;
+          \$115  = level5_e;
       3'h6:
-          \$113  = level6_e;
+          \$115  = level6_e;
       3'h7:
-          \$113  = level7_e;
+          \$115  = level7_e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = \$12 ;
+    \$167  = \$14 ;
     if (rst) begin
-      \$165  = 1'h0;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = input_write__addr;
+    \$168  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$166  = 5'h00;
+        \$168  = 5'h00;
       end else begin
-        \$166  = \$17 [4:0];
+        \$168  = \$19 [4:0];
       end
     end
     if (rst) begin
-      \$166  = 5'h00;
+      \$168  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = row;
+    \$169  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$167  = 8'h00;
+          \$169  = 8'h00;
         end else begin
-          \$167  = \$13 [7:0];
+          \$169  = \$15 [7:0];
         end
       end else begin
-        \$167  = \$16 [7:0];
+        \$169  = \$18 [7:0];
       end
     end
     if (rst) begin
-      \$167  = 8'h00;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = pass_index;
+    \$170  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$168  = 3'h0;
+          \$170  = 3'h0;
         end else begin
-          \$168  = \$14 [2:0];
+          \$170  = \$16 [2:0];
         end
       end
     end
     if (rst) begin
-      \$168  = 3'h0;
+      \$170  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = final_pass;
+    \$171  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$169  = 1'h0;
+          \$171  = 1'h0;
         end else begin
-          \$169  = \$15 ;
+          \$171  = \$17 ;
         end
       end
     end
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = \$18 ;
-    if (rst) begin
-      \$170  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = \$21 ;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = \$23 ;
+    \$172  = \$20 ;
     if (rst) begin
       \$172  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = \$26 ;
+    \$173  = \$23 ;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$174  = \$31 ;
+    \$174  = \$25 ;
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = \$50 ;
+    \$175  = \$28 ;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$176  = from_stream;
+    \$176  = \$33 ;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = issue;
+    \$177  = \$52 ;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = last_beat;
+    \$178  = from_stream;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$179  = final_pass;
+    \$179  = issue;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = \$signal$66 ;
+    \$180  = last_beat;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$181  = \$signal$67 ;
+    \$181  = final_pass;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$182  = final0;
+    \$182  = \$signal$66 ;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$183  = \$53 ;
+    \$183  = \$signal$67 ;
     if (rst) begin
-      \$183  = 5'h08;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$184  = active_shift;
-    if (\$56 ) begin
-      \$184  = clamped;
-    end
+    \$184  = final0;
     if (rst) begin
-      \$184  = 5'h08;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$185  = active_rounding;
-    if (\$56 ) begin
-      \$185  = \$58 [21:0];
-    end
+    \$185  = \$55 ;
     if (rst) begin
-      \$185  = 22'h000080;
+      \$185  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$186  = level0_m;
-    if (\$61 ) begin
-      \$186  = mantissas__0;
+    \$186  = active_shift;
+    if (\$58 ) begin
+      \$186  = clamped;
     end
     if (rst) begin
-      \$186  = 1'h1;
+      \$186  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$187  = level0_e;
-    if (\$64 ) begin
-      \$187  = exponents__0;
+    \$187  = active_rounding;
+    if (\$58 ) begin
+      \$187  = \$60 [21:0];
     end
     if (rst) begin
-      \$187  = 3'h0;
+      \$187  = 22'h000080;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$188  = level1_m;
-    if (\$67 ) begin
-      \$188  = mantissas__1;
+    \$188  = level0_m;
+    if (\$63 ) begin
+      \$188  = mantissas__0;
     end
     if (rst) begin
       \$188  = 1'h1;
@@ -6949,19 +6935,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$189  = level1_e;
-    if (\$70 ) begin
-      \$189  = exponents__1;
+    \$189  = level0_e;
+    if (\$66 ) begin
+      \$189  = exponents__0;
     end
     if (rst) begin
-      \$189  = 3'h1;
+      \$189  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = level2_m;
-    if (\$73 ) begin
-      \$190  = mantissas__2;
+    \$190  = level1_m;
+    if (\$69 ) begin
+      \$190  = mantissas__1;
     end
     if (rst) begin
       \$190  = 1'h1;
@@ -6969,19 +6955,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$191  = level2_e;
-    if (\$76 ) begin
-      \$191  = exponents__2;
+    \$191  = level1_e;
+    if (\$72 ) begin
+      \$191  = exponents__1;
     end
     if (rst) begin
-      \$191  = 3'h2;
+      \$191  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = level3_m;
-    if (\$79 ) begin
-      \$192  = mantissas__3;
+    \$192  = level2_m;
+    if (\$75 ) begin
+      \$192  = mantissas__2;
     end
     if (rst) begin
       \$192  = 1'h1;
@@ -6989,19 +6975,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$193  = level3_e;
-    if (\$82 ) begin
-      \$193  = exponents__3;
+    \$193  = level2_e;
+    if (\$78 ) begin
+      \$193  = exponents__2;
     end
     if (rst) begin
-      \$193  = 3'h3;
+      \$193  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$194  = level4_m;
-    if (\$85 ) begin
-      \$194  = mantissas__4;
+    \$194  = level3_m;
+    if (\$81 ) begin
+      \$194  = mantissas__3;
     end
     if (rst) begin
       \$194  = 1'h1;
@@ -7009,19 +6995,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = level4_e;
-    if (\$88 ) begin
-      \$195  = exponents__4;
+    \$195  = level3_e;
+    if (\$84 ) begin
+      \$195  = exponents__3;
     end
     if (rst) begin
-      \$195  = 3'h4;
+      \$195  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$196  = level5_m;
-    if (\$91 ) begin
-      \$196  = mantissas__5;
+    \$196  = level4_m;
+    if (\$87 ) begin
+      \$196  = mantissas__4;
     end
     if (rst) begin
       \$196  = 1'h1;
@@ -7029,19 +7015,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = level5_e;
-    if (\$94 ) begin
-      \$197  = exponents__5;
+    \$197  = level4_e;
+    if (\$90 ) begin
+      \$197  = exponents__4;
     end
     if (rst) begin
-      \$197  = 3'h5;
+      \$197  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$198  = level6_m;
-    if (\$97 ) begin
-      \$198  = mantissas__6;
+    \$198  = level5_m;
+    if (\$93 ) begin
+      \$198  = mantissas__5;
     end
     if (rst) begin
       \$198  = 1'h1;
@@ -7049,19 +7035,19 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$199  = level6_e;
-    if (\$100 ) begin
-      \$199  = exponents__6;
+    \$199  = level5_e;
+    if (\$96 ) begin
+      \$199  = exponents__5;
     end
     if (rst) begin
-      \$199  = 3'h6;
+      \$199  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$200  = level7_m;
-    if (\$103 ) begin
-      \$200  = mantissas__7;
+    \$200  = level6_m;
+    if (\$99 ) begin
+      \$200  = mantissas__6;
     end
     if (rst) begin
       \$200  = 1'h1;
@@ -7069,225 +7055,245 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$201  = level7_e;
-    if (\$106 ) begin
-      \$201  = exponents__7;
+    \$201  = level6_e;
+    if (\$102 ) begin
+      \$201  = exponents__6;
     end
     if (rst) begin
-      \$201  = 3'h7;
+      \$201  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$202  = valid1;
+    \$202  = level7_m;
+    if (\$105 ) begin
+      \$202  = mantissas__7;
+    end
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$203  = \$signal$73 ;
+    \$203  = level7_e;
+    if (\$108 ) begin
+      \$203  = exponents__7;
+    end
     if (rst) begin
-      \$203  = 1'h0;
+      \$203  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$204  = final1;
+    \$204  = valid1;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$205  = \$signal$122 ;
+    \$205  = \$signal$73 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$206  = \$signal$123 ;
+    \$206  = final1;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$207  = final2;
+    \$207  = \$signal$122 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$208  = \$117 ;
+    \$208  = \$signal$123 ;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$209  = final3;
+    \$209  = final2;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$210  = \$130 ;
+    \$210  = \$119 ;
     if (rst) begin
-      \$210  = 1'h1;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$211  = acc0;
+    \$211  = final3;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$212  = \$132 ;
+    if (rst) begin
+      \$212  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$213  = acc0;
     if (clear) begin
-      \$211  = 21'h000000;
+      \$213  = 21'h000000;
     end else if (\$signal$125 ) begin
-      \$211  = \$132 [20:0];
+      \$213  = \$134 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$212  = acc1;
+    \$214  = acc1;
     if (clear) begin
-      \$212  = 21'h000000;
+      \$214  = 21'h000000;
     end else if (\$signal$125 ) begin
-      \$212  = \$134 [20:0];
+      \$214  = \$136 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$213  = head;
+    \$215  = bank0;
     if (drain) begin
-      \$213  = \$137 [3:0];
-    end
-    if (rst) begin
-      \$213  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$214  = valid_f2;
-    if (rst) begin
-      \$214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$215  = space;
-    if (\$148 ) begin
-      \$215  = \$152 [2:0];
-    end else if (\$151 ) begin
-      \$215  = \$155 [2:0];
-    end
-    if (rst) begin
-      \$215  = 3'h7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$216  = credit;
-    if (\$148 ) begin
-      \$216  = \$153 ;
-    end else if (\$151 ) begin
-      \$216  = 1'h1;
-    end
-    if (rst) begin
-      \$216  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$217  = space_one;
-    if (\$148 ) begin
-      \$217  = \$154 ;
-    end else if (\$151 ) begin
-      \$217  = \$156 ;
-    end
-    if (rst) begin
-      \$217  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$218  = bank0;
-    if (drain) begin
-      \$218  = bank1;
+      \$215  = bank1;
     end else if (\$signal ) begin
-      \$218  = acc0;
+      \$215  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$219  = bank1;
+    \$216  = bank1;
     if (drain) begin
     end else if (\$signal ) begin
-      \$219  = acc1;
+      \$216  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$220  = bank_left;
+    \$217  = bank_left;
     if (\$signal ) begin
-      \$220  = \$157 ;
+      \$217  = \$137 ;
     end else if (drain) begin
-      \$220  = \$159 [1:0];
+      \$217  = \$139 [1:0];
     end
     if (rst) begin
-      \$220  = 2'h0;
+      \$217  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$221  = bank_nonempty;
+    \$218  = bank_nonempty;
     if (\$signal ) begin
-      \$221  = 1'h1;
+      \$218  = 1'h1;
     end else if (drain) begin
-      \$221  = \$160 ;
+      \$218  = \$140 ;
     end
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$219  = bank_single;
+    if (\$signal ) begin
+      \$219  = \$138 ;
+    end else if (drain) begin
+      \$219  = \$141 ;
+    end
+    if (rst) begin
+      \$219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$220  = bias_head;
+    if (drain) begin
+      \$220  = \$144 [3:0];
+    end
+    if (rst) begin
+      \$220  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$221  = drain;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$222  = bank_single;
-    if (\$signal ) begin
-      \$222  = \$158 ;
-    end else if (drain) begin
-      \$222  = \$161 ;
-    end
+    \$222  = \$signal$129 ;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$223  = drain;
+    \$223  = \$signal$130 ;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$224  = \$signal$129 ;
+    \$224  = \$signal$136 ;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$225  = \$signal$130 ;
+    \$225  = space;
+    if (\$158 ) begin
+      \$225  = \$162 [2:0];
+    end else if (\$161 ) begin
+      \$225  = \$165 [2:0];
+    end
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 3'h7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$226  = credit;
+    if (\$158 ) begin
+      \$226  = \$163 ;
+    end else if (\$161 ) begin
+      \$226  = 1'h1;
+    end
+    if (rst) begin
+      \$226  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$227  = space_one;
+    if (\$158 ) begin
+      \$227  = \$164 ;
+    end else if (\$161 ) begin
+      \$227  = \$166 ;
+    end
+    if (rst) begin
+      \$227  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
-  assign code_write__data = { bias_write__data[3:0], bias_write__data[3:0] };
-  assign code_mem__w_data = { bias_write__data[3:0], bias_write__data[3:0] };
+  assign code_write__data = { write__data[3:0], write__data[3:0] };
+  assign code_mem__w_data = { write__data[3:0], write__data[3:0] };
   assign code_mem__w_en = code_write__en;
   assign code_row_address = code_read__addr;
   assign \commit_pending$9  = commit_pending;
@@ -7296,18 +7302,20 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
   assign x__payload = input_write__data;
   assign input_read__addr = input_write__addr;
   assign code_row1 = code_mem__r_data;
-  assign bias_mem__addr = bias_write__addr;
-  assign bias_mem__w_data = bias_write__data;
-  assign bias_mem__w_en = bias_write__en;
-  assign bias_read__data = bias_mem__r_data;
-  assign valid_f3 = w__valid;
-  assign result_f3 = w__payload;
+  assign bias_mem__addr = write__addr;
+  assign bias_mem__w_data = write__data;
+  assign bias_mem__w_en = write__en;
+  assign \$signature__data  = bias_mem__r_data;
+  assign valid_saturated = w__valid;
+  assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$58  = { 1'h0, \$57 [31:1] };
-  assign \$157  = 2'h2;
-  assign \$158  = 1'h0;
+  assign \$11  = 1'h1;
+  assign drain = \$10 ;
+  assign \$60  = { 1'h0, \$59 [31:1] };
+  assign \$137  = 2'h2;
+  assign \$138  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -1,10 +1,11 @@
 """A generated design as it is on disk, with the reference that says what it must compute.
 
 ``Design.from_manifest(path)`` rebuilds the design from the files the generator wrote:
-layer parameters, codebooks, shifts and scales from the manifest (``NAME.json``), codes and
-biases from the memory images beside it. Nothing is regenerated, so a Verilog file that was
-edited or broken after generation disagrees with ``Design.forward``, which is the bit-exact
-reference (``jaynes_hw.contract.reference``) of what the design holds.
+layer parameters, codebooks, shifts and real scales from the manifest (``NAME.json``);
+codes, biases and channel scales from the memory images beside it. Nothing is regenerated,
+so a Verilog file that was edited or broken after generation disagrees with
+``Design.forward``, which is the bit-exact reference (``jaynes_hw.contract.reference``) of
+what the design holds.
 
 A ``Design`` is mutable on purpose: a testbench or a tuner changes a layer's codebook, shift
 or codes as it writes them through the configuration port, and ``forward`` follows.
@@ -22,7 +23,12 @@ from jaynes_hw.contract.codebook import weights_from_levels
 from jaynes_hw.contract.geometry import Convolution, PerInference, run_layer
 from jaynes_hw.contract.layer_config import LayerConfig
 from jaynes_hw.contract.manifest import LayerEntry, Manifest
-from jaynes_hw.contract.memory_image import read_hex, unpack_bias_rows, unpack_code_rows
+from jaynes_hw.contract.memory_image import (
+    read_hex,
+    unpack_bias_rows,
+    unpack_code_rows,
+    unpack_scale_rows,
+)
 from jaynes_hw.contract.registers import LayerDriver, RegisterMap
 
 
@@ -44,6 +50,8 @@ class DesignLayer(PerInference):
     convolution : Convolution or None
         A convolution layer's window and pooling (the codes are then one position's dense
         layer, ``(out_channels, window_size)``).
+    scales : int64 array (n_out,) or None
+        The channel scales (None without ``scale_bits``).
     """
 
     config: LayerConfig
@@ -54,6 +62,7 @@ class DesignLayer(PerInference):
     bias: np.ndarray | None
     base_address: int
     convolution: Convolution | None = None
+    scales: np.ndarray | None = None
 
     @property
     def driver(self) -> LayerDriver:
@@ -75,7 +84,7 @@ class DesignLayer(PerInference):
         """The layer's bit-exact outputs (batch, values_out) for int inputs (batch,
         values_in); a convolution is the dense layer at every position, then its pooling."""
         arithmetic = self.config.arithmetic(self.shift)
-        return run_layer(arithmetic, self.weights(), x, self.bias, self.convolution)
+        return run_layer(arithmetic, self.weights(), x, self.bias, self.convolution, self.scales)
 
 
 @dataclass
@@ -165,10 +174,13 @@ def _layer(directory: Path, entry: LayerEntry) -> DesignLayer:
     bias = None
     if config.bias_bits:
         bias = unpack_bias_rows(config, read_hex(directory / entry.memories["bias"]))
+    scales = None
+    if config.scale_bits:
+        scales = unpack_scale_rows(config, read_hex(directory / entry.memories["scales"]))
     mantissas = exponents = None
     if entry.codebook is not None:
         mantissas, exponents = entry.codebook.mantissas.copy(), entry.codebook.exponents.copy()
     return DesignLayer(
         config, stored, mantissas, exponents, entry.shift, bias, entry.base_address,
-        entry.convolution,
+        entry.convolution, scales,
     )  # fmt: skip

@@ -408,11 +408,12 @@ def run_layer(
     x: np.ndarray,
     bias: np.ndarray | None,
     convolution: Convolution | None,
+    scales: np.ndarray | None = None,
 ) -> np.ndarray:
     """The bit-exact layer on inputs (batch, values_in): ``reference_layer``, at every
     position and then pooled for a convolution. Returns (batch, values_out)."""
 
     def dense(inputs):
-        return reference_layer(arithmetic, weights, inputs, bias)
+        return reference_layer(arithmetic, weights, inputs, bias, scales)
 
     return dense(x) if convolution is None else convolution.apply(dense, x)

@@ -95,6 +95,9 @@ class LayerConfig:
         Codebook register format (``lognormal`` only).
     bias_bits : int
         Signed per-output bias width, 0 for no bias.
+    scale_bits : int
+        Unsigned per-output channel scale width (0..16), 0 for none: the finish stage
+        multiplies an output's sum by its scale before the bias (folded datapaths only).
     relu : bool
         Apply max(0, .) after saturation.
     datapath : str
@@ -120,6 +123,7 @@ class LayerConfig:
     relu: bool = False
     datapath: str = "auto"
     code_memory: str = "block"
+    scale_bits: int = 0
 
     def __post_init__(self) -> None:
         check_core(self.kind)
@@ -136,6 +140,10 @@ class LayerConfig:
                 raise UserError(f"{name} must be an integer from 2 to 16, not {value!r}")
         if isinstance(self.bias_bits, bool) or self.bias_bits not in range(0, 33):
             raise UserError(f"bias_bits must be 0 (no bias) to 32, not {self.bias_bits!r}")
+        if isinstance(self.scale_bits, bool) or self.scale_bits not in range(0, 17):
+            raise UserError(
+                f"scale_bits must be 0 (no channel scales) to 16, not {self.scale_bits!r}"
+            )
         if not isinstance(self.relu, bool):
             raise UserError(f"relu must be true or false, not {self.relu!r}")
         if self.kind == "int8":
@@ -154,6 +162,8 @@ class LayerConfig:
         if self.kind == "int8" and datapath in UNROLLED_DATAPATHS:
             raise UserError("an unrolled core needs codes and a codebook: lognormal only")
         object.__setattr__(self, "datapath", datapath)
+        if self.unrolled and self.scale_bits:
+            raise UserError("channel scales need a folded datapath (per_lane or shared)")
         if self.unrolled:
             object.__setattr__(self, "lanes", self.n_out)
             if self.n_out * self.code_bits > 4096:
@@ -242,12 +252,13 @@ class LayerConfig:
     @property
     def accumulator_bits(self) -> int:
         """Signed accumulator width: no input, code or register value can overflow it."""
-        return accumulator_width(self.n_in, self.act_bits, self.max_level, self.bias_bits)
+        return self.arithmetic().accumulator_width
 
     @property
     def sum_bits(self) -> int:
         """Signed width of a lane's accumulator and bank entry: the terms without the bias,
-        which joins in the shared finish stage (``accumulator_bits`` wide)."""
+        which join in the shared finish stage (``accumulator_bits`` wide),
+        with the channel scale."""
         return accumulator_width(self.n_in, self.act_bits, self.max_level)
 
     @property
@@ -271,6 +282,7 @@ class LayerConfig:
             relu=self.relu,
             bias_bits=self.bias_bits,
             max_level=self.max_level,
+            scale_bits=self.scale_bits,
         )
 
     @property
@@ -309,9 +321,21 @@ class LayerConfig:
     # Pipeline: issue, memory outputs registered (read), decode or products (s1), term (s2),
     # accumulate (s3), into the bank (s4, the idle cycle after a pass), then the shared
     # finish unit: + rounding (f0), + bias (f1), >> S (f2), saturated (f3) into the output
-    # queue, whose head is y two cycles later.
-    PIPELINE_LATENCY = 12  # cycles from a pass's last input beat issuing to its first result
+    # queue, whose head is y two cycles later. With channel scales the finish unit has one
+    # stage more: the sum (f0), times the scale beside bias + rounding (f1), their sum (f2),
+    # >> S (f3), saturated (f4).
     BANK_SLACK = 6  # cycles from a pass's last beat issuing until its sums can leave the bank
+
+    @property
+    def finish_stages(self) -> int:
+        """Registered stages from the bank's head to the output queue's input."""
+        return 5 if self.scale_bits else 4
+
+    @property
+    def pipeline_latency(self) -> int:
+        """Folded: cycles from a pass's last input beat issuing to its first result on y
+        (12; 13 with channel scales)."""
+        return 8 + self.finish_stages
 
     @property
     def cycles_per_pass(self) -> int:
@@ -331,10 +355,10 @@ class LayerConfig:
     @property
     def latency_cycles(self) -> int:
         """Cycles from a vector's last input taken to its first result on ``y`` (folded:
-        ``PIPELINE_LATENCY``; unrolled: at most, ``unrolled_latency`` for the deepest adder
+        ``pipeline_latency``; unrolled: at most, ``unrolled_latency`` for the deepest adder
         tree the layer's codes could need, all n_in connections of an output in one bin)."""
         if not self.unrolled:
-            return self.PIPELINE_LATENCY
+            return self.pipeline_latency
         return self.unrolled_latency(max(self.n_in - 1, 0).bit_length())
 
     def unrolled_latency(self, tree_depth: int) -> int:
@@ -404,6 +428,7 @@ PARAMETERS = (
     "out_bits",
     "code_bits",
     "bias_bits",
+    "scale_bits",
     "relu",
     "mantissa_bits",
     "exponent_bits",

@@ -12,7 +12,7 @@ synthesis flow read it back with ``Manifest.read``. The document::
      "timing": {"layer_latency_cycles", "vector_period_cycles", "macs_per_vector",
                 "full_rate", "note"},
      "layers": [{"name", "base_address", "config", "shift", "codebook", "weight_scale",
-                 "input_scale", "output_scale", "bias", "memories", "register_map",
+                 "input_scale", "output_scale", "bias", "scales", "memories", "register_map",
                  "notes", ["convolution"]}],
      "source": {...}}                                          # how the design was made
 
@@ -20,8 +20,10 @@ synthesis flow read it back with ``Manifest.read``. The document::
 layers), ``register_map`` is ``RegisterMap.to_json``; a convolution layer has ``convolution``
 (``Convolution.to_json``: its window and pooling; the config is then one position's dense
 layer), a dense layer none; ``memories`` names the ``.hex`` files of
-the layer's code (and bias) memory. Scales are floats in the real units of the trained
-network (null when the network gives no input scale).
+the layer's code (and bias, and channel scale) memory. ``scales`` are the integer channel
+scales c[o] (null without ``scale_bits``); ``weight_scale``, ``input_scale`` and
+``output_scale`` are floats in the real units of the trained network (the last two null when
+the network gives no input scale).
 """
 
 from __future__ import annotations
@@ -75,12 +77,15 @@ class LayerEntry(PerInference):
     bias : list of int or None
         Reset value of the bias memory.
     memories : dict
-        ``{"codes": file name, "bias": file name}`` of the ``.hex`` memory images.
+        ``{"codes": file name, "bias": file name, "scales": file name}`` of the ``.hex``
+        memory images (bias and scales only when the layer has them).
     notes : list of str
         What the generator changed from the request (e.g. lanes clamped to n_out).
     convolution : Convolution or None
         A convolution layer's window and pooling (``config`` is then one position's dense
         layer); None for a dense layer.
+    scales : list of int or None
+        Reset value of the channel scale memory (None without ``scale_bits``).
     """
 
     name: str
@@ -95,6 +100,7 @@ class LayerEntry(PerInference):
     memories: dict[str, str]
     notes: list[str] = field(default_factory=list)
     convolution: Convolution | None = None
+    scales: list[int] | None = None
 
     def to_json(self) -> dict:
         record = {
@@ -107,6 +113,7 @@ class LayerEntry(PerInference):
             "input_scale": self.input_scale,
             "output_scale": self.output_scale,
             "bias": self.bias,
+            "scales": self.scales,
             "memories": self.memories,
             "register_map": RegisterMap.of(self.config).to_json(),
             "notes": self.notes,
@@ -131,9 +138,14 @@ class LayerEntry(PerInference):
             ):
                 raise UserError(f"layer {record['name']!r}: the codebook does not fit the core")
         memories = {str(key): str(value) for key, value in record["memories"].items()}
-        if "codes" not in memories or (config.bias_bits and "bias" not in memories):
+        if (
+            "codes" not in memories
+            or (config.bias_bits and "bias" not in memories)
+            or (config.scale_bits and "scales" not in memories)
+        ):
             raise UserError(f"layer {record['name']!r}: the manifest lacks a memory file name")
         bias = record.get("bias")
+        scales = record.get("scales")
         convolution = record.get("convolution")
         if convolution is not None:
             convolution = Convolution.from_json(convolution)
@@ -152,6 +164,7 @@ class LayerEntry(PerInference):
             memories=memories,
             notes=[str(note) for note in record.get("notes", [])],
             convolution=convolution,
+            scales=None if scales is None else [int(value) for value in scales],
         )
 
 

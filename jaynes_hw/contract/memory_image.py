@@ -1,11 +1,13 @@
-"""The layer cores' memory images: packing codes and biases into memory rows, and back.
+"""The layer cores' memory images: packing codes, biases and channel scales into memory rows,
+and back.
 
 A code memory row holds the ``lanes`` codes of one (pass, input) pair: lane l (output
 pass * lanes + l) in bits [l * code_bits, (l + 1) * code_bits). A bias row holds one
-output's bias, two's complement, ``bias_bits`` wide (the finish stage reads them in
-order). The ``.hex`` files the generator writes are these rows, one per line, for
-``$readmemh``. Pure Python: the generator packs, the Verilog testbench unpacks to rebuild
-its model from what the generator wrote.
+output's bias, two's complement, ``bias_bits`` wide, and a scale row one output's channel
+scale, unsigned, ``scale_bits`` wide (the finish stage reads both in order). The ``.hex``
+files the generator writes are these rows, one per line, for ``$readmemh``. Pure Python:
+the generator packs, the Verilog testbench unpacks to rebuild its model from what the
+generator wrote.
 """
 
 from __future__ import annotations
@@ -58,6 +60,20 @@ def unpack_bias_rows(config: LayerConfig, rows: list[int]) -> np.ndarray:
     bits = config.bias_bits
     fields = [row & ((1 << bits) - 1) for row in rows]
     return np.array([f - (1 << bits) if f >> (bits - 1) else f for f in fields], dtype=np.int64)
+
+
+def pack_scale_rows(config: LayerConfig, scales: np.ndarray) -> list[int]:
+    """n_out unsigned channel scales -> scale memory rows (one output a row)."""
+    return [int(value) for value in np.asarray(scales).tolist()]
+
+
+def unpack_scale_rows(config: LayerConfig, rows: list[int]) -> np.ndarray:
+    """Scale memory rows -> n_out channel scales (int64)."""
+    if len(rows) != config.n_out:
+        raise UserError(f"a scale memory has {config.n_out} rows, not {len(rows)}")
+    if any(row >> config.scale_bits for row in rows):
+        raise UserError(f"a scale memory row is wider than {config.scale_bits} bits")
+    return np.array(rows, dtype=np.int64)
 
 
 def hex_text(rows: list[int], width: int) -> str:

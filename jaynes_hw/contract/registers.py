@@ -22,8 +22,10 @@ regs     3  FORMAT                 R     mantissa_bits | exponent_bits << 8 |
 regs     4  CONTROL / STATUS       W     bit 0: commit the staged codebook and shift
                                    R     bit 0: commit pending, bit 1: busy
 regs     5  SHIFT                  RW    staged output shift S (0..max_shift)
+regs     6  SCALES                 R     scale_bits (0: no channel scales)
 codebook k  LEVEL[k]               RW    staged: mantissa | exponent << 16
 bias     o                         RW    bias of output o (sign-extended)
+scale    o                         RW    channel scale of output o (unsigned)
 codes    row * lanes_p2 + lane     RW    code of output pass * lanes + lane, input i,
                                          row = pass * n_in + i (an unrolled core: R,
                                          its codes are wiring; writes are ignored)
@@ -38,8 +40,9 @@ the packed region at start-up (``LayerDriver.packed_code_writes``): eight 4-bit 
 write rather than one; reading it returns 0. The codebook and the shift are
 *staged*: writes land in shadow registers and reading returns them; writing 1 to CONTROL
 bit 0 asks the core to copy them to the datapath at the next vector boundary, so no output
-ever mixes old and new strengths; STATUS bit 0 stays 1 until that happens. Bias and code
-writes reach the memories at once: write them while STATUS.busy is 0 (between vectors).
+ever mixes old and new strengths; STATUS bit 0 stays 1 until that happens. Bias, scale and
+code writes reach the memories at once: write them while STATUS.busy is 0 (between
+vectors).
 Every access is acknowledged five cycles after its strobe is taken (the request is
 registered, decoded into registered flags, performed, and a memory's read data registered
 twice); unmapped addresses read 0 and ignore writes.
@@ -57,11 +60,11 @@ from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig
 from jaynes_hw.contract.memory_image import pack_code_rows
 from jaynes_hw.support.errors import UserError
 
-REGISTER_MAP_VERSION = 2  # 2: one bias word per output
+REGISTER_MAP_VERSION = 3  # 2: one bias word per output; 3: channel scales, SCALES
 ID_MAGIC = 0x4A59_0000
 KIND_CODES = {"lognormal": 1, "int8": 2}
 
-REG_ID, REG_SHAPE, REG_GEOMETRY, REG_FORMAT, REG_CONTROL, REG_SHIFT = range(6)
+REG_ID, REG_SHAPE, REG_GEOMETRY, REG_FORMAT, REG_CONTROL, REG_SHIFT, REG_SCALES = range(7)
 REGISTER_WORDS = 8
 CONTROL_COMMIT = 1 << 0
 STATUS_COMMIT_PENDING = 1 << 0
@@ -109,6 +112,8 @@ class RegisterMap:
             wanted.append(("codebook", config.codebook_size))
         if config.bias_bits:
             wanted.append(("bias", config.n_out))
+        if config.scale_bits:
+            wanted.append(("scale", config.n_out))
         wanted.append(("codes", config.code_rows * lanes_p2))
         if config.code_memory == "spram":
             wanted.append(("packed_codes", config.code_rows * _ceil_pow2(_packed_words(config))))
@@ -158,6 +163,9 @@ class RegisterMap:
     def bias_address(self, output: int) -> int:
         return self.region("bias").base + output
 
+    def scale_address(self, output: int) -> int:
+        return self.region("scale").base + output
+
     def code_address(self, output: int, index: int) -> int:
         row, lane = self.config.code_row(output, index)
         return self.region("codes").base + row * self.lanes_p2 + lane
@@ -185,6 +193,7 @@ class RegisterMap:
             | int(config.datapath == "unrolled") << 26
             | int(config.datapath == "unrolled_serial") << 27
             | int(config.code_memory == "spram") << 28,
+            REG_SCALES: config.scale_bits,
         }
 
     def to_json(self) -> dict:
@@ -195,6 +204,7 @@ class RegisterMap:
             "FORMAT": REG_FORMAT,
             "CONTROL": REG_CONTROL,
             "SHIFT": REG_SHIFT,
+            "SCALES": REG_SCALES,
         }
         return {
             "version": REGISTER_MAP_VERSION,
@@ -287,6 +297,18 @@ class LayerDriver:
         if np.any(bias < -(1 << (bits - 1))) or np.any(bias >= 1 << (bits - 1)):
             raise UserError(f"biases must be {bits}-bit signed integers")
         return [(self._at(self.map.bias_address(o)), _word(b)) for o, b in enumerate(bias)]
+
+    def scale_writes(self, scales: Iterable[int]) -> list[Write]:
+        """Write every output's channel scale (unsigned, ``scale_bits``)."""
+        scales = np.asarray(list(scales), dtype=np.int64)
+        bits = self.config.scale_bits
+        if not bits:
+            raise UserError("this core has no channel scales")
+        if scales.shape != (self.config.n_out,):
+            raise UserError(f"scales must have {self.config.n_out} values, not {scales.shape}")
+        if np.any(scales < 0) or np.any(scales >= 1 << bits):
+            raise UserError(f"channel scales must be {bits}-bit unsigned integers")
+        return [(self._at(self.map.scale_address(o)), int(c)) for o, c in enumerate(scales)]
 
     def code_writes(self, stored: np.ndarray) -> list[Write]:
         """Write every connection: ``stored`` is (n_out, n_in) codes (lognormal) or int8

@@ -185,7 +185,7 @@ def reference_accuracy(request, core: str, inputs: np.ndarray, labels: np.ndarra
     for layer in build_layers(request, core):
         levels = signed_levels(layer.quantized.codes, layer.quantized.codebook)
         arithmetic = layer.config.arithmetic(layer.shift)
-        values = run_layer(arithmetic, levels, values, layer.bias, layer.convolution)
+        values = run_layer(arithmetic, levels, values, layer.bias, layer.convolution, layer.scales)
     return accuracy(values, labels)
 
 

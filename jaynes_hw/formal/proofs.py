@@ -33,7 +33,7 @@ from amaranth.back import rtlil
 
 from jaynes_hw.contract.layer_config import LayerConfig
 from jaynes_hw.formal.fifo_properties import StreamFIFOProperties
-from jaynes_hw.gateware.datapath import PROMISES, LayerDatapath, drain_cycles
+from jaynes_hw.gateware.datapath import PROMISES, LayerDatapath, drain_cycles, output_queue_places
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.tools import formal_environment
 
@@ -117,8 +117,9 @@ def formal_datapath(
     """A datapath with zeroed memories and registers, asserting ``promises``."""
     codebook = [(0, 0)] * config.codebook_size
     return datapath_class(
-        config, code_init=[], bias_init=[], codebook_init=codebook, shift_init=0, promises=promises
-    )
+        config, code_init=[], bias_init=[], codebook_init=codebook, shift_init=0,
+        promises=promises, scale_init=[],
+    )  # fmt: skip
 
 
 def run_proof(
@@ -239,6 +240,9 @@ PROOF_LAYERS = {
         "lognormal", mantissa_bits=1, exponent_bits=2, datapath="per_lane"
     ),
     "pow2-shared": _small_layer("lognormal", mantissa_bits=1, exponent_bits=2, datapath="shared"),
+    "scaled-per-lane": _small_layer(
+        "lognormal", mantissa_bits=3, exponent_bits=1, datapath="per_lane", scale_bits=3
+    ),
 }
 
 
@@ -251,7 +255,8 @@ def standard_proofs() -> list[Proof]:
       inputs (a bank of 8, more than the output queue holds) and on one of 1 lane (3
       inputs, 2 outputs); the last two are not ``full_rate``. BMC a vector and its drain
       deep (``default_depth``);
-    - the output queue on its own (7 entries, as in every core).
+    - ``streams`` on a core with channel scales (a finish stage more, an 8-place queue);
+    - the output queue on its own (7 entries, as in every core without channel scales).
 
     k-induction does not close on these promises as stated (``overflow``'s count of terms
     since a clear is not inductive without invariants tying it to the issue counters), so
@@ -265,6 +270,7 @@ def standard_proofs() -> list[Proof]:
         Proof("int8-streams", PROOF_LAYERS["int8"], ("streams",)),
         Proof("int8-one-pass-streams", _small_layer("int8", 3, 8, 8), ("streams",)),
         Proof("int8-one-lane-streams", _small_layer("int8", 3, 2, 1), ("streams",)),
-        Proof("output-queue", QueueShape(4, LayerDatapath.OUTPUT_QUEUE), ()),
+        Proof("scaled-streams", PROOF_LAYERS["scaled-per-lane"], ("streams",)),
+        Proof("output-queue", QueueShape(4, output_queue_places(PROOF_LAYERS["int8"])), ()),
     ]
     return proofs

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.codebook import Codebook
 from jaynes_hw.contract.layer_config import BUS_DATA_BITS, LayerConfig
-from jaynes_hw.contract.memory_image import pack_bias_rows, pack_code_rows
+from jaynes_hw.contract.memory_image import pack_bias_rows, pack_code_rows, pack_scale_rows
 from jaynes_hw.contract.registers import (
     EXPONENT_FIELD,
     REG_CONTROL,
@@ -54,13 +54,13 @@ class ConfiguredLayer(wiring.Component):
     bus : In(ConfigBus(register_map.address_bits))
     register_map : RegisterMap
     initial_shift : int
-    initial_bias : ndarray of int64 (n_out,)
+    initial_bias, initial_scales : ndarray of int64 (n_out,)
 
     Latency and throughput are the datapath's (``LayerDatapath``, ``UnrolledDatapath``).
     An unrolled core's codes are wiring: its code region reads them back and ignores
     writes. A bus access is
     acknowledged five cycles after its strobe is taken; a read of the code memory stalls
-    the issue stage for a cycle, one of the bias memory the finish stage.
+    the issue stage for a cycle, one of the bias or scale memory the finish stage.
     """
 
     def __init__(
@@ -71,6 +71,7 @@ class ConfiguredLayer(wiring.Component):
         shift: int,
         bias: np.ndarray | None,
         vectors_per_commit: int = 1,
+        scales: np.ndarray | None = None,
     ):
         self.config = config
         self.vectors_per_commit = vectors_per_commit
@@ -86,6 +87,13 @@ class ConfiguredLayer(wiring.Component):
             raise UserError("bias values given for a core without bias (bias_bits = 0)")
         else:
             driver.bias_writes(bias)
+        if scales is None:
+            scales = np.ones(config.n_out, dtype=np.int64)
+        elif not config.scale_bits:
+            raise UserError("channel scales given for a core without them (scale_bits = 0)")
+        else:
+            driver.scale_writes(scales)
+        self.initial_scales = np.asarray(scales, dtype=np.int64)
         self.codebook = codebook
         self.initial_shift = int(shift)
         self.initial_bias = np.asarray(bias, dtype=np.int64)
@@ -117,6 +125,7 @@ class ConfiguredLayer(wiring.Component):
         else:
             codebook_init = []
         bias_init = pack_bias_rows(config, self.initial_bias) if config.bias_bits else []
+        scale_init = pack_scale_rows(config, self.initial_scales) if config.scale_bits else []
         if config.unrolled:
             if self.vectors_per_commit != 1:
                 raise UserError("an unrolled core commits at every vector")
@@ -131,6 +140,7 @@ class ConfiguredLayer(wiring.Component):
                 codebook_init=codebook_init,
                 shift_init=self.initial_shift,
                 vectors_per_commit=self.vectors_per_commit,
+                scale_init=scale_init,
             )
         m.submodules.datapath = datapath
         wiring.connect(m, wiring.flipped(self.x), datapath.x)
@@ -142,7 +152,8 @@ class ConfiguredLayer(wiring.Component):
         #             the request registers;
         #   decode    the request's region, offset and range checks into flags;
         #   access    registers and memories written, a memory read issued, a register read;
-        #   fetched   a bias read's word into the read register (sign-extended); a code
+        #   fetched   a bias or scale read's word into the read register (a bias
+        #             sign-extended); a code
         #             read's row arrives (registered in the datapath);
         #   collect   that row's field (its lane) into the read register;
         #   ack       the cycle after (five cycles after the strobe was taken), with the read
@@ -289,31 +300,32 @@ class ConfiguredLayer(wiring.Component):
         ]
         with m.If(request_valid):
             m.d.sync += read_lane.eq(lane)
-        if config.bias_bits:  # bias word o is the bias of output o
-            hit, offset = region("bias")
-            bias_output = Signal(range(config.n_out))
+        # bias (scale) word o is the bias (channel scale) of output o
+        fetched = []  # (flag, word) of each per-output memory read, a cycle after its access
+        for name in ("bias", "scale"):
+            if not getattr(config, f"{name}_bits"):
+                continue
+            hit, offset = region(name)
+            output = Signal(range(config.n_out), name=f"{name}_output")
             with m.If(request_valid):
-                m.d.sync += bias_output.eq(offset)
-            bias_write, bias_read = access("bias", hit & (offset < config.n_out))
-            memory = datapath.bias_mem
-            m.d.comb += [memory.addr.eq(bias_output), memory.w_data.eq(request_data)]
-            m.d.comb += [memory.w_en.eq(bias_write), memory.r_en.eq(bias_read)]
-            m.d.comb += memory.busy.eq(bias_write | bias_read)
-        else:
-            bias_read = Const(0)
+                m.d.sync += output.eq(offset)
+            write, read = access(name, hit & (offset < config.n_out))
+            memory = getattr(datapath, f"{name}_mem")
+            m.d.comb += [memory.addr.eq(output), memory.w_data.eq(request_data)]
+            m.d.comb += [memory.w_en.eq(write), memory.r_en.eq(read), memory.busy.eq(write | read)]
+            flag = Signal(name=f"{name}_fetched")
+            m.d.sync += flag.eq(read)
+            word = memory.r_data.as_signed() if name == "bias" else memory.r_data
+            fetched.append((flag, word))
         with m.If(decoded):
             m.d.sync += read_word.eq(balanced_or([Mux(f, v, 0) for f, v in read_sources]))
-        # a memory read in the access step: the bias memory's word is on its r_data a cycle
+        # a memory read in the access step: a bias or scale word is on its r_data a cycle
         # later, the code memory's row (registered in the datapath) two cycles later
-        code_fetched, code_collect, bias_fetched = Signal(), Signal(), Signal()
-        m.d.sync += [
-            code_fetched.eq(code_read),
-            code_collect.eq(code_fetched),
-            bias_fetched.eq(bias_read),
-        ]
-        if config.bias_bits:
-            with m.If(bias_fetched):
-                m.d.sync += read_word.eq(datapath.bias_mem.r_data.as_signed())  # sign-extended
+        code_fetched, code_collect = Signal(), Signal()
+        m.d.sync += [code_fetched.eq(code_read), code_collect.eq(code_fetched)]
+        for flag, word in fetched:
+            with m.If(flag):
+                m.d.sync += read_word.eq(word)  # a bias sign-extended
         with m.If(code_collect):
             code = datapath.code_mem.r_data.word_select(read_lane, config.code_bits)
             m.d.sync += read_word.eq(code)
@@ -335,6 +347,8 @@ class LayerCore(ConfiguredLayer):
         Reset value of the output shift S.
     bias : array (n_out,), optional
         Reset value of the bias memory (needs ``bias_bits``).
+    scales : array (n_out,), optional
+        Reset value of the channel scale memory (needs ``scale_bits``; default all 1).
     vectors_per_commit : int
         A commit lands only before every N-th vector (``LayerDatapath``): a convolution's
         positions per image, so no image mixes old and new strengths.
@@ -346,7 +360,8 @@ class LayerCore(ConfiguredLayer):
     bus : In(ConfigBus)
         The configuration port (``jaynes_hw.contract.registers``).
 
-    Latency: a pass's first result 12 cycles after its last input beat. Throughput: ``lanes``
+    Latency: a pass's first result 12 cycles (13 with channel scales) after its last input
+    beat. Throughput: ``lanes``
     MAC per cycle but one per pass while ``x`` never stalls and ``n_in >= lanes + 5``; one
     vector every ``passes * (n_in + 1)`` cycles.
     """
@@ -360,10 +375,11 @@ class LayerCore(ConfiguredLayer):
         shift: int = 0,
         bias: np.ndarray | None = None,
         vectors_per_commit: int = 1,
+        scales: np.ndarray | None = None,
     ):
         if config.kind != "lognormal":
             raise UserError(f"LayerCore needs a lognormal config, not {config.kind!r}")
-        super().__init__(config, codes, codebook, shift, bias, vectors_per_commit)
+        super().__init__(config, codes, codebook, shift, bias, vectors_per_commit, scales)
 
 
 class Int8LayerCore(ConfiguredLayer):
@@ -378,7 +394,7 @@ class Int8LayerCore(ConfiguredLayer):
         ``kind`` must be ``int8``.
     weights : int array (n_out, n_in)
         Weights in [-128, 127], the weight memory's reset value.
-    shift, bias :
+    shift, bias, scales :
         As for ``LayerCore``.
 
     Latency and throughput as ``LayerCore``.
@@ -392,7 +408,8 @@ class Int8LayerCore(ConfiguredLayer):
         shift: int = 0,
         bias: np.ndarray | None = None,
         vectors_per_commit: int = 1,
+        scales: np.ndarray | None = None,
     ):
         if config.kind != "int8":
             raise UserError(f"Int8LayerCore needs an int8 config, not {config.kind!r}")
-        super().__init__(config, weights, None, shift, bias, vectors_per_commit)
+        super().__init__(config, weights, None, shift, bias, vectors_per_commit, scales)

@@ -27,7 +27,10 @@ idle cycle)::
             and cleared (the flip-flops' synchronous reset)
     finish  one bank entry a cycle, when the output queue has room for it: f0 + 2^(S-1)
             (and the output's bias read, in order), f1 + bias, f2 >> S, f3 saturate and
-            ReLU, then into the output queue (``OUTPUT_QUEUE`` places), whose head is ``y``
+            ReLU, then into the output queue (``output_queue_places``), whose head is ``y``;
+            with channel scales (``scale_bits``): f0 the sum (and the output's scale and
+            bias read), f1 sum * scale beside bias + 2^(S-1), f2 their sum, f3 >> S, f4
+            saturate and ReLU
 
 The two datapaths compute the same contract bit for bit (``LayerConfig.datapath``):
 ``per_lane`` gives every lane its own multiplier (or, for powers of two, a shifter);
@@ -36,8 +39,8 @@ Every stage holds at most one adder, multiplier, shifter or select. A pass may i
 last beat only when the bank is free, so a beat never waits inside the pipeline and
 back-pressure on ``y`` stops the bank's drain and then the issue stage, never a pipeline
 stage. A lane's accumulator and bank entry
-are ``sum_bits`` wide (the terms only); the bias joins in the finish stage, which is
-``accumulator_bits`` wide.
+are ``sum_bits`` wide (the terms only); the scale and the bias join in the finish stage,
+which is ``accumulator_bits`` wide.
 """
 
 from __future__ import annotations
@@ -143,15 +146,15 @@ class LayerDatapath(wiring.Component):
     busy : Out(1)
         A vector is in flight (between its first beat and its last result leaving the bank),
         as it was the cycle before.
-    code_mem, bias_mem : In(MemoryAccess)
+    code_mem, bias_mem, scale_mem : In(MemoryAccess)
         Configuration access to the code memory (a row of ``lanes`` codes per beat) and,
-        with bias, the bias memory (one output a row).
+        with bias or channel scales, the bias and scale memories (one output a row).
 
-    Latency and throughput: a pass's first result is on ``y`` ``PIPELINE_LATENCY`` = 12
-    cycles after its last input beat issues. With ``y`` always ready and ``x`` never empty,
-    the core issues a beat (``lanes`` MAC) every cycle but one per pass when
-    ``n_in >= lanes + 5`` (``config.full_rate``); a vector takes ``passes * (n_in + 1)``
-    cycles.
+    Latency and throughput: a pass's first result is on ``y`` ``config.pipeline_latency``
+    (12; 13 with channel scales) cycles after its last input beat issues. With ``y`` always
+    ready and ``x`` never empty, the core issues a beat (``lanes`` MAC) every cycle but one
+    per pass when ``n_in >= lanes + 5`` (``config.full_rate``); a vector takes
+    ``passes * (n_in + 1)`` cycles.
     """
 
     def __init__(
@@ -163,6 +166,7 @@ class LayerDatapath(wiring.Component):
         shift_init: int,
         promises=(),
         vectors_per_commit: int = 1,
+        scale_init: list[int] = (),
     ):
         if not isinstance(vectors_per_commit, int) or vectors_per_commit < 1:
             raise ValueError(
@@ -176,6 +180,7 @@ class LayerDatapath(wiring.Component):
         self.config = config
         self._code_init = code_init
         self._bias_init = bias_init
+        self._scale_init = list(scale_init)
         self._codebook_init = codebook_init
         self._shift_init = shift_init
         members = {
@@ -193,6 +198,8 @@ class LayerDatapath(wiring.Component):
                 members["exponents"] = In(config.exponent_bits).array(config.codebook_size)
         if config.bias_bits:
             members["bias_mem"] = In(MemoryAccess(config.n_out, 1, config.bias_bits))
+        if config.scale_bits:
+            members["scale_mem"] = In(MemoryAccess(config.n_out, 1, config.scale_bits))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -245,7 +252,7 @@ class LayerDatapath(wiring.Component):
         vector_start = first_beat & from_stream
 
         valid1 = Signal()
-        valid_f0, valid_f1, valid_f2 = Signal(), Signal(), Signal()
+        valid_f0, valid_f1, valid_f2, valid_f3 = Signal(), Signal(), Signal(), Signal()
         bank_reserved = Signal()  # from a pass's last beat issuing until its bank is drained
         commit_pending = Signal()
         # nothing in flight from issue to the last finish stage that reads the active
@@ -387,7 +394,8 @@ class LayerDatapath(wiring.Component):
         m.d.comb += clear.eq(ResetSignal() | load_bank)
         self._promise_bounded_sums(m, valid3, clear)
         in_flight_next = [issue, valid0, valid1, valid2, valid3 & last3, bank_reserved_next]
-        in_flight_next += [drain, valid_f0, valid_f1]  # f0, f1, f2 next
+        # the finish stages up to the last reader of the active shift, next
+        in_flight_next += [drain, valid_f0, valid_f1, valid_f2][: config.finish_stages - 1]
         m.d.sync += drained.eq(~balanced_or(in_flight_next))
         accumulators = []
         for lane, (term, sign) in enumerate(zip(terms3, signs3, strict=True)):
@@ -401,24 +409,13 @@ class LayerDatapath(wiring.Component):
         # --- finish: one shared pipeline from the bank's head into the output queue ---------
         # The pipeline never stalls: an entry leaves the bank only with a credit, a free
         # place in the output queue for it counted with everything already on its way
-        # (``OUTPUT_QUEUE`` places), so back-pressure on ``y`` stops the bank, never the
+        # (``output_queue_places``), so back-pressure on ``y`` stops the bank, never the
         # pipeline, and the bank's shift enable is one gate on flip-flops. A configuration
         # read of the bias memory holds the bank for that cycle.
         bank_left = Signal(range(lanes + 1))
-        value_f0 = Signal(signed(config.accumulator_bits + 1), reset_less=True)
-        rounded_f1 = Signal(signed(config.accumulator_bits + 2), reset_less=True)
-        shifted_f2 = Signal(signed(config.accumulator_bits + 2), reset_less=True)
         # ``bank_left``'s comparisons kept as flags beside it
         bank_nonempty = Signal()  # bank_left != 0
         bank_single = Signal()  # bank_left == 1
-        bias, bias_busy = self._bias_reader(m, drain)
-        credit = self._output_queue(
-            m, drain, valid_f2, saturate(shifted_f2, config.out_bits, config.relu)
-        )
-        m.d.comb += [
-            drain.eq(bank_nonempty & credit & ~bias_busy),
-            bank_drained.eq(drain & bank_single),
-        ]
         # The bank: loaded with the lanes' sums after a pass's last beat, then shifted towards
         # its head one entry per drain (the two never coincide: the bank is reserved).
         bank = [
@@ -441,13 +438,18 @@ class LayerDatapath(wiring.Component):
                 bank_nonempty.eq(~bank_single),
                 bank_single.eq(bank_left == 2),
             ]
-        m.d.sync += [
-            valid_f0.eq(drain),
-            value_f0.eq(bank[0] + active_rounding),
-            valid_f1.eq(valid_f0),
-            rounded_f1.eq(value_f0 + bias),
-            valid_f2.eq(valid_f1),
-            shifted_f2.eq(rounded_f1 >> active_shift),
+        bias, bias_busy = self._per_output_reader(m, "bias", drain)
+        scale, scale_busy = self._per_output_reader(m, "scale", drain)
+        valid_shifted, shifted = self._finish_stages(
+            m, drain, bank[0], bias, scale, active_shift, active_rounding,
+            (valid_f0, valid_f1, valid_f2, valid_f3),
+        )  # fmt: skip
+        credit = self._output_queue(
+            m, drain, valid_shifted, saturate(shifted, config.out_bits, config.relu)
+        )
+        m.d.comb += [
+            drain.eq(bank_nonempty & credit & ~bias_busy & ~scale_busy),
+            bank_drained.eq(drain & bank_single),
         ]
         if self.promises:  # the proofs start from reset and hold the reset low after it
             m.d.comb += Assume(~ResetSignal())
@@ -455,7 +457,7 @@ class LayerDatapath(wiring.Component):
             m.d.comb += Assume(access.busy == (access.r_en | access.w_en.any()))
         if self.promises & {"commit", "streams"}:
             active_values = [active_shift, active_rounding, *itertools.chain(*active.values())]
-            self._promise_whole_vectors(m, active_values, valid_f2)
+            self._promise_whole_vectors(m, active_values, valid_shifted)
         return m
 
     # --- promises: formal properties (``promises``), proven by ``jaynes_hw.formal`` ----------
@@ -488,13 +490,13 @@ class LayerDatapath(wiring.Component):
             Assert(~(valid3 & clear), "a term arrived as the accumulators were cleared"),
         ]
 
-    def _promise_whole_vectors(self, m: Module, active_values: list, valid_f2):
+    def _promise_whole_vectors(self, m: Module, active_values: list, valid_shifted):
         """The promises stated on the streams, counted beat by beat (``commit``, ``streams``).
 
         commit: the active registers (codebook levels, shift, rounding) change only between
             vectors: when they change, no beat of an unfinished vector has been taken from
             ``x`` and every result of every vector taken has passed the finish stage's last
-            reader of them (f2).
+            reader of them (the shift).
         streams: ``y`` holds its valid until taken; the output queue never refuses a
             result; ``y`` never delivers more results than ``n_out`` per complete input
             vector (no beat made up or duplicated); and once ``x`` and the configuration
@@ -516,7 +518,7 @@ class LayerDatapath(wiring.Component):
         delivered = self.y.valid & self.y.ready
         owed = Mux(vector_taken, config.n_out, 0)
         m.d.sync += [
-            unfinished.eq(unfinished + owed - valid_f2),
+            unfinished.eq(unfinished + owed - valid_shifted),
             undelivered.eq(undelivered + owed - delivered),
         ]
         if "commit" in self.promises:
@@ -524,7 +526,7 @@ class LayerDatapath(wiring.Component):
             previous = Signal(len(Cat(*active_values)))
             m.d.sync += [
                 previous.eq(Cat(*active_values)),
-                between_vectors.eq((beat_of_vector == 0) & (unfinished == valid_f2)),
+                between_vectors.eq((beat_of_vector == 0) & (unfinished == valid_shifted)),
             ]
             first_cycle = Signal(init=1)
             m.d.sync += first_cycle.eq(0)
@@ -544,45 +546,84 @@ class LayerDatapath(wiring.Component):
             quiet = self.y.ready & ~self.x.valid & ~self.code_mem.r_en
             if config.bias_bits:
                 quiet &= ~self.bias_mem.r_en
+            if config.scale_bits:
+                quiet &= ~self.scale_mem.r_en
             m.d.sync += quiet_for.eq(Mux(quiet, Mux(quiet_for == drain, drain, quiet_for + 1), 0))
             m.d.comb += Assert(
                 (quiet_for != drain) | (undelivered == 0),
                 "a result owed was not delivered while x was quiet and y ready",
             )
 
-    def _bias_reader(self, m: Module, take):
-        """The bias of the output in f0, as the read port's output register (a zero
-        constant without bias), and whether a configuration read holds the port this cycle
-        (the bank must then wait; 0 without bias).
+    def _finish_stages(self, m, drain, bank0, bias, scale, shift, rounding, valids):
+        """The finish pipeline from the bank's head (``bank0``, entering when ``drain``) to
+        the shifted result: returns (valid, value) of its last stage, before saturation.
 
-        Outputs leave the bank in order 0 .. n_out-1, so a counter (``head``) addresses
-        their biases; the port reads at the head's address every cycle, so the output that
-        enters f0 finds its bias on the port the cycle after, in f1. A configuration read
-        borrows the port for a cycle (its word is on ``bias_mem.r_data`` the cycle after).
+        Without scales: f0 = sum + 2^(S-1), f1 = f0 + bias, f2 = f1 >> S. With scales: f0 =
+        sum, f1 = f0 * scale beside bias + 2^(S-1) (the two memories' words are on their
+        ports while the output is in f0), f2 = their sum, f3 = f2 >> S. One adder, multiplier
+        or shifter a stage.
         """
         config = self.config
-        if not config.bias_bits:
-            return Const(0, signed(1)), Const(0)
-        m.submodules.biases = biases = Memory(
-            shape=unsigned(config.bias_bits), depth=config.n_out, init=self._bias_init
-        )
-        bias_read = biases.read_port()
-        bias_write = biases.write_port()
-        head = Signal(range(config.n_out))  # the output at the bank's head
-        access = self.bias_mem
+        valid_f0, valid_f1, valid_f2, valid_f3 = valids
+        wide = signed(config.accumulator_bits + 2)
+        m.d.sync += [valid_f0.eq(drain), valid_f1.eq(valid_f0), valid_f2.eq(valid_f1)]
+        if not config.scale_bits:
+            value_f0 = Signal(signed(config.accumulator_bits + 1), reset_less=True)
+            rounded_f1 = Signal(wide, reset_less=True)
+            shifted_f2 = Signal(wide, reset_less=True)
+            m.d.sync += [
+                value_f0.eq(bank0 + rounding),
+                rounded_f1.eq(value_f0 + bias),
+                shifted_f2.eq(rounded_f1 >> shift),
+            ]
+            return valid_f2, shifted_f2
+        value_f0 = Signal(signed(config.sum_bits), reset_less=True)
+        scaled_f1 = Signal(wide, reset_less=True)
+        offset_f1 = Signal(wide, reset_less=True)
+        rounded_f2 = Signal(wide, reset_less=True)
+        shifted_f3 = Signal(wide, reset_less=True)
+        m.d.sync += [
+            value_f0.eq(bank0),
+            scaled_f1.eq(value_f0 * scale),
+            offset_f1.eq(bias + rounding),
+            rounded_f2.eq(scaled_f1 + offset_f1),
+            valid_f3.eq(valid_f2),
+            shifted_f3.eq(rounded_f2 >> shift),
+        ]
+        return valid_f3, shifted_f3
+
+    def _per_output_reader(self, m: Module, name: str, take):
+        """An output's ``name`` (``bias``: signed, ``scale``: unsigned) from its memory, as
+        the read port's output register while the output is in f0 (a constant, 0 or 1, for
+        a core without it), and whether a configuration read holds the port this cycle (the
+        bank must then wait).
+
+        Outputs leave the bank in order 0 .. n_out-1, so a counter (``head``) addresses
+        their words; the port reads at the head's address every cycle, so the output that
+        enters f0 finds its word on the port the cycle after. A configuration read borrows
+        the port for a cycle (its word is on ``r_data`` the cycle after).
+        """
+        config = self.config
+        bits = getattr(config, f"{name}_bits")
+        if not bits:
+            return Const(int(name == "scale"), 2 if name == "scale" else signed(1)), Const(0)
+        init = self._bias_init if name == "bias" else self._scale_init
+        memory = Memory(shape=unsigned(bits), depth=config.n_out, init=init)
+        m.submodules[f"{name}es" if name == "bias" else f"{name}s"] = memory
+        read, write = memory.read_port(), memory.write_port()
+        head = Signal(range(config.n_out), name=f"{name}_head")  # the output at the bank's head
+        access = getattr(self, f"{name}_mem")
         with m.If(take):
             m.d.sync += head.eq(Mux(head == config.n_out - 1, 0, head + 1))
         m.d.comb += [
-            bias_write.addr.eq(access.addr),
-            bias_write.data.eq(access.w_data),
-            bias_write.en.eq(access.w_en),
-            access.r_data.eq(bias_read.data),
-            bias_read.addr.eq(Mux(access.r_en, access.addr, head)),
+            write.addr.eq(access.addr),
+            write.data.eq(access.w_data),
+            write.en.eq(access.w_en),
+            access.r_data.eq(read.data),
+            read.addr.eq(Mux(access.r_en, access.addr, head)),
         ]
-        return bias_read.data.as_signed(), access.r_en
-
-    OUTPUT_QUEUE = 7  # places: the finish pipeline (4) and the queue's own latency, so the
-    # bank can drain one entry a cycle while ``y`` takes one a cycle
+        value = read.data.as_signed() if name == "bias" else read.data
+        return value, access.r_en
 
     def _output_queue(self, m: Module, drain, push, result):
         """The results' queue in front of ``y``, and its credit: whether one more entry may
@@ -592,20 +633,21 @@ class LayerDatapath(wiring.Component):
         finish pipeline; it falls with each drain and rises with each result ``y`` takes.
         """
         config = self.config
-        m.submodules.output_queue = queue = StreamFIFO(config.out_bits, self.OUTPUT_QUEUE)
-        # the result is registered before the queue's write select (f3)
-        valid_f3 = Signal()
-        result_f3 = Signal(signed(config.out_bits), reset_less=True)
-        m.d.sync += [valid_f3.eq(push), result_f3.eq(result)]
-        m.d.comb += [queue.w.valid.eq(valid_f3), queue.w.payload.eq(result_f3)]
+        places = output_queue_places(config)
+        m.submodules.output_queue = queue = StreamFIFO(config.out_bits, places)
+        # the result is registered before the queue's write select (the last finish stage)
+        valid_last = Signal(name="valid_saturated")
+        result_last = Signal(signed(config.out_bits), name="saturated", reset_less=True)
+        m.d.sync += [valid_last.eq(push), result_last.eq(result)]
+        m.d.comb += [queue.w.valid.eq(valid_last), queue.w.payload.eq(result_last)]
         if "streams" in self.promises:
-            m.d.comb += Assert(~valid_f3 | queue.w.ready, "the output queue refused a result")
+            m.d.comb += Assert(~valid_last | queue.w.ready, "the output queue refused a result")
         wiring.connect(m, queue.r, wiring.flipped(self.y))
         # ``space`` moves by at most one a cycle; its comparisons are flags updated from the
         # registered count, so the credit is two gates behind ``drain`` and ``y.ready``.
-        space = Signal(range(self.OUTPUT_QUEUE + 1), init=self.OUTPUT_QUEUE)
+        space = Signal(range(places + 1), init=places)
         credit = Signal(init=1)  # space != 0
-        space_one = Signal(init=self.OUTPUT_QUEUE == 1)  # space == 1
+        space_one = Signal(init=places == 1)  # space == 1
         taken = self.y.valid & self.y.ready
         with m.If(drain & ~taken):
             m.d.sync += [space.eq(space - 1), credit.eq(~space_one), space_one.eq(space == 2)]
@@ -787,6 +829,13 @@ def active_shift_registers(m: Module, config: LayerConfig, staged, shift_init: i
     return active_shift, active_rounding
 
 
+def output_queue_places(config: LayerConfig) -> int:
+    """Places in a folded core's output queue: the finish pipeline's stages and the queue's
+    own latency (3), so the bank can drain one entry a cycle while ``y`` takes one a cycle
+    (7; 8 with channel scales)."""
+    return config.finish_stages + 3
+
+
 PROMISES = ("overflow", "commit", "streams")  # what LayerDatapath can assert (``promises``)
 
 
@@ -798,7 +847,7 @@ def drain_cycles(config: LayerConfig) -> int:
     leave meanwhile, one a cycle)."""
     bank_wait = max(0, config.lanes + config.BANK_SLACK - config.cycles_per_pass)
     per_pass = config.cycles_per_pass + bank_wait
-    return (config.passes - 1) * per_pass + 1 + config.PIPELINE_LATENCY + config.lanes + 2
+    return (config.passes - 1) * per_pass + 1 + config.pipeline_latency + config.lanes + 2
 
 
 def balanced_or(values: list):

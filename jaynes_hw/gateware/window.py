@@ -341,6 +341,10 @@ class ConvLayer(wiring.Component):
         return self.core.initial_bias
 
     @property
+    def initial_scales(self):
+        return self.core.initial_scales
+
+    @property
     def values_out(self) -> int:
         if self.pooling is not None:
             return self.pooling.values_out

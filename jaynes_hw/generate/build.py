@@ -10,6 +10,13 @@ RMS is a quarter of the output range. Either is only the shift register's reset 
 A real bias b becomes round(b / (weight_scale * input LSB)); layer k+1's input LSB is layer
 k's output LSB, weight_scale * input LSB * 2^S (times an average pooling's ``scale``).
 
+A layer with channel scales (``scale_bits`` B > 0) is quantized per channel: row o's real
+weights are sign * level * codebook scale * s[o]. The hardware keeps c[o] = round(s[o] /
+unit) with unit = max_o s[o] / (2^B - 1) (``quantize.layer.integer_channel_scales``; the
+quantizer rounds the scales so before it chooses the codes), so the largest scale is
+2^B - 1 and the layer's weight_scale (one level unit times one scale unit) is the
+codebook's times ``unit``.
+
 A convolution layer's weight is one position's dense layer over its receptive field, in the
 window's order (kernel row, kernel column, channel): a ``(O, C, KH, KW)`` tensor (``(O, C,
 K)`` for 1-D) is reordered so; a 2-D ``(O, KH*KW*C)`` one is taken as it is. Its calibration
@@ -29,7 +36,7 @@ from jaynes_hw.contract.geometry import Convolution, ConvWindow, PerInference, r
 from jaynes_hw.contract.layer_config import LayerConfig, check_core
 from jaynes_hw.generate.config import GenerationPlan, LayerRequest, NetworkRequest
 from jaynes_hw.quantize.archive import load_quantized
-from jaynes_hw.quantize.layer import QuantizedLayer, quantize_layer
+from jaynes_hw.quantize.layer import QuantizedLayer, integer_channel_scales, quantize_layer
 from jaynes_hw.quantize.schemes import check_scheme
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.files import load_npy
@@ -49,10 +56,13 @@ class BuiltLayer(PerInference):
     input_scale: float | None
     notes: list[str] = field(default_factory=list)
     convolution: Convolution | None = None
+    scales: np.ndarray | None = None  # integer channel scales c[o] (with scale_bits)
+    scale_unit: float = 1.0  # real value of one channel scale step
 
     @property
     def weight_scale(self) -> float:
-        return self.quantized.codebook.weight_scale
+        """Real value of one level unit at channel scale 1."""
+        return self.quantized.codebook.weight_scale * self.scale_unit
 
     @property
     def output_scale(self) -> float | None:
@@ -61,6 +71,15 @@ class BuiltLayer(PerInference):
         pooling = None if self.convolution is None else self.convolution.pooling
         pooled = 1.0 if pooling is None else pooling.scale
         return self.weight_scale * self.input_scale * 2.0**self.shift * pooled
+
+
+def _hardware_scales(channel_scales: np.ndarray | None, n_out: int, bits: int):
+    """(c, unit) of ``integer_channel_scales``; without channel scales, every c the largest
+    (2^bits - 1), one step 1 / (2^bits - 1)."""
+    if channel_scales is None:
+        top = (1 << bits) - 1
+        return np.full(n_out, top, dtype=np.int64), 1.0 / top
+    return integer_channel_scales(channel_scales, bits)
 
 
 def auto_shift(weights: np.ndarray, act_bits: int, out_bits: int, max_shift: int) -> int:
@@ -113,7 +132,22 @@ def _sources(request: NetworkRequest, weights_file: Path | None):
     return quantized, tensors
 
 
+def _scale_bits(request, layer: LayerRequest, per_channel_file: bool) -> int:
+    """The layer's channel scale width: its own, else the network's, else 8 for a layer
+    a file holds quantized per channel and 0 for the others."""
+    bits = layer.scale_bits if layer.scale_bits is not None else request.scale_bits
+    if bits is None:
+        return 8 if per_channel_file else 0
+    if per_channel_file and bits == 0:
+        raise UserError(
+            f"layer {layer.weight!r} was quantized per channel: it needs channel scales "
+            "(scale_bits > 0), or quantize it without --per-channel"
+        )
+    return bits
+
+
 def _quantized_layer(request, layer: LayerRequest, core: str, quantized, tensors):
+    """The layer quantized (or as the quantized file holds it) and its scale_bits."""
     if quantized:
         if layer.weight not in quantized:
             raise UserError(
@@ -121,25 +155,25 @@ def _quantized_layer(request, layer: LayerRequest, core: str, quantized, tensors
                 f"(it has: {', '.join(quantized)})"
             )
         result = quantized[layer.weight]
+        scale_bits = _scale_bits(request, layer, result.channel_scales is not None)
     else:
         weights = _float_tensor(tensors, layer.weight, request.source)
+        scale_bits = _scale_bits(request, layer, False)
+        per_channel = scale_bits > 0
+        channels = {"per_channel": per_channel, "scale_bits": scale_bits}
         if core == "int8":
-            result = quantize_layer(layer.weight, weights, "int", 8)
+            result = quantize_layer(layer.weight, weights, "int", 8, **channels)
         else:
             scheme = check_scheme(layer.scheme or request.scheme)
             fmt = layer.levels or request.levels  # None: the scheme's default format
             bits = layer.bits or request.bits
-            result = quantize_layer(layer.weight, weights, scheme, bits, format=fmt)
-    if result.channel_scales is not None:
-        raise UserError(
-            f"layer {layer.weight!r} was quantized per channel: the cores have one weight "
-            "scale per layer; quantize without --per-channel"
-        )
+            result = quantize_layer(layer.weight, weights, scheme, bits, format=fmt, **channels)
     if layer.window is not None:
-        return replace(result, codes=window_order(result.codes, result.shape, layer.window))
+        codes = window_order(result.codes, result.shape, layer.window)
+        return replace(result, codes=codes), scale_bits
     if len(result.shape) != 2:
         raise UserError(f"layer {layer.weight!r} has shape {result.shape}; the cores are dense 2-D")
-    return result
+    return result, scale_bits
 
 
 def window_order(matrix: np.ndarray, shape: tuple[int, ...], window: ConvWindow) -> np.ndarray:
@@ -184,9 +218,13 @@ def build_layers(
     built: list[BuiltLayer] = []
     act_bits, input_scale = request.act_bits, request.input_scale
     for layer in request.layers:
-        q = _quantized_layer(request, layer, core, quantized, tensors)
+        q, scale_bits = _quantized_layer(request, layer, core, quantized, tensors)
         n_out, n_in = q.codes.shape
         weights = signed_levels(q.codes, q.codebook)  # s * L[k], what the layer multiplies
+        scales, scale_unit = None, 1.0
+        if scale_bits:
+            scales, scale_unit = _hardware_scales(q.channel_scales, n_out, scale_bits)
+        scaled_weights = weights if scales is None else weights * scales[:, None]
         try:
             convolution = layer.convolution(n_out)
         except UserError as error:
@@ -223,10 +261,11 @@ def build_layers(
                 "exponent_bits": fmt.exponent_bits,
             }
         bias_bits = layer.bias_bits
-        if bias_bits is None:
-            # as wide as the sums themselves: any bias that can matter fits, retunes included
-            bias_bits = _sum_bits(core, n_in, act_bits, fmt_fields) if layer.bias else 0
         try:
+            if bias_bits is None:
+                # as wide as the sums themselves: any bias that can matter fits, retunes too
+                bias_bits = _sum_bits(core, n_in, act_bits, scale_bits, fmt_fields)
+                bias_bits = bias_bits if layer.bias else 0
             config = LayerConfig(
                 core,
                 n_in,
@@ -238,6 +277,7 @@ def build_layers(
                 relu=layer.relu,
                 datapath="per_lane" if core == "int8" else layer.datapath or request.datapath,
                 code_memory=layer.code_memory,
+                scale_bits=scale_bits,
                 **fmt_fields,
             )
         except UserError as error:
@@ -246,25 +286,27 @@ def build_layers(
             raise UserError(f"layer {layer.weight!r}: a convolution needs a folded datapath")
         bias = None
         if layer.bias:
-            bias = _integer_bias(layer, request, tensors, q, input_scale, config)
+            weight_scale = q.codebook.weight_scale * scale_unit
+            bias = _integer_bias(layer, request, tensors, weight_scale, input_scale, config)
         shift = layer.shift
         fields = calibration
         if calibration is not None and convolution is not None:
             fields = convolution.window.windows(calibration)
         if shift is None and calibration is not None:
-            shift = calibrated_shift(config, weights, bias, fields)
+            shift = calibrated_shift(config, scaled_weights, bias, fields)
         elif shift is None:
-            shift = auto_shift(weights, config.act_bits, config.out_bits, config.max_shift)
+            shift = auto_shift(scaled_weights, config.act_bits, config.out_bits, config.max_shift)
         elif not 0 <= shift <= config.max_shift:
             raise UserError(
                 f"layer {layer.weight!r}: shift must be 0..{config.max_shift}, not {shift}"
             )
         if calibration is not None:
             arithmetic = config.arithmetic(shift)
-            calibration = run_layer(arithmetic, weights, calibration, bias, convolution)
+            calibration = run_layer(arithmetic, weights, calibration, bias, convolution, scales)
         item = BuiltLayer(
-            layer.weight, config, stored, q, shift, bias, input_scale, convolution=convolution
-        )
+            layer.weight, config, stored, q, shift, bias, input_scale, convolution=convolution,
+            scales=scales, scale_unit=scale_unit,
+        )  # fmt: skip
         if layer.lanes > n_out:
             item.notes.append(f"lanes reduced from {layer.lanes} to n_out = {n_out}")
         built.append(item)
@@ -272,13 +314,14 @@ def build_layers(
     return built
 
 
-def _sum_bits(core: str, n_in: int, act_bits: int, fmt_fields: dict) -> int:
-    """Accumulator width of the layer without bias: the default bias width."""
-    bare = LayerConfig(core, n_in, 1, act_bits=act_bits, **fmt_fields)
+def _sum_bits(core: str, n_in: int, act_bits: int, scale_bits: int, fmt_fields: dict) -> int:
+    """Accumulator width of the layer without bias (its scaled sums): the default bias
+    width."""
+    bare = LayerConfig(core, n_in, 1, act_bits=act_bits, scale_bits=scale_bits, **fmt_fields)
     return min(bare.accumulator_bits, 32)
 
 
-def _integer_bias(layer, request, tensors, q, input_scale, config) -> np.ndarray:
+def _integer_bias(layer, request, tensors, weight_scale, input_scale, config) -> np.ndarray:
     if request.source is None:
         raise UserError(f"layer {layer.weight!r} names a bias but the network has no source file")
     if input_scale is None:
@@ -286,7 +329,7 @@ def _integer_bias(layer, request, tensors, q, input_scale, config) -> np.ndarray
     real = _float_tensor(tensors, layer.bias, request.source).reshape(-1)
     if real.shape != (config.n_out,):
         raise UserError(f"bias {layer.bias!r} has {real.size} values, expected {config.n_out}")
-    integer = np.rint(real / (q.codebook.weight_scale * input_scale)).astype(np.int64)
+    integer = np.rint(real / (weight_scale * input_scale)).astype(np.int64)
     limit = 1 << (config.bias_bits - 1)
     if np.any(integer < -limit) or np.any(integer >= limit):
         needed = int(np.abs(integer).max()).bit_length() + 1

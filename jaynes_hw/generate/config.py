@@ -14,10 +14,13 @@ The TOML (every key is documented in the README, "The network description")::
 
     levels = "m6e2"               # level register format (default: the scheme's)
     datapath = "auto"             # auto | per_lane | shared | unrolled | unrolled_serial
+    scale_bits = 8                # per-output-channel scale registers of this width: the
+                                  # layers are quantized per channel (absent: none, but 8
+                                  # for a file quantized --per-channel)
 
     [[layer]]                     # weight, and optionally: bias, lanes, relu, shift
     weight = "fc1.weight"         # ("auto" or an integer), out_bits, bias_bits, scheme,
-                                  # bits, levels, datapath, code_memory ("block" or
+                                  # bits, levels, datapath, scale_bits, code_memory ("block" or
                                   # "spram": iCE40 UltraPlus SPRAM, loaded at start-up),
                                   # conv and pool (below)
 
@@ -59,6 +62,7 @@ NETWORK_KEYS = {
     "calibration",
     "levels",
     "datapath",
+    "scale_bits",
     "layer",
 }
 LAYER_KEYS = {
@@ -73,6 +77,7 @@ LAYER_KEYS = {
     "bits",
     "levels",
     "datapath",
+    "scale_bits",
     "code_memory",
     "conv",
     "pool",
@@ -94,6 +99,7 @@ class LayerRequest:
     bits: int | None = None  # None: the network's
     levels: LevelFormat | None = None  # None: the network's
     datapath: str | None = None  # auto | per_lane | shared | unrolled...; None: the network's
+    scale_bits: int | None = None  # None: the network's
     code_memory: str = "block"  # block | spram
     window: ConvWindow | None = None  # a convolution's; None: a dense layer
     pool: dict | None = None  # Pooling's parameters but the image (kind, size_y, ...)
@@ -125,6 +131,8 @@ class NetworkRequest:
     calibration: Path | None = None
     levels: LevelFormat | None = None  # None: the scheme's default format
     datapath: str = "auto"
+    # channel scale registers; None: 8 bits for a layer quantized per channel, else none
+    scale_bits: int | None = None
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:
@@ -249,6 +257,7 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
                 bits=_typed(table, "bits", int, where),
                 levels=_level_format(table, where),
                 datapath=_typed(table, "datapath", str, where),
+                scale_bits=_typed(table, "scale_bits", int, where),
                 code_memory=_typed(table, "code_memory", str, where, "block"),
                 window=window,
                 pool=pool,
@@ -275,6 +284,7 @@ def _network_request(document: dict, path: Path) -> NetworkRequest:
         calibration=(path.parent / calibration) if calibration else None,
         levels=_level_format(document, "the network"),
         datapath=_typed(document, "datapath", str, "the network", "auto"),
+        scale_bits=_typed(document, "scale_bits", int, "the network"),
     )
 
 

@@ -12,7 +12,12 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from jaynes_hw.contract.manifest import LayerEntry, Manifest
-from jaynes_hw.contract.memory_image import hex_text, pack_bias_rows, pack_code_rows
+from jaynes_hw.contract.memory_image import (
+    hex_text,
+    pack_bias_rows,
+    pack_code_rows,
+    pack_scale_rows,
+)
 from jaynes_hw.gateware import Int8LayerCore, LayerCore, Network
 from jaynes_hw.gateware.code_memory import PrimitivesOf
 from jaynes_hw.gateware.window import ConvLayer
@@ -27,20 +32,14 @@ def build_network(layers: list[BuiltLayer], *, vector_ports: bool = False) -> Ne
     for layer in layers:
         # a convolution's strengths change between images, not between its positions
         every = 1 if layer.convolution is None else layer.convolution.window.positions
+        registers = {"shift": layer.shift, "bias": layer.bias, "scales": layer.scales}
         if layer.config.kind == "int8":
-            core = Int8LayerCore(
-                layer.config, layer.stored, shift=layer.shift, bias=layer.bias,
-                vectors_per_commit=every,
-            )  # fmt: skip
+            core = Int8LayerCore(layer.config, layer.stored, vectors_per_commit=every, **registers)
         else:
             core = LayerCore(
-                layer.config,
-                layer.stored,
-                layer.quantized.codebook,
-                shift=layer.shift,
-                bias=layer.bias,
-                vectors_per_commit=every,
-            )
+                layer.config, layer.stored, layer.quantized.codebook, vectors_per_commit=every,
+                **registers,
+            )  # fmt: skip
         if layer.convolution is not None:
             convolution = layer.convolution
             core = ConvLayer(convolution.window, core, convolution.pooling)
@@ -69,7 +68,8 @@ def network_ports(network: Network) -> list[dict]:
 
 def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, str]:
     """Every output file's text, by file name: ``NAME.v``, ``NAME.json`` (the manifest) and
-    the memory images ``NAME.layerK.codes.hex`` / ``.bias.hex``. Nothing is written here."""
+    the memory images ``NAME.layerK.codes.hex`` / ``.bias.hex`` / ``.scales.hex``. Nothing
+    is written here."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise UserError(f"name {name!r} is not a Verilog identifier (letters, digits, _)")
     network = build_network(layers)
@@ -89,6 +89,11 @@ def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, s
             files[memories["bias"]] = hex_text(
                 pack_bias_rows(config, core.initial_bias), config.bias_bits
             )
+        if config.scale_bits:
+            memories["scales"] = f"{name}.layer{index}.scales.hex"
+            files[memories["scales"]] = hex_text(
+                pack_scale_rows(config, core.initial_scales), config.scale_bits
+            )
         entries.append(
             LayerEntry(
                 name=layer.name,
@@ -103,6 +108,7 @@ def render(name: str, layers: list[BuiltLayer], provenance: dict) -> dict[str, s
                 memories=memories,
                 notes=layer.notes,
                 convolution=layer.convolution,
+                scales=None if layer.scales is None else layer.scales.tolist(),
             )
         )
     manifest = Manifest(

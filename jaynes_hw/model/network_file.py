@@ -9,7 +9,9 @@ integer inputs that choose each layer's output shift. Without them the input sca
 inputs in [-1, 1], and the TOML says so.
 
 A convolution's weight is written as ONNX holds it, (O, C, KH, KW), beside its ``conv`` (and
-``pool``) table; a dense layer after a flattened image has its columns in the hardware's
+``pool``) table and ``scale_bits = 8``: its output channels (filters, BatchNorm folded in)
+differ in scale, so it is quantized per channel and the core keeps an 8-bit scale register
+per channel. A dense layer after a flattened image has its columns in the hardware's
 channel-last order.
 """
 
@@ -24,6 +26,8 @@ from jaynes_hw.contract.layer_config import DEFAULT_LANES
 from jaynes_hw.model.onnx_import import ImportedModel
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.files import save_npy, save_npz, write_text
+
+CONVOLUTION_SCALE_BITS = 8  # channel scale registers of an imported convolution
 
 
 def network_toml(
@@ -66,6 +70,10 @@ def network_toml(
         ]
         if layer.window is not None:
             lines += _convolution_lines(layer)
+            lines.append(
+                f"scale_bits = {CONVOLUTION_SCALE_BITS}  # a scale register per output "
+                "channel (0: one scale for the layer)"
+            )
     return "\n".join(lines) + "\n"
 
 

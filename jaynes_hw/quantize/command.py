@@ -36,7 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-channel",
         action="store_true",
-        help="a float scale per output channel on top of the codebook",
+        help="a scale per output channel on top of the codebook",
+    )
+    parser.add_argument(
+        "--scale-bits",
+        type=int,
+        default=8,
+        metavar="N",
+        help="with --per-channel: round the channel scales to N-bit registers, as the "
+        "generated cores hold them (default 8; 0: float scales)",
     )
     add_layer_selection(parser)
     parser.add_argument("--out", metavar="FILE", help="write codes + codebooks (.npz)")
@@ -58,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         compare=compare,
         pruned=args.pruned,
         per_channel=args.per_channel,
+        scale_bits=args.scale_bits if args.per_channel else 0,
         min_size=args.min_size,
         layers=args.layers,
     )

@@ -104,6 +104,7 @@ def quantize_layer(
     *,
     pruned: bool = False,
     per_channel: bool = False,
+    scale_bits: int = 0,
     format: LevelFormat | None = None,
 ) -> QuantizedLayer:
     """Quantize one layer to codes and a hardware codebook (see the module docstring).
@@ -113,6 +114,11 @@ def quantize_layer(
     per_channel : bool
         Divide each output row by its own scale first (absmax for ``int``, the root mean
         square of the row otherwise) and keep those scales as ``channel_scales``.
+    scale_bits : int
+        With ``per_channel``: round the scales to what a ``scale_bits`` register holds
+        (``integer_channel_scales``) before the codebook is made and the codes chosen, so
+        the codes are the nearest levels under the scales the hardware multiplies by. 0:
+        float scales.
 
     Raises
     ------
@@ -127,6 +133,9 @@ def quantize_layer(
     channel_scales = None
     if per_channel:
         channel_scales = _channel_scales(magnitudes, scheme)
+        if scale_bits:
+            steps, unit = integer_channel_scales(channel_scales, scale_bits)
+            channel_scales = steps * unit
         magnitudes = magnitudes / channel_scales[:, None]
     histogram = MagnitudeHistogram.of(magnitudes)
     population = WeightedMagnitudes.of(histogram)
@@ -146,6 +155,14 @@ def _fit(histogram: MagnitudeHistogram) -> tuple[float, float]:
         return math.log(histogram.max_abs), 1e-3
     mle = lognormal_mle(bins, histogram.max_abs)
     return mle.mu_raw, mle.sigma
+
+
+def integer_channel_scales(scales: np.ndarray, bits: int) -> tuple[np.ndarray, float]:
+    """(c, unit): positive channel scales as integers of ``bits`` bits, the largest
+    2^bits - 1, and the real value of one step; c >= 1, so no channel is switched off."""
+    top = (1 << bits) - 1
+    unit = float(np.max(scales)) / top
+    return np.clip(np.rint(scales / unit), 1, top).astype(np.int64), unit
 
 
 def _channel_scales(magnitudes: np.ndarray, scheme: str) -> np.ndarray:

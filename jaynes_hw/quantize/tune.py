@@ -94,6 +94,7 @@ def stand_in_loss(
 
     ``theta`` holds every tunable layer's K levels (integer units) at its ``span``;
     ``inputs`` are float (samples, n_in), ``onehot`` the labels (samples, n_out). A
+    layer's channel scales c[o] multiply its rows (they are not tuned). A
     convolution runs its dense stand-in on every receptive field; its max pooling passes
     the gradient to the largest value of each window, its average pooling (a sum shifted
     right by ``Pooling.shift``) to all of them.
@@ -103,7 +104,7 @@ def stand_in_loss(
     activations, fields, weights, masks, pooled_from = [inputs], [], [], [], []
     for index, layer in enumerate(design.layers):
         config, convolution = layer.config, layer.convolution
-        w = _layer_weights(layer, by_index.get(index), theta)
+        w = _layer_weights(layer, by_index.get(index), theta) * _row_scales(layer)
         bias = 0.0 if layer.bias is None else layer.bias
         x = activations[-1]
         if convolution is not None:  # (samples * positions, window_size)
@@ -138,7 +139,7 @@ def stand_in_loss(
             d_weights = d_sum.T @ fields[index]
             gradient[tunable.span] = np.bincount(
                 tunable.bins.reshape(-1),
-                weights=(tunable.signs * d_weights).reshape(-1),
+                weights=(tunable.signs * _row_scales(layer) * d_weights).reshape(-1),
                 minlength=tunable.size,
             )
         if index:
@@ -147,6 +148,11 @@ def stand_in_loss(
                 window = convolution.window
                 d_out = _scatter(d_out, window.gather_index(), count, window.values_in)
     return loss, gradient
+
+
+def _row_scales(layer: DesignLayer):
+    """The layer's channel scales as a column (n_out, 1), or 1 without them."""
+    return 1 if layer.scales is None else layer.scales[:, None].astype(np.float64)
 
 
 def _gather(x: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -77,6 +77,7 @@ def quantize_file(
     compare: list[str] | None = None,
     pruned: bool = False,
     per_channel: bool = False,
+    scale_bits: int = 0,
     min_size: int = 10_000,
     layers: str | None = None,
     progress: bool | None = None,
@@ -92,7 +93,9 @@ def quantize_file(
     schemes = [scheme] + [s for s in (compare or []) if s != scheme]
     select = SelectOptions(min_size=min_size, layers=layers)
     _, candidates, excluded = select_layers(path, select)
-    options = {"pruned": pruned, "per_channel": per_channel}
+    if not 0 <= scale_bits <= 16:
+        raise UserError(f"--scale-bits must be 0..16, not {scale_bits}")
+    options = {"pruned": pruned, "per_channel": per_channel, "scale_bits": scale_bits}
     result = QuantizeResult(str(path), bits, scheme, schemes, options)
     show = sys.stderr.isatty() if progress is None else progress
     for tensor in tqdm(
@@ -102,14 +105,11 @@ def quantize_file(
             if tensor.skip_reason is not None:
                 raise UserError(tensor.skip_reason)
             weights = tensor.load()
-            layer = quantize_layer(
-                tensor.name, weights, scheme, bits, pruned=pruned, per_channel=per_channel
-            )
+            layer = quantize_layer(tensor.name, weights, scheme, bits, **options)
             matrix = as_matrix(weights)
             signal = float(np.sum(matrix**2))
             noise = {scheme: float(np.sum((matrix - layer.dequantize()) ** 2))}
             for other in schemes[1:]:
-                options = {"pruned": pruned, "per_channel": per_channel}
                 rebuilt = reconstruction(
                     weights, other, bits, **(options if other in HARDWARE_SCHEMES else {})
                 )

@@ -4,7 +4,7 @@ testbench, so a broken design fails in seconds instead of hanging.
 A design's worst honest timing comes from its manifest (``LayerConfig``): a layer spends
 at most ``passes * max(n_in + 1, lanes + BANK_SLACK)`` cycles on a vector (the second term
 when it is not ``full_rate``; a convolution's image: ``Convolution.image_cycles`` of that),
-and a vector's last result leaves it ``PIPELINE_LATENCY + lanes`` cycles after its last pass
+and a vector's last result leaves it ``pipeline_latency + lanes`` cycles after its last pass
 (an unrolled layer: its vector time, at worst behind adapters taking n_in and giving n_out
 values a cycle, and ``latency_cycles``). Vector v's last output is therefore expected
 ``fill + v * period`` cycles after its first input is offered, where ``fill`` sums every
@@ -69,7 +69,7 @@ class CycleBudget:
             if layer.convolution is not None:  # an image: every position, and the pooling
                 vector_time = layer.convolution.image_cycles(vector_time)
             vector_times.append(vector_time)
-            fill += vector_time + config.PIPELINE_LATENCY + config.lanes
+            fill += vector_time + config.pipeline_latency + config.lanes
         return cls(fill=fill, period=max(vector_times))
 
     def expected(self, vector: int) -> int:

@@ -29,6 +29,7 @@ def layers(draw):
     act_bits = draw(st.integers(2, 12))
     level_bits = draw(st.integers(1, 24))
     bias_bits = draw(st.sampled_from([0, 4, 16, 24]))
+    scale_bits = draw(st.sampled_from([0, 0, 1, 8, 16]))
     spec = LayerArithmetic(
         n_in,
         n_out,
@@ -38,28 +39,42 @@ def layers(draw):
         relu=draw(st.booleans()),
         bias_bits=bias_bits,
         max_level=(1 << level_bits) - 1,
+        scale_bits=scale_bits,
     )
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     extreme = draw(st.booleans())  # all-maximum weights and inputs: the worst accumulations
+    scales = None
+    if scale_bits:
+        scales = rng.integers(0, 1 << scale_bits, n_out)
     if extreme:
         weights = np.full((n_out, n_in), spec.max_level) * draw(st.sampled_from([-1, 1]))
         x = np.full((3, n_in), -(1 << (act_bits - 1)))
+        scales = None if scales is None else np.full(n_out, (1 << scale_bits) - 1)
     else:
         weights = rng.integers(-spec.max_level, spec.max_level + 1, (n_out, n_in))
         x = rng.integers(-(1 << (act_bits - 1)), 1 << (act_bits - 1), (3, n_in))
     bias = None
     if bias_bits:
         bias = rng.integers(-(1 << (bias_bits - 1)), 1 << (bias_bits - 1), n_out)
-    return spec, weights, x, bias
+    return spec, weights, x, bias, scales
 
 
 @settings(max_examples=300, deadline=None)
 @given(layers())
 def test_fast_reference_equals_the_obvious_loops(layer):
-    spec, weights, x, bias = layer
+    spec, weights, x, bias, scales = layer
     assert np.array_equal(
-        reference_layer(spec, weights, x, bias), reference_layer_slow(spec, weights, x, bias)
+        reference_layer(spec, weights, x, bias, scales),
+        reference_layer_slow(spec, weights, x, bias, scales),
     )
+
+
+def test_a_channel_scale_multiplies_its_outputs_sum_before_bias_and_rounding():
+    spec = LayerArithmetic(2, 3, out_bits=16, shift=2, bias_bits=8, scale_bits=4, max_level=7)
+    weights, x = np.array([[1, 2], [1, 2], [-3, 0]]), np.array([[5, -1]])  # sums 3, 3, -15
+    bias, scales = np.array([1, 1, 0]), np.array([5, 0, 15])
+    # (3 * 5 + 1 + 2) >> 2 = 4; (0 + 1 + 2) >> 2 = 0; (-225 + 2) >> 2 = -56 (floor)
+    assert reference_layer(spec, weights, x, bias, scales).tolist() == [[4, 0, -56]]
 
 
 def test_both_accumulation_paths_agree_beyond_float64_exactness():
@@ -133,3 +148,8 @@ def test_operands_out_of_range_are_refused():
         reference_layer(spec, np.array([[8, 1]]), np.array([[1, 0]]))
     with pytest.raises(UserError, match="no bias"):
         reference_layer(spec, np.array([[1, 1]]), np.array([[1, 0]]), np.array([3]))
+    with pytest.raises(UserError, match="no channel scales"):
+        reference_layer(spec, np.array([[1, 1]]), np.array([[1, 0]]), None, np.array([2]))
+    scaled = LayerArithmetic(2, 1, act_bits=4, max_level=7, scale_bits=3)
+    with pytest.raises(UserError, match="3-bit unsigned"):
+        reference_layer(scaled, np.array([[1, 1]]), np.array([[1, 0]]), None, np.array([8]))

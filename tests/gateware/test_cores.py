@@ -16,6 +16,7 @@ from jaynes_hw.contract.registers import (
     REG_CONTROL,
     REG_GEOMETRY,
     REG_ID,
+    REG_SCALES,
     REG_SHAPE,
     REG_SHIFT,
     LayerDriver,
@@ -114,16 +115,20 @@ def test_extremes_saturate_exactly(kind, fmt, datapath, relu):
             np.testing.assert_array_equal(got, case.expected(x))
 
 
-def test_accumulator_width_is_exact_at_the_worst_case():
-    """With out_bits wide enough to see the raw sum, the worst case comes out unsaturated."""
+@pytest.mark.parametrize("scale_bits", [0, 8])
+def test_accumulator_width_is_exact_at_the_worst_case(scale_bits):
+    """With out_bits wide enough to see the raw sum, the worst case comes out unsaturated
+    (with channel scales: times the largest scale)."""
     fmt = LevelFormat(6, 3)
-    config = LayerConfig("lognormal", 5, 1, 1, 8, 16, 2, 6, 3)
+    config = LayerConfig("lognormal", 5, 1, 1, 8, 16, 2, 6, 3, scale_bits=scale_bits)
     codebook = Codebook("lognormal", 2, fmt, np.array([63, 63]), np.array([7, 7]), 1.0)
     shift = config.accumulator_bits - 16
-    case = LayerCase(config, np.full((1, 5), 0b11), codebook, shift, None)
+    largest_scale = (1 << scale_bits) - 1 if scale_bits else None
+    scales = None if largest_scale is None else np.array([largest_scale])
+    case = LayerCase(config, np.full((1, 5), 0b11), codebook, shift, None, scales)
     x = np.full((1, 5), -128)
     got = stream_through(build_core(case), x)
-    exact = 5 * 128 * fmt.max_level
+    exact = 5 * 128 * fmt.max_level * (largest_scale or 1)
     assert exact >= 1 << (config.accumulator_bits - 2)  # the bound is tight, not loose
     np.testing.assert_array_equal(got, case.expected(x))
     assert got[0, 0] > 0  # the product of two negatives survived without wrapping
@@ -179,13 +184,17 @@ def test_codebook_commits_land_on_vector_boundaries(seed):
 
 def test_register_readback_and_memory_writes():
     rng = np.random.default_rng(3)
-    config = LayerConfig("lognormal", 6, 5, 3, bias_bits=10, code_bits=4, relu=False)
+    config = LayerConfig("lognormal", 6, 5, 3, bias_bits=10, code_bits=4, relu=False, scale_bits=5)
     codebook = random_codebook(rng, "lognormal", 4)
-    case = LayerCase(config, rng.integers(0, 16, (5, 6)), codebook, 3, rng.integers(-512, 512, 5))
+    case = LayerCase(
+        config, rng.integers(0, 16, (5, 6)), codebook, 3, rng.integers(-512, 512, 5),
+        rng.integers(0, 32, 5),
+    )  # fmt: skip
     core = build_core(case)
     driver = LayerDriver(core.register_map)
     new_codes = rng.integers(0, 16, (5, 6))
     new_bias = rng.integers(-512, 512, 5)
+    new_scales = np.array([31, 0, 1, 17, 9])
     x = case.random_inputs(rng, 3)
     read = {}
     received = []
@@ -197,9 +206,13 @@ def test_register_readback_and_memory_writes():
         read["geometry"] = await bus.read(ctx, REG_GEOMETRY)
         read["levels"] = [await bus.read(ctx, a) for a, _ in driver.codebook_writes(codebook)]
         read["bias"] = [await bus.read(ctx, driver.map.bias_address(o)) for o in range(5)]
+        read["scales"] = [await bus.read(ctx, driver.map.scale_address(o)) for o in range(5)]
+        read["scale_bits"] = await bus.read(ctx, REG_SCALES)
         read["code"] = await bus.read(ctx, driver.map.code_address(4, 5))
-        read["unmapped"] = await bus.read(ctx, 6)
+        read["unmapped"] = await bus.read(ctx, 7)
         await bus.play(ctx, driver.code_writes(new_codes) + driver.bias_writes(new_bias))
+        await bus.play(ctx, driver.scale_writes(new_scales))
+        read["new_scales"] = [await bus.read(ctx, driver.map.scale_address(o)) for o in range(5)]
         await bus.write(ctx, REG_SHIFT, 4)
         read["shift"] = await bus.read(ctx, REG_SHIFT)
         read["new_code"] = await bus.read(ctx, driver.map.code_address(4, 5))
@@ -215,12 +228,15 @@ def test_register_readback_and_memory_writes():
     assert read["geometry"] & 0xFF == 3
     assert read["levels"] == [data for _, data in driver.codebook_writes(codebook)]
     assert [LayerDriver.decode_signed(word) for word in read["bias"]] == case.bias.tolist()
+    assert read["scales"] == case.scales.tolist() and read["scale_bits"] == 5
+    assert read["new_scales"] == new_scales.tolist()
     assert read["code"] == case.stored[4, 5]
     assert read["unmapped"] == 0
     assert read["shift"] == 4
     assert read["new_code"] == new_codes[4, 5]
     got = np.array(received).reshape(3, 5)
-    np.testing.assert_array_equal(got, case.expected(x, shift=4, stored=new_codes, bias=new_bias))
+    expected = case.expected(x, shift=4, stored=new_codes, bias=new_bias, scales=new_scales)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_memory_reads_while_streaming_do_not_disturb_the_datapath():
@@ -278,11 +294,13 @@ def measure_timing(case: LayerCase, vectors: int):
 
 
 @pytest.mark.parametrize(
-    "n_in,lanes,n_out", [(8, 4, 12), (7, 4, 12), (16, 3, 7), (3, 1, 1), (1, 2, 2)]
+    "n_in,lanes,n_out,scale_bits",
+    [(8, 4, 12, 0), (7, 4, 12, 0), (16, 3, 7, 0), (3, 1, 1, 0), (1, 2, 2, 0), (9, 4, 12, 4)],
 )
-def test_latency_and_full_rate(n_in, lanes, n_out):
-    config = LayerConfig("int8", n_in, n_out, lanes)
-    case = LayerCase(config, np.ones((n_out, n_in), dtype=np.int64), None, 0, None)
+def test_latency_and_full_rate(n_in, lanes, n_out, scale_bits):
+    config = LayerConfig("int8", n_in, n_out, lanes, scale_bits=scale_bits)
+    scales = np.full(n_out, 3) if scale_bits else None
+    case = LayerCase(config, np.ones((n_out, n_in), dtype=np.int64), None, 0, None, scales)
     accepted, delivered = measure_timing(case, 4)
     starts = accepted[::n_in]
     periods = np.diff(starts)
@@ -292,7 +310,7 @@ def test_latency_and_full_rate(n_in, lanes, n_out):
         assert (periods > config.cycles_per_vector).any(), periods
     # first result of the vector: the last input beat of pass 0, then pass 1.. (n_in each)
     last_beat_of_first_pass = accepted[n_in - 1]
-    assert delivered[0] - last_beat_of_first_pass == config.PIPELINE_LATENCY
+    assert delivered[0] - last_beat_of_first_pass == config.pipeline_latency
 
 
 def test_network_matches_chained_reference():
@@ -347,7 +365,8 @@ def test_network_bus_reaches_each_layer():
     rng = np.random.default_rng(12)
     first, second = random_case(rng, "int8"), random_case(rng, "int8")
     second.config = LayerConfig("int8", first.config.n_out, 2, 1, first.config.out_bits)
-    second.stored, second.bias = rng.integers(-128, 128, (2, first.config.n_out)), None
+    second.stored = rng.integers(-128, 128, (2, first.config.n_out))
+    second.bias = second.scales = None
     network = Network([build_core(first), build_core(second)])
     words = {}
 
@@ -406,6 +425,18 @@ def test_network_bus_reaches_each_layer():
             lambda: Int8LayerCore(LayerConfig("int8", 2, 2), np.zeros((2, 2)), shift=99),
             "shift",
         ),
+        (
+            lambda: Int8LayerCore(LayerConfig("int8", 2, 2), np.zeros((2, 2)), scales=[1, 2]),
+            "scale_bits = 0",
+        ),
+        (
+            lambda: Int8LayerCore(
+                LayerConfig("int8", 2, 2, scale_bits=2), np.zeros((2, 2)), scales=[1, 4]
+            ),
+            "2-bit unsigned",
+        ),
+        (lambda: LayerConfig("lognormal", 4, 3, datapath="unrolled", scale_bits=4), "folded"),
+        (lambda: LayerConfig("int8", 4, 3, scale_bits=17), "scale_bits"),
     ],
 )
 def test_bad_configuration_is_refused(make, message):

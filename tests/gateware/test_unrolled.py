@@ -19,7 +19,13 @@ from jaynes_hw.gateware.vector_stream import VectorCollector, VectorSerializer
 from jaynes_hw.support.errors import UserError
 from tests.gateware.test_cores import stream_through
 from tests.helpers.amaranth_harness import BusMaster, receive, run, send
-from tests.helpers.layer_cases import LayerCase, build_core, random_case, random_codebook
+from tests.helpers.layer_cases import (
+    LayerCase,
+    build_core,
+    random_case,
+    random_codebook,
+    useful_shift,
+)
 
 UNROLLED = ("unrolled", "unrolled_serial")
 
@@ -98,7 +104,10 @@ def unrolled_case(rng, datapath: str, scheme: str | None = None) -> LayerCase:
         case = random_case(rng, "lognormal", "per_lane")
         if scheme is None or case.codebook.scheme == scheme:
             break
-    case.config = replace(case.config, datapath=datapath)
+    # channel scales are a folded core's: an unrolled one has none
+    case.config = replace(case.config, datapath=datapath, scale_bits=0)
+    case.scales = None
+    case.shift = useful_shift(case, rng)
     return case
 
 

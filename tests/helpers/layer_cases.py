@@ -9,7 +9,7 @@ import numpy as np
 
 from jaynes_hw.contract.codebook import Codebook, signed_levels, weights_from_levels
 from jaynes_hw.contract.geometry import ConvWindow, Pooling
-from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.contract.layer_config import UNROLLED_DATAPATHS, LayerConfig
 from jaynes_hw.contract.reference import reference_layer
 from jaynes_hw.gateware.core import ConfiguredLayer, Int8LayerCore, LayerCore
 from jaynes_hw.gateware.window import ConvLayer
@@ -27,6 +27,7 @@ class LayerCase:
     codebook: Codebook | None
     shift: int
     bias: np.ndarray | None
+    scales: np.ndarray | None = None
 
     def weights(self, codebook: Codebook | None = None) -> np.ndarray:
         """Signed integer weights (n_out, n_in) under ``codebook`` (default: the initial one)."""
@@ -41,13 +42,15 @@ class LayerCase:
         shift: int | None = None,
         stored: np.ndarray | None = None,
         bias: np.ndarray | None = None,
+        scales: np.ndarray | None = None,
     ) -> np.ndarray:
         """The numpy reference for input vectors ``x`` (batch, n_in), with overrides."""
         case = self if stored is None else LayerCase(self.config, stored, None, 0, None)
         weights = case.weights(codebook or self.codebook)
         spec = self.config.arithmetic(self.shift if shift is None else shift)
         bias = self.bias if bias is None else bias
-        return reference_layer(spec, weights, x, bias)
+        scales = self.scales if scales is None else scales
+        return reference_layer(spec, weights, x, bias, scales)
 
     def random_inputs(self, rng: np.random.Generator, count: int) -> np.ndarray:
         half = 1 << (self.config.act_bits - 1)
@@ -65,7 +68,7 @@ def random_case(
     rng: np.random.Generator, kind: str | None = None, datapath: str | None = None
 ) -> LayerCase:
     """A random layer: shape, lanes, widths, bias, ReLU, scheme, datapath (lognormal: either,
-    unless ``datapath`` is given), codes and a useful shift."""
+    unless ``datapath`` is given), channel scales, codes and a useful shift."""
     kind = kind or str(rng.choice(["lognormal", "int8"], p=[0.75, 0.25]))
     n_in = int(rng.integers(1, 13))
     n_out = int(rng.integers(1, 10))
@@ -74,6 +77,9 @@ def random_case(
     out_bits = int(rng.choice([4, 8, 12]))
     bias_bits = int(rng.choice([0, 0, 6, 16]))
     relu = bool(rng.integers(0, 2))
+    scale_bits = int(rng.choice([0, 0, 0, 3, 8]))
+    if datapath in UNROLLED_DATAPATHS:  # channel scales are a folded core's
+        scale_bits = 0
     codebook = None
     if kind == "lognormal":
         scheme = str(rng.choice(list(SCHEME_BITS)))
@@ -93,18 +99,23 @@ def random_case(
             bias_bits,
             relu,
             datapath or str(rng.choice(["per_lane", "shared"])),
+            scale_bits=scale_bits,
         )
         stored = rng.integers(0, 1 << bits, size=(n_out, n_in))
     else:
         config = LayerConfig(
-            "int8", n_in, n_out, lanes, act_bits, out_bits, 8, bias_bits=bias_bits, relu=relu
-        )
+            "int8", n_in, n_out, lanes, act_bits, out_bits, 8, bias_bits=bias_bits, relu=relu,
+            scale_bits=scale_bits,
+        )  # fmt: skip
         stored = rng.integers(-128, 128, size=(n_out, n_in))
     bias = None
     if bias_bits:
         half = 1 << (bias_bits - 1)
         bias = rng.integers(-half, half, size=n_out)
-    case = LayerCase(config, stored, codebook, 0, bias)
+    scales = None
+    if scale_bits:  # the extremes 0 and 2^scale_bits - 1 among them
+        scales = rng.integers(0, 1 << scale_bits, size=n_out)
+    case = LayerCase(config, stored, codebook, 0, bias, scales)
     case.shift = useful_shift(case, rng)
     return case
 
@@ -119,16 +130,18 @@ def useful_shift(case: LayerCase, rng: np.random.Generator) -> int:
     if roll < 0.15:
         return config.max_shift
     x = case.random_inputs(rng, 16)
-    typical = np.abs(x @ case.weights().T).mean() + 1.0
+    scales = 1 if case.scales is None else case.scales
+    typical = np.abs(x @ case.weights().T * scales).mean() + 1.0
     shift = int(np.log2(typical)) - (config.out_bits - 2) + int(rng.integers(-1, 2))
     return int(np.clip(shift, 0, config.max_shift))
 
 
 def build_core(case: LayerCase) -> LayerCore | Int8LayerCore:
     """The Amaranth core holding ``case`` at its reset values."""
+    registers = {"shift": case.shift, "bias": case.bias, "scales": case.scales}
     if case.config.kind == "int8":
-        return Int8LayerCore(case.config, case.stored, shift=case.shift, bias=case.bias)
-    return LayerCore(case.config, case.stored, case.codebook, shift=case.shift, bias=case.bias)
+        return Int8LayerCore(case.config, case.stored, **registers)
+    return LayerCore(case.config, case.stored, case.codebook, **registers)
 
 
 def conv_case(window: ConvWindow, out_channels: int, lanes: int, seed: int, pool_kind=None):

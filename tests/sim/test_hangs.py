@@ -50,7 +50,7 @@ def test_the_budget_bounds_honest_timing(tmp_path):
     budget = CycleBudget.of(design)
     layers = [layer.config for layer in design.layers]
     assert budget.period == max(config.cycles_per_vector for config in layers)
-    honest = sum(config.cycles_per_vector + config.PIPELINE_LATENCY for config in layers)
+    honest = sum(config.cycles_per_vector + config.pipeline_latency for config in layers)
     assert budget.deadline(0) > honest and budget.deadline(5) > honest + 5 * budget.period
     assert budget.deadline(5, 0.5, 0.5) > 3 * budget.deadline(5)
 
