@@ -1783,14 +1783,14 @@ module \digits_cnn.layer0.core (rst, x__payload, bus__r_data, x__ready, y__paylo
     .mantissas__7(mantissas__7),
     .r__ready(y__ready),
     .rst(rst),
+    .scale_mem__addr(scale_mem__addr),
     .scale_mem__r_data(scale_mem__r_data),
     .scale_mem__r_en(scale_mem__r_en),
     .shift(shift),
     .write__addr(bias_mem__addr),
-    .\write__addr$41 (scale_mem__addr),
     .write__data(request_data[28:0]),
     .write__en(bias_mem__w_en),
-    .\write__en$45 (scale_mem__w_en),
+    .\write__en$46 (scale_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -2400,41 +2400,41 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_write__en, x__ready, bias_mem__r_data, scale_mem__r_data, y__payload, r__ready, x__valid, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4
-, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, \write__addr$41 , \write__en$45 , scale_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, clk);
+, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, scale_mem__addr, \write__en$46 , scale_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [8:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [8:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [8:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [8:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
+  wire [8:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [8:0] \$114 ;
-  reg [8:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [17:0] \$117 ;
-  reg [8:0] \$118 ;
-  wire [16:0] \$119 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [8:0] \$116 ;
+  reg [8:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [17:0] \$119 ;
   wire \$12 ;
-  wire [17:0] \$120 ;
-  reg [8:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [17:0] \$123 ;
-  reg [8:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [17:0] \$126 ;
-  wire \$127 ;
-  wire \$128 ;
+  reg [8:0] \$120 ;
+  wire [16:0] \$121 ;
+  wire [17:0] \$122 ;
+  reg [8:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [17:0] \$125 ;
+  reg [8:0] \$126 ;
+  wire [16:0] \$127 ;
+  wire [17:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
@@ -2450,63 +2450,63 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [21:0] \$142 ;
-  wire [22:0] \$143 ;
+  wire \$142 ;
+  wire \$143 ;
   wire [21:0] \$144 ;
   wire [22:0] \$145 ;
   wire [21:0] \$146 ;
   wire [22:0] \$147 ;
   wire [21:0] \$148 ;
   wire [22:0] \$149 ;
-  wire [5:0] \$15 ;
-  wire [2:0] \$150 ;
-  wire \$151 ;
-  wire [3:0] \$152 ;
+  wire \$15 ;
+  wire [21:0] \$150 ;
+  wire [22:0] \$151 ;
+  wire [2:0] \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [3:0] \$154 ;
   wire \$155 ;
-  wire [3:0] \$156 ;
-  wire [3:0] \$157 ;
-  wire \$158 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [3:0] \$158 ;
   wire [3:0] \$159 ;
-  wire [1:0] \$16 ;
-  wire [3:0] \$160 ;
-  wire [28:0] \$161 ;
-  wire [31:0] \$162 ;
-  wire [32:0] \$163 ;
-  wire [31:0] \$164 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire [3:0] \$161 ;
+  wire [3:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [7:0] \$168 ;
-  wire [7:0] \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [28:0] \$168 ;
+  wire [31:0] \$169 ;
+  wire [5:0] \$17 ;
+  wire [32:0] \$170 ;
+  wire [31:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire \$175 ;
-  wire [4:0] \$176 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [4:0] \$179 ;
-  wire [5:0] \$18 ;
+  wire \$179 ;
+  wire [1:0] \$18 ;
   wire \$180 ;
-  reg \$181 ;
-  reg [3:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg [5:0] \$186 ;
-  reg \$187 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire [4:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
+  wire \$187 ;
   reg \$188 ;
-  reg \$189 ;
-  wire [4:0] \$19 ;
-  reg \$190 ;
+  reg [3:0] \$189 ;
+  wire \$19 ;
+  reg [4:0] \$190 ;
   reg \$191 ;
   reg \$192 ;
-  reg \$193 ;
+  reg [5:0] \$193 ;
   reg \$194 ;
   reg \$195 ;
   reg \$196 ;
@@ -2514,55 +2514,63 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   reg \$198 ;
   reg \$199 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [5:0] \$20 ;
   reg \$200 ;
-  reg [4:0] \$201 ;
-  reg [4:0] \$202 ;
-  reg [29:0] \$203 ;
-  reg [8:0] \$204 ;
-  reg [8:0] \$205 ;
-  reg [8:0] \$206 ;
-  reg [8:0] \$207 ;
-  reg [8:0] \$208 ;
-  reg [8:0] \$209 ;
-  wire \$21 ;
-  reg [8:0] \$210 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [4:0] \$208 ;
+  reg [4:0] \$209 ;
+  wire [4:0] \$21 ;
+  reg [29:0] \$210 ;
   reg [8:0] \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
+  reg [8:0] \$212 ;
+  reg [8:0] \$213 ;
+  reg [8:0] \$214 ;
+  reg [8:0] \$215 ;
+  reg [8:0] \$216 ;
+  reg [8:0] \$217 ;
+  reg [8:0] \$218 ;
   reg \$219 ;
   wire \$22 ;
   reg \$220 ;
-  reg [20:0] \$221 ;
-  reg [20:0] \$222 ;
-  reg [20:0] \$223 ;
-  reg [20:0] \$224 ;
-  reg [20:0] \$225 ;
-  reg [20:0] \$226 ;
-  reg [20:0] \$227 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
   reg [20:0] \$228 ;
-  reg [2:0] \$229 ;
-  wire [6:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg [2:0] \$232 ;
-  reg [2:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg \$236 ;
+  reg [20:0] \$229 ;
+  wire \$23 ;
+  reg [20:0] \$230 ;
+  reg [20:0] \$231 ;
+  reg [20:0] \$232 ;
+  reg [20:0] \$233 ;
+  reg [20:0] \$234 ;
+  reg [20:0] \$235 ;
+  reg [2:0] \$236 ;
   reg \$237 ;
   reg \$238 ;
-  reg [3:0] \$239 ;
-  wire [6:0] \$24 ;
-  reg \$240 ;
+  reg [2:0] \$239 ;
+  wire \$24 ;
+  reg [2:0] \$240 ;
   reg \$241 ;
-  wire \$25 ;
-  wire \$26 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg [3:0] \$247 ;
+  reg \$248 ;
+  reg \$249 ;
+  wire [6:0] \$25 ;
+  wire [6:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -2606,59 +2614,59 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [7:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
-  wire [4:0] \$68 ;
+  wire [7:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [31:0] \$73 ;
-  wire [31:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [31:0] \$75 ;
+  wire [31:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [8:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [8:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [8:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
+  wire [8:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [8:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$91 ;
+  wire [8:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [8:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
+  wire [8:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [8:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$133  = 1'h0;
   reg \$signal$134  = 1'h0;
-  reg \$signal$136  = 1'h0;
+  reg \$signal$135  = 1'h0;
   reg \$signal$137  = 1'h0;
-  reg \$signal$140  = 1'h0;
+  reg \$signal$138  = 1'h0;
   reg \$signal$141  = 1'h0;
   reg \$signal$142  = 1'h0;
-  reg \$signal$156  = 1'h0;
-  reg \$signal$79  = 1'h0;
+  reg \$signal$143  = 1'h0;
+  reg \$signal$157  = 1'h0;
   reg \$signal$80  = 1'h0;
-  reg \$signal$86  = 1'h0;
+  reg \$signal$81  = 1'h0;
+  reg \$signal$87  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$49 ;
+  wire [3:0] \$signature__addr$50 ;
   wire [28:0] \$signature__data ;
-  wire [7:0] \$signature__data$48 ;
+  wire [7:0] \$signature__data$49 ;
   reg [20:0] acc0 = 21'h000000;
   reg [20:0] acc1 = 21'h000000;
   reg [20:0] acc2 = 21'h000000;
@@ -2795,7 +2803,9 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   wire rst;
   (* init = 8'h00 *)
   wire [7:0] saturated;
+  reg scale_bank = 1'h0;
   reg [2:0] scale_head = 3'h0;
+  input [2:0] scale_mem__addr;
   wire [2:0] scale_mem__addr;
   output [7:0] scale_mem__r_data;
   wire [7:0] scale_mem__r_data;
@@ -2829,15 +2839,14 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   reg w__valid = 1'h0;
   input [2:0] write__addr;
   wire [2:0] write__addr;
-  input [2:0] \write__addr$41 ;
-  wire [2:0] \write__addr$41 ;
+  wire [3:0] \write__addr$41 ;
   input [28:0] write__data;
   wire [28:0] write__data;
-  wire [7:0] \write__data$43 ;
+  wire [7:0] \write__data$44 ;
   input write__en;
   wire write__en;
-  input \write__en$45 ;
-  wire \write__en$45 ;
+  input \write__en$46 ;
+  wire \write__en$46 ;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -2928,7 +2937,7 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  reg [7:0] scales [7:0];
+  reg [7:0] scales [15:0];
   initial begin
     scales[0] = 8'hdb;
     scales[1] = 8'hf7;
@@ -2938,14 +2947,22 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     scales[5] = 8'hba;
     scales[6] = 8'hbd;
     scales[7] = 8'hd6;
+    scales[8] = 8'hdb;
+    scales[9] = 8'hf7;
+    scales[10] = 8'hce;
+    scales[11] = 8'hff;
+    scales[12] = 8'hf0;
+    scales[13] = 8'hba;
+    scales[14] = 8'hbd;
+    scales[15] = 8'hd6;
   end
   always @(posedge clk) begin
-    if (\write__en$45 )
-      scales[\write__addr$41 ] <= write__data[7:0];
+    if (\write__en$46 )
+      scales[{ \$8 , scale_mem__addr }] <= write__data[7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
-    _3_ <= scales[\$signature__addr$49 ];
+    _3_ <= scales[\$signature__addr$50 ];
   end
   assign scale_mem__r_data = _3_;
   assign \$1  = ~ code_mem__r_en;
@@ -2961,349 +2978,358 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
   assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
-  assign \$signature__addr$49  = scale_mem__r_en ? \write__addr$41  : scale_head;
-  assign \$8  = bank_nonempty & credit;
-  assign \$9  = ~ bias_mem__r_en;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = ~ scale_mem__r_en;
-  assign drain = \$10  & \$11 ;
+  assign \$8  = ~ scale_bank;
+  assign \$9  = ~ scale_bank;
+  assign \$signature__addr$50  = scale_mem__r_en ? { \$9 , scale_mem__addr } : { scale_bank, scale_head };
+  assign \$10  = bank_nonempty & credit;
+  assign \$11  = ~ bias_mem__r_en;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = ~ scale_mem__r_en;
+  assign drain = \$12  & \$13 ;
   assign bank_drained = drain & bank_single;
-  assign \$12  = first_beat & from_stream;
-  assign \$13  = \$12  & drained;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = row + 1'h1;
-  assign \$16  = pass_index + 1'h1;
-  assign \$17  = ! pass_index;
-  assign \$18  = row + 1'h1;
-  assign \$19  = input_write__addr + 1'h1;
-  assign \$20  = first_beat & from_stream;
-  assign \$21  = issue & \$20 ;
-  assign \$22  = next_vector == 6'h3f;
-  assign \$23  = next_vector + 1'h1;
-  assign \$24  = \$22  ? 7'h00 : \$23 ;
-  assign \$25  = next_vector == 6'h3f;
-  assign \$26  = issue ? last_beat : first_beat;
-  assign \$27  = input_write__addr == 3'h7;
-  assign \$28  = last_beat ? 1'h0 : \$27 ;
-  assign \$29  = issue ? \$28  : last_beat;
-  assign \$30  = issue & last_beat;
-  assign \$31  = \$30  ? final_pass : from_stream;
+  assign \$14  = first_beat & from_stream;
+  assign \$15  = \$14  & drained;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = row + 1'h1;
+  assign \$18  = pass_index + 1'h1;
+  assign \$19  = ! pass_index;
+  assign \$20  = row + 1'h1;
+  assign \$21  = input_write__addr + 1'h1;
+  assign \$22  = first_beat & from_stream;
+  assign \$23  = issue & \$22 ;
+  assign \$24  = next_vector == 6'h3f;
+  assign \$25  = next_vector + 1'h1;
+  assign \$26  = \$24  ? 7'h00 : \$25 ;
+  assign \$27  = next_vector == 6'h3f;
+  assign \$28  = issue ? last_beat : first_beat;
+  assign \$29  = input_write__addr == 3'h7;
+  assign \$30  = last_beat ? 1'h0 : \$29 ;
+  assign \$31  = issue ? \$30  : last_beat;
   assign \$32  = issue & last_beat;
-  assign \$33  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$34  = \$32  ? 1'h1 : \$33 ;
-  assign \$35  = first_beat & from_stream;
-  assign \$36  = commit_pending & \$35 ;
-  assign \$37  = \$36  & drained;
-  assign \$38  = \$37  & commit_here;
-  assign \$39  = \$38  ? 1'h0 : commit_pending;
-  assign \$40  = \$39  | commit;
-  assign \$41  = issue & last_beat;
-  assign \$42  = first_beat & from_stream;
-  assign \$43  = commit_pending & \$42 ;
-  assign \$44  = \$43  & drained;
-  assign \$45  = \$44  & commit_here;
-  assign \$46  = \$45  ? 1'h0 : commit_pending;
-  assign \$47  = \$46  | commit;
-  assign \$48  = issue ? last_beat : first_beat;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = issue ? final_pass : from_stream;
+  assign \$33  = \$32  ? final_pass : from_stream;
+  assign \$34  = issue & last_beat;
+  assign \$35  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$36  = \$34  ? 1'h1 : \$35 ;
+  assign \$37  = first_beat & from_stream;
+  assign \$38  = commit_pending & \$37 ;
+  assign \$39  = \$38  & drained;
+  assign \$40  = \$39  & commit_here;
+  assign \$41  = \$40  ? 1'h0 : commit_pending;
+  assign \$42  = \$41  | commit;
+  assign \$43  = issue & last_beat;
+  assign \$44  = first_beat & from_stream;
+  assign \$45  = commit_pending & \$44 ;
+  assign \$46  = \$45  & drained;
+  assign \$47  = \$46  & commit_here;
+  assign \$48  = \$47  ? 1'h0 : commit_pending;
+  assign \$49  = \$48  | commit;
+  assign \$50  = issue ? last_beat : first_beat;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = first_beat & from_stream;
-  assign \$53  = issue & \$52 ;
-  assign \$54  = next_vector == 6'h3f;
-  assign \$55  = \$53  ? \$54  : commit_here;
-  assign \$56  = \$51  & \$55 ;
-  assign \$57  = \$41  | \$56 ;
-  assign \$58  = input_write__addr == 3'h7;
-  assign \$59  = last_beat ? 1'h0 : \$58 ;
-  assign \$60  = issue ? \$59  : last_beat;
-  assign \$61  = issue & last_beat;
-  assign \$62  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$63  = \$61  ? 1'h1 : \$62 ;
-  assign \$64  = \$60  & \$63 ;
-  assign \$65  = \$57  | \$64 ;
-  assign \$66  = from_stream1 ? x_held : input_read__data;
-  assign \$67  = shift > 5'h1e;
-  assign \$68  = \$67  ? 5'h1e : shift;
-  assign \$69  = first_beat & from_stream;
-  assign \$70  = commit_pending & \$69 ;
-  assign \$71  = \$70  & drained;
-  assign \$72  = \$71  & commit_here;
-  assign \$73  = 1'h1 << clamped;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = \$77  & commit_here;
-  assign \$79  = mantissas__0 << exponents__0;
-  assign \$80  = first_beat & from_stream;
-  assign \$81  = commit_pending & \$80 ;
-  assign \$82  = \$81  & drained;
-  assign \$83  = \$82  & commit_here;
-  assign \$84  = mantissas__1 << exponents__1;
-  assign \$85  = first_beat & from_stream;
-  assign \$86  = commit_pending & \$85 ;
-  assign \$87  = \$86  & drained;
-  assign \$88  = \$87  & commit_here;
-  assign \$89  = mantissas__2 << exponents__2;
-  assign \$90  = first_beat & from_stream;
-  assign \$91  = commit_pending & \$90 ;
-  assign \$92  = \$91  & drained;
-  assign \$93  = \$92  & commit_here;
-  assign \$94  = mantissas__3 << exponents__3;
-  assign \$95  = first_beat & from_stream;
-  assign \$96  = commit_pending & \$95 ;
-  assign \$97  = \$96  & drained;
-  assign \$98  = \$97  & commit_here;
-  assign \$99  = mantissas__4 << exponents__4;
-  assign \$100  = first_beat & from_stream;
-  assign \$101  = commit_pending & \$100 ;
-  assign \$102  = \$101  & drained;
-  assign \$103  = \$102  & commit_here;
-  assign \$104  = mantissas__5 << exponents__5;
-  assign \$105  = first_beat & from_stream;
-  assign \$106  = commit_pending & \$105 ;
-  assign \$107  = \$106  & drained;
-  assign \$108  = \$107  & commit_here;
-  assign \$109  = mantissas__6 << exponents__6;
-  assign \$110  = first_beat & from_stream;
-  assign \$111  = commit_pending & \$110 ;
-  assign \$112  = \$111  & drained;
-  assign \$113  = \$112  & commit_here;
-  assign \$114  = mantissas__7 << exponents__7;
-  assign \$116  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$117  = { \$116 [16], \$116  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$119  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$120  = { \$119 [16], \$119  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$122  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$123  = { \$122 [16], \$122  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$125  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$126  = { \$125 [16], \$125  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$127  = \$signal$136  & \$signal$137 ;
-  assign \$128  = issue | \$signal$79 ;
-  assign \$129  = valid1 | \$signal$133 ;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = \$signal$136  & \$signal$137 ;
-  assign \$132  = issue & last_beat;
-  assign \$133  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$134  = \$132  ? 1'h1 : \$133 ;
-  assign \$135  = \$131  | \$134 ;
-  assign \$136  = drain | \$signal$140 ;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$130  | \$137 ;
-  assign \$139  = \$signal$141  | \$signal$142 ;
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = $signed(acc0) + $signed(term0);
-  assign \$143  = $signed(\$142 ) + $signed({ 1'h0, sign0 });
-  assign \$144  = $signed(acc1) + $signed(term1);
-  assign \$145  = $signed(\$144 ) + $signed({ 1'h0, sign1 });
-  assign \$146  = $signed(acc2) + $signed(term2);
-  assign \$147  = $signed(\$146 ) + $signed({ 1'h0, sign2 });
-  assign \$148  = $signed(acc3) + $signed(term3);
-  assign \$149  = $signed(\$148 ) + $signed({ 1'h0, sign3 });
-  assign \$152  = bank_left - 1'h1;
-  assign \$153  = ~ bank_single;
-  assign \$154  = bank_left == 2'h2;
-  assign \$155  = bias_head == 3'h7;
-  assign \$156  = bias_head + 1'h1;
-  assign \$157  = \$155  ? 4'h0 : \$156 ;
-  assign \$158  = scale_head == 3'h7;
-  assign \$159  = scale_head + 1'h1;
-  assign \$160  = \$158  ? 4'h0 : \$159 ;
-  assign \$161  = $signed(value_f0) * $signed({ 1'h0, scale_mem__r_data });
-  assign \$162  = $signed(bias_mem__r_data) + $signed({ 1'h0, active_rounding });
-  assign \$163  = $signed(scaled_f1) + $signed(offset_f1);
-  assign \$164  = $signed(rounded_f2) >>> active_shift;
-  assign \$165  = ~ shifted_f3[31];
-  assign \$166  = | shifted_f3[31:7];
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$167  ? 8'h7f : shifted_f3[7:0];
-  assign \$169  = shifted_f3[31] ? 8'h00 : \$168 ;
-  assign \$170  = y__valid & r__ready;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = drain & \$171 ;
-  assign \$173  = y__valid & r__ready;
-  assign \$174  = ~ drain;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = space - 1'h1;
-  assign \$177  = ~ space_one;
-  assign \$178  = space == 2'h2;
-  assign \$179  = space + 1'h1;
-  assign \$180  = ~ credit;
+  assign \$52  = issue ? final_pass : from_stream;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = first_beat & from_stream;
+  assign \$55  = issue & \$54 ;
+  assign \$56  = next_vector == 6'h3f;
+  assign \$57  = \$55  ? \$56  : commit_here;
+  assign \$58  = \$53  & \$57 ;
+  assign \$59  = \$43  | \$58 ;
+  assign \$60  = input_write__addr == 3'h7;
+  assign \$61  = last_beat ? 1'h0 : \$60 ;
+  assign \$62  = issue ? \$61  : last_beat;
+  assign \$63  = issue & last_beat;
+  assign \$64  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$65  = \$63  ? 1'h1 : \$64 ;
+  assign \$66  = \$62  & \$65 ;
+  assign \$67  = \$59  | \$66 ;
+  assign \$68  = from_stream1 ? x_held : input_read__data;
+  assign \$69  = shift > 5'h1e;
+  assign \$70  = \$69  ? 5'h1e : shift;
+  assign \$71  = first_beat & from_stream;
+  assign \$72  = commit_pending & \$71 ;
+  assign \$73  = \$72  & drained;
+  assign \$74  = \$73  & commit_here;
+  assign \$75  = 1'h1 << clamped;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = \$79  & commit_here;
+  assign \$81  = mantissas__0 << exponents__0;
+  assign \$82  = first_beat & from_stream;
+  assign \$83  = commit_pending & \$82 ;
+  assign \$84  = \$83  & drained;
+  assign \$85  = \$84  & commit_here;
+  assign \$86  = mantissas__1 << exponents__1;
+  assign \$87  = first_beat & from_stream;
+  assign \$88  = commit_pending & \$87 ;
+  assign \$89  = \$88  & drained;
+  assign \$90  = \$89  & commit_here;
+  assign \$91  = mantissas__2 << exponents__2;
+  assign \$92  = first_beat & from_stream;
+  assign \$93  = commit_pending & \$92 ;
+  assign \$94  = \$93  & drained;
+  assign \$95  = \$94  & commit_here;
+  assign \$96  = mantissas__3 << exponents__3;
+  assign \$97  = first_beat & from_stream;
+  assign \$98  = commit_pending & \$97 ;
+  assign \$99  = \$98  & drained;
+  assign \$100  = \$99  & commit_here;
+  assign \$101  = mantissas__4 << exponents__4;
+  assign \$102  = first_beat & from_stream;
+  assign \$103  = commit_pending & \$102 ;
+  assign \$104  = \$103  & drained;
+  assign \$105  = \$104  & commit_here;
+  assign \$106  = mantissas__5 << exponents__5;
+  assign \$107  = first_beat & from_stream;
+  assign \$108  = commit_pending & \$107 ;
+  assign \$109  = \$108  & drained;
+  assign \$110  = \$109  & commit_here;
+  assign \$111  = mantissas__6 << exponents__6;
+  assign \$112  = first_beat & from_stream;
+  assign \$113  = commit_pending & \$112 ;
+  assign \$114  = \$113  & drained;
+  assign \$115  = \$114  & commit_here;
+  assign \$116  = mantissas__7 << exponents__7;
+  assign \$118  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$119  = { \$118 [16], \$118  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$121  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$122  = { \$121 [16], \$121  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$124  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$125  = { \$124 [16], \$124  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$127  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$128  = { \$127 [16], \$127  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$129  = \$signal$137  & \$signal$138 ;
+  assign \$130  = issue | \$signal$80 ;
+  assign \$131  = valid1 | \$signal$134 ;
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = \$signal$137  & \$signal$138 ;
+  assign \$134  = issue & last_beat;
+  assign \$135  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$136  = \$134  ? 1'h1 : \$135 ;
+  assign \$137  = \$133  | \$136 ;
+  assign \$138  = drain | \$signal$141 ;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = \$132  | \$139 ;
+  assign \$141  = \$signal$142  | \$signal$143 ;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = ~ \$142 ;
+  assign \$144  = $signed(acc0) + $signed(term0);
+  assign \$145  = $signed(\$144 ) + $signed({ 1'h0, sign0 });
+  assign \$146  = $signed(acc1) + $signed(term1);
+  assign \$147  = $signed(\$146 ) + $signed({ 1'h0, sign1 });
+  assign \$148  = $signed(acc2) + $signed(term2);
+  assign \$149  = $signed(\$148 ) + $signed({ 1'h0, sign2 });
+  assign \$150  = $signed(acc3) + $signed(term3);
+  assign \$151  = $signed(\$150 ) + $signed({ 1'h0, sign3 });
+  assign \$154  = bank_left - 1'h1;
+  assign \$155  = ~ bank_single;
+  assign \$156  = bank_left == 2'h2;
+  assign \$157  = bias_head == 3'h7;
+  assign \$158  = bias_head + 1'h1;
+  assign \$159  = \$157  ? 4'h0 : \$158 ;
+  assign \$160  = scale_head == 3'h7;
+  assign \$161  = scale_head + 1'h1;
+  assign \$162  = \$160  ? 4'h0 : \$161 ;
+  assign \$163  = first_beat & from_stream;
+  assign \$164  = commit_pending & \$163 ;
+  assign \$165  = \$164  & drained;
+  assign \$166  = \$165  & commit_here;
+  assign \$167  = ~ scale_bank;
+  assign \$168  = $signed(value_f0) * $signed({ 1'h0, scale_mem__r_data });
+  assign \$169  = $signed(bias_mem__r_data) + $signed({ 1'h0, active_rounding });
+  assign \$170  = $signed(scaled_f1) + $signed(offset_f1);
+  assign \$171  = $signed(rounded_f2) >>> active_shift;
+  assign \$172  = ~ shifted_f3[31];
+  assign \$173  = | shifted_f3[31:7];
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$174  ? 8'h7f : shifted_f3[7:0];
+  assign \$176  = shifted_f3[31] ? 8'h00 : \$175 ;
+  assign \$177  = y__valid & r__ready;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = drain & \$178 ;
+  assign \$180  = y__valid & r__ready;
+  assign \$181  = ~ drain;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = space - 1'h1;
+  assign \$184  = ~ space_one;
+  assign \$185  = space == 2'h2;
+  assign \$186  = space + 1'h1;
+  assign \$187  = ~ credit;
   always @(posedge clk)
-    busy <= \$181 ;
+    busy <= \$188 ;
   always @(posedge clk)
-    input_write__addr <= \$182 ;
+    input_write__addr <= \$189 ;
   always @(posedge clk)
-    row <= \$183 ;
+    row <= \$190 ;
   always @(posedge clk)
-    pass_index <= \$184 ;
+    pass_index <= \$191 ;
   always @(posedge clk)
-    final_pass <= \$185 ;
+    final_pass <= \$192 ;
   always @(posedge clk)
-    next_vector <= \$186 ;
+    next_vector <= \$193 ;
   always @(posedge clk)
-    commit_here <= \$187 ;
+    commit_here <= \$194 ;
   always @(posedge clk)
-    first_beat <= \$188 ;
+    first_beat <= \$195 ;
   always @(posedge clk)
-    last_beat <= \$189 ;
+    last_beat <= \$196 ;
   always @(posedge clk)
-    from_stream <= \$190 ;
+    from_stream <= \$197 ;
   always @(posedge clk)
-    bank_reserved <= \$191 ;
+    bank_reserved <= \$198 ;
   always @(posedge clk)
-    commit_pending <= \$192 ;
+    commit_pending <= \$199 ;
   always @(posedge clk)
-    blocked <= \$193 ;
+    blocked <= \$200 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$194 ;
+    from_stream1 <= \$201 ;
   always @(posedge clk)
-    \$signal$79  <= \$195 ;
+    \$signal$80  <= \$202 ;
   always @(posedge clk)
-    \$signal$80  <= \$196 ;
+    \$signal$81  <= \$203 ;
   always @(posedge clk)
-    final0 <= \$197 ;
+    final0 <= \$204 ;
   always @(posedge clk)
-    x1 <= \$66 ;
+    x1 <= \$68 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$198 ;
+    valid1 <= \$205 ;
   always @(posedge clk)
-    \$signal$86  <= \$199 ;
+    \$signal$87  <= \$206 ;
   always @(posedge clk)
-    final1 <= \$200 ;
+    final1 <= \$207 ;
   always @(posedge clk)
-    clamped <= \$201 ;
+    clamped <= \$208 ;
   always @(posedge clk)
-    active_shift <= \$202 ;
+    active_shift <= \$209 ;
   always @(posedge clk)
-    active_rounding <= \$203 ;
+    active_rounding <= \$210 ;
   always @(posedge clk)
-    level0 <= \$204 ;
+    level0 <= \$211 ;
   always @(posedge clk)
-    level1 <= \$205 ;
+    level1 <= \$212 ;
   always @(posedge clk)
-    level2 <= \$206 ;
+    level2 <= \$213 ;
   always @(posedge clk)
-    level3 <= \$207 ;
+    level3 <= \$214 ;
   always @(posedge clk)
-    level4 <= \$208 ;
+    level4 <= \$215 ;
   always @(posedge clk)
-    level5 <= \$209 ;
+    level5 <= \$216 ;
   always @(posedge clk)
-    level6 <= \$210 ;
+    level6 <= \$217 ;
   always @(posedge clk)
-    level7 <= \$211 ;
+    level7 <= \$218 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$115 ;
+    level_lane0 <= \$117 ;
   always @(posedge clk)
-    term0 <= \$117 [16:0];
+    term0 <= \$119 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$118 ;
+    level_lane1 <= \$120 ;
   always @(posedge clk)
-    term1 <= \$120 [16:0];
+    term1 <= \$122 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    level_lane2 <= \$121 ;
+    level_lane2 <= \$123 ;
   always @(posedge clk)
-    term2 <= \$123 [16:0];
+    term2 <= \$125 [16:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    level_lane3 <= \$124 ;
+    level_lane3 <= \$126 ;
   always @(posedge clk)
-    term3 <= \$126 [16:0];
+    term3 <= \$128 [16:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$133  <= \$212 ;
+    \$signal$134  <= \$219 ;
   always @(posedge clk)
-    \$signal$134  <= \$213 ;
+    \$signal$135  <= \$220 ;
   always @(posedge clk)
-    final2 <= \$214 ;
+    final2 <= \$221 ;
   always @(posedge clk)
-    \$signal$136  <= \$215 ;
+    \$signal$137  <= \$222 ;
   always @(posedge clk)
-    \$signal$137  <= \$216 ;
+    \$signal$138  <= \$223 ;
   always @(posedge clk)
-    final3 <= \$217 ;
+    final3 <= \$224 ;
   always @(posedge clk)
-    \$signal  <= \$218 ;
+    \$signal  <= \$225 ;
   always @(posedge clk)
-    final4 <= \$219 ;
+    final4 <= \$226 ;
   always @(posedge clk)
-    drained <= \$220 ;
+    drained <= \$227 ;
   always @(posedge clk)
-    acc0 <= \$221 ;
+    acc0 <= \$228 ;
   always @(posedge clk)
-    acc1 <= \$222 ;
+    acc1 <= \$229 ;
   always @(posedge clk)
-    acc2 <= \$223 ;
+    acc2 <= \$230 ;
   always @(posedge clk)
-    acc3 <= \$224 ;
+    acc3 <= \$231 ;
   always @(posedge clk)
-    bank0 <= \$225 ;
+    bank0 <= \$232 ;
   always @(posedge clk)
-    bank1 <= \$226 ;
+    bank1 <= \$233 ;
   always @(posedge clk)
-    bank2 <= \$227 ;
+    bank2 <= \$234 ;
   always @(posedge clk)
-    bank3 <= \$228 ;
+    bank3 <= \$235 ;
   always @(posedge clk)
-    bank_left <= \$229 ;
+    bank_left <= \$236 ;
   always @(posedge clk)
-    bank_nonempty <= \$230 ;
+    bank_nonempty <= \$237 ;
   always @(posedge clk)
-    bank_single <= \$231 ;
+    bank_single <= \$238 ;
   always @(posedge clk)
-    bias_head <= \$232 ;
+    bias_head <= \$239 ;
   always @(posedge clk)
-    scale_head <= \$233 ;
+    scale_head <= \$240 ;
   always @(posedge clk)
-    \$signal$140  <= \$234 ;
+    scale_bank <= \$241 ;
   always @(posedge clk)
-    \$signal$141  <= \$235 ;
+    \$signal$141  <= \$242 ;
   always @(posedge clk)
-    \$signal$142  <= \$236 ;
+    \$signal$142  <= \$243 ;
+  always @(posedge clk)
+    \$signal$143  <= \$244 ;
   always @(posedge clk)
     value_f0 <= bank0;
   always @(posedge clk)
-    scaled_f1 <= { \$161 [28], \$161 [28], \$161 [28], \$161  };
+    scaled_f1 <= { \$168 [28], \$168 [28], \$168 [28], \$168  };
   always @(posedge clk)
-    offset_f1 <= \$162 ;
+    offset_f1 <= \$169 ;
   always @(posedge clk)
-    rounded_f2 <= \$163 [31:0];
+    rounded_f2 <= \$170 [31:0];
   always @(posedge clk)
-    \$signal$156  <= \$237 ;
+    \$signal$157  <= \$245 ;
   always @(posedge clk)
-    shifted_f3 <= \$164 ;
+    shifted_f3 <= \$171 ;
   always @(posedge clk)
-    w__valid <= \$238 ;
+    w__valid <= \$246 ;
   always @(posedge clk)
-    w__payload <= \$169 ;
+    w__payload <= \$176 ;
   always @(posedge clk)
-    space <= \$239 ;
+    space <= \$247 ;
   always @(posedge clk)
-    credit <= \$240 ;
+    credit <= \$248 ;
   always @(posedge clk)
-    space_one <= \$241 ;
+    space_one <= \$249 ;
   \digits_cnn.layer0.core.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -3318,21 +3344,21 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$115  = level0;
+          \$117  = level0;
       3'h1:
-          \$115  = level1;
+          \$117  = level1;
       3'h2:
-          \$115  = level2;
+          \$117  = level2;
       3'h3:
-          \$115  = level3;
+          \$117  = level3;
       3'h4:
-          \$115  = level4;
+          \$117  = level4;
       3'h5:
-          \$115  = level5;
+          \$117  = level5;
       3'h6:
-          \$115  = level6;
+          \$117  = level6;
       3'h7:
-          \$115  = level7;
+          \$117  = level7;
     endcase
   end
   always @* begin
@@ -3340,21 +3366,21 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$118  = level0;
+          \$120  = level0;
       3'h1:
-          \$118  = level1;
+          \$120  = level1;
       3'h2:
-          \$118  = level2;
+          \$120  = level2;
       3'h3:
-          \$118  = level3;
+          \$120  = level3;
       3'h4:
-          \$118  = level4;
+          \$120  = level4;
       3'h5:
-          \$118  = level5;
+          \$120  = level5;
       3'h6:
-          \$118  = level6;
+          \$120  = level6;
       3'h7:
-          \$118  = level7;
+          \$120  = level7;
     endcase
   end
   always @* begin
@@ -3362,21 +3388,21 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$121  = level0;
+          \$123  = level0;
       3'h1:
-          \$121  = level1;
+          \$123  = level1;
       3'h2:
-          \$121  = level2;
+          \$123  = level2;
       3'h3:
-          \$121  = level3;
+          \$123  = level3;
       3'h4:
-          \$121  = level4;
+          \$123  = level4;
       3'h5:
-          \$121  = level5;
+          \$123  = level5;
       3'h6:
-          \$121  = level6;
+          \$123  = level6;
       3'h7:
-          \$121  = level7;
+          \$123  = level7;
     endcase
   end
   always @* begin
@@ -3384,576 +3410,586 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$124  = level0;
+          \$126  = level0;
       3'h1:
-          \$124  = level1;
+          \$126  = level1;
       3'h2:
-          \$124  = level2;
+          \$126  = level2;
       3'h3:
-          \$124  = level3;
+          \$126  = level3;
       3'h4:
-          \$124  = level4;
+          \$126  = level4;
       3'h5:
-          \$124  = level5;
+          \$126  = level5;
       3'h6:
-          \$124  = level6;
+          \$126  = level6;
       3'h7:
-          \$124  = level7;
+          \$126  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = \$14 ;
+    \$188  = \$16 ;
     if (rst) begin
-      \$181  = 1'h0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = input_write__addr;
+    \$189  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$182  = 4'h0;
+        \$189  = 4'h0;
       end else begin
-        \$182  = \$19 [3:0];
+        \$189  = \$21 [3:0];
       end
     end
     if (rst) begin
-      \$182  = 4'h0;
+      \$189  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = row;
+    \$190  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$183  = 5'h00;
+          \$190  = 5'h00;
         end else begin
-          \$183  = \$15 [4:0];
+          \$190  = \$17 [4:0];
         end
       end else begin
-        \$183  = \$18 [4:0];
+        \$190  = \$20 [4:0];
       end
     end
     if (rst) begin
-      \$183  = 5'h00;
+      \$190  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = pass_index;
+    \$191  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$184  = 1'h0;
+          \$191  = 1'h0;
         end else begin
-          \$184  = \$16 [0];
+          \$191  = \$18 [0];
         end
       end
     end
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = final_pass;
-    if (issue) begin
-      if (last_beat) begin
-        (* full_case = 32'd1 *)
-        if (final_pass) begin
-          \$185  = 1'h0;
-        end else begin
-          \$185  = \$17 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = next_vector;
-    if (\$21 ) begin
-      \$186  = \$24 [5:0];
-    end
-    if (rst) begin
-      \$186  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = commit_here;
-    if (\$21 ) begin
-      \$187  = \$25 ;
-    end
-    if (rst) begin
-      \$187  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = \$26 ;
-    if (rst) begin
-      \$188  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = \$29 ;
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$31 ;
-    if (rst) begin
-      \$190  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$34 ;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$40 ;
+    \$192  = final_pass;
+    if (issue) begin
+      if (last_beat) begin
+        (* full_case = 32'd1 *)
+        if (final_pass) begin
+          \$192  = 1'h0;
+        end else begin
+          \$192  = \$19 ;
+        end
+      end
+    end
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$65 ;
+    \$193  = next_vector;
+    if (\$23 ) begin
+      \$193  = \$26 [5:0];
+    end
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = from_stream;
+    \$194  = commit_here;
+    if (\$23 ) begin
+      \$194  = \$27 ;
+    end
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = issue;
+    \$195  = \$28 ;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = last_beat;
+    \$196  = \$31 ;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = final_pass;
+    \$197  = \$33 ;
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = \$signal$79 ;
+    \$198  = \$36 ;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = \$signal$80 ;
+    \$199  = \$42 ;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = final0;
+    \$200  = \$67 ;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = \$68 ;
+    \$201  = from_stream;
     if (rst) begin
-      \$201  = 5'h10;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = active_shift;
-    if (\$72 ) begin
-      \$202  = clamped;
-    end
+    \$202  = issue;
     if (rst) begin
-      \$202  = 5'h10;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = active_rounding;
-    if (\$72 ) begin
-      \$203  = \$74 [29:0];
-    end
+    \$203  = last_beat;
     if (rst) begin
-      \$203  = 30'h00008000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = level0;
-    if (\$78 ) begin
-      \$204  = \$79 ;
-    end
+    \$204  = final_pass;
     if (rst) begin
-      \$204  = 9'h00c;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = level1;
-    if (\$83 ) begin
-      \$205  = \$84 ;
-    end
+    \$205  = \$signal$80 ;
     if (rst) begin
-      \$205  = 9'h035;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = level2;
-    if (\$88 ) begin
-      \$206  = \$89 ;
-    end
+    \$206  = \$signal$81 ;
     if (rst) begin
-      \$206  = 9'h04c;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = level3;
-    if (\$93 ) begin
-      \$207  = \$94 ;
-    end
+    \$207  = final0;
     if (rst) begin
-      \$207  = 9'h060;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = level4;
-    if (\$98 ) begin
-      \$208  = \$99 ;
-    end
+    \$208  = \$70 ;
     if (rst) begin
-      \$208  = 9'h07e;
+      \$208  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = level5;
-    if (\$103 ) begin
-      \$209  = \$104 ;
+    \$209  = active_shift;
+    if (\$74 ) begin
+      \$209  = clamped;
     end
     if (rst) begin
-      \$209  = 9'h0a8;
+      \$209  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = level6;
-    if (\$108 ) begin
-      \$210  = \$109 ;
+    \$210  = active_rounding;
+    if (\$74 ) begin
+      \$210  = \$76 [29:0];
     end
     if (rst) begin
-      \$210  = 9'h0d0;
+      \$210  = 30'h00008000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = level7;
-    if (\$113 ) begin
-      \$211  = \$114 ;
+    \$211  = level0;
+    if (\$80 ) begin
+      \$211  = \$81 ;
     end
     if (rst) begin
-      \$211  = 9'h1f8;
+      \$211  = 9'h00c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = valid1;
+    \$212  = level1;
+    if (\$85 ) begin
+      \$212  = \$86 ;
+    end
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 9'h035;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$signal$86 ;
+    \$213  = level2;
+    if (\$90 ) begin
+      \$213  = \$91 ;
+    end
     if (rst) begin
-      \$213  = 1'h0;
+      \$213  = 9'h04c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = final1;
+    \$214  = level3;
+    if (\$95 ) begin
+      \$214  = \$96 ;
+    end
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 9'h060;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = \$signal$133 ;
+    \$215  = level4;
+    if (\$100 ) begin
+      \$215  = \$101 ;
+    end
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 9'h07e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = \$signal$134 ;
+    \$216  = level5;
+    if (\$105 ) begin
+      \$216  = \$106 ;
+    end
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 9'h0a8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = final2;
+    \$217  = level6;
+    if (\$110 ) begin
+      \$217  = \$111 ;
+    end
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 9'h0d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = \$127 ;
+    \$218  = level7;
+    if (\$115 ) begin
+      \$218  = \$116 ;
+    end
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = final3;
+    \$219  = valid1;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = \$141 ;
+    \$220  = \$signal$87 ;
     if (rst) begin
-      \$220  = 1'h1;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = acc0;
+    \$221  = final1;
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$222  = \$signal$134 ;
+    if (rst) begin
+      \$222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$223  = \$signal$135 ;
+    if (rst) begin
+      \$223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$224  = final2;
+    if (rst) begin
+      \$224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$225  = \$129 ;
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$226  = final3;
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$227  = \$143 ;
+    if (rst) begin
+      \$227  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$228  = acc0;
     if (clear) begin
-      \$221  = 21'h000000;
-    end else if (\$signal$136 ) begin
-      \$221  = \$143 [20:0];
+      \$228  = 21'h000000;
+    end else if (\$signal$137 ) begin
+      \$228  = \$145 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = acc1;
+    \$229  = acc1;
     if (clear) begin
-      \$222  = 21'h000000;
-    end else if (\$signal$136 ) begin
-      \$222  = \$145 [20:0];
+      \$229  = 21'h000000;
+    end else if (\$signal$137 ) begin
+      \$229  = \$147 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = acc2;
+    \$230  = acc2;
     if (clear) begin
-      \$223  = 21'h000000;
-    end else if (\$signal$136 ) begin
-      \$223  = \$147 [20:0];
+      \$230  = 21'h000000;
+    end else if (\$signal$137 ) begin
+      \$230  = \$149 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = acc3;
+    \$231  = acc3;
     if (clear) begin
-      \$224  = 21'h000000;
-    end else if (\$signal$136 ) begin
-      \$224  = \$149 [20:0];
+      \$231  = 21'h000000;
+    end else if (\$signal$137 ) begin
+      \$231  = \$151 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = bank0;
+    \$232  = bank0;
     if (drain) begin
-      \$225  = bank1;
+      \$232  = bank1;
     end else if (\$signal ) begin
-      \$225  = acc0;
+      \$232  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = bank1;
+    \$233  = bank1;
     if (drain) begin
-      \$226  = bank2;
+      \$233  = bank2;
     end else if (\$signal ) begin
-      \$226  = acc1;
+      \$233  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = bank2;
+    \$234  = bank2;
     if (drain) begin
-      \$227  = bank3;
+      \$234  = bank3;
     end else if (\$signal ) begin
-      \$227  = acc2;
+      \$234  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = bank3;
+    \$235  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$228  = acc3;
+      \$235  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = bank_left;
+    \$236  = bank_left;
     if (\$signal ) begin
-      \$229  = \$150 ;
+      \$236  = \$152 ;
     end else if (drain) begin
-      \$229  = \$152 [2:0];
+      \$236  = \$154 [2:0];
     end
     if (rst) begin
-      \$229  = 3'h0;
+      \$236  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = bank_nonempty;
+    \$237  = bank_nonempty;
     if (\$signal ) begin
-      \$230  = 1'h1;
+      \$237  = 1'h1;
     end else if (drain) begin
-      \$230  = \$153 ;
+      \$237  = \$155 ;
     end
-    if (rst) begin
-      \$230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = bank_single;
-    if (\$signal ) begin
-      \$231  = \$151 ;
-    end else if (drain) begin
-      \$231  = \$154 ;
-    end
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = bias_head;
-    if (drain) begin
-      \$232  = \$157 [2:0];
-    end
-    if (rst) begin
-      \$232  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = scale_head;
-    if (drain) begin
-      \$233  = \$160 [2:0];
-    end
-    if (rst) begin
-      \$233  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = drain;
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$signal$140 ;
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$signal$141 ;
-    if (rst) begin
-      \$236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$signal$142 ;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$signal$156 ;
+    \$238  = bank_single;
+    if (\$signal ) begin
+      \$238  = \$153 ;
+    end else if (drain) begin
+      \$238  = \$156 ;
+    end
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = space;
-    if (\$172 ) begin
-      \$239  = \$176 [3:0];
-    end else if (\$175 ) begin
-      \$239  = \$179 [3:0];
+    \$239  = bias_head;
+    if (drain) begin
+      \$239  = \$159 [2:0];
     end
     if (rst) begin
-      \$239  = 4'h8;
+      \$239  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = credit;
-    if (\$172 ) begin
-      \$240  = \$177 ;
-    end else if (\$175 ) begin
-      \$240  = 1'h1;
+    \$240  = scale_head;
+    if (drain) begin
+      \$240  = \$162 [2:0];
     end
     if (rst) begin
-      \$240  = 1'h1;
+      \$240  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = space_one;
-    if (\$172 ) begin
-      \$241  = \$178 ;
-    end else if (\$175 ) begin
-      \$241  = \$180 ;
+    \$241  = scale_bank;
+    if (\$166 ) begin
+      \$241  = \$167 ;
     end
     if (rst) begin
       \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = drain;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$243  = \$signal$141 ;
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$244  = \$signal$142 ;
+    if (rst) begin
+      \$244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$245  = \$signal$143 ;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$246  = \$signal$157 ;
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$247  = space;
+    if (\$179 ) begin
+      \$247  = \$183 [3:0];
+    end else if (\$182 ) begin
+      \$247  = \$186 [3:0];
+    end
+    if (rst) begin
+      \$247  = 4'h8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$248  = credit;
+    if (\$179 ) begin
+      \$248  = \$184 ;
+    end else if (\$182 ) begin
+      \$248  = 1'h1;
+    end
+    if (rst) begin
+      \$248  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$249  = space_one;
+    if (\$179 ) begin
+      \$249  = \$185 ;
+    end else if (\$182 ) begin
+      \$249  = \$187 ;
+    end
+    if (rst) begin
+      \$249  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -3971,19 +4007,19 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
   assign bias_mem__w_data = write__data;
   assign bias_mem__w_en = write__en;
   assign \$signature__data  = bias_mem__r_data;
-  assign scale_mem__addr = \write__addr$41 ;
-  assign \write__data$43  = write__data[7:0];
+  assign \write__addr$41  = { \$8 , scale_mem__addr };
+  assign \write__data$44  = write__data[7:0];
   assign scale_mem__w_data = write__data[7:0];
-  assign scale_mem__w_en = \write__en$45 ;
-  assign \$signature__data$48  = scale_mem__r_data;
+  assign scale_mem__w_en = \write__en$46 ;
+  assign \$signature__data$49  = scale_mem__r_data;
   assign valid_saturated = w__valid;
   assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$74  = { 1'h0, \$73 [31:1] };
-  assign \$150  = 3'h4;
-  assign \$151  = 1'h0;
+  assign \$76  = { 1'h0, \$75 [31:1] };
+  assign \$152  = 3'h4;
+  assign \$153  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6403,14 +6439,14 @@ module \digits_cnn.layer1.core (rst, x__payload, bus__r_data, x__ready, y__paylo
     .mantissas__7(mantissas__7),
     .r__ready(y__ready),
     .rst(rst),
+    .scale_mem__addr(scale_mem__addr),
     .scale_mem__r_data(scale_mem__r_data),
     .scale_mem__r_en(scale_mem__r_en),
     .shift(shift),
     .write__addr(bias_mem__addr),
-    .\write__addr$41 (scale_mem__addr),
     .write__data(request_data),
     .write__en(bias_mem__w_en),
-    .\write__en$45 (scale_mem__w_en),
+    .\write__en$46 (scale_mem__w_en),
     .x__ready(x__ready),
     .x__valid(x__valid),
     .y__payload(y__payload),
@@ -7020,41 +7056,41 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_write__en, x__ready, bias_mem__r_data, scale_mem__r_data, y__payload, r__ready, x__valid, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4
-, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, \write__addr$41 , \write__en$45 , scale_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, clk);
+, exponents__4, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, scale_mem__addr, \write__en$46 , scale_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [8:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [8:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [8:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [8:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
+  wire [8:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [8:0] \$114 ;
-  reg [8:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [17:0] \$117 ;
-  reg [8:0] \$118 ;
-  wire [16:0] \$119 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [8:0] \$116 ;
+  reg [8:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [17:0] \$119 ;
   wire \$12 ;
-  wire [17:0] \$120 ;
-  reg [8:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [17:0] \$123 ;
-  reg [8:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [17:0] \$126 ;
-  wire \$127 ;
-  wire \$128 ;
+  reg [8:0] \$120 ;
+  wire [16:0] \$121 ;
+  wire [17:0] \$122 ;
+  reg [8:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [17:0] \$125 ;
+  reg [8:0] \$126 ;
+  wire [16:0] \$127 ;
+  wire [17:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
@@ -7070,63 +7106,63 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [24:0] \$142 ;
-  wire [25:0] \$143 ;
+  wire \$142 ;
+  wire \$143 ;
   wire [24:0] \$144 ;
   wire [25:0] \$145 ;
   wire [24:0] \$146 ;
   wire [25:0] \$147 ;
   wire [24:0] \$148 ;
   wire [25:0] \$149 ;
-  wire [9:0] \$15 ;
-  wire [2:0] \$150 ;
-  wire \$151 ;
-  wire [3:0] \$152 ;
+  wire \$15 ;
+  wire [24:0] \$150 ;
+  wire [25:0] \$151 ;
+  wire [2:0] \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [3:0] \$154 ;
   wire \$155 ;
-  wire [4:0] \$156 ;
-  wire [4:0] \$157 ;
-  wire \$158 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [4:0] \$158 ;
   wire [4:0] \$159 ;
-  wire [2:0] \$16 ;
-  wire [4:0] \$160 ;
-  wire [31:0] \$161 ;
-  wire [34:0] \$162 ;
-  wire [35:0] \$163 ;
-  wire [34:0] \$164 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire [4:0] \$161 ;
+  wire [4:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [7:0] \$168 ;
-  wire [7:0] \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [31:0] \$168 ;
+  wire [34:0] \$169 ;
+  wire [9:0] \$17 ;
+  wire [35:0] \$170 ;
+  wire [34:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire \$175 ;
-  wire [4:0] \$176 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [4:0] \$179 ;
-  wire [9:0] \$18 ;
+  wire \$179 ;
+  wire [2:0] \$18 ;
   wire \$180 ;
-  reg \$181 ;
-  reg [6:0] \$182 ;
-  reg [8:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg \$185 ;
-  reg [1:0] \$186 ;
-  reg \$187 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire [4:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
+  wire \$187 ;
   reg \$188 ;
-  reg \$189 ;
-  wire [7:0] \$19 ;
-  reg \$190 ;
-  reg \$191 ;
+  reg [6:0] \$189 ;
+  wire \$19 ;
+  reg [8:0] \$190 ;
+  reg [1:0] \$191 ;
   reg \$192 ;
-  reg \$193 ;
+  reg [1:0] \$193 ;
   reg \$194 ;
   reg \$195 ;
   reg \$196 ;
@@ -7134,55 +7170,63 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   reg \$198 ;
   reg \$199 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [9:0] \$20 ;
   reg \$200 ;
-  reg [5:0] \$201 ;
-  reg [5:0] \$202 ;
-  reg [32:0] \$203 ;
-  reg [8:0] \$204 ;
-  reg [8:0] \$205 ;
-  reg [8:0] \$206 ;
-  reg [8:0] \$207 ;
-  reg [8:0] \$208 ;
-  reg [8:0] \$209 ;
-  wire \$21 ;
-  reg [8:0] \$210 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [5:0] \$208 ;
+  reg [5:0] \$209 ;
+  wire [7:0] \$21 ;
+  reg [32:0] \$210 ;
   reg [8:0] \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
+  reg [8:0] \$212 ;
+  reg [8:0] \$213 ;
+  reg [8:0] \$214 ;
+  reg [8:0] \$215 ;
+  reg [8:0] \$216 ;
+  reg [8:0] \$217 ;
+  reg [8:0] \$218 ;
   reg \$219 ;
   wire \$22 ;
   reg \$220 ;
-  reg [23:0] \$221 ;
-  reg [23:0] \$222 ;
-  reg [23:0] \$223 ;
-  reg [23:0] \$224 ;
-  reg [23:0] \$225 ;
-  reg [23:0] \$226 ;
-  reg [23:0] \$227 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
   reg [23:0] \$228 ;
-  reg [2:0] \$229 ;
-  wire [2:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg [3:0] \$232 ;
-  reg [3:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg \$236 ;
+  reg [23:0] \$229 ;
+  wire \$23 ;
+  reg [23:0] \$230 ;
+  reg [23:0] \$231 ;
+  reg [23:0] \$232 ;
+  reg [23:0] \$233 ;
+  reg [23:0] \$234 ;
+  reg [23:0] \$235 ;
+  reg [2:0] \$236 ;
   reg \$237 ;
   reg \$238 ;
   reg [3:0] \$239 ;
-  wire [2:0] \$24 ;
-  reg \$240 ;
+  wire \$24 ;
+  reg [3:0] \$240 ;
   reg \$241 ;
-  wire \$25 ;
-  wire \$26 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg [3:0] \$247 ;
+  reg \$248 ;
+  reg \$249 ;
+  wire [2:0] \$25 ;
+  wire [2:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -7226,59 +7270,59 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [7:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
-  wire [5:0] \$68 ;
+  wire [7:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [5:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [63:0] \$73 ;
-  wire [63:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [63:0] \$75 ;
+  wire [63:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [8:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [8:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [8:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
+  wire [8:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [8:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$91 ;
+  wire [8:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [8:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
+  wire [8:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [8:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$133  = 1'h0;
   reg \$signal$134  = 1'h0;
-  reg \$signal$136  = 1'h0;
+  reg \$signal$135  = 1'h0;
   reg \$signal$137  = 1'h0;
-  reg \$signal$140  = 1'h0;
+  reg \$signal$138  = 1'h0;
   reg \$signal$141  = 1'h0;
   reg \$signal$142  = 1'h0;
-  reg \$signal$156  = 1'h0;
-  reg \$signal$79  = 1'h0;
+  reg \$signal$143  = 1'h0;
+  reg \$signal$157  = 1'h0;
   reg \$signal$80  = 1'h0;
-  reg \$signal$86  = 1'h0;
+  reg \$signal$81  = 1'h0;
+  reg \$signal$87  = 1'h0;
   wire [3:0] \$signature__addr ;
-  wire [3:0] \$signature__addr$49 ;
+  wire [4:0] \$signature__addr$50 ;
   wire [31:0] \$signature__data ;
-  wire [7:0] \$signature__data$48 ;
+  wire [7:0] \$signature__data$49 ;
   reg [23:0] acc0 = 24'h000000;
   reg [23:0] acc1 = 24'h000000;
   reg [23:0] acc2 = 24'h000000;
@@ -7415,7 +7459,9 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   wire rst;
   (* init = 8'h00 *)
   wire [7:0] saturated;
+  reg scale_bank = 1'h0;
   reg [3:0] scale_head = 4'h0;
+  input [3:0] scale_mem__addr;
   wire [3:0] scale_mem__addr;
   output [7:0] scale_mem__r_data;
   wire [7:0] scale_mem__r_data;
@@ -7449,15 +7495,14 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   reg w__valid = 1'h0;
   input [3:0] write__addr;
   wire [3:0] write__addr;
-  input [3:0] \write__addr$41 ;
-  wire [3:0] \write__addr$41 ;
+  wire [4:0] \write__addr$41 ;
   input [31:0] write__data;
   wire [31:0] write__data;
-  wire [7:0] \write__data$43 ;
+  wire [7:0] \write__data$44 ;
   input write__en;
   wire write__en;
-  input \write__en$45 ;
-  wire \write__en$45 ;
+  input \write__en$46 ;
+  wire \write__en$46 ;
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   wire [7:0] x__payload;
@@ -7889,7 +7934,7 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     _2_ <= inputs[input_write__addr];
   end
   assign input_read__data = _2_;
-  reg [7:0] scales [15:0];
+  reg [7:0] scales [31:0];
   initial begin
     scales[0] = 8'hd0;
     scales[1] = 8'hc7;
@@ -7907,14 +7952,30 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     scales[13] = 8'h01;
     scales[14] = 8'hf5;
     scales[15] = 8'h01;
+    scales[16] = 8'hd0;
+    scales[17] = 8'hc7;
+    scales[18] = 8'hc8;
+    scales[19] = 8'hda;
+    scales[20] = 8'hdf;
+    scales[21] = 8'he0;
+    scales[22] = 8'h05;
+    scales[23] = 8'he3;
+    scales[24] = 8'hd7;
+    scales[25] = 8'hdd;
+    scales[26] = 8'hff;
+    scales[27] = 8'he4;
+    scales[28] = 8'he0;
+    scales[29] = 8'h01;
+    scales[30] = 8'hf5;
+    scales[31] = 8'h01;
   end
   always @(posedge clk) begin
-    if (\write__en$45 )
-      scales[\write__addr$41 ] <= write__data[7:0];
+    if (\write__en$46 )
+      scales[{ \$8 , scale_mem__addr }] <= write__data[7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
-    _3_ <= scales[\$signature__addr$49 ];
+    _3_ <= scales[\$signature__addr$50 ];
   end
   assign scale_mem__r_data = _3_;
   assign \$1  = ~ code_mem__r_en;
@@ -7930,349 +7991,358 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   assign input_write__en = issue & from_stream;
   assign clear = rst | \$signal ;
   assign \$signature__addr  = bias_mem__r_en ? write__addr : bias_head;
-  assign \$signature__addr$49  = scale_mem__r_en ? \write__addr$41  : scale_head;
-  assign \$8  = bank_nonempty & credit;
-  assign \$9  = ~ bias_mem__r_en;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = ~ scale_mem__r_en;
-  assign drain = \$10  & \$11 ;
+  assign \$8  = ~ scale_bank;
+  assign \$9  = ~ scale_bank;
+  assign \$signature__addr$50  = scale_mem__r_en ? { \$9 , scale_mem__addr } : { scale_bank, scale_head };
+  assign \$10  = bank_nonempty & credit;
+  assign \$11  = ~ bias_mem__r_en;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = ~ scale_mem__r_en;
+  assign drain = \$12  & \$13 ;
   assign bank_drained = drain & bank_single;
-  assign \$12  = first_beat & from_stream;
-  assign \$13  = \$12  & drained;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = row + 1'h1;
-  assign \$16  = pass_index + 1'h1;
-  assign \$17  = pass_index == 2'h2;
-  assign \$18  = row + 1'h1;
-  assign \$19  = input_write__addr + 1'h1;
-  assign \$20  = first_beat & from_stream;
-  assign \$21  = issue & \$20 ;
-  assign \$22  = next_vector == 2'h3;
-  assign \$23  = next_vector + 1'h1;
-  assign \$24  = \$22  ? 3'h0 : \$23 ;
-  assign \$25  = next_vector == 2'h3;
-  assign \$26  = issue ? last_beat : first_beat;
-  assign \$27  = input_write__addr == 7'h46;
-  assign \$28  = last_beat ? 1'h0 : \$27 ;
-  assign \$29  = issue ? \$28  : last_beat;
-  assign \$30  = issue & last_beat;
-  assign \$31  = \$30  ? final_pass : from_stream;
+  assign \$14  = first_beat & from_stream;
+  assign \$15  = \$14  & drained;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = row + 1'h1;
+  assign \$18  = pass_index + 1'h1;
+  assign \$19  = pass_index == 2'h2;
+  assign \$20  = row + 1'h1;
+  assign \$21  = input_write__addr + 1'h1;
+  assign \$22  = first_beat & from_stream;
+  assign \$23  = issue & \$22 ;
+  assign \$24  = next_vector == 2'h3;
+  assign \$25  = next_vector + 1'h1;
+  assign \$26  = \$24  ? 3'h0 : \$25 ;
+  assign \$27  = next_vector == 2'h3;
+  assign \$28  = issue ? last_beat : first_beat;
+  assign \$29  = input_write__addr == 7'h46;
+  assign \$30  = last_beat ? 1'h0 : \$29 ;
+  assign \$31  = issue ? \$30  : last_beat;
   assign \$32  = issue & last_beat;
-  assign \$33  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$34  = \$32  ? 1'h1 : \$33 ;
-  assign \$35  = first_beat & from_stream;
-  assign \$36  = commit_pending & \$35 ;
-  assign \$37  = \$36  & drained;
-  assign \$38  = \$37  & commit_here;
-  assign \$39  = \$38  ? 1'h0 : commit_pending;
-  assign \$40  = \$39  | commit;
-  assign \$41  = issue & last_beat;
-  assign \$42  = first_beat & from_stream;
-  assign \$43  = commit_pending & \$42 ;
-  assign \$44  = \$43  & drained;
-  assign \$45  = \$44  & commit_here;
-  assign \$46  = \$45  ? 1'h0 : commit_pending;
-  assign \$47  = \$46  | commit;
-  assign \$48  = issue ? last_beat : first_beat;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = issue ? final_pass : from_stream;
+  assign \$33  = \$32  ? final_pass : from_stream;
+  assign \$34  = issue & last_beat;
+  assign \$35  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$36  = \$34  ? 1'h1 : \$35 ;
+  assign \$37  = first_beat & from_stream;
+  assign \$38  = commit_pending & \$37 ;
+  assign \$39  = \$38  & drained;
+  assign \$40  = \$39  & commit_here;
+  assign \$41  = \$40  ? 1'h0 : commit_pending;
+  assign \$42  = \$41  | commit;
+  assign \$43  = issue & last_beat;
+  assign \$44  = first_beat & from_stream;
+  assign \$45  = commit_pending & \$44 ;
+  assign \$46  = \$45  & drained;
+  assign \$47  = \$46  & commit_here;
+  assign \$48  = \$47  ? 1'h0 : commit_pending;
+  assign \$49  = \$48  | commit;
+  assign \$50  = issue ? last_beat : first_beat;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = first_beat & from_stream;
-  assign \$53  = issue & \$52 ;
-  assign \$54  = next_vector == 2'h3;
-  assign \$55  = \$53  ? \$54  : commit_here;
-  assign \$56  = \$51  & \$55 ;
-  assign \$57  = \$41  | \$56 ;
-  assign \$58  = input_write__addr == 7'h46;
-  assign \$59  = last_beat ? 1'h0 : \$58 ;
-  assign \$60  = issue ? \$59  : last_beat;
-  assign \$61  = issue & last_beat;
-  assign \$62  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$63  = \$61  ? 1'h1 : \$62 ;
-  assign \$64  = \$60  & \$63 ;
-  assign \$65  = \$57  | \$64 ;
-  assign \$66  = from_stream1 ? x_held : input_read__data;
-  assign \$67  = shift > 6'h21;
-  assign \$68  = \$67  ? 6'h21 : shift;
-  assign \$69  = first_beat & from_stream;
-  assign \$70  = commit_pending & \$69 ;
-  assign \$71  = \$70  & drained;
-  assign \$72  = \$71  & commit_here;
-  assign \$73  = 1'h1 << clamped;
-  assign \$75  = first_beat & from_stream;
-  assign \$76  = commit_pending & \$75 ;
-  assign \$77  = \$76  & drained;
-  assign \$78  = \$77  & commit_here;
-  assign \$79  = mantissas__0 << exponents__0;
-  assign \$80  = first_beat & from_stream;
-  assign \$81  = commit_pending & \$80 ;
-  assign \$82  = \$81  & drained;
-  assign \$83  = \$82  & commit_here;
-  assign \$84  = mantissas__1 << exponents__1;
-  assign \$85  = first_beat & from_stream;
-  assign \$86  = commit_pending & \$85 ;
-  assign \$87  = \$86  & drained;
-  assign \$88  = \$87  & commit_here;
-  assign \$89  = mantissas__2 << exponents__2;
-  assign \$90  = first_beat & from_stream;
-  assign \$91  = commit_pending & \$90 ;
-  assign \$92  = \$91  & drained;
-  assign \$93  = \$92  & commit_here;
-  assign \$94  = mantissas__3 << exponents__3;
-  assign \$95  = first_beat & from_stream;
-  assign \$96  = commit_pending & \$95 ;
-  assign \$97  = \$96  & drained;
-  assign \$98  = \$97  & commit_here;
-  assign \$99  = mantissas__4 << exponents__4;
-  assign \$100  = first_beat & from_stream;
-  assign \$101  = commit_pending & \$100 ;
-  assign \$102  = \$101  & drained;
-  assign \$103  = \$102  & commit_here;
-  assign \$104  = mantissas__5 << exponents__5;
-  assign \$105  = first_beat & from_stream;
-  assign \$106  = commit_pending & \$105 ;
-  assign \$107  = \$106  & drained;
-  assign \$108  = \$107  & commit_here;
-  assign \$109  = mantissas__6 << exponents__6;
-  assign \$110  = first_beat & from_stream;
-  assign \$111  = commit_pending & \$110 ;
-  assign \$112  = \$111  & drained;
-  assign \$113  = \$112  & commit_here;
-  assign \$114  = mantissas__7 << exponents__7;
-  assign \$116  = $signed(x2) * $signed({ 1'h0, level_lane0 });
-  assign \$117  = { \$116 [16], \$116  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
-  assign \$119  = $signed(x2) * $signed({ 1'h0, level_lane1 });
-  assign \$120  = { \$119 [16], \$119  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
-  assign \$122  = $signed(x2) * $signed({ 1'h0, level_lane2 });
-  assign \$123  = { \$122 [16], \$122  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
-  assign \$125  = $signed(x2) * $signed({ 1'h0, level_lane3 });
-  assign \$126  = { \$125 [16], \$125  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
-  assign \$127  = \$signal$136  & \$signal$137 ;
-  assign \$128  = issue | \$signal$79 ;
-  assign \$129  = valid1 | \$signal$133 ;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = \$signal$136  & \$signal$137 ;
-  assign \$132  = issue & last_beat;
-  assign \$133  = bank_drained ? 1'h0 : bank_reserved;
-  assign \$134  = \$132  ? 1'h1 : \$133 ;
-  assign \$135  = \$131  | \$134 ;
-  assign \$136  = drain | \$signal$140 ;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$130  | \$137 ;
-  assign \$139  = \$signal$141  | \$signal$142 ;
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = $signed(acc0) + $signed(term0);
-  assign \$143  = $signed(\$142 ) + $signed({ 1'h0, sign0 });
-  assign \$144  = $signed(acc1) + $signed(term1);
-  assign \$145  = $signed(\$144 ) + $signed({ 1'h0, sign1 });
-  assign \$146  = $signed(acc2) + $signed(term2);
-  assign \$147  = $signed(\$146 ) + $signed({ 1'h0, sign2 });
-  assign \$148  = $signed(acc3) + $signed(term3);
-  assign \$149  = $signed(\$148 ) + $signed({ 1'h0, sign3 });
-  assign \$152  = bank_left - 1'h1;
-  assign \$153  = ~ bank_single;
-  assign \$154  = bank_left == 2'h2;
-  assign \$155  = bias_head == 4'hf;
-  assign \$156  = bias_head + 1'h1;
-  assign \$157  = \$155  ? 5'h00 : \$156 ;
-  assign \$158  = scale_head == 4'hf;
-  assign \$159  = scale_head + 1'h1;
-  assign \$160  = \$158  ? 5'h00 : \$159 ;
-  assign \$161  = $signed(value_f0) * $signed({ 1'h0, scale_mem__r_data });
-  assign \$162  = $signed(bias_mem__r_data) + $signed({ 1'h0, active_rounding });
-  assign \$163  = $signed(scaled_f1) + $signed(offset_f1);
-  assign \$164  = $signed(rounded_f2) >>> active_shift;
-  assign \$165  = ~ shifted_f3[34];
-  assign \$166  = | shifted_f3[34:7];
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$167  ? 8'h7f : shifted_f3[7:0];
-  assign \$169  = shifted_f3[34] ? 8'h00 : \$168 ;
-  assign \$170  = y__valid & r__ready;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = drain & \$171 ;
-  assign \$173  = y__valid & r__ready;
-  assign \$174  = ~ drain;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = space - 1'h1;
-  assign \$177  = ~ space_one;
-  assign \$178  = space == 2'h2;
-  assign \$179  = space + 1'h1;
-  assign \$180  = ~ credit;
+  assign \$52  = issue ? final_pass : from_stream;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = first_beat & from_stream;
+  assign \$55  = issue & \$54 ;
+  assign \$56  = next_vector == 2'h3;
+  assign \$57  = \$55  ? \$56  : commit_here;
+  assign \$58  = \$53  & \$57 ;
+  assign \$59  = \$43  | \$58 ;
+  assign \$60  = input_write__addr == 7'h46;
+  assign \$61  = last_beat ? 1'h0 : \$60 ;
+  assign \$62  = issue ? \$61  : last_beat;
+  assign \$63  = issue & last_beat;
+  assign \$64  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$65  = \$63  ? 1'h1 : \$64 ;
+  assign \$66  = \$62  & \$65 ;
+  assign \$67  = \$59  | \$66 ;
+  assign \$68  = from_stream1 ? x_held : input_read__data;
+  assign \$69  = shift > 6'h21;
+  assign \$70  = \$69  ? 6'h21 : shift;
+  assign \$71  = first_beat & from_stream;
+  assign \$72  = commit_pending & \$71 ;
+  assign \$73  = \$72  & drained;
+  assign \$74  = \$73  & commit_here;
+  assign \$75  = 1'h1 << clamped;
+  assign \$77  = first_beat & from_stream;
+  assign \$78  = commit_pending & \$77 ;
+  assign \$79  = \$78  & drained;
+  assign \$80  = \$79  & commit_here;
+  assign \$81  = mantissas__0 << exponents__0;
+  assign \$82  = first_beat & from_stream;
+  assign \$83  = commit_pending & \$82 ;
+  assign \$84  = \$83  & drained;
+  assign \$85  = \$84  & commit_here;
+  assign \$86  = mantissas__1 << exponents__1;
+  assign \$87  = first_beat & from_stream;
+  assign \$88  = commit_pending & \$87 ;
+  assign \$89  = \$88  & drained;
+  assign \$90  = \$89  & commit_here;
+  assign \$91  = mantissas__2 << exponents__2;
+  assign \$92  = first_beat & from_stream;
+  assign \$93  = commit_pending & \$92 ;
+  assign \$94  = \$93  & drained;
+  assign \$95  = \$94  & commit_here;
+  assign \$96  = mantissas__3 << exponents__3;
+  assign \$97  = first_beat & from_stream;
+  assign \$98  = commit_pending & \$97 ;
+  assign \$99  = \$98  & drained;
+  assign \$100  = \$99  & commit_here;
+  assign \$101  = mantissas__4 << exponents__4;
+  assign \$102  = first_beat & from_stream;
+  assign \$103  = commit_pending & \$102 ;
+  assign \$104  = \$103  & drained;
+  assign \$105  = \$104  & commit_here;
+  assign \$106  = mantissas__5 << exponents__5;
+  assign \$107  = first_beat & from_stream;
+  assign \$108  = commit_pending & \$107 ;
+  assign \$109  = \$108  & drained;
+  assign \$110  = \$109  & commit_here;
+  assign \$111  = mantissas__6 << exponents__6;
+  assign \$112  = first_beat & from_stream;
+  assign \$113  = commit_pending & \$112 ;
+  assign \$114  = \$113  & drained;
+  assign \$115  = \$114  & commit_here;
+  assign \$116  = mantissas__7 << exponents__7;
+  assign \$118  = $signed(x2) * $signed({ 1'h0, level_lane0 });
+  assign \$119  = { \$118 [16], \$118  } ^ { 1'h0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0, sign2_0 };
+  assign \$121  = $signed(x2) * $signed({ 1'h0, level_lane1 });
+  assign \$122  = { \$121 [16], \$121  } ^ { 1'h0, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1, sign2_1 };
+  assign \$124  = $signed(x2) * $signed({ 1'h0, level_lane2 });
+  assign \$125  = { \$124 [16], \$124  } ^ { 1'h0, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2, sign2_2 };
+  assign \$127  = $signed(x2) * $signed({ 1'h0, level_lane3 });
+  assign \$128  = { \$127 [16], \$127  } ^ { 1'h0, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3, sign2_3 };
+  assign \$129  = \$signal$137  & \$signal$138 ;
+  assign \$130  = issue | \$signal$80 ;
+  assign \$131  = valid1 | \$signal$134 ;
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = \$signal$137  & \$signal$138 ;
+  assign \$134  = issue & last_beat;
+  assign \$135  = bank_drained ? 1'h0 : bank_reserved;
+  assign \$136  = \$134  ? 1'h1 : \$135 ;
+  assign \$137  = \$133  | \$136 ;
+  assign \$138  = drain | \$signal$141 ;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = \$132  | \$139 ;
+  assign \$141  = \$signal$142  | \$signal$143 ;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = ~ \$142 ;
+  assign \$144  = $signed(acc0) + $signed(term0);
+  assign \$145  = $signed(\$144 ) + $signed({ 1'h0, sign0 });
+  assign \$146  = $signed(acc1) + $signed(term1);
+  assign \$147  = $signed(\$146 ) + $signed({ 1'h0, sign1 });
+  assign \$148  = $signed(acc2) + $signed(term2);
+  assign \$149  = $signed(\$148 ) + $signed({ 1'h0, sign2 });
+  assign \$150  = $signed(acc3) + $signed(term3);
+  assign \$151  = $signed(\$150 ) + $signed({ 1'h0, sign3 });
+  assign \$154  = bank_left - 1'h1;
+  assign \$155  = ~ bank_single;
+  assign \$156  = bank_left == 2'h2;
+  assign \$157  = bias_head == 4'hf;
+  assign \$158  = bias_head + 1'h1;
+  assign \$159  = \$157  ? 5'h00 : \$158 ;
+  assign \$160  = scale_head == 4'hf;
+  assign \$161  = scale_head + 1'h1;
+  assign \$162  = \$160  ? 5'h00 : \$161 ;
+  assign \$163  = first_beat & from_stream;
+  assign \$164  = commit_pending & \$163 ;
+  assign \$165  = \$164  & drained;
+  assign \$166  = \$165  & commit_here;
+  assign \$167  = ~ scale_bank;
+  assign \$168  = $signed(value_f0) * $signed({ 1'h0, scale_mem__r_data });
+  assign \$169  = $signed(bias_mem__r_data) + $signed({ 1'h0, active_rounding });
+  assign \$170  = $signed(scaled_f1) + $signed(offset_f1);
+  assign \$171  = $signed(rounded_f2) >>> active_shift;
+  assign \$172  = ~ shifted_f3[34];
+  assign \$173  = | shifted_f3[34:7];
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$174  ? 8'h7f : shifted_f3[7:0];
+  assign \$176  = shifted_f3[34] ? 8'h00 : \$175 ;
+  assign \$177  = y__valid & r__ready;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = drain & \$178 ;
+  assign \$180  = y__valid & r__ready;
+  assign \$181  = ~ drain;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = space - 1'h1;
+  assign \$184  = ~ space_one;
+  assign \$185  = space == 2'h2;
+  assign \$186  = space + 1'h1;
+  assign \$187  = ~ credit;
   always @(posedge clk)
-    busy <= \$181 ;
+    busy <= \$188 ;
   always @(posedge clk)
-    input_write__addr <= \$182 ;
+    input_write__addr <= \$189 ;
   always @(posedge clk)
-    row <= \$183 ;
+    row <= \$190 ;
   always @(posedge clk)
-    pass_index <= \$184 ;
+    pass_index <= \$191 ;
   always @(posedge clk)
-    final_pass <= \$185 ;
+    final_pass <= \$192 ;
   always @(posedge clk)
-    next_vector <= \$186 ;
+    next_vector <= \$193 ;
   always @(posedge clk)
-    commit_here <= \$187 ;
+    commit_here <= \$194 ;
   always @(posedge clk)
-    first_beat <= \$188 ;
+    first_beat <= \$195 ;
   always @(posedge clk)
-    last_beat <= \$189 ;
+    last_beat <= \$196 ;
   always @(posedge clk)
-    from_stream <= \$190 ;
+    from_stream <= \$197 ;
   always @(posedge clk)
-    bank_reserved <= \$191 ;
+    bank_reserved <= \$198 ;
   always @(posedge clk)
-    commit_pending <= \$192 ;
+    commit_pending <= \$199 ;
   always @(posedge clk)
-    blocked <= \$193 ;
+    blocked <= \$200 ;
   always @(posedge clk)
     x_held <= input_write__data;
   always @(posedge clk)
-    from_stream1 <= \$194 ;
+    from_stream1 <= \$201 ;
   always @(posedge clk)
-    \$signal$79  <= \$195 ;
+    \$signal$80  <= \$202 ;
   always @(posedge clk)
-    \$signal$80  <= \$196 ;
+    \$signal$81  <= \$203 ;
   always @(posedge clk)
-    final0 <= \$197 ;
+    final0 <= \$204 ;
   always @(posedge clk)
-    x1 <= \$66 ;
+    x1 <= \$68 ;
   always @(posedge clk)
     code_mem__r_data <= code_read__data;
   always @(posedge clk)
-    valid1 <= \$198 ;
+    valid1 <= \$205 ;
   always @(posedge clk)
-    \$signal$86  <= \$199 ;
+    \$signal$87  <= \$206 ;
   always @(posedge clk)
-    final1 <= \$200 ;
+    final1 <= \$207 ;
   always @(posedge clk)
-    clamped <= \$201 ;
+    clamped <= \$208 ;
   always @(posedge clk)
-    active_shift <= \$202 ;
+    active_shift <= \$209 ;
   always @(posedge clk)
-    active_rounding <= \$203 ;
+    active_rounding <= \$210 ;
   always @(posedge clk)
-    level0 <= \$204 ;
+    level0 <= \$211 ;
   always @(posedge clk)
-    level1 <= \$205 ;
+    level1 <= \$212 ;
   always @(posedge clk)
-    level2 <= \$206 ;
+    level2 <= \$213 ;
   always @(posedge clk)
-    level3 <= \$207 ;
+    level3 <= \$214 ;
   always @(posedge clk)
-    level4 <= \$208 ;
+    level4 <= \$215 ;
   always @(posedge clk)
-    level5 <= \$209 ;
+    level5 <= \$216 ;
   always @(posedge clk)
-    level6 <= \$210 ;
+    level6 <= \$217 ;
   always @(posedge clk)
-    level7 <= \$211 ;
+    level7 <= \$218 ;
   always @(posedge clk)
     x2 <= x1;
   always @(posedge clk)
     sign2_0 <= code_mem__r_data[3];
   always @(posedge clk)
-    level_lane0 <= \$115 ;
+    level_lane0 <= \$117 ;
   always @(posedge clk)
-    term0 <= \$117 [16:0];
+    term0 <= \$119 [16:0];
   always @(posedge clk)
     sign0 <= sign2_0;
   always @(posedge clk)
     sign2_1 <= code_mem__r_data[7];
   always @(posedge clk)
-    level_lane1 <= \$118 ;
+    level_lane1 <= \$120 ;
   always @(posedge clk)
-    term1 <= \$120 [16:0];
+    term1 <= \$122 [16:0];
   always @(posedge clk)
     sign1 <= sign2_1;
   always @(posedge clk)
     sign2_2 <= code_mem__r_data[11];
   always @(posedge clk)
-    level_lane2 <= \$121 ;
+    level_lane2 <= \$123 ;
   always @(posedge clk)
-    term2 <= \$123 [16:0];
+    term2 <= \$125 [16:0];
   always @(posedge clk)
     sign2 <= sign2_2;
   always @(posedge clk)
     sign2_3 <= code_mem__r_data[15];
   always @(posedge clk)
-    level_lane3 <= \$124 ;
+    level_lane3 <= \$126 ;
   always @(posedge clk)
-    term3 <= \$126 [16:0];
+    term3 <= \$128 [16:0];
   always @(posedge clk)
     sign3 <= sign2_3;
   always @(posedge clk)
-    \$signal$133  <= \$212 ;
+    \$signal$134  <= \$219 ;
   always @(posedge clk)
-    \$signal$134  <= \$213 ;
+    \$signal$135  <= \$220 ;
   always @(posedge clk)
-    final2 <= \$214 ;
+    final2 <= \$221 ;
   always @(posedge clk)
-    \$signal$136  <= \$215 ;
+    \$signal$137  <= \$222 ;
   always @(posedge clk)
-    \$signal$137  <= \$216 ;
+    \$signal$138  <= \$223 ;
   always @(posedge clk)
-    final3 <= \$217 ;
+    final3 <= \$224 ;
   always @(posedge clk)
-    \$signal  <= \$218 ;
+    \$signal  <= \$225 ;
   always @(posedge clk)
-    final4 <= \$219 ;
+    final4 <= \$226 ;
   always @(posedge clk)
-    drained <= \$220 ;
+    drained <= \$227 ;
   always @(posedge clk)
-    acc0 <= \$221 ;
+    acc0 <= \$228 ;
   always @(posedge clk)
-    acc1 <= \$222 ;
+    acc1 <= \$229 ;
   always @(posedge clk)
-    acc2 <= \$223 ;
+    acc2 <= \$230 ;
   always @(posedge clk)
-    acc3 <= \$224 ;
+    acc3 <= \$231 ;
   always @(posedge clk)
-    bank0 <= \$225 ;
+    bank0 <= \$232 ;
   always @(posedge clk)
-    bank1 <= \$226 ;
+    bank1 <= \$233 ;
   always @(posedge clk)
-    bank2 <= \$227 ;
+    bank2 <= \$234 ;
   always @(posedge clk)
-    bank3 <= \$228 ;
+    bank3 <= \$235 ;
   always @(posedge clk)
-    bank_left <= \$229 ;
+    bank_left <= \$236 ;
   always @(posedge clk)
-    bank_nonempty <= \$230 ;
+    bank_nonempty <= \$237 ;
   always @(posedge clk)
-    bank_single <= \$231 ;
+    bank_single <= \$238 ;
   always @(posedge clk)
-    bias_head <= \$232 ;
+    bias_head <= \$239 ;
   always @(posedge clk)
-    scale_head <= \$233 ;
+    scale_head <= \$240 ;
   always @(posedge clk)
-    \$signal$140  <= \$234 ;
+    scale_bank <= \$241 ;
   always @(posedge clk)
-    \$signal$141  <= \$235 ;
+    \$signal$141  <= \$242 ;
   always @(posedge clk)
-    \$signal$142  <= \$236 ;
+    \$signal$142  <= \$243 ;
+  always @(posedge clk)
+    \$signal$143  <= \$244 ;
   always @(posedge clk)
     value_f0 <= bank0;
   always @(posedge clk)
-    scaled_f1 <= { \$161 [31], \$161 [31], \$161 [31], \$161  };
+    scaled_f1 <= { \$168 [31], \$168 [31], \$168 [31], \$168  };
   always @(posedge clk)
-    offset_f1 <= \$162 ;
+    offset_f1 <= \$169 ;
   always @(posedge clk)
-    rounded_f2 <= \$163 [34:0];
+    rounded_f2 <= \$170 [34:0];
   always @(posedge clk)
-    \$signal$156  <= \$237 ;
+    \$signal$157  <= \$245 ;
   always @(posedge clk)
-    shifted_f3 <= \$164 ;
+    shifted_f3 <= \$171 ;
   always @(posedge clk)
-    w__valid <= \$238 ;
+    w__valid <= \$246 ;
   always @(posedge clk)
-    w__payload <= \$169 ;
+    w__payload <= \$176 ;
   always @(posedge clk)
-    space <= \$239 ;
+    space <= \$247 ;
   always @(posedge clk)
-    credit <= \$240 ;
+    credit <= \$248 ;
   always @(posedge clk)
-    space_one <= \$241 ;
+    space_one <= \$249 ;
   \digits_cnn.layer1.core.datapath.output_queue  output_queue (
     .clk(clk),
     .out_valid(y__valid),
@@ -8287,21 +8357,21 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[2:0])
       3'h0:
-          \$115  = level0;
+          \$117  = level0;
       3'h1:
-          \$115  = level1;
+          \$117  = level1;
       3'h2:
-          \$115  = level2;
+          \$117  = level2;
       3'h3:
-          \$115  = level3;
+          \$117  = level3;
       3'h4:
-          \$115  = level4;
+          \$117  = level4;
       3'h5:
-          \$115  = level5;
+          \$117  = level5;
       3'h6:
-          \$115  = level6;
+          \$117  = level6;
       3'h7:
-          \$115  = level7;
+          \$117  = level7;
     endcase
   end
   always @* begin
@@ -8309,21 +8379,21 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[6:4])
       3'h0:
-          \$118  = level0;
+          \$120  = level0;
       3'h1:
-          \$118  = level1;
+          \$120  = level1;
       3'h2:
-          \$118  = level2;
+          \$120  = level2;
       3'h3:
-          \$118  = level3;
+          \$120  = level3;
       3'h4:
-          \$118  = level4;
+          \$120  = level4;
       3'h5:
-          \$118  = level5;
+          \$120  = level5;
       3'h6:
-          \$118  = level6;
+          \$120  = level6;
       3'h7:
-          \$118  = level7;
+          \$120  = level7;
     endcase
   end
   always @* begin
@@ -8331,21 +8401,21 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[10:8])
       3'h0:
-          \$121  = level0;
+          \$123  = level0;
       3'h1:
-          \$121  = level1;
+          \$123  = level1;
       3'h2:
-          \$121  = level2;
+          \$123  = level2;
       3'h3:
-          \$121  = level3;
+          \$123  = level3;
       3'h4:
-          \$121  = level4;
+          \$123  = level4;
       3'h5:
-          \$121  = level5;
+          \$123  = level5;
       3'h6:
-          \$121  = level6;
+          \$123  = level6;
       3'h7:
-          \$121  = level7;
+          \$123  = level7;
     endcase
   end
   always @* begin
@@ -8353,576 +8423,586 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     (* full_case = 32'd1 *)
     casez (code_mem__r_data[14:12])
       3'h0:
-          \$124  = level0;
+          \$126  = level0;
       3'h1:
-          \$124  = level1;
+          \$126  = level1;
       3'h2:
-          \$124  = level2;
+          \$126  = level2;
       3'h3:
-          \$124  = level3;
+          \$126  = level3;
       3'h4:
-          \$124  = level4;
+          \$126  = level4;
       3'h5:
-          \$124  = level5;
+          \$126  = level5;
       3'h6:
-          \$124  = level6;
+          \$126  = level6;
       3'h7:
-          \$124  = level7;
+          \$126  = level7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = \$14 ;
+    \$188  = \$16 ;
     if (rst) begin
-      \$181  = 1'h0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = input_write__addr;
+    \$189  = input_write__addr;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
-        \$182  = 7'h00;
+        \$189  = 7'h00;
       end else begin
-        \$182  = \$19 [6:0];
+        \$189  = \$21 [6:0];
       end
     end
     if (rst) begin
-      \$182  = 7'h00;
+      \$189  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = row;
+    \$190  = row;
     if (issue) begin
       (* full_case = 32'd1 *)
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$183  = 9'h000;
+          \$190  = 9'h000;
         end else begin
-          \$183  = \$15 [8:0];
+          \$190  = \$17 [8:0];
         end
       end else begin
-        \$183  = \$18 [8:0];
+        \$190  = \$20 [8:0];
       end
     end
     if (rst) begin
-      \$183  = 9'h000;
+      \$190  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = pass_index;
+    \$191  = pass_index;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$184  = 2'h0;
+          \$191  = 2'h0;
         end else begin
-          \$184  = \$16 [1:0];
+          \$191  = \$18 [1:0];
         end
       end
     end
     if (rst) begin
-      \$184  = 2'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = final_pass;
+    \$192  = final_pass;
     if (issue) begin
       if (last_beat) begin
         (* full_case = 32'd1 *)
         if (final_pass) begin
-          \$185  = 1'h0;
+          \$192  = 1'h0;
         end else begin
-          \$185  = \$17 ;
+          \$192  = \$19 ;
         end
       end
     end
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = next_vector;
-    if (\$21 ) begin
-      \$186  = \$24 [1:0];
-    end
-    if (rst) begin
-      \$186  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = commit_here;
-    if (\$21 ) begin
-      \$187  = \$25 ;
-    end
-    if (rst) begin
-      \$187  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = \$26 ;
-    if (rst) begin
-      \$188  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = \$29 ;
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = \$31 ;
-    if (rst) begin
-      \$190  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = \$34 ;
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = \$40 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = \$65 ;
+    \$193  = next_vector;
+    if (\$23 ) begin
+      \$193  = \$26 [1:0];
+    end
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = from_stream;
+    \$194  = commit_here;
+    if (\$23 ) begin
+      \$194  = \$27 ;
+    end
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = issue;
+    \$195  = \$28 ;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = last_beat;
+    \$196  = \$31 ;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = final_pass;
+    \$197  = \$33 ;
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = \$signal$79 ;
+    \$198  = \$36 ;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = \$signal$80 ;
+    \$199  = \$42 ;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = final0;
+    \$200  = \$67 ;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = \$68 ;
+    \$201  = from_stream;
     if (rst) begin
-      \$201  = 6'h12;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = active_shift;
-    if (\$72 ) begin
-      \$202  = clamped;
-    end
+    \$202  = issue;
     if (rst) begin
-      \$202  = 6'h12;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = active_rounding;
-    if (\$72 ) begin
-      \$203  = \$74 [32:0];
-    end
+    \$203  = last_beat;
     if (rst) begin
-      \$203  = 33'h000020000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = level0;
-    if (\$78 ) begin
-      \$204  = \$79 ;
-    end
+    \$204  = final_pass;
     if (rst) begin
-      \$204  = 9'h002;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = level1;
-    if (\$83 ) begin
-      \$205  = \$84 ;
-    end
+    \$205  = \$signal$80 ;
     if (rst) begin
-      \$205  = 9'h019;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = level2;
-    if (\$88 ) begin
-      \$206  = \$89 ;
-    end
+    \$206  = \$signal$81 ;
     if (rst) begin
-      \$206  = 9'h036;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = level3;
-    if (\$93 ) begin
-      \$207  = \$94 ;
-    end
+    \$207  = final0;
     if (rst) begin
-      \$207  = 9'h052;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = level4;
-    if (\$98 ) begin
-      \$208  = \$99 ;
-    end
+    \$208  = \$70 ;
     if (rst) begin
-      \$208  = 9'h074;
+      \$208  = 6'h12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = level5;
-    if (\$103 ) begin
-      \$209  = \$104 ;
+    \$209  = active_shift;
+    if (\$74 ) begin
+      \$209  = clamped;
     end
     if (rst) begin
-      \$209  = 9'h098;
+      \$209  = 6'h12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = level6;
-    if (\$108 ) begin
-      \$210  = \$109 ;
+    \$210  = active_rounding;
+    if (\$74 ) begin
+      \$210  = \$76 [32:0];
     end
     if (rst) begin
-      \$210  = 9'h0cc;
+      \$210  = 33'h000020000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = level7;
-    if (\$113 ) begin
-      \$211  = \$114 ;
+    \$211  = level0;
+    if (\$80 ) begin
+      \$211  = \$81 ;
     end
     if (rst) begin
-      \$211  = 9'h1f8;
+      \$211  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = valid1;
+    \$212  = level1;
+    if (\$85 ) begin
+      \$212  = \$86 ;
+    end
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 9'h019;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = \$signal$86 ;
+    \$213  = level2;
+    if (\$90 ) begin
+      \$213  = \$91 ;
+    end
     if (rst) begin
-      \$213  = 1'h0;
+      \$213  = 9'h036;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = final1;
+    \$214  = level3;
+    if (\$95 ) begin
+      \$214  = \$96 ;
+    end
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 9'h052;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = \$signal$133 ;
+    \$215  = level4;
+    if (\$100 ) begin
+      \$215  = \$101 ;
+    end
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 9'h074;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = \$signal$134 ;
+    \$216  = level5;
+    if (\$105 ) begin
+      \$216  = \$106 ;
+    end
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 9'h098;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = final2;
+    \$217  = level6;
+    if (\$110 ) begin
+      \$217  = \$111 ;
+    end
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 9'h0cc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = \$127 ;
+    \$218  = level7;
+    if (\$115 ) begin
+      \$218  = \$116 ;
+    end
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 9'h1f8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = final3;
+    \$219  = valid1;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = \$141 ;
+    \$220  = \$signal$87 ;
     if (rst) begin
-      \$220  = 1'h1;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = acc0;
+    \$221  = final1;
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$222  = \$signal$134 ;
+    if (rst) begin
+      \$222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$223  = \$signal$135 ;
+    if (rst) begin
+      \$223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$224  = final2;
+    if (rst) begin
+      \$224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$225  = \$129 ;
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$226  = final3;
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$227  = \$143 ;
+    if (rst) begin
+      \$227  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$228  = acc0;
     if (clear) begin
-      \$221  = 24'h000000;
-    end else if (\$signal$136 ) begin
-      \$221  = \$143 [23:0];
+      \$228  = 24'h000000;
+    end else if (\$signal$137 ) begin
+      \$228  = \$145 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = acc1;
+    \$229  = acc1;
     if (clear) begin
-      \$222  = 24'h000000;
-    end else if (\$signal$136 ) begin
-      \$222  = \$145 [23:0];
+      \$229  = 24'h000000;
+    end else if (\$signal$137 ) begin
+      \$229  = \$147 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = acc2;
+    \$230  = acc2;
     if (clear) begin
-      \$223  = 24'h000000;
-    end else if (\$signal$136 ) begin
-      \$223  = \$147 [23:0];
+      \$230  = 24'h000000;
+    end else if (\$signal$137 ) begin
+      \$230  = \$149 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = acc3;
+    \$231  = acc3;
     if (clear) begin
-      \$224  = 24'h000000;
-    end else if (\$signal$136 ) begin
-      \$224  = \$149 [23:0];
+      \$231  = 24'h000000;
+    end else if (\$signal$137 ) begin
+      \$231  = \$151 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = bank0;
+    \$232  = bank0;
     if (drain) begin
-      \$225  = bank1;
+      \$232  = bank1;
     end else if (\$signal ) begin
-      \$225  = acc0;
+      \$232  = acc0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = bank1;
+    \$233  = bank1;
     if (drain) begin
-      \$226  = bank2;
+      \$233  = bank2;
     end else if (\$signal ) begin
-      \$226  = acc1;
+      \$233  = acc1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = bank2;
+    \$234  = bank2;
     if (drain) begin
-      \$227  = bank3;
+      \$234  = bank3;
     end else if (\$signal ) begin
-      \$227  = acc2;
+      \$234  = acc2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = bank3;
+    \$235  = bank3;
     if (drain) begin
     end else if (\$signal ) begin
-      \$228  = acc3;
+      \$235  = acc3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = bank_left;
+    \$236  = bank_left;
     if (\$signal ) begin
-      \$229  = \$150 ;
+      \$236  = \$152 ;
     end else if (drain) begin
-      \$229  = \$152 [2:0];
+      \$236  = \$154 [2:0];
     end
     if (rst) begin
-      \$229  = 3'h0;
+      \$236  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = bank_nonempty;
+    \$237  = bank_nonempty;
     if (\$signal ) begin
-      \$230  = 1'h1;
+      \$237  = 1'h1;
     end else if (drain) begin
-      \$230  = \$153 ;
+      \$237  = \$155 ;
     end
-    if (rst) begin
-      \$230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = bank_single;
-    if (\$signal ) begin
-      \$231  = \$151 ;
-    end else if (drain) begin
-      \$231  = \$154 ;
-    end
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = bias_head;
-    if (drain) begin
-      \$232  = \$157 [3:0];
-    end
-    if (rst) begin
-      \$232  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = scale_head;
-    if (drain) begin
-      \$233  = \$160 [3:0];
-    end
-    if (rst) begin
-      \$233  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = drain;
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = \$signal$140 ;
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$signal$141 ;
-    if (rst) begin
-      \$236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$signal$142 ;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$signal$156 ;
+    \$238  = bank_single;
+    if (\$signal ) begin
+      \$238  = \$153 ;
+    end else if (drain) begin
+      \$238  = \$156 ;
+    end
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = space;
-    if (\$172 ) begin
-      \$239  = \$176 [3:0];
-    end else if (\$175 ) begin
-      \$239  = \$179 [3:0];
+    \$239  = bias_head;
+    if (drain) begin
+      \$239  = \$159 [3:0];
     end
     if (rst) begin
-      \$239  = 4'h8;
+      \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = credit;
-    if (\$172 ) begin
-      \$240  = \$177 ;
-    end else if (\$175 ) begin
-      \$240  = 1'h1;
+    \$240  = scale_head;
+    if (drain) begin
+      \$240  = \$162 [3:0];
     end
     if (rst) begin
-      \$240  = 1'h1;
+      \$240  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = space_one;
-    if (\$172 ) begin
-      \$241  = \$178 ;
-    end else if (\$175 ) begin
-      \$241  = \$180 ;
+    \$241  = scale_bank;
+    if (\$166 ) begin
+      \$241  = \$167 ;
     end
     if (rst) begin
       \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$242  = drain;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$243  = \$signal$141 ;
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$244  = \$signal$142 ;
+    if (rst) begin
+      \$244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$245  = \$signal$143 ;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$246  = \$signal$157 ;
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$247  = space;
+    if (\$179 ) begin
+      \$247  = \$183 [3:0];
+    end else if (\$182 ) begin
+      \$247  = \$186 [3:0];
+    end
+    if (rst) begin
+      \$247  = 4'h8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$248  = credit;
+    if (\$179 ) begin
+      \$248  = \$184 ;
+    end else if (\$182 ) begin
+      \$248  = 1'h1;
+    end
+    if (rst) begin
+      \$248  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$249  = space_one;
+    if (\$179 ) begin
+      \$249  = \$185 ;
+    end else if (\$182 ) begin
+      \$249  = \$187 ;
+    end
+    if (rst) begin
+      \$249  = 1'h0;
     end
   end
   assign code_mem__addr = code_write__addr;
@@ -8940,19 +9020,19 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
   assign bias_mem__w_data = write__data;
   assign bias_mem__w_en = write__en;
   assign \$signature__data  = bias_mem__r_data;
-  assign scale_mem__addr = \write__addr$41 ;
-  assign \write__data$43  = write__data[7:0];
+  assign \write__addr$41  = { \$8 , scale_mem__addr };
+  assign \write__data$44  = write__data[7:0];
   assign scale_mem__w_data = write__data[7:0];
-  assign scale_mem__w_en = \write__en$45 ;
-  assign \$signature__data$48  = scale_mem__r_data;
+  assign scale_mem__w_en = \write__en$46 ;
+  assign \$signature__data$49  = scale_mem__r_data;
   assign valid_saturated = w__valid;
   assign saturated = w__payload;
   assign r__payload = y__payload;
   assign y__ready = r__ready;
   assign r__valid = y__valid;
-  assign \$74  = { 1'h0, \$73 [63:1] };
-  assign \$150  = 3'h4;
-  assign \$151  = 1'h0;
+  assign \$76  = { 1'h0, \$75 [63:1] };
+  assign \$152  = 3'h4;
+  assign \$153  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -40,9 +40,11 @@ the packed region at start-up (``LayerDriver.packed_code_writes``): eight 4-bit 
 write rather than one; reading it returns 0. The codebook and the shift are
 *staged*: writes land in shadow registers and reading returns them; writing 1 to CONTROL
 bit 0 asks the core to copy them to the datapath at the next vector boundary, so no output
-ever mixes old and new strengths; STATUS bit 0 stays 1 until that happens. Bias, scale and
-code writes reach the memories at once: write them while STATUS.busy is 0 (between
-vectors).
+ever mixes old and new strengths; STATUS bit 0 stays 1 until that happens. The channel
+scales are staged too, in a second bank of their memory that the commit swaps with the
+active one: after a commit the staged bank holds the scales from before it, so a retune
+writes every scale (``LayerDriver.scale_writes`` does). Bias and code writes reach the
+memories at once: write them while STATUS.busy is 0 (between vectors).
 Every access is acknowledged five cycles after its strobe is taken (the request is
 registered, decoded into registered flags, performed, and a memory's read data registered
 twice); unmapped addresses read 0 and ignore writes.

@@ -148,7 +148,9 @@ class LayerDatapath(wiring.Component):
         as it was the cycle before.
     code_mem, bias_mem, scale_mem : In(MemoryAccess)
         Configuration access to the code memory (a row of ``lanes`` codes per beat) and,
-        with bias or channel scales, the bias and scale memories (one output a row).
+        with bias or channel scales, the bias and scale memories (one output a row). The
+        scales are staged like the codebook: ``scale_mem`` reaches a second bank, which a
+        commit makes the active one (and the active one the staged one).
 
     Latency and throughput: a pass's first result is on ``y`` ``config.pipeline_latency``
     (12; 13 with channel scales) cycles after its last input beat issues. With ``y`` always
@@ -438,8 +440,8 @@ class LayerDatapath(wiring.Component):
                 bank_nonempty.eq(~bank_single),
                 bank_single.eq(bank_left == 2),
             ]
-        bias, bias_busy = self._per_output_reader(m, "bias", drain)
-        scale, scale_busy = self._per_output_reader(m, "scale", drain)
+        bias, bias_busy, _ = self._per_output_reader(m, "bias", drain)
+        scale, scale_busy, scale_bank = self._per_output_reader(m, "scale", drain, apply_commit)
         valid_shifted, shifted = self._finish_stages(
             m, drain, bank[0], bias, scale, active_shift, active_rounding,
             (valid_f0, valid_f1, valid_f2, valid_f3),
@@ -457,6 +459,7 @@ class LayerDatapath(wiring.Component):
             m.d.comb += Assume(access.busy == (access.r_en | access.w_en.any()))
         if self.promises & {"commit", "streams"}:
             active_values = [active_shift, active_rounding, *itertools.chain(*active.values())]
+            active_values += [scale_bank] if scale_bank is not None else []
             self._promise_whole_vectors(m, active_values, valid_shifted)
         return m
 
@@ -592,38 +595,55 @@ class LayerDatapath(wiring.Component):
         ]
         return valid_f3, shifted_f3
 
-    def _per_output_reader(self, m: Module, name: str, take):
+    def _per_output_reader(self, m: Module, name: str, take, apply_commit=None):
         """An output's ``name`` (``bias``: signed, ``scale``: unsigned) from its memory, as
         the read port's output register while the output is in f0 (a constant, 0 or 1, for
-        a core without it), and whether a configuration read holds the port this cycle (the
-        bank must then wait).
+        a core without it), whether a configuration read holds the port this cycle (the
+        bank must then wait), and the active bank (a flip-flop; None if not double-banked).
 
         Outputs leave the bank in order 0 .. n_out-1, so a counter (``head``) addresses
         their words; the port reads at the head's address every cycle, so the output that
         enters f0 finds its word on the port the cycle after. A configuration read borrows
         the port for a cycle (its word is on ``r_data`` the cycle after).
+
+        With ``apply_commit`` (the scales) the memory holds two banks, staged and active,
+        like the codebook's registers: configuration reads and writes reach the staged bank,
+        the finish stage reads the active one, and a commit swaps them (at a vector
+        boundary, with nothing in the finish stage). Both banks start with ``init``.
         """
         config = self.config
         bits = getattr(config, f"{name}_bits")
         if not bits:
-            return Const(int(name == "scale"), 2 if name == "scale" else signed(1)), Const(0)
+            constant = Const(int(name == "scale"), 2 if name == "scale" else signed(1))
+            return constant, Const(0), None
         init = self._bias_init if name == "bias" else self._scale_init
-        memory = Memory(shape=unsigned(bits), depth=config.n_out, init=init)
-        m.submodules[f"{name}es" if name == "bias" else f"{name}s"] = memory
-        read, write = memory.read_port(), memory.write_port()
-        head = Signal(range(config.n_out), name=f"{name}_head")  # the output at the bank's head
         access = getattr(self, f"{name}_mem")
+        head = Signal(range(config.n_out), name=f"{name}_head")  # the output at the bank's head
         with m.If(take):
             m.d.sync += head.eq(Mux(head == config.n_out - 1, 0, head + 1))
+        if apply_commit is None:
+            active_bank = None
+            depth, staged_addr, active_addr = config.n_out, access.addr, head
+        else:  # bank b's word o at address b * 2^w + o, w the width of an output's index
+            active_bank = Signal(name=f"{name}_bank")
+            with m.If(apply_commit):
+                m.d.sync += active_bank.eq(~active_bank)
+            words = 1 << len(access.addr)
+            init = [*init, *[0] * (words - len(init)), *init]
+            depth = words + config.n_out
+            staged_addr, active_addr = Cat(access.addr, ~active_bank), Cat(head, active_bank)
+        memory = Memory(shape=unsigned(bits), depth=depth, init=init)
+        m.submodules[f"{name}es" if name == "bias" else f"{name}s"] = memory
+        read, write = memory.read_port(), memory.write_port()
         m.d.comb += [
-            write.addr.eq(access.addr),
+            write.addr.eq(staged_addr),
             write.data.eq(access.w_data),
             write.en.eq(access.w_en),
             access.r_data.eq(read.data),
-            read.addr.eq(Mux(access.r_en, access.addr, head)),
+            read.addr.eq(Mux(access.r_en, staged_addr, active_addr)),
         ]
         value = read.data.as_signed() if name == "bias" else read.data
-        return value, access.r_en
+        return value, access.r_en, active_bank
 
     def _output_queue(self, m: Module, drain, push, result):
         """The results' queue in front of ``y``, and its credit: whether one more entry may

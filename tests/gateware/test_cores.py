@@ -136,18 +136,22 @@ def test_accumulator_width_is_exact_at_the_worst_case(scale_bits):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_codebook_commits_land_on_vector_boundaries(seed):
-    """The host swaps between two codebooks (and shifts) six times while vectors stream with
-    random stalls: every vector must come out wholly under one of them, in commit order."""
+    """The host swaps between two codebooks (and shifts, and channel scales where the core
+    has them) six times while vectors stream with random stalls: every vector must come out
+    wholly under one of them, in commit order."""
     rng = np.random.default_rng(seed)
-    while True:  # a layer on which the two codebooks disagree for most vectors
+    while True:  # a layer with channel scales on which the two settings disagree mostly
         case = random_case(rng, "lognormal")
+        if not case.config.scale_bits:
+            continue
         other = random_codebook(rng, case.codebook.scheme, case.codebook.bits)
+        other_scales = rng.integers(0, 1 << case.config.scale_bits, case.config.n_out)
         books = [
-            (case.codebook, case.shift),
-            (replace(other, format=case.codebook.format), max(case.shift - 1, 0)),
+            (case.codebook, case.shift, case.scales),
+            (replace(other, format=case.codebook.format), max(case.shift - 1, 0), other_scales),
         ]
         x = case.random_inputs(rng, 60)
-        outcomes = [case.expected(x, codebook=book, shift=shift) for book, shift in books]
+        outcomes = [case.expected(x, codebook=b, shift=s, scales=c) for b, s, c in books]
         if case.config.n_in >= 4 and (outcomes[0] != outcomes[1]).any(axis=1).sum() > 40:
             break
     core = build_core(case)
@@ -165,8 +169,9 @@ def test_codebook_commits_land_on_vector_boundaries(seed):
         for swap in range(6):
             for _ in range(int(rng.integers(5, 40))):
                 await ctx.tick()
-            book, shift = books[(swap + 1) % 2]
-            await bus.play(ctx, driver.codebook_writes(book) + driver.shift_writes(shift))
+            book, shift, scales = books[(swap + 1) % 2]
+            writes = driver.codebook_writes(book) + driver.shift_writes(shift)
+            await bus.play(ctx, writes + driver.scale_writes(scales))
             await bus.play(ctx, driver.commit_writes())
             while LayerDriver.decode_status(await bus.read(ctx, REG_CONTROL))["commit_pending"]:
                 pass
