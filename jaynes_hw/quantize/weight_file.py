@@ -50,8 +50,20 @@ class QuantizeResult:
             "sqnr_db": model,
             "mean_layer_sqnr_db": mean,
             "relative_mse": {s: 10 ** (-model[s] / 10) for s in self.schemes},
-            "bits_per_weight": {s: bits_per_weight(s, self.bits) for s in self.schemes},
+            "bits_per_weight": {
+                s: bits_per_weight(s, self.bits)
+                + (self._scale_bits_per_weight() if s in HARDWARE_SCHEMES else 0.0)
+                for s in self.schemes
+            },
         }
+
+    def _scale_bits_per_weight(self) -> float:
+        """The per-channel scales' storage spread over the weights: a ``scale_bits`` register
+        (or a float32 with ``scale_bits`` 0) per output row; 0 without ``per_channel``."""
+        if not self.options.get("per_channel"):
+            return 0.0
+        each = self.options.get("scale_bits") or 32
+        return each * sum(row["rows"] for row in self.rows) / sum(r["count"] for r in self.rows)
 
     def to_json(self) -> dict:
         return {
@@ -123,6 +135,7 @@ def quantize_file(
                 "name": tensor.name,
                 "shape": list(tensor.shape),
                 "count": int(matrix.size),
+                "rows": int(matrix.shape[0]),
                 "signal": signal,
                 "noise": noise,
                 "sqnr_db": {s: _db(signal, n) for s, n in noise.items()},

@@ -75,3 +75,21 @@ def test_nonfinite_layer_is_skipped(tmp_path, capsys):
     np.savez(path, bad=bad, good=good)
     assert main(["quantize", str(path)]) == 0
     assert "skipped bad: the layer has non-finite weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("scale_bits", "scale_storage"), [("8", 8), ("0", 32)])
+def test_per_channel_bits_per_weight_count_the_scales(
+    tmp_path, model_file, small_model, scale_bits, scale_storage
+):
+    """Codes plus a scale per output row (a register, or a float32 without --scale-bits),
+    for the hardware schemes; NF4's own block scales stay what they were."""
+    report = tmp_path / "q.json"
+    arguments = ["quantize", str(model_file), "--per-channel", "--scale-bits", scale_bits]
+    arguments += ["--compare", "pow2,nf4", "--json", str(report)]
+    assert main(arguments) == 0
+    summary = json.loads(report.read_text())["summary"]["bits_per_weight"]
+    weights = [small_model[name] for name in ("fc1.weight", "fc2.weight")]
+    rows, count = sum(w.shape[0] for w in weights), sum(w.size for w in weights)
+    assert summary["lognormal"] == pytest.approx(4 + scale_storage * rows / count)
+    assert summary["pow2"] == summary["lognormal"]
+    assert summary["nf4"] == 4.0
