@@ -6,7 +6,7 @@ simulated accelerator.
    max pool 2x2, conv 3x3 8->16, ReLU, dense 64->10, trained with PyTorch and exported by
    ``torch.onnx.export``); the float model's test accuracy;
 2. write its network description (calibrated on the first training images), give its layers
-   4, 3 and 1 lanes (a DSP each: the UP5K's 8), and generate it with 4-bit lognormal codes;
+   4, 3 and 1 lanes (a DSP each), and generate it with 4-bit lognormal codes;
    the int8 core's and a 4-bit uniform codebook's accuracy through the bit-exact reference;
 3. fit the codebooks on the training split with the codes frozen, as the MLP demo does:
    every level (from the generated and from the erased codebook) and a lognormal's (mu,
@@ -32,9 +32,10 @@ MODEL = "digits_cnn.onnx"
 # UP5K's 5,280 (README, "demo --cnn"): the ECP5 board by default
 BOARD = "ulx3s"
 IMAGE_SHAPE = (1, 8, 8)  # the model's input: (channels, height, width)
-# lanes of conv1, conv2, dense: each lane multiplies (m6e2 levels), one of the UP5K's 8 DSPs,
-# so 4 + 3 + 1; conv1 (64 positions of 2 passes) and conv2 (4 positions of 6 passes of 73
-# beats) are then the slowest stages, about 1,350 and 1,750 cycles an image
+# lanes of conv1, conv2, dense: each lane multiplies (m6e2 levels), one DSP, so 4 + 3 + 1
+# uses 8 (the UP5K's count; the convolutions' channel scale multipliers take 4 more);
+# conv1 (64 positions of 2 passes) and conv2 (4 positions of 6 passes of 73 beats) are
+# then the slowest stages, about 1,350 and 1,750 cycles an image
 LANES = (4, 3, 1)
 
 
