@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     for analysis in analyses:
         if len(analyses) > 1:
             print(f"== {analysis.source} ({analysis.format})")
-        print(format_table(analysis))
+        print(format_table(analysis, counted="outputs" if args.activations else "weights"))
         warn_skipped(analysis.skipped)
     if len(analyses) == 1:
         document = analyses[0].to_json(include_histograms=args.histograms)

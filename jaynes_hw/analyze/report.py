@@ -46,10 +46,11 @@ def _number(value: float | None, spec: str) -> str:
     return "-" if value is None or not np.isfinite(value) else format(value, spec)
 
 
-def format_table(analysis: FileAnalysis, name_width: int = 40) -> str:
-    """One line per layer and a model summary (mean ± std), like the paper's Table 2."""
+def format_table(analysis: FileAnalysis, name_width: int = 40, counted: str = "weights") -> str:
+    """One line per layer and a model summary (mean ± std), like the paper's Table 2;
+    ``counted`` names what the count column counts (``weights``, or ``outputs``)."""
     header = (
-        f"{'layer':<{name_width}} {'weights':>10} {'mu':>7} {'sigma':>6} "
+        f"{'layer':<{name_width}} {counted:>10} {'mu':>7} {'sigma':>6} "
         f"{'A_prime':>7} {'mu_prime':>8} {'sigma_pr':>8} {'R^2':>6} {'verdict':>9} {'best':>9}"
     )
     lines = [header, "-" * len(header)]

@@ -29,7 +29,7 @@ def _identity_layer(path, width: int):
     return path
 
 
-def test_lognormal_outputs_are_fitted_as_lognormal_with_their_parameters(tmp_path):
+def test_lognormal_outputs_are_fitted_as_lognormal_with_their_parameters(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = np.exp(rng.normal(-1.0, 0.5, (4000, 50))).astype(np.float32)
     x[:, ::2] *= -1  # negative outputs are not part of the population
@@ -38,6 +38,8 @@ def test_lognormal_outputs_are_fitted_as_lognormal_with_their_parameters(tmp_pat
     out = tmp_path / "a.json"
     args = ["analyze", "--activations", str(model), "--inputs", str(tmp_path / "x.npy")]
     assert main([*args, "--json", str(out)]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[:2] == ["layer", "outputs"]  # the count column counts outputs, not weights
     (layer,) = json.loads(out.read_text())["layers"]
     assert layer["name"] == "layer0.outputs" and layer["count"] == 4000 * 25
     assert layer["mle"]["mu_raw"] == pytest.approx(-1.0, abs=0.02)
