@@ -290,27 +290,28 @@ class LayerDriver:
         return [(self._at(REG_CONTROL), CONTROL_COMMIT)]
 
     def bias_writes(self, bias: Iterable[int]) -> list[Write]:
-        bias = np.asarray(list(bias), dtype=np.int64)
-        bits = self.config.bias_bits
-        if not bits:
-            raise UserError("this core has no bias")
-        if bias.shape != (self.config.n_out,):
-            raise UserError(f"bias must have {self.config.n_out} values, not {bias.shape}")
-        if np.any(bias < -(1 << (bits - 1))) or np.any(bias >= 1 << (bits - 1)):
-            raise UserError(f"biases must be {bits}-bit signed integers")
-        return [(self._at(self.map.bias_address(o)), _word(b)) for o, b in enumerate(bias)]
+        """Write every output's bias (signed, ``bias_bits``)."""
+        return self._per_output_writes(bias, "bias", self.map.bias_address)
 
     def scale_writes(self, scales: Iterable[int]) -> list[Write]:
         """Write every output's channel scale (unsigned, ``scale_bits``)."""
-        scales = np.asarray(list(scales), dtype=np.int64)
-        bits = self.config.scale_bits
+        return self._per_output_writes(scales, "scale", self.map.scale_address)
+
+    def _per_output_writes(self, values: Iterable[int], name: str, address) -> list[Write]:
+        """One write an output of ``name`` (``bias``: signed, ``scale``: unsigned), checked
+        against the core's width for it; ``UserError`` for a core without them."""
+        values = np.asarray(list(values), dtype=np.int64)
+        bits = getattr(self.config, f"{name}_bits")
+        what = {"bias": "biases", "scale": "channel scales"}[name]
         if not bits:
-            raise UserError("this core has no channel scales")
-        if scales.shape != (self.config.n_out,):
-            raise UserError(f"scales must have {self.config.n_out} values, not {scales.shape}")
-        if np.any(scales < 0) or np.any(scales >= 1 << bits):
-            raise UserError(f"channel scales must be {bits}-bit unsigned integers")
-        return [(self._at(self.map.scale_address(o)), int(c)) for o, c in enumerate(scales)]
+            raise UserError(f"this core has no {'bias' if name == 'bias' else what}")
+        if values.shape != (self.config.n_out,):
+            raise UserError(f"{what} must have {self.config.n_out} values, not {values.shape}")
+        low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if name == "bias" else (0, 1 << bits)
+        if np.any(values < low) or np.any(values >= high):
+            kind = "signed" if name == "bias" else "unsigned"
+            raise UserError(f"{what} must be {bits}-bit {kind} integers")
+        return [(self._at(address(o)), _word(v)) for o, v in enumerate(values)]
 
     def code_writes(self, stored: np.ndarray) -> list[Write]:
         """Write every connection: ``stored`` is (n_out, n_in) codes (lognormal) or int8

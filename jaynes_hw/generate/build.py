@@ -262,10 +262,11 @@ def build_layers(
             }
         bias_bits = layer.bias_bits
         try:
-            if bias_bits is None:
+            if bias_bits is None and not layer.bias:
+                bias_bits = 0
+            elif bias_bits is None:
                 # as wide as the sums themselves: any bias that can matter fits, retunes too
                 bias_bits = _sum_bits(core, n_in, act_bits, scale_bits, fmt_fields)
-                bias_bits = bias_bits if layer.bias else 0
             config = LayerConfig(
                 core,
                 n_in,

@@ -103,6 +103,7 @@ def test_int8_weights_travel_as_unsigned_bytes_and_biases_sign_extend():
     [
         (lambda d: d.shift_writes(99), "shift must be 0.."),
         (lambda d: d.bias_writes([1, 2]), "this core has no bias"),
+        (lambda d: d.scale_writes([1, 2, 3]), "this core has no channel scales"),
         (lambda d: d.stored_words(np.zeros((2, 2))), r"needs \(3, 4\) codes"),
         (lambda d: d.stored_words(np.full((3, 4), 16)), "do not fit the core's 4 bits"),
         (
@@ -173,3 +174,18 @@ def test_only_a_layer_in_spram_has_a_packed_region():
     assert not driver.map.has("packed_codes")
     with pytest.raises(UserError, match="only a layer whose codes live in SPRAM"):
         driver.packed_code_writes(np.zeros((4, 4), dtype=int))
+
+
+def test_per_output_writes_check_their_widths():
+    """Biases are signed ``bias_bits``, channel scales unsigned ``scale_bits``, one a output."""
+    driver = LayerDriver(RegisterMap.of(LayerConfig("lognormal", 4, 3, bias_bits=4, scale_bits=3)))
+    assert [data for _, data in driver.scale_writes([0, 7, 5])] == [0, 7, 5]
+    for call, message in [
+        (lambda: driver.scale_writes([0, 8, 1]), "channel scales must be 3-bit unsigned"),
+        (lambda: driver.scale_writes([-1, 0, 1]), "channel scales must be 3-bit unsigned"),
+        (lambda: driver.scale_writes([1, 2]), "channel scales must have 3 values"),
+        (lambda: driver.bias_writes([-9, 0, 0]), "biases must be 4-bit signed"),
+        (lambda: driver.bias_writes([8, 0, 0]), "biases must be 4-bit signed"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            call()
