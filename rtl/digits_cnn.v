@@ -531,6 +531,7 @@ module \digits_cnn.fifo0 (rst, r__ready, w__ready, r__payload, w__valid, write_p
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [6:0];
   initial begin
     storage[0] = 8'h00;
@@ -722,6 +723,7 @@ module \digits_cnn.fifo1 (rst, write_port__data, r__ready, w__ready, r__payload,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [14:0];
   initial begin
     storage[0] = 8'h00;
@@ -2916,6 +2918,7 @@ module \digits_cnn.layer0.core.datapath (rst, input_write__data, commit, code_wr
     _1_ <= codes[code_read__addr];
   end
   assign code_read__data = _1_;
+  (* ram_style = "block" *)
   reg [7:0] inputs [8:0];
   initial begin
     inputs[0] = 8'h00;
@@ -4081,6 +4084,7 @@ module \digits_cnn.layer0.core.datapath.output_queue (rst, r__payload, r__ready,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [6:0];
   initial begin
     storage[0] = 8'h00;
@@ -7850,6 +7854,7 @@ module \digits_cnn.layer1.core.datapath (rst, input_write__data, commit, code_wr
     _1_ <= codes[code_read__addr];
   end
   assign code_read__data = _1_;
+  (* ram_style = "block" *)
   reg [7:0] inputs [71:0];
   initial begin
     inputs[0] = 8'h00;
@@ -9094,6 +9099,7 @@ module \digits_cnn.layer1.core.datapath.output_queue (rst, r__payload, r__ready,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [6:0];
   initial begin
     storage[0] = 8'h00;
@@ -11770,6 +11776,7 @@ module \digits_cnn.layer2.datapath (clk, rst, commit, code_write__en, x__ready, 
     _1_ <= codes[code_read__addr];
   end
   assign code_read__data = _1_;
+  (* ram_style = "block" *)
   reg [7:0] inputs [63:0];
   initial begin
     inputs[0] = 8'h00;
@@ -12864,6 +12871,7 @@ module \digits_cnn.layer2.datapath.output_queue (clk, rst, r__payload, w__valid,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [5:0];
   initial begin
     storage[0] = 8'h00;

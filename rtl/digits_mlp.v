@@ -408,6 +408,7 @@ module \digits_mlp.fifo0 (rst, write_port__data, r__ready, w__ready, r__payload,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [30:0];
   initial begin
     storage[0] = 8'h00;
@@ -2857,6 +2858,7 @@ module \digits_mlp.layer0.datapath (x__valid, clk, rst, commit, code_write__en, 
     _1_ <= codes[code_read__addr];
   end
   assign code_read__data = _1_;
+  (* ram_style = "block" *)
   reg [7:0] inputs [63:0];
   initial begin
     inputs[0] = 8'h00;
@@ -3948,6 +3950,7 @@ module \digits_mlp.layer0.datapath.output_queue (rst, r__payload, r__ready, w__v
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [5:0];
   initial begin
     storage[0] = 8'h00;
@@ -5971,6 +5974,7 @@ module \digits_mlp.layer1.datapath (clk, rst, commit, code_write__en, x__ready, 
     _1_ <= codes[code_read__addr];
   end
   assign code_read__data = _1_;
+  (* ram_style = "block" *)
   reg [7:0] inputs [31:0];
   initial begin
     inputs[0] = 8'h00;
@@ -6921,6 +6925,7 @@ module \digits_mlp.layer1.datapath.output_queue (clk, rst, r__payload, w__valid,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [5:0];
   initial begin
     storage[0] = 8'h00;

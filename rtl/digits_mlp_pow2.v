@@ -408,6 +408,7 @@ module \digits_mlp_pow2.fifo0 (rst, write_port__data, r__ready, w__ready, r__pay
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [30:0];
   initial begin
     storage[0] = 8'h00;
@@ -2901,6 +2902,7 @@ module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write_
     _1_ <= codes[code_read__addr];
   end
   assign code_read__data = _1_;
+  (* ram_style = "block" *)
   reg [7:0] inputs [63:0];
   initial begin
     inputs[0] = 8'h00;
@@ -4204,6 +4206,7 @@ module \digits_mlp_pow2.layer0.datapath.output_queue (rst, r__payload, r__ready,
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [5:0];
   initial begin
     storage[0] = 8'h00;
@@ -6265,6 +6268,7 @@ module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__re
     _1_ <= codes[code_read__addr];
   end
   assign code_read__data = _1_;
+  (* ram_style = "block" *)
   reg [7:0] inputs [31:0];
   initial begin
     inputs[0] = 8'h00;
@@ -7377,6 +7381,7 @@ module \digits_mlp_pow2.layer1.datapath.output_queue (clk, rst, r__payload, w__v
   input [7:0] write_port__data;
   wire [7:0] write_port__data;
   wire write_port__en;
+  (* ram_style = "block" *)
   reg [7:0] storage [5:0];
   initial begin
     storage[0] = 8'h00;

@@ -6,7 +6,7 @@ simulated accelerator.
    max pool 2x2, conv 3x3 8->16, ReLU, dense 64->10, trained with PyTorch and exported by
    ``torch.onnx.export``); the float model's test accuracy;
 2. write its network description (calibrated on the first training images), give its layers
-   4, 3 and 1 lanes (a DSP each), and generate it with 4-bit lognormal codes;
+   the lanes the board holds (``LANES``), and generate it with 4-bit lognormal codes;
    the int8 core's and a 4-bit uniform codebook's accuracy through the bit-exact reference;
 3. fit the codebooks on the training split with the codes frozen, as the MLP demo does:
    every level (from the generated and from the erased codebook) and a lognormal's (mu,
@@ -14,9 +14,9 @@ simulated accelerator.
 4. run the whole test split, images channel-last, through the Verilator simulation of the
    Verilog once per codebook, written through the configuration port of one running
    simulation: every output must equal the reference of the codebook written;
-5. the board's Fmax (the ULX3S by default: the network outgrows the iCE40 UP5K; placed and
-   routed, or ``--fmax-mhz``) and inferences/s at the cycles per image measured in the
-   simulation.
+5. the board's Fmax (the iCEBreaker by default, its host link built without the self-test;
+   placed and routed, or ``--fmax-mhz``) and inferences/s at the cycles per image measured
+   in the simulation.
 """
 
 from __future__ import annotations
@@ -25,18 +25,24 @@ import time
 from dataclasses import replace
 from importlib import resources
 
-from jaynes_hw.demo.command import CODE_BITS, Progress, check_tools, generate_fit_and_play
+from jaynes_hw.demo.command import (
+    CODE_BITS,
+    Progress,
+    check_tools,
+    demo_board,
+    generate_fit_and_play,
+)
 
 MODEL = "digits_cnn.onnx"
-# three folded cores and the host link are about 5,700 iCE40 logic cells, more than the
-# UP5K's 5,280 (README, "demo --cnn"): the ECP5 board by default
-BOARD = "ulx3s"
 IMAGE_SHAPE = (1, 8, 8)  # the model's input: (channels, height, width)
-# lanes of conv1, conv2, dense: each lane multiplies (m6e2 levels), one DSP, so 4 + 3 + 1
-# uses 8 (the UP5K's count; the convolutions' channel scale multipliers take 4 more);
-# conv1 (64 positions of 2 passes) and conv2 (4 positions of 6 passes of 73 beats) are
-# then the slowest stages, about 1,350 and 1,750 cycles an image
-LANES = (4, 3, 1)
+# lanes of conv1, conv2, dense by board. Each lane multiplies (m6e2 levels) in a DSP, and a
+# convolution's channel scales take two more. The UP5K (8 DSPs, 5,280 logic cells): one lane
+# each, 7 DSPs and about 5,030 cells with the host link built without its self-test (with
+# it, or with two lanes on conv1, the network does not fit: README, "demo --cnn"). The
+# ECP5-85F: 4, 3 and 1, where conv1 (64 positions of 2 passes) and conv2 (4 positions of 6
+# passes of 73 beats) are the slowest stages, about 1,350 and 1,750 cycles an image.
+LANES = {"icebreaker": (1, 1, 1), "ulx3s": (4, 3, 1)}
+SELF_TEST = {"icebreaker": False, "ulx3s": True}  # the link's self-test ('T') built
 
 
 def cnn_demo(args) -> dict:
@@ -63,9 +69,9 @@ def cnn_demo(args) -> dict:
     description = out / "digits_cnn.toml"
     write_network(model, description, train_images[:CALIBRATION_IMAGES])
     request = replace(generate.parse_config(description), bits=CODE_BITS)
-    # a multiplier (one UP5K DSP) per lane, 8 on the chip: the most to the busiest layers
+    board = demo_board(args)
     layers = tuple(replace(layer, lanes=lanes) for layer, lanes in
-                   zip(request.layers, LANES, strict=True))  # fmt: skip
+                   zip(request.layers, LANES[board], strict=True))  # fmt: skip
     request = replace(request, layers=layers)
     provenance = {"demo": "jaynes-hw demo --cnn", "model": MODEL}
     # the hardware's inputs: round(intensity * 127), channel-last (one channel: the same)
@@ -74,4 +80,5 @@ def cnn_demo(args) -> dict:
     return generate_fit_and_play(
         args, progress, started, split, request, provenance, inputs,
         {"float": float_accuracy}, (model.shape_text, "float CNN (PyTorch, through ONNX)"),
+        self_test=SELF_TEST[board],
     )  # fmt: skip

@@ -46,7 +46,7 @@ DESCRIPTION = (
     "extras."
 )
 
-BOARD = "icebreaker"  # the MLP's board; the CNN's (``demo.cnn.BOARD``) is larger
+BOARD = "icebreaker"  # both demos; `--board ulx3s` for the ECP5
 CODE_BITS = 4
 
 
@@ -81,8 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--board",
         choices=("icebreaker", "ulx3s"),
-        help="the board to place and route for (default: icebreaker; ulx3s with --cnn, whose "
-        "three layer cores outgrow the iCE40 UP5K)",
+        help="the board to place and route for (default: icebreaker; with --cnn the layers get "
+        "one lane each on the iCEBreaker, 4, 3 and 1 on the ULX3S)",
     )
     parser.add_argument(
         "--cnn",
@@ -190,7 +190,17 @@ def reference_accuracy(request, core: str, inputs: np.ndarray, labels: np.ndarra
 
 
 def generate_fit_and_play(
-    args, progress, started, split, request, provenance, inputs, accuracies, labels
+    args,
+    progress,
+    started,
+    split,
+    request,
+    provenance,
+    inputs,
+    accuracies,
+    labels,
+    *,
+    self_test: bool = True,
 ) -> dict:
     """The demos' common steps from a network description ``request``: generate it
     (``CODE_BITS``-bit lognormal) into ``OUT/rtl``; the int8 core's and a uniform 4-bit
@@ -198,7 +208,8 @@ def generate_fit_and_play(
     training inputs; the test inputs through the simulator under every fit
     (``play_codebooks``); the board's Fmax. ``inputs``: (training, test) integer inputs in
     the hardware's order; ``accuracies``: ``{"float": ...}``; ``labels``: (network,
-    float model) as the summary names them. Returns the JSON document."""
+    float model) as the summary names them; ``self_test``: build the board's host link with
+    its self-test. Returns the JSON document."""
     from jaynes_hw import generate
     from jaynes_hw.support.files import write_text_files
 
@@ -224,7 +235,7 @@ def generate_fit_and_play(
         "through the configuration port of one running simulation"
     )
     played = play_codebooks(args, manifest, fits, test_inputs, split.y_test)
-    board = board_fmax(args, manifest, progress)
+    board = board_fmax(args, manifest, progress, self_test=self_test)
     return result_document(args, split, *labels, accuracies, played, board, started)
 
 
@@ -263,25 +274,23 @@ def result_document(
 
 def demo_board(args) -> str:
     """The board a demo places and routes for: ``--board``, or the demo's own."""
-    if args.board is not None:
-        return args.board
-    if args.cnn:
-        from jaynes_hw.demo.cnn import BOARD as CNN_BOARD
-
-        return CNN_BOARD
-    return BOARD
+    return BOARD if args.board is None else args.board
 
 
-def board_fmax(args, manifest: Path, progress: Progress) -> tuple[str, float, str]:
-    """(board, Fmax in MHz, ``given`` or ``synthesized``)."""
+def board_fmax(
+    args, manifest: Path, progress: Progress, *, self_test: bool = True
+) -> tuple[str, float, str]:
+    """(board, Fmax in MHz, ``given`` or ``synthesized``); ``self_test``: build the host
+    link's self-test."""
     board = demo_board(args)
     if args.fmax_mhz is not None:
         progress.step(f"Fmax {args.fmax_mhz:g} MHz as given (--fmax-mhz): no FPGA build")
         return board, args.fmax_mhz, "given"
     from jaynes_hw.synth.flow import synthesize
 
-    progress.step(f"placing and routing the network for the {board} (YoWASP yosys + nextpnr)")
-    report = synthesize(board, manifest, args.out / "synth")
+    link = "" if self_test else ", the host link without its self-test"
+    progress.step(f"placing and routing the network for the {board} (YoWASP yosys + nextpnr{link})")
+    report = synthesize(board, manifest, args.out / "synth", self_test=self_test)
     return board, float(report["fmax_mhz"]), "synthesized"
 
 

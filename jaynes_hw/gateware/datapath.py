@@ -65,6 +65,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.layer_config import LayerConfig
+from jaynes_hw.gateware.block_ram import IN_BLOCK_RAM
 from jaynes_hw.gateware.code_memory import SinglePortCodes
 from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
@@ -332,7 +333,7 @@ class LayerDatapath(wiring.Component):
         m.d.sync += [x_held.eq(self.x.payload), from_stream1.eq(from_stream)]
         if passes > 1:
             m.submodules.inputs = inputs = Memory(
-                shape=signed(config.act_bits), depth=n_in, init=[]
+                shape=signed(config.act_bits), depth=n_in, init=[], attrs=IN_BLOCK_RAM
             )
             input_write = inputs.write_port()
             input_read = inputs.read_port()
@@ -654,7 +655,7 @@ class LayerDatapath(wiring.Component):
         """
         config = self.config
         places = output_queue_places(config)
-        m.submodules.output_queue = queue = StreamFIFO(config.out_bits, places)
+        m.submodules.output_queue = queue = StreamFIFO(config.out_bits, places, block_ram=True)
         # the result is registered before the queue's write select (the last finish stage)
         valid_last = Signal(name="valid_saturated")
         result_last = Signal(signed(config.out_bits), name="saturated", reset_less=True)

@@ -111,7 +111,7 @@ class Network(wiring.Component):
                 continue
             # one vector of slack between layers (see the class docstring); 3 places at
             # least, the fewest that pass a value a cycle
-            fifo = StreamFIFO(before.config.out_bits, max(before.config.n_out, 3))
+            fifo = StreamFIFO(before.config.out_bits, max(before.config.n_out, 3), block_ram=True)
             m.submodules[f"fifo{index}"] = fifo
             if vectors_out:
                 serialize = VectorSerializer(before.config.out_bits, before.config.n_out)

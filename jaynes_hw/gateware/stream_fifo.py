@@ -8,6 +8,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from jaynes_hw.gateware.block_ram import IN_BLOCK_RAM
+
 __all__ = ["SkidBuffer", "StreamFIFO"]
 
 
@@ -26,6 +28,8 @@ class StreamFIFO(wiring.Component):
         Payload bits.
     depth : int
         Entries held, at least 2.
+    block_ram : bool
+        Mark the memory ``ram_style = "block"`` (``jaynes_hw.gateware.block_ram``).
 
     Attributes
     ----------
@@ -44,18 +48,23 @@ class StreamFIFO(wiring.Component):
     cycle (the full flag is registered, so the memory's one slot frees a cycle late).
     """
 
-    def __init__(self, width: int, depth: int):
+    def __init__(self, width: int, depth: int, *, block_ram: bool = False):
         if not isinstance(width, int) or width < 1:
             raise TypeError(f"width must be a positive integer, not {width!r}")
         if not isinstance(depth, int) or depth < 2:
             raise TypeError(f"depth must be an integer of at least 2, not {depth!r}")
-        self.width, self.depth = width, depth
+        self.width, self.depth, self.block_ram = width, depth, block_ram
         super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
 
     def elaborate(self, platform):
         m = Module()
         slots = self.depth - 1  # memory entries; the output register holds one more
-        m.submodules.storage = storage = Memory(shape=self.width, depth=slots, init=[])
+        m.submodules.storage = storage = Memory(
+            shape=self.width,
+            depth=slots,
+            init=[],
+            attrs=IN_BLOCK_RAM if self.block_ram else None,
+        )
         write_port = storage.write_port()
         read_port = storage.read_port(transparent_for=())
 

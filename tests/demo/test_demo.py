@@ -93,7 +93,7 @@ def test_cnn_demo_end_to_end(tmp_path, capsys):
     assert erased_run["lognormal_only"] >= erased_run["erased"] + 0.10, erased_run
     assert abs(erased_run["after"] - accuracy["float"]) <= 0.02
     board = result["board"]
-    assert board["name"] == "ulx3s"  # the UP5K is too small for three cores and the link
+    assert board["name"] == "icebreaker"
     assert 0 < board["cycles_per_inference"] <= board["cycles_per_inference_bound"]
     assert "bit-exact" in out and "conv 3x3" in out
 
