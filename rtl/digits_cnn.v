@@ -4375,51 +4375,59 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [3:0] \$1 ;
   wire \$10 ;
-  reg [2:0] \$100 ;
+  reg [1:0] \$100 ;
   reg [1:0] \$101 ;
+  reg [1:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg [2:0] \$108 ;
+  reg [1:0] \$109 ;
   wire \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
+  wire [5:0] \$12 ;
+  wire [3:0] \$13 ;
+  wire [4:0] \$14 ;
+  wire [5:0] \$15 ;
   wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire [3:0] \$17 ;
+  wire [3:0] \$18 ;
   wire \$19 ;
-  wire [5:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
-  wire [5:0] \$21 ;
-  wire [3:0] \$22 ;
-  wire [4:0] \$23 ;
-  wire [5:0] \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   wire \$25 ;
-  wire [3:0] \$26 ;
-  wire [3:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  wire \$30 ;
+  wire [5:0] \$26 ;
+  wire [6:0] \$27 ;
+  wire [10:0] \$28 ;
+  wire [11:0] \$29 ;
+  wire [8:0] \$3 ;
+  wire [5:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [5:0] \$35 ;
-  wire [6:0] \$36 ;
-  wire [10:0] \$37 ;
-  wire [11:0] \$38 ;
+  wire [5:0] \$33 ;
+  wire [5:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [5:0] \$37 ;
+  wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
+  wire [9:0] \$4 ;
   wire \$40 ;
-  wire [4:0] \$41 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [2:0] \$43 ;
-  wire [2:0] \$44 ;
-  wire [6:0] \$45 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [5:0] \$5 ;
+  wire [2:0] \$47 ;
+  wire [2:0] \$48 ;
+  wire [6:0] \$49 ;
+  wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -4427,53 +4435,53 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [1:0] \$57 ;
-  wire [1:0] \$58 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
+  wire [1:0] \$61 ;
   wire [1:0] \$62 ;
-  wire [1:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire [1:0] \$66 ;
+  wire [1:0] \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
-  wire [5:0] \$7 ;
-  wire [3:0] \$70 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire [3:0] \$73 ;
+  wire [3:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [2:0] \$78 ;
-  wire [2:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [2:0] \$81 ;
+  wire \$81 ;
   wire [2:0] \$82 ;
   wire [2:0] \$83 ;
   wire \$84 ;
   wire [2:0] \$85 ;
-  wire [3:0] \$86 ;
+  wire [2:0] \$86 ;
   wire [2:0] \$87 ;
-  wire [3:0] \$88 ;
-  wire \$89 ;
+  wire \$88 ;
+  wire [2:0] \$89 ;
   wire \$9 ;
-  reg [5:0] \$90 ;
-  reg [3:0] \$91 ;
-  reg [1:0] \$92 ;
-  reg [1:0] \$93 ;
-  reg [1:0] \$94 ;
-  reg \$95 ;
+  wire [3:0] \$90 ;
+  wire [2:0] \$91 ;
+  wire [3:0] \$92 ;
+  wire \$93 ;
+  reg [3:0] \$94 ;
+  reg [4:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg [5:0] \$98 ;
+  reg [3:0] \$99 ;
   reg [2:0] channel = 3'h0;
   input clk;
   wire clk;
@@ -4484,11 +4492,12 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   wire \inside ;
   reg kernel_x = 1'h0;
   reg kernel_y = 1'h0;
+  reg [4:0] load_limit = 5'h00;
   reg [5:0] load_position = 6'h00;
   reg [1:0] load_slot = 2'h0;
   output loading;
   wire loading;
-  reg [3:0] needed;
+  reg [3:0] needed = 4'h0;
   reg out_inside = 1'h0;
   output out_valid;
   reg out_valid = 1'h0;
@@ -4498,6 +4507,8 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   wire [7:0] read__data;
   wire read__en;
   wire reading;
+  reg reading_late = 1'h0;
+  reg row_changed = 1'h1;
   wire [4:0] row_top;
   reg [3:0] rows_loaded = 4'h0;
   input rst;
@@ -4780,310 +4791,359 @@ module \digits_cnn.layer0.pool_windows (rst, write__data, loading, y__payload, y
   end
   always @(posedge clk) begin
     if (write__en)
-      lines[\$13 [7:0]] <= write__data;
+      lines[\$4 [7:0]] <= write__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (read__en) begin
-      _0_ <= lines[\$38 [7:0]];
+      _0_ <= lines[\$29 [7:0]];
     end
   end
   assign read__data = _0_;
   assign \$1  = out_y * 2'h2;
   assign row_top = \$1  - 1'h0;
-  assign \$2  = $signed(row_top) + $signed(3'h2);
-  assign \$3  = $signed(\$2 ) >= $signed(5'h08);
-  assign \$4  = finished | \$3 ;
-  assign \$5  = $signed(row_top) + $signed(3'h2);
-  assign \$6  = rows_loaded < 4'h8;
-  assign \$7  = $signed(row_top) + $signed(4'h4);
-  assign \$8  = $signed({ 1'h0, rows_loaded }) < $signed(\$7 );
-  assign \$9  = finished | \$8 ;
-  assign loading = \$6  & \$9 ;
-  assign \$10  = ~ finished;
-  assign \$11  = rows_loaded >= needed;
-  assign reading = \$10  & \$11 ;
-  assign \$12  = load_slot * 7'h40;
-  assign \$13  = \$12  + load_position;
+  assign loading = $signed({ 1'h0, rows_loaded }) < $signed(load_limit);
+  assign \$2  = ~ row_changed;
+  assign reading = reading_late & \$2 ;
+  assign \$3  = load_slot * 7'h40;
+  assign \$4  = \$3  + load_position;
   assign write__en = x__valid & loading;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = channel == 3'h7;
-  assign \$19  = \$17  & \$18 ;
-  assign \$20  = out_x == 2'h3;
-  assign window_last = \$19  & \$20 ;
-  assign \$21  = $signed(row_top) + $signed({ 1'h0, kernel_y });
-  assign \$22  = out_x * 2'h2;
-  assign \$23  = \$22  - 1'h0;
-  assign \$24  = $signed(\$23 ) + $signed({ 1'h0, kernel_x });
+  assign \$8  = \$6  & \$7 ;
+  assign \$9  = channel == 3'h7;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = out_x == 2'h3;
+  assign window_last = \$10  & \$11 ;
+  assign \$12  = $signed(row_top) + $signed({ 1'h0, kernel_y });
+  assign \$13  = out_x * 2'h2;
+  assign \$14  = \$13  - 1'h0;
+  assign \$15  = $signed(\$14 ) + $signed({ 1'h0, kernel_x });
   assign slot_sum = first_slot + kernel_y;
-  assign \$25  = slot_sum >= 3'h4;
-  assign \$26  = slot_sum - 3'h4;
-  assign \$27  = \$25  ? \$26  : { 1'h0, slot_sum };
-  assign \$28  = $signed(\$21 [4:0]) >= $signed(1'h0);
-  assign \$29  = $signed(\$21 [4:0]) < $signed(5'h08);
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = $signed(\$24 [4:0]) >= $signed(1'h0);
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = $signed(\$24 [4:0]) < $signed(5'h08);
-  assign \inside  = \$32  & \$33 ;
-  assign \$34  = ~ out_valid;
-  assign read__en = \$34  | y__ready;
-  assign \$35  = \$27 [1:0] * 4'h8;
-  assign \$36  = \$35  + \$24 [2:0];
-  assign \$37  = \$36  * 4'h8;
-  assign \$38  = \$37  + channel;
+  assign \$16  = slot_sum >= 3'h4;
+  assign \$17  = slot_sum - 3'h4;
+  assign \$18  = \$16  ? \$17  : { 1'h0, slot_sum };
+  assign \$19  = $signed(\$12 [4:0]) >= $signed(1'h0);
+  assign \$20  = $signed(\$12 [4:0]) < $signed(5'h08);
+  assign \$21  = \$19  & \$20 ;
+  assign \$22  = $signed(\$15 [4:0]) >= $signed(1'h0);
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = $signed(\$15 [4:0]) < $signed(5'h08);
+  assign \inside  = \$23  & \$24 ;
+  assign \$25  = ~ out_valid;
+  assign read__en = \$25  | y__ready;
+  assign \$26  = \$18 [1:0] * 4'h8;
+  assign \$27  = \$26  + \$15 [2:0];
+  assign \$28  = \$27  * 4'h8;
+  assign \$29  = \$28  + channel;
   assign y__payload = out_inside ? read__data : 8'h00;
-  assign \$39  = x__valid & loading;
-  assign \$40  = load_position == 6'h3f;
-  assign \$41  = rows_loaded + 1'h1;
-  assign \$42  = load_slot == 2'h3;
-  assign \$43  = load_slot + 1'h1;
-  assign \$44  = \$42  ? 3'h0 : \$43 ;
-  assign \$45  = load_position + 1'h1;
-  assign \$46  = rows_loaded == 4'h8;
-  assign \$47  = finished & \$46 ;
-  assign \$48  = ~ out_valid;
-  assign \$49  = \$48  | y__ready;
-  assign \$50  = ~ out_valid;
-  assign \$51  = \$50  | y__ready;
-  assign \$52  = reading & \$51 ;
-  assign \$53  = ~ out_valid;
-  assign \$54  = \$53  | y__ready;
-  assign \$55  = reading & \$54 ;
-  assign \$57  = kernel_x + 1'h1;
-  assign \$58  = \$56  ? 2'h0 : \$57 ;
-  assign \$62  = kernel_y + 1'h1;
-  assign \$63  = \$61  ? 2'h0 : \$62 ;
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = channel == 3'h7;
-  assign \$69  = channel + 1'h1;
-  assign \$70  = \$68  ? 4'h0 : \$69 ;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = channel == 3'h7;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = out_x == 2'h3;
-  assign \$78  = out_x + 1'h1;
-  assign \$79  = \$77  ? 3'h0 : \$78 ;
-  assign \$80  = out_y == 2'h3;
-  assign \$81  = out_y + 1'h1;
-  assign \$82  = \$80  ? 3'h0 : \$81 ;
-  assign \$83  = first_slot + 2'h2;
-  assign \$84  = \$83  >= 3'h4;
-  assign \$85  = first_slot + 2'h2;
-  assign \$86  = \$85  - 3'h4;
+  assign \$30  = $signed(row_top) + $signed(3'h2);
+  assign \$31  = $signed(\$30 ) >= $signed(5'h08);
+  assign \$32  = finished | \$31 ;
+  assign \$33  = $signed(row_top) + $signed(3'h2);
+  assign \$34  = $signed(row_top) + $signed(4'h4);
+  assign \$35  = $signed(\$34 ) >= $signed(5'h08);
+  assign \$36  = finished | \$35 ;
+  assign \$37  = $signed(row_top) + $signed(4'h4);
+  assign \$38  = ~ finished;
+  assign \$39  = ~ row_changed;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = rows_loaded >= needed;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = x__valid & loading;
+  assign \$44  = load_position == 6'h3f;
+  assign \$45  = rows_loaded + 1'h1;
+  assign \$46  = load_slot == 2'h3;
+  assign \$47  = load_slot + 1'h1;
+  assign \$48  = \$46  ? 3'h0 : \$47 ;
+  assign \$49  = load_position + 1'h1;
+  assign \$50  = rows_loaded == 4'h8;
+  assign \$51  = finished & \$50 ;
+  assign \$52  = ~ out_valid;
+  assign \$53  = \$52  | y__ready;
+  assign \$54  = ~ out_valid;
+  assign \$55  = \$54  | y__ready;
+  assign \$56  = reading & \$55 ;
+  assign \$57  = ~ out_valid;
+  assign \$58  = \$57  | y__ready;
+  assign \$59  = reading & \$58 ;
+  assign \$61  = kernel_x + 1'h1;
+  assign \$62  = \$60  ? 2'h0 : \$61 ;
+  assign \$66  = kernel_y + 1'h1;
+  assign \$67  = \$65  ? 2'h0 : \$66 ;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = channel == 3'h7;
+  assign \$73  = channel + 1'h1;
+  assign \$74  = \$72  ? 4'h0 : \$73 ;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = channel == 3'h7;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = out_x == 2'h3;
+  assign \$82  = out_x + 1'h1;
+  assign \$83  = \$81  ? 3'h0 : \$82 ;
+  assign \$84  = out_y == 2'h3;
+  assign \$85  = out_y + 1'h1;
+  assign \$86  = \$84  ? 3'h0 : \$85 ;
   assign \$87  = first_slot + 2'h2;
-  assign \$88  = \$84  ? \$86  : { 1'h0, \$87  };
-  assign \$89  = out_y == 2'h3;
+  assign \$88  = \$87  >= 3'h4;
+  assign \$89  = first_slot + 2'h2;
+  assign \$90  = \$89  - 3'h4;
+  assign \$91  = first_slot + 2'h2;
+  assign \$92  = \$88  ? \$90  : { 1'h0, \$91  };
+  assign \$93  = out_y == 2'h3;
   always @(posedge clk)
-    load_position <= \$90 ;
+    needed <= \$94 ;
   always @(posedge clk)
-    rows_loaded <= \$91 ;
+    load_limit <= \$95 ;
   always @(posedge clk)
-    load_slot <= \$92 ;
+    row_changed <= \$96 ;
   always @(posedge clk)
-    out_y <= \$93 ;
+    reading_late <= \$97 ;
   always @(posedge clk)
-    first_slot <= \$94 ;
+    load_position <= \$98 ;
   always @(posedge clk)
-    finished <= \$95 ;
+    rows_loaded <= \$99 ;
   always @(posedge clk)
-    out_valid <= \$96 ;
+    load_slot <= \$100 ;
   always @(posedge clk)
-    out_inside <= \$97 ;
+    out_y <= \$101 ;
   always @(posedge clk)
-    kernel_x <= \$98 ;
+    first_slot <= \$102 ;
   always @(posedge clk)
-    kernel_y <= \$99 ;
+    finished <= \$103 ;
   always @(posedge clk)
-    channel <= \$100 ;
+    out_valid <= \$104 ;
   always @(posedge clk)
-    out_x <= \$101 ;
+    out_inside <= \$105 ;
+  always @(posedge clk)
+    kernel_x <= \$106 ;
+  always @(posedge clk)
+    kernel_y <= \$107 ;
+  always @(posedge clk)
+    channel <= \$108 ;
+  always @(posedge clk)
+    out_x <= \$109 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    if (\$4 ) begin
-      needed = 4'h8;
+    if (\$32 ) begin
+      \$94  = 4'h8;
     end else begin
-      needed = \$5 [3:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = load_position;
-    if (\$39 ) begin
-      (* full_case = 32'd1 *)
-      if (\$40 ) begin
-        \$90  = 6'h00;
-      end else begin
-        \$90  = \$45 [5:0];
-      end
+      \$94  = \$33 [3:0];
     end
     if (rst) begin
-      \$90  = 6'h00;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = rows_loaded;
-    if (\$39 ) begin
-      if (\$40 ) begin
-        \$91  = \$41 [3:0];
-      end
-    end
-    if (\$47 ) begin
-      \$91  = 4'h0;
+    (* full_case = 32'd1 *)
+    if (\$36 ) begin
+      \$95  = 5'h08;
+    end else begin
+      \$95  = \$37 [4:0];
     end
     if (rst) begin
-      \$91  = 4'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = load_slot;
-    if (\$39 ) begin
-      if (\$40 ) begin
-        \$92  = \$44 [1:0];
-      end
+    \$96  = 1'h0;
+    if (\$51 ) begin
+      \$96  = 1'h1;
     end
-    if (\$47 ) begin
-      \$92  = 2'h0;
-    end
-    if (rst) begin
-      \$92  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = out_y;
-    if (\$47 ) begin
-      \$93  = 2'h0;
-    end
-    if (\$55 ) begin
+    if (\$59 ) begin
       if (window_last) begin
-        \$93  = \$82 [1:0];
+        \$96  = 1'h1;
       end
     end
     if (rst) begin
-      \$93  = 2'h0;
+      \$96  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = first_slot;
-    if (\$47 ) begin
-      \$94  = 2'h0;
-    end
-    if (\$55 ) begin
-      if (window_last) begin
-        \$94  = \$88 [1:0];
-      end
-    end
-    if (rst) begin
-      \$94  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = finished;
-    if (\$47 ) begin
-      \$95  = 1'h0;
-    end
-    if (\$55 ) begin
-      if (window_last) begin
-        \$95  = \$89 ;
-      end
-    end
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = out_valid;
-    if (\$49 ) begin
-      \$96  = \$52 ;
-    end
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = out_inside;
-    if (\$49 ) begin
-      \$97  = \inside ;
-    end
+    \$97  = \$42 ;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = kernel_x;
-    if (\$55 ) begin
-      \$98  = \$58 [0];
-    end
-    if (rst) begin
-      \$98  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = kernel_y;
-    if (\$55 ) begin
-      if (\$60 ) begin
-        \$99  = \$63 [0];
+    \$98  = load_position;
+    if (\$43 ) begin
+      (* full_case = 32'd1 *)
+      if (\$44 ) begin
+        \$98  = 6'h00;
+      end else begin
+        \$98  = \$49 [5:0];
       end
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = channel;
-    if (\$55 ) begin
-      if (\$67 ) begin
-        \$100  = \$70 [2:0];
+    \$99  = rows_loaded;
+    if (\$43 ) begin
+      if (\$44 ) begin
+        \$99  = \$45 [3:0];
       end
     end
+    if (\$51 ) begin
+      \$99  = 4'h0;
+    end
     if (rst) begin
-      \$100  = 3'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = out_x;
-    if (\$55 ) begin
-      if (\$76 ) begin
-        \$101  = \$79 [1:0];
+    \$100  = load_slot;
+    if (\$43 ) begin
+      if (\$44 ) begin
+        \$100  = \$48 [1:0];
+      end
+    end
+    if (\$51 ) begin
+      \$100  = 2'h0;
+    end
+    if (rst) begin
+      \$100  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$101  = out_y;
+    if (\$51 ) begin
+      \$101  = 2'h0;
+    end
+    if (\$59 ) begin
+      if (window_last) begin
+        \$101  = \$86 [1:0];
       end
     end
     if (rst) begin
       \$101  = 2'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$102  = first_slot;
+    if (\$51 ) begin
+      \$102  = 2'h0;
+    end
+    if (\$59 ) begin
+      if (window_last) begin
+        \$102  = \$92 [1:0];
+      end
+    end
+    if (rst) begin
+      \$102  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$103  = finished;
+    if (\$51 ) begin
+      \$103  = 1'h0;
+    end
+    if (\$59 ) begin
+      if (window_last) begin
+        \$103  = \$93 ;
+      end
+    end
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$104  = out_valid;
+    if (\$53 ) begin
+      \$104  = \$56 ;
+    end
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$105  = out_inside;
+    if (\$53 ) begin
+      \$105  = \inside ;
+    end
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$106  = kernel_x;
+    if (\$59 ) begin
+      \$106  = \$62 [0];
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$107  = kernel_y;
+    if (\$59 ) begin
+      if (\$64 ) begin
+        \$107  = \$67 [0];
+      end
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$108  = channel;
+    if (\$59 ) begin
+      if (\$71 ) begin
+        \$108  = \$74 [2:0];
+      end
+    end
+    if (rst) begin
+      \$108  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$109  = out_x;
+    if (\$59 ) begin
+      if (\$80 ) begin
+        \$109  = \$83 [1:0];
+      end
+    end
+    if (rst) begin
+      \$109  = 2'h0;
+    end
+  end
   assign x__ready = loading;
-  assign write__addr = \$13 [7:0];
+  assign write__addr = \$4 [7:0];
   assign x__payload = write__data;
-  assign image_y = \$21 [4:0];
-  assign image_x = \$24 [4:0];
-  assign slot = \$27 [1:0];
-  assign read__addr = \$38 [7:0];
+  assign image_y = \$12 [4:0];
+  assign image_x = \$15 [4:0];
+  assign slot = \$18 [1:0];
+  assign read__addr = \$29 [7:0];
   assign y__valid = out_valid;
-  assign \$14  = kernel_x;
-  assign \$15  = kernel_x;
-  assign \$16  = kernel_y;
-  assign \$56  = kernel_x;
-  assign \$59  = kernel_x;
+  assign \$5  = kernel_x;
+  assign \$6  = kernel_x;
+  assign \$7  = kernel_y;
   assign \$60  = kernel_x;
-  assign \$61  = kernel_y;
+  assign \$63  = kernel_x;
   assign \$64  = kernel_x;
-  assign \$65  = kernel_x;
-  assign \$66  = kernel_y;
-  assign \$71  = kernel_x;
-  assign \$72  = kernel_x;
-  assign \$73  = kernel_y;
+  assign \$65  = kernel_y;
+  assign \$68  = kernel_x;
+  assign \$69  = kernel_x;
+  assign \$70  = kernel_y;
+  assign \$75  = kernel_x;
+  assign \$76  = kernel_x;
+  assign \$77  = kernel_y;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5091,49 +5151,55 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [3:0] \$1 ;
   wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [1:0] \$103 ;
+  reg [1:0] \$104 ;
+  reg [2:0] \$105 ;
   wire \$11 ;
   wire [5:0] \$12 ;
-  wire [6:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
+  wire [3:0] \$13 ;
+  wire [4:0] \$14 ;
+  wire [5:0] \$15 ;
   wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire [3:0] \$17 ;
+  wire [3:0] \$18 ;
   wire \$19 ;
-  wire [5:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
-  wire [5:0] \$21 ;
-  wire [3:0] \$22 ;
-  wire [4:0] \$23 ;
-  wire [5:0] \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   wire \$25 ;
-  wire [3:0] \$26 ;
-  wire [3:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  wire \$30 ;
+  wire [5:0] \$26 ;
+  wire [6:0] \$27 ;
+  wire [7:0] \$28 ;
+  wire [8:0] \$29 ;
+  wire [5:0] \$3 ;
+  wire [5:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [5:0] \$35 ;
-  wire [6:0] \$36 ;
-  wire [7:0] \$37 ;
-  wire [8:0] \$38 ;
+  wire [5:0] \$33 ;
+  wire [5:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [5:0] \$37 ;
+  wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
+  wire [6:0] \$4 ;
   wire \$40 ;
-  wire [4:0] \$41 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [2:0] \$43 ;
-  wire [2:0] \$44 ;
-  wire [3:0] \$45 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [5:0] \$5 ;
+  wire [2:0] \$47 ;
+  wire [2:0] \$48 ;
+  wire [3:0] \$49 ;
+  wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -5143,49 +5209,51 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [2:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [2:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [2:0] \$63 ;
+  wire [2:0] \$64 ;
   wire \$65 ;
-  wire [2:0] \$66 ;
-  wire [2:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [5:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
+  wire \$7 ;
+  wire [2:0] \$70 ;
+  wire [2:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [3:0] \$75 ;
-  wire [3:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
-  wire [3:0] \$78 ;
+  wire \$78 ;
   wire [3:0] \$79 ;
   wire \$8 ;
-  wire [2:0] \$80 ;
+  wire [3:0] \$80 ;
   wire \$81 ;
-  wire [2:0] \$82 ;
+  wire [3:0] \$82 ;
   wire [3:0] \$83 ;
   wire [2:0] \$84 ;
-  wire [3:0] \$85 ;
-  wire \$86 ;
-  reg [2:0] \$87 ;
-  reg [3:0] \$88 ;
-  reg [1:0] \$89 ;
+  wire \$85 ;
+  wire [2:0] \$86 ;
+  wire [3:0] \$87 ;
+  wire [2:0] \$88 ;
+  wire [3:0] \$89 ;
   wire \$9 ;
-  reg [2:0] \$90 ;
-  reg [1:0] \$91 ;
-  reg \$92 ;
+  wire \$90 ;
+  reg [3:0] \$91 ;
+  reg [4:0] \$92 ;
   reg \$93 ;
   reg \$94 ;
-  reg [1:0] \$95 ;
-  reg [1:0] \$96 ;
-  reg [2:0] \$97 ;
+  reg [2:0] \$95 ;
+  reg [3:0] \$96 ;
+  reg [1:0] \$97 ;
+  reg [2:0] \$98 ;
+  reg [1:0] \$99 ;
   input clk;
   wire clk;
   reg finished = 1'h0;
@@ -5195,11 +5263,12 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   wire \inside ;
   reg [1:0] kernel_x = 2'h0;
   reg [1:0] kernel_y = 2'h0;
+  reg [4:0] load_limit = 5'h00;
   reg [2:0] load_position = 3'h0;
   reg [1:0] load_slot = 2'h0;
   output loading;
   wire loading;
-  reg [3:0] needed;
+  reg [3:0] needed = 4'h0;
   reg out_inside = 1'h0;
   output out_valid;
   reg out_valid = 1'h0;
@@ -5209,6 +5278,8 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   wire [7:0] read__data;
   wire read__en;
   wire reading;
+  reg reading_late = 1'h0;
+  reg row_changed = 1'h1;
   wire [4:0] row_top;
   reg [3:0] rows_loaded = 4'h0;
   input rst;
@@ -5267,295 +5338,344 @@ module \digits_cnn.layer0.windows (x__valid, clk, rst, loading, y__payload, y__r
   end
   always @(posedge clk) begin
     if (write__en)
-      lines[\$13 [4:0]] <= write__data;
+      lines[\$4 [4:0]] <= write__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (read__en) begin
-      _0_ <= lines[\$38 [4:0]];
+      _0_ <= lines[\$29 [4:0]];
     end
   end
   assign read__data = _0_;
-  assign \$2  = $signed(row_top) + $signed(3'h3);
-  assign \$3  = $signed(\$2 ) >= $signed(5'h08);
-  assign \$4  = finished | \$3 ;
-  assign \$5  = $signed(row_top) + $signed(3'h3);
-  assign \$6  = rows_loaded < 4'h8;
-  assign \$7  = $signed(row_top) + $signed(4'h4);
-  assign \$8  = $signed({ 1'h0, rows_loaded }) < $signed(\$7 );
-  assign \$9  = finished | \$8 ;
-  assign loading = \$6  & \$9 ;
-  assign \$10  = ~ finished;
-  assign \$11  = rows_loaded >= needed;
-  assign reading = \$10  & \$11 ;
-  assign \$12  = load_slot * 4'h8;
-  assign \$13  = \$12  + load_position;
-  assign write__en = x__valid & loading;
-  assign \$16  = kernel_x == 2'h2;
-  assign \$18  = kernel_y == 2'h2;
-  assign \$19  = \$17  & \$18 ;
-  assign \$20  = out_x == 3'h7;
-  assign window_last = \$19  & \$20 ;
-  assign \$21  = $signed(row_top) + $signed({ 1'h0, kernel_y });
-  assign \$22  = out_x * 1'h1;
-  assign \$23  = \$22  - 1'h1;
-  assign \$24  = $signed(\$23 ) + $signed({ 1'h0, kernel_x });
-  assign slot_sum = first_slot + kernel_y;
-  assign \$25  = slot_sum >= 3'h4;
-  assign \$26  = slot_sum - 3'h4;
-  assign \$27  = \$25  ? \$26  : { 1'h0, slot_sum };
-  assign \$28  = $signed(\$21 [4:0]) >= $signed(1'h0);
-  assign \$29  = $signed(\$21 [4:0]) < $signed(5'h08);
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = $signed(\$24 [4:0]) >= $signed(1'h0);
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = $signed(\$24 [4:0]) < $signed(5'h08);
-  assign \inside  = \$32  & \$33 ;
-  assign \$34  = ~ out_valid;
-  assign read__en = \$34  | y__ready;
-  assign \$35  = \$27 [1:0] * 4'h8;
-  assign \$36  = \$35  + \$24 [2:0];
-  assign \$37  = \$36  * 1'h1;
-  assign \$38  = \$37  + 1'h0;
-  assign y__payload = out_inside ? read__data : 8'h00;
-  assign \$39  = x__valid & loading;
-  assign \$40  = load_position == 3'h7;
-  assign \$41  = rows_loaded + 1'h1;
-  assign \$42  = load_slot == 2'h3;
-  assign \$43  = load_slot + 1'h1;
-  assign \$44  = \$42  ? 3'h0 : \$43 ;
-  assign \$45  = load_position + 1'h1;
-  assign \$46  = rows_loaded == 4'h8;
-  assign \$47  = finished & \$46 ;
-  assign \$48  = ~ out_valid;
-  assign \$49  = \$48  | y__ready;
-  assign \$50  = ~ out_valid;
-  assign \$51  = \$50  | y__ready;
-  assign \$52  = reading & \$51 ;
-  assign \$53  = ~ out_valid;
-  assign \$54  = \$53  | y__ready;
-  assign \$55  = reading & \$54 ;
-  assign \$58  = kernel_x == 2'h2;
-  assign \$59  = kernel_x + 1'h1;
-  assign \$60  = \$58  ? 3'h0 : \$59 ;
-  assign \$63  = kernel_x == 2'h2;
-  assign \$65  = kernel_y == 2'h2;
-  assign \$66  = kernel_y + 1'h1;
-  assign \$67  = \$65  ? 3'h0 : \$66 ;
-  assign \$70  = kernel_x == 2'h2;
-  assign \$72  = kernel_y == 2'h2;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = out_x == 3'h7;
-  assign \$75  = out_x + 1'h1;
-  assign \$76  = \$74  ? 4'h0 : \$75 ;
-  assign \$77  = out_y == 3'h7;
-  assign \$78  = out_y + 1'h1;
-  assign \$79  = \$77  ? 4'h0 : \$78 ;
-  assign \$80  = first_slot + 1'h1;
-  assign \$81  = \$80  >= 3'h4;
-  assign \$82  = first_slot + 1'h1;
-  assign \$83  = \$82  - 3'h4;
-  assign \$84  = first_slot + 1'h1;
-  assign \$85  = \$81  ? \$83  : { 1'h0, \$84  };
-  assign \$86  = out_y == 3'h7;
-  always @(posedge clk)
-    load_position <= \$87 ;
-  always @(posedge clk)
-    rows_loaded <= \$88 ;
-  always @(posedge clk)
-    load_slot <= \$89 ;
-  always @(posedge clk)
-    out_y <= \$90 ;
-  always @(posedge clk)
-    first_slot <= \$91 ;
-  always @(posedge clk)
-    finished <= \$92 ;
-  always @(posedge clk)
-    out_valid <= \$93 ;
-  always @(posedge clk)
-    out_inside <= \$94 ;
-  always @(posedge clk)
-    kernel_x <= \$95 ;
-  always @(posedge clk)
-    kernel_y <= \$96 ;
-  always @(posedge clk)
-    out_x <= \$97 ;
   assign \$1  = out_y * 1'h1;
   assign row_top = \$1  - 1'h1;
+  assign loading = $signed({ 1'h0, rows_loaded }) < $signed(load_limit);
+  assign \$2  = ~ row_changed;
+  assign reading = reading_late & \$2 ;
+  assign \$3  = load_slot * 4'h8;
+  assign \$4  = \$3  + load_position;
+  assign write__en = x__valid & loading;
+  assign \$7  = kernel_x == 2'h2;
+  assign \$9  = kernel_y == 2'h2;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = out_x == 3'h7;
+  assign window_last = \$10  & \$11 ;
+  assign \$12  = $signed(row_top) + $signed({ 1'h0, kernel_y });
+  assign \$13  = out_x * 1'h1;
+  assign \$14  = \$13  - 1'h1;
+  assign \$15  = $signed(\$14 ) + $signed({ 1'h0, kernel_x });
+  assign slot_sum = first_slot + kernel_y;
+  assign \$16  = slot_sum >= 3'h4;
+  assign \$17  = slot_sum - 3'h4;
+  assign \$18  = \$16  ? \$17  : { 1'h0, slot_sum };
+  assign \$19  = $signed(\$12 [4:0]) >= $signed(1'h0);
+  assign \$20  = $signed(\$12 [4:0]) < $signed(5'h08);
+  assign \$21  = \$19  & \$20 ;
+  assign \$22  = $signed(\$15 [4:0]) >= $signed(1'h0);
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = $signed(\$15 [4:0]) < $signed(5'h08);
+  assign \inside  = \$23  & \$24 ;
+  assign \$25  = ~ out_valid;
+  assign read__en = \$25  | y__ready;
+  assign \$26  = \$18 [1:0] * 4'h8;
+  assign \$27  = \$26  + \$15 [2:0];
+  assign \$28  = \$27  * 1'h1;
+  assign \$29  = \$28  + 1'h0;
+  assign y__payload = out_inside ? read__data : 8'h00;
+  assign \$30  = $signed(row_top) + $signed(3'h3);
+  assign \$31  = $signed(\$30 ) >= $signed(5'h08);
+  assign \$32  = finished | \$31 ;
+  assign \$33  = $signed(row_top) + $signed(3'h3);
+  assign \$34  = $signed(row_top) + $signed(4'h4);
+  assign \$35  = $signed(\$34 ) >= $signed(5'h08);
+  assign \$36  = finished | \$35 ;
+  assign \$37  = $signed(row_top) + $signed(4'h4);
+  assign \$38  = ~ finished;
+  assign \$39  = ~ row_changed;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = rows_loaded >= needed;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = x__valid & loading;
+  assign \$44  = load_position == 3'h7;
+  assign \$45  = rows_loaded + 1'h1;
+  assign \$46  = load_slot == 2'h3;
+  assign \$47  = load_slot + 1'h1;
+  assign \$48  = \$46  ? 3'h0 : \$47 ;
+  assign \$49  = load_position + 1'h1;
+  assign \$50  = rows_loaded == 4'h8;
+  assign \$51  = finished & \$50 ;
+  assign \$52  = ~ out_valid;
+  assign \$53  = \$52  | y__ready;
+  assign \$54  = ~ out_valid;
+  assign \$55  = \$54  | y__ready;
+  assign \$56  = reading & \$55 ;
+  assign \$57  = ~ out_valid;
+  assign \$58  = \$57  | y__ready;
+  assign \$59  = reading & \$58 ;
+  assign \$62  = kernel_x == 2'h2;
+  assign \$63  = kernel_x + 1'h1;
+  assign \$64  = \$62  ? 3'h0 : \$63 ;
+  assign \$67  = kernel_x == 2'h2;
+  assign \$69  = kernel_y == 2'h2;
+  assign \$70  = kernel_y + 1'h1;
+  assign \$71  = \$69  ? 3'h0 : \$70 ;
+  assign \$74  = kernel_x == 2'h2;
+  assign \$76  = kernel_y == 2'h2;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = out_x == 3'h7;
+  assign \$79  = out_x + 1'h1;
+  assign \$80  = \$78  ? 4'h0 : \$79 ;
+  assign \$81  = out_y == 3'h7;
+  assign \$82  = out_y + 1'h1;
+  assign \$83  = \$81  ? 4'h0 : \$82 ;
+  assign \$84  = first_slot + 1'h1;
+  assign \$85  = \$84  >= 3'h4;
+  assign \$86  = first_slot + 1'h1;
+  assign \$87  = \$86  - 3'h4;
+  assign \$88  = first_slot + 1'h1;
+  assign \$89  = \$85  ? \$87  : { 1'h0, \$88  };
+  assign \$90  = out_y == 3'h7;
+  always @(posedge clk)
+    needed <= \$91 ;
+  always @(posedge clk)
+    load_limit <= \$92 ;
+  always @(posedge clk)
+    row_changed <= \$93 ;
+  always @(posedge clk)
+    reading_late <= \$94 ;
+  always @(posedge clk)
+    load_position <= \$95 ;
+  always @(posedge clk)
+    rows_loaded <= \$96 ;
+  always @(posedge clk)
+    load_slot <= \$97 ;
+  always @(posedge clk)
+    out_y <= \$98 ;
+  always @(posedge clk)
+    first_slot <= \$99 ;
+  always @(posedge clk)
+    finished <= \$100 ;
+  always @(posedge clk)
+    out_valid <= \$101 ;
+  always @(posedge clk)
+    out_inside <= \$102 ;
+  always @(posedge clk)
+    kernel_x <= \$103 ;
+  always @(posedge clk)
+    kernel_y <= \$104 ;
+  always @(posedge clk)
+    out_x <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (\$4 ) begin
-      needed = 4'h8;
+    if (\$32 ) begin
+      \$91  = 4'h8;
     end else begin
-      needed = \$5 [3:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$87  = load_position;
-    if (\$39 ) begin
-      (* full_case = 32'd1 *)
-      if (\$40 ) begin
-        \$87  = 3'h0;
-      end else begin
-        \$87  = \$45 [2:0];
-      end
+      \$91  = \$33 [3:0];
     end
     if (rst) begin
-      \$87  = 3'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$88  = rows_loaded;
-    if (\$39 ) begin
-      if (\$40 ) begin
-        \$88  = \$41 [3:0];
-      end
-    end
-    if (\$47 ) begin
-      \$88  = 4'h0;
+    (* full_case = 32'd1 *)
+    if (\$36 ) begin
+      \$92  = 5'h08;
+    end else begin
+      \$92  = \$37 [4:0];
     end
     if (rst) begin
-      \$88  = 4'h0;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$89  = load_slot;
-    if (\$39 ) begin
-      if (\$40 ) begin
-        \$89  = \$44 [1:0];
-      end
+    \$93  = 1'h0;
+    if (\$51 ) begin
+      \$93  = 1'h1;
     end
-    if (\$47 ) begin
-      \$89  = 2'h0;
-    end
-    if (rst) begin
-      \$89  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$90  = out_y;
-    if (\$47 ) begin
-      \$90  = 3'h0;
-    end
-    if (\$55 ) begin
+    if (\$59 ) begin
       if (window_last) begin
-        \$90  = \$79 [2:0];
+        \$93  = 1'h1;
       end
     end
     if (rst) begin
-      \$90  = 3'h0;
+      \$93  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$91  = first_slot;
-    if (\$47 ) begin
-      \$91  = 2'h3;
-    end
-    if (\$55 ) begin
-      if (window_last) begin
-        \$91  = \$85 [1:0];
-      end
-    end
-    if (rst) begin
-      \$91  = 2'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = finished;
-    if (\$47 ) begin
-      \$92  = 1'h0;
-    end
-    if (\$55 ) begin
-      if (window_last) begin
-        \$92  = \$86 ;
-      end
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$93  = out_valid;
-    if (\$49 ) begin
-      \$93  = \$52 ;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$94  = out_inside;
-    if (\$49 ) begin
-      \$94  = \inside ;
-    end
+    \$94  = \$42 ;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$95  = kernel_x;
-    if (\$55 ) begin
-      if (\$57 ) begin
-        \$95  = \$60 [1:0];
+    \$95  = load_position;
+    if (\$43 ) begin
+      (* full_case = 32'd1 *)
+      if (\$44 ) begin
+        \$95  = 3'h0;
+      end else begin
+        \$95  = \$49 [2:0];
       end
     end
     if (rst) begin
-      \$95  = 2'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$96  = kernel_y;
-    if (\$55 ) begin
-      if (\$64 ) begin
-        \$96  = \$67 [1:0];
+    \$96  = rows_loaded;
+    if (\$43 ) begin
+      if (\$44 ) begin
+        \$96  = \$45 [3:0];
       end
     end
+    if (\$51 ) begin
+      \$96  = 4'h0;
+    end
     if (rst) begin
-      \$96  = 2'h0;
+      \$96  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = out_x;
-    if (\$55 ) begin
-      if (\$73 ) begin
-        \$97  = \$76 [2:0];
+    \$97  = load_slot;
+    if (\$43 ) begin
+      if (\$44 ) begin
+        \$97  = \$48 [1:0];
+      end
+    end
+    if (\$51 ) begin
+      \$97  = 2'h0;
+    end
+    if (rst) begin
+      \$97  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$98  = out_y;
+    if (\$51 ) begin
+      \$98  = 3'h0;
+    end
+    if (\$59 ) begin
+      if (window_last) begin
+        \$98  = \$83 [2:0];
       end
     end
     if (rst) begin
-      \$97  = 3'h0;
+      \$98  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$99  = first_slot;
+    if (\$51 ) begin
+      \$99  = 2'h3;
+    end
+    if (\$59 ) begin
+      if (window_last) begin
+        \$99  = \$89 [1:0];
+      end
+    end
+    if (rst) begin
+      \$99  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$100  = finished;
+    if (\$51 ) begin
+      \$100  = 1'h0;
+    end
+    if (\$59 ) begin
+      if (window_last) begin
+        \$100  = \$90 ;
+      end
+    end
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$101  = out_valid;
+    if (\$53 ) begin
+      \$101  = \$56 ;
+    end
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$102  = out_inside;
+    if (\$53 ) begin
+      \$102  = \inside ;
+    end
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$103  = kernel_x;
+    if (\$59 ) begin
+      if (\$61 ) begin
+        \$103  = \$64 [1:0];
+      end
+    end
+    if (rst) begin
+      \$103  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$104  = kernel_y;
+    if (\$59 ) begin
+      if (\$68 ) begin
+        \$104  = \$71 [1:0];
+      end
+    end
+    if (rst) begin
+      \$104  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$105  = out_x;
+    if (\$59 ) begin
+      if (\$77 ) begin
+        \$105  = \$80 [2:0];
+      end
+    end
+    if (rst) begin
+      \$105  = 3'h0;
     end
   end
   assign x__ready = loading;
-  assign write__addr = \$13 [4:0];
+  assign write__addr = \$4 [4:0];
   assign x__payload = write__data;
-  assign image_y = \$21 [4:0];
-  assign image_x = \$24 [4:0];
-  assign slot = \$27 [1:0];
-  assign read__addr = \$38 [4:0];
+  assign image_y = \$12 [4:0];
+  assign image_x = \$15 [4:0];
+  assign slot = \$18 [1:0];
+  assign read__addr = \$29 [4:0];
   assign y__valid = out_valid;
-  assign \$14  = 1'h1;
-  assign \$15  = 1'h1;
-  assign \$17  = \$16 ;
-  assign \$56  = 1'h1;
-  assign \$57  = 1'h1;
+  assign \$5  = 1'h1;
+  assign \$6  = 1'h1;
+  assign \$8  = \$7 ;
+  assign \$60  = 1'h1;
   assign \$61  = 1'h1;
-  assign \$62  = 1'h1;
-  assign \$64  = \$63 ;
-  assign \$68  = 1'h1;
-  assign \$69  = 1'h1;
-  assign \$71  = \$70 ;
+  assign \$65  = 1'h1;
+  assign \$66  = 1'h1;
+  assign \$68  = \$67 ;
+  assign \$72  = 1'h1;
+  assign \$73  = 1'h1;
+  assign \$75  = \$74 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9236,53 +9356,61 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [1:0] \$1 ;
   wire \$10 ;
-  reg [1:0] \$100 ;
+  reg [2:0] \$100 ;
   reg [1:0] \$101 ;
   reg \$102 ;
+  reg [1:0] \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg [2:0] \$107 ;
+  reg [1:0] \$108 ;
+  reg [1:0] \$109 ;
   wire \$11 ;
+  reg \$110 ;
   wire \$12 ;
-  wire [7:0] \$13 ;
-  wire [8:0] \$14 ;
-  wire \$15 ;
-  wire \$16 ;
+  wire [5:0] \$13 ;
+  wire [1:0] \$14 ;
+  wire [2:0] \$15 ;
+  wire [3:0] \$16 ;
   wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [3:0] \$18 ;
+  wire [3:0] \$19 ;
   wire [2:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [5:0] \$22 ;
-  wire [1:0] \$23 ;
-  wire [2:0] \$24 ;
-  wire [3:0] \$25 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
   wire \$26 ;
-  wire [3:0] \$27 ;
-  wire [3:0] \$28 ;
-  wire \$29 ;
-  wire [5:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
+  wire [4:0] \$27 ;
+  wire [5:0] \$28 ;
+  wire [9:0] \$29 ;
+  wire \$3 ;
+  wire [10:0] \$30 ;
+  wire [5:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire [4:0] \$36 ;
-  wire [5:0] \$37 ;
-  wire [9:0] \$38 ;
-  wire [10:0] \$39 ;
-  wire \$4 ;
+  wire [5:0] \$34 ;
+  wire [5:0] \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [5:0] \$38 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [3:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [2:0] \$44 ;
-  wire [2:0] \$45 ;
-  wire [5:0] \$46 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire [3:0] \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
-  wire \$50 ;
+  wire [2:0] \$48 ;
+  wire [2:0] \$49 ;
+  wire [8:0] \$5 ;
+  wire [5:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
@@ -9290,52 +9418,52 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [3:0] \$58 ;
-  wire [3:0] \$59 ;
-  wire [5:0] \$6 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [2:0] \$63 ;
-  wire [2:0] \$64 ;
+  wire [3:0] \$62 ;
+  wire [3:0] \$63 ;
+  wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [2:0] \$67 ;
+  wire [2:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [2:0] \$70 ;
-  wire [2:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [2:0] \$74 ;
+  wire [2:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [1:0] \$79 ;
-  wire [5:0] \$8 ;
-  wire [1:0] \$80 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
   wire \$81 ;
-  wire [1:0] \$82 ;
+  wire \$82 ;
   wire [1:0] \$83 ;
-  wire [2:0] \$84 ;
+  wire [1:0] \$84 ;
   wire \$85 ;
-  wire [2:0] \$86 ;
-  wire [3:0] \$87 ;
+  wire [1:0] \$86 ;
+  wire [1:0] \$87 ;
   wire [2:0] \$88 ;
-  wire [3:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  reg [4:0] \$91 ;
-  reg [2:0] \$92 ;
-  reg [1:0] \$93 ;
-  reg \$94 ;
-  reg [1:0] \$95 ;
-  reg \$96 ;
+  wire [2:0] \$90 ;
+  wire [3:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire [3:0] \$93 ;
+  wire \$94 ;
+  reg [2:0] \$95 ;
+  reg [4:0] \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [2:0] \$99 ;
+  reg [4:0] \$99 ;
   reg [2:0] channel = 3'h0;
   input clk;
   wire clk;
@@ -9346,11 +9474,12 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   wire \inside ;
   reg [1:0] kernel_x = 2'h0;
   reg [1:0] kernel_y = 2'h0;
+  reg [4:0] load_limit = 5'h00;
   reg [4:0] load_position = 5'h00;
   reg [1:0] load_slot = 2'h0;
   output loading;
   wire loading;
-  reg [2:0] needed;
+  reg [2:0] needed = 3'h0;
   reg out_inside = 1'h0;
   output out_valid;
   reg out_valid = 1'h0;
@@ -9360,6 +9489,8 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   wire [7:0] read__data;
   wire read__en;
   wire reading;
+  reg reading_late = 1'h0;
+  reg row_changed = 1'h1;
   wire [4:0] row_top;
   reg [2:0] rows_loaded = 3'h0;
   input rst;
@@ -9514,277 +9645,227 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   end
   always @(posedge clk) begin
     if (write__en)
-      lines[\$14 [6:0]] <= write__data;
+      lines[\$5 [6:0]] <= write__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (read__en) begin
-      _0_ <= lines[\$39 [6:0]];
+      _0_ <= lines[\$30 [6:0]];
     end
   end
   assign read__data = _0_;
   assign \$1  = out_y * 1'h1;
   assign \$2  = \$1  - 1'h0;
-  assign \$3  = $signed(\$2 ) + $signed(3'h3);
-  assign \$4  = $signed(\$3 ) >= $signed(4'h4);
-  assign \$5  = finished | \$4 ;
-  assign \$6  = $signed(\$2 ) + $signed(3'h3);
-  assign \$7  = rows_loaded < 3'h4;
-  assign \$8  = $signed(\$2 ) + $signed(4'h4);
-  assign \$9  = $signed({ 1'h0, rows_loaded }) < $signed(\$8 );
-  assign \$10  = finished | \$9 ;
-  assign loading = \$7  & \$10 ;
-  assign \$11  = ~ finished;
-  assign \$12  = rows_loaded >= needed;
-  assign reading = \$11  & \$12 ;
-  assign \$13  = load_slot * 6'h20;
-  assign \$14  = \$13  + load_position;
+  assign loading = $signed({ 1'h0, rows_loaded }) < $signed(load_limit);
+  assign \$3  = ~ row_changed;
+  assign reading = reading_late & \$3 ;
+  assign \$4  = load_slot * 6'h20;
+  assign \$5  = \$4  + load_position;
   assign write__en = x__valid & loading;
-  assign \$15  = channel == 3'h7;
-  assign \$17  = kernel_x == 2'h2;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = kernel_y == 2'h2;
-  assign \$20  = \$18  & \$19 ;
-  assign window_last = \$20  & \$21 ;
-  assign \$22  = $signed(\$2 ) + $signed({ 1'h0, kernel_y });
-  assign \$23  = out_x * 1'h1;
-  assign \$24  = \$23  - 1'h0;
-  assign \$25  = $signed(\$24 ) + $signed({ 1'h0, kernel_x });
+  assign \$6  = channel == 3'h7;
+  assign \$8  = kernel_x == 2'h2;
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = kernel_y == 2'h2;
+  assign \$11  = \$9  & \$10 ;
+  assign window_last = \$11  & \$12 ;
+  assign \$13  = $signed(\$2 ) + $signed({ 1'h0, kernel_y });
+  assign \$14  = out_x * 1'h1;
+  assign \$15  = \$14  - 1'h0;
+  assign \$16  = $signed(\$15 ) + $signed({ 1'h0, kernel_x });
   assign slot_sum = first_slot + kernel_y;
-  assign \$26  = slot_sum >= 3'h4;
-  assign \$27  = slot_sum - 3'h4;
-  assign \$28  = \$26  ? \$27  : { 1'h0, slot_sum };
-  assign \$29  = $signed(\$22 [4:0]) >= $signed(1'h0);
-  assign \$30  = $signed(\$22 [4:0]) < $signed(4'h4);
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = $signed(\$25 ) >= $signed(1'h0);
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = $signed(\$25 ) < $signed(4'h4);
-  assign \inside  = \$33  & \$34 ;
-  assign \$35  = ~ out_valid;
-  assign read__en = \$35  | y__ready;
-  assign \$36  = \$28 [1:0] * 3'h4;
-  assign \$37  = \$36  + \$25 [1:0];
-  assign \$38  = \$37  * 4'h8;
-  assign \$39  = \$38  + channel;
+  assign \$17  = slot_sum >= 3'h4;
+  assign \$18  = slot_sum - 3'h4;
+  assign \$19  = \$17  ? \$18  : { 1'h0, slot_sum };
+  assign \$20  = $signed(\$13 [4:0]) >= $signed(1'h0);
+  assign \$21  = $signed(\$13 [4:0]) < $signed(4'h4);
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = $signed(\$16 ) >= $signed(1'h0);
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = $signed(\$16 ) < $signed(4'h4);
+  assign \inside  = \$24  & \$25 ;
+  assign \$26  = ~ out_valid;
+  assign read__en = \$26  | y__ready;
+  assign \$27  = \$19 [1:0] * 3'h4;
+  assign \$28  = \$27  + \$16 [1:0];
+  assign \$29  = \$28  * 4'h8;
+  assign \$30  = \$29  + channel;
   assign y__payload = out_inside ? read__data : 8'h00;
-  assign \$40  = x__valid & loading;
-  assign \$41  = load_position == 5'h1f;
-  assign \$42  = rows_loaded + 1'h1;
-  assign \$43  = load_slot == 2'h3;
-  assign \$44  = load_slot + 1'h1;
-  assign \$45  = \$43  ? 3'h0 : \$44 ;
-  assign \$46  = load_position + 1'h1;
-  assign \$47  = rows_loaded == 3'h4;
-  assign \$48  = finished & \$47 ;
-  assign \$49  = ~ out_valid;
-  assign \$50  = \$49  | y__ready;
-  assign \$51  = ~ out_valid;
-  assign \$52  = \$51  | y__ready;
-  assign \$53  = reading & \$52 ;
-  assign \$54  = ~ out_valid;
-  assign \$55  = \$54  | y__ready;
-  assign \$56  = reading & \$55 ;
-  assign \$57  = channel == 3'h7;
-  assign \$58  = channel + 1'h1;
-  assign \$59  = \$57  ? 4'h0 : \$58 ;
-  assign \$60  = channel == 3'h7;
-  assign \$62  = kernel_x == 2'h2;
-  assign \$63  = kernel_x + 1'h1;
-  assign \$64  = \$62  ? 3'h0 : \$63 ;
-  assign \$65  = channel == 3'h7;
-  assign \$67  = kernel_x == 2'h2;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = kernel_y == 2'h2;
-  assign \$70  = kernel_y + 1'h1;
-  assign \$71  = \$69  ? 3'h0 : \$70 ;
-  assign \$72  = channel == 3'h7;
-  assign \$74  = kernel_x == 2'h2;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = kernel_y == 2'h2;
-  assign \$77  = \$75  & \$76 ;
-  assign \$79  = out_x + 1'h1;
-  assign \$80  = \$78  ? 2'h0 : \$79 ;
-  assign \$82  = out_y + 1'h1;
-  assign \$83  = \$81  ? 2'h0 : \$82 ;
-  assign \$84  = first_slot + 1'h1;
-  assign \$85  = \$84  >= 3'h4;
-  assign \$86  = first_slot + 1'h1;
-  assign \$87  = \$86  - 3'h4;
+  assign \$31  = $signed(\$2 ) + $signed(3'h3);
+  assign \$32  = $signed(\$31 ) >= $signed(4'h4);
+  assign \$33  = finished | \$32 ;
+  assign \$34  = $signed(\$2 ) + $signed(3'h3);
+  assign \$35  = $signed(\$2 ) + $signed(4'h4);
+  assign \$36  = $signed(\$35 ) >= $signed(4'h4);
+  assign \$37  = finished | \$36 ;
+  assign \$38  = $signed(\$2 ) + $signed(4'h4);
+  assign \$39  = ~ finished;
+  assign \$40  = ~ row_changed;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = rows_loaded >= needed;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = x__valid & loading;
+  assign \$45  = load_position == 5'h1f;
+  assign \$46  = rows_loaded + 1'h1;
+  assign \$47  = load_slot == 2'h3;
+  assign \$48  = load_slot + 1'h1;
+  assign \$49  = \$47  ? 3'h0 : \$48 ;
+  assign \$50  = load_position + 1'h1;
+  assign \$51  = rows_loaded == 3'h4;
+  assign \$52  = finished & \$51 ;
+  assign \$53  = ~ out_valid;
+  assign \$54  = \$53  | y__ready;
+  assign \$55  = ~ out_valid;
+  assign \$56  = \$55  | y__ready;
+  assign \$57  = reading & \$56 ;
+  assign \$58  = ~ out_valid;
+  assign \$59  = \$58  | y__ready;
+  assign \$60  = reading & \$59 ;
+  assign \$61  = channel == 3'h7;
+  assign \$62  = channel + 1'h1;
+  assign \$63  = \$61  ? 4'h0 : \$62 ;
+  assign \$64  = channel == 3'h7;
+  assign \$66  = kernel_x == 2'h2;
+  assign \$67  = kernel_x + 1'h1;
+  assign \$68  = \$66  ? 3'h0 : \$67 ;
+  assign \$69  = channel == 3'h7;
+  assign \$71  = kernel_x == 2'h2;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = kernel_y == 2'h2;
+  assign \$74  = kernel_y + 1'h1;
+  assign \$75  = \$73  ? 3'h0 : \$74 ;
+  assign \$76  = channel == 3'h7;
+  assign \$78  = kernel_x == 2'h2;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = kernel_y == 2'h2;
+  assign \$81  = \$79  & \$80 ;
+  assign \$83  = out_x + 1'h1;
+  assign \$84  = \$82  ? 2'h0 : \$83 ;
+  assign \$86  = out_y + 1'h1;
+  assign \$87  = \$85  ? 2'h0 : \$86 ;
   assign \$88  = first_slot + 1'h1;
-  assign \$89  = \$85  ? \$87  : { 1'h0, \$88  };
+  assign \$89  = \$88  >= 3'h4;
+  assign \$90  = first_slot + 1'h1;
+  assign \$91  = \$90  - 3'h4;
+  assign \$92  = first_slot + 1'h1;
+  assign \$93  = \$89  ? \$91  : { 1'h0, \$92  };
   always @(posedge clk)
-    load_position <= \$91 ;
+    needed <= \$95 ;
   always @(posedge clk)
-    rows_loaded <= \$92 ;
+    load_limit <= \$96 ;
   always @(posedge clk)
-    load_slot <= \$93 ;
+    row_changed <= \$97 ;
   always @(posedge clk)
-    out_y <= \$94 ;
+    reading_late <= \$98 ;
   always @(posedge clk)
-    first_slot <= \$95 ;
+    load_position <= \$99 ;
   always @(posedge clk)
-    finished <= \$96 ;
+    rows_loaded <= \$100 ;
   always @(posedge clk)
-    out_valid <= \$97 ;
+    load_slot <= \$101 ;
   always @(posedge clk)
-    out_inside <= \$98 ;
+    out_y <= \$102 ;
   always @(posedge clk)
-    channel <= \$99 ;
+    first_slot <= \$103 ;
   always @(posedge clk)
-    kernel_x <= \$100 ;
+    finished <= \$104 ;
   always @(posedge clk)
-    kernel_y <= \$101 ;
+    out_valid <= \$105 ;
   always @(posedge clk)
-    out_x <= \$102 ;
+    out_inside <= \$106 ;
+  always @(posedge clk)
+    channel <= \$107 ;
+  always @(posedge clk)
+    kernel_x <= \$108 ;
+  always @(posedge clk)
+    kernel_y <= \$109 ;
+  always @(posedge clk)
+    out_x <= \$110 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    if (\$5 ) begin
-      needed = 3'h4;
+    if (\$33 ) begin
+      \$95  = 3'h4;
     end else begin
-      needed = \$6 [2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$91  = load_position;
-    if (\$40 ) begin
-      (* full_case = 32'd1 *)
-      if (\$41 ) begin
-        \$91  = 5'h00;
-      end else begin
-        \$91  = \$46 [4:0];
-      end
+      \$95  = \$34 [2:0];
     end
     if (rst) begin
-      \$91  = 5'h00;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$92  = rows_loaded;
-    if (\$40 ) begin
-      if (\$41 ) begin
-        \$92  = \$42 [2:0];
-      end
-    end
-    if (\$48 ) begin
-      \$92  = 3'h0;
+    (* full_case = 32'd1 *)
+    if (\$37 ) begin
+      \$96  = 5'h04;
+    end else begin
+      \$96  = \$38 [4:0];
     end
     if (rst) begin
-      \$92  = 3'h0;
+      \$96  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$93  = load_slot;
-    if (\$40 ) begin
-      if (\$41 ) begin
-        \$93  = \$45 [1:0];
-      end
+    \$97  = 1'h0;
+    if (\$52 ) begin
+      \$97  = 1'h1;
     end
-    if (\$48 ) begin
-      \$93  = 2'h0;
-    end
-    if (rst) begin
-      \$93  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$94  = out_y;
-    if (\$48 ) begin
-      \$94  = 1'h0;
-    end
-    if (\$56 ) begin
+    if (\$60 ) begin
       if (window_last) begin
-        \$94  = \$83 [0];
+        \$97  = 1'h1;
       end
     end
     if (rst) begin
-      \$94  = 1'h0;
+      \$97  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$95  = first_slot;
-    if (\$48 ) begin
-      \$95  = 2'h0;
-    end
-    if (\$56 ) begin
-      if (window_last) begin
-        \$95  = \$89 [1:0];
-      end
-    end
-    if (rst) begin
-      \$95  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$96  = finished;
-    if (\$48 ) begin
-      \$96  = 1'h0;
-    end
-    if (\$56 ) begin
-      if (window_last) begin
-        \$96  = \$90 ;
-      end
-    end
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$97  = out_valid;
-    if (\$50 ) begin
-      \$97  = \$53 ;
-    end
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$98  = out_inside;
-    if (\$50 ) begin
-      \$98  = \inside ;
-    end
+    \$98  = \$43 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$99  = channel;
-    if (\$56 ) begin
-      \$99  = \$59 [2:0];
+    \$99  = load_position;
+    if (\$44 ) begin
+      (* full_case = 32'd1 *)
+      if (\$45 ) begin
+        \$99  = 5'h00;
+      end else begin
+        \$99  = \$50 [4:0];
+      end
     end
     if (rst) begin
-      \$99  = 3'h0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$100  = kernel_x;
-    if (\$56 ) begin
-      if (\$61 ) begin
-        \$100  = \$64 [1:0];
+    \$100  = rows_loaded;
+    if (\$44 ) begin
+      if (\$45 ) begin
+        \$100  = \$46 [2:0];
       end
     end
+    if (\$52 ) begin
+      \$100  = 3'h0;
+    end
     if (rst) begin
-      \$100  = 2'h0;
+      \$100  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$101  = kernel_y;
-    if (\$56 ) begin
-      if (\$68 ) begin
-        \$101  = \$71 [1:0];
+    \$101  = load_slot;
+    if (\$44 ) begin
+      if (\$45 ) begin
+        \$101  = \$49 [1:0];
       end
+    end
+    if (\$52 ) begin
+      \$101  = 2'h0;
     end
     if (rst) begin
       \$101  = 2'h0;
@@ -9792,33 +9873,132 @@ module \digits_cnn.layer1.windows (rst, loading, y__payload, y__ready, write__da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$102  = out_x;
-    if (\$56 ) begin
-      if (\$77 ) begin
-        \$102  = \$80 [0];
+    \$102  = out_y;
+    if (\$52 ) begin
+      \$102  = 1'h0;
+    end
+    if (\$60 ) begin
+      if (window_last) begin
+        \$102  = \$87 [0];
       end
     end
     if (rst) begin
       \$102  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$103  = first_slot;
+    if (\$52 ) begin
+      \$103  = 2'h0;
+    end
+    if (\$60 ) begin
+      if (window_last) begin
+        \$103  = \$93 [1:0];
+      end
+    end
+    if (rst) begin
+      \$103  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$104  = finished;
+    if (\$52 ) begin
+      \$104  = 1'h0;
+    end
+    if (\$60 ) begin
+      if (window_last) begin
+        \$104  = \$94 ;
+      end
+    end
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$105  = out_valid;
+    if (\$54 ) begin
+      \$105  = \$57 ;
+    end
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$106  = out_inside;
+    if (\$54 ) begin
+      \$106  = \inside ;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$107  = channel;
+    if (\$60 ) begin
+      \$107  = \$63 [2:0];
+    end
+    if (rst) begin
+      \$107  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$108  = kernel_x;
+    if (\$60 ) begin
+      if (\$65 ) begin
+        \$108  = \$68 [1:0];
+      end
+    end
+    if (rst) begin
+      \$108  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$109  = kernel_y;
+    if (\$60 ) begin
+      if (\$72 ) begin
+        \$109  = \$75 [1:0];
+      end
+    end
+    if (rst) begin
+      \$109  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$110  = out_x;
+    if (\$60 ) begin
+      if (\$81 ) begin
+        \$110  = \$84 [0];
+      end
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
   assign row_top = { \$2 [2], \$2 [2], \$2  };
   assign x__ready = loading;
-  assign write__addr = \$14 [6:0];
+  assign write__addr = \$5 [6:0];
   assign x__payload = write__data;
-  assign image_y = \$22 [4:0];
-  assign image_x = { \$25 [3], \$25  };
-  assign slot = \$28 [1:0];
-  assign read__addr = \$39 [6:0];
+  assign image_y = \$13 [4:0];
+  assign image_x = { \$16 [3], \$16  };
+  assign slot = \$19 [1:0];
+  assign read__addr = \$30 [6:0];
   assign y__valid = out_valid;
-  assign \$16  = \$15 ;
-  assign \$21  = out_x;
-  assign \$61  = \$60 ;
-  assign \$66  = \$65 ;
-  assign \$73  = \$72 ;
-  assign \$78  = out_x;
-  assign \$81  = out_y;
-  assign \$90  = out_y;
+  assign \$7  = \$6 ;
+  assign \$12  = out_x;
+  assign \$65  = \$64 ;
+  assign \$70  = \$69 ;
+  assign \$77  = \$76 ;
+  assign \$82  = out_x;
+  assign \$85  = out_y;
+  assign \$94  = out_y;
 endmodule
 
 (* generator = "Amaranth" *)

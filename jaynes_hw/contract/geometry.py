@@ -327,18 +327,19 @@ class Convolution:
     def image_cycles(self, cycles_per_vector: int) -> int:
         """At most the cycles an image spends in the layer at full rate, for a core that
         spends ``cycles_per_vector`` on a position: loading the image's rows, every
-        position through the core, a cycle per output row to turn to loading, and the same
-        for the pooling's window generator (the two take turns at worst)."""
+        position through the core, three cycles per output row (turning to loading, and
+        the window generator's registered thresholds), and the same for the pooling's
+        window generator (the two take turns at worst)."""
         window = self.window
         cycles = (
             window.values_in
             + window.positions * max(cycles_per_vector, window.window_size + 1)
-            + window.out_height
+            + 3 * window.out_height
             + 2
         )
         if self.pooling is not None:
             pool = self.pooling.window
-            cycles += pool.values_in + pool.positions * pool.window_size + pool.out_height + 2
+            cycles += pool.values_in + pool.positions * pool.window_size + 3 * pool.out_height + 2
         return cycles
 
     def to_json(self) -> dict:

@@ -93,11 +93,11 @@ class WindowGenerator(wiring.Component):
 
     Throughput, ``x`` always valid and ``y`` always ready: after the rows of an image's first
     output row have loaded (the next image's wait for the last output row's read), an
-    output row every ``out_width * window_size`` cycles, or its new rows'
+    output row every ``out_width * window_size + 2`` cycles, or its new rows'
     ``stride_y * width * channels`` values if that is longer; at most ``values_in +
-    positions * window_size + 1`` cycles an image (a 2x2 stride-2 pool of an 8x8x8 image:
-    641 cycles, against 1,025 in turns). Latency: a window value leaves one cycle after it
-    is read.
+    positions * window_size + 2 * out_height + 1`` cycles an image (a 2x2 stride-2 pool of
+    an 8x8x8 image: 649 cycles, against 1,025 in turns). Latency: a window value leaves one
+    cycle after it is read. Every handshake decision is a comparison of flip-flops.
     """
 
     def __init__(self, window: ConvWindow, bits: int, *, channels_outer: bool = False):
@@ -134,18 +134,36 @@ class WindowGenerator(wiring.Component):
         row_top = Signal(coordinate)
         m.d.comb += row_top.eq(out_y * g.stride_y - g.pad_top)
 
+        # Thresholds on rows_loaded that depend only on the output row (out_y, finished),
+        # registered from it, so loading is one comparison on flip-flops and reading a
+        # flip-flop (``reading_late``, the comparison a cycle late); they lag a change of the
+        # output row. ``load_limit`` only grows within an image and starts above 0, so its
+        # lag only delays a load. ``needed`` grows too, so reading waits out the two cycles
+        # after each change (``row_changed``, then ``reading_late`` computed under it);
+        # rows_loaded only grows, so the late comparison only delays a read.
         needed = Signal(range(g.height + 1))  # rows the output row being read needs
+        load_limit = Signal(coordinate)  # rows that may be in: none over a row being read
+        row_changed = Signal(init=1)
         rows_wanted = row_top + g.kernel_y
         with m.If(finished | (rows_wanted >= g.height)):
-            m.d.comb += needed.eq(g.height)
+            m.d.sync += needed.eq(g.height)
         with m.Else():
-            m.d.comb += needed.eq(rows_wanted)
+            m.d.sync += needed.eq(rows_wanted)
+        # the next row overwrites row rows_loaded - ring: only below the rows being read
+        with m.If(finished | (row_top + ring >= g.height)):
+            m.d.sync += load_limit.eq(g.height)
+        with m.Else():
+            m.d.sync += load_limit.eq(row_top + ring)
         loading = Signal()
         reading = Signal()
+        reading_late = Signal()
         m.d.comb += [
-            # the next row overwrites row rows_loaded - ring: only below the rows being read
-            loading.eq((rows_loaded < g.height) & (finished | (rows_loaded < row_top + ring))),
-            reading.eq(~finished & (rows_loaded >= needed)),
+            loading.eq(rows_loaded < load_limit),
+            reading.eq(reading_late & ~row_changed),
+        ]
+        m.d.sync += [
+            row_changed.eq(0),
+            reading_late.eq(~finished & ~row_changed & (rows_loaded >= needed)),
         ]
 
         # -- loading ------------------------------------------------------------------------
@@ -171,6 +189,7 @@ class WindowGenerator(wiring.Component):
                 out_y.eq(0),
                 first_slot.eq((-g.pad_top) % ring),
                 finished.eq(0),
+                row_changed.eq(1),
             ]
 
         # -- reading ------------------------------------------------------------------------
@@ -214,6 +233,7 @@ class WindowGenerator(wiring.Component):
                     out_y.eq(Mux(out_y == g.out_height - 1, 0, out_y + 1)),
                     first_slot.eq(Mux(advanced >= ring, advanced - ring, advanced)),
                     finished.eq(out_y == g.out_height - 1),
+                    row_changed.eq(1),
                 ]
         return m
 
