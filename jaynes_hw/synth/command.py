@@ -180,7 +180,8 @@ def _print_single(name: str, report: dict, area_field: str) -> None:
         f"Fmax {report['fmax_mhz']} MHz"
     )
     passes = ", ".join(
-        f"{entry['clock_mhz']:g} MHz -> Fmax {entry['fmax_mhz']}"
+        f"{entry['clock_mhz']:g} MHz -> "
+        + ("failed to place and route" if entry.get("failed") else f"Fmax {entry['fmax_mhz']}")
         for entry in report["clock_passes"]
     )
     met = "meets timing" if report["timing_met"] else "MISSES timing"

@@ -243,12 +243,23 @@ def _meets(fmax_mhz: float | None, pll) -> bool:
 def _find_clock(board: Board, baud: int, pll, build, build_dir: Path):
     """Build at ``pll``'s clock, then at the highest PLL clock at or below the Fmax each
     build reached, until the clock stays put or ``CLOCK_PASSES`` builds ran (pass N in
-    ``build_dir/passN``). Keeps the fastest build that met its clock (else the last) and
-    copies its files into ``build_dir``. Returns (pll, report, passes)."""
+    ``build_dir/passN``). Keeps the fastest build that met its clock (else the last that
+    placed) and copies its files into ``build_dir``. A rebuild that fails (nextpnr's placer
+    can fail near a full device where the build before placed) ends the search and is
+    recorded in ``passes`` with its reason; a failing first build raises ``UserError``.
+    Returns (pll, report, passes)."""
     built = []  # (pll, report, directory)
+    failed = []  # a rebuild that failed: its pass record
     while True:
         directory = build_dir / f"pass{len(built) + 1}"
-        report = build(pll, directory)
+        try:
+            report = build(pll, directory)
+        except UserError as error:
+            if not built:
+                raise
+            clock_mhz = round(pll.output_hz / 1e6, 6)
+            failed.append({"clock_mhz": clock_mhz, "fmax_mhz": None, "failed": str(error)})
+            break
         built.append((pll, report, directory))
         fmax_mhz = report["fmax_mhz"]
         if fmax_mhz is None or len(built) == CLOCK_PASSES:
@@ -266,4 +277,4 @@ def _find_clock(board: Board, baud: int, pll, build, build_dir: Path):
         {"clock_mhz": round(entry[0].output_hz / 1e6, 6), "fmax_mhz": entry[1]["fmax_mhz"]}
         for entry in built
     ]
-    return pll, report, passes
+    return pll, report, passes + failed

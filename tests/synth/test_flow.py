@@ -182,3 +182,40 @@ def test_the_clock_is_found_from_the_fmax_and_made_by_the_pll(tmp_path):
     assert path["from"].startswith("link.") and path["logic_cells"] >= 1
     assert 1e3 / path["delay_ns"] == pytest.approx(report["fmax_mhz"], rel=0.01)
     assert (tmp_path / "top.bin").stat().st_size == UP5K_BITSTREAM_BYTES
+
+
+def test_a_rebuild_that_fails_keeps_the_build_before(tmp_path):
+    """Near a full device nextpnr's placer can fail on a rebuild at a lower clock where the
+    first build placed (the digits CNN on the UP5K, 96 % full): the clock search stops there,
+    keeps the build it has and records the failed pass; a failing first build is the error.
+    The builds are scripted here (the placer's failure is not reproducible on demand); the
+    PLL settings are the real ones."""
+    from jaynes_hw.boards.export import board_pll
+    from jaynes_hw.support.errors import UserError
+    from jaynes_hw.synth.flow import _find_clock
+
+    board = board_named("icebreaker")
+    first_pll = board_pll(board)
+    clocks = []
+
+    def build(pll, directory, fail_on=2):
+        clocks.append(pll.output_hz)
+        if len(clocks) == fail_on:
+            raise UserError("place and route for icebreaker failed (the design may not fit)")
+        directory.mkdir(parents=True)
+        (directory / "top.bin").write_bytes(b"pass %d" % len(clocks))
+        return {"fmax_mhz": 37.7}
+
+    pll, report, passes = _find_clock(board, 3_000_000, first_pll, build, tmp_path)
+    assert len(clocks) == 2 and clocks[1] < clocks[0]  # the rebuild aimed under 37.7 MHz
+    assert pll.output_hz == first_pll.output_hz and report["fmax_mhz"] == 37.7
+    assert (tmp_path / "top.bin").read_bytes() == b"pass 1"
+    assert [entry["fmax_mhz"] for entry in passes] == [37.7, None]
+    assert passes[1]["clock_mhz"] == clocks[1] / 1e6
+    assert "failed" not in passes[0] and "may not fit" in passes[1]["failed"]
+
+    clocks.clear()
+    with pytest.raises(UserError, match="may not fit"):
+        _find_clock(board, 3_000_000, first_pll,
+                    lambda pll, directory: build(pll, directory, fail_on=1),
+                    tmp_path / "again")  # fmt: skip
