@@ -621,9 +621,9 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [6:0] \$54 ;
   wire [6:0] \$55 ;
-  wire \$56 ;
+  wire [6:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -635,38 +635,38 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  reg [31:0] \$67 ;
-  wire [31:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  reg [31:0] \$68 ;
+  wire [31:0] \$69 ;
   wire \$7 ;
-  wire [1:0] \$70 ;
+  wire \$70 ;
   wire [1:0] \$71 ;
   wire [1:0] \$72 ;
-  wire [31:0] \$73 ;
-  wire [4:0] \$74 ;
-  wire [31:0] \$75 ;
-  wire [7:0] \$76 ;
-  reg \$77 ;
+  wire [1:0] \$73 ;
+  wire [31:0] \$74 ;
+  wire [4:0] \$75 ;
+  wire [31:0] \$76 ;
+  wire [7:0] \$77 ;
   reg \$78 ;
   reg \$79 ;
   wire \$8 ;
   reg \$80 ;
   reg \$81 ;
-  reg [11:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg \$84 ;
-  reg [2:0] \$85 ;
-  reg \$86 ;
+  reg \$82 ;
+  reg [11:0] \$83 ;
+  reg [31:0] \$84 ;
+  reg \$85 ;
+  reg [2:0] \$86 ;
   reg \$87 ;
-  reg [4:0] \$88 ;
-  reg \$89 ;
+  reg \$88 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [8:0] \$94 ;
-  reg [3:0] \$95 ;
+  reg [3:0] \$94 ;
+  reg [8:0] \$95 ;
   reg [1:0] \$96 ;
   reg [4:0] \$97 ;
   reg \$98 ;
@@ -705,18 +705,18 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   (* init = 1'h0 *)
   wire code_busy;
   reg code_collect = 1'h0;
-  reg [3:0] code_lanes = 4'h0;
   reg [8:0] code_mem__addr = 9'h000;
   reg code_mem__busy = 1'h0;
   wire [31:0] code_mem__r_data;
   reg code_mem__r_en = 1'h0;
   wire [31:0] code_mem__w_data;
-  wire [3:0] code_mem__w_en;
+  reg [3:0] code_mem__w_en = 4'h0;
   (* init = 1'h0 *)
   wire code_read;
   (* init = 9'h000 *)
   wire [8:0] code_row;
-  reg code_write = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] code_w_en;
   reg collected = 1'h0;
   wire commit;
   wire commit_pending;
@@ -760,7 +760,6 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \$1  = register == 3'h4;
   assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
-  assign code_mem__w_en = code_write ? code_lanes : 4'h0;
   assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
@@ -793,84 +792,83 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \$31  = request_addr[2:0] == 3'h5;
   assign \$32  = \$30  & \$31 ;
   assign \$33  = \$29  & \$32 ;
-  assign \$34  = request_valid & request_write;
-  assign \$36  = request_addr[1:0] < 3'h4;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = request_addr[10:2] < 10'h200;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = \$34  & \$39 ;
-  assign \$41  = ~ request_write;
-  assign \$42  = request_valid & \$41 ;
-  assign \$44  = request_addr[1:0] < 3'h4;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = request_addr[10:2] < 10'h200;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = \$42  & \$47 ;
-  assign \$50  = request_addr[1:0] < 3'h4;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = request_addr[10:2] < 10'h200;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = request_valid & \$53 ;
-  assign \$55  = 1'h1 << request_addr[1:0];
-  assign \$56  = request_valid & request_write;
-  assign \$57  = request_addr[11:5] == 1'h1;
-  assign \$58  = request_addr[4:0] < 6'h20;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = \$56  & \$59 ;
-  assign \$61  = ~ request_write;
-  assign \$62  = request_valid & \$61 ;
-  assign \$63  = request_addr[11:5] == 1'h1;
-  assign \$64  = request_addr[4:0] < 6'h20;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = \$62  & \$65 ;
-  assign \$68  = register_read ? \$67  : 32'd0;
-  assign \$69  = commit_pending ? 1'h1 : 1'h0;
-  assign \$70  = busy ? 2'h2 : 2'h0;
-  assign \$71  = { 1'h0, \$69  } | \$70 ;
-  assign \$72  = control_read ? \$71  : 2'h0;
-  assign \$73  = \$68  | { 30'h00000000, \$72  };
-  assign \$74  = shift_read ? shift : 5'h00;
-  assign \$75  = \$73  | { 27'h0000000, \$74  };
+  assign \$34  = ~ request_write;
+  assign \$35  = request_valid & \$34 ;
+  assign \$37  = request_addr[1:0] < 3'h4;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = request_addr[10:2] < 10'h200;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = \$35  & \$40 ;
+  assign \$43  = request_addr[1:0] < 3'h4;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = request_addr[10:2] < 10'h200;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = request_valid & \$46 ;
+  assign \$49  = request_addr[1:0] < 3'h4;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = request_addr[10:2] < 10'h200;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = request_write & \$52 ;
+  assign \$54  = 1'h1 << request_addr[1:0];
+  assign \$55  = \$53  ? \$54  : 7'h00;
+  assign \$56  = request_valid ? \$55  : 7'h00;
+  assign \$57  = request_valid & request_write;
+  assign \$58  = request_addr[11:5] == 1'h1;
+  assign \$59  = request_addr[4:0] < 6'h20;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = \$57  & \$60 ;
+  assign \$62  = ~ request_write;
+  assign \$63  = request_valid & \$62 ;
+  assign \$64  = request_addr[11:5] == 1'h1;
+  assign \$65  = request_addr[4:0] < 6'h20;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$63  & \$66 ;
+  assign \$69  = register_read ? \$68  : 32'd0;
+  assign \$70  = commit_pending ? 1'h1 : 1'h0;
+  assign \$71  = busy ? 2'h2 : 2'h0;
+  assign \$72  = { 1'h0, \$70  } | \$71 ;
+  assign \$73  = control_read ? \$72  : 2'h0;
+  assign \$74  = \$69  | { 30'h00000000, \$73  };
+  assign \$75  = shift_read ? shift : 5'h00;
+  assign \$76  = \$74  | { 27'h0000000, \$75  };
   assign \$183  = read_lane * 4'h8;
-  assign \$76  = code_mem__r_data >> \$183 ;
+  assign \$77  = code_mem__r_data >> \$183 ;
   always @(posedge clk)
-    request_valid <= \$77 ;
+    request_valid <= \$78 ;
   always @(posedge clk)
-    bus__ack <= \$78 ;
+    bus__ack <= \$79 ;
   always @(posedge clk)
-    decoded <= \$79 ;
+    decoded <= \$80 ;
   always @(posedge clk)
-    fetched <= \$80 ;
+    fetched <= \$81 ;
   always @(posedge clk)
-    collected <= \$81 ;
+    collected <= \$82 ;
   always @(posedge clk)
-    request_addr <= \$82 ;
+    request_addr <= \$83 ;
   always @(posedge clk)
-    request_data <= \$83 ;
+    request_data <= \$84 ;
   always @(posedge clk)
-    request_write <= \$84 ;
+    request_write <= \$85 ;
   always @(posedge clk)
-    register <= \$85 ;
+    register <= \$86 ;
   always @(posedge clk)
-    register_write <= \$86 ;
+    register_write <= \$87 ;
   always @(posedge clk)
-    register_read <= \$87 ;
+    register_read <= \$88 ;
   always @(posedge clk)
-    shift <= \$88 ;
+    shift <= \$89 ;
   always @(posedge clk)
-    control_read <= \$89 ;
+    control_read <= \$90 ;
   always @(posedge clk)
-    shift_read <= \$90 ;
-  always @(posedge clk)
-    code_write <= \$91 ;
+    shift_read <= \$91 ;
   always @(posedge clk)
     code_mem__r_en <= \$92 ;
   always @(posedge clk)
     code_mem__busy <= \$93 ;
   always @(posedge clk)
-    code_mem__addr <= \$94 ;
+    code_mem__w_en <= \$94 ;
   always @(posedge clk)
-    code_lanes <= \$95 ;
+    code_mem__addr <= \$95 ;
   always @(posedge clk)
     read_lane <= \$96 ;
   always @(posedge clk)
@@ -915,175 +913,165 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$67  = 32'd1247347458;
+          \$68  = 32'd1247347458;
       3'h1:
-          \$67  = 32'd2097216;
+          \$68  = 32'd2097216;
       3'h2:
-          \$67  = 32'd134744068;
+          \$68  = 32'd134744068;
       3'h3:
-          \$67  = 32'd18219008;
+          \$68  = 32'd18219008;
       3'h4:
-          \$67  = 32'd0;
+          \$68  = 32'd0;
       3'h5:
-          \$67  = 32'd0;
+          \$68  = 32'd0;
       3'h6:
-          \$67  = 32'd0;
+          \$68  = 32'd0;
       3'h7:
-          \$67  = 32'd0;
+          \$68  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = \$7 ;
-    if (rst) begin
-      \$77  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = collected;
+    \$78  = \$7 ;
     if (rst) begin
       \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$79  = request_valid;
+    \$79  = collected;
     if (rst) begin
       \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$80  = decoded;
+    \$80  = request_valid;
     if (rst) begin
       \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = fetched;
+    \$81  = decoded;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$82  = request_addr;
-    if (\$12 ) begin
-      \$82  = bus__addr;
-    end
+    \$82  = fetched;
     if (rst) begin
-      \$82  = 12'h000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$83  = request_data;
+    \$83  = request_addr;
     if (\$12 ) begin
-      \$83  = bus__w_data;
+      \$83  = bus__addr;
     end
     if (rst) begin
-      \$83  = 32'd0;
+      \$83  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$84  = request_write;
+    \$84  = request_data;
     if (\$12 ) begin
-      \$84  = bus__w_stb;
+      \$84  = bus__w_data;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$85  = register;
+    \$85  = request_write;
+    if (\$12 ) begin
+      \$85  = bus__w_stb;
+    end
+    if (rst) begin
+      \$85  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$86  = register;
     if (request_valid) begin
-      \$85  = request_addr[2:0];
+      \$86  = request_addr[2:0];
     end
     if (rst) begin
-      \$85  = 3'h0;
+      \$86  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = \$15 ;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = \$19 ;
+    \$87  = \$15 ;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = shift;
+    \$88  = \$19 ;
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$89  = shift;
     if (\$21 ) begin
-      \$88  = request_data[4:0];
+      \$89  = request_data[4:0];
     end
     if (rst) begin
-      \$88  = 5'h0a;
+      \$89  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = \$27 ;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = \$33 ;
+    \$90  = \$27 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = \$40 ;
+    \$91  = \$33 ;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = \$48 ;
+    \$92  = \$41 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = \$54 ;
+    \$93  = \$47 ;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$94  = code_mem__addr;
-    if (request_valid) begin
-      \$94  = request_addr[10:2];
-    end
+    \$94  = \$56 [3:0];
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$95  = code_lanes;
+    \$95  = code_mem__addr;
     if (request_valid) begin
-      \$95  = \$55 [3:0];
+      \$95  = request_addr[10:2];
     end
     if (rst) begin
-      \$95  = 4'h0;
+      \$95  = 9'h000;
     end
   end
   always @* begin
@@ -1108,14 +1096,14 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$98  = \$60 ;
+    \$98  = \$61 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$99  = \$66 ;
+    \$99  = \$67 ;
     if (rst) begin
       \$99  = 1'h0;
     end
@@ -1131,13 +1119,13 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$101  = read_word;
     if (decoded) begin
-      \$101  = \$75 ;
+      \$101  = \$76 ;
     end
     if (bias_fetched) begin
       \$101  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
     end
     if (code_collect) begin
-      \$101  = { 24'h000000, \$76  };
+      \$101  = { 24'h000000, \$77  };
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -1167,19 +1155,20 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign staged_shift = shift;
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[7:0], request_data[7:0], request_data[7:0], request_data[7:0] };
+  assign code_w_en = code_mem__w_en;
   assign code_read = code_mem__r_en;
   assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$35  = request_addr[11];
-  assign \$43  = request_addr[11];
-  assign \$49  = request_addr[11];
+  assign \$36  = request_addr[11];
+  assign \$42  = request_addr[11];
+  assign \$48  = request_addr[11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, write__data, shift, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data
+module \digits_mlp_int8.layer0.datapath (x__valid, clk, rst, commit, x__ready, bias_mem__r_data, y__payload, r__ready, write__data, shift, code_mem__r_en, code_write__en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
@@ -3110,9 +3099,9 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [2:0] \$54 ;
   wire [2:0] \$55 ;
-  wire \$56 ;
+  wire [2:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -3124,38 +3113,38 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  reg [31:0] \$67 ;
-  wire [31:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  reg [31:0] \$68 ;
+  wire [31:0] \$69 ;
   wire \$7 ;
-  wire [1:0] \$70 ;
+  wire \$70 ;
   wire [1:0] \$71 ;
   wire [1:0] \$72 ;
-  wire [31:0] \$73 ;
-  wire [4:0] \$74 ;
-  wire [31:0] \$75 ;
-  wire [7:0] \$76 ;
-  reg \$77 ;
+  wire [1:0] \$73 ;
+  wire [31:0] \$74 ;
+  wire [4:0] \$75 ;
+  wire [31:0] \$76 ;
+  wire [7:0] \$77 ;
   reg \$78 ;
   reg \$79 ;
   wire \$8 ;
   reg \$80 ;
   reg \$81 ;
-  reg [9:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg \$84 ;
-  reg [2:0] \$85 ;
-  reg \$86 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [31:0] \$84 ;
+  reg \$85 ;
+  reg [2:0] \$86 ;
   reg \$87 ;
-  reg [4:0] \$88 ;
-  reg \$89 ;
+  reg \$88 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [7:0] \$94 ;
-  reg [1:0] \$95 ;
+  reg [1:0] \$94 ;
+  reg [7:0] \$95 ;
   reg \$96 ;
   reg [3:0] \$97 ;
   reg \$98 ;
@@ -3194,18 +3183,18 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   (* init = 1'h0 *)
   wire code_busy;
   reg code_collect = 1'h0;
-  reg [1:0] code_lanes = 2'h0;
   reg [7:0] code_mem__addr = 8'h00;
   reg code_mem__busy = 1'h0;
   wire [15:0] code_mem__r_data;
   reg code_mem__r_en = 1'h0;
   wire [15:0] code_mem__w_data;
-  wire [1:0] code_mem__w_en;
+  reg [1:0] code_mem__w_en = 2'h0;
   (* init = 1'h0 *)
   wire code_read;
   (* init = 8'h00 *)
   wire [7:0] code_row;
-  reg code_write = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] code_w_en;
   reg collected = 1'h0;
   wire commit;
   wire commit_pending;
@@ -3249,7 +3238,6 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \$1  = register == 3'h4;
   assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
-  assign code_mem__w_en = code_write ? code_lanes : 2'h0;
   assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
@@ -3282,84 +3270,83 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \$31  = request_addr[2:0] == 3'h5;
   assign \$32  = \$30  & \$31 ;
   assign \$33  = \$29  & \$32 ;
-  assign \$34  = request_valid & request_write;
-  assign \$36  = request_addr[0] < 2'h2;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = request_addr[8:1] < 8'ha0;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = \$34  & \$39 ;
-  assign \$41  = ~ request_write;
-  assign \$42  = request_valid & \$41 ;
-  assign \$44  = request_addr[0] < 2'h2;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = request_addr[8:1] < 8'ha0;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = \$42  & \$47 ;
-  assign \$50  = request_addr[0] < 2'h2;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = request_addr[8:1] < 8'ha0;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = request_valid & \$53 ;
-  assign \$55  = 1'h1 << request_addr[0];
-  assign \$56  = request_valid & request_write;
-  assign \$57  = request_addr[9:4] == 1'h1;
-  assign \$58  = request_addr[3:0] < 4'ha;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = \$56  & \$59 ;
-  assign \$61  = ~ request_write;
-  assign \$62  = request_valid & \$61 ;
-  assign \$63  = request_addr[9:4] == 1'h1;
-  assign \$64  = request_addr[3:0] < 4'ha;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = \$62  & \$65 ;
-  assign \$68  = register_read ? \$67  : 32'd0;
-  assign \$69  = commit_pending ? 1'h1 : 1'h0;
-  assign \$70  = busy ? 2'h2 : 2'h0;
-  assign \$71  = { 1'h0, \$69  } | \$70 ;
-  assign \$72  = control_read ? \$71  : 2'h0;
-  assign \$73  = \$68  | { 30'h00000000, \$72  };
-  assign \$74  = shift_read ? shift : 5'h00;
-  assign \$75  = \$73  | { 27'h0000000, \$74  };
+  assign \$34  = ~ request_write;
+  assign \$35  = request_valid & \$34 ;
+  assign \$37  = request_addr[0] < 2'h2;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = request_addr[8:1] < 8'ha0;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = \$35  & \$40 ;
+  assign \$43  = request_addr[0] < 2'h2;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = request_addr[8:1] < 8'ha0;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = request_valid & \$46 ;
+  assign \$49  = request_addr[0] < 2'h2;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = request_addr[8:1] < 8'ha0;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = request_write & \$52 ;
+  assign \$54  = 1'h1 << request_addr[0];
+  assign \$55  = \$53  ? \$54  : 3'h0;
+  assign \$56  = request_valid ? \$55  : 3'h0;
+  assign \$57  = request_valid & request_write;
+  assign \$58  = request_addr[9:4] == 1'h1;
+  assign \$59  = request_addr[3:0] < 4'ha;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = \$57  & \$60 ;
+  assign \$62  = ~ request_write;
+  assign \$63  = request_valid & \$62 ;
+  assign \$64  = request_addr[9:4] == 1'h1;
+  assign \$65  = request_addr[3:0] < 4'ha;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$63  & \$66 ;
+  assign \$69  = register_read ? \$68  : 32'd0;
+  assign \$70  = commit_pending ? 1'h1 : 1'h0;
+  assign \$71  = busy ? 2'h2 : 2'h0;
+  assign \$72  = { 1'h0, \$70  } | \$71 ;
+  assign \$73  = control_read ? \$72  : 2'h0;
+  assign \$74  = \$69  | { 30'h00000000, \$73  };
+  assign \$75  = shift_read ? shift : 5'h00;
+  assign \$76  = \$74  | { 27'h0000000, \$75  };
   assign \$183  = read_lane * 4'h8;
-  assign \$76  = code_mem__r_data >> \$183 ;
+  assign \$77  = code_mem__r_data >> \$183 ;
   always @(posedge clk)
-    request_valid <= \$77 ;
+    request_valid <= \$78 ;
   always @(posedge clk)
-    bus__ack <= \$78 ;
+    bus__ack <= \$79 ;
   always @(posedge clk)
-    decoded <= \$79 ;
+    decoded <= \$80 ;
   always @(posedge clk)
-    fetched <= \$80 ;
+    fetched <= \$81 ;
   always @(posedge clk)
-    collected <= \$81 ;
+    collected <= \$82 ;
   always @(posedge clk)
-    request_addr <= \$82 ;
+    request_addr <= \$83 ;
   always @(posedge clk)
-    request_data <= \$83 ;
+    request_data <= \$84 ;
   always @(posedge clk)
-    request_write <= \$84 ;
+    request_write <= \$85 ;
   always @(posedge clk)
-    register <= \$85 ;
+    register <= \$86 ;
   always @(posedge clk)
-    register_write <= \$86 ;
+    register_write <= \$87 ;
   always @(posedge clk)
-    register_read <= \$87 ;
+    register_read <= \$88 ;
   always @(posedge clk)
-    shift <= \$88 ;
+    shift <= \$89 ;
   always @(posedge clk)
-    control_read <= \$89 ;
+    control_read <= \$90 ;
   always @(posedge clk)
-    shift_read <= \$90 ;
-  always @(posedge clk)
-    code_write <= \$91 ;
+    shift_read <= \$91 ;
   always @(posedge clk)
     code_mem__r_en <= \$92 ;
   always @(posedge clk)
     code_mem__busy <= \$93 ;
   always @(posedge clk)
-    code_mem__addr <= \$94 ;
+    code_mem__w_en <= \$94 ;
   always @(posedge clk)
-    code_lanes <= \$95 ;
+    code_mem__addr <= \$95 ;
   always @(posedge clk)
     read_lane <= \$96 ;
   always @(posedge clk)
@@ -3404,175 +3391,165 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$67  = 32'd1247347458;
+          \$68  = 32'd1247347458;
       3'h1:
-          \$67  = 32'd655392;
+          \$68  = 32'd655392;
       3'h2:
-          \$67  = 32'd134744066;
+          \$68  = 32'd134744066;
       3'h3:
-          \$67  = 32'd1376256;
+          \$68  = 32'd1376256;
       3'h4:
-          \$67  = 32'd0;
+          \$68  = 32'd0;
       3'h5:
-          \$67  = 32'd0;
+          \$68  = 32'd0;
       3'h6:
-          \$67  = 32'd0;
+          \$68  = 32'd0;
       3'h7:
-          \$67  = 32'd0;
+          \$68  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = \$7 ;
-    if (rst) begin
-      \$77  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = collected;
+    \$78  = \$7 ;
     if (rst) begin
       \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = request_valid;
+    \$79  = collected;
     if (rst) begin
       \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = decoded;
+    \$80  = request_valid;
     if (rst) begin
       \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = fetched;
+    \$81  = decoded;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = request_addr;
-    if (\$12 ) begin
-      \$82  = bus__addr;
-    end
+    \$82  = fetched;
     if (rst) begin
-      \$82  = 10'h000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = request_data;
+    \$83  = request_addr;
     if (\$12 ) begin
-      \$83  = bus__w_data;
+      \$83  = bus__addr;
     end
     if (rst) begin
-      \$83  = 32'd0;
+      \$83  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = request_write;
+    \$84  = request_data;
     if (\$12 ) begin
-      \$84  = bus__w_stb;
+      \$84  = bus__w_data;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = register;
+    \$85  = request_write;
+    if (\$12 ) begin
+      \$85  = bus__w_stb;
+    end
+    if (rst) begin
+      \$85  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$86  = register;
     if (request_valid) begin
-      \$85  = request_addr[2:0];
+      \$86  = request_addr[2:0];
     end
     if (rst) begin
-      \$85  = 3'h0;
+      \$86  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = \$15 ;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = \$19 ;
+    \$87  = \$15 ;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = shift;
+    \$88  = \$19 ;
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$89  = shift;
     if (\$21 ) begin
-      \$88  = request_data[4:0];
+      \$89  = request_data[4:0];
     end
     if (rst) begin
-      \$88  = 5'h08;
+      \$89  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = \$27 ;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = \$33 ;
+    \$90  = \$27 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = \$40 ;
+    \$91  = \$33 ;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = \$48 ;
+    \$92  = \$41 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = \$54 ;
+    \$93  = \$47 ;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = code_mem__addr;
-    if (request_valid) begin
-      \$94  = request_addr[8:1];
-    end
+    \$94  = \$56 [1:0];
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = code_lanes;
+    \$95  = code_mem__addr;
     if (request_valid) begin
-      \$95  = \$55 [1:0];
+      \$95  = request_addr[8:1];
     end
     if (rst) begin
-      \$95  = 2'h0;
+      \$95  = 8'h00;
     end
   end
   always @* begin
@@ -3597,14 +3574,14 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = \$60 ;
+    \$98  = \$61 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = \$66 ;
+    \$99  = \$67 ;
     if (rst) begin
       \$99  = 1'h0;
     end
@@ -3620,13 +3597,13 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$101  = read_word;
     if (decoded) begin
-      \$101  = \$75 ;
+      \$101  = \$76 ;
     end
     if (bias_fetched) begin
       \$101  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
     end
     if (code_collect) begin
-      \$101  = { 24'h000000, \$76  };
+      \$101  = { 24'h000000, \$77  };
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -3656,19 +3633,20 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign staged_shift = shift;
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[7:0], request_data[7:0] };
+  assign code_w_en = code_mem__w_en;
   assign code_read = code_mem__r_en;
   assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[20:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$35  = request_addr[9];
-  assign \$43  = request_addr[9];
-  assign \$49  = request_addr[9];
+  assign \$36  = request_addr[9];
+  assign \$42  = request_addr[9];
+  assign \$48  = request_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_int8.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, write__data, shift, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready
+module \digits_mlp_int8.layer1.datapath (clk, rst, commit, x__ready, bias_mem__r_data, y__payload, input_write__data, write__data, shift, code_mem__r_en, code_write__en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;

@@ -615,9 +615,9 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [6:0] \$142 ;
   wire [6:0] \$143 ;
-  wire \$144 ;
+  wire [6:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -629,16 +629,16 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  reg [31:0] \$155 ;
-  wire [31:0] \$156 ;
-  wire \$157 ;
-  wire [1:0] \$158 ;
+  wire \$155 ;
+  reg [31:0] \$156 ;
+  wire [31:0] \$157 ;
+  wire \$158 ;
   wire [1:0] \$159 ;
   wire \$16 ;
   wire [1:0] \$160 ;
-  wire [31:0] \$161 ;
-  wire [4:0] \$162 ;
-  wire [33:0] \$163 ;
+  wire [1:0] \$161 ;
+  wire [31:0] \$162 ;
+  wire [4:0] \$163 ;
   wire [33:0] \$164 ;
   wire [33:0] \$165 ;
   wire [33:0] \$166 ;
@@ -674,64 +674,64 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   wire [33:0] \$193 ;
   wire [33:0] \$194 ;
   wire [33:0] \$195 ;
-  wire [3:0] \$196 ;
-  reg \$197 ;
+  wire [33:0] \$196 ;
+  wire [3:0] \$197 ;
   reg \$198 ;
   reg \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg [11:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg \$204 ;
-  reg [2:0] \$205 ;
-  reg \$206 ;
+  reg \$202 ;
+  reg [11:0] \$203 ;
+  reg [31:0] \$204 ;
+  reg \$205 ;
+  reg [2:0] \$206 ;
   reg \$207 ;
-  reg [4:0] \$208 ;
-  reg \$209 ;
+  reg \$208 ;
+  reg [4:0] \$209 ;
   wire \$21 ;
   reg \$210 ;
   reg \$211 ;
   reg \$212 ;
   reg \$213 ;
-  reg [2:0] \$214 ;
-  reg \$215 ;
+  reg \$214 ;
+  reg [2:0] \$215 ;
   reg \$216 ;
   reg \$217 ;
-  reg [2:0] \$218 ;
-  reg \$219 ;
+  reg \$218 ;
+  reg [2:0] \$219 ;
   wire \$22 ;
   reg \$220 ;
   reg \$221 ;
-  reg [2:0] \$222 ;
-  reg \$223 ;
+  reg \$222 ;
+  reg [2:0] \$223 ;
   reg \$224 ;
   reg \$225 ;
-  reg [2:0] \$226 ;
-  reg \$227 ;
+  reg \$226 ;
+  reg [2:0] \$227 ;
   reg \$228 ;
   reg \$229 ;
   wire \$23 ;
-  reg [2:0] \$230 ;
-  reg \$231 ;
+  reg \$230 ;
+  reg [2:0] \$231 ;
   reg \$232 ;
   reg \$233 ;
-  reg [2:0] \$234 ;
-  reg \$235 ;
+  reg \$234 ;
+  reg [2:0] \$235 ;
   reg \$236 ;
   reg \$237 ;
-  reg [2:0] \$238 ;
-  reg \$239 ;
+  reg \$238 ;
+  reg [2:0] \$239 ;
   wire \$24 ;
   reg \$240 ;
   reg \$241 ;
-  reg [2:0] \$242 ;
-  reg \$243 ;
+  reg \$242 ;
+  reg [2:0] \$243 ;
   reg \$244 ;
   reg \$245 ;
-  reg [8:0] \$246 ;
-  reg [3:0] \$247 ;
+  reg [3:0] \$246 ;
+  reg [8:0] \$247 ;
   reg [1:0] \$248 ;
   reg [4:0] \$249 ;
   wire \$25 ;
@@ -857,18 +857,18 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   (* init = 1'h0 *)
   wire code_busy;
   reg code_collect = 1'h0;
-  reg [3:0] code_lanes = 4'h0;
   reg [8:0] code_mem__addr = 9'h000;
   reg code_mem__busy = 1'h0;
   wire [15:0] code_mem__r_data;
   reg code_mem__r_en = 1'h0;
   wire [15:0] code_mem__w_data;
-  wire [3:0] code_mem__w_en;
+  reg [3:0] code_mem__w_en = 4'h0;
   (* init = 1'h0 *)
   wire code_read;
   (* init = 9'h000 *)
   wire [8:0] code_row;
-  reg code_write = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] code_w_en;
   reg collected = 1'h0;
   wire commit;
   wire commit_pending;
@@ -976,7 +976,6 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \$1  = register == 3'h4;
   assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
-  assign code_mem__w_en = code_write ? code_lanes : 4'h0;
   assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
@@ -1097,172 +1096,171 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \$119  = request_addr[2:0] == 3'h7;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = \$117  & \$120 ;
-  assign \$122  = request_valid & request_write;
-  assign \$124  = request_addr[1:0] < 3'h4;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = request_addr[10:2] < 10'h200;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = \$122  & \$127 ;
-  assign \$129  = ~ request_write;
-  assign \$130  = request_valid & \$129 ;
-  assign \$132  = request_addr[1:0] < 3'h4;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = request_addr[10:2] < 10'h200;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = \$130  & \$135 ;
-  assign \$138  = request_addr[1:0] < 3'h4;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = request_addr[10:2] < 10'h200;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = request_valid & \$141 ;
-  assign \$143  = 1'h1 << request_addr[1:0];
-  assign \$144  = request_valid & request_write;
-  assign \$145  = request_addr[11:5] == 1'h1;
-  assign \$146  = request_addr[4:0] < 6'h20;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = \$144  & \$147 ;
-  assign \$149  = ~ request_write;
-  assign \$150  = request_valid & \$149 ;
-  assign \$151  = request_addr[11:5] == 1'h1;
-  assign \$152  = request_addr[4:0] < 6'h20;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = \$150  & \$153 ;
-  assign \$156  = register_read ? \$155  : 32'd0;
-  assign \$157  = commit_pending ? 1'h1 : 1'h0;
-  assign \$158  = busy ? 2'h2 : 2'h0;
-  assign \$159  = { 1'h0, \$157  } | \$158 ;
-  assign \$160  = control_read ? \$159  : 2'h0;
-  assign \$161  = \$156  | { 30'h00000000, \$160  };
-  assign \$162  = shift_read ? shift : 5'h00;
-  assign \$164  = { 33'h000000000, mantissas__0 } | \$163 ;
-  assign \$165  = level0_read ? \$164  : 34'h000000000;
-  assign \$166  = { 29'h00000000, \$162  } | \$165 ;
-  assign \$167  = { 2'h0, \$161  } | \$166 ;
-  assign \$169  = { 33'h000000000, mantissas__1 } | \$168 ;
-  assign \$170  = level1_read ? \$169  : 34'h000000000;
-  assign \$172  = { 33'h000000000, mantissas__2 } | \$171 ;
-  assign \$173  = level2_read ? \$172  : 34'h000000000;
-  assign \$174  = \$170  | \$173 ;
-  assign \$176  = { 33'h000000000, mantissas__3 } | \$175 ;
-  assign \$177  = level3_read ? \$176  : 34'h000000000;
-  assign \$179  = { 33'h000000000, mantissas__4 } | \$178 ;
-  assign \$180  = level4_read ? \$179  : 34'h000000000;
-  assign \$181  = \$177  | \$180 ;
-  assign \$182  = \$174  | \$181 ;
-  assign \$183  = \$167  | \$182 ;
-  assign \$185  = { 33'h000000000, mantissas__5 } | \$184 ;
-  assign \$186  = level5_read ? \$185  : 34'h000000000;
-  assign \$188  = { 33'h000000000, mantissas__6 } | \$187 ;
-  assign \$189  = level6_read ? \$188  : 34'h000000000;
-  assign \$190  = \$186  | \$189 ;
-  assign \$192  = { 33'h000000000, mantissas__7 } | \$191 ;
-  assign \$193  = level7_read ? \$192  : 34'h000000000;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = \$183  | \$194 ;
+  assign \$122  = ~ request_write;
+  assign \$123  = request_valid & \$122 ;
+  assign \$125  = request_addr[1:0] < 3'h4;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = request_addr[10:2] < 10'h200;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = \$123  & \$128 ;
+  assign \$131  = request_addr[1:0] < 3'h4;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = request_addr[10:2] < 10'h200;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = request_valid & \$134 ;
+  assign \$137  = request_addr[1:0] < 3'h4;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = request_addr[10:2] < 10'h200;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = request_write & \$140 ;
+  assign \$142  = 1'h1 << request_addr[1:0];
+  assign \$143  = \$141  ? \$142  : 7'h00;
+  assign \$144  = request_valid ? \$143  : 7'h00;
+  assign \$145  = request_valid & request_write;
+  assign \$146  = request_addr[11:5] == 1'h1;
+  assign \$147  = request_addr[4:0] < 6'h20;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = \$145  & \$148 ;
+  assign \$150  = ~ request_write;
+  assign \$151  = request_valid & \$150 ;
+  assign \$152  = request_addr[11:5] == 1'h1;
+  assign \$153  = request_addr[4:0] < 6'h20;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = \$151  & \$154 ;
+  assign \$157  = register_read ? \$156  : 32'd0;
+  assign \$158  = commit_pending ? 1'h1 : 1'h0;
+  assign \$159  = busy ? 2'h2 : 2'h0;
+  assign \$160  = { 1'h0, \$158  } | \$159 ;
+  assign \$161  = control_read ? \$160  : 2'h0;
+  assign \$162  = \$157  | { 30'h00000000, \$161  };
+  assign \$163  = shift_read ? shift : 5'h00;
+  assign \$165  = { 33'h000000000, mantissas__0 } | \$164 ;
+  assign \$166  = level0_read ? \$165  : 34'h000000000;
+  assign \$167  = { 29'h00000000, \$163  } | \$166 ;
+  assign \$168  = { 2'h0, \$162  } | \$167 ;
+  assign \$170  = { 33'h000000000, mantissas__1 } | \$169 ;
+  assign \$171  = level1_read ? \$170  : 34'h000000000;
+  assign \$173  = { 33'h000000000, mantissas__2 } | \$172 ;
+  assign \$174  = level2_read ? \$173  : 34'h000000000;
+  assign \$175  = \$171  | \$174 ;
+  assign \$177  = { 33'h000000000, mantissas__3 } | \$176 ;
+  assign \$178  = level3_read ? \$177  : 34'h000000000;
+  assign \$180  = { 33'h000000000, mantissas__4 } | \$179 ;
+  assign \$181  = level4_read ? \$180  : 34'h000000000;
+  assign \$182  = \$178  | \$181 ;
+  assign \$183  = \$175  | \$182 ;
+  assign \$184  = \$168  | \$183 ;
+  assign \$186  = { 33'h000000000, mantissas__5 } | \$185 ;
+  assign \$187  = level5_read ? \$186  : 34'h000000000;
+  assign \$189  = { 33'h000000000, mantissas__6 } | \$188 ;
+  assign \$190  = level6_read ? \$189  : 34'h000000000;
+  assign \$191  = \$187  | \$190 ;
+  assign \$193  = { 33'h000000000, mantissas__7 } | \$192 ;
+  assign \$194  = level7_read ? \$193  : 34'h000000000;
+  assign \$195  = \$191  | \$194 ;
+  assign \$196  = \$184  | \$195 ;
   assign \$455  = read_lane * 3'h4;
-  assign \$196  = code_mem__r_data >> \$455 ;
+  assign \$197  = code_mem__r_data >> \$455 ;
   always @(posedge clk)
-    request_valid <= \$197 ;
+    request_valid <= \$198 ;
   always @(posedge clk)
-    bus__ack <= \$198 ;
+    bus__ack <= \$199 ;
   always @(posedge clk)
-    decoded <= \$199 ;
+    decoded <= \$200 ;
   always @(posedge clk)
-    fetched <= \$200 ;
+    fetched <= \$201 ;
   always @(posedge clk)
-    collected <= \$201 ;
+    collected <= \$202 ;
   always @(posedge clk)
-    request_addr <= \$202 ;
+    request_addr <= \$203 ;
   always @(posedge clk)
-    request_data <= \$203 ;
+    request_data <= \$204 ;
   always @(posedge clk)
-    request_write <= \$204 ;
+    request_write <= \$205 ;
   always @(posedge clk)
-    register <= \$205 ;
+    register <= \$206 ;
   always @(posedge clk)
-    register_write <= \$206 ;
+    register_write <= \$207 ;
   always @(posedge clk)
-    register_read <= \$207 ;
+    register_read <= \$208 ;
   always @(posedge clk)
-    shift <= \$208 ;
+    shift <= \$209 ;
   always @(posedge clk)
-    control_read <= \$209 ;
+    control_read <= \$210 ;
   always @(posedge clk)
-    shift_read <= \$210 ;
+    shift_read <= \$211 ;
   always @(posedge clk)
-    level0_write <= \$211 ;
+    level0_write <= \$212 ;
   always @(posedge clk)
-    level0_read <= \$212 ;
+    level0_read <= \$213 ;
   always @(posedge clk)
-    mantissas__0 <= \$213 ;
+    mantissas__0 <= \$214 ;
   always @(posedge clk)
-    exponents__0 <= \$214 ;
+    exponents__0 <= \$215 ;
   always @(posedge clk)
-    level1_write <= \$215 ;
+    level1_write <= \$216 ;
   always @(posedge clk)
-    level1_read <= \$216 ;
+    level1_read <= \$217 ;
   always @(posedge clk)
-    mantissas__1 <= \$217 ;
+    mantissas__1 <= \$218 ;
   always @(posedge clk)
-    exponents__1 <= \$218 ;
+    exponents__1 <= \$219 ;
   always @(posedge clk)
-    level2_write <= \$219 ;
+    level2_write <= \$220 ;
   always @(posedge clk)
-    level2_read <= \$220 ;
+    level2_read <= \$221 ;
   always @(posedge clk)
-    mantissas__2 <= \$221 ;
+    mantissas__2 <= \$222 ;
   always @(posedge clk)
-    exponents__2 <= \$222 ;
+    exponents__2 <= \$223 ;
   always @(posedge clk)
-    level3_write <= \$223 ;
+    level3_write <= \$224 ;
   always @(posedge clk)
-    level3_read <= \$224 ;
+    level3_read <= \$225 ;
   always @(posedge clk)
-    mantissas__3 <= \$225 ;
+    mantissas__3 <= \$226 ;
   always @(posedge clk)
-    exponents__3 <= \$226 ;
+    exponents__3 <= \$227 ;
   always @(posedge clk)
-    level4_write <= \$227 ;
+    level4_write <= \$228 ;
   always @(posedge clk)
-    level4_read <= \$228 ;
+    level4_read <= \$229 ;
   always @(posedge clk)
-    mantissas__4 <= \$229 ;
+    mantissas__4 <= \$230 ;
   always @(posedge clk)
-    exponents__4 <= \$230 ;
+    exponents__4 <= \$231 ;
   always @(posedge clk)
-    level5_write <= \$231 ;
+    level5_write <= \$232 ;
   always @(posedge clk)
-    level5_read <= \$232 ;
+    level5_read <= \$233 ;
   always @(posedge clk)
-    mantissas__5 <= \$233 ;
+    mantissas__5 <= \$234 ;
   always @(posedge clk)
-    exponents__5 <= \$234 ;
+    exponents__5 <= \$235 ;
   always @(posedge clk)
-    level6_write <= \$235 ;
+    level6_write <= \$236 ;
   always @(posedge clk)
-    level6_read <= \$236 ;
+    level6_read <= \$237 ;
   always @(posedge clk)
-    mantissas__6 <= \$237 ;
+    mantissas__6 <= \$238 ;
   always @(posedge clk)
-    exponents__6 <= \$238 ;
+    exponents__6 <= \$239 ;
   always @(posedge clk)
-    level7_write <= \$239 ;
+    level7_write <= \$240 ;
   always @(posedge clk)
-    level7_read <= \$240 ;
+    level7_read <= \$241 ;
   always @(posedge clk)
-    mantissas__7 <= \$241 ;
+    mantissas__7 <= \$242 ;
   always @(posedge clk)
-    exponents__7 <= \$242 ;
-  always @(posedge clk)
-    code_write <= \$243 ;
+    exponents__7 <= \$243 ;
   always @(posedge clk)
     code_mem__r_en <= \$244 ;
   always @(posedge clk)
     code_mem__busy <= \$245 ;
   always @(posedge clk)
-    code_mem__addr <= \$246 ;
+    code_mem__w_en <= \$246 ;
   always @(posedge clk)
-    code_lanes <= \$247 ;
+    code_mem__addr <= \$247 ;
   always @(posedge clk)
     read_lane <= \$248 ;
   always @(posedge clk)
@@ -1323,447 +1321,437 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347457;
+          \$156  = 32'd1247347457;
       3'h1:
-          \$155  = 32'd2097216;
+          \$156  = 32'd2097216;
       3'h2:
-          \$155  = 32'd134743044;
+          \$156  = 32'd134743044;
       3'h3:
-          \$155  = 32'd18219777;
+          \$156  = 32'd18219777;
       3'h4:
-          \$155  = 32'd0;
+          \$156  = 32'd0;
       3'h5:
-          \$155  = 32'd0;
+          \$156  = 32'd0;
       3'h6:
-          \$155  = 32'd0;
+          \$156  = 32'd0;
       3'h7:
-          \$155  = 32'd0;
+          \$156  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = \$7 ;
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = collected;
+    \$198  = \$7 ;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = request_valid;
+    \$199  = collected;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = decoded;
+    \$200  = request_valid;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = fetched;
+    \$201  = decoded;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = request_addr;
-    if (\$12 ) begin
-      \$202  = bus__addr;
-    end
+    \$202  = fetched;
     if (rst) begin
-      \$202  = 12'h000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = request_data;
+    \$203  = request_addr;
     if (\$12 ) begin
-      \$203  = bus__w_data;
+      \$203  = bus__addr;
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$203  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = request_write;
+    \$204  = request_data;
     if (\$12 ) begin
-      \$204  = bus__w_stb;
+      \$204  = bus__w_data;
     end
     if (rst) begin
-      \$204  = 1'h0;
+      \$204  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = register;
+    \$205  = request_write;
+    if (\$12 ) begin
+      \$205  = bus__w_stb;
+    end
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$206  = register;
     if (request_valid) begin
-      \$205  = request_addr[2:0];
+      \$206  = request_addr[2:0];
     end
     if (rst) begin
-      \$205  = 3'h0;
+      \$206  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = \$15 ;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = \$19 ;
+    \$207  = \$15 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = shift;
+    \$208  = \$19 ;
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$209  = shift;
     if (\$21 ) begin
-      \$208  = request_data[4:0];
+      \$209  = request_data[4:0];
     end
     if (rst) begin
-      \$208  = 5'h0a;
+      \$209  = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = \$27 ;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = \$33 ;
+    \$210  = \$27 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = \$38 ;
+    \$211  = \$33 ;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = \$44 ;
+    \$212  = \$38 ;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = mantissas__0;
+    \$213  = \$44 ;
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$214  = mantissas__0;
     if (level0_write) begin
-      \$213  = request_data[0];
+      \$214  = request_data[0];
     end
     if (rst) begin
-      \$213  = 1'h1;
+      \$214  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = exponents__0;
+    \$215  = exponents__0;
     if (level0_write) begin
-      \$214  = request_data[18:16];
+      \$215  = request_data[18:16];
     end
     if (rst) begin
-      \$214  = 3'h0;
+      \$215  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = \$49 ;
-    if (rst) begin
-      \$215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = \$55 ;
+    \$216  = \$49 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = mantissas__1;
+    \$217  = \$55 ;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$218  = mantissas__1;
     if (level1_write) begin
-      \$217  = request_data[0];
+      \$218  = request_data[0];
     end
     if (rst) begin
-      \$217  = 1'h1;
+      \$218  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = exponents__1;
+    \$219  = exponents__1;
     if (level1_write) begin
-      \$218  = request_data[18:16];
+      \$219  = request_data[18:16];
     end
     if (rst) begin
-      \$218  = 3'h1;
+      \$219  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = \$60 ;
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = \$66 ;
+    \$220  = \$60 ;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = mantissas__2;
+    \$221  = \$66 ;
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$222  = mantissas__2;
     if (level2_write) begin
-      \$221  = request_data[0];
+      \$222  = request_data[0];
     end
     if (rst) begin
-      \$221  = 1'h1;
+      \$222  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = exponents__2;
+    \$223  = exponents__2;
     if (level2_write) begin
-      \$222  = request_data[18:16];
+      \$223  = request_data[18:16];
     end
     if (rst) begin
-      \$222  = 3'h2;
+      \$223  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = \$71 ;
-    if (rst) begin
-      \$223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = \$77 ;
+    \$224  = \$71 ;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = mantissas__3;
+    \$225  = \$77 ;
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$226  = mantissas__3;
     if (level3_write) begin
-      \$225  = request_data[0];
+      \$226  = request_data[0];
     end
     if (rst) begin
-      \$225  = 1'h1;
+      \$226  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = exponents__3;
+    \$227  = exponents__3;
     if (level3_write) begin
-      \$226  = request_data[18:16];
+      \$227  = request_data[18:16];
     end
     if (rst) begin
-      \$226  = 3'h3;
+      \$227  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = \$82 ;
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = \$88 ;
+    \$228  = \$82 ;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = mantissas__4;
+    \$229  = \$88 ;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$230  = mantissas__4;
     if (level4_write) begin
-      \$229  = request_data[0];
+      \$230  = request_data[0];
     end
     if (rst) begin
-      \$229  = 1'h1;
+      \$230  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = exponents__4;
+    \$231  = exponents__4;
     if (level4_write) begin
-      \$230  = request_data[18:16];
+      \$231  = request_data[18:16];
     end
     if (rst) begin
-      \$230  = 3'h4;
+      \$231  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = \$93 ;
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = \$99 ;
+    \$232  = \$93 ;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = mantissas__5;
+    \$233  = \$99 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$234  = mantissas__5;
     if (level5_write) begin
-      \$233  = request_data[0];
+      \$234  = request_data[0];
     end
     if (rst) begin
-      \$233  = 1'h1;
+      \$234  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = exponents__5;
+    \$235  = exponents__5;
     if (level5_write) begin
-      \$234  = request_data[18:16];
+      \$235  = request_data[18:16];
     end
     if (rst) begin
-      \$234  = 3'h5;
+      \$235  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = \$104 ;
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = \$110 ;
+    \$236  = \$104 ;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = mantissas__6;
+    \$237  = \$110 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$238  = mantissas__6;
     if (level6_write) begin
-      \$237  = request_data[0];
+      \$238  = request_data[0];
     end
     if (rst) begin
-      \$237  = 1'h1;
+      \$238  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = exponents__6;
+    \$239  = exponents__6;
     if (level6_write) begin
-      \$238  = request_data[18:16];
+      \$239  = request_data[18:16];
     end
     if (rst) begin
-      \$238  = 3'h6;
+      \$239  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = \$115 ;
-    if (rst) begin
-      \$239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = \$121 ;
+    \$240  = \$115 ;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = mantissas__7;
+    \$241  = \$121 ;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$242  = mantissas__7;
     if (level7_write) begin
-      \$241  = request_data[0];
+      \$242  = request_data[0];
     end
     if (rst) begin
-      \$241  = 1'h1;
+      \$242  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = exponents__7;
+    \$243  = exponents__7;
     if (level7_write) begin
-      \$242  = request_data[18:16];
+      \$243  = request_data[18:16];
     end
     if (rst) begin
-      \$242  = 3'h7;
+      \$243  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = \$128 ;
-    if (rst) begin
-      \$243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = \$136 ;
+    \$244  = \$129 ;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = \$142 ;
+    \$245  = \$135 ;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = code_mem__addr;
-    if (request_valid) begin
-      \$246  = request_addr[10:2];
-    end
+    \$246  = \$144 [3:0];
     if (rst) begin
-      \$246  = 9'h000;
+      \$246  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = code_lanes;
+    \$247  = code_mem__addr;
     if (request_valid) begin
-      \$247  = \$143 [3:0];
+      \$247  = request_addr[10:2];
     end
     if (rst) begin
-      \$247  = 4'h0;
+      \$247  = 9'h000;
     end
   end
   always @* begin
@@ -1788,14 +1776,14 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = \$148 ;
+    \$250  = \$149 ;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = \$154 ;
+    \$251  = \$155 ;
     if (rst) begin
       \$251  = 1'h0;
     end
@@ -1811,13 +1799,13 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$253  = read_word;
     if (decoded) begin
-      \$253  = \$195 [31:0];
+      \$253  = \$196 [31:0];
     end
     if (bias_fetched) begin
       \$253  = { bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data[21], bias_mem__r_data };
     end
     if (code_collect) begin
-      \$253  = { 28'h0000000, \$196  };
+      \$253  = { 28'h0000000, \$197  };
     end
     if (rst) begin
       \$253  = 32'd0;
@@ -1863,28 +1851,29 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign staged7_e = exponents__7;
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0], request_data[3:0], request_data[3:0] };
+  assign code_w_en = code_mem__w_en;
   assign code_read = code_mem__r_en;
   assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$123  = request_addr[11];
-  assign \$131  = request_addr[11];
-  assign \$137  = request_addr[11];
-  assign \$163  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$168  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$171  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$175  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$178  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$184  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$187  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$191  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$124  = request_addr[11];
+  assign \$130  = request_addr[11];
+  assign \$136  = request_addr[11];
+  assign \$164  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$169  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$172  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$176  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$179  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$185  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$188  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$192  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, r__ready, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4
-, mantissas__5, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
+module \digits_mlp_pow2.layer0.datapath (x__valid, clk, rst, commit, x__ready, bias_mem__r_data, y__payload, r__ready, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
+, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, input_write__data);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4388,9 +4377,9 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [2:0] \$142 ;
   wire [2:0] \$143 ;
-  wire \$144 ;
+  wire [2:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -4402,16 +4391,16 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  reg [31:0] \$155 ;
-  wire [31:0] \$156 ;
-  wire \$157 ;
-  wire [1:0] \$158 ;
+  wire \$155 ;
+  reg [31:0] \$156 ;
+  wire [31:0] \$157 ;
+  wire \$158 ;
   wire [1:0] \$159 ;
   wire \$16 ;
   wire [1:0] \$160 ;
-  wire [31:0] \$161 ;
-  wire [4:0] \$162 ;
-  wire [33:0] \$163 ;
+  wire [1:0] \$161 ;
+  wire [31:0] \$162 ;
+  wire [4:0] \$163 ;
   wire [33:0] \$164 ;
   wire [33:0] \$165 ;
   wire [33:0] \$166 ;
@@ -4447,64 +4436,64 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   wire [33:0] \$193 ;
   wire [33:0] \$194 ;
   wire [33:0] \$195 ;
-  wire [3:0] \$196 ;
-  reg \$197 ;
+  wire [33:0] \$196 ;
+  wire [3:0] \$197 ;
   reg \$198 ;
   reg \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg [9:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg \$204 ;
-  reg [2:0] \$205 ;
-  reg \$206 ;
+  reg \$202 ;
+  reg [9:0] \$203 ;
+  reg [31:0] \$204 ;
+  reg \$205 ;
+  reg [2:0] \$206 ;
   reg \$207 ;
-  reg [4:0] \$208 ;
-  reg \$209 ;
+  reg \$208 ;
+  reg [4:0] \$209 ;
   wire \$21 ;
   reg \$210 ;
   reg \$211 ;
   reg \$212 ;
   reg \$213 ;
-  reg [2:0] \$214 ;
-  reg \$215 ;
+  reg \$214 ;
+  reg [2:0] \$215 ;
   reg \$216 ;
   reg \$217 ;
-  reg [2:0] \$218 ;
-  reg \$219 ;
+  reg \$218 ;
+  reg [2:0] \$219 ;
   wire \$22 ;
   reg \$220 ;
   reg \$221 ;
-  reg [2:0] \$222 ;
-  reg \$223 ;
+  reg \$222 ;
+  reg [2:0] \$223 ;
   reg \$224 ;
   reg \$225 ;
-  reg [2:0] \$226 ;
-  reg \$227 ;
+  reg \$226 ;
+  reg [2:0] \$227 ;
   reg \$228 ;
   reg \$229 ;
   wire \$23 ;
-  reg [2:0] \$230 ;
-  reg \$231 ;
+  reg \$230 ;
+  reg [2:0] \$231 ;
   reg \$232 ;
   reg \$233 ;
-  reg [2:0] \$234 ;
-  reg \$235 ;
+  reg \$234 ;
+  reg [2:0] \$235 ;
   reg \$236 ;
   reg \$237 ;
-  reg [2:0] \$238 ;
-  reg \$239 ;
+  reg \$238 ;
+  reg [2:0] \$239 ;
   wire \$24 ;
   reg \$240 ;
   reg \$241 ;
-  reg [2:0] \$242 ;
-  reg \$243 ;
+  reg \$242 ;
+  reg [2:0] \$243 ;
   reg \$244 ;
   reg \$245 ;
-  reg [7:0] \$246 ;
-  reg [1:0] \$247 ;
+  reg [1:0] \$246 ;
+  reg [7:0] \$247 ;
   reg \$248 ;
   reg [3:0] \$249 ;
   wire \$25 ;
@@ -4630,18 +4619,18 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   (* init = 1'h0 *)
   wire code_busy;
   reg code_collect = 1'h0;
-  reg [1:0] code_lanes = 2'h0;
   reg [7:0] code_mem__addr = 8'h00;
   reg code_mem__busy = 1'h0;
   wire [7:0] code_mem__r_data;
   reg code_mem__r_en = 1'h0;
   wire [7:0] code_mem__w_data;
-  wire [1:0] code_mem__w_en;
+  reg [1:0] code_mem__w_en = 2'h0;
   (* init = 1'h0 *)
   wire code_read;
   (* init = 8'h00 *)
   wire [7:0] code_row;
-  reg code_write = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] code_w_en;
   reg collected = 1'h0;
   wire commit;
   wire commit_pending;
@@ -4749,7 +4738,6 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \$1  = register == 3'h4;
   assign \$2  = register_write & \$1 ;
   assign commit = \$2  & request_data[0];
-  assign code_mem__w_en = code_write ? code_lanes : 2'h0;
   assign bias_mem__busy = bias_mem__w_en | bias_mem__r_en;
   assign \$3  = bus__w_stb | bus__r_stb;
   assign \$4  = | { collected, fetched, decoded, request_valid };
@@ -4870,172 +4858,171 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \$119  = request_addr[2:0] == 3'h7;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = \$117  & \$120 ;
-  assign \$122  = request_valid & request_write;
-  assign \$124  = request_addr[0] < 2'h2;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = request_addr[8:1] < 8'ha0;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = \$122  & \$127 ;
-  assign \$129  = ~ request_write;
-  assign \$130  = request_valid & \$129 ;
-  assign \$132  = request_addr[0] < 2'h2;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = request_addr[8:1] < 8'ha0;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = \$130  & \$135 ;
-  assign \$138  = request_addr[0] < 2'h2;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = request_addr[8:1] < 8'ha0;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = request_valid & \$141 ;
-  assign \$143  = 1'h1 << request_addr[0];
-  assign \$144  = request_valid & request_write;
-  assign \$145  = request_addr[9:4] == 1'h1;
-  assign \$146  = request_addr[3:0] < 4'ha;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = \$144  & \$147 ;
-  assign \$149  = ~ request_write;
-  assign \$150  = request_valid & \$149 ;
-  assign \$151  = request_addr[9:4] == 1'h1;
-  assign \$152  = request_addr[3:0] < 4'ha;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = \$150  & \$153 ;
-  assign \$156  = register_read ? \$155  : 32'd0;
-  assign \$157  = commit_pending ? 1'h1 : 1'h0;
-  assign \$158  = busy ? 2'h2 : 2'h0;
-  assign \$159  = { 1'h0, \$157  } | \$158 ;
-  assign \$160  = control_read ? \$159  : 2'h0;
-  assign \$161  = \$156  | { 30'h00000000, \$160  };
-  assign \$162  = shift_read ? shift : 5'h00;
-  assign \$164  = { 33'h000000000, mantissas__0 } | \$163 ;
-  assign \$165  = level0_read ? \$164  : 34'h000000000;
-  assign \$166  = { 29'h00000000, \$162  } | \$165 ;
-  assign \$167  = { 2'h0, \$161  } | \$166 ;
-  assign \$169  = { 33'h000000000, mantissas__1 } | \$168 ;
-  assign \$170  = level1_read ? \$169  : 34'h000000000;
-  assign \$172  = { 33'h000000000, mantissas__2 } | \$171 ;
-  assign \$173  = level2_read ? \$172  : 34'h000000000;
-  assign \$174  = \$170  | \$173 ;
-  assign \$176  = { 33'h000000000, mantissas__3 } | \$175 ;
-  assign \$177  = level3_read ? \$176  : 34'h000000000;
-  assign \$179  = { 33'h000000000, mantissas__4 } | \$178 ;
-  assign \$180  = level4_read ? \$179  : 34'h000000000;
-  assign \$181  = \$177  | \$180 ;
-  assign \$182  = \$174  | \$181 ;
-  assign \$183  = \$167  | \$182 ;
-  assign \$185  = { 33'h000000000, mantissas__5 } | \$184 ;
-  assign \$186  = level5_read ? \$185  : 34'h000000000;
-  assign \$188  = { 33'h000000000, mantissas__6 } | \$187 ;
-  assign \$189  = level6_read ? \$188  : 34'h000000000;
-  assign \$190  = \$186  | \$189 ;
-  assign \$192  = { 33'h000000000, mantissas__7 } | \$191 ;
-  assign \$193  = level7_read ? \$192  : 34'h000000000;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = \$183  | \$194 ;
+  assign \$122  = ~ request_write;
+  assign \$123  = request_valid & \$122 ;
+  assign \$125  = request_addr[0] < 2'h2;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = request_addr[8:1] < 8'ha0;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = \$123  & \$128 ;
+  assign \$131  = request_addr[0] < 2'h2;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = request_addr[8:1] < 8'ha0;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = request_valid & \$134 ;
+  assign \$137  = request_addr[0] < 2'h2;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = request_addr[8:1] < 8'ha0;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = request_write & \$140 ;
+  assign \$142  = 1'h1 << request_addr[0];
+  assign \$143  = \$141  ? \$142  : 3'h0;
+  assign \$144  = request_valid ? \$143  : 3'h0;
+  assign \$145  = request_valid & request_write;
+  assign \$146  = request_addr[9:4] == 1'h1;
+  assign \$147  = request_addr[3:0] < 4'ha;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = \$145  & \$148 ;
+  assign \$150  = ~ request_write;
+  assign \$151  = request_valid & \$150 ;
+  assign \$152  = request_addr[9:4] == 1'h1;
+  assign \$153  = request_addr[3:0] < 4'ha;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = \$151  & \$154 ;
+  assign \$157  = register_read ? \$156  : 32'd0;
+  assign \$158  = commit_pending ? 1'h1 : 1'h0;
+  assign \$159  = busy ? 2'h2 : 2'h0;
+  assign \$160  = { 1'h0, \$158  } | \$159 ;
+  assign \$161  = control_read ? \$160  : 2'h0;
+  assign \$162  = \$157  | { 30'h00000000, \$161  };
+  assign \$163  = shift_read ? shift : 5'h00;
+  assign \$165  = { 33'h000000000, mantissas__0 } | \$164 ;
+  assign \$166  = level0_read ? \$165  : 34'h000000000;
+  assign \$167  = { 29'h00000000, \$163  } | \$166 ;
+  assign \$168  = { 2'h0, \$162  } | \$167 ;
+  assign \$170  = { 33'h000000000, mantissas__1 } | \$169 ;
+  assign \$171  = level1_read ? \$170  : 34'h000000000;
+  assign \$173  = { 33'h000000000, mantissas__2 } | \$172 ;
+  assign \$174  = level2_read ? \$173  : 34'h000000000;
+  assign \$175  = \$171  | \$174 ;
+  assign \$177  = { 33'h000000000, mantissas__3 } | \$176 ;
+  assign \$178  = level3_read ? \$177  : 34'h000000000;
+  assign \$180  = { 33'h000000000, mantissas__4 } | \$179 ;
+  assign \$181  = level4_read ? \$180  : 34'h000000000;
+  assign \$182  = \$178  | \$181 ;
+  assign \$183  = \$175  | \$182 ;
+  assign \$184  = \$168  | \$183 ;
+  assign \$186  = { 33'h000000000, mantissas__5 } | \$185 ;
+  assign \$187  = level5_read ? \$186  : 34'h000000000;
+  assign \$189  = { 33'h000000000, mantissas__6 } | \$188 ;
+  assign \$190  = level6_read ? \$189  : 34'h000000000;
+  assign \$191  = \$187  | \$190 ;
+  assign \$193  = { 33'h000000000, mantissas__7 } | \$192 ;
+  assign \$194  = level7_read ? \$193  : 34'h000000000;
+  assign \$195  = \$191  | \$194 ;
+  assign \$196  = \$184  | \$195 ;
   assign \$455  = read_lane * 3'h4;
-  assign \$196  = code_mem__r_data >> \$455 ;
+  assign \$197  = code_mem__r_data >> \$455 ;
   always @(posedge clk)
-    request_valid <= \$197 ;
+    request_valid <= \$198 ;
   always @(posedge clk)
-    bus__ack <= \$198 ;
+    bus__ack <= \$199 ;
   always @(posedge clk)
-    decoded <= \$199 ;
+    decoded <= \$200 ;
   always @(posedge clk)
-    fetched <= \$200 ;
+    fetched <= \$201 ;
   always @(posedge clk)
-    collected <= \$201 ;
+    collected <= \$202 ;
   always @(posedge clk)
-    request_addr <= \$202 ;
+    request_addr <= \$203 ;
   always @(posedge clk)
-    request_data <= \$203 ;
+    request_data <= \$204 ;
   always @(posedge clk)
-    request_write <= \$204 ;
+    request_write <= \$205 ;
   always @(posedge clk)
-    register <= \$205 ;
+    register <= \$206 ;
   always @(posedge clk)
-    register_write <= \$206 ;
+    register_write <= \$207 ;
   always @(posedge clk)
-    register_read <= \$207 ;
+    register_read <= \$208 ;
   always @(posedge clk)
-    shift <= \$208 ;
+    shift <= \$209 ;
   always @(posedge clk)
-    control_read <= \$209 ;
+    control_read <= \$210 ;
   always @(posedge clk)
-    shift_read <= \$210 ;
+    shift_read <= \$211 ;
   always @(posedge clk)
-    level0_write <= \$211 ;
+    level0_write <= \$212 ;
   always @(posedge clk)
-    level0_read <= \$212 ;
+    level0_read <= \$213 ;
   always @(posedge clk)
-    mantissas__0 <= \$213 ;
+    mantissas__0 <= \$214 ;
   always @(posedge clk)
-    exponents__0 <= \$214 ;
+    exponents__0 <= \$215 ;
   always @(posedge clk)
-    level1_write <= \$215 ;
+    level1_write <= \$216 ;
   always @(posedge clk)
-    level1_read <= \$216 ;
+    level1_read <= \$217 ;
   always @(posedge clk)
-    mantissas__1 <= \$217 ;
+    mantissas__1 <= \$218 ;
   always @(posedge clk)
-    exponents__1 <= \$218 ;
+    exponents__1 <= \$219 ;
   always @(posedge clk)
-    level2_write <= \$219 ;
+    level2_write <= \$220 ;
   always @(posedge clk)
-    level2_read <= \$220 ;
+    level2_read <= \$221 ;
   always @(posedge clk)
-    mantissas__2 <= \$221 ;
+    mantissas__2 <= \$222 ;
   always @(posedge clk)
-    exponents__2 <= \$222 ;
+    exponents__2 <= \$223 ;
   always @(posedge clk)
-    level3_write <= \$223 ;
+    level3_write <= \$224 ;
   always @(posedge clk)
-    level3_read <= \$224 ;
+    level3_read <= \$225 ;
   always @(posedge clk)
-    mantissas__3 <= \$225 ;
+    mantissas__3 <= \$226 ;
   always @(posedge clk)
-    exponents__3 <= \$226 ;
+    exponents__3 <= \$227 ;
   always @(posedge clk)
-    level4_write <= \$227 ;
+    level4_write <= \$228 ;
   always @(posedge clk)
-    level4_read <= \$228 ;
+    level4_read <= \$229 ;
   always @(posedge clk)
-    mantissas__4 <= \$229 ;
+    mantissas__4 <= \$230 ;
   always @(posedge clk)
-    exponents__4 <= \$230 ;
+    exponents__4 <= \$231 ;
   always @(posedge clk)
-    level5_write <= \$231 ;
+    level5_write <= \$232 ;
   always @(posedge clk)
-    level5_read <= \$232 ;
+    level5_read <= \$233 ;
   always @(posedge clk)
-    mantissas__5 <= \$233 ;
+    mantissas__5 <= \$234 ;
   always @(posedge clk)
-    exponents__5 <= \$234 ;
+    exponents__5 <= \$235 ;
   always @(posedge clk)
-    level6_write <= \$235 ;
+    level6_write <= \$236 ;
   always @(posedge clk)
-    level6_read <= \$236 ;
+    level6_read <= \$237 ;
   always @(posedge clk)
-    mantissas__6 <= \$237 ;
+    mantissas__6 <= \$238 ;
   always @(posedge clk)
-    exponents__6 <= \$238 ;
+    exponents__6 <= \$239 ;
   always @(posedge clk)
-    level7_write <= \$239 ;
+    level7_write <= \$240 ;
   always @(posedge clk)
-    level7_read <= \$240 ;
+    level7_read <= \$241 ;
   always @(posedge clk)
-    mantissas__7 <= \$241 ;
+    mantissas__7 <= \$242 ;
   always @(posedge clk)
-    exponents__7 <= \$242 ;
-  always @(posedge clk)
-    code_write <= \$243 ;
+    exponents__7 <= \$243 ;
   always @(posedge clk)
     code_mem__r_en <= \$244 ;
   always @(posedge clk)
     code_mem__busy <= \$245 ;
   always @(posedge clk)
-    code_mem__addr <= \$246 ;
+    code_mem__w_en <= \$246 ;
   always @(posedge clk)
-    code_lanes <= \$247 ;
+    code_mem__addr <= \$247 ;
   always @(posedge clk)
     read_lane <= \$248 ;
   always @(posedge clk)
@@ -5096,447 +5083,437 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     (* full_case = 32'd1 *)
     casez (register)
       3'h0:
-          \$155  = 32'd1247347457;
+          \$156  = 32'd1247347457;
       3'h1:
-          \$155  = 32'd655392;
+          \$156  = 32'd655392;
       3'h2:
-          \$155  = 32'd134743042;
+          \$156  = 32'd134743042;
       3'h3:
-          \$155  = 32'd1377025;
+          \$156  = 32'd1377025;
       3'h4:
-          \$155  = 32'd0;
+          \$156  = 32'd0;
       3'h5:
-          \$155  = 32'd0;
+          \$156  = 32'd0;
       3'h6:
-          \$155  = 32'd0;
+          \$156  = 32'd0;
       3'h7:
-          \$155  = 32'd0;
+          \$156  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = \$7 ;
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = collected;
+    \$198  = \$7 ;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = request_valid;
+    \$199  = collected;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = decoded;
+    \$200  = request_valid;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = fetched;
+    \$201  = decoded;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = request_addr;
-    if (\$12 ) begin
-      \$202  = bus__addr;
-    end
+    \$202  = fetched;
     if (rst) begin
-      \$202  = 10'h000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = request_data;
+    \$203  = request_addr;
     if (\$12 ) begin
-      \$203  = bus__w_data;
+      \$203  = bus__addr;
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$203  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = request_write;
+    \$204  = request_data;
     if (\$12 ) begin
-      \$204  = bus__w_stb;
+      \$204  = bus__w_data;
     end
     if (rst) begin
-      \$204  = 1'h0;
+      \$204  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = register;
+    \$205  = request_write;
+    if (\$12 ) begin
+      \$205  = bus__w_stb;
+    end
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$206  = register;
     if (request_valid) begin
-      \$205  = request_addr[2:0];
+      \$206  = request_addr[2:0];
     end
     if (rst) begin
-      \$205  = 3'h0;
+      \$206  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = \$15 ;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = \$19 ;
+    \$207  = \$15 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = shift;
+    \$208  = \$19 ;
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$209  = shift;
     if (\$21 ) begin
-      \$208  = request_data[4:0];
+      \$209  = request_data[4:0];
     end
     if (rst) begin
-      \$208  = 5'h08;
+      \$209  = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = \$27 ;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = \$33 ;
+    \$210  = \$27 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = \$38 ;
+    \$211  = \$33 ;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = \$44 ;
+    \$212  = \$38 ;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = mantissas__0;
+    \$213  = \$44 ;
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$214  = mantissas__0;
     if (level0_write) begin
-      \$213  = request_data[0];
+      \$214  = request_data[0];
     end
     if (rst) begin
-      \$213  = 1'h1;
+      \$214  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = exponents__0;
+    \$215  = exponents__0;
     if (level0_write) begin
-      \$214  = request_data[18:16];
+      \$215  = request_data[18:16];
     end
     if (rst) begin
-      \$214  = 3'h0;
+      \$215  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = \$49 ;
-    if (rst) begin
-      \$215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = \$55 ;
+    \$216  = \$49 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = mantissas__1;
+    \$217  = \$55 ;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$218  = mantissas__1;
     if (level1_write) begin
-      \$217  = request_data[0];
+      \$218  = request_data[0];
     end
     if (rst) begin
-      \$217  = 1'h1;
+      \$218  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = exponents__1;
+    \$219  = exponents__1;
     if (level1_write) begin
-      \$218  = request_data[18:16];
+      \$219  = request_data[18:16];
     end
     if (rst) begin
-      \$218  = 3'h1;
+      \$219  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = \$60 ;
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = \$66 ;
+    \$220  = \$60 ;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = mantissas__2;
+    \$221  = \$66 ;
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$222  = mantissas__2;
     if (level2_write) begin
-      \$221  = request_data[0];
+      \$222  = request_data[0];
     end
     if (rst) begin
-      \$221  = 1'h1;
+      \$222  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = exponents__2;
+    \$223  = exponents__2;
     if (level2_write) begin
-      \$222  = request_data[18:16];
+      \$223  = request_data[18:16];
     end
     if (rst) begin
-      \$222  = 3'h2;
+      \$223  = 3'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = \$71 ;
-    if (rst) begin
-      \$223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = \$77 ;
+    \$224  = \$71 ;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = mantissas__3;
+    \$225  = \$77 ;
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$226  = mantissas__3;
     if (level3_write) begin
-      \$225  = request_data[0];
+      \$226  = request_data[0];
     end
     if (rst) begin
-      \$225  = 1'h1;
+      \$226  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = exponents__3;
+    \$227  = exponents__3;
     if (level3_write) begin
-      \$226  = request_data[18:16];
+      \$227  = request_data[18:16];
     end
     if (rst) begin
-      \$226  = 3'h3;
+      \$227  = 3'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = \$82 ;
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = \$88 ;
+    \$228  = \$82 ;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = mantissas__4;
+    \$229  = \$88 ;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$230  = mantissas__4;
     if (level4_write) begin
-      \$229  = request_data[0];
+      \$230  = request_data[0];
     end
     if (rst) begin
-      \$229  = 1'h1;
+      \$230  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = exponents__4;
+    \$231  = exponents__4;
     if (level4_write) begin
-      \$230  = request_data[18:16];
+      \$231  = request_data[18:16];
     end
     if (rst) begin
-      \$230  = 3'h4;
+      \$231  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = \$93 ;
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = \$99 ;
+    \$232  = \$93 ;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = mantissas__5;
+    \$233  = \$99 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$234  = mantissas__5;
     if (level5_write) begin
-      \$233  = request_data[0];
+      \$234  = request_data[0];
     end
     if (rst) begin
-      \$233  = 1'h1;
+      \$234  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = exponents__5;
+    \$235  = exponents__5;
     if (level5_write) begin
-      \$234  = request_data[18:16];
+      \$235  = request_data[18:16];
     end
     if (rst) begin
-      \$234  = 3'h5;
+      \$235  = 3'h5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = \$104 ;
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = \$110 ;
+    \$236  = \$104 ;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = mantissas__6;
+    \$237  = \$110 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$238  = mantissas__6;
     if (level6_write) begin
-      \$237  = request_data[0];
+      \$238  = request_data[0];
     end
     if (rst) begin
-      \$237  = 1'h1;
+      \$238  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = exponents__6;
+    \$239  = exponents__6;
     if (level6_write) begin
-      \$238  = request_data[18:16];
+      \$239  = request_data[18:16];
     end
     if (rst) begin
-      \$238  = 3'h6;
+      \$239  = 3'h6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = \$115 ;
-    if (rst) begin
-      \$239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = \$121 ;
+    \$240  = \$115 ;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = mantissas__7;
+    \$241  = \$121 ;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$242  = mantissas__7;
     if (level7_write) begin
-      \$241  = request_data[0];
+      \$242  = request_data[0];
     end
     if (rst) begin
-      \$241  = 1'h1;
+      \$242  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = exponents__7;
+    \$243  = exponents__7;
     if (level7_write) begin
-      \$242  = request_data[18:16];
+      \$243  = request_data[18:16];
     end
     if (rst) begin
-      \$242  = 3'h7;
+      \$243  = 3'h7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = \$128 ;
-    if (rst) begin
-      \$243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = \$136 ;
+    \$244  = \$129 ;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = \$142 ;
+    \$245  = \$135 ;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = code_mem__addr;
-    if (request_valid) begin
-      \$246  = request_addr[8:1];
-    end
+    \$246  = \$144 [1:0];
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = code_lanes;
+    \$247  = code_mem__addr;
     if (request_valid) begin
-      \$247  = \$143 [1:0];
+      \$247  = request_addr[8:1];
     end
     if (rst) begin
-      \$247  = 2'h0;
+      \$247  = 8'h00;
     end
   end
   always @* begin
@@ -5561,14 +5538,14 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = \$148 ;
+    \$250  = \$149 ;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = \$154 ;
+    \$251  = \$155 ;
     if (rst) begin
       \$251  = 1'h0;
     end
@@ -5584,13 +5561,13 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$253  = read_word;
     if (decoded) begin
-      \$253  = \$195 [31:0];
+      \$253  = \$196 [31:0];
     end
     if (bias_fetched) begin
       \$253  = { bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data[20], bias_mem__r_data };
     end
     if (code_collect) begin
-      \$253  = { 28'h0000000, \$196  };
+      \$253  = { 28'h0000000, \$197  };
     end
     if (rst) begin
       \$253  = 32'd0;
@@ -5636,28 +5613,29 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign staged7_e = exponents__7;
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0] };
+  assign code_w_en = code_mem__w_en;
   assign code_read = code_mem__r_en;
   assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[20:0];
   assign bias_write = bias_mem__w_en;
   assign bias_read = bias_mem__r_en;
-  assign \$123  = request_addr[9];
-  assign \$131  = request_addr[9];
-  assign \$137  = request_addr[9];
-  assign \$163  = { 15'h0000, exponents__0, 16'h0000 };
-  assign \$168  = { 15'h0000, exponents__1, 16'h0000 };
-  assign \$171  = { 15'h0000, exponents__2, 16'h0000 };
-  assign \$175  = { 15'h0000, exponents__3, 16'h0000 };
-  assign \$178  = { 15'h0000, exponents__4, 16'h0000 };
-  assign \$184  = { 15'h0000, exponents__5, 16'h0000 };
-  assign \$187  = { 15'h0000, exponents__6, 16'h0000 };
-  assign \$191  = { 15'h0000, exponents__7, 16'h0000 };
+  assign \$124  = request_addr[9];
+  assign \$130  = request_addr[9];
+  assign \$136  = request_addr[9];
+  assign \$164  = { 15'h0000, exponents__0, 16'h0000 };
+  assign \$169  = { 15'h0000, exponents__1, 16'h0000 };
+  assign \$172  = { 15'h0000, exponents__2, 16'h0000 };
+  assign \$176  = { 15'h0000, exponents__3, 16'h0000 };
+  assign \$179  = { 15'h0000, exponents__4, 16'h0000 };
+  assign \$185  = { 15'h0000, exponents__5, 16'h0000 };
+  assign \$188  = { 15'h0000, exponents__6, 16'h0000 };
+  assign \$192  = { 15'h0000, exponents__7, 16'h0000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, code_write__en, x__ready, bias_mem__r_data, y__payload, input_write__data, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5
-, exponents__5, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
+module \digits_mlp_pow2.layer1.datapath (clk, rst, commit, x__ready, bias_mem__r_data, y__payload, input_write__data, write__data, shift, mantissas__0, exponents__0, mantissas__1, exponents__1, mantissas__2, exponents__2, mantissas__3, exponents__3, mantissas__4, exponents__4, mantissas__5, exponents__5
+, mantissas__6, exponents__6, mantissas__7, exponents__7, code_mem__r_en, code_write__en, code_write__addr, write__addr, write__en, bias_mem__r_en, busy, commit_pending, code_mem__r_data, y__valid, x__valid, r__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;

@@ -120,7 +120,7 @@ class SinglePortCodes(wiring.Component):
                     i_ADDRESS=self.addr[:low_bits],
                     i_DATAIN=data_in.word_select(block, SPRAM_WIDTH),
                     i_MASKWREN=mask,
-                    i_WREN=writing & mask.any(),
+                    i_WREN=mask.any(),  # the block holds a lane being written
                     i_CHIPSELECT=selected,
                     i_CLOCK=ClockSignal("sync"),
                     i_STANDBY=0,

@@ -258,13 +258,16 @@ class ConfiguredLayer(wiring.Component):
         hit, offset = region("codes")
         row, lane = offset[lane_bits:], offset[:lane_bits]
         code_row = Signal(len(row) or 1)
-        code_lanes = Signal(config.lanes)  # the lane fields the request writes
+        # the lane fields the access step writes (zero in every other cycle): flip-flops, so
+        # a memory's write enables (SPRAM's sit far from the logic) start from them
+        code_w_en = Signal(config.lanes)
         code_hit = hit & (lane < config.lanes) & (row < config.code_rows)
-        code_write, code_read = access("code", code_hit)
-        code_busy = Signal()  # code_write | code_read, its own flip-flop (x.ready reads it)
+        code_read = read_flag("code", code_hit)
+        code_busy = Signal()  # a code write | code_read, its own flip-flop (x.ready reads it)
         takes_port = code_hit  # the request reads or writes a code row
+        writes = Mux(request_write & code_hit, Const(1, config.lanes) << lane, 0)
         lane_data = request_data[: config.code_bits].replicate(config.lanes)
-        row_select, lanes_select = row, Const(1, config.lanes) << lane
+        row_select = row
         if register_map.has("packed_codes"):
             # packed word row * words_p2 + word: codes_per_word lane fields from one write
             per_word = register_map.codes_per_word
@@ -279,24 +282,26 @@ class ConfiguredLayer(wiring.Component):
             takes_port = takes_port | (request_write & packed_target)
             packed_lanes = Const((1 << per_word) - 1, config.lanes) << word * per_word
             row_select = Mux(packed_hit, packed_row, row)
-            lanes_select = Mux(packed_hit, packed_lanes, lanes_select)
+            writes = Mux(request_write & packed_target, packed_lanes, writes)
             fields = request_data[: per_word * config.code_bits]
             lane_data = Mux(
                 packed_write,
                 fields.replicate(-(-config.lanes // per_word))[: config.lanes * config.code_bits],
                 lane_data,
             )
-            code_write = code_write | packed_write
-        m.d.sync += code_busy.eq(request_valid & takes_port)
+        m.d.sync += [
+            code_busy.eq(request_valid & takes_port),
+            code_w_en.eq(Mux(request_valid, writes, 0)),
+        ]
         with m.If(request_valid):
-            m.d.sync += [code_row.eq(row_select), code_lanes.eq(lanes_select)]
+            m.d.sync += code_row.eq(row_select)
         memory = datapath.code_mem
         m.d.comb += [
             memory.addr.eq(code_row),
             memory.w_data.eq(lane_data),
-            memory.w_en.eq(Mux(code_write, code_lanes, 0)),
+            memory.w_en.eq(code_w_en),
             memory.r_en.eq(code_read),
-            memory.busy.eq(code_busy),  # code_lanes is never 0 with a write
+            memory.busy.eq(code_busy),  # code_w_en is never 0 with a write
         ]
         with m.If(request_valid):
             m.d.sync += read_lane.eq(lane)

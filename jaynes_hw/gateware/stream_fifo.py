@@ -148,12 +148,16 @@ class SkidBuffer(wiring.Component):
             self.r.valid.eq(out_valid),
             self.r.payload.eq(out_payload),
         ]
-        with m.If(~out_valid | self.r.ready):  # the output register is free next cycle
-            m.d.sync += [
-                out_valid.eq(skid_valid | self.w.valid),
-                out_payload.eq(Mux(skid_valid, skid_payload, self.w.payload)),
-                skid_valid.eq(0),
-            ]
-        with m.Elif(self.w.valid & ~skid_valid):
-            m.d.sync += [skid_valid.eq(1), skid_payload.eq(self.w.payload)]
+        # Each flag's next value is one expression of four bits (one iCE40 LUT ahead of a
+        # plain flip-flop), and the skid register loads whenever it is empty: ``r.ready``
+        # reaches the two flags and the output register's enable only.
+        output_free = ~out_valid | self.r.ready  # the output register is free next cycle
+        m.d.sync += [
+            out_valid.eq(Mux(output_free, skid_valid | self.w.valid, out_valid)),
+            skid_valid.eq(~output_free & (skid_valid | self.w.valid)),
+        ]
+        with m.If(output_free):
+            m.d.sync += out_payload.eq(Mux(skid_valid, skid_payload, self.w.payload))
+        with m.If(~skid_valid):
+            m.d.sync += skid_payload.eq(self.w.payload)
         return m

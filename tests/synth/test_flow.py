@@ -184,38 +184,83 @@ def test_the_clock_is_found_from_the_fmax_and_made_by_the_pll(tmp_path):
     assert (tmp_path / "top.bin").stat().st_size == UP5K_BITSTREAM_BYTES
 
 
-def test_a_rebuild_that_fails_keeps_the_build_before(tmp_path):
-    """Near a full device nextpnr's placer can fail on a rebuild at a lower clock where the
-    first build placed (the digits CNN on the UP5K, 96 % full): the clock search stops there,
-    keeps the build it has and records the failed pass; a failing first build is the error.
-    The builds are scripted here (the placer's failure is not reproducible on demand); the
-    PLL settings are the real ones."""
+def _scripted_search(tmp_path, outcomes):
+    """``_find_clock`` over scripted builds (nextpnr's placement noise and placer failures
+    are not reproducible on demand; the PLL settings are the real ones): ``outcomes`` is
+    each build's Fmax in MHz, or None for a build that fails. Returns the search's result
+    and each build's (clock in MHz, seeds)."""
     from jaynes_hw.boards.export import board_pll
     from jaynes_hw.support.errors import UserError
     from jaynes_hw.synth.flow import _find_clock
 
     board = board_named("icebreaker")
-    first_pll = board_pll(board)
-    clocks = []
+    calls = []
 
-    def build(pll, directory, fail_on=2):
-        clocks.append(pll.output_hz)
-        if len(clocks) == fail_on:
+    def build(pll, directory, seeds):
+        calls.append((pll.output_hz / 1e6, seeds))
+        fmax_mhz = outcomes[len(calls) - 1]
+        if fmax_mhz is None:
             raise UserError("place and route for icebreaker failed (the design may not fit)")
         directory.mkdir(parents=True)
-        (directory / "top.bin").write_bytes(b"pass %d" % len(clocks))
-        return {"fmax_mhz": 37.7}
+        (directory / "top.bin").write_bytes(b"pass %d" % len(calls))
+        return {"fmax_mhz": fmax_mhz}
 
-    pll, report, passes = _find_clock(board, 3_000_000, first_pll, build, tmp_path)
-    assert len(clocks) == 2 and clocks[1] < clocks[0]  # the rebuild aimed under 37.7 MHz
-    assert pll.output_hz == first_pll.output_hz and report["fmax_mhz"] == 37.7
-    assert (tmp_path / "top.bin").read_bytes() == b"pass 1"
-    assert [entry["fmax_mhz"] for entry in passes] == [37.7, None]
-    assert passes[1]["clock_mhz"] == clocks[1] / 1e6
-    assert "failed" not in passes[0] and "may not fit" in passes[1]["failed"]
+    result = _find_clock(board, 3_000_000, board_pll(board), (1, 2), build, tmp_path)
+    return result, calls
 
-    clocks.clear()
+
+def test_the_clock_search_climbs_while_builds_meet_and_keeps_the_fastest_met(tmp_path):
+    (pll, report, passes), calls = _scripted_search(tmp_path, [53.0, 54.0, 51.0])
+    clocks = [clock for clock, _ in calls]
+    assert clocks[0] == 48.0 and 48.0 < clocks[1] <= 53.0  # the climb aims under 53 MHz
+    assert clocks[2] <= 54.0 and len(calls) == 3  # missed at 51: the search stops
+    assert pll.output_hz / 1e6 == clocks[1] and report["fmax_mhz"] == 54.0
+    assert (tmp_path / "top.bin").read_bytes() == b"pass 2"
+    assert [entry["fmax_mhz"] for entry in passes] == [53.0, 54.0, 51.0]
+
+
+def test_a_climb_that_misses_is_followed_by_one_under_its_fmax(tmp_path):
+    from jaynes_hw.synth.flow import MISS_MARGIN
+
+    (pll, report, _), calls = _scripted_search(tmp_path, [55.0, 53.0, 52.0, 40.0])
+    clocks = [clock for clock, _ in calls]
+    assert clocks[1] > 53.0  # the climb towards 55 MHz missed at 53
+    assert 48.0 < clocks[2] <= 53.0 * (1 - MISS_MARGIN)  # between the met 48 and the miss
+    assert pll.output_hz / 1e6 == clocks[2] and report["fmax_mhz"] == 52.0
+    assert (tmp_path / "top.bin").read_bytes() == b"pass 3"
+
+
+def test_after_a_miss_the_clock_search_aims_under_the_fmax_reached(tmp_path):
+    """The digits CNN near a full UP5K: the first build misses 48 MHz at 37.7; a rebuild
+    at the highest PLL clock under 37.7 MHz would miss again as often as not."""
+    from jaynes_hw.synth.flow import MISS_MARGIN
+
+    (pll, report, _), calls = _scripted_search(tmp_path, [37.7, 35.0, 34.0])
+    clocks = [clock for clock, _ in calls]
+    assert clocks[1] <= 37.7 * (1 - MISS_MARGIN) and clocks[2] <= 35.0 * (1 - MISS_MARGIN)
+    assert len(calls) == 3 and pll.output_hz / 1e6 == clocks[2]  # met at the third
+    assert report["fmax_mhz"] == 34.0 and (tmp_path / "top.bin").read_bytes() == b"pass 3"
+
+
+def test_a_rebuild_that_fails_is_retried_with_other_seeds(tmp_path):
+    (pll, report, passes), calls = _scripted_search(tmp_path, [37.7, None, 37.0])
+    assert calls[1][0] == calls[2][0] and calls[1][1] == (1, 2) and calls[2][1] == (3, 4)
+    assert pll.output_hz / 1e6 == calls[2][0] and report["fmax_mhz"] == 37.0
+    assert passes[1]["fmax_mhz"] is None and "may not fit" in passes[1]["failed"]
+    assert (tmp_path / "top.bin").read_bytes() == b"pass 3"
+
+
+def test_when_no_build_meets_its_clock_the_closest_is_kept(tmp_path):
+    """Two failures end the search; of the builds that placed, the one whose Fmax came
+    closest to its clock is kept (and reported as missing timing by ``synthesize``)."""
+    (pll, report, passes), calls = _scripted_search(tmp_path, [37.7, 34.1, None, None])
+    assert len(calls) == 4 and report["fmax_mhz"] == 34.1
+    assert pll.output_hz / 1e6 == calls[1][0] and (tmp_path / "top.bin").read_bytes() == b"pass 2"
+    assert [entry.get("failed", "")[:5] for entry in passes] == ["", "", "place", "place"]
+
+
+def test_a_first_build_that_fails_is_the_error(tmp_path):
+    from jaynes_hw.support.errors import UserError
+
     with pytest.raises(UserError, match="may not fit"):
-        _find_clock(board, 3_000_000, first_pll,
-                    lambda pll, directory: build(pll, directory, fail_on=1),
-                    tmp_path / "again")  # fmt: skip
+        _scripted_search(tmp_path, [None])
