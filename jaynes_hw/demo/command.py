@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.contract.design import Design
+from jaynes_hw.contract.host_protocol import DEFAULT_BAUD, link_bound_rate
 from jaynes_hw.sim.runner import SIMULATORS
 from jaynes_hw.support.errors import UserError
 
@@ -244,10 +245,20 @@ def result_document(
 ) -> dict:
     """A demo's JSON document: accuracies (``float``, ``int8``, ``int4`` given; the hardware's
     from ``played``, ``play_codebooks``'s result), the retune, and the board's rate at
-    ``board`` = (Fmax in MHz, where it came from)."""
-    board_name, fmax_mhz, fmax_source = board
+    ``board`` (``board_fmax``'s figures). ``inferences_per_second`` is the core's at the
+    clock the chip runs at; ``board_inferences_per_second`` the lesser of that and what
+    the host link carries at its default baud: what a host gets from the board."""
     generated = played["generated"]
     cycles = played["cycles_per_inference"]
+    layers = generated.manifest.layers
+    core_rate = board["clock_mhz"] * 1e6 / cycles
+    link_rate = link_bound_rate(
+        DEFAULT_BAUD,
+        layers[0].values_in,
+        layers[-1].values_out,
+        layers[0].config.act_bits,
+        layers[-1].config.out_bits,
+    )
     return {
         "dataset": f"scikit-learn digits (8x8), {len(split.x_train)} train / "
         f"{len(split.x_test)} test",
@@ -258,11 +269,12 @@ def result_document(
         "accuracy": {**accuracies, "lognormal_hw": played["retune"]["before"]},
         "retune": played["retune"],
         "macs_per_inference": sum(layer.macs for layer in generated.manifest.layers),
-        "inferences_per_second": fmax_mhz * 1e6 / cycles,
-        "board": {
-            "name": board_name,
-            "fmax_mhz": fmax_mhz,
-            "fmax_source": fmax_source,
+        "inferences_per_second": core_rate,
+        "link_inferences_per_second": link_rate,
+        "board_inferences_per_second": min(core_rate, link_rate),
+        "board": board
+        | {
+            "baud": DEFAULT_BAUD,
             "cycles_per_inference": cycles,  # measured, back to back
             "cycles_per_inference_bound": generated.vector_period,
         },
@@ -277,21 +289,33 @@ def demo_board(args) -> str:
     return BOARD if args.board is None else args.board
 
 
-def board_fmax(
-    args, manifest: Path, progress: Progress, *, self_test: bool = True
-) -> tuple[str, float, str]:
-    """(board, Fmax in MHz, ``given`` or ``synthesized``); ``self_test``: build the host
+def board_fmax(args, manifest: Path, progress: Progress, *, self_test: bool = True) -> dict:
+    """The board's figures: ``name``, ``fmax_mhz`` and ``fmax_source`` (``given`` by
+    ``--fmax-mhz``, or ``synthesized``), ``clock_mhz`` (the PLL clock the chip runs at; the
+    Fmax when given) and ``timing_met`` (None when given). ``self_test``: build the host
     link's self-test."""
     board = demo_board(args)
     if args.fmax_mhz is not None:
         progress.step(f"Fmax {args.fmax_mhz:g} MHz as given (--fmax-mhz): no FPGA build")
-        return board, args.fmax_mhz, "given"
+        return {
+            "name": board,
+            "fmax_mhz": args.fmax_mhz,
+            "fmax_source": "given",
+            "clock_mhz": args.fmax_mhz,
+            "timing_met": None,
+        }
     from jaynes_hw.synth.flow import synthesize
 
     link = "" if self_test else ", the host link without its self-test"
     progress.step(f"placing and routing the network for the {board} (YoWASP yosys + nextpnr{link})")
     report = synthesize(board, manifest, args.out / "synth", self_test=self_test)
-    return board, float(report["fmax_mhz"]), "synthesized"
+    return {
+        "name": board,
+        "fmax_mhz": float(report["fmax_mhz"]),
+        "fmax_source": "synthesized",
+        "clock_mhz": report["clock_mhz"],
+        "timing_met": report["timing_met"],
+    }
 
 
 def check_tools(args) -> None:
@@ -387,6 +411,11 @@ def format_summary(result: dict) -> str:
              f"{erased_run['lognormal_parameters']} numbers, {writes}"),
         ],
     }  # fmt: skip
+    if board["fmax_source"] == "given":
+        clock = f"{board['clock_mhz']:g} MHz (the Fmax given)"
+    else:
+        met = "meets timing" if board["timing_met"] else "MISSES timing"
+        clock = f"the {board['clock_mhz']:g} MHz PLL clock (Fmax {board['fmax_mhz']:g}, {met})"
     lines = [f"jaynes-hw demo: {result['dataset']}", f"network: {result['network']}"]
     for title, rows in sections.items():
         lines += ["", title]
@@ -395,9 +424,10 @@ def format_summary(result: dict) -> str:
         ]
     lines += [
         "",
-        f"{board['name']}: {board['cycles_per_inference']:g} cycles/inference at "
-        f"{board['fmax_mhz']:g} MHz ({board['fmax_source']} Fmax) = "
-        f"{result['inferences_per_second']:,.0f} inferences/s",
+        f"{board['name']}: {board['cycles_per_inference']:g} cycles/inference at {clock} = "
+        f"{result['inferences_per_second']:,.0f} inferences/s for the core, "
+        f"{result['link_inferences_per_second']:,.0f} through the host link at "
+        f"{board['baud']:,} baud",
         f"took {result['seconds']:.0f} s",
     ]
     return "\n".join(lines)

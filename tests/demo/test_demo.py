@@ -63,7 +63,13 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert board["name"] == "icebreaker"
     assert board["cycles_per_inference"] == DEFAULT_PERIOD  # measured; the manifest's period
     assert result["inferences_per_second"] == pytest.approx(30e6 / DEFAULT_PERIOD)
-    assert "bit-exact" in out and "inferences/s" in out
+    assert board["clock_mhz"] == 30 and board["timing_met"] is None
+    # 3 Mbaud, 10 bits a byte: 300,000 bytes/s for 64 bytes in and 10 out an image, and a
+    # few bytes of framing a batch
+    assert board["baud"] == 3_000_000
+    assert 0.95 * 300_000 / 74 < result["link_inferences_per_second"] < 300_000 / 74
+    assert result["board_inferences_per_second"] == result["link_inferences_per_second"]
+    assert "bit-exact" in out and "inferences/s for the core" in out and "3,000,000 baud" in out
     # the work directory holds what the generator writes, ready for `jaynes-hw sim --rtl`
     assert (tmp_path / "work" / "rtl" / "digits_mlp.json").exists()
 
@@ -149,6 +155,7 @@ def test_demo_with_the_icebreaker_build(tmp_path):
     assert board["fmax_source"] == "synthesized"
     baseline = json.loads(BASELINES.read_text())["builds"]["digits_icebreaker"]["fmax_mhz"]
     assert board["fmax_mhz"] == pytest.approx(baseline, rel=TOLERANCES["fmax_mhz"])
+    assert board["timing_met"] and 0.9 * board["fmax_mhz"] <= board["clock_mhz"]
     assert result["inferences_per_second"] == pytest.approx(
-        board["fmax_mhz"] * 1e6 / DEFAULT_PERIOD
+        board["clock_mhz"] * 1e6 / DEFAULT_PERIOD
     )
