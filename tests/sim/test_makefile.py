@@ -11,6 +11,7 @@ import sysconfig
 import pytest
 
 from jaynes_hw.sim.runner import SCENARIOS
+from tests.helpers.generated_networks import SPRAM_NETWORK, generated_network
 from tests.helpers.mutations import break_one_sign_flip
 from tests.helpers.paths import REPOSITORY, RTL
 
@@ -38,6 +39,17 @@ def test_make_sim_runs_every_scenario_on_the_committed_design(tmp_path):
     assert summary in result.stdout
     for scenario in SCENARIOS:
         assert f"jaynes_hw.sim.scenarios.{scenario} passed" in result.stdout
+
+
+def test_make_sim_compiles_the_spram_model_for_layers_in_spram(tmp_path):
+    """A design instantiating SB_SPRAM256KA: the Makefile adds the package's model, and
+    every scenario passes (the benches load the codes first)."""
+    out = generated_network(tmp_path, SPRAM_NETWORK, "mix", [10, 9, 7, 5, 12], seed=9)
+    verilog = out / "spram_mix.v"
+    assert "SB_SPRAM256KA" in verilog.read_text()
+    result = _make(f"RTL={verilog}", f"SIM_BUILD={tmp_path / 'build'}", "VECTORS=3")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"TESTS={len(SCENARIOS)} PASS={len(SCENARIOS)} FAIL=0" in result.stdout
 
 
 def test_make_sim_fails_on_an_edited_design(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 
 from jaynes_hw.cli import main
 from jaynes_hw.sim.runner import SCENARIOS, simulate, simulator_available
+from tests.helpers.generated_networks import SPRAM_NETWORK, generated_network
 from tests.helpers.mutations import break_one_sign_flip
 from tests.helpers.paths import RTL
 
@@ -90,25 +91,6 @@ relu = false
 """
 
 
-def generated_network(tmp_path, description: str, stem: str, widths, seed: int):
-    """Generate the TOML ``description`` (four layers l1..l4, biases b1 and b3, source
-    ``stem``.npz) with random lognormal weights: layer k maps ``widths[k+1]`` inputs to
-    ``widths[k]`` outputs (``widths[4]``: the network's inputs). Returns the rtl folder."""
-    rng = np.random.default_rng(seed)
-    n_outs, n_ins = widths[:4], [widths[4], *widths[:3]]
-    arrays = {}
-    for index, shape in enumerate(zip(n_outs, n_ins, strict=True)):
-        magnitudes = np.exp(rng.normal(-2.5, 1.0, shape))
-        arrays[f"l{index + 1}"] = (magnitudes * rng.choice([-1, 1], shape)).astype(np.float32)
-    arrays["b1"] = rng.normal(0, 0.05, widths[0]).astype(np.float32)
-    arrays["b3"] = rng.normal(0, 0.05, widths[2]).astype(np.float32)
-    np.savez(tmp_path / f"{stem}.npz", **arrays)
-    (tmp_path / f"{stem}.toml").write_text(description)
-    out = tmp_path / "rtl"
-    assert main(["generate", "--config", str(tmp_path / f"{stem}.toml"), "--out", str(out)]) == 0
-    return out
-
-
 def test_fresh_network_with_every_scheme_and_lane_count(tmp_path):
     """Generated here: lognormal (1 lane), pow2 (2), lns (4), int (lanes = n_out), with
     biases, ReLU and a 6-bit layer; all scenarios on its Verilog."""
@@ -164,33 +146,6 @@ def test_unrolled_layers_pass_every_scenario(tmp_path):
         False, False, True, False,
     ]  # fmt: skip
     _check(simulate(out / "unrolled_mix.json", vectors=8, seed=5, build_root=tmp_path / "build"))
-
-
-SPRAM_NETWORK = """
-name = "spram_mix"
-source = "mix.npz"
-core = "lognormal"
-act_bits = 8
-input_scale = 0.01
-
-[[layer]]
-weight = "l1"
-bias = "b1"
-lanes = 4
-code_memory = "spram"
-relu = true
-
-[[layer]]
-weight = "l2"
-scheme = "pow2"
-lanes = 3
-code_memory = "spram"
-relu = true
-
-[[layer]]
-weight = "l3"
-lanes = 2
-"""
 
 
 def test_codes_in_spram_are_loaded_at_start_and_pass_every_scenario(tmp_path):
