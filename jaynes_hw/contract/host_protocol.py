@@ -127,6 +127,16 @@ def link_bound_rate(baud: int, n_in: int, n_out: int, act_bits: int, out_bits: i
     return vectors * baud / 10 / (sent + received)
 
 
+def network_link_rate(layers, baud: int) -> float:
+    """``link_bound_rate`` of a chain of layers (anything ``PerInference``: manifest entries,
+    built layers): the first layer's inputs in (an image for a convolution), the last
+    layer's outputs back."""
+    first, last = layers[0], layers[-1]
+    return link_bound_rate(
+        baud, first.values_in, last.values_out, first.config.act_bits, last.config.out_bits
+    )
+
+
 CHECKSUM_MASK = 0xFFFF_FFFF
 
 

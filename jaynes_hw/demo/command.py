@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from jaynes_hw.contract.design import Design
-from jaynes_hw.contract.host_protocol import DEFAULT_BAUD, link_bound_rate
+from jaynes_hw.contract.host_protocol import DEFAULT_BAUD, network_link_rate
 from jaynes_hw.sim.runner import SIMULATORS
 from jaynes_hw.support.errors import UserError
 
@@ -250,15 +250,8 @@ def result_document(
     the host link carries at its default baud: what a host gets from the board."""
     generated = played["generated"]
     cycles = played["cycles_per_inference"]
-    layers = generated.manifest.layers
     core_rate = board["clock_mhz"] * 1e6 / cycles
-    link_rate = link_bound_rate(
-        DEFAULT_BAUD,
-        layers[0].values_in,
-        layers[-1].values_out,
-        layers[0].config.act_bits,
-        layers[-1].config.out_bits,
-    )
+    link_rate = network_link_rate(generated.manifest.layers, DEFAULT_BAUD)
     return {
         "dataset": f"scikit-learn digits (8x8), {len(split.x_train)} train / "
         f"{len(split.x_test)} test",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaynes_hw.contract.host_protocol import link_bound_rate
+from jaynes_hw.contract.host_protocol import network_link_rate
 from jaynes_hw.contract.layer_config import CORE_KINDS
 from jaynes_hw.contract.manifest import chain_vector_period
 from jaynes_hw.generate import BuiltLayer, LayerRequest, NetworkRequest, build_layers
@@ -58,8 +58,8 @@ def compare_layers(
 def describe(layers: list[BuiltLayer], report: dict) -> dict:
     """A build's report with what was built: core kind, shape, lanes in all, layer configs,
     vectors/s at Fmax and (for a board build) at the PLL clock, through the host link
-    (``link_bound_rate``) and the lesser of the two: what the board delivers to its host."""
-    first, last = layers[0].config, layers[-1].config
+    (``network_link_rate``) and the lesser of the two: what the board delivers to its host."""
+    first = layers[0].config
     n_in, n_out = layers[0].values_in, layers[-1].values_out  # an image for a convolution
     period = chain_vector_period(layers)
     macs = sum(layer.macs for layer in layers)
@@ -76,7 +76,7 @@ def describe(layers: list[BuiltLayer], report: dict) -> dict:
     }
     if "clock_mhz" in report:  # what the board runs at: the core at its clock, the link
         core_rate = report["clock_mhz"] * 1e6 / period
-        link_rate = link_bound_rate(report["baud"], n_in, n_out, first.act_bits, last.out_bits)
+        link_rate = network_link_rate(layers, report["baud"])
         described |= {
             "core_vectors_per_s_at_clock": round(core_rate),
             "link_vectors_per_s": round(link_rate),

@@ -284,13 +284,12 @@ def _find_clock(board: Board, baud: int, pll, seeds, build, build_dir: Path):
         passes.append({"clock_mhz": clock_mhz, "fmax_mhz": fmax_mhz})
         if fmax_mhz is None:
             break
-        if _meets(fmax_mhz, pll):
-            fitted = board_pll(board, fmax_mhz, baud)
-        else:
-            fitted = board_pll(board, fmax_mhz * (1 - MISS_MARGIN), baud)
-        if any(fitted.output_hz <= entry[0].output_hz for entry in _met(built)) or (
-            fitted.output_hz == pll.output_hz
-        ):
+        target_mhz = fmax_mhz if _meets(fmax_mhz, pll) else fmax_mhz * (1 - MISS_MARGIN)
+        try:
+            fitted = board_pll(board, target_mhz, baud)
+        except UserError:
+            break  # no PLL clock that makes the baud rate is that slow
+        if any(fitted.output_hz <= entry[0].output_hz for entry in _met(built)):
             break  # no faster clock than one already met left to try
         pll = fitted
     met = _met(built)

@@ -259,6 +259,15 @@ def test_when_no_build_meets_its_clock_the_closest_is_kept(tmp_path):
     assert [entry.get("failed", "")[:5] for entry in passes] == ["", "", "place", "place"]
 
 
+def test_a_miss_under_every_pll_clock_keeps_the_build(tmp_path):
+    """An Fmax so low that no PLL clock under it makes 3 Mbaud: the search ends with the
+    one build it has (timing missed), rather than failing on the clock it cannot make."""
+    (pll, report, passes), calls = _scripted_search(tmp_path, [5.0])
+    assert len(calls) == 1 and calls[0][0] == 48.0 == pll.output_hz / 1e6
+    assert report["fmax_mhz"] == 5.0
+    assert [entry["fmax_mhz"] for entry in passes] == [5.0]
+
+
 def test_a_first_build_that_fails_is_the_error(tmp_path):
     from jaynes_hw.support.errors import UserError
 
