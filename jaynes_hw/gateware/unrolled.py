@@ -13,8 +13,10 @@ Every width is derived from the bounds of what it holds (``Bound``): a tree node
 inputs' range and the signs below it, a product from ``max_level``, so no register value
 and no input can overflow a sum.
 
-Pipeline (every stage one adder, select or shifter; all stages advance together, and stop
-together while the result at the end finds the output queue full)::
+Pipeline (every stage one adder, select or shifter). No stage ever stalls, so no enable
+fans out to the tens of thousands of stage registers: a vector is taken only with a place
+reserved for its results in the output queue (a credit, returned when a result leaves on
+``y``), so a result always finds room::
 
     in       the input vector into registers
     tree     D levels of the per-bin adder trees (D = ceil(log2) of the largest bin of any
@@ -26,7 +28,8 @@ together while the result at the end finds the output queue full)::
              ``unrolled_serial``: before the product, the select of bin j (j = 0..K-1 over K
              cycles, one multiplier per output); after it, an accumulator
     finish   + rounding (and the output's sign), + bias, >> S, saturate and ReLU
-    queue    the results' queue in front of ``y`` (three vectors)
+    queue    the results' queue in front of ``y`` (``queue_depth`` vectors: enough credits
+             for full rate)
 
 Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K cycles
 (``config.cycles_per_vector``). Latency: ``latency_cycles`` (at most
@@ -53,7 +56,8 @@ from jaynes_hw.gateware.datapath import (
 )
 from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
-OUTPUT_QUEUE = 3  # vectors in the queue in front of y (fewer than 3 cannot pass one a cycle)
+OUTPUTS_PER_COPY = 4  # outputs reading one copy of the level, shift and rounding registers
+MIN_QUEUE = 3  # StreamFIFO takes one entry a cycle from depth 3 (and never refuses a credit)
 
 
 def vector_shape(element_bits: int, length: int) -> data.ArrayLayout:
@@ -65,6 +69,18 @@ def vector_shape(element_bits: int, length: int) -> data.ArrayLayout:
 def signed_bits(low: int, high: int) -> int:
     """The narrowest signed width holding every integer in [low, high]."""
     return max((-low - 1).bit_length() if low < 0 else 0, high.bit_length()) + 1
+
+
+@dataclass(frozen=True)
+class ActiveRegisters:
+    """The registers a vector is computed with, as one group of outputs reads them: the K
+    levels (exponents ``None`` each without exponent bits), the output shift and its rounding
+    constant."""
+
+    mantissas: list
+    exponents: list
+    shift: Signal
+    rounding: Signal
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,8 @@ class UnrolledDatapath(wiring.Component):
         Whole result vectors, in order.
     mantissas, exponents, shift, commit, commit_pending, busy
         As ``LayerDatapath``'s: a commit holds ``x`` back until every vector taken has passed
-        the stages that read the active registers, then applies them at once.
+        the stages that read the active registers, then applies them at once, and ``x``
+        stays back one cycle per copy of them (``OUTPUTS_PER_COPY``) while the copies load.
     code_mem : In(MemoryAccess(n_in, n_out, code_bits))
         Reads the baked codes (row i holds input i's codes of every output); writes do
         nothing.
@@ -156,16 +173,19 @@ class UnrolledDatapath(wiring.Component):
     def elaborate(self, platform):
         config = self.config
         m = Module()
-        self._stages = []  # (register, next value): every stage register, moved on ``advance``
+        self._stages = []  # (register, next value): every stage register, moved every cycle
         self._in_flight = []  # every stage's valid flag: a commit waits until all are clear
         K = config.codebook_size
 
-        # --- the output queue, and the one enable of every stage ----------------------------
-        m.submodules.output_queue = queue = StreamFIFO(config.out_bits * config.n_out, OUTPUT_QUEUE)
+        # --- the output queue, and its credits ---------------------------------------------
+        depth = queue_depth(self.latency_cycles, config.cycles_per_vector)
+        m.submodules.output_queue = queue = StreamFIFO(
+            config.out_bits * config.n_out, depth, block_ram=True
+        )
         wiring.connect(m, queue.r, wiring.flipped(self.y))
         out_valid = Signal()
-        advance = Signal()  # every stage moves on; low while a result waits for the queue
-        m.d.comb += [advance.eq(~out_valid | queue.w.ready), queue.w.valid.eq(out_valid)]
+        m.d.comb += queue.w.valid.eq(out_valid)  # always room: the vector held a credit
+        credits = Signal(range(depth + 1), init=depth)  # queue places not yet reserved
 
         # --- commit: the active registers change only with no vector inside -----------------
         commit_pending = Signal()
@@ -182,21 +202,35 @@ class UnrolledDatapath(wiring.Component):
         active_shift, active_rounding = active_shift_registers(
             m, config, self.shift, self._shift_init, apply_commit
         )
+        active = ActiveRegisters(mantissas, exponents, active_shift, active_rounding)
+        groups = -(-config.n_out // OUTPUTS_PER_COPY)
+        copies = self._register_copies(active, groups) if groups > 1 else [active]
+        # bit g: copy g may still differ from the active registers (all set at reset); a
+        # vector is taken only once every copy holds what was committed
+        updating = Signal(groups, init=(1 << groups) - 1) if groups > 1 else Const(0, 1)
+        if groups > 1:
+            m.d.sync += updating.eq(Cat(apply_commit, updating[:-1]))
 
         # --- in: a vector every cycle (serial: every K cycles) ------------------------------
         phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
-        ready = advance & ~commit_pending
-        if config.datapath == "unrolled_serial":
+        ready = (credits != 0) & ~commit_pending & ~balanced_or(list(updating))
+        serial = config.datapath == "unrolled_serial"
+        if serial:
             ready &= phase == 0
-            with m.If(advance & ((phase != 0) | (self.x.valid & self.x.ready))):
+            with m.If((phase != 0) | (self.x.valid & self.x.ready)):
                 m.d.sync += phase.eq(Mux(phase == K - 1, 0, phase + 1))
         m.d.comb += self.x.ready.eq(ready)
         taken = self.x.valid & self.x.ready
+        returned = self.y.valid & self.y.ready
+        m.d.sync += credits.eq(credits - taken + returned)
         low, high = -(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1
         inputs = []
         for i in range(config.n_in):
             held = Signal(signed(config.act_bits), name=f"x{i}", reset_less=True)
-            with m.If(taken):
+            if serial:  # the trees' roots must hold a vector's sums for its K cycles
+                with m.If(taken):
+                    m.d.sync += held.eq(self.x.payload[i])
+            else:  # only the valid flag says whether a vector was taken
                 m.d.sync += held.eq(self.x.payload[i])
             inputs.append(Bound(held, low, high))
         valid = self._valid(taken, "in")
@@ -232,7 +266,12 @@ class UnrolledDatapath(wiring.Component):
         if config.datapath == "unrolled":
             products = [
                 [
-                    self._product(s, mantissas[k], exponents[k], f"p{o}_{k}")
+                    self._product(
+                        s,
+                        copies[o // OUTPUTS_PER_COPY].mantissas[k],
+                        copies[o // OUTPUTS_PER_COPY].exponents[k],
+                        f"p{o}_{k}",
+                    )
                     for k, s in enumerate(row)
                 ]
                 for o, row in enumerate(bins)
@@ -244,12 +283,14 @@ class UnrolledDatapath(wiring.Component):
             for level in range(sum_depth):
                 valid = self._valid(valid, f"sum{level}")
         else:
-            totals, valid = self._serial_levels(bins, mantissas, exponents, valid)
+            totals, valid = self._serial_levels(bins, copies, valid)
 
         # --- finish: + rounding (and the sign), + bias, >> S, saturate -------------------------
         biases = self._biases(m)
         results = []
         for o, total in enumerate(totals):
+            copy = copies[o // OUTPUTS_PER_COPY]
+            active_shift, active_rounding = copy.shift, copy.rounding
             if total.negated:  # rounding - t: the tree's subtrahend, negated here for free
                 low_f0, high_f0 = -total.high, -total.low + (1 << config.max_shift)
                 f0_value = active_rounding - total.value
@@ -275,8 +316,7 @@ class UnrolledDatapath(wiring.Component):
         self._stages.append((out_valid, valid))
         m.d.comb += queue.w.payload.eq(result_vector)
 
-        with m.If(advance):
-            m.d.sync += [register.eq(value) for register, value in self._stages]
+        m.d.sync += [register.eq(value) for register, value in self._stages]
         m.d.comb += drained.eq(~balanced_or([*self._in_flight, Const(0)]))
         self._code_reader(m)
         return m
@@ -388,7 +428,7 @@ class UnrolledDatapath(wiring.Component):
             partial.value << exponent, partial.low * scale, partial.high * scale, name, s.negated
         )
 
-    def _serial_levels(self, bins, mantissas, exponents, valid):
+    def _serial_levels(self, bins, copies, valid):
         """``unrolled_serial``: the K products of each output made one a cycle, bin j in the
         j-th cycle after its sums arrive (they stay at the trees' roots until the next vector,
         K cycles later), through one multiplier per output, and accumulated.
@@ -407,16 +447,20 @@ class UnrolledDatapath(wiring.Component):
         select_valid = self._valid(valid | counting, "select")
         first = self._valid(valid, "first")
         last = self._valid(Mux(valid, K == 1, counting & (j == K - 1)), "last")
-        # the level of the bin selected, one register shared by every output
-        chosen_m = Signal(config.mantissa_bits, name="level_m", reset_less=True)
-        self._stages.append((chosen_m, Array(mantissas)[index]))
-        chosen_e = None
-        if config.exponent_bits:  # used by the product's last stage: delayed to it
-            chosen_e = Array(exponents)[index]
-            for level in range(product_stages(config)):
-                delayed = Signal(config.exponent_bits, name=f"level_e{level}", reset_less=True)
-                self._stages.append((delayed, chosen_e))
-                chosen_e = delayed
+        chosen = []  # per copy: the level of the bin selected (mantissa, exponent)
+        for g, copy in enumerate(copies):
+            chosen_m = Signal(config.mantissa_bits, name=f"level_m_g{g}", reset_less=True)
+            self._stages.append((chosen_m, Array(copy.mantissas)[index]))
+            chosen_e = None
+            if config.exponent_bits:  # used by the product's last stage: delayed to it
+                chosen_e = Array(copy.exponents)[index]
+                for level in range(product_stages(config)):
+                    delayed = Signal(
+                        config.exponent_bits, name=f"level_e{level}_g{g}", reset_less=True
+                    )
+                    self._stages.append((delayed, chosen_e))
+                    chosen_e = delayed
+            chosen.append((chosen_m, chosen_e))
         stages = product_stages(config)
         pending = []  # (accumulator, its next value's term)
         totals = []
@@ -425,14 +469,14 @@ class UnrolledDatapath(wiring.Component):
             if not live:
                 totals.append(ZERO)
                 continue
-            chosen = self._register(
+            selected = self._register(
                 Array(s.value for s in row)[index],
                 min(s.low for s in live),
                 max(s.high for s in live),
                 f"sel{o}",
             )
             flip = self._register(Array(Const(int(s.negated)) for s in row)[index], 0, 1, f"neg{o}")
-            product = self._product(chosen, chosen_m, chosen_e, f"p{o}")
+            product = self._product(selected, *chosen[o // OUTPUTS_PER_COPY], f"p{o}")
             for level in range(stages):
                 flip = self._register(flip.value, 0, 1, f"neg{o}_{level}")
             # +-product as (product XOR flip) + flip; the sum of K of them in any order
@@ -451,6 +495,32 @@ class UnrolledDatapath(wiring.Component):
             self._stages.append((acc, Mux(select_valid, Mux(first, term, acc + term), acc)))
         done = self._valid(select_valid & last, "accumulated")
         return totals, done
+
+    def _register_copies(self, active: ActiveRegisters, groups: int) -> list[ActiveRegisters]:
+        """The active registers as read by each group of ``OUTPUTS_PER_COPY`` outputs (more
+        than one group): group g reads a copy g + 1 cycles behind them, each copy loaded from
+        the one before. A chain, because Yosys merges registers loaded from one value into
+        one, and one register read by every output is the long, slow net the copies avoid."""
+        copies, before = [], active
+        for g in range(groups):
+            copies.append(
+                ActiveRegisters(
+                    [self._copy(v, f"level{k}_m_g{g}") for k, v in enumerate(before.mantissas)],
+                    [self._copy(v, f"level{k}_e_g{g}") for k, v in enumerate(before.exponents)],
+                    self._copy(before.shift, f"shift_g{g}"),
+                    self._copy(before.rounding, f"rounding_g{g}"),
+                )
+            )
+            before = copies[-1]
+        return copies
+
+    def _copy(self, value: Signal | None, name: str) -> Signal | None:
+        """``value`` a cycle later, in a stage register named ``name`` (``None`` stays)."""
+        if value is None:
+            return None
+        register = Signal.like(value, name=name, reset_less=True)
+        self._stages.append((register, value))
+        return register
 
     def _active_levels(self, m: Module, apply_commit):
         """The K level registers the products use, loaded from the staged ones on commit:
@@ -510,6 +580,13 @@ class UnrolledDatapath(wiring.Component):
         m.d.comb += read.addr.eq(self.code_mem.addr)
         m.d.sync += row.eq(read.data)
         m.d.comb += self.code_mem.r_data.eq(row)
+
+
+def queue_depth(latency_cycles: int, cycles_per_vector: int) -> int:
+    """Vectors the output queue holds: a vector keeps its credit from the cycle it is taken
+    to the cycle its results leave (``latency_cycles`` + 1 cycles), so one vector every
+    ``cycles_per_vector`` cycles needs that many over the period, rounded up."""
+    return max(MIN_QUEUE, -(-(latency_cycles + 1) // cycles_per_vector))
 
 
 def tree_depth(codes: np.ndarray, codebook_size: int) -> int:
