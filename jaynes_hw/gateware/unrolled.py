@@ -204,16 +204,19 @@ class UnrolledDatapath(wiring.Component):
         )
         active = ActiveRegisters(mantissas, exponents, active_shift, active_rounding)
         groups = -(-config.n_out // OUTPUTS_PER_COPY)
-        copies = self._register_copies(active, groups) if groups > 1 else [active]
-        # bit g: copy g may still differ from the active registers (all set at reset); a
-        # vector is taken only once every copy holds what was committed
-        updating = Signal(groups, init=(1 << groups) - 1) if groups > 1 else Const(0, 1)
+        copies, updating = [active], []
         if groups > 1:
-            m.d.sync += updating.eq(Cat(apply_commit, updating[:-1]))
+            copies = self._register_copies(active, groups)
+            # bit g: copy g may still differ from the active registers (all set at reset);
+            # a vector is taken only once every copy holds what was committed
+            loading = Signal(groups, init=(1 << groups) - 1)
+            m.d.sync += loading.eq(Cat(apply_commit, loading[:-1]))
+            updating = list(loading)
+        output_copies = [copies[o // OUTPUTS_PER_COPY] for o in range(config.n_out)]
 
         # --- in: a vector every cycle (serial: every K cycles) ------------------------------
         phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
-        ready = (credits != 0) & ~commit_pending & ~balanced_or(list(updating))
+        ready = (credits != 0) & ~commit_pending & ~balanced_or([*updating, Const(0)])
         serial = config.datapath == "unrolled_serial"
         if serial:
             ready &= phase == 0
@@ -266,15 +269,10 @@ class UnrolledDatapath(wiring.Component):
         if config.datapath == "unrolled":
             products = [
                 [
-                    self._product(
-                        s,
-                        copies[o // OUTPUTS_PER_COPY].mantissas[k],
-                        copies[o // OUTPUTS_PER_COPY].exponents[k],
-                        f"p{o}_{k}",
-                    )
+                    self._product(s, copy.mantissas[k], copy.exponents[k], f"p{o}_{k}")
                     for k, s in enumerate(row)
                 ]
-                for o, row in enumerate(bins)
+                for o, (row, copy) in enumerate(zip(bins, output_copies, strict=True))
             ]
             for level in range(product_stages(config)):
                 valid = self._valid(valid, f"product{level}")
@@ -288,15 +286,13 @@ class UnrolledDatapath(wiring.Component):
         # --- finish: + rounding (and the sign), + bias, >> S, saturate -------------------------
         biases = self._biases(m)
         results = []
-        for o, total in enumerate(totals):
-            copy = copies[o // OUTPUTS_PER_COPY]
-            active_shift, active_rounding = copy.shift, copy.rounding
+        for o, (total, copy) in enumerate(zip(totals, output_copies, strict=True)):
             if total.negated:  # rounding - t: the tree's subtrahend, negated here for free
                 low_f0, high_f0 = -total.high, -total.low + (1 << config.max_shift)
-                f0_value = active_rounding - total.value
+                f0_value = copy.rounding - total.value
             else:
                 low_f0, high_f0 = total.low, total.high + (1 << config.max_shift)
-                f0_value = total.value + active_rounding
+                f0_value = total.value + copy.rounding
             f0 = self._register(f0_value, low_f0, high_f0, f"f0_{o}")
             bias_low = -(1 << max(config.bias_bits - 1, 0)) if config.bias_bits else 0
             bias_high = (1 << max(config.bias_bits - 1, 0)) - 1 if config.bias_bits else 0
@@ -306,7 +302,7 @@ class UnrolledDatapath(wiring.Component):
             # at least out_bits wide, for the saturation's range test
             limit = 1 << (config.out_bits - 1)
             f2 = self._register(
-                f1.value >> active_shift, min(f1.low, -limit), max(f1.high, limit - 1), f"f2_{o}"
+                f1.value >> copy.shift, min(f1.low, -limit), max(f1.high, limit - 1), f"f2_{o}"
             )
             results.append(saturate(f2.value, config.out_bits, config.relu))
         for name in ("f0", "f1", "f2"):
