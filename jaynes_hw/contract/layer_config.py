@@ -365,7 +365,7 @@ class LayerConfig:
         """An unrolled core's latency with adder trees ``tree_depth`` levels deep: the input
         register, the trees, the products (a shifter, or the mantissa's partial products and
         the exponent's shift), the K products' sum (serial: the select, K cycles of
-        products and the accumulator), the finish stages (4) and the output queue (2)."""
+        products and the accumulator), the finish stages (5) and the output queue (2)."""
         if self.mantissa_bits == 1:
             products = 1
         else:
@@ -374,7 +374,7 @@ class LayerConfig:
             levels = max(self.codebook_size - 1, 0).bit_length()
         else:
             levels = self.codebook_size + 1
-        return 1 + tree_depth + products + levels + 4 + 2
+        return 1 + tree_depth + products + levels + 5 + 2
 
     @property
     def full_rate(self) -> bool:

