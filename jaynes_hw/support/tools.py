@@ -90,8 +90,8 @@ def icarus_available() -> bool:
 def yowasp_environment(family: str) -> dict[str, str]:
     """os.environ plus the absolute paths of the tools of ``family`` (``ice40`` or ``ecp5``),
     under the variable names of ``YOWASP_TOOLS``: YoWASP's, except where the environment
-    already names a tool (``NEXTPNR_ECP5=/usr/bin/nextpnr-ecp5``: a native build, several
-    times faster and multi-threaded), which must then exist."""
+    already names a tool (``NEXTPNR_ECP5=/usr/bin/nextpnr-ecp5``: a native build, which can
+    use threads), which must then exist."""
     env = dict(os.environ)
     # the scripts sit beside this Python's own (a venv's bin/), even when it is not on PATH
     search = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
