@@ -361,15 +361,20 @@ class LayerConfig:
             return self.pipeline_latency
         return self.unrolled_latency(max(self.n_in - 1, 0).bit_length())
 
+    @property
+    def product_stages(self) -> int:
+        """Registered levels of an unrolled core's level product S * L: a shifter for powers
+        of two, else the mantissa's partial products' tree and then the exponent's shift."""
+        if self.mantissa_bits == 1:
+            return 1
+        return max(self.mantissa_bits - 1, 0).bit_length() + 1
+
     def unrolled_latency(self, tree_depth: int) -> int:
         """An unrolled core's latency with adder trees ``tree_depth`` levels deep: the input
         register, the trees, the products (a shifter, or the mantissa's partial products and
         the exponent's shift), the K products' sum (serial: the select, K cycles of
         products and the accumulator), the finish stages (5) and the output queue (2)."""
-        if self.mantissa_bits == 1:
-            products = 1
-        else:
-            products = max(self.mantissa_bits - 1, 0).bit_length() + 1
+        products = self.product_stages
         if self.datapath == "unrolled":
             levels = max(self.codebook_size - 1, 0).bit_length()
         else:

@@ -276,7 +276,7 @@ class UnrolledDatapath(wiring.Component):
                 ]
                 for o, (row, copy) in enumerate(zip(bins, output_copies, strict=True))
             ]
-            for level in range(product_stages(config)):
+            for level in range(config.product_stages):
                 valid = self._valid(valid, f"product{level}")
             sum_depth = max(K - 1, 0).bit_length()
             totals = [self._reduce(row, sum_depth, f"t{o}") for o, row in enumerate(products)]
@@ -401,7 +401,7 @@ class UnrolledDatapath(wiring.Component):
         return nodes[0]
 
     def _product(self, s: Bound, mantissa, exponent, name: str) -> Bound:
-        """s * (mantissa << exponent) after ``product_stages`` registered levels, the sign
+        """s * (mantissa << exponent) after ``config.product_stages`` registered levels, the sign
         flag carried; a zero ``s`` stays a constant. ``mantissa`` is read with ``s``,
         ``exponent`` (``None`` without exponent bits) by the last level: ``product_stages - 1``
         cycles later."""
@@ -458,14 +458,14 @@ class UnrolledDatapath(wiring.Component):
             chosen_e = None
             if config.exponent_bits:  # used by the product's last stage: delayed to it
                 chosen_e = Array(copy.exponents)[index]
-                for level in range(product_stages(config)):
+                for level in range(config.product_stages):
                     delayed = Signal(
                         config.exponent_bits, name=f"level_e{level}_g{g}", reset_less=True
                     )
                     self._stages.append((delayed, chosen_e))
                     chosen_e = delayed
             chosen.append((chosen_m, chosen_e))
-        stages = product_stages(config)
+        stages = config.product_stages
         pending = []  # (accumulator, its next value's term)
         totals = []
         for o, row in enumerate(bins):
@@ -599,11 +599,3 @@ def tree_depth(codes: np.ndarray, codebook_size: int) -> int:
     bins = np.asarray(codes) & (codebook_size - 1)
     largest = max((int(np.bincount(row, minlength=codebook_size).max()) for row in bins), default=0)
     return max(largest - 1, 0).bit_length()
-
-
-def product_stages(config: LayerConfig) -> int:
-    """Registered levels of a product S * L: a shifter, or the mantissa's partial products'
-    tree and the exponent's shift (a plain register without exponent bits)."""
-    if config.mantissa_bits == 1:
-        return 1
-    return max(config.mantissa_bits - 1, 0).bit_length() + 1
