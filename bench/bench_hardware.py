@@ -728,14 +728,14 @@ def _with_macs(row: dict) -> dict:
     return row | {"macs_per_s": round(macs_per_s)}
 
 
-# ECP5 builds: network or layer shape (32 x 8: a quick check, routed in a minute natively)
+# ECP5 builds: network or layer shape (32 x 8: a quick check, routed in about a minute)
 UNROLLED_SHAPES = {"digits": None, "64x64": SHAPE, "32x8": (32, 8)}
 
 
 def unrolled_section(boards, kinds, seeds, folded_kinds, shapes=tuple(UNROLLED_SHAPES)):
     """ECP5: the digits network, a 64 x 64 and a 32 x 8 layer (``shapes``), each unrolled
-    kind, out of context. iCE40: the largest of ``UP5K_UNROLLED_SHAPES`` that fits, and the folded
-    kinds' fastest builds of that layer beside it."""
+    kind, out of context. iCE40: the largest of ``UP5K_UNROLLED_SHAPES`` that fits, and the
+    folded kinds' fastest builds of that layer beside it."""
     from jaynes_hw.demo.digits import integer_inputs, load_digits_split
 
     split = load_digits_split()

@@ -401,10 +401,10 @@ class UnrolledDatapath(wiring.Component):
         return nodes[0]
 
     def _product(self, s: Bound, mantissa, exponent, name: str) -> Bound:
-        """s * (mantissa << exponent) after ``config.product_stages`` registered levels, the sign
-        flag carried; a zero ``s`` stays a constant. ``mantissa`` is read with ``s``,
-        ``exponent`` (``None`` without exponent bits) by the last level: ``product_stages - 1``
-        cycles later."""
+        """s * (mantissa << exponent) after ``config.product_stages`` registered levels, the
+        sign flag carried; a zero ``s`` stays a constant. ``mantissa`` is read with ``s``,
+        ``exponent`` (``None`` without exponent bits) by the last level,
+        ``config.product_stages - 1`` cycles later."""
         config = self.config
         if s.zero:
             return ZERO

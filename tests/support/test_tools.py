@@ -16,6 +16,7 @@ def test_yowasp_tools_by_default(monkeypatch):
 
 
 def test_a_tool_named_in_the_environment_is_used(monkeypatch):
+    monkeypatch.delenv("YOSYS", raising=False)
     monkeypatch.setenv("NEXTPNR_ECP5", "python3")  # a program on PATH, standing for a native build
     env = yowasp_environment("ecp5")
     assert env["NEXTPNR_ECP5"] == shutil.which("python3")
