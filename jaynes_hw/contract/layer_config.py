@@ -325,6 +325,7 @@ class LayerConfig:
     # stage more: the sum (f0), times the scale beside bias + rounding (f1), their sum (f2),
     # >> S (f3), saturated (f4).
     BANK_SLACK = 6  # cycles from a pass's last beat issuing until its sums can leave the bank
+    UNROLLED_GROUP_OUTPUTS = 4  # unrolled: outputs reading one copy of the shared registers
 
     @property
     def finish_stages(self) -> int:
@@ -369,17 +370,27 @@ class LayerConfig:
             return 1
         return max(self.mantissa_bits - 1, 0).bit_length() + 1
 
+    @property
+    def unrolled_groups(self) -> int:
+        """Groups of ``UNROLLED_GROUP_OUTPUTS`` outputs of an unrolled core, each reading its
+        own copy of the active registers (and, ``unrolled``, of the input vector)."""
+        return -(-self.n_out // self.UNROLLED_GROUP_OUTPUTS)
+
     def unrolled_latency(self, tree_depth: int) -> int:
         """An unrolled core's latency with adder trees ``tree_depth`` levels deep: the input
         register, the trees, the products (a shifter, or the mantissa's partial products and
         the exponent's shift), the K products' sum (serial: the select, K cycles of
-        products and the accumulator), the finish stages (5) and the output queue (2)."""
+        products and the accumulator), the finish stages (5), ``unrolled``: the skew of the
+        last group of outputs (``unrolled_groups - 1``, its inputs passed on from group to
+        group), and the output queue (2)."""
         products = self.product_stages
         if self.datapath == "unrolled":
             levels = max(self.codebook_size - 1, 0).bit_length()
+            skew = self.unrolled_groups - 1
         else:
             levels = self.codebook_size + 1
-        return 1 + tree_depth + products + levels + 5 + 2
+            skew = 0
+        return 1 + tree_depth + products + levels + 5 + skew + 2
 
     @property
     def full_rate(self) -> bool:

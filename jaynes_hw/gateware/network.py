@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.gateware.bus import ConfigBus
 from jaynes_hw.gateware.core import ConfiguredLayer, stream_shapes
-from jaynes_hw.gateware.stream_fifo import StreamFIFO
+from jaynes_hw.gateware.stream_fifo import SkidBuffer, StreamFIFO
 from jaynes_hw.gateware.vector_stream import VectorCollector, VectorSerializer
 from jaynes_hw.support.errors import UserError
 
@@ -20,8 +20,9 @@ class Network(wiring.Component):
 
     Between two folded layers, a FIFO holds one whole vector (layer k's n_out values), so a
     layer that replays its buffered input for its later passes never holds back the layer
-    before it. Two unrolled layers pass whole vectors straight on; where a folded and an
-    unrolled layer meet, a ``VectorCollector`` or ``VectorSerializer`` converts.
+    before it. Two unrolled layers pass whole vectors on through a ``SkidBuffer`` (a cycle);
+    where a folded and an unrolled layer meet, a ``VectorCollector`` or ``VectorSerializer``
+    converts.
 
     Parameters
     ----------
@@ -106,8 +107,18 @@ class Network(wiring.Component):
             wiring.connect(m, wiring.flipped(self.x), first.x)
         for index, (before, after) in enumerate(itertools.pairwise(self.layers)):
             vectors_out, vectors_in = before.config.unrolled, after.config.unrolled
-            if vectors_out and vectors_in:
-                wiring.connect(m, before.y, after.x)
+            if vectors_out and vectors_in:  # a skid buffer: a layer's ready (its commit
+                # and credits) would otherwise reach the previous layer's queue of block RAMs
+                link = SkidBuffer(len(before.y.payload.as_value()))
+                m.submodules[f"vector_link{index}"] = link
+                m.d.comb += [
+                    link.w.payload.eq(before.y.payload),
+                    link.w.valid.eq(before.y.valid),
+                    before.y.ready.eq(link.w.ready),
+                    after.x.payload.eq(link.r.payload),
+                    after.x.valid.eq(link.r.valid),
+                    link.r.ready.eq(after.x.ready),
+                ]
                 continue
             # one vector of slack between layers (see the class docstring); 3 places at
             # least, the fewest that pass a value a cycle

@@ -18,9 +18,12 @@ fans out to the tens of thousands of stage registers: a vector is taken only wit
 reserved for its results in the output queue (a credit, returned when a result leaves on
 ``y``), so a result always finds room::
 
-    in       the input vector into registers
+    in       the input vector into registers, then down a delay line (a register a cycle)
     tree     D levels of the per-bin adder trees (D = ceil(log2) of the largest bin of any
-             output; shallower trees are delayed to D)
+             output; shallower trees start later, from the delay line). ``unrolled``: the
+             outputs in groups of ``config.UNROLLED_GROUP_OUTPUTS``, group g g cycles behind
+             group 0 from here on, its trees reading the line g cycles further down (short
+             nets from group to group instead of every input bit to every output)
     product  S[o,k] * L[k]: powers of two a shifter (one stage); other levels the mantissa's
              partial products summed in ceil(log2(mantissa_bits)) levels, then the exponent's
              shift
@@ -29,6 +32,8 @@ reserved for its results in the output queue (a credit, returned when a result l
              cycles, one multiplier per output); after it, an accumulator
     finish   + rounding (and the output's sign), + bias, >> S (two stages: by a multiple of
              8, then by 0..7), saturate and ReLU
+    skew     ``unrolled``: each group's results wait for the last group's
+             (``config.unrolled_groups`` - 1 stages)
     queue    the results' queue in front of ``y`` (``queue_depth`` vectors: enough credits
              for full rate)
 
@@ -40,6 +45,7 @@ Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -57,7 +63,6 @@ from jaynes_hw.gateware.datapath import (
 )
 from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
-OUTPUTS_PER_COPY = 4  # outputs reading one copy of the level, shift and rounding registers
 MIN_QUEUE = 3  # StreamFIFO takes one entry a cycle from depth 3 (and never refuses a credit)
 SHIFT_STEP_BITS = 3  # the output shift's low bits, applied a stage after its high bits
 
@@ -129,7 +134,8 @@ class UnrolledDatapath(wiring.Component):
     mantissas, exponents, shift, commit, commit_pending, busy
         As ``LayerDatapath``'s: a commit holds ``x`` back until every vector taken has passed
         the stages that read the active registers, then applies them at once, and ``x``
-        stays back one cycle per copy of them (``OUTPUTS_PER_COPY``) while the copies load.
+        stays back one cycle per copy of them (``config.unrolled_groups``) while the copies
+        load.
     code_mem : In(MemoryAccess(n_in, n_out, code_bits))
         Reads the baked codes (row i holds input i's codes of every output); writes do
         nothing.
@@ -205,7 +211,8 @@ class UnrolledDatapath(wiring.Component):
             m, config, self.shift, self._shift_init, apply_commit
         )
         active = ActiveRegisters(mantissas, exponents, active_shift, active_rounding)
-        groups = -(-config.n_out // OUTPUTS_PER_COPY)
+        groups = config.unrolled_groups
+        group_of = [o // config.UNROLLED_GROUP_OUTPUTS for o in range(config.n_out)]
         copies, updating = [active], []
         if groups > 1:
             copies = self._register_copies(active, groups)
@@ -214,7 +221,7 @@ class UnrolledDatapath(wiring.Component):
             loading = Signal(groups, init=(1 << groups) - 1)
             m.d.sync += loading.eq(Cat(apply_commit, loading[:-1]))
             updating = list(loading)
-        output_copies = [copies[o // OUTPUTS_PER_COPY] for o in range(config.n_out)]
+        output_copies = [copies[g] for g in group_of]
 
         # --- in: a vector every cycle (serial: every K cycles) ------------------------------
         phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
@@ -241,16 +248,21 @@ class UnrolledDatapath(wiring.Component):
         valid = self._valid(taken, "in")
 
         # --- per-bin adder trees -------------------------------------------------------------
-        # An input's delayed copies (``tap``) are shared by every tree, so a tree shallower
-        # than the deepest starts later instead of delaying its sum, and a tree's odd leaf
-        # joins a level later instead of being carried through a register of its own.
-        taps = {(i, 0): bound for i, bound in enumerate(inputs)}
+        # One delay line per input (``delayed``: x[i] ``cycles`` after its register), read by
+        # the trees both as their inputs and as their delays. ``unrolled``: group g of outputs
+        # runs g cycles behind group 0 and reads the line from there on, so each copy of an
+        # input bit is a short net to a few neighbouring groups, not one net to every output
+        # (which congested routing); the results of the groups before the last wait for it.
+        # A tree shallower than the deepest starts later, and a tree's odd leaf joins a level
+        # later, both from the line: no node is carried through a register of its own.
+        lag = [0 if serial else g for g in group_of]  # cycles output o runs behind output 0
+        delays = {(i, 0): bound for i, bound in enumerate(inputs)}
 
-        def tap(i: int, level: int) -> Bound:
-            if (i, level) not in taps:
-                before = tap(i, level - 1)
-                taps[i, level] = self._register(before.value, low, high, f"x{i}_d{level}")
-            return taps[i, level]
+        def delayed(i: int, cycles: int) -> Bound:
+            if (i, cycles) not in delays:
+                before = delayed(i, cycles - 1)
+                delays[i, cycles] = self._register(before.value, low, high, f"x{i}_d{cycles}")
+            return delays[i, cycles]
 
         depth = tree_depth(self._codes, K)
         bins = []  # bins[o][k]: S[o,k]
@@ -262,6 +274,7 @@ class UnrolledDatapath(wiring.Component):
                     for i, code in enumerate(self._codes[o])
                     if code & (K - 1) == k
                 ]
+                tap = partial(lambda lag, i, level: delayed(i, lag + level), lag[o])
                 row.append(self._bin_tree(leaves, depth, tap, f"s{o}_{k}"))
             bins.append(row)
         for level in range(depth):
@@ -312,11 +325,16 @@ class UnrolledDatapath(wiring.Component):
             f2b = self._register(
                 f2a.value >> copy.shift[:SHIFT_STEP_BITS], low_f2, high_f2, f"f2b_{o}"
             )
-            results.append(saturate(f2b.value, config.out_bits, config.relu))
-        for name in ("f0", "f1", "f2a", "f2b"):
+            result = saturate(f2b.value, config.out_bits, config.relu)[: config.out_bits]
+            for step in range(lag[o], lag[-1]):
+                waited = Signal(config.out_bits, name=f"y{o}_skew{step}", reset_less=True)
+                self._stages.append((waited, result))
+                result = waited
+            results.append(result)
+        for name in ("f0", "f1", "f2a", "f2b", *(f"skew{step}" for step in range(lag[-1]))):
             valid = self._valid(valid, name)
         result_vector = Signal(config.out_bits * config.n_out, reset_less=True)
-        self._stages.append((result_vector, Cat(*(r[: config.out_bits] for r in results))))
+        self._stages.append((result_vector, Cat(*results)))
         self._stages.append((out_valid, valid))
         m.d.comb += queue.w.payload.eq(result_vector)
 
@@ -480,7 +498,7 @@ class UnrolledDatapath(wiring.Component):
                 f"sel{o}",
             )
             flip = self._register(Array(Const(int(s.negated)) for s in row)[index], 0, 1, f"neg{o}")
-            product = self._product(selected, *chosen[o // OUTPUTS_PER_COPY], f"p{o}")
+            product = self._product(selected, *chosen[o // config.UNROLLED_GROUP_OUTPUTS], f"p{o}")
             for level in range(stages):
                 flip = self._register(flip.value, 0, 1, f"neg{o}_{level}")
             # +-product as (product XOR flip) + flip; the sum of K of them in any order
@@ -501,7 +519,7 @@ class UnrolledDatapath(wiring.Component):
         return totals, done
 
     def _register_copies(self, active: ActiveRegisters, groups: int) -> list[ActiveRegisters]:
-        """The active registers as read by each group of ``OUTPUTS_PER_COPY`` outputs (more
+        """The active registers as read by each group of outputs (more
         than one group): group g reads a copy g + 1 cycles behind them, each copy loaded from
         the one before. A chain, because Yosys merges registers loaded from one value into
         one, and one register read by every output is the long, slow net the copies avoid."""
