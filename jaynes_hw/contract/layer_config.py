@@ -326,6 +326,9 @@ class LayerConfig:
     # >> S (f3), saturated (f4).
     BANK_SLACK = 6  # cycles from a pass's last beat issuing until its sums can leave the bank
     UNROLLED_GROUP_OUTPUTS = 4  # unrolled: outputs reading one copy of the shared registers
+    # unrolled: groups from which the groups run a cycle apart along the inputs' delay line
+    # (fewer are close enough to one input register; the iCE40 pays a cell per copied bit)
+    UNROLLED_SKEW_MIN_GROUPS = 4
 
     @property
     def finish_stages(self) -> int:
@@ -376,21 +379,26 @@ class LayerConfig:
         own copy of the active registers (and, ``unrolled``, of the input vector)."""
         return -(-self.n_out // self.UNROLLED_GROUP_OUTPUTS)
 
+    @property
+    def unrolled_skew(self) -> int:
+        """Cycles the last group of an ``unrolled`` core's outputs runs behind the first:
+        ``unrolled_groups - 1`` from ``UNROLLED_SKEW_MIN_GROUPS`` groups, else 0."""
+        if self.datapath != "unrolled" or self.unrolled_groups < self.UNROLLED_SKEW_MIN_GROUPS:
+            return 0
+        return self.unrolled_groups - 1
+
     def unrolled_latency(self, tree_depth: int) -> int:
         """An unrolled core's latency with adder trees ``tree_depth`` levels deep: the input
         register, the trees, the products (a shifter, or the mantissa's partial products and
         the exponent's shift), the K products' sum (serial: the select, K cycles of
-        products and the accumulator), the finish stages (5), ``unrolled``: the skew of the
-        last group of outputs (``unrolled_groups - 1``, its inputs passed on from group to
-        group), and the output queue (2)."""
+        products and the accumulator), the finish stages (5), the last group's skew
+        (``unrolled_skew``) and the output queue (2)."""
         products = self.product_stages
         if self.datapath == "unrolled":
             levels = max(self.codebook_size - 1, 0).bit_length()
-            skew = self.unrolled_groups - 1
         else:
             levels = self.codebook_size + 1
-            skew = 0
-        return 1 + tree_depth + products + levels + 5 + skew + 2
+        return 1 + tree_depth + products + levels + 5 + self.unrolled_skew + 2
 
     @property
     def full_rate(self) -> bool:

@@ -20,8 +20,8 @@ reserved for its results in the output queue (a credit, returned when a result l
 
     in       the input vector into registers, then down a delay line (a register a cycle)
     tree     D levels of the per-bin adder trees (D = ceil(log2) of the largest bin of any
-             output; shallower trees start later, from the delay line). ``unrolled``: the
-             outputs in groups of ``config.UNROLLED_GROUP_OUTPUTS``, group g g cycles behind
+             output; shallower trees start later, from the delay line). ``unrolled`` with
+             ``config.unrolled_skew``: the outputs in groups of 4, group g g cycles behind
              group 0 from here on, its trees reading the line g cycles further down (short
              nets from group to group instead of every input bit to every output)
     product  S[o,k] * L[k]: powers of two a shifter (one stage); other levels the mantissa's
@@ -32,8 +32,8 @@ reserved for its results in the output queue (a credit, returned when a result l
              cycles, one multiplier per output); after it, an accumulator
     finish   + rounding (and the output's sign), + bias, >> S (two stages: by a multiple of
              8, then by 0..7), saturate and ReLU
-    skew     ``unrolled``: each group's results wait for the last group's
-             (``config.unrolled_groups`` - 1 stages)
+    skew     each group's results wait for the last group's (``config.unrolled_skew``
+             stages)
     queue    the results' queue in front of ``y`` (``queue_depth`` vectors: enough credits
              for full rate)
 
@@ -249,13 +249,14 @@ class UnrolledDatapath(wiring.Component):
 
         # --- per-bin adder trees -------------------------------------------------------------
         # One delay line per input (``delayed``: x[i] ``cycles`` after its register), read by
-        # the trees both as their inputs and as their delays. ``unrolled``: group g of outputs
-        # runs g cycles behind group 0 and reads the line from there on, so each copy of an
+        # the trees both as their inputs and as their delays. ``unrolled_skew``: group g of
+        # outputs runs g cycles behind group 0 and reads the line from there on, so each copy of an
         # input bit is a short net to a few neighbouring groups, not one net to every output
         # (which congested routing); the results of the groups before the last wait for it.
         # A tree shallower than the deepest starts later, and a tree's odd leaf joins a level
         # later, both from the line: no node is carried through a register of its own.
-        lag = [0 if serial else g for g in group_of]  # cycles output o runs behind output 0
+        skewed = config.unrolled_skew > 0
+        lag = [g if skewed else 0 for g in group_of]  # cycles output o runs behind output 0
         delays = {(i, 0): bound for i, bound in enumerate(inputs)}
 
         def delayed(i: int, cycles: int) -> Bound:

@@ -81,19 +81,21 @@ def test_unrolled_configs_compute_every_output_at_once():
     assert parallel.lanes == 32 and parallel.passes == 1 and parallel.code_rows == 64
     assert parallel.cycles_per_vector == 1 and serial.cycles_per_vector == 4
     assert parallel.unrolled_groups == 8 and serial.unrolled_groups == 3  # 4 outputs each
+    # 8 groups run a cycle apart (7 cycles more latency); 3 groups, or serial, do not
+    assert parallel.unrolled_skew == 7 and serial.unrolled_skew == 0
+    assert replace(serial, datapath="unrolled").unrolled_skew == 0
     assert parallel.full_rate and not parallel.codes_writable
     document = parallel.to_json()
     assert document["vector_streams"] and document["codes_writable"] is False
     assert LayerConfig.from_json(document) == parallel
-    # deeper trees for more inputs; the serial datapath spends K cycles on its products, the
-    # parallel one's last group of 4 of the 10 outputs runs 2 cycles behind the first
+    # deeper trees for more inputs; the serial datapath spends K cycles on its products
     assert (
         parallel.latency_cycles
         > LayerConfig("lognormal", 8, 32, datapath="unrolled").latency_cycles
     )
     assert (
         serial.unrolled_latency(0) - replace(serial, datapath="unrolled").unrolled_latency(0)
-        == 4 + 1 - 2 - 2
+        == 4 + 1 - 2
     )
     # element streams at the ends: the adapters take n_in and give n_out values a cycle
     assert network_vector_period([parallel, serial]) == 64
