@@ -45,7 +45,6 @@ Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -212,7 +211,8 @@ class UnrolledDatapath(wiring.Component):
         )
         active = ActiveRegisters(mantissas, exponents, active_shift, active_rounding)
         groups = config.unrolled_groups
-        group_of = [o // config.UNROLLED_GROUP_OUTPUTS for o in range(config.n_out)]
+        per_group = config.UNROLLED_GROUP_OUTPUTS
+        group_of = self._group_of = [o // per_group for o in range(config.n_out)]
         copies, updating = [active], []
         if groups > 1:
             copies = self._register_copies(active, groups)
@@ -275,8 +275,7 @@ class UnrolledDatapath(wiring.Component):
                     for i, code in enumerate(self._codes[o])
                     if code & (K - 1) == k
                 ]
-                tap = partial(lambda lag, i, level: delayed(i, lag + level), lag[o])
-                row.append(self._bin_tree(leaves, depth, tap, f"s{o}_{k}"))
+                row.append(self._bin_tree(leaves, depth, delayed, lag[o], f"s{o}_{k}"))
             bins.append(row)
         for level in range(depth):
             valid = self._valid(valid, f"tree{level}")
@@ -327,12 +326,13 @@ class UnrolledDatapath(wiring.Component):
                 f2a.value >> copy.shift[:SHIFT_STEP_BITS], low_f2, high_f2, f"f2b_{o}"
             )
             result = saturate(f2b.value, config.out_bits, config.relu)[: config.out_bits]
-            for step in range(lag[o], lag[-1]):
+            for step in range(lag[o], config.unrolled_skew):
                 waited = Signal(config.out_bits, name=f"y{o}_skew{step}", reset_less=True)
                 self._stages.append((waited, result))
                 result = waited
             results.append(result)
-        for name in ("f0", "f1", "f2a", "f2b", *(f"skew{step}" for step in range(lag[-1]))):
+        skew_stages = (f"skew{step}" for step in range(config.unrolled_skew))
+        for name in ("f0", "f1", "f2a", "f2b", *skew_stages):
             valid = self._valid(valid, name)
         result_vector = Signal(config.out_bits * config.n_out, reset_less=True)
         self._stages.append((result_vector, Cat(*results)))
@@ -361,19 +361,22 @@ class UnrolledDatapath(wiring.Component):
         self._in_flight.append(flag)
         return flag
 
-    def _bin_tree(self, leaves: list[tuple[int, bool]], depth: int, tap, name: str) -> Bound:
+    def _bin_tree(
+        self, leaves: list[tuple[int, bool]], depth: int, delayed, lag: int, name: str
+    ) -> Bound:
         """S = the sum of +-x[i] over ``leaves`` (input index, negated), ready ``depth``
-        levels after the input register: a tree of d = ceil(log2(len(leaves))) levels that
-        starts at level depth - d. Its first level adds 2 * (count - 2^(d-1)) leaves in pairs
-        and the rest join the next level (from ``tap``, the input delayed), which leaves a
-        power of two of nodes, so no node is ever carried through a register alone."""
+        levels after the input register reaches the tree ``lag`` cycles late: a tree of
+        d = ceil(log2(len(leaves))) levels that starts at level depth - d. Its first level
+        adds 2 * (count - 2^(d-1)) leaves in pairs and the rest join the next level (from
+        ``delayed(i, cycles)``, the input's delay line), which leaves a power of two of nodes,
+        so no node is ever carried through a register alone."""
         if not leaves:
             return ZERO
         levels = max(len(leaves) - 1, 0).bit_length()
         start = depth - levels
 
         def leaf(index: int, negated: bool, level: int) -> Bound:
-            value = tap(index, level)
+            value = delayed(index, lag + level)
             return Bound(value.value, value.low, value.high, negated)
 
         if levels == 0:
@@ -499,7 +502,7 @@ class UnrolledDatapath(wiring.Component):
                 f"sel{o}",
             )
             flip = self._register(Array(Const(int(s.negated)) for s in row)[index], 0, 1, f"neg{o}")
-            product = self._product(selected, *chosen[o // config.UNROLLED_GROUP_OUTPUTS], f"p{o}")
+            product = self._product(selected, *chosen[self._group_of[o]], f"p{o}")
             for level in range(stages):
                 flip = self._register(flip.value, 0, 1, f"neg{o}_{level}")
             # +-product as (product XOR flip) + flip; the sum of K of them in any order
