@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -433,9 +434,9 @@ def digits_section(kinds, seeds) -> list[dict]:
 # --- the da4ml peer ------------------------------------------------------------------------
 
 DA4ML_LATENCY_CUTOFF = 4  # adder depth per pipeline stage (da4ml's unit)
-# router1 needs hours for the peer's ~130,000 arcs on the ECP5; router2 under an hour on
-# one free core of the 2-core bench machine, over an hour when the core is shared
-PEER_PLACE_TIMEOUT_S = 7200
+# router1 needs hours for the peer's ~130,000 arcs on the ECP5; router2 did not finish it in
+# an hour (the placement's estimate is reported then: ``placement_figures``)
+ROUTE_TIMEOUT_S = 3600
 
 
 def da4ml_digits(directory: Path, test_split) -> list[str]:
@@ -514,11 +515,7 @@ def peer_section(boards, seeds) -> list[dict]:
                 rows.append(row)
                 continue
             row |= out_of_context(directory, f"{board.family}.json", board, seeds)
-            if row.get("fits"):
-                row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6)
-                row["inferences_per_s_per_klut"] = round(
-                    row["inferences_per_s"] / row["area"] * 1e3
-                )
+            row = with_rates(row, 1)  # one inference per clock
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows
@@ -527,29 +524,37 @@ def peer_section(boards, seeds) -> list[dict]:
 def out_of_context(directory: Path, netlist: str, board, seeds: int) -> dict:
     """Yosys's ``netlist`` placed and routed by nextpnr-ecp5 out of context (no pins: the
     design's ports may be hundreds of bits wide), once per seed: ``fits``, ``area`` (LUT4),
-    ``ffs``, ``dsps``, median and best Fmax; or ``fits`` None with the reason after
-    ``PEER_PLACE_TIMEOUT_S``."""
+    ``ffs``, ``dsps``, median and best Fmax after routing, and ``fmax_placed_mhz``, the
+    median of nextpnr's estimate after placement (before routing). A seed not routed in
+    ``ROUTE_TIMEOUT_S`` ends the builds: ``fits`` None with the reason, and the placement's
+    figures where it got that far (the same-run comparison a route too slow to finish still
+    allows)."""
     import subprocess
 
     from jaynes_hw.support.tools import yowasp_environment
 
     env = yowasp_environment(board.family)
-    fmaxes = []
+    fmaxes, placed_fmaxes = [], []
     for seed in range(1, seeds + 1):
-        report = directory / f"report_{seed}.json"
+        report, log = directory / f"report_{seed}.json", directory / f"nextpnr_{seed}.log"
         place = [
             env["NEXTPNR_ECP5"], "--quiet", "--out-of-context", *board.nextpnr_device,
             "--freq", str(board.fmax_target_mhz), "--json", netlist,
             "--router", "router2", "--report", report.name, "--seed", str(seed),
-            "--timing-allow-fail",
+            "--timing-allow-fail", "--log", log.name,
         ]  # fmt: skip
         try:
             subprocess.run(place, cwd=directory, env=env, check=True,
-                           capture_output=True, timeout=PEER_PLACE_TIMEOUT_S)  # fmt: skip
+                           capture_output=True, timeout=ROUTE_TIMEOUT_S)  # fmt: skip
         except subprocess.TimeoutExpired:
-            return {"fits": None, "reason": f"not routed in {PEER_PLACE_TIMEOUT_S} s"}
+            placed = placement_figures(log)
+            if placed:
+                placed_fmaxes.append(placed.pop("fmax_placed_mhz"))
+                placed["fmax_placed_mhz"] = round(statistics.median(placed_fmaxes), 2)
+            return {"fits": None, "reason": f"not routed in {ROUTE_TIMEOUT_S} s"} | placed
         except subprocess.CalledProcessError as error:
             return {"fits": False, "reason": error.stderr.decode(errors="replace")[-300:]}
+        placed_fmaxes.append(placement_figures(log)["fmax_placed_mhz"])
         placed_report = json.loads(report.read_text())
         fmaxes.append(next(iter(placed_report["fmax"].values()))["achieved"])
     used = placed_report["utilization"]
@@ -560,6 +565,24 @@ def out_of_context(directory: Path, netlist: str, board, seeds: int) -> dict:
         "dsps": used.get("MULT18X18D", {}).get("used", 0),
         "fmax_mhz": round(statistics.median(fmaxes), 2),
         "fmax_best_mhz": round(max(fmaxes), 2),
+        "fmax_placed_mhz": round(statistics.median(placed_fmaxes), 2),
+    }
+
+
+def placement_figures(log: Path) -> dict:
+    """From a nextpnr-ecp5 log: ``area`` (TRELLIS_COMB) and ``ffs`` as packed, and
+    ``fmax_placed_mhz``, the first Fmax it reports (its estimate after placement); empty
+    before placement has finished."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    fmax = re.search(r"Max frequency for clock [^:]*: ([0-9.]+) MHz", text)
+    comb = re.search(r"TRELLIS_COMB:\s+(\d+)/", text)
+    ffs = re.search(r"TRELLIS_FF:\s+(\d+)/", text)
+    if not (fmax and comb and ffs):
+        return {}
+    return {
+        "area": int(comb.group(1)),
+        "ffs": int(ffs.group(1)),
+        "fmax_placed_mhz": float(fmax.group(1)),
     }
 
 
@@ -653,10 +676,20 @@ def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split) -> dict:
         cells = yosys_netlist(directory, ["unrolled.v"], "unrolled", board)
         row["yosys_dsps"] = cells.get("MULT18X18D", 0)
         row |= out_of_context(directory, f"{board.family}.json", board, seeds)
-    if row.get("fits"):
-        row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6 / row["interval_cycles"])
-        row["inferences_per_s_per_klut"] = round(row["inferences_per_s"] / row["area"] * 1e3)
-    return row
+    return with_rates(row, row["interval_cycles"])
+
+
+def with_rates(row: dict, interval_cycles: int) -> dict:
+    """``row`` (an out-of-context build) with ``inferences_per_s`` and
+    ``inferences_per_s_per_klut`` (per thousand TRELLIS_COMB) at its Fmax after routing, and
+    the same at nextpnr's estimate after placement (``_placed``), where it has them."""
+    rates = {}
+    for suffix, fmax in (("", row.get("fmax_mhz")), ("_placed", row.get("fmax_placed_mhz"))):
+        if fmax and row.get("area"):
+            per_s = fmax * 1e6 / interval_cycles
+            rates[f"inferences_per_s{suffix}"] = round(per_s)
+            rates[f"inferences_per_s_per_klut{suffix}"] = round(per_s / row["area"] * 1e3)
+    return row | rates
 
 
 def unrolled_ice40(kind: str, shape: tuple[int, int], board, seeds: int) -> dict:
@@ -776,25 +809,27 @@ def unrolled_section(boards, kinds, seeds, folded_kinds, shapes=tuple(UNROLLED_S
 
 
 def peer_ratios(peers: list[dict], unrolled: list[dict]) -> None:
-    """inferences/s per kLUT of each unrolled digits build against da4ml's, same board."""
+    """inferences/s per kLUT of each unrolled digits build against da4ml's, same board and
+    run: after routing where both routed, and at nextpnr's placement estimate for both
+    (``stage`` ``placed``; the only comparison when the peer's route does not finish)."""
     for peer in peers:
-        if not peer.get("fits") or "inferences_per_s_per_klut" not in peer:
-            continue
         for row in unrolled:
-            if row.get("board") != peer["board"] or not row.get("fits"):
+            if row.get("board") != peer["board"] or row.get("network") != "digits 64-32-10":
                 continue
-            if row.get("network") != "digits 64-32-10":
-                continue
-            print(json.dumps({
-                "record": "unrolled_vs_da4ml", "board": peer["board"], "kind": row["kind"],
-                "per_klut_ratio": round(
-                    row["inferences_per_s_per_klut"] / peer["inferences_per_s_per_klut"], 3
-                ),
-                "inferences_per_s_ratio": round(
-                    row["inferences_per_s"] / peer["inferences_per_s"], 3
-                ),
-                "fmax_mhz": row["fmax_mhz"], "peer_fmax_mhz": peer["fmax_mhz"],
-            }), flush=True)  # fmt: skip
+            for stage, suffix in (("routed", ""), ("placed", "_placed")):
+                key = f"inferences_per_s_per_klut{suffix}"
+                if key not in peer or key not in row:
+                    continue
+                print(json.dumps({
+                    "record": "unrolled_vs_da4ml", "stage": stage, "board": peer["board"],
+                    "kind": row["kind"],
+                    "per_klut_ratio": round(row[key] / peer[key], 3),
+                    "inferences_per_s_ratio": round(
+                        row[f"inferences_per_s{suffix}"] / peer[f"inferences_per_s{suffix}"], 3
+                    ),
+                    "fmax_mhz": row[f"fmax{suffix}_mhz"],
+                    "peer_fmax_mhz": peer[f"fmax{suffix}_mhz"],
+                }), flush=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
