@@ -481,7 +481,7 @@ def da4ml_digits(directory: Path, test_split) -> list[str]:
     return [str(path.relative_to(directory)) for path in sources if "wrapper" not in path.name]
 
 
-def peer_section(boards, seeds) -> list[dict]:
+def peer_section(boards, seeds, route_timeout_s: int) -> list[dict]:
     from jaynes_hw.demo.digits import integer_inputs, load_digits_split
 
     split = load_digits_split()
@@ -514,19 +514,21 @@ def peer_section(boards, seeds) -> list[dict]:
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 continue
-            row |= out_of_context(directory, f"{board.family}.json", board, seeds)
+            row |= out_of_context(directory, f"{board.family}.json", board, seeds, route_timeout_s)
             row = with_rates(row, 1)  # one inference per clock
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows
 
 
-def out_of_context(directory: Path, netlist: str, board, seeds: int) -> dict:
+def out_of_context(
+    directory: Path, netlist: str, board, seeds: int, route_timeout_s: int = ROUTE_TIMEOUT_S
+) -> dict:
     """Yosys's ``netlist`` placed and routed by nextpnr-ecp5 out of context (no pins: the
     design's ports may be hundreds of bits wide), once per seed: ``fits``, ``area`` (LUT4),
     ``ffs``, ``dsps``, median and best Fmax after routing, and ``fmax_placed_mhz``, the
     median of nextpnr's estimate after placement (before routing). A seed not routed in
-    ``ROUTE_TIMEOUT_S`` ends the builds: ``fits`` None with the reason, and the placement's
+    ``route_timeout_s`` ends the builds: ``fits`` None with the reason, and the placement's
     figures where it got that far (the same-run comparison a route too slow to finish still
     allows)."""
     import subprocess
@@ -545,13 +547,13 @@ def out_of_context(directory: Path, netlist: str, board, seeds: int) -> dict:
         ]  # fmt: skip
         try:
             subprocess.run(place, cwd=directory, env=env, check=True,
-                           capture_output=True, timeout=ROUTE_TIMEOUT_S)  # fmt: skip
+                           capture_output=True, timeout=route_timeout_s)  # fmt: skip
         except subprocess.TimeoutExpired:
             placed = placement_figures(log)
             if placed:
                 placed_fmaxes.append(placed.pop("fmax_placed_mhz"))
                 placed["fmax_placed_mhz"] = round(statistics.median(placed_fmaxes), 2)
-            return {"fits": None, "reason": f"not routed in {ROUTE_TIMEOUT_S} s"} | placed
+            return {"fits": None, "reason": f"not routed in {route_timeout_s} s"} | placed
         except subprocess.CalledProcessError as error:
             return {"fits": False, "reason": error.stderr.decode(errors="replace")[-300:]}
         placed_fmaxes.append(placement_figures(log)["fmax_placed_mhz"])
@@ -655,7 +657,7 @@ def unrolled_row(kind: str, layers, shape_name: str) -> dict:
     }
 
 
-def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split) -> dict:
+def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split, route_timeout_s: int) -> dict:
     """An unrolled network with vector ports, placed out of context on the ECP5 like the
     peer: one vector in and one out per transfer, no host link."""
     from amaranth.back import verilog
@@ -675,7 +677,7 @@ def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split) -> dict:
         (directory / "unrolled.v").write_text(verilog.convert(network, name="unrolled"))
         cells = yosys_netlist(directory, ["unrolled.v"], "unrolled", board)
         row["yosys_dsps"] = cells.get("MULT18X18D", 0)
-        row |= out_of_context(directory, f"{board.family}.json", board, seeds)
+        row |= out_of_context(directory, f"{board.family}.json", board, seeds, route_timeout_s)
     return with_rates(row, row["interval_cycles"])
 
 
@@ -765,7 +767,14 @@ def _with_macs(row: dict) -> dict:
 UNROLLED_SHAPES = {"digits": None, "64x64": SHAPE, "32x8": (32, 8)}
 
 
-def unrolled_section(boards, kinds, seeds, folded_kinds, shapes=tuple(UNROLLED_SHAPES)):
+def unrolled_section(
+    boards,
+    kinds,
+    seeds,
+    folded_kinds,
+    shapes=tuple(UNROLLED_SHAPES),
+    route_timeout_s=ROUTE_TIMEOUT_S,
+):
     """ECP5: the digits network, a 64 x 64 and a 32 x 8 layer (``shapes``), each unrolled
     kind, out of context. iCE40: the largest of ``UP5K_UNROLLED_SHAPES`` that fits, and the
     folded kinds' fastest builds of that layer beside it."""
@@ -779,7 +788,9 @@ def unrolled_section(boards, kinds, seeds, folded_kinds, shapes=tuple(UNROLLED_S
         if board.family == "ecp5":
             for shape in (UNROLLED_SHAPES[name] for name in shapes):
                 for kind in kinds:
-                    rows.append(unrolled_ecp5(kind, shape, board, seeds, test_split))
+                    rows.append(
+                        unrolled_ecp5(kind, shape, board, seeds, test_split, route_timeout_s)
+                    )
                     print(json.dumps(rows[-1]), flush=True)
             continue
         for kind in kinds:
@@ -849,6 +860,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--digits-kinds", nargs="+", choices=tuple(DIGITS_KINDS),
                         default=list(DIGITS_KINDS))  # fmt: skip
     parser.add_argument("--seeds", type=int, default=3, help="nextpnr seeds per build (3)")
+    parser.add_argument("--route-timeout", type=int, default=ROUTE_TIMEOUT_S, metavar="SECONDS",
+                        help=f"ECP5 out-of-context route limit ({ROUTE_TIMEOUT_S})")  # fmt: skip
     parser.add_argument("--plot", type=Path, help="PNG of MAC/s against LC-equivalent")
     args = parser.parse_args(argv)
     if "layer" in args.sections:
@@ -863,12 +876,19 @@ def main(argv: list[str] | None = None) -> int:
     # the peer's builds run beside the unrolled ones (each a tool process of its own)
     with ThreadPoolExecutor(max_workers=2) as pool:
         peers = (
-            pool.submit(peer_section, args.boards, args.seeds) if "peer" in args.sections else None
+            pool.submit(peer_section, args.boards, args.seeds, args.route_timeout)
+            if "peer" in args.sections
+            else None
         )
         rows = []
         if "unrolled" in args.sections:
             rows = unrolled_section(
-                args.boards, args.unrolled_kinds, args.seeds, args.kinds, args.unrolled_shapes
+                args.boards,
+                args.unrolled_kinds,
+                args.seeds,
+                args.kinds,
+                args.unrolled_shapes,
+                args.route_timeout,
             )
         peer_rows = peers.result() if peers else []
     peer_ratios(peer_rows, rows)

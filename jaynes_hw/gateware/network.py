@@ -20,7 +20,8 @@ class Network(wiring.Component):
 
     Between two folded layers, a FIFO holds one whole vector (layer k's n_out values), so a
     layer that replays its buffered input for its later passes never holds back the layer
-    before it. Two unrolled layers pass whole vectors on through a ``SkidBuffer`` (a cycle);
+    before it. Two unrolled layers pass whole vectors on through two skid buffers in series
+    (``SkidBuffer``, two cycles);
     where a folded and an unrolled layer meet, a ``VectorCollector`` or ``VectorSerializer``
     converts.
 
@@ -92,6 +93,26 @@ class Network(wiring.Component):
         """Values in one output vector (the last layer's)."""
         return self.layers[-1].values_out
 
+    @staticmethod
+    def _vector_link(m: Module, index: int, y, x) -> None:
+        """Unrolled layer ``index``'s result vectors ``y`` to the next layer's ``x`` through
+        two skid buffers in series (two cycles): between the registers of one and the next,
+        every path has at most one long route and a gate, wherever the placer puts the two
+        layers (a layer's ``ready`` and its queue of block RAMs are far apart)."""
+        width = len(y.payload.as_value())
+        out, into = SkidBuffer(width), SkidBuffer(width)
+        m.submodules[f"vector_link{index}_out"] = out
+        m.submodules[f"vector_link{index}_in"] = into
+        m.d.comb += [
+            out.w.payload.eq(y.payload),
+            out.w.valid.eq(y.valid),
+            y.ready.eq(out.w.ready),
+            x.payload.eq(into.r.payload),
+            x.valid.eq(into.r.valid),
+            into.r.ready.eq(x.ready),
+        ]
+        wiring.connect(m, out.r, into.w)
+
     def elaborate(self, platform):
         m = Module()
         for index, layer in enumerate(self.layers):
@@ -107,18 +128,8 @@ class Network(wiring.Component):
             wiring.connect(m, wiring.flipped(self.x), first.x)
         for index, (before, after) in enumerate(itertools.pairwise(self.layers)):
             vectors_out, vectors_in = before.config.unrolled, after.config.unrolled
-            if vectors_out and vectors_in:  # a skid buffer: a layer's ready (its commit
-                # and credits) would otherwise reach the previous layer's queue of block RAMs
-                link = SkidBuffer(len(before.y.payload.as_value()))
-                m.submodules[f"vector_link{index}"] = link
-                m.d.comb += [
-                    link.w.payload.eq(before.y.payload),
-                    link.w.valid.eq(before.y.valid),
-                    before.y.ready.eq(link.w.ready),
-                    after.x.payload.eq(link.r.payload),
-                    after.x.valid.eq(link.r.valid),
-                    link.r.ready.eq(after.x.ready),
-                ]
+            if vectors_out and vectors_in:
+                self._vector_link(m, index, before.y, after.x)
                 continue
             # one vector of slack between layers (see the class docstring); 3 places at
             # least, the fewest that pass a value a cycle

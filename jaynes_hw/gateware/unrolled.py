@@ -18,12 +18,15 @@ fans out to the tens of thousands of stage registers: a vector is taken only wit
 reserved for its results in the output queue (a credit, returned when a result leaves on
 ``y``), so a result always finds room::
 
-    in       the input vector into registers, then down a delay line (a register a cycle)
+    in       the input vector into registers, then down a delay line (a register a cycle);
+             ``x.ready`` is a flip-flop
     tree     D levels of the per-bin adder trees (D = ceil(log2) of the largest bin of any
              output; shallower trees start later, from the delay line). ``unrolled`` with
              ``config.unrolled_skew``: the outputs in groups of 4, group g g cycles behind
              group 0 from here on, its trees reading the line g cycles further down (short
-             nets from group to group instead of every input bit to every output)
+             nets from group to group instead of every input bit to every output). A pair
+             +-x[a] +- x[b] that several trees of a group add first is one adder
+             (``plan_first_level``: bins of a trained layer share many)
     product  S[o,k] * L[k]: powers of two a shifter (one stage); other levels the mantissa's
              partial products summed in ceil(log2(mantissa_bits)) levels, then the exponent's
              shift
@@ -44,6 +47,7 @@ Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,10 +202,8 @@ class UnrolledDatapath(wiring.Component):
         commit_pending = Signal()
         drained = Signal()
         apply_commit = commit_pending & drained
-        with m.If(apply_commit):
-            m.d.sync += commit_pending.eq(0)
-        with m.If(self.commit):
-            m.d.sync += commit_pending.eq(1)
+        pending_next = self.commit | (commit_pending & ~apply_commit)
+        m.d.sync += commit_pending.eq(pending_next)
         busy = Signal()
         m.d.sync += busy.eq(~drained)
         m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(busy)]
@@ -213,28 +215,34 @@ class UnrolledDatapath(wiring.Component):
         groups = config.unrolled_groups
         per_group = config.UNROLLED_GROUP_OUTPUTS
         group_of = self._group_of = [o // per_group for o in range(config.n_out)]
-        copies, updating = [active], []
+        copies, loading_next = [active], Const(0)
         if groups > 1:
             copies = self._register_copies(active, groups)
             # bit g: copy g may still differ from the active registers (all set at reset);
             # a vector is taken only once every copy holds what was committed
             loading = Signal(groups, init=(1 << groups) - 1)
-            m.d.sync += loading.eq(Cat(apply_commit, loading[:-1]))
-            updating = list(loading)
+            loading_next = Cat(apply_commit, loading[:-1])
+            m.d.sync += loading.eq(loading_next)
         output_copies = [copies[g] for g in group_of]
 
         # --- in: a vector every cycle (serial: every K cycles) ------------------------------
+        # ``x.ready`` is a flip-flop, loaded with what the state it depends on (credits, a
+        # commit pending, copies loading, the serial phase) will be: the next layer's or the
+        # adapter's handshake logic sees it straight from a register, however far away.
+        ready = Signal(init=groups == 1)  # at reset every copy is loading
+        m.d.comb += self.x.ready.eq(ready)
+        taken = self.x.valid & ready
+        returned = self.y.valid & self.y.ready
+        credits_next = credits - taken + returned
+        m.d.sync += credits.eq(credits_next)
+        ready_next = (credits_next != 0) & ~pending_next & ~loading_next.any()
         phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
-        ready = (credits != 0) & ~commit_pending & ~balanced_or([*updating, Const(0)])
         serial = config.datapath == "unrolled_serial"
         if serial:
-            ready &= phase == 0
-            with m.If((phase != 0) | (self.x.valid & self.x.ready)):
-                m.d.sync += phase.eq(Mux(phase == K - 1, 0, phase + 1))
-        m.d.comb += self.x.ready.eq(ready)
-        taken = self.x.valid & self.x.ready
-        returned = self.y.valid & self.y.ready
-        m.d.sync += credits.eq(credits - taken + returned)
+            phase_next = Mux((phase != 0) | taken, Mux(phase == K - 1, 0, phase + 1), phase)
+            m.d.sync += phase.eq(phase_next)
+            ready_next &= phase_next == 0
+        m.d.sync += ready.eq(ready_next)
         low, high = -(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1
         inputs = []
         for i in range(config.n_in):
@@ -265,18 +273,33 @@ class UnrolledDatapath(wiring.Component):
                 delays[i, cycles] = self._register(before.value, low, high, f"x{i}_d{cycles}")
             return delays[i, cycles]
 
+        # A pair +-x[a] +- x[b] that several trees of one group add at one level is one
+        # adder, its register read by all of them (``plan_first_level``).
         depth = tree_depth(self._codes, K)
-        bins = []  # bins[o][k]: S[o,k]
-        for o in range(config.n_out):
-            row = []
-            for k in range(K):
-                leaves = [
-                    (i, bool(code >> (config.code_bits - 1)))
-                    for i, code in enumerate(self._codes[o])
-                    if code & (K - 1) == k
-                ]
-                row.append(self._bin_tree(leaves, depth, delayed, lag[o], f"s{o}_{k}"))
-            bins.append(row)
+        leaves = {
+            (o, k): [
+                (i, bool(code >> (config.code_bits - 1)))
+                for i, code in enumerate(self._codes[o])
+                if code & (K - 1) == k
+            ]
+            for o in range(config.n_out)
+            for k in range(K)
+        }
+        plans = {}  # (o, k): (the pairs its first level adds, the leaves joining later)
+        for g in range(groups):
+            trees = [(o, k) for o in range(config.n_out) if group_of[o] == g for k in range(K)]
+            planned = plan_first_level(
+                [(leaves[t], *tree_shape(len(leaves[t]), depth)) for t in trees]
+            )
+            plans.update(zip(trees, planned, strict=True))
+        pairs = [{} for _ in range(groups)]  # per group: (pair_key, its register)
+        bins = [  # bins[o][k]: S[o,k]
+            [
+                self._bin_tree(plans[o, k], depth, delayed, lag[o], pairs[group_of[o]], f"s{o}_{k}")
+                for k in range(K)
+            ]
+            for o in range(config.n_out)
+        ]
         for level in range(depth):
             valid = self._valid(valid, f"tree{level}")
 
@@ -362,31 +385,46 @@ class UnrolledDatapath(wiring.Component):
         return flag
 
     def _bin_tree(
-        self, leaves: list[tuple[int, bool]], depth: int, delayed, lag: int, name: str
+        self, plan: tuple[list, list], depth: int, delayed, lag: int, pairs: dict, name: str
     ) -> Bound:
-        """S = the sum of +-x[i] over ``leaves`` (input index, negated), ready ``depth``
-        levels after the input register reaches the tree ``lag`` cycles late: a tree of
-        d = ceil(log2(len(leaves))) levels that starts at level depth - d. Its first level
-        adds 2 * (count - 2^(d-1)) leaves in pairs and the rest join the next level (from
-        ``delayed(i, cycles)``, the input's delay line), which leaves a power of two of nodes,
-        so no node is ever carried through a register alone."""
-        if not leaves:
+        """S = the sum of +-x[i] over a bin's leaves (input index, negated) as ``plan`` (from
+        ``plan_first_level``) adds them, ready ``depth`` levels after the input register
+        reaches the tree ``lag`` cycles late: a tree of d = ceil(log2(count)) levels that
+        starts at level depth - d (``tree_shape``). Its first level adds the plan's pairs (a
+        pair already in ``pairs``, made for another tree of the group, is read from there);
+        the plan's other leaves join the next level (from ``delayed(i, cycles)``, the
+        input's delay line), which leaves a power of two of nodes, so no node is ever
+        carried through a register alone."""
+        first_pairs, later = plan
+        if not first_pairs and not later:
             return ZERO
-        levels = max(len(leaves) - 1, 0).bit_length()
-        start = depth - levels
+        start, _ = tree_shape(2 * len(first_pairs) + len(later), depth)
 
         def leaf(index: int, negated: bool, level: int) -> Bound:
             value = delayed(index, lag + level)
             return Bound(value.value, value.low, value.high, negated)
 
-        if levels == 0:
-            return leaf(*leaves[0], depth)
-        leaves = sorted(leaves, key=lambda item: item[1])  # like signs pair up first
-        deep = 2 * (len(leaves) - (1 << (levels - 1)))
-        first = [leaf(index, negated, start) for index, negated in leaves[:deep]]
-        nodes = self._pair_up(first, f"{name}_l0")
-        nodes += [leaf(index, negated, start + 1) for index, negated in leaves[deep:]]
-        return self._reduce(nodes, levels - 1, name)
+        if start == depth:  # a single leaf
+            return leaf(*later[0], depth)
+        nodes = [self._pair(a, b, lag + start, delayed, pairs) for a, b in first_pairs]
+        nodes += [leaf(index, negated, start + 1) for index, negated in later]
+        return self._reduce(nodes, depth - start - 1, name)
+
+    def _pair(self, a, b, cycles: int, delayed, pairs: dict) -> Bound:
+        """+-x[a] +- x[b] (leaves: input index, negated) from the inputs' delay line
+        ``cycles`` down, a register later: x[a] + x[b] or x[a] - x[b] (a < b) made once per
+        ``pair_key`` in ``pairs``, and read negated where the leaves say so."""
+        (first, first_negated), (second, _) = sorted((a, b))
+        key = pair_key(a, b, cycles)
+        if key not in pairs:
+            x, y = delayed(first, cycles), delayed(second, cycles)
+            tag = f"x{first}_{'sub' if key[2] else 'add'}_x{second}_d{cycles}_{len(pairs)}"
+            if key[2]:  # unlike signs: x[first] - x[second]
+                pairs[key] = self._register(x.value - y.value, x.low - y.high, x.high - y.low, tag)
+            else:
+                pairs[key] = self._register(x.value + y.value, x.low + y.low, x.high + y.high, tag)
+        node = pairs[key]
+        return Bound(node.value, node.low, node.high, first_negated)
 
     def _pair_up(self, nodes: list[Bound], name: str) -> list[Bound]:
         """One registered level: ``nodes`` (an even count, like signs first) added in pairs;
@@ -606,6 +644,69 @@ class UnrolledDatapath(wiring.Component):
         m.d.comb += read.addr.eq(self.code_mem.addr)
         m.d.sync += row.eq(read.data)
         m.d.comb += self.code_mem.r_data.eq(row)
+
+
+Leaf = tuple[int, bool]  # a connection in a bin tree: input index, negated
+
+
+def tree_shape(count: int, depth: int) -> tuple[int, int]:
+    """A bin tree of ``count`` leaves among trees ``depth`` levels deep: the level its first
+    adders start at (``depth`` for a single leaf), and how many pairs that level adds
+    (count - 2^(d-1) for a tree of d = ceil(log2(count)) levels), so that a power of two of
+    nodes goes on."""
+    levels = max(count - 1, 0).bit_length()
+    if levels == 0:
+        return depth, 0
+    return depth - levels, count - (1 << (levels - 1))
+
+
+def pair_key(a: Leaf, b: Leaf, cycles: int) -> tuple[int, int, bool, int]:
+    """What two leaves added ``cycles`` down the delay line make, up to its sign: (lower
+    input, higher input, unlike signs, cycles)."""
+    (first, first_negated), (second, second_negated) = sorted((a, b))
+    return first, second, first_negated != second_negated, cycles
+
+
+def plan_first_level(trees: list[tuple[list[Leaf], int, int]]) -> list[tuple[list, list]]:
+    """Which leaves each bin tree of one group of outputs adds in pairs at its first level.
+
+    ``trees``: each tree's leaves, the level it starts at and the pairs that level adds
+    (``tree_shape``). A pair that several trees starting at one level add is one adder
+    (``pair_key``), so pairs are chosen greedily, the one the most trees still could share
+    first (ties: the first found); each tree's remaining pairs are its free leaves in
+    order, like signs first. Returns per tree (its pairs, the leaves that join later)."""
+    free = [sorted(leaves, key=lambda leaf: leaf[1]) for leaves, _, _ in trees]
+    wanted = [pairs for _, _, pairs in trees]
+    chosen: list[list] = [[] for _ in trees]
+    sharers: dict[tuple, set[int]] = {}  # pair_key: the trees that could still add it
+
+    def note(tree: int, add: bool) -> None:
+        if not wanted[tree]:
+            return
+        for a, b in itertools.combinations(free[tree], 2):
+            found = sharers.setdefault(pair_key(a, b, trees[tree][1]), set())
+            found.add(tree) if add else found.discard(tree)
+
+    for tree in range(len(trees)):
+        note(tree, True)
+    while sharers:
+        key, found = max(sharers.items(), key=lambda item: len(item[1]))
+        if len(found) < 2:
+            break
+        for tree in sorted(found):
+            note(tree, False)
+            pair = [leaf for leaf in free[tree] if leaf[0] in key[:2]]
+            chosen[tree].append(tuple(pair))
+            free[tree] = [leaf for leaf in free[tree] if leaf not in pair]
+            wanted[tree] -= 1
+            note(tree, True)
+        sharers = {key: found for key, found in sharers.items() if found}
+    plans = []
+    for tree, leaves in enumerate(free):
+        count = 2 * wanted[tree]
+        pairs = chosen[tree] + [tuple(leaves[i : i + 2]) for i in range(0, count, 2)]
+        plans.append((pairs, leaves[count:]))
+    return plans
 
 
 def queue_depth(latency_cycles: int, cycles_per_vector: int) -> int:

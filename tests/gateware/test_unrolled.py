@@ -15,6 +15,7 @@ from jaynes_hw.contract.layer_config import LayerConfig, network_vector_period
 from jaynes_hw.contract.registers import REG_CONTROL, REG_SHIFT, LayerDriver, RegisterMap
 from jaynes_hw.gateware.core import LayerCore
 from jaynes_hw.gateware.network import Network
+from jaynes_hw.gateware.unrolled import pair_key, plan_first_level, tree_shape
 from jaynes_hw.gateware.vector_stream import VectorCollector, VectorSerializer
 from jaynes_hw.support.errors import UserError
 from tests.gateware.test_cores import stream_through
@@ -152,6 +153,53 @@ def test_unrolled_extremes_are_exact(fmt, datapath, relu):
         for bias in (127, -128):
             case = LayerCase(config, stored, codebook, shift, np.full(n_out, bias))
             np.testing.assert_array_equal(vectors_through(build_core(case), x), case.expected(x))
+
+
+@pytest.mark.parametrize("datapath", UNROLLED)
+def test_pairs_shared_between_outputs_are_exact(datapath):
+    """Outputs whose bins hold the same pairs of inputs, with every sign pattern (so one
+    adder's register is read as it is and negated, an unlike pair both ways), exact
+    against the reference at extreme and random inputs; 8 outputs: two groups."""
+    rng = np.random.default_rng(3)
+    n_in, n_out, K = 12, 8, 4
+    codebook = random_codebook(rng, "pow2", 3)
+    fmt = codebook.format
+    config = LayerConfig(
+        "lognormal", n_in, n_out, 1, 8, 8, 3, fmt.mantissa_bits, fmt.exponent_bits, 10, False,
+        datapath,
+    )  # fmt: skip
+    base = rng.integers(0, K, n_in)
+    signs = np.array([[0] * n_in, [1] * n_in, [0, 1] * 6, [1, 0] * 6])
+    stored = np.vstack([base | signs[o % 4] << 2 for o in range(n_out)])
+    stored[5:] = stored[5:, ::-1]  # the second group's pairs on other inputs
+    case = LayerCase(config, stored, codebook, 4, rng.integers(-50, 50, n_out))
+    x = np.vstack([np.full(n_in, -128), np.full(n_in, 127), rng.integers(-128, 128, (6, n_in))])
+    np.testing.assert_array_equal(vectors_through(build_core(case), x, rng, 0.3), case.expected(x))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_level_plan_partitions_every_tree_and_shares_repeated_pairs(seed):
+    """Each tree adds exactly the pairs its shape asks for, every leaf once (in a pair or
+    later); a tree repeated, once with every sign flipped, adds no new pair."""
+    rng = np.random.default_rng(seed)
+    depth, trees = 4, []
+    for _ in range(6):
+        count = int(rng.integers(1, 1 << depth))
+        inputs = rng.choice(40, count, replace=False)
+        leaves = [(int(i), bool(rng.integers(2))) for i in inputs]
+        trees.append((leaves, *tree_shape(count, depth)))
+    repeated, start, pairs = trees[0]
+    flipped = [(index, not negated) for index, negated in repeated]
+    trees += [(repeated, start, pairs), (flipped, start, pairs)]
+    plans = plan_first_level(trees)
+    for (leaves, start, wanted), (paired, later) in zip(trees, plans, strict=True):
+        assert len(paired) == wanted
+        used = [leaf for pair in paired for leaf in pair] + list(later)
+        assert sorted(used) == sorted(leaves)
+        if start == depth:
+            assert paired == [] and len(later) == 1
+    keys = [{pair_key(a, b, trees[t][1]) for a, b in plans[t][0]} for t in range(len(trees))]
+    assert keys[-1] == keys[-2] == keys[0]
 
 
 @pytest.mark.parametrize("datapath", UNROLLED)
