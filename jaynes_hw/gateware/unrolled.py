@@ -26,7 +26,7 @@ reserved for its results in the output queue (a credit, returned when a result l
              group 0 from here on, its trees reading the line g cycles further down (short
              nets from group to group instead of every input bit to every output). A pair
              +-x[a] +- x[b] that several trees of a group add first is one adder
-             (``plan_first_level``: bins of a trained layer share many)
+             (``plan_first_level``: 481 instead of 709 in the digits network's first layer)
     product  S[o,k] * L[k]: powers of two a shifter (one stage); other levels the mantissa's
              partial products summed in ceil(log2(mantissa_bits)) levels, then the exponent's
              shift
