@@ -46,14 +46,17 @@ the lognormal-coded kinds' MAC/s to int8's.
 ``peer``: da4ml (extra ``peers``), the fully unrolled, pipelined peer whose constant weights
 become adder graphs, builds the same digits network with the int8 core's weights, shifts and
 biases (checked bit for bit against the integer reference on the test split). The same
-Yosys synthesizes it; on the ECP5-85F nextpnr places it out of context (its ports are
-hundreds of bits wide, no board top); the UP5K has no out-of-context mode, so there the
-line gives Yosys's logic count against the device's 5,280 cells. Its weights are baked
-into the logic: ``tunable`` is false. One inference per clock.
+Yosys synthesizes it; on the ECP5-85F nextpnr places and routes it out of context (its
+ports are hundreds of bits wide, no board top), giving up after ``--route-timeout`` seconds
+with the placement's estimate (``fmax_placed_mhz``) as the figure; the UP5K has no
+out-of-context mode, so there the line gives Yosys's logic count against the device's
+5,280 cells. Its weights are baked into the logic: ``tunable`` is false. One inference per
+clock. With ``unrolled`` in the same run, an ``unrolled_vs_da4ml`` line per unrolled digits
+build: inferences/s per kLUT against da4ml's after routing, and at placement (``stage``).
 
     python bench/bench_hardware.py [--sections layer digits peer] [--boards icebreaker ulx3s]
                                    [--lanes 4 8 16 24 32] [--kinds ...] [--seeds 3]
-                                   [--plot hardware.png]
+                                   [--route-timeout 3600] [--plot hardware.png]
 
 A build that does not fit the device is reported with its reason, not dropped. About one
 to three minutes per build on one core (a full run: about two hours).
