@@ -548,18 +548,20 @@ def out_of_context(
             "--router", "router2", "--report", report.name, "--seed", str(seed),
             "--timing-allow-fail", "--log", log.name,
         ]  # fmt: skip
+        routed = True
         try:
             subprocess.run(place, cwd=directory, env=env, check=True,
                            capture_output=True, timeout=route_timeout_s)  # fmt: skip
         except subprocess.TimeoutExpired:
-            placed = placement_figures(log)
-            if placed:
-                placed_fmaxes.append(placed.pop("fmax_placed_mhz"))
-                placed["fmax_placed_mhz"] = round(statistics.median(placed_fmaxes), 2)
-            return {"fits": None, "reason": f"not routed in {route_timeout_s} s"} | placed
+            routed = False
         except subprocess.CalledProcessError as error:
             return {"fits": False, "reason": error.stderr.decode(errors="replace")[-300:]}
-        placed_fmaxes.append(placement_figures(log)["fmax_placed_mhz"])
+        placed = placement_figures(log)
+        if placed:
+            placed_fmaxes.append(placed["fmax_placed_mhz"])
+            placed["fmax_placed_mhz"] = round(statistics.median(placed_fmaxes), 2)
+        if not routed:
+            return {"fits": None, "reason": f"not routed in {route_timeout_s} s"} | placed
         placed_report = json.loads(report.read_text())
         fmaxes.append(next(iter(placed_report["fmax"].values()))["achieved"])
     used = placed_report["utilization"]
@@ -570,8 +572,7 @@ def out_of_context(
         "dsps": used.get("MULT18X18D", {}).get("used", 0),
         "fmax_mhz": round(statistics.median(fmaxes), 2),
         "fmax_best_mhz": round(max(fmaxes), 2),
-        "fmax_placed_mhz": round(statistics.median(placed_fmaxes), 2),
-    }
+    } | ({"fmax_placed_mhz": placed["fmax_placed_mhz"]} if placed else {})
 
 
 def placement_figures(log: Path) -> dict:
