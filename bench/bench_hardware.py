@@ -624,7 +624,17 @@ UNROLLED_KINDS = {
 # (n_in, n_out) layers tried on the UP5K, fewest connections first. An unrolled layer pays
 # an adder per connection but K level products per output, so wide layers suit it (an 8 x 8
 # layer, one connection per bin and output, does not fit the UP5K with its 512 products)
-UP5K_UNROLLED_SHAPES = ((16, 2), (32, 2), (64, 2), (64, 4), (64, 6), (64, 8), (64, 12))
+UP5K_UNROLLED_SHAPES = (
+    (16, 2),
+    (32, 2),
+    (48, 2),
+    (56, 2),
+    (64, 2),
+    (64, 4),
+    (64, 6),
+    (64, 8),
+    (64, 12),
+)
 
 
 def unrolled_layers(kind: str, shape: tuple[int, int] | None):

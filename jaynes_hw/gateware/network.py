@@ -10,7 +10,8 @@ from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.gateware.bus import ConfigBus
 from jaynes_hw.gateware.core import ConfiguredLayer, stream_shapes
-from jaynes_hw.gateware.stream_fifo import SkidBuffer, StreamFIFO
+from jaynes_hw.gateware.stream_fifo import SkidBuffer, Sliced, StreamFIFO
+from jaynes_hw.gateware.unrolled import VECTOR_SLICE_BITS
 from jaynes_hw.gateware.vector_stream import VectorCollector, VectorSerializer
 from jaynes_hw.support.errors import UserError
 
@@ -98,9 +99,11 @@ class Network(wiring.Component):
         """Unrolled layer ``index``'s result vectors ``y`` to the next layer's ``x`` through
         two skid buffers in series (two cycles): between the registers of one and the next,
         every path has at most one long route and a gate, wherever the placer puts the two
-        layers (a layer's ``ready`` and its queue of block RAMs are far apart)."""
+        layers (a layer's ``ready`` and its queue of block RAMs are far apart); each in
+        ``VECTOR_SLICE_BITS`` slices, so no enable reaches the whole vector."""
         width = len(y.payload.as_value())
-        out, into = SkidBuffer(width), SkidBuffer(width)
+        out = Sliced(width, VECTOR_SLICE_BITS, SkidBuffer)
+        into = Sliced(width, VECTOR_SLICE_BITS, SkidBuffer)
         m.submodules[f"vector_link{index}_out"] = out
         m.submodules[f"vector_link{index}_in"] = into
         m.d.comb += [

@@ -1,16 +1,20 @@
 """Buffers between two streams, built for the clock: a first-in first-out queue whose flags
-are flip-flops, and a skid buffer that cuts the consumer's ``ready`` off from the producer."""
+are flip-flops, a skid buffer that cuts the consumer's ``ready`` off from the producer, and
+``Sliced``, which builds a wide one from narrow copies so that no control flag drives the
+enables of hundreds of payload flip-flops."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from collections.abc import Callable
+
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.gateware.block_ram import IN_BLOCK_RAM
 
-__all__ = ["SkidBuffer", "StreamFIFO"]
+__all__ = ["SkidBuffer", "Sliced", "StreamFIFO"]
 
 
 class StreamFIFO(wiring.Component):
@@ -160,4 +164,60 @@ class SkidBuffer(wiring.Component):
             m.d.sync += out_payload.eq(Mux(skid_valid, skid_payload, self.w.payload))
         with m.If(~skid_valid):
             m.d.sync += skid_payload.eq(self.w.payload)
+        return m
+
+
+class Sliced(wiring.Component):
+    """A buffer of ``width`` payload bits made of narrower copies of one buffer, each
+    carrying ``slice_bits`` of the payload with control flip-flops of its own.
+
+    A buffer's output register loads under one enable (a queue's fetch, a skid buffer's
+    output free): across a 256-bit vector that one net reaches 256 flip-flops spread over the
+    die, the slowest route of a wide unrolled design (9.7 ns of routing on the ECP5-85F).
+    Each copy's enable reaches only its slice, placed beside it. The copies see the same
+    ``valid`` and ``ready`` and so hold the same state every cycle; the first copy's flags
+    speak for all.
+
+    Parameters
+    ----------
+    width : int
+        Payload bits.
+    slice_bits : int
+        Payload bits per copy (the last copy takes what is left).
+    make : callable
+        ``make(bits)`` builds one copy: a component with streams ``w`` (in) and ``r`` (out)
+        of ``bits`` payload bits, such as ``StreamFIFO`` or ``SkidBuffer``.
+
+    Attributes
+    ----------
+    w : In(stream.Signature(width))
+    r : Out(stream.Signature(width))
+        As the copies': the latency and throughput of one.
+    """
+
+    def __init__(self, width: int, slice_bits: int, make: Callable[[int], wiring.Component]):
+        if not isinstance(width, int) or width < 1:
+            raise TypeError(f"width must be a positive integer, not {width!r}")
+        if not isinstance(slice_bits, int) or slice_bits < 1:
+            raise TypeError(f"slice_bits must be a positive integer, not {slice_bits!r}")
+        self.width, self.slice_bits, self._make = width, slice_bits, make
+        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        copies = []
+        for index, low in enumerate(range(0, self.width, self.slice_bits)):
+            high = min(low + self.slice_bits, self.width)
+            m.submodules[f"slice{index}"] = copy = self._make(high - low)
+            m.d.comb += [
+                copy.w.payload.eq(self.w.payload[low:high]),
+                copy.w.valid.eq(self.w.valid),
+                copy.r.ready.eq(self.r.ready),
+            ]
+            copies.append(copy)
+        m.d.comb += [
+            self.w.ready.eq(copies[0].w.ready),
+            self.r.valid.eq(copies[0].r.valid),
+            self.r.payload.eq(Cat(copy.r.payload for copy in copies)),
+        ]
         return m

@@ -38,7 +38,7 @@ reserved for its results in the output queue (a credit, returned when a result l
     skew     each group's results wait for the last group's (``config.unrolled_skew``
              stages)
     queue    the results' queue in front of ``y`` (``queue_depth`` vectors: enough credits
-             for full rate)
+             for full rate), in ``VECTOR_SLICE_BITS`` slices with a control each
 
 Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K cycles
 (``config.cycles_per_vector``). Latency: ``latency_cycles`` (at most
@@ -47,6 +47,7 @@ Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -64,10 +65,13 @@ from jaynes_hw.gateware.datapath import (
     balanced_or,
     saturate,
 )
-from jaynes_hw.gateware.stream_fifo import StreamFIFO
+from jaynes_hw.gateware.stream_fifo import Sliced, StreamFIFO
 
 MIN_QUEUE = 3  # StreamFIFO takes one entry a cycle from depth 3 (and never refuses a credit)
 SHIFT_STEP_BITS = 3  # the output shift's low bits, applied a stage after its high bits
+# A whole vector's buffers (the output queue, the skid buffers between layers) are copies
+# this wide, each with its own control (``Sliced``): 4 outputs of 8 bits, one group's
+VECTOR_SLICE_BITS = 32
 
 
 def vector_shape(element_bits: int, length: int) -> data.ArrayLayout:
@@ -189,14 +193,16 @@ class UnrolledDatapath(wiring.Component):
         K = config.codebook_size
 
         # --- the output queue, and its credits ---------------------------------------------
-        depth = queue_depth(self.latency_cycles, config.cycles_per_vector)
-        m.submodules.output_queue = queue = StreamFIFO(
-            config.out_bits * config.n_out, depth, block_ram=True
+        places = queue_depth(self.latency_cycles, config.cycles_per_vector)
+        m.submodules.output_queue = queue = Sliced(
+            config.out_bits * config.n_out,
+            VECTOR_SLICE_BITS,
+            functools.partial(StreamFIFO, depth=places, block_ram=True),
         )
         wiring.connect(m, queue.r, wiring.flipped(self.y))
         out_valid = Signal()
         m.d.comb += queue.w.valid.eq(out_valid)  # always room: the vector held a credit
-        credits = Signal(range(depth + 1), init=depth)  # queue places not yet reserved
+        credits = Signal(range(places + 1), init=places)  # queue places not yet reserved
 
         # --- commit: the active registers change only with no vector inside -----------------
         commit_pending = Signal()
