@@ -17,6 +17,14 @@ from jaynes_hw.gateware.block_ram import IN_BLOCK_RAM
 __all__ = ["SkidBuffer", "Sliced", "StreamFIFO"]
 
 
+def buffer_ports(width: int) -> dict:
+    """A buffer's ports for ``width`` payload bits (``TypeError`` unless a positive
+    integer): stream ``w`` in, stream ``r`` out."""
+    if not isinstance(width, int) or width < 1:
+        raise TypeError(f"width must be a positive integer, not {width!r}")
+    return {"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))}
+
+
 class StreamFIFO(wiring.Component):
     """A stream queue of ``depth`` entries: ``depth - 1`` in a memory (block RAM on an
     FPGA) and one in the output register.
@@ -53,12 +61,10 @@ class StreamFIFO(wiring.Component):
     """
 
     def __init__(self, width: int, depth: int, *, block_ram: bool = False):
-        if not isinstance(width, int) or width < 1:
-            raise TypeError(f"width must be a positive integer, not {width!r}")
         if not isinstance(depth, int) or depth < 2:
             raise TypeError(f"depth must be an integer of at least 2, not {depth!r}")
         self.width, self.depth, self.block_ram = width, depth, block_ram
-        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+        super().__init__(buffer_ports(width))
 
     def elaborate(self, platform):
         m = Module()
@@ -135,10 +141,8 @@ class SkidBuffer(wiring.Component):
     """
 
     def __init__(self, width: int):
-        if not isinstance(width, int) or width < 1:
-            raise TypeError(f"width must be a positive integer, not {width!r}")
         self.width = width
-        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+        super().__init__(buffer_ports(width))
 
     def elaborate(self, platform):
         m = Module()
@@ -196,12 +200,10 @@ class Sliced(wiring.Component):
     """
 
     def __init__(self, width: int, slice_bits: int, make: Callable[[int], wiring.Component]):
-        if not isinstance(width, int) or width < 1:
-            raise TypeError(f"width must be a positive integer, not {width!r}")
         if not isinstance(slice_bits, int) or slice_bits < 1:
             raise TypeError(f"slice_bits must be a positive integer, not {slice_bits!r}")
         self.width, self.slice_bits, self._make = width, slice_bits, make
-        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+        super().__init__(buffer_ports(width))
 
     def elaborate(self, platform):
         m = Module()
