@@ -59,6 +59,7 @@ from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.layer_config import LayerConfig
 from jaynes_hw.contract.memory_image import pack_code_rows, unpack_bias_rows
+from jaynes_hw.gateware.block_ram import IN_BLOCK_RAM
 from jaynes_hw.gateware.datapath import (
     MemoryAccess,
     active_shift_registers,
@@ -147,8 +148,8 @@ class UnrolledDatapath(wiring.Component):
         Reads the baked codes (row i holds input i's codes of every output); writes do
         nothing.
     bias_mem : In(MemoryAccess(n_out, 1, bias_bits))
-        The biases: a write takes effect at once (write them between vectors), a read
-        returns the word a cycle later.
+        The biases: a write takes effect a cycle later (write them between vectors), a
+        read returns the word a cycle later.
     latency_cycles : int
         Cycles from a vector taken on ``x`` to its results on ``y`` (``y`` ready).
     """
@@ -205,14 +206,18 @@ class UnrolledDatapath(wiring.Component):
         credits = Signal(range(places + 1), init=places)  # queue places not yet reserved
 
         # --- commit: the active registers change only with no vector inside -----------------
+        # ``drained`` is a flip-flop: no stage held a vector last cycle and none was taken,
+        # so none is inside now (every valid flag's next value is zero when they and
+        # ``taken`` all are). The commit's enable is then a gate behind two flip-flops: the OR
+        # of every stage's flag (4 logic levels) ahead of its long route to the active
+        # registers was the digits network's slowest path (69.51 MHz). A commit lands a
+        # cycle after the last vector leaves the stages that read them.
         commit_pending = Signal()
-        drained = Signal()
+        drained = Signal(init=1)
         apply_commit = commit_pending & drained
         pending_next = self.commit | (commit_pending & ~apply_commit)
         m.d.sync += commit_pending.eq(pending_next)
-        busy = Signal()
-        m.d.sync += busy.eq(~drained)
-        m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(busy)]
+        m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(~drained)]
         mantissas, exponents = self._active_levels(m, apply_commit)
         active_shift, active_rounding = active_shift_registers(
             m, config, self.shift, self._shift_init, apply_commit
@@ -241,7 +246,13 @@ class UnrolledDatapath(wiring.Component):
         returned = self.y.valid & self.y.ready
         credits_next = credits - taken + returned
         m.d.sync += credits.eq(credits_next)
-        ready_next = (credits_next != 0) & ~pending_next & ~loading_next.any()
+        # whether a credit is left next cycle, without the count's adder: with two or more
+        # (a flip-flop) always, since a cycle takes at most one; else with one not taken, or
+        # one returned (no vector is taken with none: ``ready`` was low)
+        plenty = Signal(init=places >= 2)  # credits >= 2
+        m.d.sync += plenty.eq(credits_next >= 2)
+        credit_left = plenty | returned | (credits[0] & ~taken)
+        ready_next = credit_left & ~pending_next & ~loading_next.any()
         phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
         serial = config.datapath == "unrolled_serial"
         if serial:
@@ -369,7 +380,7 @@ class UnrolledDatapath(wiring.Component):
         m.d.comb += queue.w.payload.eq(result_vector)
 
         m.d.sync += [register.eq(value) for register, value in self._stages]
-        m.d.comb += drained.eq(~balanced_or([*self._in_flight, Const(0)]))
+        m.d.sync += drained.eq(~balanced_or([*self._in_flight, taken]))
         self._code_reader(m)
         return m
 
@@ -612,8 +623,9 @@ class UnrolledDatapath(wiring.Component):
         return mantissas, exponents
 
     def _biases(self, m: Module) -> list:
-        """One register per output's bias, written through ``bias_mem`` (a decoder); a memory
-        beside them answers the port's reads, so reading needs no n_out:1 select."""
+        """One register per output's bias, written through ``bias_mem`` (a registered
+        decoder); a memory beside them answers the port's reads, so reading needs no n_out:1
+        select."""
         config = self.config
         if not config.bias_bits:
             return [Const(0, signed(1))] * config.n_out
@@ -629,11 +641,17 @@ class UnrolledDatapath(wiring.Component):
             read.addr.eq(access.addr),
             access.r_data.eq(read.data),
         ]
+        # A write lands a cycle later, from flip-flops: a strobe per output and the word, so
+        # no address decode sits ahead of the long routes to the outputs' registers.
+        word = Signal(signed(config.bias_bits), reset_less=True)
+        m.d.sync += word.eq(access.w_data)
         biases = []
         for o, init in enumerate(unpack_bias_rows(config, self._bias_init).tolist()):
+            load = Signal(name=f"bias{o}_load")
+            m.d.sync += load.eq(access.w_en & (access.addr == o))
             bias = Signal(signed(config.bias_bits), init=init, name=f"bias{o}")
-            with m.If(access.w_en & (access.addr == o)):
-                m.d.sync += bias.eq(access.w_data)
+            with m.If(load):
+                m.d.sync += bias.eq(word)
             biases.append(bias)
         return biases
 
@@ -644,6 +662,7 @@ class UnrolledDatapath(wiring.Component):
             shape=unsigned(config.n_out * config.code_bits),
             depth=config.code_rows,
             init=pack_code_rows(config, self._codes),
+            attrs=IN_BLOCK_RAM,
         )
         read = rom.read_port()
         row = Signal.like(read.data, reset_less=True)

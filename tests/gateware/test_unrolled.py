@@ -246,6 +246,36 @@ def core_latency(core) -> int:
     return datapath.latency_cycles
 
 
+@pytest.mark.parametrize("datapath", UNROLLED)
+def test_a_long_stall_on_y_fills_the_queue_and_loses_nothing(datapath):
+    """``y`` held back far longer than the output queue lasts while vectors keep coming:
+    ``x`` stops once every place is reserved (no more vectors taken than the queue holds),
+    then, ``y`` released, every result arrives, exact and in order."""
+    from jaynes_hw.gateware.unrolled import queue_depth
+
+    rng = np.random.default_rng(21)
+    case = unrolled_case(rng, datapath)
+    core = build_core(case)
+    places = queue_depth(core_latency(core), case.config.cycles_per_vector)
+    x = case.random_inputs(rng, 2 * places + 3)
+    held = 4 * places * case.config.cycles_per_vector + 50  # cycles y stays back
+    sent, got = [], []
+
+    async def producer(ctx):
+        await send_vectors(ctx, core.x, x, case.config.act_bits, log=sent)
+
+    async def consumer(ctx):
+        ctx.set(core.y.ready, 0)
+        await ctx.tick().repeat(held)
+        got.extend(
+            await receive_vectors(ctx, core.y, len(x), case.config.out_bits, case.config.n_out)
+        )
+
+    run(core, producer, consumer)
+    assert sum(cycle <= held for cycle in sent) == places
+    np.testing.assert_array_equal(np.array(got), case.expected(x))
+
+
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 @pytest.mark.parametrize(("datapath", "n_in"), [("unrolled", 3), ("unrolled", 12),
                                                 ("unrolled_serial", 12)])  # fmt: skip
@@ -325,6 +355,8 @@ def test_codes_read_back_and_are_not_writable():
 
 
 def test_bias_writes_take_effect_and_read_back():
+    """Biases written through the port read back, and the vectors sent after the writes
+    are the reference's with the new biases."""
     rng = np.random.default_rng(9)
     case = unrolled_case(rng, "unrolled_serial", "pow2")
     case.config = replace(case.config, bias_bits=10)
@@ -332,16 +364,30 @@ def test_bias_writes_take_effect_and_read_back():
     core = build_core(case)
     driver = LayerDriver(core.register_map)
     new_bias = rng.integers(-512, 512, size=case.config.n_out)
+    x = case.random_inputs(rng, 4)
+    expected = case.expected(x, bias=new_bias)
+    assert not np.array_equal(expected, case.expected(x))
     bus = BusMaster(core.bus)
-    words = []
+    words, got = [], []
 
     async def host(ctx):
         await bus.play(ctx, driver.bias_writes(new_bias))
         for o in range(case.config.n_out):
             words.append(await bus.read(ctx, core.register_map.bias_address(o)))
 
-    run(core, host)
+    async def producer(ctx):
+        while len(words) < case.config.n_out:
+            await ctx.tick()
+        await send_vectors(ctx, core.x, x, case.config.act_bits, None, 0.0)
+
+    async def consumer(ctx):
+        got.extend(
+            await receive_vectors(ctx, core.y, len(x), case.config.out_bits, case.config.n_out)
+        )
+
+    run(core, host, producer, consumer)
     assert [LayerDriver.decode_signed(word) for word in words] == new_bias.tolist()
+    np.testing.assert_array_equal(np.array(got).reshape(expected.shape), expected)
 
 
 @pytest.mark.parametrize("length", [1, 2, 5])
