@@ -56,7 +56,8 @@ build: inferences/s per kLUT against da4ml's after routing, and at placement (``
 
     python bench/bench_hardware.py [--sections layer digits peer] [--boards icebreaker ulx3s]
                                    [--lanes 4 8 16 24 32] [--kinds ...] [--seeds 3]
-                                   [--route-timeout 3600] [--plot hardware.png]
+                                   [--route-timeout 3600] [--timing-ripup]
+                                   [--plot hardware.png]
 
 A build that does not fit the device is reported with its reason, not dropped. About one
 to three minutes per build on one core (a full run: about two hours).
@@ -71,7 +72,7 @@ import statistics
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -442,6 +443,20 @@ DA4ML_LATENCY_CUTOFF = 4  # adder depth per pipeline stage (da4ml's unit)
 ROUTE_TIMEOUT_S = 3600
 
 
+@dataclass(frozen=True)
+class RouteOptions:
+    """How nextpnr-ecp5 routes an out-of-context build: it gives up after ``timeout_s``;
+    with ``timing_ripup`` router2 also rips up and reroutes the arcs that fail timing
+    (nextpnr's ``--tmg-ripup``: up to 1,500 more iterations while any arc fails, so a
+    design short of the clock takes much longer)."""
+
+    timeout_s: int = ROUTE_TIMEOUT_S
+    timing_ripup: bool = False
+
+    def nextpnr_options(self) -> list[str]:
+        return ["--tmg-ripup"] if self.timing_ripup else []
+
+
 def da4ml_digits(directory: Path, test_split) -> list[str]:
     """The int8 digits network traced with da4ml and written as Verilog into ``directory``;
     returns the source files (relative). Raises ``AssertionError`` if da4ml's model of it
@@ -484,7 +499,7 @@ def da4ml_digits(directory: Path, test_split) -> list[str]:
     return [str(path.relative_to(directory)) for path in sources if "wrapper" not in path.name]
 
 
-def peer_section(boards, seeds, route_timeout_s: int) -> list[dict]:
+def peer_section(boards, seeds, route: RouteOptions) -> list[dict]:
     from jaynes_hw.demo.digits import integer_inputs, load_digits_split
 
     split = load_digits_split()
@@ -517,7 +532,7 @@ def peer_section(boards, seeds, route_timeout_s: int) -> list[dict]:
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 continue
-            row |= out_of_context(directory, f"{board.family}.json", board, seeds, route_timeout_s)
+            row |= out_of_context(directory, f"{board.family}.json", board, seeds, route)
             row = with_rates(row, 1)  # one inference per clock
             print(json.dumps(row), flush=True)
             rows.append(row)
@@ -525,15 +540,15 @@ def peer_section(boards, seeds, route_timeout_s: int) -> list[dict]:
 
 
 def out_of_context(
-    directory: Path, netlist: str, board, seeds: int, route_timeout_s: int = ROUTE_TIMEOUT_S
+    directory: Path, netlist: str, board, seeds: int, route: RouteOptions = RouteOptions()
 ) -> dict:
     """Yosys's ``netlist`` placed and routed by nextpnr-ecp5 out of context (no pins: the
-    design's ports may be hundreds of bits wide), once per seed: ``fits``, ``area`` (LUT4),
-    ``ffs``, ``dsps``, median and best Fmax after routing, and ``fmax_placed_mhz``, the
-    median of nextpnr's estimate after placement (before routing). A seed not routed in
-    ``route_timeout_s`` ends the builds: ``fits`` None with the reason, and the placement's
-    figures where it got that far (the same-run comparison a route too slow to finish still
-    allows)."""
+    design's ports may be hundreds of bits wide), once per seed, as ``route`` says:
+    ``fits``, ``area`` (LUT4), ``ffs``, ``dsps``, median and best Fmax after routing,
+    ``fmax_placed_mhz``, the median of nextpnr's estimate after placement (before routing),
+    and ``timing_ripup``. A seed not routed in ``route.timeout_s`` ends the builds: ``fits``
+    None with the reason, and the placement's figures where it got that far (the same-run
+    comparison a route too slow to finish still allows)."""
     import subprocess
 
     from jaynes_hw.support.tools import yowasp_environment
@@ -546,12 +561,12 @@ def out_of_context(
             env["NEXTPNR_ECP5"], "--quiet", "--out-of-context", *board.nextpnr_device,
             "--freq", str(board.fmax_target_mhz), "--json", netlist,
             "--router", "router2", "--report", report.name, "--seed", str(seed),
-            "--timing-allow-fail", "--log", log.name,
+            "--timing-allow-fail", "--log", log.name, *route.nextpnr_options(),
         ]  # fmt: skip
         routed = True
         try:
             subprocess.run(place, cwd=directory, env=env, check=True,
-                           capture_output=True, timeout=route_timeout_s)  # fmt: skip
+                           capture_output=True, timeout=route.timeout_s)  # fmt: skip
         except subprocess.TimeoutExpired:
             routed = False
         except subprocess.CalledProcessError as error:
@@ -561,7 +576,8 @@ def out_of_context(
             placed_fmaxes.append(placed["fmax_placed_mhz"])
             placed["fmax_placed_mhz"] = round(statistics.median(placed_fmaxes), 2)
         if not routed:
-            return {"fits": None, "reason": f"not routed in {route_timeout_s} s"} | placed
+            reason = f"not routed in {route.timeout_s} s"
+            return {"fits": None, "reason": reason, "timing_ripup": route.timing_ripup} | placed
         placed_report = json.loads(report.read_text())
         fmaxes.append(next(iter(placed_report["fmax"].values()))["achieved"])
     used = placed_report["utilization"]
@@ -572,6 +588,7 @@ def out_of_context(
         "dsps": used.get("MULT18X18D", {}).get("used", 0),
         "fmax_mhz": round(statistics.median(fmaxes), 2),
         "fmax_best_mhz": round(max(fmaxes), 2),
+        "timing_ripup": route.timing_ripup,
     } | ({"fmax_placed_mhz": placed["fmax_placed_mhz"]} if placed else {})
 
 
@@ -671,7 +688,7 @@ def unrolled_row(kind: str, layers, shape_name: str) -> dict:
     }
 
 
-def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split, route_timeout_s: int) -> dict:
+def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split, route: RouteOptions) -> dict:
     """An unrolled network with vector ports, placed out of context on the ECP5 like the
     peer: one vector in and one out per transfer, no host link."""
     from amaranth.back import verilog
@@ -691,7 +708,7 @@ def unrolled_ecp5(kind: str, shape, board, seeds: int, test_split, route_timeout
         (directory / "unrolled.v").write_text(verilog.convert(network, name="unrolled"))
         cells = yosys_netlist(directory, ["unrolled.v"], "unrolled", board)
         row["yosys_dsps"] = cells.get("MULT18X18D", 0)
-        row |= out_of_context(directory, f"{board.family}.json", board, seeds, route_timeout_s)
+        row |= out_of_context(directory, f"{board.family}.json", board, seeds, route)
     return with_rates(row, row["interval_cycles"])
 
 
@@ -787,7 +804,7 @@ def unrolled_section(
     seeds,
     folded_kinds,
     shapes=tuple(UNROLLED_SHAPES),
-    route_timeout_s=ROUTE_TIMEOUT_S,
+    route=RouteOptions(),
 ):
     """ECP5: the digits network, a 64 x 64 and a 32 x 8 layer (``shapes``), each unrolled
     kind, out of context. iCE40: the largest of ``UP5K_UNROLLED_SHAPES`` that fits, and the
@@ -802,9 +819,7 @@ def unrolled_section(
         if board.family == "ecp5":
             for shape in (UNROLLED_SHAPES[name] for name in shapes):
                 for kind in kinds:
-                    rows.append(
-                        unrolled_ecp5(kind, shape, board, seeds, test_split, route_timeout_s)
-                    )
+                    rows.append(unrolled_ecp5(kind, shape, board, seeds, test_split, route))
                     print(json.dumps(rows[-1]), flush=True)
             continue
         for kind in kinds:
@@ -876,8 +891,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="nextpnr seeds per build (3)")
     parser.add_argument("--route-timeout", type=int, default=ROUTE_TIMEOUT_S, metavar="SECONDS",
                         help=f"ECP5 out-of-context route limit ({ROUTE_TIMEOUT_S})")  # fmt: skip
+    parser.add_argument("--timing-ripup", action="store_true",
+                        help="ECP5 out of context: nextpnr's --tmg-ripup (slower)")  # fmt: skip
     parser.add_argument("--plot", type=Path, help="PNG of MAC/s against LC-equivalent")
     args = parser.parse_args(argv)
+    route = RouteOptions(args.route_timeout, args.timing_ripup)
     if "layer" in args.sections:
         rows = layer_section(args.boards, args.kinds, args.lanes, args.seeds)
         if args.plot:
@@ -890,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     # the peer's builds run beside the unrolled ones (each a tool process of its own)
     with ThreadPoolExecutor(max_workers=2) as pool:
         peers = (
-            pool.submit(peer_section, args.boards, args.seeds, args.route_timeout)
+            pool.submit(peer_section, args.boards, args.seeds, route)
             if "peer" in args.sections
             else None
         )
@@ -902,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.seeds,
                 args.kinds,
                 args.unrolled_shapes,
-                args.route_timeout,
+                route,
             )
         peer_rows = peers.result() if peers else []
     peer_ratios(peer_rows, rows)
