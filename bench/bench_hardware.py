@@ -447,8 +447,8 @@ ROUTE_TIMEOUT_S = 3600
 class RouteOptions:
     """How nextpnr-ecp5 routes an out-of-context build: it gives up after ``timeout_s``;
     with ``timing_ripup`` router2 also rips up and reroutes the arcs that fail timing
-    (nextpnr's ``--tmg-ripup``: up to 1,500 more iterations while any arc fails, so a
-    design short of the clock takes much longer)."""
+    (nextpnr's ``--tmg-ripup``: many more iterations while any arc fails, so a design
+    short of the clock takes much longer)."""
 
     timeout_s: int = ROUTE_TIMEOUT_S
     timing_ripup: bool = False
