@@ -295,16 +295,22 @@ class ConfiguredLayer(wiring.Component):
         ]
         with m.If(request_valid):
             m.d.sync += code_row.eq(row_select)
-        memory = datapath.code_mem
-        m.d.comb += [
-            memory.addr.eq(code_row),
-            memory.w_data.eq(lane_data),
-            memory.w_en.eq(code_w_en),
-            memory.r_en.eq(code_read),
-            memory.busy.eq(code_busy),  # code_w_en is never 0 with a write
-        ]
         with m.If(request_valid):
             m.d.sync += read_lane.eq(lane)
+        memory = datapath.code_mem
+        m.d.comb += [memory.r_en.eq(code_read), memory.busy.eq(code_busy)]
+        if config.unrolled:
+            # a ROM of one code a word at the port's address of it: no select of one lane of
+            # n_out (a deep mux, on a long route from the ROM) ahead of the read register
+            m.d.comb += memory.addr.eq(Cat(read_lane, code_row))
+            code = memory.r_data
+        else:
+            m.d.comb += [
+                memory.addr.eq(code_row),
+                memory.w_data.eq(lane_data),
+                memory.w_en.eq(code_w_en),  # code_w_en is never 0 with a write
+            ]
+            code = memory.r_data.word_select(read_lane, config.code_bits)
         # bias (scale) word o is the bias (channel scale) of output o
         fetched = []  # (flag, word) of each per-output memory read, a cycle after its access
         for name in ("bias", "scale"):
@@ -332,7 +338,6 @@ class ConfiguredLayer(wiring.Component):
             with m.If(flag):
                 m.d.sync += read_word.eq(word)  # a bias sign-extended
         with m.If(code_collect):
-            code = datapath.code_mem.r_data.word_select(read_lane, config.code_bits)
             m.d.sync += read_word.eq(code)
         return m
 

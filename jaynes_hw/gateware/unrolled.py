@@ -58,7 +58,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from jaynes_hw.contract.layer_config import LayerConfig
-from jaynes_hw.contract.memory_image import pack_code_rows, unpack_bias_rows
+from jaynes_hw.contract.memory_image import unpack_bias_rows
+from jaynes_hw.contract.registers import RegisterMap
 from jaynes_hw.gateware.block_ram import IN_BLOCK_RAM
 from jaynes_hw.gateware.datapath import (
     MemoryAccess,
@@ -144,8 +145,9 @@ class UnrolledDatapath(wiring.Component):
         the stages that read the active registers, then applies them at once, and ``x``
         stays back one cycle per copy of them (``config.unrolled_groups``) while the copies
         load.
-    code_mem : In(MemoryAccess(n_in, n_out, code_bits))
-        Reads the baked codes (row i holds input i's codes of every output); writes do
+    code_mem : In(MemoryAccess(n_in * lanes_p2, 1, code_bits))
+        Reads the baked codes, one a word at the configuration port's own address of it
+        (row * lanes_p2 + lane, ``RegisterMap``: no lane select after the read); writes do
         nothing.
     bias_mem : In(MemoryAccess(n_out, 1, bias_bits))
         The biases: a write takes effect a cycle later (write them between vectors), a
@@ -177,7 +179,7 @@ class UnrolledDatapath(wiring.Component):
             "commit": In(1),
             "commit_pending": Out(1),
             "busy": Out(1),
-            "code_mem": In(MemoryAccess(config.code_rows, config.lanes, config.code_bits)),
+            "code_mem": In(MemoryAccess(code_words(config), 1, config.code_bits)),
         }
         if config.exponent_bits:
             members["exponents"] = In(config.exponent_bits).array(config.codebook_size)
@@ -249,8 +251,15 @@ class UnrolledDatapath(wiring.Component):
         # whether a credit is left next cycle, without the count's adder: with two or more
         # (a flip-flop) always, since a cycle takes at most one; else with one not taken, or
         # one returned (no vector is taken with none: ``ready`` was low)
-        plenty = Signal(init=places >= 2)  # credits >= 2
-        m.d.sync += plenty.eq(credits_next >= 2)
+        plenty = Signal(init=1)  # credits >= 2 (``places`` >= MIN_QUEUE at reset)
+        # two or more next cycle, also without the adder (it and the compare after it were
+        # a small layer's slowest path): from 3, always; from 2, unless one is taken and
+        # none returned; from 1, if one is returned and none taken
+        m.d.sync += plenty.eq(
+            (credits >= 3)
+            | ((credits == 2) & (returned | ~taken))
+            | ((credits == 1) & returned & ~taken)
+        )
         credit_left = plenty | returned | (credits[0] & ~taken)
         ready_next = credit_left & ~pending_next & ~loading_next.any()
         phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
@@ -656,13 +665,16 @@ class UnrolledDatapath(wiring.Component):
         return biases
 
     def _code_reader(self, m: Module) -> None:
-        """The baked codes, readable on ``code_mem`` two cycles after ``r_en`` (a ROM)."""
+        """The baked codes, readable on ``code_mem`` two cycles after ``r_en`` (a ROM of
+        one code a word, at the port's address of it)."""
         config = self.config
+        lanes_p2 = RegisterMap.of(config).lanes_p2
+        words = [0] * code_words(config)
+        for (output, index), code in np.ndenumerate(self._codes):
+            row, lane = config.code_row(output, index)
+            words[row * lanes_p2 + lane] = int(code)
         m.submodules.codes = rom = Memory(
-            shape=unsigned(config.n_out * config.code_bits),
-            depth=config.code_rows,
-            init=pack_code_rows(config, self._codes),
-            attrs=IN_BLOCK_RAM,
+            shape=unsigned(config.code_bits), depth=len(words), init=words, attrs=IN_BLOCK_RAM
         )
         read = rom.read_port()
         row = Signal.like(read.data, reset_less=True)
@@ -732,6 +744,12 @@ def plan_first_level(trees: list[tuple[list[Leaf], int, int]]) -> list[tuple[lis
         pairs = chosen[tree] + [tuple(leaves[i : i + 2]) for i in range(0, count, 2)]
         plans.append((pairs, leaves[count:]))
     return plans
+
+
+def code_words(config: LayerConfig) -> int:
+    """Words of an unrolled core's code ROM: the configuration port's code region, one code
+    a word (``RegisterMap``: row * lanes_p2 + lane)."""
+    return config.code_rows * RegisterMap.of(config).lanes_p2
 
 
 def queue_depth(latency_cycles: int, cycles_per_vector: int) -> int:

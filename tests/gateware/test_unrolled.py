@@ -276,6 +276,41 @@ def test_a_long_stall_on_y_fills_the_queue_and_loses_nothing(datapath):
     np.testing.assert_array_equal(np.array(got), case.expected(x))
 
 
+def test_x_is_ready_exactly_when_a_place_is_free():
+    """``x`` valid in 80 % of cycles, ``y`` taking results in 10 % to 95 %: every
+    cycle after the registers' copies have loaded, ``x.ready`` is high exactly when the
+    output queue has a place not yet reserved (places less vectors taken plus results
+    returned, counted from outside), so the core never takes a vector without room and
+    never refuses one it has room for."""
+    from jaynes_hw.gateware.unrolled import queue_depth
+
+    rng = np.random.default_rng(23)
+    case = unrolled_case(rng, "unrolled")
+    core = build_core(case)
+    places = queue_depth(core_latency(core), case.config.cycles_per_vector)
+    loaded = case.config.unrolled_groups + 1  # cycles after reset until x may be ready
+    rates = np.repeat([0.5, 0.95, 0.1, 0.7, 0.3], 150)
+    seen = set()
+
+    async def testbench(ctx):
+        credits = places
+        for cycle, rate in enumerate(rates):
+            ctx.set(core.x.valid, int(rng.random() < 0.8))
+            ctx.set(core.y.ready, int(rng.random() < rate))
+            _, _, valid, ready, y_valid, y_ready = await ctx.tick().sample(
+                core.x.valid, core.x.ready, core.y.valid, core.y.ready
+            )
+            assert credits > 0 or not ready, cycle  # never a vector without a place
+            if cycle >= loaded:
+                assert ready == (credits > 0), (cycle, credits)
+                seen.add(credits)
+            credits += int(y_valid and y_ready) - int(valid and ready)
+
+    run(core, testbench)
+    # every count of free places below all was met (all: only before the first vector)
+    assert seen >= set(range(places)), (sorted(seen), places)
+
+
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 @pytest.mark.parametrize(("datapath", "n_in"), [("unrolled", 3), ("unrolled", 12),
                                                 ("unrolled_serial", 12)])  # fmt: skip
