@@ -795,7 +795,9 @@ def _with_macs(row: dict) -> dict:
 
 
 # ECP5 builds: network or layer shape (32 x 8: a quick check, routed in about a minute)
-UNROLLED_SHAPES = {"digits": None, "64x64": SHAPE, "32x8": (32, 8)}
+# 8x32: the digits network's first layer's 32 outputs (queue slices, lane count, register
+# copies) on few inputs, which places and routes in a minute or two
+UNROLLED_SHAPES = {"digits": None, "64x64": SHAPE, "32x8": (32, 8), "8x32": (8, 32)}
 
 
 def unrolled_section(

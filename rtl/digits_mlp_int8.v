@@ -1153,11 +1153,11 @@ module \digits_mlp_int8.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign \y__valid$11  = y__valid;
   assign ack = bus__ack;
   assign staged_shift = shift;
+  assign code_read = code_mem__r_en;
+  assign code_busy = code_mem__busy;
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[7:0], request_data[7:0], request_data[7:0], request_data[7:0] };
   assign code_w_en = code_mem__w_en;
-  assign code_read = code_mem__r_en;
-  assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
   assign bias_write = bias_mem__w_en;
@@ -3631,11 +3631,11 @@ module \digits_mlp_int8.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign \y__valid$11  = y__valid;
   assign ack = bus__ack;
   assign staged_shift = shift;
+  assign code_read = code_mem__r_en;
+  assign code_busy = code_mem__busy;
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[7:0], request_data[7:0] };
   assign code_w_en = code_mem__w_en;
-  assign code_read = code_mem__r_en;
-  assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[20:0];
   assign bias_write = bias_mem__w_en;

@@ -1849,11 +1849,11 @@ module \digits_mlp_pow2.layer0 (x__valid, clk, rst, bus__r_data, x__ready, y__pa
   assign staged6_e = exponents__6;
   assign staged7_m = mantissas__7;
   assign staged7_e = exponents__7;
+  assign code_read = code_mem__r_en;
+  assign code_busy = code_mem__busy;
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0], request_data[3:0], request_data[3:0] };
   assign code_w_en = code_mem__w_en;
-  assign code_read = code_mem__r_en;
-  assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[21:0];
   assign bias_write = bias_mem__w_en;
@@ -5611,11 +5611,11 @@ module \digits_mlp_pow2.layer1 (clk, rst, bus__r_data, x__ready, y__payload, x__
   assign staged6_e = exponents__6;
   assign staged7_m = mantissas__7;
   assign staged7_e = exponents__7;
+  assign code_read = code_mem__r_en;
+  assign code_busy = code_mem__busy;
   assign code_row = code_mem__addr;
   assign code_mem__w_data = { request_data[3:0], request_data[3:0] };
   assign code_w_en = code_mem__w_en;
-  assign code_read = code_mem__r_en;
-  assign code_busy = code_mem__busy;
   assign bias_output = bias_mem__addr;
   assign bias_mem__w_data = request_data[20:0];
   assign bias_write = bias_mem__w_en;
