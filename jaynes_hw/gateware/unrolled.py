@@ -248,18 +248,18 @@ class UnrolledDatapath(wiring.Component):
         returned = self.y.valid & self.y.ready
         credits_next = credits - taken + returned
         m.d.sync += credits.eq(credits_next)
-        # whether a credit is left next cycle, without the count's adder: with two or more
-        # (a flip-flop) always, since a cycle takes at most one; else with one not taken, or
-        # one returned (no vector is taken with none: ``ready`` was low)
         plenty = Signal(init=1)  # credits >= 2 (``places`` >= MIN_QUEUE at reset)
-        # two or more next cycle, also without the adder (it and the compare after it were
-        # a small layer's slowest path): from 3, always; from 2, unless one is taken and
-        # none returned; from 1, if one is returned and none taken
+        # two or more next cycle, without the count's adder (it and the compare after it
+        # were a small layer's slowest path): from 3, always; from 2, unless one is taken
+        # and none returned; from 1, if one is returned and none taken
         m.d.sync += plenty.eq(
             (credits >= 3)
             | ((credits == 2) & (returned | ~taken))
             | ((credits == 1) & returned & ~taken)
         )
+        # whether a credit is left next cycle, without the adder either: with two or more
+        # always, since a cycle takes at most one; else with one not taken, or one returned
+        # (no vector is taken with none: ``ready`` was low)
         credit_left = plenty | returned | (credits[0] & ~taken)
         ready_next = credit_left & ~pending_next & ~loading_next.any()
         phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
@@ -668,11 +668,11 @@ class UnrolledDatapath(wiring.Component):
         """The baked codes, readable on ``code_mem`` two cycles after ``r_en`` (a ROM of
         one code a word, at the port's address of it)."""
         config = self.config
-        lanes_p2 = RegisterMap.of(config).lanes_p2
+        register_map = RegisterMap.of(config)
+        base = register_map.region("codes").base
         words = [0] * code_words(config)
         for (output, index), code in np.ndenumerate(self._codes):
-            row, lane = config.code_row(output, index)
-            words[row * lanes_p2 + lane] = int(code)
+            words[register_map.code_address(output, index) - base] = int(code)
         m.submodules.codes = rom = Memory(
             shape=unsigned(config.code_bits), depth=len(words), init=words, attrs=IN_BLOCK_RAM
         )
