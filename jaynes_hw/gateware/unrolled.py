@@ -15,8 +15,8 @@ and no input can overflow a sum.
 
 Pipeline (every stage one adder, select or shifter). No stage ever stalls, so no enable
 fans out to the tens of thousands of stage registers: a vector is taken only with a place
-reserved for its results in the output queue (a credit, returned when a result leaves on
-``y``), so a result always finds room::
+reserved for its results in the output queue (a credit, returned the cycle after a result
+leaves on ``y``), so a result always finds room::
 
     in       the input vector into registers, then down a delay line (a register a cycle);
              ``x.ready`` is a flip-flop
@@ -35,10 +35,10 @@ reserved for its results in the output queue (a credit, returned when a result l
              cycles, one multiplier per output); after it, an accumulator
     finish   + rounding (and the output's sign), + bias, >> S (two stages: by a multiple of
              8, then by 0..7), saturate and ReLU
-    skew     each group's results wait for the last group's (``config.unrolled_skew``
-             stages)
-    queue    the results' queue in front of ``y`` (``queue_depth`` vectors: enough credits
-             for full rate), in ``VECTOR_SLICE_BITS`` slices with a control each
+    queue    each group's results into a register, then into the group's own queue (block
+             RAM, ``queue_depth`` vectors: enough credits for full rate) as soon as they are
+             ready, group g ``lag`` g cycles after group 0; all are read at once, when the
+             last group's holds the vector
 
 Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K cycles
 (``config.cycles_per_vector``). Latency: ``latency_cycles`` (at most
@@ -47,7 +47,6 @@ Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K
 
 from __future__ import annotations
 
-import functools
 import itertools
 from dataclasses import dataclass
 
@@ -67,12 +66,12 @@ from jaynes_hw.gateware.datapath import (
     balanced_or,
     saturate,
 )
-from jaynes_hw.gateware.stream_fifo import Sliced, StreamFIFO
+from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
 MIN_QUEUE = 3  # StreamFIFO takes one entry a cycle from depth 3 (and never refuses a credit)
 SHIFT_STEP_BITS = 3  # the output shift's low bits, applied a stage after its high bits
-# A whole vector's buffers (the output queue, the skid buffers between layers) are copies
-# this wide, each with its own control (``Sliced``): 4 outputs of 8 bits, one group's
+# The skid buffers between unrolled layers are copies this wide, each with its own control
+# (``Sliced``): 4 outputs of 8 bits, one group's
 VECTOR_SLICE_BITS = 32
 
 
@@ -197,14 +196,6 @@ class UnrolledDatapath(wiring.Component):
 
         # --- the output queue, and its credits ---------------------------------------------
         places = queue_depth(self.latency_cycles, config.cycles_per_vector)
-        m.submodules.output_queue = queue = Sliced(
-            config.out_bits * config.n_out,
-            VECTOR_SLICE_BITS,
-            functools.partial(StreamFIFO, depth=places, block_ram=True),
-        )
-        wiring.connect(m, queue.r, wiring.flipped(self.y))
-        out_valid = Signal()
-        m.d.comb += queue.w.valid.eq(out_valid)  # always room: the vector held a credit
         credits = Signal(range(places + 1), init=places)  # queue places not yet reserved
 
         # --- commit: the active registers change only with no vector inside -----------------
@@ -245,7 +236,12 @@ class UnrolledDatapath(wiring.Component):
         ready = Signal(init=groups == 1)  # at reset every copy is loading
         m.d.comb += self.x.ready.eq(ready)
         taken = self.x.valid & ready
-        returned = self.y.valid & self.y.ready
+        # a result that left on ``y`` returns its credit a cycle later, from a flip-flop: the
+        # last group's queue sits at the far end of the skewed groups from the credits (its
+        # ``y.valid`` through ``y.ready``'s gate and across the die into the credits' adder
+        # was a 32-output layer's slowest path)
+        returned = Signal()
+        m.d.sync += returned.eq(self.y.valid & self.y.ready)
         credits_next = credits - taken + returned
         m.d.sync += credits.eq(credits_next)
         plenty = Signal(init=1)  # credits >= 2 (``places`` >= MIN_QUEUE at reset)
@@ -374,19 +370,10 @@ class UnrolledDatapath(wiring.Component):
             f2b = self._register(
                 f2a.value >> copy.shift[:SHIFT_STEP_BITS], low_f2, high_f2, f"f2b_{o}"
             )
-            result = saturate(f2b.value, config.out_bits, config.relu)[: config.out_bits]
-            for step in range(lag[o], config.unrolled_skew):
-                waited = Signal(config.out_bits, name=f"y{o}_skew{step}", reset_less=True)
-                self._stages.append((waited, result))
-                result = waited
-            results.append(result)
-        skew_stages = (f"skew{step}" for step in range(config.unrolled_skew))
-        for name in ("f0", "f1", "f2a", "f2b", *skew_stages):
+            results.append(saturate(f2b.value, config.out_bits, config.relu)[: config.out_bits])
+        for name in ("f0", "f1", "f2a", "f2b"):
             valid = self._valid(valid, name)
-        result_vector = Signal(config.out_bits * config.n_out, reset_less=True)
-        self._stages.append((result_vector, Cat(*results)))
-        self._stages.append((out_valid, valid))
-        m.d.comb += queue.w.payload.eq(result_vector)
+        self._output_queue(m, results, lag, valid, places)
 
         m.d.sync += [register.eq(value) for register, value in self._stages]
         m.d.sync += drained.eq(~balanced_or([*self._in_flight, taken]))
@@ -394,6 +381,39 @@ class UnrolledDatapath(wiring.Component):
         return m
 
     # --- building blocks ----------------------------------------------------------------------
+
+    def _output_queue(self, m: Module, results: list, lag: list[int], valid, places: int):
+        """The results' queue in front of ``y``: one ``StreamFIFO`` of ``places`` entries
+        per group of outputs, in block RAM beside it. Group g's results reach their register
+        ``lag[g]`` cycles after group 0's and are written then, under a valid flag of their
+        own (``valid`` delayed 1 + lag[g]: a different flip-flop per lag, so Yosys keeps
+        them apart and each sits beside its queue; one write flag across the die was the
+        slowest route of a 32-output layer). Every group's queue is read at once, when the
+        last written (the most lagging group's) holds a vector: the others have held it since
+        (they took it no later and are read alike). ``y`` has no room to refuse: a vector
+        is taken only with a credit."""
+        config = self.config
+        groups = config.unrolled_groups
+        write_flags = [self._valid(valid, "out0")]
+        for step in range(1, max(lag) + 1):
+            write_flags.append(self._valid(write_flags[-1], f"out{step}"))
+        queues = []
+        for g in range(groups):
+            outputs = [o for o in range(config.n_out) if self._group_of[o] == g]
+            held = Signal(config.out_bits * len(outputs), name=f"out_g{g}", reset_less=True)
+            self._stages.append((held, Cat(results[o] for o in outputs)))
+            queue = StreamFIFO(len(held), places, block_ram=True)
+            m.submodules[f"output_queue{g}"] = queue
+            m.d.comb += [
+                queue.w.payload.eq(held),
+                queue.w.valid.eq(write_flags[lag[outputs[0]]]),
+                queue.r.ready.eq(self.y.valid & self.y.ready),
+            ]
+            queues.append(queue)
+        m.d.comb += [  # the last group lags the most
+            self.y.valid.eq(queues[-1].r.valid),
+            self.y.payload.eq(Cat(queue.r.payload for queue in queues)),
+        ]
 
     def _register(self, value, low: int, high: int, name: str, negated: bool = False) -> Bound:
         """A stage register holding ``value`` (in [low, high]), as narrow as that range."""
@@ -754,9 +774,9 @@ def code_words(config: LayerConfig) -> int:
 
 def queue_depth(latency_cycles: int, cycles_per_vector: int) -> int:
     """Vectors the output queue holds: a vector keeps its credit from the cycle it is taken
-    to the cycle its results leave (``latency_cycles`` + 1 cycles), so one vector every
-    ``cycles_per_vector`` cycles needs that many over the period, rounded up."""
-    return max(MIN_QUEUE, -(-(latency_cycles + 1) // cycles_per_vector))
+    to the cycle after its results leave (``latency_cycles`` + 2 cycles), so one vector
+    every ``cycles_per_vector`` cycles needs that many over the period, rounded up."""
+    return max(MIN_QUEUE, -(-(latency_cycles + 2) // cycles_per_vector))
 
 
 def tree_depth(codes: np.ndarray, codebook_size: int) -> int:

@@ -112,6 +112,19 @@ def unrolled_case(rng, datapath: str, scheme: str | None = None) -> LayerCase:
     return case
 
 
+def widened(case: LayerCase, rng, n_out: int) -> LayerCase:
+    """``case`` with ``n_out`` outputs (fresh codes and biases, one lane): from
+    ``UNROLLED_SKEW_MIN_GROUPS`` groups of outputs an ``unrolled`` core runs them skewed, each
+    group's results written to its own queue a cycle after the group before."""
+    config = case.config = replace(case.config, n_out=n_out, lanes=1)
+    case.stored = rng.integers(0, 1 << config.code_bits, size=(n_out, config.n_in))
+    if config.bias_bits:
+        half = 1 << (config.bias_bits - 1)
+        case.bias = rng.integers(-half, half, size=n_out)
+    case.shift = useful_shift(case, rng)
+    return case
+
+
 @pytest.mark.parametrize("seed", range(16))
 @pytest.mark.parametrize("datapath", UNROLLED)
 def test_random_unrolled_layer_matches_reference_under_stalls(datapath, seed):
@@ -119,6 +132,18 @@ def test_random_unrolled_layer_matches_reference_under_stalls(datapath, seed):
     case = unrolled_case(rng, datapath)
     x = case.random_inputs(rng, 8)
     got = vectors_through(build_core(case), x, rng, float(rng.choice([0.0, 0.3, 0.6])))
+    np.testing.assert_array_equal(got, case.expected(x))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_skewed_groups_match_reference_under_stalls(seed):
+    """13 to 24 outputs: 4 to 6 groups, each a cycle behind the one before, each writing
+    its results to its own queue when they are ready; every vector still leaves whole."""
+    rng = np.random.default_rng(100 + seed)
+    case = widened(unrolled_case(rng, "unrolled"), rng, int(rng.integers(13, 25)))
+    assert case.config.unrolled_skew >= 3
+    x = case.random_inputs(rng, 24)
+    got = vectors_through(build_core(case), x, rng, float(rng.choice([0.3, 0.6])))
     np.testing.assert_array_equal(got, case.expected(x))
 
 
@@ -205,11 +230,12 @@ def test_first_level_plan_partitions_every_tree_and_shares_repeated_pairs(seed):
 @pytest.mark.parametrize("datapath", UNROLLED)
 def test_full_rate_and_latency(datapath):
     """Back to back with y always ready: a vector taken every ``cycles_per_vector`` cycles,
-    its results ``latency_cycles`` later, within the config's bound."""
+    its results ``latency_cycles`` later, within the config's bound. More vectors than the
+    output queue holds: the credits must come back in time for the rate to hold."""
     rng = np.random.default_rng(3)
     case = unrolled_case(rng, datapath, "lognormal")
     core = build_core(case)
-    x = case.random_inputs(rng, 12)
+    x = case.random_inputs(rng, 2 * case.config.latency_cycles + 12)
     sent, got_at, got = [], [], []
 
     async def producer(ctx):
@@ -246,15 +272,19 @@ def core_latency(core) -> int:
     return datapath.latency_cycles
 
 
-@pytest.mark.parametrize("datapath", UNROLLED)
-def test_a_long_stall_on_y_fills_the_queue_and_loses_nothing(datapath):
+@pytest.mark.parametrize(("datapath", "n_out"), [("unrolled", None), ("unrolled", 17),
+                                                 ("unrolled_serial", None)])  # fmt: skip
+def test_a_long_stall_on_y_fills_the_queue_and_loses_nothing(datapath, n_out):
     """``y`` held back far longer than the output queue lasts while vectors keep coming:
     ``x`` stops once every place is reserved (no more vectors taken than the queue holds),
-    then, ``y`` released, every result arrives, exact and in order."""
+    then, ``y`` released, every result arrives, exact and in order. 17 outputs: the first
+    groups' queues fill while the last group's results are still on their way."""
     from jaynes_hw.gateware.unrolled import queue_depth
 
     rng = np.random.default_rng(21)
     case = unrolled_case(rng, datapath)
+    if n_out:
+        case = widened(case, rng, n_out)
     core = build_core(case)
     places = queue_depth(core_latency(core), case.config.cycles_per_vector)
     x = case.random_inputs(rng, 2 * places + 3)
@@ -280,8 +310,8 @@ def test_x_is_ready_exactly_when_a_place_is_free():
     """``x`` valid in 80 % of cycles, ``y`` taking results in 10 % to 95 %: every
     cycle after the registers' copies have loaded, ``x.ready`` is high exactly when the
     output queue has a place not yet reserved (places less vectors taken plus results
-    returned, counted from outside), so the core never takes a vector without room and
-    never refuses one it has room for."""
+    returned, a result's place free from the cycle after it leaves; counted from outside),
+    so the core never takes a vector without room and never refuses one it has room for."""
     from jaynes_hw.gateware.unrolled import queue_depth
 
     rng = np.random.default_rng(23)
@@ -293,7 +323,7 @@ def test_x_is_ready_exactly_when_a_place_is_free():
     seen = set()
 
     async def testbench(ctx):
-        credits = places
+        credits, leaving = places, 0
         for cycle, rate in enumerate(rates):
             ctx.set(core.x.valid, int(rng.random() < 0.8))
             ctx.set(core.y.ready, int(rng.random() < rate))
@@ -304,7 +334,8 @@ def test_x_is_ready_exactly_when_a_place_is_free():
             if cycle >= loaded:
                 assert ready == (credits > 0), (cycle, credits)
                 seen.add(credits)
-            credits += int(y_valid and y_ready) - int(valid and ready)
+            credits += leaving - int(valid and ready)
+            leaving = int(y_valid and y_ready)
 
     run(core, testbench)
     # every count of free places below all was met (all: only before the first vector)
