@@ -15,8 +15,8 @@ and no input can overflow a sum.
 
 Pipeline (every stage one adder, select or shifter). No stage ever stalls, so no enable
 fans out to the tens of thousands of stage registers: a vector is taken only with a place
-reserved for its results in the output queue (a credit, returned the cycle after a result
-leaves on ``y``), so a result always finds room::
+reserved for its results in the output queue (a credit, returned when a result leaves on
+``y``), so a result always finds room::
 
     in       the input vector into registers, then down a delay line (a register a cycle);
              ``x.ready`` is a flip-flop
@@ -236,12 +236,7 @@ class UnrolledDatapath(wiring.Component):
         ready = Signal(init=groups == 1)  # at reset every copy is loading
         m.d.comb += self.x.ready.eq(ready)
         taken = self.x.valid & ready
-        # a result that left on ``y`` returns its credit a cycle later, from a flip-flop: the
-        # last group's queue sits at the far end of the skewed groups from the credits (its
-        # ``y.valid`` through ``y.ready``'s gate and across the die into the credits' adder
-        # was a 32-output layer's slowest path)
-        returned = Signal()
-        m.d.sync += returned.eq(self.y.valid & self.y.ready)
+        returned = self.y.valid & self.y.ready
         credits_next = credits - taken + returned
         m.d.sync += credits.eq(credits_next)
         plenty = Signal(init=1)  # credits >= 2 (``places`` >= MIN_QUEUE at reset)
@@ -774,9 +769,9 @@ def code_words(config: LayerConfig) -> int:
 
 def queue_depth(latency_cycles: int, cycles_per_vector: int) -> int:
     """Vectors the output queue holds: a vector keeps its credit from the cycle it is taken
-    to the cycle after its results leave (``latency_cycles`` + 2 cycles), so one vector
-    every ``cycles_per_vector`` cycles needs that many over the period, rounded up."""
-    return max(MIN_QUEUE, -(-(latency_cycles + 2) // cycles_per_vector))
+    to the cycle its results leave (``latency_cycles`` + 1 cycles), so one vector every
+    ``cycles_per_vector`` cycles needs that many over the period, rounded up."""
+    return max(MIN_QUEUE, -(-(latency_cycles + 1) // cycles_per_vector))
 
 
 def tree_depth(codes: np.ndarray, codebook_size: int) -> int:
