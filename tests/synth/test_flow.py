@@ -136,13 +136,15 @@ relu = true
 
 def test_synth_reports_an_unrolled_core(tmp_path):
     """A small unrolled layer through the whole flow on the UP5K: it fits (behind a link
-    without the self-test, whose 280 cells it needs), its report says what was built
-    (datapath, codes not writable) and its rate behind the element-stream adapters (a
-    vector every n_in cycles)."""
+    without the self-test), its report says what was built (datapath, codes not
+    writable) and its rate behind the element-stream adapters (a vector every n_in
+    cycles). 6 x 6, with room to spare: a 10 x 6 layer filled 92 % of the chip, where
+    nextpnr's placement of one clock pass or another failed or ran on for minutes with a
+    change of a few cells (see README, "A queue per group of outputs")."""
     import numpy as np
 
     rng = np.random.default_rng(2)
-    weights = np.exp(rng.normal(-2.5, 1.0, (6, 10))) * rng.choice([-1, 1], (6, 10))
+    weights = np.exp(rng.normal(-2.5, 1.0, (6, 6))) * rng.choice([-1, 1], (6, 6))
     np.savez(tmp_path / "small.npz", w=weights.astype(np.float32))
     (tmp_path / "small.toml").write_text(UNROLLED_TOML)
     report = tmp_path / "report.json"
@@ -154,7 +156,7 @@ def test_synth_reports_an_unrolled_core(tmp_path):
     (layer,) = document["layers"]
     assert layer["datapath"] == "unrolled" and layer["codes_writable"] is False
     assert layer["lanes"] == 6 and layer["cycles_per_vector"] == 1
-    assert document["cycles_per_vector"] == 10  # the collector takes a value a cycle
+    assert document["cycles_per_vector"] == 6  # the collector takes a value a cycle
     assert 0 < document["lcs"] <= 5280 and document["fmax_mhz"] > 0
 
 
