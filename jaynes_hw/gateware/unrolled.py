@@ -210,7 +210,10 @@ class UnrolledDatapath(wiring.Component):
         apply_commit = commit_pending & drained
         pending_next = self.commit | (commit_pending & ~apply_commit)
         m.d.sync += commit_pending.eq(pending_next)
-        m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(~drained)]
+        busy = Signal()  # registered: a status bit, read a cycle late (``drained`` has
+        # tens of users beside the stages; the port's read word is not one of them)
+        m.d.sync += busy.eq(~drained)
+        m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(busy)]
         mantissas, exponents = self._active_levels(m, apply_commit)
         active_shift, active_rounding = active_shift_registers(
             m, config, self.shift, self._shift_init, apply_commit
@@ -339,7 +342,7 @@ class UnrolledDatapath(wiring.Component):
             totals, valid = self._serial_levels(bins, copies, valid)
 
         # --- finish: + rounding (and the sign), + bias, >> S, saturate -------------------------
-        biases = self._biases(m)
+        biases = self._biases(m, lag)
         results = []
         for o, (total, copy) in enumerate(zip(totals, output_copies, strict=True)):
             if total.negated:  # rounding - t: the tree's subtrahend, negated here for free
@@ -646,10 +649,13 @@ class UnrolledDatapath(wiring.Component):
                 exponents.append(None)
         return mantissas, exponents
 
-    def _biases(self, m: Module) -> list:
+    def _biases(self, m: Module, lag: list[int]) -> list:
         """One register per output's bias, written through ``bias_mem`` (a registered
         decoder); a memory beside them answers the port's reads, so reading needs no n_out:1
-        select."""
+        select. A write reaches output o's register 1 + ``lag[o]`` cycles after the port
+        takes it, as output o reads its bias ``lag[o]`` cycles after output 0 does: the
+        word passes from group to group down a chain of copies (one word register read by
+        every output was a long net to all of them)."""
         config = self.config
         if not config.bias_bits:
             return [Const(0, signed(1))] * config.n_out
@@ -665,14 +671,22 @@ class UnrolledDatapath(wiring.Component):
             read.addr.eq(access.addr),
             access.r_data.eq(read.data),
         ]
-        # A write lands a cycle later, from flip-flops: a strobe per output and the word, so
-        # no address decode sits ahead of the long routes to the outputs' registers.
-        word = Signal(signed(config.bias_bits), reset_less=True)
-        m.d.sync += word.eq(access.w_data)
+        # A write lands from flip-flops: a strobe per output and the word, so no address
+        # decode sits ahead of the routes to the outputs' registers.
+        words = [Signal(signed(config.bias_bits), name="bias_word_l0", reset_less=True)]
+        m.d.sync += words[0].eq(access.w_data)
+        for step in range(1, max(lag) + 1):
+            words.append(Signal.like(words[0], name=f"bias_word_l{step}"))
+            m.d.sync += words[step].eq(words[step - 1])
         biases = []
         for o, init in enumerate(unpack_bias_rows(config, self._bias_init).tolist()):
-            load = Signal(name=f"bias{o}_load")
+            load = Signal(name=f"bias{o}_load_l0")
             m.d.sync += load.eq(access.w_en & (access.addr == o))
+            for step in range(1, lag[o] + 1):
+                later = Signal(name=f"bias{o}_load_l{step}")
+                m.d.sync += later.eq(load)
+                load = later
+            word = words[lag[o]]
             bias = Signal(signed(config.bias_bits), init=init, name=f"bias{o}")
             with m.If(load):
                 m.d.sync += bias.eq(word)

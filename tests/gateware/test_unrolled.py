@@ -419,29 +419,35 @@ def test_codes_read_back_and_are_not_writable():
     np.testing.assert_array_equal(vectors_through(build_core(case), x), case.expected(x))
 
 
-def test_bias_writes_take_effect_and_read_back():
-    """Biases written through the port read back, and the vectors sent after the writes
-    are the reference's with the new biases."""
+@pytest.mark.parametrize(("datapath", "n_out"), [("unrolled_serial", None), ("unrolled", 32)])
+def test_bias_writes_take_effect_and_read_back(datapath, n_out):
+    """Biases written through the port read back, and every vector sent from the cycle
+    after the last write's ack is the reference's with the new biases. 32 outputs: 8
+    groups, skewed, group g taking a write g cycles after group 0, the word passed down a
+    chain of copies (writes come faster than the 7 cycles of the last group's lag)."""
     rng = np.random.default_rng(9)
-    case = unrolled_case(rng, "unrolled_serial", "pow2")
+    case = unrolled_case(rng, datapath, "pow2")
     case.config = replace(case.config, bias_bits=10)
+    if n_out is not None:
+        case = widened(case, rng, n_out)
     case.bias = rng.integers(-512, 512, size=case.config.n_out)
     core = build_core(case)
     driver = LayerDriver(core.register_map)
     new_bias = rng.integers(-512, 512, size=case.config.n_out)
-    x = case.random_inputs(rng, 4)
+    x = case.random_inputs(rng, 12)
     expected = case.expected(x, bias=new_bias)
     assert not np.array_equal(expected, case.expected(x))
     bus = BusMaster(core.bus)
-    words, got = [], []
+    written, words, got = [], [], []
 
     async def host(ctx):
         await bus.play(ctx, driver.bias_writes(new_bias))
+        written.append(True)
         for o in range(case.config.n_out):
             words.append(await bus.read(ctx, core.register_map.bias_address(o)))
 
     async def producer(ctx):
-        while len(words) < case.config.n_out:
+        while not written:
             await ctx.tick()
         await send_vectors(ctx, core.x, x, case.config.act_bits, None, 0.0)
 
