@@ -17,6 +17,9 @@ from jaynes_hw.support.arguments import positive_float, positive_int
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.synth.compare import DEFAULT_COMPARE_BITS, DEFAULT_COMPARE_LANES
 
+# nextpnr can place for hours on a design that nearly fills the device, or not at all
+DEFAULT_TIMEOUT_MINUTES = 120
+
 DESCRIPTION = (
     "Build a network with its UART host link for a board with the YoWASP tools (yosys, "
     "nextpnr) and report logic cells, flip-flops, block RAMs, DSPs and Fmax. --compare builds "
@@ -84,6 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="place and route with nextpnr seeds 1..N and keep the fastest (1)",
     )
     parser.add_argument(
+        "--timeout-minutes",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_MINUTES,
+        metavar="M",
+        help="stop a build (Yosys, every seed and clock pass) that takes longer, with an "
+        f"error ({DEFAULT_TIMEOUT_MINUTES:g}; with --compare, each of its three builds)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("synth_build"),
@@ -128,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         "dsp": args.dsp,
         "self_test": args.self_test,
         "seeds": tuple(range(1, args.seeds + 1)),
+        "timeout_seconds": 60.0 * args.timeout_minutes,
     }
     if args.compare:
         if args.weights is not None or args.core is not None:

@@ -133,8 +133,9 @@ def run_flow(
                     timeout=remaining,
                 )
             except subprocess.TimeoutExpired:
+                tool = command.tool.lower().replace("_", "-")
                 raise UserError(
-                    f"the build timed out after {timeout_seconds:g} s (in {command.tool.lower()})"
+                    f"the build timed out after {timeout_seconds:g} s (in {tool})"
                 ) from None
             if completed.returncode != 0:
                 raise UserError(failure_reason(board, directory))

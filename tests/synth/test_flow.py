@@ -120,6 +120,20 @@ def test_a_build_past_its_timeout_is_stopped_with_one_line(tmp_path):
     assert not (tmp_path / "top.bin").exists()
 
 
+def test_synth_stops_a_build_past_its_timeout_with_one_line(tmp_path, capsys):
+    """The command's ``--timeout-minutes`` reaches the flow: the tool is stopped, the
+    error is one line after the progress line, and no bitstream is left."""
+    status = main(["synth", "--board", "icebreaker", "--out", str(tmp_path), "--compare",
+                   "--timeout-minutes", "0.005"])  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 1
+    assert lines == [
+        "building the lognormal core for icebreaker ...",
+        "jaynes-hw: error: the build timed out after 0.3 s (in yosys)",
+    ]
+    assert not list(tmp_path.rglob("*.bin"))
+
+
 UNROLLED_TOML = """
 name = "unrolled_small"
 source = "small.npz"
