@@ -382,11 +382,12 @@ class UnrolledDatapath(wiring.Component):
 
     def _output_queue(self, m: Module, results: list, lag: list[int], valid, places: int):
         """The results' queue in front of ``y``: one ``StreamFIFO`` of ``places`` entries
-        per group of outputs, in block RAM beside it. Group g's results reach their register
-        ``lag[g]`` cycles after group 0's and are written then, under a valid flag of their
-        own (``valid`` delayed 1 + lag[g]: a different flip-flop per lag, so Yosys keeps
-        them apart and each sits beside its queue; one write flag across the die was the
-        slowest route of a 32-output layer). Every group's queue is read at once, when the
+        per group of outputs, in block RAM beside it. A group's results reach their register
+        ``lag`` cycles after group 0's (``lag[o]``, alike for the outputs o of a group) and
+        are written then, under a valid flag of their own (``valid`` delayed 1 + lag: a
+        different flip-flop per lag, so Yosys keeps them apart and each sits beside its
+        queue; one write flag across the die was the slowest route of a 32-output layer).
+        Every group's queue is read at once, when the
         last written (the most lagging group's) holds a vector: the others have held it since
         (they took it no later and are read alike). ``y`` has no room to refuse: a vector
         is taken only with a credit."""
@@ -398,13 +399,14 @@ class UnrolledDatapath(wiring.Component):
         queues = []
         for g in range(groups):
             outputs = [o for o in range(config.n_out) if self._group_of[o] == g]
+            group_lag = lag[outputs[0]]
             held = Signal(config.out_bits * len(outputs), name=f"out_g{g}", reset_less=True)
             self._stages.append((held, Cat(results[o] for o in outputs)))
             queue = StreamFIFO(len(held), places, block_ram=True)
             m.submodules[f"output_queue{g}"] = queue
             m.d.comb += [
                 queue.w.payload.eq(held),
-                queue.w.valid.eq(write_flags[lag[outputs[0]]]),
+                queue.w.valid.eq(write_flags[group_lag]),
                 queue.r.ready.eq(self.y.valid & self.y.ready),
             ]
             queues.append(queue)
