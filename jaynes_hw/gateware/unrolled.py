@@ -387,10 +387,10 @@ class UnrolledDatapath(wiring.Component):
         are written then, under a valid flag of their own (``valid`` delayed 1 + lag: a
         different flip-flop per lag, so Yosys keeps them apart and each sits beside its
         queue; one write flag across the die was the slowest route of a 32-output layer).
-        Every group's queue is read at once, when the
-        last written (the most lagging group's) holds a vector: the others have held it since
-        (they took it no later and are read alike). ``y`` has no room to refuse: a vector
-        is taken only with a credit."""
+        Every group's queue is read at once, when the last written (the most lagging
+        group's) holds a vector: the others have held it since (they took it no later and
+        are read alike). ``y`` has no room to refuse: a vector is taken only with a
+        credit."""
         config = self.config
         groups = config.unrolled_groups
         write_flags = [self._valid(valid, "out0")]
@@ -678,8 +678,7 @@ class UnrolledDatapath(wiring.Component):
         words = [Signal(signed(config.bias_bits), name="bias_word_l0", reset_less=True)]
         m.d.sync += words[0].eq(access.w_data)
         for step in range(1, max(lag) + 1):
-            words.append(Signal.like(words[0], name=f"bias_word_l{step}"))
-            m.d.sync += words[step].eq(words[step - 1])
+            words.append(self._copy(words[-1], f"bias_word_l{step}"))
         biases = []
         for o, init in enumerate(unpack_bias_rows(config, self._bias_init).tolist()):
             load = Signal(name=f"bias{o}_load_l0")
