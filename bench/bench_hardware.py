@@ -56,7 +56,7 @@ build: inferences/s per kLUT against da4ml's after routing, and at placement (``
 
     python bench/bench_hardware.py [--sections layer digits peer] [--boards icebreaker ulx3s]
                                    [--lanes 4 8 16 24 32] [--kinds ...] [--seeds 3]
-                                   [--route-timeout 3600] [--timing-ripup]
+                                   [--route-timeout 3600] [--timing-ripup] [--floorplan]
                                    [--plot hardware.png]
 
 A build that does not fit the device is reported with its reason, not dropped. About one
@@ -448,10 +448,13 @@ class RouteOptions:
     """How nextpnr-ecp5 routes an out-of-context build: it gives up after ``timeout_s``;
     with ``timing_ripup`` router2 also rips up and reroutes the arcs that fail timing
     (nextpnr's ``--tmg-ripup``: many more iterations while any arc fails, so a design
-    short of the clock takes much longer)."""
+    short of the clock takes much longer); with ``floorplan`` each group of an unrolled
+    layer's outputs is placed in a region of its own (``jaynes_hw.synth.floorplan``; needs
+    a nextpnr built with Python, such as Debian's, as ``NEXTPNR_ECP5``)."""
 
     timeout_s: int = ROUTE_TIMEOUT_S
     timing_ripup: bool = False
+    floorplan: bool = False
 
     def nextpnr_options(self) -> list[str]:
         return ["--tmg-ripup"] if self.timing_ripup else []
@@ -546,14 +549,21 @@ def out_of_context(
     design's ports may be hundreds of bits wide), once per seed, as ``route`` says:
     ``fits``, ``area`` (LUT4), ``ffs``, ``dsps``, median and best Fmax after routing,
     ``fmax_placed_mhz``, the median of nextpnr's estimate after placement (before routing),
-    and ``timing_ripup``. A seed not routed in ``route.timeout_s`` ends the builds: ``fits``
-    None with the reason, and the placement's figures where it got that far (the same-run
-    comparison a route too slow to finish still allows)."""
+    ``timing_ripup``, and ``floorplan`` (whether regions held the netlist's output groups:
+    only unrolled layers have them). A seed not routed in ``route.timeout_s`` ends the
+    builds: ``fits`` None with the reason, and the placement's figures where it got that far
+    (the same-run comparison a route too slow to finish still allows)."""
     import subprocess
 
     from jaynes_hw.support.tools import yowasp_environment
+    from jaynes_hw.synth.floorplan import write_floorplan
 
     env = yowasp_environment(board.family)
+    options = route.nextpnr_options()
+    floorplan = []
+    if route.floorplan:
+        floorplan = write_floorplan(directory, directory / netlist, board.nextpnr_device)
+    how_routed = {"timing_ripup": route.timing_ripup, "floorplan": bool(floorplan)}
     fmaxes, placed_fmaxes = [], []
     for seed in range(1, seeds + 1):
         report, log = directory / f"report_{seed}.json", directory / f"nextpnr_{seed}.log"
@@ -561,7 +571,7 @@ def out_of_context(
             env["NEXTPNR_ECP5"], "--quiet", "--out-of-context", *board.nextpnr_device,
             "--freq", str(board.fmax_target_mhz), "--json", netlist,
             "--router", "router2", "--report", report.name, "--seed", str(seed),
-            "--timing-allow-fail", "--log", log.name, *route.nextpnr_options(),
+            "--timing-allow-fail", "--log", log.name, *options, *floorplan,
         ]  # fmt: skip
         routed = True
         try:
@@ -577,19 +587,22 @@ def out_of_context(
             placed["fmax_placed_mhz"] = round(statistics.median(placed_fmaxes), 2)
         if not routed:
             reason = f"not routed in {route.timeout_s} s"
-            return {"fits": None, "reason": reason, "timing_ripup": route.timing_ripup} | placed
+            return {"fits": None, "reason": reason} | how_routed | placed
         placed_report = json.loads(report.read_text())
         fmaxes.append(next(iter(placed_report["fmax"].values()))["achieved"])
     used = placed_report["utilization"]
-    return {
-        "fits": True,
-        "area": used["TRELLIS_COMB"]["used"],
-        "ffs": used["TRELLIS_FF"]["used"],
-        "dsps": used.get("MULT18X18D", {}).get("used", 0),
-        "fmax_mhz": round(statistics.median(fmaxes), 2),
-        "fmax_best_mhz": round(max(fmaxes), 2),
-        "timing_ripup": route.timing_ripup,
-    } | ({"fmax_placed_mhz": placed["fmax_placed_mhz"]} if placed else {})
+    return (
+        {
+            "fits": True,
+            "area": used["TRELLIS_COMB"]["used"],
+            "ffs": used["TRELLIS_FF"]["used"],
+            "dsps": used.get("MULT18X18D", {}).get("used", 0),
+            "fmax_mhz": round(statistics.median(fmaxes), 2),
+            "fmax_best_mhz": round(max(fmaxes), 2),
+        }
+        | how_routed
+        | ({"fmax_placed_mhz": placed["fmax_placed_mhz"]} if placed else {})
+    )
 
 
 def placement_figures(log: Path) -> dict:
@@ -895,9 +908,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"ECP5 out-of-context route limit ({ROUTE_TIMEOUT_S})")  # fmt: skip
     parser.add_argument("--timing-ripup", action="store_true",
                         help="ECP5 out of context: nextpnr's --tmg-ripup (slower)")  # fmt: skip
+    parser.add_argument("--floorplan", action="store_true",
+                        help="ECP5 out of context: a region per group of an unrolled layer's "
+                        "outputs (a nextpnr built with Python as NEXTPNR_ECP5)")  # fmt: skip
     parser.add_argument("--plot", type=Path, help="PNG of MAC/s against LC-equivalent")
     args = parser.parse_args(argv)
-    route = RouteOptions(args.route_timeout, args.timing_ripup)
+    route = RouteOptions(args.route_timeout, args.timing_ripup, args.floorplan)
     if "layer" in args.sections:
         rows = layer_section(args.boards, args.kinds, args.lanes, args.seeds)
         if args.plot:

@@ -15,14 +15,18 @@ from jaynes_hw.gateware.unrolled import VECTOR_SLICE_BITS
 from jaynes_hw.gateware.vector_stream import VectorCollector, VectorSerializer
 from jaynes_hw.support.errors import UserError
 
+# Skid buffers between two unrolled layers: one route, and at most a gate and a mux, between
+# two registers, with the layers at opposite sides of the die
+VECTOR_LINK_STAGES = 3
+
 
 class Network(wiring.Component):
     """Layer cores in a chain: layer k's ``y`` feeds layer k+1's ``x``.
 
     Between two folded layers, a FIFO holds one whole vector (layer k's n_out values), so a
     layer that replays its buffered input for its later passes never holds back the layer
-    before it. Two unrolled layers pass whole vectors on through two skid buffers in series
-    (``SkidBuffer``, two cycles);
+    before it. Two unrolled layers pass whole vectors on through ``VECTOR_LINK_STAGES`` skid
+    buffers in series (``SkidBuffer``, a cycle each);
     where a folded and an unrolled layer meet, a ``VectorCollector`` or ``VectorSerializer``
     converts.
 
@@ -97,24 +101,26 @@ class Network(wiring.Component):
     @staticmethod
     def _vector_link(m: Module, index: int, y, x) -> None:
         """Unrolled layer ``index``'s result vectors ``y`` to the next layer's ``x`` through
-        two skid buffers in series (two cycles): between the registers of one and the next,
-        every path has at most one long route and a gate, wherever the placer puts the two
-        layers (a layer's ``ready`` and its queue of block RAMs are far apart); each in
-        ``VECTOR_SLICE_BITS`` slices, so no enable reaches the whole vector."""
+        ``VECTOR_LINK_STAGES`` skid buffers in series (a cycle each), each in
+        ``VECTOR_SLICE_BITS`` slices so that no enable reaches the whole vector. Between two
+        registers every path has one route and at most a gate and a mux, and the stages
+        split the way from one layer's queues to the next layer's inputs, which a
+        floorplan puts on opposite sides of the die (two stages: 12 ns from the one to the
+        other, the routed digits network's second slowest path)."""
         width = len(y.payload.as_value())
-        out = Sliced(width, VECTOR_SLICE_BITS, SkidBuffer)
-        into = Sliced(width, VECTOR_SLICE_BITS, SkidBuffer)
-        m.submodules[f"vector_link{index}_out"] = out
-        m.submodules[f"vector_link{index}_in"] = into
+        stages = [Sliced(width, VECTOR_SLICE_BITS, SkidBuffer) for _ in range(VECTOR_LINK_STAGES)]
+        for stage, buffer in enumerate(stages):
+            m.submodules[f"vector_link{index}_{stage}"] = buffer
         m.d.comb += [
-            out.w.payload.eq(y.payload),
-            out.w.valid.eq(y.valid),
-            y.ready.eq(out.w.ready),
-            x.payload.eq(into.r.payload),
-            x.valid.eq(into.r.valid),
-            into.r.ready.eq(x.ready),
+            stages[0].w.payload.eq(y.payload),
+            stages[0].w.valid.eq(y.valid),
+            y.ready.eq(stages[0].w.ready),
+            x.payload.eq(stages[-1].r.payload),
+            x.valid.eq(stages[-1].r.valid),
+            stages[-1].r.ready.eq(x.ready),
         ]
-        wiring.connect(m, out.r, into.w)
+        for before, after in itertools.pairwise(stages):
+            wiring.connect(m, before.r, after.w)
 
     def elaborate(self, platform):
         m = Module()

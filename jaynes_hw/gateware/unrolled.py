@@ -40,6 +40,11 @@ reserved for its results in the output queue (a credit, returned when a result l
              ready, group g ``lag`` g cycles after group 0; all are read at once, when the
              last group's holds the vector
 
+Names: every register of one group of outputs (its trees and pairs, products, sums, finish,
+biases, its copies of the active registers, its results and their queue) is named
+``g<group>_...``, so a floorplan (``jaynes_hw.synth.floorplan``) keeps each group's logic
+together; the input delay line, the control and the configuration port are not.
+
 Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K cycles
 (``config.cycles_per_vector``). Latency: ``latency_cycles`` (at most
 ``config.latency_cycles``).
@@ -66,9 +71,8 @@ from jaynes_hw.gateware.datapath import (
     balanced_or,
     saturate,
 )
-from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
-MIN_QUEUE = 3  # StreamFIFO takes one entry a cycle from depth 3 (and never refuses a credit)
+MIN_QUEUE = 3  # the fewest places in an output queue (the credit flags start from two)
 SHIFT_STEP_BITS = 3  # the output shift's low bits, applied a stage after its high bits
 # The skid buffers between unrolled layers are copies this wide, each with its own control
 # (``Sliced``): 4 outputs of 8 bits, one group's
@@ -315,7 +319,15 @@ class UnrolledDatapath(wiring.Component):
         pairs = [{} for _ in range(groups)]  # per group: (pair_key, its register)
         bins = [  # bins[o][k]: S[o,k]
             [
-                self._bin_tree(plans[o, k], depth, delayed, lag[o], pairs[group_of[o]], f"s{o}_{k}")
+                self._bin_tree(
+                    plans[o, k],
+                    depth,
+                    delayed,
+                    lag[o],
+                    group_of[o],
+                    pairs[group_of[o]],
+                    f"s{o}_{k}",
+                )
                 for k in range(K)
             ]
             for o in range(config.n_out)
@@ -327,7 +339,9 @@ class UnrolledDatapath(wiring.Component):
         if config.datapath == "unrolled":
             products = [
                 [
-                    self._product(s, copy.mantissas[k], copy.exponents[k], f"p{o}_{k}")
+                    self._product(
+                        s, copy.mantissas[k], copy.exponents[k], self._named(o, f"p{o}_{k}")
+                    )
                     for k, s in enumerate(row)
                 ]
                 for o, (row, copy) in enumerate(zip(bins, output_copies, strict=True))
@@ -335,7 +349,10 @@ class UnrolledDatapath(wiring.Component):
             for level in range(config.product_stages):
                 valid = self._valid(valid, f"product{level}")
             sum_depth = max(K - 1, 0).bit_length()
-            totals = [self._reduce(row, sum_depth, f"t{o}") for o, row in enumerate(products)]
+            totals = [
+                self._reduce(row, sum_depth, self._named(o, f"t{o}"))
+                for o, row in enumerate(products)
+            ]
             for level in range(sum_depth):
                 valid = self._valid(valid, f"sum{level}")
         else:
@@ -351,11 +368,14 @@ class UnrolledDatapath(wiring.Component):
             else:
                 low_f0, high_f0 = total.low, total.high + (1 << config.max_shift)
                 f0_value = total.value + copy.rounding
-            f0 = self._register(f0_value, low_f0, high_f0, f"f0_{o}")
+            f0 = self._register(f0_value, low_f0, high_f0, self._named(o, f"f0_{o}"))
             bias_low = -(1 << max(config.bias_bits - 1, 0)) if config.bias_bits else 0
             bias_high = (1 << max(config.bias_bits - 1, 0)) - 1 if config.bias_bits else 0
             f1 = self._register(
-                f0.value + biases[o], f0.low + bias_low, f0.high + bias_high, f"f1_{o}"
+                f0.value + biases[o],
+                f0.low + bias_low,
+                f0.high + bias_high,
+                self._named(o, f"f1_{o}"),
             )
             # >> S in two stages, by its high bits' multiple of 8, then by its low 3 bits (each
             # a mux of at most 8 inputs); at least out_bits wide, for the saturation's test
@@ -363,10 +383,16 @@ class UnrolledDatapath(wiring.Component):
             low_f2, high_f2 = min(f1.low, -limit), max(f1.high, limit - 1)
             coarse = copy.shift[SHIFT_STEP_BITS:]
             f2a = self._register(
-                f1.value >> Cat(Const(0, SHIFT_STEP_BITS), coarse), low_f2, high_f2, f"f2a_{o}"
+                f1.value >> Cat(Const(0, SHIFT_STEP_BITS), coarse),
+                low_f2,
+                high_f2,
+                self._named(o, f"f2a_{o}"),
             )
             f2b = self._register(
-                f2a.value >> copy.shift[:SHIFT_STEP_BITS], low_f2, high_f2, f"f2b_{o}"
+                f2a.value >> copy.shift[:SHIFT_STEP_BITS],
+                low_f2,
+                high_f2,
+                self._named(o, f"f2b_{o}"),
             )
             results.append(saturate(f2b.value, config.out_bits, config.relu)[: config.out_bits])
         for name in ("f0", "f1", "f2a", "f2b"):
@@ -381,39 +407,85 @@ class UnrolledDatapath(wiring.Component):
     # --- building blocks ----------------------------------------------------------------------
 
     def _output_queue(self, m: Module, results: list, lag: list[int], valid, places: int):
-        """The results' queue in front of ``y``: one ``StreamFIFO`` of ``places`` entries
-        per group of outputs, in block RAM beside it. A group's results reach their register
-        ``lag`` cycles after group 0's (``lag[o]``, alike for the outputs o of a group) and
-        are written then, under a valid flag of their own (``valid`` delayed 1 + lag: a
-        different flip-flop per lag, so Yosys keeps them apart and each sits beside its
-        queue; one write flag across the die was the slowest route of a 32-output layer).
-        Every group's queue is read at once, when the last written (the most lagging
-        group's) holds a vector: the others have held it since (they took it no later and
-        are read alike). ``y`` has no room to refuse: a vector is taken only with a
-        credit."""
+        """The results' queue in front of ``y``: per group of outputs a memory of ``places``
+        entries (block RAM, ``g<group>_queue``) beside it, all read at once by one control.
+
+        A group's results reach their register ``lag`` cycles after group 0's (``lag[o]``,
+        alike for the outputs o of a group) and are written then, under a valid flag of their
+        own (``valid`` delayed 1 + lag: a different flip-flop per lag, so each sits beside its
+        queue; one write flag across the die was the slowest route of a 32-output layer),
+        at the group's own write pointer. A vector is whole once the most lagging group has
+        written it: ``stored`` counts those not yet read. A read takes the oldest from every
+        memory into its read register, which is ``y``'s payload until taken.
+
+        The read enable is one gate of three flip-flops (a vector stored, the read register
+        full, ``y.ready``), the only net that reaches every group: each group keeps its own
+        pointers, so after its one route the enable drives a memory's read and a pointer of
+        ``places`` values. (A ``StreamFIFO`` per group, read by the AND of the last one's
+        ``r.valid`` and ``y.ready``, took two routes across the die and its fill logic
+        after them: the digits network's slowest path, 74.5 MHz.)
+
+        ``y`` has no room to refuse: a vector is taken only with a credit, so at most
+        ``places`` vectors are ever between the memories and ``y`` and no write reaches an
+        entry not yet read."""
         config = self.config
-        groups = config.unrolled_groups
         write_flags = [self._valid(valid, "out0")]
         for step in range(1, max(lag) + 1):
             write_flags.append(self._valid(write_flags[-1], f"out{step}"))
-        queues = []
-        for g in range(groups):
-            outputs = [o for o in range(config.n_out) if self._group_of[o] == g]
-            group_lag = lag[outputs[0]]
-            held = Signal(config.out_bits * len(outputs), name=f"out_g{g}", reset_less=True)
-            self._stages.append((held, Cat(results[o] for o in outputs)))
-            queue = StreamFIFO(len(held), places, block_ram=True)
-            m.submodules[f"output_queue{g}"] = queue
-            m.d.comb += [
-                queue.w.payload.eq(held),
-                queue.w.valid.eq(write_flags[group_lag]),
-                queue.r.ready.eq(self.y.valid & self.y.ready),
-            ]
-            queues.append(queue)
-        m.d.comb += [  # the last group lags the most
-            self.y.valid.eq(queues[-1].r.valid),
-            self.y.payload.eq(Cat(queue.r.payload for queue in queues)),
+        whole = write_flags[-1]  # the most lagging group's write: the vector is in every memory
+
+        stored = Signal(range(places + 1))  # whole vectors in the memories, not yet read
+        some = Signal()  # stored >= 1
+        several = Signal()  # stored >= 2
+        out_valid = Signal()  # the read registers hold a vector not yet taken on ``y``
+        read = Signal()
+        m.d.comb += [
+            read.eq(some & (~out_valid | self.y.ready)),
+            self.y.valid.eq(out_valid),
         ]
+        m.d.sync += [
+            stored.eq(stored + whole - read),
+            out_valid.eq(read | (out_valid & ~self.y.ready)),
+            # both flags from the registered count, without its adder: a cycle adds and
+            # removes at most one vector, and a read needs ``some``
+            some.eq(whole | several | (some & ~read)),
+            several.eq(
+                (stored >= 3) | ((stored == 2) & (whole | ~read)) | ((stored == 1) & whole & ~read)
+            ),
+        ]
+
+        def following(pointer):
+            return Mux(pointer == places - 1, 0, pointer + 1)
+
+        payloads = []
+        for g in range(config.unrolled_groups):
+            outputs = [o for o in range(config.n_out) if self._group_of[o] == g]
+            write = write_flags[lag[outputs[0]]]
+            held = Signal(config.out_bits * len(outputs), name=f"g{g}_out", reset_less=True)
+            self._stages.append((held, Cat(results[o] for o in outputs)))
+            queue = Memory(shape=len(held), depth=places, init=[], attrs=IN_BLOCK_RAM)
+            m.submodules[f"g{g}_queue"] = queue
+            write_at = Signal(range(places), name=f"g{g}_write_at")
+            read_at = Signal(range(places), name=f"g{g}_read_at")
+            write_port = queue.write_port()
+            read_port = queue.read_port(transparent_for=())
+            m.d.comb += [
+                write_port.addr.eq(write_at),
+                write_port.data.eq(held),
+                write_port.en.eq(write),
+                read_port.addr.eq(read_at),
+                read_port.en.eq(read),
+            ]
+            with m.If(write):
+                m.d.sync += write_at.eq(following(write_at))
+            with m.If(read):
+                m.d.sync += read_at.eq(following(read_at))
+            payloads.append(read_port.data)
+        m.d.comb += self.y.payload.eq(Cat(payloads))
+
+    def _named(self, output: int, name: str) -> str:
+        """``name`` for a register of ``output``'s, prefixed with its group (``g<group>_``)."""
+        return f"g{self._group_of[output]}_{name}"
 
     def _register(self, value, low: int, high: int, name: str, negated: bool = False) -> Bound:
         """A stage register holding ``value`` (in [low, high]), as narrow as that range."""
@@ -431,16 +503,24 @@ class UnrolledDatapath(wiring.Component):
         return flag
 
     def _bin_tree(
-        self, plan: tuple[list, list], depth: int, delayed, lag: int, pairs: dict, name: str
+        self,
+        plan: tuple[list, list],
+        depth: int,
+        delayed,
+        lag: int,
+        group: int,
+        pairs: dict,
+        name: str,
     ) -> Bound:
         """S = the sum of +-x[i] over a bin's leaves (input index, negated) as ``plan`` (from
-        ``plan_first_level``) adds them, ready ``depth`` levels after the input register
-        reaches the tree ``lag`` cycles late: a tree of d = ceil(log2(count)) levels that
-        starts at level depth - d (``tree_shape``). Its first level adds the plan's pairs (a
-        pair already in ``pairs``, made for another tree of the group, is read from there);
-        the plan's other leaves join the next level (from ``delayed(i, cycles)``, the
-        input's delay line), which leaves a power of two of nodes, so no node is ever
-        carried through a register alone."""
+        ``plan_first_level``) adds them, in registers of output group ``group``, ready
+        ``depth`` levels after the input register reaches the tree ``lag`` cycles late: a
+        tree of d = ceil(log2(count)) levels that starts at level depth - d
+        (``tree_shape``). Its first level adds the plan's pairs (a pair already in
+        ``pairs``, made for another tree of the group, is read from there); the plan's other
+        leaves join the next level (from ``delayed(i, cycles)``, the input's delay line),
+        which leaves a power of two of nodes, so no node is ever carried through a register
+        alone."""
         first_pairs, later = plan
         if not first_pairs and not later:
             return ZERO
@@ -452,11 +532,11 @@ class UnrolledDatapath(wiring.Component):
 
         if start == depth:  # a single leaf
             return leaf(*later[0], depth)
-        nodes = [self._pair(a, b, lag + start, delayed, pairs) for a, b in first_pairs]
+        nodes = [self._pair(a, b, lag + start, delayed, group, pairs) for a, b in first_pairs]
         nodes += [leaf(index, negated, start + 1) for index, negated in later]
-        return self._reduce(nodes, depth - start - 1, name)
+        return self._reduce(nodes, depth - start - 1, f"g{group}_{name}")
 
-    def _pair(self, a, b, cycles: int, delayed, pairs: dict) -> Bound:
+    def _pair(self, a, b, cycles: int, delayed, group: int, pairs: dict) -> Bound:
         """+-x[a] +- x[b] (leaves: input index, negated) from the inputs' delay line
         ``cycles`` down, a register later: x[a] + x[b] or x[a] - x[b] (a < b) made once per
         ``pair_key`` in ``pairs``, and read negated where the leaves say so."""
@@ -464,7 +544,7 @@ class UnrolledDatapath(wiring.Component):
         key = pair_key(a, b, cycles)
         if key not in pairs:
             x, y = delayed(first, cycles), delayed(second, cycles)
-            tag = f"x{first}_{'sub' if key[2] else 'add'}_x{second}_d{cycles}_{len(pairs)}"
+            tag = f"g{group}_x{first}_{'sub' if key[2] else 'add'}_x{second}_d{cycles}_{len(pairs)}"
             if key[2]:  # unlike signs: x[first] - x[second]
                 pairs[key] = self._register(x.value - y.value, x.low - y.high, x.high - y.low, tag)
             else:
@@ -559,14 +639,14 @@ class UnrolledDatapath(wiring.Component):
         last = self._valid(Mux(valid, K == 1, counting & (j == K - 1)), "last")
         chosen = []  # per copy: the level of the bin selected (mantissa, exponent)
         for g, copy in enumerate(copies):
-            chosen_m = Signal(config.mantissa_bits, name=f"level_m_g{g}", reset_less=True)
+            chosen_m = Signal(config.mantissa_bits, name=f"g{g}_level_m", reset_less=True)
             self._stages.append((chosen_m, Array(copy.mantissas)[index]))
             chosen_e = None
             if config.exponent_bits:  # used by the product's last stage: delayed to it
                 chosen_e = Array(copy.exponents)[index]
                 for level in range(config.product_stages):
                     delayed = Signal(
-                        config.exponent_bits, name=f"level_e{level}_g{g}", reset_less=True
+                        config.exponent_bits, name=f"g{g}_level_e{level}", reset_less=True
                     )
                     self._stages.append((delayed, chosen_e))
                     chosen_e = delayed
@@ -583,15 +663,19 @@ class UnrolledDatapath(wiring.Component):
                 Array(s.value for s in row)[index],
                 min(s.low for s in live),
                 max(s.high for s in live),
-                f"sel{o}",
+                self._named(o, f"sel{o}"),
             )
-            flip = self._register(Array(Const(int(s.negated)) for s in row)[index], 0, 1, f"neg{o}")
-            product = self._product(selected, *chosen[self._group_of[o]], f"p{o}")
+            flip = self._register(
+                Array(Const(int(s.negated)) for s in row)[index], 0, 1, self._named(o, f"neg{o}")
+            )
+            product = self._product(selected, *chosen[self._group_of[o]], self._named(o, f"p{o}"))
             for level in range(stages):
-                flip = self._register(flip.value, 0, 1, f"neg{o}_{level}")
+                flip = self._register(flip.value, 0, 1, self._named(o, f"neg{o}_{level}"))
             # +-product as (product XOR flip) + flip; the sum of K of them in any order
             bound = K * max(-product.low, product.high)
-            acc = Signal(signed(signed_bits(-bound, bound)), name=f"acc{o}", reset_less=True)
+            acc = Signal(
+                signed(signed_bits(-bound, bound)), name=self._named(o, f"acc{o}"), reset_less=True
+            )
             negate = flip.value[0].replicate(len(product.value))
             pending.append(
                 (acc, (product.value.as_unsigned() ^ negate).as_signed() + flip.value[0])
@@ -615,10 +699,10 @@ class UnrolledDatapath(wiring.Component):
         for g in range(groups):
             copies.append(
                 ActiveRegisters(
-                    [self._copy(v, f"level{k}_m_g{g}") for k, v in enumerate(before.mantissas)],
-                    [self._copy(v, f"level{k}_e_g{g}") for k, v in enumerate(before.exponents)],
-                    self._copy(before.shift, f"shift_g{g}"),
-                    self._copy(before.rounding, f"rounding_g{g}"),
+                    [self._copy(v, f"g{g}_level{k}_m") for k, v in enumerate(before.mantissas)],
+                    [self._copy(v, f"g{g}_level{k}_e") for k, v in enumerate(before.exponents)],
+                    self._copy(before.shift, f"g{g}_shift"),
+                    self._copy(before.rounding, f"g{g}_rounding"),
                 )
             )
             before = copies[-1]
@@ -675,10 +759,10 @@ class UnrolledDatapath(wiring.Component):
         ]
         # A write lands from flip-flops: a strobe per output and the word, so no address
         # decode sits ahead of the routes to the outputs' registers.
-        words = [Signal(signed(config.bias_bits), name="bias_word_l0", reset_less=True)]
+        words = [Signal(signed(config.bias_bits), name="bias_word", reset_less=True)]
         m.d.sync += words[0].eq(access.w_data)
         for step in range(1, max(lag) + 1):
-            words.append(self._copy(words[-1], f"bias_word_l{step}"))
+            words.append(self._copy(words[-1], f"g{step}_bias_word"))
         biases = []
         for o, init in enumerate(unpack_bias_rows(config, self._bias_init).tolist()):
             load = Signal(name=f"bias{o}_load_l0")
@@ -688,7 +772,7 @@ class UnrolledDatapath(wiring.Component):
                 m.d.sync += later.eq(load)
                 load = later
             word = words[lag[o]]
-            bias = Signal(signed(config.bias_bits), init=init, name=f"bias{o}")
+            bias = Signal(signed(config.bias_bits), init=init, name=self._named(o, f"bias{o}"))
             with m.If(load):
                 m.d.sync += bias.eq(word)
             biases.append(bias)
