@@ -71,8 +71,9 @@ from jaynes_hw.gateware.datapath import (
     balanced_or,
     saturate,
 )
+from jaynes_hw.gateware.stream_fifo import StreamFIFO
 
-MIN_QUEUE = 3  # the fewest places in an output queue (the credit flags start from two)
+MIN_QUEUE = 3  # StreamFIFO takes one entry a cycle from depth 3 (and never refuses a credit)
 SHIFT_STEP_BITS = 3  # the output shift's low bits, applied a stage after its high bits
 # The skid buffers between unrolled layers are copies this wide, each with its own control
 # (``Sliced``): 4 outputs of 8 bits, one group's
@@ -407,81 +408,48 @@ class UnrolledDatapath(wiring.Component):
     # --- building blocks ----------------------------------------------------------------------
 
     def _output_queue(self, m: Module, results: list, lag: list[int], valid, places: int):
-        """The results' queue in front of ``y``: per group of outputs a memory of ``places``
-        entries (block RAM, ``g<group>_queue``) beside it, all read at once by one control.
+        """The results' queue in front of ``y``: one ``StreamFIFO`` of ``places`` entries
+        per group of outputs, in block RAM beside it. A group's results reach their register
+        ``lag`` cycles after group 0's (``lag[o]``, alike for the outputs o of a group) and
+        are written then, under a valid flag of their own (``valid`` delayed 1 + lag: a
+        different flip-flop per lag, so Yosys keeps them apart and each sits beside its
+        queue; one write flag across the die was the slowest route of a 32-output layer).
+        Every group's queue is read at once, when the last written (the most lagging
+        group's) holds a vector: the others have held it since (they took it no later and
+        are read alike). ``y`` has no room to refuse: a vector is taken only with a
+        credit.
 
-        A group's results reach their register ``lag`` cycles after group 0's (``lag[o]``,
-        alike for the outputs o of a group) and are written then, under a valid flag of their
-        own (``valid`` delayed 1 + lag: a different flip-flop per lag, so each sits beside its
-        queue; one write flag across the die was the slowest route of a 32-output layer),
-        at the group's own write pointer. A vector is whole once the most lagging group has
-        written it: ``stored`` counts those not yet read. A read takes the oldest from every
-        memory into its read register, which is ``y``'s payload until taken.
-
-        The read enable is one gate of three flip-flops (a vector stored, the read register
-        full, ``y.ready``), the only net that reaches every group: each group keeps its own
-        pointers, so after its one route the enable drives a memory's read and a pointer of
-        ``places`` values. (A ``StreamFIFO`` per group, read by the AND of the last one's
-        ``r.valid`` and ``y.ready``, took two routes across the die and its fill logic
-        after them: the digits network's slowest path, 74.5 MHz.)
-
-        ``y`` has no room to refuse: a vector is taken only with a credit, so at most
-        ``places`` vectors are ever between the memories and ``y`` and no write reaches an
-        entry not yet read."""
+        Every queue's read is the AND of the last one's ``r.valid`` and ``y.ready``, a net
+        across the die into each queue's fill logic: the floorplanned digits network's
+        slowest path (11.0 ns, 90.93 MHz routed). Two rewrites measured slower on the same
+        floorplan (README, "Unrolled cores"): plain memories read by one gate of three
+        flip-flops (64.29 MHz: 11.6 ns of routing to the farthest of about 300 users), and
+        a read scheduled a cycle sooner with a registered copy per group and a FIFO per
+        group after its memory (63.87 MHz: the few unconstrained control flip-flops were
+        placed across the die from each other)."""
         config = self.config
+        groups = config.unrolled_groups
         write_flags = [self._valid(valid, "out0")]
         for step in range(1, max(lag) + 1):
             write_flags.append(self._valid(write_flags[-1], f"out{step}"))
-        whole = write_flags[-1]  # the most lagging group's write: the vector is in every memory
-
-        stored = Signal(range(places + 1))  # whole vectors in the memories, not yet read
-        some = Signal()  # stored >= 1
-        several = Signal()  # stored >= 2
-        out_valid = Signal()  # the read registers hold a vector not yet taken on ``y``
-        read = Signal()
-        m.d.comb += [
-            read.eq(some & (~out_valid | self.y.ready)),
-            self.y.valid.eq(out_valid),
-        ]
-        m.d.sync += [
-            stored.eq(stored + whole - read),
-            out_valid.eq(read | (out_valid & ~self.y.ready)),
-            # both flags from the registered count, without its adder: a cycle adds and
-            # removes at most one vector, and a read needs ``some``
-            some.eq(whole | several | (some & ~read)),
-            several.eq(
-                (stored >= 3) | ((stored == 2) & (whole | ~read)) | ((stored == 1) & whole & ~read)
-            ),
-        ]
-
-        def following(pointer):
-            return Mux(pointer == places - 1, 0, pointer + 1)
-
-        payloads = []
-        for g in range(config.unrolled_groups):
+        queues = []
+        for g in range(groups):
             outputs = [o for o in range(config.n_out) if self._group_of[o] == g]
-            write = write_flags[lag[outputs[0]]]
+            group_lag = lag[outputs[0]]
             held = Signal(config.out_bits * len(outputs), name=f"g{g}_out", reset_less=True)
             self._stages.append((held, Cat(results[o] for o in outputs)))
-            queue = Memory(shape=len(held), depth=places, init=[], attrs=IN_BLOCK_RAM)
+            queue = StreamFIFO(len(held), places, block_ram=True)
             m.submodules[f"g{g}_queue"] = queue
-            write_at = Signal(range(places), name=f"g{g}_write_at")
-            read_at = Signal(range(places), name=f"g{g}_read_at")
-            write_port = queue.write_port()
-            read_port = queue.read_port(transparent_for=())
             m.d.comb += [
-                write_port.addr.eq(write_at),
-                write_port.data.eq(held),
-                write_port.en.eq(write),
-                read_port.addr.eq(read_at),
-                read_port.en.eq(read),
+                queue.w.payload.eq(held),
+                queue.w.valid.eq(write_flags[group_lag]),
+                queue.r.ready.eq(self.y.valid & self.y.ready),
             ]
-            with m.If(write):
-                m.d.sync += write_at.eq(following(write_at))
-            with m.If(read):
-                m.d.sync += read_at.eq(following(read_at))
-            payloads.append(read_port.data)
-        m.d.comb += self.y.payload.eq(Cat(payloads))
+            queues.append(queue)
+        m.d.comb += [  # the last group lags the most
+            self.y.valid.eq(queues[-1].r.valid),
+            self.y.payload.eq(Cat(queue.r.payload for queue in queues)),
+        ]
 
     def _named(self, output: int, name: str) -> str:
         """``name`` for a register of ``output``'s, prefixed with its group (``g<group>_``)."""
