@@ -914,6 +914,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="PNG of MAC/s against LC-equivalent")
     args = parser.parse_args(argv)
     route = RouteOptions(args.route_timeout, args.timing_ripup, args.floorplan)
+    if route.floorplan:
+        from jaynes_hw.support.tools import yowasp_environment
+        from jaynes_hw.synth.floorplan import require_python
+
+        require_python(yowasp_environment("ecp5")["NEXTPNR_ECP5"])
     if "layer" in args.sections:
         rows = layer_section(args.boards, args.kinds, args.lanes, args.seeds)
         if args.plot:

