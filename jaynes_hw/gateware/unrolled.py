@@ -80,6 +80,12 @@ SHIFT_STEP_BITS = 3  # the output shift's low bits, applied a stage after its hi
 VECTOR_SLICE_BITS = 32
 
 
+def group_name(group: int, name: str) -> str:
+    """The name of a register (or memory) of output group ``group``: ``g<group>_<name>``,
+    which ``jaynes_hw.synth.floorplan.GROUP_CELL`` matches."""
+    return f"g{group}_{name}"
+
+
 def vector_shape(element_bits: int, length: int) -> data.ArrayLayout:
     """A whole vector as one stream payload: ``length`` signed ``element_bits`` values,
     element 0 in the low bits."""
@@ -436,10 +442,12 @@ class UnrolledDatapath(wiring.Component):
         for g in range(groups):
             outputs = [o for o in range(config.n_out) if self._group_of[o] == g]
             group_lag = lag[outputs[0]]
-            held = Signal(config.out_bits * len(outputs), name=f"g{g}_out", reset_less=True)
+            held = Signal(
+                config.out_bits * len(outputs), name=group_name(g, "out"), reset_less=True
+            )
             self._stages.append((held, Cat(results[o] for o in outputs)))
             queue = StreamFIFO(len(held), places, block_ram=True)
-            m.submodules[f"g{g}_queue"] = queue
+            m.submodules[group_name(g, "queue")] = queue
             m.d.comb += [
                 queue.w.payload.eq(held),
                 queue.w.valid.eq(write_flags[group_lag]),
@@ -453,7 +461,7 @@ class UnrolledDatapath(wiring.Component):
 
     def _named(self, output: int, name: str) -> str:
         """``name`` for a register of ``output``'s, prefixed with its group (``g<group>_``)."""
-        return f"g{self._group_of[output]}_{name}"
+        return group_name(self._group_of[output], name)
 
     def _register(self, value, low: int, high: int, name: str, negated: bool = False) -> Bound:
         """A stage register holding ``value`` (in [low, high]), as narrow as that range."""
@@ -502,7 +510,7 @@ class UnrolledDatapath(wiring.Component):
             return leaf(*later[0], depth)
         nodes = [self._pair(a, b, lag + start, delayed, group, pairs) for a, b in first_pairs]
         nodes += [leaf(index, negated, start + 1) for index, negated in later]
-        return self._reduce(nodes, depth - start - 1, f"g{group}_{name}")
+        return self._reduce(nodes, depth - start - 1, group_name(group, name))
 
     def _pair(self, a, b, cycles: int, delayed, group: int, pairs: dict) -> Bound:
         """+-x[a] +- x[b] (leaves: input index, negated) from the inputs' delay line
@@ -512,7 +520,8 @@ class UnrolledDatapath(wiring.Component):
         key = pair_key(a, b, cycles)
         if key not in pairs:
             x, y = delayed(first, cycles), delayed(second, cycles)
-            tag = f"g{group}_x{first}_{'sub' if key[2] else 'add'}_x{second}_d{cycles}_{len(pairs)}"
+            kind = "sub" if key[2] else "add"
+            tag = group_name(group, f"x{first}_{kind}_x{second}_d{cycles}_{len(pairs)}")
             if key[2]:  # unlike signs: x[first] - x[second]
                 pairs[key] = self._register(x.value - y.value, x.low - y.high, x.high - y.low, tag)
             else:
@@ -607,14 +616,14 @@ class UnrolledDatapath(wiring.Component):
         last = self._valid(Mux(valid, K == 1, counting & (j == K - 1)), "last")
         chosen = []  # per copy: the level of the bin selected (mantissa, exponent)
         for g, copy in enumerate(copies):
-            chosen_m = Signal(config.mantissa_bits, name=f"g{g}_level_m", reset_less=True)
+            chosen_m = Signal(config.mantissa_bits, name=group_name(g, "level_m"), reset_less=True)
             self._stages.append((chosen_m, Array(copy.mantissas)[index]))
             chosen_e = None
             if config.exponent_bits:  # used by the product's last stage: delayed to it
                 chosen_e = Array(copy.exponents)[index]
                 for level in range(config.product_stages):
                     delayed = Signal(
-                        config.exponent_bits, name=f"g{g}_level_e{level}", reset_less=True
+                        config.exponent_bits, name=group_name(g, f"level_e{level}"), reset_less=True
                     )
                     self._stages.append((delayed, chosen_e))
                     chosen_e = delayed
@@ -667,10 +676,16 @@ class UnrolledDatapath(wiring.Component):
         for g in range(groups):
             copies.append(
                 ActiveRegisters(
-                    [self._copy(v, f"g{g}_level{k}_m") for k, v in enumerate(before.mantissas)],
-                    [self._copy(v, f"g{g}_level{k}_e") for k, v in enumerate(before.exponents)],
-                    self._copy(before.shift, f"g{g}_shift"),
-                    self._copy(before.rounding, f"g{g}_rounding"),
+                    [
+                        self._copy(v, group_name(g, f"level{k}_m"))
+                        for k, v in enumerate(before.mantissas)
+                    ],
+                    [
+                        self._copy(v, group_name(g, f"level{k}_e"))
+                        for k, v in enumerate(before.exponents)
+                    ],
+                    self._copy(before.shift, group_name(g, "shift")),
+                    self._copy(before.rounding, group_name(g, "rounding")),
                 )
             )
             before = copies[-1]
@@ -730,7 +745,7 @@ class UnrolledDatapath(wiring.Component):
         words = [Signal(signed(config.bias_bits), name="bias_word", reset_less=True)]
         m.d.sync += words[0].eq(access.w_data)
         for step in range(1, max(lag) + 1):
-            words.append(self._copy(words[-1], f"g{step}_bias_word"))
+            words.append(self._copy(words[-1], group_name(step, "bias_word")))
         biases = []
         for o, init in enumerate(unpack_bias_rows(config, self._bias_init).tolist()):
             load = Signal(name=f"bias{o}_load_l0")

@@ -30,7 +30,8 @@ from pathlib import Path
 from jaynes_hw.support.errors import UserError
 from jaynes_hw.support.files import write_json, write_text
 
-GROUP_CELL = r"layer(\d+)\.datapath\.g(\d+)_"  # a grouped cell: layer, group
+# a grouped cell (``jaynes_hw.gateware.unrolled.group_name``): its layer, its group
+GROUP_CELL = r"layer(\d+)\.datapath\.g(\d+)_"
 # Yosys cells by what they weigh in LUT4s (a CCU2C is two LUT4s and a carry)
 CELL_WEIGHTS = {"LUT4": 1, "CCU2C": 2}
 # nextpnr's packed cell types a region holds (block RAM and DSP tiles are too sparse to keep
