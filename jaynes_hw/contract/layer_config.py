@@ -392,13 +392,14 @@ class LayerConfig:
         register, the trees, the products (a shifter, or the mantissa's partial products and
         the exponent's shift), the K products' sum (serial: the select, K cycles of
         products and the accumulator), the finish stages (5), the last group's skew
-        (``unrolled_skew``) and the output queue (2)."""
+        (``unrolled_skew``) and the output queue (3: the slices gathered, then the queue's
+        2)."""
         products = self.product_stages
         if self.datapath == "unrolled":
             levels = max(self.codebook_size - 1, 0).bit_length()
         else:
             levels = self.codebook_size + 1
-        return 1 + tree_depth + products + levels + 5 + self.unrolled_skew + 2
+        return 1 + tree_depth + products + levels + 5 + self.unrolled_skew + 3
 
     @property
     def full_rate(self) -> bool:

@@ -35,15 +35,17 @@ reserved for its results in the output queue (a credit, returned when a result l
              cycles, one multiplier per output); after it, an accumulator
     finish   + rounding (and the output's sign), + bias, >> S (two stages: by a multiple of
              8, then by 0..7), saturate and ReLU
-    queue    each group's results into a register, then into the group's own queue (block
-             RAM, ``queue_depth`` vectors: enough credits for full rate) as soon as they are
-             ready, group g ``lag`` g cycles after group 0; all are read at once, when the
-             last group's holds the vector
+    queue    each group's results into a register (group g ``lag`` g cycles after group
+             0), down registers to the queue, arriving together a cycle after the last
+             group's; then into one queue (block RAM, ``queue_depth`` vectors: enough
+             credits for full rate)
 
 Names: every register of one group of outputs (its trees and pairs, products, sums, finish,
-biases, its copies of the active registers, its results and their queue) is named
-``g<group>_...``, so a floorplan (``jaynes_hw.synth.floorplan``) keeps each group's logic
-together; the input delay line, the control and the configuration port are not.
+biases, its copies of the active registers, its results) is named ``g<group>_...``, and the
+layer's control (credits, valid flags, commit) ``control_...``, so a
+floorplan (``jaynes_hw.synth.floorplan``) keeps each group's logic together and the control
+in one place; the input delay line, the slices on their way to the queue and the
+configuration port are placed freely.
 
 Throughput: ``unrolled`` takes a vector every cycle, ``unrolled_serial`` every K cycles
 (``config.cycles_per_vector``). Latency: ``latency_cycles`` (at most
@@ -71,7 +73,7 @@ from jaynes_hw.gateware.datapath import (
     balanced_or,
     saturate,
 )
-from jaynes_hw.gateware.stream_fifo import StreamFIFO
+from jaynes_hw.gateware.stream_fifo import Sliced, StreamFIFO
 
 MIN_QUEUE = 3  # StreamFIFO takes one entry a cycle from depth 3 (and never refuses a credit)
 SHIFT_STEP_BITS = 3  # the output shift's low bits, applied a stage after its high bits
@@ -84,6 +86,13 @@ def group_name(group: int, name: str) -> str:
     """The name of a register (or memory) of output group ``group``: ``g<group>_<name>``,
     which ``jaynes_hw.synth.floorplan.GROUP_CELL`` matches."""
     return f"g{group}_{name}"
+
+
+def control_name(name: str) -> str:
+    """The name of a register (or submodule) of a layer's control, kept in one place: its
+    credits, valid flags and commit (``control_<name>``, which
+    ``jaynes_hw.synth.floorplan.CONTROL_CELL`` matches)."""
+    return f"control_{name}"
 
 
 def vector_shape(element_bits: int, length: int) -> data.ArrayLayout:
@@ -152,9 +161,9 @@ class UnrolledDatapath(wiring.Component):
         Whole result vectors, in order.
     mantissas, exponents, shift, commit, commit_pending, busy
         As ``LayerDatapath``'s: a commit holds ``x`` back until every vector taken has passed
-        the stages that read the active registers, then applies them at once, and ``x``
-        stays back one cycle per copy of them (``config.unrolled_groups``) while the copies
-        load.
+        the stages that read the active registers, then applies them at once, a cycle
+        later, and ``x`` stays back that cycle and one per copy of them
+        (``config.unrolled_groups``) while the copies load.
     code_mem : In(MemoryAccess(n_in * lanes_p2, 1, code_bits))
         Reads the baked codes, one a word at the configuration port's own address of it
         (row * lanes_p2 + lane, ``RegisterMap``: no lane select after the read); writes do
@@ -207,27 +216,33 @@ class UnrolledDatapath(wiring.Component):
 
         # --- the output queue, and its credits ---------------------------------------------
         places = queue_depth(self.latency_cycles, config.cycles_per_vector)
-        credits = Signal(range(places + 1), init=places)  # queue places not yet reserved
+        credits = Signal(range(places + 1), init=places, name=control_name("credits"))
 
         # --- commit: the active registers change only with no vector inside -----------------
         # ``drained`` is a flip-flop: no stage held a vector last cycle and none was taken,
         # so none is inside now (every valid flag's next value is zero when they and
         # ``taken`` all are). The commit's enable is then a gate behind two flip-flops: the OR
         # of every stage's flag (4 logic levels) ahead of its long route to the active
-        # registers was the digits network's slowest path (69.51 MHz). A commit lands a
-        # cycle after the last vector leaves the stages that read them.
-        commit_pending = Signal()
-        drained = Signal(init=1)
+        # registers was the digits network's slowest path (69.51 MHz). That gate's one net
+        # to the 61 enables of a layer's active registers was next (9.7 ns, 102.76 MHz), so
+        # they load from a flip-flop, ``applying``, a cycle after the gate. A commit lands two
+        # cycles after the last vector leaves the stages that read them; no vector is taken
+        # in the cycle between.
+        commit_pending = Signal(name=control_name("commit_pending"))
+        drained = Signal(init=1, name=control_name("drained"))
         apply_commit = commit_pending & drained
         pending_next = self.commit | (commit_pending & ~apply_commit)
         m.d.sync += commit_pending.eq(pending_next)
-        busy = Signal()  # registered: a status bit, read a cycle late (``drained`` has
-        # tens of users beside the stages; the port's read word is not one of them)
+        applying = Signal(name=control_name("applying"))
+        m.d.sync += applying.eq(apply_commit)
+        # registered: a status bit, read a cycle late (``drained`` has tens of users beside
+        # the stages; the port's read word is not one of them)
+        busy = Signal(name=control_name("busy"))
         m.d.sync += busy.eq(~drained)
         m.d.comb += [self.commit_pending.eq(commit_pending), self.busy.eq(busy)]
-        mantissas, exponents = self._active_levels(m, apply_commit)
+        mantissas, exponents = self._active_levels(m, applying)
         active_shift, active_rounding = active_shift_registers(
-            m, config, self.shift, self._shift_init, apply_commit
+            m, config, self.shift, self._shift_init, applying
         )
         active = ActiveRegisters(mantissas, exponents, active_shift, active_rounding)
         groups = config.unrolled_groups
@@ -238,8 +253,8 @@ class UnrolledDatapath(wiring.Component):
             copies = self._register_copies(active, groups)
             # bit g: copy g may still differ from the active registers (all set at reset);
             # a vector is taken only once every copy holds what was committed
-            loading = Signal(groups, init=(1 << groups) - 1)
-            loading_next = Cat(apply_commit, loading[:-1])
+            loading = Signal(groups, init=(1 << groups) - 1, name=control_name("loading"))
+            loading_next = Cat(applying, loading[:-1])
             m.d.sync += loading.eq(loading_next)
         output_copies = [copies[g] for g in group_of]
 
@@ -247,13 +262,14 @@ class UnrolledDatapath(wiring.Component):
         # ``x.ready`` is a flip-flop, loaded with what the state it depends on (credits, a
         # commit pending, copies loading, the serial phase) will be: the next layer's or the
         # adapter's handshake logic sees it straight from a register, however far away.
-        ready = Signal(init=groups == 1)  # at reset every copy is loading
+        ready = Signal(init=groups == 1, name=control_name("ready"))  # copies load at reset
         m.d.comb += self.x.ready.eq(ready)
         taken = self.x.valid & ready
         returned = self.y.valid & self.y.ready
         credits_next = credits - taken + returned
         m.d.sync += credits.eq(credits_next)
-        plenty = Signal(init=1)  # credits >= 2 (``places`` >= MIN_QUEUE at reset)
+        # credits >= 2 (``places`` >= MIN_QUEUE at reset)
+        plenty = Signal(init=1, name=control_name("plenty"))
         # two or more next cycle, without the count's adder (it and the compare after it
         # were a small layer's slowest path): from 3, always; from 2, unless one is taken
         # and none returned; from 1, if one is returned and none taken
@@ -266,8 +282,9 @@ class UnrolledDatapath(wiring.Component):
         # always, since a cycle takes at most one; else with one not taken, or one returned
         # (no vector is taken with none: ``ready`` was low)
         credit_left = plenty | returned | (credits[0] & ~taken)
-        ready_next = credit_left & ~pending_next & ~loading_next.any()
-        phase = Signal(range(K))  # serial: cycles since the last vector taken, mod K
+        ready_next = credit_left & ~pending_next & ~apply_commit & ~loading_next.any()
+        # serial: cycles since the last vector taken, mod K
+        phase = Signal(range(K), name=control_name("phase"))
         serial = config.datapath == "unrolled_serial"
         if serial:
             phase_next = Mux((phase != 0) | taken, Mux(phase == K - 1, 0, phase + 1), phase)
@@ -414,49 +431,51 @@ class UnrolledDatapath(wiring.Component):
     # --- building blocks ----------------------------------------------------------------------
 
     def _output_queue(self, m: Module, results: list, lag: list[int], valid, places: int):
-        """The results' queue in front of ``y``: one ``StreamFIFO`` of ``places`` entries
-        per group of outputs, in block RAM beside it. A group's results reach their register
-        ``lag`` cycles after group 0's (``lag[o]``, alike for the outputs o of a group) and
-        are written then, under a valid flag of their own (``valid`` delayed 1 + lag: a
-        different flip-flop per lag, so Yosys keeps them apart and each sits beside its
-        queue; one write flag across the die was the slowest route of a 32-output layer).
-        Every group's queue is read at once, when the last written (the most lagging
-        group's) holds a vector: the others have held it since (they took it no later and
-        are read alike). ``y`` has no room to refuse: a vector is taken only with a
-        credit.
+        """The results' queue in front of ``y``: one queue of ``places`` whole vectors
+        (block RAM, ``output_queue``), read by ``y.ready`` alone.
 
-        Every queue's read is the AND of the last one's ``r.valid`` and ``y.ready``, a net
-        across the die into each queue's fill logic: the floorplanned digits network's
-        slowest path (11.0 ns, 90.93 MHz routed). Two rewrites measured slower on the same
-        floorplan (README, "Unrolled cores"): plain memories read by one gate of three
-        flip-flops (64.29 MHz: 11.6 ns of routing to the farthest of about 300 users), and
-        a read scheduled a cycle sooner with a registered copy per group and a FIFO per
-        group after its memory (63.87 MHz: the few unconstrained control flip-flops were
-        placed across the die from each other)."""
+        A group's results reach their register (``g<group>_out``) ``lag`` cycles after group
+        0's (``lag[o]``, alike for the outputs o of a group); from there each group's slice
+        travels down registers of its own (``out<group>_gather<step>``, not in the group's
+        region: they take the route to the queue) so that every slice arrives in the same
+        cycle, one after the most lagging group's, and the vector is written whole under one
+        valid flag. The queue is ``Sliced``: a ``StreamFIFO`` per 32 bits, each with its own
+        flags, so ``y.ready`` enables a few tens of flip-flops per copy.
+
+        So the only nets that cross the die are from flip-flop to flip-flop (a group's
+        slice on its way): the read, the credits and ``y`` stay in one place. (A queue per
+        group, all read when the last group's holds a vector, took ``y.ready`` across the
+        die into every queue's fill logic: 11.0 ns, the floorplanned digits network's slowest
+        path at 90.93 MHz.)
+
+        ``y`` has no room to refuse: a vector is taken only with a credit."""
         config = self.config
         groups = config.unrolled_groups
-        write_flags = [self._valid(valid, "out0")]
-        for step in range(1, max(lag) + 1):
-            write_flags.append(self._valid(write_flags[-1], f"out{step}"))
-        queues = []
+        arrival = max(lag) + 1  # cycles after group 0's results register: every slice here
+        slices = []
         for g in range(groups):
             outputs = [o for o in range(config.n_out) if self._group_of[o] == g]
-            group_lag = lag[outputs[0]]
             held = Signal(
                 config.out_bits * len(outputs), name=group_name(g, "out"), reset_less=True
             )
             self._stages.append((held, Cat(results[o] for o in outputs)))
-            queue = StreamFIFO(len(held), places, block_ram=True)
-            m.submodules[group_name(g, "queue")] = queue
-            m.d.comb += [
-                queue.w.payload.eq(held),
-                queue.w.valid.eq(write_flags[group_lag]),
-                queue.r.ready.eq(self.y.valid & self.y.ready),
-            ]
-            queues.append(queue)
-        m.d.comb += [  # the last group lags the most
-            self.y.valid.eq(queues[-1].r.valid),
-            self.y.payload.eq(Cat(queue.r.payload for queue in queues)),
+            for step in range(arrival - lag[outputs[0]]):
+                held = self._copy(held, f"out{g}_gather{step}")
+            slices.append(held)
+        write = valid
+        for step in range(arrival + 1):
+            write = self._valid(write, f"out{step}")
+        width = len(self.y.payload.as_value())
+        queue = Sliced(
+            width, VECTOR_SLICE_BITS, lambda bits: StreamFIFO(bits, places, block_ram=True)
+        )
+        m.submodules.output_queue = queue
+        m.d.comb += [
+            queue.w.payload.eq(Cat(slices)),
+            queue.w.valid.eq(write),
+            self.y.valid.eq(queue.r.valid),
+            self.y.payload.eq(queue.r.payload),
+            queue.r.ready.eq(self.y.ready),
         ]
 
     def _named(self, output: int, name: str) -> str:
@@ -473,7 +492,7 @@ class UnrolledDatapath(wiring.Component):
         """The valid flag one stage on, noted as in flight (a commit waits for every one of
         them to clear, so a vector taken before the commit is computed wholly with the old
         registers)."""
-        flag = Signal(name=f"valid_{name}")
+        flag = Signal(name=control_name(f"valid_{name}"))
         self._stages.append((flag, valid))
         self._in_flight.append(flag)
         return flag
@@ -748,10 +767,10 @@ class UnrolledDatapath(wiring.Component):
             words.append(self._copy(words[-1], group_name(step, "bias_word")))
         biases = []
         for o, init in enumerate(unpack_bias_rows(config, self._bias_init).tolist()):
-            load = Signal(name=f"bias{o}_load_l0")
+            load = Signal(name=f"bias{o}_load")
             m.d.sync += load.eq(access.w_en & (access.addr == o))
-            for step in range(1, lag[o] + 1):
-                later = Signal(name=f"bias{o}_load_l{step}")
+            for step in range(1, lag[o] + 1):  # beside the word's copy of this step
+                later = Signal(name=group_name(step, f"bias{o}_load"))
                 m.d.sync += later.eq(load)
                 load = later
             word = words[lag[o]]

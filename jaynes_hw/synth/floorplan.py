@@ -10,9 +10,14 @@ region of its own the same netlist routes in under 5 minutes.
 The plan (``plan_regions``): the layers side by side, left to right, each a band of columns
 as wide as its share of the cells; a layer's groups in a grid inside its band, taken in a
 serpentine (left to right, then right to left on the next row), so group g + 1, which reads
-the input delay line a cycle after group g, is a neighbour of group g. Only the grouped logic
-cells (LUTs, carry cells, flip-flops) are constrained; the delay line, the control, the
-configuration port and the block RAMs are placed freely, pulled to what they feed.
+the input delay line a cycle after group g, is a neighbour of group g. A layer's control
+(``control_...``: its credits, valid flags and commit, a few flags decided from each other)
+goes into the region of the group at its band's centre (``control_homes``): kept together,
+and no farther from any group than it must be. (A region of its own, a square over the
+groups' regions there, left nextpnr's placer legalising for over 15 minutes without end.)
+Only those logic cells (LUTs, carry cells, flip-flops) are constrained; the input delay line,
+the output queue, the configuration port and the block RAMs are placed freely, pulled to
+what they feed.
 
 nextpnr applies a plan through its Python hook, run before placement (``write_floorplan``:
 ``--pre-place``): this needs a nextpnr built with Python (Debian's ``nextpnr-ecp5`` is;
@@ -32,6 +37,8 @@ from jaynes_hw.support.files import write_json, write_text
 
 # a grouped cell (``jaynes_hw.gateware.unrolled.group_name``): its layer, its group
 GROUP_CELL = r"layer(\d+)\.datapath\.g(\d+)_"
+# a cell of a layer's control (``jaynes_hw.gateware.unrolled.control_name``): its layer
+CONTROL_CELL = r"layer(\d+)\.datapath\.control_"
 # Yosys cells by what they weigh in LUT4s (a CCU2C is two LUT4s and a carry)
 CELL_WEIGHTS = {"LUT4": 1, "CCU2C": 2}
 # nextpnr's packed cell types a region holds (block RAM and DSP tiles are too sparse to keep
@@ -55,13 +62,19 @@ plan = json.load(open("{PLAN_FILE}"))
 for name, (x0, y0, x1, y1) in plan["regions"].items():
     ctx.createRectangularRegion(name, x0, y0, x1, y1)
 grouped = re.compile(plan["pattern"])
+control = re.compile(plan["control_pattern"])
 region_of = {{}}
 for name, cell in ctx.cells:
-    found = grouped.match(name)
-    if found and cell.type in plan["types"]:
+    if cell.type not in plan["types"]:
+        continue
+    if found := grouped.match(name):
         region = "layer%s_g%s" % found.groups()
-        if region in plan["regions"]:
-            region_of[name] = region
+    elif found := control.match(name):
+        region = plan["controls"].get(found[1])
+    else:
+        continue
+    if region in plan["regions"]:
+        region_of[name] = region
 
 
 def net_of(cell, port):
@@ -154,6 +167,28 @@ def plan_regions(weights: dict, die: tuple[int, int]) -> dict[str, tuple[int, in
     return regions
 
 
+def control_homes(regions: dict[str, tuple[int, int, int, int]]) -> dict[str, str]:
+    """Per layer (its number, a string), the region of ``regions`` (``plan_regions``) its
+    control goes into: the group's nearest the centre of the layer's band."""
+    homes = {}
+    for layer in sorted({name.split("_")[0] for name in regions}):
+        own = sorted((name, r) for name, r in regions.items() if name.startswith(f"{layer}_"))
+        band = (
+            min(r[0] for _, r in own),
+            min(r[1] for _, r in own),
+            max(r[2] for _, r in own),
+            max(r[3] for _, r in own),
+        )
+        distances = [(math.dist(_centre(band), _centre(r)), name) for name, r in own]
+        homes[layer.removeprefix("layer")] = min(distances)[1]
+    return homes
+
+
+def _centre(rectangle: tuple[int, int, int, int]) -> tuple[float, float]:
+    x0, y0, x1, y1 = rectangle
+    return (x0 + x1) / 2, (y0 + y1) / 2
+
+
 def _grid(count: int, width: int, height: int) -> tuple[int, int]:
     """Rows and columns for ``count`` cells on a width x height band: as few cells left
     empty as can be, then the squarest."""
@@ -202,10 +237,13 @@ def write_floorplan(directory: Path, netlist: Path, device_options) -> list[str]
     weights = group_weights(json.loads(Path(netlist).read_text()))
     if all(group is None for _, group in weights):
         return []
+    regions = plan_regions(weights, die)
     plan = {
         "pattern": GROUP_CELL,
+        "control_pattern": CONTROL_CELL,
         "types": list(CONSTRAINED_TYPES),
-        "regions": plan_regions(weights, die),
+        "regions": regions,
+        "controls": control_homes(regions),
     }
     write_json(Path(directory) / PLAN_FILE, plan)
     write_text(Path(directory) / HOOK_FILE, HOOK)

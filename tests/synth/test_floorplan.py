@@ -22,8 +22,10 @@ from jaynes_hw.support.tools import yowasp_environment
 from jaynes_hw.synth.floorplan import (
     CELL_WEIGHTS,
     CONSTRAINED_TYPES,
+    CONTROL_CELL,
     DIES,
     GROUP_CELL,
+    control_homes,
     group_weights,
     plan_regions,
     require_python,
@@ -99,6 +101,11 @@ def test_regions_tile_the_die_in_bands_and_serpentines():
     # the squarest grid: layer 0's 8 groups in 2 rows of 4, layer 1's 3 in a column
     assert len({y0 for name, (_, y0, _, _) in regions.items() if name.startswith("layer0")}) == 2
     assert len({x0 for name, (x0, *_) in regions.items() if name.startswith("layer1")}) == 1
+    # each layer's control in a group's region at the middle of its band: one of layer 0's
+    # four middle groups (2 rows of 4), layer 1's middle one of 3
+    homes = control_homes(regions)
+    assert homes["0"] in {"layer0_g1", "layer0_g2", "layer0_g5", "layer0_g6"}
+    assert homes["1"] == "layer1_g1"
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +190,7 @@ def test_nextpnr_places_every_grouped_cell_inside_its_region(netlist):
     subprocess.run(command, cwd=directory, check=True, capture_output=True, timeout=1200)
     placed = json.loads((directory / "placed.json").read_text())
     (top,) = [m for m in placed["modules"].values() if int(m["attributes"].get("top", "0"))]
-    pattern = re.compile(GROUP_CELL)
+    grouped, control = re.compile(GROUP_CELL), re.compile(CONTROL_CELL)
     cells = top["cells"]
     driver = {  # net bit -> the cell driving it
         bit: name
@@ -194,14 +201,17 @@ def test_nextpnr_places_every_grouped_cell_inside_its_region(netlist):
     }
 
     def region_of(name: str) -> tuple[int, int, int, int] | None:
-        found = pattern.match(name)
-        return plan["regions"][f"layer{found[1]}_g{found[2]}"] if found else None
+        if found := grouped.match(name):
+            return plan["regions"][f"layer{found[1]}_g{found[2]}"]
+        if found := control.match(name):
+            return plan["regions"][plan["controls"][found[1]]]
+        return None
 
     def within(region, x: int, y: int) -> bool:
         x0, y0, x1, y1 = region
         return x0 <= x <= x1 and y0 <= y <= y1
 
-    inside, strays = 0, []
+    inside, strays, control_inside = 0, [], 0
     for name, cell in cells.items():
         region = region_of(name)
         if region is None or cell["type"] not in CONSTRAINED_TYPES:
@@ -210,6 +220,7 @@ def test_nextpnr_places_every_grouped_cell_inside_its_region(netlist):
         x, y = int(bel[1]), int(bel[2])
         if within(region, x, y):
             inside += 1
+            control_inside += bool(control.match(name))
             continue
         # a flip-flop whose input another group's adder computes (Yosys shares the logic)
         # goes with that adder's carry chain, into its region
@@ -222,4 +233,5 @@ def test_nextpnr_places_every_grouped_cell_inside_its_region(netlist):
     # nextpnr packs a slice by its first cell: a few flip-flops land just across the border
     # (31 of 16,893 here, at most 5 tiles)
     assert inside > 10_000 and len(strays) < 0.005 * inside
+    assert control_inside > 20  # both layers' credits, valid flags and commit
     assert max(strays, default=0) <= 8, strays
