@@ -443,7 +443,8 @@ class UnrolledDatapath(wiring.Component):
         flags, so ``y.ready`` enables a few tens of flip-flops per copy.
 
         So the only nets that cross the die are from flip-flop to flip-flop (a group's
-        slice on its way): the read, the credits and ``y`` stay in one place. (A queue per
+        slice on its way): the queue's read and ``y`` meet at the queue, placed freely near
+        what it feeds; the credits are with the control (``control_...``). (A queue per
         group, all read when the last group's holds a vector, took ``y.ready`` across the
         die into every queue's fill logic: 11.0 ns, the floorplanned digits network's slowest
         path at 90.93 MHz.)
